@@ -1,0 +1,106 @@
+// Typed errors: every failure a user can meet has a stable `name`, a `code` and, where known, a `cause`.
+
+import type { WireError } from "./rpc/protocol.js";
+
+/** Base class of every error this package throws. */
+export class PyIsolateError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** An option or config file value is wrong; `key` names it. */
+export class ConfigError extends PyIsolateError {
+  readonly key: string | undefined;
+  readonly file: string | undefined;
+  constructor(message: string, options: { key?: string; file?: string; cause?: unknown } = {}) {
+    super("ERR_PYISOLATE_CONFIG", message, options);
+    this.key = options.key;
+    this.file = options.file;
+  }
+}
+
+/** The Python side raised: the Python type, message and traceback are kept as data. */
+export class RemoteError extends PyIsolateError {
+  readonly remoteType: string;
+  readonly remoteModule: string | undefined;
+  readonly remoteTraceback: string;
+  constructor(wire: WireError, options?: { cause?: unknown }) {
+    super("ERR_PYISOLATE_REMOTE", `${wire.type}: ${wire.message}`, options);
+    this.remoteType = wire.type;
+    this.remoteModule = wire.module;
+    this.remoteTraceback = wire.traceback ?? "";
+    if (this.remoteTraceback) this.stack = `${this.stack}\n--- remote traceback ---\n${this.remoteTraceback}`;
+  }
+}
+
+/** What is known about how an extension process ended. */
+export interface ExitInfo {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines the process wrote to stderr. */
+  stderrTail: string[];
+}
+
+/** The extension process ended while calls were in flight, or before it was ready. */
+export class ExtensionCrashedError extends PyIsolateError {
+  readonly extension: string;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderrTail: string[];
+  constructor(extension: string, exit: ExitInfo, options?: { cause?: unknown }) {
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+    const tail = exit.stderrTail.length ? `\nlast stderr lines:\n  ${exit.stderrTail.join("\n  ")}` : "";
+    super("ERR_PYISOLATE_CRASHED", `extension "${extension}" ${how}${tail}`, options);
+    this.extension = extension;
+    this.exitCode = exit.exitCode;
+    this.signal = exit.signal;
+    this.stderrTail = exit.stderrTail;
+  }
+}
+
+/** The extension could not be imported or initialised (its own error is the `cause`). */
+export class ExtensionLoadError extends PyIsolateError {
+  readonly extension: string;
+  constructor(extension: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_PYISOLATE_LOAD", `extension "${extension}" failed to load: ${message}`, options);
+    this.extension = extension;
+  }
+}
+
+/** Creating or updating a virtual environment failed; `output` holds uv's or pip's own words. */
+export class EnvironmentBuildError extends PyIsolateError {
+  readonly output: string;
+  constructor(message: string, options: { output?: string; cause?: unknown } = {}) {
+    super("ERR_PYISOLATE_ENVIRONMENT", options.output ? `${message}\n${options.output.trim()}` : message, options);
+    this.output = options.output ?? "";
+  }
+}
+
+/** The other side broke the wire protocol (malformed frame, wrong version, oversized message). */
+export class ProtocolError extends PyIsolateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_PYISOLATE_PROTOCOL", message, options);
+  }
+}
+
+/** A call was aborted by its AbortSignal or timed out; `cause` holds the reason. */
+export class CallAbortedError extends PyIsolateError {
+  readonly timedOut: boolean;
+  constructor(message: string, options: { cause?: unknown; timedOut?: boolean } = {}) {
+    super(options.timedOut ? "ERR_PYISOLATE_TIMEOUT" : "ERR_PYISOLATE_ABORTED", message, options);
+    this.timedOut = options.timedOut ?? false;
+  }
+}
+
+/** The connection or the extension was closed on purpose while calls were in flight. */
+export class ExtensionClosedError extends PyIsolateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_PYISOLATE_CLOSED", message, options);
+  }
+}

@@ -1,0 +1,57 @@
+// The wire protocol as data: message shapes and constants shared by every host module (see docs/protocol.md).
+
+export const PROTOCOL_VERSION = 1;
+
+/** Default upper bound for one frame; larger frames are a protocol error. */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+
+/** The guest-side target name of the extension object. */
+export const EXTENSION_TARGET = "extension";
+
+/** Error as it travels on the wire (from Python or from the host). */
+export interface WireError {
+  type: string;
+  message: string;
+  traceback?: string;
+  module?: string;
+}
+
+export interface HelloMessage { k: "hello"; v: number; runtime: string; python: string; pid: number }
+export interface InitMessage {
+  k: "init";
+  v: number;
+  name: string;
+  modulePath: string;
+  extensionClass: string | null;
+}
+export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
+export interface FatalMessage { k: "fatal"; error: WireError }
+export interface CallMessage {
+  k: "call";
+  id: number;
+  target?: string;
+  method?: string;
+  fn?: number;
+  args: unknown[];
+}
+export interface ResultMessage { k: "result"; id: number; value: unknown }
+export interface ErrorMessage { k: "error"; id: number; error: WireError }
+export interface CancelMessage { k: "cancel"; id: number }
+export interface EventMessage { k: "event"; name: string; payload: unknown }
+export interface ReleaseMessage { k: "release"; fns: number[] }
+export interface ShutdownMessage { k: "shutdown" }
+
+export type Message =
+  | HelloMessage | InitMessage | ReadyMessage | FatalMessage
+  | CallMessage | ResultMessage | ErrorMessage | CancelMessage
+  | EventMessage | ReleaseMessage | ShutdownMessage;
+
+/** Header fields added by the framing layer, not part of the message itself. */
+export interface FrameFields {
+  /** Attachment lengths, in order. */
+  a?: number[];
+  /** 1 when the message holds tagged values. */
+  x?: 1;
+}
+
+export type MessageKind = Message["k"];
