@@ -73,12 +73,14 @@ export class ExtensionLoadError extends PyIsolateError {
   }
 }
 
-/** Creating or updating a virtual environment failed; `output` holds uv's or pip's own words. */
+/** Creating or updating a virtual environment failed; `output` holds uv's or pip's own words, `command` what ran. */
 export class EnvironmentBuildError extends PyIsolateError {
   readonly output: string;
-  constructor(message: string, options: { output?: string; cause?: unknown } = {}) {
+  readonly command: string[] | undefined;
+  constructor(message: string, options: { output?: string; command?: string[]; cause?: unknown } = {}) {
     super("ERR_PYISOLATE_ENVIRONMENT", options.output ? `${message}\n${options.output.trim()}` : message, options);
     this.output = options.output ?? "";
+    this.command = options.command;
   }
 }
 
