@@ -1,0 +1,245 @@
+"""Runs the benchmark scenarios against PyPI pyisolate and prints one JSON object on stdout.
+
+Run with the bench venv's interpreter (bench/setup-pyisolate.sh creates it):
+    bench/.work/pyisolate-venv/bin/python bench/pyisolate_bench.py [--out FILE] [--only a,b]
+
+bench/ours.mjs runs the same scenarios against our Node.js host; bench/run.mjs compares them.
+A scenario is one async function in SCENARIOS below, taking the Bench and returning
+{metric_name: number}; add one here and its twin in ours.mjs.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXTENSIONS_DIR = HERE / "extensions"
+EXT_PATH = EXTENSIONS_DIR / "bench_ext"
+VENV_ROOTS = HERE / ".work" / "pyisolate-ext-venvs"
+LOCAL_WHEELS = "/opt/wheels"
+
+# pyisolate re-imports the extension type and the service classes in the child by their
+# dotted names, so they must come from an importable module, not from __main__.
+sys.path.insert(0, str(EXTENSIONS_DIR))
+
+import pyisolate  # noqa: E402
+from bench_ext import BenchExtension, BenchService  # noqa: E402
+from bench_stats import latency_summary, median  # noqa: E402
+from pyisolate import ExtensionManager, SandboxMode  # noqa: E402
+
+WARMUP_CALLS = 200
+TIMED_CALLS = 2000
+PIPELINED_CALLS = 5000
+WARM_STARTS = 5
+IDLE_SETTLE_S = 0.5
+
+
+def venv_root(share_torch):
+    """One root per mode: share_torch only takes effect when pyisolate creates the venv."""
+    return VENV_ROOTS / ("share-torch" if share_torch else "plain")
+
+
+def extension_config(share_torch):
+    """A fresh config per load: pyisolate mutates the dict it is given."""
+    return {
+        "name": "bench_ext",
+        "module_path": str(EXT_PATH),
+        "isolated": True,
+        # Without share_torch the child venv does not inherit the host's site-packages,
+        # and the child is started as `python -m pyisolate._internal.uds_client`, so
+        # pyisolate itself must be installed there.
+        "dependencies": [] if share_torch else [f"pyisolate=={pyisolate.__version__}"],
+        "apis": [BenchService],
+        "share_torch": share_torch,
+        # Set explicitly: when absent pyisolate probes CUDA IPC support on every load.
+        "share_cuda_ipc": False,
+        # Our host runs extensions unsandboxed in this comparison; match it.
+        "sandbox_mode": SandboxMode.DISABLED,
+    }
+
+
+class Bench:
+    """Owns the pyisolate manager and the extension currently loaded."""
+
+    def __init__(self, share_torch):
+        self.share_torch = share_torch
+        self.manager = ExtensionManager(BenchExtension, {"venv_root_path": str(venv_root(share_torch))})
+        self.ext = None
+
+    async def start(self):
+        """Loads the extension and waits for its first reply; returns elapsed ns."""
+        started = time.perf_counter_ns()
+        # load_extension is lazy: the venv check, spawn and connect happen on first use.
+        ext = self.manager.load_extension(extension_config(self.share_torch))
+        await ext.ping(1)
+        elapsed = time.perf_counter_ns() - started
+        self.ext = ext
+        return elapsed
+
+    def stop(self):
+        # Extension.stop() in 0.10.2 is synchronous (the README's `await ext.stop()` fails).
+        self.manager.stop_all_extensions()
+        self.ext = None
+
+    async def ensure_started(self):
+        if self.ext is None:
+            await self.start()
+        return self.ext
+
+
+def read_rss_mib(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# --- scenarios ------------------------------------------------------------------------
+
+
+async def scenario_idle_rss(bench):
+    ext = await bench.ensure_started()
+    pid = await ext.pid()
+    await asyncio.sleep(IDLE_SETTLE_S)
+    return {"idle_rss_mib": read_rss_mib(pid)}
+
+
+async def scenario_host_to_ext(bench):
+    ext = await bench.ensure_started()
+    for _ in range(WARMUP_CALLS):
+        await ext.ping(1)
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(TIMED_CALLS):
+        start = clock()
+        await ext.ping(1)
+        samples.append(clock() - start)
+    return latency_summary("host_to_ext", samples)
+
+
+async def scenario_ext_to_host(bench):
+    ext = await bench.ensure_started()
+    await ext.call_host(WARMUP_CALLS)
+    samples = await ext.call_host(TIMED_CALLS)
+    return latency_summary("ext_to_host", samples)
+
+
+async def scenario_pipelined(bench):
+    ext = await bench.ensure_started()
+    await asyncio.gather(*(ext.ping(i) for i in range(WARMUP_CALLS)))
+    start = time.perf_counter_ns()
+    replies = await asyncio.gather(*(ext.ping(i) for i in range(PIPELINED_CALLS)))
+    elapsed = time.perf_counter_ns() - start
+    if replies != list(range(PIPELINED_CALLS)):
+        raise RuntimeError("pipelined replies out of order or wrong")
+    return {"pipelined_calls_per_s": PIPELINED_CALLS / (elapsed / 1e9)}
+
+
+async def scenario_warm_start(bench):
+    # The venv exists by now (the first load made it), so each load only spawns + connects.
+    bench.stop()
+    samples = []
+    for _ in range(WARM_STARTS):
+        samples.append(await bench.start())
+        bench.stop()
+    return {"warm_start_median_ms": median(samples) / 1e6}
+
+
+SCENARIOS = {
+    "idle_rss": scenario_idle_rss,
+    "host_to_ext": scenario_host_to_ext,
+    "ext_to_host": scenario_ext_to_host,
+    "pipelined": scenario_pipelined,
+    "warm_start": scenario_warm_start,
+}
+
+
+# --- driver ---------------------------------------------------------------------------
+
+
+def prepare_environment():
+    """uv and its find-links must be right before pyisolate shells out to uv."""
+    venv_bin = str(Path(sys.executable).parent)
+    os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    # uv ignores pip's config. Without share_torch, pyisolate installs torch==<host
+    # version> into the child venv; from PyPI alone that resolves to the CUDA build and
+    # its nvidia-* wheels (GBs). With the local wheel dir it resolves to 2.13.0+cpu.
+    if os.path.isdir(LOCAL_WHEELS) and "UV_FIND_LINKS" not in os.environ:
+        os.environ["UV_FIND_LINKS"] = LOCAL_WHEELS
+
+
+async def run(args):
+    bench = Bench(share_torch=args.share_torch)
+    venv_existed = (venv_root(args.share_torch) / "bench_ext" / "bin" / "python").exists()
+    metrics, errors = {}, {}
+    try:
+        first_ns = await bench.start()
+        metrics["first_load_ms"] = first_ns / 1e6
+        selected = args.only.split(",") if args.only else list(SCENARIOS)
+        for name in selected:
+            try:
+                metrics.update(await SCENARIOS[name](bench))
+            except Exception as exc:  # one broken scenario must not hide the others
+                errors[name] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        errors["load"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        bench.stop()
+    return {
+        "side": "pyisolate",
+        "meta": {
+            "pyisolate_version": pyisolate.__version__,
+            "python": platform.python_version(),
+            "torch": _torch_version(),
+            "sandbox": "disabled",
+            "share_torch": args.share_torch,
+            "execution_model": "host-coupled",
+            "first_load_venv_existed": venv_existed,
+            "cpus": os.cpu_count(),
+            "loadavg_at_end": os.getloadavg()[0],
+        },
+        "metrics": metrics,
+        "errors": errors,
+    }
+
+
+def _torch_version():
+    torch = sys.modules.get("torch")
+    return getattr(torch, "__version__", None)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the JSON result to this file")
+    parser.add_argument("--only", help="comma-separated scenario names: " + ",".join(SCENARIOS))
+    parser.add_argument("--share-torch", action="store_true", help="load with share_torch=True")
+    args = parser.parse_args()
+    unknown = set(args.only.split(",")) - set(SCENARIOS) if args.only else set()
+    if unknown:
+        parser.error(f"--only: unknown scenario(s) {', '.join(sorted(unknown))}")
+    return args
+
+
+def main():
+    args = parse_args()
+    # pyisolate's children inherit fd 1 and log to it; keep the real stdout for the JSON.
+    json_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    prepare_environment()
+    result = asyncio.run(run(args))
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    json_out.write(text + "\n")
+    json_out.flush()
+    return 1 if result["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
