@@ -1,0 +1,59 @@
+// What a venv backend (uv, or venv + pip) must do, the index flags both share, and how one is chosen.
+
+import { ConfigError } from "../errors.js";
+import type { PythonInfo } from "./python.js";
+import { findUv } from "./uv.js";
+import { uvBackend } from "./uv.js";
+import { pipBackend } from "./pip.js";
+
+/** Where packages come from; null/empty means the backend's own default (and, for pip, its config). */
+export interface IndexOptions {
+  indexUrl: string | null;
+  extraIndexUrls: string[];
+  findLinks: string[];
+}
+
+/** One build of one venv, in its temporary folder. */
+export interface BuildContext {
+  python: PythonInfo;
+  /** The temporary venv folder: does not exist before `createVenv`. */
+  venvPath: string;
+  /** The name activators show (the final folder's name, not the temporary one's). */
+  prompt: string;
+  dependencies: string[];
+  index: IndexOptions;
+  env: NodeJS.ProcessEnv;
+  /** Working directory for the commands (venvRoot: away from any project files in the host's cwd). */
+  cwd: string;
+  signal?: AbortSignal;
+  onLine: (line: string) => void;
+}
+
+export interface Backend {
+  readonly name: "uv" | "pip";
+  /** Shown in progress messages, e.g. "uv 0.13.9". */
+  readonly description: string;
+  createVenv(ctx: BuildContext): Promise<void>;
+  /** Install `ctx.dependencies` (never called with none). */
+  install(ctx: BuildContext): Promise<void>;
+}
+
+/** The index flags, which uv pip and pip spell the same way. */
+export function indexArgs(index: IndexOptions): string[] {
+  const args: string[] = [];
+  if (index.indexUrl) args.push("--index-url", index.indexUrl);
+  for (const url of index.extraIndexUrls) args.push("--extra-index-url", url);
+  for (const dir of index.findLinks) args.push("--find-links", dir);
+  return args;
+}
+
+/** auto: uv when it is on PATH and runs, else venv + pip. */
+export async function selectBackend(choice: "auto" | "uv" | "pip", env: NodeJS.ProcessEnv): Promise<Backend> {
+  if (choice === "pip") return pipBackend();
+  const uv = await findUv(env);
+  if (uv) return uvBackend(uv);
+  if (choice === "uv") {
+    throw new ConfigError('backend "uv" was requested but no working uv was found on PATH (install it with `pip install uv` or use backend "pip")', { key: "backend" });
+  }
+  return pipBackend();
+}

@@ -1,0 +1,88 @@
+// Decide whether an existing venv can be reused: a spawn-free fast check, and a full one after resolving Python.
+
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import type { EnvironmentState, FileIdentity, FingerprintInputs, PythonRequestRecord } from "./fingerprint.js";
+import { computeFingerprint, readState } from "./fingerprint.js";
+import type { IndexOptions } from "./backend.js";
+import type { PythonInfo } from "./python.js";
+import { findOnPath } from "./python.js";
+import { runCommand } from "./run.js";
+
+/** The spec's inputs other than the interpreter. */
+export interface WantedInputs {
+  python: string | undefined;
+  dependencies: string[];
+  index: IndexOptions;
+  runtimeVersion: string;
+}
+
+export function fingerprintInputs(python: PythonInfo, wanted: WantedInputs): FingerprintInputs {
+  return {
+    python: { path: python.path, version: python.version },
+    dependencies: [...wanted.dependencies],
+    indexUrl: wanted.index.indexUrl,
+    extraIndexUrls: [...wanted.index.extraIndexUrls],
+    findLinks: [...wanted.index.findLinks],
+    runtimeVersion: wanted.runtimeVersion,
+  };
+}
+
+/** A request naming a command (or the default python3) is looked up on PATH; a version or a path is not. */
+export function commandName(request: string | undefined): string | null {
+  if (request === undefined || request.trim() === "") return "python3";
+  const r = request.trim();
+  return /^\d+(\.\d+){0,2}$/.test(r) || r.includes("/") || r.startsWith("~") ? null : r;
+}
+
+export async function fileIdentity(file: string): Promise<FileIdentity | undefined> {
+  const s = await stat(file).catch(() => undefined);
+  return s ? { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino } : undefined;
+}
+
+function sameIdentity(a: FileIdentity | undefined, b: FileIdentity): boolean {
+  return !!a && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+}
+
+/** What to record about how the interpreter was found, for the next fast check. */
+export async function requestRecord(request: string | undefined, python: PythonInfo, env: NodeJS.ProcessEnv): Promise<PythonRequestRecord> {
+  const name = commandName(request);
+  const interpreter = await fileIdentity(python.path);
+  return {
+    request: request?.trim() || null,
+    pathHit: name ? ((await findOnPath(name, env))[0] ?? null) : null,
+    interpreter: interpreter ?? { size: -1, mtimeMs: -1, ino: -1 },
+  };
+}
+
+/**
+ * The hot path: reuse when the same python request still points at the same interpreter file (by PATH lookup
+ * and stat, no spawn), the venv's python exists, and the fingerprint of the spec matches the recorded one.
+ */
+export async function fastCheck(venvPath: string, wanted: WantedInputs, env: NodeJS.ProcessEnv): Promise<EnvironmentState | undefined> {
+  const state = await readState(venvPath);
+  if (!state) return undefined;
+  const rec = state.python;
+  if (rec.request !== (wanted.python?.trim() || null)) return undefined;
+  const name = commandName(wanted.python);
+  if (name && (await findOnPath(name, env))[0] !== rec.pathHit) return undefined;
+  if (!sameIdentity(await fileIdentity(state.inputs.python.path), rec.interpreter)) return undefined;
+  if (!(await fileIdentity(path.join(venvPath, "bin", "python")))) return undefined;
+  return computeFingerprint(fingerprintInputs(state.inputs.python, wanted)) === state.fingerprint ? state : undefined;
+}
+
+export type FullCheck = { reusable: true; state: EnvironmentState } | { reusable: false; reason: string };
+
+/** The slow path, after resolving Python: compare fingerprints and make sure the venv's python really runs. */
+export async function fullCheck(venvPath: string, fingerprint: string, env: NodeJS.ProcessEnv): Promise<FullCheck> {
+  const state = await readState(venvPath);
+  if (!state) {
+    const exists = await fileIdentity(venvPath);
+    return { reusable: false, reason: exists ? "the venv has no valid state file" : "no venv yet" };
+  }
+  if (state.fingerprint !== fingerprint) return { reusable: false, reason: "the inputs changed" };
+  const python = path.join(venvPath, "bin", "python");
+  const r = await runCommand([python, "-c", "import sys"], { env, timeoutMs: 30_000 }).catch(() => undefined);
+  if (r?.exitCode !== 0) return { reusable: false, reason: "the venv's python does not run" };
+  return { reusable: true, state };
+}

@@ -1,0 +1,132 @@
+// Run one uv/pip/python command from an argv array: stream its lines, keep a tail, kill its group on abort.
+
+import { spawn } from "node:child_process";
+import { CallAbortedError, EnvironmentBuildError } from "../errors.js";
+
+/** How many output lines an error keeps. */
+export const TAIL_LINES = 40;
+const KILL_GRACE_MS = 2000;
+
+export interface RunOptions {
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  signal?: AbortSignal;
+  /** Called with each line the command writes to stdout or stderr. */
+  onLine?: (line: string) => void;
+  /** Kill the command after this many milliseconds (a timeout is one more abort reason). */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last TAIL_LINES lines of stdout and stderr, interleaved as they came. */
+  tail: string[];
+  stdout: string;
+}
+
+/** Quote an argv for display in an error message (never for a shell: nothing here runs one). */
+export function formatCommand(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+}
+
+/** Spawn `argv` without a shell, in its own process group, and wait for it to end. Rejects only on abort or spawn failure. */
+export function runCommand(argv: readonly string[], options: RunOptions): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new TypeError("runCommand: empty argv");
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(abortError(argv, signal.reason));
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["ignore", "pipe", "pipe"],
+      // Own process group, so that an abort also ends what uv or pip started (builds, re-exec'd pip).
+      detached: true,
+    });
+    const tail: string[] = [];
+    let stdout = "";
+    let killTimer: NodeJS.Timeout | undefined;
+    let abortReason: unknown;
+    let aborted = false;
+
+    const pushLine = (line: string): void => {
+      if (!line.trim()) return;
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      options.onLine?.(line);
+    };
+    const lineReader = (keepStdout: boolean) => {
+      let partial = "";
+      return (chunk: Buffer): void => {
+        const text = chunk.toString("utf8");
+        if (keepStdout) stdout += text;
+        const parts = (partial + text).split(/\r\n|\r|\n/);
+        partial = parts.pop() ?? "";
+        for (const p of parts) pushLine(p);
+      };
+    };
+    const onOut = lineReader(true);
+    const onErr = lineReader(false);
+    child.stdout.on("data", onOut);
+    child.stderr.on("data", onErr);
+
+    const killGroup = (sig: NodeJS.Signals): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    const abort = (reason: unknown): void => {
+      if (aborted) return;
+      aborted = true;
+      abortReason = reason;
+      killGroup("SIGTERM");
+      killTimer = setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS);
+      killTimer.unref();
+    };
+    const onAbort = (): void => abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const timeout = options.timeoutMs
+      ? setTimeout(() => abort(new Error(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
+      : undefined;
+
+    const finish = (): void => {
+      signal?.removeEventListener("abort", onAbort);
+      if (timeout) clearTimeout(timeout);
+      if (killTimer) clearTimeout(killTimer);
+    };
+    child.on("error", (err) => {
+      finish();
+      const e = err as NodeJS.ErrnoException;
+      reject(new EnvironmentBuildError(`could not run ${formatCommand(argv)}: ${e.code ?? e.message}`, { cause: err }));
+    });
+    child.on("close", (exitCode, sig) => {
+      finish();
+      if (aborted) {
+        reject(abortError(argv, abortReason, options.timeoutMs !== undefined && !signal?.aborted));
+        return;
+      }
+      resolve({ exitCode, signal: sig, tail, stdout });
+    });
+  });
+}
+
+function abortError(argv: readonly string[], reason: unknown, timedOut = false): CallAbortedError {
+  return new CallAbortedError(`${timedOut ? "timed out" : "aborted"}: ${formatCommand(argv)}`, { cause: reason, timedOut });
+}
+
+/** Run and throw an EnvironmentBuildError carrying the command and its own last lines when it fails. */
+export async function runChecked(what: string, argv: readonly string[], options: RunOptions): Promise<RunResult> {
+  const result = await runCommand(argv, options);
+  if (result.exitCode !== 0) {
+    const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+    throw new EnvironmentBuildError(`${what} failed: ${formatCommand(argv)} ${how}`, {
+      output: result.tail.join("\n"),
+      command: [...argv],
+    });
+  }
+  return result;
+}
