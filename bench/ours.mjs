@@ -1,0 +1,195 @@
+// Runs the benchmark scenarios against our Node.js host and prints one JSON object on stdout.
+//
+//   npm run build && node bench/ours.mjs [--out FILE] [--only a,b] [--dist DIR]
+//
+// Twin of bench/pyisolate_bench.py: same extension (bench/extensions/bench_ext), same call
+// counts, same statistics (bench/stats.mjs). A scenario is one async function in SCENARIOS,
+// taking the Bench and returning { metric_name: number }; add one here and its twin there.
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { latencySummary, median } from "./stats.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const EXT_PATH = join(HERE, "extensions", "bench_ext");
+const VENV_ROOT = join(HERE, ".work", "ours-venvs");
+const DEFAULT_DIST = join(HERE, "..", "dist");
+
+const WARMUP_CALLS = 200;
+const TIMED_CALLS = 2000;
+const PIPELINED_CALLS = 5000;
+const WARM_STARTS = 5;
+const IDLE_SETTLE_MS = 500;
+
+/** Owns our manager and the extension currently loaded. */
+class Bench {
+  constructor(ExtensionManager) {
+    this.manager = new ExtensionManager({ venvRoot: VENV_ROOT });
+    this.manager.provide("BenchService", {
+      async ping(x) {
+        return x;
+      },
+    });
+    this.ext = undefined;
+  }
+
+  /** Loads the extension and waits for its first reply; returns elapsed ns. */
+  async start() {
+    const started = process.hrtime.bigint();
+    const ext = await this.manager.load({
+      name: "bench_ext",
+      modulePath: EXT_PATH,
+      dependencies: [],
+      sandbox: { mode: "disabled" },
+    });
+    await ext.call("ping", [1]);
+    const elapsed = process.hrtime.bigint() - started;
+    this.ext = ext;
+    return elapsed;
+  }
+
+  async stop() {
+    const ext = this.ext;
+    this.ext = undefined;
+    if (ext) await ext.stop();
+  }
+
+  async ensureStarted() {
+    if (!this.ext) await this.start();
+    return this.ext;
+  }
+
+  async close() {
+    await this.stop();
+    await this.manager.close();
+  }
+}
+
+function readRssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "ascii");
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+// --- scenarios ------------------------------------------------------------------------
+
+async function scenarioIdleRss(bench) {
+  const ext = await bench.ensureStarted();
+  // The extension reports its own pid on both sides, so both read the same process.
+  const pid = await ext.call("pid", []);
+  await sleep(IDLE_SETTLE_MS);
+  return { idle_rss_mib: readRssMiB(pid) };
+}
+
+async function scenarioHostToExt(bench) {
+  const ext = await bench.ensureStarted();
+  for (let i = 0; i < WARMUP_CALLS; i++) await ext.call("ping", [1]);
+  const samples = [];
+  for (let i = 0; i < TIMED_CALLS; i++) {
+    const start = process.hrtime.bigint();
+    await ext.call("ping", [1]);
+    samples.push(process.hrtime.bigint() - start);
+  }
+  return latencySummary("host_to_ext", samples);
+}
+
+async function scenarioExtToHost(bench) {
+  const ext = await bench.ensureStarted();
+  await ext.call("call_host", [WARMUP_CALLS]);
+  const samples = await ext.call("call_host", [TIMED_CALLS]);
+  return latencySummary("ext_to_host", samples);
+}
+
+async function scenarioPipelined(bench) {
+  const ext = await bench.ensureStarted();
+  const burst = (n) => Promise.all(Array.from({ length: n }, (_, i) => ext.call("ping", [i])));
+  await burst(WARMUP_CALLS);
+  const start = process.hrtime.bigint();
+  const replies = await burst(PIPELINED_CALLS);
+  const elapsed = process.hrtime.bigint() - start;
+  if (!replies.every((reply, i) => reply === i)) throw new Error("pipelined replies out of order or wrong");
+  return { pipelined_calls_per_s: PIPELINED_CALLS / (Number(elapsed) / 1e9) };
+}
+
+async function scenarioWarmStart(bench) {
+  // The venv exists by now (the first load made it), so each load only spawns + handshakes.
+  await bench.stop();
+  const samples = [];
+  for (let i = 0; i < WARM_STARTS; i++) {
+    samples.push(await bench.start());
+    await bench.stop();
+  }
+  return { warm_start_median_ms: median(samples) / 1e6 };
+}
+
+const SCENARIOS = {
+  idle_rss: scenarioIdleRss,
+  host_to_ext: scenarioHostToExt,
+  ext_to_host: scenarioExtToHost,
+  pipelined: scenarioPipelined,
+  warm_start: scenarioWarmStart,
+};
+
+// --- driver ---------------------------------------------------------------------------
+
+function describe(error) {
+  return `${error?.name ?? "Error"}: ${error?.message ?? String(error)}`;
+}
+
+async function run(selected, dist) {
+  const metrics = {};
+  const errors = {};
+  const meta = { sandbox: "disabled", node: process.version, cpus: cpus().length };
+  let api;
+  try {
+    api = await import(pathToFileURL(join(dist, "index.js")).href);
+  } catch (error) {
+    const hint = dist === DEFAULT_DIST ? " (run npm run build)" : "";
+    return { side: "ours", meta, metrics, errors: { load: `cannot import ${join(dist, "index.js")}${hint}: ${describe(error)}` } };
+  }
+  meta.runtime_version = api.RUNTIME_VERSION ?? null;
+  let bench;
+  try {
+    bench = new Bench(api.ExtensionManager);
+    metrics.first_load_ms = Number(await bench.start()) / 1e6;
+    meta.reported_pid_matches = (await bench.ext.call("pid", [])) === bench.ext.pid;
+    for (const name of selected) {
+      try {
+        Object.assign(metrics, await SCENARIOS[name](bench));
+      } catch (error) {
+        errors[name] = describe(error); // one broken scenario must not hide the others
+      }
+    }
+  } catch (error) {
+    errors.load = describe(error);
+  } finally {
+    if (bench) await bench.close().catch((error) => (errors.close = describe(error)));
+  }
+  meta.loadavg_at_end = loadavg()[0];
+  return { side: "ours", meta, metrics, errors };
+}
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: { out: { type: "string" }, only: { type: "string" }, dist: { type: "string", default: DEFAULT_DIST } },
+  });
+  const selected = values.only ? values.only.split(",") : Object.keys(SCENARIOS);
+  const unknown = selected.filter((name) => !(name in SCENARIOS));
+  if (unknown.length) {
+    console.error(`--only: unknown scenario(s) ${unknown.join(", ")}; known: ${Object.keys(SCENARIOS).join(",")}`);
+    process.exit(2);
+  }
+  return { out: values.out, selected, dist: values.dist };
+}
+
+const { out, selected, dist } = parseCli();
+const result = await run(selected, dist);
+const text = JSON.stringify(result, null, 2);
+if (out) writeFileSync(out, `${text}\n`);
+process.stdout.write(`${text}\n`);
+process.exitCode = Object.keys(result.errors).length ? 1 : 0;

@@ -1,0 +1,69 @@
+// Turns the two sides' results into comparison rows, a console table and a markdown table.
+
+/** What each metric means and which direction is better. New scenarios add lines here. */
+export const METRICS = [
+  { key: "host_to_ext_median_us", label: "host→ext small call, median", unit: "µs", better: "lower" },
+  { key: "host_to_ext_p99_us", label: "host→ext small call, p99", unit: "µs", better: "lower" },
+  { key: "ext_to_host_median_us", label: "ext→host small call, median", unit: "µs", better: "lower" },
+  { key: "ext_to_host_p99_us", label: "ext→host small call, p99", unit: "µs", better: "lower" },
+  { key: "pipelined_calls_per_s", label: "pipelined throughput (5000 in flight)", unit: "calls/s", better: "higher" },
+  { key: "warm_start_median_ms", label: "warm start to first reply, median of 5", unit: "ms", better: "lower" },
+  { key: "idle_rss_mib", label: "idle RSS of extension process", unit: "MiB", better: "lower" },
+];
+
+/** Informational metrics kept in the JSON but left out of the table (not comparable run to run). */
+const UNTABULATED = new Set(["first_load_ms"]);
+
+/** One row per metric either side reported: values, ratio ours/pyisolate and who is ahead. */
+export function compare(ours, pyisolate) {
+  const known = new Set(METRICS.map((m) => m.key));
+  const extra = [...new Set([...Object.keys(ours.metrics ?? {}), ...Object.keys(pyisolate.metrics ?? {})])]
+    .filter((key) => !known.has(key) && !UNTABULATED.has(key))
+    .map((key) => ({ key, label: key, unit: "", better: "unknown" }));
+  return [...METRICS, ...extra].map((metric) => {
+    const a = ours.metrics?.[metric.key];
+    const b = pyisolate.metrics?.[metric.key];
+    const ratio = typeof a === "number" && typeof b === "number" && b !== 0 ? a / b : null;
+    return { ...metric, ours: a ?? null, pyisolate: b ?? null, ratio, verdict: verdict(ratio, metric.better) };
+  });
+}
+
+function verdict(ratio, better) {
+  if (ratio === null || better === "unknown") return "";
+  const oursAhead = better === "lower" ? ratio < 1 : ratio > 1;
+  const factor = ratio >= 1 ? ratio : 1 / ratio;
+  if (Math.abs(factor - 1) < 0.05) return "about even";
+  return `${oursAhead ? "ours" : "pyisolate"} ${factor.toFixed(2)}× better`;
+}
+
+export function formatNumber(value) {
+  if (value === null || value === undefined) return "n/a";
+  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
+  return value.toPrecision(3);
+}
+
+function cells(row) {
+  return [
+    `${row.label}${row.unit ? ` (${row.unit})` : ""}`,
+    formatNumber(row.ours),
+    formatNumber(row.pyisolate),
+    row.ratio === null ? "n/a" : `${row.ratio.toFixed(2)}×`,
+    row.better === "unknown" ? "?" : `${row.better} is better`,
+    row.verdict,
+  ];
+}
+
+const HEADER = ["metric", "ours", "pyisolate", "ratio ours/pyisolate", "direction", "verdict"];
+
+export function consoleTable(rows) {
+  const table = [HEADER, ...rows.map(cells)];
+  const widths = HEADER.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  return [line(HEADER), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map((r) => line(cells(r)))].join("\n");
+}
+
+export function markdownTable(rows) {
+  const line = (r) => `| ${r.join(" | ")} |`;
+  const align = HEADER.map((_, i) => (i >= 1 && i <= 3 ? "---:" : "---"));
+  return [line(HEADER), line(align), ...rows.map((r) => line(cells(r)))].join("\n");
+}

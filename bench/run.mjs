@@ -1,0 +1,93 @@
+// Benchmark driver: sets up PyPI pyisolate, runs our side then pyisolate's on this machine,
+// prints metric | ours | pyisolate | ratio, and writes bench/results/latest.{json,md}.
+//
+//   node bench/run.mjs [--only scenario,...] [--skip ours|pyisolate]   (or: npm run bench)
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { compare, consoleTable, markdownTable } from "./report.mjs";
+import { logTail, runLogged, runSide } from "./side-process.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(HERE);
+const WORK = join(HERE, ".work");
+const RESULTS = join(HERE, "results");
+const PYISOLATE_PYTHON = join(WORK, "pyisolate-venv", "bin", "python");
+
+const SETUP_TIMEOUT_MS = 15 * 60_000;
+// A side's first run also builds its extension venv.
+const SIDE_TIMEOUT_MS = 15 * 60_000;
+
+const { values: cli } = parseArgs({ options: { only: { type: "string" }, skip: { type: "string" } } });
+const only = cli.only ? ["--only", cli.only] : [];
+mkdirSync(WORK, { recursive: true });
+mkdirSync(RESULTS, { recursive: true });
+
+async function setup() {
+  const logFile = join(WORK, "setup.log");
+  const run = await runLogged(["bash", join(HERE, "setup-pyisolate.sh")], { cwd: ROOT, logFile, timeoutMs: SETUP_TIMEOUT_MS });
+  const summary = logTail(logFile, 1);
+  if (run.code !== 0) return { ok: false, seconds: run.seconds, reason: `setup failed; see ${logFile}:\n${logTail(logFile)}` };
+  return { ok: true, seconds: run.seconds, summary };
+}
+
+async function side(name, argv) {
+  if (cli.skip === name) return { unavailable: "skipped (--skip)" };
+  return runSide(name, argv, {
+    cwd: ROOT,
+    outFile: join(WORK, `${name}.json`),
+    logFile: join(WORK, `${name}.log`),
+    timeoutMs: SIDE_TIMEOUT_MS,
+  });
+}
+
+function describeSide(name, result) {
+  if (result.unavailable) return `${name}: not available (${result.unavailable})`;
+  const failed = Object.entries(result.errors ?? {}).map(([scenario, message]) => `\n  ${scenario} failed: ${message}`);
+  return `${name}: ran in ${result.seconds.toFixed(1)}s${failed.join("")}`;
+}
+
+function machine() {
+  return {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? "unknown",
+    memory_gib: +(totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    loadavg_before: loadavg()[0],
+  };
+}
+
+function markdown(report, rows) {
+  const { pyisolate } = report.sides;
+  const notes = [
+    `Run ${report.date} on ${report.machine.cpus} CPUs (${report.machine.cpu_model}); load average before: ${report.machine.loadavg_before.toFixed(2)}.`,
+    `pyisolate ${pyisolate.meta?.pyisolate_version ?? "?"} (sandbox ${pyisolate.meta?.sandbox ?? "?"}, share_torch ${pyisolate.meta?.share_torch ?? "?"}); our side: sandbox disabled.`,
+    "Ratio is ours / pyisolate; the direction column says whether lower or higher is better.",
+    ...["ours", "pyisolate"].map((name) => describeSide(name, report.sides[name])),
+  ];
+  return `# Benchmark: ours vs pyisolate\n\n${markdownTable(rows)}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
+}
+
+const machineInfo = machine();
+const setupResult = await setup();
+console.log(setupResult.ok ? setupResult.summary : `setup: ${setupResult.reason}`);
+
+// Sequential on purpose: with 2 cores, running the sides together would measure contention.
+const ours = await side("ours", ["node", join(HERE, "ours.mjs"), ...only]);
+console.log(describeSide("ours", ours));
+const pyisolate = setupResult.ok
+  ? await side("pyisolate", [PYISOLATE_PYTHON, join(HERE, "pyisolate_bench.py"), ...only])
+  : { unavailable: `setup failed: ${setupResult.reason}` };
+console.log(describeSide("pyisolate", pyisolate));
+
+const rows = compare(ours, pyisolate);
+const report = { date: new Date().toISOString(), machine: machineInfo, setup: setupResult, sides: { ours, pyisolate }, rows };
+writeFileSync(join(RESULTS, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(RESULTS, "latest.md"), markdown(report, rows));
+
+console.log(`\n${consoleTable(rows)}\n`);
+console.log("ratio = ours / pyisolate; see the direction column for which way is better.");
+console.log(`wrote ${relative(ROOT, join(RESULTS, "latest.json"))} and ${relative(ROOT, join(RESULTS, "latest.md"))}`);
