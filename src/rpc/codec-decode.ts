@@ -1,0 +1,123 @@
+// Decoding walk: replaces tags in a freshly parsed header value, in place; malformed tags are protocol errors.
+
+import { ProtocolError } from "../errors.js";
+import type { Codec, DecodeContext } from "./codec.js";
+import { MAX_DEPTH, setOwn } from "./codec-encode.js";
+
+/** Longest `$int` accepted, in characters (Python's default int/str limit is 4300 digits). */
+export const MAX_INT_DIGITS = 4300;
+
+const INT_PATTERN = /^-?[0-9]+$/;
+
+class DecodeState implements DecodeContext {
+  constructor(
+    readonly codec: Codec,
+    readonly attachments: readonly Uint8Array[],
+  ) {}
+
+  attachment(index: unknown): Uint8Array {
+    if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= this.attachments.length) {
+      throw new ProtocolError(`attachment index ${JSON.stringify(index)} is not one of the frame's ${this.attachments.length}`);
+    }
+    return this.attachments[index]!;
+  }
+
+  decode(value: unknown): unknown {
+    return walk(value, this, 0);
+  }
+}
+
+export function decodeValue(codec: Codec, value: unknown, attachments: readonly Uint8Array[]): unknown {
+  try {
+    return walk(value, new DecodeState(codec, attachments), 0);
+  } catch (err) {
+    if (err instanceof RangeError) throw new ProtocolError(`value cannot be decoded: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+function walk(value: unknown, state: DecodeState, depth: number): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (++depth > MAX_DEPTH) throw new ProtocolError(`value nested deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "object" && item !== null) value[i] = walk(item, state, depth);
+    }
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  let count = 0;
+  let first = "";
+  for (const key in record) {
+    if (count++ === 0) first = key;
+    else break;
+  }
+  if (count === 1 && first.charCodeAt(0) === 36 /* $ */) return decodeTag(first, record[first], state, depth);
+  for (const key in record) {
+    const item = record[key];
+    if (typeof item === "object" && item !== null) {
+      const decoded = walk(item, state, depth);
+      if (decoded !== item) setOwn(record, key, decoded);
+    }
+  }
+  return record;
+}
+
+function decodeTag(tag: string, payload: unknown, state: DecodeState, depth: number): unknown {
+  switch (tag) {
+    case "$bytes":
+      return state.attachment(payload);
+    case "$int":
+      if (typeof payload !== "string" || payload.length > MAX_INT_DIGITS + 1 || !INT_PATTERN.test(payload)) {
+        throw new ProtocolError(`malformed $int ${preview(payload)}: expected a decimal string of at most ${MAX_INT_DIGITS} digits`);
+      }
+      return BigInt(payload);
+    case "$float":
+      if (payload === "nan") return NaN;
+      if (payload === "inf") return Infinity;
+      if (payload === "-inf") return -Infinity;
+      throw new ProtocolError(`malformed $float ${preview(payload)}: expected "nan", "inf" or "-inf"`);
+    case "$fn":
+      if (typeof payload !== "number" || !Number.isSafeInteger(payload) || payload < 0) {
+        throw new ProtocolError(`malformed $fn ${preview(payload)}: expected a callable id`);
+      }
+      return state.codec.callables.importFn(payload);
+    case "$map":
+      return decodeMap(payload, state, depth);
+    default: {
+      const ext = state.codec.byTag.get(tag);
+      if (ext === undefined) throw new ProtocolError(`unknown tag ${JSON.stringify(tag)}`);
+      return ext.decode(payload, state);
+    }
+  }
+}
+
+function decodeMap(payload: unknown, state: DecodeState, depth: number): Record<string, unknown> {
+  if (!Array.isArray(payload)) throw new ProtocolError(`malformed $map ${preview(payload)}: expected a list of pairs`);
+  const out: Record<string, unknown> = {};
+  for (const pair of payload) {
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new ProtocolError(`malformed $map entry ${preview(pair)}: expected [key, value]`);
+    }
+    setOwn(out, keyString(walk(pair[0], state, depth)), walk(pair[1], state, depth));
+  }
+  return out;
+}
+
+/** Mapping keys become strings: numbers, bigints and booleans as String() does, lists as JSON. */
+function keyString(key: unknown): string {
+  if (typeof key === "string") return key;
+  if (Array.isArray(key)) return JSON.stringify(key, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  return String(key);
+}
+
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

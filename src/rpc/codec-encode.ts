@@ -1,0 +1,176 @@
+// Encoding walk: copies only the parts of a value that need tags; refuses what the wire cannot carry.
+
+import type { Codec, EncodeContext, EncodedValue } from "./codec.js";
+
+/** Nesting limit in both directions: deeper values are refused (on send) or a protocol error (on receive). */
+export const MAX_DEPTH = 1000;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
+
+/** A refusal on its way up the walk; the path to the offending value is collected as it goes. */
+class Refusal extends TypeError {
+  readonly what: string;
+  readonly path: string[] = [];
+  constructor(what: string) {
+    super(what);
+    this.what = what;
+  }
+}
+
+/** Per-call state; also the context handed to codec extensions. */
+class EncodeState implements EncodeContext {
+  attachments: Uint8Array[] | undefined;
+  tagged = false;
+  constructor(readonly codec: Codec) {}
+
+  attach(bytes: Uint8Array): number {
+    this.tagged = true;
+    (this.attachments ??= []).push(bytes);
+    return this.attachments.length - 1;
+  }
+
+  encode(value: unknown): unknown {
+    return walk(value, this, 0);
+  }
+}
+
+export function encodeValue(codec: Codec, value: unknown, root: string): EncodedValue {
+  const state = new EncodeState(codec);
+  let encoded: unknown;
+  try {
+    encoded = walk(value, state, 0);
+  } catch (err) {
+    if (!(err instanceof Refusal)) throw err;
+    throw new TypeError(`cannot send ${err.what} at ${root}${err.path.reverse().join("")}`);
+  }
+  return { value: encoded, attachments: state.attachments ?? [], tagged: state.tagged };
+}
+
+function walk(value: unknown, state: EncodeState, depth: number): unknown {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (Number.isFinite(value)) return value;
+      state.tagged = true;
+      return { $float: Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf" };
+    case "undefined":
+      return null;
+    case "bigint":
+      if (value >= MIN_SAFE && value <= MAX_SAFE) return Number(value);
+      state.tagged = true;
+      return { $int: value.toString() };
+    case "function":
+      state.tagged = true;
+      return { $fn: state.codec.callables.exportFn(value) };
+    case "symbol":
+      throw new Refusal(`a symbol (${String(value)})`);
+    default:
+      return value === null ? null : walkObject(value as object, state, depth + 1);
+  }
+}
+
+function walkObject(value: object, state: EncodeState, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new Refusal(`a value nested deeper than ${MAX_DEPTH} levels (is it circular?)`);
+  if (Array.isArray(value)) return walkArray(value, state, depth);
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return walkPlain(value as Record<string, unknown>, state, depth);
+  if (value instanceof Uint8Array) return { $bytes: state.attach(value) };
+  if (value instanceof ArrayBuffer) return { $bytes: state.attach(new Uint8Array(value)) };
+  if (value instanceof Map) return walkMap(value, state, depth);
+  for (const ext of state.codec.extensions) {
+    if (ext.accepts(value)) {
+      state.tagged = true;
+      return { [ext.tag]: ext.encode(value, state) };
+    }
+  }
+  throw new Refusal(describe(value));
+}
+
+function walkArray(value: unknown[], state: EncodeState, depth: number): unknown[] {
+  let out: unknown[] | undefined;
+  const n = value.length;
+  let i = 0;
+  try {
+    for (; i < n; i++) {
+      const item = value[i];
+      const encoded = walk(item, state, depth);
+      if (encoded !== item && out === undefined) out = value.slice(0, i);
+      if (out !== undefined) out.push(encoded);
+    }
+  } catch (err) {
+    if (err instanceof Refusal) err.path.push(`[${i}]`);
+    throw err;
+  }
+  return out ?? value;
+}
+
+function walkPlain(value: Record<string, unknown>, state: EncodeState, depth: number): unknown {
+  let out: Record<string, unknown> | undefined;
+  let count = 0;
+  let first = "";
+  let key = "";
+  try {
+    for (key in value) {
+      if (count++ === 0) first = key;
+      const item = value[key];
+      const encoded = walk(item, state, depth);
+      if (encoded !== item && out === undefined) out = copyUntil(value, key);
+      if (out !== undefined) setOwn(out, key, encoded);
+    }
+  } catch (err) {
+    if (err instanceof Refusal) err.path.push(/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
+    throw err;
+  }
+  if (count === 1 && first.charCodeAt(0) === 36 /* $ */) {
+    // A lone "$" key would read as a tag: send the object as a one-entry mapping instead.
+    state.tagged = true;
+    return { $map: [[first, (out ?? value)[first]]] };
+  }
+  return out ?? value;
+}
+
+function walkMap(value: Map<unknown, unknown>, state: EncodeState, depth: number): unknown {
+  state.tagged = true;
+  const entries: unknown[] = [];
+  for (const [k, v] of value) {
+    if (typeof k === "object" && k !== null) throw new Refusal(`a Map key that is ${describe(k)}`);
+    try {
+      entries.push([walk(k, state, depth), walk(v, state, depth)]);
+    } catch (err) {
+      if (err instanceof Refusal) err.path.push(`.get(${typeof k === "string" ? JSON.stringify(k) : String(k)})`);
+      throw err;
+    }
+  }
+  return { $map: entries };
+}
+
+/** A shallow copy of `value` holding the keys that come before `stop`. */
+function copyUntil(value: Record<string, unknown>, stop: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in value) {
+    if (key === stop) break;
+    setOwn(out, key, value[key]);
+  }
+  return out;
+}
+
+/** Assigns an own property, also for the key "__proto__" (which plain assignment would treat as the prototype). */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
+}
+
+/** Names a value's type for a refusal message: "a Date", "a Set", "an instance of class Foo". */
+function describe(value: object): string {
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  if (typeof name !== "string" || name === "" || name === "Object") return "an object with a custom prototype";
+  const builtin = Object.prototype.toString.call(value).slice(8, -1);
+  if (builtin !== name) return `an instance of class ${name}`;
+  return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+}

@@ -1,0 +1,109 @@
+// Value codec: JS values <-> JSON with tags ($bytes, $int, $float, $fn, $map) plus binary attachments.
+
+import { decodeValue } from "./codec-decode.js";
+import { encodeValue } from "./codec-encode.js";
+
+export { MAX_DEPTH } from "./codec-encode.js";
+export { MAX_INT_DIGITS } from "./codec-decode.js";
+
+/** What an extension's `encode` may do besides returning its payload. */
+export interface EncodeContext {
+  /** Adds bytes as an attachment of the frame being built; returns the attachment index. */
+  attach(bytes: Uint8Array): number;
+  /** Encodes a nested value (so a payload may hold ordinary values, bytes, callables, ...). */
+  encode(value: unknown): unknown;
+}
+
+/** What an extension's `decode` may use. */
+export interface DecodeContext {
+  /** Attachment `index` of the frame being read; throws ProtocolError when there is none. */
+  attachment(index: unknown): Uint8Array;
+  /** Decodes a nested tagged value. */
+  decode(value: unknown): unknown;
+}
+
+/**
+ * A pluggable value kind travelling as `{"<tag>": payload}` (tensors arrive this way as `$tensor`).
+ * Extensions are consulted, in order, for values that are not JSON-plain and not a built-in kind.
+ */
+export interface CodecExtension {
+  /** The tag including its `$`, e.g. `"$tensor"`. */
+  readonly tag: string;
+  /** True when this extension encodes `value`. */
+  accepts(value: object): boolean;
+  /** Returns the JSON-able payload to send under the tag. */
+  encode(value: object, context: EncodeContext): unknown;
+  /** Turns a received payload back into a value; throw ProtocolError when the payload is malformed. */
+  decode(payload: unknown, context: DecodeContext): unknown;
+}
+
+/** Hooks the RPC peer supplies for callables. */
+export interface CallableHooks {
+  /** Stores `fn` in the export table and returns its fresh id. */
+  exportFn(fn: Function): number;
+  /** Returns a proxy function for the callable the other side exported as `id`. */
+  importFn(id: number): Function;
+}
+
+/** An encoded value: JSON-able (tags included), its attachments, and whether any tag was produced. */
+export interface EncodedValue {
+  value: unknown;
+  attachments: Uint8Array[];
+  tagged: boolean;
+}
+
+export interface CodecOptions {
+  extensions?: readonly CodecExtension[];
+  callables?: CallableHooks;
+}
+
+/** Built-in tags; extensions may not claim them. */
+export const BUILTIN_TAGS: readonly string[] = ["$bytes", "$int", "$float", "$fn", "$map"];
+
+const noCallables: CallableHooks = {
+  exportFn() {
+    throw new TypeError("cannot send a function: this codec has no callable hooks");
+  },
+  importFn(id) {
+    throw new TypeError(`cannot receive callable ${id}: this codec has no callable hooks`);
+  },
+};
+
+/** Encodes and decodes message values. One per peer; stateless between calls. */
+export class Codec {
+  readonly extensions: readonly CodecExtension[];
+  readonly callables: CallableHooks;
+  /** Extensions by tag, for decoding. */
+  readonly byTag: ReadonlyMap<string, CodecExtension>;
+
+  constructor(options: CodecOptions = {}) {
+    this.extensions = options.extensions ?? [];
+    this.callables = options.callables ?? noCallables;
+    const byTag = new Map<string, CodecExtension>();
+    for (const ext of this.extensions) {
+      if (!ext.tag.startsWith("$") || BUILTIN_TAGS.includes(ext.tag) || byTag.has(ext.tag)) {
+        throw new TypeError(`codec extension tag ${JSON.stringify(ext.tag)} must start with "$" and be unique`);
+      }
+      byTag.set(ext.tag, ext);
+    }
+    this.byTag = byTag;
+  }
+
+  /**
+   * Encodes `value` for the wire. The result's `value` is `value` itself when nothing needed a change.
+   * Throws TypeError naming the type and where it sits (`root` names the value itself in that path, e.g.
+   * "cannot send a Date at args[1].when").
+   */
+  encode(value: unknown, root = "value"): EncodedValue {
+    return encodeValue(this, value, root);
+  }
+
+  /**
+   * Decodes a value read from a frame whose header had `x: 1`, using the frame's attachments (returned as
+   * views, not copies). Mutates `value` in place where tags are replaced. Throws ProtocolError when a tag
+   * is malformed or unknown.
+   */
+  decode(value: unknown, attachments: readonly Uint8Array[] = []): unknown {
+    return decodeValue(this, value, attachments);
+  }
+}

@@ -1,0 +1,187 @@
+// Frames on the byte stream: u32 frame length | u32 header length | JSON header | attachments.
+
+import { ProtocolError } from "../errors.js";
+import { DEFAULT_MAX_FRAME_BYTES } from "./protocol.js";
+
+/** Largest frame length the u32 length field can carry. */
+const MAX_U32 = 0xffff_ffff;
+/** Attachments up to this total size are copied into the header buffer: one write, one chunk. */
+const COPY_ATTACHMENTS_BELOW = 16 * 1024;
+
+/** A decoded frame: the parsed JSON header and views over the attachment bytes (no copy). */
+export interface Frame {
+  header: Record<string, unknown>;
+  attachments: Uint8Array[];
+}
+
+/**
+ * Encodes one frame. When there are attachments, `header.a` is set to their lengths (the header object is
+ * mutated, so pass a fresh one). Returns the chunks to write in order: a single Buffer for small frames;
+ * large attachments are passed through without a copy.
+ */
+export function encodeFrame(header: Record<string, unknown>, attachments: readonly Uint8Array[] = []): Buffer[] {
+  let attachedBytes = 0;
+  if (attachments.length > 0) {
+    const lengths = new Array<number>(attachments.length);
+    for (let i = 0; i < attachments.length; i++) {
+      const n = attachments[i]!.byteLength;
+      lengths[i] = n;
+      attachedBytes += n;
+    }
+    header.a = lengths;
+  }
+  const json = JSON.stringify(header);
+  const headerBytes = Buffer.byteLength(json, "utf8");
+  const frameLength = 4 + headerBytes + attachedBytes;
+  if (frameLength > MAX_U32) {
+    throw new RangeError(`frame of ${frameLength} bytes exceeds the protocol's 4 GiB limit`);
+  }
+  const inline = attachedBytes < COPY_ATTACHMENTS_BELOW;
+  const head = Buffer.allocUnsafe(8 + headerBytes + (inline ? attachedBytes : 0));
+  head.writeUInt32BE(frameLength, 0);
+  head.writeUInt32BE(headerBytes, 4);
+  head.write(json, 8, "utf8");
+  if (attachments.length === 0) return [head];
+  if (inline) {
+    let offset = 8 + headerBytes;
+    for (const bytes of attachments) {
+      head.set(bytes, offset);
+      offset += bytes.byteLength;
+    }
+    return [head];
+  }
+  const chunks: Buffer[] = [head];
+  for (const bytes of attachments) {
+    if (bytes.byteLength > 0) chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+  return chunks;
+}
+
+/**
+ * Incremental frame decoder: feed it stream chunks in order; it calls `onFrame` once per complete frame,
+ * however the chunks split or merge frames. Throws ProtocolError on a malformed or oversized frame; after
+ * that the decoder is broken and the stream must be dropped.
+ */
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  private readonly onFrame: (frame: Frame) => void;
+  /** Buffered bytes of an incomplete frame, in arrival order. */
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  /** Byte length (prefix included) of the frame being buffered, or -1 while its prefix is incomplete. */
+  private needed = -1;
+  private failed: ProtocolError | undefined;
+
+  constructor(onFrame: (frame: Frame) => void, options: { maxFrameBytes?: number } = {}) {
+    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (!Number.isSafeInteger(max) || max < 8 || max > MAX_U32) {
+      throw new RangeError(`maxFrameBytes must be an integer between 8 and ${MAX_U32}, got ${max}`);
+    }
+    this.maxFrameBytes = max;
+    this.onFrame = onFrame;
+  }
+
+  /** Bytes held for a frame that has not fully arrived. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.failed) throw this.failed;
+    try {
+      this.consume(chunk);
+    } catch (err) {
+      this.parts = [];
+      this.buffered = 0;
+      this.failed = err instanceof ProtocolError ? err : new ProtocolError(`frame decoding failed: ${err}`, { cause: err });
+      throw this.failed;
+    }
+  }
+
+  private consume(chunk: Uint8Array): void {
+    let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.buffered > 0) {
+      this.parts.push(data);
+      this.buffered += data.length;
+      if (this.needed < 0) {
+        if (this.buffered < 4) return;
+        if (this.parts[0]!.length < 4) this.parts = [Buffer.concat(this.parts, this.buffered)];
+        this.needed = 4 + this.frameLength(this.parts[0]!, 0);
+      }
+      if (this.buffered < this.needed) return;
+      data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.buffered);
+      this.parts = [];
+      this.buffered = 0;
+      this.needed = -1;
+    }
+    let offset = 0;
+    while (data.length - offset >= 4) {
+      const end = offset + 4 + this.frameLength(data, offset);
+      if (end > data.length) {
+        this.needed = end - offset;
+        break;
+      }
+      this.onFrame(parseFrame(data.subarray(offset + 4, end)));
+      offset = end;
+    }
+    if (offset < data.length) {
+      // Keep a view when a large part remains (the frame body will be concatenated once it is complete);
+      // copy a tiny remainder so a whole read buffer is not pinned by a few bytes.
+      const rest = data.subarray(offset);
+      this.parts.push(rest.length < 64 ? Buffer.from(rest) : rest);
+      this.buffered = rest.length;
+    }
+  }
+
+  private frameLength(data: Buffer, offset: number): number {
+    const length = data.readUInt32BE(offset);
+    if (length < 4) throw new ProtocolError(`frame length ${length} is shorter than its header length field`);
+    if (length > this.maxFrameBytes) {
+      throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+    }
+    return length;
+  }
+}
+
+/** Parses a frame body (everything after the frame length field) and checks its lengths. */
+function parseFrame(body: Buffer): Frame {
+  const headerLength = body.readUInt32BE(0);
+  if (headerLength > body.length - 4) {
+    throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${body.length - 4} remaining bytes`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(body.toString("utf8", 4, 4 + headerLength));
+  } catch (err) {
+    throw new ProtocolError(`frame header is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new ProtocolError("frame header must be a JSON object");
+  }
+  const record = header as Record<string, unknown>;
+  const lengths = record.a;
+  let offset = 4 + headerLength;
+  if (lengths === undefined) {
+    if (offset !== body.length) {
+      throw new ProtocolError(`frame has ${body.length - offset} bytes after its header but no attachment list "a"`);
+    }
+    return { header: record, attachments: [] };
+  }
+  if (!Array.isArray(lengths)) throw new ProtocolError('attachment list "a" must be an array of lengths');
+  const attachments = new Array<Uint8Array>(lengths.length);
+  for (let i = 0; i < lengths.length; i++) {
+    const n: unknown = lengths[i];
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+      throw new ProtocolError(`attachment length a[${i}] must be a non-negative integer, got ${JSON.stringify(n)}`);
+    }
+    if (n > body.length - offset) {
+      throw new ProtocolError(`attachment ${i} of ${n} bytes runs past the end of the frame`);
+    }
+    attachments[i] = new Uint8Array(body.buffer, body.byteOffset + offset, n);
+    offset += n;
+  }
+  if (offset !== body.length) {
+    throw new ProtocolError(`frame length disagrees with its parts: ${body.length - offset} bytes left over`);
+  }
+  return { header: record, attachments };
+}

@@ -1,0 +1,376 @@
+// The symmetric RPC peer over one byte stream: calls both ways, callables, cancel, release and close.
+
+import type { Duplex } from "node:stream";
+import { CallAbortedError, ExtensionClosedError, ProtocolError, RemoteError } from "../errors.js";
+import { Codec, type CodecExtension } from "./codec.js";
+import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
+import { CallableTables } from "./peer-callables.js";
+import { checkCall, checkRelease, checkWireError, isCallId, lookupMethod, toWireError, WireRefusal } from "./peer-dispatch.js";
+import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
+import type {
+  CallMessage, EventMessage, FatalMessage, HelloMessage, InitMessage, ReadyMessage, ShutdownMessage,
+} from "./protocol.js";
+
+/** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
+export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
+
+export interface RpcPeerOptions {
+  /** The object whose public methods answer calls to `target` (a host service), or undefined. */
+  resolveTarget?: (target: string) => object | undefined;
+  /** Receives hello, init, ready, fatal, shutdown and event messages. */
+  onControl?: (message: ControlMessage) => void;
+  /** Told when the other side broke the protocol; the peer has already closed with this error. */
+  onProtocolError?: (error: ProtocolError) => void;
+  /** Extra value kinds (e.g. tensors). */
+  extensions?: readonly CodecExtension[];
+  /** Largest frame accepted from the other side (default 1 GiB). */
+  maxFrameBytes?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export type PeerState = "open" | "closed";
+
+export interface PeerStats {
+  /** Our calls awaiting an answer. */
+  pending: number;
+  /** The other side's calls we are still running. */
+  incoming: number;
+  /** Our callables the other side may still call. */
+  exported: number;
+  /** Live proxies of the other side's callables. */
+  imported: number;
+}
+
+const CONTROL_KINDS = new Set(["hello", "init", "ready", "fatal", "shutdown"]);
+const RPC_KINDS = new Set(["call", "result", "error", "cancel", "release", "event"]);
+
+export class RpcPeer implements PendingOwner {
+  private readonly stream: Duplex;
+  private readonly options: RpcPeerOptions;
+  private readonly codec: Codec;
+  private readonly callables: CallableTables;
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<number, PendingCall>();
+  /** Ids of the other side's calls still running here; a `cancel` removes the id, and the reply is dropped. */
+  private readonly incoming = new Set<number>();
+  private nextCallId = 1;
+  private closedWith: Error | undefined;
+
+  constructor(stream: Duplex, options: RpcPeerOptions = {}) {
+    this.stream = stream;
+    this.options = options;
+    this.callables = new CallableTables(
+      (fnId, args) => this.callFn(fnId, args),
+      (fns) => this.writeFrame({ k: "release", fns }),
+    );
+    this.codec = new Codec({ extensions: options.extensions, callables: this.callables });
+    this.decoder = new FrameDecoder((frame) => this.receive(frame), { maxFrameBytes: options.maxFrameBytes });
+    stream.on("data", this.onData);
+    stream.on("end", this.onEnd);
+    stream.on("close", this.onEnd);
+    stream.on("error", this.onError);
+  }
+
+  get state(): PeerState {
+    return this.closedWith === undefined ? "open" : "closed";
+  }
+
+  /** The error pending and later calls were rejected with, once closed. */
+  get closeReason(): Error | undefined {
+    return this.closedWith;
+  }
+
+  get stats(): PeerStats {
+    return {
+      pending: this.pending.size,
+      incoming: this.incoming.size,
+      exported: this.callables.exportedCount,
+      imported: this.callables.importedCount,
+    };
+  }
+
+  /** Calls `target.method(...args)` on the other side. */
+  call(target: string, method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    if (typeof target !== "string" || typeof method !== "string") {
+      return Promise.reject(new TypeError("call(target, method, args): target and method must be strings"));
+    }
+    return this.start(target, method, undefined, args, options);
+  }
+
+  /** Calls the callable the other side exported as `fnId` (what proxies of remote callables do). */
+  callFn(fnId: number, args: unknown[], options?: CallOptions): Promise<unknown> {
+    if (!Number.isSafeInteger(fnId) || fnId < 0) return Promise.reject(new TypeError(`callFn: bad callable id ${fnId}`));
+    return this.start(undefined, undefined, fnId, args, options);
+  }
+
+  /** Sends a control message (init, shutdown, ...) as is; RPC messages are the peer's own business. */
+  send(message: ControlMessage, attachments: readonly Uint8Array[] = []): void {
+    if (this.closedWith !== undefined) throw this.closedWith;
+    if (RPC_KINDS.has(message.k)) throw new TypeError(`send() is for control messages; use the peer's methods for "${message.k}"`);
+    this.write(encodeFrame({ ...message }, attachments));
+  }
+
+  /** Sends a fire-and-forget `event`; the payload is encoded like any value. */
+  emit(name: string, payload: unknown): void {
+    if (this.closedWith !== undefined) throw this.closedWith;
+    const mark = this.callables.mark;
+    try {
+      const encoded = this.codec.encode(payload, "payload");
+      const message: Record<string, unknown> = { k: "event", name, payload: encoded.value };
+      if (encoded.tagged) message.x = 1;
+      this.write(encodeFrame(message, encoded.attachments));
+    } catch (err) {
+      this.callables.rollback(mark);
+      throw err;
+    }
+  }
+
+  /**
+   * Closes the connection: every pending call rejects with `cause` when it is an Error (else with an
+   * ExtensionClosedError whose cause it is), tables are cleared and the stream destroyed. Idempotent: the
+   * first cause wins.
+   */
+  close(cause?: unknown): void {
+    if (this.closedWith !== undefined) return;
+    const error = cause instanceof Error
+      ? cause
+      : new ExtensionClosedError("the connection was closed", cause === undefined ? undefined : { cause });
+    this.closedWith = error;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    this.incoming.clear();
+    this.callables.clear();
+    for (const call of calls) {
+      call.unwatch();
+      call.reject(error);
+    }
+    this.stream.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  /** PendingOwner: the call's signal fired or its timeout passed. Rejects locally, then tells the other side. */
+  abandon(call: PendingCall, reason: unknown, timedOut: boolean): void {
+    if (this.pending.get(call.id) !== call) return;
+    this.pending.delete(call.id);
+    call.unwatch();
+    const message = timedOut
+      ? `call ${call.describe()} timed out${reason === undefined ? ` after ${call.timeoutMs} ms` : ""}`
+      : `call ${call.describe()} was aborted`;
+    const cause = reason ?? new DOMException(`timed out after ${call.timeoutMs} ms`, "TimeoutError");
+    call.reject(new CallAbortedError(message, { cause, timedOut }));
+    this.writeFrame({ k: "cancel", id: call.id });
+  }
+
+  private start(
+    target: string | undefined, method: string | undefined, fnId: number | undefined,
+    args: unknown[], options: CallOptions | undefined,
+  ): Promise<unknown> {
+    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
+    if (!Array.isArray(args)) return Promise.reject(new TypeError("call args must be an array"));
+    const signal = options?.signal;
+    try {
+      checkCallOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (signal?.aborted) {
+      const reason: unknown = signal.reason;
+      const what = fnId === undefined ? `${target}.${method}` : `callable #${fnId}`;
+      return Promise.reject(new CallAbortedError(`call ${what} was aborted before it was sent`,
+        { cause: reason, timedOut: isTimeoutReason(reason) }));
+    }
+    const id = this.nextCallId++;
+    const mark = this.callables.mark;
+    let chunks: Buffer[];
+    try {
+      const encoded = this.codec.encode(args, "args");
+      const message: Record<string, unknown> = fnId === undefined
+        ? { k: "call", id, target, method, args: encoded.value }
+        : { k: "call", id, fn: fnId, args: encoded.value };
+      if (encoded.tagged) message.x = 1;
+      chunks = encodeFrame(message, encoded.attachments);
+    } catch (err) {
+      this.callables.rollback(mark);
+      return Promise.reject(err);
+    }
+    const call = new PendingCall(this, id, target, method, fnId);
+    const promise = new Promise<unknown>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+    });
+    this.pending.set(id, call);
+    if (signal !== undefined || options?.timeoutMs !== undefined) call.watch(signal, options?.timeoutMs);
+    this.write(chunks);
+    return promise;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closedWith !== undefined) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.protocolFailure(err);
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    this.close(new ExtensionClosedError("the connection was closed by the other side"));
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.close(new ExtensionClosedError(`the connection failed: ${err.message}`, { cause: err }));
+  };
+
+  private protocolFailure(err: unknown): void {
+    if (this.closedWith !== undefined) return;
+    const error = err instanceof ProtocolError ? err : new ProtocolError(`protocol failure: ${err}`, { cause: err });
+    this.close(error);
+    this.options.onProtocolError?.(error);
+  }
+
+  /** Handles one frame; throws ProtocolError when the message is malformed (the decoder passes it up). */
+  private receive(frame: Frame): void {
+    if (this.closedWith !== undefined) return;
+    const msg = frame.header;
+    switch (msg.k) {
+      case "call":
+        checkCall(msg);
+        return this.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame) as unknown[]) : msg.args);
+      case "result": {
+        if (!isCallId(msg.id)) throw new ProtocolError(`result: "id" must be a positive integer`);
+        const value = msg.x === 1 ? this.decode(msg.value, frame) : msg.value;
+        const call = this.pending.get(msg.id);
+        if (call === undefined) return; // the answer to a call we abandoned
+        this.pending.delete(msg.id);
+        call.unwatch();
+        return call.resolve(value === undefined ? null : value);
+      }
+      case "error": {
+        if (!isCallId(msg.id)) throw new ProtocolError(`error: "id" must be a positive integer`);
+        const wire = checkWireError(msg.error, msg.id);
+        const call = this.pending.get(msg.id);
+        if (call === undefined) return;
+        this.pending.delete(msg.id);
+        call.unwatch();
+        return call.reject(new RemoteError(wire));
+      }
+      case "cancel":
+        if (!isCallId(msg.id)) throw new ProtocolError(`cancel: "id" must be a positive integer`);
+        this.incoming.delete(msg.id);
+        return;
+      case "release":
+        return this.callables.release(checkRelease(msg));
+      case "event": {
+        if (typeof msg.name !== "string") throw new ProtocolError(`event: "name" must be a string`);
+        if (msg.x === 1) msg.payload = this.decode(msg.payload, frame);
+        return this.control(msg as unknown as ControlMessage);
+      }
+      default:
+        if (typeof msg.k === "string" && CONTROL_KINDS.has(msg.k)) return this.control(msg as unknown as ControlMessage);
+        throw new ProtocolError(`unknown message kind ${JSON.stringify(msg.k)}`);
+    }
+  }
+
+  private decode(value: unknown, frame: Frame): unknown {
+    try {
+      return this.codec.decode(value, frame.attachments);
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err;
+      throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, { cause: err });
+    }
+  }
+
+  /** Hands a control message to the owner; an owner callback that throws is reported as uncaught. */
+  private control(message: ControlMessage): void {
+    try {
+      this.options.onControl?.(message);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** Runs an incoming call and sends its result or error. */
+  private invoke(msg: CallMessage, args: unknown[]): void {
+    const id = msg.id;
+    let result: unknown;
+    try {
+      let fn: Function | undefined;
+      let self: object | undefined;
+      if (msg.fn !== undefined) {
+        fn = this.callables.lookup(msg.fn);
+        if (fn === undefined) throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
+      } else {
+        self = this.options.resolveTarget?.(msg.target!);
+        if (typeof self !== "object" && typeof self !== "function") {
+          throw new WireRefusal("LookupError", `no service named ${JSON.stringify(msg.target)}`);
+        }
+        fn = lookupMethod(self, msg.method!);
+        if (fn === undefined) {
+          throw new WireRefusal("AttributeError", `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`);
+        }
+      }
+      result = fn.apply(self, args);
+    } catch (err) {
+      return this.replyError(id, err, false);
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+      this.incoming.add(id);
+      (result as PromiseLike<unknown>).then(
+        (value) => this.replyResult(id, value, true),
+        (err: unknown) => this.replyError(id, err, true),
+      );
+    } else {
+      this.replyResult(id, result, false);
+    }
+  }
+
+  /** Sends the `result` of incoming call `id`, unless it was cancelled meanwhile (`async` calls only). */
+  private replyResult(id: number, value: unknown, async: boolean): void {
+    if (async && !this.incoming.delete(id)) return;
+    if (this.closedWith !== undefined) return;
+    const mark = this.callables.mark;
+    try {
+      const encoded = this.codec.encode(value, "result");
+      const message: Record<string, unknown> = { k: "result", id, value: encoded.value };
+      if (encoded.tagged) message.x = 1;
+      this.write(encodeFrame(message, encoded.attachments));
+    } catch (err) {
+      this.callables.rollback(mark);
+      this.replyError(id, err, false);
+    }
+  }
+
+  /** Sends the `error` of incoming call `id`, unless it was cancelled meanwhile (`async` calls only). */
+  private replyError(id: number, err: unknown, async: boolean): void {
+    if (async && !this.incoming.delete(id)) return;
+    this.writeFrame({ k: "error", id, error: toWireError(err) });
+  }
+
+  private writeFrame(message: Record<string, unknown>): void {
+    if (this.closedWith === undefined) this.write(encodeFrame(message));
+  }
+
+  private write(chunks: Buffer[]): void {
+    const stream = this.stream;
+    if (chunks.length === 1) {
+      stream.write(chunks[0]);
+      return;
+    }
+    stream.cork();
+    for (const chunk of chunks) stream.write(chunk);
+    stream.uncork();
+  }
+}
