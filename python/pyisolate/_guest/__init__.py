@@ -1,0 +1,1 @@
+"""The guest runtime: everything that runs inside an extension process."""

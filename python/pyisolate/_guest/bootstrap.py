@@ -1,0 +1,78 @@
+"""Process entry point of an extension: `python -I -u .../pyisolate/_guest/bootstrap.py`, fd 3 = host."""
+
+import os
+import sys
+
+# `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import asyncio  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+from pyisolate._guest import protocol as P  # noqa: E402
+from pyisolate._guest.session import serve  # noqa: E402
+
+_EXIT_NO_CHANNEL = 2
+_EXIT_GRACE_S = 2.0  # after serving ends, how long interpreter teardown may take before a hard exit
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when the host dies, and leave now if it already has."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # no prctl: the socket's EOF still ends us when the host goes
+    # The host may have died before prctl took effect: then we were re-parented. We compare
+    # with the parent seen before, not with 1, since under `bwrap --unshare-pid` it is pid 1.
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _cancel_leftovers(loop) -> None:
+    # Tasks the extension started itself: cancel them, but give them only a moment.
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+
+
+def main() -> int:
+    _die_with_parent()
+    try:
+        sock = socket.socket(fileno=P.CHANNEL_FD)
+    except OSError as e:
+        sys.stderr.write(f"pyisolate guest: fd {P.CHANNEL_FD} is not the host's socket ({e}); "
+                         f"this script is started by the pyisolate host\n")
+        return _EXIT_NO_CHANNEL
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(serve(sock))
+    finally:
+        _cancel_leftovers(loop)
+
+
+def _exit(code: int) -> None:
+    """Exit normally (atexit hooks run), but never hang on a thread the extension left running."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    watchdog = threading.Timer(_EXIT_GRACE_S, os._exit, (code,))
+    watchdog.daemon = True
+    watchdog.start()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    _exit(main())

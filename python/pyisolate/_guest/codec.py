@@ -1,0 +1,172 @@
+"""Python values to and from the wire's JSON with tags and binary attachments."""
+
+from __future__ import annotations
+
+import json
+import math
+
+MAX_SAFE_INT = 2 ** 53 - 1
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _refuse(value: object) -> TypeError:
+    return TypeError(f"cannot send value of type '{type(value).__name__}' to the host")
+
+
+class Encoder:
+    """One message's encoding state: its attachments and whether any tag was emitted.
+
+    `export(fn) -> int` stores a callable in the peer's export table and returns its id.
+    """
+
+    __slots__ = ("attachments", "tagged", "_export")
+
+    def __init__(self, export) -> None:
+        self.attachments = []
+        self.tagged = False
+        self._export = export
+
+    def encode(self, v):
+        t = type(v)
+        # Exact-type checks first: they are the hot path of every call.
+        if t is str or t is bool or v is None:
+            return v
+        if t is int:
+            return v if -MAX_SAFE_INT <= v <= MAX_SAFE_INT else self._tag("$int", str(v))
+        if t is float:
+            return v if math.isfinite(v) else self._tag("$float", repr(v))
+        if t is list or t is tuple:
+            enc = self.encode
+            return [enc(x) for x in v]
+        if t is dict:
+            return self._dict(v)
+        if t is bytes:
+            return self._bytes(v)
+        return self._other(v)
+
+    def _tag(self, name: str, payload):
+        self.tagged = True
+        return {name: payload}
+
+    def _dict(self, d: dict):
+        enc = self.encode
+        out = {}
+        for k, x in d.items():
+            if type(k) is not str:
+                return self._map(d)
+            out[k] = enc(x)
+        if len(out) == 1 and next(iter(out)).startswith("$"):
+            return self._map(d)  # would read as a tag: escape it
+        return out
+
+    def _map(self, d):
+        enc = self.encode
+        return self._tag("$map", [[enc(k), enc(x)] for k, x in d.items()])
+
+    def _bytes(self, data):
+        index = len(self.attachments)
+        self.attachments.append(data)
+        return self._tag("$bytes", index)
+
+    def _other(self, v):
+        # Subclasses and the less common types, off the hot path.
+        if isinstance(v, str):
+            return str.__str__(v)
+        if isinstance(v, int):
+            return self.encode(int(v))
+        if isinstance(v, float):
+            return self.encode(float(v))
+        if isinstance(v, (bytearray, memoryview)):
+            # Snapshot mutable buffers: the transport may hold them after write() returns.
+            return self._bytes(v.tobytes() if isinstance(v, memoryview) else bytes(v))
+        if isinstance(v, bytes):
+            return self._bytes(bytes(v))
+        if isinstance(v, dict):
+            return self._dict(dict(v))
+        if isinstance(v, (list, tuple)):
+            enc = self.encode
+            return [enc(x) for x in v]
+        if callable(v) and not isinstance(v, type):
+            return self._tag("$fn", self._export(v))
+        raise _refuse(v)
+
+
+class Decoder:
+    """Turns tagged JSON back into Python values.
+
+    `attachments` are the frame's bytes; `import_fn(id)` returns a proxy for a callable the
+    other side exported. Raises ValueError on an unknown tag or a bad tag payload.
+    """
+
+    __slots__ = ("_attachments", "_import_fn")
+
+    def __init__(self, attachments, import_fn) -> None:
+        self._attachments = attachments
+        self._import_fn = import_fn
+
+    def decode(self, v):
+        t = type(v)
+        if t is list:
+            dec = self.decode
+            return [dec(x) for x in v]
+        if t is not dict:
+            return v
+        if len(v) == 1:
+            k = next(iter(v))
+            if k.startswith("$"):
+                return self._tag(k, v[k])
+        dec = self.decode
+        return {k: dec(x) for k, x in v.items()}
+
+    def _tag(self, name: str, payload):
+        if name == "$bytes":
+            if type(payload) is not int or not 0 <= payload < len(self._attachments):
+                raise ValueError(f"$bytes refers to missing attachment {payload!r}")
+            return self._attachments[payload]
+        if name == "$fn":
+            if type(payload) is not int or payload <= 0:
+                raise ValueError(f"$fn id must be a positive integer, got {payload!r}")
+            return self._import_fn(payload)
+        if name == "$int":
+            if type(payload) is not str:
+                raise ValueError("$int payload must be a decimal string")
+            return int(payload)
+        if name == "$float":
+            if payload not in _NON_FINITE:
+                raise ValueError(f"$float payload must be nan, inf or -inf, got {payload!r}")
+            return _NON_FINITE[payload]
+        if name == "$map":
+            if type(payload) is not list:
+                raise ValueError("$map payload must be a list of [key, value] pairs")
+            return dict(self._pair(p) for p in payload)
+        raise ValueError(f"unknown tag {name!r}")
+
+    def _pair(self, pair):
+        if type(pair) is not list or len(pair) != 2:
+            raise ValueError("$map entries must be [key, value] pairs")
+        key = _hashable(self.decode(pair[0]))
+        return key, self.decode(pair[1])
+
+
+def _hashable(key):
+    # Tuples travel as lists; turn list keys back into tuples so they can key a dict.
+    if type(key) is list:
+        return tuple(_hashable(k) for k in key)
+    if type(key) is dict:
+        raise ValueError("$map key is an object, which cannot key a Python dict")
+    return key
+
+
+_COMPACT = {"separators": (",", ":"), "allow_nan": False, "check_circular": False}
+# Prebuilt encoders: json.dumps() with keyword arguments would build a new one for every call.
+_encode_utf8 = json.JSONEncoder(ensure_ascii=False, **_COMPACT).encode
+_encode_ascii = json.JSONEncoder(ensure_ascii=True, **_COMPACT).encode
+
+
+def dumps(message: dict) -> bytes:
+    """Serialise an already-encoded message as the UTF-8 JSON header."""
+    try:
+        return _encode_utf8(message).encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (e.g. undecodable file names) cannot be UTF-8: escape them instead.
+        return _encode_ascii(message).encode("ascii")

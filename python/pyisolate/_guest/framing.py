@@ -1,0 +1,89 @@
+"""Frame layout on the socket: encoder and an incremental decoder with a size limit."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from .protocol import DEFAULT_MAX_FRAME_BYTES
+
+_PREFIX = struct.Struct(">II")  # frame length, header length
+_pack_prefix = _PREFIX.pack
+_unpack_prefix = _PREFIX.unpack_from
+
+
+class ProtocolError(Exception):
+    """A message or frame that breaks docs/protocol.md: the connection cannot continue."""
+
+
+def encode_frame(header: bytes, attachments=(), lengths=()) -> list:
+    """Return the chunks to write for one frame, attachments last and uncopied.
+
+    `lengths` are the attachment byte lengths already listed in the header's "a" field.
+    """
+    total = 4 + len(header) + sum(lengths)
+    prefix = _pack_prefix(total, len(header))
+    if not attachments:
+        return [prefix + header]  # small frames: one write, one small concatenation
+    return [prefix + header, *attachments]
+
+
+class FrameDecoder:
+    """Feed it socket chunks; it returns the complete messages they finish.
+
+    Each message is (header dict, list of attachment bytes). Raises ProtocolError on a frame over
+    the limit or with lengths that do not add up; the caller must then drop the connection.
+    """
+
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self._buf = bytearray()
+        self._max = max_frame_bytes
+
+    def feed(self, data: bytes) -> list:
+        buf = self._buf
+        buf += data
+        out = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 8:
+            total, hlen = _unpack_prefix(buf, pos)
+            if total > self._max:
+                raise ProtocolError(f"frame of {total} bytes exceeds the limit of {self._max} bytes")
+            if hlen + 4 > total:
+                raise ProtocolError(f"header length {hlen} does not fit in a frame of {total} bytes")
+            if end - pos - 4 < total:
+                break  # the rest of this frame has not arrived yet
+            start = pos + 8
+            pos += 4 + total
+            out.append(self._parse(buf, start, start + hlen, pos))
+        if pos:
+            del buf[:pos]  # one compaction per chunk, not per frame
+        return out
+
+    @staticmethod
+    def _parse(buf: bytearray, start: int, body_start: int, body_end: int) -> tuple:
+        try:
+            msg = json.loads(buf[start:body_start])  # json accepts the bytearray slice as is
+        except ValueError as e:  # also UnicodeDecodeError
+            raise ProtocolError(f"frame header is not valid JSON: {e}") from None
+        if type(msg) is not dict:
+            raise ProtocolError("frame header is not a JSON object")
+        lengths = msg.get("a")
+        if lengths is None:
+            if body_end != body_start:
+                raise ProtocolError("frame has trailing bytes but no attachment lengths ('a')")
+            return msg, []
+        if type(lengths) is not list or not all(type(n) is int and n >= 0 for n in lengths):
+            raise ProtocolError("attachment lengths ('a') must be a list of non-negative integers")
+        if sum(lengths) != body_end - body_start:
+            raise ProtocolError(
+                f"attachment lengths add up to {sum(lengths)} bytes but the frame carries "
+                f"{body_end - body_start}"
+            )
+        attachments = []
+        at = body_start
+        with memoryview(buf) as view:  # released before feed() compacts the buffer
+            for n in lengths:
+                attachments.append(bytes(view[at:at + n]))  # the one copy out of the buffer
+                at += n
+        return msg, attachments

@@ -1,0 +1,120 @@
+"""One extension process's life on the socket: hello, init, load, ready, serve, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+
+from . import protocol as P
+from .context import set_peer
+from .errors import error_to_wire
+from .extension import FRAMEWORK_NAMES, public_methods
+from .framing import ProtocolError
+from .loader import class_spec, load_extension
+from .peer import Peer
+
+log = logging.getLogger("pyisolate.guest")
+
+EXIT_OK = 0
+EXIT_PROTOCOL_ERROR = 4  # the host broke the protocol (or sent a frame over the limit)
+
+
+async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
+    """Run the guest side of the connection on `sock` until shutdown or EOF; return the exit status."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    init, shutdown = loop.create_future(), loop.create_future()
+
+    def on_message(msg: dict) -> None:
+        kind = msg["k"]
+        if kind == P.INIT and not init.done():
+            init.set_result(msg)
+        elif kind == P.SHUTDOWN and init.done():
+            if not shutdown.done():
+                shutdown.set_result(None)
+        else:
+            raise ProtocolError(f"the host sent an unexpected {kind!r} message")
+
+    peer = Peer(reader, writer, on_message=on_message, max_frame_bytes=max_frame_bytes)
+    set_peer(peer)
+    try:
+        peer.send({"k": P.HELLO, "v": P.PROTOCOL_VERSION, "runtime": P.RUNTIME_VERSION,
+                   "python": platform.python_version(), "pid": os.getpid()})
+        reading = loop.create_task(peer.run())
+        if not await _until(init, reading):
+            return _reading_status(reading)
+        loading = loop.create_task(_load(init.result()))
+        if not await _until(loading, reading):
+            loading.cancel()
+            return _reading_status(reading)
+        try:
+            instance = loading.result()
+        except Exception as e:
+            await _send_fatal(peer, writer, e)
+            return P.EXIT_LOAD_FAILED
+        peer.register(P.EXTENSION_TARGET, instance, FRAMEWORK_NAMES)
+        peer.send({"k": P.READY, "methods": public_methods(instance),
+                   "extensionClass": class_spec(type(instance))})
+        if not await _until(shutdown, reading):
+            return _reading_status(reading)
+        await _stop(instance)
+        await _flush(writer)  # results and events sent during stop() must reach the host
+        return EXIT_OK
+    finally:
+        peer.close()
+        set_peer(None)
+
+
+async def _load(init: dict):
+    version = init.get("v")
+    if version != P.PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"the host speaks protocol version {version!r}; this guest runtime "
+            f"({P.RUNTIME_VERSION}) speaks version {P.PROTOCOL_VERSION}"
+        )
+    instance, _module, _cls = await load_extension(init.get("modulePath"), init.get("extensionClass"))
+    return instance
+
+
+async def _until(wanted, reading) -> bool:
+    """Wait for `wanted` unless the connection ends first; True if `wanted` is done."""
+    await asyncio.wait({wanted, reading}, return_when=asyncio.FIRST_COMPLETED)
+    return wanted.done()
+
+
+def _reading_status(reading) -> int:
+    # EOF (the host went away or closed us) exits 0; a protocol violation exits non-zero.
+    if reading.cancelled() or reading.exception() is None:
+        return EXIT_OK
+    exc = reading.exception()
+    if isinstance(exc, ProtocolError):
+        log.error("pyisolate guest: protocol error, exiting: %s", exc)
+        return EXIT_PROTOCOL_ERROR
+    if isinstance(exc, (ConnectionError, OSError)):
+        return EXIT_OK
+    log.error("pyisolate guest: the connection failed", exc_info=exc)
+    return EXIT_PROTOCOL_ERROR
+
+
+async def _send_fatal(peer: Peer, writer, exc: BaseException) -> None:
+    log.error("pyisolate guest: the extension failed to load", exc_info=exc)
+    peer.send({"k": P.FATAL, "error": error_to_wire(exc)})
+    await _flush(writer)  # the host must see why before we exit
+
+
+async def _flush(writer) -> None:
+    try:
+        await asyncio.wait_for(writer.drain(), 5)
+    except (OSError, asyncio.TimeoutError):
+        pass
+
+
+async def _stop(instance) -> None:
+    try:
+        result = instance.stop()
+        if asyncio.iscoroutine(result) or hasattr(result, "__await__"):
+            await result
+    except Exception:
+        log.exception("pyisolate guest: the extension's stop() hook failed")

@@ -1,0 +1,115 @@
+"""ProxiedSingleton: one instance per class whose methods call the host service of that name."""
+
+from __future__ import annotations
+
+import functools
+import types
+
+from .context import current_peer
+
+
+def local_execution(func):
+    """Mark a ProxiedSingleton method to run in the extension instead of over RPC."""
+    func._is_local_execution = True
+    return func
+
+
+def _positional_only(name: str, kwargs: dict) -> TypeError:
+    return TypeError(
+        f"{name}() got keyword arguments {sorted(kwargs)}: calls to the host carry positional "
+        f"arguments only; pass them positionally"
+    )
+
+
+def _remote_stub(name: str, original):
+    # A plain function that returns the call's awaitable: no extra coroutine frame per call.
+    def stub(self, *args, **kwargs):
+        if kwargs:
+            raise _positional_only(name, kwargs)
+        return current_peer().call(type(self).get_remote_id(), name, args)
+
+    functools.update_wrapper(stub, original)
+    stub._is_remote_stub = True
+    return stub
+
+
+class SingletonMetaclass(type):
+    """Keeps one instance per class and turns public methods into calls to the host.
+
+    In an extension process every ProxiedSingleton is a stub for the host's service named
+    get_remote_id(): each public function not marked @local_execution becomes a method that
+    returns an awaitable RPC call, whether it was written `async def` or `def`.
+    """
+
+    _instances: dict = {}
+
+    def __new__(mcs, name, bases, namespace, **kwargs):
+        for attr_name, attr in list(namespace.items()):
+            if (not attr_name.startswith("_") and isinstance(attr, types.FunctionType)
+                    and not getattr(attr, "_is_local_execution", False)):
+                namespace[attr_name] = _remote_stub(attr_name, attr)
+        return super().__new__(mcs, name, bases, namespace, **kwargs)
+
+    def __call__(cls, *args, **kwargs):
+        instance = SingletonMetaclass._instances.get(cls)
+        if instance is None:
+            instance = SingletonMetaclass._instances[cls] = super().__call__(*args, **kwargs)
+        return instance
+
+    def get_instance(cls, *args, **kwargs):
+        """The class's one instance, made on first use (pyisolate compatibility)."""
+        return cls(*args, **kwargs)
+
+    def inject_instance(cls, instance) -> None:
+        """Use `instance` as the class's singleton; it must not exist yet (pyisolate compatibility)."""
+        if cls in SingletonMetaclass._instances:
+            raise RuntimeError(f"{cls.__name__} already has an instance; inject before first use")
+        SingletonMetaclass._instances[cls] = instance
+
+    def use_remote(cls, rpc=None) -> None:
+        """No-op kept for pyisolate compatibility: in an extension the class is already remote."""
+
+
+class ProxiedSingleton(metaclass=SingletonMetaclass):
+    """Base class for host services as seen from an extension (see SingletonMetaclass)."""
+
+    def __init__(self) -> None:
+        object.__init__(self)
+
+    @classmethod
+    def get_remote_id(cls) -> str:
+        """The host service name the calls go to; the class name unless overridden."""
+        return cls.__name__
+
+
+class RemoteObject:
+    """A proxy whose methods call the host's target `object_id` (ExtensionLocal.create_caller).
+
+    Method names are checked against `object_type`; @local_execution methods run here, bound
+    to the proxy.
+    """
+
+    def __init__(self, object_type: type, object_id: str) -> None:
+        self._type = object_type
+        self._object_id = object_id
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self._type, name, None)
+        if attr is None or not callable(attr):
+            raise AttributeError(f"{self._type.__name__} has no method {name!r}")
+        if getattr(attr, "_is_local_execution", False):
+            return types.MethodType(attr, self)
+        object_id = self._object_id
+
+        def method(*args, **kwargs):
+            if kwargs:
+                raise _positional_only(name, kwargs)
+            return current_peer().call(object_id, name, args)
+
+        method.__name__ = name
+        return method
+
+    def __repr__(self) -> str:
+        return f"<RemoteObject {self._object_id!r} ({self._type.__name__})>"

@@ -1,0 +1,1 @@
+"""Tests of the Python guest runtime (unittest; real sockets and processes, no mocks)."""
