@@ -1,0 +1,151 @@
+// Framing: encode/decode round trips, split and merged chunks, zero-copy attachments, malformed frames.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ProtocolError } from "../src/errors.js";
+import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
+
+function collect(options?: { maxFrameBytes?: number }): { decoder: FrameDecoder; frames: Frame[] } {
+  const frames: Frame[] = [];
+  return { decoder: new FrameDecoder((f) => frames.push(f), options), frames };
+}
+
+/** A raw frame from parts, for malformed-frame tests. */
+function rawFrame(headerJson: string, tail: Uint8Array = new Uint8Array(), lengthDelta = 0): Buffer {
+  const header = Buffer.from(headerJson);
+  const out = Buffer.alloc(8 + header.length + tail.length);
+  out.writeUInt32BE(4 + header.length + tail.length + lengthDelta, 0);
+  out.writeUInt32BE(header.length, 4);
+  header.copy(out, 8);
+  out.set(tail, 8 + header.length);
+  return out;
+}
+
+function decodeOne(bytes: Buffer): Frame {
+  const { decoder, frames } = collect();
+  decoder.push(bytes);
+  assert.equal(frames.length, 1);
+  return frames[0]!;
+}
+
+describe("encodeFrame", () => {
+  test("lays out lengths, header and attachments", () => {
+    const chunks = encodeFrame({ k: "cancel", id: 7 });
+    assert.equal(chunks.length, 1);
+    const json = '{"k":"cancel","id":7}';
+    assert.equal(chunks[0]!.readUInt32BE(0), 4 + json.length);
+    assert.equal(chunks[0]!.readUInt32BE(4), json.length);
+    assert.equal(chunks[0]!.subarray(8).toString(), json);
+  });
+
+  test("sets a from the attachments and inlines small ones", () => {
+    const header: Record<string, unknown> = { k: "result", id: 1, value: [{ $bytes: 0 }, { $bytes: 1 }], x: 1 };
+    const chunks = encodeFrame(header, [Uint8Array.of(1, 2, 3), new Uint8Array(0)]);
+    assert.deepEqual(header.a, [3, 0]);
+    assert.equal(chunks.length, 1);
+    const frame = decodeOne(chunks[0]!);
+    assert.deepEqual(frame.header, header);
+    assert.deepEqual(frame.attachments.map((a) => [...a]), [[1, 2, 3], []]);
+  });
+
+  test("passes large attachments through without copying", () => {
+    const big = new Uint8Array(100_000).fill(7);
+    const chunks = encodeFrame({ k: "result", id: 1, value: { $bytes: 0 }, x: 1 }, [big]);
+    assert.equal(chunks.length, 2);
+    assert.equal(chunks[1]!.buffer, big.buffer);
+    const frame = decodeOne(Buffer.concat(chunks));
+    assert.equal(frame.attachments[0]!.length, 100_000);
+    assert.equal(frame.attachments[0]![99_999], 7);
+  });
+
+  test("encodes non-ASCII header text as UTF-8", () => {
+    const chunks = encodeFrame({ k: "event", name: "héllo ✓", payload: null });
+    assert.equal(decodeOne(chunks[0]!).header.name, "héllo ✓");
+  });
+});
+
+describe("FrameDecoder", () => {
+  const sample = (): Buffer[] => [
+    Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "m", args: [1, "two"] })),
+    Buffer.concat(encodeFrame({ k: "result", id: 2, value: { $bytes: 0 }, x: 1 }, [new Uint8Array(40_000).fill(9)])),
+    Buffer.concat(encodeFrame({ k: "cancel", id: 3 })),
+    Buffer.concat(encodeFrame({ k: "result", id: 4, value: [{ $bytes: 0 }, { $bytes: 1 }], x: 1 }, [Uint8Array.of(1), Uint8Array.of(2, 3)])),
+  ];
+
+  test("decodes frames merged into one chunk, attachments as views over it", () => {
+    const all = Buffer.concat(sample());
+    const { decoder, frames } = collect();
+    decoder.push(all);
+    assert.deepEqual(frames.map((f) => f.header.id), [1, 2, 3, 4]);
+    assert.equal(frames[1]!.attachments[0]!.buffer, all.buffer);
+    assert.equal(frames[1]!.attachments[0]!.constructor, Uint8Array);
+    assert.equal(decoder.bufferedBytes, 0);
+  });
+
+  test("decodes frames split one byte at a time", () => {
+    const all = Buffer.concat(sample());
+    const { decoder, frames } = collect();
+    for (let i = 0; i < all.length; i++) decoder.push(all.subarray(i, i + 1));
+    assert.deepEqual(frames.map((f) => f.header.id), [1, 2, 3, 4]);
+    assert.deepEqual([...frames[3]!.attachments[1]!], [2, 3]);
+    assert.equal(frames[1]!.attachments[0]!.every((b) => b === 9), true);
+  });
+
+  test("decodes frames at every split point and across random chunkings", () => {
+    const parts = sample();
+    const all = Buffer.concat(parts);
+    const expected = parts.map((p) => decodeOne(p));
+    for (let cut = 0; cut <= all.length; cut += 97) {
+      const { decoder, frames } = collect();
+      decoder.push(all.subarray(0, cut));
+      decoder.push(all.subarray(cut));
+      assert.deepEqual(frames.map((f) => f.header), expected.map((f) => f.header), `cut at ${cut}`);
+    }
+    let seed = 42;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 20; round++) {
+      const { decoder, frames } = collect();
+      for (let at = 0; at < all.length;) {
+        const n = 1 + Math.floor(random() * 5000);
+        decoder.push(all.subarray(at, at + n));
+        at += n;
+      }
+      assert.deepEqual(frames.map((f) => [f.header, f.attachments.map((a) => Buffer.from(a).toString("hex"))]),
+        expected.map((f) => [f.header, f.attachments.map((a) => Buffer.from(a).toString("hex"))]));
+    }
+  });
+
+  test("refuses a frame over the limit as soon as its length arrives", () => {
+    const { decoder, frames } = collect({ maxFrameBytes: 1000 });
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(1001);
+    assert.throws(() => decoder.push(prefix), (err: unknown) =>
+      err instanceof ProtocolError && /1001 bytes exceeds the limit of 1000/.test(err.message));
+    assert.equal(frames.length, 0);
+    assert.throws(() => decoder.push(Buffer.alloc(1)), ProtocolError, "a failed decoder stays failed");
+  });
+
+  const malformed: [string, Buffer, RegExp][] = [
+    ["frame length below 4", Buffer.from([0, 0, 0, 3, 0, 0, 0]), /shorter than its header length field/],
+    ["header length past the frame", rawFrame("{}", new Uint8Array(), 0).fill(0xff, 4, 8), /header length \d+ exceeds/],
+    ["header not JSON", rawFrame("{nope"), /not valid JSON/],
+    ["header not an object", rawFrame("[1,2]"), /must be a JSON object/],
+    ["header null", rawFrame("null"), /must be a JSON object/],
+    ["bytes after the header without a", rawFrame('{"k":"x"}', Uint8Array.of(1)), /no attachment list/],
+    ["a not a list", rawFrame('{"a":3}', Uint8Array.of(1, 2, 3)), /must be an array/],
+    ["a with a negative length", rawFrame('{"a":[-1]}'), /non-negative integer/],
+    ["a with a fraction", rawFrame('{"a":[0.5]}', Uint8Array.of(1)), /non-negative integer/],
+    ["attachments past the end", rawFrame('{"a":[5]}', Uint8Array.of(1, 2)), /runs past the end/],
+    ["bytes left over after the attachments", rawFrame('{"a":[1]}', Uint8Array.of(1, 2)), /1 bytes left over/],
+  ];
+  for (const [name, bytes, pattern] of malformed) {
+    test(`refuses a malformed frame: ${name}`, () => {
+      const { decoder } = collect();
+      assert.throws(() => decoder.push(bytes), (err: unknown) => err instanceof ProtocolError && pattern.test(err.message));
+    });
+  }
+
+  test("validates maxFrameBytes", () => {
+    assert.throws(() => new FrameDecoder(() => {}, { maxFrameBytes: 2 ** 33 }), RangeError);
+  });
+});
