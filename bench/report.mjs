@@ -1,5 +1,7 @@
 // Turns the two sides' results into comparison rows, a console table and a markdown table.
 
+import { median } from "./stats.mjs";
+
 /** What each metric means and which direction is better. New scenarios add lines here. */
 export const METRICS = [
   { key: "host_to_ext_median_us", label: "host→ext small call, median", unit: "µs", better: "lower" },
@@ -13,6 +15,22 @@ export const METRICS = [
 
 /** Informational metrics kept in the JSON but left out of the table (not comparable run to run). */
 const UNTABULATED = new Set(["first_load_ms"]);
+
+/**
+ * Folds several rounds of one side into one result: each metric is the median over the
+ * rounds that reported it; the raw rounds are kept under `rounds`.
+ */
+export function combineRounds(results) {
+  const ran = results.filter((r) => !r.unavailable);
+  if (ran.length === 0) return results[0];
+  const keys = [...new Set(ran.flatMap((r) => Object.keys(r.metrics ?? {})))];
+  const metrics = Object.fromEntries(
+    keys.map((key) => [key, median(ran.map((r) => r.metrics[key]).filter((v) => typeof v === "number"))]),
+  );
+  const errors = Object.assign({}, ...ran.map((r) => r.errors ?? {}));
+  const seconds = ran.reduce((sum, r) => sum + (r.seconds ?? 0), 0);
+  return { ...ran[0], metrics, errors, seconds, rounds: results.length === 1 ? undefined : results };
+}
 
 /** One row per metric either side reported: values, ratio ours/pyisolate and who is ahead. */
 export function compare(ours, pyisolate) {

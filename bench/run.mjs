@@ -1,14 +1,16 @@
 // Benchmark driver: sets up PyPI pyisolate, runs our side then pyisolate's on this machine,
 // prints metric | ours | pyisolate | ratio, and writes bench/results/latest.{json,md}.
 //
-//   node bench/run.mjs [--only scenario,...] [--skip ours|pyisolate]   (or: npm run bench)
+//   node bench/run.mjs [--rounds N] [--only scenario,...] [--skip ours|pyisolate]   (or: npm run bench)
+//
+// --rounds N alternates the sides N times and reports each metric's median over the rounds.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { compare, consoleTable, markdownTable } from "./report.mjs";
+import { combineRounds, compare, consoleTable, markdownTable } from "./report.mjs";
 import { logTail, runLogged, runSide } from "./side-process.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -21,8 +23,15 @@ const SETUP_TIMEOUT_MS = 15 * 60_000;
 // A side's first run also builds its extension venv.
 const SIDE_TIMEOUT_MS = 15 * 60_000;
 
-const { values: cli } = parseArgs({ options: { only: { type: "string" }, skip: { type: "string" } } });
+const { values: cli } = parseArgs({
+  options: { only: { type: "string" }, skip: { type: "string" }, rounds: { type: "string", default: "1" } },
+});
 const only = cli.only ? ["--only", cli.only] : [];
+const rounds = Number(cli.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`--rounds must be a positive integer, got ${JSON.stringify(cli.rounds)}`);
+  process.exit(2);
+}
 mkdirSync(WORK, { recursive: true });
 mkdirSync(RESULTS, { recursive: true });
 
@@ -63,7 +72,7 @@ function machine() {
 function markdown(report, rows) {
   const { pyisolate } = report.sides;
   const notes = [
-    `Run ${report.date} on ${report.machine.cpus} CPUs (${report.machine.cpu_model}); load average before: ${report.machine.loadavg_before.toFixed(2)}.`,
+    `Run ${report.date}, ${report.rounds} round(s) (each metric is the median over rounds), on ${report.machine.cpus} CPUs (${report.machine.cpu_model}); load average before: ${report.machine.loadavg_before.toFixed(2)}.`,
     `pyisolate ${pyisolate.meta?.pyisolate_version ?? "?"} (sandbox ${pyisolate.meta?.sandbox ?? "?"}, share_torch ${pyisolate.meta?.share_torch ?? "?"}); our side: sandbox disabled.`,
     "Ratio is ours / pyisolate; the direction column says whether lower or higher is better.",
     ...["ours", "pyisolate"].map((name) => describeSide(name, report.sides[name])),
@@ -76,15 +85,26 @@ const setupResult = await setup();
 console.log(setupResult.ok ? setupResult.summary : `setup: ${setupResult.reason}`);
 
 // Sequential on purpose: with 2 cores, running the sides together would measure contention.
-const ours = await side("ours", ["node", join(HERE, "ours.mjs"), ...only]);
-console.log(describeSide("ours", ours));
-const pyisolate = setupResult.ok
-  ? await side("pyisolate", [PYISOLATE_PYTHON, join(HERE, "pyisolate_bench.py"), ...only])
-  : { unavailable: `setup failed: ${setupResult.reason}` };
-console.log(describeSide("pyisolate", pyisolate));
+const argvs = {
+  ours: ["node", join(HERE, "ours.mjs"), ...only],
+  pyisolate: [PYISOLATE_PYTHON, join(HERE, "pyisolate_bench.py"), ...only],
+};
+const perRound = { ours: [], pyisolate: [] };
+for (let round = 1; round <= rounds; round++) {
+  for (const name of ["ours", "pyisolate"]) {
+    const result =
+      name === "pyisolate" && !setupResult.ok
+        ? { unavailable: `setup failed: ${setupResult.reason}` }
+        : await side(name, argvs[name]);
+    perRound[name].push(result);
+    console.log(`${rounds > 1 ? `round ${round}/${rounds} ` : ""}${describeSide(name, result)}`);
+  }
+}
+const ours = combineRounds(perRound.ours);
+const pyisolate = combineRounds(perRound.pyisolate);
 
 const rows = compare(ours, pyisolate);
-const report = { date: new Date().toISOString(), machine: machineInfo, setup: setupResult, sides: { ours, pyisolate }, rows };
+const report = { date: new Date().toISOString(), rounds, machine: machineInfo, setup: setupResult, sides: { ours, pyisolate }, rows };
 writeFileSync(join(RESULTS, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(join(RESULTS, "latest.md"), markdown(report, rows));
 
