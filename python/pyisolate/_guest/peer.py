@@ -271,6 +271,16 @@ class Peer:
     def closed(self) -> bool:
         return self._closed is not None
 
+    @property
+    def pending_count(self) -> int:
+        """Our calls still awaiting a reply."""
+        return len(self._pending)
+
+    @property
+    def exported_count(self) -> int:
+        """Callables we sent that the other side has not released yet."""
+        return len(self._exports)
+
     def close(self, reason: BaseException = None) -> None:
         """Settle every pending call, cancel every running call, drop exports. Idempotent."""
         if self._closed is not None:

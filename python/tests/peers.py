@@ -1,0 +1,31 @@
+"""Two Peers joined by a socketpair in one event loop, for the in-memory protocol tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from pyisolate._guest.peer import Peer
+
+
+class PeerPair:
+    """`host` and `guest` peers; control messages each receives are queued in `host_messages`."""
+
+    async def __aenter__(self):
+        a, b = socket.socketpair()
+        self.host_messages = asyncio.Queue()
+        self.host = await self._peer(a, self.host_messages.put_nowait)
+        self.guest = await self._peer(b, None)
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self.host.run()), loop.create_task(self.guest.run())]
+        return self
+
+    @staticmethod
+    async def _peer(sock, on_message):
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        return Peer(reader, writer, on_message=on_message)
+
+    async def __aexit__(self, *exc):
+        self.host.close()
+        self.guest.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
