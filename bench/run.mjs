@@ -1,7 +1,8 @@
 // Benchmark driver: sets up PyPI pyisolate, runs our side then pyisolate's on this machine,
 // prints metric | ours | pyisolate | ratio, and writes bench/results/latest.{json,md}.
 //
-//   node bench/run.mjs [--rounds N] [--only scenario,...] [--skip ours|pyisolate]   (or: npm run bench)
+//   node bench/run.mjs [--rounds N] [--only scenario,...] [--skip ours|pyisolate] [--dist DIR]
+//   npm run bench -- --rounds 3
 //
 // --rounds N alternates the sides N times and reports each metric's median over the rounds.
 
@@ -24,7 +25,12 @@ const SETUP_TIMEOUT_MS = 15 * 60_000;
 const SIDE_TIMEOUT_MS = 15 * 60_000;
 
 const { values: cli } = parseArgs({
-  options: { only: { type: "string" }, skip: { type: "string" }, rounds: { type: "string", default: "1" } },
+  options: {
+    only: { type: "string" },
+    skip: { type: "string" },
+    rounds: { type: "string", default: "1" },
+    dist: { type: "string" }, // our build to measure; default ../dist
+  },
 });
 const only = cli.only ? ["--only", cli.only] : [];
 const rounds = Number(cli.rounds);
@@ -86,7 +92,7 @@ console.log(setupResult.ok ? setupResult.summary : `setup: ${setupResult.reason}
 
 // Sequential on purpose: with 2 cores, running the sides together would measure contention.
 const argvs = {
-  ours: ["node", join(HERE, "ours.mjs"), ...only],
+  ours: ["node", join(HERE, "ours.mjs"), ...only, ...(cli.dist ? ["--dist", cli.dist] : [])],
   pyisolate: [PYISOLATE_PYTHON, join(HERE, "pyisolate_bench.py"), ...only],
 };
 const perRound = { ours: [], pyisolate: [] };
