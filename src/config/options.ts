@@ -1,0 +1,66 @@
+// The options a user passes to ExtensionManager and to load(), as public types.
+
+import type { ProgressEvent } from "../env/builder.js";
+import type { Logger } from "../logger.js";
+
+export type SandboxMode = "required" | "preferred" | "disabled";
+
+export interface SandboxOptions {
+  /**
+   * `required`: fail the load if no sandbox can be had; `preferred`: warn once and run unsandboxed;
+   * `disabled`: explicit opt-out. The sandbox backends arrive in a later release: until then `required`
+   * fails with a clear error and the default is `preferred`.
+   */
+  mode: SandboxMode;
+}
+
+export type InstallerBackend = "auto" | "uv" | "pip";
+
+/** Options of one extension, given to `manager.load()` (and partly by its pyisolate.yaml). */
+export interface ExtensionOptions {
+  /** Unique name; it becomes the venv folder name, so it must be a plain file name. */
+  name: string;
+  /** A Python package folder (it has an `__init__.py`). */
+  modulePath: string;
+  /** pip requirement strings, e.g. `"numpy==1.26.4"`. Options such as `--index-url` are refused here. */
+  dependencies?: string[];
+  /** Interpreter for the venv: `"3.11"`, `"3.11.7"` or a path. Default: `python3` on PATH. */
+  python?: string;
+  /** Extra environment variables for the extension process (the rest of the host's is not passed). */
+  env?: Record<string, string>;
+  /** `"package.module:ClassName"` when the extension class is not the one ExtensionBase subclass. */
+  extensionClass?: string;
+  /** Package index options for uv/pip. */
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+  findLinks?: string[];
+  /** Which installer builds the venv; `auto` takes uv when it is on PATH. */
+  backend?: InstallerBackend;
+  sandbox?: SandboxOptions;
+  /** Default timeout of each call, in milliseconds (none by default). */
+  callTimeoutMs?: number;
+  /** How long the extension may take to import and answer the handshake (default 120 s). */
+  startTimeoutMs?: number;
+  /** Environment build progress. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Abort the load (build or start). */
+  signal?: AbortSignal;
+}
+
+export interface ManagerOptions {
+  /** Folder that holds one venv per extension. */
+  venvRoot: string;
+  logger?: Logger;
+  /** Write extension stdout/stderr lines, prefixed with the name, to the host's stderr (default true). */
+  forwardOutput?: boolean;
+  /** Default installer for every extension (default `auto`). */
+  backend?: InstallerBackend;
+  /** How long `stop()` waits for a clean exit before SIGTERM, then SIGKILL (default 5000 ms). */
+  stopGraceMs?: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}

@@ -1,0 +1,152 @@
+// Validates options once, at the boundary, with errors that name the offending key.
+
+import { statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ConfigError } from "../errors.js";
+import type { ExtensionOptions, ManagerOptions } from "./options.js";
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+const KNOWN_KEYS = new Set([
+  "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
+  "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
+]);
+
+/** Checks an extension name: it becomes a folder name, so only a plain file name is accepted. */
+export function validateName(name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new ConfigError("name must be a non-empty string", { key: "name" });
+  }
+  if (!NAME_PATTERN.test(name) || name.includes("..")) {
+    throw new ConfigError(
+      `name ${JSON.stringify(name)} is not allowed: use letters, digits, ".", "_" and "-" ` +
+        `(no path separators, "..", spaces or shell characters; at most 100 characters)`,
+      { key: "name" },
+    );
+  }
+  return name;
+}
+
+/** Checks one pip requirement string; index and other options have their own keys. */
+export function validateRequirement(requirement: unknown, key = "dependencies"): string {
+  if (typeof requirement !== "string" || requirement.trim() === "") {
+    throw new ConfigError(`${key}: each entry must be a non-empty requirement string`, { key });
+  }
+  if (CONTROL_CHARS.test(requirement)) {
+    throw new ConfigError(`${key}: ${JSON.stringify(requirement)} contains control characters`, { key });
+  }
+  if (requirement.split(/\s+/).some((token) => token.startsWith("-"))) {
+    throw new ConfigError(
+      `${key}: ${JSON.stringify(requirement)} holds an installer option; only requirement strings are ` +
+        `allowed (use the indexUrl, extraIndexUrls and findLinks options instead)`,
+      { key },
+    );
+  }
+  return requirement.trim();
+}
+
+function stringList(value: unknown, key: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    throw new ConfigError(`${key} must be an array of strings`, { key });
+  }
+  for (const item of value as string[]) {
+    if (CONTROL_CHARS.test(item) || item.startsWith("-")) {
+      throw new ConfigError(`${key}: ${JSON.stringify(item)} is not a URL or path`, { key });
+    }
+  }
+  return value as string[];
+}
+
+function optionalString(value: unknown, key: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "" || CONTROL_CHARS.test(value) || value.startsWith("-")) {
+    throw new ConfigError(`${key} must be a non-empty string`, { key });
+  }
+  return value;
+}
+
+function optionalPositive(value: unknown, key: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(`${key} must be a positive number of milliseconds`, { key });
+  }
+  return value;
+}
+
+function validateEnv(env: unknown): Record<string, string> | undefined {
+  if (env === undefined) return undefined;
+  if (typeof env !== "object" || env === null || Array.isArray(env)) {
+    throw new ConfigError("env must be an object of string values", { key: "env" });
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (!ENV_KEY_PATTERN.test(name)) throw new ConfigError(`env: ${JSON.stringify(name)} is not a variable name`, { key: "env" });
+    if (typeof value !== "string" || value.includes("\0")) {
+      throw new ConfigError(`env.${name} must be a string without NUL characters`, { key: `env.${name}` });
+    }
+  }
+  return env as Record<string, string>;
+}
+
+function validateModulePath(modulePath: unknown): string {
+  if (typeof modulePath !== "string" || modulePath === "") {
+    throw new ConfigError("modulePath must be the path of a Python package folder", { key: "modulePath" });
+  }
+  const absolute = resolve(modulePath);
+  if (!statSync(absolute, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ConfigError(`modulePath ${absolute} is not a folder`, { key: "modulePath" });
+  }
+  if (!statSync(join(absolute, "__init__.py"), { throwIfNoEntry: false })?.isFile()) {
+    throw new ConfigError(`modulePath ${absolute} has no __init__.py: it must be a Python package`, { key: "modulePath" });
+  }
+  return absolute;
+}
+
+/** Returns a checked copy of the load options with defaults filled and paths made absolute. */
+export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[] } {
+  if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
+  }
+  const dependencies = options.dependencies ?? [];
+  if (!Array.isArray(dependencies)) throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
+  const mode = options.sandbox?.mode;
+  if (options.sandbox !== undefined && !["required", "preferred", "disabled"].includes(mode as string)) {
+    throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled"`, { key: "sandbox.mode" });
+  }
+  if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
+    throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
+  }
+  if (options.extensionClass !== undefined && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(options.extensionClass)) {
+    throw new ConfigError(`extensionClass must look like "package.module:ClassName"`, { key: "extensionClass" });
+  }
+  for (const key of ["onProgress"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "function") throw new ConfigError(`${key} must be a function`, { key });
+  }
+  return {
+    ...options,
+    name: validateName(options.name),
+    modulePath: validateModulePath(options.modulePath),
+    dependencies: dependencies.map((dep) => validateRequirement(dep)),
+    python: optionalString(options.python, "python"),
+    env: validateEnv(options.env),
+    indexUrl: optionalString(options.indexUrl, "indexUrl"),
+    extraIndexUrls: stringList(options.extraIndexUrls, "extraIndexUrls"),
+    findLinks: stringList(options.findLinks, "findLinks"),
+    callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
+    startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
+  };
+}
+
+export function validateManagerOptions(options: ManagerOptions): ManagerOptions {
+  if (typeof options !== "object" || options === null || typeof options.venvRoot !== "string" || options.venvRoot === "") {
+    throw new ConfigError("ExtensionManager needs { venvRoot: string }", { key: "venvRoot" });
+  }
+  optionalPositive(options.stopGraceMs, "stopGraceMs");
+  if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
+    throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
+  }
+  return { ...options, venvRoot: resolve(options.venvRoot) };
+}

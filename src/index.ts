@@ -1,0 +1,24 @@
+// The public surface of pyisolate, in groups. Anything not named here is internal.
+
+// Host API
+export { ExtensionManager } from "./manager.js";
+export { Extension, type ExtensionState, type ExtensionProxy } from "./extension.js";
+export type {
+  ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, InstallerBackend,
+} from "./config/options.js";
+
+// Environments
+export type { ProgressEvent, Environment } from "./env/builder.js";
+
+// Errors
+export {
+  PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
+  ProtocolError, CallAbortedError, ExtensionClosedError, type ExitInfo,
+} from "./errors.js";
+
+// Logging
+export { createConsoleLogger, type Logger, type LogLevel } from "./logger.js";
+
+// Protocol
+export { PROTOCOL_VERSION } from "./rpc/protocol.js";
+export { RUNTIME_VERSION } from "./version.js";

@@ -1,0 +1,136 @@
+// Starts one guest process and walks it through the handshake: hello -> init -> ready (or fatal).
+
+import type { Environment } from "./env/builder.js";
+import {
+  ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError, CallAbortedError,
+} from "./errors.js";
+import { Extension } from "./extension.js";
+import type { Logger } from "./logger.js";
+import { GuestProcess } from "./process/guest-process.js";
+import { buildLaunchCommand } from "./process/launch.js";
+import { buildCleanEnv } from "./process/clean-env.js";
+import { PROTOCOL_VERSION, type Message } from "./rpc/protocol.js";
+import { RpcPeer } from "./rpc/peer.js";
+
+export interface LaunchExtensionInput {
+  name: string;
+  modulePath: string;
+  extensionClass: string | undefined;
+  environment: Environment;
+  env: Record<string, string> | undefined;
+  privateDirs: { home: string; tmpdir: string };
+  resolveService: (name: string) => object | undefined;
+  logger: Logger;
+  forwardOutput: boolean;
+  callTimeoutMs: number | undefined;
+  startTimeoutMs: number;
+  stopGraceMs: number;
+  signal: AbortSignal | undefined;
+  onFinished: () => Promise<void>;
+}
+
+export async function launchExtension(input: LaunchExtensionInput): Promise<Extension> {
+  const { name, logger } = input;
+  const command = buildLaunchCommand({
+    pythonPath: input.environment.pythonPath,
+    modulePath: input.modulePath,
+    env: buildCleanEnv({
+      hostEnv: process.env,
+      venvPath: input.environment.venvPath,
+      home: input.privateDirs.home,
+      tmpdir: input.privateDirs.tmpdir,
+      extra: input.env,
+    }),
+  });
+
+  let extension: Extension | undefined;
+  let settleHandshake: ((error: Error | undefined, ready?: Message) => void) | undefined;
+  const handshake = new Promise<Message>((resolve, reject) => {
+    settleHandshake = (error, ready) => (error ? reject(error) : resolve(ready!));
+  });
+  const failStart = (error: Error) => settleHandshake?.(error);
+
+  const guest = new GuestProcess(command, {
+    onStdout: (line) => {
+      if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
+      extension?.emit("stdout", line);
+    },
+    onStderr: (line) => {
+      if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
+      extension?.emit("stderr", line);
+    },
+    onExit: (exit) => {
+      failStart(new ExtensionCrashedError(name, exit));
+      extension?.handleExit(exit);
+    },
+  });
+
+  const peer = new RpcPeer(guest.channel, {
+    resolveTarget: input.resolveService,
+    onProtocolError: (error) => {
+      logger.error(`[${name}] protocol error, stopping the extension: ${error.message}`);
+      failStart(error);
+      extension?.fail(error);
+    },
+    onControl: (message) => {
+      switch (message.k) {
+        case "hello":
+          if (message.v !== PROTOCOL_VERSION) {
+            failStart(new ProtocolError(
+              `extension "${name}" speaks protocol version ${message.v}; this host speaks ${PROTOCOL_VERSION}`,
+            ));
+            return;
+          }
+          peer.send({
+            k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
+            extensionClass: input.extensionClass ?? null,
+          });
+          pythonVersion = message.python;
+          return;
+        case "ready":
+          settleHandshake?.(undefined, message);
+          return;
+        case "fatal":
+          failStart(new ExtensionLoadError(name, `${message.error.type}: ${message.error.message}`, {
+            cause: new RemoteError(message.error),
+          }));
+          return;
+        case "event":
+          extension?.deliverEvent(message.name, message.payload);
+          return;
+        default:
+          failStart(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
+      }
+    },
+  });
+  let pythonVersion = "";
+
+  extension = new Extension({
+    name, environment: input.environment, process: guest, peer, logger,
+    callTimeoutMs: input.callTimeoutMs, stopGraceMs: input.stopGraceMs, onFinished: input.onFinished,
+  });
+
+  const timer = setTimeout(() => failStart(new ExtensionLoadError(
+    name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
+  )), input.startTimeoutMs);
+  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: input.signal?.reason }));
+  input.signal?.addEventListener("abort", onAbort, { once: true });
+  if (input.signal?.aborted) onAbort();
+
+  try {
+    const ready = await handshake;
+    if (ready.k !== "ready") throw new ProtocolError(`expected "ready", got "${ready.k}"`);
+    extension.markReady({ methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion });
+    return extension;
+  } catch (error) {
+    const cause = error as Error;
+    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+    extension.fail(failure);
+    await guest.exited;
+    await input.onFinished();
+    throw failure;
+  } finally {
+    clearTimeout(timer);
+    input.signal?.removeEventListener("abort", onAbort);
+  }
+}

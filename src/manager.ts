@@ -1,0 +1,160 @@
+// The public entry point: loads extensions (environment, process, handshake) and owns host services.
+
+import { mkdtemp, rm, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { mergeOptions, readConfigFile } from "./config/config-file.js";
+import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
+import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
+import { ensureEnvironment } from "./env/builder.js";
+import { ConfigError, ExtensionClosedError } from "./errors.js";
+import type { Extension } from "./extension.js";
+import { launchExtension } from "./launch-extension.js";
+import { createConsoleLogger, type Logger } from "./logger.js";
+import { RUNTIME_VERSION } from "./version.js";
+
+const DEFAULT_START_TIMEOUT_MS = 120_000;
+const DEFAULT_STOP_GRACE_MS = 5_000;
+
+export class ExtensionManager {
+  readonly venvRoot: string;
+  private readonly logger: Logger;
+  private readonly options: ManagerOptions;
+  private readonly services = new Map<string, object>();
+  private readonly extensions = new Map<string, Extension>();
+  /** Names being loaded, so that a second load of the same name fails at once. */
+  private readonly loading = new Set<string>();
+  private closed = false;
+  private warnedUnsandboxed = false;
+  private readonly killOnExit = () => {
+    for (const extension of this.extensions.values()) {
+      if (extension.pid !== undefined) {
+        try {
+          process.kill(-extension.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  };
+
+  constructor(options: ManagerOptions) {
+    this.options = validateManagerOptions(options);
+    this.venvRoot = this.options.venvRoot;
+    this.logger = this.options.logger ?? createConsoleLogger();
+    process.on("exit", this.killOnExit);
+  }
+
+  /**
+   * Makes a host object callable from every extension under `name`: Python's `ProxiedSingleton`
+   * subclass of the same name (or remote id) forwards its calls here. Only public methods are callable.
+   */
+  provide(name: string, service: object): void {
+    if (typeof name !== "string" || !/^[A-Za-z_][\w.]*$/.test(name)) {
+      throw new ConfigError(`service name ${JSON.stringify(name)} must be an identifier`, { key: "name" });
+    }
+    if (typeof service !== "object" || service === null) {
+      throw new ConfigError(`service "${name}" must be an object with methods`, { key: "service" });
+    }
+    this.services.set(name, service);
+  }
+
+  /** Removes a host service; calls to it fail with LookupError in Python. */
+  unprovide(name: string): boolean {
+    return this.services.delete(name);
+  }
+
+  /** The loaded extension of this name, if any. */
+  get(name: string): Extension | undefined {
+    return this.extensions.get(name);
+  }
+
+  /** Every loaded extension. */
+  list(): Extension[] {
+    return [...this.extensions.values()];
+  }
+
+  /** Builds (or reuses) the extension's venv, starts its process and waits until it is ready. */
+  async load(options: ExtensionOptions): Promise<Extension> {
+    if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
+    // Code options are checked on their own first, so that their errors do not name the config file.
+    const { modulePath } = validateExtensionOptions(options);
+    const merged = validateExtensionOptions(mergeOptions(readConfigFile(modulePath), { ...options, modulePath }));
+    const name = merged.name;
+    if (this.extensions.has(name) || this.loading.has(name)) {
+      throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
+    }
+    this.checkSandbox(merged);
+    this.loading.add(name);
+    try {
+      const environment = await ensureEnvironment({
+        name,
+        venvRoot: this.venvRoot,
+        dependencies: merged.dependencies,
+        python: merged.python,
+        indexUrl: merged.indexUrl,
+        extraIndexUrls: merged.extraIndexUrls,
+        findLinks: merged.findLinks,
+        backend: merged.backend ?? this.options.backend ?? "auto",
+        runtimeVersion: RUNTIME_VERSION,
+        onProgress: merged.onProgress,
+        signal: merged.signal,
+      });
+      const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
+      const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };
+      await mkdir(privateDirs.home);
+      await mkdir(privateDirs.tmpdir);
+      let extension: Extension | undefined;
+      extension = await launchExtension({
+        name,
+        modulePath: merged.modulePath,
+        extensionClass: merged.extensionClass,
+        environment,
+        env: merged.env,
+        privateDirs,
+        resolveService: (service) => this.services.get(service),
+        logger: this.logger,
+        forwardOutput: this.options.forwardOutput ?? true,
+        callTimeoutMs: merged.callTimeoutMs,
+        startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+        stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+        signal: merged.signal,
+        onFinished: async () => {
+          if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
+          await rm(privateRoot, { recursive: true, force: true });
+        },
+      });
+      this.extensions.set(name, extension);
+      return extension;
+    } finally {
+      this.loading.delete(name);
+    }
+  }
+
+  /** Stops every extension and refuses new loads. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.extensions.values()].map((extension) => extension.stop()));
+    process.off("exit", this.killOnExit);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkSandbox(options: ExtensionOptions): void {
+    const mode = options.sandbox?.mode ?? "preferred";
+    if (mode === "required") {
+      throw new ConfigError(
+        `extension "${options.name}": sandbox mode "required" cannot be met: this release has no sandbox ` +
+          `backend yet. Pass sandbox: { mode: "preferred" } or { mode: "disabled" } to run it unsandboxed.`,
+        { key: "sandbox.mode" },
+      );
+    }
+    if (mode === "preferred" && !this.warnedUnsandboxed) {
+      this.warnedUnsandboxed = true;
+      this.logger.warn("no sandbox backend in this release: extensions run unsandboxed (sandbox mode \"preferred\")");
+    }
+    if (mode === "disabled") this.logger.debug(`extension "${options.name}": sandbox disabled by configuration`);
+  }
+}

@@ -1,0 +1,100 @@
+// Owns one extension OS process: spawn, its output lines, its exit, and killing it for good.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
+import type { ExitInfo } from "../errors.js";
+import type { LaunchCommand } from "./launch.js";
+import { LineSplitter } from "./lines.js";
+
+const STDERR_TAIL_LINES = 20;
+
+export interface GuestProcessHooks {
+  onStdout(line: string): void;
+  onStderr(line: string): void;
+  onExit(exit: ExitInfo): void;
+}
+
+export class GuestProcess {
+  readonly child: ChildProcess;
+  /** The RPC socket: the child's file descriptor 3. */
+  readonly channel: Socket;
+  readonly exited: Promise<ExitInfo>;
+  private readonly stderrTail: string[] = [];
+  private exitInfo: ExitInfo | undefined;
+
+  constructor(command: LaunchCommand, hooks: GuestProcessHooks) {
+    this.child = spawn(command.command, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard.
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      // Its own process group, so that stop can signal everything the extension started.
+      detached: true,
+    });
+    this.channel = this.child.stdio[3] as Socket;
+    const stdout = new LineSplitter(hooks.onStdout);
+    const stderr = new LineSplitter((line) => {
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+      hooks.onStderr(line);
+    });
+    this.child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
+    this.child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
+        if (this.exitInfo) return;
+        stdout.flush();
+        stderr.flush();
+        this.exitInfo = { exitCode, signal, stderrTail: [...this.stderrTail] };
+        hooks.onExit(this.exitInfo);
+        resolve(this.exitInfo);
+      };
+      // "close" waits for stdio to drain, so the stderr tail is complete.
+      this.child.once("close", finish);
+      this.child.once("error", (error) => {
+        this.stderrTail.push(`spawn failed: ${error.message}`);
+        finish(null, null);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get hasExited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+
+  /** Sends a signal to the whole process group; harmless when it is already gone. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.exitInfo || this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      try {
+        this.child.kill(signal);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** Waits `graceMs` for a voluntary exit, then SIGTERM, then SIGKILL after `killAfterMs`. */
+  async terminate(graceMs: number, killAfterMs = 2000): Promise<ExitInfo> {
+    if (await this.exitedWithin(graceMs)) return this.exited;
+    this.signal("SIGTERM");
+    if (await this.exitedWithin(killAfterMs)) return this.exited;
+    this.signal("SIGKILL");
+    return this.exited;
+  }
+
+  private async exitedWithin(ms: number): Promise<boolean> {
+    if (this.exitInfo) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+    const done = await Promise.race([this.exited.then(() => true as const), timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+}
