@@ -9,10 +9,12 @@ import types
 from functools import partial
 
 from . import protocol as P
-from .codec import Decoder, Encoder, dumps
-from .errors import error_from_wire, error_to_wire
-from .framing import FrameDecoder, ProtocolError, encode_frame
+from .codec import Decoder
+from .errors import error_from_wire
+from .framing import FrameDecoder, ProtocolError
+from .outbox import Outbox
 from .proxies import ProxyTable
+from .targets import Targets
 
 _READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
@@ -34,46 +36,30 @@ class Peer:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._frames = FrameDecoder(max_frame_bytes)
-        self._max = max_frame_bytes
         self._on_message = on_message
+        self._out = Outbox(self._transport, max_frame_bytes)
+        self._targets = Targets()
         self._call_ids = itertools.count(1)
-        self._fn_ids = itertools.count(1)
         self._pending = {}     # our call id -> future of its result
         self._serving = {}     # their call id -> task running it
         self._cancelled = set()  # their call ids they cancelled: owed no reply
-        self._exports = {}     # fn id -> callable we sent
-        self._targets = {}     # target name -> (object, names refused on it)
         self._proxies = ProxyTable(self._loop, self._send_release)
         self._closed = None    # the reason, once closed
         self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
                           P.ERROR: self._on_error, P.CANCEL: self._on_cancel,
                           P.RELEASE: self._on_release}
 
-    # -- targets -------------------------------------------------------------------------------
-
-    def register(self, name: str, obj: object, hidden=frozenset()) -> None:
+    def register(self, name: str, obj: object, hidden=()) -> None:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""
-        if name in self._targets:
-            raise ValueError(f"a call target named {name!r} is already registered")
-        self._targets[name] = (obj, frozenset(hidden))
+        self._targets.register(name, obj, hidden)
 
     def _resolve(self, msg: dict):
         if "fn" in msg:
-            fn = self._exports.get(msg["fn"])
+            fn = self._out.exports.get(msg["fn"])
             if fn is None:
                 raise LookupError(f"no callable with id {msg['fn']!r} is exported (released?)")
             return fn
-        target, method = msg.get("target"), msg.get("method")
-        entry = self._targets.get(target)
-        if entry is None:
-            raise LookupError(f"no call target named {target!r}")
-        obj, hidden = entry
-        if type(method) is not str or method.startswith("_") or method in hidden:
-            raise AttributeError(f"{method!r} is not a public method of {target!r}")
-        attr = getattr(obj, method, None)
-        if attr is None or not callable(attr) or isinstance(attr, type):
-            raise AttributeError(f"{target!r} has no method {method!r}")
-        return attr
+        return self._targets.method(msg.get("target"), msg.get("method"))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -124,14 +110,14 @@ class Peer:
                 raise TypeError("call arguments must be a list")
             result = self._resolve(msg)(*args)
         except Exception as e:
-            self._send_error(cid, e)
+            self._out.error(cid, e)
             return
         if type(result) is types.CoroutineType:
             task = self._loop.create_task(result)
         elif hasattr(result, "__await__"):
             task = asyncio.ensure_future(result)
         else:
-            self._send_result(cid, result)  # a sync method ran inline: reply now
+            self._out.result(cid, result)  # a sync method ran inline: reply now
             return
         self._serving[cid] = task
         task.add_done_callback(partial(self._call_done, cid))
@@ -144,13 +130,13 @@ class Peer:
         if self._closed is not None:
             return
         if task.cancelled():
-            self._send_error(cid, asyncio.CancelledError("the call was cancelled in the callee"))
+            self._out.error(cid, asyncio.CancelledError("the call was cancelled in the callee"))
             return
         exc = task.exception()
         if exc is not None:
-            self._send_error(cid, exc)
+            self._out.error(cid, exc)
         else:
-            self._send_result(cid, task.result())
+            self._out.result(cid, task.result())
 
     def _on_cancel(self, msg: dict, attachments: list) -> None:
         cid = msg.get("id")
@@ -164,7 +150,8 @@ class Peer:
         if type(fns) is not list:
             raise ProtocolError("release needs a list of callable ids ('fns')")
         for fn_id in fns:
-            self._exports.pop(fn_id, None) if type(fn_id) is int else None
+            if type(fn_id) is int:
+                self._out.exports.pop(fn_id, None)
 
     # -- outgoing calls ------------------------------------------------------------------------
 
@@ -184,17 +171,17 @@ class Peer:
         if self._closed is not None:
             raise ConnectionError("cannot call: the connection is closed") from self._closed
         cid = head["id"] = next(self._call_ids)
-        self._write(self._frame(head, "args", args))
+        self._out.send(head, "args", args)
         future = self._loop.create_future()
         self._pending[cid] = future
         try:
-            if self._transport.get_write_buffer_size() > _DRAIN_ABOVE:
+            if self._out.buffered() > _DRAIN_ABOVE:
                 await self._writer.drain()
             return await future
         except asyncio.CancelledError:
             # Our caller gave up: forget the call and tell the other side to stop it.
             if self._pending.pop(cid, None) is not None and self._closed is None:
-                self._write(self._frame({"k": P.CANCEL, "id": cid}))
+                self._out.send({"k": P.CANCEL, "id": cid})
             raise
 
     def _on_result(self, msg: dict, attachments: list) -> None:
@@ -212,58 +199,20 @@ class Peer:
 
     def send(self, head: dict, field: str = None, value=None) -> None:
         """Send a control message; `value` (if any) is encoded into head[field]. Loop thread only."""
-        self._write(self._frame(head, field, value))
+        self._out.send(head, field, value)
 
     def emit(self, name: str, payload) -> None:
         """Send an event from any thread without blocking; TypeError at once if unencodable."""
         if self._closed is not None:
             raise ConnectionError("cannot emit an event: the connection is closed")
-        chunks = self._frame({"k": P.EVENT, "name": name}, "payload", payload)
+        chunks = self._out.frame({"k": P.EVENT, "name": name}, "payload", payload)
         if threading.get_ident() == self._thread:
-            self._write(chunks)
+            self._out.write(chunks)
         else:
-            self._loop.call_soon_threadsafe(self._write, chunks)
-
-    def _frame(self, head: dict, field: str = None, value=None) -> list:
-        if field is None:
-            return encode_frame(dumps(head))
-        enc = Encoder(self._export)
-        head[field] = enc.encode(value)
-        if enc.tagged:
-            head["x"] = 1
-        lengths = ()
-        if enc.attachments:
-            lengths = head["a"] = [memoryview(b).nbytes for b in enc.attachments]
-        header = dumps(head)
-        size = 4 + len(header) + sum(lengths)
-        if size > self._max:
-            raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes")
-        return encode_frame(header, enc.attachments, lengths)
-
-    def _export(self, fn) -> int:
-        fn_id = next(self._fn_ids)
-        self._exports[fn_id] = fn
-        return fn_id
-
-    def _write(self, chunks: list) -> None:
-        if self._closed is None:
-            write = self._transport.write
-            for chunk in chunks:
-                write(chunk)
-
-    def _send_result(self, cid: int, value) -> None:
-        try:
-            chunks = self._frame({"k": P.RESULT, "id": cid}, "value", value)
-        except Exception as e:  # unencodable or too large: the caller gets the reason instead
-            self._send_error(cid, e)
-            return
-        self._write(chunks)
-
-    def _send_error(self, cid: int, exc: BaseException) -> None:
-        self._write(encode_frame(dumps({"k": P.ERROR, "id": cid, "error": error_to_wire(exc)})))
+            self._loop.call_soon_threadsafe(self._out.write, chunks)
 
     def _send_release(self, ids: list) -> None:
-        self._write(self._frame({"k": P.RELEASE, "fns": ids}))
+        self._out.send({"k": P.RELEASE, "fns": ids})
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -279,7 +228,7 @@ class Peer:
     @property
     def exported_count(self) -> int:
         """Callables we sent that the other side has not released yet."""
-        return len(self._exports)
+        return len(self._out.exports)
 
     def close(self, reason: BaseException = None) -> None:
         """Settle every pending call, cancel every running call, drop exports. Idempotent."""
@@ -295,5 +244,6 @@ class Peer:
                 future.set_exception(error)
         for task in list(self._serving.values()):
             task.cancel()
-        self._exports.clear()
+        self._out.exports.clear()
+        self._out.closed = True
         self._transport.close()

@@ -1,0 +1,73 @@
+"""The sending half of a peer: messages to frames, the export table, writes that never wait."""
+
+from __future__ import annotations
+
+import itertools
+
+from . import protocol as P
+from .codec import Encoder, dumps
+from .errors import error_to_wire
+from .framing import encode_frame
+
+
+class Outbox:
+    """Encodes and writes messages on one transport.
+
+    Callables found in values are stored in `exports` under fresh ids. Writes go straight to
+    the transport's buffer; callers that can wait use `buffered` to decide when to drain.
+    """
+
+    def __init__(self, transport, max_frame_bytes: int) -> None:
+        self._transport = transport
+        self._max = max_frame_bytes
+        self._fn_ids = itertools.count(1)
+        self.exports = {}  # fn id -> callable we sent, until the other side releases it
+        self.closed = False
+
+    def frame(self, head: dict, field: str = None, value=None) -> list:
+        """Encode `value` into head[field] (tags, attachments) and return the frame's chunks."""
+        if field is None:
+            return encode_frame(dumps(head))
+        enc = Encoder(self._export)
+        head[field] = enc.encode(value)
+        if enc.tagged:
+            head["x"] = 1
+        lengths = ()
+        if enc.attachments:
+            lengths = head["a"] = [memoryview(b).nbytes for b in enc.attachments]
+        header = dumps(head)
+        size = 4 + len(header) + sum(lengths)
+        if size > self._max:
+            raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes")
+        return encode_frame(header, enc.attachments, lengths)
+
+    def _export(self, fn) -> int:
+        fn_id = next(self._fn_ids)
+        self.exports[fn_id] = fn
+        return fn_id
+
+    def write(self, chunks: list) -> None:
+        """Queue a frame on the transport; dropped once closed (nobody is listening)."""
+        if not self.closed:
+            write = self._transport.write
+            for chunk in chunks:
+                write(chunk)
+
+    def send(self, head: dict, field: str = None, value=None) -> None:
+        self.write(self.frame(head, field, value))
+
+    def result(self, cid: int, value) -> None:
+        """Answer call `cid` with `value`, or with the error that stopped it from being sent."""
+        try:
+            chunks = self.frame({"k": P.RESULT, "id": cid}, "value", value)
+        except Exception as e:  # unencodable or too large: the caller gets the reason instead
+            self.error(cid, e)
+            return
+        self.write(chunks)
+
+    def error(self, cid: int, exc: BaseException) -> None:
+        self.write(encode_frame(dumps({"k": P.ERROR, "id": cid, "error": error_to_wire(exc)})))
+
+    def buffered(self) -> int:
+        """Bytes waiting in the transport."""
+        return self._transport.get_write_buffer_size()
