@@ -24,8 +24,16 @@ export class Tap {
     });
   });
 
+  /** Set once the bytes stopped being valid frames (tests that write garbage on purpose). */
+  broken: unknown;
+
   push(chunk: Uint8Array): void {
-    this.decoder.push(Buffer.from(chunk));
+    if (this.broken !== undefined) return;
+    try {
+      this.decoder.push(Buffer.from(chunk));
+    } catch (err) {
+      this.broken = err;
+    }
   }
 
   /** Resolves with the first header (already seen or still to come) that matches. */
