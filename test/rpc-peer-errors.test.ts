@@ -45,7 +45,7 @@ describe("RpcPeer error mapping", () => {
     override(): string {
       return "ok";
     }
-    override toString(): string {
+    toString(): string {
       return "Service";
     }
   }
@@ -245,6 +245,24 @@ describe("RpcPeer close", () => {
     const err = await pending;
     assert.ok(err instanceof ExtensionClosedError);
     assert.match((err as Error).message, /closed by the other side/);
+  });
+
+  test("with onDisconnect, the owner closes with a better cause after the stream ends", async () => {
+    const started = deferred<void>();
+    const disconnected = deferred<ExtensionClosedError>();
+    const { a, b } = peerPair({ onDisconnect: (err) => disconnected.resolve(err) }, {
+      resolveTarget: services({ svc: { wait: () => (started.resolve(), new Promise(() => {})) } }),
+    });
+    const pending = a.call("svc", "wait", []).catch((e: unknown) => e);
+    await started.promise;
+    b.close();
+    const notice = await disconnected.promise;
+    assert.match(notice.message, /closed by the other side/);
+    assert.equal(a.stats.pending, 1, "pending calls wait for the owner");
+    await assert.rejects(a.call("svc", "wait", []), (err: unknown) => err === notice);
+    const crashed = new ExtensionCrashedError("stats", { exitCode: null, signal: "SIGKILL", stderrTail: [] });
+    a.close(crashed);
+    assert.equal(await pending, crashed);
   });
 
   test("a stream error rejects pending calls with ExtensionClosedError whose cause is the error", async () => {

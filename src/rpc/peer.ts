@@ -2,48 +2,15 @@
 
 import type { Duplex } from "node:stream";
 import { CallAbortedError, ExtensionClosedError, ProtocolError, RemoteError } from "../errors.js";
-import { Codec, type CodecExtension } from "./codec.js";
+import { Codec } from "./codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { CallableTables } from "./peer-callables.js";
-import { checkCall, checkRelease, checkWireError, isCallId, lookupMethod, toWireError, WireRefusal } from "./peer-dispatch.js";
+import { IncomingCalls } from "./peer-incoming.js";
+import { checkCall, checkRelease, checkWireError, encodeMessage, isCallId } from "./peer-messages.js";
 import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
-import type {
-  CallMessage, EventMessage, FatalMessage, HelloMessage, InitMessage, ReadyMessage, ShutdownMessage,
-} from "./protocol.js";
+import type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
 
-/** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
-export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
-
-export interface RpcPeerOptions {
-  /** The object whose public methods answer calls to `target` (a host service), or undefined. */
-  resolveTarget?: (target: string) => object | undefined;
-  /** Receives hello, init, ready, fatal, shutdown and event messages. */
-  onControl?: (message: ControlMessage) => void;
-  /** Told when the other side broke the protocol; the peer has already closed with this error. */
-  onProtocolError?: (error: ProtocolError) => void;
-  /** Extra value kinds (e.g. tensors). */
-  extensions?: readonly CodecExtension[];
-  /** Largest frame accepted from the other side (default 1 GiB). */
-  maxFrameBytes?: number;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal;
-  timeoutMs?: number;
-}
-
-export type PeerState = "open" | "closed";
-
-export interface PeerStats {
-  /** Our calls awaiting an answer. */
-  pending: number;
-  /** The other side's calls we are still running. */
-  incoming: number;
-  /** Our callables the other side may still call. */
-  exported: number;
-  /** Live proxies of the other side's callables. */
-  imported: number;
-}
+export type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
 
 const CONTROL_KINDS = new Set(["hello", "init", "ready", "fatal", "shutdown"]);
 const RPC_KINDS = new Set(["call", "result", "error", "cancel", "release", "event"]);
@@ -55,10 +22,11 @@ export class RpcPeer implements PendingOwner {
   private readonly callables: CallableTables;
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, PendingCall>();
-  /** Ids of the other side's calls still running here; a `cancel` removes the id, and the reply is dropped. */
-  private readonly incoming = new Set<number>();
+  private readonly incoming: IncomingCalls;
   private nextCallId = 1;
   private closedWith: Error | undefined;
+  /** Set when the stream ended and `onDisconnect` left closing to the owner. */
+  private disconnectedWith: ExtensionClosedError | undefined;
 
   constructor(stream: Duplex, options: RpcPeerOptions = {}) {
     this.stream = stream;
@@ -68,6 +36,12 @@ export class RpcPeer implements PendingOwner {
       (fns) => this.writeFrame({ k: "release", fns }),
     );
     this.codec = new Codec({ extensions: options.extensions, callables: this.callables });
+    this.incoming = new IncomingCalls({
+      codec: this.codec,
+      callables: this.callables,
+      resolveTarget: options.resolveTarget,
+      write: (chunks) => this.write(chunks),
+    });
     this.decoder = new FrameDecoder((frame) => this.receive(frame), { maxFrameBytes: options.maxFrameBytes });
     stream.on("data", this.onData);
     stream.on("end", this.onEnd);
@@ -117,16 +91,8 @@ export class RpcPeer implements PendingOwner {
   /** Sends a fire-and-forget `event`; the payload is encoded like any value. */
   emit(name: string, payload: unknown): void {
     if (this.closedWith !== undefined) throw this.closedWith;
-    const mark = this.callables.mark;
-    try {
-      const encoded = this.codec.encode(payload, "payload");
-      const message: Record<string, unknown> = { k: "event", name, payload: encoded.value };
-      if (encoded.tagged) message.x = 1;
-      this.write(encodeFrame(message, encoded.attachments));
-    } catch (err) {
-      this.callables.rollback(mark);
-      throw err;
-    }
+    if (typeof name !== "string") throw new TypeError("emit(name, payload): name must be a string");
+    this.write(encodeMessage(this.codec, this.callables, { k: "event", name }, "payload", payload));
   }
 
   /**
@@ -176,7 +142,8 @@ export class RpcPeer implements PendingOwner {
     target: string | undefined, method: string | undefined, fnId: number | undefined,
     args: unknown[], options: CallOptions | undefined,
   ): Promise<unknown> {
-    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
+    const closed = this.closedWith ?? this.disconnectedWith;
+    if (closed !== undefined) return Promise.reject(closed);
     if (!Array.isArray(args)) return Promise.reject(new TypeError("call args must be an array"));
     const signal = options?.signal;
     try {
@@ -191,17 +158,11 @@ export class RpcPeer implements PendingOwner {
         { cause: reason, timedOut: isTimeoutReason(reason) }));
     }
     const id = this.nextCallId++;
-    const mark = this.callables.mark;
     let chunks: Buffer[];
     try {
-      const encoded = this.codec.encode(args, "args");
-      const message: Record<string, unknown> = fnId === undefined
-        ? { k: "call", id, target, method, args: encoded.value }
-        : { k: "call", id, fn: fnId, args: encoded.value };
-      if (encoded.tagged) message.x = 1;
-      chunks = encodeFrame(message, encoded.attachments);
+      const message = fnId === undefined ? { k: "call", id, target, method } : { k: "call", id, fn: fnId };
+      chunks = encodeMessage(this.codec, this.callables, message, "args", args);
     } catch (err) {
-      this.callables.rollback(mark);
       return Promise.reject(err);
     }
     const call = new PendingCall(this, id, target, method, fnId);
@@ -225,12 +186,19 @@ export class RpcPeer implements PendingOwner {
   };
 
   private readonly onEnd = (): void => {
-    this.close(new ExtensionClosedError("the connection was closed by the other side"));
+    this.disconnected(new ExtensionClosedError("the connection was closed by the other side"));
   };
 
   private readonly onError = (err: Error): void => {
-    this.close(new ExtensionClosedError(`the connection failed: ${err.message}`, { cause: err }));
+    this.disconnected(new ExtensionClosedError(`the connection failed: ${err.message}`, { cause: err }));
   };
+
+  private disconnected(error: ExtensionClosedError): void {
+    if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
+    if (this.options.onDisconnect === undefined) return this.close(error);
+    this.disconnectedWith = error;
+    this.options.onDisconnect(error);
+  }
 
   private protocolFailure(err: unknown): void {
     if (this.closedWith !== undefined) return;
@@ -246,7 +214,7 @@ export class RpcPeer implements PendingOwner {
     switch (msg.k) {
       case "call":
         checkCall(msg);
-        return this.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame) as unknown[]) : msg.args);
+        return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame) as unknown[]) : msg.args);
       case "result": {
         if (!isCallId(msg.id)) throw new ProtocolError(`result: "id" must be a positive integer`);
         const value = msg.x === 1 ? this.decode(msg.value, frame) : msg.value;
@@ -267,8 +235,7 @@ export class RpcPeer implements PendingOwner {
       }
       case "cancel":
         if (!isCallId(msg.id)) throw new ProtocolError(`cancel: "id" must be a positive integer`);
-        this.incoming.delete(msg.id);
-        return;
+        return this.incoming.cancel(msg.id);
       case "release":
         return this.callables.release(checkRelease(msg));
       case "event": {
@@ -302,68 +269,13 @@ export class RpcPeer implements PendingOwner {
     }
   }
 
-  /** Runs an incoming call and sends its result or error. */
-  private invoke(msg: CallMessage, args: unknown[]): void {
-    const id = msg.id;
-    let result: unknown;
-    try {
-      let fn: Function | undefined;
-      let self: object | undefined;
-      if (msg.fn !== undefined) {
-        fn = this.callables.lookup(msg.fn);
-        if (fn === undefined) throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
-      } else {
-        self = this.options.resolveTarget?.(msg.target!);
-        if (typeof self !== "object" && typeof self !== "function") {
-          throw new WireRefusal("LookupError", `no service named ${JSON.stringify(msg.target)}`);
-        }
-        fn = lookupMethod(self, msg.method!);
-        if (fn === undefined) {
-          throw new WireRefusal("AttributeError", `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`);
-        }
-      }
-      result = fn.apply(self, args);
-    } catch (err) {
-      return this.replyError(id, err, false);
-    }
-    if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
-      this.incoming.add(id);
-      (result as PromiseLike<unknown>).then(
-        (value) => this.replyResult(id, value, true),
-        (err: unknown) => this.replyError(id, err, true),
-      );
-    } else {
-      this.replyResult(id, result, false);
-    }
-  }
-
-  /** Sends the `result` of incoming call `id`, unless it was cancelled meanwhile (`async` calls only). */
-  private replyResult(id: number, value: unknown, async: boolean): void {
-    if (async && !this.incoming.delete(id)) return;
-    if (this.closedWith !== undefined) return;
-    const mark = this.callables.mark;
-    try {
-      const encoded = this.codec.encode(value, "result");
-      const message: Record<string, unknown> = { k: "result", id, value: encoded.value };
-      if (encoded.tagged) message.x = 1;
-      this.write(encodeFrame(message, encoded.attachments));
-    } catch (err) {
-      this.callables.rollback(mark);
-      this.replyError(id, err, false);
-    }
-  }
-
-  /** Sends the `error` of incoming call `id`, unless it was cancelled meanwhile (`async` calls only). */
-  private replyError(id: number, err: unknown, async: boolean): void {
-    if (async && !this.incoming.delete(id)) return;
-    this.writeFrame({ k: "error", id, error: toWireError(err) });
-  }
-
   private writeFrame(message: Record<string, unknown>): void {
     if (this.closedWith === undefined) this.write(encodeFrame(message));
   }
 
+
   private write(chunks: Buffer[]): void {
+    if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
     const stream = this.stream;
     if (chunks.length === 1) {
       stream.write(chunks[0]);

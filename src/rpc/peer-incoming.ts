@@ -1,0 +1,149 @@
+// The other side's calls running here: target and method lookup, invocation, replies, cancellation.
+
+import { RemoteError } from "../errors.js";
+import type { Codec } from "./codec.js";
+import { encodeFrame } from "./framing.js";
+import type { CallableTables } from "./peer-callables.js";
+import { encodeMessage } from "./peer-messages.js";
+import type { CallMessage, WireError } from "./protocol.js";
+
+/** What incoming calls need from their peer. */
+export interface IncomingContext {
+  readonly codec: Codec;
+  readonly callables: CallableTables;
+  readonly resolveTarget: ((target: string) => object | undefined) | undefined;
+  /** Writes frame chunks; does nothing once the peer is closed. */
+  write(chunks: Buffer[]): void;
+}
+
+/**
+ * Runs incoming calls. Async ones are tracked by id until they settle; a `cancel` forgets the id, so the
+ * eventual reply is dropped (a host function cannot in general be interrupted).
+ */
+export class IncomingCalls {
+  private readonly running = new Set<number>();
+
+  constructor(private readonly context: IncomingContext) {}
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  cancel(id: number): void {
+    this.running.delete(id);
+  }
+
+  clear(): void {
+    this.running.clear();
+  }
+
+  /** Runs call `msg` with its decoded `args` and sends the result or error. */
+  invoke(msg: CallMessage, args: unknown[]): void {
+    const id = msg.id;
+    let result: unknown;
+    try {
+      let fn: Function | undefined;
+      let self: object | undefined;
+      if (msg.fn !== undefined) {
+        fn = this.context.callables.lookup(msg.fn);
+        if (fn === undefined) throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
+      } else {
+        self = this.context.resolveTarget?.(msg.target!);
+        if (self === null || (typeof self !== "object" && typeof self !== "function")) {
+          throw new WireRefusal("LookupError", `no service named ${JSON.stringify(msg.target)}`);
+        }
+        fn = lookupMethod(self, msg.method!);
+        if (fn === undefined) {
+          throw new WireRefusal("AttributeError", `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`);
+        }
+      }
+      result = fn.apply(self, args);
+    } catch (err) {
+      return this.replyError(id, err, false);
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+      this.running.add(id);
+      (result as PromiseLike<unknown>).then(
+        (value) => this.replyResult(id, value, true),
+        (err: unknown) => this.replyError(id, err, true),
+      );
+    } else {
+      this.replyResult(id, result, false);
+    }
+  }
+
+  /** Sends the `result` of call `id`; an async call's reply is dropped when it was cancelled meanwhile. */
+  private replyResult(id: number, value: unknown, async: boolean): void {
+    if (async && !this.running.delete(id)) return;
+    let chunks: Buffer[];
+    try {
+      chunks = encodeMessage(this.context.codec, this.context.callables, { k: "result", id }, "value", value, "result");
+    } catch (err) {
+      return this.replyError(id, err, false);
+    }
+    this.context.write(chunks);
+  }
+
+  /** Sends the `error` of call `id`, under the same rule. */
+  private replyError(id: number, err: unknown, async: boolean): void {
+    if (async && !this.running.delete(id)) return;
+    this.context.write(encodeFrame({ k: "error", id, error: toWireError(err) }));
+  }
+}
+
+/** A refusal sent back as a builtin Python error type (see docs/protocol.md, Errors). */
+export class WireRefusal extends Error {
+  constructor(
+    readonly type: "LookupError" | "AttributeError" | "TypeError",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Members every object inherits; never callable remotely, even when a class overrides them. */
+const INHERITED = new Set<string>(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * The public method `name` of `target`: an own or inherited data property holding a function, whose name
+ * does not start with "_", is not "constructor", and is not an Object.prototype member name. The search
+ * stops at Object.prototype and Function.prototype.
+ * Getters are never invoked.
+ */
+export function lookupMethod(target: object, name: string): Function | undefined {
+  if (name === "" || name.charCodeAt(0) === 95 /* _ */ || name === "constructor" || INHERITED.has(name)) return undefined;
+  let holder: object | null = target;
+  while (holder !== null && holder !== Object.prototype && holder !== Function.prototype) {
+    const desc = Object.getOwnPropertyDescriptor(holder, name);
+    if (desc !== undefined) return typeof desc.value === "function" ? desc.value : undefined;
+    holder = Object.getPrototypeOf(holder) as object | null;
+  }
+  return undefined;
+}
+
+/** Turns anything thrown by a host function into the wire's error object. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof WireRefusal) return { type: err.type, message: err.message };
+  if (err instanceof RemoteError) {
+    // Forward a Python error with its own type, so the guest raises what was raised.
+    const prefix = `${err.remoteType}: `;
+    const message = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+    const wire: WireError = { type: err.remoteType, message, traceback: err.stack ?? err.remoteTraceback };
+    if (err.remoteModule !== undefined) wire.module = err.remoteModule;
+    return wire;
+  }
+  if (err instanceof Error) {
+    const wire: WireError = { type: safeString(err.name) || "Error", message: safeString(err.message) };
+    if (typeof err.stack === "string") wire.traceback = err.stack;
+    return wire;
+  }
+  return { type: "Error", message: safeString(err) };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return "<unprintable value>";
+  }
+}

@@ -1,0 +1,64 @@
+// Message plumbing shared by both directions: header validation and encoding a value into a message.
+
+import { ProtocolError } from "../errors.js";
+import type { Codec } from "./codec.js";
+import { encodeFrame } from "./framing.js";
+import type { CallableTables } from "./peer-callables.js";
+import type { CallMessage, WireError } from "./protocol.js";
+
+/**
+ * Frames `message` with `value` encoded into its field `key` (setting `x` when tags were produced); `root`
+ * names the value in refusal messages. If the value cannot be sent, the callables it exported are forgotten again and the TypeError is thrown.
+ */
+export function encodeMessage(
+  codec: Codec, callables: CallableTables, message: Record<string, unknown>, key: string, value: unknown,
+  root = key,
+): Buffer[] {
+  const mark = callables.mark;
+  try {
+    const encoded = codec.encode(value, root);
+    message[key] = encoded.value;
+    if (encoded.tagged) message.x = 1;
+    return encodeFrame(message, encoded.attachments);
+  } catch (err) {
+    callables.rollback(mark);
+    throw err;
+  }
+}
+
+export function isCallId(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
+}
+
+function isFnId(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Checks a `call` header's shape; throws ProtocolError naming the bad field. */
+export function checkCall(msg: Record<string, unknown>): asserts msg is Record<string, unknown> & CallMessage {
+  if (!isCallId(msg.id)) throw new ProtocolError(`call: "id" must be a positive integer, got ${JSON.stringify(msg.id)}`);
+  if (!Array.isArray(msg.args)) throw new ProtocolError(`call ${msg.id}: "args" must be a list`);
+  if (msg.fn !== undefined) {
+    if (!isFnId(msg.fn)) throw new ProtocolError(`call ${msg.id}: "fn" must be a callable id`);
+  } else if (typeof msg.target !== "string" || typeof msg.method !== "string") {
+    throw new ProtocolError(`call ${msg.id}: needs "target" and "method" strings, or "fn"`);
+  }
+}
+
+/** Checks a `release` header and returns its ids. */
+export function checkRelease(msg: Record<string, unknown>): number[] {
+  const fns = msg.fns;
+  if (!Array.isArray(fns) || !fns.every(isFnId)) throw new ProtocolError('release: "fns" must be a list of callable ids');
+  return fns;
+}
+
+/** Checks an `error` header's error object. */
+export function checkWireError(value: unknown, id: number): WireError {
+  const wire = value as Partial<WireError> | null;
+  if (typeof wire !== "object" || wire === null || typeof wire.type !== "string" || typeof wire.message !== "string"
+    || (wire.traceback !== undefined && typeof wire.traceback !== "string")
+    || (wire.module !== undefined && typeof wire.module !== "string")) {
+    throw new ProtocolError(`error ${id}: "error" must be an object with "type" and "message" strings`);
+  }
+  return wire as WireError;
+}

@@ -1,0 +1,47 @@
+// Public types of the RPC peer: options, call options, state and statistics.
+
+import type { ExtensionClosedError, ProtocolError } from "../errors.js";
+import type { CodecExtension } from "./codec.js";
+import type {
+  EventMessage, FatalMessage, HelloMessage, InitMessage, ReadyMessage, ShutdownMessage,
+} from "./protocol.js";
+
+/** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
+export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
+
+export interface RpcPeerOptions {
+  /** The object whose public methods answer calls to `target` (a host service), or undefined. */
+  resolveTarget?: (target: string) => object | undefined;
+  /** Receives hello, init, ready, fatal, shutdown and event messages. */
+  onControl?: (message: ControlMessage) => void;
+  /** Told when the other side broke the protocol; the peer has already closed with this error. */
+  onProtocolError?: (error: ProtocolError) => void;
+  /**
+   * When set, the end or failure of the stream is reported here instead of closing the peer at once, so
+   * the owner can close with a better cause (e.g. an ExtensionCrashedError once the exit status is known).
+   * The owner must then call `close()`; until it does, pending calls wait and new calls reject with `error`.
+   */
+  onDisconnect?: (error: ExtensionClosedError) => void;
+  /** Extra value kinds (e.g. tensors). */
+  extensions?: readonly CodecExtension[];
+  /** Largest frame accepted from the other side (default 1 GiB). */
+  maxFrameBytes?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export type PeerState = "open" | "closed";
+
+export interface PeerStats {
+  /** Our calls awaiting an answer. */
+  pending: number;
+  /** The other side's calls we are still running. */
+  incoming: number;
+  /** Our callables the other side may still call. */
+  exported: number;
+  /** Live proxies of the other side's callables. */
+  imported: number;
+}
