@@ -1,0 +1,75 @@
+// Builds test/vectors/frames.json with the real encoder; run: node --import tsx test/vectors/make-frames.ts
+
+import { writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { Codec } from "../../src/rpc/codec.js";
+import { encodeFrame } from "../../src/rpc/framing.js";
+
+export interface FrameVector {
+  name: string;
+  note: string;
+  hex: string;
+  header: Record<string, unknown>;
+  attachmentsHex: string[];
+}
+
+export const VECTORS_PATH = new URL("./frames.json", import.meta.url);
+
+/** Encodes `value` into `message[key]` as the peer does, then frames it. */
+function vector(name: string, note: string, message: Record<string, unknown>, key?: string, value?: unknown): FrameVector {
+  let nextFn = 1;
+  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined } });
+  let attachments: Uint8Array[] = [];
+  if (key !== undefined) {
+    const encoded = codec.encode(value, key);
+    message[key] = encoded.value;
+    if (encoded.tagged) message.x = 1;
+    attachments = encoded.attachments;
+  }
+  const hex = Buffer.concat(encodeFrame(message, attachments)).toString("hex");
+  return { name, note, hex, header: message, attachmentsHex: attachments.map((a) => Buffer.from(a).toString("hex")) };
+}
+
+export function makeVectors(): FrameVector[] {
+  return [
+    vector("call_plain", "a call without tags: no x, no a", { k: "call", id: 1, target: "extension", method: "mean" },
+      "args", [[1, 2, 3, 4]]),
+    vector("result_nested", "nested dicts and lists; non-ASCII text is raw UTF-8, not \\u-escaped",
+      { k: "result", id: 1 }, "value",
+      { name: "stats", nested: { list: [1, [2, [3, {}]], []], flag: true, none: null }, text: "héllo ✓ \"q\"\n" }),
+    vector("call_bytes_two", "two bytes values travel as attachments 0 and 1, lengths in a",
+      { k: "call", id: 2, target: "blobs", method: "concat" }, "args",
+      [Buffer.from("hello"), Uint8Array.of(0, 1, 2, 0xff)]),
+    vector("result_int", "integers outside +-(2^53-1) as $int; 2^53-1 itself stays a plain number",
+      { k: "result", id: 3 }, "value", [2n ** 64n, -(2n ** 63n) - 1n, 2n ** 53n - 1n, -7]),
+    vector("result_float", "non-finite floats", { k: "result", id: 4 }, "value", [NaN, Infinity, -Infinity]),
+    vector("call_fn", "a callable argument, exported by the sender as id 1",
+      { k: "call", id: 5, target: "extension", method: "run" }, "args", [() => undefined]),
+    vector("call_by_fn", "calling back the callable the receiver exported as 1", { k: "call", id: 6, fn: 1 },
+      "args", [42, "x"]),
+    vector("result_map", "non-string keys, and an object whose only key starts with $",
+      { k: "result", id: 7 }, "value", [new Map([[1, "one"], [2, "two"]]), { $x: 1 }]),
+    vector("error", "a Python exception", {
+      k: "error", id: 8,
+      error: {
+        type: "ValueError", message: "bad input", module: "builtins",
+        traceback: "Traceback (most recent call last):\n  File \"ext.py\", line 3, in mean\nValueError: bad input\n",
+      },
+    }),
+    vector("cancel", "the caller gave up on its call 9", { k: "cancel", id: 9 }),
+    vector("event", "a fire-and-forget event with a payload", { k: "event", name: "progress" }, "payload",
+      { done: 3, total: 10 }),
+    vector("release", "the sender dropped its proxies of callables 1 and 2", { k: "release", fns: [1, 2] }),
+    vector("hello", "the guest's first message", { k: "hello", v: 1, runtime: "0.1.0", python: "3.11.7", pid: 1234 }),
+  ];
+}
+
+/** One vector per line: readable diffs, still plain JSON. */
+export function renderVectors(): string {
+  return `[\n${makeVectors().map((v) => `  ${JSON.stringify(v)}`).join(",\n")}\n]\n`;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  writeFileSync(VECTORS_PATH, renderVectors());
+  console.log(`wrote ${VECTORS_PATH.pathname}`);
+}
