@@ -59,8 +59,10 @@ export function encodeFrame(header: Record<string, unknown>, attachments: readon
 
 /**
  * Incremental frame decoder: feed it stream chunks in order; it calls `onFrame` once per complete frame,
- * however the chunks split or merge frames. Throws ProtocolError on a malformed or oversized frame; after
- * that the decoder is broken and the stream must be dropped.
+ * however the chunks split or merge frames. Attachments are views over the chunks it was given (or over one
+ * concatenation of them), so chunks must not be reused by the caller. Throws ProtocolError on a malformed or
+ * oversized frame (an oversized one as soon as its length field arrives); after that the decoder stays
+ * broken and the stream must be dropped.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;

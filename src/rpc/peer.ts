@@ -125,7 +125,10 @@ export class RpcPeer implements PendingOwner {
     this.close();
   }
 
-  /** PendingOwner: the call's signal fired or its timeout passed. Rejects locally, then tells the other side. */
+  /**
+   * @internal PendingOwner: the call's signal fired or its timeout passed. Rejects locally, then tells the
+   * other side.
+   */
   abandon(call: PendingCall, reason: unknown, timedOut: boolean): void {
     if (this.pending.get(call.id) !== call) return;
     this.pending.delete(call.id);
