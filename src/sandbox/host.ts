@@ -1,0 +1,117 @@
+// Impure helpers that read this host for the sandbox: kernel files, the root's layout, GPU nodes, the venv's Python.
+
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { access, readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
+import path from "node:path";
+import type { HostFiles } from "./detect-parse.js";
+
+const read = (file: string): Promise<string | undefined> => readFile(file, "utf8").catch(() => undefined);
+const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+
+/** Read every file detection parses; absent files are undefined, never an error. */
+export async function readHostFiles(env: NodeJS.ProcessEnv = process.env): Promise<HostFiles> {
+  const [apparmor, maxNs, clone, lsm, status, cgroup, selinux, userNs, grsec, dockerenv, containerenv] = await Promise.all([
+    read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+    read("/proc/sys/user/max_user_namespaces"),
+    read("/proc/sys/kernel/unprivileged_userns_clone"),
+    read("/sys/kernel/security/lsm"),
+    read("/proc/self/status"),
+    read("/proc/1/cgroup"),
+    read("/sys/fs/selinux/enforce"),
+    exists("/proc/self/ns/user"),
+    exists("/proc/sys/kernel/grsecurity"),
+    exists("/.dockerenv"),
+    exists("/run/.containerenv"),
+  ]);
+  return {
+    platform: process.platform,
+    apparmorRestrictUserns: apparmor,
+    maxUserNamespaces: maxNs,
+    unprivilegedUsernsClone: clone,
+    lsm,
+    procSelfStatus: status,
+    proc1Cgroup: cgroup,
+    selinuxEnforce: selinux,
+    userNsFile: userNs,
+    grsecurity: grsec,
+    dockerenv,
+    containerenv,
+    containerVar: env.container || undefined,
+  };
+}
+
+/** The first executable called `name` on PATH. */
+export async function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (path.isAbsolute(name)) return (await access(name, constants.X_OK).then(() => true, () => false)) ? name : undefined;
+  for (const dir of (env.PATH ?? "").split(path.delimiter).filter((d) => path.isAbsolute(d))) {
+    const file = path.join(dir, name);
+    if (await access(file, constants.X_OK).then(() => true, () => false)) return file;
+  }
+  return undefined;
+}
+
+/** Top-level system folders that are links (merged /usr): { "/lib": "usr/lib", ... }. */
+export async function readSystemLinks(): Promise<Record<string, string>> {
+  const links: Record<string, string> = {};
+  for (const dir of ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"]) {
+    const target = await readlink(dir).catch(() => undefined);
+    if (target !== undefined) links[dir] = target;
+  }
+  return links;
+}
+
+/** NVIDIA device nodes on this host (/dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm, /dev/nvidia-caps, ...). */
+export async function listGpuDevices(): Promise<string[]> {
+  const entries = await readdir("/dev").catch(() => [] as string[]);
+  return entries.filter((e) => e.startsWith("nvidia")).sort().map((e) => path.join("/dev", e));
+}
+
+/** `key = value` lines of pyvenv.cfg. */
+export function parsePyvenvCfg(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^\s*([\w-]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m) out[m[1]!.toLowerCase()] = m[2]!;
+  }
+  return out;
+}
+
+/**
+ * The Python install a venv points at, as folders to bind read-only: the real prefix (pyvenv.cfg `home`'s
+ * parent, symlinks resolved) and, when the venv's links go through another spelling of it, that spelling too.
+ */
+export async function resolvePythonInstall(venv: string): Promise<string[]> {
+  const cfgText = await readFile(path.join(venv, "pyvenv.cfg"), "utf8");
+  const cfg = parsePyvenvCfg(cfgText);
+  if (!cfg.home) throw new Error(`${venv}/pyvenv.cfg has no "home" line`);
+  const prefixes = [path.dirname(cfg.home)];
+  const realHome = await realpath(cfg.home).catch(() => cfg.home!);
+  prefixes.push(path.dirname(realHome));
+  if (cfg.executable) {
+    const realExe = await realpath(cfg.executable).catch(() => undefined);
+    if (realExe) prefixes.push(path.dirname(path.dirname(realExe)));
+  }
+  const unique = [...new Set(prefixes)];
+  // The real prefix first; an unresolved spelling only where it differs.
+  return unique.reverse();
+}
+
+export interface QuietResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run an argv without a shell and collect its output; never rejects (a spawn failure is exit null). */
+export function runQuiet(argv: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<QuietResult> {
+  const [file, ...args] = argv;
+  return new Promise((resolve) => {
+    if (!file) return resolve({ exitCode: null, stdout: "", stderr: "empty argv" });
+    execFile(file, args, { timeout: options.timeoutMs ?? 10_000, env: options.env, encoding: "utf8", maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (!error) return resolve({ exitCode: 0, stdout, stderr });
+      const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
+      resolve({ exitCode: typeof code === "number" ? code : null, stdout: stdout ?? "", stderr: stderr || error.message });
+    });
+  });
+}
