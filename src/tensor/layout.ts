@@ -1,0 +1,94 @@
+// Shape and stride arithmetic, and the bounds check that keeps every element of a tensor inside its memory.
+
+/** Most dimensions a tensor may have (numpy's limit is 64, torch's 25). */
+export const MAX_DIMS = 64;
+
+/** What a layout occupies: `span` elements from the first element (the view's length), `numel` elements. */
+export interface LayoutExtent {
+  numel: number;
+  span: number;
+}
+
+/** Row-major (C order) strides in elements, as torch's `contiguous()` and numpy's default give. */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let step = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = step;
+    step *= Math.max(shape[i]!, 1);
+  }
+  return strides;
+}
+
+/** torch's is_contiguous(): C order, ignoring the strides of dimensions of size 1; empty tensors are contiguous. */
+export function isContiguousLayout(shape: readonly number[], strides: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const size = shape[i]!;
+    if (size === 0) return true;
+    if (size !== 1 && strides[i] !== expected) return false;
+    expected *= size;
+  }
+  return true;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Checks a layout against `capacity` bytes of memory and returns its extent; throws RangeError naming the fault.
+ * Shape entries, strides (in elements; 0 is allowed, negative is not) and `byteOffset` must be non-negative safe
+ * integers, the offset a multiple of the item size, and the last element's last byte inside `capacity`. The
+ * arithmetic is done in BigInt, so no product can overflow into a small number.
+ */
+export function checkLayout(shape: readonly unknown[], strides: readonly unknown[], byteOffset: unknown,
+  itemSize: number, capacity: number): LayoutExtent {
+  if (shape.length > MAX_DIMS) throw new RangeError(`${shape.length} dimensions, more than ${MAX_DIMS}`);
+  if (strides.length !== shape.length) throw new RangeError(`${strides.length} strides for ${shape.length} dimensions`);
+  if (!isCount(byteOffset)) throw new RangeError(`byte offset ${String(byteOffset)} is not a non-negative safe integer`);
+  if (byteOffset % itemSize !== 0) throw new RangeError(`byte offset ${byteOffset} is not a multiple of the item size ${itemSize}`);
+  let numel = 1n;
+  let last = 0n;
+  for (let i = 0; i < shape.length; i++) {
+    const size = shape[i];
+    const stride = strides[i];
+    if (!isCount(size)) throw new RangeError(`shape[${i}] = ${String(size)} is not a non-negative safe integer`);
+    if (!isCount(stride)) throw new RangeError(`strides[${i}] = ${String(stride)} is not a non-negative safe integer`);
+    numel *= BigInt(size);
+    if (size > 0) last += BigInt(size - 1) * BigInt(stride);
+  }
+  const limit = BigInt(Number.MAX_SAFE_INTEGER);
+  if (numel > limit) throw new RangeError(`${numel} elements is too many`);
+  if (numel === 0n) {
+    if (byteOffset > capacity) throw new RangeError(`byte offset ${byteOffset} is past the end (${capacity} bytes)`);
+    return { numel: 0, span: 0 };
+  }
+  const span = last + 1n;
+  const end = BigInt(byteOffset) + span * BigInt(itemSize);
+  if (end > BigInt(capacity)) {
+    throw new RangeError(`the tensor reaches byte ${end}, past the end of its ${capacity}-byte storage`);
+  }
+  return { numel: Number(numel), span: Number(span) };
+}
+
+/** Calls `visit(elementOffset, index)` for each element in C order; offsets are in elements from the first. */
+export function forEachOffset(shape: readonly number[], strides: readonly number[], visit: (offset: number, index: number) => void): void {
+  const dims = shape.length;
+  if (shape.some((size) => size === 0)) return;
+  const counter = new Array<number>(dims).fill(0);
+  let offset = 0;
+  for (let index = 0; ; index++) {
+    visit(offset, index);
+    let d = dims - 1;
+    while (d >= 0) {
+      counter[d]! += 1;
+      offset += strides[d]!;
+      if (counter[d]! < shape[d]!) break;
+      offset -= strides[d]! * shape[d]!;
+      counter[d] = 0;
+      d -= 1;
+    }
+    if (d < 0) return;
+  }
+}
