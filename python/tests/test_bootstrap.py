@@ -96,6 +96,16 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
         self.host.peer.close()
         self.assertEqual(await self.host.exit_status(timeout=5), 0)
 
+    async def test_shutdown_before_init(self):
+        self.host.peer.send({"k": "shutdown"})
+        self.assertEqual(await self.host.exit_status(timeout=5), 0)
+
+    async def test_unknown_message_kind_is_a_protocol_error(self):
+        await self.ready()
+        self.host.peer.send({"k": "bogus"})
+        self.assertEqual(await self.host.exit_status(), 4)
+        self.assertIn("protocol error, exiting: unexpected message kind 'bogus'", await self.host.stderr())
+
     async def test_missing_dependency_is_fatal_with_the_real_error(self):
         error = await self.fatal("broken_ext")
         self.assertEqual(error["type"], "ModuleNotFoundError")

@@ -31,7 +31,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         kind = msg["k"]
         if kind == P.INIT and not init.done():
             init.set_result(msg)
-        elif kind == P.SHUTDOWN and init.done():
+        elif kind == P.SHUTDOWN:  # also valid before ready: the host gave up on the start
             if not shutdown.done():
                 shutdown.set_result(None)
         else:
@@ -43,12 +43,12 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         peer.send({"k": P.HELLO, "v": P.PROTOCOL_VERSION, "runtime": P.RUNTIME_VERSION,
                    "python": platform.python_version(), "pid": os.getpid()})
         reading = loop.create_task(peer.run())
-        if not await _until(init, reading):
-            return _reading_status(reading)
+        if not await _until(init, reading, shutdown):
+            return _ended(reading)
         loading = loop.create_task(_load(init.result()))
-        if not await _until(loading, reading):
+        if not await _until(loading, reading, shutdown):
             loading.cancel()
-            return _reading_status(reading)
+            return _ended(reading)
         try:
             instance = loading.result()
         except Exception as e:
@@ -58,7 +58,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         peer.send({"k": P.READY, "methods": public_methods(instance),
                    "extensionClass": class_spec(type(instance))})
         if not await _until(shutdown, reading):
-            return _reading_status(reading)
+            return _ended(reading)
         await _stop(instance)
         await _flush(writer)  # results and events sent during stop() must reach the host
         return EXIT_OK
@@ -78,15 +78,15 @@ async def _load(init: dict):
     return instance
 
 
-async def _until(wanted, reading) -> bool:
-    """Wait for `wanted` unless the connection ends first; True if `wanted` is done."""
-    await asyncio.wait({wanted, reading}, return_when=asyncio.FIRST_COMPLETED)
+async def _until(wanted, *enders) -> bool:
+    """Wait for `wanted` unless one of `enders` (EOF, an early shutdown) comes first; True if done."""
+    await asyncio.wait({wanted, *enders}, return_when=asyncio.FIRST_COMPLETED)
     return wanted.done()
 
 
-def _reading_status(reading) -> int:
-    # EOF (the host went away or closed us) exits 0; a protocol violation exits non-zero.
-    if reading.cancelled() or reading.exception() is None:
+def _ended(reading) -> int:
+    # Shutdown before ready or EOF (the host went away) exit 0; a protocol violation exits non-zero.
+    if not reading.done() or reading.cancelled() or reading.exception() is None:
         return EXIT_OK
     exc = reading.exception()
     if isinstance(exc, ProtocolError):
