@@ -94,6 +94,7 @@ export class Tensor {
     const info = dtypeInfo(dtype);
     const fits = array instanceof info.array || (info.array === Uint8Array && array instanceof Uint8ClampedArray);
     if (!fits) throw new TypeError(`${dtype} data must be a ${info.array.name}, got ${array.constructor.name}`);
+    if (array.length % info.lanes !== 0) throw new RangeError(`${dtype} data interleaves real and imaginary parts: its length must be even`);
     const elements = array.length / info.lanes;
     const finalShape = shape ?? [elements];
     const tensor = Tensor.empty(finalShape, dtype, options);
