@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { detectSandbox, probeLandlockAbi } from "../src/sandbox/detect.js";
 import { findExecutable } from "../src/sandbox/host.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
+import type { AttackReport } from "./fixtures/sandbox/world.js";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -65,7 +66,7 @@ describe("degraded mode: user namespaces blocked by user.max_user_namespaces = 0
     if (probe) return t.skip(`this host cannot make a user namespace for the test: ${probe}`);
     const child = path.join(ROOT, "test", "fixtures", "sandbox", "degraded-child.ts");
     const { stdout } = await run(unshare, ["--user", "--map-root-user", "--mount", process.execPath, "--import", "tsx", child], { cwd: ROOT, timeout: 60_000 });
-    const out = JSON.parse(stdout) as { caps: SandboxCapabilities; args?: string[]; report?: Record<string, [string, unknown]> };
+    const out = JSON.parse(stdout) as { caps: SandboxCapabilities; args?: string[]; report?: AttackReport };
     assert.equal(out.caps.model, "sysctl");
     assert.equal(out.caps.backend, "bwrap-degraded");
     assert.equal(out.caps.namespaces.user, false);
@@ -75,11 +76,11 @@ describe("degraded mode: user namespaces blocked by user.max_user_namespaces = 0
     assert.ok(gap?.remedy.some((r) => r.includes("user.max_user_namespaces")));
     assert.ok(out.args && !out.args.includes("--unshare-user") && out.args.includes("--unshare-pid"));
     const r = out.report!;
-    assert.equal(r.read_secret![0], "FileNotFoundError");
+    assert.equal(r.read_secret[0], "FileNotFoundError");
     assert.deepEqual(r.read_own, ["ok", "own data"]);
-    assert.equal(r.write_own![0], "OSError");
-    assert.equal(r.write_writable![0], "ok");
-    assert.equal(r.connect![0], "ConnectionRefusedError");
-    assert.ok((r.pids![1] as number[]).length <= 3, `host processes visible: ${JSON.stringify(r.pids)}`);
+    assert.equal(r.write_own[0], "OSError");
+    assert.equal(r.write_writable[0], "ok");
+    assert.equal(r.connect[0], "ConnectionRefusedError");
+    assert.ok((r.pids[1] as number[]).length <= 3, `host processes visible: ${JSON.stringify(r.pids)}`);
   });
 });

@@ -1,0 +1,125 @@
+// `pyisolate doctor`: this machine's compatibility matrix as data, each gap with its remedy (the seed's tables, live).
+
+import type { PythonInfo } from "../env/python.js";
+import { collectDoctorFacts, type DoctorFacts } from "./doctor-collect.js";
+import type { DetectOptions } from "./detect.js";
+import type { NamespaceSupport, RestrictionModel, SandboxBackend, SandboxGap } from "./types.js";
+
+/** The seed's legend: works as designed, works with less, does not work. */
+export type Status = "full" | "degraded" | "none";
+export type Support = "supported" | "limited" | "unsupported" | "unknown";
+
+export interface DoctorGap extends SandboxGap {
+  /** Which section of the report the gap belongs to. */
+  section: "sandbox" | "landlock" | "tensorIpc" | "python" | "torch" | "cudaIpc";
+}
+
+export interface DoctorReport {
+  platform: { os: NodeJS.Platform; arch: string; kernel: string; wsl: boolean };
+  sandbox: { status: Status; backend: SandboxBackend; model: RestrictionModel; bwrap: { path: string; version: string | null } | null };
+  namespaces: NamespaceSupport;
+  landlock: { status: Status; abi: number; networkRules: boolean };
+  tensorIpc: { status: Status; method: "memfd" | "shm" | "copy"; devShm: { present: boolean; freeBytes: number | null }; memfd: boolean };
+  pythons: { version: string; path: string; support: Support; note: string }[];
+  torch: { python: string | null; version: string | null; support: Support | "absent"; note: string };
+  cudaIpc: { status: Status; enabled: boolean; gpuVisible: boolean; gpuSource: string | null };
+  container: { detected: boolean };
+  gaps: DoctorGap[];
+}
+
+/** The seed's minimum /dev/shm size. */
+export const MIN_SHM_BYTES = 100 * 1024 * 1024;
+
+/** Python support as pyisolate's compatibility table states it. */
+export function pythonSupport(version: string): { support: Support; note: string } {
+  const [major, minor] = version.split(".").map(Number) as [number, number];
+  if (major !== 3 || minor < 9) return { support: "unsupported", note: "missing required features (3.9 or newer needed)" };
+  if (minor === 9) return { support: "limited", note: "may lack some type annotations" };
+  if (minor === 12) return { support: "supported", note: "primary development version" };
+  if (minor <= 12) return { support: "supported", note: "" };
+  if (minor === 13) return { support: "limited", note: "newer than pyisolate's tested matrix" };
+  return { support: "unknown", note: "not in pyisolate's matrix" };
+}
+
+/** PyTorch support as pyisolate's compatibility table states it. */
+export function torchSupport(version: string): { support: Support; note: string } {
+  const [major = 0, minor = 0] = version.split(/[.+]/).map(Number);
+  if (major >= 2) return { support: "supported", note: "recommended" };
+  if (major === 1 && minor === 13) return { support: "limited", note: "IPC API differences" };
+  if (major === 1 && minor === 12) return { support: "limited", note: "some tensor operations differ" };
+  return { support: "unsupported", note: "1.12 or newer needed" };
+}
+
+function sandboxStatus(backend: SandboxBackend): Status {
+  return backend === "bwrap" ? "full" : backend === "none" ? "none" : "degraded";
+}
+
+function tensorSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["tensorIpc"] {
+  const method = f.memfd ? "memfd" : f.devShm.present ? "shm" : "copy";
+  if (!f.memfd) gaps.push({ section: "tensorIpc", id: "memfd-missing", problem: "memfd_create is unavailable: tensors fall back to /dev/shm files or copies", remedy: ["uname -r   # memfd needs Linux 3.17+ and Python 3.8+"] });
+  if (!f.devShm.present || (f.devShm.freeBytes !== undefined && f.devShm.freeBytes < MIN_SHM_BYTES)) {
+    gaps.push({
+      section: "tensorIpc",
+      id: "shm-small",
+      problem: f.devShm.present ? `/dev/shm has under 100 MB free: multiprocessing and torch workers may fail` : "/dev/shm is missing",
+      remedy: ["df -h /dev/shm", "sudo mount -o remount,size=1G /dev/shm", "# in Docker: docker run --shm-size=1g ..."],
+    });
+  }
+  const status: Status = method === "memfd" ? "full" : method === "shm" ? "degraded" : "none";
+  return { status, method, devShm: { present: f.devShm.present, freeBytes: f.devShm.freeBytes ?? null }, memfd: f.memfd };
+}
+
+function pythonSection(pythons: PythonInfo[], gaps: DoctorGap[]): DoctorReport["pythons"] {
+  // The seed's table starts at 3.8 ("not supported"); older interpreters are not worth a row.
+  const rows = pythons.filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith("3.8.")).map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
+  if (!rows.some((r) => r.support === "supported")) {
+    gaps.push({ section: "python", id: "python-none-supported", problem: "no Python 3.10 to 3.12 was found", remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
+  }
+  return rows;
+}
+
+function torchSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["torch"] {
+  if (!f.torch.version) return { python: f.torch.python ?? null, version: null, support: "absent", note: "not installed for python3 (extensions install their own)" };
+  const s = torchSupport(f.torch.version);
+  if (s.support === "unsupported") gaps.push({ section: "torch", id: "torch-too-old", problem: `torch ${f.torch.version} is older than 1.12`, remedy: ["python3 -m pip install --upgrade 'torch>=2'"] });
+  return { python: f.torch.python ?? null, version: f.torch.version, ...s };
+}
+
+function cudaSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["cudaIpc"] {
+  if (f.gpu.visible && !f.cudaIpcEnabled) {
+    gaps.push({ section: "cudaIpc", id: "cuda-ipc-disabled", problem: "a GPU is visible but CUDA IPC is off: CUDA tensors are copied through the host", remedy: ["export PYISOLATE_ENABLE_CUDA_IPC=1"] });
+  }
+  if (!f.gpu.visible && f.cudaIpcEnabled) {
+    gaps.push({ section: "cudaIpc", id: "cuda-ipc-no-gpu", problem: "PYISOLATE_ENABLE_CUDA_IPC=1 but no NVIDIA GPU is visible", remedy: ["nvidia-smi -L", "ls -l /dev/nvidia*", "# NVIDIA driver 470+ needed; in Docker: --gpus all"] });
+  }
+  const status: Status = f.gpu.visible && f.cudaIpcEnabled ? "full" : f.gpu.visible ? "degraded" : "none";
+  return { status, enabled: f.cudaIpcEnabled, gpuVisible: f.gpu.visible, gpuSource: f.gpu.source ?? null };
+}
+
+/** Pure: the report from recorded facts. */
+export function buildDoctorReport(f: DoctorFacts): DoctorReport {
+  const gaps: DoctorGap[] = f.caps.gaps.map((g) => ({ ...g, section: g.id === "landlock-missing" ? "landlock" : "sandbox" }));
+  const abi = f.caps.landlockAbi;
+  return {
+    platform: { os: f.platform, arch: f.arch, kernel: f.kernel, wsl: f.wsl },
+    sandbox: {
+      status: sandboxStatus(f.caps.backend),
+      backend: f.caps.backend,
+      model: f.caps.model,
+      bwrap: f.caps.bwrap ? { path: f.caps.bwrap.path, version: f.caps.bwrap.version ?? null } : null,
+    },
+    namespaces: { ...f.caps.namespaces },
+    landlock: { status: abi >= 4 ? "full" : abi > 0 ? "degraded" : "none", abi, networkRules: abi >= 4 },
+    tensorIpc: tensorSection(f, gaps),
+    pythons: pythonSection(f.pythons, gaps),
+    torch: torchSection(f, gaps),
+    cudaIpc: cudaSection(f, gaps),
+    container: { detected: f.caps.inContainer },
+    gaps,
+  };
+}
+
+/** Detect and report on this machine; the `detect` API behind `pyisolate doctor`. */
+export async function runDoctor(options: DetectOptions = {}): Promise<DoctorReport> {
+  return buildDoctorReport(await collectDoctorFacts(options));
+}
