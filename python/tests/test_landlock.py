@@ -17,6 +17,7 @@ finally:
 
 try:
     ABI = landlock.abi_version()
+    WHY = ""
 except OSError as exc:  # pragma: no cover - depends on the kernel
     ABI = 0
     WHY = str(exc)
@@ -55,7 +56,7 @@ print(json.dumps(out))
 """
 
 
-@unittest.skipIf(ABI == 0, "the kernel offers no Landlock")
+@unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
 class LandlockTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()

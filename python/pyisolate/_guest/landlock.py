@@ -10,6 +10,7 @@ outside this process's Landlock domain.
 import ctypes
 import errno
 import os
+import stat
 
 __all__ = ["abi_version", "confine"]
 
@@ -96,7 +97,8 @@ def _add_path(libc, ruleset_fd, path, rights):
     except FileNotFoundError:
         return  # a path that does not exist grants nothing; like bwrap's --ro-bind-try
     try:
-        if not os.path.isdir(path):
+        # Checked on the opened descriptor, not the name, so a swapped path cannot change what the rule covers.
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= _FILE_RIGHTS
         attr = _PathBeneathAttr(allowed_access=rights, parent_fd=fd)
         r = libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(ruleset_fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(attr), ctypes.c_uint32(0))
