@@ -1,0 +1,88 @@
+// Environment builder with uv: relocatable venvs, real installs from a local index; skipped (with the reason) without uv.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { EnvironmentBuildError } from "../src/errors.js";
+import { ensureEnvironment, findUv, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
+import { fixtureIndex, leftovers, py, recorder, run, tempRoot, withoutUv } from "./fixtures/env/helpers.js";
+
+const uv = await findUv();
+const skip = uv ? false : "uv is not on PATH (install it with `python3 -m pip install uv`; CI does)";
+const root = tempRoot("pyisolate-env-uv-");
+let base: Omit<EnvironmentSpec, "name" | "dependencies">;
+const HELLO = "import pyisolate_fixture_hello as h; print(h.VERSION)";
+
+before(async () => {
+  const index = fixtureIndex(path.join(root.dir, "index"), ["1.0", "2.0"]);
+  // A path, not the default: the pip case below hides uv's folder, which (with pyenv) also changes python3 on PATH.
+  const python = await resolvePython(undefined);
+  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, indexUrl: index.indexUrl, runtimeVersion: "0.1.0-test" };
+});
+after(() => root.remove());
+
+describe("uv backend", { skip }, () => {
+  it("findUv reports the uv it found, and none on a PATH without it", async () => {
+    assert.match(uv!.version, /^\d+\.\d+\.\d+/);
+    assert.equal(await findUv(withoutUv()), undefined);
+  });
+
+  it("auto picks uv; the venv is relocatable and its console script runs after the swap", async () => {
+    const rec = recorder();
+    const e = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: rec.onProgress });
+    assert.equal(e.backend, "uv");
+    assert.equal(e.reused, false);
+    assert.deepEqual(rec.stages(), ["resolve-python", "check", "create-venv", "install", "swap", "done"]);
+    assert.ok(rec.events.some((ev) => ev.stage === "install" && ev.line?.includes("+ pyisolate-fixture-hello==1.0")), "uv's own lines are streamed");
+    assert.equal(py(e.pythonPath, HELLO), "1.0");
+    assert.equal(py(e.pythonPath, "import sys; print(sys.prefix)"), e.venvPath);
+    assert.equal(run(path.join(e.venvPath, "bin", "pyisolate-fixture-hello")), `1.0 ${e.venvPath}`);
+    assert.match(readFileSync(path.join(e.venvPath, "pyvenv.cfg"), "utf8"), /relocatable = true/);
+    assert.deepEqual(leftovers(base.venvRoot), []);
+  });
+
+  it("reuses an unchanged venv fast, and a venv built by uv is valid for the pip path too", async () => {
+    const spec = { ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==1.0"] };
+    const first = await ensureEnvironment(spec);
+    const t = performance.now();
+    const again = await ensureEnvironment(spec);
+    const ms = performance.now() - t;
+    assert.equal(again.reused, true);
+    assert.equal(again.fingerprint, first.fingerprint);
+    assert.ok(ms < 50, `reuse check took ${ms.toFixed(2)} ms`);
+    const viaPip = await ensureEnvironment({ ...spec, backend: "pip", env: withoutUv() });
+    assert.equal(viaPip.reused, true);
+    assert.equal(viaPip.fingerprint, first.fingerprint);
+    assert.equal(viaPip.backend, "uv", "a reused venv reports the backend that built it");
+  });
+
+  it("rebuilds when the dependencies change", async () => {
+    const old = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==1.0"] });
+    const e = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
+    assert.equal(e.reused, false);
+    assert.notEqual(e.fingerprint, old.fingerprint);
+    assert.equal(run(path.join(e.venvPath, "bin", "pyisolate-fixture-hello")), `2.0 ${e.venvPath}`);
+  });
+
+  it("a failed install throws uv's own error and leaves the previous venv working", async () => {
+    const good = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
+    const err = await ensureEnvironment({ ...base, name: "hello", dependencies: ["this-package-does-not-exist-pyisolate==1.0"] }).catch((e: unknown) => e);
+    assert.ok(err instanceof EnvironmentBuildError, String(err));
+    assert.match(err.message, /this-package-does-not-exist-pyisolate was not found in the package registry/);
+    assert.match(err.message, /uv pip install --python \S+ --index-url \S+ -- this-package-does-not-exist-pyisolate==1\.0/);
+    const again = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
+    assert.equal(again.reused, true);
+    assert.equal(again.fingerprint, good.fingerprint);
+    assert.equal(py(again.pythonPath, HELLO), "2.0");
+    assert.deepEqual(leftovers(base.venvRoot), []);
+  });
+
+  it("concurrent calls build once", async () => {
+    const recs = [recorder(), recorder()];
+    const spec = { ...base, name: "twice", dependencies: ["pyisolate-fixture-hello==1.0"] };
+    const [a, b] = await Promise.all(recs.map((r) => ensureEnvironment({ ...spec, onProgress: r.onProgress })));
+    assert.equal(a!.fingerprint, b!.fingerprint);
+    assert.equal(recs.flatMap((r) => r.events).filter((ev) => ev.stage === "create-venv" && ev.line === undefined).length, 1);
+  });
+});
