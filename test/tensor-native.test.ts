@@ -4,8 +4,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { nativeStatus, type NativeAddon } from "../src/tensor/native.js";
+import { Tensor } from "../src/tensor/tensor.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
 const native = (nativeStatus.available ? nativeStatus.addon : undefined) as NativeAddon;
@@ -154,6 +157,24 @@ describe("native addon", { skip }, () => {
     const mib = (kib: number) => (kib / 1024).toFixed(1);
     assert.ok(touched - before >= 60 * 1024, `touching grew Shmem by ${mib(touched - before)} MiB`);
     assert.ok(touched - after >= 60 * 1024, `release shrank Shmem by only ${mib(touched - after)} MiB`);
+  });
+
+  test("a dropped tensor gives its memory back after garbage collection", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const before = shmemKiB();
+    let tensor: Tensor | undefined = Tensor.zeros([16, 1 << 20], "float32");
+    (tensor.data as Float32Array).fill(2);
+    const touched = shmemKiB();
+    tensor = undefined;
+    let after = touched;
+    for (let round = 0; round < 20 && touched - after < 60 * 1024; round++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      after = shmemKiB();
+    }
+    assert.ok(touched - before >= 60 * 1024, "the tensor was in shared memory");
+    assert.ok(touched - after >= 60 * 1024, `GC freed only ${((touched - after) / 1024).toFixed(1)} MiB`);
   });
 
   test("timing: an 800 MB memfd and mapping (creation is lazy; the fill touches every page)", (t) => {
