@@ -1,7 +1,7 @@
 // Environment builder with venv + pip (uv hidden from PATH): real venvs, real installs from a local index.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -9,7 +9,9 @@ import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { CallAbortedError, ConfigError, EnvironmentBuildError } from "../src/errors.js";
 import { ensureEnvironment, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
-import { deadPid, fixtureIndex, leftovers, py, recorder, run, tempRoot, withoutUv } from "./fixtures/env/helpers.js";
+import { pipBackend } from "../src/env/pip.js";
+import { buildPath, relocateVenv, swapIn } from "../src/env/swap.js";
+import { deadPid, fixtureIndex, leftovers, processesMentioning, py, recorder, run, tempRoot, withoutUv } from "./fixtures/env/helpers.js";
 
 const root = tempRoot("pyisolate-env-pip-");
 const env = withoutUv();
@@ -92,13 +94,14 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
-  it("aborting kills the install and leaves no build folder", async () => {
+  it("aborting kills the running install and leaves no build folder", async () => {
     const ac = new AbortController();
     const spec = { ...base, name: "aborted", dependencies: ["pyisolate-fixture-hello==1.0"], signal: ac.signal };
-    const err = await ensureEnvironment({ ...spec, onProgress: (ev) => ev.stage === "install" && ac.abort(new Error("user cancelled")) }).catch((e: unknown) => e);
+    const err = await ensureEnvironment({ ...spec, onProgress: (ev) => ev.stage === "install" && ev.line && ac.abort(new Error("user cancelled")) }).catch((e: unknown) => e);
     assert.ok(err instanceof CallAbortedError, String(err));
     assert.equal((err.cause as Error).message, "user cancelled");
     assert.equal(existsSync(path.join(base.venvRoot, "aborted")), false);
+    assert.deepEqual(processesMentioning(".build-aborted-"), [], "pip and the pip it re-ran for --python are gone");
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
@@ -159,6 +162,30 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.equal(py(e.pythonPath, "import sys; print('%d.%d' % sys.version_info[:2])"), "3.9");
     assert.equal(py(e.pythonPath, HELLO), "1.0");
     assert.equal((await ensureEnvironment({ ...base, python: "3.9", name: "py39", dependencies: ["pyisolate-fixture-hello==1.0"] })).reused, true);
+  });
+
+  it("the fallback (pip seeded into the venv) keeps bin/pip working after the swap", async () => {
+    const python = await resolvePython(base.python);
+    mkdirSync(base.venvRoot, { recursive: true });
+    const finalDir = path.join(base.venvRoot, "seeded");
+    const tmp = buildPath(base.venvRoot, "seeded");
+    const lines: string[] = [];
+    const ctx = {
+      python, venvPath: tmp, prompt: "seeded", dependencies: ["pyisolate-fixture-hello==1.0"], env, cwd: base.venvRoot,
+      index: { indexUrl: base.indexUrl ?? null, extraIndexUrls: [], findLinks: [] }, onLine: (l: string) => lines.push(l),
+    };
+    const backend = pipBackend({ seedPip: true });
+    await backend.createVenv(ctx);
+    await backend.install(ctx);
+    assert.match(readFileSync(path.join(tmp, "bin", "pip"), "utf8"), new RegExp(`^#!${tmp}/bin/python`));
+    const changed = await relocateVenv(tmp, finalDir);
+    assert.ok(changed.includes(path.join(tmp, "bin", "pip")), changed.join(", "));
+    await swapIn(tmp, finalDir);
+    assert.match(readFileSync(path.join(finalDir, "bin", "pip"), "utf8"), new RegExp(`^#!${finalDir}/bin/python[0-9.]*\n`));
+    assert.match(execFileSync(path.join(finalDir, "bin", "pip"), ["--version"], { encoding: "utf8" }), new RegExp(`from ${finalDir}/lib/`));
+    assert.equal(run(path.join(finalDir, "bin", "pyisolate-fixture-hello")), `1.0 ${finalDir}`);
+    assert.match(readFileSync(path.join(finalDir, "pyvenv.cfg"), "utf8"), /^home = /m);
+    assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
   it("installs from find-links, and backend uv without uv on PATH is a ConfigError", async () => {

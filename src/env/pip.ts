@@ -23,8 +23,13 @@ function supportsPythonOption(version: string | undefined): boolean {
 const PIP_QUIET_ARGS = ["--disable-pip-version-check", "--no-input"];
 const INSTALL_ARGS = ["--progress-bar", "off"];
 
+export interface PipBackendOptions {
+  /** Seed pip into the venv and install with it, even when the base interpreter's pip could do it. */
+  seedPip?: boolean;
+}
+
 /** A Backend that uses the venv module and pip. */
-export function pipBackend(): Backend {
+export function pipBackend(options: PipBackendOptions = {}): Backend {
   // Decided in createVenv: use the base interpreter's pip (venv stays pip-free) or a pip seeded into the venv.
   let useBasePip = true;
   return {
@@ -32,7 +37,7 @@ export function pipBackend(): Backend {
     description: "venv + pip",
     async createVenv(ctx: BuildContext): Promise<void> {
       const run = { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine };
-      useBasePip = ctx.dependencies.length === 0 || supportsPythonOption(await basePipVersion(ctx.python.path, ctx));
+      useBasePip = !options.seedPip && (ctx.dependencies.length === 0 || supportsPythonOption(await basePipVersion(ctx.python.path, ctx)));
       // --prompt: otherwise the activators would show the temporary folder's name.
       const argv = [ctx.python.path, "-m", "venv", "--prompt", ctx.prompt, ...(useBasePip ? ["--without-pip"] : []), ctx.venvPath];
       await runChecked("creating the venv", argv, run);

@@ -15,6 +15,11 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** Kill the command after this many milliseconds (a timeout is one more abort reason). */
   timeoutMs?: number;
+  /**
+   * Run in its own process group, killed as a whole on abort and when this process exits: uv and pip start
+   * children of their own (builds, pip's re-exec for --python) that must not outlive an aborted install.
+   */
+  group?: boolean;
 }
 
 export interface RunResult {
@@ -30,7 +35,7 @@ export function formatCommand(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
 
-/** Spawn `argv` without a shell, in its own process group, and wait for it to end. Rejects only on abort or spawn failure. */
+/** Spawn `argv` without a shell and wait for it (and whatever holds its output open) to end. Rejects only on abort or spawn failure. */
 export function runCommand(argv: readonly string[], options: RunOptions): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new TypeError("runCommand: empty argv");
@@ -41,8 +46,7 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
       cwd: options.cwd,
       env: options.env,
       stdio: ["ignore", "pipe", "pipe"],
-      // Own process group, so that an abort also ends what uv or pip started (builds, re-exec'd pip).
-      detached: true,
+      detached: options.group ?? false,
     });
     const tail: string[] = [];
     let stdout = "";
@@ -74,11 +78,14 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     const killGroup = (sig: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
       try {
+        if (!options.group) throw new Error("no group");
         process.kill(-child.pid, sig);
       } catch {
         child.kill(sig);
       }
     };
+    const onHostExit = (): void => killGroup("SIGKILL");
+    if (options.group) process.once("exit", onHostExit);
     const abort = (reason: unknown): void => {
       if (aborted) return;
       aborted = true;
@@ -95,6 +102,7 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
 
     const finish = (): void => {
       signal?.removeEventListener("abort", onAbort);
+      process.removeListener("exit", onHostExit);
       if (timeout) clearTimeout(timeout);
       if (killTimer) clearTimeout(killTimer);
     };
@@ -120,7 +128,7 @@ function abortError(argv: readonly string[], reason: unknown, timedOut = false):
 
 /** Run and throw an EnvironmentBuildError carrying the command and its own last lines when it fails. */
 export async function runChecked(what: string, argv: readonly string[], options: RunOptions): Promise<RunResult> {
-  const result = await runCommand(argv, options);
+  const result = await runCommand(argv, { group: true, ...options });
   if (result.exitCode !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
     throw new EnvironmentBuildError(`${what} failed: ${formatCommand(argv)} ${how}`, {
