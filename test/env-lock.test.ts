@@ -56,7 +56,12 @@ describe("lock", () => {
 
   it("a failing holder still releases the lock", async () => {
     const lock = path.join(root.dir, ".lock-fail");
-    await assert.rejects(withLock(lock, {}, async () => { throw new Error("boom"); }), /boom/);
+    await assert.rejects(
+      withLock(lock, {}, async () => {
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
     assert.equal(await withLock(lock, {}, async () => "next"), "next");
   });
 
@@ -86,7 +91,13 @@ describe("lock", () => {
     writeFileSync(lock, JSON.stringify({ pid: 1, hostname: hostname(), acquiredAt: new Date().toISOString() }));
     const ac = new AbortController();
     let owner: unknown;
-    const err = await acquireLockFile(lock, { signal: ac.signal, onWait: (o) => { owner = o; ac.abort(); } }).catch((e: unknown) => e);
+    const err = await acquireLockFile(lock, {
+      signal: ac.signal,
+      onWait: (o) => {
+        owner = o;
+        ac.abort();
+      },
+    }).catch((e: unknown) => e);
     assert.ok(err instanceof CallAbortedError, String(err));
     assert.equal((owner as { pid: number }).pid, 1);
     assert.equal(JSON.parse(readFileSync(lock, "utf8")).pid, 1, "a live owner's lock is left alone");
@@ -98,8 +109,11 @@ describe("lock", () => {
     assert.equal(isDead({ pid, hostname: `not-${hostname()}`, acquiredAt: "" }), false, "another host's pid cannot be judged");
     const lock = path.join(root.dir, ".lock-stale");
     writeFileSync(lock, JSON.stringify({ pid, hostname: hostname(), acquiredAt: new Date().toISOString() }));
+    const crashedDraft = `${lock}.${pid}-0123abcd.tmp`;
+    writeFileSync(crashedDraft, "{}");
     let waited = false;
     const release = await acquireLockFile(lock, { onWait: () => (waited = true) });
+    assert.equal(existsSync(crashedDraft), false, "a dead process's draft is cleaned up");
     assert.equal(waited, false);
     assert.equal(JSON.parse(readFileSync(lock, "utf8")).pid, process.pid);
     await release();

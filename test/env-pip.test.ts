@@ -11,7 +11,17 @@ import { CallAbortedError, ConfigError, EnvironmentBuildError } from "../src/err
 import { ensureEnvironment, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
 import { pipBackend } from "../src/env/pip.js";
 import { buildPath, relocateVenv, swapIn } from "../src/env/swap.js";
-import { deadPid, fixtureIndex, leftovers, processesMentioning, py, recorder, run, tempRoot, withoutUv } from "./fixtures/env/helpers.js";
+import {
+  deadPid,
+  fixtureIndex,
+  leftovers,
+  processesMentioning,
+  py,
+  recorder,
+  run,
+  tempRoot,
+  withoutUv,
+} from "./fixtures/env/helpers.js";
 
 const root = tempRoot("pyisolate-env-pip-");
 const env = withoutUv();
@@ -24,21 +34,35 @@ before(async () => {
   wheels = index.wheels;
   // Resolved with the full PATH: with uv's folder (pyenv's shims) gone, python3 on PATH may be another one.
   const python = await resolvePython(undefined);
-  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, indexUrl: index.indexUrl, runtimeVersion: "0.1.0-test", env };
+  base = {
+    venvRoot: path.join(root.dir, "venvs"),
+    python: python.path,
+    indexUrl: index.indexUrl,
+    runtimeVersion: "0.1.0-test",
+    env,
+  };
 });
 after(() => root.remove());
 
 describe("pip backend (uv hidden from PATH)", () => {
   it("creates a venv, installs a dependency, and fixes the paths the build folder left in bin/", async () => {
     const rec = recorder();
-    const e = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: rec.onProgress });
+    const e = await ensureEnvironment({
+      ...base,
+      name: "hello",
+      dependencies: ["pyisolate-fixture-hello==1.0"],
+      onProgress: rec.onProgress,
+    });
     assert.equal(e.backend, "pip");
     assert.equal(e.reused, false);
     assert.equal(e.venvPath, path.join(base.venvRoot, "hello"));
     assert.equal(e.pythonPath, path.join(e.venvPath, "bin", "python"));
     assert.match(e.fingerprint, /^[0-9a-f]{64}$/);
     assert.deepEqual(rec.stages(), ["resolve-python", "check", "create-venv", "install", "swap", "done"]);
-    assert.ok(rec.events.some((ev) => ev.stage === "install" && ev.line?.includes("Successfully installed")), "pip's own lines are streamed");
+    assert.ok(
+      rec.events.some((ev) => ev.stage === "install" && ev.line?.includes("Successfully installed")),
+      "pip's own lines are streamed",
+    );
     assert.equal(py(e.pythonPath, HELLO), "1.0");
     assert.equal(py(e.pythonPath, "import sys; print(sys.prefix)"), e.venvPath);
     // The console script was written while the venv lived in .build-*: its shebang must now name the final path.
@@ -82,7 +106,11 @@ describe("pip backend (uv hidden from PATH)", () => {
 
   it("a failed install throws pip's own error and leaves the previous venv as it was", async () => {
     const good = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
-    const err = await ensureEnvironment({ ...base, name: "hello", dependencies: ["this-package-does-not-exist-pyisolate==1.0"] }).catch((e: unknown) => e);
+    const err = await ensureEnvironment({
+      ...base,
+      name: "hello",
+      dependencies: ["this-package-does-not-exist-pyisolate==1.0"],
+    }).catch((e: unknown) => e);
     assert.ok(err instanceof EnvironmentBuildError, String(err));
     assert.match(err.message, /No matching distribution found for this-package-does-not-exist-pyisolate==1\.0/);
     assert.match(err.message, / -m pip .*install .*this-package-does-not-exist-pyisolate==1\.0/);
@@ -97,7 +125,10 @@ describe("pip backend (uv hidden from PATH)", () => {
   it("aborting kills the running install and leaves no build folder", async () => {
     const ac = new AbortController();
     const spec = { ...base, name: "aborted", dependencies: ["pyisolate-fixture-hello==1.0"], signal: ac.signal };
-    const err = await ensureEnvironment({ ...spec, onProgress: (ev) => ev.stage === "install" && ev.line && ac.abort(new Error("user cancelled")) }).catch((e: unknown) => e);
+    const err = await ensureEnvironment({
+      ...spec,
+      onProgress: (ev) => ev.stage === "install" && ev.line && ac.abort(new Error("user cancelled")),
+    }).catch((e: unknown) => e);
     assert.ok(err instanceof CallAbortedError, String(err));
     assert.equal((err.cause as Error).message, "user cancelled");
     assert.equal(existsSync(path.join(base.venvRoot, "aborted")), false);
@@ -123,13 +154,17 @@ describe("pip backend (uv hidden from PATH)", () => {
   it("waits for another process that holds the lock", async () => {
     mkdirSync(base.venvRoot, { recursive: true });
     const lock = path.join(base.venvRoot, ".lock-other");
-    const child = spawn(process.execPath, ["--import", "tsx", path.join("test", "fixtures", "env", "hold-lock.ts"), lock], { stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", path.join("test", "fixtures", "env", "hold-lock.ts"), lock], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
     child.stdout.setEncoding("utf8");
     const exited = once(child, "exit").then(([code]) => `exited with ${code}`);
-    assert.equal((await Promise.race([once(child.stdout, "data").then(([d]) => String(d).trim()), exited])), "locked");
+    assert.equal(await Promise.race([once(child.stdout, "data").then(([d]) => String(d).trim()), exited]), "locked");
     const waits: string[] = [];
     const building = ensureEnvironment({
-      ...base, name: "other", dependencies: [],
+      ...base,
+      name: "other",
+      dependencies: [],
       onProgress: (ev) => {
         if (ev.stage !== "lock-wait") return;
         waits.push(ev.message);
@@ -161,7 +196,10 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.equal(e.pythonVersion, p39.version);
     assert.equal(py(e.pythonPath, "import sys; print('%d.%d' % sys.version_info[:2])"), "3.9");
     assert.equal(py(e.pythonPath, HELLO), "1.0");
-    assert.equal((await ensureEnvironment({ ...base, python: "3.9", name: "py39", dependencies: ["pyisolate-fixture-hello==1.0"] })).reused, true);
+    assert.equal(
+      (await ensureEnvironment({ ...base, python: "3.9", name: "py39", dependencies: ["pyisolate-fixture-hello==1.0"] })).reused,
+      true,
+    );
   });
 
   it("the fallback (pip seeded into the venv) keeps bin/pip working after the swap", async () => {
@@ -171,8 +209,14 @@ describe("pip backend (uv hidden from PATH)", () => {
     const tmp = buildPath(base.venvRoot, "seeded");
     const lines: string[] = [];
     const ctx = {
-      python, venvPath: tmp, prompt: "seeded", dependencies: ["pyisolate-fixture-hello==1.0"], env, cwd: base.venvRoot,
-      index: { indexUrl: base.indexUrl ?? null, extraIndexUrls: [], findLinks: [] }, onLine: (l: string) => lines.push(l),
+      python,
+      venvPath: tmp,
+      prompt: "seeded",
+      dependencies: ["pyisolate-fixture-hello==1.0"],
+      env,
+      cwd: base.venvRoot,
+      index: { indexUrl: base.indexUrl ?? null, extraIndexUrls: [], findLinks: [] },
+      onLine: (l: string) => lines.push(l),
     };
     const backend = pipBackend({ seedPip: true });
     await backend.createVenv(ctx);
@@ -182,23 +226,41 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.ok(changed.includes(path.join(tmp, "bin", "pip")), changed.join(", "));
     await swapIn(tmp, finalDir);
     assert.match(readFileSync(path.join(finalDir, "bin", "pip"), "utf8"), new RegExp(`^#!${finalDir}/bin/python[0-9.]*\n`));
-    assert.match(execFileSync(path.join(finalDir, "bin", "pip"), ["--version"], { encoding: "utf8" }), new RegExp(`from ${finalDir}/lib/`));
+    assert.match(
+      execFileSync(path.join(finalDir, "bin", "pip"), ["--version"], { encoding: "utf8" }),
+      new RegExp(`from ${finalDir}/lib/`),
+    );
     assert.equal(run(path.join(finalDir, "bin", "pyisolate-fixture-hello")), `1.0 ${finalDir}`);
     assert.match(readFileSync(path.join(finalDir, "pyvenv.cfg"), "utf8"), /^home = /m);
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
   it("installs from find-links, and backend uv without uv on PATH is a ConfigError", async () => {
-    const e = await ensureEnvironment({ ...base, indexUrl: undefined, findLinks: [wheels], name: "links", dependencies: ["pyisolate-fixture-hello==1.0"] });
+    const e = await ensureEnvironment({
+      ...base,
+      indexUrl: undefined,
+      findLinks: [wheels],
+      name: "links",
+      dependencies: ["pyisolate-fixture-hello==1.0"],
+    });
     assert.equal(py(e.pythonPath, HELLO), "1.0");
-    await assert.rejects(ensureEnvironment({ ...base, name: "nouv", dependencies: [], backend: "uv" }), (err: unknown) => err instanceof ConfigError && err.key === "backend");
+    await assert.rejects(
+      ensureEnvironment({ ...base, name: "nouv", dependencies: [], backend: "uv" }),
+      (err: unknown) => err instanceof ConfigError && err.key === "backend",
+    );
   });
 
   it("rejects a venvRoot that is not a writable folder, and option-like dependencies", async () => {
     const file = path.join(root.dir, "a-file");
     writeFileSync(file, "");
-    await assert.rejects(ensureEnvironment({ ...base, venvRoot: file, name: "x", dependencies: [] }), (err: unknown) => err instanceof ConfigError && err.key === "venvRoot" && /not a writable directory/.test(err.message));
-    await assert.rejects(ensureEnvironment({ ...base, name: "x", dependencies: ["--index-url=http://evil"] }), (err: unknown) => err instanceof ConfigError && err.key === "dependencies");
+    await assert.rejects(
+      ensureEnvironment({ ...base, venvRoot: file, name: "x", dependencies: [] }),
+      (err: unknown) => err instanceof ConfigError && err.key === "venvRoot" && /not a writable directory/.test(err.message),
+    );
+    await assert.rejects(
+      ensureEnvironment({ ...base, name: "x", dependencies: ["--index-url=http://evil"] }),
+      (err: unknown) => err instanceof ConfigError && err.key === "dependencies",
+    );
     await assert.rejects(ensureEnvironment({ ...base, venvRoot: "relative/path", name: "x", dependencies: [] }), ConfigError);
   });
 });

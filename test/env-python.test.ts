@@ -21,7 +21,10 @@ describe("resolvePython", () => {
   it("accepts a path to an interpreter, and explains one that does not run", async () => {
     const p = await resolvePython(undefined);
     assert.deepEqual(await resolvePython(p.path), p);
-    await assert.rejects(resolvePython("/nonexistent/bin/python3"), (err: unknown) => err instanceof ConfigError && err.key === "python" && /could not be run/.test(err.message));
+    await assert.rejects(
+      resolvePython("/nonexistent/bin/python3"),
+      (err: unknown) => err instanceof ConfigError && err.key === "python" && /could not be run/.test(err.message),
+    );
   });
 
   it("resolves a version to a matching interpreter (3.9 from pyenv even though its shim fails)", async (t) => {
@@ -29,7 +32,9 @@ describe("resolvePython", () => {
     const [major, minor] = p.version.split(".");
     const same = await resolvePython(`${major}.${minor}`);
     assert.ok(same.version.startsWith(`${major}.${minor}.`), same.version);
-    const pyenv39 = await probePython(path.join(process.env.PYENV_ROOT ?? path.join(homedir(), ".pyenv"), "versions", "3.9.18", "bin", "python3"));
+    const pyenv39 = await probePython(
+      path.join(process.env.PYENV_ROOT ?? path.join(homedir(), ".pyenv"), "versions", "3.9.18", "bin", "python3"),
+    );
     if (!pyenv39) return t.skip("no pyenv Python 3.9.18 on this machine");
     assert.deepEqual(await resolvePython("3.9"), pyenv39);
     assert.deepEqual(await resolvePython("3.9.18"), pyenv39);
@@ -45,6 +50,9 @@ describe("resolvePython", () => {
   });
 
   it("a command name not on PATH is a ConfigError too", async () => {
-    await assert.rejects(resolvePython("no-such-python-pyisolate"), (err: unknown) => err instanceof ConfigError && /not found on PATH/.test(err.message));
+    await assert.rejects(
+      resolvePython("no-such-python-pyisolate"),
+      (err: unknown) => err instanceof ConfigError && /not found on PATH/.test(err.message),
+    );
   });
 });

@@ -30,11 +30,19 @@ describe("uv backend", { skip }, () => {
 
   it("auto picks uv; the venv is relocatable and its console script runs after the swap", async () => {
     const rec = recorder();
-    const e = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: rec.onProgress });
+    const e = await ensureEnvironment({
+      ...base,
+      name: "hello",
+      dependencies: ["pyisolate-fixture-hello==1.0"],
+      onProgress: rec.onProgress,
+    });
     assert.equal(e.backend, "uv");
     assert.equal(e.reused, false);
     assert.deepEqual(rec.stages(), ["resolve-python", "check", "create-venv", "install", "swap", "done"]);
-    assert.ok(rec.events.some((ev) => ev.stage === "install" && ev.line?.includes("+ pyisolate-fixture-hello==1.0")), "uv's own lines are streamed");
+    assert.ok(
+      rec.events.some((ev) => ev.stage === "install" && ev.line?.includes("+ pyisolate-fixture-hello==1.0")),
+      "uv's own lines are streamed",
+    );
     assert.equal(py(e.pythonPath, HELLO), "1.0");
     assert.equal(py(e.pythonPath, "import sys; print(sys.prefix)"), e.venvPath);
     assert.equal(run(path.join(e.venvPath, "bin", "pyisolate-fixture-hello")), `1.0 ${e.venvPath}`);
@@ -67,7 +75,11 @@ describe("uv backend", { skip }, () => {
 
   it("a failed install throws uv's own error and leaves the previous venv working", async () => {
     const good = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
-    const err = await ensureEnvironment({ ...base, name: "hello", dependencies: ["this-package-does-not-exist-pyisolate==1.0"] }).catch((e: unknown) => e);
+    const err = await ensureEnvironment({
+      ...base,
+      name: "hello",
+      dependencies: ["this-package-does-not-exist-pyisolate==1.0"],
+    }).catch((e: unknown) => e);
     assert.ok(err instanceof EnvironmentBuildError, String(err));
     assert.match(err.message, /this-package-does-not-exist-pyisolate was not found in the package registry/);
     assert.match(err.message, /uv pip install --python \S+ --index-url \S+ -- this-package-does-not-exist-pyisolate==1\.0/);

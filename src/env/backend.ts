@@ -53,7 +53,10 @@ export async function selectBackend(choice: "auto" | "uv" | "pip", env: NodeJS.P
   const uv = await findUv(env);
   if (uv) return uvBackend(uv);
   if (choice === "uv") {
-    throw new ConfigError('backend "uv" was requested but no working uv was found on PATH (install it with `pip install uv` or use backend "pip")', { key: "backend" });
+    throw new ConfigError(
+      'backend "uv" was requested but no working uv was found on PATH (install it with `pip install uv` or use backend "pip")',
+      { key: "backend" },
+    );
   }
   return pipBackend();
 }

@@ -45,7 +45,11 @@ function sameIdentity(a: FileIdentity | undefined, b: FileIdentity): boolean {
 }
 
 /** What to record about how the interpreter was found, for the next fast check. */
-export async function requestRecord(request: string | undefined, python: PythonInfo, env: NodeJS.ProcessEnv): Promise<PythonRequestRecord> {
+export async function requestRecord(
+  request: string | undefined,
+  python: PythonInfo,
+  env: NodeJS.ProcessEnv,
+): Promise<PythonRequestRecord> {
   const name = commandName(request);
   const interpreter = await fileIdentity(python.path);
   return {
@@ -59,7 +63,11 @@ export async function requestRecord(request: string | undefined, python: PythonI
  * The hot path: reuse when the same python request still points at the same interpreter file (by PATH lookup
  * and stat, no spawn), the venv's python exists, and the fingerprint of the spec matches the recorded one.
  */
-export async function fastCheck(venvPath: string, wanted: WantedInputs, env: NodeJS.ProcessEnv): Promise<EnvironmentState | undefined> {
+export async function fastCheck(
+  venvPath: string,
+  wanted: WantedInputs,
+  env: NodeJS.ProcessEnv,
+): Promise<EnvironmentState | undefined> {
   const state = await readState(venvPath);
   if (!state) return undefined;
   const rec = state.python;

@@ -7,7 +7,7 @@ import type { PythonInfo } from "./python.js";
 
 /** The file inside each venv that records what it was built from. */
 export const STATE_FILE = ".pyisolate-env.json";
-const STATE_SCHEMA = 1;
+export const STATE_SCHEMA = 1;
 
 /** Everything that decides a venv's contents; the fingerprint is a hash of exactly this. */
 export interface FingerprintInputs {
@@ -59,14 +59,17 @@ export function canonicalJson(value: unknown): string {
 
 /** sha256 (hex) over the canonical JSON of the inputs. The backend is deliberately not part of it. */
 export function computeFingerprint(inputs: FingerprintInputs): string {
-  return createHash("sha256").update(canonicalJson({ schema: STATE_SCHEMA, ...inputs })).digest("hex");
+  return createHash("sha256")
+    .update(canonicalJson({ schema: STATE_SCHEMA, ...inputs }))
+    .digest("hex");
 }
 
 /** Read a venv's state file; undefined when it is missing or not one of ours (a corrupt venv rebuilds). */
 export async function readState(venvPath: string): Promise<EnvironmentState | undefined> {
   try {
     const parsed = JSON.parse(await readFile(path.join(venvPath, STATE_FILE), "utf8")) as Partial<EnvironmentState>;
-    if (parsed.schema !== STATE_SCHEMA || typeof parsed.fingerprint !== "string" || !parsed.inputs || !parsed.python) return undefined;
+    if (parsed.schema !== STATE_SCHEMA || typeof parsed.fingerprint !== "string" || !parsed.inputs || !parsed.python)
+      return undefined;
     if (typeof parsed.inputs.python?.path !== "string" || typeof parsed.inputs.python.version !== "string") return undefined;
     return parsed as EnvironmentState;
   } catch {

@@ -1,7 +1,8 @@
 // Serialise work on one venv: a promise chain within this process plus a lock file (owner pid) across processes.
 
 import { randomBytes } from "node:crypto";
-import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { link, readFile, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CallAbortedError } from "../errors.js";
@@ -68,6 +69,7 @@ export async function acquireLockFile(lockPath: string, options: LockOptions = {
       try {
         // link() fails with EEXIST when the lock is held, and the file it makes is already complete.
         await link(draft, lockPath);
+        await removeDeadDrafts(lockPath);
         return () => releaseLockFile(lockPath, content);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
@@ -131,9 +133,23 @@ async function takeOver(lockPath: string, stale: LockOwner | "unreadable"): Prom
     return; // someone else took it over first
   }
   const moved = await readOwner(aside);
-  const same = stale === "unreadable" ? moved === "unreadable" : typeof moved === "object" && moved.pid === stale.pid && moved.acquiredAt === stale.acquiredAt;
+  const same =
+    stale === "unreadable"
+      ? moved === "unreadable"
+      : typeof moved === "object" && moved.pid === stale.pid && moved.acquiredAt === stale.acquiredAt;
   if (!same) await link(aside, lockPath).catch(() => {});
   await unlink(aside).catch(() => {});
+}
+
+/** Drafts and moved-aside locks that a crashed process left next to the lock; only their dead owners' are removed. */
+async function removeDeadDrafts(lockPath: string): Promise<void> {
+  const dir = path.dirname(lockPath);
+  const base = path.basename(lockPath).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const re = new RegExp(`^${base}\\.(?:stale-)?(\\d+)-[0-9a-f]{8}(?:\\.tmp)?$`);
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(re.exec(entry)?.[1]);
+    if (pid && isDead({ pid, hostname: hostname(), acquiredAt: "" })) await unlink(path.join(dir, entry)).catch(() => {});
+  }
 }
 
 async function releaseLockFile(lockPath: string, content: string): Promise<void> {

@@ -9,8 +9,16 @@ import { runChecked, runCommand } from "./run.js";
 const PIP_PYTHON_OPTION: readonly [number, number] = [22, 3];
 
 /** The base interpreter's pip version, or undefined when it has none. */
-export async function basePipVersion(python: string, ctx: Pick<BuildContext, "env" | "cwd" | "signal">): Promise<string | undefined> {
-  const r = await runCommand([python, "-m", "pip", "--version"], { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, timeoutMs: 60_000 });
+export async function basePipVersion(
+  python: string,
+  ctx: Pick<BuildContext, "env" | "cwd" | "signal">,
+): Promise<string | undefined> {
+  const r = await runCommand([python, "-m", "pip", "--version"], {
+    env: ctx.env,
+    cwd: ctx.cwd,
+    signal: ctx.signal,
+    timeoutMs: 60_000,
+  });
   return r.exitCode === 0 ? /^pip (\d+(\.\d+)*)/.exec(r.stdout.trim())?.[1] : undefined;
 }
 
@@ -37,9 +45,18 @@ export function pipBackend(options: PipBackendOptions = {}): Backend {
     description: "venv + pip",
     async createVenv(ctx: BuildContext): Promise<void> {
       const run = { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine };
-      useBasePip = !options.seedPip && (ctx.dependencies.length === 0 || supportsPythonOption(await basePipVersion(ctx.python.path, ctx)));
+      useBasePip =
+        !options.seedPip && (ctx.dependencies.length === 0 || supportsPythonOption(await basePipVersion(ctx.python.path, ctx)));
       // --prompt: otherwise the activators would show the temporary folder's name.
-      const argv = [ctx.python.path, "-m", "venv", "--prompt", ctx.prompt, ...(useBasePip ? ["--without-pip"] : []), ctx.venvPath];
+      const argv = [
+        ctx.python.path,
+        "-m",
+        "venv",
+        "--prompt",
+        ctx.prompt,
+        ...(useBasePip ? ["--without-pip"] : []),
+        ctx.venvPath,
+      ];
       await runChecked("creating the venv", argv, run);
     },
     async install(ctx: BuildContext): Promise<void> {

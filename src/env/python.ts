@@ -25,7 +25,9 @@ const VERSION_RE = /^\d+(\.\d+){0,2}$/;
 /** Every executable called `name` on the PATH of `env`, in PATH order (not yet verified to run). */
 export async function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
   const dirs = (env.PATH ?? "").split(path.delimiter).filter((d) => path.isAbsolute(d));
-  const hits = await Promise.all(dirs.map(async (d) => ((await isExecutable(path.join(d, name))) ? path.join(d, name) : undefined)));
+  const hits = await Promise.all(
+    dirs.map(async (d) => ((await isExecutable(path.join(d, name))) ? path.join(d, name) : undefined)),
+  );
   return [...new Set(hits.filter((h): h is string => h !== undefined))];
 }
 
@@ -63,7 +65,9 @@ async function versionCandidates(parts: number[], env: NodeJS.ProcessEnv): Promi
     versionDirs.map(async (dir) => {
       const entries = await readdir(dir).catch(() => [] as string[]);
       const bins = entries.sort().map((e) => [path.join(dir, e, "bin", "python3"), path.join(dir, e, "bin", "python")]);
-      const found = await Promise.all(bins.map(async ([p3, p]) => ((await isExecutable(p3!)) ? p3 : (await isExecutable(p!)) ? p : undefined)));
+      const found = await Promise.all(
+        bins.map(async ([p3, p]) => ((await isExecutable(p3!)) ? p3 : (await isExecutable(p!)) ? p : undefined)),
+      );
       return found.filter((f): f is string => f !== undefined);
     }),
   );
@@ -100,7 +104,11 @@ function describe(found: PythonInfo[]): string {
 
 function checkSupported(info: PythonInfo, request: string): PythonInfo {
   if (compareVersions(parseVersion(info.version), [...MIN_PYTHON]) < 0) {
-    throw new ConfigError(`python "${request}" resolved to Python ${info.version} (${info.path}); ` + `virtual environments need Python ${MIN_PYTHON.join(".")} or newer`, { key: "python" });
+    throw new ConfigError(
+      `python "${request}" resolved to Python ${info.version} (${info.path}); ` +
+        `virtual environments need Python ${MIN_PYTHON.join(".")} or newer`,
+      { key: "python" },
+    );
   }
   return info;
 }

@@ -38,7 +38,10 @@ export async function removeLeftovers(venvRoot: string, name: string): Promise<s
  */
 export async function relocateVenv(buildDir: string, finalDir: string): Promise<string[]> {
   const bin = path.join(buildDir, "bin");
-  const files = [...(await readdir(bin).catch(() => [] as string[])).map((f) => path.join(bin, f)), path.join(buildDir, "pyvenv.cfg")];
+  const files = [
+    ...(await readdir(bin).catch(() => [] as string[])).map((f) => path.join(bin, f)),
+    path.join(buildDir, "pyvenv.cfg"),
+  ];
   const changed: string[] = [];
   for (const file of files) {
     const info = await lstat(file).catch(() => undefined);

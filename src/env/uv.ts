@@ -34,13 +34,28 @@ export function uvBackend(uv: UvInfo): Backend {
     async createVenv(ctx: BuildContext): Promise<void> {
       // --relocatable: scripts and activators find the venv relative to themselves, so the rename is safe.
       // --no-project: never pick up a pyproject.toml or its Python pin from the working directory.
-      const argv = [uv.path, "venv", "--python", ctx.python.path, "--relocatable", "--no-project", "--prompt", ctx.prompt, ctx.venvPath];
+      const argv = [
+        uv.path,
+        "venv",
+        "--python",
+        ctx.python.path,
+        "--relocatable",
+        "--no-project",
+        "--prompt",
+        ctx.prompt,
+        ctx.venvPath,
+      ];
       await runChecked("creating the venv with uv", argv, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine });
     },
     async install(ctx: BuildContext): Promise<void> {
       const python = path.join(ctx.venvPath, "bin", "python");
       const argv = [uv.path, "pip", "install", "--python", python, ...indexArgs(ctx.index), "--", ...ctx.dependencies];
-      await runChecked("installing dependencies with uv", argv, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine });
+      await runChecked("installing dependencies with uv", argv, {
+        env: ctx.env,
+        cwd: ctx.cwd,
+        signal: ctx.signal,
+        onLine: ctx.onLine,
+      });
     },
   };
 }

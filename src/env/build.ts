@@ -1,0 +1,75 @@
+// Build a venv aside (temporary folder in venvRoot), install into it, then swap it in; remove it on any failure.
+
+import { constants } from "node:fs";
+import { access, mkdir, rm, stat } from "node:fs/promises";
+import { CallAbortedError, ConfigError, EnvironmentBuildError } from "../errors.js";
+import { selectBackend, type BuildContext } from "./backend.js";
+import { fingerprintInputs, requestRecord } from "./check.js";
+import { STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
+import type { PythonInfo } from "./python.js";
+import { buildPath, relocateVenv, swapIn } from "./swap.js";
+import type { Job } from "./types.js";
+
+/** Create venvRoot if needed and make sure we can build in it. */
+export async function ensureWritableRoot(venvRoot: string): Promise<void> {
+  try {
+    await mkdir(venvRoot, { recursive: true });
+    if (!(await stat(venvRoot)).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    await access(venvRoot, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(`venvRoot "${venvRoot}" is not a writable directory (${code})`, { key: "venvRoot", cause: err });
+  }
+}
+
+export function abortedError(job: Job): CallAbortedError {
+  return new CallAbortedError(`building environment "${job.spec.name}" was aborted`, { cause: job.spec.signal?.reason });
+}
+
+/** Build the venv for `job` aside and swap it in; the caller holds the lock. Returns the state written into it. */
+export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: string): Promise<EnvironmentState> {
+  const { spec, env, venvPath, wanted, emit } = job;
+  const backend = await selectBackend(spec.backend ?? "auto", env);
+  const tmp = buildPath(spec.venvRoot, spec.name);
+  let stage: "create-venv" | "install" = "create-venv";
+  const ctx: BuildContext = {
+    python,
+    venvPath: tmp,
+    prompt: spec.name,
+    dependencies: spec.dependencies,
+    index: wanted.index,
+    env,
+    cwd: spec.venvRoot,
+    signal: spec.signal,
+    onLine: (line) => emit({ stage, message: line, line }),
+  };
+  try {
+    emit({ stage: "create-venv", message: `creating a Python ${python.version} venv with ${backend.description}` });
+    await backend.createVenv(ctx);
+    if (spec.dependencies.length > 0) {
+      stage = "install";
+      emit({ stage: "install", message: `installing ${spec.dependencies.join(" ")}` });
+      await backend.install(ctx);
+    }
+    if (spec.signal?.aborted) throw abortedError(job);
+    const state: EnvironmentState = {
+      schema: STATE_SCHEMA,
+      fingerprint,
+      inputs: fingerprintInputs(python, wanted),
+      python: await requestRecord(spec.python, python, env),
+      backend: backend.name,
+      builtAt: new Date().toISOString(),
+    };
+    await writeState(tmp, state);
+    emit({ stage: "swap", message: `moving the new venv into ${venvPath}` });
+    // Fix the paths first, so that the venv is consistent from the moment it appears under its final name.
+    await relocateVenv(tmp, venvPath);
+    await swapIn(tmp, venvPath);
+    return state;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    if (err instanceof EnvironmentBuildError || err instanceof ConfigError || err instanceof CallAbortedError) throw err;
+    const message = `building environment "${spec.name}" in ${venvPath} failed: ${(err as Error).message}`;
+    throw new EnvironmentBuildError(message, { cause: err });
+  }
+}

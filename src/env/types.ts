@@ -1,0 +1,88 @@
+// The environment builder's public types, the per-call job they become, and validation at the boundary.
+
+import path from "node:path";
+import { ConfigError } from "../errors.js";
+import type { WantedInputs } from "./check.js";
+
+export interface EnvironmentSpec {
+  /** Folder name of the venv under venvRoot (validated by the caller). */
+  name: string;
+  /** Absolute folder holding all venvs. */
+  venvRoot: string;
+  /** pip requirement strings, in order (order can change what pip resolves). */
+  dependencies: string[];
+  /** "3.11", "3.11.7", a path to an interpreter, or a command name; default: python3 on PATH. */
+  python?: string;
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+  findLinks?: string[];
+  /** auto: uv when on PATH, else venv + pip. */
+  backend?: "auto" | "uv" | "pip";
+  /** The pyisolate runtime's version: part of the fingerprint. */
+  runtimeVersion: string;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Aborting kills a running install and rejects with CallAbortedError. */
+  signal?: AbortSignal;
+  /** Environment for uv/pip and the interpreter search (default process.env); its PATH is where uv is looked for. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ProgressEvent {
+  stage: "resolve-python" | "check" | "lock-wait" | "create-venv" | "install" | "swap" | "done";
+  message: string;
+  /** One line of uv's or pip's output. */
+  line?: string;
+  reused?: boolean;
+}
+
+export interface Environment {
+  name: string;
+  venvPath: string;
+  /** venvPath/bin/python */
+  pythonPath: string;
+  pythonVersion: string;
+  /** The backend that built it (a reused venv keeps the one that built it). */
+  backend: "uv" | "pip";
+  fingerprint: string;
+  reused: boolean;
+}
+
+/** One ensureEnvironment call, with its defaults filled in. */
+export interface Job {
+  spec: EnvironmentSpec;
+  env: NodeJS.ProcessEnv;
+  venvPath: string;
+  wanted: WantedInputs;
+  emit: (e: ProgressEvent) => void;
+}
+
+/** Check the spec once, naming the option that is wrong; fill in the defaults. */
+export function toJob(spec: EnvironmentSpec): Job {
+  validate(spec);
+  return {
+    spec,
+    env: spec.env ?? process.env,
+    venvPath: path.join(spec.venvRoot, spec.name),
+    wanted: {
+      python: spec.python,
+      dependencies: spec.dependencies,
+      index: { indexUrl: spec.indexUrl ?? null, extraIndexUrls: spec.extraIndexUrls ?? [], findLinks: spec.findLinks ?? [] },
+      runtimeVersion: spec.runtimeVersion,
+    },
+    emit: (e) => spec.onProgress?.(e),
+  };
+}
+
+function validate(spec: EnvironmentSpec): void {
+  if (!path.isAbsolute(spec.venvRoot))
+    throw new ConfigError(`venvRoot must be an absolute path, got "${spec.venvRoot}"`, { key: "venvRoot" });
+  if (!spec.name || spec.name.includes("/") || spec.name.startsWith("."))
+    throw new ConfigError(`environment name "${spec.name}" is not a plain folder name`, { key: "name" });
+  const bad = spec.dependencies.find((d) => typeof d !== "string" || d.trim() === "" || d.trim().startsWith("-"));
+  if (bad !== undefined)
+    throw new ConfigError(`dependency ${JSON.stringify(bad)} is not a requirement (options are not allowed here)`, {
+      key: "dependencies",
+    });
+  if (spec.backend !== undefined && !["auto", "uv", "pip"].includes(spec.backend))
+    throw new ConfigError(`backend must be "auto", "uv" or "pip", got "${spec.backend}"`, { key: "backend" });
+}
