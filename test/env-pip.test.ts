@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { once } from "node:events";
@@ -187,6 +187,19 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.equal(e.reused, false);
     assert.deepEqual(rec.stages(), ["resolve-python", "check", "create-venv", "swap", "done"]);
     assert.deepEqual(leftovers(base.venvRoot), []);
+  });
+
+  it("a venv with a broken python or a corrupt state file is rebuilt", async () => {
+    const spec = { ...base, name: "broken", dependencies: [] };
+    const first = await ensureEnvironment(spec);
+    rmSync(first.pythonPath);
+    const fixed = await ensureEnvironment(spec);
+    assert.equal(fixed.reused, false);
+    assert.equal(fixed.fingerprint, first.fingerprint);
+    assert.equal(py(fixed.pythonPath, "import sys; print(sys.prefix)"), fixed.venvPath);
+    writeFileSync(path.join(fixed.venvPath, ".pyisolate-env.json"), "{ not json");
+    assert.equal((await ensureEnvironment(spec)).reused, false);
+    assert.equal((await ensureEnvironment(spec)).reused, true);
   });
 
   it("builds for another Python version (3.9)", async (t) => {
