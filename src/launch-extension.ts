@@ -12,6 +12,8 @@ import { buildCleanEnv } from "./process/clean-env.js";
 import { PROTOCOL_VERSION, type Message } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 
+const DISCONNECT_GRACE_MS = 2000;
+
 export interface LaunchExtensionInput {
   name: string;
   modulePath: string;
@@ -67,6 +69,15 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,
+    // The socket often closes before the exit is reported; the exit handler closes the peer with the
+    // real reason. A process that closed its socket but lives on is killed.
+    onDisconnect: () => {
+      setTimeout(() => {
+        if (guest.hasExited) return;
+        logger.warn(`[${name}] closed its RPC socket but kept running; killing it`);
+        guest.signal("SIGKILL");
+      }, DISCONNECT_GRACE_MS).unref();
+    },
     onProtocolError: (error) => {
       logger.error(`[${name}] protocol error, stopping the extension: ${error.message}`);
       failStart(error);

@@ -119,7 +119,9 @@ describe("a loaded extension", () => {
 
   it("cancels a call with an AbortSignal: the coroutine gets CancelledError", async () => {
     const controller = new AbortController();
+    const sleeping = new Promise((resolve) => ext.once("sleeping", resolve));
     const pending = ext.call("sleep_forever", [], { signal: controller.signal });
+    await sleeping; // the coroutine is running: the cancel must reach it, not an unstarted task
     controller.abort(new Error("user pressed stop"));
     const error = await pending.catch((e: unknown) => e);
     assert.ok(error instanceof CallAbortedError);

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ExtensionManager, type ManagerOptions } from "../src/index.js";
+import { createConsoleLogger, ExtensionManager, type ManagerOptions } from "../src/index.js";
 
 export const TEST_DIR = dirname(fileURLToPath(import.meta.url));
 export const FIXTURES = join(TEST_DIR, "fixtures", "extensions");
@@ -17,7 +17,7 @@ export function fixture(name: string): string {
 }
 
 export function makeManager(options: Partial<ManagerOptions> = {}): ExtensionManager {
-  return new ExtensionManager({ venvRoot: SHARED_VENV_ROOT, forwardOutput: false, ...options });
+  return new ExtensionManager({ venvRoot: SHARED_VENV_ROOT, forwardOutput: false, logger: createConsoleLogger("silent"), ...options });
 }
 
 /** Is a process with this pid alive (and not a zombie)? */
