@@ -7,13 +7,19 @@ import { ExtensionManager } from "./manager.js";
 import { PyIsolateError, RemoteError } from "./errors.js";
 import { RUNTIME_VERSION } from "./version.js";
 import type { ProgressEvent } from "./env/builder.js";
+import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
+       pyisolate doctor [--json]
 
 Loads the extension in <modulePath> (a Python package folder) in its own venv and process, calls
 <method> with the JSON array (or single JSON value) [json-args], and prints the result as JSON.
 
+doctor prints this machine's compatibility matrix (sandbox, tensor IPC, Python, torch, CUDA,
+container) and what to do about each gap; --json gives the same as data.
+
 options:
+  --json               doctor: print JSON
   --name NAME          extension name (default: the folder name)
   --dep REQUIREMENT    a pip requirement; repeat for more (pyisolate.yaml may also list them)
   --python VERSION     interpreter for the venv, e.g. 3.11 or a path
@@ -79,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       "venv-root": { type: "string" },
       timeout: { type: "string" },
       quiet: { type: "boolean" },
+      json: { type: "boolean" },
       version: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -91,6 +98,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || command === undefined || command === "help") {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? 2 : 0;
+  }
+  if (command === "doctor") {
+    const report = await runDoctor();
+    process.stdout.write(`${values.json ? formatDoctorJson(report) : formatDoctorText(report)}\n`);
+    return 0;
   }
   if (command !== "run") {
     process.stderr.write(`pyisolate: unknown command "${command}"\n${USAGE}\n`);

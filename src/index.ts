@@ -10,6 +10,13 @@ export type {
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";
 
+// Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)
+export {
+  detectSandbox, runDoctor, formatDoctorText, formatDoctorJson, RESTRICTION_MODELS,
+  type SandboxCapabilities, type RestrictionModel, type SandboxBackend, type SandboxGap, type DoctorReport,
+  type DoctorGap, type DetectOptions,
+} from "./sandbox/index.js";
+
 // Errors
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,

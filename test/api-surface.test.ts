@@ -1,0 +1,21 @@
+// Pins the public surface: a change to the exported names must be a reviewed diff of this list.
+
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import * as api from "../src/index.js";
+
+it("exports exactly the curated names", () => {
+  assert.deepEqual(Object.keys(api).sort(), [
+    "CallAbortedError", "ConfigError", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
+    "ExtensionCrashedError", "ExtensionLoadError", "ExtensionManager", "PROTOCOL_VERSION", "ProtocolError",
+    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "createConsoleLogger",
+    "detectSandbox", "formatDoctorJson", "formatDoctorText", "runDoctor",
+  ]);
+});
+
+it("gives every error a stable name and code", () => {
+  const error = new api.ConfigError("bad", { key: "name" });
+  assert.equal(error.name, "ConfigError");
+  assert.equal(error.code, "ERR_PYISOLATE_CONFIG");
+  assert.ok(error instanceof api.PyIsolateError);
+});
