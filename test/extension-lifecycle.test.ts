@@ -36,6 +36,22 @@ describe("the extension environment", () => {
   });
 });
 
+describe("interpreters", () => {
+  const manager = makeManager();
+  after(() => manager.close());
+
+  for (const version of ["3.9", "3.13"]) {
+    it(`runs the guest runtime on Python ${version}`, async () => {
+      const ext = await manager.load({
+        name: `py${version.replace(".", "")}_echo`, modulePath: fixture("echo_ext"), python: version, sandbox: disabled,
+      });
+      assert.ok(ext.pythonVersion.startsWith(`${version}.`), ext.pythonVersion);
+      assert.equal(await ext.call("bump", [0]).catch(() => "no Counter service here"), "no Counter service here");
+      assert.deepEqual(await ext.call("echo", [{ big: 2n ** 80n, bytes: new Uint8Array([7]) }]), { big: 2n ** 80n, bytes: new Uint8Array([7]) });
+    });
+  }
+});
+
 describe("a crashing extension", () => {
   const manager = makeManager();
   after(() => manager.close());
@@ -185,6 +201,10 @@ describe("load failures", () => {
     assert.ok(fileError instanceof ConfigError);
     assert.equal(fileError.key, "dependancies");
     assert.match(fileError.message, /pyisolate\.yaml/);
+    const typeError = await manager.load({ name: "cfg", modulePath: fixture("bad_config_type") }).catch((e: unknown) => e);
+    assert.ok(typeError instanceof ConfigError);
+    assert.equal(typeError.key, "dependencies");
+    assert.match(typeError.message, /bad_config_type\/pyisolate\.yaml/);
     const missing = await manager.load({ name: "nope", modulePath: fixture("does_not_exist") }).catch((e: unknown) => e);
     assert.ok(missing instanceof ConfigError);
     assert.equal(missing.key, "modulePath");
