@@ -106,3 +106,20 @@ export class ExtensionClosedError extends PyIsolateError {
     super("ERR_PYISOLATE_CLOSED", message, options);
   }
 }
+
+/** No sandbox the load asked for can run on this host; `model` says why and `remedy` what a person would run. */
+export class SandboxUnavailableError extends PyIsolateError {
+  readonly extension: string;
+  /** The host's restriction model as detected (e.g. "apparmor", "sysctl", "bwrap-missing"). */
+  readonly model: string;
+  /** Commands or steps, one per line, that would make a sandbox available. */
+  readonly remedy: string[];
+  constructor(extension: string, reason: string, options: { model: string; remedy: string[]; cause?: unknown }) {
+    const remedy = options.remedy.length ? `\nto fix it:\n  ${options.remedy.join("\n  ")}` : "";
+    const optOut = `\nor pass sandbox: { mode: "preferred" } (best available, with a warning) or { mode: "disabled" } (no sandbox).`;
+    super("ERR_PYISOLATE_SANDBOX", `extension "${extension}": no sandbox can run here: ${reason} (model "${options.model}")${remedy}${optOut}`, options);
+    this.extension = extension;
+    this.model = options.model;
+    this.remedy = options.remedy;
+  }
+}

@@ -8,6 +8,7 @@ import type { Logger } from "./logger.js";
 import type { GuestProcess } from "./process/guest-process.js";
 import { EXTENSION_TARGET } from "./rpc/protocol.js";
 import type { RpcPeer } from "./rpc/peer.js";
+import type { SandboxInfo } from "./sandbox/types.js";
 
 export type ExtensionState = "starting" | "ready" | "stopping" | "stopped" | "crashed";
 
@@ -20,6 +21,7 @@ export type ExtensionProxy = Record<string, (...args: unknown[]) => Promise<unkn
 export interface ExtensionParts {
   name: string;
   environment: Environment;
+  sandbox: SandboxInfo;
   process: GuestProcess;
   peer: RpcPeer;
   logger: Logger;
@@ -32,6 +34,8 @@ export interface ExtensionParts {
 export class Extension extends EventEmitter {
   readonly name: string;
   readonly environment: Environment;
+  /** What confines this extension: the backend that ran, the host's restriction model, and whether it fell back. */
+  readonly sandbox: Readonly<SandboxInfo>;
   /** Public methods the extension object offers, as reported at start. */
   methods: readonly string[] = [];
   /** `"module:Class"` of the extension object. */
@@ -50,6 +54,7 @@ export class Extension extends EventEmitter {
     this.parts = parts;
     this.name = parts.name;
     this.environment = parts.environment;
+    this.sandbox = Object.freeze({ ...parts.sandbox });
     this.proxy = new Proxy({} as ExtensionProxy, {
       // "then" stays undefined so that `await ext.proxy` does not call the extension.
       get: (_, key) => (typeof key === "string" && key !== "then" ? (...args: unknown[]) => this.call(key, args) : undefined),

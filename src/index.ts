@@ -14,13 +14,13 @@ export type { ProgressEvent, Environment } from "./env/builder.js";
 export {
   detectSandbox, runDoctor, formatDoctorText, formatDoctorJson, RESTRICTION_MODELS,
   type SandboxCapabilities, type RestrictionModel, type SandboxBackend, type SandboxGap, type DoctorReport,
-  type DoctorGap, type DetectOptions,
+  type DoctorGap, type DetectOptions, type SandboxInfo,
 } from "./sandbox/index.js";
 
 // Errors
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
-  ProtocolError, CallAbortedError, ExtensionClosedError, type ExitInfo,
+  ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, type ExitInfo,
 } from "./errors.js";
 
 // Logging

@@ -9,6 +9,8 @@ import type { Logger } from "./logger.js";
 import { GuestProcess } from "./process/guest-process.js";
 import { buildLaunchCommand } from "./process/launch.js";
 import { buildCleanEnv } from "./process/clean-env.js";
+import type { SandboxLaunch } from "./sandbox/prepare.js";
+import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type Message } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 
@@ -19,6 +21,11 @@ export interface LaunchExtensionInput {
   modulePath: string;
   extensionClass: string | undefined;
   environment: Environment;
+  /** The interpreter to start (the venv's, spelled through real paths when sandboxed). */
+  pythonPath: string;
+  /** What confines the guest, for the extension object; `sandboxLaunch` is how. */
+  sandbox: SandboxInfo;
+  sandboxLaunch: SandboxLaunch;
   env: Record<string, string> | undefined;
   privateDirs: { home: string; tmpdir: string };
   resolveService: (name: string) => object | undefined;
@@ -34,8 +41,9 @@ export interface LaunchExtensionInput {
 export async function launchExtension(input: LaunchExtensionInput): Promise<Extension> {
   const { name, logger } = input;
   const command = buildLaunchCommand({
-    pythonPath: input.environment.pythonPath,
+    pythonPath: input.pythonPath,
     modulePath: input.modulePath,
+    sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
       hostEnv: process.env,
       venvPath: input.environment.venvPath,
@@ -117,7 +125,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   let pythonVersion = "";
 
   extension = new Extension({
-    name, environment: input.environment, process: guest, peer, logger,
+    name, environment: input.environment, sandbox: input.sandbox, process: guest, peer, logger,
     callTimeoutMs: input.callTimeoutMs, stopGraceMs: input.stopGraceMs, onFinished: input.onFinished,
   });
 

@@ -1,9 +1,9 @@
 // The public entry point: loads extensions (environment, process, handshake) and owns host services.
 
-import { mkdtemp, rm, mkdir } from "node:fs/promises";
+import { mkdtemp, rm, mkdir, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mergeOptions, readConfigFile } from "./config/config-file.js";
+import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
 import { ensureEnvironment } from "./env/builder.js";
@@ -11,6 +11,12 @@ import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
 import { launchExtension } from "./launch-extension.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
+import { RUNTIME_ROOT } from "./process/launch.js";
+import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
+import { detectSandbox } from "./sandbox/detect.js";
+import { prepareSandbox } from "./sandbox/prepare.js";
+import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
+import type { SandboxCapabilities, SandboxInfo, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
 
 const DEFAULT_START_TIMEOUT_MS = 120_000;
@@ -25,7 +31,9 @@ export class ExtensionManager {
   /** Names being loaded, so that a second load of the same name fails at once. */
   private readonly loading = new Set<string>();
   private closed = false;
-  private warnedUnsandboxed = false;
+  /** Detection runs once per manager, at the first sandboxed load. */
+  private capabilities: Promise<SandboxCapabilities> | undefined;
+  private warnedDegraded = false;
   private readonly killOnExit = () => {
     for (const extension of this.extensions.values()) {
       if (extension.pid !== undefined) {
@@ -78,15 +86,20 @@ export class ExtensionManager {
   async load(options: ExtensionOptions): Promise<Extension> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
-    const { modulePath } = validateExtensionOptions(options);
-    const merged = validateExtensionOptions(mergeOptions(readConfigFile(modulePath), { ...options, modulePath }));
+    const modulePath = await realpath(validateExtensionOptions(options).modulePath);
+    const fromFile = readConfigFile(modulePath);
+    const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
     const name = merged.name;
     if (this.extensions.has(name) || this.loading.has(name)) {
       throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
     }
-    this.checkSandbox(merged);
     this.loading.add(name);
     try {
+      const policy = await resolveSandboxPolicy({
+        fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME),
+      });
+      // Before the venv is built: a load that cannot be sandboxed fails at once.
+      const { choice, capabilities } = await this.chooseSandbox(name, policy);
       const environment = await ensureEnvironment({
         name,
         venvRoot: this.venvRoot,
@@ -104,10 +117,21 @@ export class ExtensionManager {
       const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };
       await mkdir(privateDirs.home);
       await mkdir(privateDirs.tmpdir);
+      const prepared = await prepareSandbox({
+        backend: choice.backend, capabilities, policy, venv: environment.venvPath, pythonPath: environment.pythonPath,
+        modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
+      }).catch(async (error: unknown) => {
+        await rm(privateRoot, { recursive: true, force: true });
+        throw error;
+      });
+      const sandbox: SandboxInfo = { backend: choice.backend, model: capabilities?.model, degraded: choice.degraded };
       let extension: Extension | undefined;
       extension = await launchExtension({
         name,
-        modulePath: merged.modulePath,
+        modulePath: prepared.modulePath,
+        pythonPath: prepared.pythonPath,
+        sandbox,
+        sandboxLaunch: prepared.launch,
         extensionClass: merged.extensionClass,
         environment,
         env: merged.env,
@@ -142,19 +166,24 @@ export class ExtensionManager {
     await this.close();
   }
 
-  private checkSandbox(options: ExtensionOptions): void {
-    const mode = options.sandbox?.mode ?? "preferred";
-    if (mode === "required") {
-      throw new ConfigError(
-        `extension "${options.name}": sandbox mode "required" cannot be met: this release has no sandbox ` +
-          `backend yet. Pass sandbox: { mode: "preferred" } or { mode: "disabled" } to run it unsandboxed.`,
-        { key: "sandbox.mode" },
+  /** Detects once, decides the backend for this load, and says so: info for the backend, a warning once for a fallback. */
+  private async chooseSandbox(name: string, policy: SandboxPolicy): Promise<{ choice: SandboxChoice; capabilities: SandboxCapabilities | undefined }> {
+    if (policy.mode === "disabled") {
+      this.logger.info(`[${name}] sandbox disabled by configuration: the extension runs with the host user's rights`);
+      return { choice: { backend: "none", degraded: false }, capabilities: undefined };
+    }
+    this.capabilities ??= detectSandbox();
+    const capabilities = await this.capabilities;
+    const choice = chooseSandbox(name, policy, capabilities);
+    if (choice.degraded && !this.warnedDegraded) {
+      this.warnedDegraded = true;
+      const remedies = capabilities.gaps.flatMap((g) => g.remedy);
+      this.logger.warn(
+        `sandbox: extensions run with the "${choice.backend}" backend, less than full bwrap (${choice.shortfall}).` +
+          (remedies.length ? ` To fix it:\n  ${remedies.join("\n  ")}` : ""),
       );
     }
-    if (mode === "preferred" && !this.warnedUnsandboxed) {
-      this.warnedUnsandboxed = true;
-      this.logger.warn("no sandbox backend in this release: extensions run unsandboxed (sandbox mode \"preferred\")");
-    }
-    if (mode === "disabled") this.logger.debug(`extension "${options.name}": sandbox disabled by configuration`);
+    this.logger.info(`[${name}] sandbox: ${choice.backend} (restriction model "${capabilities.model}"${choice.degraded ? ", degraded" : ""})`);
+    return { choice, capabilities };
   }
 }

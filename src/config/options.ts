@@ -7,11 +7,21 @@ export type SandboxMode = "required" | "preferred" | "disabled";
 
 export interface SandboxOptions {
   /**
-   * `required`: fail the load if no sandbox can be had; `preferred`: warn once and run unsandboxed;
-   * `disabled`: explicit opt-out. The sandbox backends arrive in a later release: until then `required`
-   * fails with a clear error and the default is `preferred`.
+   * `required` (the default): fail the load with SandboxUnavailableError if no sandbox can enforce the policy;
+   * `preferred`: warn once per manager and take the best available (bwrap, bwrap without a user namespace,
+   * Landlock, none); `disabled`: explicit opt-out, logged.
    */
-  mode: SandboxMode;
+  mode?: SandboxMode;
+  /** `auto` (default): the best backend this host offers; `bwrap` or `landlock`: that one only (with `required`). */
+  backend?: "auto" | "bwrap" | "landlock";
+  /** Give the extension the network (default false: no TCP, and under bwrap an empty network namespace). */
+  network?: boolean;
+  /** Folders the extension may write, relative to the extension folder or absolute; refused if they open the host up. */
+  writablePaths?: string[];
+  /** Extra folders the extension may read, relative to the extension folder or absolute. */
+  readonlyPaths?: string[];
+  /** Expose the GPU device nodes (and what CUDA reads under /sys) to the extension (default false). */
+  gpu?: boolean;
 }
 
 export type InstallerBackend = "auto" | "uv" | "pip";

@@ -112,10 +112,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
   }
   const dependencies = options.dependencies ?? [];
   if (!Array.isArray(dependencies)) throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
-  const mode = options.sandbox?.mode;
-  if (options.sandbox !== undefined && !["required", "preferred", "disabled"].includes(mode as string)) {
-    throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled"`, { key: "sandbox.mode" });
-  }
+  validateSandbox(options.sandbox);
   if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
     throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
   }
@@ -138,6 +135,35 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
   };
+}
+
+const SANDBOX_KEYS = new Set(["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu"]);
+
+/** Checks the shape of the `sandbox` option; its paths are checked against the host later, at load. */
+function validateSandbox(sandbox: unknown): void {
+  if (sandbox === undefined) return;
+  if (typeof sandbox !== "object" || sandbox === null || Array.isArray(sandbox)) {
+    throw new ConfigError("sandbox must be an object such as { mode: \"required\" }", { key: "sandbox" });
+  }
+  const s = sandbox as Record<string, unknown>;
+  for (const key of Object.keys(s)) {
+    if (!SANDBOX_KEYS.has(key)) throw new ConfigError(`unknown option "sandbox.${key}"`, { key: `sandbox.${key}` });
+  }
+  if (s.mode !== undefined && !["required", "preferred", "disabled"].includes(s.mode as string)) {
+    throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled"`, { key: "sandbox.mode" });
+  }
+  if (s.backend !== undefined && !["auto", "bwrap", "landlock"].includes(s.backend as string)) {
+    throw new ConfigError(`sandbox.backend must be "auto", "bwrap" or "landlock"`, { key: "sandbox.backend" });
+  }
+  for (const key of ["network", "gpu"]) {
+    if (s[key] !== undefined && typeof s[key] !== "boolean") throw new ConfigError(`sandbox.${key} must be true or false`, { key: `sandbox.${key}` });
+  }
+  for (const key of ["writablePaths", "readonlyPaths"]) {
+    const list = s[key];
+    if (list !== undefined && (!Array.isArray(list) || list.some((p) => typeof p !== "string" || p === "" || CONTROL_CHARS.test(p)))) {
+      throw new ConfigError(`sandbox.${key} must be an array of paths`, { key: `sandbox.${key}` });
+    }
+  }
 }
 
 export function validateManagerOptions(options: ManagerOptions): ManagerOptions {

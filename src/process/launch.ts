@@ -1,7 +1,10 @@
-// Turns a launch request into an argv array: the one place where a sandbox wrapper will plug in.
+// Turns a launch request into an argv array: the guest's interpreter, wrapped by bwrap or told its Landlock rules.
 
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { wrapWithBwrap } from "../sandbox/bwrap-policy.js";
+import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
+import type { SandboxLaunch } from "../sandbox/prepare.js";
 
 /** The Python guest runtime shipped inside this package. */
 export const RUNTIME_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "python");
@@ -11,6 +14,8 @@ export interface LaunchRequest {
   pythonPath: string;
   modulePath: string;
   env: Record<string, string>;
+  /** How to confine the guest, prepared beforehand (all host I/O done); absent means unsandboxed. */
+  sandbox?: SandboxLaunch;
 }
 
 export interface LaunchCommand {
@@ -22,13 +27,20 @@ export interface LaunchCommand {
 
 /**
  * Pure: the command that starts one guest. `-I` keeps the host's PYTHON* variables, the user site and the
- * current folder out of sys.path; `-u` makes output unbuffered so lines reach the host as they are written.
+ * current folder out of sys.path; `-S` defers site processing (the venv's site-packages and its `.pth` files)
+ * until the bootstrap has applied Landlock, if asked; `-u` makes output unbuffered so lines reach the host as
+ * they are written. Under bwrap the same command runs inside; fd 3 (the RPC socket) is inherited through it.
  */
 export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
-  return {
-    command: request.pythonPath,
-    args: ["-I", "-u", BOOTSTRAP_SCRIPT],
-    cwd: request.modulePath,
-    env: request.env,
-  };
+  const python = [request.pythonPath, "-I", "-S", "-u", BOOTSTRAP_SCRIPT];
+  const sandbox = request.sandbox ?? { backend: "none" };
+  switch (sandbox.backend) {
+    case "bwrap":
+    case "bwrap-degraded":
+      return { ...wrapWithBwrap(sandbox.bwrapPath, sandbox.bwrapArgs, python), cwd: request.modulePath, env: request.env };
+    case "landlock":
+      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules } };
+    case "none":
+      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: request.env };
+  }
 }

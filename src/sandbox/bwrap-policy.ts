@@ -25,9 +25,9 @@ export interface BwrapPaths {
 export const PRIVATE_HOME = "/tmp/home";
 export const SANDBOX_HOSTNAME = "pyisolate";
 
-const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
+export const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
 /** Only what Python and its common native wheels read from /etc: never the whole of it (passwd, shadow, ssh, ...). */
-const ETC_FOR_PYTHON = [
+export const ETC_FOR_PYTHON = [
   "/etc/ld.so.cache", // the dynamic loader's index: without it every shared library is searched for the slow way
   "/etc/ld.so.conf",
   "/etc/ld.so.conf.d",
@@ -40,9 +40,9 @@ const ETC_FOR_PYTHON = [
   "/etc/mime.types", // mimetypes
 ];
 /** Name resolution: only worth exposing when the extension has the network. */
-const ETC_FOR_NETWORK = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols"];
+export const ETC_FOR_NETWORK = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols"];
 /** What CUDA and the NVIDIA driver read under /sys: PCI topology, NUMA nodes, driver parameters. */
-const SYS_FOR_GPU = ["/sys/devices", "/sys/bus/pci", "/sys/class/drm", "/sys/dev/char", "/sys/module/nvidia", "/sys/module/nvidia_uvm"];
+export const SYS_FOR_GPU = ["/sys/devices", "/sys/bus/pci", "/sys/class/drm", "/sys/dev/char", "/sys/module/nvidia", "/sys/module/nvidia_uvm"];
 
 /** Namespaces and process flags: what the extension can see of the host besides files. */
 export function namespaceArgs(ns: NamespaceSupport, network: boolean): string[] {

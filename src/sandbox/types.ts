@@ -97,6 +97,18 @@ export interface ProbeRecord {
 /** How strictly `load` insists on a sandbox. */
 export type SandboxMode = "required" | "preferred" | "disabled";
 
+/** Which backend a load asks for: the best this host offers (`auto`), or one in particular. */
+export type SandboxBackendChoice = "auto" | "bwrap" | "landlock";
+
+/** What confined one extension, as shown on `Extension.sandbox` and in its logs. */
+export interface SandboxInfo {
+  backend: SandboxBackend;
+  /** The host's restriction model; undefined when the sandbox was disabled (nothing was detected). */
+  model: RestrictionModel | undefined;
+  /** True when the load got less than it asked for: a fallback from full bwrap, or none at all in `preferred` mode. */
+  degraded: boolean;
+}
+
 /** The `sandbox` option of `load`, after defaults. */
 export interface SandboxPolicy {
   mode: SandboxMode;
@@ -108,6 +120,8 @@ export interface SandboxPolicy {
   readonlyPaths: string[];
   /** Bind the GPU device nodes and the parts of /sys that CUDA reads. */
   gpu: boolean;
+  /** Which backend to use; `auto` takes the best this host offers. */
+  backend: SandboxBackendChoice;
 }
 
 export const DEFAULT_SANDBOX_POLICY: Readonly<SandboxPolicy> = Object.freeze({
@@ -116,4 +130,5 @@ export const DEFAULT_SANDBOX_POLICY: Readonly<SandboxPolicy> = Object.freeze({
   writablePaths: [],
   readonlyPaths: [],
   gpu: false,
+  backend: "auto",
 });

@@ -1,10 +1,23 @@
-"""Process entry point of an extension: `python -I -u .../pyisolate/_guest/bootstrap.py`, fd 3 = host."""
+"""Process entry point of an extension: `python -I -S -u .../pyisolate/_guest/bootstrap.py`, fd 3 = host."""
 
 import os
 import sys
 
 # `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from pyisolate._guest import sandbox as _sandbox  # noqa: E402
+
+_EXIT_NOT_CONFINED = 4
+
+# Landlock first, while nothing from the venv can have run: `-S` kept its site-packages (and .pth files) away.
+try:
+    _sandbox.confine_from_env()
+except (OSError, ValueError, KeyError) as _e:
+    sys.stderr.write(f"pyisolate guest: the host asked for Landlock and it could not be applied: {_e}\n")
+    sys.stderr.flush()
+    os._exit(_EXIT_NOT_CONFINED)
+_sandbox.run_site()
 
 import asyncio  # noqa: E402
 import socket  # noqa: E402

@@ -1,0 +1,59 @@
+// Pure: a sandbox policy and the host's paths in, the guest's Landlock rules out (read-only paths, writable paths, TCP).
+
+import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYS_FOR_GPU, SYSTEM_DIRS } from "./bwrap-policy.js";
+import type { SandboxPolicy } from "./types.js";
+
+/** The environment variable that carries the rules to `bootstrap.py` (read, then removed, before confinement). */
+export const LANDLOCK_ENV = "PYISOLATE_LANDLOCK";
+
+/** Host paths one Landlock launch needs. Unlike bwrap nothing is hidden by a mount: what no rule grants is denied. */
+export interface LandlockPaths {
+  pythonInstall: readonly string[];
+  venv: string;
+  extensionDir: string;
+  runtimeDir: string;
+  /** The extension's private HOME and TMPDIR (made by the manager, removed at stop): its only writable places by default. */
+  home: string;
+  tmpdir: string;
+  gpuDevices?: readonly string[];
+}
+
+/** What `bootstrap.py` hands to `landlock.confine()`, plus the package to import without listing its parent folder. */
+export interface LandlockRules {
+  readOnly: string[];
+  writable: string[];
+  network: boolean;
+  /** The extension package folder: its parent is not readable, so the guest imports it by location. */
+  packageDir: string;
+}
+
+/** Character devices every process expects to open for reading and writing. */
+const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
+
+/**
+ * Pure: the rules for one extension. Reading is granted to the system libraries, the few /etc files Python
+ * needs, the interpreter, the venv, the guest runtime and the extension folder; writing only to the private
+ * home and tmp and to the writable paths the config names (already checked by `guardConfigPaths`). /proc, /sys
+ * (beyond CPU topology), /home, /root, /tmp and the rest of /etc get no rule, so they are denied.
+ */
+export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths): LandlockRules {
+  const readOnly = [
+    ...SYSTEM_DIRS,
+    ...ETC_FOR_PYTHON,
+    ...(policy.network ? ETC_FOR_NETWORK : []),
+    ...(policy.gpu ? SYS_FOR_GPU : ["/sys/devices/system/cpu"]),
+    ...paths.pythonInstall,
+    paths.venv, // read-only at run time: nothing can be planted for the next start (a .pth file, a patched module)
+    paths.runtimeDir,
+    paths.extensionDir,
+    ...policy.readonlyPaths,
+  ];
+  const writable = [paths.home, paths.tmpdir, ...policy.writablePaths, ...DEV_FILES];
+  if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg");
+  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, packageDir: paths.extensionDir };
+}
+
+/** The rules as the one-line JSON the guest reads from `LANDLOCK_ENV`. */
+export function encodeLandlockRules(rules: LandlockRules): string {
+  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, package_dir: rules.packageDir });
+}

@@ -1,0 +1,60 @@
+// Reads the host for one sandboxed launch (real paths, the Python install, the root's layout, GPU nodes), then
+// hands everything to the pure builders; the result is data that `buildLaunchCommand` turns into argv.
+
+import { mkdir, realpath } from "node:fs/promises";
+import path from "node:path";
+import { buildBwrapArgs } from "./bwrap-policy.js";
+import { listGpuDevices, readSystemLinks, resolvePythonInstall } from "./host.js";
+import { buildLandlockRules, encodeLandlockRules } from "./landlock-policy.js";
+import type { SandboxBackend, SandboxCapabilities, SandboxPolicy } from "./types.js";
+
+/** How one guest is confined, with every host path already resolved. */
+export type SandboxLaunch =
+  | { backend: "none" }
+  | { backend: "bwrap" | "bwrap-degraded"; bwrapPath: string; bwrapArgs: string[] }
+  | { backend: "landlock"; rules: string };
+
+export interface PrepareInput {
+  backend: SandboxBackend;
+  /** Detection's result; needed for bwrap (its path and which namespaces work). */
+  capabilities: SandboxCapabilities | undefined;
+  /** Writable and read-only paths must already have passed `guardConfigPaths` (absolute, symlinks resolved). */
+  policy: SandboxPolicy;
+  venv: string;
+  pythonPath: string;
+  modulePath: string;
+  runtimeDir: string;
+  home: string;
+  tmpdir: string;
+}
+
+export interface PreparedSandbox {
+  launch: SandboxLaunch;
+  /** The interpreter to start, spelled through real paths: bwrap binds real paths, so a symlinked spelling would not exist inside. */
+  pythonPath: string;
+  /** The extension folder, real path: the guest's working folder and what its loader imports. */
+  modulePath: string;
+}
+
+export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandbox> {
+  if (input.backend === "none") return { launch: { backend: "none" }, pythonPath: input.pythonPath, modulePath: input.modulePath };
+  // A writable path the host granted but that does not exist yet is made, so that it can be bound (bwrap) or ruled (Landlock).
+  await Promise.all(input.policy.writablePaths.map((p) => mkdir(p, { recursive: true })));
+  const [venv, modulePath, runtimeDir, home, tmpdir] = await Promise.all(
+    [input.venv, input.modulePath, input.runtimeDir, input.home, input.tmpdir].map((p) => realpath(p)),
+  ) as [string, string, string, string, string];
+  const pythonPath = path.join(venv, path.relative(input.venv, input.pythonPath));
+  const pythonInstall = await resolvePythonInstall(venv);
+  const gpuDevices = input.policy.gpu ? await listGpuDevices() : [];
+
+  if (input.backend === "landlock") {
+    const rules = buildLandlockRules(input.policy, { pythonInstall, venv, extensionDir: modulePath, runtimeDir, home, tmpdir, gpuDevices });
+    return { launch: { backend: "landlock", rules: encodeLandlockRules(rules) }, pythonPath, modulePath };
+  }
+  const caps = input.capabilities;
+  if (!caps?.bwrap) throw new Error(`prepareSandbox: backend ${input.backend} needs detection that found bwrap`);
+  // The private HOME is the manager's folder, bound writable at the same path: the same HOME as under Landlock,
+  // on disk rather than in memory, and removed at stop. TMPDIR stays the sandbox's own tmpfs /tmp.
+  const bwrapArgs = buildBwrapArgs(input.policy, { pythonInstall, venv, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices }, caps.namespaces);
+  return { launch: { backend: input.backend, bwrapPath: caps.bwrap.path, bwrapArgs }, pythonPath, modulePath };
+}
