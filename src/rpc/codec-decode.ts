@@ -10,10 +10,51 @@ export const MAX_INT_DIGITS = 4300;
 const INT_PATTERN = /^-?[0-9]+$/;
 
 class DecodeState implements DecodeContext {
+  #fds: number[];
+  readonly #states = new Map<object, { state: unknown; close: (state: never) => void }>();
+
   constructor(
     readonly codec: Codec,
     readonly attachments: readonly Uint8Array[],
-  ) {}
+    fds: readonly number[],
+  ) {
+    this.#fds = [...fds];
+  }
+
+  takeFds(): number[] {
+    const fds = this.#fds;
+    this.#fds = [];
+    return fds;
+  }
+
+  frameState<T>(key: object, make: () => T, close: (state: T) => void): T {
+    const known = this.#states.get(key);
+    if (known !== undefined) return known.state as T;
+    const state = make();
+    this.#states.set(key, { state, close: close as (state: never) => void });
+    return state;
+  }
+
+  /** Closes the extensions' frame states and the fds nobody took; the first failure is thrown after all ran. */
+  finish(closeFd: ((fd: number) => void) | undefined): void {
+    let failure: unknown;
+    for (const { state, close } of this.#states.values()) {
+      try {
+        close(state as never);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    this.#states.clear();
+    for (const fd of this.takeFds()) {
+      try {
+        closeFd?.(fd);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
 
   attachment(index: unknown): Uint8Array {
     if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= this.attachments.length) {
@@ -27,10 +68,21 @@ class DecodeState implements DecodeContext {
   }
 }
 
-export function decodeValue(codec: Codec, value: unknown, attachments: readonly Uint8Array[]): unknown {
+export function decodeValue(
+  codec: Codec, value: unknown, attachments: readonly Uint8Array[], fds: readonly number[] = [],
+  closeFd?: (fd: number) => void,
+): unknown {
+  const state = new DecodeState(codec, attachments, fds);
   try {
-    return walk(value, new DecodeState(codec, attachments), 0);
+    const decoded = walk(value, state, 0);
+    state.finish(closeFd);
+    return decoded;
   } catch (err) {
+    try {
+      state.finish(closeFd);
+    } catch {
+      // the decode error says more
+    }
     if (err instanceof RangeError) throw new ProtocolError(`value cannot be decoded: ${err.message}`, { cause: err });
     throw err;
   }

@@ -1,6 +1,6 @@
 // Encoding walk: copies only the parts of a value that need tags; refuses what the wire cannot carry.
 
-import type { Codec, EncodeContext, EncodedValue } from "./codec.js";
+import type { Codec, EncodeContext, EncodedValue, FdHold } from "./codec.js";
 
 /** Nesting limit in both directions: deeper values are refused (on send) or a protocol error (on receive). */
 export const MAX_DEPTH = 1000;
@@ -21,8 +21,28 @@ class Refusal extends TypeError {
 /** Per-call state; also the context handed to codec extensions. */
 class EncodeState implements EncodeContext {
   attachments: Uint8Array[] | undefined;
+  fds: number[] | undefined;
+  holds: FdHold[] | undefined;
   tagged = false;
   constructor(readonly codec: Codec) {}
+
+  addFd(fd: number, hold?: FdHold): number {
+    this.tagged = true;
+    const fds = (this.fds ??= []);
+    const known = fds.indexOf(fd);
+    if (known >= 0) return known;
+    if (hold !== undefined) {
+      hold.retain();
+      (this.holds ??= []).push(hold);
+    }
+    return fds.push(fd) - 1;
+  }
+
+  /** Lets go of the holds taken so far (the encode failed, or the fds were sent). */
+  releaseHolds(): void {
+    for (const hold of this.holds ?? []) hold.release();
+    this.holds = undefined;
+  }
 
   attach(bytes: Uint8Array): number {
     this.tagged = true;
@@ -41,10 +61,11 @@ export function encodeValue(codec: Codec, value: unknown, root: string): Encoded
   try {
     encoded = walk(value, state, 0);
   } catch (err) {
+    state.releaseHolds();
     if (!(err instanceof Refusal)) throw err;
     throw new TypeError(`cannot send ${err.what} at ${root}${err.path.reverse().join("")}`);
   }
-  return { value: encoded, attachments: state.attachments ?? [], tagged: state.tagged };
+  return { value: encoded, attachments: state.attachments ?? [], tagged: state.tagged, fds: state.fds ?? [], holds: state.holds ?? [] };
 }
 
 function walk(value: unknown, state: EncodeState, depth: number): unknown {

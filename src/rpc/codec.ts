@@ -10,12 +10,35 @@ export { MAX_INT_DIGITS } from "./codec-decode.js";
 export interface EncodeContext {
   /** Adds bytes as an attachment of the frame being built; returns the attachment index. */
   attach(bytes: Uint8Array): number;
+  /**
+   * Adds a file descriptor to the frame (sent by SCM_RIGHTS beside it, once per fd) and returns its index.
+   * `hold` (a segment) is retained until the fd has been sent, so the caller may release it at once.
+   */
+  addFd(fd: number, hold?: FdHold): number;
   /** Encodes a nested value (so a payload may hold ordinary values, bytes, callables, ...). */
   encode(value: unknown): unknown;
 }
 
+/** What keeps an fd open until it is sent (a tensor segment). */
+export interface FdHold {
+  retain(): unknown;
+  release(): unknown;
+}
+
 /** What an extension's `decode` may use. */
 export interface DecodeContext {
+  /** The frame's attachments. */
+  readonly attachments: readonly Uint8Array[];
+  /**
+   * The descriptors that came with the frame, in order, now owned by the caller; later calls return an empty
+   * list. Fds nobody takes are closed by the codec.
+   */
+  takeFds(): number[];
+  /**
+   * Per-frame state of an extension: made on first use by `make`, and `close`d once the whole value is
+   * decoded (also when decoding fails).
+   */
+  frameState<T>(key: object, make: () => T, close: (state: T) => void): T;
   /** Attachment `index` of the frame being read; throws ProtocolError when there is none. */
   attachment(index: unknown): Uint8Array;
   /** Decodes a nested tagged value. */
@@ -49,6 +72,9 @@ export interface CallableHooks {
 export interface EncodedValue {
   value: unknown;
   attachments: Uint8Array[];
+  /** File descriptors to send beside the frame, and what keeps them open until then. */
+  fds: number[];
+  holds: FdHold[];
   tagged: boolean;
 }
 
@@ -101,9 +127,10 @@ export class Codec {
   /**
    * Decodes a value read from a frame whose header had `x: 1`, using the frame's attachments (returned as
    * views, not copies). Mutates `value` in place where tags are replaced. Throws ProtocolError when a tag
-   * is malformed or unknown.
+   * is malformed or unknown. `fds` came with the frame: the codec owns them and closes (with `closeFd`) those
+   * that no extension took, also when decoding fails.
    */
-  decode(value: unknown, attachments: readonly Uint8Array[] = []): unknown {
-    return decodeValue(this, value, attachments);
+  decode(value: unknown, attachments: readonly Uint8Array[] = [], fds: readonly number[] = [], closeFd?: (fd: number) => void): unknown {
+    return decodeValue(this, value, attachments, fds, closeFd);
   }
 }

@@ -4,7 +4,7 @@ import { RemoteError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import { encodeFrame } from "./framing.js";
 import type { CallableTables } from "./peer-callables.js";
-import { encodeMessage } from "./peer-messages.js";
+import { encodeMessage, type FrameChunks } from "./peer-messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
 
 /** What incoming calls need from their peer. */
@@ -13,7 +13,7 @@ export interface IncomingContext {
   readonly callables: CallableTables;
   readonly resolveTarget: ((target: string) => object | undefined) | undefined;
   /** Writes frame chunks; does nothing once the peer is closed. */
-  write(chunks: Buffer[]): void;
+  write(chunks: FrameChunks): void;
 }
 
 /**
@@ -75,7 +75,7 @@ export class IncomingCalls {
   /** Sends the `result` of call `id`; an async call's reply is dropped when it was cancelled meanwhile. */
   private replyResult(id: number, value: unknown, async: boolean): void {
     if (async && !this.running.delete(id)) return;
-    let chunks: Buffer[];
+    let chunks: FrameChunks;
     try {
       chunks = encodeMessage(this.context.codec, this.context.callables, { k: "result", id }, "value", value, "result");
     } catch (err) {

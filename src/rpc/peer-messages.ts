@@ -1,10 +1,16 @@
 // Message plumbing shared by both directions: header validation and encoding a value into a message.
 
 import { ProtocolError } from "../errors.js";
-import type { Codec } from "./codec.js";
+import type { Codec, FdHold } from "./codec.js";
 import { encodeFrame } from "./framing.js";
 import type { CallableTables } from "./peer-callables.js";
 import type { CallMessage, WireError } from "./protocol.js";
+
+/** A frame's chunks; `fds` (with the holds that keep them open) go by the fd channel just before them. */
+export type FrameChunks = Buffer[] & { fds?: number[]; holds?: FdHold[] };
+
+/** Most fds one frame may announce in its header field `f`. */
+export const MAX_FRAME_FDS = 4096;
 
 /**
  * Frames `message` with `value` encoded into its field `key` (setting `x` when tags were produced); `root`
@@ -13,13 +19,20 @@ import type { CallMessage, WireError } from "./protocol.js";
 export function encodeMessage(
   codec: Codec, callables: CallableTables, message: Record<string, unknown>, key: string, value: unknown,
   root = key,
-): Buffer[] {
+): FrameChunks {
   const mark = callables.mark;
   try {
     const encoded = codec.encode(value, root);
     message[key] = encoded.value;
     if (encoded.tagged) message.x = 1;
-    return encodeFrame(message, encoded.attachments);
+    if (encoded.fds.length === 0) return encodeFrame(message, encoded.attachments);
+    message.f = encoded.fds.length;
+    try {
+      return Object.assign(encodeFrame(message, encoded.attachments), { fds: encoded.fds, holds: encoded.holds });
+    } catch (err) {
+      for (const hold of encoded.holds) hold.release();
+      throw err;
+    }
   } catch (err) {
     callables.rollback(mark);
     throw err;
@@ -50,6 +63,24 @@ export function checkRelease(msg: Record<string, unknown>): number[] {
   const fns = msg.fns;
   if (!Array.isArray(fns) || !fns.every(isFnId)) throw new ProtocolError('release: "fns" must be a list of callable ids');
   return fns;
+}
+
+/** The segment ids of a `release` header (optional field `segs`). */
+export function checkReleasedSegments(msg: Record<string, unknown>): number[] {
+  const segs = msg.segs;
+  if (segs === undefined) return [];
+  if (!Array.isArray(segs) || !segs.every(isFnId)) throw new ProtocolError('release: "segs" must be a list of segment ids');
+  return segs;
+}
+
+/** The number of fds a frame header announces (field `f`, default 0). */
+export function checkFdCount(msg: Record<string, unknown>): number {
+  const f = msg.f;
+  if (f === undefined) return 0;
+  if (typeof f !== "number" || !Number.isSafeInteger(f) || f < 0 || f > MAX_FRAME_FDS) {
+    throw new ProtocolError(`"f" must be a count of file descriptors up to ${MAX_FRAME_FDS}, got ${JSON.stringify(f)}`);
+  }
+  return f;
 }
 
 /** Checks an `error` header's error object. */

@@ -2,6 +2,7 @@
 
 import type { ExtensionClosedError, ProtocolError } from "../errors.js";
 import type { CodecExtension } from "./codec.js";
+import type { FdChannel } from "./fd-channel.js";
 import type {
   EventMessage, FatalMessage, HelloMessage, InitMessage, ReadyMessage, ShutdownMessage,
 } from "./protocol.js";
@@ -24,6 +25,13 @@ export interface RpcPeerOptions {
   onDisconnect?: (error: ExtensionClosedError) => void;
   /** Extra value kinds (e.g. tensors). */
   extensions?: readonly CodecExtension[];
+  /**
+   * The socket that carries file descriptors beside the stream (tensor segments); the peer closes it when it
+   * closes. Without it, a frame that announces fds is a protocol error.
+   */
+  fdChannel?: FdChannel;
+  /** The other side released its holds on these segments (a `release` message's `segs`). */
+  onSegmentsReleased?: (ids: number[]) => void;
   /** Largest frame accepted from the other side (default 1 GiB). */
   maxFrameBytes?: number;
 }

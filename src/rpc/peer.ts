@@ -6,7 +6,9 @@ import { Codec } from "./codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { CallableTables } from "./peer-callables.js";
 import { IncomingCalls } from "./peer-incoming.js";
-import { checkCall, checkRelease, checkWireError, encodeMessage, isCallId } from "./peer-messages.js";
+import {
+  checkCall, checkFdCount, checkRelease, checkReleasedSegments, checkWireError, encodeMessage, isCallId, type FrameChunks,
+} from "./peer-messages.js";
 import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
 import type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
 
@@ -115,6 +117,7 @@ export class RpcPeer implements PendingOwner {
       call.reject(error);
     }
     this.stream.destroy();
+    this.options.fdChannel?.close();
   }
 
   [Symbol.dispose](): void {
@@ -161,7 +164,7 @@ export class RpcPeer implements PendingOwner {
         { cause: reason, timedOut: isTimeoutReason(reason) }));
     }
     const id = this.nextCallId++;
-    let chunks: Buffer[];
+    let chunks: FrameChunks;
     try {
       const message = fnId === undefined ? { k: "call", id, target, method } : { k: "call", id, fn: fnId };
       chunks = encodeMessage(this.codec, this.callables, message, "args", args);
@@ -213,14 +216,27 @@ export class RpcPeer implements PendingOwner {
   /** Handles one frame; throws ProtocolError when the message is malformed (the decoder passes it up). */
   private receive(frame: Frame): void {
     if (this.closedWith !== undefined) return;
+    const count = checkFdCount(frame.header);
+    if (count === 0) return this.dispatch(frame, []);
+    const channel = this.options.fdChannel;
+    if (channel === undefined) throw new ProtocolError(`a frame announced ${count} file descriptors, but this connection carries none`);
+    const fds = channel.receive(count);
+    try {
+      this.dispatch(frame, fds);
+    } finally {
+      for (const fd of fds) channel.closeReceived(fd); // the frame's fds that no decode took
+    }
+  }
+
+  private dispatch(frame: Frame, fds: number[]): void {
     const msg = frame.header;
     switch (msg.k) {
       case "call":
         checkCall(msg);
-        return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame) as unknown[]) : msg.args);
+        return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame, fds) as unknown[]) : msg.args);
       case "result": {
         if (!isCallId(msg.id)) throw new ProtocolError(`result: "id" must be a positive integer`);
-        const value = msg.x === 1 ? this.decode(msg.value, frame) : msg.value;
+        const value = msg.x === 1 ? this.decode(msg.value, frame, fds) : msg.value;
         const call = this.pending.get(msg.id);
         if (call === undefined) return; // the answer to a call we abandoned
         this.pending.delete(msg.id);
@@ -239,11 +255,15 @@ export class RpcPeer implements PendingOwner {
       case "cancel":
         if (!isCallId(msg.id)) throw new ProtocolError(`cancel: "id" must be a positive integer`);
         return this.incoming.cancel(msg.id);
-      case "release":
-        return this.callables.release(checkRelease(msg));
+      case "release": {
+        const segs = checkReleasedSegments(msg);
+        this.callables.release(checkRelease(msg));
+        if (segs.length > 0) this.options.onSegmentsReleased?.(segs);
+        return;
+      }
       case "event": {
         if (typeof msg.name !== "string") throw new ProtocolError(`event: "name" must be a string`);
-        if (msg.x === 1) msg.payload = this.decode(msg.payload, frame);
+        if (msg.x === 1) msg.payload = this.decode(msg.payload, frame, fds);
         return this.control(msg as unknown as ControlMessage);
       }
       default:
@@ -252,9 +272,11 @@ export class RpcPeer implements PendingOwner {
     }
   }
 
-  private decode(value: unknown, frame: Frame): unknown {
+  /** Decodes a value; the codec owns the frame's `fds` from here on (they leave the list). */
+  private decode(value: unknown, frame: Frame, fds: number[]): unknown {
+    const owned = fds.splice(0, fds.length);
     try {
-      return this.codec.decode(value, frame.attachments);
+      return this.codec.decode(value, frame.attachments, owned, (fd) => this.options.fdChannel?.closeReceived(fd));
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
       throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, { cause: err });
@@ -277,7 +299,25 @@ export class RpcPeer implements PendingOwner {
   }
 
 
-  private write(chunks: Buffer[]): void {
+  private write(chunks: FrameChunks): void {
+    if (this.closedWith !== undefined || this.disconnectedWith !== undefined) {
+      for (const hold of chunks.holds ?? []) hold.release();
+      return;
+    }
+    const channel = this.options.fdChannel;
+    const fds = chunks.fds ?? [];
+    if (fds.length > 0 && channel === undefined) {
+      for (const hold of chunks.holds ?? []) hold.release();
+      throw new TypeError("cannot send file descriptors: this connection has no fd channel");
+    }
+    if (channel !== undefined && (fds.length > 0 || channel.queued > 0)) {
+      channel.submit(fds, chunks.holds ?? [], () => this.writeNow(chunks));
+      return;
+    }
+    this.writeNow(chunks);
+  }
+
+  private writeNow(chunks: Buffer[]): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
     const stream = this.stream;
     if (chunks.length === 1) {

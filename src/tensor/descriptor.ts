@@ -10,6 +10,8 @@ export interface ShmStorage {
   fd: number;
   /** Bytes of the segment the tensor may use (the received file must hold at least this many). */
   size: number;
+  /** The segment's inode, which the receiver names in its `release` (informational; the fd is what counts). */
+  id?: number;
 }
 
 /** Copy mode: the bytes are binary attachment `attachment` of the frame (never JSON lists or base64). */
@@ -43,6 +45,8 @@ export interface TensorDescriptor {
   framework?: "numpy" | "torch";
   /** torch's requires_grad, carried for torch tensors. */
   requiresGrad?: boolean;
+  /** Where the sender's tensor lived when that was not the CPU ("cuda:0"): a copy goes back there on arrival. */
+  device?: string;
 }
 
 /** What the frame carrying a descriptor brought along, to check indexes and sizes against. */
@@ -93,7 +97,9 @@ function storageOf(raw: unknown, context: DescriptorContext): { storage: TensorS
     case "shm": {
       const size = count(raw.size, "storage.size");
       if (size > MAX_SEGMENT_BYTES) fail("storage.size", "is too large");
-      return { storage: { kind: "shm", fd: index(raw.fd, context.fdCount, "storage.fd"), size }, capacity: size };
+      const storage: ShmStorage = { kind: "shm", fd: index(raw.fd, context.fdCount, "storage.fd"), size };
+      if (raw.id !== undefined) storage.id = count(raw.id, "storage.id");
+      return { storage, capacity: size };
     }
     case "bytes": {
       const attachment = index(raw.attachment, context.attachmentSizes.length, "storage.attachment");
@@ -137,6 +143,10 @@ export function validateDescriptor(raw: unknown, context: DescriptorContext): Va
   if (raw.requiresGrad !== undefined) {
     if (typeof raw.requiresGrad !== "boolean") fail("requiresGrad", "must be a boolean");
     descriptor.requiresGrad = raw.requiresGrad;
+  }
+  if (raw.device !== undefined) {
+    if (typeof raw.device !== "string" || !/^(cpu|cuda(:\d{1,3})?)$/.test(raw.device)) fail("device", `must be "cpu" or "cuda:N" (got ${JSON.stringify(raw.device)})`);
+    descriptor.device = raw.device;
   }
   return { descriptor, extent };
 }

@@ -1,5 +1,6 @@
 // A block of tensor memory with counted holders: shared (a memfd or private file, mapped) or plain heap (copy mode).
 
+import { fstatSync } from "node:fs";
 import type { NativeAddon } from "./native.js";
 
 /** Where a segment's bytes live: a memfd, an unlinked file in a private folder, or the JS heap (copy mode). */
@@ -18,6 +19,8 @@ export class Segment {
   #buffer: ArrayBuffer | undefined;
   #holders = 1;
   readonly #native: NativeAddon | undefined;
+  #id: number | undefined;
+  #onFree: (() => void)[] | undefined;
 
   /** Internal: use SegmentAllocator. Takes ownership of `fd` and of the mapping `buffer`. */
   constructor(kind: SegmentKind, size: number, buffer: ArrayBuffer, fd?: number, native?: NativeAddon) {
@@ -60,6 +63,21 @@ export class Segment {
     return this.#fd;
   }
 
+  /**
+   * The segment's identity across processes: the inode of its file (every process that maps a memfd sees the
+   * same one), or undefined for heap segments. Used to match a segment coming back with the one sent.
+   */
+  get id(): number | undefined {
+    if (this.#id === undefined && this.#fd !== undefined) this.#id = fstatSync(this.#fd).ino;
+    return this.#id;
+  }
+
+  /** Runs `callback` once, when the last holder releases the segment. */
+  onFree(callback: () => void): void {
+    if (this.#holders === 0) return callback();
+    (this.#onFree ??= []).push(callback);
+  }
+
   retain(): this {
     if (this.#holders === 0) throw new Error("cannot retain a released tensor segment");
     this.#holders += 1;
@@ -79,6 +97,9 @@ export class Segment {
       if (fd !== undefined) this.#native.closeFd(fd);
       if (buffer !== undefined && !options.gc) this.#native.munmap(buffer);
     }
+    const callbacks = this.#onFree ?? [];
+    this.#onFree = undefined;
+    for (const callback of callbacks) callback();
     return true;
   }
 

@@ -44,6 +44,15 @@ export class Tensor {
   readonly byteOffset: number;
   readonly numel: number;
   readonly segment: Segment;
+  /**
+   * What an extension gets when this tensor is passed to it: a numpy array (undefined means numpy) or a torch
+   * tensor. Tensors returned by an extension keep what they were there, so torch in gives torch out.
+   */
+  framework: "numpy" | "torch" | undefined;
+  /** torch's requires_grad, carried both ways for torch tensors. */
+  requiresGrad = false;
+  /** The device the extension's tensor was on ("cuda:0") when it was copied here; it goes back there. */
+  device: string | undefined;
   readonly #info: DTypeInfo;
   readonly #span: number;
   #data: TensorData | undefined;
@@ -211,6 +220,9 @@ export class Tensor {
 
   #view(shape: readonly number[], strides: readonly number[], byteOffset: number): Tensor {
     if (this.#released) throw new Error("the tensor was released");
-    return new Tensor(this.segment, { dtype: this.dtype, shape, strides, byteOffset });
+    const view = new Tensor(this.segment, { dtype: this.dtype, shape, strides, byteOffset });
+    view.framework = this.framework;
+    view.device = this.device;
+    return view;
   }
 }

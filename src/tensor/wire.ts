@@ -1,5 +1,6 @@
 // Tensor <-> descriptor: what a frame carries for each tensor, and turning received descriptors back into Tensors.
 
+import { fstatSync } from "node:fs";
 import { ProtocolError } from "../errors.js";
 import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
 import { validateDescriptor, type TensorDescriptor } from "./descriptor.js";
@@ -45,12 +46,23 @@ export class ReceivedFrame {
   readonly #attachments: readonly Uint8Array[];
   readonly #segments = new Map<number, Segment>();
   readonly #allocator: SegmentAllocator;
+  readonly #reuse: ((id: number) => Segment | undefined) | undefined;
 
-  /** Takes ownership of `fds`. */
-  constructor(fds: readonly number[], attachments: readonly Uint8Array[], allocator: SegmentAllocator = defaultAllocator) {
+  /**
+   * Takes ownership of `fds`. `reuse(inode)` may return a live segment of the same file (one the host sent or
+   * received before): it is used instead of mapping the memory a second time.
+   */
+  constructor(fds: readonly number[], attachments: readonly Uint8Array[], allocator: SegmentAllocator = defaultAllocator,
+    reuse?: (id: number) => Segment | undefined) {
     this.#fds = [...fds];
     this.#attachments = attachments;
     this.#allocator = allocator;
+    this.#reuse = reuse;
+  }
+
+  /** The segments this frame brought, in the order their descriptors were decoded. */
+  get segments(): Segment[] {
+    return [...this.#segments.values()];
   }
 
   /** Checks `raw` (see validateDescriptor) and returns a Tensor over the received memory. */
@@ -80,9 +92,28 @@ export class ReceivedFrame {
     const fd = this.#fds[index];
     if (fd === undefined) throw new ProtocolError(`fd ${index} was already used`);
     this.#fds[index] = undefined;
+    const same = this.#known(fd, size);
+    if (same !== undefined) {
+      this.#allocator.native?.closeFd(fd);
+      this.#segments.set(index, same.retain());
+      return same;
+    }
     const segment = this.#allocator.importFd(fd, size);
     this.#segments.set(index, segment);
     return segment;
+  }
+
+  #known(fd: number, size: number): Segment | undefined {
+    if (this.#reuse === undefined) return undefined;
+    let stat: { ino: number; dev: number };
+    try {
+      stat = fstatSync(fd);
+    } catch {
+      return undefined; // importFd says what is wrong with it
+    }
+    const segment = this.#reuse(stat.ino);
+    if (segment === undefined || segment.size < size) return undefined;
+    return fstatSync(segment.fd).dev === stat.dev ? segment : undefined; // the same file, not a namesake elsewhere
   }
 
   close(): void {

@@ -1,0 +1,77 @@
+// The `$tensor` value kind of the RPC codec: host Tensors out, received descriptors in, recorded in the ledger.
+
+import { ProtocolError } from "../errors.js";
+import type { CodecExtension, DecodeContext, EncodeContext } from "../rpc/codec.js";
+import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
+import { CudaTensor } from "./cuda.js";
+import { segmentLedger, type SegmentLedger } from "./ledger.js";
+import { Tensor } from "./tensor.js";
+import { encodeTensor, ReceivedFrame } from "./wire.js";
+
+/** How tensors travel on one connection: shared segments by fd (zero-copy) or bytes in the frame (one copy). */
+export type TensorTransport = "shm" | "copy";
+
+export interface TensorCodecOptions {
+  transport: TensorTransport;
+  /** Who is on the other side, for the ledger (e.g. the extension's name). */
+  holder: string;
+  allocator?: SegmentAllocator;
+  ledger?: SegmentLedger;
+}
+
+const TAG = "$tensor";
+
+/** The codec extension for one connection. */
+export function tensorCodec(options: TensorCodecOptions): CodecExtension {
+  const allocator = options.allocator ?? defaultAllocator;
+  const ledger = options.ledger ?? segmentLedger;
+  const { transport, holder } = options;
+  const frameKey = {};
+
+  return {
+    tag: TAG,
+    accepts: (value) => value instanceof Tensor || value instanceof CudaTensor,
+    encode(value: object, context: EncodeContext): unknown {
+      if (value instanceof CudaTensor) return value.descriptor;
+      const tensor = value as Tensor;
+      // A zero-size tensor has no bytes to share (and an empty file cannot be mapped): it goes as an attachment.
+      const mode = transport === "shm" && tensor.numel > 0 ? "shm" : "copy";
+      const descriptor = encodeTensor(tensor, {
+        addFd: (fd) => context.addFd(fd, tensor.segment),
+        attach: (bytes) => context.attach(bytes),
+      }, mode);
+      if (descriptor.storage.kind === "shm") {
+        ledger.hold(tensor.segment, holder);
+        descriptor.storage.id = tensor.segment.id;
+      }
+      if (tensor.framework !== undefined) descriptor.framework = tensor.framework;
+      if (tensor.requiresGrad) descriptor.requiresGrad = true;
+      if (tensor.device !== undefined) descriptor.device = tensor.device;
+      return descriptor;
+    },
+    decode(payload: unknown, context: DecodeContext): unknown {
+      const frame = context.frameState(
+        frameKey,
+        () => new ReceivedFrame(context.takeFds(), context.attachments, allocator, (id) => ledger.find(id)),
+        (received) => {
+          for (const segment of received.segments) if (segment.shared) ledger.hold(segment, holder);
+          received.close();
+        },
+      );
+      const cuda = CudaTensor.fromPayload(payload);
+      if (cuda !== undefined) return cuda;
+      let tensor: Tensor;
+      try {
+        tensor = frame.decode(payload);
+      } catch (error) {
+        if (error instanceof ProtocolError) throw error;
+        throw new ProtocolError(`a received tensor cannot be used: ${(error as Error).message}`, { cause: error });
+      }
+      const raw = payload as { framework?: "numpy" | "torch"; requiresGrad?: boolean; device?: string };
+      tensor.framework = raw.framework;
+      tensor.requiresGrad = raw.requiresGrad === true;
+      tensor.device = raw.device;
+      return tensor;
+    },
+  };
+}
