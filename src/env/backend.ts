@@ -1,6 +1,7 @@
 // What a venv backend (uv, or venv + pip) must do, the index flags both share, and how one is chosen.
 
 import { ConfigError } from "../errors.js";
+import type { InstallSandbox } from "./install-sandbox.js";
 import type { PythonInfo } from "./python.js";
 import { findUv } from "./uv.js";
 import { uvBackend } from "./uv.js";
@@ -27,6 +28,8 @@ export interface BuildContext {
   cwd: string;
   signal?: AbortSignal;
   onLine: (line: string) => void;
+  /** Set for the install step when it runs confined: wrap its argv and use its environment. */
+  sandbox?: InstallSandbox;
 }
 
 export interface Backend {
@@ -34,8 +37,15 @@ export interface Backend {
   /** Shown in progress messages, e.g. "uv 0.13.9". */
   readonly description: string;
   createVenv(ctx: BuildContext): Promise<void>;
-  /** Install `ctx.dependencies` (never called with none). */
+  /** Executables outside the Python install that `install` runs (uv's real binary), for the install sandbox to bind. */
+  installTools(ctx: BuildContext): Promise<string[]>;
+  /** Install `ctx.dependencies` (never called with none); inside `ctx.sandbox` when it is set. */
   install(ctx: BuildContext): Promise<void>;
+}
+
+/** The argv and environment one install command runs with: as given, or wrapped in the install sandbox. */
+export function installCommand(ctx: BuildContext, argv: string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
+  return ctx.sandbox ? { argv: ctx.sandbox.wrap(argv), env: ctx.sandbox.env } : { argv, env: ctx.env };
 }
 
 /** The index flags, which uv pip and pip spell the same way. */

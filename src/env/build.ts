@@ -2,9 +2,10 @@
 
 import { constants } from "node:fs";
 import { access, mkdir, rm, stat } from "node:fs/promises";
-import { CallAbortedError, ConfigError, EnvironmentBuildError } from "../errors.js";
+import { CallAbortedError, ConfigError, EnvironmentBuildError, SandboxUnavailableError } from "../errors.js";
 import { selectBackend, type BuildContext } from "./backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
+import { prepareInstallSandbox } from "./install-sandbox.js";
 import { STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
 import type { PythonInfo } from "./python.js";
 import { buildPath, relocateVenv, swapIn } from "./swap.js";
@@ -32,6 +33,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
   const backend = await selectBackend(spec.backend ?? "auto", env);
   const tmp = buildPath(spec.venvRoot, spec.name);
   let stage: "create-venv" | "install" = "create-venv";
+  let installSandbox: EnvironmentState["installSandbox"] = "none";
   const ctx: BuildContext = {
     python,
     venvPath: tmp,
@@ -49,6 +51,19 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     if (spec.dependencies.length > 0) {
       stage = "install";
       emit({ stage: "install", message: `installing ${spec.dependencies.join(" ")}` });
+      // Only the install is confined: creating the venv runs no code but the interpreter's and the installer's own.
+      ctx.sandbox = await prepareInstallSandbox({
+        options: job.sandbox,
+        backend: backend.name,
+        venvRoot: spec.venvRoot,
+        name: spec.name,
+        buildDir: tmp,
+        index: wanted.index,
+        tools: () => backend.installTools(ctx),
+        hostEnv: env,
+        emit,
+      });
+      installSandbox = ctx.sandbox?.kind ?? "none";
       await backend.install(ctx);
     }
     if (spec.signal?.aborted) throw abortedError(job);
@@ -58,6 +73,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       inputs: fingerprintInputs(python, wanted),
       python: await requestRecord(spec.python, python, env),
       backend: backend.name,
+      installSandbox,
       builtAt: new Date().toISOString(),
     };
     await writeState(tmp, state);
@@ -69,6 +85,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (err instanceof EnvironmentBuildError || err instanceof ConfigError || err instanceof CallAbortedError) throw err;
+    if (err instanceof SandboxUnavailableError) throw err;
     const message = `building environment "${spec.name}" in ${venvPath} failed: ${(err as Error).message}`;
     throw new EnvironmentBuildError(message, { cause: err });
   }

@@ -76,5 +76,6 @@ function toEnvironment(job: Job, state: EnvironmentState, reused: boolean): Envi
     backend: state.backend,
     fingerprint: state.fingerprint,
     reused,
+    installSandbox: state.installSandbox,
   };
 }

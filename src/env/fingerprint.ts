@@ -42,6 +42,8 @@ export interface EnvironmentState {
   inputs: FingerprintInputs;
   python: PythonRequestRecord;
   backend: "uv" | "pip";
+  /** How the install was confined (not part of the fingerprint: the same inputs give the same venv). */
+  installSandbox?: "bwrap" | "bwrap-degraded" | "none";
   builtAt: string;
 }
 

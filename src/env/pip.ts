@@ -2,7 +2,7 @@
 
 import path from "node:path";
 import type { Backend, BuildContext } from "./backend.js";
-import { indexArgs } from "./backend.js";
+import { indexArgs, installCommand } from "./backend.js";
 import { runChecked, runCommand } from "./run.js";
 
 /** pip gained `--python` (install into another interpreter's environment) in 22.3. */
@@ -59,14 +59,18 @@ export function pipBackend(options: PipBackendOptions = {}): Backend {
       ];
       await runChecked("creating the venv", argv, run);
     },
+    async installTools(): Promise<string[]> {
+      // The base interpreter's pip lives in the Python install, which the sandbox binds anyway.
+      return [];
+    },
     async install(ctx: BuildContext): Promise<void> {
-      const run = { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine };
       const target = path.join(ctx.venvPath, "bin", "python");
       const pip = useBasePip
         ? [ctx.python.path, "-m", "pip", ...PIP_QUIET_ARGS, "--python", target]
         : [target, "-m", "pip", ...PIP_QUIET_ARGS];
-      const argv = [...pip, "install", ...INSTALL_ARGS, ...indexArgs(ctx.index), "--", ...ctx.dependencies];
-      await runChecked("installing dependencies with pip", argv, run);
+      const cmd = installCommand(ctx, [...pip, "install", ...INSTALL_ARGS, ...indexArgs(ctx.index), "--", ...ctx.dependencies]);
+      const run = { env: cmd.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine };
+      await runChecked(`installing dependencies with pip${ctx.sandbox ? ` (in ${ctx.sandbox.kind})` : ""}`, cmd.argv, run);
     },
   };
 }

@@ -2,6 +2,7 @@
 
 import path from "node:path";
 import { ConfigError } from "../errors.js";
+import type { SandboxMode } from "../sandbox/types.js";
 import type { WantedInputs } from "./check.js";
 
 export interface EnvironmentSpec {
@@ -25,6 +26,25 @@ export interface EnvironmentSpec {
   signal?: AbortSignal;
   /** Environment for uv/pip and the interpreter search (default process.env); its PATH is where uv is looked for. */
   env?: NodeJS.ProcessEnv;
+  /** How the dependency install (untrusted sdist build code) is confined; default { mode: "required" }. Not part of the fingerprint. */
+  sandbox?: InstallSandboxOptions;
+}
+
+/** How a dependency install ran: in bwrap, in bwrap without a user namespace, or unconfined. */
+export type InstallSandboxKind = "bwrap" | "bwrap-degraded" | "none";
+
+/** The install sandbox: uv/pip run inside bubblewrap, writing only the venv being built and its package cache. */
+export interface InstallSandboxOptions {
+  /**
+   * required (default): no bubblewrap, no install (SandboxUnavailableError with the remedy);
+   * preferred: without bubblewrap, warn (a progress event with `warning: true`) and install unconfined;
+   * disabled: install unconfined.
+   */
+  mode: SandboxMode;
+  /** Share the host's network with the install (default true: registries). false suits local-only indexes. */
+  network?: boolean;
+  /** The bwrap to use (default: bwrap on PATH). */
+  bwrapPath?: string;
 }
 
 export interface ProgressEvent {
@@ -33,6 +53,8 @@ export interface ProgressEvent {
   /** One line of uv's or pip's output. */
   line?: string;
   reused?: boolean;
+  /** Set on a warning (an install that runs without the sandbox it preferred). */
+  warning?: boolean;
 }
 
 export interface Environment {
@@ -45,6 +67,8 @@ export interface Environment {
   backend: "uv" | "pip";
   fingerprint: string;
   reused: boolean;
+  /** How the dependency install that built it was confined; undefined for a venv built before this was recorded. */
+  installSandbox: InstallSandboxKind | undefined;
 }
 
 /** One ensureEnvironment call, with its defaults filled in. */
@@ -53,6 +77,7 @@ export interface Job {
   env: NodeJS.ProcessEnv;
   venvPath: string;
   wanted: WantedInputs;
+  sandbox: InstallSandboxOptions;
   emit: (e: ProgressEvent) => void;
 }
 
@@ -69,6 +94,7 @@ export function toJob(spec: EnvironmentSpec): Job {
       index: { indexUrl: spec.indexUrl ?? null, extraIndexUrls: spec.extraIndexUrls ?? [], findLinks: spec.findLinks ?? [] },
       runtimeVersion: spec.runtimeVersion,
     },
+    sandbox: { ...spec.sandbox, mode: spec.sandbox?.mode ?? "required" },
     emit: (e) => spec.onProgress?.(e),
   };
 }
@@ -85,4 +111,13 @@ function validate(spec: EnvironmentSpec): void {
     });
   if (spec.backend !== undefined && !["auto", "uv", "pip"].includes(spec.backend))
     throw new ConfigError(`backend must be "auto", "uv" or "pip", got "${spec.backend}"`, { key: "backend" });
+  const sb = spec.sandbox;
+  if (sb !== undefined) {
+    if (typeof sb !== "object" || sb === null || !["required", "preferred", "disabled"].includes(sb.mode))
+      throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled", got ${JSON.stringify(sb?.mode)}`, { key: "sandbox.mode" });
+    if (sb.network !== undefined && typeof sb.network !== "boolean")
+      throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, { key: "sandbox.network" });
+    if (sb.bwrapPath !== undefined && !path.isAbsolute(sb.bwrapPath))
+      throw new ConfigError(`sandbox.bwrapPath must be an absolute path, got "${sb.bwrapPath}"`, { key: "sandbox.bwrapPath" });
+  }
 }

@@ -1,10 +1,12 @@
 // The uv backend: `uv venv --relocatable` and `uv pip install`, and finding a uv that really runs.
 
+import { open, realpath } from "node:fs/promises";
+import path from "node:path";
+import { EnvironmentBuildError } from "../errors.js";
 import type { Backend, BuildContext } from "./backend.js";
-import { indexArgs } from "./backend.js";
+import { indexArgs, installCommand } from "./backend.js";
 import { findOnPath } from "./python.js";
 import { runChecked, runCommand } from "./run.js";
-import path from "node:path";
 
 export interface UvInfo {
   path: string;
@@ -26,8 +28,37 @@ export async function findUv(env: NodeJS.ProcessEnv = process.env): Promise<UvIn
   return undefined;
 }
 
+async function startsWithShebang(file: string): Promise<boolean> {
+  const fh = await open(file, "r");
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer.toString("latin1") === "#!";
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * uv's real executable. The uv on PATH may be a shim script (pyenv's) that needs the host's home to run, which an
+ * install sandbox does not show; uv names its own binary in $UV for the commands it runs, so ask it once.
+ */
+export async function resolveUvBinary(uv: UvInfo, python: string, ctx: Pick<BuildContext, "env" | "cwd" | "signal">): Promise<string> {
+  const real = await realpath(uv.path);
+  if (!(await startsWithShebang(real))) return real;
+  const argv = [uv.path, "run", "--no-project", "--no-config", "--offline", "--no-cache", "--python", python, "--", python, "-I", "-c", "import os; print(os.environ.get('UV', ''))"];
+  const r = await runCommand(argv, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, timeoutMs: 60_000 });
+  const found = r.stdout.trim();
+  if (r.exitCode === 0 && path.isAbsolute(found) && !(await startsWithShebang(found).catch(() => true))) return realpath(found);
+  throw new EnvironmentBuildError(`${uv.path} is a script, and uv did not name its real binary (needed inside the install sandbox)`, {
+    output: r.tail.join("\n"),
+    command: argv,
+  });
+}
+
 /** A Backend that drives the given uv. */
 export function uvBackend(uv: UvInfo): Backend {
+  // Resolved by installTools when the install runs in the sandbox.
+  let binary: string | undefined;
   return {
     name: "uv",
     description: `uv ${uv.version}`,
@@ -47,11 +78,16 @@ export function uvBackend(uv: UvInfo): Backend {
       ];
       await runChecked("creating the venv with uv", argv, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine });
     },
+    async installTools(ctx: BuildContext): Promise<string[]> {
+      binary ??= await resolveUvBinary(uv, ctx.python.path, ctx);
+      return [binary];
+    },
     async install(ctx: BuildContext): Promise<void> {
       const python = path.join(ctx.venvPath, "bin", "python");
-      const argv = [uv.path, "pip", "install", "--python", python, ...indexArgs(ctx.index), "--", ...ctx.dependencies];
-      await runChecked("installing dependencies with uv", argv, {
-        env: ctx.env,
+      const exe = ctx.sandbox ? (binary ?? (await resolveUvBinary(uv, ctx.python.path, ctx))) : uv.path;
+      const cmd = installCommand(ctx, [exe, "pip", "install", "--python", python, ...indexArgs(ctx.index), "--", ...ctx.dependencies]);
+      await runChecked(`installing dependencies with uv${ctx.sandbox ? ` (in ${ctx.sandbox.kind})` : ""}`, cmd.argv, {
+        env: cmd.env,
         cwd: ctx.cwd,
         signal: ctx.signal,
         onLine: ctx.onLine,
