@@ -144,6 +144,9 @@ export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespa
     args.push("--dev-bind-try", "/dev/dri", "/dev/dri", "--dev-bind-try", "/dev/dxg", "/dev/dxg");
     for (const dir of SYS_FOR_GPU) args.push("--ro-bind-try", dir, dir);
   }
+  // The sandbox's root is a tmpfs that bwrap made: make it read-only once every mount point exists, so that only
+  // /tmp, /dev/shm, the home and the configured paths take writes (and nothing fills memory through /etc or /usr).
+  args.push("--remount-ro", "/");
   // Start in the extension's folder, as an unsandboxed launch does.
   args.push("--chdir", paths.extensionDir);
   return args;
