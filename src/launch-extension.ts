@@ -1,8 +1,9 @@
 // Starts one guest process and walks it through the handshake: hello -> init -> ready (or fatal).
 
 import type { Environment } from "./env/builder.js";
+import { constants as osConstants } from "node:os";
 import {
-  ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError, CallAbortedError,
+  type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError, CallAbortedError,
 } from "./errors.js";
 import { Extension } from "./extension.js";
 import type { Logger } from "./logger.js";
@@ -38,6 +39,14 @@ export interface LaunchExtensionInput {
   onFinished: () => Promise<void>;
 }
 
+/** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
+export function unwrapBwrapExit(exit: ExitInfo): ExitInfo {
+  const code = exit.exitCode;
+  if (code === null || code <= 128 || exit.signal) return exit;
+  const signal = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] as NodeJS.Signals | undefined;
+  return signal ? { ...exit, exitCode: null, signal } : exit;
+}
+
 export async function launchExtension(input: LaunchExtensionInput): Promise<Extension> {
   const { name, logger } = input;
   const command = buildLaunchCommand({
@@ -69,7 +78,8 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
       extension?.emit("stderr", line);
     },
-    onExit: (exit) => {
+    onExit: (raw) => {
+      const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
