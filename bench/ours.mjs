@@ -23,6 +23,7 @@ const WARMUP_CALLS = 200;
 const TIMED_CALLS = 2000;
 const PIPELINED_CALLS = 5000;
 const WARM_STARTS = 5;
+const SANDBOX_WARM_STARTS = 7;
 const IDLE_SETTLE_MS = 500;
 
 /** Owns our manager and the extension currently loaded. */
@@ -37,14 +38,14 @@ class Bench {
     this.ext = undefined;
   }
 
-  /** Loads the extension and waits for its first reply; returns elapsed ns. */
-  async start() {
+  /** Loads the extension and waits for its first reply; returns elapsed ns. Unsandboxed unless told otherwise. */
+  async start(sandbox = { mode: "disabled" }) {
     const started = process.hrtime.bigint();
     const ext = await this.manager.load({
       name: "bench_ext",
       modulePath: EXT_PATH,
       dependencies: [],
-      sandbox: { mode: "disabled" },
+      sandbox,
     });
     await ext.call("ping", [1]);
     const elapsed = process.hrtime.bigint() - started;
@@ -127,12 +128,39 @@ async function scenarioWarmStart(bench) {
   return { warm_start_median_ms: median(samples) / 1e6 };
 }
 
+async function scenarioSandboxWarmStart(bench) {
+  // Ours only (pyisolate's sandbox runs with its own bwrap policy): what each backend adds to a warm start. The
+  // backends are interleaved per round so that drift on a busy machine hits all three alike.
+  await bench.stop();
+  const backends = {
+    disabled: { mode: "disabled" },
+    bwrap: { mode: "required", backend: "bwrap" },
+    landlock: { mode: "required", backend: "landlock" },
+  };
+  const samples = Object.fromEntries(Object.keys(backends).map((name) => [name, []]));
+  for (let i = 0; i < SANDBOX_WARM_STARTS; i++) {
+    for (const [name, sandbox] of Object.entries(backends)) {
+      samples[name].push(await bench.start(sandbox));
+      await bench.stop();
+    }
+  }
+  const ms = Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, median(s) / 1e6]));
+  return {
+    sandbox_warm_start_disabled_ms: ms.disabled,
+    sandbox_warm_start_bwrap_ms: ms.bwrap,
+    sandbox_warm_start_landlock_ms: ms.landlock,
+    sandbox_cost_bwrap_ms: ms.bwrap - ms.disabled,
+    sandbox_cost_landlock_ms: ms.landlock - ms.disabled,
+  };
+}
+
 const SCENARIOS = {
   idle_rss: scenarioIdleRss,
   host_to_ext: scenarioHostToExt,
   ext_to_host: scenarioExtToHost,
   pipelined: scenarioPipelined,
   warm_start: scenarioWarmStart,
+  sandbox_warm_start: scenarioSandboxWarmStart,
 };
 
 // --- driver ---------------------------------------------------------------------------
