@@ -14,6 +14,7 @@ import type { SandboxLaunch } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type Message } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
+import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -37,6 +38,8 @@ export interface LaunchExtensionInput {
   stopGraceMs: number;
   signal: AbortSignal | undefined;
   onFinished: () => Promise<void>;
+  /** How tensors travel to and from this extension (default "auto"). */
+  tensorTransport?: TensorTransportOption;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -69,6 +72,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   });
   const failStart = (error: Error) => settleHandshake?.(error);
 
+  const tensors = new TensorLink(input.tensorTransport, name);
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
       if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
@@ -80,13 +84,18 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     },
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
+      tensors.ended();
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
-  });
+  }, { fdChannel: tensors.childFd });
+  tensors.spawned(guest.pid);
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,
+    extensions: [tensors.codec()],
+    fdChannel: tensors.channel,
+    onSegmentsReleased: (ids) => tensors.released(ids),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
     // real reason. A process that closed its socket but lives on is killed.
     onDisconnect: () => {
@@ -112,7 +121,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
           }
           peer.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
-            extensionClass: input.extensionClass ?? null,
+            extensionClass: input.extensionClass ?? null, tensors: tensors.init,
           });
           pythonVersion = message.python;
           return;

@@ -143,6 +143,7 @@ export class ExtensionManager {
         startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
         stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
         signal: merged.signal,
+        tensorTransport: merged.tensorTransport,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
           await rm(privateRoot, { recursive: true, force: true });

@@ -13,7 +13,7 @@ class ApiTest(unittest.TestCase):
     def test_exported_names_are_pinned(self):
         self.assertEqual(sorted(pyisolate.__all__), sorted([
             "ExtensionBase", "ExtensionLocal", "ProxiedSingleton", "SingletonMetaclass",
-            "local_execution", "RemoteError"]))
+            "local_execution", "RemoteError", "shared_empty"]))
         self.assertEqual(pyisolate.__version__, "0.1.0")
 
     def test_pyisolate_shared_import_path(self):

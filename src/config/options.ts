@@ -47,6 +47,11 @@ export interface ExtensionOptions {
   /** Which installer builds the venv; `auto` takes uv when it is on PATH. */
   backend?: InstallerBackend;
   sandbox?: SandboxOptions;
+  /**
+   * How numpy arrays, torch tensors and `Tensor`s travel: `shm` passes shared memory segments (zero-copy),
+   * `copy` sends their bytes inside the frame, `auto` (default) is `shm` when the native addon works.
+   */
+  tensorTransport?: "auto" | "shm" | "copy";
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

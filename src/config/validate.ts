@@ -12,6 +12,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
+  "tensorTransport",
 ]);
 
 /** Checks an extension name: it becomes a folder name, so only a plain file name is accepted. */
@@ -113,6 +114,9 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
   const dependencies = options.dependencies ?? [];
   if (!Array.isArray(dependencies)) throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
   validateSandbox(options.sandbox);
+  if (options.tensorTransport !== undefined && !["auto", "shm", "copy"].includes(options.tensorTransport)) {
+    throw new ConfigError(`tensorTransport must be "auto", "shm" or "copy"`, { key: "tensorTransport" });
+  }
   if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
     throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
   }

@@ -22,12 +22,16 @@ export class GuestProcess {
   private readonly stderrTail: string[] = [];
   private exitInfo: ExitInfo | undefined;
 
-  constructor(command: LaunchCommand, hooks: GuestProcessHooks) {
+  /**
+   * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
+   * closes its copy after the spawn.
+   */
+  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number } = {}) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
       env: command.env,
       // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard.
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      stdio: options.fdChannel === undefined ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe", options.fdChannel],
       // Its own process group, so that stop can signal everything the extension started.
       detached: true,
     });

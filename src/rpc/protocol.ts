@@ -23,6 +23,8 @@ export interface InitMessage {
   name: string;
   modulePath: string;
   extensionClass: string | null;
+  /** How tensors travel (absent: copies only); see docs/tensors.md. */
+  tensors?: { transport: "shm" | "copy"; fd?: number };
 }
 export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
 export interface FatalMessage { k: "fatal"; error: WireError }
@@ -38,7 +40,7 @@ export interface ResultMessage { k: "result"; id: number; value: unknown }
 export interface ErrorMessage { k: "error"; id: number; error: WireError }
 export interface CancelMessage { k: "cancel"; id: number }
 export interface EventMessage { k: "event"; name: string; payload: unknown }
-export interface ReleaseMessage { k: "release"; fns: number[] }
+export interface ReleaseMessage { k: "release"; fns: number[]; segs?: number[] }
 export interface ShutdownMessage { k: "shutdown" }
 
 export type Message =
@@ -52,6 +54,8 @@ export interface FrameFields {
   a?: number[];
   /** 1 when the message holds tagged values. */
   x?: 1;
+  /** How many file descriptors came with the frame on the fd socket. */
+  f?: number;
 }
 
 export type MessageKind = Message["k"];

@@ -13,8 +13,8 @@ export type TensorTransport = "shm" | "copy";
 
 export interface TensorCodecOptions {
   transport: TensorTransport;
-  /** Who is on the other side, for the ledger (e.g. the extension's name). */
-  holder: string;
+  /** Who is on the other side, for the ledger (e.g. the extension's name), or a function that says it. */
+  holder: string | (() => string);
   allocator?: SegmentAllocator;
   ledger?: SegmentLedger;
 }
@@ -25,7 +25,9 @@ const TAG = "$tensor";
 export function tensorCodec(options: TensorCodecOptions): CodecExtension {
   const allocator = options.allocator ?? defaultAllocator;
   const ledger = options.ledger ?? segmentLedger;
-  const { transport, holder } = options;
+  const { transport } = options;
+  const holderOf = options.holder;
+  const holder = (): string => (typeof holderOf === "string" ? holderOf : holderOf());
   const frameKey = {};
 
   return {
@@ -41,7 +43,7 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
         attach: (bytes) => context.attach(bytes),
       }, mode);
       if (descriptor.storage.kind === "shm") {
-        ledger.hold(tensor.segment, holder);
+        ledger.hold(tensor.segment, holder());
         descriptor.storage.id = tensor.segment.id;
       }
       if (tensor.framework !== undefined) descriptor.framework = tensor.framework;
@@ -54,7 +56,7 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
         frameKey,
         () => new ReceivedFrame(context.takeFds(), context.attachments, allocator, (id) => ledger.find(id)),
         (received) => {
-          for (const segment of received.segments) if (segment.shared) ledger.hold(segment, holder);
+          for (const segment of received.segments) if (segment.shared) ledger.hold(segment, holder());
           received.close();
         },
       );

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+
+from . import tensors
 
 MAX_SAFE_INT = 2 ** 53 - 1
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -16,15 +19,38 @@ def _refuse(value: object) -> TypeError:
 class Encoder:
     """One message's encoding state: its attachments and whether any tag was emitted.
 
-    `export(fn) -> int` stores a callable in the peer's export table and returns its id.
+    `export(fn) -> int` stores a callable in the peer's export table and returns its id. With
+    `shm` true, numpy arrays and torch tensors go as shared segments whose fds collect in `fds`
+    (`keep` holds what keeps them open until sent); else their bytes go as attachments.
     """
 
-    __slots__ = ("attachments", "tagged", "_export")
+    __slots__ = ("attachments", "tagged", "_export", "fds", "keep", "shm")
 
-    def __init__(self, export) -> None:
+    def __init__(self, export, shm: bool = False) -> None:
         self.attachments = []
         self.tagged = False
         self._export = export
+        self.fds = []
+        self.keep = []
+        self.shm = shm
+
+    def add_fd(self, fd: int, keep) -> int:
+        """Send `fd` beside the frame (once per fd); returns its index in the frame's fds."""
+        self.tagged = True
+        try:
+            return self.fds.index(fd)
+        except ValueError:
+            self.fds.append(fd)
+            self.keep.append(keep)
+            return len(self.fds) - 1
+
+    def attach(self, data) -> int:
+        """Add a binary attachment (bytes-like, not copied) and return its index."""
+        self.attachments.append(data)
+        return len(self.attachments) - 1
+
+    def tag(self, name: str, payload):
+        return self._tag(name, payload)
 
     def encode(self, v):
         t = type(v)
@@ -88,6 +114,9 @@ class Encoder:
             return [enc(x) for x in v]
         if callable(v) and not isinstance(v, type):
             return self._tag("$fn", self._export(v))
+        encoded = tensors.encode(v, self, self.shm)
+        if encoded is not tensors.NOT_A_TENSOR:
+            return encoded
         raise _refuse(v)
 
 
@@ -95,14 +124,27 @@ class Decoder:
     """Turns tagged JSON back into Python values.
 
     `attachments` are the frame's bytes; `import_fn(id)` returns a proxy for a callable the
-    other side exported. Raises ValueError on an unknown tag or a bad tag payload.
+    other side exported; `fds` the descriptors that came with the frame (owned: those no tensor
+    took are closed by `close()`). Raises ValueError on an unknown tag or a bad tag payload.
     """
 
-    __slots__ = ("_attachments", "_import_fn")
+    __slots__ = ("_attachments", "_import_fn", "_fds", "_frame")
 
-    def __init__(self, attachments, import_fn) -> None:
+    def __init__(self, attachments, import_fn, fds=None) -> None:
         self._attachments = attachments
         self._import_fn = import_fn
+        self._fds = fds if fds is not None else []
+        self._frame = None
+
+    def close(self) -> None:
+        """Close the frame's fds that no tensor took."""
+        for i, fd in enumerate(self._fds):
+            if fd is not None:
+                self._fds[i] = None
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def decode(self, v):
         t = type(v)
@@ -139,6 +181,10 @@ class Decoder:
             if type(payload) is not list:
                 raise ValueError("$map payload must be a list of [key, value] pairs")
             return dict(self._pair(p) for p in payload)
+        if name == "$tensor":
+            if self._frame is None:
+                self._frame = tensors.ReceivedFrame(self._fds, self._attachments)
+            return tensors.decode(payload, self._frame)
         raise ValueError(f"unknown tag {name!r}")
 
     def _pair(self, pair):

@@ -23,15 +23,18 @@ class Outbox:
         self._fn_ids = itertools.count(1)
         self.exports = {}  # fn id -> callable we sent, until the other side releases it
         self.closed = False
+        self.fd_channel = None  # set when tensors travel as shared segments (see tensors.py)
 
     def frame(self, head: dict, field: str = None, value=None) -> list:
         """Encode `value` into head[field] (tags, attachments) and return the frame's chunks."""
         if field is None:
             return encode_frame(dumps(head))
-        enc = Encoder(self._export)
+        enc = Encoder(self._export, self.fd_channel is not None)
         head[field] = enc.encode(value)
         if enc.tagged:
             head["x"] = 1
+        if enc.fds:
+            head["f"] = len(enc.fds)
         lengths = ()
         if enc.attachments:
             lengths = head["a"] = [memoryview(b).nbytes for b in enc.attachments]
@@ -39,7 +42,8 @@ class Outbox:
         size = 4 + len(header) + sum(lengths)
         if size > self._max:
             raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes")
-        return encode_frame(header, enc.attachments, lengths)
+        chunks = encode_frame(header, enc.attachments, lengths)
+        return _WithFds(chunks, enc.fds, enc.keep) if enc.fds else chunks
 
     def _export(self, fn) -> int:
         fn_id = next(self._fn_ids)
@@ -47,7 +51,17 @@ class Outbox:
         return fn_id
 
     def write(self, chunks: list) -> None:
-        """Queue a frame on the transport; dropped once closed (nobody is listening)."""
+        """Queue a frame on the transport (its fds first); dropped once closed (nobody is listening)."""
+        if self.closed:
+            return
+        channel = self.fd_channel
+        fds = getattr(chunks, "fds", None)
+        if channel is not None and (fds or channel.queued):
+            channel.submit(fds or [], getattr(chunks, "keep", None), lambda: self._write_now(chunks))
+        else:
+            self._write_now(chunks)
+
+    def _write_now(self, chunks: list) -> None:
         if not self.closed:
             write = self._transport.write
             for chunk in chunks:
@@ -71,3 +85,12 @@ class Outbox:
     def buffered(self) -> int:
         """Bytes waiting in the transport."""
         return self._transport.get_write_buffer_size()
+
+
+class _WithFds(list):
+    """A frame's chunks with the fds to send just before them (and what keeps those fds open)."""
+
+    def __init__(self, chunks, fds, keep) -> None:
+        super().__init__(chunks)
+        self.fds = fds
+        self.keep = keep

@@ -11,7 +11,9 @@ from functools import partial
 from . import protocol as P
 from .codec import Decoder
 from .errors import error_from_wire
+from .fdchannel import FdChannel
 from .framing import FrameDecoder, ProtocolError
+from .segments import releases
 from .outbox import Outbox
 from .proxies import ProxyTable
 from .targets import Targets
@@ -45,6 +47,7 @@ class Peer:
         self._cancelled = set()  # their call ids they cancelled: owed no reply
         self._proxies = ProxyTable(self._loop, self._send_release)
         self._closed = None    # the reason, once closed
+        self._frame_fds = []   # fds of the frame being dispatched, until a decode takes them
         self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
                           P.ERROR: self._on_error, P.CANCEL: self._on_cancel,
                           P.RELEASE: self._on_release}
@@ -52,6 +55,21 @@ class Peer:
     def register(self, name: str, obj: object, hidden=()) -> None:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""
         self._targets.register(name, obj, hidden)
+
+    def enable_tensors(self, config) -> str:
+        """Set up tensor transport from the init message's `tensors` field; returns the mode in use."""
+        if type(config) is not dict or config.get("transport") != "shm" or type(config.get("fd")) is not int:
+            return "copy"
+        channel = FdChannel.open(config["fd"], self._loop)
+        if channel is None:
+            return "copy"
+        self._out.fd_channel = channel
+        releases.bind(self._loop, self._send_segment_release)
+        return "shm"
+
+    def _send_segment_release(self, ids: list) -> None:
+        if self._closed is None:
+            self._out.send({"k": P.RELEASE, "fns": [], "segs": ids})
 
     def _resolve(self, msg: dict):
         if "fn" in msg:
@@ -71,9 +89,23 @@ class Peer:
                 if not data:
                     return
                 for msg, attachments in self._frames.feed(data):
-                    self._dispatch(msg, attachments)
+                    self._dispatch_with_fds(msg, attachments)
         finally:
             self.close(ConnectionError("the connection closed"))
+
+    def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
+        count = msg.get("f", 0)
+        if count == 0:
+            return self._dispatch(msg, attachments)
+        channel = self._out.fd_channel
+        if type(count) is not int or count < 0 or channel is None:
+            raise ProtocolError(f"a frame announced {count!r} file descriptors, but none can arrive here")
+        self._frame_fds = channel.receive(count)
+        try:
+            self._dispatch(msg, attachments)
+        finally:
+            fds, self._frame_fds = self._frame_fds, []
+            Decoder(attachments, None, fds).close()  # those no decode took
 
     def _dispatch(self, msg: dict, attachments: list) -> None:
         kind = msg.get("k")
@@ -90,10 +122,14 @@ class Peer:
     def _decode(self, msg: dict, attachments: list, value):
         if "x" not in msg:
             return value  # no tags: skip the walk
+        fds, self._frame_fds = self._frame_fds, []
+        decoder = Decoder(attachments, self._import_fn, fds)
         try:
-            return Decoder(attachments, self._import_fn).decode(value)
+            return decoder.decode(value)
         except ValueError as e:
             raise ProtocolError(f"bad tagged value in {msg.get('k')!r} message: {e}") from None
+        finally:
+            decoder.close()
 
     def _import_fn(self, fn_id: int):
         return self._proxies.get(self, fn_id)
@@ -104,7 +140,13 @@ class Peer:
         cid = msg.get("id")
         if type(cid) is not int:
             raise ProtocolError(f"call id must be an integer, got {cid!r}")
-        args = self._decode(msg, attachments, msg.get("args", []))
+        try:
+            args = self._decode(msg, attachments, msg.get("args", []))
+        except ProtocolError:
+            raise
+        except Exception as e:  # a value this process cannot take (a tensor without numpy, ...)
+            self._out.error(cid, e)
+            return
         try:
             if type(args) is not list:
                 raise TypeError("call arguments must be a list")
@@ -186,7 +228,14 @@ class Peer:
 
     def _on_result(self, msg: dict, attachments: list) -> None:
         future = self._pending.pop(msg.get("id"), None)
-        value = self._decode(msg, attachments, msg.get("value"))  # decode anyway: proxies get released
+        try:
+            value = self._decode(msg, attachments, msg.get("value"))  # decode anyway: proxies get released
+        except ProtocolError:
+            raise
+        except Exception as e:
+            if future is not None and not future.done():
+                future.set_exception(e)
+            return
         if future is not None and not future.done():
             future.set_result(value)
 
@@ -246,4 +295,7 @@ class Peer:
             task.cancel()
         self._out.exports.clear()
         self._out.closed = True
+        if self._out.fd_channel is not None:
+            releases.unbind()
+            self._out.fd_channel.close()
         self._transport.close()

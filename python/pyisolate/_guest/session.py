@@ -45,6 +45,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         reading = loop.create_task(peer.run())
         if not await _until(init, reading, shutdown):
             return _ended(reading)
+        peer.enable_tensors(init.result().get("tensors"))
         loading = loop.create_task(_load(init.result()))
         if not await _until(loading, reading, shutdown):
             loading.cancel()

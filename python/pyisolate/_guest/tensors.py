@@ -1,0 +1,234 @@
+"""numpy arrays and torch tensors as `$tensor` descriptors: shared segments by fd, or bytes in the frame.
+
+numpy and torch are imported lazily, only when a value is one of theirs (or a descriptor asks for one).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from . import segments
+from .segments import Segment
+
+NOT_A_TENSOR = object()
+DTYPES = frozenset((
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+))
+_ITEM_SIZES = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "bfloat16": 2,
+               "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8,
+               "complex64": 8, "complex128": 16}
+
+
+def encode(value, enc, shm: bool):
+    """The `$tensor` tag for a numpy array or torch tensor, or NOT_A_TENSOR for anything else."""
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(value, np.ndarray):
+            return enc.tag("$tensor", _from_numpy(np, value, enc, shm))
+        if isinstance(value, np.generic):  # a numpy scalar travels as the plain number it holds
+            return enc.encode(value.item())
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        from . import tensors_torch
+
+        return enc.tag("$tensor", tensors_torch.encode(torch, value, enc, shm))
+    return NOT_A_TENSOR
+
+
+def shm_storage(seg: Segment, enc) -> dict:
+    return {"kind": "shm", "fd": enc.add_fd(seg.fd, seg), "size": seg.size, "id": seg.ino}
+
+
+def element_strides(byte_strides, item: int):
+    """Strides in elements, or None when numpy's byte strides cannot be said so (negative, unaligned)."""
+    out = []
+    for s in byte_strides:
+        if s < 0 or s % item:
+            return None
+        out.append(s // item)
+    return out
+
+
+def span_bytes(shape, strides, item: int) -> int:
+    """Bytes from the first element to the end of the last one (strides in elements)."""
+    if any(n == 0 for n in shape):
+        return 0
+    return (sum((n - 1) * s for n, s in zip(shape, strides)) + 1) * item
+
+
+def contiguous_strides(shape) -> list:
+    out, step = [], 1
+    for n in reversed(shape):
+        out.append(step)
+        step *= max(n, 1)
+    return out[::-1]
+
+
+def _numpy_name(np, dtype) -> str:
+    name = dtype.name
+    if name == "bool" or (name in DTYPES and dtype.kind in "iufcbV"):
+        return name
+    raise TypeError(f"cannot send a numpy array of dtype {dtype} to the host: only bool, integer, float "
+                    f"and complex dtypes travel as tensors")
+
+
+def _from_numpy(np, arr, enc, shm: bool) -> dict:
+    dtype = arr.dtype
+    if not dtype.isnative:
+        arr = arr.astype(dtype.newbyteorder("="))
+        dtype = arr.dtype
+    name = _numpy_name(np, dtype)
+    item = dtype.itemsize
+    desc = {"dtype": name, "shape": list(arr.shape), "framework": "numpy"}
+    if arr.size == 0 or not shm:
+        return _bytes_numpy(np, arr, desc, enc)
+    strides = element_strides(arr.strides, item)
+    seg = None
+    if strides is not None:
+        address = arr.__array_interface__["data"][0]
+        seg = segments.containing(address, span_bytes(arr.shape, strides, item))
+    if seg is None:  # an ordinary array: one copy into a fresh segment
+        try:
+            seg = segments.allocate(arr.nbytes)
+        except OSError:
+            return _bytes_numpy(np, arr, desc, enc)
+        np.copyto(np.ndarray(arr.shape, dtype, buffer=seg), arr, casting="no")
+        strides, address = contiguous_strides(arr.shape), seg.address
+    desc.update(strides=strides, offset=address - seg.address, storage=shm_storage(seg, enc))
+    return desc
+
+
+def _bytes_numpy(np, arr, desc: dict, enc) -> dict:
+    buf = bytearray(arr.nbytes)
+    if arr.nbytes:
+        np.copyto(np.ndarray(arr.shape, arr.dtype, buffer=buf), arr, casting="no")
+    desc.update(strides=contiguous_strides(arr.shape), offset=0,
+                storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))})
+    return desc
+
+
+class ReceivedFrame:
+    """The fds and attachments of one frame; each fd becomes a segment once, on first use."""
+
+    def __init__(self, fds: list, attachments) -> None:
+        self._fds = fds  # owned; entries become None once taken
+        self._attachments = attachments
+        self._segments = {}
+
+    def segment(self, index, size) -> Segment:
+        seg = self._segments.get(index)
+        if seg is not None:
+            return seg
+        if type(index) is not int or not 0 <= index < len(self._fds) or self._fds[index] is None:
+            raise ValueError(f"$tensor names fd {index!r}, which the frame did not bring")
+        fd, self._fds[index] = self._fds[index], None
+        seg = self._segments[index] = segments.adopt(fd, size)
+        return seg
+
+    def attachment(self, index):
+        if type(index) is not int or not 0 <= index < len(self._attachments):
+            raise ValueError(f"$tensor names attachment {index!r}, which the frame did not bring")
+        return self._attachments[index]
+
+
+def decode(payload, frame: ReceivedFrame):
+    """A numpy array or torch tensor over the received memory; ValueError when the payload is malformed."""
+    desc = _check(payload)
+    framework = desc.get("framework")
+    if framework is None:
+        framework = "numpy" if _importable("numpy") or not _importable("torch") else "torch"
+    storage = desc["storage"]
+    if storage["kind"] == "cuda":
+        from . import tensors_cuda
+
+        return tensors_cuda.decode(desc)
+    if storage["kind"] == "shm":
+        buffer = frame.segment(storage.get("fd"), storage["size"])
+    else:
+        buffer = bytearray(frame.attachment(storage.get("attachment")))  # writable, like the shm case
+    if framework == "torch":
+        from . import tensors_torch
+
+        return tensors_torch.decode(desc, buffer)
+    return _to_numpy(desc, buffer)
+
+
+def _check(payload) -> dict:
+    if type(payload) is not dict:
+        raise ValueError("$tensor payload must be an object")
+    dtype, shape, strides, offset = (payload.get(k) for k in ("dtype", "shape", "strides", "offset"))
+    if dtype not in DTYPES:
+        raise ValueError(f"$tensor dtype {dtype!r} is not one of {sorted(DTYPES)}")
+    ints = (shape, strides)
+    if not all(type(x) is list and all(type(n) is int and n >= 0 for n in x) for x in ints) \
+            or len(shape) != len(strides) or type(offset) is not int or offset < 0:
+        raise ValueError("$tensor shape, strides and offset must be non-negative integers")
+    storage = payload.get("storage")
+    if type(storage) is not dict or storage.get("kind") not in ("shm", "bytes", "cuda"):
+        raise ValueError("$tensor storage must be shm, bytes or cuda")
+    if storage["kind"] == "shm" and (type(storage.get("size")) is not int or storage["size"] <= 0):
+        raise ValueError("$tensor shm storage needs a positive size")
+    return payload
+
+
+def _importable(name: str) -> bool:
+    if name in sys.modules:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _numpy_dtype(np, name: str):
+    if name != "bfloat16":
+        return np.dtype(name)
+    try:
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    except ImportError:
+        warnings.warn("numpy has no bfloat16 (install ml_dtypes for one): the array holds the raw bits as "
+                      "uint16", stacklevel=2)
+        return np.dtype("uint16")
+
+
+def _to_numpy(desc: dict, buffer):
+    import numpy as np
+
+    dtype = _numpy_dtype(np, desc["dtype"])
+    item = dtype.itemsize
+    shape, offset = desc["shape"], desc["offset"]
+    if any(n == 0 for n in shape):
+        return np.empty(shape, dtype)
+    byte_strides = [s * item for s in desc["strides"]]
+    return np.ndarray(shape, dtype, buffer=buffer, offset=offset, strides=byte_strides)
+
+
+def shared_empty(shape, dtype="float32", like: str = "numpy"):
+    """An uninitialised (in fact zero-filled) array in shared memory: returning it to the host copies nothing.
+
+    `like` is "numpy" or "torch"; `dtype` a name ("float32") or the framework's own dtype object.
+    Where memfd is unavailable this is an ordinary array (copied when sent).
+    """
+    shape = [int(n) for n in (shape if isinstance(shape, (list, tuple)) else (shape,))]
+    if like == "torch":
+        from . import tensors_torch
+
+        return tensors_torch.shared_empty(shape, dtype)
+    if like != "numpy":
+        raise ValueError(f'like must be "numpy" or "torch", got {like!r}')
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    nbytes = dtype.itemsize
+    for n in shape:
+        nbytes *= n
+    if nbytes == 0:
+        return np.empty(shape, dtype)
+    try:
+        seg = segments.allocate(nbytes)
+    except OSError:
+        return np.zeros(shape, dtype)
+    return np.ndarray(shape, dtype, buffer=seg)

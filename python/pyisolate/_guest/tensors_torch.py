@@ -1,0 +1,128 @@
+"""torch tensors as `$tensor` descriptors (imported only once a torch tensor is sent or asked for)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from . import segments
+from .tensors import DTYPES, contiguous_strides, shm_storage, span_bytes
+
+CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC"
+_warned_cuda_copy = False
+
+
+def _name(torch, dtype) -> str:
+    name = str(dtype).rpartition(".")[2]
+    if name not in DTYPES:
+        raise TypeError(f"cannot send a torch tensor of dtype {dtype} to the host")
+    return name
+
+
+def encode(torch, t, enc, shm: bool) -> dict:
+    if t.layout != torch.strided or t.is_quantized:
+        raise TypeError(f"cannot send a torch tensor with layout {t.layout} (only dense tensors travel)")
+    device = None
+    if t.device.type == "cuda":
+        if os.environ.get(CUDA_IPC_ENV) == "1":
+            from . import tensors_cuda
+
+            return tensors_cuda.encode(torch, t, _name(torch, t.dtype))
+        _warn_cuda_copy()
+        device = str(t.device)
+        t = t.cpu()
+    elif t.device.type != "cpu":
+        raise TypeError(f"cannot send a torch tensor on device {t.device}")
+    requires_grad = t.requires_grad
+    t = t.detach()
+    if t.is_conj():
+        t = t.resolve_conj()
+    if t.is_neg():
+        t = t.resolve_neg()
+    name = _name(torch, t.dtype)
+    item = t.element_size()
+    desc = {"dtype": name, "shape": list(t.shape), "framework": "torch"}
+    if requires_grad:
+        desc["requiresGrad"] = True
+    if device is not None:
+        desc["device"] = device
+    numel = t.numel()
+    if numel == 0 or not shm:
+        return _bytes(torch, t, desc, enc)
+    strides = list(t.stride())
+    storage = t.untyped_storage()
+    base = storage.data_ptr()
+    address = base + t.storage_offset() * item
+    seg = segments.containing(address, span_bytes(t.shape, strides, item)) if all(s >= 0 for s in strides) else None
+    if seg is None:  # an ordinary tensor: one copy into a fresh segment
+        try:
+            seg = segments.allocate(numel * item)
+        except OSError:
+            return _bytes(torch, t, desc, enc)
+        torch.frombuffer(seg, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
+        strides, address = contiguous_strides(t.shape), seg.address
+    desc.update(strides=strides, offset=address - seg.address, storage=shm_storage(seg, enc))
+    return desc
+
+
+def _bytes(torch, t, desc: dict, enc) -> dict:
+    numel = t.numel()
+    buf = bytearray(numel * t.element_size())
+    if numel:
+        torch.frombuffer(buf, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
+    desc.update(strides=contiguous_strides(t.shape), offset=0,
+                storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))})
+    return desc
+
+
+def _warn_cuda_copy() -> None:
+    global _warned_cuda_copy
+    if not _warned_cuda_copy:
+        _warned_cuda_copy = True
+        warnings.warn(f"a CUDA tensor is copied to host memory to cross processes (set {CUDA_IPC_ENV}=1 "
+                      f"to pass CUDA IPC handles instead)", stacklevel=4)
+
+
+def decode(desc: dict, buffer):
+    import torch
+
+    dtype = getattr(torch, desc["dtype"])
+    shape, strides, offset = desc["shape"], desc["strides"], desc["offset"]
+    item = _item_size(torch, dtype)
+    if any(n == 0 for n in shape):
+        t = torch.empty(shape, dtype=dtype)
+    else:
+        base = torch.frombuffer(buffer, dtype=dtype, count=len(buffer) // item)
+        t = base.as_strided(shape, strides, offset // item)
+    device = desc.get("device")
+    if device is not None and device != "cpu":
+        if torch.cuda.is_available():
+            t = t.to(device)
+        else:
+            warnings.warn(f"a tensor from {device} stays on the CPU: this process sees no CUDA device",
+                          stacklevel=2)
+    if desc.get("requiresGrad"):
+        t.requires_grad_(True)
+    return t
+
+
+def _item_size(torch, dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def shared_empty(shape, dtype):
+    import torch
+
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    numel = 1
+    for n in shape:
+        numel *= n
+    item = _item_size(torch, dtype)
+    if numel == 0:
+        return torch.empty(shape, dtype=dtype)
+    try:
+        seg = segments.allocate(numel * item)
+    except OSError:
+        return torch.zeros(shape, dtype=dtype)
+    return torch.frombuffer(seg, dtype=dtype, count=numel).view(shape)

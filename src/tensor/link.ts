@@ -1,0 +1,92 @@
+// Per-extension tensor plumbing: the fd socket pair, the codec for the connection, and the ledger holder name.
+
+import { ConfigError } from "../errors.js";
+import type { CodecExtension } from "../rpc/codec.js";
+import { FdChannel } from "../rpc/fd-channel.js";
+import { tensorCodec, type TensorTransport } from "./codec.js";
+import { segmentLedger } from "./ledger.js";
+import { nativeStatus } from "./native.js";
+
+/** What the option `tensorTransport` may say; `auto` is shared memory when the native addon works. */
+export type TensorTransportOption = "auto" | TensorTransport;
+
+/** The fd number of the tensor socket in the extension process. */
+export const GUEST_FD_CHANNEL = 4;
+
+/** The `tensors` field of the init message: how the guest sends and receives tensors. */
+export interface TensorInit {
+  transport: TensorTransport;
+  /** The guest's fd of the fd socket (shm only). */
+  fd?: number;
+}
+
+/** One extension's tensor link. Make it before the spawn, call `spawned()` right after. */
+export class TensorLink {
+  readonly transport: TensorTransport;
+  /** Why this transport (for logs and doctor). */
+  readonly reason: string;
+  readonly channel: FdChannel | undefined;
+  #childFd: number | undefined;
+  #holder = "extension";
+
+  constructor(option: TensorTransportOption = "auto", name = "extension") {
+    this.#holder = name;
+    if (option === "copy") {
+      this.transport = "copy";
+      this.reason = "tensorTransport is \"copy\"";
+      this.channel = undefined;
+      return;
+    }
+    if (!nativeStatus.available) {
+      if (option === "shm") {
+        throw new ConfigError(`extension "${name}": tensorTransport "shm" needs the native addon: ${nativeStatus.reason}`, { key: "tensorTransport" });
+      }
+      this.transport = "copy";
+      this.reason = `copying: ${nativeStatus.reason}`;
+      this.channel = undefined;
+      return;
+    }
+    const [hostFd, childFd] = nativeStatus.addon.socketPair("seqpacket");
+    this.transport = "shm";
+    this.reason = "shared memory segments passed as file descriptors";
+    this.channel = new FdChannel(hostFd, nativeStatus.addon);
+    this.#childFd = childFd;
+  }
+
+  /** The descriptor to hand the child as its fd 4, or undefined in copy mode. */
+  get childFd(): number | undefined {
+    return this.#childFd;
+  }
+
+  /** Closes the parent's copy of the child's end (call after the spawn, also when it failed). */
+  spawned(pid: number | undefined): void {
+    if (pid !== undefined) this.#holder = `${this.#holder} (pid ${pid})`;
+    if (this.#childFd !== undefined && nativeStatus.available) nativeStatus.addon.closeFd(this.#childFd);
+    this.#childFd = undefined;
+  }
+
+  get init(): TensorInit {
+    return this.transport === "shm" ? { transport: "shm", fd: GUEST_FD_CHANNEL } : { transport: "copy" };
+  }
+
+  /** The ledger's name for the extension. */
+  get holder(): string {
+    return this.#holder;
+  }
+
+  /** The codec extension for the peer (tensors are encoded for this extension). */
+  codec(): CodecExtension {
+    // The holder name is only known after the spawn: the codec reads it at each use.
+    return tensorCodec({ transport: this.transport, holder: () => this.#holder, ledger: segmentLedger });
+  }
+
+  /** The extension released these segments. */
+  released(ids: readonly number[]): void {
+    segmentLedger.release(this.#holder, ids);
+  }
+
+  /** The extension's process ended: it holds nothing now. */
+  ended(): void {
+    segmentLedger.forget(this.#holder);
+  }
+}
