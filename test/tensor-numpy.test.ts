@@ -7,9 +7,9 @@ import { liveSegments } from "../src/tensor/ledger.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager, waitFor } from "./helpers.js";
+import { NUMPY } from "./tensor-helpers.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
-export const NUMPY = ["numpy==2.2.6"];
 
 describe("numpy arrays through a real extension", { skip }, () => {
   const manager = makeManager();

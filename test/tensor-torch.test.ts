@@ -8,9 +8,8 @@ import { CudaTensor } from "../src/tensor/cuda.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager } from "./helpers.js";
+import { TORCH } from "./tensor-helpers.js";
 
-/** The CPU wheel in /opt/wheels (cp311); pip reads find-links from its config, and the venv is shared across runs. */
-export const TORCH = { dependencies: ["numpy==2.2.6", "torch==2.13.0"], backend: "pip" as const, startTimeoutMs: 600_000 };
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
 const noGpu = existsSync("/dev/nvidia0") ? false : "no GPU visible (/dev/nvidia0 is missing): CUDA IPC needs one";
 const DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
