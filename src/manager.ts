@@ -112,6 +112,8 @@ export class ExtensionManager {
         runtimeVersion: RUNTIME_VERSION,
         onProgress: merged.onProgress,
         signal: merged.signal,
+        // Installs run an sdist's build code: they are sandboxed under the same mode as the extension.
+        sandbox: { mode: policy.mode },
       });
       const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
       const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };
