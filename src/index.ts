@@ -17,6 +17,12 @@ export {
   type DoctorGap, type DetectOptions, type SandboxInfo,
 } from "./sandbox/index.js";
 
+// Tensors (docs/tensors.md)
+export { Tensor, type TensorOptions, type TensorLayout, type TensorValue } from "./tensor/tensor.js";
+export { CudaTensor } from "./tensor/cuda.js";
+export { DTYPES, type DType, type TensorData } from "./tensor/dtype.js";
+export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
+
 // Errors
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,

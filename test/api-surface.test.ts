@@ -6,10 +6,10 @@ import * as api from "../src/index.js";
 
 it("exports exactly the curated names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "CallAbortedError", "ConfigError", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
+    "CallAbortedError", "ConfigError", "CudaTensor", "DTYPES", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
     "ExtensionCrashedError", "ExtensionLoadError", "ExtensionManager", "PROTOCOL_VERSION", "ProtocolError",
-    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "createConsoleLogger",
-    "detectSandbox", "formatDoctorJson", "formatDoctorText", "runDoctor",
+    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "createConsoleLogger",
+    "detectSandbox", "formatDoctorJson", "formatDoctorText", "liveSegments", "runDoctor",
   ]);
 });
 
