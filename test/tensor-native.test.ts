@@ -9,6 +9,7 @@ import { runInNewContext } from "node:vm";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { nativeStatus, type NativeAddon } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
+import { whileMeasuringShmem } from "./tensor-helpers.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
 const native = (nativeStatus.available ? nativeStatus.addon : undefined) as NativeAddon;
@@ -143,7 +144,7 @@ describe("native addon", { skip }, () => {
     native.closeFd(b);
   });
 
-  test("a released 64 MB segment gives its memory back (Shmem in /proc/meminfo)", () => {
+  test("a released 64 MB segment gives its memory back (Shmem in /proc/meminfo)", () => whileMeasuringShmem(() => {
     const size = 64 << 20;
     const allocator = new SegmentAllocator({ memfd: true });
     const before = shmemKiB();
@@ -157,9 +158,9 @@ describe("native addon", { skip }, () => {
     const mib = (kib: number) => (kib / 1024).toFixed(1);
     assert.ok(touched - before >= 60 * 1024, `touching grew Shmem by ${mib(touched - before)} MiB`);
     assert.ok(touched - after >= 60 * 1024, `release shrank Shmem by only ${mib(touched - after)} MiB`);
-  });
+  }));
 
-  test("a dropped tensor gives its memory back after garbage collection", async () => {
+  test("a dropped tensor gives its memory back after garbage collection", () => whileMeasuringShmem(async () => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
     const before = shmemKiB();
@@ -175,9 +176,9 @@ describe("native addon", { skip }, () => {
     }
     assert.ok(touched - before >= 60 * 1024, "the tensor was in shared memory");
     assert.ok(touched - after >= 60 * 1024, `GC freed only ${((touched - after) / 1024).toFixed(1)} MiB`);
-  });
+  }));
 
-  test("timing: an 800 MB memfd and mapping (creation is lazy; the fill touches every page)", (t) => {
+  test("timing: an 800 MB memfd and mapping (creation is lazy; the fill touches every page)", (t) => whileMeasuringShmem(() => {
     const size = 3 * 8192 * 8192 * 4;
     const allocator = new SegmentAllocator({ memfd: true });
     const start = process.hrtime.bigint();
@@ -190,5 +191,5 @@ describe("native addon", { skip }, () => {
     const ms = (a: bigint, b: bigint) => (Number(b - a) / 1e6).toFixed(2);
     t.diagnostic(`800 MB memfd+mmap ${ms(start, created)} ms, fill ${ms(created, filled)} ms, release ${ms(filled, released)} ms`);
     assert.ok(Number(created - start) / 1e6 < 100, "creating and mapping costs no per-page work");
-  });
+  }));
 });

@@ -124,8 +124,9 @@ describe("extension -> host -> extension", { skip }, () => {
   let b: Extension;
 
   before(async () => {
-    [a, b] = await Promise.all(["tensor_np", "tensor_np_b"].map((name) =>
+    const [first, second] = await Promise.all(["tensor_np", "tensor_np_b"].map((name) =>
       manager.load({ name, modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" } })));
+    [a, b] = [first!, second!];
   });
   after(() => manager.close());
 
