@@ -4,11 +4,12 @@
 export { ExtensionManager } from "./manager.js";
 export { Extension, type ExtensionState, type ExtensionProxy } from "./extension.js";
 export type {
-  ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, InstallerBackend,
+  ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, InstallerBackend, SharedRuntimeOptions,
 } from "./config/options.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";
+export type { SharedRuntimeLink } from "./env/shared-runtime.js";
 
 // Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)
 export {

@@ -10,6 +10,7 @@ import { ensureEnvironment } from "./env/builder.js";
 import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
 import { launchExtension } from "./launch-extension.js";
+import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
@@ -100,11 +101,14 @@ export class ExtensionManager {
       });
       // Before the venv is built: a load that cannot be sandboxed fails at once.
       const { choice, capabilities } = await this.chooseSandbox(name, policy);
+      const sharedRuntime = await prepareSharedRuntime({ manager: this.options, extension: merged, mode: policy.mode });
       const environment = await ensureEnvironment({
         name,
         venvRoot: this.venvRoot,
         dependencies: merged.dependencies,
-        python: merged.python,
+        // A venv linked to a layer must run the layer's Python (its compiled modules are built for it).
+        python: merged.python ?? (sharedRuntime && this.options.sharedRuntimes?.[sharedRuntime.name]?.python),
+        sharedRuntime,
         indexUrl: merged.indexUrl,
         extraIndexUrls: merged.extraIndexUrls,
         findLinks: merged.findLinks,
@@ -121,6 +125,7 @@ export class ExtensionManager {
       await mkdir(privateDirs.tmpdir);
       const prepared = await prepareSandbox({
         backend: choice.backend, capabilities, policy, venv: environment.venvPath, pythonPath: environment.pythonPath,
+        sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
       }).catch(async (error: unknown) => {
         await rm(privateRoot, { recursive: true, force: true });

@@ -19,3 +19,12 @@ it("gives every error a stable name and code", () => {
   assert.equal(error.code, "ERR_PYISOLATE_CONFIG");
   assert.ok(error instanceof api.PyIsolateError);
 });
+
+it("names the shared runtime types (compile-time check)", () => {
+  const options: api.SharedRuntimeOptions = { dependencies: ["six"], python: "3.11", backend: "pip" };
+  const manager: api.ManagerOptions = { venvRoot: "/tmp/x", sharedRuntimes: { base: options } };
+  const link: api.SharedRuntimeLink | undefined = ({} as api.Environment).sharedRuntime;
+  const load: api.ExtensionOptions = { name: "x", modulePath: ".", sharedRuntime: "base" };
+  assert.equal(link, undefined);
+  assert.ok(manager.sharedRuntimes?.base && load.sharedRuntime === "base");
+});

@@ -46,6 +46,11 @@ export interface ExtensionOptions {
   findLinks?: string[];
   /** Which installer builds the venv; `auto` takes uv when it is on PATH. */
   backend?: InstallerBackend;
+  /**
+   * A key of the manager's `sharedRuntimes`: its packages are importable after the venv's own (read-only, not
+   * copied). Default none (`null` says so over a pyisolate.yaml): the venv is sealed.
+   */
+  sharedRuntime?: string | null;
   sandbox?: SandboxOptions;
   /**
    * How numpy arrays, torch tensors and `Tensor`s travel: `shm` passes shared memory segments (zero-copy),
@@ -62,6 +67,19 @@ export interface ExtensionOptions {
   signal?: AbortSignal;
 }
 
+/** One shared runtime layer: a venv built once under `venvRoot/.shared/<name>` and linked into the venvs that name it. */
+export interface SharedRuntimeOptions {
+  /** pip requirement strings, e.g. `"torch==2.13.0"`. */
+  dependencies: string[];
+  /** Interpreter for the layer; an extension that names the layer and no `python` of its own gets this one. */
+  python?: string;
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+  findLinks?: string[];
+  /** Which installer builds the layer (default: the manager's `backend`, else `auto`). */
+  backend?: InstallerBackend;
+}
+
 export interface ManagerOptions {
   /** Folder that holds one venv per extension. */
   venvRoot: string;
@@ -72,6 +90,8 @@ export interface ManagerOptions {
   backend?: InstallerBackend;
   /** How long `stop()` waits for a clean exit before SIGTERM, then SIGKILL (default 5000 ms). */
   stopGraceMs?: number;
+  /** Layers of packages (one torch for all) that extensions opt into with `sharedRuntime: "<name>"`. */
+  sharedRuntimes?: Record<string, SharedRuntimeOptions>;
 }
 
 /** Per-call options. */

@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
-import type { ExtensionOptions, ManagerOptions } from "./options.js";
+import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -12,7 +12,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport",
+  "tensorTransport", "sharedRuntime",
 ]);
 
 /** Checks an extension name: it becomes a folder name, so only a plain file name is accepted. */
@@ -136,6 +136,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     indexUrl: optionalString(options.indexUrl, "indexUrl"),
     extraIndexUrls: stringList(options.extraIndexUrls, "extraIndexUrls"),
     findLinks: stringList(options.findLinks, "findLinks"),
+    sharedRuntime: options.sharedRuntime === null ? null : optionalString(options.sharedRuntime, "sharedRuntime"),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
   };
@@ -178,5 +179,42 @@ export function validateManagerOptions(options: ManagerOptions): ManagerOptions 
   if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
     throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
   }
-  return { ...options, venvRoot: resolve(options.venvRoot) };
+  return { ...options, venvRoot: resolve(options.venvRoot), sharedRuntimes: validateSharedRuntimes(options.sharedRuntimes) };
+}
+
+const SHARED_RUNTIME_KEYS = new Set(["dependencies", "python", "indexUrl", "extraIndexUrls", "findLinks", "backend"]);
+
+/** Checks `sharedRuntimes`: each key becomes a folder name, each value a venv spec with at least one dependency. */
+function validateSharedRuntimes(runtimes: unknown): Record<string, SharedRuntimeOptions> | undefined {
+  if (runtimes === undefined) return undefined;
+  if (typeof runtimes !== "object" || runtimes === null || Array.isArray(runtimes)) {
+    throw new ConfigError('sharedRuntimes must be an object such as { torch: { dependencies: ["torch==2.13.0"] } }', { key: "sharedRuntimes" });
+  }
+  const checked: Record<string, SharedRuntimeOptions> = {};
+  for (const [name, spec] of Object.entries(runtimes)) {
+    const key = `sharedRuntimes.${name}`;
+    try {
+      validateName(name);
+    } catch {
+      throw new ConfigError(`${key}: the name must be a plain folder name (letters, digits, ".", "_", "-")`, { key });
+    }
+    if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new ConfigError(`${key} must be an object`, { key });
+    const s = spec as Record<string, unknown>;
+    for (const k of Object.keys(s)) if (!SHARED_RUNTIME_KEYS.has(k)) throw new ConfigError(`unknown option "${key}.${k}"`, { key: `${key}.${k}` });
+    if (!Array.isArray(s.dependencies) || s.dependencies.length === 0) {
+      throw new ConfigError(`${key}.dependencies must be a non-empty array of requirement strings`, { key: `${key}.dependencies` });
+    }
+    if (s.backend !== undefined && !["auto", "uv", "pip"].includes(s.backend as string)) {
+      throw new ConfigError(`${key}.backend must be "auto", "uv" or "pip"`, { key: `${key}.backend` });
+    }
+    checked[name] = {
+      dependencies: s.dependencies.map((dep) => validateRequirement(dep, `${key}.dependencies`)),
+      python: optionalString(s.python, `${key}.python`),
+      indexUrl: optionalString(s.indexUrl, `${key}.indexUrl`),
+      extraIndexUrls: stringList(s.extraIndexUrls, `${key}.extraIndexUrls`),
+      findLinks: stringList(s.findLinks, `${key}.findLinks`),
+      backend: s.backend as SharedRuntimeOptions["backend"],
+    };
+  }
+  return checked;
 }

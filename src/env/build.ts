@@ -6,6 +6,7 @@ import { CallAbortedError, ConfigError, EnvironmentBuildError, SandboxUnavailabl
 import { selectBackend, type BuildContext } from "./backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
 import { prepareInstallSandbox } from "./install-sandbox.js";
+import { linkSharedRuntime } from "./shared-runtime.js";
 import { STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
 import type { PythonInfo } from "./python.js";
 import { buildPath, relocateVenv, swapIn } from "./swap.js";
@@ -48,6 +49,11 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
   try {
     emit({ stage: "create-venv", message: `creating a Python ${python.version} venv with ${backend.description}` });
     await backend.createVenv(ctx);
+    // Before the install: the layer's metadata stubs keep uv and pip from installing what the layer has.
+    if (spec.sharedRuntime) {
+      const stubs = await linkSharedRuntime(tmp, python, spec.sharedRuntime);
+      emit({ stage: "create-venv", message: `linked shared runtime "${spec.sharedRuntime.name}" (${stubs.length} distributions)` });
+    }
     if (spec.dependencies.length > 0) {
       stage = "install";
       emit({ stage: "install", message: `installing ${spec.dependencies.join(" ")}` });

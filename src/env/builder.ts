@@ -77,5 +77,6 @@ function toEnvironment(job: Job, state: EnvironmentState, reused: boolean): Envi
     fingerprint: state.fingerprint,
     reused,
     installSandbox: state.installSandbox,
+    sharedRuntime: job.spec.sharedRuntime,
   };
 }

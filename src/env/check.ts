@@ -15,6 +15,8 @@ export interface WantedInputs {
   dependencies: string[];
   index: IndexOptions;
   runtimeVersion: string;
+  /** The shared runtime layer the venv links to, if any. */
+  sharedRuntime?: { name: string; fingerprint: string };
 }
 
 export function fingerprintInputs(python: PythonInfo, wanted: WantedInputs): FingerprintInputs {
@@ -25,6 +27,7 @@ export function fingerprintInputs(python: PythonInfo, wanted: WantedInputs): Fin
     extraIndexUrls: [...wanted.index.extraIndexUrls],
     findLinks: [...wanted.index.findLinks],
     runtimeVersion: wanted.runtimeVersion,
+    sharedRuntime: wanted.sharedRuntime,
   };
 }
 

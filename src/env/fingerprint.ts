@@ -18,6 +18,8 @@ export interface FingerprintInputs {
   extraIndexUrls: string[];
   findLinks: string[];
   runtimeVersion: string;
+  /** The shared runtime layer (name and its own fingerprint); absent for a sealed venv, so old fingerprints stay valid. */
+  sharedRuntime?: { name: string; fingerprint: string };
 }
 
 /** How the interpreter was chosen, so that an unchanged request can skip resolving (no process spawn). */

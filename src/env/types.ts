@@ -4,6 +4,7 @@ import path from "node:path";
 import { ConfigError } from "../errors.js";
 import type { SandboxMode } from "../sandbox/types.js";
 import type { WantedInputs } from "./check.js";
+import type { SharedRuntimeLink } from "./shared-runtime.js";
 
 export interface EnvironmentSpec {
   /** Folder name of the venv under venvRoot (validated by the caller). */
@@ -24,6 +25,8 @@ export interface EnvironmentSpec {
   onProgress?: (e: ProgressEvent) => void;
   /** Aborting kills a running install and rejects with CallAbortedError. */
   signal?: AbortSignal;
+  /** A built shared runtime layer to link after the venv's own packages (its fingerprint joins this one's). */
+  sharedRuntime?: SharedRuntimeLink;
   /** Environment for uv/pip and the interpreter search (default process.env); its PATH is where uv is looked for. */
   env?: NodeJS.ProcessEnv;
   /** How the dependency install (untrusted sdist build code) is confined; default { mode: "required" }. Not part of the fingerprint. */
@@ -69,6 +72,8 @@ export interface Environment {
   reused: boolean;
   /** How the dependency install that built it was confined; undefined for a venv built before this was recorded. */
   installSandbox: InstallSandboxKind | undefined;
+  /** The shared runtime layer linked after the venv's own packages; undefined for a sealed venv. */
+  sharedRuntime?: SharedRuntimeLink;
 }
 
 /** One ensureEnvironment call, with its defaults filled in. */
@@ -93,6 +98,7 @@ export function toJob(spec: EnvironmentSpec): Job {
       dependencies: spec.dependencies,
       index: { indexUrl: spec.indexUrl ?? null, extraIndexUrls: spec.extraIndexUrls ?? [], findLinks: spec.findLinks ?? [] },
       runtimeVersion: spec.runtimeVersion,
+      sharedRuntime: spec.sharedRuntime && { name: spec.sharedRuntime.name, fingerprint: spec.sharedRuntime.fingerprint },
     },
     sandbox: { ...spec.sandbox, mode: spec.sandbox?.mode ?? "required" },
     emit: (e) => spec.onProgress?.(e),

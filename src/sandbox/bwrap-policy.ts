@@ -9,6 +9,8 @@ export interface BwrapPaths {
   /** The Python install the venv points at: realpath of pyvenv.cfg `home`'s parent (see `resolvePythonInstall`). */
   pythonInstall: string | readonly string[];
   venv: string;
+  /** Shared runtime layers (venvs) the venv's `.pth` names: read-only, like the venv. */
+  sharedRuntimes?: readonly string[];
   /** The extension's own folder: read-only, and the working directory. */
   extensionDir: string;
   /** The guest runtime shipped with this package (the folder holding pyisolate/_guest). */
@@ -130,7 +132,7 @@ export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespa
   // next start. Folders already inside a read-only bind (a Python under /usr) are not bound twice.
   const readOnly: string[] = ["/usr"];
   const python = typeof paths.pythonInstall === "string" ? [paths.pythonInstall] : paths.pythonInstall;
-  for (const dir of [...python, paths.venv, paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths]) {
+  for (const dir of [...python, paths.venv, ...(paths.sharedRuntimes ?? []), paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths]) {
     if (readOnly.some((r) => isAtOrUnder(dir, r))) continue;
     readOnly.push(dir);
     args.push("--ro-bind", dir, dir);

@@ -10,6 +10,8 @@ export const LANDLOCK_ENV = "PYISOLATE_LANDLOCK";
 export interface LandlockPaths {
   pythonInstall: readonly string[];
   venv: string;
+  /** Shared runtime layers (venvs) the venv's `.pth` names: read-only, like the venv. */
+  sharedRuntimes?: readonly string[];
   extensionDir: string;
   runtimeDir: string;
   /** The extension's private HOME and TMPDIR (made by the manager, removed at stop): its only writable places by default. */
@@ -44,6 +46,7 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths):
     ...(policy.gpu ? SYS_FOR_GPU : ["/sys/devices/system/cpu"]),
     ...paths.pythonInstall,
     paths.venv, // read-only at run time: nothing can be planted for the next start (a .pth file, a patched module)
+    ...(paths.sharedRuntimes ?? []), // read-only too: one extension must not plant code that another one imports
     paths.runtimeDir,
     paths.extensionDir,
     ...policy.readonlyPaths,

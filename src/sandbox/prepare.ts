@@ -21,6 +21,8 @@ export interface PrepareInput {
   /** Writable and read-only paths must already have passed `guardConfigPaths` (absolute, symlinks resolved). */
   policy: SandboxPolicy;
   venv: string;
+  /** The shared runtime layer's venv the extension links to, if any: read-only, like its own venv. */
+  sharedRuntime?: string;
   pythonPath: string;
   modulePath: string;
   runtimeDir: string;
@@ -45,16 +47,17 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
   ) as [string, string, string, string, string];
   const pythonPath = path.join(venv, path.relative(input.venv, input.pythonPath));
   const pythonInstall = await resolvePythonInstall(venv);
+  const sharedRuntimes = input.sharedRuntime ? [await realpath(input.sharedRuntime)] : [];
   const gpuDevices = input.policy.gpu ? await listGpuDevices() : [];
 
   if (input.backend === "landlock") {
-    const rules = buildLandlockRules(input.policy, { pythonInstall, venv, extensionDir: modulePath, runtimeDir, home, tmpdir, gpuDevices });
+    const rules = buildLandlockRules(input.policy, { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, tmpdir, gpuDevices });
     return { launch: { backend: "landlock", rules: encodeLandlockRules(rules) }, pythonPath, modulePath };
   }
   const caps = input.capabilities;
   if (!caps?.bwrap) throw new Error(`prepareSandbox: backend ${input.backend} needs detection that found bwrap`);
   // The private HOME is the manager's folder, bound writable at the same path: the same HOME as under Landlock,
   // on disk rather than in memory, and removed at stop. TMPDIR stays the sandbox's own tmpfs /tmp.
-  const bwrapArgs = buildBwrapArgs(input.policy, { pythonInstall, venv, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices }, caps.namespaces);
+  const bwrapArgs = buildBwrapArgs(input.policy, { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices }, caps.namespaces);
   return { launch: { backend: input.backend, bwrapPath: caps.bwrap.path, bwrapArgs }, pythonPath, modulePath };
 }
