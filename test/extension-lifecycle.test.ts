@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { after, describe, it } from "node:test";
 import {
-  ConfigError, ExtensionClosedError, ExtensionCrashedError, ExtensionLoadError, RemoteError,
+  ConfigError, ExtensionClosedError, ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError,
 } from "../src/index.js";
 import { fixture, isAlive, makeManager, SHARED_VENV_ROOT, TEST_DIR, waitFor } from "./helpers.js";
 
@@ -82,6 +82,16 @@ describe("a crashing extension", () => {
     const killed = await pending;
     assert.ok(killed instanceof ExtensionCrashedError);
     assert.equal(killed.signal, "SIGKILL");
+  });
+
+  it("a malformed frame from the extension is a ProtocolError: the extension is killed, the host goes on", async () => {
+    const ext = await manager.load({ name: "garbage", modulePath: fixture("echo_ext"), sandbox: disabled });
+    const error = await ext.call("send_garbage").catch((e: unknown) => e);
+    assert.ok(error instanceof ProtocolError, String(error));
+    await once(ext, "exit");
+    assert.equal(manager.get("garbage"), undefined);
+    const next = await manager.load({ name: "garbage", modulePath: fixture("echo_ext"), sandbox: disabled });
+    assert.equal(await next.call("echo", ["fine"]), "fine");
   });
 
   it("leaves the manager and the other extensions working", async () => {
