@@ -6,12 +6,14 @@
 // counts, same statistics (bench/stats.mjs). A scenario is one async function in SCENARIOS,
 // taking the Bench and returning { metric_name: number }; add one here and its twin there.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { scenarioTensors } from "./ours_tensors.mjs";
+import { rssMiB } from "./procfs.mjs";
 import { latencySummary, median } from "./stats.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -26,10 +28,13 @@ const WARM_STARTS = 5;
 const SANDBOX_WARM_STARTS = 7;
 const IDLE_SETTLE_MS = 500;
 
-/** Owns our manager and the extension currently loaded. */
+/** Owns our manager and the extension currently loaded; collects meta and skipped metrics for the result. */
 class Bench {
-  constructor(ExtensionManager) {
-    this.manager = new ExtensionManager({ venvRoot: VENV_ROOT });
+  constructor(api, meta) {
+    this.api = api;
+    this.meta = meta;
+    this.skipped = {}; // metric -> why it was not measured
+    this.manager = new api.ExtensionManager({ venvRoot: VENV_ROOT });
     this.manager.provide("BenchService", {
       async ping(x) {
         return x;
@@ -64,17 +69,15 @@ class Bench {
     return this.ext;
   }
 
+  skip(metric, reason) {
+    this.skipped[metric] = reason;
+    console.error(`skipped ${metric}: ${reason}`);
+  }
+
   async close() {
     await this.stop();
     await this.manager.close();
   }
-}
-
-function readRssMiB(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, "ascii");
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(match[1]) / 1024;
 }
 
 // --- scenarios ------------------------------------------------------------------------
@@ -84,7 +87,7 @@ async function scenarioIdleRss(bench) {
   // The extension reports its own pid on both sides, so both read the same process.
   const pid = await ext.call("pid", []);
   await sleep(IDLE_SETTLE_MS);
-  return { idle_rss_mib: readRssMiB(pid) };
+  return { idle_rss_mib: rssMiB(pid) };
 }
 
 async function scenarioHostToExt(bench) {
@@ -161,6 +164,7 @@ const SCENARIOS = {
   pipelined: scenarioPipelined,
   warm_start: scenarioWarmStart,
   sandbox_warm_start: scenarioSandboxWarmStart,
+  tensors: scenarioTensors, // ours_tensors.mjs; last, as it stops the small-call extension
 };
 
 // --- driver ---------------------------------------------------------------------------
@@ -183,7 +187,7 @@ async function run(selected, dist) {
   meta.runtime_version = api.RUNTIME_VERSION ?? null;
   let bench;
   try {
-    bench = new Bench(api.ExtensionManager);
+    bench = new Bench(api, meta);
     metrics.first_load_ms = Number(await bench.start()) / 1e6;
     meta.reported_pid_matches = (await bench.ext.call("pid", [])) === bench.ext.pid;
     for (const name of selected) {
@@ -199,7 +203,7 @@ async function run(selected, dist) {
     if (bench) await bench.close().catch((error) => (errors.close = describe(error)));
   }
   meta.loadavg_at_end = loadavg()[0];
-  return { side: "ours", meta, metrics, errors };
+  return { side: "ours", meta, metrics, skipped: bench?.skipped ?? {}, errors };
 }
 
 function parseCli() {

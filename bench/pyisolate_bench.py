@@ -31,6 +31,7 @@ import pyisolate  # noqa: E402
 from bench_ext import BenchExtension, BenchService  # noqa: E402
 from bench_stats import latency_summary, median  # noqa: E402
 from pyisolate import ExtensionManager, SandboxMode  # noqa: E402
+from pyisolate_tensors import scenario_tensors  # noqa: E402
 
 WARMUP_CALLS = 200
 TIMED_CALLS = 2000
@@ -44,10 +45,10 @@ def venv_root(share_torch):
     return VENV_ROOTS / ("share-torch" if share_torch else "plain")
 
 
-def extension_config(share_torch):
+def extension_config(share_torch, name="bench_ext"):
     """A fresh config per load: pyisolate mutates the dict it is given."""
     return {
-        "name": "bench_ext",
+        "name": name,
         "module_path": str(EXT_PATH),
         "isolated": True,
         # Without share_torch the child venv does not inherit the host's site-packages,
@@ -64,12 +65,24 @@ def extension_config(share_torch):
 
 
 class Bench:
-    """Owns the pyisolate manager and the extension currently loaded."""
+    """Owns the pyisolate manager and the extension currently loaded; collects meta and skipped metrics."""
 
     def __init__(self, share_torch):
         self.share_torch = share_torch
         self.manager = ExtensionManager(BenchExtension, {"venv_root_path": str(venv_root(share_torch))})
         self.ext = None
+        self.host_pid = os.getpid()
+        self.meta = {}
+        self.skipped = {}  # metric -> why it was not measured
+
+    def skip(self, metric, reason):
+        self.skipped[metric] = reason
+        print(f"skipped {metric}: {reason}", file=sys.stderr, flush=True)
+
+    def load_tensor_extensions(self, names):
+        """The tensor scenario's extensions: share_torch=True, so their own manager and venv root."""
+        manager = ExtensionManager(BenchExtension, {"venv_root_path": str(venv_root(True))})
+        return manager, [manager.load_extension(extension_config(True, name)) for name in names]
 
     async def start(self):
         """Loads the extension and waits for its first reply; returns elapsed ns."""
@@ -157,6 +170,7 @@ SCENARIOS = {
     "ext_to_host": scenario_ext_to_host,
     "pipelined": scenario_pipelined,
     "warm_start": scenario_warm_start,
+    "tensors": scenario_tensors,  # pyisolate_tensors.py; last, as it stops the small-call extension
 }
 
 
@@ -203,8 +217,10 @@ async def run(args):
             "first_load_venv_existed": venv_existed,
             "cpus": os.cpu_count(),
             "loadavg_at_end": os.getloadavg()[0],
+            **bench.meta,
         },
         "metrics": metrics,
+        "skipped": bench.skipped,
         "errors": errors,
     }
 

@@ -1,6 +1,28 @@
 // Turns the two sides' results into comparison rows, a console table and a markdown table.
 
 import { median } from "./stats.mjs";
+import { FORWARD_SIZES, PLAN, forwardKey, roundTripKey } from "./tensor-plan.mjs";
+
+/** The tensor scenario's rows: round trips per framework and size, forwarding, peak RSS at one size. */
+function tensorMetrics() {
+  const us = (key, label) => ({ key, label, unit: "µs", better: "lower" });
+  const mib = (key, label) => ({ key, label, unit: "MiB", better: "lower" });
+  const peak = PLAN.peak_rss_size;
+  return [
+    us("tensor_small_call_median_us", "tensor ext: small call, median (floor base)"),
+    ...PLAN.round_trip_frameworks.flatMap((fw) =>
+      PLAN.sizes.map((size) => us(roundTripKey(fw, size.label), `tensor round trip, ${fw} ${size.label}, median`)),
+    ),
+    ...FORWARD_SIZES.map((size) => us(forwardKey(size.label), `host→A→B forward, ${PLAN.forward.framework} ${size.label}, median`)),
+    ...PLAN.round_trip_frameworks.flatMap((fw) => [
+      mib(`tensor_peak_rss_host_${fw}_${peak}_mib`, `peak RSS, host, ${fw} ${peak} round trips`),
+      mib(`tensor_peak_rss_ext_${fw}_${peak}_mib`, `peak RSS, extension, ${fw} ${peak} round trips`),
+    ]),
+    ...["host", "a", "b"].map((who) =>
+      mib(`tensor_fwd_peak_rss_${who}_${peak}_mib`, `peak RSS, ${who === "host" ? "host" : `extension ${who.toUpperCase()}`}, ${peak} forward`),
+    ),
+  ];
+}
 
 /** What each metric means and which direction is better. New scenarios add lines here. */
 export const METRICS = [
@@ -17,10 +39,14 @@ export const METRICS = [
   { key: "sandbox_warm_start_landlock_ms", label: "warm start, Landlock (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_cost_bwrap_ms", label: "sandbox cost to warm start: bwrap (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_cost_landlock_ms", label: "sandbox cost to warm start: Landlock (ours only)", unit: "ms", better: "lower" },
+  ...tensorMetrics(),
 ];
 
-/** Informational metrics kept in the JSON but left out of the table (not comparable run to run). */
-const UNTABULATED = new Set(["first_load_ms"]);
+/**
+ * Informational metrics kept in the JSON but left out of the table: the first load (not comparable run to run)
+ * and the tensor scenario's details (first calls, rep counts, peaks at other sizes).
+ */
+const untabulated = (key) => key === "first_load_ms" || key.startsWith("tensor_");
 
 /**
  * Folds several rounds of one side into one result: each metric is the median over the
@@ -34,21 +60,25 @@ export function combineRounds(results) {
     keys.map((key) => [key, median(ran.map((r) => r.metrics[key]).filter((v) => typeof v === "number"))]),
   );
   const errors = Object.assign({}, ...ran.map((r) => r.errors ?? {}));
+  const skipped = Object.assign({}, ...ran.map((r) => r.skipped ?? {}));
   const seconds = ran.reduce((sum, r) => sum + (r.seconds ?? 0), 0);
-  return { ...ran[0], metrics, errors, seconds, rounds: results.length === 1 ? undefined : results };
+  return { ...ran[0], metrics, errors, skipped, seconds, rounds: results.length === 1 ? undefined : results };
 }
 
-/** One row per metric either side reported: values, ratio ours/pyisolate and who is ahead. */
+/** One row per metric either side reported or skipped: values, ratio ours/pyisolate and who is ahead. */
 export function compare(ours, pyisolate) {
   const known = new Set(METRICS.map((m) => m.key));
   const extra = [...new Set([...Object.keys(ours.metrics ?? {}), ...Object.keys(pyisolate.metrics ?? {})])]
-    .filter((key) => !known.has(key) && !UNTABULATED.has(key))
+    .filter((key) => !known.has(key) && !untabulated(key))
     .map((key) => ({ key, label: key, unit: "", better: "unknown" }));
-  return [...METRICS, ...extra].map((metric) => {
+  const measured = (metric) =>
+    [ours, pyisolate].some((side) => side.metrics?.[metric.key] !== undefined || side.skipped?.[metric.key]);
+  return [...METRICS, ...extra].filter(measured).map((metric) => {
     const a = ours.metrics?.[metric.key];
     const b = pyisolate.metrics?.[metric.key];
     const ratio = typeof a === "number" && typeof b === "number" && b !== 0 ? a / b : null;
-    return { ...metric, ours: a ?? null, pyisolate: b ?? null, ratio, verdict: verdict(ratio, metric.better) };
+    const skipped = { ours: ours.skipped?.[metric.key], pyisolate: pyisolate.skipped?.[metric.key] };
+    return { ...metric, ours: a ?? null, pyisolate: b ?? null, skipped, ratio, verdict: verdict(ratio, metric.better) };
   });
 }
 
@@ -67,10 +97,11 @@ export function formatNumber(value) {
 }
 
 function cells(row) {
+  const value = (side) => (row[side] === null && row.skipped?.[side] ? "skipped" : formatNumber(row[side]));
   return [
     `${row.label}${row.unit ? ` (${row.unit})` : ""}`,
-    formatNumber(row.ours),
-    formatNumber(row.pyisolate),
+    value("ours"),
+    value("pyisolate"),
     row.ratio === null ? "n/a" : `${row.ratio.toFixed(2)}×`,
     row.better === "unknown" ? "?" : `${row.better} is better`,
     row.verdict,

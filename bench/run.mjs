@@ -11,6 +11,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { formatFloors, judgeFloors } from "./floors.mjs";
 import { combineRounds, compare, consoleTable, markdownTable } from "./report.mjs";
 import { logTail, runLogged, runSide } from "./side-process.mjs";
 
@@ -75,15 +76,40 @@ function machine() {
   };
 }
 
+/** What the tensor scenario ran with on each side, and every case it skipped and why. */
+function tensorNotes(sides) {
+  const { ours, pyisolate } = sides;
+  const notes = [];
+  if (ours.meta?.tensor_host_memory) notes.push(`Tensors, ours: host tensors in ${ours.meta.tensor_host_memory}; extensions unsandboxed (ext.pid is the Python process).`);
+  if (pyisolate.meta?.tensor_returned_types) {
+    const types = Object.entries(pyisolate.meta.tensor_returned_types).map(([fw, type]) => `${fw} comes back as ${type}`);
+    notes.push(
+      `Tensors, pyisolate: share_torch ${pyisolate.meta.tensor_share_torch}, torch sharing strategy ${pyisolate.meta.tensor_torch_sharing_strategy} (/dev/shm files); ${types.join(", ")} (numpy travels as ndarray.tolist() in JSON).`,
+    );
+  }
+  for (const name of ["ours", "pyisolate"]) {
+    // A skipped case also skips its peak-RSS metrics; its median's entry stands for all of them.
+    for (const [metric, reason] of Object.entries(sides[name].skipped ?? {})) {
+      if (metric.endsWith("_median_us")) notes.push(`${name} skipped ${metric.replace(/_median_us$/, "")}: ${reason}`);
+    }
+    for (const [metric, reps] of Object.entries(sides[name].metrics ?? {})) {
+      if (metric.endsWith("_reps") && reps < 3) notes.push(`${name} ${metric.replace(/_reps$/, "")}: median of ${reps} call(s) (the case's time budget)`);
+    }
+  }
+  return notes;
+}
+
 function markdown(report, rows) {
   const { pyisolate } = report.sides;
   const notes = [
     `Run ${report.date}, ${report.rounds} round(s) (each metric is the median over rounds), on ${report.machine.cpus} CPUs (${report.machine.cpu_model}); load average before: ${report.machine.loadavg_before.toFixed(2)}.`,
-    `pyisolate ${pyisolate.meta?.pyisolate_version ?? "?"} (sandbox ${pyisolate.meta?.sandbox ?? "?"}, share_torch ${pyisolate.meta?.share_torch ?? "?"}); our side: sandbox disabled.`,
+    `pyisolate ${pyisolate.meta?.pyisolate_version ?? "?"} (sandbox ${pyisolate.meta?.sandbox ?? "?"}, share_torch ${pyisolate.meta?.share_torch ?? "?"} for the small-call scenarios); our side: sandbox disabled.`,
     "Ratio is ours / pyisolate; the direction column says whether lower or higher is better.",
+    ...tensorNotes(report.sides),
     ...["ours", "pyisolate"].map((name) => describeSide(name, report.sides[name])),
   ];
-  return `# Benchmark: ours vs pyisolate\n\n${markdownTable(rows)}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
+  const floors = formatFloors(report.floors).map((line) => `- ${line}`);
+  return `# Benchmark: ours vs pyisolate\n\n${markdownTable(rows)}\n\n## Floors of issue 4 (tensors)\n\n${floors.join("\n")}\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
 }
 
 const machineInfo = machine();
@@ -110,10 +136,12 @@ const ours = combineRounds(perRound.ours);
 const pyisolate = combineRounds(perRound.pyisolate);
 
 const rows = compare(ours, pyisolate);
-const report = { date: new Date().toISOString(), rounds, machine: machineInfo, setup: setupResult, sides: { ours, pyisolate }, rows };
+const floors = judgeFloors(ours, pyisolate);
+const report = { date: new Date().toISOString(), rounds, machine: machineInfo, setup: setupResult, sides: { ours, pyisolate }, rows, floors };
 writeFileSync(join(RESULTS, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(join(RESULTS, "latest.md"), markdown(report, rows));
 
 console.log(`\n${consoleTable(rows)}\n`);
 console.log("ratio = ours / pyisolate; see the direction column for which way is better.");
+console.log(`\nFloors of issue 4 (tensors):\n${formatFloors(floors).join("\n")}\n`);
 console.log(`wrote ${relative(ROOT, join(RESULTS, "latest.json"))} and ${relative(ROOT, join(RESULTS, "latest.md"))}`);

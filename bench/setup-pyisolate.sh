@@ -8,14 +8,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.work/pyisolate-venv"
 # torch is pinned to the CPU wheel in /opt/wheels (pip's find-links); pyisolate's
 # installer imports torch even when share_torch is off, so the host venv needs it.
-pins=(pyisolate==0.10.2 torch==2.13.0 uv)
+# numpy: the tensor scenario passes numpy arrays from pyisolate's host too.
+pins=(pyisolate==0.10.2 torch==2.13.0 numpy==2.2.6 uv)
 stamp="$venv/.bench-pins"
 log="$here/.work/setup-pyisolate.log"
 
 start=$EPOCHREALTIME
 mkdir -p "$here/.work"
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "${pins[*]}" ]] && "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ['pyisolate', 'torch', 'uv'])))" 2>/dev/null; then
+if [[ -f "$stamp" && "$(cat "$stamp")" == "${pins[*]}" ]] && "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ['pyisolate', 'torch', 'numpy', 'uv'])))" 2>/dev/null; then
   state="cached"
 else
   rm -rf "$venv"

@@ -1,0 +1,88 @@
+// The floors of issue 4 for the tensor benchmark, judged from the measured metrics of both sides.
+
+import { FORWARD_SIZES, PLAN, forwardKey, roundTripKey } from "./tensor-plan.mjs";
+
+const SMALL_CALL_FACTOR = 3; // every size within 3x of our own small-call latency
+const NUMPY_TOLERANCE = 1.1; // "numpy as fast as torch": within 10% at each size
+
+const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+const roundTrips = () =>
+  PLAN.round_trip_frameworks.flatMap((framework) =>
+    PLAN.sizes.map((size) => ({ key: roundTripKey(framework, size.label), name: `${framework} ${size.label}` })),
+  );
+const forwards = () => FORWARD_SIZES.map((size) => ({ key: forwardKey(size.label), name: `forward ${size.label}` }));
+
+function verdict(name, failures, measured, detail) {
+  if (measured === 0) return { name, verdict: "n/a", detail: "nothing measured" };
+  return { name, verdict: failures.length ? "FAIL" : "PASS", detail: failures.length ? `${failures.join("; ")}. ${detail}` : detail };
+}
+
+/** Each case against a multiple of our small call on the same extension, measured in the same run. */
+function withinSmallCall(ours, cases, calls, name) {
+  const base = ours.metrics?.tensor_small_call_median_us;
+  if (typeof base !== "number") return { name, verdict: "n/a", detail: "no small-call latency measured" };
+  const bound = SMALL_CALL_FACTOR * calls * base;
+  const failures = [];
+  let worst = { ratio: 0 };
+  for (const c of cases) {
+    const value = ours.metrics[c.key];
+    if (typeof value !== "number") {
+      failures.push(`${c.name} not measured`);
+      continue;
+    }
+    if (value > bound) failures.push(`${c.name} ${fmt(value)} µs`);
+    if (value / (calls * base) > worst.ratio) worst = { ratio: value / (calls * base), name: c.name };
+  }
+  const detail = `bound ${fmt(bound)} µs (${SMALL_CALL_FACTOR}× ${calls > 1 ? `${calls} small calls` : "the small call"} of ${fmt(base)} µs); worst ${worst.name} at ${worst.ratio.toFixed(2)}×`;
+  return verdict(name, failures, cases.length, detail);
+}
+
+function numpyAsFastAsTorch(ours) {
+  const name = `numpy as fast as torch (ours, numpy ≤ ${NUMPY_TOLERANCE}× torch at each size)`;
+  const failures = [];
+  const ratios = [];
+  for (const size of PLAN.sizes) {
+    const numpy = ours.metrics?.[roundTripKey("numpy", size.label)];
+    const torch = ours.metrics?.[roundTripKey("torch", size.label)];
+    if (typeof numpy !== "number" || typeof torch !== "number") {
+      failures.push(`${size.label} not measured`);
+      continue;
+    }
+    ratios.push(`${size.label} ${(numpy / torch).toFixed(2)}×`);
+    if (numpy > NUMPY_TOLERANCE * torch) failures.push(`${size.label}: numpy ${fmt(numpy)} µs vs torch ${fmt(torch)} µs`);
+  }
+  return verdict(name, failures, PLAN.sizes.length, `numpy/torch: ${ratios.join(", ")}`);
+}
+
+/** Where pyisolate skipped a case (too slow or too big to run), it is not faster there. */
+function noSizeWherePyisolateIsFaster(ours, pyisolate) {
+  const name = "no size where pyisolate is faster (round trips and forwarding)";
+  const failures = [];
+  const cases = [...roundTrips(), ...forwards()];
+  for (const c of cases) {
+    const a = ours.metrics?.[c.key];
+    const b = pyisolate.metrics?.[c.key];
+    if (typeof a !== "number") failures.push(`${c.name}: ours not measured`);
+    else if (typeof b === "number" && b < a) failures.push(`${c.name}: pyisolate ${fmt(b)} µs < ours ${fmt(a)} µs`);
+  }
+  const skipped = cases.filter((c) => pyisolate.skipped?.[c.key]).map((c) => c.name);
+  const detail = skipped.length ? `pyisolate skipped (counted as slower): ${skipped.join(", ")}` : "every case measured on both sides";
+  return verdict(name, failures, cases.length, detail);
+}
+
+/** [{ name, verdict: "PASS" | "FAIL" | "n/a", detail }] */
+export function judgeFloors(ours, pyisolate) {
+  if (ours.unavailable) return [{ name: "all floors", verdict: "n/a", detail: `ours not available (${ours.unavailable})` }];
+  return [
+    withinSmallCall(ours, roundTrips(), 1, `every round trip within ${SMALL_CALL_FACTOR}× of our small-call latency`),
+    withinSmallCall(ours, forwards(), 2, `forwarding (two calls) within ${SMALL_CALL_FACTOR}× of two small calls`),
+    numpyAsFastAsTorch(ours),
+    pyisolate.unavailable
+      ? { name: "no size where pyisolate is faster", verdict: "n/a", detail: `pyisolate not available (${pyisolate.unavailable})` }
+      : noSizeWherePyisolateIsFaster(ours, pyisolate),
+  ];
+}
+
+export function formatFloors(floors) {
+  return floors.map((f) => `${f.verdict.padEnd(4)} ${f.name}: ${f.detail}`);
+}

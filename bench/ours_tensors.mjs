@@ -1,0 +1,195 @@
+// The tensor scenario on our host: round trips of a Tensor at each size of tensor-plan.json (torch and
+// numpy), host -> A -> B forwarding, and peak RSS per case. Twin of pyisolate_tensors.py.
+
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { memAvailableBytes, peakRssMiB, resetPeakRss, rssMiB } from "./procfs.mjs";
+import { median } from "./stats.mjs";
+import { FORWARD_SIZES, PLAN } from "./tensor-plan.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const EXT_PATH = join(HERE, "extensions", "bench_ext");
+const ITEM_SIZE = 4; // float32
+const MIB = 2 ** 20;
+
+/** The two extension processes: the same bench_ext, each in its own venv with torch and numpy. */
+function tensorExtension(name) {
+  return {
+    name,
+    modulePath: EXT_PATH,
+    // pip, not uv: pip's global config finds the CPU torch wheel in /opt/wheels.
+    dependencies: ["torch==2.13.0", "numpy==2.2.6"],
+    backend: "pip",
+    // Unsandboxed, as in the other scenarios, and so that ext.pid is the Python process itself.
+    sandbox: { mode: "disabled" },
+  };
+}
+
+const bytesOf = (size) => size.shape.reduce((a, b) => a * b, ITEM_SIZE);
+const now = () => process.hrtime.bigint();
+
+/**
+ * Skips a case when the previous size of the same kind, scaled by the byte ratio, predicts one call over the
+ * plan's max_call_s or a peak RSS growth over its share of MemAvailable (copying transports grow with size).
+ */
+class Guard {
+  #last = new Map(); // kind -> { bytes, callNs, growthBytes } of the last size that ran
+  #skippedKinds = new Map();
+
+  reasonToSkip(kind, size) {
+    if (this.#skippedKinds.has(kind)) return `a smaller size was skipped (${this.#skippedKinds.get(kind)})`;
+    const last = this.#last.get(kind);
+    if (!last) return null;
+    const scale = bytesOf(size) / last.bytes;
+    const seconds = (last.callNs * scale) / 1e9;
+    const growth = last.growthBytes * scale;
+    const allowed = PLAN.max_memory_fraction * memAvailableBytes();
+    let reason = null;
+    if (seconds > PLAN.max_call_s) reason = `one call would take ~${seconds.toFixed(0)} s (limit ${PLAN.max_call_s} s)`;
+    else if (growth > allowed) reason = `peak RSS would grow ~${(growth / 2 ** 30).toFixed(1)} GiB (limit ${(allowed / 2 ** 30).toFixed(1)} GiB)`;
+    if (reason) this.#skippedKinds.set(kind, `${size.label}: ${reason}`);
+    return reason;
+  }
+
+  record(kind, size, callNs, growthBytes) {
+    this.#last.set(kind, { bytes: bytesOf(size), callNs, growthBytes });
+  }
+}
+
+/** One untimed first call, then up to size.reps timed calls while the case is within budget. */
+async function timeCase(size, call) {
+  const started = now();
+  await call();
+  const firstNs = Number(now() - started);
+  const samples = [];
+  const budgetNs = BigInt(PLAN.case_budget_s * 1e9);
+  while (samples.length < size.reps && now() - started < budgetNs) {
+    const t0 = now();
+    await call();
+    samples.push(Number(now() - t0));
+  }
+  // The first call alone spent the budget: it is the only sample there is.
+  return { firstNs, samples: samples.length ? samples : [firstNs] };
+}
+
+/** Runs fn with the peak RSS of every pid reset; returns fn's value and each pid's peak and growth. */
+async function withPeaks(pids, fn) {
+  const before = pids.map((pid) => (resetPeakRss(pid), rssMiB(pid)));
+  const value = await fn();
+  const peaks = pids.map((pid) => peakRssMiB(pid));
+  const growthBytes = peaks.reduce((sum, peak, i) => sum + Math.max(0, peak - before[i]) * MIB, 0);
+  return { value, peaks, growthBytes };
+}
+
+async function smallCalls(ext) {
+  for (let i = 0; i < PLAN.small_calls.warmup; i++) await ext.call("ping", [1]);
+  const samples = [];
+  for (let i = 0; i < PLAN.small_calls.timed; i++) {
+    const t0 = now();
+    await ext.call("ping", [1]);
+    samples.push(Number(now() - t0));
+  }
+  return median(samples) / 1e3;
+}
+
+/** Imports torch and numpy in both extensions before anything is timed (the first torch call takes ~1 s). */
+async function warmFrameworks(bench, a, b) {
+  for (const framework of ["torch", "numpy"]) {
+    const tiny = bench.api.Tensor.zeros([1], PLAN.dtype);
+    tiny.framework = framework;
+    for (const ext of [a, b]) (await ext.call("echo", [tiny])).release();
+    tiny.release();
+  }
+}
+
+const peakKeys = (framework, size) => ["host", "ext"].map((who) => `tensor_peak_rss_${who}_${framework}_${size.label}_mib`);
+
+async function roundTrips(bench, ext, guard, metrics) {
+  const { Tensor } = bench.api;
+  for (const framework of PLAN.round_trip_frameworks) {
+    for (const size of PLAN.sizes) {
+      const kind = `rt_${framework}`;
+      const key = `tensor_${kind}_${size.label}`;
+      const skip = guard.reasonToSkip(kind, size);
+      if (skip) {
+        for (const metric of [`${key}_median_us`, ...peakKeys(framework, size)]) bench.skip(metric, skip);
+        continue;
+      }
+      const { value, peaks, growthBytes } = await withPeaks([process.pid, ext.pid], async () => {
+        const tensor = Tensor.empty(size.shape, PLAN.dtype);
+        tensor.data.fill(1); // written once, as a producer would (its pages count in the host's RSS)
+        tensor.framework = framework; // what the extension gets: a torch tensor or a numpy array
+        const call = async () => {
+          const back = await ext.call("echo", [tensor]);
+          if (tensor.isShared && back.segment !== tensor.segment) throw new Error(`${key}: came back in other memory`);
+          back.release();
+        };
+        try {
+          return await timeCase(size, call);
+        } finally {
+          tensor.release();
+        }
+      });
+      const callNs = median(value.samples);
+      guard.record(kind, size, callNs, growthBytes);
+      Object.assign(metrics, {
+        [`${key}_median_us`]: callNs / 1e3,
+        [`${key}_first_us`]: value.firstNs / 1e3,
+        [`${key}_reps`]: value.samples.length,
+        ...Object.fromEntries(peakKeys(framework, size).map((metric, i) => [metric, peaks[i]])),
+      });
+    }
+  }
+}
+
+async function forwarding(bench, a, b, guard, metrics) {
+  const { framework } = PLAN.forward;
+  for (const size of FORWARD_SIZES) {
+    const key = `tensor_fwd_${framework}_${size.label}`;
+    const skip = guard.reasonToSkip("fwd", size);
+    if (skip) {
+      bench.skip(`${key}_median_us`, skip);
+      continue;
+    }
+    const { value, peaks, growthBytes } = await withPeaks([process.pid, a.pid, b.pid], () =>
+      timeCase(size, async () => {
+        // A returns the same shared tensor each time; the host hands it to B, which reads one element.
+        const tensor = await a.call("make_tensor", [size.shape, framework]);
+        const seen = await b.call("describe", [tensor]);
+        tensor.release();
+        if (seen.shape.join() !== size.shape.join()) throw new Error(`${key}: B saw shape ${seen.shape}`);
+      }),
+    );
+    await a.call("drop_tensors", []);
+    const callNs = median(value.samples);
+    guard.record("fwd", size, callNs, growthBytes);
+    Object.assign(metrics, {
+      [`${key}_median_us`]: callNs / 1e3,
+      [`${key}_first_us`]: value.firstNs / 1e3,
+      [`${key}_reps`]: value.samples.length,
+      [`tensor_fwd_peak_rss_host_${size.label}_mib`]: peaks[0],
+      [`tensor_fwd_peak_rss_a_${size.label}_mib`]: peaks[1],
+      [`tensor_fwd_peak_rss_b_${size.label}_mib`]: peaks[2],
+    });
+  }
+}
+
+/** The scenario: loads extensions A and B (venvs built once under the bench's venvRoot), then runs the plan. */
+export async function scenarioTensors(bench) {
+  await bench.stop(); // the small-call extension idles meanwhile; stopping it keeps its RSS out of the way
+  const a = await bench.manager.load(tensorExtension("bench_tensor_a"));
+  const b = await bench.manager.load(tensorExtension("bench_tensor_b"));
+  try {
+    const metrics = { tensor_small_call_median_us: await smallCalls(a) };
+    const probe = bench.api.Tensor.zeros([1], PLAN.dtype);
+    bench.meta.tensor_host_memory = probe.isShared ? "shared (memfd segments)" : "heap (copied when sent)";
+    probe.release();
+    await warmFrameworks(bench, a, b);
+    const guard = new Guard();
+    await roundTrips(bench, a, guard, metrics);
+    await forwarding(bench, a, b, guard, metrics);
+    return metrics;
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+}

@@ -1,0 +1,32 @@
+// Memory figures of a process and of the machine, read from /proc (Linux only).
+
+import { readFileSync, writeFileSync } from "node:fs";
+
+function statusKiB(pid, field) {
+  const status = readFileSync(`/proc/${pid}/status`, "ascii");
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+  if (!match) throw new Error(`no ${field} for pid ${pid}`);
+  return Number(match[1]);
+}
+
+/** Resident set size now. */
+export function rssMiB(pid) {
+  return statusKiB(pid, "VmRSS") / 1024;
+}
+
+/** Peak resident set size (VmHWM) since the process started or since resetPeakRss. */
+export function peakRssMiB(pid) {
+  return statusKiB(pid, "VmHWM") / 1024;
+}
+
+/** Resets VmHWM to the current RSS (writing 5 to clear_refs, Linux 4.0+), so a peak can be taken per case. */
+export function resetPeakRss(pid) {
+  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+}
+
+/** MemAvailable of the machine, in bytes. */
+export function memAvailableBytes() {
+  const match = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "ascii"));
+  if (!match) throw new Error("no MemAvailable in /proc/meminfo");
+  return Number(match[1]) * 1024;
+}
