@@ -117,7 +117,7 @@ export class ExtensionManager {
         onProgress: merged.onProgress,
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode as the extension.
-        sandbox: { mode: policy.mode },
+        sandbox: { mode: policy.mode, backend: policy.backend },
       });
       const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
       const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };

@@ -5,11 +5,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { ConfigError } from "../src/errors.js";
-import { installEnv, installCacheDir } from "../src/env/install-sandbox.js";
+import { chooseInstallBackend, installEnv, installCacheDir } from "../src/env/install-sandbox.js";
 import { insidePath, localPathsIn, pipConfSources, readInstallerConfig, sourceRoot, uvTomlSources } from "../src/env/install-config.js";
 import { toJob } from "../src/env/types.js";
+import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../src/sandbox/install-landlock.js";
 import { buildInstallBwrapArgs, INSTALL_HOME, type InstallSandboxPolicy } from "../src/sandbox/install-policy.js";
-import { ALL_NAMESPACES } from "../src/sandbox/types.js";
+import { ALL_NAMESPACES, type SandboxCapabilities } from "../src/sandbox/types.js";
 import { tempRoot } from "./fixtures/env/helpers.js";
 
 const POLICY: InstallSandboxPolicy = {
@@ -169,5 +170,85 @@ describe("install environment and options", () => {
     assert.throws(() => toJob({ ...spec, sandbox: { mode: "off" as "disabled" } }), (e: ConfigError) => e.key === "sandbox.mode");
     assert.throws(() => toJob({ ...spec, sandbox: { mode: "required", network: "yes" as unknown as boolean } }), /sandbox\.network/);
     assert.throws(() => toJob({ ...spec, sandbox: { mode: "required", bwrapPath: "bwrap" } }), /sandbox\.bwrapPath/);
+    assert.throws(() => toJob({ ...spec, sandbox: { mode: "required", backend: "firejail" as "bwrap" } }), (e: ConfigError) => e.key === "sandbox.backend");
+  });
+
+  it("HOME and TMPDIR can be the host folders a Landlock install gets", () => {
+    const env = installEnv({ PATH: "/usr/bin" }, "pip", "/v/.cache/e/pip", {}, { home: "/tmp/pyisolate-install-x/home", tmp: "/tmp/pyisolate-install-x/tmp" });
+    assert.equal(env.HOME, "/tmp/pyisolate-install-x/home");
+    assert.equal(env.TMPDIR, "/tmp/pyisolate-install-x/tmp");
+  });
+});
+
+describe("install backend choice (pure)", () => {
+  const NONE = { user: false, pid: false, net: false, ipc: false, uts: false, cgroup: false };
+  const caps = (over: Partial<SandboxCapabilities>): SandboxCapabilities => ({
+    platform: "linux", model: "none", backend: "bwrap", bwrap: { path: "/usr/bin/bwrap", version: "0.9.0" }, namespaces: { ...ALL_NAMESPACES },
+    landlockAbi: 6, inContainer: false, probes: [], gaps: [], ...over,
+  });
+  const gap = { id: "userns-apparmor", problem: "AppArmor restricts unprivileged user namespaces", remedy: ["sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"] };
+  /** Ubuntu 24.04: bwrap is installed, but the user namespace it needs is refused; the kernel has Landlock. */
+  const UBUNTU = caps({ model: "apparmor", backend: "landlock", namespaces: NONE, gaps: [gap] });
+
+  it("auto takes bwrap where it works, and Landlock (saying why) where it does not", () => {
+    assert.deepEqual(chooseInstallBackend({}, caps({})), { kind: "bwrap" });
+    assert.deepEqual(chooseInstallBackend({}, caps({ backend: "bwrap-degraded", namespaces: { ...ALL_NAMESPACES, user: false } })), { kind: "bwrap-degraded" });
+    const ll = chooseInstallBackend({}, UBUNTU);
+    assert.equal(ll.kind, "landlock");
+    assert.match((ll as { note: string }).note, /AppArmor restricts.*Landlock instead/);
+  });
+
+  it("a named backend is taken only where it can run", () => {
+    assert.deepEqual(chooseInstallBackend({ backend: "landlock" }, caps({})), { kind: "landlock" });
+    const bwrap = chooseInstallBackend({ backend: "bwrap" }, UBUNTU);
+    assert.equal(bwrap.kind, "none");
+    assert.match((bwrap as { reason: string }).reason, /needs bubblewrap, and bubblewrap cannot run here: AppArmor/);
+    assert.deepEqual((bwrap as { remedy: string[] }).remedy, gap.remedy);
+  });
+
+  it("Landlock below ABI 4 cannot keep network: false; with neither backend there is nothing, with the remedy", () => {
+    const old = caps({ ...UBUNTU, landlockAbi: 3 });
+    assert.equal(chooseInstallBackend({ network: true }, old).kind, "landlock");
+    const offline = chooseInstallBackend({ network: false }, old);
+    assert.equal(offline.kind, "none");
+    assert.match((offline as { reason: string }).reason, /ABI 3 cannot block TCP/);
+    const nothing = chooseInstallBackend({}, caps({ ...UBUNTU, landlockAbi: 0 }));
+    assert.equal(nothing.kind, "none");
+    assert.match((nothing as { reason: string }).reason, /needs bubblewrap or Landlock: .*no Landlock/);
+  });
+});
+
+describe("Landlock install rules (pure)", () => {
+  const policy = {
+    network: false,
+    buildDir: "/srv/venvs/.build-ext-0123456789ab",
+    cacheDir: "/srv/venvs/.cache/ext/pip",
+    home: "/tmp/pyisolate-install-a/home",
+    tmp: "/tmp/pyisolate-install-a/tmp",
+    readonlyPaths: ["/home/alice/.pyenv/versions/3.11.7", "/opt/pypi"],
+  };
+
+  it("writes only the build folder, the cache, the private home and tmp (and /dev/null and friends)", () => {
+    const rules = buildInstallLandlockRules(policy);
+    assert.deepEqual(rules.writable.filter((p) => !p.startsWith("/dev/")), [policy.buildDir, policy.cacheDir, policy.home, policy.tmp]);
+    assert.ok(rules.writable.includes("/dev/null") && !rules.writable.includes("/dev/shm"), "no host /dev/shm");
+    assert.equal(rules.cwd, policy.buildDir);
+    assert.equal(rules.network, false);
+  });
+
+  it("reads the system, the Python install and the sources, never the home, /tmp, /etc or /proc as a whole", () => {
+    const rules = buildInstallLandlockRules(policy);
+    for (const p of ["/usr", "/home/alice/.pyenv/versions/3.11.7", "/opt/pypi", "/etc/ssl", "/etc/pip.conf", "/etc/os-release"]) assert.ok(rules.readOnly.includes(p), p);
+    for (const p of ["/", "/home", "/home/alice", "/root", "/tmp", "/etc", "/proc", "/sys", "/etc/resolv.conf"]) assert.ok(!rules.readOnly.includes(p), p);
+    assert.ok(buildInstallLandlockRules({ ...policy, network: true }).readOnly.includes("/etc/resolv.conf"), "name resolution only with the network");
+    assert.deepEqual(JSON.parse(encodeInstallLandlockRules(rules)), { read_only: rules.readOnly, writable: rules.writable, network: false, cwd: policy.buildDir });
+  });
+
+  it("refuses relative paths, and wraps the installer's argv in the launcher", () => {
+    assert.throws(() => buildInstallLandlockRules({ ...policy, cacheDir: "cache" }), ConfigError);
+    assert.deepEqual(wrapWithConfineExec("/v/bin/python", "/rt/confine_exec.py", ["/usr/bin/uv", "pip", "install"]), [
+      "/v/bin/python", "-I", "-S", "/rt/confine_exec.py", "--", "/usr/bin/uv", "pip", "install",
+    ]);
+    assert.throws(() => wrapWithConfineExec("/v/bin/python", "/rt/confine_exec.py", ["uv", "pip"]), /not an absolute path/);
   });
 });

@@ -129,19 +129,22 @@ describe("install sandbox: real installs", { skip }, () => {
   });
 });
 
-describe("install sandbox: when bwrap cannot run", () => {
+describe("install sandbox: when neither bwrap nor Landlock can run", () => {
   const missing = { mode: "required" as const, bwrapPath: "/nonexistent/bwrap" };
+  // Detection asks the kernel for Landlock through python3 on PATH: without one, this host offers neither backend
+  // (the Landlock fallback itself is tested in env-sandbox-landlock.test.ts).
+  const noLandlock = (): NodeJS.ProcessEnv => ({ ...base.env, PATH: "/nonexistent-bin" });
 
   it("required fails before installing, with the reason and the remedy; nothing is left behind", async () => {
     const venvRoot = path.join(root.dir, "venvs-none");
     await assert.rejects(
-      ensureEnvironment({ ...base, venvRoot, name: "req", backend: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: missing }),
+      ensureEnvironment({ ...base, env: noLandlock(), venvRoot, name: "req", backend: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: missing }),
       (err: SandboxUnavailableError) => {
         assert.ok(err instanceof SandboxUnavailableError, String(err));
         assert.equal(err.code, "ERR_PYISOLATE_SANDBOX");
         assert.equal(err.model, "bwrap-missing");
         assert.ok(err.remedy.length > 0);
-        assert.match(err.message, /installing dependencies needs bubblewrap/);
+        assert.match(err.message, /installing dependencies needs bubblewrap or Landlock/);
         return true;
       },
     );
@@ -153,6 +156,7 @@ describe("install sandbox: when bwrap cannot run", () => {
     const rec = recorder();
     const e = await ensureEnvironment({
       ...base,
+      env: noLandlock(),
       venvRoot: path.join(root.dir, "venvs-none"),
       name: "pref",
       backend: "pip",

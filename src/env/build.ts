@@ -70,7 +70,11 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
         emit,
       });
       installSandbox = ctx.sandbox?.kind ?? "none";
-      await backend.install(ctx);
+      try {
+        await backend.install(ctx);
+      } finally {
+        await ctx.sandbox?.dispose();
+      }
     }
     if (spec.signal?.aborted) throw abortedError(job);
     const state: EnvironmentState = {

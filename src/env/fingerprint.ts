@@ -45,7 +45,7 @@ export interface EnvironmentState {
   python: PythonRequestRecord;
   backend: "uv" | "pip";
   /** How the install was confined (not part of the fingerprint: the same inputs give the same venv). */
-  installSandbox?: "bwrap" | "bwrap-degraded" | "none";
+  installSandbox?: "bwrap" | "bwrap-degraded" | "landlock" | "none";
   builtAt: string;
 }
 

@@ -33,14 +33,17 @@ export interface EnvironmentSpec {
   sandbox?: InstallSandboxOptions;
 }
 
-/** How a dependency install ran: in bwrap, in bwrap without a user namespace, or unconfined. */
-export type InstallSandboxKind = "bwrap" | "bwrap-degraded" | "none";
+/** How a dependency install ran: in bwrap, in bwrap without a user namespace, under Landlock, or unconfined. */
+export type InstallSandboxKind = "bwrap" | "bwrap-degraded" | "landlock" | "none";
 
-/** The install sandbox: uv/pip run inside bubblewrap, writing only the venv being built and its package cache. */
+/**
+ * The install sandbox: uv/pip run inside bubblewrap (or, where bwrap cannot run, under Landlock), writing only
+ * the venv being built and its package cache.
+ */
 export interface InstallSandboxOptions {
   /**
-   * required (default): no bubblewrap, no install (SandboxUnavailableError with the remedy);
-   * preferred: without bubblewrap, warn (a progress event with `warning: true`) and install unconfined;
+   * required (default): no sandbox, no install (SandboxUnavailableError with the remedy);
+   * preferred: without a sandbox, warn (a progress event with `warning: true`) and install unconfined;
    * disabled: install unconfined.
    */
   mode: SandboxMode;
@@ -48,6 +51,11 @@ export interface InstallSandboxOptions {
   network?: boolean;
   /** The bwrap to use (default: bwrap on PATH). */
   bwrapPath?: string;
+  /**
+   * Which confinement: `auto` (default) takes bwrap, else Landlock; `bwrap` or `landlock` insists on one (a
+   * Landlock install on a host with bwrap is how the tests exercise the Landlock-only path).
+   */
+  backend?: "auto" | "bwrap" | "landlock";
 }
 
 export interface ProgressEvent {
@@ -125,5 +133,7 @@ function validate(spec: EnvironmentSpec): void {
       throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, { key: "sandbox.network" });
     if (sb.bwrapPath !== undefined && !path.isAbsolute(sb.bwrapPath))
       throw new ConfigError(`sandbox.bwrapPath must be an absolute path, got "${sb.bwrapPath}"`, { key: "sandbox.bwrapPath" });
+    if (sb.backend !== undefined && !["auto", "bwrap", "landlock"].includes(sb.backend))
+      throw new ConfigError(`sandbox.backend must be "auto", "bwrap" or "landlock", got ${JSON.stringify(sb.backend)}`, { key: "sandbox.backend" });
   }
 }

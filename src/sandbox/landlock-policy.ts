@@ -30,7 +30,7 @@ export interface LandlockRules {
 }
 
 /** Character devices every process expects to open for reading and writing. */
-const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
+export const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
 
 /**
  * Pure: the rules for one extension. Reading is granted to the system libraries, the few /etc files Python

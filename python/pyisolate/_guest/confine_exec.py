@@ -1,0 +1,69 @@
+"""Confine this process with Landlock, then become the installer: ``python -I -S confine_exec.py -- ARGV...``.
+
+The host's install sandbox for hosts where bubblewrap cannot run. The rules come as JSON in the
+``PYISOLATE_LANDLOCK`` variable (removed before the exec): ``read_only`` and ``writable`` path lists, ``network``
+(false: TCP bind and connect are denied, ABI 4+), and ``cwd`` (the folder to start in). Landlock rules and
+``no_new_privs`` survive ``execve``, so uv or pip and every build backend they start run confined. Nothing of
+the venv being built is imported here: only this file and ``landlock.py`` beside it, both stdlib-only.
+If the rules cannot be applied the command is never run (exit 4).
+"""
+
+import importlib.util
+import json
+import os
+import sys
+
+_ENV = "PYISOLATE_LANDLOCK"
+_EXIT_USAGE = 2
+_EXIT_NOT_CONFINED = 4
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = 9
+
+
+def _load_landlock():
+    # `-I` keeps this folder off sys.path, and importing the pyisolate package would run far more than needed.
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("_pyisolate_landlock", os.path.join(here, "landlock.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _die_with_parent():
+    """SIGKILL when the host dies (kept across execve): an install never outlives the host that started it."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+
+
+def _fail(code, message):
+    sys.stderr.write("pyisolate install sandbox: %s\n" % message)
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main(argv):
+    if len(argv) < 2 or argv[0] != "--" or not os.path.isabs(argv[1]):
+        _fail(_EXIT_USAGE, "usage: confine_exec.py -- /absolute/program [args...]")
+    command = argv[1:]
+    try:
+        rules = json.loads(os.environ.pop(_ENV))
+        read_only, writable = list(rules["read_only"]), list(rules["writable"])
+        network, cwd = bool(rules["network"]), rules.get("cwd")
+    except (KeyError, ValueError, TypeError) as e:
+        _fail(_EXIT_NOT_CONFINED, "no usable rules in %s (%s): refusing to run %s unconfined" % (_ENV, e, command[0]))
+    _die_with_parent()
+    try:
+        _load_landlock().confine(read_only, writable, network)
+    except OSError as e:
+        _fail(_EXIT_NOT_CONFINED, "Landlock could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
+    if cwd:
+        os.chdir(cwd)
+    try:
+        os.execv(command[0], command)
+    except OSError as e:
+        _fail(127, "could not run %s: %s" % (command[0], e))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,95 @@
+"""The install launcher: confine with the rules from the environment, then exec the installer; never run it unconfined."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GUEST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyisolate", "_guest")
+LAUNCHER = os.path.join(GUEST_DIR, "confine_exec.py")
+sys.path.insert(0, GUEST_DIR)
+try:
+    import landlock  # noqa: E402
+finally:
+    sys.path.remove(GUEST_DIR)
+
+try:
+    ABI = landlock.abi_version()
+    WHY = ""
+except OSError as exc:  # pragma: no cover - depends on the kernel
+    ABI = 0
+    WHY = str(exc)
+
+# What the exec'd "installer" reports: where it started, whether the rules variable reached it, what it could do.
+PROGRAM = r"""
+import json, os, sys
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except PermissionError:
+        return "denied"
+print(json.dumps({
+    "cwd": os.getcwd(),
+    "rules_env": "PYISOLATE_LANDLOCK" in os.environ,
+    "read_secret": attempt(lambda: open(sys.argv[1]).read()),
+    "write_cwd": attempt(lambda: open("built.txt", "w").write("x")),
+    "write_outside": attempt(lambda: open(sys.argv[2], "w").write("x")),
+}))
+"""
+
+
+class ConfineExecTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        root = self.tmp.name
+        self.build = os.path.join(root, "build")
+        self.home = os.path.join(root, "home")
+        os.mkdir(self.build)
+        os.mkdir(self.home)
+        self.secret = os.path.join(self.home, "secret.txt")
+        with open(self.secret, "w") as f:
+            f.write("top secret")
+        self.outside = os.path.join(root, "planted.txt")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def launch(self, argv, rules):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin")}
+        if rules is not None:
+            env["PYISOLATE_LANDLOCK"] = json.dumps(rules)
+        return subprocess.run([sys.executable, "-I", "-S", LAUNCHER] + argv, env=env, capture_output=True, text=True, timeout=30)
+
+    def test_without_rules_the_command_never_runs(self):
+        r = self.launch(["--", sys.executable, "-c", "open(%r, 'w')" % self.outside], None)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("refusing to run", r.stderr)
+        self.assertFalse(os.path.exists(self.outside))
+
+    def test_a_relative_program_is_a_usage_error(self):
+        r = self.launch(["--", "python3", "-c", "pass"], {"read_only": [], "writable": [], "network": True})
+        self.assertEqual(r.returncode, 2)
+
+    @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
+    def test_the_exec_d_program_runs_confined_in_the_build_folder(self):
+        prefixes = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), "/usr", "/lib", "/lib64"})
+        rules = {"read_only": prefixes, "writable": [self.build, "/dev/null"], "network": True, "cwd": self.build}
+        r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["cwd"], self.build)
+        self.assertFalse(out["rules_env"], "the rules variable is removed before the exec")
+        self.assertEqual(out["read_secret"], "denied")
+        self.assertEqual(out["write_cwd"], "ok")
+        self.assertEqual(out["write_outside"], "denied")
+        self.assertFalse(os.path.exists(self.outside))
+        # The control: the same reads and writes work unconfined.
+        with open(self.secret) as f:
+            self.assertEqual(f.read(), "top secret")
+
+
+if __name__ == "__main__":
+    unittest.main()

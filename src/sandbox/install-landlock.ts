@@ -1,0 +1,81 @@
+// Pure: the sandbox for a dependency install on a host where bwrap cannot run, as Landlock rules and a launcher argv.
+
+import { ConfigError } from "../errors.js";
+import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYSTEM_DIRS } from "./bwrap-policy.js";
+import { SYSTEM_INSTALLER_CONFIG } from "./install-policy.js";
+import { DEV_FILES } from "./landlock-policy.js";
+
+/**
+ * What one Landlock-confined install may touch. Unlike bwrap nothing can be hidden or moved: every path is
+ * the host's own, and whatever no rule grants is denied (EACCES) rather than absent.
+ */
+export interface InstallLandlockPolicy {
+  /** false: TCP bind and connect are denied (Landlock ABI 4 or newer; the caller checks the ABI). */
+  network: boolean;
+  /** The venv being built: writable, and the working directory. */
+  buildDir: string;
+  /** The package cache of this install: writable. */
+  cacheDir: string;
+  /** The install's private HOME and TMPDIR: host folders made for this install alone, removed after it. */
+  home: string;
+  tmp: string;
+  /** Read-only: the Python install, the installer's binary, local indexes and find-links, config files kept in place. */
+  readonlyPaths: readonly string[];
+}
+
+/** What `confine_exec.py` reads from `LANDLOCK_ENV` (the same variable as the guest's, in its own shape). */
+export interface InstallLandlockRules {
+  readOnly: string[];
+  writable: string[];
+  network: boolean;
+  cwd: string;
+}
+
+/**
+ * Which OS release the host runs: pip's user agent reads these through `distro`, which copes with a missing
+ * file but not with a denied one (under bwrap they are simply absent). They say nothing about the user.
+ */
+export const ETC_RELEASE_FILES = ["/etc/os-release", "/etc/lsb-release", "/etc/debian_version", "/etc/redhat-release", "/etc/system-release"];
+
+function checkAbsolute(p: string, key: string): void {
+  if (!p.startsWith("/")) throw new ConfigError(`install sandbox: ${key} "${p}" is not absolute`, { key: "sandbox" });
+}
+
+/**
+ * Pure: the rules for one install. Read: the system libraries, the /etc files Python and (with the network)
+ * name resolution need, CPU topology, the installers' system-wide config, and `readonlyPaths`. Write: the
+ * build folder, the cache, the private home and tmp, and the harmless character devices. The host's home,
+ * /tmp, /proc, /dev/shm and the rest of /etc get no rule, so they are denied.
+ */
+export function buildInstallLandlockRules(policy: InstallLandlockPolicy): InstallLandlockRules {
+  for (const [key, p] of Object.entries({ buildDir: policy.buildDir, cacheDir: policy.cacheDir, home: policy.home, tmp: policy.tmp })) checkAbsolute(p, key);
+  for (const p of policy.readonlyPaths) checkAbsolute(p, "readonly path");
+  const readOnly = [
+    ...SYSTEM_DIRS,
+    ...ETC_FOR_PYTHON,
+    ...ETC_RELEASE_FILES,
+    ...(policy.network ? ETC_FOR_NETWORK : []),
+    // uv and pip size their worker pools from the CPU list.
+    "/sys/devices/system/cpu",
+    ...SYSTEM_INSTALLER_CONFIG,
+    ...policy.readonlyPaths,
+  ];
+  const writable = [policy.buildDir, policy.cacheDir, policy.home, policy.tmp, ...DEV_FILES];
+  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, cwd: policy.buildDir };
+}
+
+/** The rules as the one-line JSON `confine_exec.py` reads. */
+export function encodeInstallLandlockRules(rules: InstallLandlockRules): string {
+  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, cwd: rules.cwd });
+}
+
+/**
+ * Pure: the launcher's argv around an installer's. `-I -S`: no user site, no PYTHON* variables, no site
+ * processing, so nothing but the interpreter and the launcher runs before the rules are in force.
+ */
+export function wrapWithConfineExec(python: string, script: string, argv: readonly string[]): string[] {
+  checkAbsolute(python, "python");
+  checkAbsolute(script, "launcher");
+  if (!argv[0]?.startsWith("/")) throw new ConfigError(`install sandbox: the installer "${argv[0] ?? ""}" is not an absolute path`, { key: "sandbox" });
+  return [python, "-I", "-S", script, "--", ...argv];
+}
