@@ -116,7 +116,7 @@ export class ExtensionManager {
         runtimeVersion: RUNTIME_VERSION,
         onProgress: merged.onProgress,
         signal: merged.signal,
-        // Installs run an sdist's build code: they are sandboxed under the same mode as the extension.
+        // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
         sandbox: { mode: policy.mode, backend: policy.backend },
       });
       const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));

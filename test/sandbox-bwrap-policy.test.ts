@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../src/errors.js";
 import { buildBwrapArgs, PRIVATE_HOME, wrapWithBwrap, type BwrapPaths } from "../src/sandbox/bwrap-policy.js";
+import { buildLandlockRules } from "../src/sandbox/landlock-policy.js";
 import { ALL_NAMESPACES, DEFAULT_SANDBOX_POLICY, type NamespaceSupport, type SandboxPolicy } from "../src/sandbox/types.js";
 
 const SNAPSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "sandbox", "snapshots");
@@ -130,5 +131,17 @@ describe("bwrap policy invariants", () => {
   it("wraps a command after --", () => {
     const cmd = wrapWithBwrap("/usr/bin/bwrap", ["--unshare-pid"], ["/venv/bin/python", "-I", "boot.py"]);
     assert.deepEqual(cmd, { command: "/usr/bin/bwrap", args: ["--unshare-pid", "--", "/venv/bin/python", "-I", "boot.py"] });
+  });
+});
+
+describe("Landlock rules with gpu: true", () => {
+  const paths = { pythonInstall: ["/opt/python/3.11.7"], venv: "/srv/app/venvs/ext", extensionDir: "/srv/app/extensions/ext", runtimeDir: "/srv/rt", home: "/tmp/p/home", tmpdir: "/tmp/p/tmp", gpuDevices: PATHS.gpuDevices };
+
+  it("grant the device nodes and the process's own /proc/self (CUDA writes there at init: Error 304 without it, on an H200)", () => {
+    const on = buildLandlockRules(policy({ gpu: true }), paths);
+    for (const p of [...PATHS.gpuDevices!, "/dev/dri", "/proc/self"]) assert.ok(on.writable.includes(p), p);
+    assert.ok(!on.writable.includes("/proc") && !on.readOnly.includes("/proc"), "never the host's /proc");
+    const off = buildLandlockRules(policy(), paths);
+    assert.ok(!off.writable.some((p) => p.startsWith("/proc") || p.startsWith("/dev/nvidia")));
   });
 });

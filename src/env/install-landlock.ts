@@ -3,13 +3,10 @@
 import { chmod, copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { RUNTIME_ROOT } from "../process/launch.js";
+import { CONFINE_EXEC_SCRIPT } from "../process/launch.js";
 import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../sandbox/install-landlock.js";
 import type { MappedFile } from "../sandbox/install-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
-
-/** The launcher: confines itself with the rules in LANDLOCK_ENV, then execs the installer. */
-export const CONFINE_EXEC_SCRIPT = path.join(RUNTIME_ROOT, "pyisolate", "_guest", "confine_exec.py");
 
 /** The install's own HOME and TMPDIR on the host (Landlock hides nothing, so they must be real folders). */
 export interface PrivateInstallDirs {

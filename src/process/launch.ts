@@ -9,6 +9,8 @@ import type { SandboxLaunch } from "../sandbox/prepare.js";
 /** The Python guest runtime shipped inside this package. */
 export const RUNTIME_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "python");
 export const BOOTSTRAP_SCRIPT = join(RUNTIME_ROOT, "pyisolate", "_guest", "bootstrap.py");
+/** The launcher that confines itself with Landlock, then execs a command (installs; doctor's CUDA check). */
+export const CONFINE_EXEC_SCRIPT = join(RUNTIME_ROOT, "pyisolate", "_guest", "confine_exec.py");
 
 export interface LaunchRequest {
   pythonPath: string;

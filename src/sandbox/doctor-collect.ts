@@ -4,6 +4,10 @@ import { readdir, readFile, realpath, stat, statfs } from "node:fs/promises";
 import { arch, homedir, release } from "node:os";
 import path from "node:path";
 import { findOnPath, probePython, type PythonInfo } from "../env/python.js";
+import { SegmentAllocator } from "../tensor/allocator.js";
+import { nativeStatus } from "../tensor/native.js";
+import { collectCudaFacts } from "./doctor-cuda-probe.js";
+import type { CudaCheckFacts } from "./doctor-cuda.js";
 import { detectSandbox, type DetectOptions } from "./detect.js";
 import { findExecutable, runQuiet } from "./host.js";
 import type { SandboxCapabilities } from "./types.js";
@@ -16,12 +20,17 @@ export interface DoctorFacts {
   wsl: boolean;
   caps: SandboxCapabilities;
   devShm: { present: boolean; freeBytes: number | undefined };
+  /** Whether python3 can create a memfd (the guest side of tensor IPC). */
   memfd: boolean;
+  /** The host's tensor transport, as its allocator decides after one real allocation, and the native addon's state. */
+  tensor: { mode: "memfd" | "file" | "copy"; reason: string; native: { available: boolean; reason: string | null } };
   pythons: PythonInfo[];
   /** torch as installed for `python3`: its version, or undefined when absent. */
   torch: { python: string | undefined; version: string | undefined };
   cudaIpcEnabled: boolean;
   gpu: { visible: boolean; source: string | undefined };
+  /** Where a GPU is visible: the CUDA probe's runs on the host and inside the sandbox. */
+  cuda: CudaCheckFacts;
 }
 
 const MEMFD_PROBE = "import os; os.close(os.memfd_create('pyisolate-doctor'))";
@@ -55,6 +64,18 @@ export async function findPythons(env: NodeJS.ProcessEnv = process.env): Promise
   return [...byPath.values()].sort((a, b) => a.version.localeCompare(b.version, undefined, { numeric: true }));
 }
 
+/** Allocate one small segment, as a tensor would, and see which transport the allocator ended up with. */
+export function tensorTransport(allocator = new SegmentAllocator()): DoctorFacts["tensor"] {
+  const native = nativeStatus.available ? { available: true, reason: null } : { available: false, reason: nativeStatus.reason };
+  try {
+    if (allocator.mode.kind !== "heap") allocator.allocate(4096, { name: "pyisolate-doctor" }).release();
+  } catch (error) {
+    return { mode: "copy", reason: `copying: shared memory failed (${(error as Error).message})`, native };
+  }
+  const mode = allocator.mode;
+  return { mode: mode.kind === "heap" ? "copy" : mode.kind, reason: mode.reason, native };
+}
+
 async function gpu(env: NodeJS.ProcessEnv): Promise<DoctorFacts["gpu"]> {
   if (await stat("/dev/nvidia0").then(() => true, () => false)) return { visible: true, source: "/dev/nvidia0" };
   if (await stat("/dev/dxg").then(() => true, () => false)) return { visible: true, source: "/dev/dxg" };
@@ -76,6 +97,7 @@ export async function collectDoctorFacts(options: DetectOptions = {}): Promise<D
     gpu(env),
     readFile("/proc/version", "utf8").catch(() => ""),
   ]);
+  const cuda = await collectCudaFacts({ caps, gpuVisible: gpuFacts.visible, python: python3, env });
   return {
     platform: process.platform,
     arch: arch(),
@@ -84,9 +106,11 @@ export async function collectDoctorFacts(options: DetectOptions = {}): Promise<D
     caps,
     devShm: shm,
     memfd,
+    tensor: tensorTransport(),
     pythons,
     torch: { python: python3, version: torch },
     cudaIpcEnabled: env.PYISOLATE_ENABLE_CUDA_IPC === "1",
     gpu: gpuFacts,
+    cuda,
   };
 }

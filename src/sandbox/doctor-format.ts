@@ -25,12 +25,19 @@ export function doctorRows(r: DoctorReport): [string, string, string][] {
     ["Sandbox", r.sandbox.status, `backend ${r.sandbox.backend}, restriction model ${r.sandbox.model}${r.sandbox.bwrap ? `, bwrap ${r.sandbox.bwrap.version ?? "?"} (${r.sandbox.bwrap.path})` : ", no bwrap"}`],
     ["Namespaces", nsStatus, ns],
     ["Landlock", r.landlock.status, r.landlock.abi > 0 ? `ABI ${r.landlock.abi}${r.landlock.networkRules ? ", filesystem and network rules" : ", filesystem rules only"}` : "not offered by the kernel"],
-    ["Tensor IPC", r.tensorIpc.status, `method ${r.tensorIpc.method}; memfd ${yesNo(r.tensorIpc.memfd)}; /dev/shm ${r.tensorIpc.devShm.present ? bytes(r.tensorIpc.devShm.freeBytes) : "missing"}`],
+    [
+      "Tensor IPC",
+      r.tensorIpc.status,
+      `${r.tensorIpc.reason}; native addon ${r.tensorIpc.native.available ? "loaded" : "missing"}; python3 memfd ${yesNo(r.tensorIpc.memfd)}; ` +
+        `/dev/shm ${r.tensorIpc.devShm.present ? bytes(r.tensorIpc.devShm.freeBytes) : "missing"} (not used by tensor transfers)`,
+    ],
   ];
   if (r.pythons.length === 0) rows.push(["Python", "none", "no interpreter found"]);
   for (const p of r.pythons) rows.push([`Python ${p.version}`, p.support, `${p.path}${p.note ? ` (${p.note})` : ""}`]);
   rows.push(["PyTorch", r.torch.support, r.torch.version ? `${r.torch.version} for ${r.torch.python} (${r.torch.note})` : r.torch.note]);
   rows.push(["CUDA IPC", r.cudaIpc.status, `PYISOLATE_ENABLE_CUDA_IPC ${r.cudaIpc.enabled ? "=1" : "unset"}; GPU ${r.cudaIpc.gpuVisible ? `visible (${r.cudaIpc.gpuSource})` : "not visible"}`]);
+  const cs = r.cudaInSandbox;
+  rows.push(["CUDA in sandbox", cs.status, cs.detail]);
   rows.push(["Container", r.container.detected ? "detected" : "no", r.container.detected ? "running inside a container" : "not in a container"]);
   return rows;
 }

@@ -2,6 +2,7 @@
 
 import type { PythonInfo } from "../env/python.js";
 import { collectDoctorFacts, type DoctorFacts } from "./doctor-collect.js";
+import { judgeCudaInSandbox, type CudaInSandbox } from "./doctor-cuda.js";
 import type { DetectOptions } from "./detect.js";
 import type { NamespaceSupport, RestrictionModel, SandboxBackend, SandboxGap } from "./types.js";
 
@@ -11,7 +12,7 @@ export type Support = "supported" | "limited" | "unsupported" | "unknown";
 
 export interface DoctorGap extends SandboxGap {
   /** Which section of the report the gap belongs to. */
-  section: "sandbox" | "landlock" | "tensorIpc" | "python" | "torch" | "cudaIpc";
+  section: "sandbox" | "landlock" | "tensorIpc" | "python" | "torch" | "cudaIpc" | "cudaInSandbox";
 }
 
 export interface DoctorReport {
@@ -19,10 +20,23 @@ export interface DoctorReport {
   sandbox: { status: Status; backend: SandboxBackend; model: RestrictionModel; bwrap: { path: string; version: string | null } | null };
   namespaces: NamespaceSupport;
   landlock: { status: Status; abi: number; networkRules: boolean };
-  tensorIpc: { status: Status; method: "memfd" | "shm" | "copy"; devShm: { present: boolean; freeBytes: number | null }; memfd: boolean };
+  /**
+   * The transport this host's tensors get (`memfd`, `file`: files in a private folder, both zero-copy; `copy`) and
+   * why; the native addon; /dev/shm, which pyisolate's transfers do not use; whether python3 can make a memfd.
+   */
+  tensorIpc: {
+    status: Status;
+    method: "memfd" | "file" | "copy";
+    reason: string;
+    native: { available: boolean; reason: string | null };
+    devShm: { present: boolean; freeBytes: number | null };
+    memfd: boolean;
+  };
   pythons: { version: string; path: string; support: Support; note: string }[];
   torch: { python: string | null; version: string | null; support: Support | "absent"; note: string };
   cudaIpc: { status: Status; enabled: boolean; gpuVisible: boolean; gpuSource: string | null };
+  /** Where a GPU is visible: whether CUDA initialises inside the sandbox (a silent CPU fall-back is the common failure). */
+  cudaInSandbox: CudaInSandbox;
   container: { detected: boolean };
   gaps: DoctorGap[];
 }
@@ -30,15 +44,15 @@ export interface DoctorReport {
 /** The seed's minimum /dev/shm size. */
 export const MIN_SHM_BYTES = 100 * 1024 * 1024;
 
-/** Python support as pyisolate's compatibility table states it. */
+/** The interpreters the guest runtime's own tests (python/tests) run on. */
+export const TESTED_PYTHON_MINORS: readonly number[] = [9, 10, 11, 12, 13];
+
+/** Python support: what this runtime is tested on (3.9 to 3.13, wider than pyisolate's own matrix). */
 export function pythonSupport(version: string): { support: Support; note: string } {
   const [major, minor] = version.split(".").map(Number) as [number, number];
   if (major !== 3 || minor < 9) return { support: "unsupported", note: "missing required features (3.9 or newer needed)" };
-  if (minor === 9) return { support: "limited", note: "may lack some type annotations" };
-  if (minor === 12) return { support: "supported", note: "primary development version" };
-  if (minor <= 12) return { support: "supported", note: "" };
-  if (minor === 13) return { support: "limited", note: "newer than pyisolate's tested matrix" };
-  return { support: "unknown", note: "not in pyisolate's matrix" };
+  if (TESTED_PYTHON_MINORS.includes(minor)) return { support: "supported", note: "tested" };
+  return { support: "unknown", note: "newer than the tested 3.9 to 3.13" };
 }
 
 /** PyTorch support as pyisolate's compatibility table states it. */
@@ -54,26 +68,48 @@ function sandboxStatus(backend: SandboxBackend): Status {
   return backend === "bwrap" ? "full" : backend === "none" ? "none" : "degraded";
 }
 
+const mib = (n: number): string => `${Math.floor(n / (1024 * 1024))} MiB`;
+
 function tensorSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["tensorIpc"] {
-  const method = f.memfd ? "memfd" : f.devShm.present ? "shm" : "copy";
-  if (!f.memfd) gaps.push({ section: "tensorIpc", id: "memfd-missing", problem: "memfd_create is unavailable: tensors fall back to /dev/shm files or copies", remedy: ["uname -r   # memfd needs Linux 3.17+ and Python 3.8+"] });
+  const { mode, reason, native } = f.tensor;
+  if (!native.available) {
+    const disabled = native.reason?.includes("PYISOLATE_DISABLE_NATIVE");
+    gaps.push({
+      section: "tensorIpc",
+      id: "tensor-native-missing",
+      problem: `the native tensor addon is not in use (${native.reason}): tensors are copied between processes, not shared`,
+      remedy: disabled
+        ? ["unset PYISOLATE_DISABLE_NATIVE"]
+        : ["npm rebuild pyisolate", "# node-gyp needs a C/C++ compiler, make and python3:", "sudo apt-get install -y build-essential python3   # Debian/Ubuntu", "sudo dnf install -y gcc-c++ make python3   # Fedora/RHEL"],
+    });
+  } else if (mode === "file") {
+    // The allocator says "files in a private folder, zero-copy: <why memfd is off>".
+    const why = reason.slice(reason.indexOf(": ") + 2);
+    gaps.push({
+      section: "tensorIpc",
+      id: "memfd-missing",
+      problem: `memfd is not used (${why}): tensors travel as files in a private folder instead (still zero-copy)`,
+      remedy: reason.includes("PYISOLATE_DISABLE_MEMFD") ? ["unset PYISOLATE_DISABLE_MEMFD"] : ["uname -r   # memfd_create needs Linux 3.17+", "# in a container: a seccomp profile that allows memfd_create (Docker's default does)"],
+    });
+  }
   if (!f.devShm.present || (f.devShm.freeBytes !== undefined && f.devShm.freeBytes < MIN_SHM_BYTES)) {
+    const what = f.devShm.present ? `/dev/shm has only ${mib(f.devShm.freeBytes!)} free (Docker's default is 64 MB)` : "/dev/shm is missing";
     gaps.push({
       section: "tensorIpc",
       id: "shm-small",
-      problem: f.devShm.present ? `/dev/shm has under 100 MB free: multiprocessing and torch workers may fail` : "/dev/shm is missing",
+      problem: `${what}: tensor transfers still work (memfd and private files do not use /dev/shm), but multiprocessing and torch DataLoader workers inside extensions may fail`,
       remedy: ["df -h /dev/shm", "sudo mount -o remount,size=1G /dev/shm", "# in Docker: docker run --shm-size=1g ..."],
     });
   }
-  const status: Status = method === "memfd" ? "full" : method === "shm" ? "degraded" : "none";
-  return { status, method, devShm: { present: f.devShm.present, freeBytes: f.devShm.freeBytes ?? null }, memfd: f.memfd };
+  const status: Status = mode === "memfd" ? "full" : mode === "file" ? "degraded" : "none";
+  return { status, method: mode, reason, native, devShm: { present: f.devShm.present, freeBytes: f.devShm.freeBytes ?? null }, memfd: f.memfd };
 }
 
 function pythonSection(pythons: PythonInfo[], gaps: DoctorGap[]): DoctorReport["pythons"] {
   // The seed's table starts at 3.8 ("not supported"); older interpreters are not worth a row.
   const rows = pythons.filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith("3.8.")).map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
   if (!rows.some((r) => r.support === "supported")) {
-    gaps.push({ section: "python", id: "python-none-supported", problem: "no Python 3.10 to 3.12 was found", remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
+    gaps.push({ section: "python", id: "python-none-supported", problem: "no Python 3.9 to 3.13 was found", remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
   }
   return rows;
 }
@@ -96,6 +132,12 @@ function cudaSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["cudaIpc"]
   return { status, enabled: f.cudaIpcEnabled, gpuVisible: f.gpu.visible, gpuSource: f.gpu.source ?? null };
 }
 
+function cudaInSandboxSection(f: DoctorFacts, gaps: DoctorGap[]): CudaInSandbox {
+  const { row, gap } = judgeCudaInSandbox(f.cuda);
+  if (gap) gaps.push({ ...gap, section: "cudaInSandbox" });
+  return row;
+}
+
 /** Pure: the report from recorded facts. */
 export function buildDoctorReport(f: DoctorFacts): DoctorReport {
   const gaps: DoctorGap[] = f.caps.gaps.map((g) => ({ ...g, section: g.id === "landlock-missing" ? "landlock" : "sandbox" }));
@@ -114,6 +156,7 @@ export function buildDoctorReport(f: DoctorFacts): DoctorReport {
     pythons: pythonSection(f.pythons, gaps),
     torch: torchSection(f, gaps),
     cudaIpc: cudaSection(f, gaps),
+    cudaInSandbox: cudaInSandboxSection(f, gaps),
     container: { detected: f.caps.inContainer },
     gaps,
   };

@@ -52,7 +52,9 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths):
     ...policy.readonlyPaths,
   ];
   const writable = [paths.home, paths.tmpdir, ...policy.writablePaths, ...DEV_FILES];
-  if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg");
+  // The CUDA driver writes under /proc/self at initialisation (without it: "Error 304: OS call failed", measured on
+  // an H200 with torch 2.11). The rule is taken on the confining process's own /proc/<pid>, nothing of the host's.
+  if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg", "/proc/self");
   return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, packageDir: paths.extensionDir };
 }
 
