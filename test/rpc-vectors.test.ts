@@ -1,11 +1,16 @@
 // Shared sample frames (test/vectors/frames.json): decode each, re-encode bit-exact, check decoded values.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { Codec } from "../src/rpc/codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
-import { renderVectors, VECTORS_PATH, type FrameVector } from "./vectors/make-frames.js";
+import { checkFdCount, checkReleasedSegments } from "../src/rpc/peer-messages.js";
+import { SegmentAllocator } from "../src/tensor/allocator.js";
+import { tensorCodec } from "../src/tensor/codec.js";
+import { nativeStatus } from "../src/tensor/native.js";
+import { Tensor } from "../src/tensor/tensor.js";
+import { renderVectors, TENSOR_ELEMENTS, VECTORS_PATH, type FrameVector } from "./vectors/make-frames.js";
 
 const text = readFileSync(VECTORS_PATH, "utf8");
 const vectors = JSON.parse(text) as FrameVector[];
@@ -56,5 +61,42 @@ describe("shared frame vectors", () => {
       const value = h.x === 1 ? codec.decode(h[field], frame.attachments) : h[field];
       assert.deepEqual(value, expected[vector.name], vector.name);
     }
+  });
+
+  const byName = (name: string): FrameVector => vectors.find((v) => v.name === name)!;
+
+  test("result_tensor_copy: tensors arrive from attachments, C-ordered, with dtype, shape and framework", () => {
+    const frame = decode(byName("result_tensor_copy").hex);
+    const codec = new Codec({ extensions: [tensorCodec({ transport: "copy", holder: "vectors test" })] });
+    const value = codec.decode(frame.header.value, frame.attachments) as { image: Tensor; mask: Tensor; label: string };
+    assert.ok(value.image instanceof Tensor && value.mask instanceof Tensor);
+    // The sender's transposed 2x3 view, compacted: element [i][j] of the 3x2 result is source [j][i].
+    assert.deepEqual([value.image.dtype, value.image.shape, value.image.strides, value.image.framework], ["float32", [3, 2], [2, 1], "numpy"]);
+    assert.deepEqual([...value.image.toArray()], [0, 3, 1, 4, 2, 5]);
+    assert.deepEqual([value.mask.dtype, [...value.mask.toArray()]], ["uint8", [1, 0, 0, 255]]);
+    assert.equal(value.label, "cat");
+    assert.equal(value.image.isShared, false, "copy mode shares nothing");
+  });
+
+  test("result_tensor_shm: the header announces 1 fd, and the tensor maps the fd that came with it", (t) => {
+    const frame = decode(byName("result_tensor_shm").hex);
+    assert.equal(checkFdCount(frame.header), 1);
+    if (!nativeStatus.available) return t.skip(`no shared memory here: ${nativeStatus.reason}`);
+    // What the sender would have passed on the fd socket: 24 bytes holding float32 0..5.
+    const segment = new SegmentAllocator().allocate(24, { shared: true });
+    new Float32Array(segment.buffer, 0, 6).set(TENSOR_ELEMENTS);
+    const fd = openSync(`/proc/self/fd/${segment.fd}`, "r+");
+    const codec = new Codec({ extensions: [tensorCodec({ transport: "shm", holder: "vectors test" })] });
+    const tensor = codec.decode(frame.header.value, frame.attachments, [fd], closeSync) as Tensor;
+    assert.deepEqual([tensor.dtype, tensor.shape, tensor.strides, tensor.byteOffset], ["float32", [2, 3], [1, 2], 0]);
+    // Fortran order: element [i][j] sits at i + 2j.
+    assert.deepEqual([...tensor.toArray()], [0, 2, 4, 1, 3, 5]);
+    assert.equal(tensor.isShared, true, "mapped, not copied");
+    tensor.release();
+    segment.release();
+  });
+
+  test("release_segs: the segment ids a release carries", () => {
+    assert.deepEqual(checkReleasedSegments(decode(byName("release_segs").hex).header), [4242, 4243]);
   });
 });

@@ -2,8 +2,10 @@
 
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { Codec } from "../../src/rpc/codec.js";
+import { Codec, type CodecExtension } from "../../src/rpc/codec.js";
 import { encodeFrame } from "../../src/rpc/framing.js";
+import { tensorCodec } from "../../src/tensor/codec.js";
+import { Tensor } from "../../src/tensor/tensor.js";
 
 export interface FrameVector {
   name: string;
@@ -15,19 +17,59 @@ export interface FrameVector {
 
 export const VECTORS_PATH = new URL("./frames.json", import.meta.url);
 
-/** Encodes `value` into `message[key]` as the peer does, then frames it. */
-function vector(name: string, note: string, message: Record<string, unknown>, key?: string, value?: unknown): FrameVector {
+/**
+ * Encodes `value` into `message[key]` as the peer does (`encodeMessage`: `x` when tagged, `f` when fds go beside
+ * the frame), then frames it. The fds themselves are not part of a vector: they travel on the fd socket.
+ */
+function vector(name: string, note: string, message: Record<string, unknown>, key?: string, value?: unknown,
+  extensions: readonly CodecExtension[] = []): FrameVector {
   let nextFn = 1;
-  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined } });
+  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined }, extensions });
   let attachments: Uint8Array[] = [];
   if (key !== undefined) {
     const encoded = codec.encode(value, key);
     message[key] = encoded.value;
     if (encoded.tagged) message.x = 1;
+    if (encoded.fds.length > 0) message.f = encoded.fds.length;
     attachments = encoded.attachments;
   }
   const hex = Buffer.concat(encodeFrame(message, attachments)).toString("hex");
   return { name, note, hex, header: message, attachmentsHex: attachments.map((a) => Buffer.from(a).toString("hex")) };
+}
+
+/** The element values of the tensor vectors: float32 0..5 in a 2x3 C-order buffer. */
+export const TENSOR_ELEMENTS = [0, 1, 2, 3, 4, 5];
+
+/**
+ * A shm `$tensor` as tensorCodec writes it (same keys, same order), with a fixed inode: a real one names a live
+ * segment, so it cannot be a vector. A 2x3 float32 view in Fortran order (strides [1, 2]) over 24 bytes.
+ */
+export const SHM_DESCRIPTOR = {
+  dtype: "float32", shape: [2, 3], strides: [1, 2], offset: 0, storage: { kind: "shm", fd: 0, size: 24, id: 4242 }, framework: "numpy",
+};
+/** What the generator sends in place of a live shared tensor (any class instance reaches the codec extensions). */
+class ShmStandIn {}
+const SHM_VALUE = new ShmStandIn();
+
+function fixedShmTensors(): CodecExtension {
+  return {
+    tag: "$tensor",
+    accepts: (value) => value instanceof ShmStandIn,
+    // The fd number is never sent: only its index in the frame (0) and the count in "f".
+    encode: (_value, context) => ({ ...SHM_DESCRIPTOR, storage: { ...SHM_DESCRIPTOR.storage, fd: context.addFd(3) } }),
+    decode: () => {
+      throw new Error("generator only");
+    },
+  };
+}
+
+/** Copy-mode tensors: a transposed (non-contiguous) float32 view, compacted to C order, and a uint8 vector. */
+function copyTensors(): Record<string, unknown> {
+  const image = Tensor.from(Float32Array.from(TENSOR_ELEMENTS), [2, 3], { shared: false }).transpose(0, 1);
+  image.framework = "numpy";
+  const mask = Tensor.from(Uint8Array.of(1, 0, 0, 255), [4], { shared: false });
+  mask.framework = "numpy";
+  return { image, mask, label: "cat" };
 }
 
 export function makeVectors(): FrameVector[] {
@@ -61,6 +103,11 @@ export function makeVectors(): FrameVector[] {
       { done: 3, total: 10 }),
     vector("release", "the sender dropped its proxies of callables 1 and 2", { k: "release", fns: [1, 2] }),
     vector("hello", "the guest's first message", { k: "hello", v: 1, runtime: "0.1.0", python: "3.11.7", pid: 1234 }),
+    vector("result_tensor_copy", "tensors in copy mode: each one's elements in C order as an attachment (a transposed float32 view, compacted; a uint8 vector)",
+      { k: "result", id: 10 }, "value", copyTensors(), [tensorCodec({ transport: "copy", holder: "frame vectors" })]),
+    vector("result_tensor_shm", "a tensor in shm mode: fd 0 of the frame (\"f\": 1 fd goes on the fd socket first), a Fortran-order 2x3 float32 view",
+      { k: "result", id: 11 }, "value", SHM_VALUE, [fixedShmTensors()]),
+    vector("release_segs", "the guest dropped its last mappings of segments 4242 and 4243 (inodes)", { k: "release", fns: [], segs: [4242, 4243] }),
   ];
 }
 

@@ -26,15 +26,26 @@ def encode(value, enc, shm: bool):
     np = sys.modules.get("numpy")
     if np is not None:
         if isinstance(value, np.ndarray):
-            return enc.tag("$tensor", _from_numpy(np, value, enc, shm))
+            return enc.tag("$tensor", _in_wire_order(_from_numpy(np, value, enc, shm)))
         if isinstance(value, np.generic):  # a numpy scalar travels as the plain number it holds
             return enc.encode(value.item())
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         from . import tensors_torch
 
-        return enc.tag("$tensor", tensors_torch.encode(torch, value, enc, shm))
+        return enc.tag("$tensor", _in_wire_order(tensors_torch.encode(torch, value, enc, shm)))
     return NOT_A_TENSOR
+
+
+_OPTIONAL_KEYS = ("framework", "requiresGrad", "device")
+
+
+def _in_wire_order(desc: dict) -> dict:
+    """The optional keys after the layout and storage, as the host writes them: equal tensors, equal bytes."""
+    for key in _OPTIONAL_KEYS:
+        if key in desc:
+            desc[key] = desc.pop(key)
+    return desc
 
 
 def shm_storage(seg: Segment, enc) -> dict:
