@@ -7,12 +7,18 @@ reference counter, which `_share_cuda_` sets up); consumers open the handle with
 from __future__ import annotations
 
 import os
+import weakref
+
+# Storages this process shared, by IPC handle: a tensor that comes back here (A -> host -> A) is rebuilt
+# over its own storage, since CUDA cannot open an IPC handle in the process that made it.
+_shared_here: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
 
 
 def encode(torch, t, name: str) -> dict:
     storage = t.untyped_storage()
     (device, handle, size, storage_offset, ref_handle, ref_offset, event, sync) = storage._share_cuda_()
     item = t.element_size()
+    _shared_here[bytes(handle).hex()] = t
     desc = {
         "dtype": name, "shape": list(t.shape), "strides": list(t.stride()),
         "offset": t.storage_offset() * item, "framework": "torch",
@@ -45,10 +51,10 @@ def decode(desc: dict):
     if device >= torch.cuda.device_count():
         raise RuntimeError(f"a CUDA tensor on device {device} arrived, but this process sees "
                            f"{torch.cuda.device_count()} device(s)")
-    if ipc.get("pid") == os.getpid():
-        raise RuntimeError("a CUDA tensor came back to the process that made it: pass it within the process")
     dtype = getattr(torch, desc["dtype"])
     item = torch.empty((), dtype=dtype).element_size()
+    if ipc.get("pid") == os.getpid():
+        return _rebuild_local(torch, desc, dtype, item)
     with torch.cuda.device(device):
         shared = torch.UntypedStorage._new_shared_cuda(
             device, bytes.fromhex(ipc["handle"]), storage["size"], ipc["storageOffset"],
@@ -56,6 +62,18 @@ def decode(desc: dict):
             bytes.fromhex(ipc["event"]) if ipc["event"] else None, ipc["eventSyncRequired"])
         t = torch.empty(0, dtype=dtype, device=f"cuda:{device}")
         t.set_(shared, desc["offset"] // item, desc["shape"], desc["strides"])
+    if desc.get("requiresGrad"):
+        t.requires_grad_(True)
+    return t
+
+
+def _rebuild_local(torch, desc: dict, dtype, item: int):
+    """A tensor this process shared came back: a view over the same storage, no IPC involved."""
+    original = _shared_here.get(desc["storage"]["ipc"]["handle"])
+    if original is None:
+        raise RuntimeError("a CUDA tensor came back to the process that made it, but its storage is gone")
+    t = torch.empty(0, dtype=dtype, device=original.device)
+    t.set_(original.untyped_storage(), desc["offset"] // item, desc["shape"], desc["strides"])
     if desc.get("requiresGrad"):
         t.requires_grad_(True)
     return t
