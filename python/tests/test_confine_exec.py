@@ -7,20 +7,8 @@ import sys
 import tempfile
 import unittest
 
-GUEST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyisolate", "_guest")
+from tests.landlock_support import ABI, GUEST_DIR, WHY, landlock  # noqa: F401
 LAUNCHER = os.path.join(GUEST_DIR, "confine_exec.py")
-sys.path.insert(0, GUEST_DIR)
-try:
-    import landlock  # noqa: E402
-finally:
-    sys.path.remove(GUEST_DIR)
-
-try:
-    ABI = landlock.abi_version()
-    WHY = ""
-except OSError as exc:  # pragma: no cover - depends on the kernel
-    ABI = 0
-    WHY = str(exc)
 
 # What the exec'd "installer" reports: where it started, whether the rules variable reached it, what it could do.
 PROGRAM = r"""

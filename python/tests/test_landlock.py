@@ -8,19 +8,7 @@ import tempfile
 import threading
 import unittest
 
-GUEST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyisolate", "_guest")
-sys.path.insert(0, GUEST_DIR)
-try:
-    import landlock  # noqa: E402
-finally:
-    sys.path.remove(GUEST_DIR)
-
-try:
-    ABI = landlock.abi_version()
-    WHY = ""
-except OSError as exc:  # pragma: no cover - depends on the kernel
-    ABI = 0
-    WHY = str(exc)
+from tests.landlock_support import ABI, GUEST_DIR, WHY, landlock  # noqa: F401
 
 # The child: import the helper, confine, then report what each attempt did, one line per attempt.
 CHILD = r"""
