@@ -15,6 +15,7 @@ static const export_entry exports_table[] = {
   { "getSeals", pi_get_seals },
   { "fstatSize", pi_fstat_size },
   { "closeFd", pi_close_fd },
+  { "dupFd", pi_dup_fd },
   { "mmap", pi_mmap },
   { "munmap", pi_munmap },
   { "socketPair", pi_socket_pair },
@@ -32,7 +33,7 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   long page = sysconf(_SC_PAGESIZE);
   if (pi_failed(env, napi_set_named_property(env, exports, "pageSize", pi_number(env, page > 0 ? page : 4096)))) return NULL;
-  if (pi_failed(env, napi_set_named_property(env, exports, "abiVersion", pi_number(env, 1)))) return NULL;
+  if (pi_failed(env, napi_set_named_property(env, exports, "abiVersion", pi_number(env, 2)))) return NULL;
   return exports;
 }
 

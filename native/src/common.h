@@ -31,6 +31,7 @@ napi_value pi_tmpfile_create(napi_env env, napi_callback_info info);
 napi_value pi_get_seals(napi_env env, napi_callback_info info);
 napi_value pi_fstat_size(napi_env env, napi_callback_info info);
 napi_value pi_close_fd(napi_env env, napi_callback_info info);
+napi_value pi_dup_fd(napi_env env, napi_callback_info info);
 napi_value pi_mmap(napi_env env, napi_callback_info info);
 napi_value pi_munmap(napi_env env, napi_callback_info info);
 napi_value pi_socket_pair(napi_env env, napi_callback_info info);

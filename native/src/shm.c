@@ -159,3 +159,15 @@ napi_value pi_close_fd(napi_env env, napi_callback_info info) {
   if (close(fd) != 0 && errno != EINTR) return pi_throw_errno(env, "close", errno);
   return NULL;
 }
+
+/* dupFd(fd) -> a new close-on-exec descriptor of the same open file (F_DUPFD_CLOEXEC). */
+napi_value pi_dup_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd = -1;
+  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
+  if (!pi_arg_fd(env, argc > 0 ? argv[0] : NULL, "dupFd: fd", &fd)) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return pi_throw_errno(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
+  return pi_number(env, copy);
+}

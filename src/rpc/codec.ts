@@ -23,6 +23,14 @@ export interface EncodeContext {
 export interface FdHold {
   retain(): unknown;
   release(): unknown;
+  /** Called once the fd went out on the fd socket (not when the frame was dropped), before `release`. */
+  sent?(): void;
+}
+
+/** What the peer offers a codec extension besides frames: tensor segments the receiver may let go. */
+export interface CodecLink {
+  /** Sends `release` with these segment ids (`segs`): the receiver need not keep them for us any more. */
+  releaseSegments(ids: number[]): void;
 }
 
 /** What an extension's `decode` may use. */
@@ -58,6 +66,8 @@ export interface CodecExtension {
   encode(value: object, context: EncodeContext): unknown;
   /** Turns a received payload back into a value; throw ProtocolError when the payload is malformed. */
   decode(payload: unknown, context: DecodeContext): unknown;
+  /** Called once by the peer that uses this extension, with what it may send outside values. */
+  bind?(link: CodecLink): void;
 }
 
 /** Hooks the RPC peer supplies for callables. */

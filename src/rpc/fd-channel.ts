@@ -116,6 +116,7 @@ export class FdChannel {
       }
       this.#delay = RETRY_FIRST_MS;
       this.#queue.shift();
+      for (const hold of entry.holds) hold.sent?.();
       for (const hold of entry.holds) hold.release();
       entry.write();
     }

@@ -38,6 +38,8 @@ export class RpcPeer implements PendingOwner {
       (fns) => this.writeFrame({ k: "release", fns }),
     );
     this.codec = new Codec({ extensions: options.extensions, callables: this.callables });
+    const link = { releaseSegments: (segs: number[]) => this.writeFrame({ k: "release", fns: [], segs }) };
+    for (const extension of options.extensions ?? []) extension.bind?.(link);
     this.incoming = new IncomingCalls({
       codec: this.codec,
       callables: this.callables,

@@ -5,6 +5,7 @@ import type { CodecExtension, DecodeContext, EncodeContext } from "../rpc/codec.
 import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
 import { CudaTensor } from "./cuda.js";
 import { segmentLedger, type SegmentLedger } from "./ledger.js";
+import type { PeerSegments } from "./peer-segments.js";
 import { Tensor } from "./tensor.js";
 import { encodeTensor, ReceivedFrame } from "./wire.js";
 
@@ -17,6 +18,8 @@ export interface TensorCodecOptions {
   holder: string | (() => string);
   allocator?: SegmentAllocator;
   ledger?: SegmentLedger;
+  /** The connection's book of segments the other side keeps: they then travel by id (see PeerSegments). */
+  segments?: PeerSegments;
 }
 
 const TAG = "$tensor";
@@ -29,6 +32,8 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
   const holderOf = options.holder;
   const holder = (): string => (typeof holderOf === "string" ? holderOf : holderOf());
   const frameKey = {};
+  const { segments } = options;
+  const byId = segments === undefined ? undefined : (id: number, size: number) => segments.resolve(id, size);
 
   return {
     tag: TAG,
@@ -41,6 +46,7 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
       const descriptor = encodeTensor(tensor, {
         addFd: (fd) => context.addFd(fd, tensor.segment),
         attach: (bytes) => context.attach(bytes),
+        shm: segments === undefined ? undefined : (segment) => segments.storage(segment, (fd, hold) => context.addFd(fd, hold)),
       }, mode);
       if (descriptor.storage.kind === "shm") {
         ledger.hold(tensor.segment, holder());
@@ -54,9 +60,14 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
     decode(payload: unknown, context: DecodeContext): unknown {
       const frame = context.frameState(
         frameKey,
-        () => new ReceivedFrame(context.takeFds(), context.attachments, allocator, (id) => ledger.find(id)),
+        () => new ReceivedFrame(context.takeFds(), context.attachments, allocator, (id) => ledger.find(id), byId),
         (received) => {
-          for (const segment of received.segments) if (segment.shared) ledger.hold(segment, holder());
+          for (const segment of received.segments) {
+            if (!segment.shared) continue;
+            ledger.hold(segment, holder());
+            segments?.received(segment);
+          }
+          for (const segment of received.named) ledger.hold(segment, holder());
           received.close();
         },
       );
@@ -74,6 +85,9 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
       tensor.requiresGrad = raw.requiresGrad === true;
       tensor.device = raw.device;
       return tensor;
+    },
+    bind(link) {
+      segments?.bind((ids) => link.releaseSegments(ids));
     },
   };
 }

@@ -4,13 +4,16 @@ import { ProtocolError } from "../errors.js";
 import { DTYPES, dtypeInfo, isDType, type DType } from "./dtype.js";
 import { checkLayout, MAX_DIMS, type LayoutExtent } from "./layout.js";
 
-/** A shared-memory segment passed with the frame: `fd` indexes the frame's received descriptors. */
+/**
+ * A shared-memory segment: passed with the frame (`fd` indexes the frame's received descriptors), or, without
+ * `fd`, one the receiver already holds for this connection, named by `id` alone.
+ */
 export interface ShmStorage {
   kind: "shm";
-  fd: number;
+  fd?: number;
   /** Bytes of the segment the tensor may use (the received file must hold at least this many). */
   size: number;
-  /** The segment's inode, which the receiver names in its `release` (informational; the fd is what counts). */
+  /** The segment's inode: the receiver names it in its `release`, and a segment it holds travels by it alone. */
   id?: number;
 }
 
@@ -97,7 +100,8 @@ function storageOf(raw: unknown, context: DescriptorContext): { storage: TensorS
     case "shm": {
       const size = count(raw.size, "storage.size");
       if (size > MAX_SEGMENT_BYTES) fail("storage.size", "is too large");
-      const storage: ShmStorage = { kind: "shm", fd: index(raw.fd, context.fdCount, "storage.fd"), size };
+      const storage: ShmStorage = { kind: "shm", size };
+      if (raw.fd !== undefined || raw.id === undefined) storage.fd = index(raw.fd, context.fdCount, "storage.fd");
       if (raw.id !== undefined) storage.id = count(raw.id, "storage.id");
       return { storage, capacity: size };
     }

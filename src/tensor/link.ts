@@ -6,6 +6,8 @@ import { FdChannel } from "../rpc/fd-channel.js";
 import { tensorCodec, type TensorTransport } from "./codec.js";
 import { segmentLedger } from "./ledger.js";
 import { nativeStatus } from "./native.js";
+import { defaultAllocator } from "./allocator.js";
+import { PeerSegments } from "./peer-segments.js";
 
 /** What the option `tensorTransport` may say; `auto` is shared memory when the native addon works. */
 export type TensorTransportOption = "auto" | TensorTransport;
@@ -26,6 +28,8 @@ export class TensorLink {
   /** Why this transport (for logs and doctor). */
   readonly reason: string;
   readonly channel: FdChannel | undefined;
+  /** The segments the extension keeps for us (shm only): they travel by id. */
+  readonly segments: PeerSegments | undefined;
   #childFd: number | undefined;
   #holder = "extension";
 
@@ -35,6 +39,7 @@ export class TensorLink {
       this.transport = "copy";
       this.reason = "tensorTransport is \"copy\"";
       this.channel = undefined;
+      this.segments = undefined;
       return;
     }
     if (!nativeStatus.available) {
@@ -44,12 +49,14 @@ export class TensorLink {
       this.transport = "copy";
       this.reason = `copying: ${nativeStatus.reason}`;
       this.channel = undefined;
+      this.segments = undefined;
       return;
     }
     const [hostFd, childFd] = nativeStatus.addon.socketPair("seqpacket");
     this.transport = "shm";
     this.reason = "shared memory segments passed as file descriptors";
     this.channel = new FdChannel(hostFd, nativeStatus.addon);
+    this.segments = new PeerSegments(defaultAllocator, nativeStatus.addon);
     this.#childFd = childFd;
   }
 
@@ -77,16 +84,17 @@ export class TensorLink {
   /** The codec extension for the peer (tensors are encoded for this extension). */
   codec(): CodecExtension {
     // The holder name is only known after the spawn: the codec reads it at each use.
-    return tensorCodec({ transport: this.transport, holder: () => this.#holder, ledger: segmentLedger });
+    return tensorCodec({ transport: this.transport, holder: () => this.#holder, ledger: segmentLedger, segments: this.segments });
   }
 
   /** The extension released these segments. */
   released(ids: readonly number[]): void {
-    segmentLedger.release(this.#holder, ids);
+    segmentLedger.release(this.#holder, this.segments?.released(ids) ?? ids);
   }
 
   /** The extension's process ended: it holds nothing now. */
   ended(): void {
+    this.segments?.close();
     segmentLedger.forget(this.#holder);
   }
 }

@@ -29,6 +29,8 @@ export interface NativeAddon {
   /** The size of a regular file; throws EINVAL for anything else (a socket, a pipe, a device). */
   fstatSize(fd: number): number;
   closeFd(fd: number): void;
+  /** A new close-on-exec descriptor of the same open file. */
+  dupFd(fd: number): number;
   /** A read/write MAP_SHARED mapping as an ArrayBuffer; unmapped by its finalizer or by munmap(). */
   mmap(fd: number, size: number, offset?: number): ArrayBuffer;
   /** Detaches a buffer made by mmap() (its views become empty) and releases its pages; false for other buffers. */
@@ -45,7 +47,7 @@ export interface NativeAddon {
   readonly abiVersion: number;
 }
 
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 export const DISABLE_NATIVE_ENV = "PYISOLATE_DISABLE_NATIVE";
 
 /** Whether the addon loaded; when not, `reason` says why (for `pyisolate doctor` and error messages). */

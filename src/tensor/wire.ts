@@ -3,7 +3,7 @@
 import { fstatSync } from "node:fs";
 import { ProtocolError } from "../errors.js";
 import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
-import { validateDescriptor, type TensorDescriptor } from "./descriptor.js";
+import { validateDescriptor, type ShmStorage, type TensorDescriptor } from "./descriptor.js";
 import { contiguousStrides } from "./layout.js";
 import { Segment } from "./segment.js";
 import { Tensor } from "./tensor.js";
@@ -14,6 +14,8 @@ export interface TensorSink {
   addFd(fd: number): number;
   /** Adds bytes as a binary attachment and returns its index. */
   attach(bytes: Uint8Array): number;
+  /** The storage of a shared segment, when the sink decides it (by id, or by fd through its own `addFd`). */
+  shm?(segment: Segment): ShmStorage;
 }
 
 /**
@@ -25,7 +27,7 @@ export function encodeTensor(tensor: Tensor, sink: TensorSink, transport: "shm" 
   if (transport === "shm" && tensor.isShared) {
     return {
       dtype: tensor.dtype, shape: [...tensor.shape], strides: [...tensor.strides], offset: tensor.byteOffset,
-      storage: { kind: "shm", fd: sink.addFd(tensor.segment.fd), size: tensor.segment.size },
+      storage: sink.shm?.(tensor.segment) ?? { kind: "shm", fd: sink.addFd(tensor.segment.fd), size: tensor.segment.size },
     };
   }
   const elements = tensor.toArray();
@@ -47,22 +49,32 @@ export class ReceivedFrame {
   readonly #segments = new Map<number, Segment>();
   readonly #allocator: SegmentAllocator;
   readonly #reuse: ((id: number) => Segment | undefined) | undefined;
+  readonly #byId: ((id: number, size: number) => Segment) | undefined;
+  /** Segments named by id (no fd), each with one hold of this frame. */
+  readonly #named = new Map<number, Segment>();
 
   /**
    * Takes ownership of `fds`. `reuse(inode)` may return a live segment of the same file (one the host sent or
-   * received before): it is used instead of mapping the memory a second time.
+   * received before): it is used instead of mapping the memory a second time. `byId(id, size)` returns (with a
+   * hold for the frame) a segment named by id alone, or throws ProtocolError; without it such a name is refused.
    */
   constructor(fds: readonly number[], attachments: readonly Uint8Array[], allocator: SegmentAllocator = defaultAllocator,
-    reuse?: (id: number) => Segment | undefined) {
+    reuse?: (id: number) => Segment | undefined, byId?: (id: number, size: number) => Segment) {
     this.#fds = [...fds];
     this.#attachments = attachments;
     this.#allocator = allocator;
     this.#reuse = reuse;
+    this.#byId = byId;
   }
 
-  /** The segments this frame brought, in the order their descriptors were decoded. */
+  /** The segments this frame brought by fd, in the order their descriptors were decoded. */
   get segments(): Segment[] {
     return [...this.#segments.values()];
+  }
+
+  /** The segments its descriptors named by id. */
+  get named(): Segment[] {
+    return [...this.#named.values()];
   }
 
   /** Checks `raw` (see validateDescriptor) and returns a Tensor over the received memory. */
@@ -80,7 +92,20 @@ export class ReceivedFrame {
         segment.release();
       }
     }
+    if (storage.fd === undefined) return new Tensor(this.#namedSegment(storage), layout);
     return new Tensor(this.#segment(storage.fd, storage.size), layout);
+  }
+
+  #namedSegment(storage: ShmStorage): Segment {
+    const id = storage.id!;
+    let segment = this.#named.get(id);
+    if (segment === undefined) {
+      if (this.#byId === undefined) throw new ProtocolError(`a tensor names segment ${id} without an fd, which this connection does not allow`);
+      segment = this.#byId(id, storage.size);
+      this.#named.set(id, segment);
+    }
+    if (storage.size > segment.size) throw new ProtocolError(`segment ${id} is declared with ${storage.size} bytes, more than its ${segment.size}`);
+    return segment;
   }
 
   #segment(index: number, size: number): Segment {
@@ -124,6 +149,8 @@ export class ReceivedFrame {
     }
     for (const segment of this.#segments.values()) segment.release();
     this.#segments.clear();
+    for (const segment of this.#named.values()) segment.release();
+    this.#named.clear();
   }
 
   [Symbol.dispose](): void {

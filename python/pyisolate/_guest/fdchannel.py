@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 
+from . import segments
 from .framing import ProtocolError
 
 MAX_FDS_PER_MESSAGE = 253  # the kernel's SCM_MAX_FD
@@ -99,6 +100,9 @@ class FdChannel:
             except OSError:
                 entry[2] = len(fds)  # the host is gone; the stream reports the end
             queue.popleft()
+            for seg in entry[1] or ():
+                if isinstance(seg, segments.Segment):
+                    segments.keep(seg)  # the host holds it now: it goes back by id until the host releases it
             entry[3]()
         if self._watching:
             self._watching = False

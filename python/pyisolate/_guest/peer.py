@@ -12,7 +12,7 @@ from .codec import Decoder
 from .errors import error_from_wire
 from .fdchannel import FdChannel
 from .framing import FrameDecoder, ProtocolError
-from .segments import releases
+from .segments import forget as forget_segments, releases
 from .outbox import Outbox
 from .proxies import ProxyTable
 from .targets import Targets
@@ -196,6 +196,9 @@ class Peer:
         for fn_id in fns:
             if type(fn_id) is int:
                 self._out.exports.pop(fn_id, None)
+        segs = msg.get("segs")
+        if type(segs) is list:
+            forget_segments(segs)  # the host no longer needs them kept
 
     # -- outgoing calls ------------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ F_SEAL_GROW = 0x0004
 
 _by_address = weakref.WeakValueDictionary()  # mapping start -> Segment
 _by_inode = weakref.WeakValueDictionary()    # inode -> Segment
+# Segments that crossed the connection, either way, kept mapped until the host releases them (its `release`
+# with `segs`): while kept, they travel by id alone, with no fd to send and nothing to map on either side.
+_kept = {}  # inode -> Segment
 
 
 class Segment(mmap.mmap):
@@ -76,6 +79,28 @@ def adopt(fd: int, size: int) -> Segment:
         raise
 
 
+def keep(seg: Segment) -> None:
+    """The segment crossed the connection: keep it until the host releases it (only while a host listens)."""
+    if releases.bound:
+        _kept[seg.ino] = seg
+
+
+def kept(ino: int):
+    """The kept segment with inode `ino`, or None."""
+    return _kept.get(ino)
+
+
+def forget(inos) -> None:
+    """The host released these: arrays over them keep their mapping; the last one to go sends `release`."""
+    for ino in inos:
+        _kept.pop(ino, None)
+
+
+def kept_count() -> int:
+    """Segments kept for the host now (for tests)."""
+    return len(_kept)
+
+
 def containing(address: int, span: int):
     """The live segment whose mapping holds bytes [address, address + span), or None."""
     seg = _by_address.get(address)
@@ -101,12 +126,17 @@ class _Releases:
         self._send = None
         self._scheduled = False
 
+    @property
+    def bound(self) -> bool:
+        return self._loop is not None
+
     def bind(self, loop, send) -> None:
         self._loop, self._send = loop, send
 
     def unbind(self) -> None:
         self._loop = self._send = None
         self._dead.clear()
+        _kept.clear()
 
     def add(self, ino: int) -> None:
         loop = self._loop

@@ -49,6 +49,9 @@ def _in_wire_order(desc: dict) -> dict:
 
 
 def shm_storage(seg: Segment, enc) -> dict:
+    """By id when the host already holds the segment (it is kept), else by fd (kept once the fd is sent)."""
+    if segments.kept(seg.ino) is seg:
+        return {"kind": "shm", "size": seg.size, "id": seg.ino}
     return {"kind": "shm", "fd": enc.add_fd(seg.fd, seg), "size": seg.size, "id": seg.ino}
 
 
@@ -136,6 +139,17 @@ class ReceivedFrame:
             raise ValueError(f"$tensor names fd {index!r}, which the frame did not bring")
         fd, self._fds[index] = self._fds[index], None
         seg = self._segments[index] = segments.adopt(fd, size)
+        segments.keep(seg)
+        return seg
+
+    @staticmethod
+    def named(ino, size) -> Segment:
+        """A segment the host names by id alone: one kept for it; ValueError for any other id."""
+        seg = segments.kept(ino) if type(ino) is int else None
+        if seg is None:
+            raise ValueError(f"$tensor names segment {ino!r} without an fd, and none such is kept here")
+        if size > seg.size:
+            raise ValueError(f"$tensor declares {size} bytes of segment {ino}, which holds {seg.size}")
         return seg
 
     def attachment(self, index):
@@ -155,7 +169,9 @@ def decode(payload, frame: ReceivedFrame):
         from . import tensors_cuda
 
         return tensors_cuda.decode(desc)
-    if storage["kind"] == "shm":
+    if storage["kind"] == "shm" and "fd" not in storage:
+        buffer = frame.named(storage.get("id"), storage["size"])
+    elif storage["kind"] == "shm":
         buffer = frame.segment(storage.get("fd"), storage["size"])
     else:
         buffer = bytearray(frame.attachment(storage.get("attachment")))  # writable, like the shm case

@@ -1,0 +1,163 @@
+// One connection's book of the segments its extension holds, so that they cross again by id: no fd, no mapping.
+
+import { ProtocolError } from "../errors.js";
+import type { FdHold } from "../rpc/codec.js";
+import type { SegmentAllocator } from "./allocator.js";
+import type { ShmStorage } from "./descriptor.js";
+import type { NativeAddon } from "./native.js";
+import type { Segment } from "./segment.js";
+
+interface Entry {
+  /** Our own descriptor of the file, so that a reference can still be mapped after our Segment went. */
+  fd: number;
+  size: number;
+  /** Our live mapping of it, if any. */
+  segment: WeakRef<Segment> | undefined;
+  /** The extension keeps it mapped until told otherwise (see below): it may travel by id both ways. */
+  kept: boolean;
+  /** The tick of the last `release` we sent for it. */
+  releasedAt: number;
+}
+
+/**
+ * The protocol (docs/protocol.md, Tensors): a segment that crossed the connection, either way, is kept mapped by
+ * the extension until the host sends `release` with its id, which it does when its own last holder of the
+ * segment goes. While kept, it travels by `id` alone. The extension answers with its own `release` once its last
+ * array over it is gone; until then an id it sends is accepted, even after ours went out (the two crossed), which
+ * is why an entry keeps an fd of the file. An id that names no entry of this connection is a ProtocolError: an
+ * extension cannot reach another one's segments, nor ours that it was never given.
+ */
+export class PeerSegments {
+  readonly #entries = new Map<number, Entry>();
+  readonly #native: NativeAddon;
+  readonly #allocator: SegmentAllocator;
+  readonly #hooked = new WeakSet<Segment>();
+  #tick = 0;
+  #toRelease: number[] = [];
+  #send: ((ids: number[]) => void) | undefined;
+  #closed = false;
+
+  constructor(allocator: SegmentAllocator, native: NativeAddon) {
+    this.#allocator = allocator;
+    this.#native = native;
+  }
+
+  /** Where `release` messages go (the peer's link). */
+  bind(send: (ids: number[]) => void): void {
+    this.#send = send;
+  }
+
+  /** How many segments the extension may name by id now (for tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * The storage for sending `segment`: by id when the extension keeps it, else by fd (`addFd` is the frame's),
+   * the entry being made once the fd has actually gone out.
+   */
+  storage(segment: Segment, addFd: (fd: number, hold: FdHold) => number): ShmStorage {
+    const id = segment.id!;
+    const entry = this.#entries.get(id);
+    if (entry?.kept && entry.size >= segment.size) {
+      this.#track(entry, id, segment);
+      return { kind: "shm", id, size: segment.size };
+    }
+    const tick = this.#tick;
+    const hold: FdHold = {
+      retain: () => segment.retain(),
+      release: () => segment.release(),
+      sent: () => this.#sent(segment, id, tick),
+    };
+    return { kind: "shm", fd: addFd(segment.fd, hold), size: segment.size, id };
+  }
+
+  /** The extension sent `segment` by fd: it keeps it now. */
+  received(segment: Segment): void {
+    const id = segment.id;
+    if (id === undefined || this.#closed) return;
+    const entry = this.#entry(id, segment);
+    entry.kept = true;
+    this.#track(entry, id, segment);
+  }
+
+  /** The segment the extension named by `id` (with one hold for the caller); ProtocolError when it holds none. */
+  resolve(id: number, size: number): Segment {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) throw new ProtocolError(`a tensor names segment ${id}, which this extension was never given or released`);
+    if (size > entry.size) throw new ProtocolError(`a tensor declares ${size} bytes of segment ${id}, which holds ${entry.size}`);
+    const live = entry.segment?.deref();
+    if (live !== undefined && !live.released) return live.retain();
+    const segment = this.#allocator.importFd(this.#native.dupFd(entry.fd), entry.size);
+    this.#track(entry, id, segment);
+    return segment;
+  }
+
+  /**
+   * The extension released these (its last array over each went). Returns the ids it really let go: one we sent
+   * again by fd after our `release` is kept again, and its release is stale.
+   */
+  released(ids: readonly number[]): number[] {
+    const gone: number[] = [];
+    for (const id of ids) {
+      const entry = this.#entries.get(id);
+      if (entry?.kept) continue;
+      if (entry !== undefined) {
+        this.#entries.delete(id);
+        this.#native.closeFd(entry.fd);
+      }
+      gone.push(id);
+    }
+    return gone;
+  }
+
+  /** The connection ended: close every fd. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#entries.values()) this.#native.closeFd(entry.fd);
+    this.#entries.clear();
+    this.#toRelease = [];
+  }
+
+  #entry(id: number, segment: Segment): Entry {
+    let entry = this.#entries.get(id);
+    if (entry === undefined) {
+      entry = { fd: this.#native.dupFd(segment.fd), size: segment.size, segment: undefined, kept: false, releasedAt: 0 };
+      this.#entries.set(id, entry);
+    }
+    return entry;
+  }
+
+  /** The fd of `segment`, chosen at tick `tick`, went out: the extension keeps it, unless we released it since. */
+  #sent(segment: Segment, id: number, tick: number): void {
+    if (this.#closed) return;
+    const entry = this.#entry(id, segment);
+    if (entry.releasedAt > tick) return; // our release follows this frame on the wire
+    entry.kept = true;
+    this.#track(entry, id, segment);
+  }
+
+  #track(entry: Entry, id: number, segment: Segment): void {
+    if (entry.segment?.deref() !== segment) entry.segment = new WeakRef(segment);
+    if (this.#hooked.has(segment)) return;
+    this.#hooked.add(segment);
+    segment.onFree(() => this.#freed(id, segment));
+  }
+
+  /** Our last holder of `segment` went: the extension need not keep it for us any more. */
+  #freed(id: number, segment: Segment): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined || entry.segment?.deref() !== segment) return;
+    entry.segment = undefined;
+    if (!entry.kept || this.#closed) return;
+    entry.kept = false;
+    entry.releasedAt = ++this.#tick;
+    if (this.#toRelease.push(id) === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const ids = this.#toRelease;
+    this.#toRelease = [];
+    if (ids.length > 0 && !this.#closed) this.#send?.(ids);
+  }
+}
