@@ -8,15 +8,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* What one live mapping counts for in V8's external memory: a small fixed cost, not its size. V8 adds the length
- * of every external ArrayBuffer to that counter by itself, and a counter that jumps by hundreds of MB per
- * received segment made it run a full Mark-Compact (~4 ms) on nearly every large tensor. Shared pages are not
- * heap memory (the kernel frees them with their last holder), so mmap() cancels V8's count of the buffer's
- * length, before the buffer exists so the counter never rises by it, and adds this cost instead; unmapping
- * (munmap() or the finalizer) undoes both after V8 has dropped its own count. The fixed cost still lets a
- * program that drops many mappings without release() trigger a GC now and then (about every thousand), so
- * their finalizers run. */
-#define EXTERNAL_COST_PER_MAPPING ((int64_t)64 * 1024)
+/* External memory: this module reports none. V8 counts the length of every external ArrayBuffer by itself (its
+ * ArrayBufferSweeper adds it when the buffer is made and drops it on detach or collection), so the size this
+ * module used to add on top was counted twice and made V8 run a Mark-Compact on nearly every large segment.
+ * Shared pages are not heap memory anyway: the kernel frees them with their last holder. V8's own count still
+ * makes mappings dropped without release() collectable; see docs/decisions.md. */
 
 /* One live or explicitly released mapping; freed by the ArrayBuffer's finalizer only. */
 typedef struct mapping {
@@ -37,22 +33,14 @@ static void unlink_mapping(mapping *m) {
   if (m->next != NULL) m->next->prev = m->prev;
 }
 
-/* The change mmap() makes to V8's external memory count for a mapping of `len` bytes (undone on unmap). */
-static int64_t external_delta(size_t len) {
-  return EXTERNAL_COST_PER_MAPPING - (int64_t)len;
-}
-
 static void finalize_mapping(napi_env env, void *data, void *hint) {
   mapping *m = (mapping *)hint;
-  int64_t adjusted = 0;
   pthread_mutex_lock(&mappings_lock);
   /* The range holds the shared pages (live) or munmap()'s placeholder: unmap either. A finalizer has no one to
    * report to, and munmap of a range this module mapped cannot fail. */
   munmap(m->addr, m->len);
-  if (m->live) adjusted = -external_delta(m->len);
   unlink_mapping(m);
   pthread_mutex_unlock(&mappings_lock);
-  if (adjusted != 0 && env != NULL) napi_adjust_external_memory(env, adjusted, &adjusted);
   free(m);
 }
 
@@ -92,11 +80,8 @@ napi_value pi_mmap(napi_env env, napi_callback_info info) {
   if (mappings != NULL) mappings->prev = m;
   mappings = m;
   pthread_mutex_unlock(&mappings_lock);
-  int64_t adjusted = 0;
-  napi_adjust_external_memory(env, external_delta((size_t)size), &adjusted);
   napi_status status = napi_create_external_arraybuffer(env, addr, (size_t)size, finalize_mapping, m, &result);
   if (status != napi_ok) {
-    napi_adjust_external_memory(env, -external_delta((size_t)size), &adjusted);
     pthread_mutex_lock(&mappings_lock);
     unlink_mapping(m);
     pthread_mutex_unlock(&mappings_lock);
@@ -150,14 +135,9 @@ napi_value pi_munmap(napi_env env, napi_callback_info info) {
     return pi_throw_errno(env, "munmap (mmap MAP_FIXED placeholder)", err);
   }
   found->live = 0;
-  int64_t delta = external_delta(found->len);
   pthread_mutex_unlock(&mappings_lock);
-  /* Then detach, so every view of the buffer has length 0 (V8 drops its count of the length here), and undo
-   * mmap()'s adjustment after that, so the counter never rises by the length. */
-  napi_status detached = napi_detach_arraybuffer(env, argv[0]);
-  int64_t adjusted = 0;
-  napi_adjust_external_memory(env, -delta, &adjusted);
-  if (pi_failed(env, detached)) return NULL;
+  /* Then detach, so every view of the buffer has length 0. */
+  if (pi_failed(env, napi_detach_arraybuffer(env, argv[0]))) return NULL;
   napi_get_boolean(env, true, &result);
   return result;
 }

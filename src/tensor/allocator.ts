@@ -117,7 +117,7 @@ export class SegmentAllocator {
       }
       if (actual < size) throw new ProtocolError(`received segment holds ${actual} bytes, less than the ${size} declared`);
       const seals = native.getSeals(fd);
-      if (seals !== null && (seals & F_SEAL_SHRINK) !== 0) return new Segment("memfd", size, native.mmap(fd, size), fd, native);
+      if (seals !== null && (seals & F_SEAL_SHRINK) !== 0) return new Segment("memfd", size, undefined, fd, native); // mapped on first use
       const segment = Segment.heap(readAll(fd, size));
       native.closeFd(fd);
       return segment;

@@ -11,6 +11,8 @@ export type SegmentKind = "memfd" | "file" | "heap";
  * release closes the fd and unmaps the memory at once: views of it then have length 0 (they never point at
  * freed memory). Holders that are dropped by garbage collection call `release({ gc: true })`, which closes the
  * fd but leaves the mapping to the ArrayBuffer's own finalizer, since a view of it may still be in use.
+ * A received segment is mapped on first use of `buffer`: one that is only passed on (host -> A -> B) is never
+ * mapped here, which spares V8 an external buffer of its size (and the garbage collection that it starts).
  */
 export class Segment {
   readonly kind: SegmentKind;
@@ -22,9 +24,10 @@ export class Segment {
   #id: number | undefined;
   #onFree: (() => void)[] | undefined;
 
-  /** Internal: use SegmentAllocator. Takes ownership of `fd` and of the mapping `buffer`. */
-  constructor(kind: SegmentKind, size: number, buffer: ArrayBuffer, fd?: number, native?: NativeAddon) {
+  /** Internal: use SegmentAllocator. Takes ownership of `fd` and of the mapping `buffer` (undefined: mapped when first used). */
+  constructor(kind: SegmentKind, size: number, buffer: ArrayBuffer | undefined, fd?: number, native?: NativeAddon) {
     if (kind !== "heap" && (fd === undefined || native === undefined)) throw new TypeError(`a ${kind} segment needs its fd`);
+    if (kind === "heap" && buffer === undefined) throw new TypeError("a heap segment needs its buffer");
     this.kind = kind;
     this.size = size;
     this.#buffer = buffer;
@@ -51,7 +54,8 @@ export class Segment {
 
   /** The segment's memory. Throws once the last holder released it. */
   get buffer(): ArrayBuffer {
-    if (this.#buffer === undefined) throw new Error("the tensor segment was released");
+    if (this.#holders === 0) throw new Error("the tensor segment was released");
+    this.#buffer ??= this.#native!.mmap(this.#fd!, this.size);
     return this.#buffer;
   }
 
