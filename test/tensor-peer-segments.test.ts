@@ -1,7 +1,7 @@
 // Segments by id: what a connection's book lets cross without an fd, and the ids it refuses.
 
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, it, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
 import type { FdHold } from "../src/rpc/codec.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
@@ -11,6 +11,10 @@ import { PeerSegments } from "../src/tensor/peer-segments.js";
 import type { Segment } from "../src/tensor/segment.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { ReceivedFrame } from "../src/tensor/wire.js";
+import { FdChannel } from "../src/rpc/fd-channel.js";
+import { encodeFrame } from "../src/rpc/framing.js";
+import { tensorCodec } from "../src/tensor/codec.js";
+import { deferred, peerPair, services } from "./rpc-helpers.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
 const native = (nativeStatus.available ? nativeStatus.addon : undefined) as NativeAddon;
@@ -162,5 +166,57 @@ describe("segments by id", { skip }, () => {
     frame.close();
     t.release();
     book.close();
+  });
+});
+
+describe("segments by id between two peers", { skip }, () => {
+  /** A host peer `a` and an extension-like peer `b`, each with its book of what the other keeps. */
+  function open(onProtocolError?: (e: ProtocolError) => void) {
+    const [aFd, bFd] = native.socketPair("seqpacket");
+    const allocator = new SegmentAllocator();
+    const aBook = new PeerSegments(allocator, native);
+    const bBook = new PeerSegments(allocator, native);
+    const pair = peerPair(
+      { extensions: [tensorCodec({ transport: "shm", holder: "b", segments: aBook })], fdChannel: new FdChannel(aFd, native), onProtocolError },
+      { extensions: [tensorCodec({ transport: "shm", holder: "a", segments: bBook })], fdChannel: new FdChannel(bFd, native),
+        resolveTarget: services({ s: { echo: (value: unknown) => value } }) },
+    );
+    const close = () => {
+      pair.a.close();
+      pair.b.close();
+      aBook.close();
+      bBook.close();
+    };
+    return { ...pair, aBook, close };
+  }
+
+  it("an echo sends the fd once: later calls and every reply name the segment by id", async () => {
+    const { a, aToB, bToA, close } = open();
+    const t = Tensor.from(new Float32Array([1, 2, 3]));
+    for (let i = 0; i < 3; i++) {
+      const back = (await a.call("s", "echo", [t])) as Tensor;
+      assert.equal(back.segment, t.segment);
+      back.release();
+    }
+    const calls = aToB.headers.filter((h) => h.k === "call");
+    assert.deepEqual(calls.map((h) => h.f), [1, undefined, undefined]);
+    assert.deepEqual(bToA.headers.filter((h) => h.k === "result").map((h) => h.f), [undefined, undefined, undefined]);
+    t.release();
+    close();
+  });
+
+  it("an extension that names another connection's segment by id is a protocol error", async () => {
+    const other = open();
+    const t = Tensor.from(new Float32Array([1, 2]));
+    (await other.a.call("s", "echo", [t]) as Tensor).release(); // the other connection keeps t's segment
+    const failed = deferred<ProtocolError>();
+    const { streams, close } = open((e) => failed.resolve(e));
+    const descriptor = { dtype: "float32", shape: [2], strides: [1], offset: 0, storage: { kind: "shm", id: t.segment.id, size: 8 } };
+    const [frame] = encodeFrame({ k: "result", id: 1, value: { $tensor: descriptor }, x: 1 });
+    streams.b.write(frame);
+    assert.match((await failed.promise).message, /segment \d+, which this extension was never given/);
+    t.release();
+    close();
+    other.close();
   });
 });
