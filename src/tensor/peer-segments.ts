@@ -61,7 +61,7 @@ export class PeerSegments {
     const entry = this.#entries.get(id);
     if (entry?.kept && entry.size >= segment.size) {
       this.#track(entry, id, segment);
-      return { kind: "shm", id, size: segment.size };
+      return { kind: "shm", size: segment.size, id };
     }
     const tick = this.#tick;
     const hold: FdHold = {
