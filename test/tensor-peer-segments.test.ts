@@ -7,7 +7,7 @@ import type { FdHold } from "../src/rpc/codec.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { validateDescriptor } from "../src/tensor/descriptor.js";
 import { nativeStatus, type NativeAddon } from "../src/tensor/native.js";
-import { PeerSegments } from "../src/tensor/peer-segments.js";
+import { KEEP_AFTER_FREE_MS, PeerSegments } from "../src/tensor/peer-segments.js";
 import type { Segment } from "../src/tensor/segment.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { ReceivedFrame } from "../src/tensor/wire.js";
@@ -40,8 +40,6 @@ function connection() {
   };
   return { allocator, book, send, flush, released };
 }
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("segments by id", { skip }, () => {
   test("a segment goes by fd until its fd went out, then by id alone", () => {
@@ -91,13 +89,14 @@ describe("segments by id", { skip }, () => {
     send(t.segment);
     flush();
     t.release();
-    await tick();
+    assert.deepEqual(released, [], "not before KEEP_AFTER_FREE_MS");
+    book.flushReleases();
     assert.deepEqual(released, [[id]]);
     const again = book.resolve(id, 64); // crossed our release: mapped anew from the book's own fd
     assert.equal(again.size, 64);
     assert.equal(new Float32Array(again.buffer).length, 16);
     again.release();
-    await tick();
+    book.flushReleases();
     assert.deepEqual(released, [[id]], "not kept any more: nothing more to release");
     assert.deepEqual(book.released([id]), [id]);
     assert.equal(book.size, 0);
@@ -111,12 +110,29 @@ describe("segments by id", { skip }, () => {
     flush();
     const other = new Tensor(t.segment, { dtype: "float32", shape: [16] }); // a second holder
     t.release();
-    await tick();
+    book.flushReleases();
     assert.deepEqual(released, []);
     assert.equal(send(other.segment).fd, undefined, "still kept: by id");
     other.release();
-    await tick();
-    assert.equal(released.length, 1);
+    await new Promise((resolve) => setTimeout(resolve, KEEP_AFTER_FREE_MS + 10));
+    assert.equal(released.length, 1, "told by the timer");
+    book.close();
+  });
+
+  test("a segment named again soon after our last holder went stays kept: no release, no fd", () => {
+    const { send, flush, book, released } = connection();
+    const t = Tensor.zeros([16], "float32");
+    const id = t.segment.id!;
+    send(t.segment);
+    flush();
+    t.release();
+    const again = book.resolve(id, 64); // the extension sent it back by id: ours again, not mapped yet
+    book.flushReleases();
+    assert.deepEqual(released, []);
+    assert.deepEqual(send(again), { kind: "shm", size: 64, id });
+    again.release();
+    book.flushReleases();
+    assert.deepEqual(released, [[id]]);
     book.close();
   });
 

@@ -5,11 +5,18 @@ import type { FdHold } from "../rpc/codec.js";
 import type { SegmentAllocator } from "./allocator.js";
 import type { ShmStorage } from "./descriptor.js";
 import type { NativeAddon } from "./native.js";
-import type { Segment } from "./segment.js";
+import { Segment, type SegmentKind } from "./segment.js";
+
+/**
+ * How long the extension keeps a segment after our last holder of it went, before we tell it to let go: a
+ * tensor passed on again soon (A returns the same one each call, the host hands it to B) still crosses by id.
+ */
+export const KEEP_AFTER_FREE_MS = 20;
 
 interface Entry {
-  /** Our own descriptor of the file, so that a reference can still be mapped after our Segment went. */
+  /** Our own descriptor of the file (checked when it first came), so that an id can be mapped after our Segment went. */
   fd: number;
+  kind: SegmentKind;
   size: number;
   /** Our live mapping of it, if any. */
   segment: WeakRef<Segment> | undefined;
@@ -33,7 +40,9 @@ export class PeerSegments {
   readonly #allocator: SegmentAllocator;
   readonly #hooked = new WeakSet<Segment>();
   #tick = 0;
-  #toRelease: number[] = [];
+  /** Kept segments whose host holders all went, told to the extension after KEEP_AFTER_FREE_MS. */
+  readonly #idle = new Set<number>();
+  #timer: NodeJS.Timeout | undefined;
   #send: ((ids: number[]) => void) | undefined;
   #closed = false;
 
@@ -88,7 +97,8 @@ export class PeerSegments {
     if (size > entry.size) throw new ProtocolError(`a tensor declares ${size} bytes of segment ${id}, which holds ${entry.size}`);
     const live = entry.segment?.deref();
     if (live !== undefined && !live.released) return live.retain();
-    const segment = this.#allocator.importFd(this.#native.dupFd(entry.fd), entry.size);
+    // Mapped when its data is first read; the fd was checked (sealed, large enough) when it first came.
+    const segment = new Segment(entry.kind, entry.size, undefined, this.#native.dupFd(entry.fd), this.#native);
     this.#track(entry, id, segment);
     return segment;
   }
@@ -114,15 +124,16 @@ export class PeerSegments {
   /** The connection ended: close every fd. Idempotent. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#timer);
     for (const entry of this.#entries.values()) this.#native.closeFd(entry.fd);
     this.#entries.clear();
-    this.#toRelease = [];
+    this.#idle.clear();
   }
 
   #entry(id: number, segment: Segment): Entry {
     let entry = this.#entries.get(id);
     if (entry === undefined) {
-      entry = { fd: this.#native.dupFd(segment.fd), size: segment.size, segment: undefined, kept: false, releasedAt: 0 };
+      entry = { fd: this.#native.dupFd(segment.fd), kind: segment.kind, size: segment.size, segment: undefined, kept: false, releasedAt: 0 };
       this.#entries.set(id, entry);
     }
     return entry;
@@ -144,20 +155,30 @@ export class PeerSegments {
     segment.onFree(() => this.#freed(id, segment));
   }
 
-  /** Our last holder of `segment` went: the extension need not keep it for us any more. */
+  /** Our last holder of `segment` went: soon the extension need not keep it for us any more. */
   #freed(id: number, segment: Segment): void {
     const entry = this.#entries.get(id);
     if (entry === undefined || entry.segment?.deref() !== segment) return;
     entry.segment = undefined;
     if (!entry.kept || this.#closed) return;
-    entry.kept = false;
-    entry.releasedAt = ++this.#tick;
-    if (this.#toRelease.push(id) === 1) queueMicrotask(() => this.#flush());
+    this.#idle.add(id);
+    this.#timer ??= setTimeout(() => this.flushReleases(), KEEP_AFTER_FREE_MS).unref();
   }
 
-  #flush(): void {
-    const ids = this.#toRelease;
-    this.#toRelease = [];
+  /** Tells the extension now to let go of the kept segments we hold no more (it runs on a timer by itself). */
+  flushReleases(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const ids: number[] = [];
+    for (const id of this.#idle) {
+      const entry = this.#entries.get(id);
+      const live = entry?.segment?.deref();
+      if (entry === undefined || !entry.kept || (live !== undefined && !live.released)) continue; // ours again
+      entry.kept = false;
+      entry.releasedAt = ++this.#tick;
+      ids.push(id);
+    }
+    this.#idle.clear();
     if (ids.length > 0 && !this.#closed) this.#send?.(ids);
   }
 }
