@@ -1,5 +1,6 @@
 // One connection's book of the segments its extension holds, so that they cross again by id: no fd, no mapping.
 
+import { close as closeInBackground } from "node:fs";
 import { ProtocolError } from "../errors.js";
 import type { FdHold } from "../rpc/codec.js";
 import type { SegmentAllocator } from "./allocator.js";
@@ -114,7 +115,7 @@ export class PeerSegments {
       if (entry?.kept) continue;
       if (entry !== undefined) {
         this.#entries.delete(id);
-        this.#native.closeFd(entry.fd);
+        closeQuietly(entry.fd);
       }
       gone.push(id);
     }
@@ -125,7 +126,7 @@ export class PeerSegments {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
-    for (const entry of this.#entries.values()) this.#native.closeFd(entry.fd);
+    for (const entry of this.#entries.values()) closeQuietly(entry.fd);
     this.#entries.clear();
     this.#idle.clear();
   }
@@ -181,4 +182,12 @@ export class PeerSegments {
     this.#idle.clear();
     if (ids.length > 0 && !this.#closed) this.#send?.(ids);
   }
+}
+
+/**
+ * Closes an fd on libuv's thread pool: when it is the last reference to a segment, close() frees its pages
+ * there (about 100 ms for 800 MB of touched memory), not in the middle of whatever call is running.
+ */
+function closeQuietly(fd: number): void {
+  closeInBackground(fd, () => {});
 }
