@@ -7,13 +7,16 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import { CallAbortedError, ConfigError, EnvironmentBuildError } from "../src/errors.js";
+import { CallAbortedError, ConfigError } from "../src/errors.js";
 import { ensureEnvironment, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
 import { pipBackend } from "../src/env/pip.js";
 import { buildPath, relocateVenv, swapIn } from "../src/env/swap.js";
 import {
+  buildConcurrently,
   deadPid,
+  failedInstallKeepsPrevious,
   fixtureIndex,
+  HELLO,
   leftovers,
   processesMentioning,
   py,
@@ -27,7 +30,6 @@ const root = tempRoot("pyisolate-env-pip-");
 const env = withoutUv();
 let base: Omit<EnvironmentSpec, "name" | "dependencies">;
 let wheels = "";
-const HELLO = "import pyisolate_fixture_hello as h; print(h.VERSION)";
 
 before(async () => {
   const index = fixtureIndex(path.join(root.dir, "index"), ["1.0", "2.0", "3.0"]);
@@ -105,21 +107,10 @@ describe("pip backend (uv hidden from PATH)", () => {
   });
 
   it("a failed install throws pip's own error and leaves the previous venv as it was", async () => {
-    const good = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
-    const err = await ensureEnvironment({
-      ...base,
-      name: "hello",
-      dependencies: ["this-package-does-not-exist-pyisolate==1.0"],
-    }).catch((e: unknown) => e);
-    assert.ok(err instanceof EnvironmentBuildError, String(err));
+    const err = await failedInstallKeepsPrevious(base);
     assert.match(err.message, /No matching distribution found for this-package-does-not-exist-pyisolate==1\.0/);
     assert.match(err.message, / -m pip .*install .*this-package-does-not-exist-pyisolate==1\.0/);
     assert.equal(err.command?.at(-1), "this-package-does-not-exist-pyisolate==1.0");
-    const again = await ensureEnvironment({ ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==2.0"] });
-    assert.equal(again.reused, true);
-    assert.equal(again.fingerprint, good.fingerprint);
-    assert.equal(py(again.pythonPath, HELLO), "2.0");
-    assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
   it("aborting kills the running install and leaves no build folder", async () => {
@@ -137,18 +128,13 @@ describe("pip backend (uv hidden from PATH)", () => {
   });
 
   it("concurrent calls for one venv build it once and both succeed", async () => {
-    const recs = [recorder(), recorder()];
-    const spec = { ...base, name: "twice", dependencies: ["pyisolate-fixture-hello==3.0"] };
-    const [a, b] = await Promise.all(recs.map((r) => ensureEnvironment({ ...spec, onProgress: r.onProgress })));
-    assert.equal(a!.fingerprint, b!.fingerprint);
-    assert.deepEqual([a!.reused, b!.reused].sort(), [false, true]);
-    const builds = recs.flatMap((r) => r.events).filter((ev) => ev.stage === "create-venv" && ev.line === undefined);
-    assert.equal(builds.length, 1);
+    const { a, b, recs } = await buildConcurrently({ ...base, name: "twice", dependencies: ["pyisolate-fixture-hello==3.0"] });
+    assert.deepEqual([a.reused, b.reused].sort(), [false, true]);
     // Either may win the race to the lock; the other one waits and then finds the venv built.
     const waited = recs.filter((r) => r.stages().includes("lock-wait"));
     assert.equal(waited.length, 1);
     assert.deepEqual(waited[0]!.stages(), ["resolve-python", "check", "lock-wait", "check", "done"]);
-    assert.equal(py(a!.pythonPath, HELLO), "3.0");
+    assert.equal(py(a.pythonPath, HELLO), "3.0");
   });
 
   it("waits for another process that holds the lock", async () => {

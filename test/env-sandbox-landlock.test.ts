@@ -12,14 +12,13 @@ import { ensureEnvironment, findUv, resolvePython, type EnvironmentSpec } from "
 import { LANDLOCK_NET_ABI } from "../src/sandbox/choose.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { attackEnv, assertNoLeak, buildEvil, setUpAttack, type AttackScene, type EvilBuild } from "./fixtures/env/evil-sdist.js";
-import { fixtureIndex, leftovers, py, recorder, tempRoot } from "./fixtures/env/helpers.js";
+import { fixtureIndex, HELLO, leftovers, py, recorder, tempRoot } from "./fixtures/env/helpers.js";
 
 const caps = await detectSandbox();
 const abi = caps.landlockAbi;
 const skip = abi > 0 ? false : `the kernel offers no Landlock: ${caps.gaps.map((g) => g.problem).join("; ")}`;
 const uv = await findUv();
 const root = tempRoot("pyisolate-env-landlock-");
-const HELLO = "import pyisolate_fixture_hello as h; print(h.VERSION)";
 /** Forced, so that the Landlock path runs on a host where bwrap works too. */
 const LANDLOCK = { mode: "required", backend: "landlock" } as const;
 const UDP_MARK = "udp-from-build";

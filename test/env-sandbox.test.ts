@@ -11,14 +11,13 @@ import { buildBwrapArgs } from "../src/sandbox/bwrap-policy.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { readSystemLinks, resolvePythonInstall } from "../src/sandbox/host.js";
 import { DEFAULT_SANDBOX_POLICY } from "../src/sandbox/types.js";
-import { fixtureIndex, leftovers, py, recorder, run, tempRoot } from "./fixtures/env/helpers.js";
+import { fixtureIndex, HELLO, leftovers, py, recorder, run, tempRoot } from "./fixtures/env/helpers.js";
 
 const caps = await detectSandbox();
 const bwrapOk = caps.bwrap !== undefined && (caps.backend === "bwrap" || caps.backend === "bwrap-degraded");
 const skip = bwrapOk ? false : `bwrap cannot run here (model ${caps.model}): ${caps.gaps.map((g) => g.problem).join("; ")}`;
 const uv = await findUv();
 const root = tempRoot("pyisolate-env-sbx-");
-const HELLO = "import pyisolate_fixture_hello as h; print(h.VERSION)";
 let base: Omit<EnvironmentSpec, "name" | "dependencies">;
 let links = "";
 let indexDir = "";
