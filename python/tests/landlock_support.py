@@ -1,4 +1,5 @@
-"""What the Landlock tests share: the guest folder, the helper module loaded by path as the launcher does, the ABI."""
+"""What the Landlock tests share: the guest folder, the helper module loaded by path as the launcher does, the ABI,
+the folders a confined Python must read, and a planted secret."""
 
 import os
 import sys
@@ -16,3 +17,16 @@ try:
 except OSError as exc:  # pragma: no cover - depends on the kernel
     ABI = 0
     WHY = str(exc)
+
+# What a confined child Python must be able to read to start at all: its own install and the system libraries.
+PYTHON_PREFIXES = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), "/usr", "/lib", "/lib64"})
+
+SECRET = "top secret"
+
+
+def plant_secret(home):
+    """Write a secret file under `home` (which must exist) for a confined child to try to read; returns its path."""
+    path = os.path.join(home, "secret.txt")
+    with open(path, "w") as f:
+        f.write(SECRET)
+    return path

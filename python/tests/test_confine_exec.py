@@ -7,7 +7,7 @@ import sys
 import tempfile
 import unittest
 
-from tests.landlock_support import ABI, GUEST_DIR, WHY, landlock  # noqa: F401
+from tests.landlock_support import ABI, GUEST_DIR, PYTHON_PREFIXES, SECRET, WHY, landlock, plant_secret  # noqa: F401
 LAUNCHER = os.path.join(GUEST_DIR, "confine_exec.py")
 
 # What the exec'd "installer" reports: where it started, whether the rules variable reached it, what it could do.
@@ -37,9 +37,7 @@ class ConfineExecTest(unittest.TestCase):
         self.home = os.path.join(root, "home")
         os.mkdir(self.build)
         os.mkdir(self.home)
-        self.secret = os.path.join(self.home, "secret.txt")
-        with open(self.secret, "w") as f:
-            f.write("top secret")
+        self.secret = plant_secret(self.home)
         self.outside = os.path.join(root, "planted.txt")
 
     def tearDown(self):
@@ -63,8 +61,7 @@ class ConfineExecTest(unittest.TestCase):
 
     @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
     def test_the_exec_d_program_runs_confined_in_the_build_folder(self):
-        prefixes = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), "/usr", "/lib", "/lib64"})
-        rules = {"read_only": prefixes, "writable": [self.build, "/dev/null"], "network": True, "cwd": self.build}
+        rules = {"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "network": True, "cwd": self.build}
         r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)
@@ -76,7 +73,7 @@ class ConfineExecTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.outside))
         # The control: the same reads and writes work unconfined.
         with open(self.secret) as f:
-            self.assertEqual(f.read(), "top secret")
+            self.assertEqual(f.read(), SECRET)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import tempfile
 import threading
 import unittest
 
-from tests.landlock_support import ABI, GUEST_DIR, WHY, landlock  # noqa: F401
+from tests.landlock_support import ABI, GUEST_DIR, PYTHON_PREFIXES, SECRET, WHY, landlock, plant_secret  # noqa: F401
 
 # The child: import the helper, confine, then report what each attempt did, one line per attempt.
 CHILD = r"""
@@ -54,9 +54,7 @@ class LandlockTest(unittest.TestCase):
         self.writable = os.path.join(root, "data")
         for d in (self.home, self.allowed, self.writable):
             os.mkdir(d)
-        self.secret = os.path.join(self.home, "secret.txt")
-        with open(self.secret, "w") as f:
-            f.write("top secret")
+        self.secret = plant_secret(self.home)
         self.allowed_file = os.path.join(self.allowed, "module.py")
         with open(self.allowed_file, "w") as f:
             f.write("VALUE = 1\n")
@@ -81,9 +79,8 @@ class LandlockTest(unittest.TestCase):
     def run_child(self, network):
         import json
 
-        prefixes = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), "/usr", "/lib", "/lib64"})
         spec = {
-            "read_only": prefixes + [GUEST_DIR, self.allowed],
+            "read_only": PYTHON_PREFIXES + [GUEST_DIR, self.allowed],
             "writable": [self.writable],
             "network": network,
             "port": self.port,
@@ -117,7 +114,7 @@ class LandlockTest(unittest.TestCase):
     def test_unconfined_control_can_read_the_secret(self):
         # The same attempt without Landlock succeeds: the test proves the confinement, not a broken attack.
         with open(self.secret) as f:
-            self.assertEqual(f.read(), "top secret")
+            self.assertEqual(f.read(), SECRET)
 
     def test_abi_version_is_positive(self):
         self.assertGreaterEqual(landlock.abi_version(), 1)
