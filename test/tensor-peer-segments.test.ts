@@ -41,6 +41,15 @@ function connection() {
   return { allocator, book, send, flush, released };
 }
 
+/** A fresh connection and a 16-float32 tensor whose segment's fd has already gone out on it: it now goes by id. */
+function connectionWithSent() {
+  const conn = connection();
+  const t = Tensor.zeros([16], "float32");
+  conn.send(t.segment);
+  conn.flush();
+  return { ...conn, t };
+}
+
 describe("segments by id", { skip }, () => {
   test("a segment goes by fd until its fd went out, then by id alone", () => {
     const { send, flush, book } = connection();
@@ -57,10 +66,7 @@ describe("segments by id", { skip }, () => {
   });
 
   test("an id the extension sends back is our own segment, with no fd and no new mapping", () => {
-    const { send, flush, book } = connection();
-    const t = Tensor.zeros([16], "float32");
-    send(t.segment);
-    flush();
+    const { book, t } = connectionWithSent();
     const back = book.resolve(t.segment.id!, 64);
     assert.equal(back, t.segment);
     back.release();
@@ -83,11 +89,8 @@ describe("segments by id", { skip }, () => {
   });
 
   test("when our last holder goes, the extension is told once; an id it sent meanwhile still maps", async () => {
-    const { send, flush, book, released } = connection();
-    const t = Tensor.zeros([16], "float32");
+    const { book, released, t } = connectionWithSent();
     const id = t.segment.id!;
-    send(t.segment);
-    flush();
     t.release();
     assert.deepEqual(released, [], "not before KEEP_AFTER_FREE_MS");
     book.flushReleases();
@@ -104,10 +107,7 @@ describe("segments by id", { skip }, () => {
   });
 
   test("the extension is told only when the host's last holder of the segment goes", async () => {
-    const { send, flush, book, released } = connection();
-    const t = Tensor.zeros([16], "float32");
-    send(t.segment);
-    flush();
+    const { send, book, released, t } = connectionWithSent();
     const other = new Tensor(t.segment, { dtype: "float32", shape: [16] }); // a second holder
     t.release();
     book.flushReleases();
@@ -120,11 +120,8 @@ describe("segments by id", { skip }, () => {
   });
 
   test("a segment named again soon after our last holder went stays kept: no release, no fd", () => {
-    const { send, flush, book, released } = connection();
-    const t = Tensor.zeros([16], "float32");
+    const { send, book, released, t } = connectionWithSent();
     const id = t.segment.id!;
-    send(t.segment);
-    flush();
     t.release();
     const again = book.resolve(id, 64); // the extension sent it back by id: ours again, not mapped yet
     book.flushReleases();
@@ -137,11 +134,8 @@ describe("segments by id", { skip }, () => {
   });
 
   test("a release that crossed our new send of the segment is stale: it stays kept", () => {
-    const { send, flush, book } = connection();
-    const t = Tensor.zeros([16], "float32");
+    const { send, book, t } = connectionWithSent();
     const id = t.segment.id!;
-    send(t.segment);
-    flush();
     assert.deepEqual(book.released([id]), [], "kept: the extension has it again");
     assert.equal(send(t.segment).fd, undefined);
     t.release();
@@ -169,10 +163,7 @@ describe("segments by id", { skip }, () => {
   });
 
   test("a descriptor naming more bytes of a segment than the book has is a ProtocolError", () => {
-    const { send, flush, book } = connection();
-    const t = Tensor.zeros([16], "float32");
-    send(t.segment);
-    flush();
+    const { book, t } = connectionWithSent();
     const frame = new ReceivedFrame([], [], undefined, undefined, (id, size) => book.resolve(id, size));
     const raw = { dtype: "float32", shape: [32], strides: [1], offset: 0, storage: { kind: "shm", id: t.segment.id, size: 128 } };
     assert.throws(() => frame.decode(raw), ProtocolError);
