@@ -3,12 +3,14 @@
 import assert from "node:assert/strict";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
+import { ProtocolError } from "../src/errors.js";
 import { Codec } from "../src/rpc/codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
 import { checkFdCount, checkReleasedSegments } from "../src/rpc/peer-messages.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { tensorCodec } from "../src/tensor/codec.js";
 import { nativeStatus } from "../src/tensor/native.js";
+import { PeerSegments } from "../src/tensor/peer-segments.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { renderVectors, TENSOR_ELEMENTS, VECTORS_PATH, type FrameVector } from "./vectors/make-frames.js";
 
@@ -92,6 +94,32 @@ describe("shared frame vectors", () => {
     // Fortran order: element [i][j] sits at i + 2j.
     assert.deepEqual([...tensor.toArray()], [0, 2, 4, 1, 3, 5]);
     assert.equal(tensor.isShared, true, "mapped, not copied");
+    tensor.release();
+    segment.release();
+  });
+
+  test("result_tensor_kept: no fd goes with it; it decodes over the segment kept as 4242, and is refused elsewhere", (t) => {
+    const frame = decode(byName("result_tensor_kept").hex);
+    assert.equal(checkFdCount(frame.header), 0);
+    const value = frame.header.value as { $tensor: { storage: unknown } };
+    assert.deepEqual(value.$tensor.storage, { kind: "shm", size: 24, id: 4242 });
+    const refused = (segments: PeerSegments | undefined, message: RegExp): void => {
+      const codec = new Codec({ extensions: [tensorCodec({ transport: "shm", holder: "vectors test", segments })] });
+      assert.throws(() => codec.decode(frame.header.value, frame.attachments), (error: Error) =>
+        error instanceof ProtocolError && message.test(error.message));
+    };
+    refused(undefined, /segment 4242 without an fd/);
+    if (!nativeStatus.available) return t.skip(`no shared memory here: ${nativeStatus.reason}`);
+    const allocator = new SegmentAllocator();
+    refused(new PeerSegments(allocator, nativeStatus.addon), /segment 4242, which this extension was never given/);
+    // A book that keeps 4242 (the real one keys segments by inode, which a vector cannot fix).
+    const segment = allocator.allocate(24, { shared: true });
+    new Float32Array(segment.buffer, 0, 6).set(TENSOR_ELEMENTS);
+    const kept = { resolve: (id: number) => (assert.equal(id, 4242), segment.retain(), segment) } as unknown as PeerSegments;
+    const codec = new Codec({ extensions: [tensorCodec({ transport: "shm", holder: "vectors test", segments: kept })] });
+    const tensor = codec.decode(frame.header.value, frame.attachments) as Tensor;
+    assert.equal(tensor.segment, segment, "the kept segment itself: nothing mapped again");
+    assert.deepEqual([...tensor.toArray()], [0, 2, 4, 1, 3, 5]);
     tensor.release();
     segment.release();
   });

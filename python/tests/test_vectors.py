@@ -3,7 +3,9 @@
 import json
 import os
 import unittest
+from unittest import mock
 
+from pyisolate._guest import segments
 from pyisolate._guest.codec import Decoder, dumps
 from pyisolate._guest.framing import FrameDecoder, encode_frame
 from pyisolate._guest.outbox import Outbox
@@ -67,8 +69,8 @@ class VectorsTest(unittest.TestCase):
         for entry in _load():
             with self.subTest(entry["name"]):
                 [(msg, attachments)] = FrameDecoder().feed(bytes.fromhex(entry["hex"]))
-                if "f" in msg:
-                    # A shm tensor names a live segment (its fd, its inode): only the header re-encodes (above).
+                if "f" in msg or entry["name"] == "result_tensor_kept":
+                    # A shm tensor names a live segment (its fd or a kept id): only the header re-encodes (above).
                     continue
                 if numpy is None and '"$tensor"' in json.dumps(msg):
                     self.skipTest("numpy is not installed: tensors cannot be decoded and re-encoded")
@@ -112,6 +114,22 @@ class TensorVectorsTest(unittest.TestCase):
         # Fortran order (strides [1, 2] elements): element [i][j] sits at i + 2j.
         self.assertEqual((arr.dtype.name, arr.shape, arr.strides), ("float32", (2, 3), (4, 8)))
         self.assertEqual(arr.tolist(), [[0, 2, 4], [1, 3, 5]])
+
+    def test_kept_tensor_comes_without_fd_and_needs_the_segment_kept(self):
+        msg, attachments = _frame("result_tensor_kept")
+        self.assertNotIn("f", msg)
+        self.assertEqual(msg["value"]["$tensor"]["storage"], {"kind": "shm", "size": 24, "id": 4242})
+        # Not kept here: the documented refusal (a ValueError the peer answers as a protocol error).
+        with self.assertRaisesRegex(ValueError, "segment 4242 without an fd, and none such is kept here"):
+            Decoder(attachments, _no_callables).decode(msg["value"])
+        # Kept as 4242 (a real one is keyed by its inode, which a vector cannot fix): the view is over it.
+        seg = segments.allocate(24)
+        seg[:] = numpy.arange(6, dtype=numpy.float32).tobytes()
+        with mock.patch.dict(segments._kept, {4242: seg}):
+            arr = Decoder(attachments, _no_callables).decode(msg["value"])
+        self.assertEqual((arr.dtype.name, arr.shape, arr.strides), ("float32", (2, 3), (4, 8)))
+        self.assertEqual(arr.tolist(), [[0, 2, 4], [1, 3, 5]])
+        self.assertIs(arr.base, seg)
 
     def test_release_carries_segment_ids(self):
         msg, _ = _frame("release_segs")

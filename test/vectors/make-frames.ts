@@ -63,6 +63,23 @@ function fixedShmTensors(): CodecExtension {
   };
 }
 
+/**
+ * A shm `$tensor` named by id alone, as PeerSegments writes it for a segment the receiver already keeps: no fd
+ * goes with the frame (no "f"), so only a receiver that keeps segment 4242 can decode it.
+ */
+export const KEPT_DESCRIPTOR = { ...SHM_DESCRIPTOR, storage: { kind: "shm", size: 24, id: 4242 } };
+
+function fixedKeptTensors(): CodecExtension {
+  return {
+    tag: "$tensor",
+    accepts: (value) => value instanceof ShmStandIn,
+    encode: () => KEPT_DESCRIPTOR,
+    decode: () => {
+      throw new Error("generator only");
+    },
+  };
+}
+
 /** Copy-mode tensors: a transposed (non-contiguous) float32 view, compacted to C order, and a uint8 vector. */
 function copyTensors(): Record<string, unknown> {
   const image = Tensor.from(Float32Array.from(TENSOR_ELEMENTS), [2, 3], { shared: false }).transpose(0, 1);
@@ -107,6 +124,8 @@ export function makeVectors(): FrameVector[] {
       { k: "result", id: 10 }, "value", copyTensors(), [tensorCodec({ transport: "copy", holder: "frame vectors" })]),
     vector("result_tensor_shm", "a tensor in shm mode: fd 0 of the frame (\"f\": 1 fd goes on the fd socket first), a Fortran-order 2x3 float32 view",
       { k: "result", id: 11 }, "value", SHM_VALUE, [fixedShmTensors()]),
+    vector("result_tensor_kept", "a tensor by id alone: segment 4242, which the receiver keeps (no fd, no \"f\"), the same Fortran-order 2x3 float32 view",
+      { k: "result", id: 12 }, "value", SHM_VALUE, [fixedKeptTensors()]),
     vector("release_segs", "the guest dropped its last mappings of segments 4242 and 4243 (inodes)", { k: "release", fns: [], segs: [4242, 4243] }),
   ];
 }
