@@ -12,7 +12,7 @@ import { buildLaunchCommand } from "./process/launch.js";
 import { buildCleanEnv } from "./process/clean-env.js";
 import type { SandboxLaunch } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
-import { PROTOCOL_VERSION, type Message } from "./rpc/protocol.js";
+import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 
@@ -66,8 +66,9 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   });
 
   let extension: Extension | undefined;
-  let settleHandshake: ((error: Error | undefined, ready?: Message) => void) | undefined;
-  const handshake = new Promise<Message>((resolve, reject) => {
+  let pythonVersion = ""; // from hello, reported on the extension once it is ready
+  let settleHandshake: ((error: Error | undefined, ready?: ReadyMessage) => void) | undefined;
+  const handshake = new Promise<ReadyMessage>((resolve, reject) => {
     settleHandshake = (error, ready) => (error ? reject(error) : resolve(ready!));
   });
   const failStart = (error: Error) => settleHandshake?.(error);
@@ -141,7 +142,6 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       }
     },
   });
-  let pythonVersion = "";
 
   extension = new Extension({
     name, environment: input.environment, sandbox: input.sandbox, process: guest, peer, logger,
@@ -157,7 +157,6 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 
   try {
     const ready = await handshake;
-    if (ready.k !== "ready") throw new ProtocolError(`expected "ready", got "${ready.k}"`);
     extension.markReady({ methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion });
     return extension;
   } catch (error) {
