@@ -21,6 +21,7 @@ export {
 // Tensors (docs/tensors.md)
 export { Tensor, type TensorOptions, type TensorLayout, type TensorValue } from "./tensor/tensor.js";
 export { CudaTensor } from "./tensor/cuda.js";
+export { liveCudaExports, type CudaExportRecord } from "./tensor/cuda-ledger.js";
 export { DTYPES, type DType, type TensorData } from "./tensor/dtype.js";
 export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
 

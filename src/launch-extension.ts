@@ -97,6 +97,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     extensions: [tensors.codec()],
     fdChannel: tensors.channel,
     onSegmentsReleased: (ids) => tensors.released(ids),
+    onCudaReleased: (keys) => tensors.cudaReleased(keys),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
     // real reason. A process that closed its socket but lives on is killed.
     onDisconnect: () => {

@@ -31,6 +31,8 @@ export interface FdHold {
 export interface CodecLink {
   /** Sends `release` with these segment ids (`segs`): the receiver need not keep them for us any more. */
   releaseSegments(ids: number[]): void;
+  /** Sends `release` with these CUDA export ids (`cudaExports`): nobody holds them any more. */
+  releaseCudaExports(ids: number[]): void;
 }
 
 /** What an extension's `decode` may use. */

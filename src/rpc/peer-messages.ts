@@ -73,6 +73,16 @@ export function checkReleasedSegments(msg: Record<string, unknown>): number[] {
   return segs;
 }
 
+/** The CUDA keys of a `release` header (optional field `cuda`; a key repeats once per opening freed). */
+export function checkReleasedCuda(msg: Record<string, unknown>): string[] {
+  const cuda = msg.cuda;
+  if (cuda === undefined) return [];
+  if (!Array.isArray(cuda) || !cuda.every((key) => typeof key === "string" && key.length <= 1024)) {
+    throw new ProtocolError('release: "cuda" must be a list of CUDA tensor keys');
+  }
+  return cuda;
+}
+
 /** The number of fds a frame header announces (field `f`, default 0). */
 export function checkFdCount(msg: Record<string, unknown>): number {
   const f = msg.f;

@@ -32,6 +32,8 @@ export interface RpcPeerOptions {
   fdChannel?: FdChannel;
   /** The other side released its holds on these segments (a `release` message's `segs`). */
   onSegmentsReleased?: (ids: number[]) => void;
+  /** The other side freed these CUDA tensors (a `release` message's `cuda`: host keys, once per opening). */
+  onCudaReleased?: (keys: string[]) => void;
   /** Largest frame accepted from the other side (default 1 GiB). */
   maxFrameBytes?: number;
 }

@@ -7,7 +7,7 @@ import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { CallableTables } from "./peer-callables.js";
 import { IncomingCalls } from "./peer-incoming.js";
 import {
-  checkCall, checkFdCount, checkRelease, checkReleasedSegments, checkWireError, encodeMessage, isCallId, type FrameChunks,
+  checkCall, checkFdCount, checkRelease, checkReleasedCuda, checkReleasedSegments, checkWireError, encodeMessage, isCallId, type FrameChunks,
 } from "./peer-messages.js";
 import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
 import type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
@@ -38,7 +38,10 @@ export class RpcPeer implements PendingOwner {
       (fns) => this.writeFrame({ k: "release", fns }),
     );
     this.codec = new Codec({ extensions: options.extensions, callables: this.callables });
-    const link = { releaseSegments: (segs: number[]) => this.writeFrame({ k: "release", fns: [], segs }) };
+    const link = {
+      releaseSegments: (segs: number[]) => this.writeFrame({ k: "release", fns: [], segs }),
+      releaseCudaExports: (cudaExports: number[]) => this.writeFrame({ k: "release", fns: [], cudaExports }),
+    };
     for (const extension of options.extensions ?? []) extension.bind?.(link);
     this.incoming = new IncomingCalls({
       codec: this.codec,
@@ -259,8 +262,10 @@ export class RpcPeer implements PendingOwner {
         return this.incoming.cancel(msg.id);
       case "release": {
         const segs = checkReleasedSegments(msg);
+        const cuda = checkReleasedCuda(msg);
         this.callables.release(checkRelease(msg));
         if (segs.length > 0) this.options.onSegmentsReleased?.(segs);
+        if (cuda.length > 0) this.options.onCudaReleased?.(cuda);
         return;
       }
       case "event": {

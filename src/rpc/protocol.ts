@@ -40,7 +40,11 @@ export interface ResultMessage { k: "result"; id: number; value: unknown }
 export interface ErrorMessage { k: "error"; id: number; error: WireError }
 export interface CancelMessage { k: "cancel"; id: number }
 export interface EventMessage { k: "event"; name: string; payload: unknown }
-export interface ReleaseMessage { k: "release"; fns: number[]; segs?: number[] }
+/**
+ * Callables (`fns`) and shared segments (`segs`) either side may drop; `cuda` (extension to host): host keys
+ * of CUDA tensors it freed, once per opening; `cudaExports` (host to extension): its own exports nobody holds.
+ */
+export interface ReleaseMessage { k: "release"; fns: number[]; segs?: number[]; cuda?: string[]; cudaExports?: number[] }
 export interface ShutdownMessage { k: "shutdown" }
 
 export type Message =

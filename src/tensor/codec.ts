@@ -1,9 +1,10 @@
 // The `$tensor` value kind of the RPC codec: host Tensors out, received descriptors in, recorded in the ledger.
 
 import { ProtocolError } from "../errors.js";
-import type { CodecExtension, DecodeContext, EncodeContext } from "../rpc/codec.js";
+import type { CodecExtension, CodecLink, DecodeContext, EncodeContext } from "../rpc/codec.js";
 import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
 import { CudaTensor } from "./cuda.js";
+import type { CudaLedger, CudaPeer } from "./cuda-ledger.js";
 import { segmentLedger, type SegmentLedger } from "./ledger.js";
 import type { PeerSegments } from "./peer-segments.js";
 import { Tensor } from "./tensor.js";
@@ -20,6 +21,10 @@ export interface TensorCodecOptions {
   ledger?: SegmentLedger;
   /** The connection's book of segments the other side keeps: they then travel by id (see PeerSegments). */
   segments?: PeerSegments;
+  /** The host's CUDA book and this connection's side of it; without them CUDA tensors are refused. */
+  cuda?: { ledger: CudaLedger; peer: CudaPeer };
+  /** Called with the connection's link once the RPC peer is made (to send `release` messages on it). */
+  onLink?: (link: CodecLink) => void;
 }
 
 const TAG = "$tensor";
@@ -39,7 +44,10 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
     tag: TAG,
     accepts: (value) => value instanceof Tensor || value instanceof CudaTensor,
     encode(value: object, context: EncodeContext): unknown {
-      if (value instanceof CudaTensor) return value.descriptor;
+      if (value instanceof CudaTensor) {
+        if (options.cuda === undefined) throw new Error("CUDA tensors cannot cross this connection");
+        return options.cuda.ledger.sending(value, options.cuda.peer);
+      }
       const tensor = value as Tensor;
       // A zero-size tensor has no bytes to share (and an empty file cannot be mapped): it goes as an attachment.
       const mode = transport === "shm" && tensor.numel > 0 ? "shm" : "copy";
@@ -71,8 +79,10 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
           received.close();
         },
       );
-      const cuda = CudaTensor.fromPayload(payload);
-      if (cuda !== undefined) return cuda;
+      if ((payload as { storage?: { kind?: unknown } } | null)?.storage?.kind === "cuda") {
+        if (options.cuda === undefined) throw new ProtocolError("CUDA tensors cannot cross this connection");
+        return options.cuda.ledger.received(payload, options.cuda.peer);
+      }
       let tensor: Tensor;
       try {
         tensor = frame.decode(payload);
@@ -88,6 +98,7 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
     },
     bind(link) {
       segments?.bind((ids) => link.releaseSegments(ids));
+      options.onLink?.(link);
     },
   };
 }

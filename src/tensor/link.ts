@@ -1,9 +1,10 @@
 // Per-extension tensor plumbing: the fd socket pair, the codec for the connection, and the ledger holder name.
 
 import { ConfigError } from "../errors.js";
-import type { CodecExtension } from "../rpc/codec.js";
+import type { CodecExtension, CodecLink } from "../rpc/codec.js";
 import { FdChannel } from "../rpc/fd-channel.js";
 import { tensorCodec, type TensorTransport } from "./codec.js";
+import { cudaLedger, type CudaPeer } from "./cuda-ledger.js";
 import { segmentLedger } from "./ledger.js";
 import { nativeStatus } from "./native.js";
 import { defaultAllocator } from "./allocator.js";
@@ -23,7 +24,7 @@ export interface TensorInit {
 }
 
 /** One extension's tensor link. Make it before the spawn, call `spawned()` right after. */
-export class TensorLink {
+export class TensorLink implements CudaPeer {
   readonly transport: TensorTransport;
   /** Why this transport (for logs and doctor). */
   readonly reason: string;
@@ -32,6 +33,7 @@ export class TensorLink {
   readonly segments: PeerSegments | undefined;
   #childFd: number | undefined;
   #holder = "extension";
+  #rpc: CodecLink | undefined;
 
   constructor(option: TensorTransportOption = "auto", name = "extension") {
     this.#holder = name;
@@ -84,7 +86,26 @@ export class TensorLink {
   /** The codec extension for the peer (tensors are encoded for this extension). */
   codec(): CodecExtension {
     // The holder name is only known after the spawn: the codec reads it at each use.
-    return tensorCodec({ transport: this.transport, holder: () => this.#holder, ledger: segmentLedger, segments: this.segments });
+    return tensorCodec({
+      transport: this.transport,
+      holder: () => this.#holder,
+      ledger: segmentLedger,
+      segments: this.segments,
+      cuda: { ledger: cudaLedger, peer: this },
+      onLink: (link) => {
+        this.#rpc = link;
+      },
+    });
+  }
+
+  /** Tells the extension to drop these CUDA exports of its own: nobody holds them any more. */
+  releaseExports(ids: number[]): void {
+    this.#rpc?.releaseCudaExports(ids);
+  }
+
+  /** The extension freed these CUDA tensors (host keys, once per opening). */
+  cudaReleased(keys: readonly string[]): void {
+    cudaLedger.released(this.#holder, keys);
   }
 
   /** The extension released these segments. */
@@ -96,5 +117,7 @@ export class TensorLink {
   ended(): void {
     this.segments?.close();
     segmentLedger.forget(this.#holder);
+    cudaLedger.ended(this);
+    this.#rpc = undefined;
   }
 }

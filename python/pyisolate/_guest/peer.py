@@ -8,6 +8,7 @@ import threading
 import types
 
 from . import protocol as P
+from . import tensors_cuda
 from .codec import Decoder
 from .errors import error_from_wire
 from .fdchannel import FdChannel
@@ -45,6 +46,7 @@ class Peer:
         self._serving = {}     # their call id -> task running it
         self._cancelled = set()  # their call ids they cancelled: owed no reply
         self._proxies = ProxyTable(self._loop, self._send_release)
+        tensors_cuda.releases.bind(self._loop, self._send_cuda_release)  # CUDA handles need no fd channel
         self._closed = None    # the reason, once closed
         self._frame_fds = []   # fds of the frame being dispatched, until a decode takes them
         self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
@@ -69,6 +71,10 @@ class Peer:
     def _send_segment_release(self, ids: list) -> None:
         if self._closed is None:
             self._out.send({"k": P.RELEASE, "fns": [], "segs": ids})
+
+    def _send_cuda_release(self, keys: list) -> None:
+        if self._closed is None:
+            self._out.send({"k": P.RELEASE, "fns": [], "cuda": keys})
 
     def _resolve(self, msg: dict):
         if "fn" in msg:
@@ -199,6 +205,9 @@ class Peer:
         segs = msg.get("segs")
         if type(segs) is list:
             forget_segments(segs)  # the host no longer needs them kept
+        exports = msg.get("cudaExports")
+        if type(exports) is list:
+            tensors_cuda.release_exports(exports)  # the host and every consumer let go of them
 
     # -- outgoing calls ------------------------------------------------------------------------
 
@@ -300,6 +309,7 @@ class Peer:
             task.cancel()
         self._out.exports.clear()
         self._out.closed = True
+        tensors_cuda.releases.unbind()
         if self._out.fd_channel is not None:
             releases.unbind()
             self._out.fd_channel.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import mmap
 import os
 import weakref
+
+from .release_batch import ReleaseBatch
 
 F_ADD_SEALS = 1033
 F_SEAL_SHRINK = 0x0002
@@ -117,49 +118,7 @@ def live_count() -> int:
     return len(_by_address)
 
 
-class _Releases:
-    """Inodes of collected segments, sent to the host in batches from the event loop."""
-
-    def __init__(self) -> None:
-        self._dead = collections.deque()  # appended from finalizers, which run on any thread
-        self._loop = None
-        self._send = None
-        self._scheduled = False
-
-    @property
-    def bound(self) -> bool:
-        return self._loop is not None
-
-    def bind(self, loop, send) -> None:
-        self._loop, self._send = loop, send
-
-    def unbind(self) -> None:
-        self._loop = self._send = None
-        self._dead.clear()
-        _kept.clear()
-
-    def add(self, ino: int) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        self._dead.append(ino)
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                loop.call_soon_threadsafe(self._flush)
-            except RuntimeError:  # the loop is closed: nobody left to tell
-                pass
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        ids = []
-        while self._dead:
-            ids.append(self._dead.popleft())
-        if ids and self._send is not None:
-            self._send(sorted(set(ids)))
-
-
-releases = _Releases()
+releases = ReleaseBatch(dedupe=True, on_unbind=_kept.clear)
 
 
 def _freed(fd: int, ino: int) -> None:

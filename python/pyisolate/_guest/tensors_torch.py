@@ -24,7 +24,7 @@ def encode(torch, t, enc, shm: bool) -> dict:
         raise TypeError(f"cannot send a torch tensor with layout {t.layout} (only dense tensors travel)")
     device = None
     if t.device.type == "cuda":
-        if os.environ.get(CUDA_IPC_ENV) == "1":
+        if os.environ.get(CUDA_IPC_ENV) == "1" and t.untyped_storage().nbytes() > 0:
             from . import tensors_cuda
 
             return tensors_cuda.encode(torch, t, _name(torch, t.dtype))
