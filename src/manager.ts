@@ -109,6 +109,7 @@ export class ExtensionManager {
         // A venv linked to a layer must run the layer's Python (its compiled modules are built for it).
         python: merged.python ?? (sharedRuntime && this.options.sharedRuntimes?.[sharedRuntime.name]?.python),
         sharedRuntime,
+        systemSitePackages: merged.systemSitePackages,
         indexUrl: merged.indexUrl,
         extraIndexUrls: merged.extraIndexUrls,
         findLinks: merged.findLinks,

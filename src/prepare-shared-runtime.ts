@@ -48,6 +48,7 @@ export async function prepareSharedRuntime(request: SharedRuntimeRequest): Promi
     extraIndexUrls: spec.extraIndexUrls,
     findLinks: spec.findLinks,
     backend: spec.backend ?? manager.backend ?? "auto",
+    systemSitePackages: spec.systemSitePackages,
     runtimeVersion: RUNTIME_VERSION,
     onProgress: onProgress && ((e: ProgressEvent) => onProgress({ ...e, message: `shared runtime "${name}": ${e.message}` })),
     signal: extension.signal,

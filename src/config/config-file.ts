@@ -12,7 +12,7 @@ export const CONFIG_FILE_NAME = "pyisolate.yaml";
 /** Keys a config file may set: everything that is data, nothing that is code or identity. */
 const FILE_KEYS = new Set([
   "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "backend",
-  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime",
+  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages",
 ]);
 
 type FileOptions = Partial<ExtensionOptions>;

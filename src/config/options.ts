@@ -51,6 +51,13 @@ export interface ExtensionOptions {
    * copied). Default none (`null` says so over a pyisolate.yaml): the venv is sealed.
    */
   sharedRuntime?: string | null;
+  /**
+   * Build the venv with `--system-site-packages`: the base interpreter's own packages (a CUDA torch installed in the
+   * system Python, on a machine without network) are importable after the venv's own. Default false: the venv sees
+   * only what it installed. Widens what the extension sees; part of the venv's fingerprint. An extension that names a
+   * layer built with it inherits it (and cannot say false).
+   */
+  systemSitePackages?: boolean;
   sandbox?: SandboxOptions;
   /**
    * How numpy arrays, torch tensors and `Tensor`s travel: `shm` passes shared memory segments (zero-copy),
@@ -78,6 +85,11 @@ export interface SharedRuntimeOptions {
   findLinks?: string[];
   /** Which installer builds the layer (default: the manager's `backend`, else `auto`). */
   backend?: InstallerBackend;
+  /**
+   * Build the layer with `--system-site-packages` (default false): its install and its users see the base
+   * interpreter's packages. Every extension that names the layer gets it too (its packages may rely on them).
+   */
+  systemSitePackages?: boolean;
 }
 
 export interface ManagerOptions {

@@ -12,7 +12,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime",
+  "tensorTransport", "sharedRuntime", "systemSitePackages",
 ]);
 
 /** Checks an extension name: it becomes a folder name, so only a plain file name is accepted. */
@@ -77,6 +77,12 @@ function optionalPositive(value: unknown, key: string): number | undefined {
   return value;
 }
 
+function optionalBoolean(value: unknown, key: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "boolean") throw new ConfigError(`${key} must be true or false`, { key });
+  return value;
+}
+
 function validateEnv(env: unknown): Record<string, string> | undefined {
   if (env === undefined) return undefined;
   if (typeof env !== "object" || env === null || Array.isArray(env)) {
@@ -137,6 +143,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     extraIndexUrls: stringList(options.extraIndexUrls, "extraIndexUrls"),
     findLinks: stringList(options.findLinks, "findLinks"),
     sharedRuntime: options.sharedRuntime === null ? null : optionalString(options.sharedRuntime, "sharedRuntime"),
+    systemSitePackages: optionalBoolean(options.systemSitePackages, "systemSitePackages"),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
   };
@@ -182,7 +189,7 @@ export function validateManagerOptions(options: ManagerOptions): ManagerOptions 
   return { ...options, venvRoot: resolve(options.venvRoot), sharedRuntimes: validateSharedRuntimes(options.sharedRuntimes) };
 }
 
-const SHARED_RUNTIME_KEYS = new Set(["dependencies", "python", "indexUrl", "extraIndexUrls", "findLinks", "backend"]);
+const SHARED_RUNTIME_KEYS = new Set(["dependencies", "python", "indexUrl", "extraIndexUrls", "findLinks", "backend", "systemSitePackages"]);
 
 /** Checks `sharedRuntimes`: each key becomes a folder name, each value a venv spec with at least one dependency. */
 function validateSharedRuntimes(runtimes: unknown): Record<string, SharedRuntimeOptions> | undefined {
@@ -214,6 +221,7 @@ function validateSharedRuntimes(runtimes: unknown): Record<string, SharedRuntime
       extraIndexUrls: stringList(s.extraIndexUrls, `${key}.extraIndexUrls`),
       findLinks: stringList(s.findLinks, `${key}.findLinks`),
       backend: s.backend as SharedRuntimeOptions["backend"],
+      systemSitePackages: optionalBoolean(s.systemSitePackages, `${key}.systemSitePackages`),
     };
   }
   return checked;

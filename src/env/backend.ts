@@ -23,6 +23,8 @@ export interface BuildContext {
   prompt: string;
   dependencies: string[];
   index: IndexOptions;
+  /** Create the venv with `--system-site-packages` (the base interpreter's packages importable after its own); default false. */
+  systemSitePackages?: boolean;
   env: NodeJS.ProcessEnv;
   /** Working directory for the commands (venvRoot: away from any project files in the host's cwd). */
   cwd: string;

@@ -41,6 +41,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     prompt: spec.name,
     dependencies: spec.dependencies,
     index: wanted.index,
+    systemSitePackages: wanted.systemSitePackages,
     env,
     cwd: spec.venvRoot,
     signal: spec.signal,

@@ -78,5 +78,6 @@ function toEnvironment(job: Job, state: EnvironmentState, reused: boolean): Envi
     reused,
     installSandbox: state.installSandbox,
     sharedRuntime: job.spec.sharedRuntime,
+    systemSitePackages: state.inputs.systemSitePackages === true,
   };
 }

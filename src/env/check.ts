@@ -17,6 +17,8 @@ export interface WantedInputs {
   runtimeVersion: string;
   /** The shared runtime layer the venv links to, if any. */
   sharedRuntime?: { name: string; fingerprint: string };
+  /** Whether the venv sees the base interpreter's site-packages (`--system-site-packages`). */
+  systemSitePackages: boolean;
 }
 
 export function fingerprintInputs(python: PythonInfo, wanted: WantedInputs): FingerprintInputs {
@@ -28,6 +30,7 @@ export function fingerprintInputs(python: PythonInfo, wanted: WantedInputs): Fin
     findLinks: [...wanted.index.findLinks],
     runtimeVersion: wanted.runtimeVersion,
     sharedRuntime: wanted.sharedRuntime,
+    systemSitePackages: wanted.systemSitePackages ? true : undefined,
   };
 }
 

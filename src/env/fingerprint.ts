@@ -20,6 +20,8 @@ export interface FingerprintInputs {
   runtimeVersion: string;
   /** The shared runtime layer (name and its own fingerprint); absent for a sealed venv, so old fingerprints stay valid. */
   sharedRuntime?: { name: string; fingerprint: string };
+  /** `true` for a venv that sees the base interpreter's site-packages; absent otherwise, so old fingerprints stay valid. */
+  systemSitePackages?: true;
 }
 
 /** How the interpreter was chosen, so that an unchanged request can skip resolving (no process spawn). */

@@ -55,6 +55,7 @@ export function pipBackend(options: PipBackendOptions = {}): Backend {
         "--prompt",
         ctx.prompt,
         ...(useBasePip ? ["--without-pip"] : []),
+        ...(ctx.systemSitePackages ? ["--system-site-packages"] : []),
         ctx.venvPath,
       ];
       await runChecked("creating the venv", argv, run);

@@ -17,6 +17,8 @@ export interface SharedRuntimeLink {
   pythonVersion: string;
   /** The layer's own fingerprint: part of every dependent venv's fingerprint, so a rebuilt layer rebuilds them. */
   fingerprint: string;
+  /** The layer sees the base interpreter's site-packages; so does every venv linked to it (unless that venv says otherwise, a ConfigError). */
+  systemSitePackages?: boolean;
 }
 
 /** The file each dependent venv gets in its site-packages. */
@@ -39,10 +41,12 @@ function minor(version: string): string {
 /** The link for a layer `ensureEnvironment` has just built or reused under the name `name`. */
 export async function sharedRuntimeLink(
   name: string,
-  layer: { venvPath: string; pythonVersion: string; fingerprint: string },
+  layer: { venvPath: string; pythonVersion: string; fingerprint: string; systemSitePackages?: boolean },
 ): Promise<SharedRuntimeLink> {
   const sitePackages = await realpath(sitePackagesOf(layer.venvPath, layer.pythonVersion));
-  return { name, venvPath: layer.venvPath, sitePackages, pythonVersion: layer.pythonVersion, fingerprint: layer.fingerprint };
+  const link: SharedRuntimeLink = { name, venvPath: layer.venvPath, sitePackages, pythonVersion: layer.pythonVersion, fingerprint: layer.fingerprint };
+  if (layer.systemSitePackages) link.systemSitePackages = true;
+  return link;
 }
 
 /** A Python string literal for `text` (JSON's escapes are a subset of Python's). */

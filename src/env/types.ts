@@ -27,6 +27,12 @@ export interface EnvironmentSpec {
   signal?: AbortSignal;
   /** A built shared runtime layer to link after the venv's own packages (its fingerprint joins this one's). */
   sharedRuntime?: SharedRuntimeLink;
+  /**
+   * Create the venv with `--system-site-packages`, so that the base interpreter's packages are importable after the
+   * venv's own. Part of the fingerprint. Unset: the shared runtime layer's choice, else false. false with a layer
+   * built with it is a ConfigError (the layer's packages were installed against the base interpreter's).
+   */
+  systemSitePackages?: boolean;
   /** Environment for uv/pip and the interpreter search (default process.env); its PATH is where uv is looked for. */
   env?: NodeJS.ProcessEnv;
   /** How the dependency install (untrusted sdist build code) is confined; default { mode: "required" }. Not part of the fingerprint. */
@@ -82,6 +88,8 @@ export interface Environment {
   installSandbox: InstallSandboxKind | undefined;
   /** The shared runtime layer linked after the venv's own packages; undefined for a sealed venv. */
   sharedRuntime?: SharedRuntimeLink;
+  /** Whether the venv sees the base interpreter's site-packages (pyvenv.cfg `include-system-site-packages = true`). */
+  systemSitePackages: boolean;
 }
 
 /** One ensureEnvironment call, with its defaults filled in. */
@@ -107,6 +115,7 @@ export function toJob(spec: EnvironmentSpec): Job {
       index: { indexUrl: spec.indexUrl ?? null, extraIndexUrls: spec.extraIndexUrls ?? [], findLinks: spec.findLinks ?? [] },
       runtimeVersion: spec.runtimeVersion,
       sharedRuntime: spec.sharedRuntime && { name: spec.sharedRuntime.name, fingerprint: spec.sharedRuntime.fingerprint },
+      systemSitePackages: spec.systemSitePackages ?? spec.sharedRuntime?.systemSitePackages ?? false,
     },
     sandbox: { ...spec.sandbox, mode: spec.sandbox?.mode ?? "required" },
     emit: (e) => spec.onProgress?.(e),
@@ -123,6 +132,14 @@ function validate(spec: EnvironmentSpec): void {
     throw new ConfigError(`dependency ${JSON.stringify(bad)} is not a requirement (options are not allowed here)`, {
       key: "dependencies",
     });
+  if (spec.systemSitePackages !== undefined && typeof spec.systemSitePackages !== "boolean")
+    throw new ConfigError(`systemSitePackages must be true or false, got ${JSON.stringify(spec.systemSitePackages)}`, { key: "systemSitePackages" });
+  if (spec.systemSitePackages === false && spec.sharedRuntime?.systemSitePackages)
+    throw new ConfigError(
+      `systemSitePackages is false, but shared runtime "${spec.sharedRuntime.name}" was built with systemSitePackages: ` +
+        `its packages were installed against the base interpreter's, so its users must see them too (leave systemSitePackages unset)`,
+      { key: "systemSitePackages" },
+    );
   if (spec.backend !== undefined && !["auto", "uv", "pip"].includes(spec.backend))
     throw new ConfigError(`backend must be "auto", "uv" or "pip", got "${spec.backend}"`, { key: "backend" });
   const sb = spec.sandbox;

@@ -72,6 +72,7 @@ export function uvBackend(uv: UvInfo): Backend {
         ctx.python.path,
         "--relocatable",
         "--no-project",
+        ...(ctx.systemSitePackages ? ["--system-site-packages"] : []),
         "--prompt",
         ctx.prompt,
         ctx.venvPath,

@@ -5,6 +5,7 @@ import { constants } from "node:fs";
 import { access, readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { HostFiles } from "./detect-parse.js";
+import { dangerReason } from "./path-guard.js";
 
 const read = (file: string): Promise<string | undefined> => readFile(file, "utf8").catch(() => undefined);
 const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
@@ -80,6 +81,8 @@ export function parsePyvenvCfg(text: string): Record<string, string> {
 /**
  * The Python install a venv points at, as folders to bind read-only: the real prefix (pyvenv.cfg `home`'s
  * parent, symlinks resolved) and, when the venv's links go through another spelling of it, that spelling too.
+ * For a venv with `include-system-site-packages = true`, also the base interpreter's site-packages folders that
+ * lie outside those (see `resolveSystemSitePackages`).
  */
 export async function resolvePythonInstall(venv: string): Promise<string[]> {
   const cfgText = await readFile(path.join(venv, "pyvenv.cfg"), "utf8");
@@ -94,7 +97,37 @@ export async function resolvePythonInstall(venv: string): Promise<string[]> {
   }
   const unique = [...new Set(prefixes)];
   // The real prefix first; an unresolved spelling only where it differs.
-  return unique.reverse();
+  const install = unique.reverse();
+  if (cfg["include-system-site-packages"]?.toLowerCase() !== "true") return install;
+  const covered = [...install, "/usr"];
+  const extra = (await resolveSystemSitePackages(venv)).filter((dir) => !covered.some((c) => isAtOrUnder(dir, c)));
+  return [...install, ...extra];
+}
+
+function isAtOrUnder(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith("/") ? root : `${root}/`);
+}
+
+/** Prints the site-packages folders of the base prefixes, as `site.main()` adds them for `include-system-site-packages`. */
+const SYSTEM_SITE_SCRIPT = "import site, sys; print('\\n'.join(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix])))";
+
+/**
+ * The base interpreter's site-packages folders a venv with `include-system-site-packages = true` reads, real paths
+ * of those that exist. Asked of the venv's own interpreter (`-I -S`: no site, no `.pth` file runs), since the layout
+ * is the interpreter's (Debian's `dist-packages` under /usr and /usr/local; Homebrew's, outside its Cellar prefix).
+ * Folders the path guard refuses (`/`, `/etc`, ...) are left out: never bound, whatever an interpreter says.
+ */
+export async function resolveSystemSitePackages(venv: string): Promise<string[]> {
+  const python = path.join(venv, "bin", "python");
+  const r = await runQuiet([python, "-I", "-S", "-c", SYSTEM_SITE_SCRIPT], { timeoutMs: 30_000 });
+  if (r.exitCode !== 0) throw new Error(`${python} did not list its base site-packages: ${r.stderr.trim()}`);
+  const dirs: string[] = [];
+  for (const line of r.stdout.split("\n").map((l) => l.trim())) {
+    if (!path.isAbsolute(line)) continue;
+    const real = await realpath(line).catch(() => undefined);
+    if (real && !dangerReason(real) && !dirs.includes(real)) dirs.push(real);
+  }
+  return dirs;
 }
 
 export interface QuietResult {
