@@ -1,17 +1,14 @@
-// torch across the boundary with real processes: torch in, torch out, requires_grad, every dtype, CUDA (GPU only).
+// torch across the boundary with real processes: torch in, torch out, requires_grad, every dtype (CUDA: tensor-cuda).
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Extension } from "../src/index.js";
-import { CudaTensor } from "../src/tensor/cuda.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager } from "./helpers.js";
 import { TORCH } from "./tensor-helpers.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
-const noGpu = existsSync("/dev/nvidia0") ? false : "no GPU visible (/dev/nvidia0 is missing): CUDA IPC needs one";
 const DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
   "float16", "bfloat16", "float32", "float64", "complex64", "complex128"];
 
@@ -67,28 +64,5 @@ describe("torch tensors through a real extension", { skip, timeout: 900_000 }, (
     empty.framework = "torch";
     const back = (await ext.call("echo", [empty])) as Tensor;
     assert.deepEqual([back.shape, back.framework, back.dtype], [[2, 0], "torch", "int64"]);
-  });
-});
-
-describe("CUDA tensors", { skip: noGpu }, () => {
-  const manager = makeManager();
-  after(() => manager.close());
-
-  it("with PYISOLATE_ENABLE_CUDA_IPC=1 a CUDA tensor crosses as an IPC handle the host forwards untouched", async () => {
-    const env = { PYISOLATE_ENABLE_CUDA_IPC: "1" };
-    const [a, b] = await Promise.all(["cuda_a", "cuda_b"].map((name) =>
-      manager.load({ name, modulePath: fixture("tensor_ext"), ...TORCH, env, sandbox: { mode: "disabled" } })));
-    const handle = await a!.call("make_cuda", [4, true]);
-    assert.ok(handle instanceof CudaTensor);
-    assert.equal(await b!.call("set_first", [handle, 5]), 5);
-    assert.equal(await a!.call("held_first"), 5, "B wrote into A's GPU memory");
-  });
-
-  it("without the variable a CUDA tensor is copied to host memory and back onto the GPU", async () => {
-    const ext = await manager.load({ name: "cuda_copy", modulePath: fixture("tensor_ext"), ...TORCH, sandbox: { mode: "disabled" } });
-    const t = (await ext.call("make_cuda", [4, false])) as Tensor;
-    assert.ok(t instanceof Tensor);
-    assert.equal(t.device, "cuda:0");
-    assert.deepEqual(((await ext.call("info", [t])) as { device: string }).device, "cuda:0");
   });
 });

@@ -1,0 +1,87 @@
+// CUDA tensors through the Node host and real extensions (GPU only): IPC handles forwarded, counted and freed.
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { liveCudaExports, type Extension } from "../src/index.js";
+import { CudaTensor } from "../src/tensor/cuda.js";
+import { Tensor } from "../src/tensor/tensor.js";
+import { fixture, makeManager, waitFor } from "./helpers.js";
+
+const noGpu = existsSync("/dev/nvidia0") ? false : "no GPU visible (/dev/nvidia0 is missing): CUDA IPC needs one";
+
+/**
+ * A CUDA build of torch cannot be installed here (no network on GPU machines, a CPU wheel in CI): the GPU tests use
+ * the torch of a system Python, PYISOLATE_TEST_CUDA_PYTHON (default python3), through `systemSitePackages`.
+ */
+const CUDA_TORCH = { python: process.env.PYISOLATE_TEST_CUDA_PYTHON ?? "python3", systemSitePackages: true, dependencies: [] };
+/** The sandbox of the GPU tests: PYISOLATE_TEST_CUDA_SANDBOX=disabled tells a sandbox fault from a CUDA one on new hardware. */
+const CUDA_SANDBOX = { mode: process.env.PYISOLATE_TEST_CUDA_SANDBOX === "disabled" ? "disabled" as const : "preferred" as const, gpu: true };
+const CUDA_IPC = { env: { PYISOLATE_ENABLE_CUDA_IPC: "1" }, sandbox: CUDA_SANDBOX };
+
+describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
+  const manager = makeManager();
+  let a: Extension;
+  let b: Extension;
+  let c: Extension;
+
+  before(async () => {
+    const loaded = await Promise.all(["cuda_a", "cuda_b", "cuda_c"].map((name) =>
+      manager.load({ name, modulePath: fixture("tensor_ext"), ...CUDA_TORCH, ...CUDA_IPC })));
+    [a, b, c] = loaded as [Extension, Extension, Extension];
+  });
+  after(() => manager.close());
+
+  it("with PYISOLATE_ENABLE_CUDA_IPC=1 a CUDA tensor crosses as an IPC handle the host forwards untouched", async () => {
+    const handle = await a.call("make_cuda", [4, true]);
+    assert.ok(handle instanceof CudaTensor);
+    assert.match(handle.producer, /^cuda_a \(pid \d+\)$/);
+    assert.equal(await b.call("set_first", [handle, 5]), 5);
+    assert.equal(await a.call("held_first"), 5, "B wrote into A's GPU memory");
+    await a.call("drop");
+  });
+
+  it("forwarded to two consumers it lives until the host and both let go, and then the producer frees it", async () => {
+    const baseline = (await a.call("cuda_allocated")) as number;
+    const t = (await a.call("make_cuda", [1 << 22, false])) as CudaTensor; // 16 MiB, held by the export alone
+    await b.call("hold", [t]);
+    await c.call("hold", [t]);
+    t.release();
+    assert.equal(await a.call("cuda_exported"), 1);
+    await b.call("drop");
+    assert.equal(await c.call("held_first"), 0, "the second consumer still reads it after the first let go");
+    assert.equal(await a.call("cuda_exported"), 1);
+    await c.call("drop");
+    await waitFor(async () => (await a.call("cuda_exported")) === 0, 10_000, "the producer to be told");
+    assert.equal(await a.call("cuda_allocated"), baseline, "the 16 MiB are freed");
+    assert.deepEqual(liveCudaExports(), []);
+  });
+
+  it("a consumer sends it on with the producer's handle; back at the producer it is its own memory", async () => {
+    const t = (await a.call("make_cuda", [8, true])) as CudaTensor;
+    const fromB = (await b.call("echo", [t])) as CudaTensor;
+    assert.ok(fromB instanceof CudaTensor);
+    assert.equal(fromB.producer, t.producer);
+    assert.equal(await c.call("set_first", [fromB, 9]), 9);
+    assert.equal(await a.call("held_first"), 9);
+    assert.equal(await a.call("set_first", [fromB, 4]), 4, "rebuilt over the producer's own storage");
+    assert.equal(await a.call("held_first"), 4);
+    await a.call("drop");
+  });
+
+  it("when its producer stops, a CUDA tensor is released and sending it is a clear error", async () => {
+    const d = await manager.load({ name: "cuda_d", modulePath: fixture("tensor_ext"), ...CUDA_TORCH, ...CUDA_IPC });
+    const t = (await d.call("make_cuda", [4, true])) as CudaTensor;
+    await d.stop();
+    assert.equal(t.released, true);
+    await assert.rejects(b.call("hold", [t]), /has stopped/);
+  });
+
+  it("without the variable a CUDA tensor is copied to host memory and back onto the GPU", async () => {
+    const ext = await manager.load({ name: "cuda_copy", modulePath: fixture("tensor_ext"), ...CUDA_TORCH, sandbox: CUDA_IPC.sandbox });
+    const t = (await ext.call("make_cuda", [4, false])) as Tensor;
+    assert.ok(t instanceof Tensor);
+    assert.equal(t.device, "cuda:0");
+    assert.deepEqual(((await ext.call("info", [t])) as { device: string }).device, "cuda:0");
+  });
+});
