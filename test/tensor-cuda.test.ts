@@ -1,23 +1,40 @@
 // CUDA tensors through the Node host and real extensions (GPU only): IPC handles forwarded, counted and freed.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { liveCudaExports, type Extension } from "../src/index.js";
+import { liveCudaExports, type Extension, type ExtensionOptions } from "../src/index.js";
 import { CudaTensor } from "../src/tensor/cuda.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager, waitFor } from "./helpers.js";
 
 const noGpu = existsSync("/dev/nvidia0") ? false : "no GPU visible (/dev/nvidia0 is missing): CUDA IPC needs one";
 
+const CUDA_PYTHON = process.env.PYISOLATE_TEST_CUDA_PYTHON ?? "python3";
+
+/** Where torch lives for `python` (its site folder, symlinks resolved): the sandbox must let the extension read it. */
+function torchSite(python: string): string {
+  const script = "import os, torch; print(os.path.dirname(os.path.dirname(os.path.realpath(torch.__file__))))";
+  return execFileSync(python, ["-c", script], { encoding: "utf8" }).trim();
+}
+
 /**
  * A CUDA build of torch cannot be installed here (no network on GPU machines, a CPU wheel in CI): the GPU tests use
- * the torch of a system Python, PYISOLATE_TEST_CUDA_PYTHON (default python3), through `systemSitePackages`.
+ * the torch of a system Python, PYISOLATE_TEST_CUDA_PYTHON (default python3), through `systemSitePackages`, and
+ * grant its folder read-only (it may be linked in from elsewhere by a .pth file). PYISOLATE_TEST_CUDA_SANDBOX=disabled
+ * tells a sandbox fault from a CUDA one on new hardware.
  */
-const CUDA_TORCH = { python: process.env.PYISOLATE_TEST_CUDA_PYTHON ?? "python3", systemSitePackages: true, dependencies: [] };
-/** The sandbox of the GPU tests: PYISOLATE_TEST_CUDA_SANDBOX=disabled tells a sandbox fault from a CUDA one on new hardware. */
-const CUDA_SANDBOX = { mode: process.env.PYISOLATE_TEST_CUDA_SANDBOX === "disabled" ? "disabled" as const : "preferred" as const, gpu: true };
-const CUDA_IPC = { env: { PYISOLATE_ENABLE_CUDA_IPC: "1" }, sandbox: CUDA_SANDBOX };
+function cudaOptions(ipc: boolean): Omit<ExtensionOptions, "name" | "modulePath"> {
+  const mode = process.env.PYISOLATE_TEST_CUDA_SANDBOX === "disabled" ? "disabled" as const : "preferred" as const;
+  return {
+    python: CUDA_PYTHON,
+    systemSitePackages: true,
+    dependencies: [],
+    env: ipc ? { PYISOLATE_ENABLE_CUDA_IPC: "1" } : undefined,
+    sandbox: { mode, gpu: true, readonlyPaths: [torchSite(CUDA_PYTHON)] },
+  };
+}
 
 describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
   const manager = makeManager();
@@ -27,7 +44,7 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
 
   before(async () => {
     const loaded = await Promise.all(["cuda_a", "cuda_b", "cuda_c"].map((name) =>
-      manager.load({ name, modulePath: fixture("tensor_ext"), ...CUDA_TORCH, ...CUDA_IPC })));
+      manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true) })));
     [a, b, c] = loaded as [Extension, Extension, Extension];
   });
   after(() => manager.close());
@@ -70,7 +87,7 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
   });
 
   it("when its producer stops, a CUDA tensor is released and sending it is a clear error", async () => {
-    const d = await manager.load({ name: "cuda_d", modulePath: fixture("tensor_ext"), ...CUDA_TORCH, ...CUDA_IPC });
+    const d = await manager.load({ name: "cuda_d", modulePath: fixture("tensor_ext"), ...cudaOptions(true) });
     const t = (await d.call("make_cuda", [4, true])) as CudaTensor;
     await d.stop();
     assert.equal(t.released, true);
@@ -78,7 +95,7 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
   });
 
   it("without the variable a CUDA tensor is copied to host memory and back onto the GPU", async () => {
-    const ext = await manager.load({ name: "cuda_copy", modulePath: fixture("tensor_ext"), ...CUDA_TORCH, sandbox: CUDA_IPC.sandbox });
+    const ext = await manager.load({ name: "cuda_copy", modulePath: fixture("tensor_ext"), ...cudaOptions(false) });
     const t = (await ext.call("make_cuda", [4, false])) as Tensor;
     assert.ok(t instanceof Tensor);
     assert.equal(t.device, "cuda:0");

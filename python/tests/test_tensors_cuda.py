@@ -40,23 +40,24 @@ def _consumer(conn):
     while True:
         order = json.loads(conn.recv())
         op = order["op"]
+        # No tensor may stay in a local of this loop: it would keep the storage (and its release) alive.
         if op == "open":
             try:
-                tensor = tc.decode(order["desc"])
+                held[order["name"]] = tc.decode(order["desc"])
             except RuntimeError as e:
                 conn.send(json.dumps({"error": str(e), "released": released}))
                 continue
-            held[order["name"]] = tensor
             t.cuda.synchronize()
-            conn.send(json.dumps({"sum": float(tensor.float().sum()), "shape": list(tensor.shape),
-                                  "grad": tensor.requires_grad}))
+            tensor = held[order["name"]]
+            report = {"sum": float(tensor.float().sum()), "shape": list(tensor.shape)}
+            del tensor
+            conn.send(json.dumps(report))
         elif op == "double":
             held[order["name"]].mul_(2)
             t.cuda.synchronize()
             conn.send(json.dumps({}))
         elif op == "send_on":  # a slice of what it was given, sent back the way it came
-            view = held[order["name"]][1:]
-            conn.send(json.dumps(tc.encode(t, view, "float32")))
+            conn.send(json.dumps(tc.encode(t, held[order["name"]][1:], "float32")))
         elif op == "drop":
             start = len(released)
             view = held[order["name"]][:1]  # a view keeps the storage: nothing is released until it goes too

@@ -14,6 +14,7 @@ host forwards twice, or drops without forwarding, would free the memory too soon
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import weakref
@@ -66,6 +67,12 @@ def _storage_of(torch, storage) -> dict:
         "event": bytes(event).hex() if event else "", "eventSyncRequired": bool(sync),
         "cuda": torch.version.cuda, "origin": ORIGIN, "export": export,
     }}
+
+
+@atexit.register
+def _release_all_exports() -> None:
+    """At exit, free what only the host still held: torch warns about storages it shared that are still alive."""
+    _exports.clear()
 
 
 def release_exports(ids) -> None:
