@@ -137,11 +137,11 @@ describe("bwrap policy invariants", () => {
 describe("Landlock rules with gpu: true", () => {
   const paths = { pythonInstall: ["/opt/python/3.11.7"], venv: "/srv/app/venvs/ext", extensionDir: "/srv/app/extensions/ext", runtimeDir: "/srv/rt", home: "/tmp/p/home", tmpdir: "/tmp/p/tmp", gpuDevices: PATHS.gpuDevices };
 
-  it("grant the device nodes and the process's own /proc/self (CUDA writes there at init: Error 304 without it, on an H200)", () => {
+  it("grant the device nodes, the process's own /proc/self (CUDA writes there at init: Error 304 without it, on an H200) and /dev/shm (torch's CUDA IPC counter file)", () => {
     const on = buildLandlockRules(policy({ gpu: true }), paths);
-    for (const p of [...PATHS.gpuDevices!, "/dev/dri", "/proc/self"]) assert.ok(on.writable.includes(p), p);
+    for (const p of [...PATHS.gpuDevices!, "/dev/dri", "/proc/self", "/dev/shm"]) assert.ok(on.writable.includes(p), p);
     assert.ok(!on.writable.includes("/proc") && !on.readOnly.includes("/proc"), "never the host's /proc");
     const off = buildLandlockRules(policy(), paths);
-    assert.ok(!off.writable.some((p) => p.startsWith("/proc") || p.startsWith("/dev/nvidia")));
+    assert.ok(!off.writable.some((p) => p.startsWith("/proc") || p.startsWith("/dev/nvidia") || p === "/dev/shm"));
   });
 });

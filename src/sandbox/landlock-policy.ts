@@ -54,7 +54,10 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths):
   const writable = [paths.home, paths.tmpdir, ...policy.writablePaths, ...DEV_FILES];
   // The CUDA driver writes under /proc/self at initialisation (without it: "Error 304: OS call failed", measured on
   // an H200 with torch 2.11). The rule is taken on the confining process's own /proc/<pid>, nothing of the host's.
-  if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg", "/proc/self");
+  // torch's CUDA IPC creates its reference-counter file in /dev/shm when a tensor is shared ("unable to open shared
+  // memory object ... Permission denied" without it, measured on the H200). Landlock has no private /dev/shm to give,
+  // so a GPU extension shares the host's (bwrap mounts a private one).
+  if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg", "/proc/self", "/dev/shm");
   return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, packageDir: paths.extensionDir };
 }
 
