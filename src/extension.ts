@@ -15,7 +15,10 @@ export type ExtensionState = "starting" | "ready" | "stopping" | "stopped" | "cr
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
 export const RESERVED_EVENTS = new Set(["stdout", "stderr", "exit", "stateChange", "newListener", "removeListener"]);
 
-/** A callable view of the extension: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`. */
+/**
+ * A callable view of the extension: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and
+ * `ext.proxy.mean(xs, kwargs({ axis: 0 }))` calls `mean(xs, axis=0)`.
+ */
 export type ExtensionProxy = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
 export interface ExtensionParts {
@@ -70,13 +73,16 @@ export class Extension extends EventEmitter {
     return this.parts.process.pid;
   }
 
-  /** Calls a public method of the extension object. */
+  /**
+   * Calls a public method of the extension object. Keyword arguments go in `options.kwargs`, or as a `kwargs()`
+   * marker last in `args`: `ext.call("mean", [x], { kwargs: { axis: 0 } })` is `mean(x, axis=0)` in Python.
+   */
   call(method: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
     if (this.currentState !== "ready") {
       return Promise.reject(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
     }
     const timeoutMs = options.timeoutMs ?? this.parts.callTimeoutMs;
-    return this.parts.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs });
+    return this.parts.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
   }
 
   /** Stops the extension: its `stop` hook runs, then the process exits (SIGTERM, then SIGKILL if it hangs). */

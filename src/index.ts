@@ -6,6 +6,7 @@ export { Extension, type ExtensionState, type ExtensionProxy } from "./extension
 export type {
   ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, InstallerBackend, SharedRuntimeOptions,
 } from "./config/options.js";
+export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";

@@ -57,6 +57,8 @@ export class ExtensionManager {
   /**
    * Makes a host object callable from every extension under `name`: Python's `ProxiedSingleton`
    * subclass of the same name (or remote id) forwards its calls here. Only public methods are callable.
+   * Keyword arguments from Python (`Svc().send(event, data, sid=None)`) arrive as one extra trailing
+   * argument, a plain object (`send(event, data, { sid: null })`), only when the caller passed any.
    */
   provide(name: string, service: object): void {
     if (typeof name !== "string" || !/^[A-Za-z_][\w.]*$/.test(name)) {

@@ -9,7 +9,7 @@ it("exports exactly the curated names", () => {
     "CallAbortedError", "ConfigError", "CudaTensor", "DTYPES", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
     "ExtensionCrashedError", "ExtensionLoadError", "ExtensionManager", "PROTOCOL_VERSION", "ProtocolError",
     "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "createConsoleLogger",
-    "detectSandbox", "formatDoctorJson", "formatDoctorText", "liveCudaExports", "liveSegments", "runDoctor",
+    "detectSandbox", "formatDoctorJson", "formatDoctorText", "kwargs", "liveCudaExports", "liveSegments", "runDoctor",
   ]);
 });
 

@@ -305,6 +305,11 @@ describe("RpcPeer protocol errors", () => {
     ["a call without args", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait" })), /"args" must be a list/],
     ["a call with a bad id", Buffer.concat(encodeFrame({ k: "call", id: 0, target: "svc", method: "wait", args: [] })), /"id" must be a positive integer/],
     ["a bad tag", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [{ $float: "big" }], x: 1 })), /malformed \$float/],
+    ["a call whose kw is a list", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: [1] })), /"kw" must be an object/],
+    ["a call whose kw is null", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: null })), /"kw" must be an object/],
+    ["a keyword name that is not an identifier", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { "a-b": 1 } })), /"a-b" in "kw" is not a Python identifier/],
+    ["a keyword name that would read as a tag", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { $bytes: 0 }, x: 1 })), /"\$bytes" in "kw" is not a Python identifier/],
+    ["a bad tag in kw", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { n: { $int: "x" } }, x: 1 })), /malformed \$int/],
     ["an error without a type", Buffer.concat(encodeFrame({ k: "error", id: 1, error: { message: "x" } })), /"type" and "message"/],
     ["a release with bad ids", Buffer.concat(encodeFrame({ k: "release", fns: ["a"] })), /"fns" must be a list/],
   ];

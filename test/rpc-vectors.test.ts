@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
 import { Codec } from "../src/rpc/codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
-import { checkFdCount, checkReleasedSegments } from "../src/rpc/peer-messages.js";
+import { checkCall, checkFdCount, checkReleasedSegments } from "../src/rpc/peer-messages.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { tensorCodec } from "../src/tensor/codec.js";
 import { nativeStatus } from "../src/tensor/native.js";
@@ -122,6 +122,20 @@ describe("shared frame vectors", () => {
     assert.deepEqual([...tensor.toArray()], [0, 2, 4, 1, 3, 5]);
     tensor.release();
     segment.release();
+  });
+
+  test("call_kw_plain, call_kw: keyword arguments pass the call check and decode with args, sharing the attachments", () => {
+    const plain = decode(byName("call_kw_plain").hex).header;
+    checkCall(plain);
+    assert.deepEqual([plain.args, plain.kw, plain.x], [[[1, 2, 3]], { axis: 0, keepdims: true }, undefined]);
+    const frame = decode(byName("call_kw").hex);
+    const h = frame.header;
+    checkCall(h);
+    assert.deepEqual(h.a, [2, 3], "args' bytes first, then kw's");
+    const codec = new Codec();
+    const [args, kw] = codec.decodeAll([h.args, h.kw], frame.attachments);
+    assert.deepEqual(args, [Uint8Array.from(Buffer.from("ab"))]);
+    assert.deepEqual(kw, { axis: 0, weights: Uint8Array.from(Buffer.from("xyz")), big: 2n ** 64n, opts: { names: ["a", "é"], none: null } });
   });
 
   test("release_segs: the segment ids a release carries", () => {

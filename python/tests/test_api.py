@@ -72,8 +72,8 @@ class ApiTest(unittest.TestCase):
             caller.missing
         with self.assertRaises(AttributeError):
             caller._private
-        with self.assertRaisesRegex(TypeError, "positional"):
-            caller.get(key=1)
+        with self.assertRaisesRegex(RuntimeError, "not connected to a host"):
+            caller.get(key=1)  # keyword arguments are sent (test_kwargs.py); here no host is there
 
 
 class ErrorsTest(unittest.TestCase):

@@ -76,15 +76,30 @@ class VectorsTest(unittest.TestCase):
                     self.skipTest("numpy is not installed: tensors cannot be decoded and re-encoded")
                 head = {k: v for k, v in msg.items() if k not in ("x", "a")}
                 field = next((f for f in VALUE_FIELDS if f in head), None)
-                value = None
+                value = kw = None
                 if field is not None:
                     value = head.pop(field)
+                    kw = head.pop("kw", None)  # a call's keyword arguments: decoded and encoded with its args
                     if "x" in msg:
-                        value = Decoder(attachments, lambda fn_id: (lambda *a: None)).decode(value)
+                        decoder = Decoder(attachments, lambda fn_id: (lambda *a: None))
+                        value = decoder.decode(value)
+                        kw = decoder.decode(kw)
                 transport = _Capture()
                 out = Outbox(transport, 1 << 30)  # a fresh export table numbers callables from 1
-                out.send(head, field, value)
+                out.send(head, field, value, kw)
                 self.assertEqual(transport.data.hex(), entry["hex"])
+
+
+class KeywordVectorsTest(unittest.TestCase):
+    def test_call_kw_decodes_with_its_args(self):
+        msg, attachments = _frame("call_kw_plain")
+        self.assertEqual((msg["args"], msg["kw"], "x" in msg), ([[1, 2, 3]], {"axis": 0, "keepdims": True}, False))
+        msg, attachments = _frame("call_kw")
+        self.assertEqual(msg["a"], [2, 3])  # args' bytes first, then kw's
+        decoder = Decoder(attachments, _no_callables)
+        self.assertEqual(decoder.decode(msg["args"]), [b"ab"])
+        self.assertEqual(decoder.decode(msg["kw"]),
+                         {"axis": 0, "weights": b"xyz", "big": 2 ** 64, "opts": {"names": ["a", "\u00e9"], "none": None}})
 
 
 @unittest.skipIf(numpy is None, "numpy is not installed")

@@ -110,4 +110,9 @@ export interface ManagerOptions {
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * Keyword arguments: `{ axis: 0 }` calls `method(*args, axis=0)` in Python. Names must be Python identifiers;
+   * values travel like arguments (tensors, bytes, callables, nested values). Not together with a `kwargs()` marker.
+   */
+  kwargs?: Record<string, unknown>;
 }

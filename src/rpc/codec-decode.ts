@@ -78,14 +78,37 @@ export function decodeValue(
     state.finish(closeFd);
     return decoded;
   } catch (err) {
-    try {
-      state.finish(closeFd);
-    } catch {
-      // the decode error says more
-    }
-    if (err instanceof RangeError) throw new ProtocolError(`value cannot be decoded: ${err.message}`, { cause: err });
-    throw err;
+    throw failed(err, state, closeFd);
   }
+}
+
+/**
+ * Decodes several values of one frame (a call's `args` and `kw`) with one state, so that they share the frame's
+ * fds and extension states; each is a root of its own (depth counts from 0). Replaces the entries of `values`.
+ */
+export function decodeValues(
+  codec: Codec, values: unknown[], attachments: readonly Uint8Array[], fds: readonly number[] = [],
+  closeFd?: (fd: number) => void,
+): unknown[] {
+  const state = new DecodeState(codec, attachments, fds);
+  try {
+    for (let i = 0; i < values.length; i++) values[i] = walk(values[i], state, 0);
+    state.finish(closeFd);
+    return values;
+  } catch (err) {
+    throw failed(err, state, closeFd);
+  }
+}
+
+/** Closes what a failed decode held; returns the error to throw (a RangeError becomes a ProtocolError). */
+function failed(err: unknown, state: DecodeState, closeFd: ((fd: number) => void) | undefined): unknown {
+  try {
+    state.finish(closeFd);
+  } catch {
+    // the decode error says more
+  }
+  if (err instanceof RangeError) return new ProtocolError(`value cannot be decoded: ${err.message}`, { cause: err });
+  return err;
 }
 
 function walk(value: unknown, state: DecodeState, depth: number): unknown {

@@ -1,6 +1,7 @@
 // Encoding walk: copies only the parts of a value that need tags; refuses what the wire cannot carry.
 
 import type { Codec, EncodeContext, EncodedValue, FdHold } from "./codec.js";
+import { Kwargs } from "./kwargs.js";
 
 /** Nesting limit in both directions: deeper values are refused (on send) or a protocol error (on receive). */
 export const MAX_DEPTH = 1000;
@@ -61,11 +62,38 @@ export function encodeValue(codec: Codec, value: unknown, root: string): Encoded
   try {
     encoded = walk(value, state, 0);
   } catch (err) {
-    state.releaseHolds();
-    if (!(err instanceof Refusal)) throw err;
-    throw new TypeError(`cannot send ${err.what} at ${root}${err.path.reverse().join("")}`);
+    throw refused(err, state, root);
   }
   return { value: encoded, attachments: state.attachments ?? [], tagged: state.tagged, fds: state.fds ?? [], holds: state.holds ?? [] };
+}
+
+/**
+ * Encodes a call's `args` and its keyword arguments `kw` (a plain object of checked names) into one frame's
+ * attachments and fds, so that tags in either refer to the same frame. Refusals name `args[i]` or `kwargs.name`.
+ */
+export function encodeCallValues(codec: Codec, args: unknown[], kw: Record<string, unknown>): EncodedValue & { kw: unknown } {
+  const state = new EncodeState(codec);
+  let encodedArgs: unknown;
+  let encodedKw: unknown;
+  let root = "args";
+  try {
+    encodedArgs = walk(args, state, 0);
+    root = "kwargs";
+    encodedKw = walk(kw, state, 0);
+  } catch (err) {
+    throw refused(err, state, root);
+  }
+  return {
+    value: encodedArgs, kw: encodedKw, attachments: state.attachments ?? [], tagged: state.tagged, fds: state.fds ?? [],
+    holds: state.holds ?? [],
+  };
+}
+
+/** Lets go of the holds a failed encode took; a Refusal becomes the TypeError that says where the value sits. */
+function refused(err: unknown, state: EncodeState, root: string): unknown {
+  state.releaseHolds();
+  if (!(err instanceof Refusal)) return err;
+  return new TypeError(`cannot send ${err.what} at ${root}${err.path.reverse().join("")}`);
 }
 
 function walk(value: unknown, state: EncodeState, depth: number): unknown {
@@ -189,6 +217,7 @@ export function setOwn(target: Record<string, unknown>, key: string, value: unkn
 
 /** Names a value's type for a refusal message: "a Date", "a Set", "an instance of class Foo". */
 function describe(value: object): string {
+  if (value instanceof Kwargs) return "kwargs(...) (only the last argument of a call may be keyword arguments)";
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
   if (typeof name !== "string" || name === "" || name === "Object") return "an object with a custom prototype";
   const builtin = Object.prototype.toString.call(value).slice(8, -1);

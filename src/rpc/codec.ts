@@ -1,7 +1,7 @@
 // Value codec: JS values <-> JSON with tags ($bytes, $int, $float, $fn, $map) plus binary attachments.
 
-import { decodeValue } from "./codec-decode.js";
-import { encodeValue } from "./codec-encode.js";
+import { decodeValue, decodeValues } from "./codec-decode.js";
+import { encodeCallValues, encodeValue } from "./codec-encode.js";
 
 export { MAX_DEPTH } from "./codec-encode.js";
 export { MAX_INT_DIGITS } from "./codec-decode.js";
@@ -137,6 +137,14 @@ export class Codec {
   }
 
   /**
+   * Encodes a call's `args` and keyword arguments `kw` (names already checked) as one frame's values: tags in
+   * either share its attachments and fds. Refusals name `args[i]...` or `kwargs.name...`.
+   */
+  encodeCall(args: unknown[], kw: Record<string, unknown>): EncodedValue & { kw: unknown } {
+    return encodeCallValues(this, args, kw);
+  }
+
+  /**
    * Decodes a value read from a frame whose header had `x: 1`, using the frame's attachments (returned as
    * views, not copies). Mutates `value` in place where tags are replaced. Throws ProtocolError when a tag
    * is malformed or unknown. `fds` came with the frame: the codec owns them and closes (with `closeFd`) those
@@ -144,5 +152,10 @@ export class Codec {
    */
   decode(value: unknown, attachments: readonly Uint8Array[] = [], fds: readonly number[] = [], closeFd?: (fd: number) => void): unknown {
     return decodeValue(this, value, attachments, fds, closeFd);
+  }
+
+  /** Decodes several values of one frame (a call's `args` and `kw`) as `decode` does, sharing its fds; in place. */
+  decodeAll(values: unknown[], attachments: readonly Uint8Array[] = [], fds: readonly number[] = [], closeFd?: (fd: number) => void): unknown[] {
+    return decodeValues(this, values, attachments, fds, closeFd);
   }
 }

@@ -37,8 +37,11 @@ export class IncomingCalls {
     this.running.clear();
   }
 
-  /** Runs call `msg` with its decoded `args` and sends the result or error. */
-  invoke(msg: CallMessage, args: unknown[]): void {
+  /**
+   * Runs call `msg` with its decoded `args` and sends the result or error. Keyword arguments `kw`, when the caller
+   * passed any, reach the function as one extra trailing argument: a plain object (the JavaScript options idiom).
+   */
+  invoke(msg: CallMessage, args: unknown[], kw?: Record<string, unknown>): void {
     const id = msg.id;
     let result: unknown;
     try {
@@ -57,6 +60,7 @@ export class IncomingCalls {
           throw new WireRefusal("AttributeError", `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`);
         }
       }
+      if (kw !== undefined && hasOwnNames(kw)) args.push(kw);
       result = fn.apply(self, args);
     } catch (err) {
       return this.replyError(id, err, false);
@@ -138,6 +142,11 @@ export function toWireError(err: unknown): WireError {
     return wire;
   }
   return { type: "Error", message: safeString(err) };
+}
+
+function hasOwnNames(kw: Record<string, unknown>): boolean {
+  for (const _name in kw) return true;
+  return false;
 }
 
 function safeString(value: unknown): string {

@@ -1,8 +1,9 @@
 // Message plumbing shared by both directions: header validation and encoding a value into a message.
 
 import { ProtocolError } from "../errors.js";
-import type { Codec, FdHold } from "./codec.js";
+import type { Codec, EncodedValue, FdHold } from "./codec.js";
 import { encodeFrame } from "./framing.js";
+import { isKeywordName } from "./kwargs.js";
 import type { CallableTables } from "./peer-callables.js";
 import type { CallMessage, WireError } from "./protocol.js";
 
@@ -24,17 +25,43 @@ export function encodeMessage(
   try {
     const encoded = codec.encode(value, root);
     message[key] = encoded.value;
-    if (encoded.tagged) message.x = 1;
-    if (encoded.fds.length === 0) return encodeFrame(message, encoded.attachments);
-    message.f = encoded.fds.length;
-    try {
-      return Object.assign(encodeFrame(message, encoded.attachments), { fds: encoded.fds, holds: encoded.holds });
-    } catch (err) {
-      for (const hold of encoded.holds) hold.release();
-      throw err;
-    }
+    return frameEncoded(message, encoded);
   } catch (err) {
     callables.rollback(mark);
+    throw err;
+  }
+}
+
+/**
+ * Frames a `call` with its `args` and, when there are keyword arguments, `kw` (one encode, so that tags in both
+ * share the frame's attachments and fds). Without `kw` this is `encodeMessage(..., "args", args)`.
+ */
+export function encodeCallMessage(
+  codec: Codec, callables: CallableTables, message: Record<string, unknown>, args: unknown[],
+  kw: Record<string, unknown> | undefined,
+): FrameChunks {
+  if (kw === undefined) return encodeMessage(codec, callables, message, "args", args);
+  const mark = callables.mark;
+  try {
+    const encoded = codec.encodeCall(args, kw);
+    message.args = encoded.value;
+    message.kw = encoded.kw;
+    return frameEncoded(message, encoded);
+  } catch (err) {
+    callables.rollback(mark);
+    throw err;
+  }
+}
+
+/** Adds `x` and `f` to a message whose values are encoded, and frames it with the attachments and fds. */
+function frameEncoded(message: Record<string, unknown>, encoded: EncodedValue): FrameChunks {
+  if (encoded.tagged) message.x = 1;
+  if (encoded.fds.length === 0) return encodeFrame(message, encoded.attachments);
+  message.f = encoded.fds.length;
+  try {
+    return Object.assign(encodeFrame(message, encoded.attachments), { fds: encoded.fds, holds: encoded.holds });
+  } catch (err) {
+    for (const hold of encoded.holds) hold.release();
     throw err;
   }
 }
@@ -55,6 +82,17 @@ export function checkCall(msg: Record<string, unknown>): asserts msg is Record<s
     if (!isFnId(msg.fn)) throw new ProtocolError(`call ${msg.id}: "fn" must be a callable id`);
   } else if (typeof msg.target !== "string" || typeof msg.method !== "string") {
     throw new ProtocolError(`call ${msg.id}: needs "target" and "method" strings, or "fn"`);
+  }
+  if (msg.kw !== undefined) checkKw(msg.kw, msg.id);
+}
+
+/** A call's `kw`: a JSON object whose names are Python identifiers (so none can read as a tag). */
+function checkKw(kw: unknown, id: unknown): void {
+  if (typeof kw !== "object" || kw === null || Array.isArray(kw)) {
+    throw new ProtocolError(`call ${id}: "kw" must be an object of keyword arguments`);
+  }
+  for (const name in kw) {
+    if (!isKeywordName(name)) throw new ProtocolError(`call ${id}: keyword argument name ${JSON.stringify(name).slice(0, 80)} in "kw" is not a Python identifier`);
   }
 }
 

@@ -41,6 +41,8 @@ export interface RpcPeerOptions {
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Keyword arguments (Python identifiers as names), sent as the call's `kw`. */
+  kwargs?: Record<string, unknown>;
 }
 
 export type PeerState = "open" | "closed";

@@ -7,8 +7,10 @@ import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { CallableTables } from "./peer-callables.js";
 import { IncomingCalls } from "./peer-incoming.js";
 import {
-  checkCall, checkFdCount, checkRelease, checkReleasedCuda, checkReleasedSegments, checkWireError, encodeMessage, isCallId, type FrameChunks,
+  checkCall, checkFdCount, checkRelease, checkReleasedCuda, checkReleasedSegments, checkWireError, encodeCallMessage, encodeMessage,
+  isCallId, type FrameChunks,
 } from "./peer-messages.js";
+import { takeKwargs } from "./kwargs.js";
 import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
 import type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
 
@@ -74,7 +76,10 @@ export class RpcPeer implements PendingOwner {
     };
   }
 
-  /** Calls `target.method(...args)` on the other side. */
+  /**
+   * Calls `target.method(...args)` on the other side. Keyword arguments come as a `kwargs()` marker last in
+   * `args` or as `options.kwargs` (see kwargs.ts).
+   */
   call(target: string, method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     if (typeof target !== "string" || typeof method !== "string") {
       return Promise.reject(new TypeError("call(target, method, args): target and method must be strings"));
@@ -157,8 +162,11 @@ export class RpcPeer implements PendingOwner {
     if (closed !== undefined) return Promise.reject(closed);
     if (!Array.isArray(args)) return Promise.reject(new TypeError("call args must be an array"));
     const signal = options?.signal;
+    let kw: Record<string, unknown> | undefined;
     try {
       checkCallOptions(options);
+      const split = takeKwargs(args, options?.kwargs);
+      if (split !== undefined) ({ args, kw } = split);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -172,7 +180,7 @@ export class RpcPeer implements PendingOwner {
     let chunks: FrameChunks;
     try {
       const message = fnId === undefined ? { k: "call", id, target, method } : { k: "call", id, fn: fnId };
-      chunks = encodeMessage(this.codec, this.callables, message, "args", args);
+      chunks = encodeCallMessage(this.codec, this.callables, message, args, kw);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -236,9 +244,13 @@ export class RpcPeer implements PendingOwner {
   private dispatch(frame: Frame, fds: number[]): void {
     const msg = frame.header;
     switch (msg.k) {
-      case "call":
+      case "call": {
         checkCall(msg);
-        return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame, fds) as unknown[]) : msg.args);
+        if (msg.kw === undefined) return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame, fds) as unknown[]) : msg.args);
+        if (msg.x !== 1) return this.incoming.invoke(msg, msg.args, msg.kw);
+        const [args, kw] = this.decodeAll([msg.args, msg.kw], frame, fds);
+        return this.incoming.invoke(msg, args as unknown[], kw as Record<string, unknown>);
+      }
       case "result": {
         if (!isCallId(msg.id)) throw new ProtocolError(`result: "id" must be a positive integer`);
         const value = msg.x === 1 ? this.decode(msg.value, frame, fds) : msg.value;
@@ -287,6 +299,17 @@ export class RpcPeer implements PendingOwner {
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
       throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, { cause: err });
+    }
+  }
+
+  /** Decodes a call's `args` and `kw` together: one decode, so both may use the frame's fds. */
+  private decodeAll(values: unknown[], frame: Frame, fds: number[]): unknown[] {
+    const owned = fds.splice(0, fds.length);
+    try {
+      return this.codec.decodeAll(values, frame.attachments, owned, (fd) => this.options.fdChannel?.closeReceived(fd));
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err;
+      throw new ProtocolError(`call message holds a value that cannot be decoded: ${err}`, { cause: err });
     }
   }
 

@@ -35,6 +35,8 @@ export interface CallMessage {
   method?: string;
   fn?: number;
   args: unknown[];
+  /** Keyword arguments by name (Python identifiers); absent when there are none. */
+  kw?: Record<string, unknown>;
 }
 export interface ResultMessage { k: "result"; id: number; value: unknown }
 export interface ErrorMessage { k: "error"; id: number; error: WireError }

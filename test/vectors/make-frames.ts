@@ -37,6 +37,19 @@ function vector(name: string, note: string, message: Record<string, unknown>, ke
   return { name, note, hex, header: message, attachmentsHex: attachments.map((a) => Buffer.from(a).toString("hex")) };
 }
 
+/** A call with keyword arguments (`kw`): encoded with its args in one go, so that their tags share the frame's attachments. */
+function callVector(name: string, note: string, message: Record<string, unknown>, args: unknown[],
+  kw: Record<string, unknown>): FrameVector {
+  let nextFn = 1;
+  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined } });
+  const encoded = codec.encodeCall(args, kw);
+  message.args = encoded.value;
+  message.kw = encoded.kw;
+  if (encoded.tagged) message.x = 1;
+  const hex = Buffer.concat(encodeFrame(message, encoded.attachments)).toString("hex");
+  return { name, note, hex, header: message, attachmentsHex: encoded.attachments.map((a) => Buffer.from(a).toString("hex")) };
+}
+
 /** The element values of the tensor vectors: float32 0..5 in a 2x3 C-order buffer. */
 export const TENSOR_ELEMENTS = [0, 1, 2, 3, 4, 5];
 
@@ -127,6 +140,11 @@ export function makeVectors(): FrameVector[] {
     vector("result_tensor_kept", "a tensor by id alone: segment 4242, which the receiver keeps (no fd, no \"f\"), the same Fortran-order 2x3 float32 view",
       { k: "result", id: 12 }, "value", SHM_VALUE, [fixedKeptTensors()]),
     vector("release_segs", "the guest dropped its last mappings of segments 4242 and 4243 (inodes)", { k: "release", fns: [], segs: [4242, 4243] }),
+    callVector("call_kw_plain", "mean([1, 2, 3], axis=0, keepdims=True): kw after args; no tags, no x",
+      { k: "call", id: 13, target: "extension", method: "mean" }, [[1, 2, 3]], { axis: 0, keepdims: true }),
+    callVector("call_kw", "mean(b\"ab\", axis=0, weights=b\"xyz\", big=2**64, opts={...}): kw's bytes are attachment 1, after args' 0",
+      { k: "call", id: 14, target: "extension", method: "mean" }, [Buffer.from("ab")],
+      { axis: 0, weights: Buffer.from("xyz"), big: 2n ** 64n, opts: { names: ["a", "é"], none: null } }),
   ];
 }
 

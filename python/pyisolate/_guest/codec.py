@@ -70,6 +70,16 @@ class Encoder:
             return self._bytes(v)
         return self._other(v)
 
+    def keywords(self, kw: dict) -> dict:
+        """Encode a call's keyword arguments; TypeError unless every name is a Python identifier."""
+        enc = self.encode
+        out = {}
+        for name, x in kw.items():
+            if type(name) is not str or not name.isidentifier():
+                raise TypeError(f"keyword argument name {name!r} is not a Python identifier")
+            out[name] = enc(x)
+        return out
+
     def _tag(self, name: str, payload):
         self.tagged = True
         return {name: payload}

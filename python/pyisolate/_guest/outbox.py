@@ -25,12 +25,18 @@ class Outbox:
         self.closed = False
         self.fd_channel = None  # set when tensors travel as shared segments (see tensors.py)
 
-    def frame(self, head: dict, field: str = None, value=None) -> list:
-        """Encode `value` into head[field] (tags, attachments) and return the frame's chunks."""
+    def frame(self, head: dict, field: str = None, value=None, kw=None) -> list:
+        """Encode `value` into head[field] (tags, attachments) and return the frame's chunks.
+
+        `kw` (a call's keyword arguments; empty or None for none) goes into head["kw"], encoded
+        by the same Encoder so that its tags share the frame's attachments and fds.
+        """
         if field is None:
             return encode_frame(dumps(head))
         enc = Encoder(self._export, self.fd_channel is not None)
         head[field] = enc.encode(value)
+        if kw:
+            head["kw"] = enc.keywords(kw)
         if enc.tagged:
             head["x"] = 1
         if enc.fds:
@@ -67,8 +73,8 @@ class Outbox:
             for chunk in chunks:
                 write(chunk)
 
-    def send(self, head: dict, field: str = None, value=None) -> None:
-        self.write(self.frame(head, field, value))
+    def send(self, head: dict, field: str = None, value=None, kw=None) -> None:
+        self.write(self.frame(head, field, value, kw))
 
     def result(self, cid: int, value) -> None:
         """Answer call `cid` with `value`, or with the error that stopped it from being sent."""

@@ -21,6 +21,7 @@ from .targets import Targets
 _READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
 _CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.EVENT, P.SHUTDOWN))
+_NO_KW = object()  # a call without "kw": told apart from "kw": null, which is malformed
 
 
 class Peer:
@@ -136,6 +137,19 @@ class Peer:
         finally:
             decoder.close()
 
+    def _decode_call(self, msg: dict, attachments: list, args, kw: dict):
+        # A call with keyword arguments: one decoder for both, so that tags in either share the frame's fds.
+        if "x" not in msg:
+            return args, kw
+        fds, self._frame_fds = self._frame_fds, []
+        decoder = Decoder(attachments, self._import_fn, fds)
+        try:
+            return decoder.decode(args), decoder.decode(kw)
+        except ValueError as e:
+            raise ProtocolError(f"bad tagged value in 'call' message: {e}") from None
+        finally:
+            decoder.close()
+
     def _import_fn(self, fn_id: int):
         return self._proxies.get(self, fn_id)
 
@@ -145,8 +159,13 @@ class Peer:
         cid = msg.get("id")
         if type(cid) is not int:
             raise ProtocolError(f"call id must be an integer, got {cid!r}")
+        kw = msg.get("kw", _NO_KW)
         try:
-            args = self._decode(msg, attachments, msg.get("args", []))
+            if kw is _NO_KW:
+                args = self._decode(msg, attachments, msg.get("args", []))
+            else:
+                _check_kw(cid, kw)
+                args, kw = self._decode_call(msg, attachments, msg.get("args", []), kw)
         except ProtocolError:
             raise
         except Exception as e:  # a value this process cannot take (a tensor without numpy, ...)
@@ -155,7 +174,10 @@ class Peer:
         try:
             if type(args) is not list:
                 raise TypeError("call arguments must be a list")
-            result = self._resolve(msg)(*args)
+            if kw is _NO_KW or not kw:
+                result = self._resolve(msg)(*args)
+            else:
+                result = self._resolve(msg)(*args, **kw)
         except Exception as e:
             self._out.error(cid, e)
             return
@@ -211,23 +233,27 @@ class Peer:
 
     # -- outgoing calls ------------------------------------------------------------------------
 
-    def call(self, target: str, method: str, args):
-        """Return an awaitable for target.method(*args) on the other side."""
-        return self._request({"k": P.CALL, "id": 0, "target": target, "method": method}, args)
+    def call(self, target: str, method: str, args, kwargs=None):
+        """Return an awaitable for target.method(*args, **kwargs) on the other side.
 
-    def call_fn(self, fn_id: int, args):
+        Keyword arguments travel as the call's `kw` (none when empty); a JavaScript method gets
+        them as one trailing object.
+        """
+        return self._request({"k": P.CALL, "id": 0, "target": target, "method": method}, args, kwargs)
+
+    def call_fn(self, fn_id: int, args, kwargs=None):
         """Return an awaitable for calling the callable the other side exported as fn_id."""
-        return self._request({"k": P.CALL, "id": 0, "fn": fn_id}, args)
+        return self._request({"k": P.CALL, "id": 0, "fn": fn_id}, args, kwargs)
 
-    async def _request(self, head: dict, args):
+    async def _request(self, head: dict, args, kwargs=None):
         if threading.get_ident() != self._thread:
             # Called from another thread's event loop: run the call on ours.
-            future = asyncio.run_coroutine_threadsafe(self._request(head, args), self._loop)
+            future = asyncio.run_coroutine_threadsafe(self._request(head, args, kwargs), self._loop)
             return await asyncio.wrap_future(future)
         if self._closed is not None:
             raise ConnectionError("cannot call: the connection is closed") from self._closed
         cid = head["id"] = next(self._call_ids)
-        self._out.send(head, "args", args)
+        self._out.send(head, "args", args, kwargs)
         future = self._loop.create_future()
         self._pending[cid] = future
         try:
@@ -314,3 +340,12 @@ class Peer:
             releases.unbind()
             self._out.fd_channel.close()
         self._transport.close()
+
+
+def _check_kw(cid: int, kw) -> None:
+    """A call's `kw` must be an object whose names are Python identifiers (so none reads as a tag)."""
+    if type(kw) is not dict:
+        raise ProtocolError(f"call {cid}: 'kw' must be an object of keyword arguments, got {type(kw).__name__}")
+    for name in kw:
+        if not name.isidentifier():
+            raise ProtocolError(f"call {cid}: keyword argument name {name[:80]!r} in 'kw' is not a Python identifier")

@@ -9,8 +9,9 @@ import weakref
 class RemoteFunction:
     """A callable the other side sent as {"$fn": id}; calling it returns an awaitable result.
 
-    Positional arguments only: the wire carries an argument list. When the proxy is collected,
-    the peer tells the other side it may forget the callable (a batched `release`).
+    Keyword arguments travel as the call's `kw` (a JavaScript function gets them as one trailing
+    object). When the proxy is collected, the peer tells the other side it may forget the callable
+    (a batched `release`).
     """
 
     __slots__ = ("_peer", "_fn_id", "__weakref__")
@@ -20,12 +21,7 @@ class RemoteFunction:
         self._fn_id = fn_id
 
     def __call__(self, *args, **kwargs):
-        if kwargs:
-            raise TypeError(
-                f"remote callables take positional arguments only (got keyword arguments "
-                f"{sorted(kwargs)}); the wire carries an argument list"
-            )
-        return self._peer.call_fn(self._fn_id, args)
+        return self._peer.call_fn(self._fn_id, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<RemoteFunction {self._fn_id}>"

@@ -14,19 +14,10 @@ def local_execution(func):
     return func
 
 
-def _positional_only(name: str, kwargs: dict) -> TypeError:
-    return TypeError(
-        f"{name}() got keyword arguments {sorted(kwargs)}: calls to the host carry positional "
-        f"arguments only; pass them positionally"
-    )
-
-
 def _remote_stub(name: str, original):
     # A plain function that returns the call's awaitable: no extra coroutine frame per call.
     def stub(self, *args, **kwargs):
-        if kwargs:
-            raise _positional_only(name, kwargs)
-        return current_peer().call(type(self).get_remote_id(), name, args)
+        return current_peer().call(type(self).get_remote_id(), name, args, kwargs)
 
     functools.update_wrapper(stub, original)
     stub._is_remote_stub = True
@@ -38,7 +29,9 @@ class SingletonMetaclass(type):
 
     In an extension process every ProxiedSingleton is a stub for the host's service named
     get_remote_id(): each public function not marked @local_execution becomes a method that
-    returns an awaitable RPC call, whether it was written `async def` or `def`.
+    returns an awaitable RPC call, whether it was written `async def` or `def`. Keyword
+    arguments travel as the call's `kw`: a JavaScript service method receives them as one extra
+    trailing argument, a plain object, only when the caller passed any.
     """
 
     _instances: dict = {}
@@ -104,9 +97,7 @@ class RemoteObject:
         object_id = self._object_id
 
         def method(*args, **kwargs):
-            if kwargs:
-                raise _positional_only(name, kwargs)
-            return current_peer().call(object_id, name, args)
+            return current_peer().call(object_id, name, args, kwargs)
 
         method.__name__ = name
         return method
