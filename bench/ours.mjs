@@ -23,6 +23,8 @@ const DEFAULT_DIST = join(HERE, "..", "dist");
 
 const WARMUP_CALLS = 200;
 const TIMED_CALLS = 2000;
+/** Calls before the steady-state block: V8 keeps optimizing the call path for thousands of calls (bench/investigate). */
+const STEADY_WARMUP_CALLS = 10_000;
 const PIPELINED_CALLS = 5000;
 const WARM_STARTS = 5;
 const SANDBOX_WARM_STARTS = 7;
@@ -90,16 +92,24 @@ async function scenarioIdleRss(bench) {
   return { idle_rss_mib: rssMiB(pid) };
 }
 
-async function scenarioHostToExt(bench) {
-  const ext = await bench.ensureStarted();
-  for (let i = 0; i < WARMUP_CALLS; i++) await ext.call("ping", [1]);
+async function timedPings(ext, count) {
   const samples = [];
-  for (let i = 0; i < TIMED_CALLS; i++) {
+  for (let i = 0; i < count; i++) {
     const start = process.hrtime.bigint();
     await ext.call("ping", [1]);
     samples.push(process.hrtime.bigint() - start);
   }
-  return latencySummary("host_to_ext", samples);
+  return samples;
+}
+
+/** Two blocks of the same calls: right after a short warm-up (a fresh process), and once warm (steady state). */
+async function scenarioHostToExt(bench) {
+  const ext = await bench.ensureStarted();
+  for (let i = 0; i < WARMUP_CALLS; i++) await ext.call("ping", [1]);
+  const fresh = await timedPings(ext, TIMED_CALLS);
+  for (let i = 0; i < STEADY_WARMUP_CALLS; i++) await ext.call("ping", [1]);
+  const steady = await timedPings(ext, TIMED_CALLS);
+  return { ...latencySummary("host_to_ext", fresh), ...latencySummary("host_to_ext_steady", steady) };
 }
 
 async function scenarioExtToHost(bench) {
