@@ -24,10 +24,11 @@ const PROBE_PTH = "zz_pyisolate_probe.pth";
 const ALL_BLOCKED = [
   "read_home_secret", "read_etc_secret", "read_outside_secret", "read_etc_passwd", "list_home", "list_root", "list_host_tmp",
   "write_venv", "write_module", "write_outside", "write_etc", "symlink_planted", "symlink_own", "connect_tcp",
-  "connect_unix_abstract", "signal_host", "read_host_environ", "list_host_pids",
+  "connect_unix_abstract", "connect_unix_path", "send_udp", "packet_socket", "signal_host", "read_host_environ", "list_host_pids",
 ];
-/** write_etc needs root to plant (and to pull off in the control). */
-const BLOCKED = process.getuid?.() === 0 ? ALL_BLOCKED : ALL_BLOCKED.filter((name) => name !== "write_etc");
+/** write_etc needs root to plant (and to pull off in the control), packet_socket needs root's CAP_NET_RAW to work at all. */
+const ROOT_ONLY = ["write_etc", "packet_socket"];
+const BLOCKED = process.getuid?.() === 0 ? ALL_BLOCKED : ALL_BLOCKED.filter((name) => !ROOT_ONLY.includes(name));
 /** What the kernel answers each attack, per backend: the mechanism that stopped it (docs/sandbox.md has the table). */
 const EXPECTED_ERRORS: Record<"bwrap" | "landlock", Record<string, string>> = {
   bwrap: {
@@ -35,11 +36,13 @@ const EXPECTED_ERRORS: Record<"bwrap" | "landlock", Record<string, string>> = {
     write_venv: "OSError", write_module: "OSError", connect_tcp: "ConnectionRefusedError", signal_host: "ProcessLookupError",
     read_host_environ: "FileNotFoundError", symlink_planted: "FileNotFoundError",
   },
+  // Unix sockets of either kind, UDP and packet sockets: refused at socket() by the guest's seccomp filter (EACCES).
   landlock: {
     read_home_secret: "PermissionError", read_etc_secret: "PermissionError", read_outside_secret: "PermissionError",
     write_venv: "PermissionError", write_module: "PermissionError", connect_tcp: "PermissionError", signal_host: "PermissionError",
     read_host_environ: "PermissionError", symlink_planted: "PermissionError", list_home: "PermissionError",
-    connect_unix_abstract: "PermissionError",
+    connect_unix_abstract: "PermissionError", connect_unix_path: "PermissionError", send_udp: "PermissionError",
+    packet_socket: "PermissionError",
   },
 };
 
@@ -104,6 +107,7 @@ describe("control: with the sandbox disabled every attack works", () => {
     assert.deepEqual(r.attacks.symlink_planted, ["ok", SECRET_TEXT]);
     assert.equal(r.attacks.write_writable![0], "ok");
     assert.equal(r.attacks.connect_unix_path![0], "ok");
+    assert.deepEqual(r.attacks.socketpair, ["ok", "ping"]);
     assert.equal(r.afterRestart.planted, "1", "a .pth planted in the venv runs at the next start");
     assert.deepEqual(r.afterRestart.persisted, ["ok", "planted by attack_ext"]);
     assert.equal(r.pthSaw, SECRET_TEXT);
@@ -127,11 +131,42 @@ for (const backend of ["bwrap", "landlock"] as const) {
       assert.notEqual(r.afterRestart.persisted[0], "ok");
       assert.ok(!existsSync(path.join(targets.outside, "planted.txt")));
       assert.ok(r.pthSaw?.startsWith("denied"), `a .pth file ran before confinement: ${r.pthSaw}`);
-      // Known limit, stated in docs/sandbox.md: Landlock does not police connect() to a Unix socket by path.
-      assert.equal(r.attacks.connect_unix_path![0], backend === "landlock" ? "ok" : "FileNotFoundError");
+      if (backend === "bwrap") assert.equal(r.attacks.connect_unix_path![0], "FileNotFoundError", "not in its filesystem");
+      // asyncio's self-pipe and multiprocessing's duplex pipes are Unix stream pairs: the filter lets them through.
+      assert.deepEqual(r.attacks.socketpair, ["ok", "ping"]);
     });
   });
 }
+
+describe("Landlock with the network or the GPU granted", () => {
+  const call = (ext: Awaited<ReturnType<typeof manager.load>>, method: string, ...args: unknown[]) => ext.call(method, args) as Promise<Outcome>;
+
+  it("network: true reaches the host over TCP and UDP; a Unix socket by path stays refused", async (t) => {
+    if (!caps) caps = await detectSandbox();
+    if (caps.landlockAbi < 6) return t.skip(`Landlock ABI ${caps.landlockAbi} < 6`);
+    const ext = await manager.load({ name: "attack_ext", modulePath: MODULE, sandbox: { mode: "required", backend: "landlock", network: true } });
+    try {
+      assert.deepEqual(await call(ext, "connect_tcp", "127.0.0.1", targets.tcpPort), ["ok", "connected"]);
+      assert.deepEqual(await call(ext, "send_udp", "127.0.0.1", targets.udpPort, "udp-granted"), ["ok", "ack:udp-granted"]);
+      assert.equal((await call(ext, "connect_unix", targets.unixPath))[0], "PermissionError", "the network is IP, not the host's local services");
+      assert.deepEqual(await call(ext, "socketpair_echo"), ["ok", "ping"]);
+    } finally {
+      await ext.stop();
+    }
+  });
+
+  it("gpu: true lets socket(AF_UNIX) through (the CUDA driver's daemons): a Unix socket by path is reachable again, as docs/sandbox.md says", async (t) => {
+    if (!caps) caps = await detectSandbox();
+    if (caps.landlockAbi < 6) return t.skip(`Landlock ABI ${caps.landlockAbi} < 6`);
+    const ext = await manager.load({ name: "attack_ext", modulePath: MODULE, sandbox: { mode: "required", backend: "landlock", gpu: true } });
+    try {
+      assert.deepEqual(await call(ext, "connect_unix", targets.unixPath), ["ok", "connected"]);
+      assert.equal((await call(ext, "send_udp", "127.0.0.1", targets.udpPort, "udp-gpu"))[0], "PermissionError", "the network stays off");
+    } finally {
+      await ext.stop();
+    }
+  });
+});
 
 describe("degraded: user namespaces blocked by user.max_user_namespaces = 0", () => {
   it("falls back to bwrap without a user namespace; files, network and processes stay out of reach", async (t) => {

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../src/errors.js";
 import { buildBwrapArgs, PRIVATE_HOME, wrapWithBwrap, type BwrapPaths } from "../src/sandbox/bwrap-policy.js";
-import { buildLandlockRules } from "../src/sandbox/landlock-policy.js";
+import { buildLandlockRules, encodeLandlockRules } from "../src/sandbox/landlock-policy.js";
 import { ALL_NAMESPACES, DEFAULT_SANDBOX_POLICY, type NamespaceSupport, type SandboxPolicy } from "../src/sandbox/types.js";
 
 const SNAPSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "sandbox", "snapshots");
@@ -143,5 +143,13 @@ describe("Landlock rules with gpu: true", () => {
     assert.ok(!on.writable.includes("/proc") && !on.readOnly.includes("/proc"), "never the host's /proc");
     const off = buildLandlockRules(policy(), paths);
     assert.ok(!off.writable.some((p) => p.startsWith("/proc") || p.startsWith("/dev/nvidia") || p === "/dev/shm"));
+  });
+
+  it("let the seccomp filter allow socket(AF_UNIX) (nvidia-persistenced, MPS); without the GPU it is refused, with the network or not", () => {
+    assert.equal(buildLandlockRules(policy({ gpu: true }), paths).unixSockets, true);
+    assert.equal(buildLandlockRules(policy(), paths).unixSockets, false);
+    assert.equal(buildLandlockRules(policy({ network: true }), paths).unixSockets, false);
+    const json = JSON.parse(encodeLandlockRules(buildLandlockRules(policy({ network: true }), paths))) as Record<string, unknown>;
+    assert.deepEqual([json.network, json.unix_sockets], [true, false], "the flags travel in the rules the guest reads");
   });
 });

@@ -12,7 +12,7 @@ LAUNCHER = os.path.join(GUEST_DIR, "confine_exec.py")
 
 # What the exec'd "installer" reports: where it started, whether the rules variable reached it, what it could do.
 PROGRAM = r"""
-import json, os, sys
+import json, os, socket, sys
 def attempt(fn):
     try:
         fn()
@@ -25,6 +25,9 @@ print(json.dumps({
     "read_secret": attempt(lambda: open(sys.argv[1]).read()),
     "write_cwd": attempt(lambda: open("built.txt", "w").write("x")),
     "write_outside": attempt(lambda: open(sys.argv[2], "w").write("x")),
+    "unix_socket": attempt(lambda: socket.socket(socket.AF_UNIX).close()),
+    "udp_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()),
+    "socketpair": attempt(lambda: [s.close() for s in socket.socketpair()]),
 }))
 """
 
@@ -71,9 +74,21 @@ class ConfineExecTest(unittest.TestCase):
         self.assertEqual(out["write_cwd"], "ok")
         self.assertEqual(out["write_outside"], "denied")
         self.assertFalse(os.path.exists(self.outside))
+        # The seccomp filter came through the exec too: no Unix socket (by path, Landlock would let it connect).
+        self.assertEqual(out["unix_socket"], "denied")
+        self.assertEqual(out["udp_socket"], "ok", "the network is on")
+        self.assertEqual(out["socketpair"], "ok")
         # The control: the same reads and writes work unconfined.
         with open(self.secret) as f:
             self.assertEqual(f.read(), SECRET)
+
+    @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
+    def test_without_the_network_no_socket_but_a_unix_pair(self):
+        rules = {"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "network": False, "unix_sockets": False, "cwd": self.build}
+        r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["unix_socket"], out["udp_socket"], out["socketpair"]), ("denied", "denied", "ok"))
 
 
 if __name__ == "__main__":

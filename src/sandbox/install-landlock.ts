@@ -10,7 +10,10 @@ import { DEV_FILES } from "./landlock-policy.js";
  * the host's own, and whatever no rule grants is denied (EACCES) rather than absent.
  */
 export interface InstallLandlockPolicy {
-  /** false: TCP bind and connect are denied (Landlock ABI 4 or newer; the caller checks the ABI). */
+  /**
+   * false: TCP bind and connect are denied (Landlock ABI 4 or newer; the caller checks the ABI), and the seccomp
+   * filter refuses every other socket family too (UDP, raw, netlink).
+   */
   network: boolean;
   /** The venv being built: writable, and the working directory. */
   buildDir: string;
@@ -28,6 +31,8 @@ export interface InstallLandlockRules {
   readOnly: string[];
   writable: string[];
   network: boolean;
+  /** Always false: installers need no Unix socket (glibc's nscd and libuuid's uuidd lookups fall back without one). */
+  unixSockets: false;
   cwd: string;
 }
 
@@ -61,12 +66,12 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
     ...policy.readonlyPaths,
   ];
   const writable = [policy.buildDir, policy.cacheDir, policy.home, policy.tmp, ...DEV_FILES];
-  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, cwd: policy.buildDir };
+  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false, cwd: policy.buildDir };
 }
 
 /** The rules as the one-line JSON `confine_exec.py` reads. */
 export function encodeInstallLandlockRules(rules: InstallLandlockRules): string {
-  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, cwd: rules.cwd });
+  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets, cwd: rules.cwd });
 }
 
 /**

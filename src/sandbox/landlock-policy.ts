@@ -1,4 +1,5 @@
-// Pure: a sandbox policy and the host's paths in, the guest's Landlock rules out (read-only paths, writable paths, TCP).
+// Pure: a sandbox policy and the host's paths in, the guest's Landlock rules out (read-only paths, writable paths, TCP,
+// and what its seccomp filter lets socket() make).
 
 import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYS_FOR_GPU, SYSTEM_DIRS } from "./bwrap-policy.js";
 import type { SandboxPolicy } from "./types.js";
@@ -20,11 +21,20 @@ export interface LandlockPaths {
   gpuDevices?: readonly string[];
 }
 
-/** What `bootstrap.py` hands to `landlock.confine()`, plus the package to import without listing its parent folder. */
+/**
+ * What `bootstrap.py` hands to `landlock.confine()` and `seccomp.install()`, plus the package to import without
+ * listing its parent folder.
+ */
 export interface LandlockRules {
   readOnly: string[];
   writable: string[];
+  /** false: Landlock denies TCP, and the seccomp filter refuses every socket family but Unix pairs (UDP, raw, netlink). */
   network: boolean;
+  /**
+   * Whether `socket(AF_UNIX)` may be made. Landlock does not police connect() to a Unix socket by path
+   * (/run/docker.sock), so the seccomp filter refuses the socket itself; Unix stream pairs stay allowed.
+   */
+  unixSockets: boolean;
   /** The extension package folder: its parent is not readable, so the guest imports it by location. */
   packageDir: string;
 }
@@ -58,10 +68,14 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths):
   // memory object ... Permission denied" without it, measured on the H200). Landlock has no private /dev/shm to give,
   // so a GPU extension shares the host's (bwrap mounts a private one).
   if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg", "/proc/self", "/dev/shm");
-  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, packageDir: paths.extensionDir };
+  // Unix sockets only with the GPU: the CUDA driver's initialisation needs socket(AF_UNIX) (nvidia-persistenced, the
+  // MPS daemon). Refused, torch.cuda.is_available() is silently False ("Error 304: OS call failed", measured on an
+  // H200 with a filter that refused nothing else). A GPU extension under Landlock keeps the by-path gap.
+  const unixSockets = policy.gpu;
+  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets, packageDir: paths.extensionDir };
 }
 
 /** The rules as the one-line JSON the guest reads from `LANDLOCK_ENV`. */
 export function encodeLandlockRules(rules: LandlockRules): string {
-  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, package_dir: rules.packageDir });
+  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets, package_dir: rules.packageDir });
 }

@@ -10,11 +10,12 @@ from pyisolate._guest import sandbox as _sandbox  # noqa: E402
 
 _EXIT_NOT_CONFINED = 4
 
-# Landlock first, while nothing from the venv can have run: `-S` kept its site-packages (and .pth files) away.
+# Landlock (and its seccomp socket filter) first, while nothing from the venv can have run: `-S` kept its
+# site-packages (and .pth files) away.
 try:
     _sandbox.confine_from_env()
 except (OSError, ValueError, KeyError) as _e:
-    sys.stderr.write(f"pyisolate guest: the host asked for Landlock and it could not be applied: {_e}\n")
+    sys.stderr.write(f"pyisolate guest: the host asked for Landlock confinement and it could not be applied: {_e}\n")
     sys.stderr.flush()
     os._exit(_EXIT_NOT_CONFINED)
 _sandbox.run_site()

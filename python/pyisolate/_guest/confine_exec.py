@@ -2,10 +2,11 @@
 
 The host's install sandbox for hosts where bubblewrap cannot run. The rules come as JSON in the
 ``PYISOLATE_LANDLOCK`` variable (removed before the exec): ``read_only`` and ``writable`` path lists, ``network``
-(false: TCP bind and connect are denied, ABI 4+), and ``cwd`` (the folder to start in). Landlock rules and
-``no_new_privs`` survive ``execve``, so uv or pip and every build backend they start run confined. Nothing of
-the venv being built is imported here: only this file and ``landlock.py`` beside it, both stdlib-only.
-If the rules cannot be applied the command is never run (exit 4).
+(false: TCP bind and connect are denied, ABI 4+, and no socket but a Unix pair can be made), ``unix_sockets``
+(false or absent: ``socket(AF_UNIX)`` is refused by the seccomp filter) and ``cwd`` (the folder to start in).
+Landlock rules, the seccomp filter and ``no_new_privs`` survive ``execve``, so uv or pip and every build backend
+they start run confined. Nothing of the venv being built is imported here: only this file and ``landlock.py``
+and ``seccomp.py`` beside it, all stdlib-only. If any of it cannot be applied the command is never run (exit 4).
 """
 
 import importlib.util
@@ -20,10 +21,10 @@ _PR_SET_PDEATHSIG = 1
 _SIGKILL = 9
 
 
-def _load_landlock():
+def _load(name):
     # `-I` keeps this folder off sys.path, and importing the pyisolate package would run far more than needed.
     here = os.path.dirname(os.path.abspath(__file__))
-    spec = importlib.util.spec_from_file_location("_pyisolate_landlock", os.path.join(here, "landlock.py"))
+    spec = importlib.util.spec_from_file_location("_pyisolate_" + name, os.path.join(here, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -49,14 +50,20 @@ def main(argv):
     try:
         rules = json.loads(os.environ.pop(_ENV))
         read_only, writable = list(rules["read_only"]), list(rules["writable"])
-        network, cwd = bool(rules["network"]), rules.get("cwd")
+        network, unix_sockets, cwd = bool(rules["network"]), bool(rules.get("unix_sockets", False)), rules.get("cwd")
     except (KeyError, ValueError, TypeError) as e:
         _fail(_EXIT_NOT_CONFINED, "no usable rules in %s (%s): refusing to run %s unconfined" % (_ENV, e, command[0]))
     _die_with_parent()
     try:
-        _load_landlock().confine(read_only, writable, network)
+        # Both loaded first: this folder is not among the paths Landlock then leaves readable.
+        landlock, seccomp = _load("landlock"), _load("seccomp")
+        landlock.confine(read_only, writable, network)
     except OSError as e:
         _fail(_EXIT_NOT_CONFINED, "Landlock could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
+    try:
+        seccomp.install(network, unix_sockets)
+    except OSError as e:
+        _fail(_EXIT_NOT_CONFINED, "the seccomp socket filter could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
     if cwd:
         os.chdir(cwd)
     try:

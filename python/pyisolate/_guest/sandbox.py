@@ -1,8 +1,8 @@
 """The guest's side of the sandbox at start: Landlock confinement when the host asks, then site processing.
 
 The interpreter starts with ``-I -S``: the venv's site-packages is not on ``sys.path`` and none of its ``.pth``
-files has run. ``confine_from_env`` applies the host's Landlock rules first; ``run_site`` then adds the venv's
-site directory, so every line of code the venv holds runs confined.
+files has run. ``confine_from_env`` applies the host's Landlock rules and the seccomp socket filter first;
+``run_site`` then adds the venv's site directory, so every line of code the venv holds runs confined.
 """
 
 import importlib.machinery
@@ -40,15 +40,19 @@ def _install_package_finder(package_dir):
 def confine_from_env():
     """Confine this process with the rules in ``PYISOLATE_LANDLOCK``; returns the ABI, or 0 when not asked.
 
-    Raises OSError (or ValueError for malformed rules) when asked and it cannot be done: the caller must exit.
+    Landlock, then the seccomp filter on socket creation (what Landlock does not police: Unix sockets by path,
+    and every protocol but TCP). Raises OSError (or ValueError, KeyError for malformed rules) when asked and it
+    cannot be done: the caller must exit.
     """
     spec = os.environ.pop(LANDLOCK_ENV, None)
     if spec is None:
         return 0
     rules = json.loads(spec)
-    from . import landlock
+    from . import landlock, seccomp
 
-    abi = landlock.confine(rules["read_only"], rules["writable"], bool(rules["network"]))
+    network = bool(rules["network"])
+    abi = landlock.confine(rules["read_only"], rules["writable"], network)
+    seccomp.install(network, bool(rules.get("unix_sockets", False)))
     if rules.get("package_dir"):
         _install_package_finder(rules["package_dir"])
     return abi
