@@ -132,6 +132,10 @@ for (const backend of ["bwrap", "landlock"] as const) {
       assert.ok(!existsSync(path.join(targets.outside, "planted.txt")));
       assert.ok(r.pthSaw?.startsWith("denied"), `a .pth file ran before confinement: ${r.pthSaw}`);
       if (backend === "bwrap") assert.equal(r.attacks.connect_unix_path![0], "FileNotFoundError", "not in its filesystem");
+      if (backend === "landlock") {
+        assert.match(r.attacks.connect_unix_path![1] as string, /sandbox\.unixSockets: true/, "the refusal says what the host can change");
+        assert.match(r.attacks.send_udp![1] as string, /sandbox\.network: true/);
+      }
       // asyncio's self-pipe and multiprocessing's duplex pipes are Unix stream pairs: the filter lets them through.
       assert.deepEqual(r.attacks.socketpair, ["ok", "ping"]);
     });
@@ -150,6 +154,26 @@ describe("Landlock with the network or the GPU granted", () => {
       assert.deepEqual(await call(ext, "send_udp", "127.0.0.1", targets.udpPort, "udp-granted"), ["ok", "ack:udp-granted"]);
       assert.equal((await call(ext, "connect_unix", targets.unixPath))[0], "PermissionError", "the network is IP, not the host's local services");
       assert.deepEqual(await call(ext, "socketpair_echo"), ["ok", "ping"]);
+    } finally {
+      await ext.stop();
+    }
+  });
+
+  it("unixSockets: true lets multiprocessing's Manager run, and a Unix socket by path is reachable again", async (t) => {
+    if (!caps) caps = await detectSandbox();
+    if (caps.landlockAbi < 6) return t.skip(`Landlock ABI ${caps.landlockAbi} < 6`);
+    const refused = await manager.load({ name: "attack_ext", modulePath: MODULE, sandbox: { mode: "required", backend: "landlock" } });
+    try {
+      // The server process cannot listen (PermissionError there), so the parent reads EOF from it.
+      assert.ok(["PermissionError", "EOFError"].includes((await call(refused, "manager_roundtrip"))[0]), "without it the Manager cannot run");
+    } finally {
+      await refused.stop();
+    }
+    const ext = await manager.load({ name: "attack_ext", modulePath: MODULE, sandbox: { mode: "required", backend: "landlock", unixSockets: true } });
+    try {
+      assert.deepEqual(await call(ext, "manager_roundtrip"), ["ok", 42]);
+      assert.deepEqual(await call(ext, "connect_unix", targets.unixPath), ["ok", "connected"]);
+      assert.equal((await call(ext, "send_udp", "127.0.0.1", targets.udpPort, "udp-unix"))[0], "PermissionError", "the network stays off");
     } finally {
       await ext.stop();
     }

@@ -149,6 +149,7 @@ describe("Landlock rules with gpu: true", () => {
     assert.equal(buildLandlockRules(policy({ gpu: true }), paths).unixSockets, true);
     assert.equal(buildLandlockRules(policy(), paths).unixSockets, false);
     assert.equal(buildLandlockRules(policy({ network: true }), paths).unixSockets, false);
+    assert.equal(buildLandlockRules(policy({ unixSockets: true }), paths).unixSockets, true, "asked for by the host application");
     const json = JSON.parse(encodeLandlockRules(buildLandlockRules(policy({ network: true }), paths))) as Record<string, unknown>;
     assert.deepEqual([json.network, json.unix_sockets], [true, false], "the flags travel in the rules the guest reads");
   });

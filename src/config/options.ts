@@ -22,6 +22,12 @@ export interface SandboxOptions {
   readonlyPaths?: string[];
   /** Expose the GPU device nodes (and what CUDA reads under /sys) to the extension (default false). */
   gpu?: boolean;
+  /**
+   * Under the Landlock backend, allow Unix sockets (default false; always with `gpu: true`, which CUDA needs):
+   * multiprocessing.Manager, the forkserver start method and fd passing between workers need them, and so
+   * does connecting to any Unix socket by path the host user can reach. No effect under bwrap.
+   */
+  unixSockets?: boolean;
 }
 
 export type InstallerBackend = "auto" | "uv" | "pip";

@@ -149,7 +149,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
   };
 }
 
-const SANDBOX_KEYS = new Set(["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu"]);
+const SANDBOX_KEYS = new Set(["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu", "unixSockets"]);
 
 /** Checks the shape of the `sandbox` option; its paths are checked against the host later, at load. */
 function validateSandbox(sandbox: unknown): void {
@@ -167,7 +167,7 @@ function validateSandbox(sandbox: unknown): void {
   if (s.backend !== undefined && !["auto", "bwrap", "landlock"].includes(s.backend as string)) {
     throw new ConfigError(`sandbox.backend must be "auto", "bwrap" or "landlock"`, { key: "sandbox.backend" });
   }
-  for (const key of ["network", "gpu"]) {
+  for (const key of ["network", "gpu", "unixSockets"]) {
     if (s[key] !== undefined && typeof s[key] !== "boolean") throw new ConfigError(`sandbox.${key} must be true or false`, { key: `sandbox.${key}` });
   }
   for (const key of ["writablePaths", "readonlyPaths"]) {

@@ -70,8 +70,9 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths):
   if (policy.gpu) writable.push(...(paths.gpuDevices ?? []), "/dev/dri", "/dev/dxg", "/proc/self", "/dev/shm");
   // Unix sockets only with the GPU: the CUDA driver's initialisation needs socket(AF_UNIX) (nvidia-persistenced, the
   // MPS daemon). Refused, torch.cuda.is_available() is silently False ("Error 304: OS call failed", measured on an
-  // H200 with a filter that refused nothing else). A GPU extension under Landlock keeps the by-path gap.
-  const unixSockets = policy.gpu;
+  // H200 with a filter that refused nothing else). A GPU extension under Landlock keeps the by-path gap, and so does
+  // one given `unixSockets` (multiprocessing's Manager and forkserver, fd passing between workers).
+  const unixSockets = policy.gpu || policy.unixSockets;
   return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets, packageDir: paths.extensionDir };
 }
 

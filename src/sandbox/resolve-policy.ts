@@ -66,6 +66,7 @@ export async function resolveSandboxPolicy(input: ResolvePolicyInput): Promise<S
     backend: code.backend ?? DEFAULT_SANDBOX_POLICY.backend,
     network: code.network ?? DEFAULT_SANDBOX_POLICY.network,
     gpu: code.gpu ?? DEFAULT_SANDBOX_POLICY.gpu,
+    unixSockets: code.unixSockets ?? DEFAULT_SANDBOX_POLICY.unixSockets,
     writablePaths: [...new Set(writable)],
     readonlyPaths: [...new Set(readonly)].map((p) => path.normalize(p)),
   };

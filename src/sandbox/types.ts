@@ -120,6 +120,12 @@ export interface SandboxPolicy {
   readonlyPaths: string[];
   /** Bind the GPU device nodes and the parts of /sys that CUDA reads. */
   gpu: boolean;
+  /**
+   * Under Landlock, let the extension make Unix sockets (multiprocessing.Manager, the forkserver start method,
+   * passing fds between workers as torch's DataLoader does). It can then also connect to any Unix socket by path
+   * its uid may use (/run/docker.sock). No effect under bwrap, where host sockets are not in the file system.
+   */
+  unixSockets: boolean;
   /** Which backend to use; `auto` takes the best this host offers. */
   backend: SandboxBackendChoice;
 }
@@ -130,5 +136,6 @@ export const DEFAULT_SANDBOX_POLICY: Readonly<SandboxPolicy> = Object.freeze({
   writablePaths: [],
   readonlyPaths: [],
   gpu: false,
+  unixSockets: false,
   backend: "auto",
 });

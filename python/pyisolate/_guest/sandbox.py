@@ -37,6 +37,29 @@ def _install_package_finder(package_dir):
     sys.meta_path.insert(at, finder)
 
 
+def _explain_socket_refusals(network: bool, unix_sockets: bool) -> None:
+    """A socket the filter refuses raises PermissionError that says why and what the host can change."""
+    import socket
+
+    create = socket.socket.__init__
+
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        try:
+            create(self, family, type, proto, fileno)
+        except PermissionError as e:
+            if fileno is not None:
+                raise
+            if family == socket.AF_UNIX and not unix_sockets:
+                hint = "Unix sockets are refused by the pyisolate sandbox (Landlock backend); the host application can allow them with sandbox.unixSockets: true"
+            elif not network:
+                hint = "this extension has no network (pyisolate sandbox); the host application can give it with sandbox.network: true"
+            else:
+                raise
+            raise PermissionError(e.errno, f"{e.strerror}: {hint}") from None
+
+    socket.socket.__init__ = __init__
+
+
 def confine_from_env():
     """Confine this process with the rules in ``PYISOLATE_LANDLOCK``; returns the ABI, or 0 when not asked.
 
@@ -52,7 +75,9 @@ def confine_from_env():
 
     network = bool(rules["network"])
     abi = landlock.confine(rules["read_only"], rules["writable"], network)
-    seccomp.install(network, bool(rules.get("unix_sockets", False)))
+    unix_sockets = bool(rules.get("unix_sockets", False))
+    seccomp.install(network, unix_sockets)
+    _explain_socket_refusals(network, unix_sockets)
     if rules.get("package_dir"):
         _install_package_finder(rules["package_dir"])
     return abi
