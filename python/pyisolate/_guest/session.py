@@ -18,6 +18,7 @@ from .peer import Peer
 
 log = logging.getLogger("pyisolate.guest")
 
+_RECV_BYTES = 64 * 1024
 EXIT_OK = 0
 EXIT_PROTOCOL_ERROR = 4  # the host broke the protocol (or sent a frame over the limit)
 
@@ -26,6 +27,12 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
     """Run the guest side of the connection on `sock` until shutdown or EOF; return the exit status."""
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_unix_connection(sock=sock)
+    # asyncio's transport reads up to 256 KiB per recv() into a fresh bytes object: above glibc's mmap threshold, so
+    # every small frame cost an mmap, an mremap and a munmap (strace). 64 KiB stays on the heap: small calls measured
+    # ~10% faster (steady median 73 -> 66 µs), and a large frame only takes more reads. `max_size` is asyncio's own
+    # attribute of its socket transports; another event loop may not have it.
+    if hasattr(writer.transport, "max_size"):
+        writer.transport.max_size = _RECV_BYTES
     init, shutdown = loop.create_future(), loop.create_future()
 
     def on_message(msg: dict) -> None:
