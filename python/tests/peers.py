@@ -1,4 +1,5 @@
-"""Two Peers joined by a socketpair in one event loop, for the in-memory protocol tests."""
+"""Two Peers joined by a socketpair in one event loop, and a transport that keeps what is written, for the
+in-memory protocol tests."""
 
 from __future__ import annotations
 
@@ -29,3 +30,16 @@ class PeerPair:
         self.host.close()
         self.guest.close()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+class CaptureTransport:
+    """A transport that keeps what is written (for an Outbox under test)."""
+
+    def __init__(self):
+        self.data = b""
+
+    def write(self, chunk):
+        self.data += bytes(chunk)
+
+    def get_write_buffer_size(self):
+        return 0

@@ -10,18 +10,7 @@ from pyisolate._guest.context import set_peer
 from pyisolate._guest.framing import FrameDecoder, ProtocolError, encode_frame
 from pyisolate._guest.outbox import Outbox
 
-from .peers import PeerPair
-
-
-class _Capture:
-    def __init__(self):
-        self.data = b""
-
-    def write(self, chunk):
-        self.data += bytes(chunk)
-
-    def get_write_buffer_size(self):
-        return 0
+from .peers import CaptureTransport, PeerPair
 
 
 class Target:
@@ -41,7 +30,7 @@ class Svc(ProxiedSingleton):
 
 class OutboxTest(unittest.TestCase):
     def _frame(self, args, kw):
-        out = Outbox(_Capture(), 1 << 30)
+        out = Outbox(CaptureTransport(), 1 << 30)
         [(msg, attachments)] = FrameDecoder().feed(
             b"".join(bytes(c) for c in out.frame({"k": "call", "id": 1, "fn": 2}, "args", args, kw)))
         return msg, attachments
@@ -59,7 +48,7 @@ class OutboxTest(unittest.TestCase):
         self.assertEqual(attachments, [b"ab", b"xyz"])
 
     def test_names_must_be_identifiers(self):
-        out = Outbox(_Capture(), 1 << 30)
+        out = Outbox(CaptureTransport(), 1 << 30)
         for bad in ({"a-b": 1}, {1: 2}, {"": 0}, {"$x": 1}):
             with self.subTest(bad), self.assertRaisesRegex(TypeError, "not a Python identifier"):
                 out.frame({"k": "call", "id": 1, "fn": 2}, "args", [], bad)

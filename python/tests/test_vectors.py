@@ -10,6 +10,8 @@ from pyisolate._guest.codec import Decoder, dumps
 from pyisolate._guest.framing import FrameDecoder, encode_frame
 from pyisolate._guest.outbox import Outbox
 
+from .peers import CaptureTransport
+
 try:
     import numpy
 except ImportError:
@@ -18,19 +20,6 @@ except ImportError:
 VECTORS = os.path.normpath(
     os.path.join(os.path.dirname(__file__), "..", "..", "test", "vectors", "frames.json"))
 VALUE_FIELDS = ("args", "value", "payload")
-
-
-class _Capture:
-    """A transport that keeps what is written."""
-
-    def __init__(self):
-        self.data = b""
-
-    def write(self, chunk):
-        self.data += bytes(chunk)
-
-    def get_write_buffer_size(self):
-        return 0
 
 
 def _load():
@@ -84,7 +73,7 @@ class VectorsTest(unittest.TestCase):
                         decoder = Decoder(attachments, lambda fn_id: (lambda *a: None))
                         value = decoder.decode(value)
                         kw = decoder.decode(kw)
-                transport = _Capture()
+                transport = CaptureTransport()
                 out = Outbox(transport, 1 << 30)  # a fresh export table numbers callables from 1
                 out.send(head, field, value, kw)
                 self.assertEqual(transport.data.hex(), entry["hex"])
