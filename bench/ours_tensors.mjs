@@ -92,6 +92,19 @@ async function smallCalls(ext) {
   return median(samples) / 1e3;
 }
 
+/** A small call to A then one to B, timed as a pair: a forward's four messages across three processes, no tensor. */
+async function smallCallPairs(a, b) {
+  for (let i = 0; i < PLAN.small_calls.warmup; i++) await b.call("ping", [1]);
+  const samples = [];
+  for (let i = 0; i < PLAN.small_calls.timed; i++) {
+    const t0 = now();
+    await a.call("ping", [1]);
+    await b.call("ping", [1]);
+    samples.push(Number(now() - t0));
+  }
+  return median(samples) / 1e3;
+}
+
 /** Imports torch and numpy in both extensions before anything is timed (the first torch call takes ~1 s). */
 async function warmFrameworks(bench, a, b) {
   for (const framework of ["torch", "numpy"]) {
@@ -180,7 +193,7 @@ export async function scenarioTensors(bench) {
   const a = await bench.manager.load(tensorExtension("bench_tensor_a"));
   const b = await bench.manager.load(tensorExtension("bench_tensor_b"));
   try {
-    const metrics = { tensor_small_call_median_us: await smallCalls(a) };
+    const metrics = { tensor_small_call_median_us: await smallCalls(a), tensor_small_call_pair_median_us: await smallCallPairs(a, b) };
     const probe = bench.api.Tensor.zeros([1], PLAN.dtype);
     bench.meta.tensor_host_memory = probe.isShared ? "shared (memfd segments)" : "heap (copied when sent)";
     probe.release();

@@ -160,6 +160,20 @@ async def small_calls(ext):
     return median(samples) / 1e3
 
 
+async def small_call_pairs(a, b):
+    """A small call to A then one to B, timed as a pair (a forward's messages, no tensor), as ours."""
+    for _ in range(PLAN["small_calls"]["warmup"]):
+        await b.ping(1)
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(PLAN["small_calls"]["timed"]):
+        t0 = clock()
+        await a.ping(1)
+        await b.ping(1)
+        samples.append(clock() - t0)
+    return median(samples) / 1e3
+
+
 async def warm_frameworks(a, b):
     """Imports torch and numpy's paths in both extensions before anything is timed."""
     for framework in ("torch", "numpy"):
@@ -245,7 +259,8 @@ async def scenario_tensors(bench):
     manager, (a, b) = bench.load_tensor_extensions(["bench_tensor_a", "bench_tensor_b"])
     try:
         pids = [await a.pid(), await b.pid()]
-        metrics = {"tensor_small_call_median_us": await small_calls(a)}
+        metrics = {"tensor_small_call_median_us": await small_calls(a),
+                   "tensor_small_call_pair_median_us": await small_call_pairs(a, b)}
         await warm_frameworks(a, b)
         import torch.multiprocessing
 
