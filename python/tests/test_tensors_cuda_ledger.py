@@ -45,6 +45,14 @@ class CudaLedgerGuestTest(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, "released"):
             tensors_cuda.decode(_desc(origin=tensors_cuda.ORIGIN, export=10**9))
 
+    def test_a_failed_open_across_pid_namespaces_says_why(self):
+        self.assertEqual(tensors_cuda.PID_NAMESPACE, os.readlink("/proc/self/ns/pid"))
+        self.assertIsNone(tensors_cuda.cross_namespace_hint({"pidns": tensors_cuda.PID_NAMESPACE}))
+        self.assertIsNone(tensors_cuda.cross_namespace_hint({}), "a producer that did not say")
+        hint = tensors_cuda.cross_namespace_hint({"pidns": "pid:[1]"})
+        self.assertIn("another PID namespace", hint)
+        self.assertIn("landlock", hint)
+
     def test_release_exports_ignores_what_it_does_not_know(self):
         before = tensors_cuda.exported_count()
         tensors_cuda.release_exports([10**9, "x", None])

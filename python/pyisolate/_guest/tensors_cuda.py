@@ -26,6 +26,18 @@ ORIGIN = os.urandom(8).hex()
 # Never created: a consumer's storage, when freed, finds no counter to decrement (see the module text).
 _NO_COUNTER = b"/pyisolate-no-ipc-counter"
 
+
+def _pid_namespace():
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+# Legacy CUDA IPC handles cannot be opened across PID namespaces (NVIDIA's and UCX's words; bwrap gives each
+# extension its own), so a descriptor says where it was made, for a clear error when opening fails.
+PID_NAMESPACE = _pid_namespace()
+
 _exports: dict = {}  # export id -> storage sent from here, kept until the host releases it
 _next_export = itertools.count(1)
 _imported: dict = {}  # data_ptr of a storage opened here -> its live _Import records
@@ -65,7 +77,7 @@ def _storage_of(torch, storage) -> dict:
     return {"kind": "cuda", "device": int(device), "size": int(size), "ipc": {
         "handle": bytes(handle).hex(), "storageOffset": int(storage_offset),
         "event": bytes(event).hex() if event else "", "eventSyncRequired": bool(sync),
-        "cuda": torch.version.cuda, "origin": ORIGIN, "export": export,
+        "cuda": torch.version.cuda, "origin": ORIGIN, "export": export, "pidns": PID_NAMESPACE,
     }}
 
 
@@ -119,10 +131,16 @@ def _open(desc: dict, key: str):
     torch = _torch_for(desc)
     storage, ipc = desc["storage"], desc["storage"]["ipc"]
     device = storage["device"]
-    with torch.cuda.device(device):
-        shared = torch.UntypedStorage._new_shared_cuda(
-            device, bytes.fromhex(ipc["handle"]), storage["size"], ipc["storageOffset"],
-            _NO_COUNTER, 0, bytes.fromhex(ipc["event"]) if ipc["event"] else b"", bool(ipc["eventSyncRequired"]))
+    try:
+        with torch.cuda.device(device):
+            shared = torch.UntypedStorage._new_shared_cuda(
+                device, bytes.fromhex(ipc["handle"]), storage["size"], ipc["storageOffset"],
+                _NO_COUNTER, 0, bytes.fromhex(ipc["event"]) if ipc["event"] else b"", bool(ipc["eventSyncRequired"]))
+    except RuntimeError as e:
+        hint = cross_namespace_hint(ipc)
+        if hint is None:
+            raise
+        raise RuntimeError(f"{e}\n{hint}") from e
     record = _Import(key, storage)
     ptr = shared.data_ptr()
     _imported.setdefault(ptr, []).append(record)
@@ -130,6 +148,17 @@ def _open(desc: dict, key: str):
     # this runs when the memory is really no longer used here.
     weakref.finalize(shared, _freed, ptr, record)
     return _view(torch, desc, shared)
+
+
+def cross_namespace_hint(ipc: dict):
+    """Why opening may have failed when the producer is in another PID namespace, or None when it is not."""
+    theirs = ipc.get("pidns")
+    if not theirs or not PID_NAMESPACE or theirs == PID_NAMESPACE:
+        return None
+    return (f"the producing extension runs in another PID namespace ({theirs}, here {PID_NAMESPACE}): legacy CUDA "
+            "IPC handles cannot cross PID namespaces, and the bwrap sandbox gives each extension its own. Run the "
+            "extensions that share CUDA tensors with sandbox backend \"landlock\" (or without "
+            "PYISOLATE_ENABLE_CUDA_IPC, which copies through the host).")
 
 
 def _freed(ptr: int, record: _Import) -> None:
