@@ -22,17 +22,18 @@ function torchSite(python: string): string {
 /**
  * A CUDA build of torch cannot be installed here (no network on GPU machines, a CPU wheel in CI): the GPU tests use
  * the torch of a system Python, PYISOLATE_TEST_CUDA_PYTHON (default python3), through `systemSitePackages`, and
- * grant its folder read-only (it may be linked in from elsewhere by a .pth file). PYISOLATE_TEST_CUDA_SANDBOX=disabled
- * tells a sandbox fault from a CUDA one on new hardware.
+ * grant its folder read-only (it may be linked in from elsewhere by a .pth file). The extensions that share CUDA
+ * tensors run under Landlock (CUDA IPC handles do not cross the PID namespaces bwrap makes: docs/tensors.md), or
+ * unsandboxed where Landlock is missing; PYISOLATE_TEST_CUDA_SANDBOX=disabled tells a sandbox fault from a CUDA one.
  */
-function cudaOptions(ipc: boolean): Omit<ExtensionOptions, "name" | "modulePath"> {
+function cudaOptions(ipc: boolean, backend: "landlock" | "bwrap" = "landlock"): Omit<ExtensionOptions, "name" | "modulePath"> {
   const mode = process.env.PYISOLATE_TEST_CUDA_SANDBOX === "disabled" ? "disabled" as const : "preferred" as const;
   return {
     python: CUDA_PYTHON,
     systemSitePackages: true,
     dependencies: [],
     env: ipc ? { PYISOLATE_ENABLE_CUDA_IPC: "1" } : undefined,
-    sandbox: { mode, gpu: true, readonlyPaths: [torchSite(CUDA_PYTHON)] },
+    sandbox: { mode, backend, gpu: true, readonlyPaths: [torchSite(CUDA_PYTHON)] },
   };
 }
 
@@ -102,5 +103,18 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
     assert.ok(t instanceof Tensor);
     assert.equal(t.device, "cuda:0");
     assert.deepEqual(((await ext.call("info", [t])) as { device: string }).device, "cuda:0");
+  });
+
+  it("between two bwrap sandboxes a CUDA tensor either opens or fails with the PID-namespace explanation, never a crash", async (t) => {
+    if (!existsSync("/usr/bin/bwrap") && !existsSync("/bin/bwrap")) return t.skip("bwrap is not installed here");
+    const [p, q] = await Promise.all(["cuda_bwrap_p", "cuda_bwrap_q"].map((name) =>
+      manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true, "bwrap") })));
+    const handle = (await p!.call("make_cuda", [4, true])) as CudaTensor;
+    const outcome = await q!.call("set_first", [handle, 6]).then((v) => ["ok", v], (e: Error) => ["error", e.message]);
+    t.diagnostic(`bwrap to bwrap: ${JSON.stringify(outcome)}`);
+    if (outcome[0] === "ok") assert.equal(await p!.call("held_first"), 6);
+    else assert.match(outcome[1] as string, /another PID namespace/);
+    assert.ok(await q!.call("pid"), "the consumer still serves calls");
+    handle.release();
   });
 });
