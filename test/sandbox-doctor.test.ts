@@ -71,6 +71,15 @@ describe("doctor report from recorded facts", () => {
   it("JSON is the same report as data", () => {
     assert.deepEqual(JSON.parse(formatDoctorJson(report)), report);
   });
+
+  it("with CUDA IPC on and bwrap as the sandbox, says that CUDA-sharing extensions should run under Landlock", () => {
+    const bwrap = { ...facts, cudaIpcEnabled: true, caps: { ...facts.caps, backend: "bwrap" as const } };
+    const gap = buildDoctorReport(bwrap).gaps.find((g) => g.id === "cuda-ipc-bwrap");
+    assert.ok(gap, "the gap is reported");
+    assert.match(gap.problem, /PID namespaces/);
+    assert.ok(gap.remedy.some((step) => step.includes('backend: "landlock"')));
+    assert.equal(buildDoctorReport({ ...facts, cudaIpcEnabled: true }).gaps.find((g) => g.id === "cuda-ipc-bwrap"), undefined, "not under Landlock");
+  });
 });
 
 describe("support tables", () => {

@@ -128,6 +128,15 @@ function cudaSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["cudaIpc"]
   if (!f.gpu.visible && f.cudaIpcEnabled) {
     gaps.push({ section: "cudaIpc", id: "cuda-ipc-no-gpu", problem: "PYISOLATE_ENABLE_CUDA_IPC=1 but no NVIDIA GPU is visible", remedy: ["nvidia-smi -L", "ls -l /dev/nvidia*", "# NVIDIA driver 470+ needed; in Docker: --gpus all"] });
   }
+  if (f.gpu.visible && f.cudaIpcEnabled && f.caps.backend === "bwrap") {
+    // Legacy CUDA IPC handles do not cross PID namespaces, and bwrap gives each extension its own (docs/tensors.md).
+    gaps.push({
+      section: "cudaIpc",
+      id: "cuda-ipc-bwrap",
+      problem: "the default sandbox here is bwrap, whose PID namespaces CUDA IPC handles do not cross: extensions that share CUDA tensors should run under Landlock",
+      remedy: ['# in load(): sandbox: { backend: "landlock", gpu: true } for the extensions that share CUDA tensors'],
+    });
+  }
   const status: Status = f.gpu.visible && f.cudaIpcEnabled ? "full" : f.gpu.visible ? "degraded" : "none";
   return { status, enabled: f.cudaIpcEnabled, gpuVisible: f.gpu.visible, gpuSource: f.gpu.source ?? null };
 }
