@@ -13,7 +13,8 @@ class ApiTest(unittest.TestCase):
     def test_exported_names_are_pinned(self):
         self.assertEqual(sorted(pyisolate.__all__), sorted([
             "ExtensionBase", "ExtensionLocal", "ProxiedSingleton", "SingletonMetaclass",
-            "local_execution", "RemoteError", "shared_empty"]))
+            "local_execution", "RemoteError", "shared_empty", "SealedNodeExtension", "singleton_scope",
+            "flush_tensor_keeper", "purge_orphan_sender_shm_files"]))
         self.assertEqual(pyisolate.__version__, "0.1.0")
 
     def test_pyisolate_shared_import_path(self):

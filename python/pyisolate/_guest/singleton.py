@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import types
 
@@ -104,3 +105,19 @@ class RemoteObject:
 
     def __repr__(self) -> str:
         return f"<RemoteObject {self._object_id!r} ({self._type.__name__})>"
+
+
+@contextlib.contextmanager
+def singleton_scope():
+    """Singletons made or injected inside the block are dropped at its end; the earlier ones come back.
+
+    Instances that existed before the block stay visible inside it (a service stub keeps working); an
+    instance replaced or added inside lives only until the block ends, however it ends. Scopes nest.
+    The table is process-wide, so a scope is for one thread of setup or tests at a time.
+    """
+    saved = dict(SingletonMetaclass._instances)
+    try:
+        yield
+    finally:
+        SingletonMetaclass._instances.clear()
+        SingletonMetaclass._instances.update(saved)
