@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from pyisolate._guest import segments
 from pyisolate._guest.peer import Peer
 
 
@@ -43,3 +44,17 @@ class CaptureTransport:
 
     def get_write_buffer_size(self):
         return 0
+
+
+class BoundReleases:
+    """Binds the segments' release queue (as a peer in shm mode does) for a `with` block; `sent` gets each batch."""
+
+    def __enter__(self):
+        self.loop = asyncio.new_event_loop()
+        self.sent = []
+        segments.releases.bind(self.loop, self.sent.append)
+        return self
+
+    def __exit__(self, *exc):
+        segments.releases.unbind()
+        self.loop.close()

@@ -8,6 +8,8 @@ import pyisolate
 from pyisolate import ProxiedSingleton, SingletonMetaclass, singleton_scope
 from pyisolate._guest import segments
 
+from .peers import BoundReleases
+
 
 class Service(ProxiedSingleton):
     async def ping(self):
@@ -62,20 +64,6 @@ class SingletonScopeTest(unittest.TestCase):
         self.assertNotIn(Service, SingletonMetaclass._instances)
 
 
-class _Bound:
-    """Binds the segments' release queue, as a peer in shm mode does."""
-
-    def __enter__(self):
-        self.loop = asyncio.new_event_loop()
-        self.sent = []
-        segments.releases.bind(self.loop, self.sent.append)
-        return self
-
-    def __exit__(self, *exc):
-        segments.releases.unbind()
-        self.loop.close()
-
-
 class FlushTest(unittest.TestCase):
     def test_flush_frees_segments_in_cycles_and_keeps_what_the_host_holds(self):
         try:
@@ -85,7 +73,7 @@ class FlushTest(unittest.TestCase):
         gc_was = gc.isenabled()
         gc.disable()  # so that only the flush collects the cycle
         try:
-            with _Bound() as bound:
+            with BoundReleases() as bound:
                 held = segments.allocate(4096)
                 segments.keep(held)  # crossed the connection: the host holds it
                 cycle = [pyisolate.shared_empty([1024], "uint8")]

@@ -8,19 +8,7 @@ import unittest
 from pyisolate._guest import segments, tensors
 from pyisolate._guest.codec import Encoder
 
-
-class _Bound:
-    """Binds the release queue (as a peer in shm mode does) for the test's duration."""
-
-    def __enter__(self):
-        self.loop = asyncio.new_event_loop()
-        self.sent = []
-        segments.releases.bind(self.loop, self.sent.append)
-        return self
-
-    def __exit__(self, *exc):
-        segments.releases.unbind()
-        self.loop.close()
+from .peers import BoundReleases
 
 
 def _desc(storage, nbytes=16):
@@ -30,7 +18,7 @@ def _desc(storage, nbytes=16):
 
 class KeptTest(unittest.TestCase):
     def test_a_received_segment_is_kept_and_named_by_id(self):
-        with _Bound():
+        with BoundReleases():
             seg = segments.allocate(4096)
             frame = tensors.ReceivedFrame([os.dup(seg.fd)], [])
             got = frame.segment(0, 4096)
@@ -41,7 +29,7 @@ class KeptTest(unittest.TestCase):
             self.assertEqual(enc.fds, [], "no fd for a kept segment")
 
     def test_an_unknown_id_or_too_many_bytes_is_refused(self):
-        with _Bound():
+        with BoundReleases():
             with self.assertRaises(ValueError):
                 tensors.ReceivedFrame.named(123456789, 16)
             with self.assertRaises(ValueError):
@@ -56,7 +44,7 @@ class KeptTest(unittest.TestCase):
             import numpy  # noqa: F401
         except ImportError:
             self.skipTest("numpy is not installed")
-        with _Bound():
+        with BoundReleases():
             seg = segments.allocate(4096)
             segments.keep(seg)
             frame = tensors.ReceivedFrame([], [])
@@ -67,7 +55,7 @@ class KeptTest(unittest.TestCase):
                 tensors.decode(_desc({"kind": "shm", "id": seg.ino + 1, "size": 4096}), frame)
 
     def test_forget_lets_the_last_array_release_it(self):
-        with _Bound() as bound:
+        with BoundReleases() as bound:
             seg = segments.allocate(4096)
             ino = seg.ino
             segments.keep(seg)
