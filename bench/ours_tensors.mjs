@@ -81,29 +81,26 @@ async function withPeaks(pids, fn) {
   return { value, peaks, growthBytes };
 }
 
-async function smallCalls(ext) {
-  for (let i = 0; i < PLAN.small_calls.warmup; i++) await ext.call("ping", [1]);
+/** Median, in µs, of `timed()` after `warm()` as many times as the plan says. */
+async function timedMedianUs(warm, timed) {
+  for (let i = 0; i < PLAN.small_calls.warmup; i++) await warm();
   const samples = [];
   for (let i = 0; i < PLAN.small_calls.timed; i++) {
     const t0 = now();
-    await ext.call("ping", [1]);
+    await timed();
     samples.push(Number(now() - t0));
   }
   return median(samples) / 1e3;
 }
 
+const smallCalls = (ext) => timedMedianUs(() => ext.call("ping", [1]), () => ext.call("ping", [1]));
+
 /** A small call to A then one to B, timed as a pair: a forward's four messages across three processes, no tensor. */
-async function smallCallPairs(a, b) {
-  for (let i = 0; i < PLAN.small_calls.warmup; i++) await b.call("ping", [1]);
-  const samples = [];
-  for (let i = 0; i < PLAN.small_calls.timed; i++) {
-    const t0 = now();
+const smallCallPairs = (a, b) =>
+  timedMedianUs(() => b.call("ping", [1]), async () => {
     await a.call("ping", [1]);
     await b.call("ping", [1]);
-    samples.push(Number(now() - t0));
-  }
-  return median(samples) / 1e3;
-}
+  });
 
 /** Imports torch and numpy in both extensions before anything is timed (the first torch call takes ~1 s). */
 async function warmFrameworks(bench, a, b) {

@@ -148,30 +148,31 @@ def _check_echo(key, value, back, shape):
         raise RuntimeError(f"{key}: sent {_type_name(value)} {list(shape)}, got back {_type_name(back)}")
 
 
-async def small_calls(ext):
+async def _timed_median_us(warm, timed):
+    """Median, in µs, of `timed()` after `warm()` as many times as the plan says."""
     for _ in range(PLAN["small_calls"]["warmup"]):
-        await ext.ping(1)
+        await warm()
     samples = []
     clock = time.perf_counter_ns
     for _ in range(PLAN["small_calls"]["timed"]):
         t0 = clock()
-        await ext.ping(1)
+        await timed()
         samples.append(clock() - t0)
     return median(samples) / 1e3
+
+
+async def small_calls(ext):
+    return await _timed_median_us(lambda: ext.ping(1), lambda: ext.ping(1))
 
 
 async def small_call_pairs(a, b):
     """A small call to A then one to B, timed as a pair (a forward's messages, no tensor), as ours."""
-    for _ in range(PLAN["small_calls"]["warmup"]):
-        await b.ping(1)
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(PLAN["small_calls"]["timed"]):
-        t0 = clock()
+
+    async def pair():
         await a.ping(1)
         await b.ping(1)
-        samples.append(clock() - t0)
-    return median(samples) / 1e3
+
+    return await _timed_median_us(lambda: b.ping(1), pair)
 
 
 async def warm_frameworks(a, b):
