@@ -130,6 +130,7 @@ export class ExtensionManager {
         backend: choice.backend, capabilities, policy, venv: environment.venvPath, pythonPath: environment.pythonPath,
         sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
+        onWarning: (message) => this.logger.warn(`[${name}] ${message}`),
       }).catch(async (error: unknown) => {
         await rm(privateRoot, { recursive: true, force: true });
         throw error;

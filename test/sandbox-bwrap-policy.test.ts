@@ -153,4 +153,12 @@ describe("Landlock rules with gpu: true", () => {
     const json = JSON.parse(encodeLandlockRules(buildLandlockRules(policy({ network: true }), paths))) as Record<string, unknown>;
     assert.deepEqual([json.network, json.unix_sockets], [true, false], "the flags travel in the rules the guest reads");
   });
+
+  it("ask for the socket filter only on the architectures it knows", () => {
+    assert.equal(buildLandlockRules(policy(), paths, "x64").socketFilter, true);
+    assert.equal(buildLandlockRules(policy(), paths, "arm64").socketFilter, true);
+    assert.equal(buildLandlockRules(policy(), paths, "ppc64").socketFilter, false);
+    const json = JSON.parse(encodeLandlockRules(buildLandlockRules(policy(), paths, "riscv64"))) as Record<string, unknown>;
+    assert.equal(json.socket_filter, false, "the guest reads it");
+  });
 });

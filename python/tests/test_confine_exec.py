@@ -90,6 +90,17 @@ class ConfineExecTest(unittest.TestCase):
         out = json.loads(r.stdout)
         self.assertEqual((out["unix_socket"], out["udp_socket"], out["socketpair"]), ("denied", "denied", "ok"))
 
+    @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
+    def test_where_the_host_says_there_is_no_filter_landlock_runs_alone(self):
+        """An architecture the filter does not know: files stay confined, sockets are Landlock's alone."""
+        rules = {"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "network": False,
+                 "socket_filter": False, "cwd": self.build}
+        r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["read_secret"], out["write_outside"]), ("denied", "denied"))
+        self.assertEqual((out["unix_socket"], out["udp_socket"]), ("ok", "ok"), "the gaps the filter closes elsewhere")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -56,7 +56,10 @@ async function insideArgv(caps: SandboxCapabilities, found: NonNullable<ReturnTy
   const probe = [exe, "-I", "-c", CUDA_PROBE, found.site!];
   if (caps.backend === "landlock") {
     const rules = buildLandlockRules(policy, { pythonInstall, venv: found.prefix!, extensionDir: scratch, runtimeDir: scratch, home, tmpdir: tmp, gpuDevices });
-    const spec = JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets, cwd: scratch });
+    const spec = JSON.stringify({
+      read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
+      socket_filter: rules.socketFilter, cwd: scratch,
+    });
     return { argv: [exe, "-I", "-S", CONFINE_EXEC_SCRIPT, "--", ...probe], env: { [LANDLOCK_ENV]: spec } };
   }
   const args = buildBwrapArgs(policy, { pythonInstall, venv: found.prefix!, extensionDir: scratch, runtimeDir: scratch, home, systemLinks: await readSystemLinks(), gpuDevices }, caps.namespaces);

@@ -3,7 +3,7 @@
 import { ConfigError } from "../errors.js";
 import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYSTEM_DIRS } from "./bwrap-policy.js";
 import { SYSTEM_INSTALLER_CONFIG } from "./install-policy.js";
-import { DEV_FILES } from "./landlock-policy.js";
+import { DEV_FILES, socketFilterAvailable } from "./landlock-policy.js";
 
 /**
  * What one Landlock-confined install may touch. Unlike bwrap nothing can be hidden or moved: every path is
@@ -33,6 +33,8 @@ export interface InstallLandlockRules {
   network: boolean;
   /** Always false: installers need no Unix socket (glibc's nscd and libuuid's uuidd lookups fall back without one). */
   unixSockets: false;
+  /** Whether confine_exec.py installs the seccomp socket filter (see `socketFilterAvailable`). */
+  socketFilter: boolean;
   cwd: string;
 }
 
@@ -66,12 +68,18 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
     ...policy.readonlyPaths,
   ];
   const writable = [policy.buildDir, policy.cacheDir, policy.home, policy.tmp, ...DEV_FILES];
-  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false, cwd: policy.buildDir };
+  return {
+    readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false,
+    socketFilter: socketFilterAvailable(), cwd: policy.buildDir,
+  };
 }
 
 /** The rules as the one-line JSON `confine_exec.py` reads. */
 export function encodeInstallLandlockRules(rules: InstallLandlockRules): string {
-  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets, cwd: rules.cwd });
+  return JSON.stringify({
+    read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
+    socket_filter: rules.socketFilter, cwd: rules.cwd,
+  });
 }
 
 /**

@@ -35,8 +35,21 @@ export interface LandlockRules {
    * (/run/docker.sock), so the seccomp filter refuses the socket itself; Unix stream pairs stay allowed.
    */
   unixSockets: boolean;
+  /** Whether the guest installs the seccomp socket filter: only where it knows the architecture's system calls. */
+  socketFilter: boolean;
   /** The extension package folder: its parent is not readable, so the guest imports it by location. */
   packageDir: string;
+}
+
+/** Node's names of the architectures whose system calls the guest's seccomp socket filter knows (x86_64, aarch64). */
+const SOCKET_FILTER_ARCHES: ReadonlySet<string> = new Set(["x64", "arm64"]);
+
+/**
+ * Whether Landlock's companion socket filter can run on `arch`. Elsewhere Landlock runs alone, with the gaps it had
+ * before the filter (Unix sockets by path, UDP): the launch logs a warning and doctor reports it.
+ */
+export function socketFilterAvailable(arch: string = process.arch): boolean {
+  return SOCKET_FILTER_ARCHES.has(arch);
 }
 
 /** Character devices every process expects to open for reading and writing. */
@@ -48,7 +61,7 @@ export const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", 
  * home and tmp and to the writable paths the config names (already checked by `guardConfigPaths`). /proc, /sys
  * (beyond CPU topology), /home, /root, /tmp and the rest of /etc get no rule, so they are denied.
  */
-export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths): LandlockRules {
+export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, arch: string = process.arch): LandlockRules {
   const readOnly = [
     ...SYSTEM_DIRS,
     ...ETC_FOR_PYTHON,
@@ -73,10 +86,20 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths):
   // H200 with a filter that refused nothing else). A GPU extension under Landlock keeps the by-path gap, and so does
   // one given `unixSockets` (multiprocessing's Manager and forkserver, fd passing between workers).
   const unixSockets = policy.gpu || policy.unixSockets;
-  return { readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets, packageDir: paths.extensionDir };
+  return {
+    readOnly: [...new Set(readOnly)],
+    writable: [...new Set(writable)],
+    network: policy.network,
+    unixSockets,
+    socketFilter: socketFilterAvailable(arch),
+    packageDir: paths.extensionDir,
+  };
 }
 
 /** The rules as the one-line JSON the guest reads from `LANDLOCK_ENV`. */
 export function encodeLandlockRules(rules: LandlockRules): string {
-  return JSON.stringify({ read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets, package_dir: rules.packageDir });
+  return JSON.stringify({
+    read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
+    socket_filter: rules.socketFilter, package_dir: rules.packageDir,
+  });
 }

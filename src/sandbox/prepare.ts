@@ -28,6 +28,8 @@ export interface PrepareInput {
   runtimeDir: string;
   home: string;
   tmpdir: string;
+  /** Told what the sandbox cannot do here that it does elsewhere (e.g. no socket filter on this architecture). */
+  onWarning?: (message: string) => void;
 }
 
 export interface PreparedSandbox {
@@ -52,6 +54,7 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
 
   if (input.backend === "landlock") {
     const rules = buildLandlockRules(input.policy, { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, tmpdir, gpuDevices });
+    if (!rules.socketFilter) input.onWarning?.(`the seccomp socket filter does not know ${process.arch}: under Landlock alone this extension can reach Unix sockets by path and send UDP (docs/sandbox.md)`);
     return { launch: { backend: "landlock", rules: encodeLandlockRules(rules) }, pythonPath, modulePath };
   }
   const caps = input.capabilities;

@@ -51,6 +51,7 @@ def main(argv):
         rules = json.loads(os.environ.pop(_ENV))
         read_only, writable = list(rules["read_only"]), list(rules["writable"])
         network, unix_sockets, cwd = bool(rules["network"]), bool(rules.get("unix_sockets", False)), rules.get("cwd")
+        socket_filter = bool(rules.get("socket_filter", True))
     except (KeyError, ValueError, TypeError) as e:
         _fail(_EXIT_NOT_CONFINED, "no usable rules in %s (%s): refusing to run %s unconfined" % (_ENV, e, command[0]))
     _die_with_parent()
@@ -61,7 +62,8 @@ def main(argv):
     except OSError as e:
         _fail(_EXIT_NOT_CONFINED, "Landlock could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
     try:
-        seccomp.install(network, unix_sockets)
+        if socket_filter:  # false only where the host knows the filter cannot run (its architecture)
+            seccomp.install(network, unix_sockets)
     except OSError as e:
         _fail(_EXIT_NOT_CONFINED, "the seccomp socket filter could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
     if cwd:

@@ -76,8 +76,9 @@ def confine_from_env():
     network = bool(rules["network"])
     abi = landlock.confine(rules["read_only"], rules["writable"], network)
     unix_sockets = bool(rules.get("unix_sockets", False))
-    seccomp.install(network, unix_sockets)
-    _explain_socket_refusals(network, unix_sockets)
+    if rules.get("socket_filter", True):  # false only where the host knows the filter cannot run (its architecture)
+        seccomp.install(network, unix_sockets)
+        _explain_socket_refusals(network, unix_sockets)
     if rules.get("package_dir"):
         _install_package_finder(rules["package_dir"])
     return abi
