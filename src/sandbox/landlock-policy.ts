@@ -1,6 +1,7 @@
-// Pure: a sandbox policy and the host's paths in, the guest's Landlock rules out (read-only paths, writable paths, TCP,
-// and what its seccomp filter lets socket() make).
+// A sandbox policy and the host's paths in, the guest's Landlock rules out (read-only paths, writable paths, TCP, and
+// what its seccomp filter lets socket() make). Pure, but for one read of /proc/self/status (does the kernel have seccomp).
 
+import { readFileSync } from "node:fs";
 import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYS_FOR_GPU, SYSTEM_DIRS } from "./bwrap-policy.js";
 import type { SandboxPolicy } from "./types.js";
 
@@ -44,12 +45,27 @@ export interface LandlockRules {
 /** Node's names of the architectures whose system calls the guest's seccomp socket filter knows (x86_64, aarch64). */
 const SOCKET_FILTER_ARCHES: ReadonlySet<string> = new Set(["x64", "arm64"]);
 
+/** Whether this kernel has seccomp (its status line is missing without CONFIG_SECCOMP); read once. */
+let kernelHasSeccomp: boolean | undefined;
+function seccompInKernel(): boolean {
+  if (kernelHasSeccomp === undefined) {
+    try {
+      kernelHasSeccomp = /^Seccomp:/m.test(readFileSync("/proc/self/status", "utf8"));
+    } catch {
+      kernelHasSeccomp = true; // no /proc to ask: let the guest try, and fail loudly if it cannot
+    }
+  }
+  return kernelHasSeccomp;
+}
+
 /**
- * Whether Landlock's companion socket filter can run on `arch`. Elsewhere Landlock runs alone, with the gaps it had
- * before the filter (Unix sockets by path, UDP): the launch logs a warning and doctor reports it.
+ * Whether Landlock's companion socket filter can run: an architecture whose system calls it knows, on a kernel with
+ * seccomp. Elsewhere Landlock runs alone, with the gaps it had before the filter (Unix sockets by path, UDP), and the
+ * launch logs a warning. `arch` is for tests; a given `arch` skips the kernel check.
  */
-export function socketFilterAvailable(arch: string = process.arch): boolean {
-  return SOCKET_FILTER_ARCHES.has(arch);
+export function socketFilterAvailable(arch?: string): boolean {
+  if (arch !== undefined) return SOCKET_FILTER_ARCHES.has(arch);
+  return SOCKET_FILTER_ARCHES.has(process.arch) && seccompInKernel();
 }
 
 /** Character devices every process expects to open for reading and writing. */
@@ -61,7 +77,7 @@ export const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", 
  * home and tmp and to the writable paths the config names (already checked by `guardConfigPaths`). /proc, /sys
  * (beyond CPU topology), /home, /root, /tmp and the rest of /etc get no rule, so they are denied.
  */
-export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, arch: string = process.arch): LandlockRules {
+export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, arch?: string): LandlockRules {
   const readOnly = [
     ...SYSTEM_DIRS,
     ...ETC_FOR_PYTHON,
