@@ -154,6 +154,12 @@ describe("Landlock rules with gpu: true", () => {
     assert.deepEqual([json.network, json.unix_sockets], [true, false], "the flags travel in the rules the guest reads");
   });
 
+  it("let torch read the CPU's features in /proc/cpuinfo, and nothing else of /proc", () => {
+    const rules = buildLandlockRules(policy(), paths);
+    assert.ok(rules.readOnly.includes("/proc/cpuinfo"));
+    assert.deepEqual([...rules.readOnly, ...rules.writable].filter((p) => p.startsWith("/proc")), ["/proc/cpuinfo"]);
+  });
+
   it("ask for the socket filter only on the architectures it knows", () => {
     assert.equal(buildLandlockRules(policy(), paths, "x64").socketFilter, true);
     assert.equal(buildLandlockRules(policy(), paths, "arm64").socketFilter, true);

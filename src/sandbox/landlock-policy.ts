@@ -83,6 +83,9 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, 
     ...ETC_FOR_PYTHON,
     ...(policy.network ? ETC_FOR_NETWORK : []),
     ...(policy.gpu ? SYS_FOR_GPU : ["/sys/devices/system/cpu"]),
+    // CPU model and features, as bwrap's /proc shows them: torch's cpuinfo reads it to pick its kernels ("Error in
+    // cpuinfo: failed to parse processor information from /proc/cpuinfo" without it). Nothing of any process.
+    "/proc/cpuinfo",
     ...paths.pythonInstall,
     paths.venv, // read-only at run time: nothing can be planted for the next start (a .pth file, a patched module)
     ...(paths.sharedRuntimes ?? []), // read-only too: one extension must not plant code that another one imports
