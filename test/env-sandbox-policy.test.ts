@@ -241,7 +241,7 @@ describe("Landlock install rules (pure)", () => {
     for (const p of ["/usr", "/home/alice/.pyenv/versions/3.11.7", "/opt/pypi", "/etc/ssl", "/etc/pip.conf", "/etc/os-release"]) assert.ok(rules.readOnly.includes(p), p);
     for (const p of ["/", "/home", "/home/alice", "/root", "/tmp", "/etc", "/proc", "/sys", "/etc/resolv.conf"]) assert.ok(!rules.readOnly.includes(p), p);
     assert.ok(buildInstallLandlockRules({ ...policy, network: true }).readOnly.includes("/etc/resolv.conf"), "name resolution only with the network");
-    assert.deepEqual(JSON.parse(encodeInstallLandlockRules(rules)), { read_only: rules.readOnly, writable: rules.writable, network: false, unix_sockets: false, cwd: policy.buildDir });
+    assert.deepEqual(JSON.parse(encodeInstallLandlockRules(rules)), { read_only: rules.readOnly, writable: rules.writable, network: false, unix_sockets: false, socket_filter: rules.socketFilter, cwd: policy.buildDir });
     assert.equal(buildInstallLandlockRules({ ...policy, network: true }).unixSockets, false, "an install never gets socket(AF_UNIX), with the network or not");
   });
 
