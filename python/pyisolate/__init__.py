@@ -1,6 +1,8 @@
 """pyisolate's extension-side API, as the TypeScript host's guest runtime provides it."""
 
-from ._guest.compat import HOST_ONLY_NAMES, flush_tensor_keeper, host_only, purge_orphan_sender_shm_files
+from ._guest.compat import (
+    HOST_ONLY_NAMES, flush_tensor_keeper, get_adapter, host_only, purge_orphan_sender_shm_files, register_adapter,
+)
 from ._guest.errors import RemoteError
 from ._guest.extension import ExtensionBase, ExtensionLocal
 from ._guest.protocol import RUNTIME_VERSION as __version__
@@ -22,6 +24,9 @@ __all__ = [
     "shared_empty",
     "flush_tensor_keeper",
     "purge_orphan_sender_shm_files",
+    # Host-application adapters (kept in-process; our host never consults one)
+    "register_adapter",
+    "get_adapter",
     # Errors
     "RemoteError",
 ]

@@ -14,7 +14,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(sorted(pyisolate.__all__), sorted([
             "ExtensionBase", "ExtensionLocal", "ProxiedSingleton", "SingletonMetaclass",
             "local_execution", "RemoteError", "shared_empty", "SealedNodeExtension", "singleton_scope",
-            "flush_tensor_keeper", "purge_orphan_sender_shm_files"]))
+            "flush_tensor_keeper", "purge_orphan_sender_shm_files", "register_adapter", "get_adapter"]))
         self.assertEqual(pyisolate.__version__, "0.1.0")
 
     def test_pyisolate_shared_import_path(self):

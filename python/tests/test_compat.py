@@ -97,6 +97,18 @@ class FlushTest(unittest.TestCase):
         self.assertEqual(pyisolate.purge_orphan_sender_shm_files(min_age_seconds=0, force=True), 0)
 
 
+class AdapterTest(unittest.TestCase):
+    def test_an_adapter_is_kept_in_the_process_and_none_before(self):
+        from pyisolate._guest import compat
+
+        self.addCleanup(setattr, compat, "_adapter", compat._adapter)
+        compat._adapter = None
+        self.assertIsNone(pyisolate.get_adapter())
+        adapter = object()
+        pyisolate.register_adapter(adapter)
+        self.assertIs(pyisolate.get_adapter(), adapter)
+
+
 class HostOnlyTest(unittest.TestCase):
     def test_host_names_import_and_fail_on_use(self):
         from pyisolate import ExtensionConfig, ExtensionManager, ExtensionManagerConfig, SandboxMode

@@ -25,6 +25,22 @@ def flush_tensor_keeper() -> int:
     return max(0, before - segments.live_count())
 
 
+_adapter = None
+
+
+def register_adapter(adapter) -> None:
+    """Keep `adapter` for `get_adapter()` in this process. pyisolate's host reads its adapter to configure
+    extensions; ours is configured in TypeScript and never consults it, so this only answers `get_adapter()`.
+    """
+    global _adapter
+    _adapter = adapter
+
+
+def get_adapter():
+    """The adapter `register_adapter()` kept in this process, or None (our host registers none)."""
+    return _adapter
+
+
 def purge_orphan_sender_shm_files(min_age_seconds: float = 1.0, force: bool = False) -> int:
     """Return 0: this runtime never names shared memory in /dev/shm, so there are no orphan files to remove.
 
