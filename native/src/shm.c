@@ -119,14 +119,19 @@ napi_value pi_tmpfile_create(napi_env env, napi_callback_info info) {
   return pi_number(env, fd);
 }
 
-/* getSeals(fd) -> number (F_SEAL_* bits) or null when the file does not support seals. */
-napi_value pi_get_seals(napi_env env, napi_callback_info info) {
+/* Reads the one fd argument of the functions below; throws and returns 0 when it is missing or not an fd. */
+static int only_fd_arg(napi_env env, napi_callback_info info, const char *what, int *fd) {
   size_t argc = 1;
   napi_value argv[1];
+  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return 0;
+  return pi_arg_fd(env, argc > 0 ? argv[0] : NULL, what, fd);
+}
+
+/* getSeals(fd) -> number (F_SEAL_* bits) or null when the file does not support seals. */
+napi_value pi_get_seals(napi_env env, napi_callback_info info) {
   int fd = -1;
   napi_value result = NULL;
-  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
-  if (!pi_arg_fd(env, argc > 0 ? argv[0] : NULL, "getSeals: fd", &fd)) return NULL;
+  if (!only_fd_arg(env, info, "getSeals: fd", &fd)) return NULL;
 #ifdef F_GET_SEALS
   int seals = fcntl(fd, F_GET_SEALS);
   if (seals >= 0) return pi_number(env, seals);
@@ -138,12 +143,9 @@ napi_value pi_get_seals(napi_env env, napi_callback_info info) {
 
 /* fstatSize(fd) -> size in bytes; throws EINVAL when fd is not a regular file (a socket, a pipe, a device). */
 napi_value pi_fstat_size(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd = -1;
   struct stat st;
-  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
-  if (!pi_arg_fd(env, argc > 0 ? argv[0] : NULL, "fstatSize: fd", &fd)) return NULL;
+  if (!only_fd_arg(env, info, "fstatSize: fd", &fd)) return NULL;
   if (fstat(fd, &st) != 0) return pi_throw_errno(env, "fstat", errno);
   if (!S_ISREG(st.st_mode)) return pi_throw_errno(env, "fstat (not a regular file)", EINVAL);
   return pi_number(env, (double)st.st_size);
@@ -151,22 +153,16 @@ napi_value pi_fstat_size(napi_env env, napi_callback_info info) {
 
 /* closeFd(fd): EINTR counts as closed (Linux always releases the descriptor). */
 napi_value pi_close_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd = -1;
-  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
-  if (!pi_arg_fd(env, argc > 0 ? argv[0] : NULL, "closeFd: fd", &fd)) return NULL;
+  if (!only_fd_arg(env, info, "closeFd: fd", &fd)) return NULL;
   if (close(fd) != 0 && errno != EINTR) return pi_throw_errno(env, "close", errno);
   return NULL;
 }
 
 /* dupFd(fd) -> a new close-on-exec descriptor of the same open file (F_DUPFD_CLOEXEC). */
 napi_value pi_dup_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd = -1;
-  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
-  if (!pi_arg_fd(env, argc > 0 ? argv[0] : NULL, "dupFd: fd", &fd)) return NULL;
+  if (!only_fd_arg(env, info, "dupFd: fd", &fd)) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return pi_throw_errno(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
   return pi_number(env, copy);
