@@ -125,28 +125,19 @@ class Peer:
         else:
             raise ProtocolError(f"unexpected message kind {kind!r}")
 
-    def _decode(self, msg: dict, attachments: list, value):
+    def _decode(self, msg: dict, attachments: list, value, kw=_NO_KW):
+        """`value` with its tags decoded; given a call's `kw` too, the pair, by one decoder so that tags in either
+        share the frame's fds."""
         if "x" not in msg:
-            return value  # no tags: skip the walk
+            return value if kw is _NO_KW else (value, kw)  # no tags: skip the walk
         fds, self._frame_fds = self._frame_fds, []
         decoder = Decoder(attachments, self._import_fn, fds)
         try:
-            return decoder.decode(value)
+            if kw is _NO_KW:
+                return decoder.decode(value)
+            return decoder.decode(value), decoder.decode(kw)
         except ValueError as e:
             raise ProtocolError(f"bad tagged value in {msg.get('k')!r} message: {e}") from None
-        finally:
-            decoder.close()
-
-    def _decode_call(self, msg: dict, attachments: list, args, kw: dict):
-        # A call with keyword arguments: one decoder for both, so that tags in either share the frame's fds.
-        if "x" not in msg:
-            return args, kw
-        fds, self._frame_fds = self._frame_fds, []
-        decoder = Decoder(attachments, self._import_fn, fds)
-        try:
-            return decoder.decode(args), decoder.decode(kw)
-        except ValueError as e:
-            raise ProtocolError(f"bad tagged value in 'call' message: {e}") from None
         finally:
             decoder.close()
 
@@ -165,7 +156,7 @@ class Peer:
                 args = self._decode(msg, attachments, msg.get("args", []))
             else:
                 _check_kw(cid, kw)
-                args, kw = self._decode_call(msg, attachments, msg.get("args", []), kw)
+                args, kw = self._decode(msg, attachments, msg.get("args", []), kw)
         except ProtocolError:
             raise
         except Exception as e:  # a value this process cannot take (a tensor without numpy, ...)
