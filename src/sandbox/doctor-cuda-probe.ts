@@ -7,7 +7,7 @@ import { CONFINE_EXEC_SCRIPT } from "../process/launch.js";
 import { buildBwrapArgs } from "./bwrap-policy.js";
 import { CUDA_PROBE, parseCudaProbe, type CudaCheckFacts } from "./doctor-cuda.js";
 import { listGpuDevices, readSystemLinks, runQuiet } from "./host.js";
-import { buildLandlockRules, LANDLOCK_ENV } from "./landlock-policy.js";
+import { buildLandlockRules, encodeConfinementRules, LANDLOCK_ENV } from "./landlock-policy.js";
 import { DEFAULT_SANDBOX_POLICY, type SandboxCapabilities, type SandboxPolicy } from "./types.js";
 
 /** Importing torch and initialising CUDA can take a while on a cold machine. */
@@ -56,10 +56,7 @@ async function insideArgv(caps: SandboxCapabilities, found: NonNullable<ReturnTy
   const probe = [exe, "-I", "-c", CUDA_PROBE, found.site!];
   if (caps.backend === "landlock") {
     const rules = buildLandlockRules(policy, { pythonInstall, venv: found.prefix!, extensionDir: scratch, runtimeDir: scratch, home, tmpdir: tmp, gpuDevices });
-    const spec = JSON.stringify({
-      read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
-      socket_filter: rules.socketFilter, cwd: scratch,
-    });
+    const spec = encodeConfinementRules(rules, { cwd: scratch });
     return { argv: [exe, "-I", "-S", CONFINE_EXEC_SCRIPT, "--", ...probe], env: { [LANDLOCK_ENV]: spec } };
   }
   const args = buildBwrapArgs(policy, { pythonInstall, venv: found.prefix!, extensionDir: scratch, runtimeDir: scratch, home, systemLinks: await readSystemLinks(), gpuDevices }, caps.namespaces);

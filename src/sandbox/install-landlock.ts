@@ -3,7 +3,7 @@
 import { ConfigError } from "../errors.js";
 import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYSTEM_DIRS } from "./bwrap-policy.js";
 import { SYSTEM_INSTALLER_CONFIG } from "./install-policy.js";
-import { DEV_FILES, socketFilterAvailable } from "./landlock-policy.js";
+import { DEV_FILES, encodeConfinementRules, socketFilterAvailable } from "./landlock-policy.js";
 
 /**
  * What one Landlock-confined install may touch. Unlike bwrap nothing can be hidden or moved: every path is
@@ -76,10 +76,7 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
 
 /** The rules as the one-line JSON `confine_exec.py` reads. */
 export function encodeInstallLandlockRules(rules: InstallLandlockRules): string {
-  return JSON.stringify({
-    read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
-    socket_filter: rules.socketFilter, cwd: rules.cwd,
-  });
+  return encodeConfinementRules(rules, { cwd: rules.cwd });
 }
 
 /**

@@ -115,10 +115,18 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, 
   };
 }
 
-/** The rules as the one-line JSON the guest reads from `LANDLOCK_ENV`. */
-export function encodeLandlockRules(rules: LandlockRules): string {
+/** What every confining script reads from `LANDLOCK_ENV` (bootstrap.py and confine_exec.py), in their spelling. */
+export type ConfinementRules = Pick<LandlockRules, "readOnly" | "writable" | "network" | "unixSockets" | "socketFilter">;
+
+/** `rules` as the one-line JSON of `LANDLOCK_ENV`, with the fields one script adds (`package_dir`, `cwd`). */
+export function encodeConfinementRules(rules: ConfinementRules, extra: { package_dir?: string; cwd?: string }): string {
   return JSON.stringify({
     read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
-    socket_filter: rules.socketFilter, package_dir: rules.packageDir,
+    socket_filter: rules.socketFilter, ...extra,
   });
+}
+
+/** The rules as the one-line JSON the guest reads from `LANDLOCK_ENV`. */
+export function encodeLandlockRules(rules: LandlockRules): string {
+  return encodeConfinementRules(rules, { package_dir: rules.packageDir });
 }
