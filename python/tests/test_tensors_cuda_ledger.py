@@ -46,8 +46,8 @@ class CudaLedgerGuestTest(unittest.TestCase):
             tensors_cuda.decode(_desc(origin=tensors_cuda.ORIGIN, export=10**9))
 
     def test_a_failed_open_across_pid_namespaces_says_why(self):
-        self.assertEqual(tensors_cuda.PID_NAMESPACE, os.readlink("/proc/self/ns/pid"))
-        self.assertIsNone(tensors_cuda.cross_namespace_hint({"pidns": tensors_cuda.PID_NAMESPACE}))
+        self.assertEqual(tensors_cuda.pid_namespace(), os.readlink("/proc/self/ns/pid"))
+        self.assertIsNone(tensors_cuda.cross_namespace_hint({"pidns": tensors_cuda.pid_namespace()}))
         self.assertIsNone(tensors_cuda.cross_namespace_hint({}), "a producer that did not say")
         hint = tensors_cuda.cross_namespace_hint({"pidns": "pid:[1]"})
         self.assertIn("another PID namespace", hint)

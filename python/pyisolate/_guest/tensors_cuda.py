@@ -15,6 +15,7 @@ host forwards twice, or drops without forwarding, would free the memory too soon
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import os
 import weakref
@@ -27,16 +28,17 @@ ORIGIN = os.urandom(8).hex()
 _NO_COUNTER = b"/pyisolate-no-ipc-counter"
 
 
-def _pid_namespace():
+@functools.lru_cache(maxsize=1)  # read on first use: every guest imports this module, few send CUDA tensors
+def pid_namespace():
+    """This process's PID namespace ("pid:[inode]"), or None where /proc cannot say.
+
+    Legacy CUDA IPC handles cannot be opened across PID namespaces (NVIDIA's and UCX's words; bwrap gives each
+    extension its own), so a descriptor says where it was made, for a clear error when opening fails.
+    """
     try:
         return os.readlink("/proc/self/ns/pid")
     except OSError:
         return None
-
-
-# Legacy CUDA IPC handles cannot be opened across PID namespaces (NVIDIA's and UCX's words; bwrap gives each
-# extension its own), so a descriptor says where it was made, for a clear error when opening fails.
-PID_NAMESPACE = _pid_namespace()
 
 _exports: dict = {}  # export id -> storage sent from here, kept until the host releases it
 _next_export = itertools.count(1)
@@ -77,7 +79,7 @@ def _storage_of(torch, storage) -> dict:
     return {"kind": "cuda", "device": int(device), "size": int(size), "ipc": {
         "handle": bytes(handle).hex(), "storageOffset": int(storage_offset),
         "event": bytes(event).hex() if event else "", "eventSyncRequired": bool(sync),
-        "cuda": torch.version.cuda, "origin": ORIGIN, "export": export, "pidns": PID_NAMESPACE,
+        "cuda": torch.version.cuda, "origin": ORIGIN, "export": export, "pidns": pid_namespace(),
     }}
 
 
@@ -153,9 +155,10 @@ def _open(desc: dict, key: str):
 def cross_namespace_hint(ipc: dict):
     """Why opening may have failed when the producer is in another PID namespace, or None when it is not."""
     theirs = ipc.get("pidns")
-    if not theirs or not PID_NAMESPACE or theirs == PID_NAMESPACE:
+    ours = pid_namespace()
+    if not theirs or not ours or theirs == ours:
         return None
-    return (f"the producing extension runs in another PID namespace ({theirs}, here {PID_NAMESPACE}): legacy CUDA "
+    return (f"the producing extension runs in another PID namespace ({theirs}, here {ours}): legacy CUDA "
             "IPC handles cannot cross PID namespaces, and the bwrap sandbox gives each extension its own. Run the "
             "extensions that share CUDA tensors with sandbox backend \"landlock\" (or without "
             "PYISOLATE_ENABLE_CUDA_IPC, which copies through the host).")
