@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { liveCudaExports, type Extension, type ExtensionOptions } from "../src/index.js";
+import { findExecutable } from "../src/sandbox/host.js";
 import { CudaTensor } from "../src/tensor/cuda.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager, waitFor } from "./helpers.js";
@@ -106,7 +107,7 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
   });
 
   it("between two bwrap sandboxes a CUDA tensor either opens or fails with the PID-namespace explanation, never a crash", async (t) => {
-    if (!existsSync("/usr/bin/bwrap") && !existsSync("/bin/bwrap")) return t.skip("bwrap is not installed here");
+    if (!(await findExecutable("bwrap"))) return t.skip("bwrap is not on PATH here");
     const [p, q] = await Promise.all(["cuda_bwrap_p", "cuda_bwrap_q"].map((name) =>
       manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true, "bwrap") })));
     const handle = (await p!.call("make_cuda", [4, true])) as CudaTensor;
