@@ -136,7 +136,7 @@ export class Extension extends EventEmitter {
   fail(error: Error): void {
     this.failure ??= error;
     this.parts.peer.close(error);
-    this.parts.process.signal("SIGKILL");
+    this.parts.process.kill();
   }
 
   private async shutdown(): Promise<void> {

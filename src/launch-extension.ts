@@ -104,7 +104,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       setTimeout(() => {
         if (guest.hasExited) return;
         logger.warn(`[${name}] closed its RPC socket but kept running; killing it`);
-        guest.signal("SIGKILL");
+        guest.kill();
       }, DISCONNECT_GRACE_MS).unref();
     },
     onProtocolError: (error) => {

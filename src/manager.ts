@@ -39,7 +39,9 @@ export class ExtensionManager {
     for (const extension of this.extensions.values()) {
       if (extension.pid !== undefined) {
         try {
-          process.kill(-extension.pid, "SIGKILL");
+          // SIGTERM, not SIGKILL: the guest's supervisor must live to kill what the extension started (see
+          // process/guest-process.ts); it SIGKILLs the extension itself, so nothing waits on the extension's goodwill.
+          process.kill(-extension.pid, "SIGTERM");
         } catch {
           // Already gone.
         }

@@ -1,4 +1,8 @@
 // Owns one extension OS process: spawn, its output lines, its exit, and killing it for good.
+//
+// SIGTERM is the kill: the guest's supervisor (Landlock, no sandbox) turns it into SIGKILL for every process the
+// extension started, daemons included, and bwrap's death takes its PID namespace along. SIGKILL to the group is only
+// the last resort, after `killAfterMs`: it would kill the supervisor before it could sweep.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
@@ -7,6 +11,8 @@ import type { LaunchCommand } from "./launch.js";
 import { LineSplitter } from "./lines.js";
 
 const STDERR_TAIL_LINES = 20;
+/** How long a SIGTERMed guest has to be gone (its supervisor's sweep takes milliseconds) before SIGKILL. */
+const KILL_AFTER_MS = 2000;
 
 export interface GuestProcessHooks {
   onStdout(line: string): void;
@@ -85,12 +91,17 @@ export class GuestProcess {
   }
 
   /** Waits `graceMs` for a voluntary exit, then SIGTERM, then SIGKILL after `killAfterMs`. */
-  async terminate(graceMs: number, killAfterMs = 2000): Promise<ExitInfo> {
+  async terminate(graceMs: number, killAfterMs = KILL_AFTER_MS): Promise<ExitInfo> {
     if (await this.exitedWithin(graceMs)) return this.exited;
     this.signal("SIGTERM");
     if (await this.exitedWithin(killAfterMs)) return this.exited;
     this.signal("SIGKILL");
     return this.exited;
+  }
+
+  /** Ends it now, with everything it started: SIGTERM (see the top of this file), SIGKILL if it is still there. */
+  kill(killAfterMs = KILL_AFTER_MS): void {
+    void this.terminate(0, killAfterMs);
   }
 
   private async exitedWithin(ms: number): Promise<boolean> {

@@ -12,6 +12,11 @@ export const BOOTSTRAP_SCRIPT = join(RUNTIME_ROOT, "pyisolate", "_guest", "boots
 /** The launcher that confines itself with Landlock, then execs a command (installs; doctor's CUDA check). */
 export const CONFINE_EXEC_SCRIPT = join(RUNTIME_ROOT, "pyisolate", "_guest", "confine_exec.py");
 
+/** "1": the guest forks its supervisor, which kills every process the extension started when it ends (no PID namespace). */
+export const SUPERVISE_ENV = "PYISOLATE_SUPERVISE";
+/** "1": under bwrap, the guest drops its capabilities and installs the seccomp filter's process rules itself. */
+export const PROCESS_FILTER_ENV = "PYISOLATE_PROCESS_FILTER";
+
 export interface LaunchRequest {
   pythonPath: string;
   modulePath: string;
@@ -36,13 +41,17 @@ export interface LaunchCommand {
 export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
   const python = [request.pythonPath, "-I", "-S", "-u", BOOTSTRAP_SCRIPT];
   const sandbox = request.sandbox ?? { backend: "none" };
+  // The host's own switches: whatever the request's env says of them (an extension's config file) is replaced.
+  const { [SUPERVISE_ENV]: _s, [PROCESS_FILTER_ENV]: _p, [LANDLOCK_ENV]: _l, ...env } = request.env;
+  // Without bwrap's PID namespace the guest's supervisor is what keeps a daemon from outliving the extension.
+  const supervised = { ...env, [SUPERVISE_ENV]: "1" };
   switch (sandbox.backend) {
     case "bwrap":
     case "bwrap-degraded":
-      return { ...wrapWithBwrap(sandbox.bwrapPath, sandbox.bwrapArgs, python), cwd: request.modulePath, env: request.env };
+      return { ...wrapWithBwrap(sandbox.bwrapPath, sandbox.bwrapArgs, python), cwd: request.modulePath, env: { ...env, [PROCESS_FILTER_ENV]: "1" } };
     case "landlock":
-      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules } };
+      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...supervised, [LANDLOCK_ENV]: sandbox.rules } };
     case "none":
-      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: request.env };
+      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: supervised };
   }
 }

@@ -5,8 +5,9 @@ The host's install sandbox for hosts where bubblewrap cannot run. The rules come
 (false: TCP bind and connect are denied, ABI 4+, and no socket but a Unix pair can be made), ``unix_sockets``
 (false or absent: ``socket(AF_UNIX)`` is refused by the seccomp filter) and ``cwd`` (the folder to start in).
 Landlock rules, the seccomp filter and ``no_new_privs`` survive ``execve``, so uv or pip and every build backend
-they start run confined. Nothing of the venv being built is imported here: only this file and ``landlock.py``
-and ``seccomp.py`` beside it, all stdlib-only. If any of it cannot be applied the command is never run (exit 4).
+they start run confined; so does the empty capability set (``caps.py``: uid 0 keeps none across the exec) and the
+filter's process rules. Nothing of the venv being built is imported here: only this file and ``landlock.py``,
+``caps.py`` and ``seccomp.py`` beside it, all stdlib-only. If any of it cannot be applied the command is never run (exit 4).
 """
 
 import importlib.util
@@ -56,11 +57,15 @@ def main(argv):
         _fail(_EXIT_NOT_CONFINED, "no usable rules in %s (%s): refusing to run %s unconfined" % (_ENV, e, command[0]))
     _die_with_parent()
     try:
-        # Both loaded first: this folder is not among the paths Landlock then leaves readable.
-        landlock, seccomp = _load("landlock"), _load("seccomp")
+        # All loaded first: this folder is not among the paths Landlock then leaves readable.
+        landlock, caps, seccomp = _load("landlock"), _load("caps"), _load("seccomp")
         landlock.confine(read_only, writable, network)
     except OSError as e:
         _fail(_EXIT_NOT_CONFINED, "Landlock could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
+    try:
+        caps.drop_all()
+    except OSError as e:
+        _fail(_EXIT_NOT_CONFINED, "%s: refusing to run %s with them" % (e, command[0]))
     try:
         if socket_filter:  # false only where the host knows the filter cannot run (its architecture)
             seccomp.install(network, unix_sockets)

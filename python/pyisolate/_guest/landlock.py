@@ -1,7 +1,7 @@
 """Landlock self-confinement for the guest: stdlib ctypes only, applied before any extension code runs.
 
 ``confine(read_only, writable, allow_network)`` sets ``no_new_privs`` and restricts this process (and every
-process it starts) to the listed paths. Everything the kernel's Landlock ABI can police and the lists do not
+process it starts) to the listed paths. No rule grants making device nodes. Everything the kernel's Landlock ABI can police and the lists do not
 grant is denied: reads, writes, executes, directory listing, renames across folders, truncation and, with
 ABI 4 or newer, TCP bind and connect; with ABI 6 or newer, signals and abstract Unix sockets that reach
 outside this process's Landlock domain.
@@ -44,6 +44,9 @@ _TRUNCATE = 1 << 14  # ABI 3
 _ABI1_FS = (1 << 13) - 1
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE  # the only rights a rule on a non-directory may hold
 _READ_RIGHTS = _EXECUTE | _READ_FILE | _READ_DIR
+# Handled, so denied everywhere, and granted by no rule: a device node made in a writable folder would open the
+# device itself (root could mknod the host's disk; the seccomp filter refuses the same at mknod()).
+_DEVICE_RIGHTS = _MAKE_CHAR | _MAKE_BLOCK
 
 _NET_BIND_TCP = 1 << 0  # ABI 4
 _NET_CONNECT_TCP = 1 << 1
@@ -133,7 +136,7 @@ def confine(read_only, writable, allow_network, scope=True):
         for path in read_only:
             _add_path(libc, ruleset_fd, path, _READ_RIGHTS & handled_fs)
         for path in writable:
-            _add_path(libc, ruleset_fd, path, handled_fs)
+            _add_path(libc, ruleset_fd, path, handled_fs & ~_DEVICE_RIGHTS)
         # No new privileges: a setuid binary cannot lift the restriction (and restrict_self requires it unprivileged).
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             _fail("prctl(PR_SET_NO_NEW_PRIVS)")

@@ -1,7 +1,9 @@
-"""The guest's side of the sandbox at start: Landlock confinement when the host asks, then site processing.
+"""The guest's side of the sandbox at start: the supervisor, confinement when the host asks, then site processing.
 
 The interpreter starts with ``-I -S``: the venv's site-packages is not on ``sys.path`` and none of its ``.pth``
-files has run. ``confine_from_env`` applies the host's Landlock rules and the seccomp socket filter first;
+files has run. ``supervise_from_env`` forks the supervisor that outlives nothing of the extension (Landlock or no
+sandbox: no PID namespace does it); ``confine_from_env`` applies the host's Landlock rules, drops every capability
+and installs the seccomp filter (under bwrap: the capabilities and the filter's process part, as defence in depth);
 ``run_site`` then adds the venv's site directory, so every line of code the venv holds runs confined.
 """
 
@@ -11,9 +13,11 @@ import json
 import os
 import sys
 
-__all__ = ["LANDLOCK_ENV", "confine_from_env", "run_site"]
+__all__ = ["LANDLOCK_ENV", "PROCESS_FILTER_ENV", "SUPERVISE_ENV", "confine_from_env", "run_site", "supervise_from_env"]
 
 LANDLOCK_ENV = "PYISOLATE_LANDLOCK"
+SUPERVISE_ENV = "PYISOLATE_SUPERVISE"  # "1": fork the supervisor (set by the host for Landlock and no sandbox)
+PROCESS_FILTER_ENV = "PYISOLATE_PROCESS_FILTER"  # "1": under bwrap, drop capabilities and filter process calls
 
 
 class _PackageAt:
@@ -60,21 +64,49 @@ def _explain_socket_refusals(network: bool, unix_sockets: bool) -> None:
     socket.socket.__init__ = __init__
 
 
+def supervise_from_env():
+    """Fork the supervisor when the host asks (see ``supervisor.py``); returns, in the child, whether it did."""
+    if os.environ.pop(SUPERVISE_ENV, None) != "1":
+        return False
+    from . import caps, supervisor
+
+    # Under Landlock the supervisor, outside the domain, holds no capability either: it needs none.
+    supervisor.fork_supervised(caps.drop_all if LANDLOCK_ENV in os.environ else None)
+    return True
+
+
+def _filter_processes_under_bwrap():
+    # bwrap's namespaces already hide the host's processes and names and drop the capabilities: this is the second
+    # line (the session keyring, BPF, perf, the kernel log stay reachable from a namespace), so a kernel or an
+    # architecture that cannot take it is a warning, not a refusal to run.
+    from . import caps, seccomp
+
+    try:
+        caps.drop_all()
+        seccomp.install(True, True, sockets=False, processes=True)
+    except OSError as e:
+        sys.stderr.write("pyisolate guest: the seccomp process filter is not applied under bwrap: %s\n" % e)
+
+
 def confine_from_env():
     """Confine this process with the rules in ``PYISOLATE_LANDLOCK``; returns the ABI, or 0 when not asked.
 
-    Landlock, then the seccomp filter on socket creation (what Landlock does not police: Unix sockets by path,
-    and every protocol but TCP). Raises OSError (or ValueError, KeyError for malformed rules) when asked and it
-    cannot be done: the caller must exit.
+    Landlock, then every capability dropped, then the seccomp filter: socket creation (what Landlock does not
+    police: Unix sockets by path, and every protocol but TCP) and the process rules. Raises OSError (or ValueError,
+    KeyError for malformed rules) when asked and it cannot be done: the caller must exit.
     """
+    if os.environ.pop(PROCESS_FILTER_ENV, None) == "1" and LANDLOCK_ENV not in os.environ:
+        _filter_processes_under_bwrap()
+        return 0
     spec = os.environ.pop(LANDLOCK_ENV, None)
     if spec is None:
         return 0
     rules = json.loads(spec)
-    from . import landlock, seccomp
+    from . import caps, landlock, seccomp
 
     network = bool(rules["network"])
     abi = landlock.confine(rules["read_only"], rules["writable"], network)
+    caps.drop_all()  # after Landlock, which opens the rules' paths with whatever the process may open
     unix_sockets = bool(rules.get("unix_sockets", False))
     if rules.get("socket_filter", True):  # false only where the host knows the filter cannot run (its architecture)
         seccomp.install(network, unix_sockets)

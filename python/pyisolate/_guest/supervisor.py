@@ -1,0 +1,160 @@
+"""The guest's supervisor: every process the extension starts dies with it, a ``setsid`` double fork included.
+
+Where no PID namespace holds the extension (Landlock, or no sandbox), ``fork_supervised()`` forks before any
+confinement. The child returns and becomes the extension. The parent never returns: it stays outside the child's
+Landlock domain (which then cannot signal or trace it), is a child subreaper (so orphans of the extension, daemons
+included, are re-parented to it rather than to init), reaps them, and when the child exits, when the host sends
+SIGTERM/SIGINT/SIGHUP, or when the host dies (``PR_SET_PDEATHSIG``), SIGKILLs every descendant until none is left
+and exits the way the child did, so the host sees the child's own exit code or signal.
+"""
+
+import os
+import signal
+import sys
+import time
+
+__all__ = ["descendants", "fork_supervised"]
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_WATCHED = {signal.SIGCHLD, *_STOP_SIGNALS}
+_SWEEP_DEADLINE_S = 10.0  # a process stuck in the kernel (D state) cannot be reaped; do not wait for it forever
+_CHANNEL_FDS = (3, 4)  # the RPC socket and the fd channel: only the extension may hold them
+
+
+def _prctl(option, value):
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "supervisor: prctl(%d) failed: %s" % (option, os.strerror(err)))
+
+
+def _parents():
+    """Every visible process's parent, from /proc/<pid>/stat (``children`` files need CONFIG_PROC_CHILDREN)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1:
+            parents[int(name)] = int(fields[1])
+    return parents
+
+
+def descendants(root, parents=None):
+    """Pure given ``parents``: every process below ``root`` (zombies included), parents before children."""
+    parents = _parents() if parents is None else parents
+    children = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], list(children.get(root, ()))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def _reap(child, status):
+    """Collect every exited child without waiting; returns the extension's wait status once it is known."""
+    while True:
+        try:
+            pid, st = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return status
+        if pid == 0:
+            return status
+        if pid == child:
+            status = st
+
+
+def _sweep(child, status):
+    """SIGKILL every descendant, again and again, until none is left (each one killed cannot fork again)."""
+    me, deadline = os.getpid(), time.monotonic() + _SWEEP_DEADLINE_S
+    while time.monotonic() < deadline:
+        status = _reap(child, status)
+        left = descendants(me)
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        signal.sigtimedwait({signal.SIGCHLD}, 0.02)
+    return _reap(child, status)
+
+
+def _exit_like(status, stop_signal):
+    """Leave as the extension did (or by the signal the host stopped us with), so the host's report reads the same."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if stop_signal is None and status is not None and os.WIFEXITED(status):
+        os._exit(os.WEXITSTATUS(status))
+    sig = stop_signal or (os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else signal.SIGKILL)
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raising SIGSEGV must not dump the supervisor's core
+    if sig != signal.SIGKILL:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+    os.kill(os.getpid(), sig)
+    os._exit(128 + sig)  # a signal whose default is not to terminate
+
+
+def _supervise(child):
+    status, stop_signal = None, None
+    while status is None and stop_signal is None:
+        info = signal.sigwaitinfo(_WATCHED)
+        if info.si_signo == signal.SIGCHLD:
+            status = _reap(child, None)  # an orphan's exit is reaped here too; the loop goes on until the child's
+        else:
+            stop_signal = info.si_signo
+    _exit_like(_sweep(child, status), stop_signal)
+
+
+def fork_supervised(drop_privileges=None):
+    """Fork; return in the child (the extension-to-be); the parent supervises it and exits when it is over.
+
+    ``drop_privileges``: called in the parent after the fork (capabilities, ``no_new_privs``): the supervisor needs
+    none of them to kill its own descendants.
+    """
+    host = os.getppid()
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # before the fork: no stop signal can be missed
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # the host's death is a stop: sweep, then exit
+    supervisor = os.getpid()
+    child = os.fork()
+    if child == 0:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 0)
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a supervisor killed outright takes the extension with it
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if os.getppid() != supervisor:
+            os._exit(1)
+        return
+    for fd in _CHANNEL_FDS:
+        try:
+            os.close(fd)  # else the host would not see EOF on them when the extension dies
+        except OSError:
+            pass
+    if os.getppid() != host:
+        os.kill(os.getpid(), signal.SIGTERM)  # the host died before PR_SET_PDEATHSIG took: stop at once (still blocked)
+    if drop_privileges is not None:
+        try:
+            drop_privileges()
+        except OSError as e:
+            sys.stderr.write("pyisolate supervisor: %s\n" % e)
+            os.kill(child, signal.SIGKILL)
+    try:
+        _supervise(child)
+    finally:
+        os._exit(70)  # never back into the bootstrap's code
