@@ -68,8 +68,16 @@ export class Extension extends EventEmitter {
     return this.currentState;
   }
 
-  /** The extension's process id. */
+  /**
+   * The extension's Python process (under bwrap: bwrap's, the sandbox's outer process). Killing it kills everything
+   * the extension started.
+   */
   get pid(): number | undefined {
+    return this.parts.process.extensionPid;
+  }
+
+  /** @internal The process group the host spawned (the guest's supervisor or bwrap leads it). */
+  get processGroup(): number | undefined {
     return this.parts.process.pid;
   }
 

@@ -126,6 +126,8 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
           });
           pythonVersion = message.python;
+          // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.
+          if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(message.pid);
           return;
         case "ready":
           settleHandshake?.(undefined, message);

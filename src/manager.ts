@@ -37,11 +37,11 @@ export class ExtensionManager {
   private warnedDegraded = false;
   private readonly killOnExit = () => {
     for (const extension of this.extensions.values()) {
-      if (extension.pid !== undefined) {
+      if (extension.processGroup !== undefined) {
         try {
           // SIGTERM, not SIGKILL: the guest's supervisor must live to kill what the extension started (see
           // process/guest-process.ts); it SIGKILLs the extension itself, so nothing waits on the extension's goodwill.
-          process.kill(-extension.pid, "SIGTERM");
+          process.kill(-extension.processGroup, "SIGTERM");
         } catch {
           // Already gone.
         }

@@ -5,6 +5,7 @@
 // the last resort, after `killAfterMs`: it would kill the supervisor before it could sweep.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { ExitInfo } from "../errors.js";
 import type { LaunchCommand } from "./launch.js";
@@ -27,6 +28,7 @@ export class GuestProcess {
   readonly exited: Promise<ExitInfo>;
   private readonly stderrTail: string[] = [];
   private exitInfo: ExitInfo | undefined;
+  private pythonPid: number | undefined;
 
   /**
    * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
@@ -68,8 +70,29 @@ export class GuestProcess {
     });
   }
 
+  /** The process the host spawned: the group leader (the guest's supervisor, or bwrap), what signals go to. */
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** The extension's Python process where it is known (see `adoptPythonPid`), else `pid`. */
+  get extensionPid(): number | undefined {
+    return this.pythonPid ?? this.child.pid;
+  }
+
+  /**
+   * Takes the pid the guest reports in its hello as the extension's own, but only if that process is a child of the
+   * one we spawned (the supervisor): the report is the extension's word, and `ext.pid` is what users signal.
+   */
+  adoptPythonPid(reported: unknown): void {
+    if (typeof reported !== "number" || !Number.isSafeInteger(reported) || reported <= 0 || this.child.pid === undefined) return;
+    try {
+      const stat = readFileSync(`/proc/${reported}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === this.child.pid) this.pythonPid = reported;
+    } catch {
+      // Gone already, or no /proc: `pid` stands.
+    }
   }
 
   get hasExited(): boolean {
