@@ -3,18 +3,41 @@
 import os
 import sys
 
+_EXIT_NOT_CONFINED = 4
+
+
+def _fork_supervisor() -> None:
+    """Where the host asks (no PID namespace), fork the supervisor first: see supervisor.py.
+
+    First of all, before the runtime is imported, so that the supervisor holds no more than a bare interpreter, and
+    outside the Landlock domain that the child then creates.
+    """
+    if "PYISOLATE_SUPERVISE" not in os.environ:
+        return
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
+    spec = importlib.util.spec_from_file_location("_pyisolate_supervisor", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        module.from_env()
+    except OSError as e:
+        sys.stderr.write(f"pyisolate guest: the supervisor could not be started: {e}\n")
+        sys.stderr.flush()
+        os._exit(_EXIT_NOT_CONFINED)
+
+
+_fork_supervisor()
+
 # `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from pyisolate._guest import sandbox as _sandbox  # noqa: E402
 
-_EXIT_NOT_CONFINED = 4
-
 # Landlock (and its seccomp socket filter) first, while nothing from the venv can have run: `-S` kept its
-# site-packages (and .pth files) away. Before it, where the host asks, the fork of the supervisor: it stays outside
-# the Landlock domain and kills every process the extension starts when the extension ends.
+# site-packages (and .pth files) away.
 try:
-    _sandbox.supervise_from_env()
     _sandbox.confine_from_env()
 except (OSError, ValueError, KeyError) as _e:
     sys.stderr.write(f"pyisolate guest: the confinement the host asked for could not be applied: {_e}\n")

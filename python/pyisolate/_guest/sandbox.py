@@ -1,8 +1,8 @@
 """The guest's side of the sandbox at start: the supervisor, confinement when the host asks, then site processing.
 
 The interpreter starts with ``-I -S``: the venv's site-packages is not on ``sys.path`` and none of its ``.pth``
-files has run. ``supervise_from_env`` forks the supervisor that outlives nothing of the extension (Landlock or no
-sandbox: no PID namespace does it); ``confine_from_env`` applies the host's Landlock rules, drops every capability
+files has run. (Before this module is imported, ``bootstrap.py`` has forked the supervisor where the host asked:
+see ``supervisor.py``.) ``confine_from_env`` applies the host's Landlock rules, drops every capability
 and installs the seccomp filter (under bwrap: the capabilities and the filter's process part, as defence in depth);
 ``run_site`` then adds the venv's site directory, so every line of code the venv holds runs confined.
 """
@@ -13,10 +13,9 @@ import json
 import os
 import sys
 
-__all__ = ["LANDLOCK_ENV", "PROCESS_FILTER_ENV", "SUPERVISE_ENV", "confine_from_env", "run_site", "supervise_from_env"]
+__all__ = ["LANDLOCK_ENV", "PROCESS_FILTER_ENV", "confine_from_env", "run_site"]
 
 LANDLOCK_ENV = "PYISOLATE_LANDLOCK"
-SUPERVISE_ENV = "PYISOLATE_SUPERVISE"  # "1": fork the supervisor (set by the host for Landlock and no sandbox)
 PROCESS_FILTER_ENV = "PYISOLATE_PROCESS_FILTER"  # "1": under bwrap, drop capabilities and filter process calls
 
 
@@ -62,17 +61,6 @@ def _explain_socket_refusals(network: bool, unix_sockets: bool) -> None:
             raise PermissionError(e.errno, f"{e.strerror}: {hint}") from None
 
     socket.socket.__init__ = __init__
-
-
-def supervise_from_env():
-    """Fork the supervisor when the host asks (see ``supervisor.py``); returns, in the child, whether it did."""
-    if os.environ.pop(SUPERVISE_ENV, None) != "1":
-        return False
-    from . import caps, supervisor
-
-    # Under Landlock the supervisor, outside the domain, holds no capability either: it needs none.
-    supervisor.fork_supervised(caps.drop_all if LANDLOCK_ENV in os.environ else None)
-    return True
 
 
 def _filter_processes_under_bwrap():

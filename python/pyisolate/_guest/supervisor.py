@@ -13,7 +13,10 @@ import signal
 import sys
 import time
 
-__all__ = ["descendants", "fork_supervised"]
+__all__ = ["SUPERVISE_ENV", "descendants", "fork_supervised", "from_env"]
+
+SUPERVISE_ENV = "PYISOLATE_SUPERVISE"  # "1": set by the host for Landlock and for no sandbox (bwrap has a PID namespace)
+_LANDLOCK_ENV = "PYISOLATE_LANDLOCK"
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -120,6 +123,30 @@ def _supervise(child):
         else:
             stop_signal = info.si_signo
     _exit_like(_sweep(child, status), stop_signal)
+
+
+def _sibling(name):
+    # By path: bootstrap.py loads this module before the pyisolate package, so that the supervisor's memory is a bare
+    # interpreter's (the extension's imports happen in the child only).
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_pyisolate_" + name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _drop_capabilities():
+    _sibling("caps").drop_all()
+
+
+def from_env():
+    """Fork the supervisor when the host asks; returns, in the child, whether it did. Raises OSError if it cannot."""
+    if os.environ.pop(SUPERVISE_ENV, None) != "1":
+        return False
+    # Under Landlock the supervisor, outside the domain, holds no capability either: it needs none.
+    fork_supervised(_drop_capabilities if _LANDLOCK_ENV in os.environ else None)
+    return True
 
 
 def fork_supervised(drop_privileges=None):
