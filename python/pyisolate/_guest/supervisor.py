@@ -26,10 +26,9 @@ _SWEEP_DEADLINE_S = 10.0  # a process stuck in the kernel (D state) cannot be re
 _CHANNEL_FDS = (3, 4)  # the RPC socket and the fd channel: only the extension may hold them
 
 
-def _prctl(option, value):
+def _prctl(libc, option, value):
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, value, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, "supervisor: prctl(%d) failed: %s" % (option, os.strerror(err)))
@@ -155,15 +154,18 @@ def fork_supervised(drop_privileges=None):
     ``drop_privileges``: called in the parent after the fork (capabilities, ``no_new_privs``): the supervisor needs
     none of them to kill its own descendants.
     """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # once: each CDLL(None) costs a dlopen
     host = os.getppid()
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # before the fork: no stop signal can be missed
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # the host's death is a stop: sweep, then exit
+    _prctl(libc, _PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(libc, _PR_SET_PDEATHSIG, signal.SIGTERM)  # the host's death is a stop: sweep, then exit
     supervisor = os.getpid()
     child = os.fork()
     if child == 0:
-        _prctl(_PR_SET_CHILD_SUBREAPER, 0)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a supervisor killed outright takes the extension with it
+        _prctl(libc, _PR_SET_CHILD_SUBREAPER, 0)
+        _prctl(libc, _PR_SET_PDEATHSIG, signal.SIGKILL)  # a supervisor killed outright takes the extension with it
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if os.getppid() != supervisor:
             os._exit(1)
