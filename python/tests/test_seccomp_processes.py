@@ -6,7 +6,7 @@ import subprocess
 import sys
 import unittest
 
-from tests.landlock_support import GUEST_DIR
+from tests.landlock_support import ABI, GUEST_DIR, PYTHON_PREFIXES, WHY
 from tests.test_seccomp import ALLOW, EPERM, run_bpf, seccomp
 
 ROOT = os.geteuid() == 0
@@ -198,6 +198,52 @@ class CapsTest(unittest.TestCase):
             self.assertEqual(out["after"][4], 0xEF, "NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE and every lock; KEEP_CAPS off")
         else:
             self.assertEqual(out["before"][:3], [0, 0, 0], "an unprivileged process starts with none")
+
+
+# What the exec'd "installer" reports: its capabilities (capget, as /proc is denied) and a prlimit on the victim.
+INSTALLER = r"""
+import ctypes, json, resource, sys
+libc = ctypes.CDLL(None, use_errno=True)
+header, data = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()
+libc.capget(header, data)
+try:
+    resource.prlimit(int(sys.argv[1]), resource.RLIMIT_CPU, (3600, 3600))
+    prlimit = "ok"
+except PermissionError:
+    prlimit = "EPERM"
+print(json.dumps({"permitted": data[1] | data[4] << 32, "prlimit": prlimit}))
+"""
+
+
+@unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
+@unittest.skipUnless(os.uname().machine in seccomp.ARCHES, "the filter is for x86_64 and aarch64")
+class InstallLauncherTest(unittest.TestCase):
+    """confine_exec.py: the installer it execs holds no capability and cannot touch another process."""
+
+    def run_installer(self, confined):
+        victim = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(60)"])
+        try:
+            program = [os.path.realpath(sys.executable), "-I", "-S", "-c", INSTALLER, str(victim.pid)]
+            env = {"PATH": "/usr/bin:/bin"}
+            if confined:
+                env["PYISOLATE_LANDLOCK"] = json.dumps({"read_only": PYTHON_PREFIXES, "writable": ["/dev/null"], "network": False})
+                program = [sys.executable, "-I", "-S", os.path.join(GUEST_DIR, "confine_exec.py"), "--"] + program
+            r = subprocess.run(program, env=env, capture_output=True, text=True, timeout=30)
+        finally:
+            victim.kill()
+            victim.wait()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_control_unconfined_the_installer_changes_another_process(self):
+        out = self.run_installer(False)
+        self.assertEqual(out["prlimit"], "ok")
+        if ROOT:
+            self.assertNotEqual(out["permitted"], 0, "root's installer holds capabilities unconfined")
+
+    def test_confined_no_capability_and_no_prlimit_on_another_process(self):
+        out = self.run_installer(True)
+        self.assertEqual(out, {"permitted": 0, "prlimit": "EPERM"})
 
 
 if __name__ == "__main__":
