@@ -91,6 +91,21 @@ class DescendantsTest(unittest.TestCase):
         self.assertEqual(supervisor.descendants(12, parents), [])
 
 
+@unittest.skipUnless(sys.platform.startswith("linux"), "pidfds and /proc are Linux's")
+class KillTest(unittest.TestCase):
+    def test_a_pid_whose_parent_is_outside_the_tree_is_spared_and_one_inside_is_killed(self):
+        victim = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(60)"])
+        try:
+            supervisor._kill(victim.pid, {1})  # as if the pid had been reused by a process of someone else's
+            time.sleep(0.1)
+            self.assertIsNone(victim.poll(), "a stranger is never killed")
+            supervisor._kill(victim.pid, {os.getpid()})
+            self.assertEqual(victim.wait(5), -signal.SIGKILL)
+        finally:
+            victim.kill()
+            victim.wait()
+
+
 @unittest.skipUnless(sys.platform.startswith("linux"), "prctl and /proc are Linux's")
 class SupervisorTest(unittest.TestCase):
     def setUp(self):

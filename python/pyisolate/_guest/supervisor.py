@@ -36,20 +36,7 @@ def _prctl(libc, option, value):
 
 def _parents():
     """Every visible process's parent, from /proc/<pid>/stat (``children`` files need CONFIG_PROC_CHILDREN)."""
-    parents = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue  # gone meanwhile
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1:
-            parents[int(name)] = int(fields[1])
-    return parents
+    return _parents_of(int(name) for name in os.listdir("/proc") if name.isdigit())
 
 
 def descendants(root, parents=None):
@@ -79,6 +66,42 @@ def _reap(child, status):
             status = st
 
 
+def _kill(pid, tree):
+    """SIGKILL ``pid`` if it is still in ``tree``: through a pidfd, so that a pid reused meanwhile is never hit."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # gone
+    except (AttributeError, OSError):  # Python 3.8, or a kernel before 5.3: the plain kill, with its tiny race
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+    try:
+        # The pidfd pins one process: if the pid now names one whose parent is outside the tree, it is a stranger.
+        if _parents_of((pid,)).get(pid) in tree:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _parents_of(pids):
+    """Each pid's parent from /proc/<pid>/stat ("pid (comm) state ppid ...": comm may hold spaces and parentheses,
+    so the fields are split after the last ')'); pids gone meanwhile are left out."""
+    parents = {}
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                stat = f.read()
+            parents[pid] = int(stat[stat.rfind(b")") + 2:].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return parents
+
+
 def _sweep(child, status):
     """SIGKILL every descendant, again and again, until none is left (each one killed cannot fork again)."""
     me, deadline = os.getpid(), time.monotonic() + _SWEEP_DEADLINE_S
@@ -87,11 +110,9 @@ def _sweep(child, status):
         left = descendants(me)
         if not left:
             break
+        tree = {me, *left}
         for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill(pid, tree)
         signal.sigtimedwait({signal.SIGCHLD}, 0.02)
     return _reap(child, status)
 
