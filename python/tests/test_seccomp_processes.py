@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 from tests.landlock_support import ABI, GUEST_DIR, PYTHON_PREFIXES, WHY
@@ -244,6 +245,62 @@ class InstallLauncherTest(unittest.TestCase):
     def test_confined_no_capability_and_no_prlimit_on_another_process(self):
         out = self.run_installer(True)
         self.assertEqual(out, {"permitted": 0, "prlimit": "EPERM"})
+
+
+# An "installer" whose build step leaves a setsid daemon behind (argv carries a token), then fails with 3.
+LEAVES_DAEMON = r"""
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", "import time\nwhile True: time.sleep(1)", sys.argv[1]])
+    os._exit(0)
+os.wait()
+sys.exit(3)
+"""
+
+
+def pids_with(token):
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                if token.encode() in f.read().split(b"\0"):
+                    found.append(int(name))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+@unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
+@unittest.skipUnless(os.uname().machine in seccomp.ARCHES, "the filter is for x86_64 and aarch64")
+class InstallDaemonTest(unittest.TestCase):
+    def run_leaving(self, confined):
+        import uuid
+
+        token = "pyisolate-install-daemon-" + uuid.uuid4().hex
+        program = [os.path.realpath(sys.executable), "-I", "-S", "-c", LEAVES_DAEMON, token]
+        env = {"PATH": "/usr/bin:/bin"}
+        if confined:
+            env["PYISOLATE_LANDLOCK"] = json.dumps({"read_only": PYTHON_PREFIXES, "writable": ["/dev/null"], "network": False})
+            program = [sys.executable, "-I", "-S", os.path.join(GUEST_DIR, "confine_exec.py"), "--"] + program
+        # Not captured: the daemon would hold the pipes open, and a read to EOF would wait for it forever.
+        r = subprocess.run(program, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        time.sleep(0.2)
+        left = pids_with(token)
+        for pid in left:
+            os.kill(pid, 9)
+        return r.returncode, left
+
+    def test_control_without_the_launcher_the_daemon_outlives_the_installer(self):
+        code, left = self.run_leaving(False)
+        self.assertEqual(code, 3)
+        self.assertEqual(len(left), 1, "the probe leaves a daemon when nothing supervises it")
+
+    def test_the_launcher_s_supervisor_kills_it_and_passes_the_exit_code_on(self):
+        code, left = self.run_leaving(True)
+        self.assertEqual(code, 3)
+        self.assertEqual(left, [])
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ The host's install sandbox for hosts where bubblewrap cannot run. The rules come
 (false: TCP bind and connect are denied, ABI 4+, and no socket but a Unix pair can be made), ``unix_sockets``
 (false or absent: ``socket(AF_UNIX)`` is refused by the seccomp filter) and ``cwd`` (the folder to start in).
 Landlock rules, the seccomp filter and ``no_new_privs`` survive ``execve``, so uv or pip and every build backend
-they start run confined; so does the empty capability set (``caps.py``: uid 0 keeps none across the exec) and the
+they start run confined (under a supervisor, ``supervisor.py``, that kills whatever they leave behind when the
+installer exits); so does the empty capability set (``caps.py``: uid 0 keeps none across the exec) and the
 filter's process rules. Nothing of the venv being built is imported here: only this file and ``landlock.py``,
-``caps.py`` and ``seccomp.py`` beside it, all stdlib-only. If any of it cannot be applied the command is never run (exit 4).
+``caps.py``, ``supervisor.py`` and ``seccomp.py`` beside it, all stdlib-only. If any of it cannot be applied the command is never run (exit 4).
 """
 
 import importlib.util
@@ -56,6 +57,12 @@ def main(argv):
     except (KeyError, ValueError, TypeError) as e:
         _fail(_EXIT_NOT_CONFINED, "no usable rules in %s (%s): refusing to run %s unconfined" % (_ENV, e, command[0]))
     _die_with_parent()
+    try:
+        # Before confinement, as the guest's: the supervisor stays outside the Landlock domain, and a build backend's
+        # setsid daemon dies when the installer exits (or when the host sends SIGTERM, or dies).
+        _load("supervisor").fork_supervised(_load("caps").drop_all)
+    except OSError as e:
+        _fail(_EXIT_NOT_CONFINED, "the supervisor could not be started (%s): refusing to run %s" % (e, command[0]))
     try:
         # All loaded first: this folder is not among the paths Landlock then leaves readable.
         landlock, caps, seccomp = _load("landlock"), _load("caps"), _load("seccomp")
