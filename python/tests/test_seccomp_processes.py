@@ -65,6 +65,19 @@ class ProcessVerdictTest(unittest.TestCase):
                     args[at] = mode
                     self.assertEqual(self.v(arch, name, *args), verdict, (arch, name, oct(mode)))
 
+    def test_the_caller_s_own_pid_counts_as_itself_when_given(self):
+        for arch in seccomp.ARCHES:
+            a = seccomp.ARCHES[arch]
+            program = seccomp.build_program(arch, False, False, self_pid=4242)
+            for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr"):
+                self.assertEqual(run_bpf(program, a.audit, a.numbers[name], (4242, 0, 0)), ALLOW, name)
+                self.assertEqual(run_bpf(program, a.audit, a.numbers[name], (0, 0, 0)), ALLOW, name)
+                self.assertEqual(run_bpf(program, a.audit, a.numbers[name], (4243, 0, 0)), EPERM, name)
+            self.assertEqual(run_bpf(program, a.audit, a.setpriority, (0, 4242, 5)), ALLOW)
+            self.assertEqual(run_bpf(program, a.audit, a.setpriority, (2, 4242, 5)), EPERM, "PRIO_USER of a uid that happens to be the pid")
+            self.assertEqual(run_bpf(program, a.audit, a.ioprio_set, (1, 4242, 0)), ALLOW)
+            self.assertEqual(run_bpf(program, a.audit, a.ioprio_set, (1, 4243, 0)), EPERM)
+
     def test_without_the_process_part_everything_passes_and_sockets_alone_keep_their_rules(self):
         for arch in seccomp.ARCHES:
             for name in seccomp.PROCESS_RULES:
@@ -116,6 +129,8 @@ out = {
     "nice_self": attempt(lambda: os.nice(1)),
     "pin_other": attempt(lambda: os.sched_setaffinity(victim, cpu)),
     "pin_self": attempt(lambda: os.sched_setaffinity(0, cpu)),
+    "pin_own_pid": attempt(lambda: os.sched_setaffinity(os.getpid(), cpu)),
+    "renice_own_pid": attempt(lambda: os.setpriority(os.PRIO_PROCESS, os.getpid(), 4)),
     "sched_other": attempt(lambda: os.sched_setscheduler(victim, os.SCHED_OTHER, os.sched_param(0))),
     "sched_param_other": attempt(lambda: os.sched_setparam(victim, os.sched_param(0))),
     "ioprio_other": attempt(sys_("ioprio_set", 1, victim, (2 << 13) | 4)),
@@ -168,7 +183,8 @@ class KernelTest(unittest.TestCase):
                 for key in ("prlimit_other", "renice_other", "renice_user", "pin_other", "sched_other", "sched_param_other",
                             "ioprio_other", "keyctl", "add_key", "syslog", "bpf", "perf", "sethostname", "mknod_char"):
                     self.assertEqual(out[key], "EPERM", key)
-                for key in ("prlimit_self", "setrlimit_self", "renice_self", "nice_self", "pin_self", "ioprio_self", "mknod_fifo"):
+                for key in ("prlimit_self", "setrlimit_self", "renice_self", "nice_self", "pin_self", "pin_own_pid",
+                            "renice_own_pid", "ioprio_self", "mknod_fifo"):
                     self.assertEqual(out[key], "ok", key)
                 self.assertEqual(out["caps"][:3], ["0x0", "0x0", "0x0"], "no effective, permitted or inheritable capability")
 

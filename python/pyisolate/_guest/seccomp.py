@@ -163,11 +163,13 @@ def _assemble(items):
     return out
 
 
-def build_program(arch, network, unix_sockets, sockets=True, processes=True):
+def build_program(arch, network, unix_sockets, sockets=True, processes=True, self_pid=0):
     """Pure: the filter for ABI ``arch`` as a list of (code, jt, jf, k) instructions.
 
     ``sockets``: the socket part (``network`` and ``unix_sockets`` say what it lets through); ``processes``: the
-    ``PROCESS_RULES`` part. Other ABIs are killed either way.
+    ``PROCESS_RULES`` part, where the caller is pid 0 and, when given, ``self_pid`` (``os.getpid()`` as code often
+    spells "myself"; its children inherit the filter and may name it too, which reaches nothing outside the
+    extension). Other ABIs are killed either way.
     """
     a = ARCHES[arch]
 
@@ -193,7 +195,7 @@ def build_program(arch, network, unix_sockets, sockets=True, processes=True):
     if sockets:
         p += _socket_part(network, unix_sockets, ld, jeq, goto)
     if processes:
-        p += _process_part(ld, jeq, goto)
+        p += _process_part(ld, jeq, goto, self_pid)
     p += [
         "allow", (_RET_K, RET_ALLOW, None, None),
         "eacces", (_RET_K, RET_ERRNO | errno.EACCES, None, None),
@@ -222,13 +224,16 @@ def _socket_part(network, unix_sockets, ld, jeq, goto):
     return p
 
 
-def _process_part(ld, jeq, goto):
+def _process_part(ld, jeq, goto, self_pid):
     # Every argument checked is an int (pid_t, int, umode_t): its low 32 bits are all the kernel reads.
+    def is_self():
+        return [jeq(0, "allow", None if self_pid else "eperm")] + ([jeq(self_pid, "allow", "eperm")] if self_pid else [])
+
     return [
-        "self_arg0", ld(_arg(0)), jeq(0, "allow", "eperm"),
+        "self_arg0", ld(_arg(0)), *is_self(),
         "self_prio", ld(_arg(0)), jeq(_PRIO_PROCESS, "self_arg1", "eperm"),
         "self_ioprio", ld(_arg(0)), jeq(_IOPRIO_WHO_PROCESS, None, "eperm"),
-        "self_arg1", ld(_arg(1)), jeq(0, "allow", "eperm"),
+        "self_arg1", ld(_arg(1)), *is_self(),
         "mode_arg1", ld(_arg(1)), goto("mode"),
         "mode_arg2", ld(_arg(2)),
         "mode", (_ALU_AND_K, _S_IFMT, None, None), jeq(_S_IFCHR, "eperm"), jeq(_S_IFBLK, "eperm"), goto("allow"),
@@ -250,7 +255,7 @@ def install(network, unix_sockets, sockets=True, processes=True):
     Raises OSError when the ABI is unknown or the kernel refuses: the caller must not run anything unconfined.
     """
     arch = native_arch()
-    program = build_program(arch, network, unix_sockets, sockets, processes)
+    program = build_program(arch, network, unix_sockets, sockets, processes, os.getpid())
     code = program_bytes(program)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
