@@ -148,3 +148,20 @@ for (const [mode, sandbox] of Object.entries(MODES)) {
     });
   });
 }
+
+describe("the supervisor is out of the extension's reach", () => {
+  it("under Landlock (ABI >= 6) signalling it is EPERM; with the sandbox disabled the same probe reaches it", async (t) => {
+    if (caps.landlockAbi < 6) return t.skip(`Landlock ABI ${caps.landlockAbi} < 6: no signal scoping`);
+    const manager = makeManager();
+    try {
+      for (const [mode, expected] of [["disabled", "ok"], ["landlock", "PermissionError"]] as const) {
+        const ext = await manager.load({ name: "trust_confine_ext", modulePath: MODULE, sandbox: MODES[mode]! });
+        const [kind] = (await ext.call("signal_parent")) as [string, unknown];
+        assert.equal(kind, expected, mode);
+        await ext.stop();
+      }
+    } finally {
+      await manager.close();
+    }
+  });
+});

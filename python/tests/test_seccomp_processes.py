@@ -263,6 +263,36 @@ class InstallLauncherTest(unittest.TestCase):
         self.assertEqual(out, {"permitted": 0, "prlimit": "EPERM"})
 
 
+@unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
+@unittest.skipUnless(ROOT, "making a character device needs CAP_MKNOD: unprivileged, the control could not succeed")
+class LandlockDeviceNodeTest(unittest.TestCase):
+    """Landlock alone (no filter, capabilities kept) refuses a device node in a writable folder; unconfined, root makes it."""
+
+    def make_node(self, confined):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            code = (
+                "import json, os, sys\n"
+                "sys.path.insert(0, %r)\n"
+                "import landlock\n"
+                "if %r: landlock.confine(%r, [%r, '/dev/null'], True)\n"
+                "try:\n"
+                "    os.mknod(os.path.join(%r, 'null'), 0o020600, os.makedev(1, 3)); print('ok')\n"
+                "except OSError as e:\n"
+                "    print(type(e).__name__)\n"
+            ) % (GUEST_DIR, confined, PYTHON_PREFIXES, tmp, tmp)
+            r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def test_control_unconfined_root_makes_it(self):
+        self.assertEqual(self.make_node(False), "ok")
+
+    def test_confined_make_char_is_granted_by_no_rule(self):
+        self.assertEqual(self.make_node(True), "PermissionError")
+
+
 # An "installer" whose build step leaves a setsid daemon behind (argv carries a token), then fails with 3.
 LEAVES_DAEMON = r"""
 import os, sys, time
