@@ -5,20 +5,16 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { ExtensionOptions } from "./options.js";
+import { checkFileOptions, FILE_KEYS, type FileAllowances, type FileOptions } from "./file-policy.js";
 import { validateExtensionOptions } from "./validate.js";
 
 export const CONFIG_FILE_NAME = "pyisolate.yaml";
 
-/** Keys a config file may set: everything that is data, nothing that is code or identity. */
-const FILE_KEYS = new Set([
-  "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "backend",
-  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages",
-]);
-
-type FileOptions = Partial<ExtensionOptions>;
-
-/** Returns the options a module folder's pyisolate.yaml sets, checked, or {} when there is no file. */
-export function readConfigFile(modulePath: string): FileOptions {
+/**
+ * Returns the options a module folder's pyisolate.yaml sets, checked against the trust boundary (file-policy.ts), or
+ * {} when there is no file. `modulePath` must be a real path; `allow` is what the host's code options let the file do.
+ */
+export function readConfigFile(modulePath: string, allow: FileAllowances = {}): FileOptions {
   const file = join(modulePath, CONFIG_FILE_NAME);
   let text: string;
   try {
@@ -38,8 +34,8 @@ export function readConfigFile(modulePath: string): FileOptions {
     throw new ConfigError(`${file} must hold a mapping of options`, { file });
   }
   for (const key of Object.keys(data)) {
-    if (!FILE_KEYS.has(key)) {
-      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${[...FILE_KEYS].join(", ")})`, { key, file });
+    if (!FILE_KEYS.includes(key)) {
+      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${FILE_KEYS.join(", ")})`, { key, file });
     }
   }
   try {
@@ -50,7 +46,7 @@ export function readConfigFile(modulePath: string): FileOptions {
     }
     throw error;
   }
-  return data as FileOptions;
+  return checkFileOptions(data as FileOptions, modulePath, file, allow);
 }
 
 /** Merges file options under code options: a key given in code wins. */
