@@ -2,7 +2,8 @@
 // what only the host's code may say, and how code-given loader variables stay out of the bwrap binary.
 
 import assert from "node:assert/strict";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { readConfigFile } from "../src/config/config-file.js";
@@ -38,6 +39,30 @@ function refused(text: string, key: string, fileEnv?: string[]): void {
     return true;
   });
 }
+
+describe("the file itself", () => {
+  it("is never read through a symlink, as a FIFO or a device, or past 64 KiB", () => {
+    const secret = path.join(root.dir, "elsewhere", "secret.yaml");
+    writeFileSync(secret, "env: {OMP_NUM_THREADS: '1'}\n");
+    const cases: Array<[string, () => void, RegExp]> = [
+      ["a symlink to a host file", () => symlinkSync(secret, yaml), /symbolic link/],
+      ["a symlink to /dev/zero", () => symlinkSync("/dev/zero", yaml), /symbolic link/],
+      // A FIFO would block the host's event loop for ever if it were opened for a blocking read.
+      ["a FIFO", () => execFileSync("mkfifo", [yaml]), /not a regular file/],
+      ["a folder", () => mkdirSync(yaml), /not a regular file/],
+      ["70 KiB of comments", () => writeFileSync(yaml, "#".repeat(70 * 1024)), /larger than 65536 bytes/],
+    ];
+    for (const [what, plant, message] of cases) {
+      rmSync(yaml, { recursive: true, force: true });
+      plant();
+      assert.throws(() => readConfigFile(ext), (e: unknown) => e instanceof ConfigError && e.file === yaml && message.test(e.message), what);
+    }
+    rmSync(yaml, { recursive: true, force: true });
+    // The control: the same text as a regular file is read.
+    writeFileSync(yaml, "env: {OMP_NUM_THREADS: '1'}\n");
+    assert.deepEqual(readConfigFile(ext), { env: { OMP_NUM_THREADS: "1" } });
+  });
+});
 
 describe("env from the file", () => {
   it("takes the built-in tuning knobs", () => {

@@ -1,6 +1,6 @@
 // Reads the optional pyisolate.yaml of an extension folder; config given in code wins over it.
 
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { ConfigError } from "../errors.js";
@@ -9,6 +9,42 @@ import { checkFileOptions, FILE_KEYS, type FileAllowances, type FileOptions } fr
 import { validateExtensionOptions } from "./validate.js";
 
 export const CONFIG_FILE_NAME = "pyisolate.yaml";
+/** A config file is a few lines; anything larger is not one (and /dev/zero behind a link would never end). */
+export const CONFIG_FILE_MAX_BYTES = 64 * 1024;
+
+/**
+ * The file's text, or undefined when there is none. The folder is the extension's: the file is opened without
+ * following a symlink (a link to a host file is refused, never read) and without blocking (a FIFO would stall the
+ * host), must be a regular file and is read up to the limit.
+ */
+function readOwnFile(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    const why = code === "ELOOP" ? "it is a symbolic link; the config file must be a regular file in the folder" : (error as Error).message;
+    throw new ConfigError(`cannot read ${file}: ${why}`, { file, cause: error });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ConfigError(`${file} is not a regular file`, { file });
+    if (stat.size > CONFIG_FILE_MAX_BYTES) throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
+    const buffer = Buffer.alloc(CONFIG_FILE_MAX_BYTES + 1);
+    let length = 0;
+    // Read to the end, or one byte past the limit: the size stat gave may have grown since.
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > CONFIG_FILE_MAX_BYTES) throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
+    return buffer.subarray(0, length).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Returns the options a module folder's pyisolate.yaml sets, checked against the trust boundary (file-policy.ts), or
@@ -16,13 +52,8 @@ export const CONFIG_FILE_NAME = "pyisolate.yaml";
  */
 export function readConfigFile(modulePath: string, allow: FileAllowances = {}): FileOptions {
   const file = join(modulePath, CONFIG_FILE_NAME);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`, { file, cause: error });
-  }
+  const text = readOwnFile(file);
+  if (text === undefined) return {};
   let data: unknown;
   try {
     data = parse(text);
