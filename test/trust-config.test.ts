@@ -122,7 +122,7 @@ describe("python, index URLs, findLinks and dependencies from the file", () => {
     }
     for (const bad of [
       "pkg @ file:///srv/other/pkg.whl", "file:///srv/pkg.whl", "./local", "../sibling", "/abs/pkg", "~/pkg",
-      "pkg-1.0-py3-none-any.whl", "pkg.tar.gz", "pkg @ git+file:///repo", "pkg @ git+ssh://git@host/r.git", "pkg @ /abs/pkg.whl", "sub/dir",
+      "pkg-1.0-py3-none-any.whl", "pkg.tar.gz", "pkg @ git+file:///repo", "pkg @ git+ssh://git@host/r.git", "pkg @ /abs/pkg.whl", "sub/dir", "pkg/../x @ https://example.org/x.whl",
     ]) {
       assert.ok(fileRequirementProblem(bad), bad);
     }

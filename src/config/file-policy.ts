@@ -54,7 +54,8 @@ function isRemoteUrl(value: string, schemes: ReadonlySet<string> = REMOTE_SCHEME
 export function fileRequirementProblem(requirement: string): string | undefined {
   const at = requirement.indexOf("@");
   if (at >= 0) {
-    if (!NAME_AND_EXTRAS.test(requirement.slice(0, at).trim())) return "a direct reference must start with a project name";
+    const name = NAME_AND_EXTRAS.exec(requirement.slice(0, at).trim());
+    if (!name || name[0].length !== requirement.slice(0, at).trim().length) return "a direct reference must start with a project name";
     const url = requirement.slice(at + 1).trim().split(/[\s;]/)[0] ?? "";
     return isRemoteUrl(url) ? undefined : `"${url}" is not an http(s) URL (local paths and file: URLs are the host's to give)`;
   }
