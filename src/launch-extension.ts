@@ -94,6 +94,8 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,
+    // Host services and callbacks learn which extension called them (callingExtension()).
+    caller: name,
     extensions: [tensors.codec()],
     fdChannel: tensors.channel,
     onSegmentsReleased: (ids) => tensors.released(ids),

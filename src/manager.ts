@@ -4,6 +4,7 @@ import { mkdtemp, rm, mkdir, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
+import { grantedServices } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
 import { ensureEnvironment } from "./env/builder.js";
@@ -55,8 +56,9 @@ export class ExtensionManager {
   }
 
   /**
-   * Makes a host object callable from every extension under `name`: Python's `ProxiedSingleton`
-   * subclass of the same name (or remote id) forwards its calls here. Only public methods are callable.
+   * Makes a host object callable under `name` from every extension whose `services` option (default: all) names
+   * it: Python's `ProxiedSingleton` subclass of the same name (or remote id) forwards its calls here. Only public
+   * methods are callable; a method learns the calling extension's name from `callingExtension()`.
    * Keyword arguments from Python (`Svc().send(event, data, sid=None)`) arrive as one extra trailing
    * argument, a plain object (`send(event, data, { sid: null })`), only when the caller passed any.
    */
@@ -89,8 +91,11 @@ export class ExtensionManager {
   async load(options: ExtensionOptions): Promise<Extension> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
-    const modulePath = await realpath(validateExtensionOptions(options).modulePath);
-    const fromFile = readConfigFile(modulePath);
+    const checked = validateExtensionOptions(options);
+    const modulePath = await realpath(checked.modulePath);
+    // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
+    const fromFile = readConfigFile(modulePath, { fileEnv: checked.fileEnv });
+    const mayCall = grantedServices(checked.services, fromFile.services);
     const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
     const name = merged.name;
     if (this.extensions.has(name) || this.loading.has(name)) {
@@ -147,7 +152,8 @@ export class ExtensionManager {
         environment,
         env: merged.env,
         privateDirs,
-        resolveService: (service) => this.services.get(service),
+        // A service not granted answers exactly as one never provided: nothing tells the extension it exists.
+        resolveService: (service) => (mayCall(service) ? this.services.get(service) : undefined),
         logger: this.logger,
         forwardOutput: this.options.forwardOutput ?? true,
         callTimeoutMs: merged.callTimeoutMs,

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { wrapWithBwrap } from "../sandbox/bwrap-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
+import { splitEnvForBwrap } from "./clean-env.js";
 import type { SandboxLaunch } from "../sandbox/prepare.js";
 
 /** The Python guest runtime shipped inside this package. */
@@ -38,8 +39,11 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
   const sandbox = request.sandbox ?? { backend: "none" };
   switch (sandbox.backend) {
     case "bwrap":
-    case "bwrap-degraded":
-      return { ...wrapWithBwrap(sandbox.bwrapPath, sandbox.bwrapArgs, python), cwd: request.modulePath, env: request.env };
+    case "bwrap-degraded": {
+      // Loader variables reach Python inside through --setenv, never the bwrap binary itself.
+      const { outer, setenv } = splitEnvForBwrap(request.env);
+      return { ...wrapWithBwrap(sandbox.bwrapPath, [...sandbox.bwrapArgs, ...setenv], python), cwd: request.modulePath, env: outer };
+    }
     case "landlock":
       return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules } };
     case "none":

@@ -13,6 +13,8 @@ export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMe
 export interface RpcPeerOptions {
   /** The object whose public methods answer calls to `target` (a host service), or undefined. */
   resolveTarget?: (target: string) => object | undefined;
+  /** The other side's name (an extension's): incoming calls run with it as callingExtension(). */
+  caller?: string;
   /** Receives hello, init, ready, fatal, shutdown and event messages. */
   onControl?: (message: ControlMessage) => void;
   /** Told when the other side broke the protocol; the peer has already closed with this error. */

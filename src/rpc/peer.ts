@@ -49,6 +49,7 @@ export class RpcPeer implements PendingOwner {
       codec: this.codec,
       callables: this.callables,
       resolveTarget: options.resolveTarget,
+      caller: options.caller,
       write: (chunks) => this.write(chunks),
     });
     this.decoder = new FrameDecoder((frame) => this.receive(frame), { maxFrameBytes: options.maxFrameBytes });
