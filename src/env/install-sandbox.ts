@@ -11,8 +11,11 @@ import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "..
 import { dangerReason } from "../sandbox/path-guard.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
 import type { IndexOptions } from "./backend.js";
-import { readInstallerConfig } from "./install-config.js";
+import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
 import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
+import { behindForwarder, forwarderBinds, INSIDE_PROXY_PORT, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
+import { planInstallNetwork, type InstallNetwork } from "./install-network.js";
+import { checkExtensionSources, extensionSources } from "./install-sources.js";
 import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "./types.js";
 
 /** A confined install: what to run instead of an argv, and with which environment. */
@@ -110,6 +113,8 @@ export interface InstallSandboxRequest {
  */
 export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise<InstallSandbox | undefined> {
   const { options, emit } = req;
+  // Whatever the mode: an extension's yaml never names a host folder as a package source (ConfigError naming the key).
+  await checkExtensionSources(extensionSources(req.index, options.trustedIndex), options.extensionDir);
   if (options.mode === "disabled") {
     emit({ stage: "install", message: "install sandbox disabled: uv/pip and any sdist build code run with this process's rights" });
     return undefined;
@@ -127,11 +132,22 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
     return undefined;
   }
   if (choice.note) emit({ stage: "install", message: `install sandbox: ${choice.note}` });
-  if (choice.kind !== "landlock") return prepareConfined(req, choice.kind, caps, undefined);
-  const dirs = await makePrivateInstallDirs();
+  const dirs = choice.kind === "landlock" ? await makePrivateInstallDirs() : undefined;
   return prepareConfined(req, choice.kind, caps, dirs).catch(async (err: unknown) => {
-    await removePrivateInstallDirs(dirs);
+    if (dirs) await removePrivateInstallDirs(dirs);
     throw err;
+  });
+}
+
+/** Pure: the install's network from the load's `network`, the host's own index URLs and the spec's (split by who named them). */
+export function installNetworkFor(req: Pick<InstallSandboxRequest, "options" | "index">, config: Pick<InstallerConfig, "urls">): InstallNetwork {
+  const fromExtension = new Set(extensionSources(req.index, req.options.trustedIndex).map((s) => s.value));
+  const specUrls = [req.index.indexUrl ?? "", ...req.index.extraIndexUrls, ...req.index.findLinks].filter((u) => /^https?:\/\//i.test(u));
+  return planInstallNetwork({
+    network: req.options.network ?? true,
+    hostUrls: [...config.urls, ...specUrls.filter((u) => !fromExtension.has(u))],
+    extensionUrls: specUrls.filter((u) => fromExtension.has(u)),
+    defaultIndex: !req.index.indexUrl,
   });
 }
 
@@ -141,7 +157,7 @@ async function prepareConfined(
   caps: SandboxCapabilities,
   dirs: PrivateInstallDirs | undefined,
 ): Promise<InstallSandbox> {
-  const { options, emit } = req;
+  const { emit } = req;
   const hostHome = req.hostEnv.HOME || homedir();
   const config = await readInstallerConfig(req.hostEnv, req.index, hostHome, dirs?.home ?? INSTALL_HOME, SYSTEM_INSTALLER_CONFIG);
   const host = { home: hostHome, tmp: "/tmp" };
@@ -157,28 +173,64 @@ async function prepareConfined(
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
   const pythonInstall = await resolvePythonInstall(req.buildDir);
+  const plan = installNetworkFor(req, config);
+  const refused = (line: string): void => emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
+  const net = await startInstallNet(plan, dirs ? "landlock" : "bwrap", refused);
+  try {
+    return await confine(req, kind, caps, dirs, config, net, [...pythonInstall, ...(await req.tools()), ...sources], cacheDir);
+  } catch (err) {
+    await net.close();
+    throw err;
+  }
+}
+
+function netWhat(net: InstallNet): string {
+  if (net.network.mode === "host") return "the host's network";
+  if (net.network.mode === "none") return `no network (${net.network.why})`;
+  const { trusted, publicOnly } = net.network.allow;
+  return `only the index proxy, to ${[...trusted, ...publicOnly.map((h) => `${h} (public addresses only)`)].join(", ")}`;
+}
+
+async function confine(
+  req: InstallSandboxRequest,
+  kind: InstallSandbox["kind"],
+  caps: SandboxCapabilities,
+  dirs: PrivateInstallDirs | undefined,
+  config: InstallerConfig,
+  net: InstallNet,
+  readonlyPaths: string[],
+  cacheDir: string,
+): Promise<InstallSandbox> {
+  const { emit } = req;
   const policy = {
-    network: options.network ?? true,
+    network: net.network.mode === "host",
     buildDir: req.buildDir,
     cacheDir,
-    readonlyPaths: [...pythonInstall, ...(await req.tools()), ...sources],
+    readonlyPaths,
     configFiles: config.files,
     systemLinks: await readSystemLinks(),
   };
-  const env = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
+  const python = path.join(req.buildDir, "bin", "python");
+  const base = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, python: path.join(req.buildDir, "bin", "python") });
-    const what = `landlock (ABI ${caps.landlockAbi})${policy.network ? "" : ", no TCP"}`;
-    emit({ stage: "install", message: `install sandbox: ${what}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
-    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose: () => removePrivateInstallDirs(dirs) };
+    const port = net.proxy?.port;
+    const landlock = await prepareLandlockInstall({ ...policy, dirs, python, ...(port !== undefined ? { proxyPort: port } : {}) });
+    const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
+    emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${netWhat(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
+    const dispose = async (): Promise<void> => {
+      await net.close();
+      await removePrivateInstallDirs(dirs);
+    };
+    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose };
   }
-  const bwrapArgs = buildInstallBwrapArgs(policy, caps.namespaces);
-  emit({ stage: "install", message: `install sandbox: ${kind}${policy.network ? "" : ", no network"}; writable: ${req.buildDir}, ${cacheDir}` });
+  const socket = net.socketPath;
+  const bwrapArgs = [...buildInstallBwrapArgs(policy, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
+  emit({ stage: "install", message: `install sandbox: ${kind}, ${netWhat(net)}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
-    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...argv],
-    env,
+    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, argv) : argv)],
+    env: socket ? proxyEnv(base, `http://127.0.0.1:${INSIDE_PROXY_PORT}`) : base,
     cacheDir,
-    dispose: async () => {},
+    dispose: () => net.close(),
   };
 }
