@@ -24,6 +24,8 @@ _RULE_NET_PORT = 2
 _NET_BIND_TCP = 1 << 0
 _NET_CONNECT_TCP = 1 << 1
 _PR_SET_NO_NEW_PRIVS = 38
+_RULE_PATH_BENEATH = 1
+_FS_REFER = 1 << 13  # ABI 2
 _AF_INET, _AF_INET6, _AF_UNIX = 2, 10, 1
 _IPPROTO_TCP = 6
 _EXIT_USAGE = 2
@@ -31,6 +33,11 @@ _EXIT_USAGE = 2
 
 class _NetRulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
 class _NetPortAttr(ctypes.Structure):
@@ -45,13 +52,23 @@ def _check(r, what):
 
 
 def _landlock_port_only(port):
-    """Stack a Landlock ruleset that handles TCP bind and connect and allows only connect to ``port``."""
+    """Stack a Landlock ruleset that handles TCP bind and connect and allows only connect to ``port``.
+
+    Every layer denies REFER (moving a file to another folder) unless it handles and grants it, so this layer
+    grants it everywhere: the layer below already decides where files may move (uv renames across its cache).
+    """
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    attr = _NetRulesetAttr(handled_access_fs=0, handled_access_net=_NET_BIND_TCP | _NET_CONNECT_TCP)
+    attr = _NetRulesetAttr(handled_access_fs=_FS_REFER, handled_access_net=_NET_BIND_TCP | _NET_CONNECT_TCP)
     fd = libc.syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
     _check(fd, "create_ruleset (TCP ports need Landlock ABI 4)")
     try:
+        root = os.open("/", os.O_PATH | os.O_CLOEXEC)
+        try:
+            everywhere = _PathBeneathAttr(allowed_access=_FS_REFER, parent_fd=root)
+            _check(libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(everywhere), ctypes.c_uint32(0)), "add_rule (/)")
+        finally:
+            os.close(root)
         rule = _NetPortAttr(allowed_access=_NET_CONNECT_TCP, port=port)
         _check(libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(_RULE_NET_PORT), ctypes.byref(rule), ctypes.c_uint32(0)), "add_rule")
         _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
