@@ -4,8 +4,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { RUNTIME_ROOT } from "../process/launch.js";
+import type { IndexOptions } from "./backend.js";
 import { startIndexProxy, type IndexProxy } from "./index-proxy.js";
-import type { InstallNetwork } from "./install-network.js";
+import type { InstallerConfig } from "./install-config.js";
+import { planInstallNetwork, type InstallNetwork } from "./install-network.js";
+import { extensionSources } from "./install-sources.js";
+import type { InstallSandboxOptions } from "./types.js";
 
 /** Inside a bwrap sandbox: the forwarder's port on the sandbox's own loopback, and where the proxy's socket and the forwarder appear. */
 export const INSIDE_PROXY_PORT = 3128;
@@ -70,4 +74,24 @@ export function forwarderBinds(socketPath: string): string[] {
 /** Pure: the installer's argv behind the forwarder, which `python` (the host's interpreter, `-I -S`) runs first. */
 export function behindForwarder(python: string, argv: readonly string[]): string[] {
   return [python, "-I", "-S", INSIDE_FORWARDER, "--port", String(INSIDE_PROXY_PORT), "--socket", INSIDE_PROXY_SOCKET, "--", ...argv];
+}
+
+/** Pure: the install's network from the load's `network`, the host's own index URLs and the spec's (split by who named them). */
+export function installNetworkFor(req: { options: Pick<InstallSandboxOptions, "network" | "trustedIndex">; index: IndexOptions }, config: Pick<InstallerConfig, "urls">): InstallNetwork {
+  const fromExtension = new Set(extensionSources(req.index, req.options.trustedIndex).map((s) => s.value));
+  const specUrls = [req.index.indexUrl ?? "", ...req.index.extraIndexUrls, ...req.index.findLinks].filter((u) => /^https?:\/\//i.test(u));
+  return planInstallNetwork({
+    network: req.options.network ?? true,
+    hostUrls: [...config.urls, ...specUrls.filter((u) => !fromExtension.has(u))],
+    extensionUrls: specUrls.filter((u) => fromExtension.has(u)),
+    defaultIndex: !req.index.indexUrl,
+  });
+}
+
+/** Pure: the install's network in words, for the progress line. */
+export function describeNet(net: InstallNet): string {
+  if (net.network.mode === "host") return "the host's network";
+  if (net.network.mode === "none") return `no network (${net.network.why})`;
+  const { trusted, publicOnly } = net.network.allow;
+  return `only the index proxy, to ${[...trusted, ...publicOnly.map((h) => `${h} (public addresses only)`)].join(", ")}`;
 }

@@ -4,7 +4,6 @@ import { mkdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
-import { LANDLOCK_NET_ABI } from "../sandbox/choose.js";
 import { detectSandbox } from "../sandbox/detect.js";
 import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
 import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
@@ -13,8 +12,8 @@ import type { SandboxCapabilities } from "../sandbox/types.js";
 import type { IndexOptions } from "./backend.js";
 import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
 import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
-import { behindForwarder, forwarderBinds, INSIDE_PROXY_PORT, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
-import { planInstallNetwork, type InstallNetwork } from "./install-network.js";
+import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
+import { chooseInstallBackend } from "./install-choice.js";
 import { checkExtensionSources, extensionSources } from "./install-sources.js";
 import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "./types.js";
 
@@ -64,33 +63,7 @@ export function installEnv(
   return env;
 }
 
-/** Which confinement one install gets, or why none can be had (with the remedy of the host's first gap). */
-export type InstallBackendChoice =
-  | { kind: Exclude<InstallSandboxKind, "none">; note?: string }
-  | { kind: "none"; reason: string; remedy: string[] };
-
-/**
- * Pure: the install backend from the options and detection. `auto` takes bwrap (or bwrap without a user
- * namespace), else Landlock; a named backend is taken only if it can run. Landlock before ABI 4 cannot block
- * TCP, so it is refused when the install asks for no network.
- */
-export function chooseInstallBackend(options: Pick<InstallSandboxOptions, "backend" | "network">, caps: SandboxCapabilities): InstallBackendChoice {
-  const wanted = options.backend ?? "auto";
-  const gap = caps.gaps[0];
-  const bwrapWhy = caps.bwrap && (caps.backend === "bwrap" || caps.backend === "bwrap-degraded") ? undefined : `bubblewrap cannot run here${gap ? `: ${gap.problem}` : ""}`;
-  let landlockWhy: string | undefined;
-  if (caps.landlockAbi === 0) landlockWhy = "the kernel offers no Landlock";
-  else if (options.network === false && caps.landlockAbi < LANDLOCK_NET_ABI)
-    landlockWhy = `Landlock ABI ${caps.landlockAbi} cannot block TCP (needs ABI ${LANDLOCK_NET_ABI}), and sandbox.network is false`;
-  const landlock = (note?: string): InstallBackendChoice => ({ kind: "landlock", ...(note ? { note } : {}) });
-  const bwrapKind = (): InstallBackendChoice => ({ kind: caps.backend === "bwrap" ? "bwrap" : "bwrap-degraded" });
-  const remedy = gap?.remedy ?? [];
-  if (wanted === "bwrap") return bwrapWhy ? { kind: "none", reason: `installing dependencies needs bubblewrap, and ${bwrapWhy}`, remedy } : bwrapKind();
-  if (wanted === "landlock") return landlockWhy ? { kind: "none", reason: `installing dependencies under Landlock is not possible: ${landlockWhy}`, remedy } : landlock();
-  if (!bwrapWhy) return bwrapKind();
-  if (!landlockWhy) return landlock(`${bwrapWhy}; confining the install with Landlock instead`);
-  return { kind: "none", reason: `installing dependencies needs bubblewrap or Landlock: ${bwrapWhy}; ${landlockWhy}`, remedy };
-}
+export { chooseInstallBackend, type InstallBackendChoice } from "./install-choice.js";
 
 export interface InstallSandboxRequest {
   options: InstallSandboxOptions;
@@ -139,18 +112,6 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
   });
 }
 
-/** Pure: the install's network from the load's `network`, the host's own index URLs and the spec's (split by who named them). */
-export function installNetworkFor(req: Pick<InstallSandboxRequest, "options" | "index">, config: Pick<InstallerConfig, "urls">): InstallNetwork {
-  const fromExtension = new Set(extensionSources(req.index, req.options.trustedIndex).map((s) => s.value));
-  const specUrls = [req.index.indexUrl ?? "", ...req.index.extraIndexUrls, ...req.index.findLinks].filter((u) => /^https?:\/\//i.test(u));
-  return planInstallNetwork({
-    network: req.options.network ?? true,
-    hostUrls: [...config.urls, ...specUrls.filter((u) => !fromExtension.has(u))],
-    extensionUrls: specUrls.filter((u) => fromExtension.has(u)),
-    defaultIndex: !req.index.indexUrl,
-  });
-}
-
 async function prepareConfined(
   req: InstallSandboxRequest,
   kind: InstallSandbox["kind"],
@@ -184,13 +145,6 @@ async function prepareConfined(
   }
 }
 
-function netWhat(net: InstallNet): string {
-  if (net.network.mode === "host") return "the host's network";
-  if (net.network.mode === "none") return `no network (${net.network.why})`;
-  const { trusted, publicOnly } = net.network.allow;
-  return `only the index proxy, to ${[...trusted, ...publicOnly.map((h) => `${h} (public addresses only)`)].join(", ")}`;
-}
-
 async function confine(
   req: InstallSandboxRequest,
   kind: InstallSandbox["kind"],
@@ -216,7 +170,7 @@ async function confine(
     const port = net.proxy?.port;
     const landlock = await prepareLandlockInstall({ ...policy, dirs, python, ...(port !== undefined ? { proxyPort: port } : {}) });
     const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
-    emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${netWhat(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
+    emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
     const dispose = async (): Promise<void> => {
       await net.close();
       await removePrivateInstallDirs(dirs);
@@ -225,7 +179,7 @@ async function confine(
   }
   const socket = net.socketPath;
   const bwrapArgs = [...buildInstallBwrapArgs(policy, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
-  emit({ stage: "install", message: `install sandbox: ${kind}, ${netWhat(net)}; writable: ${req.buildDir}, ${cacheDir}` });
+  emit({ stage: "install", message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
     wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, argv) : argv)],
