@@ -143,4 +143,22 @@ describe("index proxy (real sockets)", () => {
     assert.equal(await ask(proxy.port!, "GET /relative HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 400 Bad Request");
     assert.equal(await ask(proxy.port!, `CONNECT 127.0.0.1:${indexPort} HTTP/1.1\r\n\r\n`), "HTTP/1.1 200 Connection Established");
   });
+
+  it("a flood of refused requests and clients that hang up mid-request cost a bounded log, and the proxy keeps serving", async () => {
+    const lines: string[] = [];
+    const flood = await startIndexProxy({ trusted: [`127.0.0.1:${indexPort}`], publicOnly: [] }, { tcp: true }, (l) => lines.push(l));
+    try {
+      for (let i = 0; i < 300; i++) await ask(flood.port!, `CONNECT 127.0.0.1:${servicePort} HTTP/1.1\r\n\r\n`);
+      for (let i = 0; i < 20; i++) {
+        const s = connect(flood.port!, "127.0.0.1", () => s.end(`GET http://127.0.0.1:${indexPort}/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial`));
+        s.on("error", () => {});
+      }
+      assert.equal(lines.length, 21, "20 refusals and one line saying that more were not shown");
+      assert.equal(flood.refused.length, 100);
+      assert.equal(await ask(flood.port!, `CONNECT 127.0.0.1:${indexPort} HTTP/1.1\r\n\r\n`), "HTTP/1.1 200 Connection Established");
+      assert.equal(serviceHits, 0);
+    } finally {
+      await flood.close();
+    }
+  });
 });

@@ -13,7 +13,7 @@ export interface IndexProxy {
   /** The TCP port (for `{ tcp: true }`), else undefined. */
   port: number | undefined;
   socketPath: string | undefined;
-  /** Every refusal so far, as logged: "CONNECT host:port: why". */
+  /** The first refusals (at most 100), as logged: "CONNECT host:port: why". */
   refused: string[];
   close(): Promise<void>;
 }
@@ -21,6 +21,9 @@ export interface IndexProxy {
 /** One install runs a few dozen connections at most; idle ones are cut after this. */
 const MAX_CONNECTIONS = 64;
 const IDLE_MS = 120_000;
+/** Refusals kept and logged: build code that hammers the proxy must not fill the host's memory or its log. */
+const MAX_LOGGED = 20;
+const MAX_KEPT = 100;
 
 /** "host:port" of a CONNECT target or a URL's authority; the key the allow list uses. */
 function splitTarget(authority: string): { host: string; port: number; key: string } | undefined {
@@ -50,10 +53,13 @@ async function vet(allow: ProxyAllowList, target: { host: string; key: string })
 /** Start the proxy; `log` hears every refusal (the caller shows them as install progress). */
 export async function startIndexProxy(allow: ProxyAllowList, listen: ProxyListen, log: (line: string) => void): Promise<IndexProxy> {
   const refused: string[] = [];
+  let count = 0;
   const refuse = (what: string, why: string): void => {
     const line = `${what}: ${why}`;
-    refused.push(line);
-    log(line);
+    count++;
+    if (refused.length < MAX_KEPT) refused.push(line);
+    if (count <= MAX_LOGGED) log(line);
+    if (count === MAX_LOGGED + 1) log(`more than ${MAX_LOGGED} requests refused; further refusals are not shown`);
   };
   const open = new Set<Duplex>();
   const track = (s: Duplex): void => {
@@ -96,7 +102,7 @@ export async function startIndexProxy(allow: ProxyAllowList, listen: ProxyListen
         client.pipe(upstream);
       });
       client.on("close", () => upstream.destroy());
-    });
+    }).catch(() => client.destroy());
   });
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -122,13 +128,16 @@ export async function startIndexProxy(allow: ProxyAllowList, listen: ProxyListen
       const headers = { ...req.headers };
       for (const h of Object.keys(headers)) if (h.startsWith("proxy-")) delete headers[h];
       const up = request({ host: v.address, port: target.port, method: req.method, path: `${url.pathname}${url.search}`, headers, setHost: false }, (r) => {
+        r.on("error", () => res.destroy());
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
       });
       up.setTimeout(IDLE_MS, () => up.destroy());
       up.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+      req.on("error", () => up.destroy());
+      res.on("error", () => up.destroy());
       req.pipe(up);
-    });
+    }).catch(() => res.destroy());
   });
 
   await new Promise<void>((resolve, reject) => {
