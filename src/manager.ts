@@ -125,7 +125,7 @@ export class ExtensionManager {
         onProgress: merged.onProgress,
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
-        sandbox: { mode: policy.mode, backend: policy.backend },
+        sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] } },
       });
       const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
       const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };

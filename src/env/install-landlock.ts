@@ -29,6 +29,8 @@ export interface LandlockInstallRequest {
   /** An interpreter for the launcher (the new venv's: nothing is installed in it yet, and `-I -S` skips its site). */
   python: string;
   network: boolean;
+  /** The index proxy's port (network false, the install needs an index): TCP may connect to it alone. */
+  proxyPort?: number;
   buildDir: string;
   cacheDir: string;
   readonlyPaths: readonly string[];
@@ -59,6 +61,7 @@ export async function prepareLandlockInstall(req: LandlockInstallRequest): Promi
   }
   const rules = buildInstallLandlockRules({
     network: req.network,
+    ...(req.proxyPort !== undefined ? { proxyPort: req.proxyPort } : {}),
     buildDir: req.buildDir,
     cacheDir: req.cacheDir,
     home: req.dirs.home,

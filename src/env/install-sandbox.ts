@@ -4,15 +4,17 @@ import { mkdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
-import { LANDLOCK_NET_ABI } from "../sandbox/choose.js";
 import { detectSandbox } from "../sandbox/detect.js";
 import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
 import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
 import { dangerReason } from "../sandbox/path-guard.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
 import type { IndexOptions } from "./backend.js";
-import { readInstallerConfig } from "./install-config.js";
+import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
 import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
+import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
+import { chooseInstallBackend } from "./install-choice.js";
+import { checkExtensionSources, extensionSources } from "./install-sources.js";
 import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "./types.js";
 
 /** A confined install: what to run instead of an argv, and with which environment. */
@@ -61,33 +63,7 @@ export function installEnv(
   return env;
 }
 
-/** Which confinement one install gets, or why none can be had (with the remedy of the host's first gap). */
-export type InstallBackendChoice =
-  | { kind: Exclude<InstallSandboxKind, "none">; note?: string }
-  | { kind: "none"; reason: string; remedy: string[] };
-
-/**
- * Pure: the install backend from the options and detection. `auto` takes bwrap (or bwrap without a user
- * namespace), else Landlock; a named backend is taken only if it can run. Landlock before ABI 4 cannot block
- * TCP, so it is refused when the install asks for no network.
- */
-export function chooseInstallBackend(options: Pick<InstallSandboxOptions, "backend" | "network">, caps: SandboxCapabilities): InstallBackendChoice {
-  const wanted = options.backend ?? "auto";
-  const gap = caps.gaps[0];
-  const bwrapWhy = caps.bwrap && (caps.backend === "bwrap" || caps.backend === "bwrap-degraded") ? undefined : `bubblewrap cannot run here${gap ? `: ${gap.problem}` : ""}`;
-  let landlockWhy: string | undefined;
-  if (caps.landlockAbi === 0) landlockWhy = "the kernel offers no Landlock";
-  else if (options.network === false && caps.landlockAbi < LANDLOCK_NET_ABI)
-    landlockWhy = `Landlock ABI ${caps.landlockAbi} cannot block TCP (needs ABI ${LANDLOCK_NET_ABI}), and sandbox.network is false`;
-  const landlock = (note?: string): InstallBackendChoice => ({ kind: "landlock", ...(note ? { note } : {}) });
-  const bwrapKind = (): InstallBackendChoice => ({ kind: caps.backend === "bwrap" ? "bwrap" : "bwrap-degraded" });
-  const remedy = gap?.remedy ?? [];
-  if (wanted === "bwrap") return bwrapWhy ? { kind: "none", reason: `installing dependencies needs bubblewrap, and ${bwrapWhy}`, remedy } : bwrapKind();
-  if (wanted === "landlock") return landlockWhy ? { kind: "none", reason: `installing dependencies under Landlock is not possible: ${landlockWhy}`, remedy } : landlock();
-  if (!bwrapWhy) return bwrapKind();
-  if (!landlockWhy) return landlock(`${bwrapWhy}; confining the install with Landlock instead`);
-  return { kind: "none", reason: `installing dependencies needs bubblewrap or Landlock: ${bwrapWhy}; ${landlockWhy}`, remedy };
-}
+export { chooseInstallBackend, type InstallBackendChoice } from "./install-choice.js";
 
 export interface InstallSandboxRequest {
   options: InstallSandboxOptions;
@@ -110,6 +86,8 @@ export interface InstallSandboxRequest {
  */
 export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise<InstallSandbox | undefined> {
   const { options, emit } = req;
+  // Whatever the mode: an extension's yaml never names a host folder as a package source (ConfigError naming the key).
+  await checkExtensionSources(extensionSources(req.index, options.trustedIndex), options.extensionDir);
   if (options.mode === "disabled") {
     emit({ stage: "install", message: "install sandbox disabled: uv/pip and any sdist build code run with this process's rights" });
     return undefined;
@@ -127,10 +105,9 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
     return undefined;
   }
   if (choice.note) emit({ stage: "install", message: `install sandbox: ${choice.note}` });
-  if (choice.kind !== "landlock") return prepareConfined(req, choice.kind, caps, undefined);
-  const dirs = await makePrivateInstallDirs();
+  const dirs = choice.kind === "landlock" ? await makePrivateInstallDirs() : undefined;
   return prepareConfined(req, choice.kind, caps, dirs).catch(async (err: unknown) => {
-    await removePrivateInstallDirs(dirs);
+    if (dirs) await removePrivateInstallDirs(dirs);
     throw err;
   });
 }
@@ -141,7 +118,7 @@ async function prepareConfined(
   caps: SandboxCapabilities,
   dirs: PrivateInstallDirs | undefined,
 ): Promise<InstallSandbox> {
-  const { options, emit } = req;
+  const { emit } = req;
   const hostHome = req.hostEnv.HOME || homedir();
   const config = await readInstallerConfig(req.hostEnv, req.index, hostHome, dirs?.home ?? INSTALL_HOME, SYSTEM_INSTALLER_CONFIG);
   const host = { home: hostHome, tmp: "/tmp" };
@@ -157,28 +134,57 @@ async function prepareConfined(
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
   const pythonInstall = await resolvePythonInstall(req.buildDir);
+  const plan = installNetworkFor(req, config);
+  const refused = (line: string): void => emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
+  const net = await startInstallNet(plan, dirs ? "landlock" : "bwrap", refused);
+  try {
+    return await confine(req, kind, caps, dirs, config, net, [...pythonInstall, ...(await req.tools()), ...sources], cacheDir);
+  } catch (err) {
+    await net.close();
+    throw err;
+  }
+}
+
+async function confine(
+  req: InstallSandboxRequest,
+  kind: InstallSandbox["kind"],
+  caps: SandboxCapabilities,
+  dirs: PrivateInstallDirs | undefined,
+  config: InstallerConfig,
+  net: InstallNet,
+  readonlyPaths: string[],
+  cacheDir: string,
+): Promise<InstallSandbox> {
+  const { emit } = req;
   const policy = {
-    network: options.network ?? true,
+    network: net.network.mode === "host",
     buildDir: req.buildDir,
     cacheDir,
-    readonlyPaths: [...pythonInstall, ...(await req.tools()), ...sources],
+    readonlyPaths,
     configFiles: config.files,
     systemLinks: await readSystemLinks(),
   };
-  const env = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
+  const python = path.join(req.buildDir, "bin", "python");
+  const base = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, python: path.join(req.buildDir, "bin", "python") });
-    const what = `landlock (ABI ${caps.landlockAbi})${policy.network ? "" : ", no TCP"}`;
-    emit({ stage: "install", message: `install sandbox: ${what}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
-    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose: () => removePrivateInstallDirs(dirs) };
+    const port = net.proxy?.port;
+    const landlock = await prepareLandlockInstall({ ...policy, dirs, python, ...(port !== undefined ? { proxyPort: port } : {}) });
+    const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
+    emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
+    const dispose = async (): Promise<void> => {
+      await net.close();
+      await removePrivateInstallDirs(dirs);
+    };
+    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose };
   }
-  const bwrapArgs = buildInstallBwrapArgs(policy, caps.namespaces);
-  emit({ stage: "install", message: `install sandbox: ${kind}${policy.network ? "" : ", no network"}; writable: ${req.buildDir}, ${cacheDir}` });
+  const socket = net.socketPath;
+  const bwrapArgs = [...buildInstallBwrapArgs(policy, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
+  emit({ stage: "install", message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
-    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...argv],
-    env,
+    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, argv) : argv)],
+    env: socket ? proxyEnv(base, `http://127.0.0.1:${INSIDE_PROXY_PORT}`) : base,
     cacheDir,
-    dispose: async () => {},
+    dispose: () => net.close(),
   };
 }

@@ -53,8 +53,20 @@ export interface InstallSandboxOptions {
    * disabled: install unconfined.
    */
   mode: SandboxMode;
-  /** Share the host's network with the install (default true: registries). false suits local-only indexes. */
+  /**
+   * Share the host's network with the install (default true). false (what a load with `sandbox.network: false`
+   * passes): no network of its own; the configured indexes only, through the host's index proxy, or none at all
+   * when every package source is local.
+   */
   network?: boolean;
+  /**
+   * The extension's folder, when the index options came partly from its pyisolate.yaml: a local package source
+   * that `trustedIndex` does not name must lie inside it (ConfigError otherwise), and a URL it names reaches
+   * only public addresses.
+   */
+  extensionDir?: string;
+  /** The index options the host's own code gave (trusted); without it every index option is the host's. */
+  trustedIndex?: { indexUrl: string | null; extraIndexUrls: string[]; findLinks: string[] };
   /** The bwrap to use (default: bwrap on PATH). */
   bwrapPath?: string;
   /**
@@ -148,6 +160,8 @@ function validate(spec: EnvironmentSpec): void {
       throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled", got ${JSON.stringify(sb?.mode)}`, { key: "sandbox.mode" });
     if (sb.network !== undefined && typeof sb.network !== "boolean")
       throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, { key: "sandbox.network" });
+    if (sb.extensionDir !== undefined && (typeof sb.extensionDir !== "string" || !path.isAbsolute(sb.extensionDir)))
+      throw new ConfigError(`sandbox.extensionDir must be an absolute path, got ${JSON.stringify(sb.extensionDir)}`, { key: "sandbox.extensionDir" });
     if (sb.bwrapPath !== undefined && !path.isAbsolute(sb.bwrapPath))
       throw new ConfigError(`sandbox.bwrapPath must be an absolute path, got "${sb.bwrapPath}"`, { key: "sandbox.bwrapPath" });
     if (sb.backend !== undefined && !["auto", "bwrap", "landlock"].includes(sb.backend))
