@@ -25,6 +25,8 @@ export interface LaunchCommand {
   args: string[];
   cwd: string;
   env: Record<string, string>;
+  /** Host descriptors of pinned paths the child inherits as FIRST_PINNED_FD, FIRST_PINNED_FD + 1, ... (see `SandboxLaunch`). */
+  fds?: readonly number[];
 }
 
 /**
@@ -39,9 +41,11 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
   switch (sandbox.backend) {
     case "bwrap":
     case "bwrap-degraded":
-      return { ...wrapWithBwrap(sandbox.bwrapPath, sandbox.bwrapArgs, python), cwd: request.modulePath, env: request.env };
+      return { ...wrapWithBwrap(sandbox.bwrapPath, sandbox.bwrapArgs, python), cwd: request.modulePath, env: request.env, fds: sandbox.fds };
     case "landlock":
-      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules } };
+      return {
+        command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules }, fds: sandbox.fds,
+      };
     case "none":
       return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: request.env };
   }
