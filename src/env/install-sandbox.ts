@@ -7,8 +7,9 @@ import { SandboxUnavailableError } from "../errors.js";
 import { LANDLOCK_NET_ABI } from "../sandbox/choose.js";
 import { detectSandbox } from "../sandbox/detect.js";
 import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
-import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
+import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
 import { dangerReason } from "../sandbox/path-guard.js";
+import { PathPins } from "../sandbox/pin-set.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
 import type { IndexOptions } from "./backend.js";
 import { readInstallerConfig } from "./install-config.js";
@@ -20,9 +21,11 @@ export interface InstallSandbox {
   kind: Exclude<InstallSandboxKind, "none">;
   wrap(argv: readonly string[]): string[];
   env: NodeJS.ProcessEnv;
+  /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 5 on (see `PathPins`). */
+  fds: readonly number[];
   /** The package cache this install writes (per environment name, see docs/environments.md). */
   cacheDir: string;
-  /** Remove what the sandbox made for this install (Landlock's private home and tmp); idempotent. */
+  /** Remove what the sandbox made for this install (Landlock's private home and tmp) and close its pins; idempotent. */
   dispose(): Promise<void>;
 }
 
@@ -127,10 +130,12 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
     return undefined;
   }
   if (choice.note) emit({ stage: "install", message: `install sandbox: ${choice.note}` });
-  if (choice.kind !== "landlock") return prepareConfined(req, choice.kind, caps, undefined);
-  const dirs = await makePrivateInstallDirs();
-  return prepareConfined(req, choice.kind, caps, dirs).catch(async (err: unknown) => {
-    await removePrivateInstallDirs(dirs);
+  // Every host path the install gets is opened once here and bound or ruled by that descriptor (see PathPins).
+  const pins = new PathPins();
+  const dirs = choice.kind === "landlock" ? await makePrivateInstallDirs() : undefined;
+  return prepareConfined(req, choice.kind, caps, dirs, pins).catch(async (err: unknown) => {
+    pins.close();
+    if (dirs) await removePrivateInstallDirs(dirs);
     throw err;
   });
 }
@@ -140,6 +145,7 @@ async function prepareConfined(
   kind: InstallSandbox["kind"],
   caps: SandboxCapabilities,
   dirs: PrivateInstallDirs | undefined,
+  pins: PathPins,
 ): Promise<InstallSandbox> {
   const { options, emit } = req;
   const hostHome = req.hostEnv.HOME || homedir();
@@ -157,28 +163,38 @@ async function prepareConfined(
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
   const pythonInstall = await resolvePythonInstall(req.buildDir);
+  // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
+  for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
+  const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
   const policy = {
     network: options.network ?? true,
     buildDir: req.buildDir,
     cacheDir,
-    readonlyPaths: [...pythonInstall, ...(await req.tools()), ...sources],
+    readonlyPaths,
     configFiles: config.files,
     systemLinks: await readSystemLinks(),
   };
   const env = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, python: path.join(req.buildDir, "bin", "python") });
+    const landlock = await prepareLandlockInstall({ ...policy, dirs, pins, python: path.join(req.buildDir, "bin", "python") });
     const what = `landlock (ABI ${caps.landlockAbi})${policy.network ? "" : ", no TCP"}`;
     emit({ stage: "install", message: `install sandbox: ${what}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
-    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose: () => removePrivateInstallDirs(dirs) };
+    const dispose = async () => {
+      pins.close();
+      await removePrivateInstallDirs(dirs);
+    };
+    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, fds: landlock.fds, cacheDir, dispose };
   }
-  const bwrapArgs = buildInstallBwrapArgs(policy, caps.namespaces);
+  // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the install.
+  const child = pins.forChild([...installReadOnlyBinds(policy), req.buildDir, cacheDir]);
+  const bwrapArgs = buildInstallBwrapArgs({ ...policy, pinned: child.childFd }, caps.namespaces);
   emit({ stage: "install", message: `install sandbox: ${kind}${policy.network ? "" : ", no network"}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
     wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...argv],
     env,
+    fds: child.hostFds,
     cacheDir,
-    dispose: async () => {},
+    dispose: async () => pins.close(),
   };
 }

@@ -24,6 +24,8 @@ export interface InstallLandlockPolicy {
   tmp: string;
   /** Read-only: the Python install, the installer's binary, local indexes and find-links, config files kept in place. */
   readonlyPaths: readonly string[];
+  /** Paths the launcher gets as inherited descriptors, pinned by the host (path -> descriptor number): ruled by number. */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /** What `confine_exec.py` reads from `LANDLOCK_ENV` (the same variable as the guest's, in its own shape). */
@@ -36,6 +38,7 @@ export interface InstallLandlockRules {
   /** Whether confine_exec.py installs the seccomp socket filter (see `socketFilterAvailable`). */
   socketFilter: boolean;
   cwd: string;
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -70,7 +73,7 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
   const writable = [policy.buildDir, policy.cacheDir, policy.home, policy.tmp, ...DEV_FILES];
   return {
     readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false,
-    socketFilter: socketFilterAvailable(), cwd: policy.buildDir,
+    socketFilter: socketFilterAvailable(), cwd: policy.buildDir, ...(policy.pinned ? { pinned: policy.pinned } : {}),
   };
 }
 

@@ -62,6 +62,16 @@ export class PathPins {
     return pinned;
   }
 
+  /** Like `pinSpelling`, but a path that does not exist is left out (undefined), as bwrap's --ro-bind-try would. */
+  pinSpellingIfExists(spelling: string, key: string): PinnedPath | undefined {
+    try {
+      realpathSync(spelling);
+    } catch {
+      return undefined;
+    }
+    return this.pinSpelling(spelling, key);
+  }
+
   get(p: string): PinnedPath | undefined {
     return this.byPath.get(this.spelling.get(p) ?? p);
   }
