@@ -90,7 +90,7 @@ describe("PathPins and the builders", () => {
   const policy = { ...DEFAULT_SANDBOX_POLICY, writablePaths: ["/w"], readonlyPaths: ["/r"] };
   const paths = { pythonInstall: ["/py"], venv: "/v", extensionDir: "/e", runtimeDir: "/rt", home: "/h", tmpdir: "/t" };
 
-  it("numbers descriptors from fd 5, one per distinct object, and refuses a path never pinned", () => {
+  it("numbers descriptors from fd 5, one per name (two names of one object get two), and refuses a path never pinned", () => {
     const world = plantWorld();
     const pins = new PathPins();
     try {
@@ -100,6 +100,12 @@ describe("PathPins and the builders", () => {
       assert.deepEqual(child.childFd, { [world.data]: FIRST_PINNED_FD, [world.wdata]: FIRST_PINNED_FD + 1 });
       assert.equal(child.hostFds.length, 2);
       assert.throws(() => pins.forChild([world.ssh]), /without having been pinned/);
+      // A second name of one object (bound twice by bwrap, which closes each descriptor after its mount) gets its own.
+      symlinkSync("data", path.join(world.root, "spelling"));
+      pins.pinSpelling(path.join(world.root, "spelling"), "python");
+      const two = pins.forChild([world.data, path.join(world.root, "spelling")]);
+      assert.deepEqual(Object.values(two.childFd), [FIRST_PINNED_FD, FIRST_PINNED_FD + 1]);
+      assert.deepEqual(two.hostFds.map((fd) => fstatSync(fd).ino), [statSync(world.data).ino, statSync(world.data).ino]);
     } finally {
       pins.close();
       world.cleanup();

@@ -3,16 +3,18 @@
 // the controls show the swap does expose the key unsandboxed and to a by-name bind or rule, as the old code made.
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, realpathSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, type SandboxOptions } from "../src/index.js";
-import { CONFINE_EXEC_SCRIPT } from "../src/process/launch.js";
+import { CONFINE_EXEC_SCRIPT, RUNTIME_ROOT } from "../src/process/launch.js";
 import { buildBwrapArgs, bwrapBinds, type BwrapPaths } from "../src/sandbox/bwrap-policy.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { buildLandlockRules, encodeConfinementRules, LANDLOCK_ENV, landlockHostPaths, type LandlockPaths } from "../src/sandbox/landlock-policy.js";
 import { guardConfigPaths } from "../src/sandbox/path-guard.js";
 import { PathPins } from "../src/sandbox/pin-set.js";
+import { prepareSandbox } from "../src/sandbox/prepare.js";
 import { DEFAULT_SANDBOX_POLICY, type SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, makeManager } from "./helpers.js";
 import { MARKER, plantWorld, readerScript, readIfThere, runWithFds, SECRET, SECRET_FILE, swapToSecret, type World } from "./trust-toctou-world.js";
@@ -166,4 +168,36 @@ describe("the same swap against a by-name bind or rule (what the sandbox did bef
     });
   }
 
+});
+
+describe("a Python install reached through a symlinked spelling (a venv made by an alias of its prefix)", () => {
+  it("bwrap binds the real prefix and the spelling, each from its own descriptor, and the interpreter starts", async (t) => {
+    if (bwrapWhy()) return t.skip(bwrapWhy() as string);
+    const prefix = realpathSync(execFileSync("python3", ["-I", "-S", "-c", "import sys; print(sys.base_prefix)"], { encoding: "utf8" }).trim());
+    if (prefix === "/usr" || prefix.startsWith("/usr/")) return t.skip(`python3's prefix ${prefix} is under /usr, bound with the system: no second name to bind`);
+    const world = plantWorld();
+    const pins = new PathPins();
+    try {
+      const alias = path.join(world.root, "alias");
+      symlinkSync(prefix, alias);
+      execFileSync(path.join(alias, "bin", "python3"), ["-m", "venv", "--without-pip", path.join(world.root, "venv")]);
+      for (const d of ["e", "h", "t"]) mkdirSync(path.join(world.root, d));
+      const prepared = await prepareSandbox({
+        backend: "bwrap", capabilities: caps, policy: { ...DEFAULT_SANDBOX_POLICY }, pins, venv: path.join(world.root, "venv"),
+        pythonPath: path.join(world.root, "venv", "bin", "python"), modulePath: path.join(world.root, "e"), runtimeDir: RUNTIME_ROOT,
+        home: path.join(world.root, "h"), tmpdir: path.join(world.root, "t"),
+      });
+      const launch = prepared.launch as Extract<typeof prepared.launch, { backend: "bwrap" | "bwrap-degraded" }>;
+      const fdOf = (dest: string) => launch.bwrapArgs[launch.bwrapArgs.indexOf(dest) - 1];
+      assert.notEqual(fdOf(prefix), undefined);
+      assert.notEqual(fdOf(prefix), fdOf(alias), "bwrap closes each descriptor after its mount: one per bind");
+      const argv = [launch.bwrapPath, ...launch.bwrapArgs, "--", prepared.pythonPath, "-I", "-S", "-c", "print('started')"];
+      const r = await runWithFds(argv, {}, launch.fds);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "started");
+    } finally {
+      pins.close();
+      world.cleanup();
+    }
+  });
 });

@@ -1,5 +1,5 @@
-// The paths one load holds open, from the guard's check until the sandbox has them: each pinned once, handed to
-// the child as inherited descriptors (FIRST_PINNED_FD, FIRST_PINNED_FD + 1, ...), closed by the owner afterwards.
+// The paths one load or install holds open, from the guard's check until the sandbox has them: each pinned once,
+// handed to the child as inherited descriptors (FIRST_PINNED_FD, FIRST_PINNED_FD + 1, ...), closed by the owner.
 
 import { closeSync, realpathSync } from "node:fs";
 import { ConfigError } from "../errors.js";
@@ -76,7 +76,11 @@ export class PathPins {
     return this.byPath.get(this.spelling.get(p) ?? p);
   }
 
-  /** Descriptor numbers for one child: `paths` in order, each pinned already; one descriptor per distinct object. */
+  /**
+   * Descriptor numbers for one child: `paths` in order, each pinned already. Two names of one object (a Python install
+   * and its spelling) get two child descriptors (spawn duplicates the host one into both): bwrap closes each
+   * descriptor after its mount, so one could not serve two binds.
+   */
   forChild(paths: readonly string[]): ChildPins {
     const childFd: Record<string, number> = {};
     const hostFds: number[] = [];
@@ -84,9 +88,7 @@ export class PathPins {
       if (childFd[p] !== undefined) continue;
       const pinned = this.get(p);
       if (!pinned) throw new Error(`PathPins: "${p}" reaches the sandbox without having been pinned`);
-      let index = hostFds.indexOf(pinned.fd);
-      if (index < 0) index = hostFds.push(pinned.fd) - 1;
-      childFd[p] = FIRST_PINNED_FD + index;
+      childFd[p] = FIRST_PINNED_FD + hostFds.push(pinned.fd) - 1;
     }
     return { childFd, hostFds };
   }
