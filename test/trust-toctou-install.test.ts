@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -55,6 +55,34 @@ describe("an install's find-links folder swapped for a symlink to ~/.ssh after t
       } finally {
         await sandbox?.dispose();
         rmSync(installCacheDir(venvRoot, `toctou_${backend}`, "pip"), { recursive: true, force: true });
+        world.cleanup();
+      }
+    });
+  }
+});
+
+describe("an install's find-links named through a symlink to ~/.ssh (resolved once, judged where it leads)", () => {
+  for (const backend of ["bwrap", "landlock"] as const) {
+    it(`${backend}: the source is refused with a message and the key stays out of reach`, async (t) => {
+      if (why[backend]()) return t.skip(why[backend]() as string);
+      const world = plantWorld();
+      const messages: string[] = [];
+      const links = path.join(world.root, "links");
+      symlinkSync(path.relative(world.root, world.ssh), links);
+      const sandbox = await prepareInstallSandbox({
+        options: { mode: "required", backend, network: false }, backend: "pip", venvRoot, name: `toctou_link_${backend}`, buildDir,
+        index: { indexUrl: null, extraIndexUrls: [], findLinks: [links] }, tools: async () => [],
+        hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: (e) => messages.push(e.message),
+      });
+      try {
+        assert.ok(sandbox, "the install is confined");
+        assert.ok(messages.some((m) => m.includes(`not exposing package source ${links}`) && m.includes(".ssh")), messages.join("\n"));
+        const r = await runWithFds(sandbox.wrap([PYTHON, "-I", "-S", "-c", readerScript(path.join(links, SECRET_FILE))]), sandbox.env, sandbox.fds);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, backend === "bwrap" ? "FileNotFoundError" : "PermissionError");
+      } finally {
+        await sandbox?.dispose();
+        rmSync(installCacheDir(venvRoot, `toctou_link_${backend}`, "pip"), { recursive: true, force: true });
         world.cleanup();
       }
     });

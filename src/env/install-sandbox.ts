@@ -1,6 +1,6 @@
 // Decide how one dependency install is confined, and turn that into a wrapper for uv's or pip's argv and environment.
 
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
@@ -154,8 +154,10 @@ async function prepareConfined(
   const sources: string[] = [];
   for (const p of config.localSources) {
     // A single file the config names (a constraints file, a CA bundle under /etc) is fine; a folder must not open the house.
-    const isFile = await stat(p).then((s) => s.isFile(), () => false);
-    const danger = dangerReason(p, host);
+    // Judged where it leads as well as by name: it is resolved and pinned here once, and that object is what gets bound.
+    const pinned = pins.pinSpellingIfExists(p, "install");
+    const isFile = pinned ? !pinned.directory : false;
+    const danger = dangerReason(p, host) ?? (pinned ? dangerReason(pinned.path, host) : undefined);
     const why = isFile && !danger?.startsWith("it exposes") ? undefined : danger;
     if (why) emit({ stage: "install", message: `install sandbox: not exposing package source ${p} (${why})` });
     else sources.push(p);
