@@ -16,6 +16,7 @@ import { createConsoleLogger, type Logger } from "./logger.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
+import { PathPins } from "./sandbox/pin-set.js";
 import { prepareSandbox } from "./sandbox/prepare.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
 import type { SandboxCapabilities, SandboxInfo, SandboxPolicy } from "./sandbox/types.js";
@@ -102,9 +103,12 @@ export class ExtensionManager {
       throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
     }
     this.loading.add(name);
+    // Every host path the sandbox gets is opened once, when it is checked, and bound or ruled by that descriptor.
+    const pins = new PathPins();
     try {
+      pins.pin(modulePath, "modulePath");
       const policy = await resolveSandboxPolicy({
-        fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME),
+        fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME), pins,
       });
       // Before the venv is built: a load that cannot be sandboxed fails at once.
       const { choice, capabilities } = await this.chooseSandbox(name, policy);
@@ -132,7 +136,7 @@ export class ExtensionManager {
       await mkdir(privateDirs.home);
       await mkdir(privateDirs.tmpdir);
       const prepared = await prepareSandbox({
-        backend: choice.backend, capabilities, policy, venv: environment.venvPath, pythonPath: environment.pythonPath,
+        backend: choice.backend, capabilities, policy, pins, venv: environment.venvPath, pythonPath: environment.pythonPath,
         sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
         onWarning: (message) => this.logger.warn(`[${name}] ${message}`),
@@ -169,6 +173,8 @@ export class ExtensionManager {
       this.extensions.set(name, extension);
       return extension;
     } finally {
+      // The child holds its own copies from the spawn on; a load that failed before it never needs them.
+      pins.close();
       this.loading.delete(name);
     }
   }

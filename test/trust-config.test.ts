@@ -165,7 +165,7 @@ describe("loader variables given in code and the bwrap binary", () => {
     });
     const cmd = buildLaunchCommand({
       pythonPath: "/usr/bin/python3", modulePath: "/ext", env,
-      sandbox: { backend: "bwrap", bwrapPath: "/usr/bin/bwrap", bwrapArgs: ["--unshare-pid"] },
+      sandbox: { backend: "bwrap", bwrapPath: "/usr/bin/bwrap", bwrapArgs: ["--unshare-pid"], fds: [] },
     });
     assert.equal(cmd.env.LD_PRELOAD, undefined);
     const separator = cmd.args.indexOf("--");

@@ -1,13 +1,14 @@
 // Decide how one dependency install is confined, and turn that into a wrapper for uv's or pip's argv and environment.
 
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
 import { detectSandbox } from "../sandbox/detect.js";
 import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
-import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
+import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
 import { dangerReason } from "../sandbox/path-guard.js";
+import { PathPins } from "../sandbox/pin-set.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
 import type { IndexOptions } from "./backend.js";
 import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
@@ -22,9 +23,11 @@ export interface InstallSandbox {
   kind: Exclude<InstallSandboxKind, "none">;
   wrap(argv: readonly string[]): string[];
   env: NodeJS.ProcessEnv;
+  /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 5 on (see `PathPins`). */
+  fds: readonly number[];
   /** The package cache this install writes (per environment name, see docs/environments.md). */
   cacheDir: string;
-  /** Remove what the sandbox made for this install (Landlock's private home and tmp); idempotent. */
+  /** Remove what the sandbox made for this install (Landlock's private home and tmp) and close its pins; idempotent. */
   dispose(): Promise<void>;
 }
 
@@ -105,8 +108,11 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
     return undefined;
   }
   if (choice.note) emit({ stage: "install", message: `install sandbox: ${choice.note}` });
+  // Every host path the install gets is opened once here and bound or ruled by that descriptor (see PathPins).
+  const pins = new PathPins();
   const dirs = choice.kind === "landlock" ? await makePrivateInstallDirs() : undefined;
-  return prepareConfined(req, choice.kind, caps, dirs).catch(async (err: unknown) => {
+  return prepareConfined(req, choice.kind, caps, dirs, pins).catch(async (err: unknown) => {
+    pins.close();
     if (dirs) await removePrivateInstallDirs(dirs);
     throw err;
   });
@@ -117,6 +123,7 @@ async function prepareConfined(
   kind: InstallSandbox["kind"],
   caps: SandboxCapabilities,
   dirs: PrivateInstallDirs | undefined,
+  pins: PathPins,
 ): Promise<InstallSandbox> {
   const { emit } = req;
   const hostHome = req.hostEnv.HOME || homedir();
@@ -125,8 +132,10 @@ async function prepareConfined(
   const sources: string[] = [];
   for (const p of config.localSources) {
     // A single file the config names (a constraints file, a CA bundle under /etc) is fine; a folder must not open the house.
-    const isFile = await stat(p).then((s) => s.isFile(), () => false);
-    const danger = dangerReason(p, host);
+    // Judged where it leads as well as by name: it is resolved and pinned here once, and that object is what gets bound.
+    const pinned = pins.pinSpellingIfExists(p, "install");
+    const isFile = pinned ? !pinned.directory : false;
+    const danger = dangerReason(p, host) ?? (pinned ? dangerReason(pinned.path, host) : undefined);
     const why = isFile && !danger?.startsWith("it exposes") ? undefined : danger;
     if (why) emit({ stage: "install", message: `install sandbox: not exposing package source ${p} (${why})` });
     else sources.push(p);
@@ -134,11 +143,14 @@ async function prepareConfined(
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
   const pythonInstall = await resolvePythonInstall(req.buildDir);
+  // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
+  for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
+  const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
   const plan = installNetworkFor(req, config);
   const refused = (line: string): void => emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
   const net = await startInstallNet(plan, dirs ? "landlock" : "bwrap", refused);
   try {
-    return await confine(req, kind, caps, dirs, config, net, [...pythonInstall, ...(await req.tools()), ...sources], cacheDir);
+    return await confine(req, kind, caps, dirs, pins, config, net, readonlyPaths, cacheDir);
   } catch (err) {
     await net.close();
     throw err;
@@ -150,6 +162,7 @@ async function confine(
   kind: InstallSandbox["kind"],
   caps: SandboxCapabilities,
   dirs: PrivateInstallDirs | undefined,
+  pins: PathPins,
   config: InstallerConfig,
   net: InstallNet,
   readonlyPaths: string[],
@@ -168,23 +181,30 @@ async function confine(
   const base = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
     const port = net.proxy?.port;
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, python, ...(port !== undefined ? { proxyPort: port } : {}) });
+    const landlock = await prepareLandlockInstall({ ...policy, dirs, pins, python, ...(port !== undefined ? { proxyPort: port } : {}) });
     const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
     emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
     const dispose = async (): Promise<void> => {
+      pins.close();
       await net.close();
       await removePrivateInstallDirs(dirs);
     };
-    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose };
+    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, fds: landlock.fds, cacheDir, dispose };
   }
+  // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the install.
+  const child = pins.forChild([...installReadOnlyBinds(policy), req.buildDir, cacheDir]);
   const socket = net.socketPath;
-  const bwrapArgs = [...buildInstallBwrapArgs(policy, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
+  const bwrapArgs = [...buildInstallBwrapArgs({ ...policy, pinned: child.childFd }, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
   emit({ stage: "install", message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
     wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, argv) : argv)],
     env: socket ? proxyEnv(base, `http://127.0.0.1:${INSIDE_PROXY_PORT}`) : base,
+    fds: child.hostFds,
     cacheDir,
-    dispose: () => net.close(),
+    dispose: async () => {
+      pins.close();
+      await net.close();
+    },
   };
 }

@@ -30,8 +30,9 @@ export class GuestProcess {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
       env: command.env,
-      // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard.
-      stdio: options.fdChannel === undefined ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe", options.fdChannel],
+      // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard. fd 4 carries
+      // tensor descriptors; from fd 5 on, the sandbox's pinned paths (bwrap binds them, the Landlock guest rules them).
+      stdio: ["ignore", "pipe", "pipe", "pipe", options.fdChannel ?? "ignore", ...(command.fds ?? [])],
       // Its own process group, so that stop can signal everything the extension started.
       detached: true,
     });

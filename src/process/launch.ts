@@ -26,6 +26,8 @@ export interface LaunchCommand {
   args: string[];
   cwd: string;
   env: Record<string, string>;
+  /** Host descriptors of pinned paths the child inherits as FIRST_PINNED_FD, FIRST_PINNED_FD + 1, ... (see `SandboxLaunch`). */
+  fds?: readonly number[];
 }
 
 /**
@@ -42,10 +44,12 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
     case "bwrap-degraded": {
       // Loader variables reach Python inside through --setenv, never the bwrap binary itself.
       const { outer, setenv } = splitEnvForBwrap(request.env);
-      return { ...wrapWithBwrap(sandbox.bwrapPath, [...sandbox.bwrapArgs, ...setenv], python), cwd: request.modulePath, env: outer };
+      return { ...wrapWithBwrap(sandbox.bwrapPath, [...sandbox.bwrapArgs, ...setenv], python), cwd: request.modulePath, env: outer, fds: sandbox.fds };
     }
     case "landlock":
-      return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules } };
+      return {
+        command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...request.env, [LANDLOCK_ENV]: sandbox.rules }, fds: sandbox.fds,
+      };
     case "none":
       return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: request.env };
   }

@@ -29,6 +29,8 @@ export interface InstallLandlockPolicy {
   tmp: string;
   /** Read-only: the Python install, the installer's binary, local indexes and find-links, config files kept in place. */
   readonlyPaths: readonly string[];
+  /** Paths the launcher gets as inherited descriptors, pinned by the host (path -> descriptor number): ruled by number. */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /** What `confine_exec.py` reads from `LANDLOCK_ENV` (the same variable as the guest's, in its own shape). */
@@ -43,6 +45,7 @@ export interface InstallLandlockRules {
   cwd: string;
   /** See `InstallLandlockPolicy.proxyPort`. */
   proxyPort?: number;
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -79,7 +82,8 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
   const writable = [policy.buildDir, policy.cacheDir, policy.home, policy.tmp, ...DEV_FILES];
   return {
     readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false,
-    socketFilter: socketFilterAvailable(), cwd: policy.buildDir, ...(policy.proxyPort !== undefined ? { proxyPort: policy.proxyPort } : {}),
+    socketFilter: socketFilterAvailable(), cwd: policy.buildDir,
+    ...(policy.proxyPort !== undefined ? { proxyPort: policy.proxyPort } : {}), ...(policy.pinned ? { pinned: policy.pinned } : {}),
   };
 }
 
