@@ -2,8 +2,8 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/** Default upper bound for one frame; larger frames are a protocol error. */
-export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+/** Default upper bound for one frame (option `limits.maxFrameBytes`); larger frames are a protocol error. */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 /** The guest-side target name of the extension object. */
 export const EXTENSION_TARGET = "extension";
