@@ -128,6 +128,8 @@ export class FrameDecoder {
     let offset = 0;
     while (data.length - offset >= 4) {
       const end = offset + 4 + this.frameLength(data, offset);
+      // The header length is checked as soon as it is here, so an oversized header is never buffered whole.
+      if (data.length - offset >= 8) this.headerLength(data, offset + 4, end - offset - 8);
       if (end > data.length) {
         this.needed = end - offset;
         break;
@@ -142,6 +144,12 @@ export class FrameDecoder {
       this.parts.push(rest.length < 64 ? Buffer.from(rest) : rest);
       this.buffered = rest.length;
     }
+  }
+
+  private headerLength(data: Buffer, offset: number, room: number): void {
+    const length = data.readUInt32BE(offset);
+    if (length > room) return; // parseFrame says what is wrong with it
+    if (length > this.limits.maxHeaderBytes) throw overLimit("maxHeaderBytes", "frame header bytes", length, this.limits.maxHeaderBytes);
   }
 
   private frameLength(data: Buffer, offset: number): number {
