@@ -129,6 +129,10 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
           peer.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
+            limits: {
+              maxFrameBytes: limits.maxFrameBytes, maxHeaderBytes: limits.maxHeaderBytes,
+              maxAttachments: limits.maxAttachments, maxFdsPerFrame: limits.maxFdsPerFrame,
+            },
           });
           pythonVersion = message.python;
           return;

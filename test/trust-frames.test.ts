@@ -182,6 +182,21 @@ async function runCase(t: TestContext, c: FrameCase, sandbox: SandboxOptions, by
   }
 }
 
+describe("an honest extension under tight limits", () => {
+  it("a result past the host's limits fails in the guest with a ValueError naming the limit; the extension keeps running", async () => {
+    const ext = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox: { mode: "disabled" }, limits: { maxAttachments: 3 } });
+    try {
+      assert.equal(((await ext.call("honest_bytes", [3])) as Uint8Array[]).length, 3);
+      await assert.rejects(ext.call("honest_bytes", [4]), (error: Error) =>
+        /ValueError: message attachments: 4 exceeds the host's limit maxAttachments = 3/.test(error.message));
+      assert.equal(ext.state, "ready");
+      assert.equal(typeof (await ext.call("ping")), "number");
+    } finally {
+      await ext.stop();
+    }
+  });
+});
+
 for (const { label, sandbox } of MODES) {
   describe(`frame attacks with ${label}`, () => {
     let bystander: Extension | undefined;

@@ -25,6 +25,8 @@ export interface InitMessage {
   extensionClass: string | null;
   /** How tensors travel (absent: copies only); see docs/tensors.md. */
   tensors?: { transport: "shm" | "copy"; fd?: number };
+  /** The host's limits on the frames it reads (docs/protocol.md, Limits), so the guest refuses first. */
+  limits?: { maxFrameBytes: number; maxHeaderBytes: number; maxAttachments: number; maxFdsPerFrame: number };
 }
 export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
 export interface FatalMessage { k: "fatal"; error: WireError }
