@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { readdirSync } from "node:fs";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { ProtocolError, type Extension, type ProtocolLimits, type SandboxOptions } from "../src/index.js";
 import { DEFAULT_LIMITS, MAX_HEADER_DEPTH } from "../src/rpc/limits.js";
@@ -225,6 +226,28 @@ for (const { label, sandbox } of MODES) {
         await runCase(t, c, sandbox, bystander!);
       });
     }
+
+    it("fds sent without a frame that announces them never enter the host's fd table; the next fd frame is refused", { skip: SHM }, async (t) => {
+      const reason = unavailable(sandbox);
+      if (reason !== undefined) return t.skip(reason);
+      const attacker = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox });
+      try {
+        const before = readdirSync("/proc/self/fd").length;
+        assert.equal(await attacker.call("send_unannounced", [1000]), "sent", "the probe put 1000 fds on the host's socket");
+        assert.equal(typeof (await attacker.call("ping")), "number");
+        const during = readdirSync("/proc/self/fd").length;
+        t.diagnostic(`host fds: ${before} before, ${during} with 1000 unannounced fds waiting`);
+        assert.ok(during - before < 16, `the host holds ${during - before} more fds`);
+        // The next frame that announces one fd finds the stale messages first: a count mismatch, a ProtocolError.
+        const refused = await attacker.call("send_fd_count", [1]).then(() => undefined, (error: unknown) => error);
+        assert.ok(refused instanceof ProtocolError, String(refused));
+        assert.match(refused.message, /file descriptors sent with a frame do not match its count of 1/);
+        await waitFor(() => readdirSync("/proc/self/fd").length - before < 16, 5000, "the host's fds to be closed");
+        assert.equal(typeof (await bystander!.call("ping")), "number", "the other extension still answers");
+      } finally {
+        await attacker.stop();
+      }
+    });
 
     it("splits 32 MiB of stdout without a newline into capped lines in linear time; the other extension keeps answering", async (t) => {
       const reason = unavailable(sandbox);
