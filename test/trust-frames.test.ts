@@ -20,7 +20,7 @@ const MODULE = fixture("trust_frames_ext");
 const MiB = 1024 * 1024;
 /** How much the host's V8 heap may grow across one attack (the unfixed 40M-attachment frame took it past 4 GiB). */
 const HEAP_GROWTH_LIMIT = 128 * MiB;
-const SHM = nativeStatus.available ? false : `the native addon is unavailable (${nativeStatus.available ? "" : nativeStatus.reason}): tensors copy, no fds travel`;
+const SHM = nativeStatus.available ? false : `the native addon is unavailable (${nativeStatus.reason}): tensors copy, no fds travel`;
 
 /** One class of attack: the control call must be accepted (its event arrives), the attack call refused. */
 interface FrameCase {

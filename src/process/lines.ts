@@ -39,7 +39,7 @@ export class LineSplitter {
   flush(): void {
     const rest = this.decoder.end();
     if (rest) this.take(rest, 0, rest.length);
-    if (this.partialChars > 0) this.emit(this.pieces.join(""));
+    if (this.partialChars > 0) this.onLine(this.pieces.join(""));
     this.pieces = [];
     this.partialChars = 0;
   }
@@ -50,7 +50,7 @@ export class LineSplitter {
       let cut = start + this.maxLineChars - this.partialChars;
       if (isHighSurrogate(text.charCodeAt(cut - 1)) && cut - 1 > start) cut -= 1;
       this.pieces.push(text.slice(start, cut));
-      this.emit(this.pieces.join(""));
+      this.onLine(this.pieces.join(""));
       this.pieces = [];
       this.partialChars = 0;
       start = cut;
@@ -66,11 +66,7 @@ export class LineSplitter {
     const line = this.pieces.length === 1 ? this.pieces[0]! : this.pieces.join("");
     this.pieces = [];
     this.partialChars = 0;
-    this.emit(line.endsWith("\r") ? line.slice(0, -1) : line);
-  }
-
-  private emit(line: string): void {
-    this.onLine(line);
+    this.onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
   }
 }
 

@@ -62,9 +62,9 @@ export const MAX_HEADER_DEPTH = 3 * MAX_DEPTH + 8;
 export function resolveLimits(partial: Partial<ProtocolLimits> = {}): ProtocolLimits {
   const limits: ProtocolLimits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(partial)) {
-    const range = RANGES[key as keyof ProtocolLimits];
-    if (range === undefined || !Object.hasOwn(RANGES, key)) throw new RangeError(`unknown limit ${JSON.stringify(key)}; known: ${LIMIT_NAMES.join(", ")}`);
+    if (!Object.hasOwn(RANGES, key)) throw new RangeError(`unknown limit ${JSON.stringify(key)}; known: ${LIMIT_NAMES.join(", ")}`);
     if (value === undefined) continue;
+    const range = RANGES[key as keyof ProtocolLimits];
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < range[0] || value > range[1]) {
       throw new RangeError(`${key} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);
     }
