@@ -8,6 +8,7 @@ export type {
 } from "./config/options.js";
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export { callingExtension } from "./caller.js";
+export type { ProtocolLimits } from "./rpc/limits.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";

@@ -14,6 +14,7 @@ import type { SandboxLaunch } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
+import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 
 const DISCONNECT_GRACE_MS = 2000;
@@ -40,6 +41,8 @@ export interface LaunchExtensionInput {
   onFinished: () => Promise<void>;
   /** How tensors travel to and from this extension (default "auto"). */
   tensorTransport?: TensorTransportOption;
+  /** What its frames and output may cost the host (checked by validateExtensionOptions). */
+  limits?: ProtocolLimits;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -73,7 +76,8 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   });
   const failStart = (error: Error) => settleHandshake?.(error);
 
-  const tensors = new TensorLink(input.tensorTransport, name);
+  const limits = input.limits ?? resolveLimits();
+  const tensors = new TensorLink(input.tensorTransport, name, limits);
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
       if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
@@ -89,7 +93,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
-  }, { fdChannel: tensors.childFd });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
   tensors.spawned(guest.pid);
 
   const peer = new RpcPeer(guest.channel, {
@@ -98,6 +102,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     caller: name,
     extensions: [tensors.codec()],
     fdChannel: tensors.channel,
+    limits,
     onSegmentsReleased: (ids) => tensors.released(ids),
     onCudaReleased: (keys) => tensors.cudaReleased(keys),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
@@ -126,6 +131,10 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
           peer.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
+            limits: {
+              maxFrameBytes: limits.maxFrameBytes, maxHeaderBytes: limits.maxHeaderBytes,
+              maxAttachments: limits.maxAttachments, maxFdsPerFrame: limits.maxFdsPerFrame,
+            },
           });
           pythonVersion = message.python;
           return;

@@ -2,6 +2,7 @@
 
 import type { ProgressEvent } from "../env/builder.js";
 import type { Logger } from "../logger.js";
+import type { ProtocolLimits } from "../rpc/limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
 
@@ -87,6 +88,12 @@ export interface ExtensionOptions {
    * `copy` sends their bytes inside the frame, `auto` (default) is `shm` when the native addon works.
    */
   tensorTransport?: "auto" | "shm" | "copy";
+  /**
+   * What this extension's frames and output may cost the host (docs/protocol.md, Limits): frame, header and
+   * attachment sizes, fds per frame, shared segments held, line length. Unset ones take their defaults; past one,
+   * the extension is stopped with a ProtocolError naming it. A code option only: a pyisolate.yaml cannot set it.
+   */
+  limits?: Partial<ProtocolLimits>;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

@@ -4,6 +4,7 @@ import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { isPreConfinementVariable } from "./env-policy.js";
+import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -13,7 +14,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv",
+  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "limits",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -141,7 +142,7 @@ function validateModulePath(modulePath: unknown): string {
 }
 
 /** Returns a checked copy of the load options with defaults filled and paths made absolute. */
-export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[] } {
+export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; limits: ProtocolLimits } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
@@ -177,7 +178,22 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     fileEnv: validateFileEnv(options.fileEnv),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
+    limits: validateLimits(options.limits),
   };
+}
+
+/** The `limits` option over the defaults; a ConfigError names the limit that is unknown or out of range. */
+function validateLimits(limits: unknown): ProtocolLimits {
+  if (limits === undefined) return resolveLimits();
+  if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
+    throw new ConfigError("limits must be an object such as { maxFrameBytes: 1073741824 }", { key: "limits" });
+  }
+  try {
+    return resolveLimits(limits as Partial<ProtocolLimits>);
+  } catch (error) {
+    const key = /^(\w+) must/.exec((error as Error).message)?.[1] ?? /limit "(\w+)"/.exec((error as Error).message)?.[1];
+    throw new ConfigError(`limits: ${(error as Error).message}`, { key: key === undefined ? "limits" : `limits.${key}` });
+  }
 }
 
 const SANDBOX_KEYS = new Set(["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu", "unixSockets"]);

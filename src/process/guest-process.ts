@@ -26,7 +26,7 @@ export class GuestProcess {
    * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
    * closes its copy after the spawn.
    */
-  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number } = {}) {
+  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number; maxLineChars?: number } = {}) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
       env: command.env,
@@ -37,12 +37,12 @@ export class GuestProcess {
       detached: true,
     });
     this.channel = this.child.stdio[3] as Socket;
-    const stdout = new LineSplitter(hooks.onStdout);
+    const stdout = new LineSplitter(hooks.onStdout, options.maxLineChars);
     const stderr = new LineSplitter((line) => {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
       hooks.onStderr(line);
-    });
+    }, options.maxLineChars);
     this.child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
     this.child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
     this.exited = new Promise<ExitInfo>((resolve) => {
