@@ -6,7 +6,7 @@ import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
 import { LANDLOCK_NET_ABI } from "../sandbox/choose.js";
 import { detectSandbox } from "../sandbox/detect.js";
-import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
+import { readSystemLinks, resolvePythonInstall, type BaseInterpreter } from "../sandbox/host.js";
 import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
 import { dangerReason } from "../sandbox/path-guard.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
@@ -97,6 +97,8 @@ export interface InstallSandboxRequest {
   /** The venv being built (created already: its pyvenv.cfg names the Python install; its bin/python runs the Landlock launcher). */
   buildDir: string;
   index: IndexOptions;
+  /** The base interpreter the host resolved (real path): what the sandbox binds as the Python install, never pyvenv.cfg's. */
+  python: BaseInterpreter;
   /** Executables the install runs that live outside the Python install (uv's real binary); asked only when confining. */
   tools: () => Promise<string[]>;
   hostEnv: NodeJS.ProcessEnv;
@@ -156,7 +158,7 @@ async function prepareConfined(
   }
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
-  const pythonInstall = await resolvePythonInstall(req.buildDir);
+  const pythonInstall = await resolvePythonInstall(req.python);
   const policy = {
     network: options.network ?? true,
     buildDir: req.buildDir,
