@@ -131,13 +131,13 @@ describe("systemSitePackages as an option", () => {
 
 describe("the sandbox sees the base interpreter's site-packages", () => {
   it("folders outside the Python install are added; missing, relative and refused ones are not", async () => {
-    const python = await resolvePython(undefined);
     const prefix = path.join(root.dir, "fake-install");
     const outside = path.join(root.dir, "brew", "lib", "python3.11", "site-packages");
     mkdirSync(outside, { recursive: true });
     mkdirSync(path.join(prefix, "bin"), { recursive: true });
     // Stands in for a base interpreter whose site-packages lie outside its prefix (Homebrew's are under its prefix's lib, not the Cellar's).
-    const lines = [outside, path.join(root.dir, "missing"), "relative/site-packages", "/", "/etc", path.join(path.dirname(python.path), "..", "lib")];
+    mkdirSync(path.join(prefix, "lib"));
+    const lines = [outside, path.join(root.dir, "missing"), "relative/site-packages", "/", "/etc", path.join(prefix, "bin", "..", "lib")];
     const fake = path.join(prefix, "bin", "python");
     writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")}\n`);
     chmodSync(fake, 0o755);
