@@ -88,9 +88,9 @@ function assertPlanted(venv: string, loot: Record<string, [string, unknown]>): s
 }
 
 /** The host's side held: its own links and pyvenv.cfg, its state a regular file, the host file and the marker untouched. */
-function assertHostHeld(name: string, venv: string): void {
+function assertHostHeld(name: string, venv: string, backend: "pip" | "uv"): void {
   assert.equal(readlinkSync(path.join(venv, "bin", "python")), python.path, "bin/python is the host's link to the recorded interpreter");
-  assert.equal(readFileSync(path.join(venv, "pyvenv.cfg"), "utf8"), pyvenvCfgText({ python, systemSitePackages: false }));
+  assert.equal(readFileSync(path.join(venv, "pyvenv.cfg"), "utf8"), pyvenvCfgText({ python, systemSitePackages: false, relocatable: backend === "uv" }));
   const state = lstatSync(statePath(venvRoot, name));
   assert.ok(state.isFile() && !state.isSymbolicLink(), "the state file is the host's regular file");
   assert.equal(readFileSync(decoy, "utf8"), DECOY, "the host file behind the planted symlinks is unchanged");
@@ -123,7 +123,7 @@ describe("a hostile install's planted files, for real", { timeout: 600_000 }, ()
       // The host-owned state folder is not the build's to write: Landlock refuses it (bwrap shows the build a private /tmp,
       // where its symlink lands harmlessly; assertHostHeld checks the host's state file).
       if (c.sandbox === "landlock" && dirs.length > 0) assert.notEqual(loot[`new_state:${name}`]?.[0], "ok", probe.loot);
-      assertHostHeld(name, venv);
+      assertHostHeld(name, venv, c.backend);
       assertConfinedProbe(probe, venv);
       assert.equal(markerText(), "", "neither the planted bin/python nor the .pth ran outside the sandbox");
       await ext.stop();
@@ -144,7 +144,7 @@ describe("a hostile install's planted files, for real", { timeout: 600_000 }, ()
     const loot = JSON.parse(probe.loot) as Record<string, [string, unknown]>;
     assert.equal(assertPlanted(venv, loot).length, 1);
     assert.equal(loot[`new_state:${name}`]?.[0], "ok", "unconfined, the build planted a symlink at the host's state path too");
-    assertHostHeld(name, venv);
+    assertHostHeld(name, venv, "pip");
     assert.deepEqual(probe.secret, ["ok", SECRET], "unconfined, the extension reads the planted secret");
     assert.match(markerText(), /^pth ran: child=1$/m, "the .pth is live code: the unconfined guest ran it");
     // Unconfined, pip itself went on to run the replaced bin/python after the build planted it: install code on the host.

@@ -90,7 +90,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       builtAt: new Date().toISOString(),
     };
     // Install code could have replaced bin/python or rewritten pyvenv.cfg: put the host's back, from its own record.
-    await restoreLayout(tmp, { python, systemSitePackages: wanted.systemSitePackages });
+    await restoreLayout(tmp, { python, systemSitePackages: wanted.systemSitePackages, relocatable: backend.name === "uv" });
     emit({ stage: "swap", message: `moving the new venv into ${venvPath}` });
     // Fix the paths first, so that the venv is consistent from the moment it appears under its final name.
     await relocateVenv(tmp, venvPath);

@@ -4,7 +4,7 @@ import { lstat, stat } from "node:fs/promises";
 import type { EnvironmentState, FileIdentity, FingerprintInputs, PythonRequestRecord } from "./fingerprint.js";
 import { computeFingerprint, readState } from "./fingerprint.js";
 import type { IndexOptions } from "./backend.js";
-import { layoutProblem } from "./layout.js";
+import { layoutProblem, type VenvLayout } from "./layout.js";
 import type { PythonInfo } from "./python.js";
 import { findOnPath } from "./python.js";
 
@@ -72,8 +72,8 @@ export interface VenvPlace {
 }
 
 /** The layout the host wrote from this state (see layout.ts). */
-export function layoutOf(state: EnvironmentState): { python: PythonInfo; systemSitePackages: boolean } {
-  return { python: state.inputs.python, systemSitePackages: state.inputs.systemSitePackages === true };
+export function layoutOf(state: EnvironmentState): VenvLayout {
+  return { python: state.inputs.python, systemSitePackages: state.inputs.systemSitePackages === true, relocatable: state.backend === "uv" };
 }
 
 /**

@@ -9,6 +9,8 @@ import { ensureRealDir, readRegularFile, replaceFile } from "./safe-fs.js";
 export interface VenvLayout {
   python: PythonInfo;
   systemSitePackages: boolean;
+  /** uv's venvs: scripts installed later find the venv relative to themselves (uv reads this line). */
+  relocatable?: boolean;
 }
 
 const MAX_CFG_BYTES = 64 * 1024;
@@ -26,6 +28,7 @@ export function pyvenvCfgText(layout: VenvLayout): string {
     `include-system-site-packages = ${layout.systemSitePackages ? "true" : "false"}`,
     `version = ${layout.python.version}`,
     `executable = ${layout.python.path}`,
+    ...(layout.relocatable ? ["relocatable = true"] : []),
     "",
   ].join("\n");
 }
