@@ -2,7 +2,6 @@
 // hands everything to the pure builders; the result is data that `buildLaunchCommand` turns into argv.
 
 import { mkdir, realpath } from "node:fs/promises";
-import path from "node:path";
 import { buildBwrapArgs } from "./bwrap-policy.js";
 import { listGpuDevices, readSystemLinks, resolvePythonInstall } from "./host.js";
 import { buildLandlockRules, encodeLandlockRules } from "./landlock-policy.js";
