@@ -10,7 +10,11 @@ import { readState, removeState, statePath, STATE_SCHEMA, writeState, type Envir
 import { layoutProblem, pyvenvCfgText, restoreLayout } from "../src/env/layout.js";
 import { linkSharedRuntime, MAX_STUB_FILE_BYTES, sharedRuntimeLink, sitePackagesOf } from "../src/env/shared-runtime.js";
 import { relocateVenv } from "../src/env/swap.js";
+import { installCacheDir } from "../src/env/install-sandbox.js";
+import { buildPath } from "../src/env/swap.js";
 import { buildLaunchCommand, VENV_ENV } from "../src/process/launch.js";
+import { buildInstallLandlockRules } from "../src/sandbox/install-landlock.js";
+import { buildInstallBwrapArgs } from "../src/sandbox/install-policy.js";
 import { tempRoot } from "./fixtures/env/helpers.js";
 
 const root = tempRoot("pyisolate-trust-venv-files-");
@@ -76,6 +80,21 @@ describe("the state file, in the host-owned folder", () => {
     symlinkSync(hostDir, path.join(venvRoot, ".state"));
     await assert.rejects(writeState(venvRoot, "ext", sampleState()), /not a real folder/);
     assert.equal(existsSync(path.join(hostDir, "ext.json")), false);
+  });
+});
+
+describe("the install sandbox and the state folder", () => {
+  it("binds nothing writable at or above venvRoot/.state, under bwrap or Landlock", () => {
+    const venvRoot = "/srv/venvs";
+    const stateDir = path.dirname(statePath(venvRoot, "ext"));
+    const policy = { network: true, buildDir: buildPath(venvRoot, "ext"), cacheDir: installCacheDir(venvRoot, "ext", "uv"), readonlyPaths: [], configFiles: [] };
+    const args = buildInstallBwrapArgs(policy);
+    const writable = args.flatMap((a, i) => (a === "--bind" || a === "--bind-try" ? [args[i + 1]!] : []));
+    assert.deepEqual(writable.sort(), [policy.buildDir, policy.cacheDir].sort());
+    const rules = buildInstallLandlockRules({ ...policy, home: "/tmp/i/home", tmp: "/tmp/i/tmp" });
+    for (const dir of [...writable, ...rules.writable]) {
+      assert.ok(!(stateDir === dir || stateDir.startsWith(`${dir}/`)), `${dir} would let the install write ${stateDir}`);
+    }
   });
 });
 
