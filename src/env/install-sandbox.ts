@@ -169,7 +169,8 @@ async function prepareConfined(
   };
   const env = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, python: path.join(req.buildDir, "bin", "python") });
+    // The recorded base interpreter runs the launcher: nothing of the venv runs before the confinement.
+    const landlock = await prepareLandlockInstall({ ...policy, dirs, python: req.python.python });
     const what = `landlock (ABI ${caps.landlockAbi})${policy.network ? "" : ", no TCP"}`;
     emit({ stage: "install", message: `install sandbox: ${what}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
     return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose: () => removePrivateInstallDirs(dirs) };
