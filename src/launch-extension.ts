@@ -10,7 +10,7 @@ import type { Logger } from "./logger.js";
 import { GuestProcess } from "./process/guest-process.js";
 import { buildLaunchCommand } from "./process/launch.js";
 import { buildCleanEnv } from "./process/clean-env.js";
-import type { SandboxLaunch } from "./sandbox/prepare.js";
+import type { SandboxLaunch, VenvActivation } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
@@ -24,8 +24,10 @@ export interface LaunchExtensionInput {
   modulePath: string;
   extensionClass: string | undefined;
   environment: Environment;
-  /** The interpreter to start (the venv's, spelled through real paths when sandboxed). */
+  /** The interpreter to start: the base one the host recorded for the venv (never the venv's bin/python). */
   pythonPath: string;
+  /** The venv the guest activates after confinement. */
+  venv: VenvActivation;
   /** What confines the guest, for the extension object; `sandboxLaunch` is how. */
   sandbox: SandboxInfo;
   sandboxLaunch: SandboxLaunch;
@@ -57,6 +59,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const { name, logger } = input;
   const command = buildLaunchCommand({
     pythonPath: input.pythonPath,
+    venv: input.venv,
     modulePath: input.modulePath,
     sandbox: input.sandboxLaunch,
     env: buildCleanEnv({

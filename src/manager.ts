@@ -136,7 +136,8 @@ export class ExtensionManager {
       await mkdir(privateDirs.home);
       await mkdir(privateDirs.tmpdir);
       const prepared = await prepareSandbox({
-        backend: choice.backend, capabilities, policy, pins, venv: environment.venvPath, pythonPath: environment.pythonPath,
+        backend: choice.backend, capabilities, policy, pins, venv: environment.venvPath, pythonPath: environment.basePython,
+        systemSitePackages: environment.systemSitePackages,
         sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
         onWarning: (message) => this.logger.warn(`[${name}] ${message}`),
@@ -150,6 +151,7 @@ export class ExtensionManager {
         name,
         modulePath: prepared.modulePath,
         pythonPath: prepared.pythonPath,
+        venv: prepared.venv,
         sandbox,
         sandboxLaunch: prepared.launch,
         extensionClass: merged.extensionClass,

@@ -112,7 +112,7 @@ describe("install sandbox: real installs", { skip }, () => {
     mkdirSync(ext, { recursive: true });
     const args = buildBwrapArgs(
       DEFAULT_SANDBOX_POLICY,
-      { pythonInstall: await resolvePythonInstall(e.venvPath), venv: e.venvPath, extensionDir: ext, runtimeDir: ext, systemLinks: await readSystemLinks() },
+      { pythonInstall: await resolvePythonInstall({ python: e.basePython, systemSitePackages: false }), venv: e.venvPath, extensionDir: ext, runtimeDir: ext, systemLinks: await readSystemLinks() },
       caps.namespaces,
     );
     const code = `${HELLO}\ntry:\n    open(${JSON.stringify(path.join(e.venvPath, "planted.py"))}, "w")\nexcept OSError as err:\n    print(type(err).__name__, err.errno)`;

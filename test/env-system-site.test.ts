@@ -131,26 +131,24 @@ describe("systemSitePackages as an option", () => {
 
 describe("the sandbox sees the base interpreter's site-packages", { skip: noBaseUv }, () => {
   it("folders outside the Python install are added; missing, relative and refused ones are not", async () => {
-    const python = await resolvePython(undefined);
-    const venv = path.join(root.dir, "fake-venv");
+    const prefix = path.join(root.dir, "fake-install");
     const outside = path.join(root.dir, "brew", "lib", "python3.11", "site-packages");
     mkdirSync(outside, { recursive: true });
-    mkdirSync(path.join(venv, "bin"), { recursive: true });
-    // Stands in for an interpreter whose site-packages lie outside its prefix (Homebrew's are under its prefix's lib, not the Cellar's).
-    const lines = [outside, path.join(root.dir, "missing"), "relative/site-packages", "/", "/etc", path.join(path.dirname(python.path), "..", "lib")];
-    writeFileSync(path.join(venv, "bin", "python"), `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")}\n`);
-    chmodSync(path.join(venv, "bin", "python"), 0o755);
-    const cfg = (flag: string) => `home = ${path.dirname(python.path)}\ninclude-system-site-packages = ${flag}\n`;
+    mkdirSync(path.join(prefix, "bin"), { recursive: true });
+    // Stands in for a base interpreter whose site-packages lie outside its prefix (Homebrew's are under its prefix's lib, not the Cellar's).
+    mkdirSync(path.join(prefix, "lib"));
+    const lines = [outside, path.join(root.dir, "missing"), "relative/site-packages", "/", "/etc", path.join(prefix, "bin", "..", "lib")];
+    const fake = path.join(prefix, "bin", "python");
+    writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")}\n`);
+    chmodSync(fake, 0o755);
 
-    writeFileSync(path.join(venv, "pyvenv.cfg"), cfg("false"));
-    const sealed = await resolvePythonInstall(venv);
-    assert.ok(!sealed.includes(outside));
+    const sealed = await resolvePythonInstall({ python: fake, systemSitePackages: false });
+    assert.deepEqual(sealed, [prefix], "the recorded interpreter's prefix, and nothing it was asked");
 
-    writeFileSync(path.join(venv, "pyvenv.cfg"), cfg("true"));
-    const all = await resolveSystemSitePackages(venv);
+    const all = await resolveSystemSitePackages(fake);
     assert.ok(all.includes(outside), JSON.stringify(all));
     for (const refused of ["/", "/etc", path.join(root.dir, "missing")]) assert.ok(!all.includes(refused), refused);
-    const install = await resolvePythonInstall(venv);
+    const install = await resolvePythonInstall({ python: fake, systemSitePackages: true });
     assert.deepEqual(install, [...sealed, outside], "the folder inside the install is not listed twice");
   });
 
@@ -197,10 +195,8 @@ describe("the sandbox sees the base interpreter's site-packages", { skip: noBase
 
   it("for this host's pyenv Python they lie inside the install, which is bound already", async () => {
     const python = await resolvePython(undefined);
-    const venv = path.join(root.dir, "real-venv");
-    execFileSync(python.path, ["-m", "venv", "--without-pip", "--system-site-packages", venv]);
-    assert.deepEqual(await resolveSystemSitePackages(venv), [baseSite]);
-    const install = await resolvePythonInstall(venv);
+    assert.deepEqual(await resolveSystemSitePackages(python.path), [baseSite]);
+    const install = await resolvePythonInstall({ python: python.path, systemSitePackages: true });
     assert.ok(install.some((dir) => baseSite.startsWith(`${dir}/`)), `${baseSite} is not under ${install.join(", ")}`);
   });
 });

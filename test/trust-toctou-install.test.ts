@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +13,8 @@ import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { MARKER, plantWorld, readerScript, runWithFds, SECRET_FILE, swapToSecret } from "./trust-toctou-world.js";
 
 const PYTHON = "/usr/bin/python3";
+/** The base interpreter as the host records it when it builds a venv: its real path. */
+const BASE = { python: realpathSync(PYTHON), systemSitePackages: false };
 let caps: SandboxCapabilities;
 let venvRoot: string;
 let buildDir: string;
@@ -37,7 +39,7 @@ describe("an install's find-links folder swapped for a symlink to ~/.ssh after t
       if (why[backend]()) return t.skip(why[backend]() as string);
       const world = plantWorld();
       const sandbox = await prepareInstallSandbox({
-        options: { mode: "required", backend, network: false }, backend: "pip", venvRoot, name: `toctou_${backend}`, buildDir,
+        options: { mode: "required", backend, network: false }, backend: "pip", python: BASE, venvRoot, name: `toctou_${backend}`, buildDir,
         index: { indexUrl: null, extraIndexUrls: [], findLinks: [world.data] }, tools: async () => [],
         hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: () => {},
       });
@@ -70,7 +72,7 @@ describe("an install's find-links named through a symlink to ~/.ssh (resolved on
       const links = path.join(world.root, "links");
       symlinkSync(path.relative(world.root, world.ssh), links);
       const sandbox = await prepareInstallSandbox({
-        options: { mode: "required", backend, network: false }, backend: "pip", venvRoot, name: `toctou_link_${backend}`, buildDir,
+        options: { mode: "required", backend, network: false }, backend: "pip", python: BASE, venvRoot, name: `toctou_link_${backend}`, buildDir,
         index: { indexUrl: null, extraIndexUrls: [], findLinks: [links] }, tools: async () => [],
         hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: (e) => messages.push(e.message),
       });

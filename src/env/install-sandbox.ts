@@ -5,7 +5,7 @@ import { homedir } from "node:os";
 import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
 import { detectSandbox } from "../sandbox/detect.js";
-import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
+import { readSystemLinks, resolvePythonInstall, type BaseInterpreter } from "../sandbox/host.js";
 import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
 import { dangerReason } from "../sandbox/path-guard.js";
 import { PathPins } from "../sandbox/pin-set.js";
@@ -76,6 +76,8 @@ export interface InstallSandboxRequest {
   /** The venv being built (created already: its pyvenv.cfg names the Python install; its bin/python runs the Landlock launcher). */
   buildDir: string;
   index: IndexOptions;
+  /** The base interpreter the host resolved (real path): what the sandbox binds as the Python install, never pyvenv.cfg's. */
+  python: BaseInterpreter;
   /** Executables the install runs that live outside the Python install (uv's real binary); asked only when confining. */
   tools: () => Promise<string[]>;
   hostEnv: NodeJS.ProcessEnv;
@@ -142,7 +144,7 @@ async function prepareConfined(
   }
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
-  const pythonInstall = await resolvePythonInstall(req.buildDir);
+  const pythonInstall = await resolvePythonInstall(req.python);
   // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
   for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
   const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
@@ -177,10 +179,12 @@ async function confine(
     configFiles: config.files,
     systemLinks: await readSystemLinks(),
   };
-  const python = path.join(req.buildDir, "bin", "python");
+  // The recorded base interpreter runs the launcher and the forwarder, never the venv's bin/python (install code's).
+  const python = req.python.python;
   const base = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
     const port = net.proxy?.port;
+    // The recorded base interpreter runs the launcher: nothing of the venv runs before the confinement.
     const landlock = await prepareLandlockInstall({ ...policy, dirs, pins, python, ...(port !== undefined ? { proxyPort: port } : {}) });
     const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
     emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });

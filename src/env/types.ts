@@ -89,8 +89,13 @@ export interface ProgressEvent {
 export interface Environment {
   name: string;
   venvPath: string;
-  /** venvPath/bin/python */
+  /**
+   * venvPath/bin/python: for tools and the extension's own subprocesses. The host never runs it (install code
+   * could have replaced it before the host put its link back); it starts `basePython` and activates the venv.
+   */
   pythonPath: string;
+  /** The base interpreter the host resolved and recorded when it built the venv (real path): what the guest runs. */
+  basePython: string;
   pythonVersion: string;
   /** The backend that built it (a reused venv keeps the one that built it). */
   backend: "uv" | "pip";

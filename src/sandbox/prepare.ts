@@ -2,7 +2,6 @@
 // host path it hands on, then calls the pure builders; the result is data that `buildLaunchCommand` turns into argv.
 
 import { realpath } from "node:fs/promises";
-import path from "node:path";
 import { buildBwrapArgs, bwrapBinds, type BwrapPaths } from "./bwrap-policy.js";
 import { listGpuDevices, readSystemLinks, resolvePythonInstall } from "./host.js";
 import { buildLandlockRules, encodeLandlockRules, landlockHostPaths, type LandlockPaths } from "./landlock-policy.js";
@@ -30,8 +29,11 @@ export interface PrepareInput {
    */
   pins: PathPins;
   venv: string;
+  /** The venv sees the base interpreter's site-packages (the host's record of how it built the venv). */
+  systemSitePackages: boolean;
   /** The shared runtime layer's venv the extension links to, if any: read-only, like its own venv. */
   sharedRuntime?: string;
+  /** The base interpreter the host recorded when it built the venv (real path): what the guest runs, never the venv's bin/python. */
   pythonPath: string;
   modulePath: string;
   runtimeDir: string;
@@ -41,16 +43,27 @@ export interface PrepareInput {
   onWarning?: (message: string) => void;
 }
 
+/** The venv the guest activates itself, after confinement (see python/pyisolate/_guest/venv_activate.py). */
+export interface VenvActivation {
+  /** The venv folder as the guest sees it (its real path when sandboxed: bwrap binds real paths). */
+  prefix: string;
+  systemSitePackages: boolean;
+}
+
 export interface PreparedSandbox {
   launch: SandboxLaunch;
-  /** The interpreter to start, spelled through real paths: bwrap binds real paths, so a symlinked spelling would not exist inside. */
+  /** The base interpreter to start (the recorded real path: bound as part of the Python install). */
   pythonPath: string;
+  venv: VenvActivation;
   /** The extension folder, real path: the guest's working folder and what its loader imports. */
   modulePath: string;
 }
 
 export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandbox> {
-  if (input.backend === "none") return { launch: { backend: "none" }, pythonPath: input.pythonPath, modulePath: input.modulePath };
+  const { pythonPath, systemSitePackages } = input;
+  if (input.backend === "none") {
+    return { launch: { backend: "none" }, pythonPath, venv: { prefix: input.venv, systemSitePackages }, modulePath: input.modulePath };
+  }
   const { pins, policy } = input;
   // A writable path the host granted but that does not exist yet is made (inside its pinned parent), then pinned.
   for (const p of policy.writablePaths) pins.ensureDir(p, "sandbox.writablePaths");
@@ -60,10 +73,11 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
     [input.venv, input.modulePath, input.runtimeDir, input.home, input.tmpdir].map((p) => realpath(p)),
   ) as [string, string, string, string, string];
   for (const [p, key] of [[venv, "venv"], [modulePath, "modulePath"], [runtimeDir, "runtime"], [home, "home"], [tmpdir, "tmpdir"]] as const) pins.pin(p, key);
-  const pythonPath = path.join(venv, path.relative(input.venv, input.pythonPath));
-  // The venv's links may go through another spelling of the install: bound at that spelling, from the real folder pinned.
-  const pythonInstall = await resolvePythonInstall(venv);
+  // From the host's record, never from the venv's pyvenv.cfg or bin/python (install code could have rewritten both);
+  // bound at the spelling the interpreter uses, from the real folder pinned.
+  const pythonInstall = await resolvePythonInstall({ python: pythonPath, systemSitePackages });
   for (const dir of pythonInstall) pins.pinSpelling(dir, "python");
+  const activation = { prefix: venv, systemSitePackages };
   const sharedRuntimes = input.sharedRuntime ? [await realpath(input.sharedRuntime)] : [];
   for (const dir of sharedRuntimes) pins.pin(dir, "sharedRuntime");
   const gpuDevices = policy.gpu ? await listGpuDevices() : [];
@@ -73,7 +87,7 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
     const child = pins.forChild(landlockHostPaths(policy, paths));
     const rules = buildLandlockRules(policy, { ...paths, pinned: child.childFd });
     if (!rules.socketFilter) input.onWarning?.(`the seccomp socket filter does not know ${process.arch}: under Landlock alone this extension can reach Unix sockets by path and send UDP (docs/sandbox.md)`);
-    return { launch: { backend: "landlock", rules: encodeLandlockRules(rules), fds: child.hostFds }, pythonPath, modulePath };
+    return { launch: { backend: "landlock", rules: encodeLandlockRules(rules), fds: child.hostFds }, pythonPath, venv: activation, modulePath };
   }
   const caps = input.capabilities;
   if (!caps?.bwrap) throw new Error(`prepareSandbox: backend ${input.backend} needs detection that found bwrap`);
@@ -84,5 +98,5 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
   // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the guest.
   const child = pins.forChild([...binds.readOnly, ...binds.writable]);
   const bwrapArgs = buildBwrapArgs(policy, { ...paths, pinned: child.childFd }, caps.namespaces);
-  return { launch: { backend: input.backend, bwrapPath: caps.bwrap.path, bwrapArgs, fds: child.hostFds }, pythonPath, modulePath };
+  return { launch: { backend: input.backend, bwrapPath: caps.bwrap.path, bwrapArgs, fds: child.hostFds }, pythonPath, venv: activation, modulePath };
 }
