@@ -1,6 +1,6 @@
 // Shared by the trust-config tests: the three ways each case runs, and fixture copies the tests can change.
 
-import { cpSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { SandboxOptions } from "../src/index.js";
@@ -32,9 +32,13 @@ export function scratch(prefix: string): { dir: string; remove: () => void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Copies fixture `name` to `root/as` and returns the copy's path. */
+/**
+ * Copies fixture `name` to `root/as` and returns the copy's path. The hostile fixtures hold only what is hostile (a
+ * pyisolate.yaml, a fake interpreter, a preload library's source): the probe's code is copied in beside it.
+ */
 export function copyFixture(name: string, root: string, as = name): string {
   const dest = path.join(root, as);
   cpSync(fixture(name), dest, { recursive: true });
+  if (!existsSync(path.join(dest, "__init__.py"))) cpSync(path.join(fixture("trust_config_probe"), "__init__.py"), path.join(dest, "__init__.py"));
   return dest;
 }
