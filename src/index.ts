@@ -7,6 +7,8 @@ export type {
   ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, InstallerBackend, SharedRuntimeOptions,
 } from "./config/options.js";
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
+export { callingExtension } from "./caller.js";
+export type { ProtocolLimits } from "./rpc/limits.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";

@@ -10,10 +10,11 @@ import type { Logger } from "./logger.js";
 import { GuestProcess } from "./process/guest-process.js";
 import { buildLaunchCommand } from "./process/launch.js";
 import { buildCleanEnv } from "./process/clean-env.js";
-import type { SandboxLaunch } from "./sandbox/prepare.js";
+import type { SandboxLaunch, VenvActivation } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
+import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 
 const DISCONNECT_GRACE_MS = 2000;
@@ -23,8 +24,10 @@ export interface LaunchExtensionInput {
   modulePath: string;
   extensionClass: string | undefined;
   environment: Environment;
-  /** The interpreter to start (the venv's, spelled through real paths when sandboxed). */
+  /** The interpreter to start: the base one the host recorded for the venv (never the venv's bin/python). */
   pythonPath: string;
+  /** The venv the guest activates after confinement. */
+  venv: VenvActivation;
   /** What confines the guest, for the extension object; `sandboxLaunch` is how. */
   sandbox: SandboxInfo;
   sandboxLaunch: SandboxLaunch;
@@ -40,6 +43,8 @@ export interface LaunchExtensionInput {
   onFinished: () => Promise<void>;
   /** How tensors travel to and from this extension (default "auto"). */
   tensorTransport?: TensorTransportOption;
+  /** What its frames and output may cost the host (checked by validateExtensionOptions). */
+  limits?: ProtocolLimits;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -54,6 +59,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const { name, logger } = input;
   const command = buildLaunchCommand({
     pythonPath: input.pythonPath,
+    venv: input.venv,
     modulePath: input.modulePath,
     sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
@@ -73,7 +79,8 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   });
   const failStart = (error: Error) => settleHandshake?.(error);
 
-  const tensors = new TensorLink(input.tensorTransport, name);
+  const limits = input.limits ?? resolveLimits();
+  const tensors = new TensorLink(input.tensorTransport, name, limits);
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
       if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
@@ -89,13 +96,16 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
-  }, { fdChannel: tensors.childFd });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
   tensors.spawned(guest.pid);
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,
+    // Host services and callbacks learn which extension called them (callingExtension()).
+    caller: name,
     extensions: [tensors.codec()],
     fdChannel: tensors.channel,
+    limits,
     onSegmentsReleased: (ids) => tensors.released(ids),
     onCudaReleased: (keys) => tensors.cudaReleased(keys),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
@@ -124,6 +134,10 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
           peer.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
+            limits: {
+              maxFrameBytes: limits.maxFrameBytes, maxHeaderBytes: limits.maxHeaderBytes,
+              maxAttachments: limits.maxAttachments, maxFdsPerFrame: limits.maxFdsPerFrame,
+            },
           });
           pythonVersion = message.python;
           // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.

@@ -4,6 +4,7 @@ import { mkdtemp, rm, mkdir, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
+import { grantedServices } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
 import { ensureEnvironment } from "./env/builder.js";
@@ -15,6 +16,7 @@ import { createConsoleLogger, type Logger } from "./logger.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
+import { PathPins } from "./sandbox/pin-set.js";
 import { prepareSandbox } from "./sandbox/prepare.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
 import type { SandboxCapabilities, SandboxInfo, SandboxPolicy } from "./sandbox/types.js";
@@ -57,8 +59,9 @@ export class ExtensionManager {
   }
 
   /**
-   * Makes a host object callable from every extension under `name`: Python's `ProxiedSingleton`
-   * subclass of the same name (or remote id) forwards its calls here. Only public methods are callable.
+   * Makes a host object callable under `name` from every extension whose `services` option (default: all) names
+   * it: Python's `ProxiedSingleton` subclass of the same name (or remote id) forwards its calls here. Only public
+   * methods are callable; a method learns the calling extension's name from `callingExtension()`.
    * Keyword arguments from Python (`Svc().send(event, data, sid=None)`) arrive as one extra trailing
    * argument, a plain object (`send(event, data, { sid: null })`), only when the caller passed any.
    */
@@ -91,17 +94,23 @@ export class ExtensionManager {
   async load(options: ExtensionOptions): Promise<Extension> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
-    const modulePath = await realpath(validateExtensionOptions(options).modulePath);
-    const fromFile = readConfigFile(modulePath);
+    const checked = validateExtensionOptions(options);
+    const modulePath = await realpath(checked.modulePath);
+    // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
+    const fromFile = readConfigFile(modulePath, { fileEnv: checked.fileEnv });
+    const mayCall = grantedServices(checked.services, fromFile.services);
     const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
     const name = merged.name;
     if (this.extensions.has(name) || this.loading.has(name)) {
       throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
     }
     this.loading.add(name);
+    // Every host path the sandbox gets is opened once, when it is checked, and bound or ruled by that descriptor.
+    const pins = new PathPins();
     try {
+      pins.pin(modulePath, "modulePath");
       const policy = await resolveSandboxPolicy({
-        fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME),
+        fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME), pins,
       });
       // Before the venv is built: a load that cannot be sandboxed fails at once.
       const { choice, capabilities } = await this.chooseSandbox(name, policy);
@@ -122,14 +131,15 @@ export class ExtensionManager {
         onProgress: merged.onProgress,
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
-        sandbox: { mode: policy.mode, backend: policy.backend },
+        sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] } },
       });
       const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
       const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };
       await mkdir(privateDirs.home);
       await mkdir(privateDirs.tmpdir);
       const prepared = await prepareSandbox({
-        backend: choice.backend, capabilities, policy, venv: environment.venvPath, pythonPath: environment.pythonPath,
+        backend: choice.backend, capabilities, policy, pins, venv: environment.venvPath, pythonPath: environment.basePython,
+        systemSitePackages: environment.systemSitePackages,
         sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
         onWarning: (message) => this.logger.warn(`[${name}] ${message}`),
@@ -143,13 +153,15 @@ export class ExtensionManager {
         name,
         modulePath: prepared.modulePath,
         pythonPath: prepared.pythonPath,
+        venv: prepared.venv,
         sandbox,
         sandboxLaunch: prepared.launch,
         extensionClass: merged.extensionClass,
         environment,
         env: merged.env,
         privateDirs,
-        resolveService: (service) => this.services.get(service),
+        // A service not granted answers exactly as one never provided: nothing tells the extension it exists.
+        resolveService: (service) => (mayCall(service) ? this.services.get(service) : undefined),
         logger: this.logger,
         forwardOutput: this.options.forwardOutput ?? true,
         callTimeoutMs: merged.callTimeoutMs,
@@ -157,6 +169,7 @@ export class ExtensionManager {
         stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
+        limits: merged.limits,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
           await rm(privateRoot, { recursive: true, force: true });
@@ -165,6 +178,8 @@ export class ExtensionManager {
       this.extensions.set(name, extension);
       return extension;
     } finally {
+      // The child holds its own copies from the spawn on; a load that failed before it never needs them.
+      pins.close();
       this.loading.delete(name);
     }
   }

@@ -52,7 +52,10 @@ export async function prepareSharedRuntime(request: SharedRuntimeRequest): Promi
     runtimeVersion: RUNTIME_VERSION,
     onProgress: onProgress && ((e: ProgressEvent) => onProgress({ ...e, message: `shared runtime "${name}": ${e.message}` })),
     signal: extension.signal,
-    sandbox: { mode: request.mode },
+    // The layer's packages are the host's choice, but their sdists' build code is not: the install reaches only the
+    // layer's configured indexes (through the index proxy; no network at all when they are local), never the
+    // host's loopback services, whatever network the extension that triggered the build has.
+    sandbox: { mode: request.mode, network: false },
   });
   return sharedRuntimeLink(name, layer);
 }

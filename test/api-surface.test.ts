@@ -8,7 +8,7 @@ it("exports exactly the curated names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "CallAbortedError", "ConfigError", "CudaTensor", "DTYPES", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
     "ExtensionCrashedError", "ExtensionLoadError", "ExtensionManager", "PROTOCOL_VERSION", "ProtocolError",
-    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "createConsoleLogger",
+    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "callingExtension", "createConsoleLogger",
     "detectSandbox", "formatDoctorJson", "formatDoctorText", "kwargs", "liveCudaExports", "liveSegments", "runDoctor",
   ]);
 });

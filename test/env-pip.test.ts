@@ -9,6 +9,7 @@ import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { CallAbortedError, ConfigError } from "../src/errors.js";
 import { ensureEnvironment, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
+import { statePath } from "../src/env/fingerprint.js";
 import { pipBackend } from "../src/env/pip.js";
 import { buildPath, relocateVenv, swapIn } from "../src/env/swap.js";
 import {
@@ -73,7 +74,7 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.equal(run(script), `1.0 ${e.venvPath}`);
     assert.doesNotMatch(readFileSync(path.join(e.venvPath, "pyvenv.cfg"), "utf8"), /\.build-/);
     assert.doesNotMatch(readFileSync(path.join(e.venvPath, "bin", "activate"), "utf8"), /\.build-/);
-    const state = JSON.parse(readFileSync(path.join(e.venvPath, ".pyisolate-env.json"), "utf8"));
+    const state = JSON.parse(readFileSync(statePath(base.venvRoot, "hello"), "utf8"));
     assert.equal(state.fingerprint, e.fingerprint);
     assert.deepEqual(state.inputs.dependencies, ["pyisolate-fixture-hello==1.0"]);
     assert.deepEqual(leftovers(base.venvRoot), []);
@@ -175,7 +176,7 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
-  it("a venv with a broken python or a corrupt state file is rebuilt", async () => {
+  it("a venv with a removed python link or a corrupt state file is rebuilt", async () => {
     const spec = { ...base, name: "broken", dependencies: [] };
     const first = await ensureEnvironment(spec);
     rmSync(first.pythonPath);
@@ -183,7 +184,7 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.equal(fixed.reused, false);
     assert.equal(fixed.fingerprint, first.fingerprint);
     assert.equal(py(fixed.pythonPath, "import sys; print(sys.prefix)"), fixed.venvPath);
-    writeFileSync(path.join(fixed.venvPath, ".pyisolate-env.json"), "{ not json");
+    writeFileSync(statePath(base.venvRoot, "broken"), "{ not json");
     assert.equal((await ensureEnvironment(spec)).reused, false);
     assert.equal((await ensureEnvironment(spec)).reused, true);
   });

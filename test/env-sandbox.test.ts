@@ -78,6 +78,8 @@ describe("install sandbox: real installs", { skip }, () => {
   it("this host's own pip config (global and user files, local indexes under /opt) works inside the sandbox", async (t) => {
     const pkg = "/opt/pypi/simple/aiofiles";
     if (!existsSync(pkg)) return t.skip(`${pkg} does not exist: this host's pip config names no local index to test with`);
+    const config = execFileSync("python3", ["-m", "pip", "config", "list"], { encoding: "utf8", env: process.env });
+    if (!config.includes("/opt/pypi")) return t.skip(`the pip config this user sees does not name /opt/pypi:\n${config}`);
     const rec = recorder();
     const e = await ensureEnvironment({ ...base, indexUrl: undefined, env: process.env, name: "pip-host-conf", backend: "pip", dependencies: ["aiofiles"], onProgress: rec.onProgress });
     assert.ok(rec.events.some((ev) => ev.line?.includes("/opt/pypi/files/aiofiles")), "installed from the local index the config names");
@@ -110,7 +112,7 @@ describe("install sandbox: real installs", { skip }, () => {
     mkdirSync(ext, { recursive: true });
     const args = buildBwrapArgs(
       DEFAULT_SANDBOX_POLICY,
-      { pythonInstall: await resolvePythonInstall(e.venvPath), venv: e.venvPath, extensionDir: ext, runtimeDir: ext, systemLinks: await readSystemLinks() },
+      { pythonInstall: await resolvePythonInstall({ python: e.basePython, systemSitePackages: false }), venv: e.venvPath, extensionDir: ext, runtimeDir: ext, systemLinks: await readSystemLinks() },
       caps.namespaces,
     );
     const code = `${HELLO}\ntry:\n    open(${JSON.stringify(path.join(e.venvPath, "planted.py"))}, "w")\nexcept OSError as err:\n    print(type(err).__name__, err.errno)`;

@@ -120,7 +120,7 @@ describe("FrameDecoder", () => {
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(1001);
     assert.throws(() => decoder.push(prefix), (err: unknown) =>
-      err instanceof ProtocolError && /1001 bytes exceeds the limit of 1000/.test(err.message));
+      err instanceof ProtocolError && /frame bytes: 1001 exceeds the limit maxFrameBytes = 1000/.test(err.message));
     assert.equal(frames.length, 0);
     assert.throws(() => decoder.push(Buffer.alloc(1)), ProtocolError, "a failed decoder stays failed");
   });

@@ -38,6 +38,18 @@ const VARIANTS: Record<string, { policy: SandboxPolicy; ns: NamespaceSupport; pa
     paths: { ...PATHS, home: "/srv/app/homes/ext" },
   },
   "python-under-usr": { policy: policy(), ns: ALL_NAMESPACES, paths: { ...PATHS, pythonInstall: "/usr", systemLinks: {} } },
+  // What a load really gets: every host folder pinned by the host and bound by descriptor (fd 5 on), never by name.
+  "full-pinned": {
+    policy: policy({ writablePaths: ["/srv/app/data/ext"], readonlyPaths: ["/srv/models"] }),
+    ns: ALL_NAMESPACES,
+    paths: {
+      ...PATHS, home: "/srv/app/homes/ext",
+      pinned: {
+        "/opt/python/3.11.7": 5, "/srv/app/venvs/ext": 6, "/srv/app/node_modules/pyisolate/python": 7, "/srv/app/extensions/ext": 8,
+        "/srv/models": 9, "/srv/app/homes/ext": 10, "/srv/app/data/ext": 11,
+      },
+    },
+  },
 };
 
 /** Every (source, dest) a mount flag names. */
@@ -45,7 +57,9 @@ function mounts(args: string[]): { flag: string; src: string; dest: string }[] {
   const out: { flag: string; src: string; dest: string }[] = [];
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
+    // A descriptor bind (--ro-bind-fd FD DEST) binds the host object pinned at DEST: DEST is its source path too.
     if (/^--(ro-|dev-)?bind(-try)?$/.test(flag)) out.push({ flag, src: args[i + 1]!, dest: args[i + 2]! });
+    if (/^--(ro-)?bind-fd$/.test(flag)) out.push({ flag, src: args[i + 2]!, dest: args[i + 2]! });
   }
   return out;
 }

@@ -102,16 +102,22 @@ describe("fd passing with a python3 child", { skip }, () => {
     segment.release();
   });
 
-  test("child -> host: a sealed memfd is mapped (zero-copy); an unsealed one is copied", async () => {
-    for (const [sealed, kind] of [["sealed", "memfd"], ["unsealed", "heap"]] as const) {
-      const size = 3 * 4096 + 17;
+  test("child -> host: a sealed memfd is mapped (zero-copy); an unsealed one is refused and closed, never read", async () => {
+    const size = 3 * 4096 + 17;
+    for (const sealed of ["sealed", "unsealed"] as const) {
       assert.deepEqual(await ask(`make ${size} ${sealed}`), { sent: size });
       const got = native.recvFds(hostFd, 4);
       assert.ok(got, "the fd arrived before the line that announces it");
       assert.equal(got.bytes.toString(), "made");
       assert.equal(got.fds.length, 1);
-      const segment = allocator.importFd(got.fds[0]!, size);
-      assert.equal(segment.kind, kind);
+      const fd = got.fds[0]!;
+      if (sealed === "unsealed") {
+        assert.throws(() => allocator.importFd(fd, size), { code: "ERR_PYISOLATE_PROTOCOL", message: /not a memfd sealed against shrinking \(seals 0x0\)/ });
+        assert.throws(() => native.fstatSize(fd), { code: "EBADF" }, "importFd closed the refused fd");
+        continue;
+      }
+      const segment = allocator.importFd(fd, size);
+      assert.equal(segment.kind, "memfd");
       assert.deepEqual(new Uint8Array(segment.buffer), pattern(size));
       segment.release();
     }

@@ -24,7 +24,7 @@ describe("the guest's supervisor and process filter switches", () => {
   });
 
   it("Landlock: the supervisor is on and the rules are the host's", () => {
-    const env = envFor({ backend: "landlock", rules: '{"read_only":[]}' });
+    const env = envFor({ backend: "landlock", rules: '{"read_only":[]}', fds: [] });
     assert.equal(env[SUPERVISE_ENV], "1");
     assert.equal(env[LANDLOCK_ENV], '{"read_only":[]}');
     assert.equal(env[PROCESS_FILTER_ENV], undefined, "the filter is part of the Landlock rules there");
@@ -32,7 +32,7 @@ describe("the guest's supervisor and process filter switches", () => {
 
   it("bwrap: the process filter is on; no supervisor (its PID namespace holds the tree)", () => {
     for (const backend of ["bwrap", "bwrap-degraded"] as const) {
-      const env = envFor({ backend, bwrapPath: "/usr/bin/bwrap", bwrapArgs: [] });
+      const env = envFor({ backend, bwrapPath: "/usr/bin/bwrap", bwrapArgs: [], fds: [] });
       assert.equal(env[PROCESS_FILTER_ENV], "1", backend);
       assert.equal(env[SUPERVISE_ENV], undefined, backend);
       assert.equal(env[LANDLOCK_ENV], undefined, backend);

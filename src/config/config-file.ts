@@ -1,32 +1,59 @@
 // Reads the optional pyisolate.yaml of an extension folder; config given in code wins over it.
 
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { ExtensionOptions } from "./options.js";
+import { checkFileOptions, FILE_KEYS, type FileAllowances, type FileOptions } from "./file-policy.js";
 import { validateExtensionOptions } from "./validate.js";
 
 export const CONFIG_FILE_NAME = "pyisolate.yaml";
+/** A config file is a few lines; anything larger is not one (and /dev/zero behind a link would never end). */
+export const CONFIG_FILE_MAX_BYTES = 64 * 1024;
 
-/** Keys a config file may set: everything that is data, nothing that is code or identity. */
-const FILE_KEYS = new Set([
-  "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "backend",
-  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages",
-]);
-
-type FileOptions = Partial<ExtensionOptions>;
-
-/** Returns the options a module folder's pyisolate.yaml sets, checked, or {} when there is no file. */
-export function readConfigFile(modulePath: string): FileOptions {
-  const file = join(modulePath, CONFIG_FILE_NAME);
-  let text: string;
+/**
+ * The file's text, or undefined when there is none. The folder is the extension's: the file is opened without
+ * following a symlink (a link to a host file is refused, never read) and without blocking (a FIFO would stall the
+ * host), must be a regular file and is read up to the limit.
+ */
+function readOwnFile(file: string): string | undefined {
+  let fd: number;
   try {
-    text = readFileSync(file, "utf8");
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`, { file, cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    const why = code === "ELOOP" ? "it is a symbolic link; the config file must be a regular file in the folder" : (error as Error).message;
+    throw new ConfigError(`cannot read ${file}: ${why}`, { file, cause: error });
   }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ConfigError(`${file} is not a regular file`, { file });
+    if (stat.size > CONFIG_FILE_MAX_BYTES) throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
+    const buffer = Buffer.alloc(CONFIG_FILE_MAX_BYTES + 1);
+    let length = 0;
+    // Read to the end, or one byte past the limit: the size stat gave may have grown since.
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > CONFIG_FILE_MAX_BYTES) throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
+    return buffer.subarray(0, length).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Returns the options a module folder's pyisolate.yaml sets, checked against the trust boundary (file-policy.ts), or
+ * {} when there is no file. `modulePath` must be a real path; `allow` is what the host's code options let the file do.
+ */
+export function readConfigFile(modulePath: string, allow: FileAllowances = {}): FileOptions {
+  const file = join(modulePath, CONFIG_FILE_NAME);
+  const text = readOwnFile(file);
+  if (text === undefined) return {};
   let data: unknown;
   try {
     data = parse(text);
@@ -38,8 +65,8 @@ export function readConfigFile(modulePath: string): FileOptions {
     throw new ConfigError(`${file} must hold a mapping of options`, { file });
   }
   for (const key of Object.keys(data)) {
-    if (!FILE_KEYS.has(key)) {
-      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${[...FILE_KEYS].join(", ")})`, { key, file });
+    if (!FILE_KEYS.includes(key)) {
+      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${FILE_KEYS.join(", ")})`, { key, file });
     }
   }
   try {
@@ -50,7 +77,7 @@ export function readConfigFile(modulePath: string): FileOptions {
     }
     throw error;
   }
-  return data as FileOptions;
+  return checkFileOptions(data as FileOptions, modulePath, file, allow);
 }
 
 /** Merges file options under code options: a key given in code wins. */

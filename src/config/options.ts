@@ -2,6 +2,7 @@
 
 import type { ProgressEvent } from "../env/builder.js";
 import type { Logger } from "../logger.js";
+import type { ProtocolLimits } from "../rpc/limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
 
@@ -40,10 +41,27 @@ export interface ExtensionOptions {
   modulePath: string;
   /** pip requirement strings, e.g. `"numpy==1.26.4"`. Options such as `--index-url` are refused here. */
   dependencies?: string[];
-  /** Interpreter for the venv: `"3.11"`, `"3.11.7"` or a path. Default: `python3` on PATH. */
+  /**
+   * Interpreter for the venv: `"3.11"`, `"3.11.7"` or a path. Default: `python3` on PATH. pyisolate.yaml may give a
+   * version only: a path there would be a program the host runs.
+   */
   python?: string;
-  /** Extra environment variables for the extension process (the rest of the host's is not passed). */
+  /**
+   * Extra environment variables for the extension process (the rest of the host's is not passed). From code any
+   * name goes; the extension's pyisolate.yaml may set only tuning knobs (`OMP_NUM_THREADS`, ...) and `fileEnv`.
+   */
   env?: Record<string, string>;
+  /**
+   * Variable names the extension's own pyisolate.yaml may set in `env`, beyond the built-in tuning knobs. Names read
+   * before the sandbox (`LD_*`, `PYTHON*`, `GCONV_PATH`, `PATH`, proxies, ...) are refused here.
+   */
+  fileEnv?: string[];
+  /**
+   * The host services (`manager.provide()` names) this extension may call; default: every provided service.
+   * A call to any other fails in Python with the LookupError of an unknown service. The extension's
+   * pyisolate.yaml may narrow the list, never widen it.
+   */
+  services?: string[];
   /** `"package.module:ClassName"` when the extension class is not the one ExtensionBase subclass. */
   extensionClass?: string;
   /** Package index options for uv/pip. */
@@ -70,6 +88,12 @@ export interface ExtensionOptions {
    * `copy` sends their bytes inside the frame, `auto` (default) is `shm` when the native addon works.
    */
   tensorTransport?: "auto" | "shm" | "copy";
+  /**
+   * What this extension's frames and output may cost the host (docs/protocol.md, Limits): frame, header and
+   * attachment sizes, fds per frame, shared segments held, line length. Unset ones take their defaults; past one,
+   * the extension is stopped with a ProtocolError naming it. A code option only: a pyisolate.yaml cannot set it.
+   */
+  limits?: Partial<ProtocolLimits>;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

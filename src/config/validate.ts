@@ -3,6 +3,8 @@
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
+import { isPreConfinementVariable } from "./env-policy.js";
+import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -12,8 +14,11 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime", "systemSitePackages",
+  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "limits",
 ]);
+/** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
+const MAX_TIMER_MS = 2_147_483_647;
+const SERVICE_NAME = /^[A-Za-z_][\w.]*$/;
 
 /** Checks an extension name: it becomes a folder name, so only a plain file name is accepted. */
 export function validateName(name: unknown): string {
@@ -71,8 +76,8 @@ function optionalString(value: unknown, key: string): string | undefined {
 
 function optionalPositive(value: unknown, key: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(`${key} must be a positive number of milliseconds`, { key });
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
+    throw new ConfigError(`${key} must be a positive number of milliseconds, at most ${MAX_TIMER_MS}`, { key });
   }
   return value;
 }
@@ -97,6 +102,31 @@ function validateEnv(env: unknown): Record<string, string> | undefined {
   return env as Record<string, string>;
 }
 
+/** `services`: the host service names one extension may call (an identifier each, as `provide()` takes). */
+function validateServices(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((name) => typeof name !== "string" || !SERVICE_NAME.test(name))) {
+    throw new ConfigError("services must be an array of service names (identifiers, as given to provide())", { key: "services" });
+  }
+  return value as string[];
+}
+
+/** `fileEnv`: extra variable names the extension's pyisolate.yaml may set; never one that acts before the sandbox. */
+function validateFileEnv(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((name) => typeof name !== "string" || !ENV_KEY_PATTERN.test(name))) {
+    throw new ConfigError("fileEnv must be an array of environment variable names", { key: "fileEnv" });
+  }
+  const early = (value as string[]).find(isPreConfinementVariable);
+  if (early !== undefined) {
+    throw new ConfigError(
+      `fileEnv: ${early} acts before the sandbox (a loader, interpreter or host variable): the config file may never set it; set it with env in load() instead`,
+      { key: "fileEnv" },
+    );
+  }
+  return value as string[];
+}
+
 function validateModulePath(modulePath: unknown): string {
   if (typeof modulePath !== "string" || modulePath === "") {
     throw new ConfigError("modulePath must be the path of a Python package folder", { key: "modulePath" });
@@ -112,7 +142,7 @@ function validateModulePath(modulePath: unknown): string {
 }
 
 /** Returns a checked copy of the load options with defaults filled and paths made absolute. */
-export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[] } {
+export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; limits: ProtocolLimits } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
@@ -144,9 +174,26 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     findLinks: stringList(options.findLinks, "findLinks"),
     sharedRuntime: options.sharedRuntime === null ? null : optionalString(options.sharedRuntime, "sharedRuntime"),
     systemSitePackages: optionalBoolean(options.systemSitePackages, "systemSitePackages"),
+    services: validateServices(options.services),
+    fileEnv: validateFileEnv(options.fileEnv),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
+    limits: validateLimits(options.limits),
   };
+}
+
+/** The `limits` option over the defaults; a ConfigError names the limit that is unknown or out of range. */
+function validateLimits(limits: unknown): ProtocolLimits {
+  if (limits === undefined) return resolveLimits();
+  if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
+    throw new ConfigError("limits must be an object such as { maxFrameBytes: 1073741824 }", { key: "limits" });
+  }
+  try {
+    return resolveLimits(limits as Partial<ProtocolLimits>);
+  } catch (error) {
+    const key = /^(\w+) must/.exec((error as Error).message)?.[1] ?? /limit "(\w+)"/.exec((error as Error).message)?.[1];
+    throw new ConfigError(`limits: ${(error as Error).message}`, { key: key === undefined ? "limits" : `limits.${key}` });
+  }
 }
 
 const SANDBOX_KEYS = new Set(["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu", "unixSockets"]);

@@ -7,7 +7,8 @@ import { selectBackend, type BuildContext } from "./backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
 import { prepareInstallSandbox } from "./install-sandbox.js";
 import { linkSharedRuntime } from "./shared-runtime.js";
-import { STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
+import { removeState, STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
+import { restoreLayout } from "./layout.js";
 import type { PythonInfo } from "./python.js";
 import { buildPath, relocateVenv, swapIn } from "./swap.js";
 import type { Job } from "./types.js";
@@ -66,6 +67,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
         name: spec.name,
         buildDir: tmp,
         index: wanted.index,
+        python: { python: python.path, systemSitePackages: wanted.systemSitePackages },
         tools: () => backend.installTools(ctx),
         hostEnv: env,
         emit,
@@ -87,11 +89,15 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       installSandbox,
       builtAt: new Date().toISOString(),
     };
-    await writeState(tmp, state);
+    // Install code could have replaced bin/python or rewritten pyvenv.cfg: put the host's back, from its own record.
+    await restoreLayout(tmp, { python, systemSitePackages: wanted.systemSitePackages, relocatable: backend.name === "uv" });
     emit({ stage: "swap", message: `moving the new venv into ${venvPath}` });
     // Fix the paths first, so that the venv is consistent from the moment it appears under its final name.
     await relocateVenv(tmp, venvPath);
+    // No state while the folder changes: a reader that looks meanwhile finds none and waits for the lock.
+    await removeState(spec.venvRoot, spec.name);
     await swapIn(tmp, venvPath);
+    await writeState(spec.venvRoot, spec.name, state);
     return state;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});

@@ -25,7 +25,8 @@ export async function ensureEnvironment(spec: EnvironmentSpec): Promise<Environm
   const { env, venvPath, wanted, emit } = job;
   if (spec.signal?.aborted) throw abortedError(job);
 
-  const quick = await fastCheck(venvPath, wanted, env);
+  const place = { venvRoot: spec.venvRoot, name: spec.name, venvPath };
+  const quick = await fastCheck(place, wanted, env);
   if (quick) {
     const { version, path: interpreter } = quick.inputs.python;
     emit({ stage: "resolve-python", message: `Python ${version} (${interpreter}), as recorded` });
@@ -37,7 +38,7 @@ export async function ensureEnvironment(spec: EnvironmentSpec): Promise<Environm
   const python = await resolvePython(spec.python, env);
   emit({ stage: "resolve-python", message: `Python ${python.version} (${python.path})` });
   const fingerprint = computeFingerprint(fingerprintInputs(python, wanted));
-  const before = await fullCheck(venvPath, fingerprint, env);
+  const before = await fullCheck(place, fingerprint);
   if (before.reusable) return reuse(job, before.state, python);
   emit({ stage: "check", message: `${before.reason}: building ${venvPath}`, reused: false });
   await ensureWritableRoot(spec.venvRoot);
@@ -49,7 +50,7 @@ export async function ensureEnvironment(spec: EnvironmentSpec): Promise<Environm
   };
   return withLock(lockPath(spec.venvRoot, spec.name), { signal: spec.signal, onWait }, async () => {
     // Whoever held the lock may have just built exactly this.
-    const after = await fullCheck(venvPath, fingerprint, env);
+    const after = await fullCheck(place, fingerprint);
     if (after.reusable) return reuse(job, after.state, python);
     await removeLeftovers(spec.venvRoot, spec.name);
     const state = await buildAndSwap(job, python, fingerprint);
@@ -62,7 +63,7 @@ async function reuse(job: Job, state: EnvironmentState, python: PythonInfo): Pro
   job.emit({ stage: "check", message: `fingerprint ${state.fingerprint.slice(0, 12)} matches`, reused: true });
   // Record how the interpreter was found this time, so that the next call takes the fast path.
   const record = await requestRecord(job.spec.python, python, job.env);
-  await writeState(job.venvPath, { ...state, python: record }).catch(() => {});
+  await writeState(job.spec.venvRoot, job.spec.name, { ...state, python: record }).catch(() => {});
   job.emit({ stage: "done", message: `reusing ${job.venvPath}`, reused: true });
   return toEnvironment(job, state, true);
 }
@@ -72,6 +73,7 @@ function toEnvironment(job: Job, state: EnvironmentState, reused: boolean): Envi
     name: job.spec.name,
     venvPath: job.venvPath,
     pythonPath: path.join(job.venvPath, "bin", "python"),
+    basePython: state.inputs.python.path,
     pythonVersion: state.inputs.python.version,
     backend: state.backend,
     fingerprint: state.fingerprint,

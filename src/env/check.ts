@@ -1,13 +1,12 @@
 // Decide whether an existing venv can be reused: a spawn-free fast check, and a full one after resolving Python.
 
-import { stat } from "node:fs/promises";
-import path from "node:path";
+import { lstat, stat } from "node:fs/promises";
 import type { EnvironmentState, FileIdentity, FingerprintInputs, PythonRequestRecord } from "./fingerprint.js";
 import { computeFingerprint, readState } from "./fingerprint.js";
 import type { IndexOptions } from "./backend.js";
+import { layoutProblem, type VenvLayout } from "./layout.js";
 import type { PythonInfo } from "./python.js";
 import { findOnPath } from "./python.js";
-import { runCommand } from "./run.js";
 
 /** The spec's inputs other than the interpreter. */
 export interface WantedInputs {
@@ -65,38 +64,54 @@ export async function requestRecord(
   };
 }
 
+/** Where a venv and its host-owned state live: `venvRoot/name` and `venvRoot/.state/name.json`. */
+export interface VenvPlace {
+  venvRoot: string;
+  name: string;
+  venvPath: string;
+}
+
+/** The layout the host wrote from this state (see layout.ts). */
+export function layoutOf(state: EnvironmentState): VenvLayout {
+  return { python: state.inputs.python, systemSitePackages: state.inputs.systemSitePackages === true, relocatable: state.backend === "uv" };
+}
+
 /**
  * The hot path: reuse when the same python request still points at the same interpreter file (by PATH lookup
- * and stat, no spawn), the venv's python exists, and the fingerprint of the spec matches the recorded one.
+ * and stat, no spawn), the venv's links and pyvenv.cfg are still the host's, and the fingerprint of the spec
+ * matches the recorded one.
  */
 export async function fastCheck(
-  venvPath: string,
+  place: VenvPlace,
   wanted: WantedInputs,
   env: NodeJS.ProcessEnv,
 ): Promise<EnvironmentState | undefined> {
-  const state = await readState(venvPath);
+  const state = await readState(place.venvRoot, place.name);
   if (!state) return undefined;
   const rec = state.python;
   if (rec.request !== (wanted.python?.trim() || null)) return undefined;
   const name = commandName(wanted.python);
   if (name && (await findOnPath(name, env))[0] !== rec.pathHit) return undefined;
   if (!sameIdentity(await fileIdentity(state.inputs.python.path), rec.interpreter)) return undefined;
-  if (!(await fileIdentity(path.join(venvPath, "bin", "python")))) return undefined;
+  if (await layoutProblem(place.venvPath, layoutOf(state))) return undefined;
   return computeFingerprint(fingerprintInputs(state.inputs.python, wanted)) === state.fingerprint ? state : undefined;
 }
 
 export type FullCheck = { reusable: true; state: EnvironmentState } | { reusable: false; reason: string };
 
-/** The slow path, after resolving Python: compare fingerprints and make sure the venv's python really runs. */
-export async function fullCheck(venvPath: string, fingerprint: string, env: NodeJS.ProcessEnv): Promise<FullCheck> {
-  const state = await readState(venvPath);
+/**
+ * The slow path, after resolving Python (which ran the base interpreter, the one the guest runs): compare
+ * fingerprints and check the venv's links and pyvenv.cfg. Nothing in the venv is run: install code could have
+ * replaced bin/python or planted a `.pth` that site processing would execute on the host.
+ */
+export async function fullCheck(place: VenvPlace, fingerprint: string): Promise<FullCheck> {
+  const state = await readState(place.venvRoot, place.name);
   if (!state) {
-    const exists = await fileIdentity(venvPath);
+    const exists = await lstat(place.venvPath).catch(() => undefined);
     return { reusable: false, reason: exists ? "the venv has no valid state file" : "no venv yet" };
   }
   if (state.fingerprint !== fingerprint) return { reusable: false, reason: "the inputs changed" };
-  const python = path.join(venvPath, "bin", "python");
-  const r = await runCommand([python, "-c", "import sys"], { env, timeoutMs: 30_000 }).catch(() => undefined);
-  if (r?.exitCode !== 0) return { reusable: false, reason: "the venv's python does not run" };
+  const problem = await layoutProblem(place.venvPath, layoutOf(state));
+  if (problem) return { reusable: false, reason: problem };
   return { reusable: true, state };
 }

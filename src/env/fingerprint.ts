@@ -1,13 +1,26 @@
-// The fingerprint of a venv's inputs and the state file that records it inside the venv.
+// The fingerprint of a venv's inputs and the state file that records it, in a host-owned folder beside the venvs.
 
 import { createHash } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { unlink } from "node:fs/promises";
 import path from "node:path";
 import type { PythonInfo } from "./python.js";
+import { ensureRealDir, readRegularFile, replaceFile } from "./safe-fs.js";
 
-/** The file inside each venv that records what it was built from. */
-export const STATE_FILE = ".pyisolate-env.json";
-export const STATE_SCHEMA = 1;
+/**
+ * The folder under venvRoot that holds every venv's state file (`<name>.json`). Not inside the venv: install code
+ * writes the venv (and could plant a symlink where the host writes), never this folder (the install sandbox binds
+ * only the build folder and the caches writable). A dot name: never an extension's.
+ */
+export const STATE_DIR = ".state";
+/** Schema 2: the state moved out of the venv, and `inputs.python.path` is the interpreter the guest runs. */
+export const STATE_SCHEMA = 2;
+/** A state file is a few hundred bytes; anything much larger is not one of ours. */
+const MAX_STATE_BYTES = 1 << 20;
+
+/** Where the state of the venv `venvRoot/name` lives. */
+export function statePath(venvRoot: string, name: string): string {
+  return path.join(venvRoot, STATE_DIR, `${name}.json`);
+}
 
 /** Everything that decides a venv's contents; the fingerprint is a hash of exactly this. */
 export interface FingerprintInputs {
@@ -70,10 +83,14 @@ export function computeFingerprint(inputs: FingerprintInputs): string {
     .digest("hex");
 }
 
-/** Read a venv's state file; undefined when it is missing or not one of ours (a corrupt venv rebuilds). */
-export async function readState(venvPath: string): Promise<EnvironmentState | undefined> {
+/**
+ * Read a venv's state file; undefined when it is missing or not one of ours (a corrupt venv rebuilds). A symlink,
+ * a non-regular file or an oversized one counts as not ours: it is never followed or read in full.
+ */
+export async function readState(venvRoot: string, name: string): Promise<EnvironmentState | undefined> {
   try {
-    const parsed = JSON.parse(await readFile(path.join(venvPath, STATE_FILE), "utf8")) as Partial<EnvironmentState>;
+    const text = (await readRegularFile(statePath(venvRoot, name), MAX_STATE_BYTES)).toString("utf8");
+    const parsed = JSON.parse(text) as Partial<EnvironmentState>;
     if (parsed.schema !== STATE_SCHEMA || typeof parsed.fingerprint !== "string" || !parsed.inputs || !parsed.python)
       return undefined;
     if (typeof parsed.inputs.python?.path !== "string" || typeof parsed.inputs.python.version !== "string") return undefined;
@@ -83,10 +100,18 @@ export async function readState(venvPath: string): Promise<EnvironmentState | un
   }
 }
 
-/** Write the state file atomically (a reader sees the old file or the new one, never half of one). */
-export async function writeState(venvPath: string, state: Omit<EnvironmentState, "schema">): Promise<void> {
-  const file = path.join(venvPath, STATE_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ schema: STATE_SCHEMA, ...state }, null, 2)}\n`);
-  await rename(tmp, file);
+/**
+ * Write the state file atomically (a reader sees the old file or the new one, never half of one): a fresh temp
+ * file (O_EXCL|O_NOFOLLOW) renamed over it, so nothing planted at either name is written through.
+ */
+export async function writeState(venvRoot: string, name: string, state: Omit<EnvironmentState, "schema">): Promise<void> {
+  await ensureRealDir(path.join(venvRoot, STATE_DIR));
+  await replaceFile(statePath(venvRoot, name), `${JSON.stringify({ schema: STATE_SCHEMA, ...state }, null, 2)}\n`);
+}
+
+/** Forget a venv's state (before its folder is replaced): a reader meanwhile sees no state and waits for the lock. */
+export async function removeState(venvRoot: string, name: string): Promise<void> {
+  await unlink(statePath(venvRoot, name)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
 }

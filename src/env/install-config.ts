@@ -30,6 +30,18 @@ export interface InstallerConfig {
   env: Record<string, string>;
   /** Local folders and files that the config, the environment or the spec name as package sources. */
   localSources: string[];
+  /** http(s) index URLs the host's own config and PIP_* / UV_* variables name (never the spec's: see install-sources.ts). */
+  urls: string[];
+}
+
+/** Pure: the http(s) URLs in one config value (uv's "name=url" spelling included). */
+export function remoteUrlsIn(value: string): string[] {
+  const out: string[] = [];
+  for (const word of value.split(/\s+/)) {
+    const url = word.replace(/^[\w.-]+=(?=https?:)/i, "");
+    if (/^https?:\/\//i.test(url)) out.push(url);
+  }
+  return out;
 }
 
 /** Pure: one config value, or an env var's, split into the local paths it names (file:// URLs and absolute paths). */
@@ -48,27 +60,27 @@ export function localPathsIn(value: string): string[] {
   return out;
 }
 
-/** Pure: the values of source keys in a pip.conf (INI; a value may continue on indented lines). */
-export function pipConfSources(text: string): string[] {
+/** Pure: the values of source keys in a pip.conf (INI; a value may continue on indented lines), as `pick` splits them. */
+export function pipConfSources(text: string, pick: (value: string) => string[] = localPathsIn): string[] {
   const out: string[] = [];
   let current: string | undefined;
   for (const line of text.split("\n")) {
     if (/^\s*[#;]/.test(line) || line.trim() === "") continue;
     if (/^\s+\S/.test(line) && current !== undefined) {
-      if (SOURCE_KEYS.has(current)) out.push(...localPathsIn(line.trim()));
+      if (SOURCE_KEYS.has(current)) out.push(...pick(line.trim()));
       continue;
     }
     const m = /^([\w-]+)\s*[=:]\s*(.*)$/.exec(line.trim());
     current = m ? m[1]!.toLowerCase().replaceAll("_", "-") : undefined;
-    if (m && SOURCE_KEYS.has(current!)) out.push(...localPathsIn(m[2]!));
+    if (m && SOURCE_KEYS.has(current!)) out.push(...pick(m[2]!));
   }
   return out;
 }
 
-/** Pure: local paths named by quoted strings in a uv.toml (index URLs, find-links, `[[index]] url`). */
-export function uvTomlSources(text: string): string[] {
+/** Pure: local paths (or, with `pick` = remoteUrlsIn, URLs) named by quoted strings in a uv.toml (index URLs, find-links, `[[index]] url`). */
+export function uvTomlSources(text: string, pick: (value: string) => string[] = localPathsIn): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(/["']((?:file:\/\/|\/)[^"'\n]*)["']/g)) out.push(...localPathsIn(m[1]!));
+  for (const m of text.matchAll(/["']((?:file:\/\/|https?:\/\/|\/)[^"'\n]*)["']/gi)) out.push(...pick(m[1]!));
   return out;
 }
 
@@ -120,7 +132,11 @@ export async function readInstallerConfig(
   const files: MappedFile[] = [];
   const insideEnv: Record<string, string> = {};
   const sources: string[] = [];
-  const parse = (kind: "pip" | "uv", text: string): string[] => (kind === "pip" ? pipConfSources(text) : uvTomlSources(text));
+  const urls: string[] = [];
+  const parse = (kind: "pip" | "uv", text: string): string[] => {
+    urls.push(...(kind === "pip" ? pipConfSources(text, remoteUrlsIn) : uvTomlSources(text, remoteUrlsIn)));
+    return kind === "pip" ? pipConfSources(text) : uvTomlSources(text);
+  };
 
   for (const spec of userConfigFiles(env, hostHome)) {
     const file = path.resolve(spec.file);
@@ -133,9 +149,12 @@ export async function readInstallerConfig(
   for (const file of systemFiles) sources.push(...parse(file.endsWith(".toml") ? "uv" : "pip", await read(file)));
   for (const [key, value] of Object.entries(env)) {
     const m = /^(PIP|UV)_(.+)$/.exec(key);
-    if (value && m && SOURCE_KEYS.has(m[2]!.toLowerCase().replaceAll("_", "-"))) sources.push(...localPathsIn(value));
+    if (value && m && SOURCE_KEYS.has(m[2]!.toLowerCase().replaceAll("_", "-"))) {
+      sources.push(...localPathsIn(value));
+      urls.push(...remoteUrlsIn(value));
+    }
   }
   for (const url of [index.indexUrl ?? "", ...index.extraIndexUrls]) sources.push(...localPathsIn(url).map(sourceRoot));
   for (const dir of index.findLinks) sources.push(...(dir.includes("://") ? localPathsIn(dir) : [path.resolve(dir)]));
-  return { files, env: insideEnv, localSources: [...new Set(sources.map(sourceRoot))] };
+  return { files, env: insideEnv, localSources: [...new Set(sources.map(sourceRoot))], urls: [...new Set(urls)] };
 }

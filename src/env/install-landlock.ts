@@ -7,6 +7,7 @@ import { CONFINE_EXEC_SCRIPT } from "../process/launch.js";
 import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../sandbox/install-landlock.js";
 import type { MappedFile } from "../sandbox/install-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
+import type { PathPins } from "../sandbox/pin-set.js";
 
 /** The install's own HOME and TMPDIR on the host (Landlock hides nothing, so they must be real folders). */
 export interface PrivateInstallDirs {
@@ -29,17 +30,23 @@ export interface LandlockInstallRequest {
   /** An interpreter for the launcher (the new venv's: nothing is installed in it yet, and `-I -S` skips its site). */
   python: string;
   network: boolean;
+  /** The index proxy's port (network false, the install needs an index): TCP may connect to it alone. */
+  proxyPort?: number;
   buildDir: string;
   cacheDir: string;
   readonlyPaths: readonly string[];
   /** Installer config files; those whose inside path lies in `dirs.home` are copied there, the others read in place. */
   configFiles: readonly MappedFile[];
+  /** The install's pinned paths (the build folder, the cache, `readonlyPaths`); the private home and tmp are pinned here. */
+  pins: PathPins;
 }
 
 /** What the install runs instead of an argv, and the variable that carries its rules. */
 export interface LandlockInstall {
   wrap(argv: readonly string[]): string[];
   env: Record<string, string>;
+  /** Host descriptors the launcher inherits from fd 5 on: its rules name those numbers. */
+  fds: number[];
 }
 
 /**
@@ -57,17 +64,23 @@ export async function prepareLandlockInstall(req: LandlockInstallRequest): Promi
     await copyFile(file.host, file.inside);
     await chmod(file.inside, 0o600);
   }
+  for (const dir of [req.dirs.home, req.dirs.tmp]) req.pins.pinSpelling(dir, "install");
+  // Config files kept in place are the host's own system files (/etc/pip.conf): ruled by name, like /usr.
+  const child = req.pins.forChild([...req.readonlyPaths, req.buildDir, req.cacheDir, req.dirs.home, req.dirs.tmp]);
   const rules = buildInstallLandlockRules({
     network: req.network,
+    ...(req.proxyPort !== undefined ? { proxyPort: req.proxyPort } : {}),
     buildDir: req.buildDir,
     cacheDir: req.cacheDir,
     home: req.dirs.home,
     tmp: req.dirs.tmp,
     readonlyPaths: [...req.readonlyPaths, ...inPlace],
+    pinned: child.childFd,
   });
   return {
     wrap: (argv) => wrapWithConfineExec(req.python, CONFINE_EXEC_SCRIPT, argv),
     env: { [LANDLOCK_ENV]: encodeInstallLandlockRules(rules) },
+    fds: child.hostFds,
   };
 }
 

@@ -1,18 +1,21 @@
 // Decide how one dependency install is confined, and turn that into a wrapper for uv's or pip's argv and environment.
 
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { SandboxUnavailableError } from "../errors.js";
-import { LANDLOCK_NET_ABI } from "../sandbox/choose.js";
 import { detectSandbox } from "../sandbox/detect.js";
-import { readSystemLinks, resolvePythonInstall } from "../sandbox/host.js";
-import { buildInstallBwrapArgs, INSTALL_HOME, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
+import { readSystemLinks, resolvePythonInstall, type BaseInterpreter } from "../sandbox/host.js";
+import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
 import { dangerReason } from "../sandbox/path-guard.js";
+import { PathPins } from "../sandbox/pin-set.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
 import type { IndexOptions } from "./backend.js";
-import { readInstallerConfig } from "./install-config.js";
+import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
 import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
+import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
+import { chooseInstallBackend } from "./install-choice.js";
+import { checkExtensionSources, extensionSources } from "./install-sources.js";
 import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "./types.js";
 
 /** A confined install: what to run instead of an argv, and with which environment. */
@@ -20,9 +23,11 @@ export interface InstallSandbox {
   kind: Exclude<InstallSandboxKind, "none">;
   wrap(argv: readonly string[]): string[];
   env: NodeJS.ProcessEnv;
+  /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 5 on (see `PathPins`). */
+  fds: readonly number[];
   /** The package cache this install writes (per environment name, see docs/environments.md). */
   cacheDir: string;
-  /** Remove what the sandbox made for this install (Landlock's private home and tmp); idempotent. */
+  /** Remove what the sandbox made for this install (Landlock's private home and tmp) and close its pins; idempotent. */
   dispose(): Promise<void>;
 }
 
@@ -61,33 +66,7 @@ export function installEnv(
   return env;
 }
 
-/** Which confinement one install gets, or why none can be had (with the remedy of the host's first gap). */
-export type InstallBackendChoice =
-  | { kind: Exclude<InstallSandboxKind, "none">; note?: string }
-  | { kind: "none"; reason: string; remedy: string[] };
-
-/**
- * Pure: the install backend from the options and detection. `auto` takes bwrap (or bwrap without a user
- * namespace), else Landlock; a named backend is taken only if it can run. Landlock before ABI 4 cannot block
- * TCP, so it is refused when the install asks for no network.
- */
-export function chooseInstallBackend(options: Pick<InstallSandboxOptions, "backend" | "network">, caps: SandboxCapabilities): InstallBackendChoice {
-  const wanted = options.backend ?? "auto";
-  const gap = caps.gaps[0];
-  const bwrapWhy = caps.bwrap && (caps.backend === "bwrap" || caps.backend === "bwrap-degraded") ? undefined : `bubblewrap cannot run here${gap ? `: ${gap.problem}` : ""}`;
-  let landlockWhy: string | undefined;
-  if (caps.landlockAbi === 0) landlockWhy = "the kernel offers no Landlock";
-  else if (options.network === false && caps.landlockAbi < LANDLOCK_NET_ABI)
-    landlockWhy = `Landlock ABI ${caps.landlockAbi} cannot block TCP (needs ABI ${LANDLOCK_NET_ABI}), and sandbox.network is false`;
-  const landlock = (note?: string): InstallBackendChoice => ({ kind: "landlock", ...(note ? { note } : {}) });
-  const bwrapKind = (): InstallBackendChoice => ({ kind: caps.backend === "bwrap" ? "bwrap" : "bwrap-degraded" });
-  const remedy = gap?.remedy ?? [];
-  if (wanted === "bwrap") return bwrapWhy ? { kind: "none", reason: `installing dependencies needs bubblewrap, and ${bwrapWhy}`, remedy } : bwrapKind();
-  if (wanted === "landlock") return landlockWhy ? { kind: "none", reason: `installing dependencies under Landlock is not possible: ${landlockWhy}`, remedy } : landlock();
-  if (!bwrapWhy) return bwrapKind();
-  if (!landlockWhy) return landlock(`${bwrapWhy}; confining the install with Landlock instead`);
-  return { kind: "none", reason: `installing dependencies needs bubblewrap or Landlock: ${bwrapWhy}; ${landlockWhy}`, remedy };
-}
+export { chooseInstallBackend, type InstallBackendChoice } from "./install-choice.js";
 
 export interface InstallSandboxRequest {
   options: InstallSandboxOptions;
@@ -97,6 +76,8 @@ export interface InstallSandboxRequest {
   /** The venv being built (created already: its pyvenv.cfg names the Python install; its bin/python runs the Landlock launcher). */
   buildDir: string;
   index: IndexOptions;
+  /** The base interpreter the host resolved (real path): what the sandbox binds as the Python install, never pyvenv.cfg's. */
+  python: BaseInterpreter;
   /** Executables the install runs that live outside the Python install (uv's real binary); asked only when confining. */
   tools: () => Promise<string[]>;
   hostEnv: NodeJS.ProcessEnv;
@@ -110,6 +91,8 @@ export interface InstallSandboxRequest {
  */
 export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise<InstallSandbox | undefined> {
   const { options, emit } = req;
+  // Whatever the mode: an extension's yaml never names a host folder as a package source (ConfigError naming the key).
+  await checkExtensionSources(extensionSources(req.index, options.trustedIndex), options.extensionDir);
   if (options.mode === "disabled") {
     emit({ stage: "install", message: "install sandbox disabled: uv/pip and any sdist build code run with this process's rights" });
     return undefined;
@@ -127,10 +110,12 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
     return undefined;
   }
   if (choice.note) emit({ stage: "install", message: `install sandbox: ${choice.note}` });
-  if (choice.kind !== "landlock") return prepareConfined(req, choice.kind, caps, undefined);
-  const dirs = await makePrivateInstallDirs();
-  return prepareConfined(req, choice.kind, caps, dirs).catch(async (err: unknown) => {
-    await removePrivateInstallDirs(dirs);
+  // Every host path the install gets is opened once here and bound or ruled by that descriptor (see PathPins).
+  const pins = new PathPins();
+  const dirs = choice.kind === "landlock" ? await makePrivateInstallDirs() : undefined;
+  return prepareConfined(req, choice.kind, caps, dirs, pins).catch(async (err: unknown) => {
+    pins.close();
+    if (dirs) await removePrivateInstallDirs(dirs);
     throw err;
   });
 }
@@ -140,45 +125,90 @@ async function prepareConfined(
   kind: InstallSandbox["kind"],
   caps: SandboxCapabilities,
   dirs: PrivateInstallDirs | undefined,
+  pins: PathPins,
 ): Promise<InstallSandbox> {
-  const { options, emit } = req;
+  const { emit } = req;
   const hostHome = req.hostEnv.HOME || homedir();
   const config = await readInstallerConfig(req.hostEnv, req.index, hostHome, dirs?.home ?? INSTALL_HOME, SYSTEM_INSTALLER_CONFIG);
   const host = { home: hostHome, tmp: "/tmp" };
   const sources: string[] = [];
   for (const p of config.localSources) {
     // A single file the config names (a constraints file, a CA bundle under /etc) is fine; a folder must not open the house.
-    const isFile = await stat(p).then((s) => s.isFile(), () => false);
-    const danger = dangerReason(p, host);
+    // Judged where it leads as well as by name: it is resolved and pinned here once, and that object is what gets bound.
+    const pinned = pins.pinSpellingIfExists(p, "install");
+    const isFile = pinned ? !pinned.directory : false;
+    const danger = dangerReason(p, host) ?? (pinned ? dangerReason(pinned.path, host) : undefined);
     const why = isFile && !danger?.startsWith("it exposes") ? undefined : danger;
     if (why) emit({ stage: "install", message: `install sandbox: not exposing package source ${p} (${why})` });
     else sources.push(p);
   }
   const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
   await mkdir(cacheDir, { recursive: true });
-  const pythonInstall = await resolvePythonInstall(req.buildDir);
+  const pythonInstall = await resolvePythonInstall(req.python);
+  // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
+  for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
+  const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
+  const plan = installNetworkFor(req, config);
+  const refused = (line: string): void => emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
+  const net = await startInstallNet(plan, dirs ? "landlock" : "bwrap", refused);
+  try {
+    return await confine(req, kind, caps, dirs, pins, config, net, readonlyPaths, cacheDir);
+  } catch (err) {
+    await net.close();
+    throw err;
+  }
+}
+
+async function confine(
+  req: InstallSandboxRequest,
+  kind: InstallSandbox["kind"],
+  caps: SandboxCapabilities,
+  dirs: PrivateInstallDirs | undefined,
+  pins: PathPins,
+  config: InstallerConfig,
+  net: InstallNet,
+  readonlyPaths: string[],
+  cacheDir: string,
+): Promise<InstallSandbox> {
+  const { emit } = req;
   const policy = {
-    network: options.network ?? true,
+    network: net.network.mode === "host",
     buildDir: req.buildDir,
     cacheDir,
-    readonlyPaths: [...pythonInstall, ...(await req.tools()), ...sources],
+    readonlyPaths,
     configFiles: config.files,
     systemLinks: await readSystemLinks(),
   };
-  const env = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
+  // The recorded base interpreter runs the launcher and the forwarder, never the venv's bin/python (install code's).
+  const python = req.python.python;
+  const base = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
   if (dirs) {
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, python: path.join(req.buildDir, "bin", "python") });
-    const what = `landlock (ABI ${caps.landlockAbi})${policy.network ? "" : ", no TCP"}`;
-    emit({ stage: "install", message: `install sandbox: ${what}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
-    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, cacheDir, dispose: () => removePrivateInstallDirs(dirs) };
+    const port = net.proxy?.port;
+    // The recorded base interpreter runs the launcher: nothing of the venv runs before the confinement.
+    const landlock = await prepareLandlockInstall({ ...policy, dirs, pins, python, ...(port !== undefined ? { proxyPort: port } : {}) });
+    const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
+    emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
+    const dispose = async (): Promise<void> => {
+      pins.close();
+      await net.close();
+      await removePrivateInstallDirs(dirs);
+    };
+    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, fds: landlock.fds, cacheDir, dispose };
   }
-  const bwrapArgs = buildInstallBwrapArgs(policy, caps.namespaces);
-  emit({ stage: "install", message: `install sandbox: ${kind}${policy.network ? "" : ", no network"}; writable: ${req.buildDir}, ${cacheDir}` });
+  // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the install.
+  const child = pins.forChild([...installReadOnlyBinds(policy), req.buildDir, cacheDir]);
+  const socket = net.socketPath;
+  const bwrapArgs = [...buildInstallBwrapArgs({ ...policy, pinned: child.childFd }, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
+  emit({ stage: "install", message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
-    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...argv],
-    env,
+    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, argv) : argv)],
+    env: socket ? proxyEnv(base, `http://127.0.0.1:${INSIDE_PROXY_PORT}`) : base,
+    fds: child.hostFds,
     cacheDir,
-    dispose: async () => {},
+    dispose: async () => {
+      pins.close();
+      await net.close();
+    },
   };
 }

@@ -70,7 +70,7 @@ export function pipBackend(options: PipBackendOptions = {}): Backend {
         ? [ctx.python.path, "-m", "pip", ...PIP_QUIET_ARGS, "--python", target]
         : [target, "-m", "pip", ...PIP_QUIET_ARGS];
       const cmd = installCommand(ctx, [...pip, "install", ...INSTALL_ARGS, ...indexArgs(ctx.index), "--", ...ctx.dependencies]);
-      const run = { env: cmd.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine };
+      const run = { env: cmd.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine, fds: cmd.fds };
       await runChecked(`installing dependencies with pip${ctx.sandbox ? ` (in ${ctx.sandbox.kind})` : ""}`, cmd.argv, run);
     },
   };

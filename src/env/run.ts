@@ -20,6 +20,8 @@ export interface RunOptions {
    * children of their own (builds, pip's re-exec for --python) that must not outlive an aborted install.
    */
   group?: boolean;
+  /** Descriptors the command inherits from fd 5 on (the install sandbox's pinned paths). */
+  fds?: readonly number[];
 }
 
 export interface RunResult {
@@ -45,7 +47,7 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: options.fds?.length ? ["ignore", "pipe", "pipe", "ignore", "ignore", ...options.fds] : ["ignore", "pipe", "pipe"],
       detached: options.group ?? false,
     });
     const tail: string[] = [];
@@ -72,8 +74,8 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     };
     const onOut = lineReader(true);
     const onErr = lineReader(false);
-    child.stdout.on("data", onOut);
-    child.stderr.on("data", onErr);
+    child.stdout!.on("data", onOut);
+    child.stderr!.on("data", onErr);
 
     const killGroup = (sig: NodeJS.Signals): void => {
       if (child.pid === undefined) return;

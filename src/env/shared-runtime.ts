@@ -1,9 +1,10 @@
 // Link an extension's venv to a shared runtime layer: a .pth after its own site-packages, and metadata stubs.
 
-import { copyFile, mkdir, readdir, realpath, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, realpath } from "node:fs/promises";
 import path from "node:path";
-import { ConfigError } from "../errors.js";
+import { ConfigError, EnvironmentBuildError } from "../errors.js";
 import type { PythonInfo } from "./python.js";
+import { createExclusive, readRegularFile } from "./safe-fs.js";
 
 /** A built layer, as an extension's build needs it and as its Environment shows it. */
 export interface SharedRuntimeLink {
@@ -27,6 +28,8 @@ export const SHARED_PTH = "_pyisolate_shared_runtime.pth";
 export const STUB_INSTALLER = "pyisolate-shared-runtime";
 /** The dist-info files a stub keeps: what resolvers and `importlib.metadata` read. RECORD is written anew. */
 const STUB_FILES = ["METADATA", "entry_points.txt", "direct_url.json", "top_level.txt", "WHEEL"];
+/** The most one stub file may hold: real METADATA files run to tens of KiB (long descriptions); this is far above. */
+export const MAX_STUB_FILE_BYTES = 4 << 20;
 
 /** `<venv>/lib/pythonX.Y/site-packages` (Linux venvs, uv's and the venv module's alike). */
 export function sitePackagesOf(venvPath: string, pythonVersion: string): string {
@@ -44,6 +47,10 @@ export async function sharedRuntimeLink(
   layer: { venvPath: string; pythonVersion: string; fingerprint: string; systemSitePackages?: boolean },
 ): Promise<SharedRuntimeLink> {
   const sitePackages = await realpath(sitePackagesOf(layer.venvPath, layer.pythonVersion));
+  // The layer's install could have made site-packages a symlink to a host folder: every user's sandbox would bind it.
+  const venvReal = await realpath(layer.venvPath);
+  if (!sitePackages.startsWith(`${venvReal}/`))
+    throw new EnvironmentBuildError(`shared runtime "${name}": its site-packages leads out of the layer's venv (to ${sitePackages})`);
   const link: SharedRuntimeLink = { name, venvPath: layer.venvPath, sitePackages, pythonVersion: layer.pythonVersion, fingerprint: layer.fingerprint };
   if (layer.systemSitePackages) link.systemSitePackages = true;
   return link;
@@ -76,25 +83,39 @@ export async function linkSharedRuntime(venvDir: string, python: PythonInfo, lin
   const layer = link.sitePackages;
   const own = sitePackagesOf(venvDir, python.version);
   await mkdir(own, { recursive: true });
-  await writeFile(
+  await createExclusive(
     path.join(own, SHARED_PTH),
     `# pyisolate shared runtime "${link.name}" (${link.fingerprint.slice(0, 12)}): searched after this venv's own packages\n` +
       `import site; site.addsitedir(${pyString(layer)})\n`,
   );
-  const infos = (await readdir(layer)).filter((entry) => entry.endsWith(".dist-info"));
+  const infos: string[] = [];
+  for (const entry of await readdir(layer)) {
+    // A .dist-info that is a symlink (to a host folder) is not one of the layer's installs: no stub for it.
+    if (entry.endsWith(".dist-info") && (await lstat(path.join(layer, entry))).isDirectory()) infos.push(entry);
+  }
   for (const info of infos) await writeStub(path.join(layer, info), path.join(own, info));
   return infos.map((info) => info.replace(/-[^-]*\.dist-info$/, ""));
 }
 
+/**
+ * Copy a layer's dist-info as a stub. The layer's files were written by its install code: each is read as a
+ * regular file only (O_NOFOLLOW, the size taken from the open file, capped), never through a symlink, and written
+ * as a new file (O_EXCL) in the venv being built.
+ */
 async function writeStub(from: string, to: string): Promise<void> {
   await mkdir(to);
   const present = new Set(await readdir(from));
   const kept = STUB_FILES.filter((file) => present.has(file));
-  if (!kept.includes("METADATA")) throw new Error(`${from} has no METADATA`);
-  await Promise.all(kept.map((file) => copyFile(path.join(from, file), path.join(to, file))));
-  await writeFile(path.join(to, "INSTALLER"), `${STUB_INSTALLER}\n`);
+  if (!kept.includes("METADATA")) throw new EnvironmentBuildError(`${from} has no METADATA`);
+  for (const file of kept) {
+    const bytes = await readRegularFile(path.join(from, file), MAX_STUB_FILE_BYTES).catch((err: Error) => {
+      throw new EnvironmentBuildError(`shared runtime stub ${path.join(from, file)} was not copied: ${err.message}`, { cause: err });
+    });
+    await createExclusive(path.join(to, file), bytes);
+  }
+  await createExclusive(path.join(to, "INSTALLER"), `${STUB_INSTALLER}\n`);
   const base = path.basename(to);
   // Only the stub's own files: uninstalling it (a pin to another version) must never reach into the layer.
   const record = [...kept, "INSTALLER", "RECORD"].map((file) => `${base}/${file},,`);
-  await writeFile(path.join(to, "RECORD"), `${record.join("\n")}\n`);
+  await createExclusive(path.join(to, "RECORD"), `${record.join("\n")}\n`);
 }

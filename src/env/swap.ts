@@ -1,8 +1,9 @@
 // Build aside and swap in: temp folder names, leftovers of crashed builds, path fix-ups, and the two renames.
 
 import { randomBytes } from "node:crypto";
-import { lstat, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { readRegularFile, replaceFile } from "./safe-fs.js";
 
 const SUFFIX_RE = "[0-9a-f]{12}";
 const MAX_SCRIPT_BYTES = 1 << 20;
@@ -34,7 +35,8 @@ export async function removeLeftovers(venvRoot: string, name: string): Promise<s
 /**
  * A venv made by `python -m venv` names its own folder in script shebangs, activators and pyvenv.cfg's `command`.
  * Rewrite the build folder's path to the final one in those files (uv's relocatable venvs have none to fix).
- * Symlinks (bin/python) and binaries are left alone. Returns the files changed.
+ * Symlinks (bin/python) and binaries are left alone; a file is read through O_NOFOLLOW and replaced by rename, so a
+ * symlink swapped in after the check is neither read nor written through. Returns the files changed.
  */
 export async function relocateVenv(buildDir: string, finalDir: string): Promise<string[]> {
   const bin = path.join(buildDir, "bin");
@@ -46,11 +48,11 @@ export async function relocateVenv(buildDir: string, finalDir: string): Promise<
   for (const file of files) {
     const info = await lstat(file).catch(() => undefined);
     if (!info?.isFile() || info.size > MAX_SCRIPT_BYTES) continue;
-    const bytes = await readFile(file);
-    if (bytes.includes(0)) continue; // a binary
+    const bytes = await readRegularFile(file, MAX_SCRIPT_BYTES).catch(() => undefined);
+    if (!bytes || bytes.includes(0)) continue; // gone, swapped for a symlink, or a binary
     const text = bytes.toString("utf8");
     if (!text.includes(buildDir)) continue;
-    await writeFile(file, text.replaceAll(buildDir, finalDir), { mode: info.mode });
+    await replaceFile(file, text.replaceAll(buildDir, finalDir), info.mode & 0o777);
     changed.push(file);
   }
   return changed;

@@ -53,8 +53,20 @@ export interface InstallSandboxOptions {
    * disabled: install unconfined.
    */
   mode: SandboxMode;
-  /** Share the host's network with the install (default true: registries). false suits local-only indexes. */
+  /**
+   * Share the host's network with the install (default true). false (what a load with `sandbox.network: false`
+   * passes): no network of its own; the configured indexes only, through the host's index proxy, or none at all
+   * when every package source is local.
+   */
   network?: boolean;
+  /**
+   * The extension's folder, when the index options came partly from its pyisolate.yaml: a local package source
+   * that `trustedIndex` does not name must lie inside it (ConfigError otherwise), and a URL it names reaches
+   * only public addresses.
+   */
+  extensionDir?: string;
+  /** The index options the host's own code gave (trusted); without it every index option is the host's. */
+  trustedIndex?: { indexUrl: string | null; extraIndexUrls: string[]; findLinks: string[] };
   /** The bwrap to use (default: bwrap on PATH). */
   bwrapPath?: string;
   /**
@@ -77,8 +89,13 @@ export interface ProgressEvent {
 export interface Environment {
   name: string;
   venvPath: string;
-  /** venvPath/bin/python */
+  /**
+   * venvPath/bin/python: for tools and the extension's own subprocesses. The host never runs it (install code
+   * could have replaced it before the host put its link back); it starts `basePython` and activates the venv.
+   */
   pythonPath: string;
+  /** The base interpreter the host resolved and recorded when it built the venv (real path): what the guest runs. */
+  basePython: string;
   pythonVersion: string;
   /** The backend that built it (a reused venv keeps the one that built it). */
   backend: "uv" | "pip";
@@ -148,6 +165,8 @@ function validate(spec: EnvironmentSpec): void {
       throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled", got ${JSON.stringify(sb?.mode)}`, { key: "sandbox.mode" });
     if (sb.network !== undefined && typeof sb.network !== "boolean")
       throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, { key: "sandbox.network" });
+    if (sb.extensionDir !== undefined && (typeof sb.extensionDir !== "string" || !path.isAbsolute(sb.extensionDir)))
+      throw new ConfigError(`sandbox.extensionDir must be an absolute path, got ${JSON.stringify(sb.extensionDir)}`, { key: "sandbox.extensionDir" });
     if (sb.bwrapPath !== undefined && !path.isAbsolute(sb.bwrapPath))
       throw new ConfigError(`sandbox.bwrapPath must be an absolute path, got "${sb.bwrapPath}"`, { key: "sandbox.bwrapPath" });
     if (sb.backend !== undefined && !["auto", "bwrap", "landlock"].includes(sb.backend))

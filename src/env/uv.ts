@@ -92,6 +92,7 @@ export function uvBackend(uv: UvInfo): Backend {
         cwd: ctx.cwd,
         signal: ctx.signal,
         onLine: ctx.onLine,
+        fds: cmd.fds,
       });
     },
   };

@@ -1,6 +1,7 @@
 // Builds the extension's environment from an allow-list: host secrets never reach it by accident.
 
 import { delimiter, join } from "node:path";
+import { isLoaderVariable } from "../config/env-policy.js";
 
 /** Host variables that pass through unchanged: locale and search path only. */
 const PASSED_THROUGH = /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ)$/;
@@ -27,4 +28,21 @@ export function buildCleanEnv(input: CleanEnvInput): Record<string, string> {
   // What the application passes on purpose comes last and wins.
   Object.assign(env, input.extra ?? {});
   return env;
+}
+
+/**
+ * Pure: for a launch through bwrap, the environment the bwrap binary itself starts with and the `--setenv` arguments
+ * that give the rest to the guest inside. Loader variables (`LD_PRELOAD`, `GCONV_PATH`, ...) the host application set
+ * in code are meant for the extension's interpreter: in bwrap's own environment they would run in bwrap, as the host
+ * user, before any namespace. They travel on bwrap's command line, where host users can read them with `ps`, so
+ * only those move: the rest (possibly secrets) stays in the environment, which only the host user can read.
+ */
+export function splitEnvForBwrap(env: Record<string, string>): { outer: Record<string, string>; setenv: string[] } {
+  const outer: Record<string, string> = {};
+  const setenv: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (isLoaderVariable(name)) setenv.push("--setenv", name, value);
+    else outer[name] = value;
+  }
+  return { outer, setenv };
 }

@@ -34,22 +34,23 @@ export class GuestProcess {
    * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
    * closes its copy after the spawn.
    */
-  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number } = {}) {
+  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number; maxLineChars?: number } = {}) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
       env: command.env,
-      // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard.
-      stdio: options.fdChannel === undefined ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe", "pipe", options.fdChannel],
+      // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard. fd 4 carries
+      // tensor descriptors; from fd 5 on, the sandbox's pinned paths (bwrap binds them, the Landlock guest rules them).
+      stdio: ["ignore", "pipe", "pipe", "pipe", options.fdChannel ?? "ignore", ...(command.fds ?? [])],
       // Its own process group, so that stop can signal everything the extension started.
       detached: true,
     });
     this.channel = this.child.stdio[3] as Socket;
-    const stdout = new LineSplitter(hooks.onStdout);
+    const stdout = new LineSplitter(hooks.onStdout, options.maxLineChars);
     const stderr = new LineSplitter((line) => {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
       hooks.onStderr(line);
-    });
+    }, options.maxLineChars);
     this.child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
     this.child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
     this.exited = new Promise<ExitInfo>((resolve) => {

@@ -1,21 +1,75 @@
-// Splits a byte stream into text lines, keeping a partial last line (and partial UTF-8) until complete.
+// Splits a byte stream into text lines in linear time; a line longer than the cap is delivered in pieces.
 
 import { StringDecoder } from "node:string_decoder";
 
+/** Default longest line kept whole (limits.maxLineChars): a child that never writes a newline costs bounded memory. */
+export const DEFAULT_MAX_LINE_CHARS = 64 * 1024;
+
+/**
+ * Keeps a partial last line (and partial UTF-8) until its newline comes. Each chunk is scanned once and the
+ * partial line is kept as a list of pieces, joined only when the line ends, so output without newlines costs
+ * linear time. A line that reaches `maxLineChars` is delivered at once as a piece of exactly that many characters
+ * (one fewer when that would split a surrogate pair), and the rest follows as the next line: nothing is dropped.
+ */
 export class LineSplitter {
-  private partial = "";
+  private pieces: string[] = [];
+  private partialChars = 0;
   private readonly decoder = new StringDecoder("utf8");
-  constructor(private readonly onLine: (line: string) => void) {}
+  private readonly maxLineChars: number;
+
+  constructor(private readonly onLine: (line: string) => void, maxLineChars = DEFAULT_MAX_LINE_CHARS) {
+    if (!Number.isSafeInteger(maxLineChars) || maxLineChars < 2) throw new RangeError(`maxLineChars must be an integer of at least 2, got ${maxLineChars}`);
+    this.maxLineChars = maxLineChars;
+  }
 
   push(chunk: Buffer): void {
-    const lines = (this.partial + this.decoder.write(chunk)).split("\n");
-    this.partial = lines.pop() ?? "";
-    for (const line of lines) this.onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+    const text = this.decoder.write(chunk);
+    let start = 0;
+    while (start < text.length) {
+      const newline = text.indexOf("\n", start);
+      const end = newline === -1 ? text.length : newline;
+      start = this.take(text, start, end);
+      if (start === newline) {
+        this.endLine();
+        start += 1;
+      }
+    }
   }
 
   flush(): void {
-    const rest = this.partial + this.decoder.end();
-    if (rest) this.onLine(rest);
-    this.partial = "";
+    const rest = this.decoder.end();
+    if (rest) this.take(rest, 0, rest.length);
+    if (this.partialChars > 0) this.onLine(this.pieces.join(""));
+    this.pieces = [];
+    this.partialChars = 0;
   }
+
+  /** Adds text[start, end) (no newline in it) to the partial line, cutting pieces at the cap; returns `end`. */
+  private take(text: string, start: number, end: number): number {
+    while (end - start > this.maxLineChars - this.partialChars) {
+      let cut = start + this.maxLineChars - this.partialChars;
+      if (isHighSurrogate(text.charCodeAt(cut - 1)) && cut - 1 > start) cut -= 1;
+      this.pieces.push(text.slice(start, cut));
+      this.onLine(this.pieces.join(""));
+      this.pieces = [];
+      this.partialChars = 0;
+      start = cut;
+    }
+    if (end > start) {
+      this.pieces.push(text.slice(start, end));
+      this.partialChars += end - start;
+    }
+    return end;
+  }
+
+  private endLine(): void {
+    const line = this.pieces.length === 1 ? this.pieces[0]! : this.pieces.join("");
+    this.pieces = [];
+    this.partialChars = 0;
+    this.onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+  }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }

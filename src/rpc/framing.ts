@@ -1,7 +1,7 @@
 // Frames on the byte stream: u32 frame length | u32 header length | JSON header | attachments.
 
 import { ProtocolError } from "../errors.js";
-import { DEFAULT_MAX_FRAME_BYTES } from "./protocol.js";
+import { DEFAULT_LIMITS, MAX_HEADER_DEPTH, nestsDeeperThan, overLimit, type ProtocolLimits } from "./limits.js";
 
 /** Largest frame length the u32 length field can carry. */
 const MAX_U32 = 0xffff_ffff;
@@ -57,15 +57,19 @@ export function encodeFrame(header: Record<string, unknown>, attachments: readon
   return chunks;
 }
 
+/** The limits a decoder enforces (see limits.ts); missing ones take their defaults. */
+export type FrameLimits = Pick<ProtocolLimits, "maxFrameBytes" | "maxHeaderBytes" | "maxAttachments">;
+
 /**
  * Incremental frame decoder: feed it stream chunks in order; it calls `onFrame` once per complete frame,
  * however the chunks split or merge frames. Attachments are views over the chunks it was given (or over one
- * concatenation of them), so chunks must not be reused by the caller. Throws ProtocolError on a malformed or
- * oversized frame (an oversized one as soon as its length field arrives); after that the decoder stays
- * broken and the stream must be dropped.
+ * concatenation of them), so chunks must not be reused by the caller. Throws ProtocolError on a malformed frame
+ * or one past a limit (an oversized one as soon as its length field arrives, so it is never buffered); after
+ * that the decoder stays broken and the stream must be dropped.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
+  private readonly limits: FrameLimits;
   private readonly onFrame: (frame: Frame) => void;
   /** Buffered bytes of an incomplete frame, in arrival order. */
   private parts: Buffer[] = [];
@@ -74,12 +78,17 @@ export class FrameDecoder {
   private needed = -1;
   private failed: ProtocolError | undefined;
 
-  constructor(onFrame: (frame: Frame) => void, options: { maxFrameBytes?: number } = {}) {
-    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  constructor(onFrame: (frame: Frame) => void, options: Partial<FrameLimits> = {}) {
+    const max = options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
     if (!Number.isSafeInteger(max) || max < 8 || max > MAX_U32) {
       throw new RangeError(`maxFrameBytes must be an integer between 8 and ${MAX_U32}, got ${max}`);
     }
     this.maxFrameBytes = max;
+    this.limits = {
+      maxFrameBytes: max,
+      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes,
+      maxAttachments: options.maxAttachments ?? DEFAULT_LIMITS.maxAttachments,
+    };
     this.onFrame = onFrame;
   }
 
@@ -119,11 +128,13 @@ export class FrameDecoder {
     let offset = 0;
     while (data.length - offset >= 4) {
       const end = offset + 4 + this.frameLength(data, offset);
+      // The header length is checked as soon as it is here, so an oversized header is never buffered whole.
+      if (data.length - offset >= 8) this.headerLength(data, offset + 4, end - offset - 8);
       if (end > data.length) {
         this.needed = end - offset;
         break;
       }
-      this.onFrame(parseFrame(data.subarray(offset + 4, end)));
+      this.onFrame(parseFrame(data.subarray(offset + 4, end), this.limits));
       offset = end;
     }
     if (offset < data.length) {
@@ -135,27 +146,39 @@ export class FrameDecoder {
     }
   }
 
+  private headerLength(data: Buffer, offset: number, room: number): void {
+    const length = data.readUInt32BE(offset);
+    if (length > room) return; // parseFrame says what is wrong with it
+    if (length > this.limits.maxHeaderBytes) throw overLimit("maxHeaderBytes", "frame header bytes", length, this.limits.maxHeaderBytes);
+  }
+
   private frameLength(data: Buffer, offset: number): number {
     const length = data.readUInt32BE(offset);
     if (length < 4) throw new ProtocolError(`frame length ${length} is shorter than its header length field`);
-    if (length > this.maxFrameBytes) {
-      throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
-    }
+    if (length > this.maxFrameBytes) throw overLimit("maxFrameBytes", "frame bytes", length, this.maxFrameBytes);
     return length;
   }
 }
 
-/** Parses a frame body (everything after the frame length field) and checks its lengths. */
-function parseFrame(body: Buffer): Frame {
+/**
+ * Parses a frame body (everything after the frame length field) and checks its lengths and limits. Each check
+ * is O(1) but the depth walk, which only a header longer than twice the depth limit can need (every level costs
+ * an opening and a closing bracket), so small frames never pay for it.
+ */
+function parseFrame(body: Buffer, limits: FrameLimits): Frame {
   const headerLength = body.readUInt32BE(0);
   if (headerLength > body.length - 4) {
     throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${body.length - 4} remaining bytes`);
   }
+  if (headerLength > limits.maxHeaderBytes) throw overLimit("maxHeaderBytes", "frame header bytes", headerLength, limits.maxHeaderBytes);
   let header: unknown;
   try {
     header = JSON.parse(body.toString("utf8", 4, 4 + headerLength));
   } catch (err) {
     throw new ProtocolError(`frame header is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (headerLength > 2 * MAX_HEADER_DEPTH && nestsDeeperThan(header, MAX_HEADER_DEPTH)) {
+    throw new ProtocolError(`frame header nests deeper than the limit maxDepth = ${MAX_HEADER_DEPTH} levels`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     throw new ProtocolError("frame header must be a JSON object");
@@ -170,6 +193,7 @@ function parseFrame(body: Buffer): Frame {
     return { header: record, attachments: [] };
   }
   if (!Array.isArray(lengths)) throw new ProtocolError('attachment list "a" must be an array of lengths');
+  if (lengths.length > limits.maxAttachments) throw overLimit("maxAttachments", "frame attachments", lengths.length, limits.maxAttachments);
   const attachments = new Array<Uint8Array>(lengths.length);
   for (let i = 0; i < lengths.length; i++) {
     const n: unknown = lengths[i];

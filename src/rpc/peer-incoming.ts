@@ -1,5 +1,6 @@
 // The other side's calls running here: target and method lookup, invocation, replies, cancellation.
 
+import { runAsCaller } from "../caller.js";
 import { RemoteError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import { encodeFrame } from "./framing.js";
@@ -12,6 +13,8 @@ export interface IncomingContext {
   readonly codec: Codec;
   readonly callables: CallableTables;
   readonly resolveTarget: ((target: string) => object | undefined) | undefined;
+  /** Who the other side is (an extension's name): host functions learn it through callingExtension(). */
+  readonly caller?: string;
   /** Writes frame chunks; does nothing once the peer is closed. */
   write(chunks: FrameChunks): void;
 }
@@ -61,7 +64,9 @@ export class IncomingCalls {
         }
       }
       if (kw !== undefined && hasOwnNames(kw)) args.push(kw);
-      result = fn.apply(self, args);
+      const target = fn;
+      const caller = this.context.caller;
+      result = caller === undefined ? target.apply(self, args) : runAsCaller(caller, () => target.apply(self, args));
     } catch (err) {
       return this.replyError(id, err, false);
     }

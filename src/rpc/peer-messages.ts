@@ -4,13 +4,14 @@ import { ProtocolError } from "../errors.js";
 import type { Codec, EncodedValue, FdHold } from "./codec.js";
 import { encodeFrame } from "./framing.js";
 import { isKeywordName } from "./kwargs.js";
+import { overLimit } from "./limits.js";
 import type { CallableTables } from "./peer-callables.js";
 import type { CallMessage, WireError } from "./protocol.js";
 
 /** A frame's chunks; `fds` (with the holds that keep them open) go by the fd channel just before them. */
 export type FrameChunks = Buffer[] & { fds?: number[]; holds?: FdHold[] };
 
-/** Most fds one frame may announce in its header field `f`. */
+/** Most fds one frame may announce in its header field `f` when no limit is given (limits.ts has the default). */
 export const MAX_FRAME_FDS = 4096;
 
 /**
@@ -121,13 +122,14 @@ export function checkReleasedCuda(msg: Record<string, unknown>): string[] {
   return cuda;
 }
 
-/** The number of fds a frame header announces (field `f`, default 0). */
-export function checkFdCount(msg: Record<string, unknown>): number {
+/** The number of fds a frame header announces (field `f`, default 0), at most `max` (limit maxFdsPerFrame). */
+export function checkFdCount(msg: Record<string, unknown>, max = MAX_FRAME_FDS): number {
   const f = msg.f;
   if (f === undefined) return 0;
-  if (typeof f !== "number" || !Number.isSafeInteger(f) || f < 0 || f > MAX_FRAME_FDS) {
-    throw new ProtocolError(`"f" must be a count of file descriptors up to ${MAX_FRAME_FDS}, got ${JSON.stringify(f)}`);
+  if (typeof f !== "number" || !Number.isSafeInteger(f) || f < 0) {
+    throw new ProtocolError(`"f" must be a count of file descriptors, got ${JSON.stringify(f).slice(0, 40)}`);
   }
+  if (f > max) throw overLimit("maxFdsPerFrame", "file descriptors announced by a frame", f, max);
   return f;
 }
 

@@ -3,6 +3,7 @@
 import type { ExtensionClosedError, ProtocolError } from "../errors.js";
 import type { CodecExtension } from "./codec.js";
 import type { FdChannel } from "./fd-channel.js";
+import type { ProtocolLimits } from "./limits.js";
 import type {
   EventMessage, FatalMessage, HelloMessage, InitMessage, ReadyMessage, ShutdownMessage,
 } from "./protocol.js";
@@ -13,6 +14,8 @@ export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMe
 export interface RpcPeerOptions {
   /** The object whose public methods answer calls to `target` (a host service), or undefined. */
   resolveTarget?: (target: string) => object | undefined;
+  /** The other side's name (an extension's): incoming calls run with it as callingExtension(). */
+  caller?: string;
   /** Receives hello, init, ready, fatal, shutdown and event messages. */
   onControl?: (message: ControlMessage) => void;
   /** Told when the other side broke the protocol; the peer has already closed with this error. */
@@ -34,8 +37,10 @@ export interface RpcPeerOptions {
   onSegmentsReleased?: (ids: number[]) => void;
   /** The other side freed these CUDA tensors (a `release` message's `cuda`: host keys, once per opening). */
   onCudaReleased?: (keys: string[]) => void;
-  /** Largest frame accepted from the other side (default 1 GiB). */
+  /** Largest frame accepted from the other side (default: `limits.maxFrameBytes`, else 256 MiB). */
   maxFrameBytes?: number;
+  /** What the other side's frames may cost (limits.ts); missing ones take their defaults. */
+  limits?: Partial<ProtocolLimits>;
 }
 
 export interface CallOptions {

@@ -11,6 +11,8 @@ import {
   isCallId, type FrameChunks,
 } from "./peer-messages.js";
 import { takeKwargs } from "./kwargs.js";
+import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.js";
+import { MAX_DEPTH } from "./codec-encode.js";
 import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
 import type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
 
@@ -25,6 +27,7 @@ export class RpcPeer implements PendingOwner {
   private readonly codec: Codec;
   private readonly callables: CallableTables;
   private readonly decoder: FrameDecoder;
+  private readonly limits: ProtocolLimits;
   private readonly pending = new Map<number, PendingCall>();
   private readonly incoming: IncomingCalls;
   private nextCallId = 1;
@@ -49,9 +52,12 @@ export class RpcPeer implements PendingOwner {
       codec: this.codec,
       callables: this.callables,
       resolveTarget: options.resolveTarget,
+      caller: options.caller,
       write: (chunks) => this.write(chunks),
     });
-    this.decoder = new FrameDecoder((frame) => this.receive(frame), { maxFrameBytes: options.maxFrameBytes });
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    if (options.maxFrameBytes !== undefined) this.limits.maxFrameBytes = options.maxFrameBytes;
+    this.decoder = new FrameDecoder((frame) => this.receive(frame), this.limits);
     stream.on("data", this.onData);
     stream.on("end", this.onEnd);
     stream.on("close", this.onEnd);
@@ -229,7 +235,7 @@ export class RpcPeer implements PendingOwner {
   /** Handles one frame; throws ProtocolError when the message is malformed (the decoder passes it up). */
   private receive(frame: Frame): void {
     if (this.closedWith !== undefined) return;
-    const count = checkFdCount(frame.header);
+    const count = checkFdCount(frame.header, this.limits.maxFdsPerFrame);
     if (count === 0) return this.dispatch(frame, []);
     const channel = this.options.fdChannel;
     if (channel === undefined) throw new ProtocolError(`a frame announced ${count} file descriptors, but this connection carries none`);
@@ -246,14 +252,14 @@ export class RpcPeer implements PendingOwner {
     switch (msg.k) {
       case "call": {
         checkCall(msg);
-        if (msg.kw === undefined) return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame, fds) as unknown[]) : msg.args);
-        if (msg.x !== 1) return this.incoming.invoke(msg, msg.args, msg.kw);
+        if (msg.kw === undefined) return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame, fds) as unknown[]) : plain(msg.args, "call"));
+        if (msg.x !== 1) return this.incoming.invoke(msg, plain(msg.args, "call"), plain(msg.kw, "call"));
         const [args, kw] = this.decodeAll([msg.args, msg.kw], frame, fds);
         return this.incoming.invoke(msg, args as unknown[], kw as Record<string, unknown>);
       }
       case "result": {
         if (!isCallId(msg.id)) throw new ProtocolError(`result: "id" must be a positive integer`);
-        const value = msg.x === 1 ? this.decode(msg.value, frame, fds) : msg.value;
+        const value = msg.x === 1 ? this.decode(msg.value, frame, fds) : plain(msg.value, "result");
         const call = this.pending.get(msg.id);
         if (call === undefined) return; // the answer to a call we abandoned
         this.pending.delete(msg.id);
@@ -282,7 +288,7 @@ export class RpcPeer implements PendingOwner {
       }
       case "event": {
         if (typeof msg.name !== "string") throw new ProtocolError(`event: "name" must be a string`);
-        if (msg.x === 1) msg.payload = this.decode(msg.payload, frame, fds);
+        msg.payload = msg.x === 1 ? this.decode(msg.payload, frame, fds) : plain(msg.payload, "event");
         return this.control(msg as unknown as ControlMessage);
       }
       default:
@@ -358,4 +364,15 @@ export class RpcPeer implements PendingOwner {
     for (const chunk of chunks) stream.write(chunk);
     stream.uncork();
   }
+}
+
+/**
+ * A value that came without tags (no `x`): it is not walked by the decoder, so its depth is checked here, with the
+ * codec's limit, so that no message kind can hand the application a value deeper than a tagged one may be.
+ */
+function plain<T>(value: T, kind: string): T {
+  if (typeof value === "object" && value !== null && nestsDeeperThan(value, MAX_DEPTH)) {
+    throw new ProtocolError(`${kind} message holds a value nested deeper than the limit maxDepth = ${MAX_DEPTH} levels`);
+  }
+  return value;
 }

@@ -2,8 +2,8 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/** Default upper bound for one frame; larger frames are a protocol error. */
-export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+/** Default upper bound for one frame (option `limits.maxFrameBytes`); larger frames are a protocol error. */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 /** The guest-side target name of the extension object. */
 export const EXTENSION_TARGET = "extension";
@@ -25,6 +25,8 @@ export interface InitMessage {
   extensionClass: string | null;
   /** How tensors travel (absent: copies only); see docs/tensors.md. */
   tensors?: { transport: "shm" | "copy"; fd?: number };
+  /** The host's limits on the frames it reads (docs/protocol.md, Limits), so the guest refuses first. */
+  limits?: { maxFrameBytes: number; maxHeaderBytes: number; maxAttachments: number; maxFdsPerFrame: number };
 }
 export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
 export interface FatalMessage { k: "fatal"; error: WireError }

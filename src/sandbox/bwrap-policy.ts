@@ -21,6 +21,12 @@ export interface BwrapPaths {
   systemLinks?: Readonly<Record<string, string>>;
   /** GPU device nodes present on the host (/dev/nvidia0, /dev/nvidiactl, ...), bound only with `gpu: true`. */
   gpuDevices?: readonly string[];
+  /**
+   * The descriptor (in bwrap's process) of every host path above and of the policy's paths, opened and checked by
+   * the host (`PathPins`): each is bound with --ro-bind-fd/--bind-fd, so bwrap never resolves the name again. When
+   * given, a path it lacks is an error; without it (tests, doctor) paths are bound by name.
+   */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /** HOME inside the sandbox when the host gives no folder for it. */
@@ -77,7 +83,7 @@ export function processArgs(): string[] {
 }
 
 /** Fresh kernel filesystems and the private writable places. Must come before any bind that may lie under /tmp. */
-export function baseMountArgs(home: string | undefined): string[] {
+export function baseMountArgs(home: string | undefined, pinned?: Readonly<Record<string, number>>): string[] {
   const args = [
     "--proc", "/proc", // a procfs of the sandbox's pid namespace, not the host's
     "--dev", "/dev", // a minimal /dev: null, zero, random, urandom, tty, pts
@@ -85,7 +91,7 @@ export function baseMountArgs(home: string | undefined): string[] {
     "--tmpfs", "/tmp", // a private, empty /tmp: the host's /tmp is never visible
   ];
   // A private HOME: the host's home is never bound, so ~/.ssh, ~/.aws and the like do not exist inside.
-  if (home) args.push("--bind", home, home, "--setenv", "HOME", home);
+  if (home) args.push(...bindArgs("--bind", home, pinned), "--setenv", "HOME", home);
   else args.push("--dir", PRIVATE_HOME, "--setenv", "HOME", PRIVATE_HOME);
   args.push("--setenv", "TMPDIR", "/tmp");
   return args;
@@ -108,6 +114,30 @@ function isAtOrUnder(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith("/") ? root : `${root}/`);
 }
 
+/** One bind of a host path at the same path: by its pinned descriptor when the launch has them, else by name. */
+function bindArgs(flag: "--bind" | "--ro-bind", dir: string, pinned: Readonly<Record<string, number>> | undefined): string[] {
+  if (!pinned) return [flag, dir, dir];
+  const fd = pinned[dir];
+  if (fd === undefined) throw new Error(`buildBwrapArgs: ${dir} would be bound by name; every host path must come pinned`);
+  return [`${flag}-fd`, String(fd), dir];
+}
+
+/**
+ * Pure: the host folders one launch binds (besides the system's), read-only then writable, in bind order. Folders
+ * already inside a read-only bind (a Python under /usr) are not bound twice. The caller pins exactly these.
+ */
+export function bwrapBinds(policy: SandboxPolicy, paths: BwrapPaths): { readOnly: string[]; writable: string[] } {
+  const covered: string[] = ["/usr"];
+  const readOnly: string[] = [];
+  const python = typeof paths.pythonInstall === "string" ? [paths.pythonInstall] : paths.pythonInstall;
+  for (const dir of [...python, paths.venv, ...(paths.sharedRuntimes ?? []), paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths]) {
+    if (covered.some((r) => isAtOrUnder(dir, r))) continue;
+    covered.push(dir);
+    readOnly.push(dir);
+  }
+  return { readOnly, writable: [...(paths.home ? [paths.home] : []), ...policy.writablePaths] };
+}
+
 function checkConfigPath(p: string, key: string): void {
   const why = dangerReason(p);
   if (!p.startsWith("/")) throw new ConfigError(`${key}: "${p}" is not absolute`, { key });
@@ -123,22 +153,17 @@ function checkConfigPath(p: string, key: string): void {
 export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespaces: NamespaceSupport = ALL_NAMESPACES): string[] {
   for (const p of policy.writablePaths) checkConfigPath(p, "sandbox.writablePaths");
   for (const p of policy.readonlyPaths) checkConfigPath(p, "sandbox.readonlyPaths");
-  const args = [...namespaceArgs(namespaces, policy.network), ...processArgs(), ...baseMountArgs(paths.home)];
+  const args = [...namespaceArgs(namespaces, policy.network), ...processArgs(), ...baseMountArgs(paths.home, paths.pinned)];
   args.push(...systemMountArgs(paths.systemLinks, policy.network));
   // Numeric libraries size their thread pools from /sys/devices/system/cpu; with a GPU all of /sys/devices comes below.
   if (!policy.gpu) args.push("--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu");
 
   // The interpreter, the venv, the guest runtime and the extension: read-only, so nothing can be planted for the
-  // next start. Folders already inside a read-only bind (a Python under /usr) are not bound twice.
-  const readOnly: string[] = ["/usr"];
-  const python = typeof paths.pythonInstall === "string" ? [paths.pythonInstall] : paths.pythonInstall;
-  for (const dir of [...python, paths.venv, ...(paths.sharedRuntimes ?? []), paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths]) {
-    if (readOnly.some((r) => isAtOrUnder(dir, r))) continue;
-    readOnly.push(dir);
-    args.push("--ro-bind", dir, dir);
-  }
+  // next start. Each by its pinned descriptor: the object the host checked, whatever the name leads to by now.
+  const binds = bwrapBinds(policy, paths);
+  for (const dir of binds.readOnly) args.push(...bindArgs("--ro-bind", dir, paths.pinned));
   // Only the writable paths the config names, after the read-only binds so that one inside them wins.
-  for (const dir of policy.writablePaths) args.push("--bind", dir, dir);
+  for (const dir of policy.writablePaths) args.push(...bindArgs("--bind", dir, paths.pinned));
 
   if (policy.gpu) {
     // The NVIDIA device nodes (--dev-bind keeps them usable as devices), the DRM render nodes, and WSL2's /dev/dxg.

@@ -1,4 +1,4 @@
-// Impure helpers that read this host for the sandbox: kernel files, the root's layout, GPU nodes, the venv's Python.
+// Impure helpers that read this host for the sandbox: kernel files, the root's layout, GPU nodes, the recorded Python.
 
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
@@ -68,40 +68,30 @@ export async function listGpuDevices(): Promise<string[]> {
   return entries.filter((e) => e.startsWith("nvidia")).sort().map((e) => path.join("/dev", e));
 }
 
-/** `key = value` lines of pyvenv.cfg. */
-export function parsePyvenvCfg(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const m = /^\s*([\w-]+)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m) out[m[1]!.toLowerCase()] = m[2]!;
-  }
-  return out;
+/** The base interpreter a venv was built from, as the host recorded it (never as the venv's own files say). */
+export interface BaseInterpreter {
+  /** Its real path (symlinks resolved), as the host resolved it when it built the venv. */
+  python: string;
+  /** The venv sees the base interpreter's site-packages (the host's record, not pyvenv.cfg's line). */
+  systemSitePackages: boolean;
 }
 
 /**
- * The Python install a venv points at, as folders to bind read-only: the real prefix (pyvenv.cfg `home`'s
- * parent, symlinks resolved) and, when the venv's links go through another spelling of it, that spelling too.
- * For a venv with `include-system-site-packages = true`, also the base interpreter's site-packages folders that
- * lie outside those (see `resolveSystemSitePackages`).
+ * The Python install to bind read-only for a venv: the recorded base interpreter's real prefix (the folder above
+ * its bin/) and, for a venv with system site-packages, the base's site-packages folders that lie outside it (see
+ * `resolveSystemSitePackages`). Derived from the host's own record only: pyvenv.cfg and bin/python are the
+ * install's to rewrite (`executable = /etc/passwd` once made this bind `/`). A prefix the path guard refuses
+ * (`/`, `/home`, ...) is an error; /usr is bound anyway.
  */
-export async function resolvePythonInstall(venv: string): Promise<string[]> {
-  const cfgText = await readFile(path.join(venv, "pyvenv.cfg"), "utf8");
-  const cfg = parsePyvenvCfg(cfgText);
-  if (!cfg.home) throw new Error(`${venv}/pyvenv.cfg has no "home" line`);
-  const prefixes = [path.dirname(cfg.home)];
-  const realHome = await realpath(cfg.home).catch(() => cfg.home!);
-  prefixes.push(path.dirname(realHome));
-  if (cfg.executable) {
-    const realExe = await realpath(cfg.executable).catch(() => undefined);
-    if (realExe) prefixes.push(path.dirname(path.dirname(realExe)));
-  }
-  const unique = [...new Set(prefixes)];
-  // The real prefix first; an unresolved spelling only where it differs.
-  const install = unique.reverse();
-  if (cfg["include-system-site-packages"]?.toLowerCase() !== "true") return install;
-  const covered = [...install, "/usr"];
-  const extra = (await resolveSystemSitePackages(venv)).filter((dir) => !covered.some((c) => isAtOrUnder(dir, c)));
-  return [...install, ...extra];
+export async function resolvePythonInstall(base: BaseInterpreter): Promise<string[]> {
+  if (!path.isAbsolute(base.python)) throw new Error(`the recorded interpreter "${base.python}" is not an absolute path`);
+  const prefix = path.dirname(path.dirname(base.python));
+  const danger = prefix === "/usr" ? undefined : dangerReason(prefix);
+  if (danger) throw new Error(`the Python install ${prefix} (of ${base.python}) cannot be bound read-only: ${danger}`);
+  if (!base.systemSitePackages) return [prefix];
+  const covered = [prefix, "/usr"];
+  const extra = (await resolveSystemSitePackages(base.python)).filter((dir) => !covered.some((c) => isAtOrUnder(dir, c)));
+  return [prefix, ...extra];
 }
 
 function isAtOrUnder(p: string, root: string): boolean {
@@ -112,13 +102,13 @@ function isAtOrUnder(p: string, root: string): boolean {
 const SYSTEM_SITE_SCRIPT = "import site, sys; print('\\n'.join(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix])))";
 
 /**
- * The base interpreter's site-packages folders a venv with `include-system-site-packages = true` reads, real paths
- * of those that exist. Asked of the venv's own interpreter (`-I -S`: no site, no `.pth` file runs), since the layout
- * is the interpreter's (Debian's `dist-packages` under /usr and /usr/local; Homebrew's, outside its Cellar prefix).
- * Folders the path guard refuses (`/`, `/etc`, ...) are left out: never bound, whatever an interpreter says.
+ * The site-packages folders of the base interpreter `python` (real paths of those that exist), which a venv with
+ * system site-packages reads. Asked of the recorded base interpreter itself (`-I -S`: no site, no `.pth` file
+ * runs), never of anything in the venv, since the layout is the interpreter's (Debian's `dist-packages` under /usr
+ * and /usr/local; Homebrew's, outside its Cellar prefix). Folders the path guard refuses (`/`, `/etc`, ...) are left
+ * out: never bound, whatever an interpreter says.
  */
-export async function resolveSystemSitePackages(venv: string): Promise<string[]> {
-  const python = path.join(venv, "bin", "python");
+export async function resolveSystemSitePackages(python: string): Promise<string[]> {
   const r = await runQuiet([python, "-I", "-S", "-c", SYSTEM_SITE_SCRIPT], { timeoutMs: 30_000 });
   if (r.exitCode !== 0) throw new Error(`${python} did not list its base site-packages: ${r.stderr.trim()}`);
   const dirs: string[] = [];

@@ -15,6 +15,11 @@ export interface InstallLandlockPolicy {
    * filter refuses every other socket family too (UDP, raw, netlink).
    */
   network: boolean;
+  /**
+   * With `network: false`: the index proxy's TCP port on 127.0.0.1, the one port TCP may connect to (a stacked
+   * ruleset), and no socket but TCP (a second seccomp filter); see python/pyisolate/_guest/install_net.py.
+   */
+  proxyPort?: number;
   /** The venv being built: writable, and the working directory. */
   buildDir: string;
   /** The package cache of this install: writable. */
@@ -24,6 +29,8 @@ export interface InstallLandlockPolicy {
   tmp: string;
   /** Read-only: the Python install, the installer's binary, local indexes and find-links, config files kept in place. */
   readonlyPaths: readonly string[];
+  /** Paths the launcher gets as inherited descriptors, pinned by the host (path -> descriptor number): ruled by number. */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /** What `confine_exec.py` reads from `LANDLOCK_ENV` (the same variable as the guest's, in its own shape). */
@@ -36,6 +43,9 @@ export interface InstallLandlockRules {
   /** Whether confine_exec.py installs the seccomp socket filter (see `socketFilterAvailable`). */
   socketFilter: boolean;
   cwd: string;
+  /** See `InstallLandlockPolicy.proxyPort`. */
+  proxyPort?: number;
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -57,6 +67,8 @@ function checkAbsolute(p: string, key: string): void {
 export function buildInstallLandlockRules(policy: InstallLandlockPolicy): InstallLandlockRules {
   for (const [key, p] of Object.entries({ buildDir: policy.buildDir, cacheDir: policy.cacheDir, home: policy.home, tmp: policy.tmp })) checkAbsolute(p, key);
   for (const p of policy.readonlyPaths) checkAbsolute(p, "readonly path");
+  if (policy.proxyPort !== undefined && (policy.network || !Number.isInteger(policy.proxyPort) || policy.proxyPort < 1 || policy.proxyPort > 65535))
+    throw new ConfigError(`install sandbox: proxy port ${policy.proxyPort} needs network: false and a TCP port`, { key: "sandbox.network" });
   const readOnly = [
     ...SYSTEM_DIRS,
     ...ETC_FOR_PYTHON,
@@ -71,12 +83,15 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
   return {
     readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false,
     socketFilter: socketFilterAvailable(), cwd: policy.buildDir,
+    ...(policy.proxyPort !== undefined ? { proxyPort: policy.proxyPort } : {}), ...(policy.pinned ? { pinned: policy.pinned } : {}),
   };
 }
 
 /** The rules as the one-line JSON `confine_exec.py` reads. */
 export function encodeInstallLandlockRules(rules: InstallLandlockRules): string {
-  return encodeConfinementRules(rules, { cwd: rules.cwd });
+  // proxy_port is confine_exec.py's own field (install_net.py), beside the fields every confining script reads.
+  const extra = { cwd: rules.cwd, ...(rules.proxyPort !== undefined ? { proxy_port: rules.proxyPort } : {}) };
+  return encodeConfinementRules(rules, extra);
 }
 
 /**

@@ -24,6 +24,11 @@ export interface InstallSandboxPolicy {
   configFiles: readonly MappedFile[];
   /** Merged-/usr hosts: top-level links such as { "/lib": "usr/lib" } (see `readSystemLinks`). */
   systemLinks?: Readonly<Record<string, string>>;
+  /**
+   * Descriptors (in bwrap's process) of the build folder, the cache and the read-only paths, pinned by the host: bound
+   * with --bind-fd/--ro-bind-fd, never by name. A read-only path without one is left out (it did not exist when pinned).
+   */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /** System-wide installer config, read in place when present: pip's global files and uv's system file. */
@@ -38,6 +43,18 @@ function isAtOrUnder(p: string, root: string): boolean {
 
 function checkAbsolute(p: string, key: string): void {
   if (!p.startsWith("/")) throw new ConfigError(`install sandbox: ${key} "${p}" is not absolute`, { key: "sandbox" });
+}
+
+/** Pure: the read-only host paths one install binds, in order; those inside another (or under /usr) are not bound twice. */
+export function installReadOnlyBinds(policy: Pick<InstallSandboxPolicy, "readonlyPaths">): string[] {
+  const covered: string[] = ["/usr"];
+  const out: string[] = [];
+  for (const dir of policy.readonlyPaths) {
+    if (covered.some((r) => isAtOrUnder(dir, r))) continue;
+    covered.push(dir);
+    out.push(dir);
+  }
+  return out;
 }
 
 /**
@@ -64,17 +81,20 @@ export function buildInstallBwrapArgs(policy: InstallSandboxPolicy, namespaces: 
   for (const file of SYSTEM_INSTALLER_CONFIG) args.push("--ro-bind-try", file, file);
 
   // Read-only: the interpreter, the installer, local indexes. Folders already inside a read-only bind are not bound twice.
-  const readOnly: string[] = ["/usr"];
-  for (const dir of policy.readonlyPaths) {
-    if (readOnly.some((r) => isAtOrUnder(dir, r))) continue;
-    readOnly.push(dir);
-    args.push("--ro-bind-try", dir, dir);
+  // Pinned ones by descriptor (the object the host checked); without pins by name, skipped when missing.
+  const pinned = policy.pinned;
+  for (const dir of installReadOnlyBinds(policy)) {
+    if (!pinned) args.push("--ro-bind-try", dir, dir);
+    else if (pinned[dir] !== undefined) args.push("--ro-bind-fd", String(pinned[dir]), dir);
   }
   // The user's config files, moved into the private HOME (or kept at their path when outside the home).
   for (const f of policy.configFiles) args.push("--ro-bind-try", f.host, f.inside);
   // The only writable host folders, after the read-only binds so that they win where they nest.
-  args.push("--bind", policy.buildDir, policy.buildDir);
-  args.push("--bind", policy.cacheDir, policy.cacheDir);
+  for (const dir of [policy.buildDir, policy.cacheDir]) {
+    if (!pinned) args.push("--bind", dir, dir);
+    else if (pinned[dir] !== undefined) args.push("--bind-fd", String(pinned[dir]), dir);
+    else throw new Error(`buildInstallBwrapArgs: ${dir} would be bound by name; it must come pinned`);
+  }
   // Start in the venv being built: never in a folder whose pyproject.toml or setup.py the installer could pick up.
   args.push("--chdir", policy.buildDir);
   return args;

@@ -20,6 +20,11 @@ export interface LandlockPaths {
   home: string;
   tmpdir: string;
   gpuDevices?: readonly string[];
+  /**
+   * The descriptor (in the guest) of each host path above and of the policy's paths, opened and checked by the host
+   * (`PathPins`): the guest rules that object and never opens the name. When given, a path it lacks is an error.
+   */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -40,6 +45,8 @@ export interface LandlockRules {
   socketFilter: boolean;
   /** The extension package folder: its parent is not readable, so the guest imports it by location. */
   packageDir: string;
+  /** Paths the guest gets as inherited descriptors (path -> descriptor number): the rules name the number. */
+  pinned?: Readonly<Record<string, number>>;
 }
 
 /** Node's names of the architectures whose system calls the guest's seccomp socket filter knows (x86_64, aarch64). */
@@ -77,7 +84,20 @@ export const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", 
  * home and tmp and to the writable paths the config names (already checked by `guardConfigPaths`). /proc, /sys
  * (beyond CPU topology), /home, /root, /tmp and the rest of /etc get no rule, so they are denied.
  */
+/** Pure: the host paths of one launch that are not fixed system paths: what the host pins and hands over as descriptors. */
+export function landlockHostPaths(policy: SandboxPolicy, paths: LandlockPaths): string[] {
+  const all = [
+    ...paths.pythonInstall, paths.venv, ...(paths.sharedRuntimes ?? []), paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths,
+    paths.home, paths.tmpdir, ...policy.writablePaths,
+  ];
+  return [...new Set(all)];
+}
+
 export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, arch?: string): LandlockRules {
+  if (paths.pinned) {
+    const missing = landlockHostPaths(policy, paths).filter((p) => paths.pinned![p] === undefined);
+    if (missing.length) throw new Error(`buildLandlockRules: ${missing.join(", ")} would be ruled by name; every host path must come pinned`);
+  }
   const readOnly = [
     ...SYSTEM_DIRS,
     ...ETC_FOR_PYTHON,
@@ -112,16 +132,21 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, 
     unixSockets,
     socketFilter: socketFilterAvailable(arch),
     packageDir: paths.extensionDir,
+    ...(paths.pinned ? { pinned: paths.pinned } : {}),
   };
 }
 
 /** What every confining script reads from `LANDLOCK_ENV` (bootstrap.py and confine_exec.py), in their spelling. */
-export type ConfinementRules = Pick<LandlockRules, "readOnly" | "writable" | "network" | "unixSockets" | "socketFilter">;
+export type ConfinementRules = Pick<LandlockRules, "readOnly" | "writable" | "network" | "unixSockets" | "socketFilter" | "pinned">;
 
-/** `rules` as the one-line JSON of `LANDLOCK_ENV`, with the fields one script adds (`package_dir`, `cwd`). */
+/**
+ * `rules` as the one-line JSON of `LANDLOCK_ENV`, with the fields one script adds (`package_dir`, `cwd`). A pinned
+ * path is written as its descriptor number: the guest rules the inherited descriptor and never resolves the name.
+ */
 export function encodeConfinementRules(rules: ConfinementRules, extra: { package_dir?: string; cwd?: string }): string {
+  const byFd = (list: readonly string[]): (string | number)[] => list.map((p) => rules.pinned?.[p] ?? p);
   return JSON.stringify({
-    read_only: rules.readOnly, writable: rules.writable, network: rules.network, unix_sockets: rules.unixSockets,
+    read_only: byFd(rules.readOnly), writable: byFd(rules.writable), network: rules.network, unix_sockets: rules.unixSockets,
     socket_filter: rules.socketFilter, ...extra,
   });
 }

@@ -4,6 +4,7 @@ import { lstat, readlink, realpath } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
+import type { PathPins } from "./pin-set.js";
 
 /** Granting one of these, or any folder above one, hands over a whole tree of other people's files. */
 const NEVER_AT_OR_ABOVE = ["/", "/home", "/root", "/tmp", "/var", "/mnt", "/media", "/srv", "/opt", "/usr"];
@@ -70,11 +71,18 @@ export interface GuardOptions {
   /** Folder that relative paths are relative to (the config file's folder); relative paths are refused without it. */
   base?: string;
   host?: HostDirs;
+  /**
+   * Where to hold each checked path open: the sandbox then binds or rules that descriptor, never the name again.
+   * A path that does not exist yet is not pinned here (a writable folder is created, pinned, by `prepareSandbox`).
+   */
+  pins?: PathPins;
 }
 
 /**
  * Check every path of one config key (e.g. "sandbox.writablePaths"); returns them absolute and with symlinks
- * resolved, which is what the bwrap policy should bind. Throws a ConfigError naming the first bad path.
+ * resolved, which is what the bwrap policy should bind. With `options.pins` each existing one is opened right after its
+ * check and proved to be the object at the checked path, so what is bound later is what was checked here.
+ * Throws a ConfigError naming the first bad path.
  */
 export async function guardConfigPaths(paths: readonly string[], key: string, options: GuardOptions = {}): Promise<string[]> {
   const host = options.host ?? hostDirs();
@@ -90,6 +98,7 @@ export async function guardConfigPaths(paths: readonly string[], key: string, op
     const real = await resolveExisting(written);
     const realWhy = real === written ? undefined : dangerReason(real, host);
     if (realWhy) throw new ConfigError(`${key}: refusing "${raw}": it resolves to ${real} and ${realWhy}`, { key });
+    options.pins?.pinIfExists(real, key);
     out.push(real);
   }
   return out;

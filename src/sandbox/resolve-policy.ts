@@ -4,6 +4,7 @@ import path from "node:path";
 import { ConfigError } from "../errors.js";
 import type { SandboxOptions } from "../config/options.js";
 import { guardConfigPaths } from "./path-guard.js";
+import type { PathPins } from "./pin-set.js";
 import { DEFAULT_SANDBOX_POLICY, type SandboxPolicy } from "./types.js";
 
 /** What an extension's own pyisolate.yaml may ask of the sandbox: the extension is untrusted, so it cannot loosen it. */
@@ -29,8 +30,8 @@ function checkFileSandbox(file: SandboxOptions, configFile: string): void {
   }
 }
 
-async function guardFromFile(paths: readonly string[], key: string, modulePath: string, configFile: string): Promise<string[]> {
-  const real = await guardConfigPaths(paths, key, { base: modulePath });
+async function guardFromFile(paths: readonly string[], key: string, modulePath: string, configFile: string, pins?: PathPins): Promise<string[]> {
+  const real = await guardConfigPaths(paths, key, { base: modulePath, pins });
   for (const [i, p] of real.entries()) {
     if (!isAtOrUnder(p, modulePath)) {
       throw new ConfigError(`${configFile}: ${key}: "${paths[i]}" is outside the extension folder; only load() can grant it`, { key, file: configFile });
@@ -45,6 +46,8 @@ export interface ResolvePolicyInput {
   /** The extension folder, real path: relative paths are relative to it. */
   modulePath: string;
   configFile: string;
+  /** Holds every checked path open for the sandbox (see `guardConfigPaths`). */
+  pins?: PathPins;
 }
 
 /** The checked policy: defaults filled, the file's paths limited to the extension folder, every path guarded and resolved. */
@@ -52,14 +55,14 @@ export async function resolveSandboxPolicy(input: ResolvePolicyInput): Promise<S
   const file = input.fromFile ?? {};
   checkFileSandbox(file, input.configFile);
   const code = input.fromCode ?? {};
-  const base = { base: input.modulePath };
+  const base = { base: input.modulePath, pins: input.pins };
   const writable = [
     ...(await guardConfigPaths(code.writablePaths ?? [], "sandbox.writablePaths", base)),
-    ...(await guardFromFile(file.writablePaths ?? [], "sandbox.writablePaths", input.modulePath, input.configFile)),
+    ...(await guardFromFile(file.writablePaths ?? [], "sandbox.writablePaths", input.modulePath, input.configFile, input.pins)),
   ];
   const readonly = [
     ...(await guardConfigPaths(code.readonlyPaths ?? [], "sandbox.readonlyPaths", base)),
-    ...(await guardFromFile(file.readonlyPaths ?? [], "sandbox.readonlyPaths", input.modulePath, input.configFile)),
+    ...(await guardFromFile(file.readonlyPaths ?? [], "sandbox.readonlyPaths", input.modulePath, input.configFile, input.pins)),
   ];
   return {
     mode: code.mode ?? file.mode ?? DEFAULT_SANDBOX_POLICY.mode,

@@ -1,6 +1,6 @@
 // Makes segments: memfd first, then an unlinked file in a private folder, then heap copies; imports received fds.
 
-import { mkdtempSync, readSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError } from "../errors.js";
@@ -101,8 +101,9 @@ export class SegmentAllocator {
 
   /**
    * Adopts a descriptor received from a peer that says it holds `size` bytes; the fd is owned (and closed) by the
-   * returned segment, or closed here on failure. A sealed memfd is mapped (zero-copy); any other regular file is
-   * read into the heap, since its owner could shrink it under a mapping and fault the host.
+   * returned segment, or closed here on failure. Only a memfd sealed against shrinking is accepted, and mapped
+   * (zero-copy, nothing read until used). Anything else is a ProtocolError: its owner could shrink it under a
+   * mapping (SIGBUS in the host), and reading it instead would let a sparse file of any size fill the host heap.
    */
   importFd(fd: number, size: number): Segment {
     const native = this.#native;
@@ -117,10 +118,11 @@ export class SegmentAllocator {
       }
       if (actual < size) throw new ProtocolError(`received segment holds ${actual} bytes, less than the ${size} declared`);
       const seals = native.getSeals(fd);
-      if (seals !== null && (seals & F_SEAL_SHRINK) !== 0) return new Segment("memfd", size, undefined, fd, native); // mapped on first use
-      const segment = Segment.heap(readAll(fd, size));
-      native.closeFd(fd);
-      return segment;
+      if (seals === null || (seals & F_SEAL_SHRINK) === 0) {
+        const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
+        throw new ProtocolError(`received segment fd is not a memfd sealed against shrinking (${found}): only sealed memfds are accepted`);
+      }
+      return new Segment("memfd", size, undefined, fd, native); // mapped on first use
     } catch (error) {
       try {
         native.closeFd(fd);
@@ -130,17 +132,6 @@ export class SegmentAllocator {
       throw error;
     }
   }
-}
-
-function readAll(fd: number, size: number): ArrayBuffer {
-  const out = new Uint8Array(size);
-  let done = 0;
-  while (done < size) {
-    const n = readSync(fd, out, done, size - done, done);
-    if (n === 0) throw new ProtocolError(`received segment ended after ${done} of ${size} bytes`);
-    done += n;
-  }
-  return out.buffer;
 }
 
 /** The allocator of this process, configured from the environment. */

@@ -70,13 +70,16 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
         frameKey,
         () => new ReceivedFrame(context.takeFds(), context.attachments, allocator, (id) => ledger.find(id), byId),
         (received) => {
-          for (const segment of received.segments) {
-            if (!segment.shared) continue;
-            ledger.hold(segment, holder());
-            segments?.received(segment);
+          try {
+            for (const segment of received.segments) {
+              if (!segment.shared) continue;
+              ledger.hold(segment, holder());
+              segments?.received(segment); // throws past the connection's segment limits
+            }
+            for (const segment of received.named) ledger.hold(segment, holder());
+          } finally {
+            received.close();
           }
-          for (const segment of received.named) ledger.hold(segment, holder());
-          received.close();
         },
       );
       if ((payload as { storage?: { kind?: unknown } } | null)?.storage?.kind === "cuda") {

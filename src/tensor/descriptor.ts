@@ -68,6 +68,13 @@ export interface ValidDescriptor {
 
 const MAX_SEGMENT_BYTES = Number.MAX_SAFE_INTEGER;
 
+/**
+ * How many bytes a received tensor's elements may add up to beyond its storage. Strides may repeat elements (0 is
+ * numpy's and torch's broadcast), so a few bytes could claim 2^50 elements, which a copy (`toArray`, sending it in
+ * copy mode) would then allocate in the host. Elements times item size must fit in the storage or in this.
+ */
+export const MAX_BROADCAST_BYTES = 64 * 1024 * 1024;
+
 function fail(path: string, message: string): never {
   throw new ProtocolError(`invalid tensor descriptor: ${path} ${message}`);
 }
@@ -138,6 +145,10 @@ export function validateDescriptor(raw: unknown, context: DescriptorContext): Va
     extent = checkLayout(shape, strides, offset, dtypeInfo(dtype).itemSize, capacity);
   } catch (error) {
     return fail("layout", (error as Error).message);
+  }
+  const claimed = extent.numel * dtypeInfo(dtype).itemSize;
+  if (claimed > Math.max(capacity, MAX_BROADCAST_BYTES)) {
+    fail("shape", `claims ${extent.numel} elements (${claimed} bytes) over ${capacity} bytes of storage, past the limit maxBroadcastBytes = ${MAX_BROADCAST_BYTES}`);
   }
   const descriptor: TensorDescriptor = { dtype, shape, strides, offset, storage };
   if (raw.framework !== undefined) {

@@ -3,6 +3,7 @@
 import { ConfigError } from "../errors.js";
 import type { CodecExtension, CodecLink } from "../rpc/codec.js";
 import { FdChannel } from "../rpc/fd-channel.js";
+import type { ProtocolLimits } from "../rpc/limits.js";
 import { tensorCodec, type TensorTransport } from "./codec.js";
 import { cudaLedger, type CudaPeer } from "./cuda-ledger.js";
 import { segmentLedger } from "./ledger.js";
@@ -35,7 +36,7 @@ export class TensorLink implements CudaPeer {
   #holder = "extension";
   #rpc: CodecLink | undefined;
 
-  constructor(option: TensorTransportOption = "auto", name = "extension") {
+  constructor(option: TensorTransportOption = "auto", name = "extension", limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
     this.#holder = name;
     if (option === "copy") {
       this.transport = "copy";
@@ -58,7 +59,7 @@ export class TensorLink implements CudaPeer {
     this.transport = "shm";
     this.reason = "shared memory segments passed as file descriptors";
     this.channel = new FdChannel(hostFd, nativeStatus.addon);
-    this.segments = new PeerSegments(defaultAllocator, nativeStatus.addon);
+    this.segments = new PeerSegments(defaultAllocator, nativeStatus.addon, limits);
     this.#childFd = childFd;
   }
 

@@ -3,6 +3,7 @@
 import { close as closeInBackground } from "node:fs";
 import { ProtocolError } from "../errors.js";
 import type { FdHold } from "../rpc/codec.js";
+import { DEFAULT_LIMITS, overLimit, type ProtocolLimits } from "../rpc/limits.js";
 import type { SegmentAllocator } from "./allocator.js";
 import type { ShmStorage } from "./descriptor.js";
 import type { NativeAddon } from "./native.js";
@@ -46,10 +47,17 @@ export class PeerSegments {
   #timer: NodeJS.Timeout | undefined;
   #send: ((ids: number[]) => void) | undefined;
   #closed = false;
+  /** Bytes of the segments in the book (each entry pins a host fd of that file). */
+  #bytes = 0;
+  readonly #limits: Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">;
 
-  constructor(allocator: SegmentAllocator, native: NativeAddon) {
+  constructor(allocator: SegmentAllocator, native: NativeAddon, limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
     this.#allocator = allocator;
     this.#native = native;
+    this.#limits = {
+      maxSegments: limits.maxSegments ?? DEFAULT_LIMITS.maxSegments,
+      maxSegmentBytes: limits.maxSegmentBytes ?? DEFAULT_LIMITS.maxSegmentBytes,
+    };
   }
 
   /** Where `release` messages go (the peer's link). */
@@ -60,6 +68,11 @@ export class PeerSegments {
   /** How many segments the extension may name by id now (for tests). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Their bytes, added up. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /**
@@ -82,10 +95,21 @@ export class PeerSegments {
     return { kind: "shm", fd: addFd(segment.fd, hold), size: segment.size, id };
   }
 
-  /** The extension sent `segment` by fd: it keeps it now. */
+  /**
+   * The extension sent `segment` by fd: it keeps it now. A segment new to the book must fit the limits
+   * maxSegments and maxSegmentBytes (an extension that never releases cannot pin host fds without end); past them
+   * this throws ProtocolError.
+   */
   received(segment: Segment): void {
     const id = segment.id;
     if (id === undefined || this.#closed) return;
+    if (!this.#entries.has(id)) {
+      const { maxSegments, maxSegmentBytes } = this.#limits;
+      if (this.#entries.size >= maxSegments) throw overLimit("maxSegments", "segments held by the extension", this.#entries.size + 1, maxSegments);
+      if (this.#bytes + segment.size > maxSegmentBytes) {
+        throw overLimit("maxSegmentBytes", "bytes of segments held by the extension", this.#bytes + segment.size, maxSegmentBytes);
+      }
+    }
     const entry = this.#entry(id, segment);
     entry.kept = true;
     this.#track(entry, id, segment);
@@ -115,6 +139,7 @@ export class PeerSegments {
       if (entry?.kept) continue;
       if (entry !== undefined) {
         this.#entries.delete(id);
+        this.#bytes -= entry.size;
         closeQuietly(entry.fd);
       }
       gone.push(id);
@@ -128,6 +153,7 @@ export class PeerSegments {
     clearTimeout(this.#timer);
     for (const entry of this.#entries.values()) closeQuietly(entry.fd);
     this.#entries.clear();
+    this.#bytes = 0;
     this.#idle.clear();
   }
 
@@ -136,6 +162,7 @@ export class PeerSegments {
     if (entry === undefined) {
       entry = { fd: this.#native.dupFd(segment.fd), kind: segment.kind, size: segment.size, segment: undefined, kept: false, releasedAt: 0 };
       this.#entries.set(id, entry);
+      this.#bytes += entry.size;
     }
     return entry;
   }

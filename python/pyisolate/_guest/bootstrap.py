@@ -34,6 +34,9 @@ _fork_supervisor()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from pyisolate._guest import sandbox as _sandbox  # noqa: E402
+from pyisolate._guest import venv_activate as _venv  # noqa: E402
+
+_EXIT_NO_VENV = 5
 
 # Landlock (and its seccomp socket filter) first, while nothing from the venv can have run: `-S` kept its
 # site-packages (and .pth files) away.
@@ -43,7 +46,13 @@ except (OSError, ValueError, KeyError) as _e:
     sys.stderr.write(f"pyisolate guest: the confinement the host asked for could not be applied: {_e}\n")
     sys.stderr.flush()
     os._exit(_EXIT_NOT_CONFINED)
-_sandbox.run_site()
+# Then the venv the host named (its site-packages, .pth files, sys.prefix): the host started the base interpreter.
+try:
+    _venv.activate_from_env()
+except (ValueError, KeyError) as _e:
+    sys.stderr.write(f"pyisolate guest: the venv the host named could not be activated: {_e}\n")
+    sys.stderr.flush()
+    os._exit(_EXIT_NO_VENV)
 
 import asyncio  # noqa: E402
 import socket  # noqa: E402

@@ -45,6 +45,21 @@ def _fail(code, message):
     os._exit(code)
 
 
+def _proxy_port(rules):
+    """The install proxy's TCP port when the install may reach the indexes only through it (``proxy_port``), else None."""
+    port = rules.get("proxy_port")
+    if port is None:
+        return None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ValueError("proxy_port must be a TCP port, got %r" % (port,))
+    return port
+
+
+def _confine_to_proxy(install_net, port, seccomp):
+    """Stacked on the rules above: TCP connect to the proxy's port alone, and no socket but TCP (install_net.py)."""
+    install_net.confine_to_port(port, seccomp)
+
+
 def main(argv):
     if len(argv) < 2 or argv[0] != "--" or not os.path.isabs(argv[1]):
         _fail(_EXIT_USAGE, "usage: confine_exec.py -- /absolute/program [args...]")
@@ -54,7 +69,8 @@ def main(argv):
         read_only, writable = list(rules["read_only"]), list(rules["writable"])
         network, unix_sockets, cwd = bool(rules["network"]), bool(rules.get("unix_sockets", False)), rules.get("cwd")
         socket_filter = bool(rules.get("socket_filter", True))
-    except (KeyError, ValueError, TypeError) as e:
+        proxy_port = _proxy_port(rules)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
         _fail(_EXIT_NOT_CONFINED, "no usable rules in %s (%s): refusing to run %s unconfined" % (_ENV, e, command[0]))
     _die_with_parent()
     try:
@@ -66,7 +82,9 @@ def main(argv):
     try:
         # All loaded first: this folder is not among the paths Landlock then leaves readable.
         landlock, caps, seccomp = _load("landlock"), _load("caps"), _load("seccomp")
-        landlock.confine(read_only, writable, network)
+        install_net = _load("install_net") if proxy_port is not None else None
+        # With a proxy port TCP is handled by the stacked ruleset below (allowing nothing would also deny the port).
+        landlock.confine(read_only, writable, network or proxy_port is not None)
     except OSError as e:
         _fail(_EXIT_NOT_CONFINED, "Landlock could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
     try:
@@ -75,7 +93,9 @@ def main(argv):
         _fail(_EXIT_NOT_CONFINED, "%s: refusing to run %s with them" % (e, command[0]))
     try:
         if socket_filter:  # false only where the host knows the filter cannot run (its architecture)
-            seccomp.install(network, unix_sockets)
+            seccomp.install(network or proxy_port is not None, unix_sockets)
+        if proxy_port is not None:
+            _confine_to_proxy(install_net, proxy_port, seccomp)
     except OSError as e:
         _fail(_EXIT_NOT_CONFINED, "the seccomp socket filter could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
     if cwd:

@@ -94,13 +94,23 @@ def _handled_fs(abi):
     return rights
 
 
-def _add_path(libc, ruleset_fd, path, rights):
+def _open_rule_target(path):
+    """A descriptor for one rule: an inherited one the host pinned (an int: used as is, never re-resolved), or the
+    path opened now (fixed system paths). None when the path does not exist."""
+    if isinstance(path, int) and not isinstance(path, bool):
+        return path
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
-        return  # a path that does not exist grants nothing; like bwrap's --ro-bind-try
+        return None  # a path that does not exist grants nothing; like bwrap's --ro-bind-try
+
+
+def _add_path(libc, ruleset_fd, path, rights):
+    fd = _open_rule_target(path)
+    if fd is None:
+        return
     try:
-        # Checked on the opened descriptor, not the name, so a swapped path cannot change what the rule covers.
+        # Checked on the descriptor, not the name, so a swapped path cannot change what the rule covers.
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= _FILE_RIGHTS
         attr = _PathBeneathAttr(allowed_access=rights, parent_fd=fd)
@@ -108,15 +118,34 @@ def _add_path(libc, ruleset_fd, path, rights):
         if r < 0:
             _fail("add_rule for %r" % path)
     finally:
-        os.close(fd)
+        if fd != path:
+            os.close(fd)
+
+
+def _close_inherited(*lists):
+    """The host's pinned descriptors are needed for the rules only: none may reach extension code."""
+    for entry in (e for paths in lists for e in paths):
+        if isinstance(entry, int) and not isinstance(entry, bool):
+            try:
+                os.close(entry)
+            except OSError:
+                pass
 
 
 def confine(read_only, writable, allow_network, scope=True):
     """Restrict this process to `read_only` and `writable` paths (and TCP unless `allow_network`); returns the ABI.
 
     Irreversible: the restriction holds for this process and all its children. Raises OSError when the kernel
-    offers no Landlock, or when a rule cannot be added.
+    offers no Landlock, or when a rule cannot be added. An int in either list is a descriptor the host opened and
+    checked (inherited): the rule covers that object, and the descriptor is closed here, whatever happens.
     """
+    try:
+        return _confine(read_only, writable, allow_network, scope)
+    finally:
+        _close_inherited(read_only, writable)
+
+
+def _confine(read_only, writable, allow_network, scope):
     abi = abi_version()
     libc = _libc()
     handled_fs = _handled_fs(abi)

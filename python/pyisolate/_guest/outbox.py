@@ -20,6 +20,11 @@ class Outbox:
     def __init__(self, transport, max_frame_bytes: int) -> None:
         self._transport = transport
         self._max = max_frame_bytes
+        # The host's limits on what it reads (init's `limits`): a message past one is refused here, as a
+        # ValueError for the caller, instead of reaching the host, which would stop the extension.
+        self._max_header = None
+        self._max_attachments = None
+        self._max_fds = None
         self._fn_ids = itertools.count(1)
         self.exports = {}  # fn id -> callable we sent, until the other side releases it
         self.closed = False
@@ -47,9 +52,23 @@ class Outbox:
         header = dumps(head)
         size = 4 + len(header) + sum(lengths)
         if size > self._max:
-            raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes")
+            raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes (host limit maxFrameBytes)")
+        _check("maxHeaderBytes", "message header bytes", len(header), self._max_header)
+        _check("maxAttachments", "message attachments", len(lengths), self._max_attachments)
+        _check("maxFdsPerFrame", "message file descriptors", len(enc.fds), self._max_fds)
         chunks = encode_frame(header, enc.attachments, lengths)
         return _WithFds(chunks, enc.fds, enc.keep) if enc.fds else chunks
+
+    def apply_limits(self, limits) -> None:
+        """Adopt the host's limits from the init message (absent or malformed: keep the defaults)."""
+        if type(limits) is not dict:
+            return
+        frame = limits.get("maxFrameBytes")
+        if type(frame) is int and frame > 0:
+            self._max = frame
+        self._max_header = _positive(limits.get("maxHeaderBytes"))
+        self._max_attachments = _positive(limits.get("maxAttachments"))
+        self._max_fds = _positive(limits.get("maxFdsPerFrame"))
 
     def _export(self, fn) -> int:
         fn_id = next(self._fn_ids)
@@ -100,3 +119,12 @@ class _WithFds(list):
         super().__init__(chunks)
         self.fds = fds
         self.keep = keep
+
+
+def _positive(value):
+    return value if type(value) is int and value >= 0 else None
+
+
+def _check(limit: str, what: str, count: int, allowed) -> None:
+    if allowed is not None and count > allowed:
+        raise ValueError(f"{what}: {count} exceeds the host's limit {limit} = {allowed}")

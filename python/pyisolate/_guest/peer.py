@@ -58,6 +58,10 @@ class Peer:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""
         self._targets.register(name, obj, hidden)
 
+    def apply_limits(self, limits) -> None:
+        """The host's limits on frames it reads (init's `limits`): messages past them fail here, with a ValueError."""
+        self._out.apply_limits(limits)
+
     def enable_tensors(self, config) -> str:
         """Set up tensor transport from the init message's `tensors` field; returns the mode in use."""
         if type(config) is not dict or config.get("transport") != "shm" or type(config.get("fd")) is not int:

@@ -54,6 +54,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         if not await _until(init, reading, shutdown):
             return _ended(reading)
         peer.enable_tensors(init.result().get("tensors"))
+        peer.apply_limits(init.result().get("limits"))
         loading = loop.create_task(_load(init.result()))
         if not await _until(loading, reading, shutdown):
             loading.cancel()

@@ -23,7 +23,18 @@ _PR_SET_CHILD_SUBREAPER = 36
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _WATCHED = {signal.SIGCHLD, *_STOP_SIGNALS}
 _SWEEP_DEADLINE_S = 10.0  # a process stuck in the kernel (D state) cannot be reaped; do not wait for it forever
-_CHANNEL_FDS = (3, 4)  # the RPC socket and the fd channel: only the extension may hold them
+
+
+def _close_inherited():
+    """Close every descriptor but stdio: the RPC socket and the fd channel (else the host would not see EOF on them
+    when the extension dies) and the pinned paths the Landlock rules name. The supervisor needs none of them."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor, closed meanwhile
 
 
 def _prctl(libc, option, value):
@@ -191,11 +202,7 @@ def fork_supervised(drop_privileges=None):
         if os.getppid() != supervisor:
             os._exit(1)
         return
-    for fd in _CHANNEL_FDS:
-        try:
-            os.close(fd)  # else the host would not see EOF on them when the extension dies
-        except OSError:
-            pass
+    _close_inherited()
     if os.getppid() != host:
         os.kill(os.getpid(), signal.SIGTERM)  # the host died before PR_SET_PDEATHSIG took: stop at once (still blocked)
     if drop_privileges is not None:

@@ -1,0 +1,23 @@
+// Which extension a host function is running for: set around every incoming call, read by callingExtension().
+
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/**
+ * The one store of the caller's name. It holds no state of its own between calls: each incoming call runs inside
+ * `runAsCaller`, and what the store returns follows the async context (awaits, timers, promise chains) of that call.
+ */
+const callers = new AsyncLocalStorage<string>();
+
+/**
+ * The name of the extension whose call the current host code is serving (a `provide()` service method, or a
+ * JavaScript function handed to Python and called back), also after an `await` inside it; undefined outside
+ * such a call. Read it synchronously in the service method or anywhere in its async continuation.
+ */
+export function callingExtension(): string | undefined {
+  return callers.getStore();
+}
+
+/** Runs `fn` as the work of extension `name`: callingExtension() returns it there and in what `fn` starts. */
+export function runAsCaller<T>(name: string, fn: () => T): T {
+  return callers.run(name, fn);
+}
