@@ -86,7 +86,10 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
         child.kill(sig);
       }
     };
-    const onHostExit = (): void => killGroup("SIGKILL");
+    // SIGTERM, not SIGKILL: there is no later moment to escalate, and SIGKILL would kill the Landlock launcher's
+    // supervisor before it kills what the build left behind (a setsid daemon). bwrap dies on SIGTERM and its PID
+    // namespace takes every process with it; an unconfined install is the host's own code.
+    const onHostExit = (): void => killGroup("SIGTERM");
     if (options.group) process.once("exit", onHostExit);
     const abort = (reason: unknown): void => {
       if (aborted) return;
