@@ -169,7 +169,7 @@ export class ExtensionManager {
         stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
-        limits: merged.limits,
+        limits: merged.protocolLimits,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
           await rm(privateRoot, { recursive: true, force: true });

@@ -48,16 +48,16 @@ describe("resolveLimits", () => {
     assert.throws(() => resolveLimits({ maxLineChars: 1.5 }), /maxLineChars must be an integer/);
   });
 
-  test("load options: limits are validated at the boundary into a ConfigError whose key names the limit", () => {
+  test("load options: protocolLimits are validated at the boundary into a ConfigError whose key names the limit", () => {
     const base = { name: "x", modulePath: fixture("echo_ext") };
-    assert.deepEqual(validateExtensionOptions(base).limits, DEFAULT_LIMITS);
-    assert.equal(validateExtensionOptions({ ...base, limits: { maxHeaderBytes: 1024 } }).limits.maxHeaderBytes, 1024);
-    assert.throws(() => validateExtensionOptions({ ...base, limits: { maxFdsPerFrame: 1e9 } }),
-      (err: unknown) => err instanceof ConfigError && err.key === "limits.maxFdsPerFrame");
-    assert.throws(() => validateExtensionOptions({ ...base, limits: { bogus: 1 } as never }),
-      (err: unknown) => err instanceof ConfigError && err.key === "limits.bogus");
-    assert.throws(() => validateExtensionOptions({ ...base, limits: 5 as never }),
-      (err: unknown) => err instanceof ConfigError && err.key === "limits");
+    assert.deepEqual(validateExtensionOptions(base).protocolLimits, DEFAULT_LIMITS);
+    assert.equal(validateExtensionOptions({ ...base, protocolLimits: { maxHeaderBytes: 1024 } }).protocolLimits.maxHeaderBytes, 1024);
+    assert.throws(() => validateExtensionOptions({ ...base, protocolLimits: { maxFdsPerFrame: 1e9 } }),
+      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits.maxFdsPerFrame");
+    assert.throws(() => validateExtensionOptions({ ...base, protocolLimits: { bogus: 1 } as never }),
+      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits.bogus");
+    assert.throws(() => validateExtensionOptions({ ...base, protocolLimits: 5 as never }),
+      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits");
   });
 });
 

@@ -32,7 +32,7 @@ interface FrameCase {
   event: string;
   check(payload: unknown): void;
   error: RegExp;
-  limits?: Partial<ProtocolLimits>;
+  protocolLimits?: Partial<ProtocolLimits>;
   /** Needs the native addon (fds on the side socket). */
   fds?: boolean;
   /** Events the control sends (several frames). */
@@ -49,7 +49,7 @@ const CASES: FrameCase[] = [
   },
   {
     title: "the issue's frame with maxHeaderBytes raised to 128 MiB: the attachment cap alone stops it",
-    method: "send_attachments", control: [DEFAULT_LIMITS.maxAttachments], attack: [40_000_000], limits: { maxHeaderBytes: 128 * MiB },
+    method: "send_attachments", control: [DEFAULT_LIMITS.maxAttachments], attack: [40_000_000], protocolLimits: { maxHeaderBytes: 128 * MiB },
     // JSON.parse of the 80 MB header leaves ~300 MiB of garbage (bounded by the header limit, hence its 16 MiB
     // default); without the attachment cap the 40M views took the heap past 4 GiB.
     heapGrowth: 768 * MiB,
@@ -62,7 +62,7 @@ const CASES: FrameCase[] = [
   },
   {
     title: "a frame one byte over maxFrameBytes (set to 1 MiB), refused at its length prefix",
-    method: "send_frame_bytes", control: [MiB], attack: [MiB + 1], limits: { maxFrameBytes: MiB },
+    method: "send_frame_bytes", control: [MiB], attack: [MiB + 1], protocolLimits: { maxFrameBytes: MiB },
     event: "sized", check: (p) => assert.equal(p, null), error: /frame bytes: 1048577 exceeds the limit maxFrameBytes = 1048576/,
   },
   {
@@ -85,7 +85,7 @@ const CASES: FrameCase[] = [
   },
   {
     title: "a frame that announces more fds than maxFdsPerFrame (set to 16) and sends them",
-    method: "send_fd_count", control: [16], attack: [17], limits: { maxFdsPerFrame: 16 }, fds: true,
+    method: "send_fd_count", control: [16], attack: [17], protocolLimits: { maxFdsPerFrame: 16 }, fds: true,
     event: "fds", check: (p) => assert.equal(p, null), error: /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/,
   },
   {
@@ -102,12 +102,12 @@ const CASES: FrameCase[] = [
   },
   {
     title: "segments the extension never releases, one past maxSegments (set to 8)",
-    method: "send_segments", control: [8, 4096], attack: [1, 4096], limits: { maxSegments: 8 }, fds: true, events: 8,
+    method: "send_segments", control: [8, 4096], attack: [1, 4096], protocolLimits: { maxSegments: 8 }, fds: true, events: 8,
     event: "tensor", check: (p) => assert.ok(p instanceof Tensor), error: /segments held by the extension: 9 exceeds the limit maxSegments = 8/,
   },
   {
     title: "segment bytes past maxSegmentBytes (set to 1 MiB)",
-    method: "send_segments", control: [1, MiB], attack: [1, 4096], limits: { maxSegmentBytes: MiB }, fds: true,
+    method: "send_segments", control: [1, MiB], attack: [1, 4096], protocolLimits: { maxSegmentBytes: MiB }, fds: true,
     event: "tensor", check: (p) => assert.ok(p instanceof Tensor && p.numel === MiB),
     error: /bytes of segments held by the extension: 1052672 exceeds the limit maxSegmentBytes = 1048576/,
   },
@@ -163,7 +163,7 @@ function events(ext: Extension, name: string, count: number): Promise<unknown[]>
 }
 
 async function runCase(t: TestContext, c: FrameCase, sandbox: SandboxOptions, bystander: Extension): Promise<void> {
-  const attacker = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox, limits: c.limits });
+  const attacker = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox, protocolLimits: c.protocolLimits });
   try {
     // Control: the same frame at the limit is accepted, delivered, and the attacker still answers.
     const arrived = events(attacker, c.event, c.events ?? 1);
@@ -195,7 +195,7 @@ async function runCase(t: TestContext, c: FrameCase, sandbox: SandboxOptions, by
 
 describe("an honest extension under tight limits", () => {
   it("a result past the host's limits fails in the guest with a ValueError naming the limit; the extension keeps running", async () => {
-    const ext = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox: { mode: "disabled" }, limits: { maxAttachments: 3 } });
+    const ext = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox: { mode: "disabled" }, protocolLimits: { maxAttachments: 3 } });
     try {
       assert.equal(((await ext.call("honest_bytes", [3])) as Uint8Array[]).length, 3);
       await assert.rejects(ext.call("honest_bytes", [4]), (error: Error) =>

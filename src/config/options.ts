@@ -93,7 +93,7 @@ export interface ExtensionOptions {
    * attachment sizes, fds per frame, shared segments held, line length. Unset ones take their defaults; past one,
    * the extension is stopped with a ProtocolError naming it. A code option only: a pyisolate.yaml cannot set it.
    */
-  limits?: Partial<ProtocolLimits>;
+  protocolLimits?: Partial<ProtocolLimits>;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

@@ -14,7 +14,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "limits",
+  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -142,7 +142,7 @@ function validateModulePath(modulePath: unknown): string {
 }
 
 /** Returns a checked copy of the load options with defaults filled and paths made absolute. */
-export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; limits: ProtocolLimits } {
+export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; protocolLimits: ProtocolLimits } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
@@ -178,7 +178,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     fileEnv: validateFileEnv(options.fileEnv),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
-    limits: validateLimits(options.limits),
+    protocolLimits: validateLimits(options.protocolLimits),
   };
 }
 
@@ -186,13 +186,13 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
 function validateLimits(limits: unknown): ProtocolLimits {
   if (limits === undefined) return resolveLimits();
   if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
-    throw new ConfigError("limits must be an object such as { maxFrameBytes: 1073741824 }", { key: "limits" });
+    throw new ConfigError("protocolLimits must be an object such as { maxFrameBytes: 1073741824 }", { key: "protocolLimits" });
   }
   try {
     return resolveLimits(limits as Partial<ProtocolLimits>);
   } catch (error) {
     const key = /^(\w+) must/.exec((error as Error).message)?.[1] ?? /limit "(\w+)"/.exec((error as Error).message)?.[1];
-    throw new ConfigError(`limits: ${(error as Error).message}`, { key: key === undefined ? "limits" : `limits.${key}` });
+    throw new ConfigError(`protocolLimits: ${(error as Error).message}`, { key: key === undefined ? "protocolLimits" : `protocolLimits.${key}` });
   }
 }
 
