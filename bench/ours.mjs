@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { scenarioTensors } from "./ours_tensors.mjs";
-import { rssMiB } from "./procfs.mjs";
+import { parentPid, pssMiB, rssMiB } from "./procfs.mjs";
 import { latencySummary, median } from "./stats.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -89,7 +89,10 @@ async function scenarioIdleRss(bench) {
   // The extension reports its own pid on both sides, so both read the same process.
   const pid = await ext.call("pid", []);
   await sleep(IDLE_SETTLE_MS);
-  return { idle_rss_mib: rssMiB(pid) };
+  // Every process the extension costs: Python and, without bwrap, the supervisor the guest forks first (its parent).
+  const parent = parentPid(pid);
+  const tree = parent === process.pid ? [pid] : [pid, parent];
+  return { idle_rss_mib: rssMiB(pid), idle_tree_pss_mib: tree.reduce((sum, p) => sum + pssMiB(p), 0) };
 }
 
 async function timedPings(ext, count) {

@@ -24,6 +24,19 @@ export function resetPeakRss(pid) {
   writeFileSync(`/proc/${pid}/clear_refs`, "5");
 }
 
+/** Proportional set size (shared pages split among their users), from smaps_rollup. */
+export function pssMiB(pid) {
+  const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "ascii"));
+  if (!match) throw new Error(`no Pss for pid ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+/** The parent's pid, from /proc/<pid>/stat (the field after the command's closing parenthesis). */
+export function parentPid(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "ascii");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
 /** MemAvailable of the machine, in bytes. */
 export function memAvailableBytes() {
   const match = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "ascii"));

@@ -114,6 +114,15 @@ def read_rss_mib(pid):
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def read_pss_mib(pid):
+    """Proportional set size (shared pages split among their users): the extension is one process here."""
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no Pss for pid {pid}")
+
+
 # --- scenarios ------------------------------------------------------------------------
 
 
@@ -121,7 +130,7 @@ async def scenario_idle_rss(bench):
     ext = await bench.ensure_started()
     pid = await ext.pid()
     await asyncio.sleep(IDLE_SETTLE_S)
-    return {"idle_rss_mib": read_rss_mib(pid)}
+    return {"idle_rss_mib": read_rss_mib(pid), "idle_tree_pss_mib": read_pss_mib(pid)}
 
 
 async def timed_pings(ext, count):

@@ -36,6 +36,7 @@ export const METRICS = [
   { key: "pipelined_calls_per_s", label: "pipelined throughput (5000 in flight)", unit: "calls/s", better: "higher" },
   { key: "warm_start_median_ms", label: "warm start to first reply, median of 5", unit: "ms", better: "lower" },
   { key: "idle_rss_mib", label: "idle RSS of extension process", unit: "MiB", better: "lower" },
+  { key: "idle_tree_pss_mib", label: "idle PSS of every extension process (ours: Python + supervisor)", unit: "MiB", better: "lower" },
   // Ours only: the sandbox's cost to a warm start (target under 50 ms), medians of 7 interleaved starts.
   { key: "sandbox_warm_start_disabled_ms", label: "warm start, sandbox disabled (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_warm_start_bwrap_ms", label: "warm start, bwrap (ours only)", unit: "ms", better: "lower" },
