@@ -16,6 +16,9 @@ import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
+import { limitErrorForExit } from "./limits/rlimits.js";
+import { hasLimits, type ResourceLimits } from "./limits/types.js";
+import { startWatchdog } from "./limits/watchdog.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -45,6 +48,8 @@ export interface LaunchExtensionInput {
   tensorTransport?: TensorTransportOption;
   /** What its frames and output may cost the host (checked by validateExtensionOptions). */
   limits?: ProtocolLimits;
+  /** What its process tree may use (rlimits in the guest, the host's watchdog, bwrap's tmpfs size). */
+  resourceLimits?: ResourceLimits;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -69,6 +74,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       tmpdir: input.privateDirs.tmpdir,
       extra: input.env,
     }),
+    limits: input.resourceLimits,
   });
 
   let extension: Extension | undefined;
@@ -93,11 +99,28 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       tensors.ended();
-      failStart(new ExtensionCrashedError(name, exit));
+      stopWatchdog();
+      // A signal that is the kernel's word for a limit (SIGXCPU) is reported as that limit.
+      const limitError = limitErrorForExit(name, exit, input.resourceLimits);
+      if (limitError) extension?.fail(limitError);
+      failStart(limitError ?? new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
   }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
   tensors.spawned(guest.pid);
+  // From the spawn on: what the import does counts too. The sandbox's own processes are not the extension's pids.
+  const resourceLimits = input.resourceLimits;
+  const stopWatchdog = hasLimits(resourceLimits) && guest.pid !== undefined
+    ? startWatchdog({
+      extension: name, root: guest.pid, overhead: input.sandboxLaunch.backend.startsWith("bwrap") ? 2 : 1,
+      folders: [input.privateDirs.home, input.privateDirs.tmpdir], limits: resourceLimits,
+      onExceeded: (error) => {
+        logger.error(`[${name}] ${error.message}`);
+        failStart(error);
+        extension?.fail(error);
+      },
+    })
+    : () => {};
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,

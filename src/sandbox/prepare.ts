@@ -39,6 +39,8 @@ export interface PrepareInput {
   runtimeDir: string;
   home: string;
   tmpdir: string;
+  /** Under bwrap, the size of its private /tmp and /dev/shm (the `diskMiB` limit), bytes. */
+  tmpSizeBytes?: number;
   /** Told what the sandbox cannot do here that it does elsewhere (e.g. no socket filter on this architecture). */
   onWarning?: (message: string) => void;
 }
@@ -93,7 +95,7 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
   if (!caps?.bwrap) throw new Error(`prepareSandbox: backend ${input.backend} needs detection that found bwrap`);
   // The private HOME is the manager's folder, bound writable at the same path: the same HOME as under Landlock,
   // on disk rather than in memory, and removed at stop. TMPDIR stays the sandbox's own tmpfs /tmp.
-  const paths: BwrapPaths = { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices };
+  const paths: BwrapPaths = { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices, tmpSizeBytes: input.tmpSizeBytes };
   const binds = bwrapBinds(policy, paths);
   // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the guest.
   const child = pins.forChild([...binds.readOnly, ...binds.writable]);
