@@ -18,7 +18,7 @@ import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 import { limitErrorForExit } from "./limits/rlimits.js";
 import { hasLimits, type ResourceLimits } from "./limits/types.js";
-import { startWatchdog } from "./limits/watchdog.js";
+import { sandboxOverhead, startWatchdog } from "./limits/watchdog.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -112,7 +112,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const resourceLimits = input.resourceLimits;
   const stopWatchdog = hasLimits(resourceLimits) && guest.pid !== undefined
     ? startWatchdog({
-      extension: name, root: guest.pid, overhead: input.sandboxLaunch.backend.startsWith("bwrap") ? 2 : 1,
+      extension: name, root: guest.pid, overhead: sandboxOverhead(input.sandboxLaunch.backend),
       folders: [input.privateDirs.home, input.privateDirs.tmpdir], limits: resourceLimits,
       onExceeded: (error) => {
         logger.error(`[${name}] ${error.message}`);

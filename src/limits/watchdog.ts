@@ -34,6 +34,11 @@ export function firstExceeded(usage: Usage, limits: ResourceLimits): { limit: Li
   return undefined;
 }
 
+/** Pure: how many processes of a tree are the sandbox's own: bwrap's monitor and its pid 1, or the guest's supervisor. */
+export function sandboxOverhead(backend: string): number {
+  return backend.startsWith("bwrap") ? 2 : 1;
+}
+
 export interface WatchdogInput {
   extension: string;
   /** The process the host spawned (the group leader): the tree below it is the extension's. */
