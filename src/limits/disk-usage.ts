@@ -24,10 +24,8 @@ export async function diskUsage(root: string, maxEntries = MAX_WALK_ENTRIES): Pr
       continue; // gone, or no longer a folder
     }
     for await (const entry of handle) {
-      if (++seen > maxEntries) {
-        await handle.close().catch(() => {});
-        return { bytes, truncated: true };
-      }
+      // Leaving the loop (return) closes the handle.
+      if (++seen > maxEntries) return { bytes, truncated: true };
       const path = join(dir, entry.name);
       try {
         const stat = await lstat(path);
