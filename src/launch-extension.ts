@@ -16,9 +16,8 @@ import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
-import { limitErrorForExit } from "./limits/rlimits.js";
-import { hasLimits, type ResourceLimits } from "./limits/types.js";
-import { sandboxOverhead, startWatchdog } from "./limits/watchdog.js";
+import { enforceLimits, type Enforcement } from "./limits/enforce.js";
+import type { ResourceLimits } from "./limits/types.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -86,6 +85,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const failStart = (error: Error) => settleHandshake?.(error);
 
   const limits = input.limits ?? resolveLimits();
+  let enforcement: Enforcement | undefined;
   const tensors = new TensorLink(input.tensorTransport, name, limits);
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
@@ -99,28 +99,25 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       tensors.ended();
-      stopWatchdog();
-      // A signal that is the kernel's word for a limit (SIGXCPU) is reported as that limit.
-      const limitError = limitErrorForExit(name, exit, input.resourceLimits);
+      // A signal that is the kernel's word for a limit (SIGXCPU, an OOM kill in its cgroup) is reported as that limit.
+      const limitError = enforcement?.exitError(exit);
+      enforcement?.ended();
       if (limitError) extension?.fail(limitError);
       failStart(limitError ?? new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
   }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
   tensors.spawned(guest.pid);
-  // From the spawn on: what the import does counts too. The sandbox's own processes are not the extension's pids.
-  const resourceLimits = input.resourceLimits;
-  const stopWatchdog = hasLimits(resourceLimits) && guest.pid !== undefined
-    ? startWatchdog({
-      extension: name, root: guest.pid, overhead: sandboxOverhead(input.sandboxLaunch.backend),
-      folders: [input.privateDirs.home, input.privateDirs.tmpdir], limits: resourceLimits,
-      onExceeded: (error) => {
-        logger.error(`[${name}] ${error.message}`);
-        failStart(error);
-        extension?.fail(error);
-      },
-    })
-    : () => {};
+  // From the spawn on: what the import does counts too.
+  enforcement = guest.pid === undefined ? undefined : enforceLimits({
+    name, pid: guest.pid, backend: input.sandboxLaunch.backend, limits: input.resourceLimits, logger,
+    folders: [input.privateDirs.home, input.privateDirs.tmpdir],
+    onExceeded: (error) => {
+      logger.error(`[${name}] ${error.message}`);
+      failStart(error);
+      extension?.fail(error);
+    },
+  });
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,
