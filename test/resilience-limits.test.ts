@@ -3,12 +3,15 @@
 // answering; the controls show the same extension really does each thing without the limit.
 
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ExtensionLimitError, RemoteError, type Extension, type ResourceLimits, type SandboxOptions } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { sampleTree } from "../src/limits/proc-tree.js";
 import { sandboxOverhead, usageOf } from "../src/limits/watchdog.js";
 import { fixture, makeManager, waitFor } from "./helpers.js";
+import { copyFixture, scratch } from "./trust-config-helpers.js";
 
 const MODULE = fixture("res_limits_ext");
 const EMFILE = 24;
@@ -139,3 +142,39 @@ for (const { label, sandbox, key } of BACKENDS) {
     }
   });
 }
+
+describe("limits from the extension's pyisolate.yaml", () => {
+  const root = scratch("res-limits-yaml-");
+  const manager = makeManager();
+  after(async () => {
+    await manager.close();
+    root.remove();
+  });
+
+  /** A copy of the fixture whose pyisolate.yaml says `yaml`. */
+  function withYaml(as: string, yaml: string): string {
+    const dir = copyFixture("res_limits_ext", root.dir, as);
+    writeFileSync(path.join(dir, "pyisolate.yaml"), yaml);
+    return dir;
+  }
+
+  it("a lower limit in the file applies over the code's", async () => {
+    const ext = await manager.load({ name: "res_limits_yaml_low", modulePath: withYaml("low", "limits:\n  pids: 4\n"), sandbox: { mode: "disabled" }, limits: { pids: 50 } });
+    try {
+      const error = await rejectsWithLimit(ext.call("spawn", [20, 20]), "pids");
+      assert.equal(error.max, 4);
+    } finally {
+      await ext.stop();
+    }
+  });
+
+  it("a higher limit in the file does not loosen the code's", async () => {
+    const ext = await manager.load({ name: "res_limits_yaml_high", modulePath: withYaml("high", "limits:\n  pids: 1000\n"), sandbox: { mode: "disabled" }, limits: { pids: 4 } });
+    try {
+      const error = await rejectsWithLimit(ext.call("spawn", [20, 20]), "pids");
+      assert.equal(error.max, 4);
+    } finally {
+      await ext.stop();
+    }
+  });
+});
