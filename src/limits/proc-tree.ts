@@ -55,14 +55,63 @@ function readOrUndefined(file: string): string | undefined {
   }
 }
 
-/** Pure: VmRSS in bytes from a /proc/<pid>/status text (0 for a zombie, which has none). */
+/**
+ * Pure: VmRSS in bytes from a /proc/<pid>/status text (0 for a zombie, which has none). The last such line: the
+ * kernel's comes after the process-chosen Name (which the kernel escapes anyway).
+ */
 export function rssFromStatus(status: string): number {
-  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  const all = [...status.matchAll(/^VmRSS:\s+(\d+)\s+kB/gm)];
+  const kb = all[all.length - 1];
   return kb ? Number(kb[1]) * 1024 : 0;
 }
 
-/** Samples the tree of `root` (it included); undefined when `root` is gone. Reads only /proc, follows nothing. */
-export function sampleTree(root: number): TreeSample | undefined {
+/** What to measure besides the process count and CPU time: each costs reads per member, so only what a limit needs. */
+export interface SampleWhat {
+  rss?: boolean;
+  openFiles?: boolean;
+}
+
+/**
+ * The members of `root`'s tree with their CPU ticks, found through each task's `children` file (cost in proportion
+ * to the tree); where the kernel lacks them (CONFIG_PROC_CHILDREN), by a scan of every process's stat.
+ */
+function treeMembers(root: number): Map<number, number> | undefined {
+  const ticks = new Map<number, number>();
+  const rootStat = readOrUndefined(`/proc/${root}/stat`);
+  if (rootStat === undefined) return undefined;
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${root}/task`);
+  } catch {
+    return undefined;
+  }
+  if (readOrUndefined(`/proc/${root}/task/${tasks[0]}/children`) === undefined) return scanMembers(root);
+  ticks.set(root, parseStat(rootStat).ticks);
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    let threads: string[] = [];
+    try {
+      threads = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of threads) {
+      for (const child of (readOrUndefined(`/proc/${pid}/task/${tid}/children`) ?? "").split(" ")) {
+        const n = Number(child);
+        if (!child || ticks.has(n)) continue;
+        const stat = readOrUndefined(`/proc/${n}/stat`);
+        if (stat === undefined) continue;
+        ticks.set(n, parseStat(stat).ticks);
+        todo.push(n);
+      }
+    }
+  }
+  return ticks;
+}
+
+/** The fallback: every process's parent from its stat, then the tree below `root`. */
+function scanMembers(root: number): Map<number, number> | undefined {
   const parents = new Map<number, number>();
   const ticks = new Map<number, number>();
   for (const name of readdirSync("/proc")) {
@@ -74,12 +123,21 @@ export function sampleTree(root: number): TreeSample | undefined {
     ticks.set(Number(name), parsed.ticks);
   }
   if (!parents.has(root)) return undefined;
-  const members = [root, ...treeBelow(root, parents)];
-  const sample: TreeSample = { processes: members.length, rssBytes: 0, cpuSeconds: 0, openFiles: 0 };
-  for (const pid of members) {
-    sample.cpuSeconds += (ticks.get(pid) ?? 0) / TICKS_PER_SECOND;
-    const status = readOrUndefined(`/proc/${pid}/status`);
-    if (status !== undefined) sample.rssBytes += rssFromStatus(status);
+  return new Map([root, ...treeBelow(root, parents)].map((pid) => [pid, ticks.get(pid) ?? 0]));
+}
+
+/** Samples the tree of `root` (it included); undefined when `root` is gone. Reads only /proc, follows nothing. */
+export function sampleTree(root: number, what: SampleWhat = { rss: true, openFiles: true }): TreeSample | undefined {
+  const members = treeMembers(root);
+  if (members === undefined) return undefined;
+  const sample: TreeSample = { processes: members.size, rssBytes: 0, cpuSeconds: 0, openFiles: 0 };
+  for (const [pid, ticks] of members) {
+    sample.cpuSeconds += ticks / TICKS_PER_SECOND;
+    if (what.rss) {
+      const status = readOrUndefined(`/proc/${pid}/status`);
+      if (status !== undefined) sample.rssBytes += rssFromStatus(status);
+    }
+    if (!what.openFiles) continue;
     try {
       sample.openFiles += readdirSync(`/proc/${pid}/fd`).length;
     } catch {

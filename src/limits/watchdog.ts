@@ -70,7 +70,7 @@ export function startWatchdog(input: WatchdogInput): () => void {
     try {
       const usage: Usage = {};
       if (watchTree) {
-        const sample = sampleTree(input.root);
+        const sample = sampleTree(input.root, { rss: input.limits.memoryMiB !== undefined, openFiles: input.limits.openFiles !== undefined });
         if (sample === undefined) return stop(); // the process is gone: its exit handler reports it
         Object.assign(usage, usageOf(sample, input.overhead));
       }
