@@ -14,7 +14,7 @@ import { limitErrorForExit, RLIMITS_ENV, rlimitsEnv, rlimitsFor } from "../src/l
 import { narrowLimits, validateResourceLimits } from "../src/limits/types.js";
 import { firstExceeded, usageOf } from "../src/limits/watchdog.js";
 import { buildLaunchCommand } from "../src/process/launch.js";
-import { baseMountArgs } from "../src/sandbox/bwrap-policy.js";
+import { baseMountArgs, bwrapSupportsSize } from "../src/sandbox/bwrap-policy.js";
 import { scratch } from "./trust-config-helpers.js";
 
 const MIB = 1024 * 1024;
@@ -85,6 +85,10 @@ describe("the kernel's layer: rlimits and bwrap's tmpfs size", () => {
       assert.deepEqual(args.slice(at - 2, at), ["--size", String(16 * MIB)], mount);
     }
     assert.ok(!baseMountArgs(undefined).includes("--size"), "no limit, no size");
+  });
+
+  it("passes --size only to a bwrap that knows it (0.7 and later)", () => {
+    assert.deepEqual(["0.8.0", "0.7.0", "1.0", "0.6.1", "0.4", undefined, "x"].map(bwrapSupportsSize), [true, true, true, false, false, false, false]);
   });
 
   it("reads SIGXCPU as the cpuSeconds limit, and only when that limit is set", () => {

@@ -183,6 +183,12 @@ export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespa
   return args;
 }
 
+/** Pure: whether a bwrap of this `--version` number takes `--size` (added in 0.7.0); unknown versions are not trusted with it. */
+export function bwrapSupportsSize(version: string | undefined): boolean {
+  const [major, minor] = (version ?? "").split(".").map(Number);
+  return major !== undefined && minor !== undefined && !Number.isNaN(major) && !Number.isNaN(minor) && (major > 0 || minor >= 7);
+}
+
 /** The whole command: bwrap, its arguments, then the program to run inside. */
 export function wrapWithBwrap(bwrapPath: string, bwrapArgs: readonly string[], command: readonly string[]): { command: string; args: string[] } {
   return { command: bwrapPath, args: [...bwrapArgs, "--", ...command] };
