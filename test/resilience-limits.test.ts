@@ -102,9 +102,12 @@ for (const { label, sandbox, key } of BACKENDS) {
       });
     });
 
-    it("cpuSeconds: a busy loop past the limit is stopped", { skip: !available && `${key} is not available here` }, async () => {
+    it("cpuSeconds: a busy loop past the limit is stopped", { skip: !available && `${key} is not available here` }, async (t) => {
       await limited({ cpuSeconds: 2 }, async (ext) => {
-        await rejectsWithLimit(ext.call("burn", [30]), "cpuSeconds");
+        const error = await rejectsWithLimit(ext.call("burn", [30]), "cpuSeconds");
+        // The kernel's SIGXCPU (rlimit) and the watchdog's sample race for the same second; either is this limit.
+        assert.ok(["rlimit", "watchdog"].includes(error.mechanism));
+        t.diagnostic(`caught by the ${error.mechanism}`);
       });
     });
 
