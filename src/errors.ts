@@ -123,3 +123,25 @@ export class SandboxUnavailableError extends PyIsolateError {
     this.remedy = options.remedy;
   }
 }
+
+/**
+ * The extension passed one of its `limits` and was stopped; its in-flight calls reject with this. `value` is what was
+ * measured (or the limit itself, where the kernel stopped it at the limit), `max` the limit, both in the limit's unit.
+ */
+export class ExtensionLimitError extends PyIsolateError {
+  readonly extension: string;
+  /** The `limits` key: memoryMiB, cpuSeconds, pids, openFiles or diskMiB. */
+  readonly limit: string;
+  readonly value: number;
+  readonly max: number;
+  /** What caught it: "watchdog" (the host's sampling), "rlimit" (the kernel's signal), "cgroup". */
+  readonly mechanism: string;
+  constructor(extension: string, details: { limit: string; value: number; max: number; mechanism: string }, options?: { cause?: unknown }) {
+    super("ERR_PYISOLATE_LIMIT", `extension "${extension}" passed its limit ${details.limit}: used ${details.value}, at most ${details.max} (caught by the ${details.mechanism}); it was stopped`, options);
+    this.extension = extension;
+    this.limit = details.limit;
+    this.value = details.value;
+    this.max = details.max;
+    this.mechanism = details.mechanism;
+  }
+}

@@ -131,7 +131,8 @@ export class Extension extends EventEmitter {
       this.failure ??= new ExtensionCrashedError(this.name, exit);
       this.parts.peer.close(this.failure);
     } else {
-      this.failure = new ExtensionCrashedError(this.name, exit);
+      // A failure the host found first (a limit, a protocol error) stays the reason: it is why the process ended.
+      this.failure ??= new ExtensionCrashedError(this.name, exit);
       this.parts.peer.close(this.failure);
       this.setState("crashed");
       this.parts.logger.error(this.failure.message);

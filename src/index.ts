@@ -31,8 +31,9 @@ export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
 // Errors
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
-  ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, type ExitInfo,
+  ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, ExtensionLimitError, type ExitInfo,
 } from "./errors.js";
+export type { ResourceLimits, LimitName } from "./limits/types.js";
 
 // Logging
 export { createConsoleLogger, type Logger, type LogLevel } from "./logger.js";

@@ -16,6 +16,8 @@ import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
+import { enforceLimits, type Enforcement } from "./limits/enforce.js";
+import type { ResourceLimits } from "./limits/types.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -45,6 +47,8 @@ export interface LaunchExtensionInput {
   tensorTransport?: TensorTransportOption;
   /** What its frames and output may cost the host (checked by validateExtensionOptions). */
   limits?: ProtocolLimits;
+  /** What its process tree may use (rlimits in the guest, the host's watchdog, bwrap's tmpfs size). */
+  resourceLimits?: ResourceLimits;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -69,6 +73,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       tmpdir: input.privateDirs.tmpdir,
       extra: input.env,
     }),
+    limits: input.resourceLimits,
   });
 
   let extension: Extension | undefined;
@@ -80,6 +85,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const failStart = (error: Error) => settleHandshake?.(error);
 
   const limits = input.limits ?? resolveLimits();
+  let enforcement: Enforcement | undefined;
   const tensors = new TensorLink(input.tensorTransport, name, limits);
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
@@ -93,11 +99,25 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       tensors.ended();
-      failStart(new ExtensionCrashedError(name, exit));
+      // A signal that is the kernel's word for a limit (SIGXCPU, an OOM kill in its cgroup) is reported as that limit.
+      const limitError = enforcement?.exitError(exit);
+      enforcement?.ended();
+      if (limitError) extension?.fail(limitError);
+      failStart(limitError ?? new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
   }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
   tensors.spawned(guest.pid);
+  // From the spawn on: what the import does counts too.
+  enforcement = guest.pid === undefined ? undefined : enforceLimits({
+    name, pid: guest.pid, backend: input.sandboxLaunch.backend, limits: input.resourceLimits, logger,
+    folders: [input.privateDirs.home, input.privateDirs.tmpdir],
+    onExceeded: (error) => {
+      logger.error(`[${name}] ${error.message}`);
+      failStart(error);
+      extension?.fail(error);
+    },
+  });
 
   const peer = new RpcPeer(guest.channel, {
     resolveTarget: input.resolveService,

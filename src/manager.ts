@@ -10,6 +10,7 @@ import { validateExtensionOptions, validateManagerOptions } from "./config/valid
 import { ensureEnvironment } from "./env/builder.js";
 import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
+import { narrowLimits } from "./limits/types.js";
 import { launchExtension } from "./launch-extension.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
@@ -100,6 +101,8 @@ export class ExtensionManager {
     const fromFile = readConfigFile(modulePath, { fileEnv: checked.fileEnv });
     const mayCall = grantedServices(checked.services, fromFile.services);
     const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
+    // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
+    const limits = narrowLimits(checked.limits, fromFile.limits);
     const name = merged.name;
     if (this.extensions.has(name) || this.loading.has(name)) {
       throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
@@ -142,6 +145,7 @@ export class ExtensionManager {
         systemSitePackages: environment.systemSitePackages,
         sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
+        tmpSizeBytes: limits?.diskMiB === undefined ? undefined : limits.diskMiB * 1024 * 1024,
         onWarning: (message) => this.logger.warn(`[${name}] ${message}`),
       }).catch(async (error: unknown) => {
         await rm(privateRoot, { recursive: true, force: true });
@@ -170,6 +174,7 @@ export class ExtensionManager {
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
         limits: merged.protocolLimits,
+        resourceLimits: limits,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
           await rm(privateRoot, { recursive: true, force: true });

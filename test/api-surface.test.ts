@@ -7,7 +7,7 @@ import * as api from "../src/index.js";
 it("exports exactly the curated names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "CallAbortedError", "ConfigError", "CudaTensor", "DTYPES", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
-    "ExtensionCrashedError", "ExtensionLoadError", "ExtensionManager", "PROTOCOL_VERSION", "ProtocolError",
+    "ExtensionCrashedError", "ExtensionLimitError", "ExtensionLoadError", "ExtensionManager", "PROTOCOL_VERSION", "ProtocolError",
     "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "callingExtension", "createConsoleLogger",
     "detectSandbox", "formatDoctorJson", "formatDoctorText", "kwargs", "liveCudaExports", "liveSegments", "runDoctor",
   ]);

@@ -17,7 +17,7 @@ import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { nativeStatus } from "../src/tensor/native.js";
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "sandbox", "doctor", "ubuntu-gpu.json");
-const SECTIONS = ["platform", "sandbox", "namespaces", "landlock", "tensorIpc", "pythons", "torch", "cudaIpc", "cudaInSandbox", "container", "gaps"];
+const SECTIONS = ["platform", "sandbox", "namespaces", "landlock", "tensorIpc", "pythons", "torch", "cudaIpc", "cudaInSandbox", "limits", "container", "gaps"];
 
 function assertSections(r: DoctorReport): void {
   assert.deepEqual(Object.keys(r).sort(), [...SECTIONS].sort());

@@ -10,7 +10,7 @@ import type { ExtensionOptions } from "./options.js";
 /** Keys the file may set at all; anything else (tensorTransport, name, modulePath, fileEnv, ...) is the host's. */
 export const FILE_KEYS: readonly string[] = [
   "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "backend",
-  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages", "services",
+  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages", "services", "limits",
 ];
 
 export type FileOptions = Partial<ExtensionOptions>;

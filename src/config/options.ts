@@ -2,6 +2,7 @@
 
 import type { ProgressEvent } from "../env/builder.js";
 import type { Logger } from "../logger.js";
+import type { ResourceLimits } from "../limits/types.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
@@ -94,6 +95,12 @@ export interface ExtensionOptions {
    * the extension is stopped with a ProtocolError naming it. A code option only: a pyisolate.yaml cannot set it.
    */
   protocolLimits?: Partial<ProtocolLimits>;
+  /**
+   * What the extension's process tree may use (docs/reliability.md, Limits): memory, CPU time, processes, open
+   * files and the disk of its private HOME and tmp. Unset keys are unbounded; past one, the extension is stopped with
+   * an ExtensionLimitError. Its pyisolate.yaml may set or lower a limit, never raise one the code set.
+   */
+  limits?: ResourceLimits;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

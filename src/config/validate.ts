@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { isPreConfinementVariable } from "./env-policy.js";
 import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
+import { validateResourceLimits } from "../limits/types.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -14,7 +15,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits",
+  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -179,6 +180,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
     protocolLimits: validateLimits(options.protocolLimits),
+    limits: validateResourceLimits(options.limits),
   };
 }
 

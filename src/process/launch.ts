@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { wrapWithBwrap } from "../sandbox/bwrap-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
+import { RLIMITS_ENV, rlimitsEnv } from "../limits/rlimits.js";
+import type { ResourceLimits } from "../limits/types.js";
 import { splitEnvForBwrap } from "./clean-env.js";
 import type { SandboxLaunch, VenvActivation } from "../sandbox/prepare.js";
 
@@ -29,6 +31,8 @@ export interface LaunchRequest {
   env: Record<string, string>;
   /** How to confine the guest, prepared beforehand (all host I/O done); absent means unsandboxed. */
   sandbox?: SandboxLaunch;
+  /** The extension's resource limits: those the kernel enforces per process go to the guest as rlimits. */
+  limits?: ResourceLimits;
 }
 
 export interface LaunchCommand {
@@ -52,7 +56,8 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
   const python = [request.pythonPath, "-I", "-S", "-u", BOOTSTRAP_SCRIPT];
   const sandbox = request.sandbox ?? { backend: "none" };
   // The host's own switches: whatever the request's env says of them (an extension's config file) is replaced.
-  const { [SUPERVISE_ENV]: _s, [PROCESS_FILTER_ENV]: _p, [LANDLOCK_ENV]: _l, ...appEnv } = request.env;
+  const { [SUPERVISE_ENV]: _s, [PROCESS_FILTER_ENV]: _p, [LANDLOCK_ENV]: _l, [RLIMITS_ENV]: _r, ...userEnv } = request.env;
+  const appEnv = { ...userEnv, ...rlimitsEnv(request.limits) };
   // Set last: the application's env cannot point the guest at another venv.
   const env = request.venv
     ? { ...appEnv, [VENV_ENV]: JSON.stringify({ prefix: request.venv.prefix, system_site_packages: request.venv.systemSitePackages }) }

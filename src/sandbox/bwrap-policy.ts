@@ -27,6 +27,8 @@ export interface BwrapPaths {
    * given, a path it lacks is an error; without it (tests, doctor) paths are bound by name.
    */
   pinned?: Readonly<Record<string, number>>;
+  /** The size of the private /tmp and /dev/shm tmpfs, in bytes (the `diskMiB` limit); unset: the kernel's default, half of RAM. */
+  tmpSizeBytes?: number;
 }
 
 /** HOME inside the sandbox when the host gives no folder for it. */
@@ -83,12 +85,14 @@ export function processArgs(): string[] {
 }
 
 /** Fresh kernel filesystems and the private writable places. Must come before any bind that may lie under /tmp. */
-export function baseMountArgs(home: string | undefined, pinned?: Readonly<Record<string, number>>): string[] {
+export function baseMountArgs(home: string | undefined, pinned?: Readonly<Record<string, number>>, tmpSizeBytes?: number): string[] {
+  // Both tmpfs live in the host's memory: the diskMiB limit caps each (--size applies to the next --tmpfs only).
+  const size = tmpSizeBytes === undefined ? [] : ["--size", String(tmpSizeBytes)];
   const args = [
     "--proc", "/proc", // a procfs of the sandbox's pid namespace, not the host's
     "--dev", "/dev", // a minimal /dev: null, zero, random, urandom, tty, pts
-    "--tmpfs", "/dev/shm", // private POSIX shared memory for multiprocessing; host segments stay unreachable
-    "--tmpfs", "/tmp", // a private, empty /tmp: the host's /tmp is never visible
+    ...size, "--tmpfs", "/dev/shm", // private POSIX shared memory for multiprocessing; host segments stay unreachable
+    ...size, "--tmpfs", "/tmp", // a private, empty /tmp: the host's /tmp is never visible
   ];
   // A private HOME: the host's home is never bound, so ~/.ssh, ~/.aws and the like do not exist inside.
   if (home) args.push(...bindArgs("--bind", home, pinned), "--setenv", "HOME", home);
@@ -153,7 +157,7 @@ function checkConfigPath(p: string, key: string): void {
 export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespaces: NamespaceSupport = ALL_NAMESPACES): string[] {
   for (const p of policy.writablePaths) checkConfigPath(p, "sandbox.writablePaths");
   for (const p of policy.readonlyPaths) checkConfigPath(p, "sandbox.readonlyPaths");
-  const args = [...namespaceArgs(namespaces, policy.network), ...processArgs(), ...baseMountArgs(paths.home, paths.pinned)];
+  const args = [...namespaceArgs(namespaces, policy.network), ...processArgs(), ...baseMountArgs(paths.home, paths.pinned, paths.tmpSizeBytes)];
   args.push(...systemMountArgs(paths.systemLinks, policy.network));
   // Numeric libraries size their thread pools from /sys/devices/system/cpu; with a GPU all of /sys/devices comes below.
   if (!policy.gpu) args.push("--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu");
@@ -177,6 +181,12 @@ export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespa
   // Start in the extension's folder, as an unsandboxed launch does.
   args.push("--chdir", paths.extensionDir);
   return args;
+}
+
+/** Pure: whether a bwrap of this `--version` number takes `--size` (added in 0.7.0); unknown versions are not trusted with it. */
+export function bwrapSupportsSize(version: string | undefined): boolean {
+  const [major, minor] = (version ?? "").split(".").map(Number);
+  return major !== undefined && minor !== undefined && !Number.isNaN(major) && !Number.isNaN(minor) && (major > 0 || minor >= 7);
 }
 
 /** The whole command: bwrap, its arguments, then the program to run inside. */

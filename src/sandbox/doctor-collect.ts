@@ -9,6 +9,7 @@ import { nativeStatus } from "../tensor/native.js";
 import { collectCudaFacts } from "./doctor-cuda-probe.js";
 import type { CudaCheckFacts } from "./doctor-cuda.js";
 import { detectSandbox, type DetectOptions } from "./detect.js";
+import { probeCgroupV2 } from "../limits/cgroup-v2.js";
 import { findExecutable, runQuiet } from "./host.js";
 import type { SandboxCapabilities } from "./types.js";
 
@@ -31,6 +32,8 @@ export interface DoctorFacts {
   gpu: { visible: boolean; source: string | undefined };
   /** Where a GPU is visible: the CUDA probe's runs on the host and inside the sandbox. */
   cuda: CudaCheckFacts;
+  /** Where extension cgroups (v2) would go, or why there are none; absent in facts recorded before it was collected. */
+  cgroup?: { parent: string } | { reason: string };
 }
 
 const MEMFD_PROBE = "import os; os.close(os.memfd_create('pyisolate-doctor'))";
@@ -97,6 +100,7 @@ export async function collectDoctorFacts(options: DetectOptions = {}): Promise<D
     gpu(env),
     readFile("/proc/version", "utf8").catch(() => ""),
   ]);
+  const cgroup = await probeCgroupV2();
   const cuda = await collectCudaFacts({ caps, gpuVisible: gpuFacts.visible, python: python3, env });
   return {
     platform: process.platform,
@@ -112,5 +116,6 @@ export async function collectDoctorFacts(options: DetectOptions = {}): Promise<D
     cudaIpcEnabled: env.PYISOLATE_ENABLE_CUDA_IPC === "1",
     gpu: gpuFacts,
     cuda,
+    cgroup,
   };
 }

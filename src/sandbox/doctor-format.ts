@@ -1,5 +1,6 @@
 // Renders a doctor report: a readable text table with every gap and its remedy, or the same as JSON.
 
+import { limitSupportLine } from "../limits/mechanisms.js";
 import type { DoctorReport } from "./doctor.js";
 
 function bytes(n: number | null): string {
@@ -38,6 +39,7 @@ export function doctorRows(r: DoctorReport): [string, string, string][] {
   rows.push(["CUDA IPC", r.cudaIpc.status, `PYISOLATE_ENABLE_CUDA_IPC ${r.cudaIpc.enabled ? "=1" : "unset"}; GPU ${r.cudaIpc.gpuVisible ? `visible (${r.cudaIpc.gpuSource})` : "not visible"}`]);
   const cs = r.cudaInSandbox;
   rows.push(["CUDA in sandbox", cs.status, cs.detail]);
+  rows.push(["Resource limits", r.limits.status, limitSupportLine(r.limits)]);
   rows.push(["Container", r.container.detected ? "detected" : "no", r.container.detected ? "running inside a container" : "not in a container"]);
   return rows;
 }

@@ -4,6 +4,7 @@ import type { PythonInfo } from "../env/python.js";
 import { collectDoctorFacts, type DoctorFacts } from "./doctor-collect.js";
 import { judgeCudaInSandbox, type CudaInSandbox } from "./doctor-cuda.js";
 import type { DetectOptions } from "./detect.js";
+import { limitSupport, type LimitSupport } from "../limits/mechanisms.js";
 import type { NamespaceSupport, RestrictionModel, SandboxBackend, SandboxGap } from "./types.js";
 
 /** The seed's legend: works as designed, works with less, does not work. */
@@ -37,6 +38,8 @@ export interface DoctorReport {
   cudaIpc: { status: Status; enabled: boolean; gpuVisible: boolean; gpuSource: string | null };
   /** Where a GPU is visible: whether CUDA initialises inside the sandbox (a silent CPU fall-back is the common failure). */
   cudaInSandbox: CudaInSandbox;
+  /** Which mechanisms enforce each `limits` key here (cgroup v2, rlimits, bwrap's tmpfs size, the watchdog). */
+  limits: LimitSupport;
   container: { detected: boolean };
   gaps: DoctorGap[];
 }
@@ -166,6 +169,7 @@ export function buildDoctorReport(f: DoctorFacts): DoctorReport {
     torch: torchSection(f, gaps),
     cudaIpc: cudaSection(f, gaps),
     cudaInSandbox: cudaInSandboxSection(f, gaps),
+    limits: limitSupport(f.cgroup ?? { reason: "not probed (recorded facts)" }, f.caps.backend === "bwrap"),
     container: { detected: f.caps.inContainer },
     gaps,
   };

@@ -2,7 +2,7 @@
 // host path it hands on, then calls the pure builders; the result is data that `buildLaunchCommand` turns into argv.
 
 import { realpath } from "node:fs/promises";
-import { buildBwrapArgs, bwrapBinds, type BwrapPaths } from "./bwrap-policy.js";
+import { buildBwrapArgs, bwrapBinds, bwrapSupportsSize, type BwrapPaths } from "./bwrap-policy.js";
 import { listGpuDevices, readSystemLinks, resolvePythonInstall } from "./host.js";
 import { buildLandlockRules, encodeLandlockRules, landlockHostPaths, type LandlockPaths } from "./landlock-policy.js";
 import type { PathPins } from "./pin-set.js";
@@ -39,6 +39,8 @@ export interface PrepareInput {
   runtimeDir: string;
   home: string;
   tmpdir: string;
+  /** Under bwrap, the size of its private /tmp and /dev/shm (the `diskMiB` limit), bytes. */
+  tmpSizeBytes?: number;
   /** Told what the sandbox cannot do here that it does elsewhere (e.g. no socket filter on this architecture). */
   onWarning?: (message: string) => void;
 }
@@ -93,7 +95,9 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
   if (!caps?.bwrap) throw new Error(`prepareSandbox: backend ${input.backend} needs detection that found bwrap`);
   // The private HOME is the manager's folder, bound writable at the same path: the same HOME as under Landlock,
   // on disk rather than in memory, and removed at stop. TMPDIR stays the sandbox's own tmpfs /tmp.
-  const paths: BwrapPaths = { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices };
+  const paths: BwrapPaths = { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices,
+    // An older bwrap would refuse the argument and the launch: there the watchdog and RLIMIT_FSIZE stand alone.
+    tmpSizeBytes: bwrapSupportsSize(caps.bwrap.version) ? input.tmpSizeBytes : undefined };
   const binds = bwrapBinds(policy, paths);
   // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the guest.
   const child = pins.forChild([...binds.readOnly, ...binds.writable]);

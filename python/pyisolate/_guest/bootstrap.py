@@ -30,6 +30,28 @@ def _fork_supervisor() -> None:
 
 _fork_supervisor()
 
+
+def _apply_rlimits() -> None:
+    """The kernel's limits the host asked for (src/limits/rlimits.ts), in the extension's process only (not in the
+    supervisor, which must outlive a process that passed them), before any of its code: see rlimits.py."""
+    if "PYISOLATE_RLIMITS" not in os.environ:
+        return
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rlimits.py")
+    spec = importlib.util.spec_from_file_location("_pyisolate_rlimits", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        module.from_env()
+    except (OSError, ValueError) as e:
+        sys.stderr.write(f"pyisolate guest: the resource limits the host asked for could not be applied: {e}\n")
+        sys.stderr.flush()
+        os._exit(_EXIT_NOT_CONFINED)
+
+
+_apply_rlimits()
+
 # `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
