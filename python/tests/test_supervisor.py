@@ -160,7 +160,12 @@ class SupervisorTest(unittest.TestCase):
         self.addCleanup(host.stdout.close)
         sup, child = (int(x) for x in host.stdout.readline().split())
         daemon = read_pid(self.pidfile)
-        fds = {int(fd) for fd in os.listdir("/proc/%d/fd" % sup)}
+        # The supervisor closes them right after the fork, while the extension starts: wait for that, bounded.
+        supervisor_fds = lambda: {int(fd) for fd in os.listdir("/proc/%d/fd" % sup)}
+        end = time.monotonic() + 5.0
+        while supervisor_fds() & {3, 4} and time.monotonic() < end:
+            time.sleep(0.02)
+        fds = supervisor_fds()
         self.assertFalse(fds & {3, 4}, "the supervisor closed the RPC socket and the fd channel: %s" % sorted(fds))
         self.assertTrue({3, 4} <= {int(fd) for fd in os.listdir("/proc/%d/fd" % child)}, "the extension has both")
         host.kill()
