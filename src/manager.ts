@@ -107,6 +107,8 @@ export class ExtensionManager {
     this.loading.add(name);
     // Every host path the sandbox gets is opened once, when it is checked, and bound or ruled by that descriptor.
     const pins = new PathPins();
+    // With a restart policy the pins stay open as long as the extension lives: each restart binds the same objects.
+    let pinsOwnedByExtension = false;
     try {
       pins.pin(modulePath, "modulePath");
       const policy = await resolveSandboxPolicy({
@@ -170,16 +172,20 @@ export class ExtensionManager {
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
         limits: merged.protocolLimits,
+        restart: merged.restartPolicy,
+        health: merged.healthPolicy,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
+          if (pinsOwnedByExtension) pins.close();
           await rm(privateRoot, { recursive: true, force: true });
         },
       });
+      pinsOwnedByExtension = merged.restartPolicy !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
       this.extensions.set(name, extension);
       return extension;
     } finally {
       // The child holds its own copies from the spawn on; a load that failed before it never needs them.
-      pins.close();
+      if (!pinsOwnedByExtension) pins.close();
       this.loading.delete(name);
     }
   }

@@ -2,6 +2,8 @@
 
 import type { ProgressEvent } from "../env/builder.js";
 import type { Logger } from "../logger.js";
+import type { HealthOptions } from "../lifecycle/health.js";
+import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
@@ -94,6 +96,17 @@ export interface ExtensionOptions {
    * the extension is stopped with a ProtocolError naming it. A code option only: a pyisolate.yaml cannot set it.
    */
   protocolLimits?: Partial<ProtocolLimits>;
+  /**
+   * Bring the extension back after a crash, a kill or a failed health check: the same venv and options, the same
+   * Extension object (events `crash`, `restart`, `ready`). Off by default. A code option only.
+   */
+  restart?: RestartOptions;
+  /**
+   * The heartbeat that finds a hung extension (the GIL held in C code, a busy loop in a sync method) and treats it
+   * as crashed with ExtensionUnresponsiveError. On by default ({ intervalMs: 1000, timeoutMs: 30000 }); `false`
+   * turns it off. A code option only.
+   */
+  health?: HealthOptions | false;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */
