@@ -109,11 +109,12 @@ export class Extension extends EventEmitter {
   }
 
   /**
-   * The extension's Python process (under bwrap: bwrap's, the sandbox's outer process); undefined between a crash
-   * and its restart. Killing it kills everything the extension started.
+   * The extension's Python process (under bwrap: bwrap's, the sandbox's outer process); undefined from a crash on,
+   * until a restart's process is ready. Killing it kills everything the extension started.
    */
   get pid(): number | undefined {
-    return this.current?.session?.process.extensionPid;
+    const attempt = this.current;
+    return attempt?.session && !attempt.failure ? attempt.session.process.extensionPid : undefined;
   }
 
   /** @internal The process group the host spawned (the guest's supervisor or bwrap leads it). */
@@ -302,6 +303,7 @@ export class Extension extends EventEmitter {
       }
       session?.peer.close(closed);
     }
+    this.failure = closed;
     this.setState("stopped");
     this.gate.close(closed);
     await this.parts.onFinished();
