@@ -11,6 +11,7 @@ import { ensureEnvironment } from "./env/builder.js";
 import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
 import { launchExtension } from "./launch-extension.js";
+import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
@@ -150,6 +151,8 @@ export class ExtensionManager {
         throw error;
       });
       const sandbox: SandboxInfo = { backend: choice.backend, model: capabilities?.model, degraded: choice.degraded };
+      // The code grants restarts; the extension's file may only narrow them (or turn them off).
+      const restart = narrowRestartPolicy(checked.restartPolicy, fromFile.restart);
       let extension: Extension | undefined;
       extension = await launchExtension({
         name,
@@ -172,7 +175,7 @@ export class ExtensionManager {
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
         limits: merged.protocolLimits,
-        restart: merged.restartPolicy,
+        restart,
         health: merged.healthPolicy,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
@@ -180,7 +183,7 @@ export class ExtensionManager {
           await rm(privateRoot, { recursive: true, force: true });
         },
       });
-      pinsOwnedByExtension = merged.restartPolicy !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
+      pinsOwnedByExtension = restart !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
       this.extensions.set(name, extension);
       return extension;
     } finally {

@@ -39,3 +39,19 @@ export function nextRestartDelay(policy: RestartPolicy, history: readonly number
   if (restartsInWindow(history, policy.windowMs, now).length >= policy.maxRestarts) return undefined;
   return policy.backoffMs;
 }
+
+/**
+ * Pure: the code's policy as an extension's pyisolate.yaml may narrow it: fewer restarts (`maxRestarts: 0` is off),
+ * a longer window or backoff, a shorter queue wait, no queue. The file never turns restarts on.
+ */
+export function narrowRestartPolicy(fromCode: RestartPolicy | undefined, fromFile: RestartOptions | undefined): RestartPolicy | undefined {
+  if (!fromCode || !fromFile) return fromCode;
+  const narrowed: RestartPolicy = {
+    maxRestarts: Math.min(fromCode.maxRestarts, fromFile.maxRestarts ?? Infinity),
+    windowMs: Math.max(fromCode.windowMs, fromFile.windowMs ?? 0),
+    backoffMs: Math.max(fromCode.backoffMs, fromFile.backoffMs ?? 0),
+    queueCalls: fromCode.queueCalls && (fromFile.queueCalls ?? true),
+    queueTimeoutMs: Math.min(fromCode.queueTimeoutMs, fromFile.queueTimeoutMs ?? Infinity),
+  };
+  return narrowed.maxRestarts === 0 ? undefined : narrowed;
+}
