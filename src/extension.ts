@@ -8,9 +8,8 @@ import { ExtensionClosedError, ExtensionCrashedError, type ExitInfo } from "./er
 import { ReadyGate } from "./lifecycle/ready-gate.js";
 import { nextRestartDelay, restartsInWindow, type RestartPolicy } from "./lifecycle/restart-policy.js";
 import type { Logger } from "./logger.js";
-import type { GuestProcess } from "./process/guest-process.js";
+import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { EXTENSION_TARGET } from "./rpc/protocol.js";
-import type { RpcPeer } from "./rpc/peer.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 
 export type ExtensionState = "starting" | "ready" | "restarting" | "stopping" | "stopped" | "crashed";
@@ -25,24 +24,6 @@ export const RESERVED_EVENTS = new Set([
  * `ext.proxy.mean(xs, kwargs({ axis: 0 }))` calls `mean(xs, axis=0)`.
  */
 export type ExtensionProxy = Record<string, (...args: unknown[]) => Promise<unknown>>;
-
-/** One guest process that finished its handshake. */
-export interface GuestSession {
-  process: GuestProcess;
-  peer: RpcPeer;
-  info: { methods: string[]; extensionClass: string; pythonVersion: string };
-  stopHealth: () => void;
-}
-
-/** What a session reports to its Extension. */
-export interface SessionHooks {
-  stdout(line: string): void;
-  stderr(line: string): void;
-  event(name: string, payload: unknown): void;
-  exit(exit: ExitInfo): void;
-  /** Found by the host after the start (protocol error, hung guest): the session must end. */
-  failure(error: Error): void;
-}
 
 export interface ExtensionParts {
   name: string;

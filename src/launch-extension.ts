@@ -6,7 +6,8 @@ import { constants as osConstants } from "node:os";
 import {
   type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError, CallAbortedError,
 } from "./errors.js";
-import { Extension, type GuestSession, type SessionHooks } from "./extension.js";
+import { Extension } from "./extension.js";
+import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { HealthMonitor, type HealthPolicy } from "./lifecycle/health.js";
 import type { RestartPolicy } from "./lifecycle/restart-policy.js";
 import type { Logger } from "./logger.js";
