@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import { ExtensionUnresponsiveError, type Extension, type SandboxOptions } from "../src/index.js";
+import { ExtensionUnresponsiveError, ProtocolError, type Extension, type SandboxOptions } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
@@ -116,6 +116,22 @@ describe("the heartbeat's control", () => {
       assert.equal(await on.call("echo", [1]).catch((e: unknown) => e), onResult, "later calls get the same error");
     } finally {
       await off.stop();
+    }
+  });
+});
+
+describe("a hostile heartbeat", () => {
+  it("stops an extension that writes unasked on its heartbeat socket with a ProtocolError; the host keeps serving others", async () => {
+    const liar = await manager.load({ name: "res_health_liar", modulePath: MODULE, sandbox: { mode: "disabled" }, health: HEALTH });
+    const other = await manager.load({ name: "res_health_other", modulePath: MODULE, sandbox: { mode: "disabled" }, health: HEALTH });
+    try {
+      const error = await liar.call("spam_heartbeat").catch((e: unknown) => e);
+      assert.ok(error instanceof ProtocolError, String(error));
+      assert.match(error.message, /heartbeat/);
+      assert.equal(liar.state, "crashed");
+      assert.equal(await other.call("echo", ["still here"]), "still here");
+    } finally {
+      await other.stop();
     }
   });
 });
