@@ -71,6 +71,8 @@ export class Extension extends EventEmitter {
   private backoff: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private restartAbort: AbortController | undefined;
   private restartRun: Promise<void> | undefined;
+  /** Crashed for good while its killed process still ran: free its folders when it exits. */
+  private finishOnExit = false;
 
   /** @internal Made by ExtensionManager.load(). */
   constructor(parts: ExtensionParts) {
@@ -202,6 +204,10 @@ export class Extension extends EventEmitter {
         this.crashed(error, session);
       }
     }
+    if (this.finishOnExit && this.current === attempt) {
+      this.finishOnExit = false;
+      void this.parts.onFinished();
+    }
     // An exit during a handshake is reported by startSession itself.
     this.emit("exit", exit);
   }
@@ -215,7 +221,11 @@ export class Extension extends EventEmitter {
     const delay = policy ? nextRestartDelay(policy, this.restartTimes, now) : undefined;
     if (!policy || delay === undefined) {
       this.parts.logger.error(error.message);
-      this.finish("crashed", error);
+      this.setState("crashed");
+      this.gate.close(error);
+      // Its private folders and pins go once the process is gone (a killed one may take up to the SIGKILL delay).
+      if (session && !session.process.hasExited) this.finishOnExit = true;
+      else void this.parts.onFinished();
       return;
     }
     this.restartTimes = [...restartsInWindow(this.restartTimes, policy.windowMs, now), now];
@@ -250,12 +260,6 @@ export class Extension extends EventEmitter {
     await this.gate.wait(queueMs, options.signal, `call "${method}"`, this.failure);
     const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - began));
     return this.call(method, args, { ...options, timeoutMs: left });
-  }
-
-  private finish(state: "crashed" | "stopped", error: Error): void {
-    this.setState(state);
-    this.gate.close(error);
-    void this.parts.onFinished();
   }
 
   private async shutdown(): Promise<void> {
