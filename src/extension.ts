@@ -73,6 +73,8 @@ export class Extension extends EventEmitter {
   private restartRun: Promise<void> | undefined;
   /** Crashed for good while its killed process still ran: free its folders when it exits. */
   private finishOnExit = false;
+  /** The onFinished run, once it started: stop() of a crashed extension waits for it. */
+  private finished: Promise<void> | undefined;
 
   /** @internal Made by ExtensionManager.load(). */
   constructor(parts: ExtensionParts) {
@@ -139,7 +141,7 @@ export class Extension extends EventEmitter {
     } catch (error) {
       this.failure ??= error as Error;
       this.currentState = "crashed";
-      await this.parts.onFinished();
+      await (this.finished = this.parts.onFinished());
       throw error;
     }
   }
@@ -206,7 +208,7 @@ export class Extension extends EventEmitter {
     }
     if (this.finishOnExit && this.current === attempt) {
       this.finishOnExit = false;
-      void this.parts.onFinished();
+      this.finished = this.parts.onFinished();
     }
     // An exit during a handshake is reported by startSession itself.
     this.emit("exit", exit);
@@ -225,7 +227,7 @@ export class Extension extends EventEmitter {
       this.gate.close(error);
       // Its private folders and pins go once the process is gone (a killed one may take up to the SIGKILL delay).
       if (session && !session.process.hasExited) this.finishOnExit = true;
-      else void this.parts.onFinished();
+      else this.finished = this.parts.onFinished();
       return;
     }
     this.restartTimes = [...restartsInWindow(this.restartTimes, policy.windowMs, now), now];
@@ -263,7 +265,12 @@ export class Extension extends EventEmitter {
   }
 
   private async shutdown(): Promise<void> {
-    if (this.currentState === "stopped" || this.currentState === "crashed") return;
+    if (this.currentState === "stopped" || this.currentState === "crashed") {
+      // A crash the host declared (hung, protocol error) may still be killing its process: stop returns once it is gone.
+      await this.current?.session?.process.exited;
+      await this.finished;
+      return;
+    }
     const wasRestarting = this.currentState === "restarting";
     this.setState("stopping");
     const closed = new ExtensionClosedError(`extension "${this.name}" was stopped`);
@@ -291,7 +298,7 @@ export class Extension extends EventEmitter {
     this.failure = closed;
     this.setState("stopped");
     this.gate.close(closed);
-    await this.parts.onFinished();
+    await (this.finished = this.parts.onFinished());
   }
 
   private setState(state: ExtensionState): void {
