@@ -145,3 +145,25 @@ export class ExtensionLimitError extends PyIsolateError {
     this.mechanism = details.mechanism;
   }
 }
+
+/**
+ * The health check found the extension hung: its heartbeat thread did not answer (the GIL held in C code), or it
+ * answered that the event loop had not run for longer than `timeoutMs` (a busy loop in a sync method). The host
+ * treats it as a crash: calls in flight reject with this error, the process is killed, the restart policy applies.
+ */
+export class ExtensionUnresponsiveError extends PyIsolateError {
+  readonly extension: string;
+  /** `"no-answer"`: the heartbeat went unanswered; `"loop-stalled"`: the guest's event loop did not run. */
+  readonly reason: "no-answer" | "loop-stalled";
+  /** How long it was unresponsive when it was declared so, in milliseconds. */
+  readonly stalledMs: number;
+  readonly timeoutMs: number;
+  constructor(extension: string, reason: "no-answer" | "loop-stalled", stalledMs: number, timeoutMs: number) {
+    const what = reason === "no-answer" ? "its heartbeat went unanswered" : "its event loop did not run";
+    super("ERR_PYISOLATE_UNRESPONSIVE", `extension "${extension}" is unresponsive: ${what} for ${Math.round(stalledMs)} ms (health.timeoutMs ${timeoutMs})`);
+    this.extension = extension;
+    this.reason = reason;
+    this.stalledMs = stalledMs;
+    this.timeoutMs = timeoutMs;
+  }
+}

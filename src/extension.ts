@@ -1,19 +1,23 @@
-// One running extension: its lifecycle state machine, calls, proxy, events and output.
+// One extension as the host application sees it: its lifecycle state machine, calls, proxy, events and output,
+// across the guest processes (sessions) that serve it when the restart policy brings it back.
 
 import { EventEmitter } from "node:events";
 import type { CallOptions } from "./config/options.js";
 import type { Environment } from "./env/builder.js";
 import { ExtensionClosedError, ExtensionCrashedError, type ExitInfo } from "./errors.js";
+import { ReadyGate } from "./lifecycle/ready-gate.js";
+import { nextRestartDelay, restartsInWindow, type RestartPolicy } from "./lifecycle/restart-policy.js";
 import type { Logger } from "./logger.js";
-import type { GuestProcess } from "./process/guest-process.js";
+import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { EXTENSION_TARGET } from "./rpc/protocol.js";
-import type { RpcPeer } from "./rpc/peer.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 
-export type ExtensionState = "starting" | "ready" | "stopping" | "stopped" | "crashed";
+export type ExtensionState = "starting" | "ready" | "restarting" | "stopping" | "stopped" | "crashed";
 
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
-export const RESERVED_EVENTS = new Set(["stdout", "stderr", "exit", "stateChange", "newListener", "removeListener"]);
+export const RESERVED_EVENTS = new Set([
+  "stdout", "stderr", "exit", "stateChange", "newListener", "removeListener", "crash", "restart", "ready", "error",
+]);
 
 /**
  * A callable view of the extension: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and
@@ -25,13 +29,21 @@ export interface ExtensionParts {
   name: string;
   environment: Environment;
   sandbox: SandboxInfo;
-  process: GuestProcess;
-  peer: RpcPeer;
   logger: Logger;
   callTimeoutMs: number | undefined;
   stopGraceMs: number;
-  /** Runs once the extension is stopped or crashed: frees private folders, unregisters it. */
+  restart: RestartPolicy | undefined;
+  /** Starts one guest process and waits for its ready (launch-extension.ts). */
+  startSession: (hooks: SessionHooks, signal: AbortSignal | undefined) => Promise<GuestSession>;
+  /** Runs once the extension is stopped or crashed for good: frees private folders and pins, unregisters it. */
   onFinished: () => Promise<void>;
+}
+
+/** One attempt's bookkeeping: what ended it, known before or after its session is adopted. */
+interface Attempt {
+  session?: GuestSession;
+  failure?: Error;
+  exit?: ExitInfo;
 }
 
 export class Extension extends EventEmitter {
@@ -39,17 +51,30 @@ export class Extension extends EventEmitter {
   readonly environment: Environment;
   /** What confines this extension: the backend that ran, the host's restriction model, and whether it fell back. */
   readonly sandbox: Readonly<SandboxInfo>;
-  /** Public methods the extension object offers, as reported at start. */
+  /** Public methods the extension object offers, as reported at (re)start. */
   methods: readonly string[] = [];
   /** `"module:Class"` of the extension object. */
   extensionClass = "";
   /** The guest's Python version. */
   pythonVersion = "";
+  /** How many times the restart policy brought it back. */
+  restarts = 0;
   readonly proxy: ExtensionProxy;
   private currentState: ExtensionState = "starting";
   private failure: Error | undefined;
   private stopping: Promise<void> | undefined;
+  private current: Attempt | undefined;
   private readonly parts: ExtensionParts;
+  private readonly gate = new ReadyGate();
+  /** When each restart happened (ms since the epoch), for the policy's window. */
+  private restartTimes: number[] = [];
+  private backoff: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  private restartAbort: AbortController | undefined;
+  private restartRun: Promise<void> | undefined;
+  /** Crashed for good while its killed process still ran: free its folders when it exits. */
+  private finishOnExit = false;
+  /** The onFinished run, once it started: stop() of a crashed extension waits for it. */
+  private finished: Promise<void> | undefined;
 
   /** @internal Made by ExtensionManager.load(). */
   constructor(parts: ExtensionParts) {
@@ -69,28 +94,34 @@ export class Extension extends EventEmitter {
   }
 
   /**
-   * The extension's Python process (under bwrap: bwrap's, the sandbox's outer process). Killing it kills everything
-   * the extension started.
+   * The extension's Python process (under bwrap: bwrap's, the sandbox's outer process); undefined from a crash on,
+   * until a restart's process is ready. Killing it kills everything the extension started.
    */
   get pid(): number | undefined {
-    return this.parts.process.extensionPid;
+    const attempt = this.current;
+    return attempt?.session && !attempt.failure ? attempt.session.process.extensionPid : undefined;
   }
 
   /** @internal The process group the host spawned (the guest's supervisor or bwrap leads it). */
   get processGroup(): number | undefined {
-    return this.parts.process.pid;
+    return this.current?.session?.process.pid;
   }
 
   /**
    * Calls a public method of the extension object. Keyword arguments go in `options.kwargs`, or as a `kwargs()`
    * marker last in `args`: `ext.call("mean", [x], { kwargs: { axis: 0 } })` is `mean(x, axis=0)` in Python.
+   * While it restarts, the call waits (restart.queueCalls, bounded by queueTimeoutMs and its own timeout) or rejects.
    */
   call(method: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
-    if (this.currentState !== "ready") {
+    const timeoutMs = options.timeoutMs ?? this.parts.callTimeoutMs;
+    if (this.currentState === "restarting" && this.parts.restart?.queueCalls) {
+      return this.callAfterRestart(method, args, options, timeoutMs);
+    }
+    const session = this.current?.session;
+    if (this.currentState !== "ready" || !session) {
       return Promise.reject(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
     }
-    const timeoutMs = options.timeoutMs ?? this.parts.callTimeoutMs;
-    return this.parts.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
+    return session.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
   }
 
   /** Stops the extension: its `stop` hook runs, then the process exits (SIGTERM, then SIGKILL if it hangs). */
@@ -103,16 +134,53 @@ export class Extension extends EventEmitter {
     await this.stop();
   }
 
-  /** @internal */
-  markReady(info: { methods: string[]; extensionClass: string; pythonVersion: string }): void {
-    this.methods = Object.freeze([...info.methods]);
-    this.extensionClass = info.extensionClass;
-    this.pythonVersion = info.pythonVersion;
-    this.setState("ready");
+  /** @internal The first start, by load(): its failure frees everything and is thrown as is (ExtensionLoadError). */
+  async start(signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.startAttempt(signal);
+    } catch (error) {
+      this.failure ??= error as Error;
+      this.currentState = "crashed";
+      await (this.finished = this.parts.onFinished());
+      throw error;
+    }
   }
 
-  /** @internal Delivers a Python `emit_event` to listeners. */
-  deliverEvent(name: string, payload: unknown): void {
+  /** @internal Marks a failure found by the host (protocol error, limit, hung guest) and kills the process. */
+  fail(error: Error): void {
+    const attempt = this.current;
+    const session = attempt?.session;
+    if (!attempt || !session || attempt.failure || this.currentState !== "ready") return;
+    attempt.failure = error;
+    session.stopHealth();
+    session.peer.close(error);
+    session.process.kill();
+    // A crash from now on: calls made before the exit arrives already wait for the restart (or reject).
+    this.crashed(error, session);
+  }
+
+  private async startAttempt(signal: AbortSignal | undefined): Promise<void> {
+    const attempt: Attempt = {};
+    this.current = attempt;
+    const hooks: SessionHooks = {
+      stdout: (line) => this.emit("stdout", line),
+      stderr: (line) => this.emit("stderr", line),
+      event: (name, payload) => this.deliverEvent(name, payload),
+      exit: (exit) => this.sessionExited(attempt, exit),
+      failure: (error) => (this.current === attempt ? this.fail(error) : undefined),
+    };
+    const session = await this.parts.startSession(hooks, signal);
+    attempt.session = session;
+    this.methods = Object.freeze([...session.info.methods]);
+    this.extensionClass = session.info.extensionClass;
+    this.pythonVersion = session.info.pythonVersion;
+    this.failure = undefined;
+    this.setState("ready");
+    this.emit("ready");
+    this.gate.open();
+  }
+
+  private deliverEvent(name: string, payload: unknown): void {
     if (RESERVED_EVENTS.has(name)) {
       this.parts.logger.warn(`[${this.name}] event "${name}" is reserved by the host and was dropped`);
     } else if (this.listenerCount(name) === 0) {
@@ -122,47 +190,115 @@ export class Extension extends EventEmitter {
     }
   }
 
-  /** @internal The process ended: on its own (a crash) or because we stopped it. */
-  handleExit(exit: ExitInfo): void {
-    if (this.currentState === "stopping" || this.currentState === "stopped") {
-      this.parts.peer.close(new ExtensionClosedError(`extension "${this.name}" was stopped`));
-    } else if (this.currentState === "starting") {
-      // The load reports this itself, as an ExtensionLoadError.
-      this.failure ??= new ExtensionCrashedError(this.name, exit);
-      this.parts.peer.close(this.failure);
-    } else {
-      // A failure the host found first (a limit, a protocol error) stays the reason: it is why the process ended.
-      this.failure ??= new ExtensionCrashedError(this.name, exit);
-      this.parts.peer.close(this.failure);
-      this.setState("crashed");
-      this.parts.logger.error(this.failure.message);
-      void this.parts.onFinished();
+  /** A session's process ended: on its own (a crash), because the host killed it, or because we stopped it. */
+  private sessionExited(attempt: Attempt, exit: ExitInfo): void {
+    attempt.exit = exit;
+    const session = attempt.session;
+    if (session && this.current === attempt) {
+      session.stopHealth();
+      if (this.currentState === "stopping" || this.currentState === "stopped") {
+        session.peer.close(new ExtensionClosedError(`extension "${this.name}" was stopped`));
+      } else if (this.currentState === "ready" && !attempt.failure) {
+        const error = new ExtensionCrashedError(this.name, exit);
+        attempt.failure = error;
+        // In-flight calls reject with the crash: never replayed, so a side effect happens at most once.
+        session.peer.close(error);
+        this.crashed(error, session);
+      }
     }
+    if (this.finishOnExit && this.current === attempt) {
+      this.finishOnExit = false;
+      this.finished = this.parts.onFinished();
+    }
+    // An exit during a handshake is reported by startSession itself.
     this.emit("exit", exit);
   }
 
-  /** @internal Marks a failure found by the host (protocol error, failed start) and kills the process. */
-  fail(error: Error): void {
-    this.failure ??= error;
-    this.parts.peer.close(error);
-    this.parts.process.kill();
+  /** A crash: restart per policy, or stay crashed for good. */
+  private crashed(error: Error, session: GuestSession | undefined): void {
+    this.failure = error;
+    this.emit("crash", error);
+    const policy = this.parts.restart;
+    const now = Date.now();
+    const delay = policy ? nextRestartDelay(policy, this.restartTimes, now) : undefined;
+    if (!policy || delay === undefined) {
+      this.parts.logger.error(error.message);
+      this.setState("crashed");
+      this.gate.close(error);
+      // Its private folders and pins go once the process is gone (a killed one may take up to the SIGKILL delay).
+      if (session && !session.process.hasExited) this.finishOnExit = true;
+      else this.finished = this.parts.onFinished();
+      return;
+    }
+    this.restartTimes = [...restartsInWindow(this.restartTimes, policy.windowMs, now), now];
+    this.parts.logger.warn(`[${this.name}] restarting in ${delay} ms after: ${error.message}`);
+    this.setState("restarting");
+    this.restartRun = this.restartAfter(delay, session);
+  }
+
+  /** After the backoff and once the old process is gone (it held the same private folders), a new session. */
+  private async restartAfter(delayMs: number, previous: GuestSession | undefined): Promise<void> {
+    await new Promise<void>((wake) => (this.backoff = { timer: setTimeout(wake, delayMs), wake }));
+    this.backoff = undefined;
+    await previous?.process.exited;
+    if (this.currentState !== "restarting") return; // stopped during the backoff
+    this.restarts += 1;
+    this.emit("restart", { attempt: this.restarts, cause: this.failure });
+    this.restartAbort = new AbortController();
+    try {
+      await this.startAttempt(this.restartAbort.signal);
+    } catch (error) {
+      if (this.currentState !== "restarting") return; // stopped during the start
+      this.crashed(error as Error, undefined);
+    } finally {
+      this.restartAbort = undefined;
+    }
+  }
+
+  /** Waits for the restart (bounded), then calls with what is left of the call's own timeout. */
+  private async callAfterRestart(method: string, args: unknown[], options: CallOptions, timeoutMs: number | undefined): Promise<unknown> {
+    const began = performance.now();
+    const queueMs = Math.min(this.parts.restart!.queueTimeoutMs, timeoutMs ?? Infinity);
+    await this.gate.wait(queueMs, options.signal, `call "${method}"`, this.failure);
+    const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - began));
+    return this.call(method, args, { ...options, timeoutMs: left });
   }
 
   private async shutdown(): Promise<void> {
-    if (this.currentState === "stopped" || this.currentState === "crashed") return;
-    this.setState("stopping");
-    const process = this.parts.process;
-    if (!process.hasExited) {
-      try {
-        this.parts.peer.send({ k: "shutdown" });
-      } catch {
-        // The socket is already gone; the signals below still end the process.
-      }
-      await process.terminate(this.parts.stopGraceMs);
+    if (this.currentState === "stopped" || this.currentState === "crashed") {
+      // A crash the host declared (hung, protocol error) may still be killing its process: stop returns once it is gone.
+      await this.current?.session?.process.exited;
+      await this.finished;
+      return;
     }
-    this.parts.peer.close(new ExtensionClosedError(`extension "${this.name}" was stopped`));
+    const wasRestarting = this.currentState === "restarting";
+    this.setState("stopping");
+    const closed = new ExtensionClosedError(`extension "${this.name}" was stopped`);
+    if (wasRestarting) {
+      // During the backoff: no process. During a restart's handshake: abort it, which kills that process.
+      if (this.backoff) {
+        clearTimeout(this.backoff.timer);
+        this.backoff.wake();
+      }
+      this.restartAbort?.abort(closed);
+      await this.restartRun;
+    } else {
+      const session = this.current?.session;
+      if (session && !session.process.hasExited) {
+        session.stopHealth();
+        try {
+          session.peer.send({ k: "shutdown" });
+        } catch {
+          // The socket is already gone; the signals below still end the process.
+        }
+        await session.process.terminate(this.parts.stopGraceMs);
+      }
+      session?.peer.close(closed);
+    }
+    this.failure = closed;
     this.setState("stopped");
-    await this.parts.onFinished();
+    this.gate.close(closed);
+    await (this.finished = this.parts.onFinished());
   }
 
   private setState(state: ExtensionState): void {

@@ -10,6 +10,10 @@ export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export { callingExtension } from "./caller.js";
 export type { ProtocolLimits } from "./rpc/limits.js";
 
+// Resilience: restarts and health (docs/reliability.md)
+export type { RestartOptions } from "./lifecycle/restart-policy.js";
+export type { HealthOptions } from "./lifecycle/health.js";
+
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";
 export type { SharedRuntimeLink } from "./env/shared-runtime.js";
@@ -31,7 +35,8 @@ export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
 // Errors
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
-  ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, ExtensionLimitError, type ExitInfo,
+  ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, ExtensionLimitError,
+  ExtensionUnresponsiveError, type ExitInfo,
 } from "./errors.js";
 export type { ResourceLimits, LimitName } from "./limits/types.js";
 

@@ -1,4 +1,5 @@
-// Starts one guest process and walks it through the handshake: hello -> init -> ready (or fatal).
+// Starts one guest process and walks it through the handshake (hello -> init -> ready, or fatal): one session of
+// an extension. A restart is one more session for the same Extension object.
 
 import type { Environment } from "./env/builder.js";
 import { constants as osConstants } from "node:os";
@@ -6,6 +7,9 @@ import {
   type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError, CallAbortedError,
 } from "./errors.js";
 import { Extension } from "./extension.js";
+import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
+import { HealthMonitor, type HealthPolicy } from "./lifecycle/health.js";
+import type { RestartPolicy } from "./lifecycle/restart-policy.js";
 import type { Logger } from "./logger.js";
 import { GuestProcess } from "./process/guest-process.js";
 import { buildLaunchCommand } from "./process/launch.js";
@@ -30,7 +34,7 @@ export interface LaunchExtensionInput {
   pythonPath: string;
   /** The venv the guest activates after confinement. */
   venv: VenvActivation;
-  /** What confines the guest, for the extension object; `sandboxLaunch` is how. */
+  /** What confines the guest, for the extension object; `sandboxLaunch` is how (its pinned fds stay open while it may restart). */
   sandbox: SandboxInfo;
   sandboxLaunch: SandboxLaunch;
   env: Record<string, string> | undefined;
@@ -49,6 +53,10 @@ export interface LaunchExtensionInput {
   limits?: ProtocolLimits;
   /** What its process tree may use (rlimits in the guest, the host's watchdog, bwrap's tmpfs size). */
   resourceLimits?: ResourceLimits;
+  /** Bring it back after a crash (absent: a crash is final). */
+  restart?: RestartPolicy;
+  /** The heartbeat (absent: off). */
+  health?: HealthPolicy;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -59,25 +67,32 @@ export function unwrapBwrapExit(exit: ExitInfo): ExitInfo {
   return signal ? { ...exit, exitCode: null, signal } : exit;
 }
 
+/** Makes the Extension and starts its first session; a failed start frees everything and throws ExtensionLoadError. */
 export async function launchExtension(input: LaunchExtensionInput): Promise<Extension> {
+  const extension = new Extension({
+    name: input.name, environment: input.environment, sandbox: input.sandbox, logger: input.logger,
+    callTimeoutMs: input.callTimeoutMs, stopGraceMs: input.stopGraceMs, onFinished: input.onFinished,
+    restart: input.restart,
+    startSession: (hooks, signal) => startSession(input, hooks, signal),
+  });
+  await extension.start(input.signal);
+  return extension;
+}
+
+/** One guest process through its handshake. On failure the process is gone and the error is an ExtensionLoadError. */
+export async function startSession(input: LaunchExtensionInput, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
   const { name, logger } = input;
   const command = buildLaunchCommand({
-    pythonPath: input.pythonPath,
-    venv: input.venv,
-    modulePath: input.modulePath,
-    sandbox: input.sandboxLaunch,
+    pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
-      hostEnv: process.env,
-      venvPath: input.environment.venvPath,
-      home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir,
-      extra: input.env,
+      hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
+      tmpdir: input.privateDirs.tmpdir, extra: input.env,
     }),
     limits: input.resourceLimits,
   });
 
-  let extension: Extension | undefined;
   let pythonVersion = ""; // from hello, reported on the extension once it is ready
+  let started = false;
   let settleHandshake: ((error: Error | undefined, ready?: ReadyMessage) => void) | undefined;
   const handshake = new Promise<ReadyMessage>((resolve, reject) => {
     settleHandshake = (error, ready) => (error ? reject(error) : resolve(ready!));
@@ -90,11 +105,11 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
       if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
-      extension?.emit("stdout", line);
+      hooks.stdout(line);
     },
     onStderr: (line) => {
       if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
-      extension?.emit("stderr", line);
+      hooks.stderr(line);
     },
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
@@ -102,20 +117,23 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       // A signal that is the kernel's word for a limit (SIGXCPU, an OOM kill in its cgroup) is reported as that limit.
       const limitError = enforcement?.exitError(exit);
       enforcement?.ended();
-      if (limitError) extension?.fail(limitError);
+      health?.stop();
+      if (limitError && started) hooks.failure(limitError);
       failStart(limitError ?? new ExtensionCrashedError(name, exit));
-      extension?.handleExit(exit);
+      hooks.exit(exit);
     },
-  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined });
   tensors.spawned(guest.pid);
+  let health: HealthMonitor | undefined;
+  // A failure found after the start (protocol error, hung guest, a limit) ends this session: the Extension decides what next.
+  const failLater = (error: Error) => (started ? hooks.failure(error) : failStart(error));
   // From the spawn on: what the import does counts too.
   enforcement = guest.pid === undefined ? undefined : enforceLimits({
     name, pid: guest.pid, backend: input.sandboxLaunch.backend, limits: input.resourceLimits, logger,
     folders: [input.privateDirs.home, input.privateDirs.tmpdir],
     onExceeded: (error) => {
       logger.error(`[${name}] ${error.message}`);
-      failStart(error);
-      extension?.fail(error);
+      failLater(error);
     },
   });
 
@@ -139,16 +157,13 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     },
     onProtocolError: (error) => {
       logger.error(`[${name}] protocol error, stopping the extension: ${error.message}`);
-      failStart(error);
-      extension?.fail(error);
+      failLater(error);
     },
     onControl: (message) => {
       switch (message.k) {
         case "hello":
           if (message.v !== PROTOCOL_VERSION) {
-            failStart(new ProtocolError(
-              `extension "${name}" speaks protocol version ${message.v}; this host speaks ${PROTOCOL_VERSION}`,
-            ));
+            failStart(new ProtocolError(`extension "${name}" speaks protocol version ${message.v}; this host speaks ${PROTOCOL_VERSION}`));
             return;
           }
           peer.send({
@@ -167,44 +182,43 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
           settleHandshake?.(undefined, message);
           return;
         case "fatal":
-          failStart(new ExtensionLoadError(name, `${message.error.type}: ${message.error.message}`, {
-            cause: new RemoteError(message.error),
-          }));
+          failStart(new ExtensionLoadError(name, `${message.error.type}: ${message.error.message}`, { cause: new RemoteError(message.error) }));
           return;
         case "event":
-          extension?.deliverEvent(message.name, message.payload);
+          hooks.event(message.name, message.payload);
           return;
         default:
-          failStart(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
+          failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
       }
     },
-  });
-
-  extension = new Extension({
-    name, environment: input.environment, sandbox: input.sandbox, process: guest, peer, logger,
-    callTimeoutMs: input.callTimeoutMs, stopGraceMs: input.stopGraceMs, onFinished: input.onFinished,
   });
 
   const timer = setTimeout(() => failStart(new ExtensionLoadError(
     name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
   )), input.startTimeoutMs);
-  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: input.signal?.reason }));
-  input.signal?.addEventListener("abort", onAbort, { once: true });
-  if (input.signal?.aborted) onAbort();
+  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: signal?.reason }));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
 
   try {
     const ready = await handshake;
-    extension.markReady({ methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion });
-    return extension;
+    started = true;
+    // Pinged only once ready: the import may hold the event loop as long as startTimeoutMs allows.
+    if (input.health && guest.heartbeat) health = new HealthMonitor(guest.heartbeat, name, input.health, failLater);
+    return {
+      process: guest, peer,
+      info: { methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion },
+      stopHealth: () => health?.stop(),
+    };
   } catch (error) {
     const cause = error as Error;
     const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
-    extension.fail(failure);
+    peer.close(failure);
+    guest.kill();
     await guest.exited;
-    await input.onFinished();
     throw failure;
   } finally {
     clearTimeout(timer);
-    input.signal?.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -12,6 +12,7 @@ import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
 import { narrowLimits } from "./limits/types.js";
 import { launchExtension } from "./launch-extension.js";
+import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
@@ -110,6 +111,8 @@ export class ExtensionManager {
     this.loading.add(name);
     // Every host path the sandbox gets is opened once, when it is checked, and bound or ruled by that descriptor.
     const pins = new PathPins();
+    // With a restart policy the pins stay open as long as the extension lives: each restart binds the same objects.
+    let pinsOwnedByExtension = false;
     try {
       pins.pin(modulePath, "modulePath");
       const policy = await resolveSandboxPolicy({
@@ -152,6 +155,8 @@ export class ExtensionManager {
         throw error;
       });
       const sandbox: SandboxInfo = { backend: choice.backend, model: capabilities?.model, degraded: choice.degraded };
+      // The code grants restarts; the extension's file may only narrow them (or turn them off).
+      const restart = narrowRestartPolicy(checked.restartPolicy, fromFile.restart);
       let extension: Extension | undefined;
       extension = await launchExtension({
         name,
@@ -175,16 +180,20 @@ export class ExtensionManager {
         tensorTransport: merged.tensorTransport,
         limits: merged.protocolLimits,
         resourceLimits: limits,
+        restart,
+        health: merged.healthPolicy,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
+          if (pinsOwnedByExtension) pins.close();
           await rm(privateRoot, { recursive: true, force: true });
         },
       });
+      pinsOwnedByExtension = restart !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
       this.extensions.set(name, extension);
       return extension;
     } finally {
       // The child holds its own copies from the spawn on; a load that failed before it never needs them.
-      pins.close();
+      if (!pinsOwnedByExtension) pins.close();
       this.loading.delete(name);
     }
   }

@@ -38,7 +38,7 @@ const VARIANTS: Record<string, { policy: SandboxPolicy; ns: NamespaceSupport; pa
     paths: { ...PATHS, home: "/srv/app/homes/ext" },
   },
   "python-under-usr": { policy: policy(), ns: ALL_NAMESPACES, paths: { ...PATHS, pythonInstall: "/usr", systemLinks: {} } },
-  // What a load really gets: every host folder pinned by the host and bound by descriptor (fd 5 on), never by name.
+  // What a load really gets: every host folder pinned by the host and bound by descriptor (fd 6 on), never by name.
   "full-pinned": {
     policy: policy({ writablePaths: ["/srv/app/data/ext"], readonlyPaths: ["/srv/models"] }),
     ns: ALL_NAMESPACES,

@@ -90,7 +90,7 @@ describe("PathPins and the builders", () => {
   const policy = { ...DEFAULT_SANDBOX_POLICY, writablePaths: ["/w"], readonlyPaths: ["/r"] };
   const paths = { pythonInstall: ["/py"], venv: "/v", extensionDir: "/e", runtimeDir: "/rt", home: "/h", tmpdir: "/t" };
 
-  it("numbers descriptors from fd 5, one per name (two names of one object get two), and refuses a path never pinned", () => {
+  it("numbers descriptors from fd 6, one per name (two names of one object get two), and refuses a path never pinned", () => {
     const world = plantWorld();
     const pins = new PathPins();
     try {

@@ -67,10 +67,10 @@ export interface OneShot {
   stderr: string;
 }
 
-/** Run an argv with `fds` inherited from descriptor 5 on (as the guest gets its pinned paths); collect its output. */
+/** Run an argv with `fds` inherited from descriptor 6 on (as the guest gets its pinned paths; 5 is the heartbeat); collect its output. */
 export function runWithFds(argv: readonly string[], env: NodeJS.ProcessEnv, fds: readonly number[] = []): Promise<OneShot> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe", "ignore", "ignore", ...fds] });
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", ...fds] });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));

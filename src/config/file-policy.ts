@@ -11,6 +11,8 @@ import type { ExtensionOptions } from "./options.js";
 export const FILE_KEYS: readonly string[] = [
   "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "backend",
   "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages", "services", "limits",
+  // Narrowed into the code's policy, never widening it (lifecycle/restart-policy.ts, narrowRestartPolicy).
+  "restart",
 ];
 
 export type FileOptions = Partial<ExtensionOptions>;

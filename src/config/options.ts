@@ -3,6 +3,8 @@
 import type { ProgressEvent } from "../env/builder.js";
 import type { Logger } from "../logger.js";
 import type { ResourceLimits } from "../limits/types.js";
+import type { HealthOptions } from "../lifecycle/health.js";
+import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
@@ -101,6 +103,17 @@ export interface ExtensionOptions {
    * an ExtensionLimitError. Its pyisolate.yaml may set or lower a limit, never raise one the code set.
    */
   limits?: ResourceLimits;
+  /**
+   * Bring the extension back after a crash, a kill or a failed health check: the same venv and options, the same
+   * Extension object (events `crash`, `restart`, `ready`). Off by default. A code option only.
+   */
+  restart?: RestartOptions;
+  /**
+   * The heartbeat that finds a hung extension (the GIL held in C code, a busy loop in a sync method) and treats it
+   * as crashed with ExtensionUnresponsiveError. Off by default: a sync method that computes for minutes would count
+   * as hung. `true` takes the defaults ({ intervalMs: 1000, timeoutMs: 30000 }). A code option only.
+   */
+  health?: HealthOptions | boolean;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

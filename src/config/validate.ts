@@ -6,6 +6,8 @@ import { ConfigError } from "../errors.js";
 import { isPreConfinementVariable } from "./env-policy.js";
 import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
 import { validateResourceLimits } from "../limits/types.js";
+import { resolveHealthPolicy, type HealthPolicy } from "../lifecycle/health.js";
+import { resolveRestartPolicy, type RestartPolicy } from "../lifecycle/restart-policy.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -16,6 +18,7 @@ const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
   "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
+  "restart", "health",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -143,7 +146,9 @@ function validateModulePath(modulePath: unknown): string {
 }
 
 /** Returns a checked copy of the load options with defaults filled and paths made absolute. */
-export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; protocolLimits: ProtocolLimits } {
+export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & {
+  dependencies: string[]; protocolLimits: ProtocolLimits; restartPolicy: RestartPolicy | undefined; healthPolicy: HealthPolicy | undefined;
+} {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
@@ -181,7 +186,51 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
     protocolLimits: validateLimits(options.protocolLimits),
     limits: validateResourceLimits(options.limits),
+    restartPolicy: validateRestart(options.restart),
+    healthPolicy: validateHealth(options.health),
   };
+}
+
+/** Checks an object of numbers against `keys` (each `[name, min]`), naming `option.key` in the error. */
+function checkNumbers(option: string, value: object, keys: Record<string, number>, flags: readonly string[] = []): void {
+  for (const [key, v] of Object.entries(value)) {
+    const name = `${option}.${key}`;
+    if (flags.includes(key)) {
+      if (v !== undefined && typeof v !== "boolean") throw new ConfigError(`${name} must be true or false`, { key: name });
+      continue;
+    }
+    const min = keys[key];
+    if (min === undefined) throw new ConfigError(`unknown option "${name}"`, { key: name });
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > MAX_TIMER_MS) {
+      throw new ConfigError(`${name} must be a whole number from ${min} to ${MAX_TIMER_MS}`, { key: name });
+    }
+  }
+}
+
+/** `restart`: off when absent; maxRestarts counts restarts within windowMs, backoffMs waits before each. */
+function validateRestart(restart: unknown): RestartPolicy | undefined {
+  if (restart === undefined) return undefined;
+  if (typeof restart !== "object" || restart === null || Array.isArray(restart)) {
+    throw new ConfigError("restart must be an object such as { maxRestarts: 3, windowMs: 60000, backoffMs: 1000 }", { key: "restart" });
+  }
+  checkNumbers("restart", restart, { maxRestarts: 0, windowMs: 1, backoffMs: 0, queueTimeoutMs: 1 }, ["queueCalls"]);
+  return resolveRestartPolicy(restart);
+}
+
+/** `health`: off by default, `true` the defaults; the timeout must leave room for at least one ping. */
+function validateHealth(health: unknown): HealthPolicy | undefined {
+  if (health === false || health === undefined) return undefined;
+  if (health !== true && (typeof health !== "object" || health === null || Array.isArray(health))) {
+    throw new ConfigError("health must be true, false or an object such as { intervalMs: 1000, timeoutMs: 30000 }", { key: "health" });
+  }
+  const options = health === true ? {} : (health as object);
+  checkNumbers("health", options, { intervalMs: 10, timeoutMs: 10 });
+  const policy = resolveHealthPolicy(options)!;
+  if (policy.timeoutMs < policy.intervalMs) {
+    throw new ConfigError(`health.timeoutMs (${policy.timeoutMs}) must be at least health.intervalMs (${policy.intervalMs})`, { key: "health.timeoutMs" });
+  }
+  return policy;
 }
 
 /** The `limits` option over the defaults; a ConfigError names the limit that is unknown or out of range. */

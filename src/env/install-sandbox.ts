@@ -23,7 +23,7 @@ export interface InstallSandbox {
   kind: Exclude<InstallSandboxKind, "none">;
   wrap(argv: readonly string[]): string[];
   env: NodeJS.ProcessEnv;
-  /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 5 on (see `PathPins`). */
+  /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 6 on (see `PathPins`). */
   fds: readonly number[];
   /** The package cache this install writes (per environment name, see docs/environments.md). */
   cacheDir: string;

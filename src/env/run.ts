@@ -47,7 +47,7 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
-      stdio: options.fds?.length ? ["ignore", "pipe", "pipe", "ignore", "ignore", ...options.fds] : ["ignore", "pipe", "pipe"],
+      stdio: options.fds?.length ? ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", ...options.fds] : ["ignore", "pipe", "pipe"],
       detached: options.group ?? false,
     });
     const tail: string[] = [];

@@ -9,8 +9,11 @@ import { ConfigError } from "../errors.js";
 const O_PATH = 0o10000000;
 /** The final component is never followed: a symlink there is opened as itself, and refused below. Node adds O_CLOEXEC. */
 const PIN_FLAGS = O_PATH | constants.O_NOFOLLOW;
-/** The first descriptor number pinned paths get in a child: 0-2 are stdio, 3 the RPC socket, 4 the tensor channel. */
-export const FIRST_PINNED_FD = 5;
+/**
+ * The first descriptor number pinned paths get in a child: 0-2 are stdio, 3 the RPC socket, 4 the tensor channel,
+ * 5 the health heartbeat (lifecycle/health.ts).
+ */
+export const FIRST_PINNED_FD = 6;
 
 /** One host path held open: the descriptor, and the object's identity when it was opened. */
 export interface PinnedPath {

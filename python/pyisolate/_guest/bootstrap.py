@@ -80,6 +80,7 @@ import asyncio  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
 
+from pyisolate._guest import heartbeat as _heartbeat  # noqa: E402
 from pyisolate._guest import protocol as P  # noqa: E402
 from pyisolate._guest.session import serve  # noqa: E402
 
@@ -125,6 +126,7 @@ def main() -> int:
         return _EXIT_NO_CHANNEL
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    _heartbeat.start(loop)  # before the extension's code: it answers for the loop, outside it
     try:
         return loop.run_until_complete(serve(sock))
     finally:

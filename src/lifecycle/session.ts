@@ -1,0 +1,23 @@
+// What one guest process (a session) of an extension is to its Extension: the parts it serves with, and its reports.
+
+import type { ExitInfo } from "../errors.js";
+import type { GuestProcess } from "../process/guest-process.js";
+import type { RpcPeer } from "../rpc/peer.js";
+
+/** One guest process that finished its handshake. */
+export interface GuestSession {
+  process: GuestProcess;
+  peer: RpcPeer;
+  info: { methods: string[]; extensionClass: string; pythonVersion: string };
+  stopHealth: () => void;
+}
+
+/** What a session reports to its Extension. */
+export interface SessionHooks {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  event(name: string, payload: unknown): void;
+  exit(exit: ExitInfo): void;
+  /** Found by the host after the start (protocol error, hung guest): the session must end. */
+  failure(error: Error): void;
+}
