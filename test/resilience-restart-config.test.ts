@@ -30,10 +30,11 @@ describe("the restart policy's decisions", () => {
     assert.equal(narrowRestartPolicy(policy, { maxRestarts: 0 }), undefined, "maxRestarts: 0 turns it off");
   });
 
-  it("turns health on by default and off with false", () => {
-    assert.deepEqual(resolveHealthPolicy(undefined), { intervalMs: 1000, timeoutMs: 30_000 });
-    assert.deepEqual(resolveHealthPolicy({ timeoutMs: 5000 }), { intervalMs: 1000, timeoutMs: 5000 });
+  it("leaves health off by default and with false, and takes the defaults with true", () => {
+    assert.equal(resolveHealthPolicy(undefined), undefined);
     assert.equal(resolveHealthPolicy(false), undefined);
+    assert.deepEqual(resolveHealthPolicy(true), { intervalMs: 1000, timeoutMs: 30_000 });
+    assert.deepEqual(resolveHealthPolicy({ timeoutMs: 5000 }), { intervalMs: 1000, timeoutMs: 5000 });
   });
 });
 
@@ -45,7 +46,7 @@ describe("restart and health options", () => {
     ["a fractional backoffMs", { restart: { backoffMs: 1.5 } }, "restart.backoffMs"],
     ["a queueCalls that is not a boolean", { restart: { queueCalls: "yes" } }, "restart.queueCalls"],
     ["a restart that is not an object", { restart: true }, "restart"],
-    ["health: true", { health: true }, "health"],
+    ["health that is a number", { health: 5 }, "health"],
     ["a health interval under 10 ms", { health: { intervalMs: 1 } }, "health.intervalMs"],
     ["a health timeout shorter than its interval", { health: { intervalMs: 500, timeoutMs: 100 } }, "health.timeoutMs"],
     ["an unknown health key", { health: { every: 5 } }, "health.every"],
