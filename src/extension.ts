@@ -13,7 +13,7 @@ import type { SandboxInfo } from "./sandbox/types.js";
 export type ExtensionState = "starting" | "ready" | "stopping" | "stopped" | "crashed";
 
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
-export const RESERVED_EVENTS = new Set(["stdout", "stderr", "exit", "stateChange", "newListener", "removeListener"]);
+export const RESERVED_EVENTS = new Set(["stdout", "stderr", "exit", "stateChange", "dropped", "newListener", "removeListener"]);
 
 /**
  * A callable view of the extension: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and

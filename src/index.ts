@@ -9,6 +9,8 @@ export type {
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export { callingExtension } from "./caller.js";
 export type { ProtocolLimits } from "./rpc/limits.js";
+export type { OutputLimits } from "./output/output-limits.js";
+export type { DroppedOutput } from "./output/flood-gate.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";

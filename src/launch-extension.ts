@@ -16,6 +16,8 @@ import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
+import { outputGate } from "./output/wiring.js";
+import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -45,6 +47,8 @@ export interface LaunchExtensionInput {
   tensorTransport?: TensorTransportOption;
   /** What its frames and output may cost the host (checked by validateExtensionOptions). */
   limits?: ProtocolLimits;
+  /** How many lines, events and bytes per second each of its streams may pass (the flood gate). */
+  output?: OutputLimits;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -81,18 +85,23 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 
   const limits = input.limits ?? resolveLimits();
   const tensors = new TensorLink(input.tensorTransport, name, limits);
+  // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
+  const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, () => extension);
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
+      if (!gate.admit("stdout", Buffer.byteLength(line) + 1)) return;
       if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
       extension?.emit("stdout", line);
     },
     onStderr: (line) => {
+      if (!gate.admit("stderr", Buffer.byteLength(line) + 1)) return;
       if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
       extension?.emit("stderr", line);
     },
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       tensors.ended();
+      gate.close();
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
@@ -106,6 +115,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     extensions: [tensors.codec()],
     fdChannel: tensors.channel,
     limits,
+    admitEvent: (_event, bytes) => gate.admit("events", bytes),
     onSegmentsReleased: (ids) => tensors.released(ids),
     onCudaReleased: (keys) => tensors.cudaReleased(keys),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the

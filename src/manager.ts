@@ -170,6 +170,7 @@ export class ExtensionManager {
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
         limits: merged.protocolLimits,
+        output: merged.output,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
           await rm(privateRoot, { recursive: true, force: true });

@@ -3,6 +3,7 @@
 import type { ProgressEvent } from "../env/builder.js";
 import type { Logger } from "../logger.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
+import type { OutputLimits } from "../output/output-limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
 
@@ -94,6 +95,12 @@ export interface ExtensionOptions {
    * the extension is stopped with a ProtocolError naming it. A code option only: a pyisolate.yaml cannot set it.
    */
   protocolLimits?: Partial<ProtocolLimits>;
+  /**
+   * How many stdout lines, stderr lines and events (each stream alone) and bytes a second this extension may pass
+   * (default 2000 lines, 1 MiB, burst 4000). The excess is dropped, counted in `dropped` events on the Extension
+   * and named once in a warning. A code option only.
+   */
+  output?: Partial<OutputLimits>;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

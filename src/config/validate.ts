@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { isPreConfinementVariable } from "./env-policy.js";
 import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
+import { resolveOutputLimits, type OutputLimits } from "../output/output-limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -15,6 +16,7 @@ const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
   "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits",
+  "output",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -142,7 +144,7 @@ function validateModulePath(modulePath: unknown): string {
 }
 
 /** Returns a checked copy of the load options with defaults filled and paths made absolute. */
-export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; protocolLimits: ProtocolLimits } {
+export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & { dependencies: string[]; protocolLimits: ProtocolLimits; output: OutputLimits } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
@@ -179,6 +181,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
     protocolLimits: validateLimits(options.protocolLimits),
+    output: resolveOutputLimits(options.output),
   };
 }
 

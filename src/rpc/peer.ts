@@ -289,6 +289,8 @@ export class RpcPeer implements PendingOwner {
       case "event": {
         if (typeof msg.name !== "string") throw new ProtocolError(`event: "name" must be a string`);
         msg.payload = msg.x === 1 ? this.decode(msg.payload, frame, fds) : plain(msg.payload, "event");
+        // Decoded first even when dropped: tensors and callables in it must reach the ledger, to be released.
+        if (this.options.admitEvent?.(msg.name, frame.size ?? 0) === false) return;
         return this.control(msg as unknown as ControlMessage);
       }
       default:

@@ -1,0 +1,96 @@
+// Admits or drops each line and event of one extension by its stream's budget, and reports what it dropped.
+
+import { TokenBucket } from "./token-bucket.js";
+import { OUTPUT_STREAMS, type OutputLimits, type OutputStream } from "./output-limits.js";
+
+/** What one report says: how many lines (or events) and bytes of `stream` were dropped since the last one. */
+export interface DroppedOutput {
+  stream: OutputStream;
+  lines: number;
+  bytes: number;
+}
+
+export interface FloodGateHooks {
+  /** Called at most once per `reportEveryMs` per stream while it drops, and once more by `close()`. */
+  onDropped(report: DroppedOutput): void;
+  /** Called once per stream, the first time it drops: the one warning line. */
+  onFirstDrop(stream: OutputStream): void;
+  /** The clock (performance.now() unless a test gives another). */
+  now?: () => number;
+}
+
+/** How often drops are summed into one `dropped` report: a flood costs the host one event a second, not one a line. */
+const REPORT_EVERY_MS = 1000;
+
+interface StreamState {
+  lines: TokenBucket;
+  bytes: TokenBucket;
+  droppedLines: number;
+  droppedBytes: number;
+  warned: boolean;
+}
+
+/**
+ * One per extension. `admit` is O(1) and allocates nothing; the only timer is the report's, armed by the first
+ * drop and cleared by the report or by `close()` (so a dead extension leaves none behind).
+ */
+export class FloodGate {
+  private readonly streams: Record<OutputStream, StreamState>;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(limits: OutputLimits, private readonly hooks: FloodGateHooks) {
+    this.now = hooks.now ?? (() => performance.now());
+    const start = this.now();
+    const byteBurst = Math.max(1, Math.ceil((limits.bytesPerSecond * limits.burst) / limits.linesPerSecond));
+    const make = (): StreamState => ({
+      lines: new TokenBucket(limits.linesPerSecond, limits.burst, start),
+      bytes: new TokenBucket(limits.bytesPerSecond, byteBurst, start),
+      droppedLines: 0,
+      droppedBytes: 0,
+      warned: false,
+    });
+    this.streams = Object.fromEntries(OUTPUT_STREAMS.map((s) => [s, make()])) as Record<OutputStream, StreamState>;
+  }
+
+  /** True when one line (or event) of `bytes` bytes may pass on `stream`; false when it is dropped (and counted). */
+  admit(stream: OutputStream, bytes: number): boolean {
+    if (this.closed) return false;
+    const state = this.streams[stream];
+    const now = this.now();
+    // Both budgets must hold: the byte budget is checked first so that a refused line spends no line token.
+    if (state.bytes.available(now) >= bytes && state.lines.take(1, now)) {
+      state.bytes.take(bytes, now);
+      return true;
+    }
+    state.droppedLines += 1;
+    state.droppedBytes += bytes;
+    if (!state.warned) {
+      state.warned = true;
+      this.hooks.onFirstDrop(stream);
+    }
+    this.timer ??= setTimeout(() => this.report(), REPORT_EVERY_MS).unref();
+    return false;
+  }
+
+  /** Reports what is still uncounted and stops: later lines are dropped silently (the extension is gone). */
+  close(): void {
+    if (this.closed) return;
+    this.report();
+    this.closed = true;
+  }
+
+  private report(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const stream of OUTPUT_STREAMS) {
+      const state = this.streams[stream];
+      if (state.droppedLines === 0) continue;
+      const report = { stream, lines: state.droppedLines, bytes: state.droppedBytes };
+      state.droppedLines = 0;
+      state.droppedBytes = 0;
+      this.hooks.onDropped(report);
+    }
+  }
+}
