@@ -105,7 +105,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
-  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, gate });
   tensors.spawned(guest.pid);
 
   const peer = new RpcPeer(guest.channel, {

@@ -64,14 +64,29 @@ export class FloodGate {
       state.bytes.take(bytes, now);
       return true;
     }
-    state.droppedLines += 1;
+    this.drop(stream, 1, bytes);
+    return false;
+  }
+
+  /**
+   * True while `stream` has not one line of budget: its reader may then count a whole chunk's lines and drop them
+   * undecoded (`drop`), which costs the host a newline scan instead of a string per line.
+   */
+  exhausted(stream: OutputStream): boolean {
+    return this.closed || this.streams[stream].lines.available(this.now()) < 1;
+  }
+
+  /** Counts `lines` lines (or events) of `bytes` bytes dropped on `stream`. */
+  drop(stream: OutputStream, lines: number, bytes: number): void {
+    if (this.closed) return;
+    const state = this.streams[stream];
+    state.droppedLines += lines;
     state.droppedBytes += bytes;
     if (!state.warned) {
       state.warned = true;
       this.hooks.onFirstDrop(stream);
     }
     this.timer ??= setTimeout(() => this.report(), REPORT_EVERY_MS).unref();
-    return false;
   }
 
   /** Reports what is still uncounted and stops: later lines are dropped silently (the extension is gone). */

@@ -10,6 +10,7 @@ import type { Socket } from "node:net";
 import type { ExitInfo } from "../errors.js";
 import type { LaunchCommand } from "./launch.js";
 import { LineSplitter } from "./lines.js";
+import type { FloodGate } from "../output/flood-gate.js";
 
 const STDERR_TAIL_LINES = 20;
 /** How long a SIGTERMed guest has to be gone (its supervisor's sweep takes milliseconds) before SIGKILL. */
@@ -34,7 +35,7 @@ export class GuestProcess {
    * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
    * closes its copy after the spawn.
    */
-  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number; maxLineChars?: number } = {}) {
+  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number; maxLineChars?: number; gate?: FloodGate } = {}) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
       env: command.env,
@@ -51,8 +52,14 @@ export class GuestProcess {
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
       hooks.onStderr(line);
     }, options.maxLineChars);
-    this.child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
-    this.child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+    // A stream past its budget has whole chunks counted and dropped unread: a flood costs a newline scan.
+    const gate = options.gate;
+    const read = (name: "stdout" | "stderr", splitter: LineSplitter) => (chunk: Buffer) => {
+      if (gate === undefined || !gate.exhausted(name)) return splitter.push(chunk);
+      gate.drop(name, splitter.discard(chunk), chunk.length);
+    };
+    this.child.stdout!.on("data", read("stdout", stdout));
+    this.child.stderr!.on("data", read("stderr", stderr));
     this.exited = new Promise<ExitInfo>((resolve) => {
       const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
         if (this.exitInfo) return;
