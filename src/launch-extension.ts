@@ -83,6 +83,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   });
   const failStart = (error: Error) => settleHandshake?.(error);
 
+  let disconnectTimer: NodeJS.Timeout | undefined;
   const limits = input.limits ?? resolveLimits();
   const tensors = new TensorLink(input.tensorTransport, name, limits);
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
@@ -102,6 +103,8 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       tensors.ended();
       gate.close();
+      clearTimeout(disconnectTimer); // a dead extension keeps no timer of the host
+
       failStart(new ExtensionCrashedError(name, exit));
       extension?.handleExit(exit);
     },
@@ -121,7 +124,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
     // real reason. A process that closed its socket but lives on is killed.
     onDisconnect: () => {
-      setTimeout(() => {
+      disconnectTimer = setTimeout(() => {
         if (guest.hasExited) return;
         logger.warn(`[${name}] closed its RPC socket but kept running; killing it`);
         guest.kill();
