@@ -1,12 +1,13 @@
-// Crash after crash, with tensors and bytes in flight: the host keeps no fd, segment, timer, listener or process of them.
+// Crash after crash (and stops), with tensors and bytes in flight: the host keeps no fd, segment, timer, listener or process of them.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
 import { readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { ExtensionCrashedError, ExtensionLoadError, ProtocolError, Tensor, liveSegments, type Extension, type ExtensionOptions } from "../src/index.js";
+import { ExtensionClosedError, ExtensionCrashedError, ExtensionLoadError, ProtocolError, Tensor, liveSegments, type Extension, type ExtensionOptions } from "../src/index.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
 import { NUMPY } from "./tensor-helpers.js";
 
@@ -21,7 +22,7 @@ const BACKENDS: { label: string; sandbox: ExtensionOptions["sandbox"] }[] = [
   { label: "under Landlock", sandbox: { backend: "landlock" } },
   { label: "with the sandbox disabled", sandbox: { mode: "disabled" } },
 ];
-const MODES = ["sigkill", "exit", "protocol", "failedStart"] as const;
+const MODES = ["sigkill", "exit", "protocol", "failedStart", "stop"] as const;
 const CYCLES = 3;
 
 /**
@@ -62,6 +63,8 @@ function counts() {
     handles: process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length,
     children: childPids().length,
     extensions: manager.list().length,
+    // Each load's private HOME and tmp, removed when it ends.
+    privateDirs: readdirSync(tmpdir()).filter((entry) => entry.startsWith("pyisolate-res_floods_leak")).length,
   };
 }
 
@@ -79,7 +82,8 @@ async function crashOnce(name: string, sandbox: ExtensionOptions["sandbox"], mod
   const echoed = await ext.call("echo", [Tensor.zeros([4096], "float32")]);
   assert.ok(echoed instanceof Tensor);
   const inFlight = ext.call("wait_forever", [Tensor.zeros([1 << 16], "uint8")]);
-  const bytes = ext.call("wait_forever", [Buffer.alloc(1 << 16, 7)]);
+  // Handled from now on: it settles while the switch below awaits other things.
+  const bytes = assert.rejects(ext.call("wait_forever", [Buffer.alloc(1 << 16, 7)]));
   const pid = ext.pid!;
   const group = ext.processGroup!;
   switch (mode) {
@@ -95,8 +99,14 @@ async function crashOnce(name: string, sandbox: ExtensionOptions["sandbox"], mod
       await ext.call("bad_frame").catch(() => undefined);
       await assert.rejects(inFlight, ProtocolError);
       break;
+    case "stop": {
+      const closed = assert.rejects(inFlight, ExtensionClosedError);
+      await ext.stop();
+      await closed;
+      break;
+    }
   }
-  await assert.rejects(bytes);
+  await bytes;
   await exited;
   await waitFor(() => !isAlive(pid) && !groupAlive(group), 10_000, "the extension's processes to be gone");
 }
@@ -111,7 +121,7 @@ function groupAlive(group: number): boolean {
 }
 
 for (const { label, sandbox } of BACKENDS) {
-  test(`after ${CYCLES} rounds of SIGKILL, os._exit, a protocol error and a failed start, ${label}, the host holds what it held before`, async () => {
+  test(`after ${CYCLES} rounds of SIGKILL, os._exit, a protocol error, a failed start and a stop, ${label}, the host holds what it held before`, async () => {
     const name = `res_floods_leak_${sandbox?.backend ?? "none"}`;
     // One round first: lazy things (the native addon, the sandbox detection, the venv) are made once per host.
     for (const mode of MODES) await crashOnce(name, sandbox, mode);
