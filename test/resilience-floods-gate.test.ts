@@ -44,6 +44,20 @@ test("the byte budget drops long lines that the line budget would pass", () => {
   assert.deepEqual(reports, [{ stream: "stderr", lines: 1, bytes: 600 }]);
 });
 
+test("a line or event larger than the whole byte budget passes when the budget is full, and is then owed", () => {
+  const { g, reports, advance } = gate({ linesPerSecond: 10, bytesPerSecond: 1000, burst: 10 });
+  assert.equal(g.admit("events", 5000), true, "never starved: the bucket (1000 bytes) was full");
+  assert.equal(g.admit("events", 1), false, "the stream owes 4000 bytes");
+  assert.equal(g.exhausted("events"), true);
+  advance(4000);
+  assert.equal(g.admit("events", 1), false, "paid back to zero, still nothing to spend");
+  advance(10);
+  assert.equal(g.admit("events", 1), true);
+  assert.equal(g.admit("events", 5000), false, "a big one waits for a full bucket again");
+  g.close();
+  assert.deepEqual(reports, [{ stream: "events", lines: 3, bytes: 5002 }]);
+});
+
 test("the budget refills with time, and a report sums the drops since the last one", () => {
   const { g, reports, warned, advance } = gate({ linesPerSecond: 100, bytesPerSecond: 1_000_000, burst: 1 });
   assert.equal(g.admit("events", 1), true);

@@ -23,6 +23,8 @@ export interface FloodGateHooks {
 const REPORT_EVERY_MS = 1000;
 
 interface StreamState {
+  /** The byte bucket's size: a line or event larger than it passes when the bucket is full, and is then owed. */
+  byteBurst: number;
   lines: TokenBucket;
   bytes: TokenBucket;
   droppedLines: number;
@@ -45,6 +47,7 @@ export class FloodGate {
     const start = this.now();
     const byteBurst = Math.max(1, Math.ceil((limits.bytesPerSecond * limits.burst) / limits.linesPerSecond));
     const make = (): StreamState => ({
+      byteBurst,
       lines: new TokenBucket(limits.linesPerSecond, limits.burst, start),
       bytes: new TokenBucket(limits.bytesPerSecond, byteBurst, start),
       droppedLines: 0,
@@ -59,9 +62,10 @@ export class FloodGate {
     if (this.closed) return false;
     const state = this.streams[stream];
     const now = this.now();
-    // Both budgets must hold: the byte budget is checked first so that a refused line spends no line token.
-    if (state.bytes.available(now) >= bytes && state.lines.take(1, now)) {
-      state.bytes.take(bytes, now);
+    // Both budgets must hold: the byte budget is checked first so that a refused line spends no line token. One
+    // larger than the byte bucket needs it full, and leaves it in debt: rare big events pass, the rate still holds.
+    if (state.bytes.available(now) >= Math.min(bytes, state.byteBurst) && state.lines.take(1, now)) {
+      state.bytes.spend(bytes, now);
       return true;
     }
     this.drop(stream, 1, bytes);
@@ -73,7 +77,9 @@ export class FloodGate {
    * undecoded (`drop`), which costs the host a newline scan instead of a string per line.
    */
   exhausted(stream: OutputStream): boolean {
-    return this.closed || this.streams[stream].lines.available(this.now()) < 1;
+    const state = this.streams[stream];
+    const now = this.now();
+    return this.closed || state.lines.available(now) < 1 || state.bytes.available(now) <= 0;
   }
 
   /** Counts `lines` lines (or events) of `bytes` bytes dropped on `stream`. */

@@ -3,7 +3,7 @@
 /**
  * Holds up to `capacity` tokens and gains `perSecond` of them each second. `take(n, nowMs)` spends n tokens when
  * there are enough and says whether it did; refusing costs nothing, so a flood that keeps asking stays refused
- * until the bucket has refilled. The clock is passed in (performance.now() in use, any numbers in tests).
+ * until the bucket has refilled; `spend` may overdraw it. The clock is passed in (performance.now() in use, any numbers in tests).
  */
 export class TokenBucket {
   private tokens: number;
@@ -21,7 +21,16 @@ export class TokenBucket {
     return true;
   }
 
-  /** Tokens there now (for tests and figures). */
+  /**
+   * Spends `count` tokens whatever there are: the bucket may go below zero and owes them, refilling from there.
+   * For an item larger than the whole bucket, which `take` could never pass.
+   */
+  spend(count: number, nowMs: number): void {
+    this.refill(nowMs);
+    this.tokens -= count;
+  }
+
+  /** Tokens there now, below zero while in debt (for the gate's checks and for tests). */
   available(nowMs: number): number {
     this.refill(nowMs);
     return this.tokens;
