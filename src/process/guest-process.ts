@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
+import type { Readable } from "node:stream";
 import type { ExitInfo } from "../errors.js";
 import type { LaunchCommand } from "./launch.js";
 import { LineSplitter } from "./lines.js";
@@ -54,12 +55,15 @@ export class GuestProcess {
     }, options.maxLineChars);
     // A stream past its budget has whole chunks counted and dropped unread: a flood costs a newline scan.
     const gate = options.gate;
-    const read = (name: "stdout" | "stderr", splitter: LineSplitter) => (chunk: Buffer) => {
+    // While it floods, a pipe is read one chunk per turn of the event loop (libuv would read up to 32 in a row).
+    const read = (name: "stdout" | "stderr", splitter: LineSplitter, pipe: Readable) => (chunk: Buffer) => {
       if (gate === undefined || !gate.exhausted(name)) return splitter.push(chunk);
       gate.drop(name, splitter.discard(chunk), chunk.length);
+      pipe.pause();
+      setImmediate(() => pipe.resume());
     };
-    this.child.stdout!.on("data", read("stdout", stdout));
-    this.child.stderr!.on("data", read("stderr", stderr));
+    this.child.stdout!.on("data", read("stdout", stdout, this.child.stdout!));
+    this.child.stderr!.on("data", read("stderr", stderr, this.child.stderr!));
     this.exited = new Promise<ExitInfo>((resolve) => {
       const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
         if (this.exitInfo) return;
