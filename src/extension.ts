@@ -16,7 +16,7 @@ export type ExtensionState = "starting" | "ready" | "restarting" | "stopping" | 
 
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
 export const RESERVED_EVENTS = new Set([
-  "stdout", "stderr", "exit", "stateChange", "newListener", "removeListener", "crash", "restart", "ready", "error",
+  "stdout", "stderr", "exit", "stateChange", "dropped", "newListener", "removeListener", "crash", "restart", "ready", "error",
 ]);
 
 /**
@@ -166,6 +166,7 @@ export class Extension extends EventEmitter {
       stdout: (line) => this.emit("stdout", line),
       stderr: (line) => this.emit("stderr", line),
       event: (name, payload) => this.deliverEvent(name, payload),
+      dropped: (report) => this.emit("dropped", report),
       exit: (exit) => this.sessionExited(attempt, exit),
       failure: (error) => (this.current === attempt ? this.fail(error) : undefined),
     };

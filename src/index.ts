@@ -9,6 +9,8 @@ export type {
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export { callingExtension } from "./caller.js";
 export type { ProtocolLimits } from "./rpc/limits.js";
+export type { OutputLimits } from "./output/output-limits.js";
+export type { DroppedOutput } from "./output/flood-gate.js";
 
 // Resilience: restarts and health (docs/reliability.md)
 export type { RestartOptions } from "./lifecycle/restart-policy.js";

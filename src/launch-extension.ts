@@ -22,6 +22,8 @@ import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 import { enforceLimits, type Enforcement } from "./limits/enforce.js";
 import type { ResourceLimits } from "./limits/types.js";
+import { outputGate } from "./output/wiring.js";
+import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -57,6 +59,8 @@ export interface LaunchExtensionInput {
   restart?: RestartPolicy;
   /** The heartbeat (absent: off). */
   health?: HealthPolicy;
+  /** How many lines, events and bytes per second each of its streams may pass (the flood gate). */
+  output?: OutputLimits;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -99,21 +103,28 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   });
   const failStart = (error: Error) => settleHandshake?.(error);
 
+  let disconnectTimer: NodeJS.Timeout | undefined;
   const limits = input.limits ?? resolveLimits();
   let enforcement: Enforcement | undefined;
   const tensors = new TensorLink(input.tensorTransport, name, limits);
+  // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
+  const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, (report) => hooks.dropped(report));
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
+      if (!gate.admit("stdout", Buffer.byteLength(line) + 1)) return;
       if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
       hooks.stdout(line);
     },
     onStderr: (line) => {
+      if (!gate.admit("stderr", Buffer.byteLength(line) + 1)) return;
       if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
       hooks.stderr(line);
     },
     onExit: (raw) => {
       const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
       tensors.ended();
+      gate.close();
+      clearTimeout(disconnectTimer); // a dead extension keeps no timer of the host
       // A signal that is the kernel's word for a limit (SIGXCPU, an OOM kill in its cgroup) is reported as that limit.
       const limitError = enforcement?.exitError(exit);
       enforcement?.ended();
@@ -122,7 +133,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       failStart(limitError ?? new ExtensionCrashedError(name, exit));
       hooks.exit(exit);
     },
-  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined, gate });
   tensors.spawned(guest.pid);
   let health: HealthMonitor | undefined;
   // A failure found after the start (protocol error, hung guest, a limit) ends this session: the Extension decides what next.
@@ -144,12 +155,13 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     extensions: [tensors.codec()],
     fdChannel: tensors.channel,
     limits,
+    admitEvent: (_event, bytes) => gate.admit("events", bytes),
     onSegmentsReleased: (ids) => tensors.released(ids),
     onCudaReleased: (keys) => tensors.cudaReleased(keys),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
     // real reason. A process that closed its socket but lives on is killed.
     onDisconnect: () => {
-      setTimeout(() => {
+      disconnectTimer = setTimeout(() => {
         if (guest.hasExited) return;
         logger.warn(`[${name}] closed its RPC socket but kept running; killing it`);
         guest.kill();

@@ -182,6 +182,7 @@ export class ExtensionManager {
         resourceLimits: limits,
         restart,
         health: merged.healthPolicy,
+        output: merged.output,
         onFinished: async () => {
           if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
           if (pinsOwnedByExtension) pins.close();

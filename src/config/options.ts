@@ -6,6 +6,7 @@ import type { ResourceLimits } from "../limits/types.js";
 import type { HealthOptions } from "../lifecycle/health.js";
 import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
+import type { OutputLimits } from "../output/output-limits.js";
 
 export type SandboxMode = "required" | "preferred" | "disabled";
 
@@ -114,6 +115,12 @@ export interface ExtensionOptions {
    * as hung. `true` takes the defaults ({ intervalMs: 1000, timeoutMs: 30000 }). A code option only.
    */
   health?: HealthOptions | boolean;
+  /**
+   * How many stdout lines, stderr lines and events (each stream alone) and bytes a second this extension may pass
+   * (default 2000 lines, 1 MiB, burst 4000). The excess is dropped, counted in `dropped` events on the Extension
+   * and named once in a warning. A code option only.
+   */
+  output?: Partial<OutputLimits>;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

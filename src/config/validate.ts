@@ -8,6 +8,7 @@ import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
 import { validateResourceLimits } from "../limits/types.js";
 import { resolveHealthPolicy, type HealthPolicy } from "../lifecycle/health.js";
 import { resolveRestartPolicy, type RestartPolicy } from "../lifecycle/restart-policy.js";
+import { resolveOutputLimits, type OutputLimits } from "../output/output-limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -18,7 +19,7 @@ const KNOWN_KEYS = new Set([
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
   "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
-  "restart", "health",
+  "restart", "health", "output",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -148,6 +149,7 @@ function validateModulePath(modulePath: unknown): string {
 /** Returns a checked copy of the load options with defaults filled and paths made absolute. */
 export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & {
   dependencies: string[]; protocolLimits: ProtocolLimits; restartPolicy: RestartPolicy | undefined; healthPolicy: HealthPolicy | undefined;
+  output: OutputLimits;
 } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   for (const key of Object.keys(options)) {
@@ -188,6 +190,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     limits: validateResourceLimits(options.limits),
     restartPolicy: validateRestart(options.restart),
     healthPolicy: validateHealth(options.health),
+    output: resolveOutputLimits(options.output),
   };
 }
 

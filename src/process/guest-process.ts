@@ -7,9 +7,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
+import type { Readable } from "node:stream";
 import type { ExitInfo } from "../errors.js";
 import type { LaunchCommand } from "./launch.js";
 import { LineSplitter } from "./lines.js";
+import type { FloodGate } from "../output/flood-gate.js";
 
 const STDERR_TAIL_LINES = 20;
 /** How long a SIGTERMed guest has to be gone (its supervisor's sweep takes milliseconds) before SIGKILL. */
@@ -36,7 +38,10 @@ export class GuestProcess {
    * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
    * closes its copy after the spawn. `heartbeat` makes fd 5 a socket for the health check.
    */
-  constructor(command: LaunchCommand, hooks: GuestProcessHooks, options: { fdChannel?: number; maxLineChars?: number; heartbeat?: boolean } = {}) {
+  constructor(
+    command: LaunchCommand, hooks: GuestProcessHooks,
+    options: { fdChannel?: number; maxLineChars?: number; heartbeat?: boolean; gate?: FloodGate } = {},
+  ) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
       env: command.env,
@@ -55,8 +60,17 @@ export class GuestProcess {
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
       hooks.onStderr(line);
     }, options.maxLineChars);
-    this.child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
-    this.child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+    // A stream past its budget has whole chunks counted and dropped unread: a flood costs a newline scan.
+    const gate = options.gate;
+    // While it floods, a pipe is read one chunk per turn of the event loop (libuv would read up to 32 in a row).
+    const read = (name: "stdout" | "stderr", splitter: LineSplitter, pipe: Readable) => (chunk: Buffer) => {
+      if (gate === undefined || !gate.exhausted(name)) return splitter.push(chunk);
+      gate.drop(name, splitter.discard(chunk), chunk.length);
+      pipe.pause();
+      setImmediate(() => pipe.resume());
+    };
+    this.child.stdout!.on("data", read("stdout", stdout, this.child.stdout!));
+    this.child.stderr!.on("data", read("stderr", stderr, this.child.stderr!));
     this.exited = new Promise<ExitInfo>((resolve) => {
       const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
         if (this.exitInfo) return;

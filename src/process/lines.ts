@@ -14,7 +14,9 @@ export const DEFAULT_MAX_LINE_CHARS = 64 * 1024;
 export class LineSplitter {
   private pieces: string[] = [];
   private partialChars = 0;
-  private readonly decoder = new StringDecoder("utf8");
+  private decoder = new StringDecoder("utf8");
+  /** The partial line was dropped by `discard`: the rest of it, up to its newline, goes too. */
+  private discarding = false;
   private readonly maxLineChars: number;
 
   constructor(private readonly onLine: (line: string) => void, maxLineChars = DEFAULT_MAX_LINE_CHARS) {
@@ -23,7 +25,13 @@ export class LineSplitter {
   }
 
   push(chunk: Buffer): void {
-    const text = this.decoder.write(chunk);
+    let text = this.decoder.write(chunk);
+    if (this.discarding) {
+      const newline = text.indexOf("\n");
+      if (newline === -1) return;
+      this.discarding = false;
+      text = text.slice(newline + 1);
+    }
     let start = 0;
     while (start < text.length) {
       const newline = text.indexOf("\n", start);
@@ -36,7 +44,34 @@ export class LineSplitter {
     }
   }
 
+  /**
+   * Drops `chunk` unread (no string is made of it) and says how many lines it ended: a newline scan of the bytes,
+   * for a stream past its budget. The partial line before it is dropped, and so is the rest of the last line.
+   */
+  discard(chunk: Buffer): number {
+    let newlines = 0;
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) newlines += 1;
+    if (chunk.length === 0) return 0;
+    // A line being dropped was counted when its dropping began: its newline is not one more.
+    let lines = this.discarding && newlines > 0 ? newlines - 1 : newlines;
+    const endsOpen = chunk[chunk.length - 1] !== 10;
+    // The line left open at the end is counted now, unless it is the one already counted.
+    if (endsOpen && !(this.discarding && newlines === 0)) lines += 1;
+    this.pieces = [];
+    this.partialChars = 0;
+    this.decoder = new StringDecoder("utf8");
+    this.discarding = endsOpen;
+    return lines;
+  }
+
   flush(): void {
+    if (this.discarding) {
+      this.discarding = false;
+      this.pieces = [];
+      this.partialChars = 0;
+      this.decoder.end();
+      return;
+    }
     const rest = this.decoder.end();
     if (rest) this.take(rest, 0, rest.length);
     if (this.partialChars > 0) this.onLine(this.pieces.join(""));

@@ -12,6 +12,8 @@ const COPY_ATTACHMENTS_BELOW = 16 * 1024;
 export interface Frame {
   header: Record<string, unknown>;
   attachments: Uint8Array[];
+  /** The frame's length on the wire, prefix excluded, where a decoder read it (what an event costs the flood gate). */
+  size?: number;
 }
 
 /**
@@ -190,7 +192,7 @@ function parseFrame(body: Buffer, limits: FrameLimits): Frame {
     if (offset !== body.length) {
       throw new ProtocolError(`frame has ${body.length - offset} bytes after its header but no attachment list "a"`);
     }
-    return { header: record, attachments: [] };
+    return { header: record, attachments: [], size: body.length };
   }
   if (!Array.isArray(lengths)) throw new ProtocolError('attachment list "a" must be an array of lengths');
   if (lengths.length > limits.maxAttachments) throw overLimit("maxAttachments", "frame attachments", lengths.length, limits.maxAttachments);
@@ -209,5 +211,5 @@ function parseFrame(body: Buffer, limits: FrameLimits): Frame {
   if (offset !== body.length) {
     throw new ProtocolError(`frame length disagrees with its parts: ${body.length - offset} bytes left over`);
   }
-  return { header: record, attachments };
+  return { header: record, attachments, size: body.length };
 }

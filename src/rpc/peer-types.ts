@@ -37,6 +37,11 @@ export interface RpcPeerOptions {
   onSegmentsReleased?: (ids: number[]) => void;
   /** The other side freed these CUDA tensors (a `release` message's `cuda`: host keys, once per opening). */
   onCudaReleased?: (keys: string[]) => void;
+  /**
+   * Asked for each `event` once decoded (so that the tensors and callables in it are booked and later released):
+   * false drops it before the owner sees it (the flood gate), so a flood of events calls no listener.
+   */
+  admitEvent?: (name: string, frameBytes: number) => boolean;
   /** Largest frame accepted from the other side (default: `limits.maxFrameBytes`, else 256 MiB). */
   maxFrameBytes?: number;
   /** What the other side's frames may cost (limits.ts); missing ones take their defaults. */

@@ -20,6 +20,8 @@ export type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions 
 
 const CONTROL_KINDS = new Set(["hello", "init", "ready", "fatal", "shutdown"]);
 const RPC_KINDS = new Set(["call", "result", "error", "cancel", "release", "event"]);
+/** Decoding time one connection may take before its reading yields to the rest of the event loop. */
+const TURN_BUDGET_MS = 4;
 
 export class RpcPeer implements PendingOwner {
   private readonly stream: Duplex;
@@ -34,6 +36,9 @@ export class RpcPeer implements PendingOwner {
   private closedWith: Error | undefined;
   /** Set when the stream ended and `onDisconnect` left closing to the owner. */
   private disconnectedWith: ExtensionClosedError | undefined;
+  /** Decoding time since reading last yielded (see yieldTurn). */
+  private busyMs = 0;
+  private yielding = false;
 
   constructor(stream: Duplex, options: RpcPeerOptions = {}) {
     this.stream = stream;
@@ -203,12 +208,30 @@ export class RpcPeer implements PendingOwner {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.closedWith !== undefined) return;
+    const started = performance.now();
     try {
       this.decoder.push(chunk);
     } catch (err) {
       this.protocolFailure(err);
     }
+    this.busyMs += performance.now() - started;
+    if (this.busyMs > TURN_BUDGET_MS) this.yieldTurn();
   };
+
+  /**
+   * A flood of small frames (events) arrives as many 64 KiB reads in one turn of the event loop: past
+   * TURN_BUDGET_MS of decoding, reading pauses until the next turn, so timers and other extensions get theirs.
+   */
+  private yieldTurn(): void {
+    if (this.yielding) return;
+    this.yielding = true;
+    this.stream.pause();
+    setImmediate(() => {
+      this.busyMs = 0;
+      this.yielding = false;
+      if (this.closedWith === undefined) this.stream.resume();
+    });
+  }
 
   private readonly onEnd = (): void => {
     this.disconnected(new ExtensionClosedError("the connection was closed by the other side"));
@@ -289,6 +312,8 @@ export class RpcPeer implements PendingOwner {
       case "event": {
         if (typeof msg.name !== "string") throw new ProtocolError(`event: "name" must be a string`);
         msg.payload = msg.x === 1 ? this.decode(msg.payload, frame, fds) : plain(msg.payload, "event");
+        // Decoded first even when dropped: tensors and callables in it must reach the ledger, to be released.
+        if (this.options.admitEvent?.(msg.name, frame.size ?? 0) === false) return;
         return this.control(msg as unknown as ControlMessage);
       }
       default:
