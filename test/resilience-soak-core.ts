@@ -114,6 +114,8 @@ function isExtensionProcess(pid: number): boolean {
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
+  // Children the host had before (tsx's esbuild service in the tests) are not the extensions'.
+  const before = new Set(descendants());
   const manager = new ExtensionManager({ venvRoot: o.venvRoot, forwardOutput: false, logger: createConsoleLogger("silent") });
   const names = Array.from({ length: o.extensions }, (_, i) => `res_fuzz_soak_${i < o.tensorExtensions ? "t" : "b"}${i}`);
   const optionsOf = (i: number): ExtensionOptions => ({
@@ -267,8 +269,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   closing = true;
   await manager.close();
-  for (let i = 0; i < 50 && descendants().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-  report.orphans = [...new Set([...descendants(), ...[...pidsSeen].filter(isExtensionProcess)])].map(describe);
+  const ours = (): number[] => descendants().filter((pid) => !before.has(pid));
+  for (let i = 0; i < 50 && ours().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  report.orphans = [...new Set([...ours(), ...[...pidsSeen].filter(isExtensionProcess)])].map(describe);
   gc();
   report.memfdsLeft = usage().memfds;
   log(`done: ${JSON.stringify({ ...report, typed: report.typed, untyped: report.untyped.slice(0, 5) })}`);
