@@ -2,15 +2,18 @@
 
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parseDocument } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { ExtensionOptions } from "./options.js";
 import { checkFileOptions, FILE_KEYS, type FileAllowances, type FileOptions } from "./file-policy.js";
 import { validateExtensionOptions } from "./validate.js";
+import { yamlNestingDepth } from "./yaml-depth.js";
 
 export const CONFIG_FILE_NAME = "pyisolate.yaml";
 /** A config file is a few lines; anything larger is not one (and /dev/zero behind a link would never end). */
 export const CONFIG_FILE_MAX_BYTES = 64 * 1024;
+/** Deepest nesting of mappings and lists the file may have (real ones nest 3 or 4 levels). */
+export const CONFIG_FILE_MAX_DEPTH = 64;
 
 /**
  * The file's text, or undefined when there is none. The folder is the extension's: the file is opened without
@@ -56,8 +59,17 @@ export function readConfigFile(modulePath: string, allow: FileAllowances = {}): 
   if (text === undefined) return {};
   let data: unknown;
   try {
-    data = parse(text);
+    if (yamlNestingDepth(text, CONFIG_FILE_MAX_DEPTH) > CONFIG_FILE_MAX_DEPTH) {
+      throw new ConfigError(`${file} nests deeper than ${CONFIG_FILE_MAX_DEPTH} levels`, { file });
+    }
+    const doc = parseDocument(text);
+    // A warning (an unresolved tag such as !!python/object) refuses the file: the yaml package would otherwise print
+    // the extension's text on the host's stderr and go on with a guess of what the file meant.
+    const fault = doc.errors[0] ?? doc.warnings[0];
+    if (fault !== undefined) throw fault;
+    data = doc.toJS();
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(`${file} is not valid YAML: ${(error as Error).message}`, { file, cause: error });
   }
   if (data === null || data === undefined) return {};

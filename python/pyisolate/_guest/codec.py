@@ -184,7 +184,7 @@ class Decoder:
                 raise ValueError("$int payload must be a decimal string")
             return int(payload)
         if name == "$float":
-            if payload not in _NON_FINITE:
+            if type(payload) is not str or payload not in _NON_FINITE:  # an unhashable payload cannot be looked up
                 raise ValueError(f"$float payload must be nan, inf or -inf, got {payload!r}")
             return _NON_FINITE[payload]
         if name == "$map":
@@ -210,6 +210,10 @@ def _hashable(key):
         return tuple(_hashable(k) for k in key)
     if type(key) is dict:
         raise ValueError("$map key is an object, which cannot key a Python dict")
+    try:
+        hash(key)
+    except TypeError:  # e.g. a tensor decoded as a numpy array
+        raise ValueError(f"$map key of type {type(key).__name__} cannot key a Python dict") from None
     return key
 
 

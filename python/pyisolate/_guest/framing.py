@@ -66,6 +66,8 @@ class FrameDecoder:
             msg = json.loads(buf[start:body_start])  # json accepts the bytearray slice as is
         except ValueError as e:  # also UnicodeDecodeError
             raise ProtocolError(f"frame header is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ProtocolError("frame header nests deeper than the JSON parser's recursion limit") from None
         if type(msg) is not dict:
             raise ProtocolError("frame header is not a JSON object")
         lengths = msg.get("a")

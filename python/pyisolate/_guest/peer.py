@@ -119,6 +119,8 @@ class Peer:
 
     def _dispatch(self, msg: dict, attachments: list) -> None:
         kind = msg.get("k")
+        if type(kind) is not str:  # a list or object would not even hash
+            raise ProtocolError(f"message kind must be a string, got {type(kind).__name__}")
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(msg, attachments)
@@ -142,6 +144,8 @@ class Peer:
             return decoder.decode(value), decoder.decode(kw)
         except ValueError as e:
             raise ProtocolError(f"bad tagged value in {msg.get('k')!r} message: {e}") from None
+        except RecursionError:  # json.loads took the header, but the walk costs more frames per level
+            raise ProtocolError(f"the value in a {msg.get('k')!r} message nests too deep to decode") from None
         finally:
             decoder.close()
 
@@ -206,7 +210,7 @@ class Peer:
             self._out.error(cid, error)
 
     def _on_cancel(self, msg: dict, attachments: list) -> None:
-        cid = msg.get("id")
+        cid = _reply_id(msg)
         task = self._serving.get(cid)
         if task is not None and not task.done():
             self._cancelled.add(cid)
@@ -262,7 +266,7 @@ class Peer:
             raise
 
     def _on_result(self, msg: dict, attachments: list) -> None:
-        future = self._pending.pop(msg.get("id"), None)
+        future = self._pending.pop(_reply_id(msg), None)
         try:
             value = self._decode(msg, attachments, msg.get("value"))  # decode anyway: proxies get released
         except ProtocolError:
@@ -275,7 +279,7 @@ class Peer:
             future.set_result(value)
 
     def _on_error(self, msg: dict, attachments: list) -> None:
-        future = self._pending.pop(msg.get("id"), None)
+        future = self._pending.pop(_reply_id(msg), None)
         if future is not None and not future.done():
             future.set_exception(error_from_wire(msg.get("error")))
 
@@ -335,6 +339,14 @@ class Peer:
             releases.unbind()
             self._out.fd_channel.close()
         self._transport.close()
+
+
+def _reply_id(msg: dict) -> int:
+    """The call id a result, error or cancel refers to; ProtocolError unless an integer (a list would not hash)."""
+    cid = msg.get("id")
+    if type(cid) is not int:
+        raise ProtocolError(f"{msg.get('k')} message: 'id' must be an integer, got {type(cid).__name__}")
+    return cid
 
 
 def _check_kw(cid: int, kw) -> None:
