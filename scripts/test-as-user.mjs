@@ -18,8 +18,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PATTERNS = [/^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/];
 /** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches). */
 const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "node_modules", "dist"];
-/** Host variables the user's run keeps: locale, CI flag, and the installers' settings (the local index, find-links). */
-const KEPT_ENV = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|CI|PIP_\w+|UV_\w+)$/;
+/**
+ * Host variables the user's run keeps: locale, CI flag, the installers' settings (the local index, find-links), and
+ * the machine's CA bundle and proxies (uv trusts only its own roots unless SSL_CERT_FILE names the system's).
+ */
+const KEPT_ENV = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|CI|PIP_\w+|UV_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY)$/;
 const PYTHON = "/usr/bin/python3";
 
 function skipOrFail(reason) {
