@@ -8,16 +8,13 @@ import { ExtensionUnresponsiveError, ProtocolError, type Extension, type Sandbox
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
+import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 const MODULE = fixture("res_restart_ext");
 const HEALTH = { intervalMs: 100, timeoutMs: 1000 };
 /** The issue's "within a configurable time": timeoutMs plus two ping intervals, with room for a loaded 2-core host. */
 const DETECT_BOUND_MS = 8000;
-const MODES: { label: string; tag: string; sandbox: SandboxOptions }[] = [
-  { label: "the sandbox disabled", tag: "none", sandbox: { mode: "disabled" } },
-  { label: "bwrap", tag: "bwrap", sandbox: { mode: "required", backend: "bwrap" } },
-  { label: "Landlock", tag: "landlock", sandbox: { mode: "required", backend: "landlock" } },
-];
+const MODES = SANDBOX_MODES;
 
 let caps: SandboxCapabilities;
 const manager = makeManager();
@@ -26,11 +23,7 @@ before(async () => {
 });
 after(() => manager.close());
 
-function unavailable(sandbox: SandboxOptions): string | undefined {
-  if (sandbox.backend === "bwrap" && caps.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${caps.model})`;
-  if (sandbox.backend === "landlock" && caps.landlockAbi < 6) return `Landlock ABI ${caps.landlockAbi} < 6`;
-  return undefined;
-}
+const unavailable = (sandbox: SandboxOptions): string | undefined => unavailableMode(caps, sandbox);
 
 /** Calls `method` (which hangs the guest for 30 s) and returns the error, how long it took, and the crash event's error. */
 async function hangAndWait(ext: Extension, method: string, args: unknown[]): Promise<{ error: unknown; tookMs: number; crash: unknown }> {

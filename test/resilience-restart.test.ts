@@ -10,13 +10,10 @@ import {
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
+import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 const MODULE = fixture("res_restart_ext");
-const MODES: { label: string; tag: string; sandbox: SandboxOptions }[] = [
-  { label: "the sandbox disabled", tag: "none", sandbox: { mode: "disabled" } },
-  { label: "bwrap", tag: "bwrap", sandbox: { mode: "required", backend: "bwrap" } },
-  { label: "Landlock", tag: "landlock", sandbox: { mode: "required", backend: "landlock" } },
-];
+const MODES = SANDBOX_MODES;
 
 let caps: SandboxCapabilities;
 const manager = makeManager();
@@ -25,11 +22,7 @@ before(async () => {
 });
 after(() => manager.close());
 
-function unavailable(sandbox: SandboxOptions): string | undefined {
-  if (sandbox.backend === "bwrap" && caps.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${caps.model})`;
-  if (sandbox.backend === "landlock" && caps.landlockAbi < 6) return `Landlock ABI ${caps.landlockAbi} < 6`;
-  return undefined;
-}
+const unavailable = (sandbox: SandboxOptions): string | undefined => unavailableMode(caps, sandbox);
 
 /** Records the lifecycle events of `ext` in order. */
 function record(ext: Extension): string[] {

@@ -15,6 +15,7 @@ import { MAX_BROADCAST_BYTES } from "../src/tensor/descriptor.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
+import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 const MODULE = fixture("trust_frames_ext");
 const MiB = 1024 * 1024;
@@ -141,11 +142,7 @@ before(async () => {
 });
 after(() => manager.close());
 
-function unavailable(sandbox: SandboxOptions): string | undefined {
-  if (sandbox.backend === "bwrap" && caps.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${caps.model})`;
-  if (sandbox.backend === "landlock" && caps.landlockAbi < 6) return `Landlock ABI ${caps.landlockAbi} < 6`;
-  return undefined;
-}
+const unavailable = (sandbox: SandboxOptions): string | undefined => unavailableMode(caps, sandbox);
 
 /** Waits for `count` events `name`, returning their payloads. */
 function events(ext: Extension, name: string, count: number): Promise<unknown[]> {
