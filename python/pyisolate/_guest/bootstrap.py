@@ -6,51 +6,32 @@ import sys
 _EXIT_NOT_CONFINED = 4
 
 
-def _fork_supervisor() -> None:
-    """Where the host asks (no PID namespace), fork the supervisor first: see supervisor.py.
-
-    First of all, before the runtime is imported, so that the supervisor holds no more than a bare interpreter, and
-    outside the Landlock domain that the child then creates.
-    """
-    if "PYISOLATE_SUPERVISE" not in os.environ:
+def _run_sibling(env_switch: str, module_file: str, errors: tuple, what: str) -> None:
+    """Where the host set `env_switch`, load the sibling `module_file` by path (the runtime is not importable yet:
+    nothing of the package runs before it) and call its `from_env()`; a failure exits before any extension code."""
+    if env_switch not in os.environ:
         return
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
-    spec = importlib.util.spec_from_file_location("_pyisolate_supervisor", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), module_file)
+    spec = importlib.util.spec_from_file_location("_pyisolate_" + module_file[:-3], path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
         module.from_env()
-    except OSError as e:
-        sys.stderr.write(f"pyisolate guest: the supervisor could not be started: {e}\n")
+    except errors as e:
+        sys.stderr.write(f"pyisolate guest: {what}: {e}\n")
         sys.stderr.flush()
         os._exit(_EXIT_NOT_CONFINED)
 
 
-_fork_supervisor()
-
-
-def _apply_rlimits() -> None:
-    """The kernel's limits the host asked for (src/limits/rlimits.ts), in the extension's process only (not in the
-    supervisor, which must outlive a process that passed them), before any of its code: see rlimits.py."""
-    if "PYISOLATE_RLIMITS" not in os.environ:
-        return
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rlimits.py")
-    spec = importlib.util.spec_from_file_location("_pyisolate_rlimits", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        module.from_env()
-    except (OSError, ValueError) as e:
-        sys.stderr.write(f"pyisolate guest: the resource limits the host asked for could not be applied: {e}\n")
-        sys.stderr.flush()
-        os._exit(_EXIT_NOT_CONFINED)
-
-
-_apply_rlimits()
+# First of all, before the runtime is imported, so that the supervisor holds no more than a bare interpreter, and
+# outside the Landlock domain that the child then creates (see supervisor.py; only where the host asks: no PID
+# namespace).
+_run_sibling("PYISOLATE_SUPERVISE", "supervisor.py", (OSError,), "the supervisor could not be started")
+# The kernel's limits the host asked for (src/limits/rlimits.ts), in the extension's process only (not in the
+# supervisor, which must outlive a process that passed them), before any of its code: see rlimits.py.
+_run_sibling("PYISOLATE_RLIMITS", "rlimits.py", (OSError, ValueError), "the resource limits the host asked for could not be applied")
 
 # `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
