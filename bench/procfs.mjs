@@ -2,21 +2,22 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 
-function statusKiB(pid, field) {
-  const status = readFileSync(`/proc/${pid}/status`, "ascii");
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
-  if (!match) throw new Error(`no ${field} for pid ${pid}`);
+/** One `field: N kB` line of /proc/<pid>/<file> (status, smaps_rollup), in KiB. */
+function procKiB(pid, field, file = "status") {
+  const text = readFileSync(`/proc/${pid}/${file}`, "ascii");
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text);
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/${file}`);
   return Number(match[1]);
 }
 
 /** Resident set size now. */
 export function rssMiB(pid) {
-  return statusKiB(pid, "VmRSS") / 1024;
+  return procKiB(pid, "VmRSS") / 1024;
 }
 
 /** Peak resident set size (VmHWM) since the process started or since resetPeakRss. */
 export function peakRssMiB(pid) {
-  return statusKiB(pid, "VmHWM") / 1024;
+  return procKiB(pid, "VmHWM") / 1024;
 }
 
 /** Resets VmHWM to the current RSS (writing 5 to clear_refs, Linux 4.0+), so a peak can be taken per case. */
@@ -26,9 +27,7 @@ export function resetPeakRss(pid) {
 
 /** Proportional set size (shared pages split among their users), from smaps_rollup. */
 export function pssMiB(pid) {
-  const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "ascii"));
-  if (!match) throw new Error(`no Pss for pid ${pid}`);
-  return Number(match[1]) / 1024;
+  return procKiB(pid, "Pss", "smaps_rollup") / 1024;
 }
 
 /** The parent's pid, from /proc/<pid>/stat (the field after the command's closing parenthesis). */

@@ -106,21 +106,22 @@ class Bench:
         return self.ext
 
 
-def read_rss_mib(pid):
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
+def read_proc_mib(pid, file, field):
+    """One `field: N kB` line of /proc/<pid>/<file>, in MiB."""
+    with open(f"/proc/{pid}/{file}", encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} in /proc/{pid}/{file}")
+
+
+def read_rss_mib(pid):
+    return read_proc_mib(pid, "status", "VmRSS")
 
 
 def read_pss_mib(pid):
     """Proportional set size (shared pages split among their users): the extension is one process here."""
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-        for line in rollup:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no Pss for pid {pid}")
+    return read_proc_mib(pid, "smaps_rollup", "Pss")
 
 
 # --- scenarios ------------------------------------------------------------------------
