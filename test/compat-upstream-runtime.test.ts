@@ -2,7 +2,7 @@
 // module names and sys.path, tensors for workers without torch, inference mode, and /tmp under each sandbox.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ExtensionLoadError, Tensor, type Extension, type Logger } from "../src/index.js";
@@ -158,6 +158,31 @@ describe("a torch tensor sent to a worker without torch", () => {
       assert.deepEqual(await ext.call("kind", [torchTensor()]), { kind: "numpy.ndarray", value: [[1, 2], [3, 4]] });
     } finally {
       await ext.stop();
+    }
+  });
+});
+
+/** The local CPU torch wheel this repository's CI has (/opt/wheels or PIP_FIND_LINKS); no test downloads torch. */
+function hasLocalTorchWheel(): boolean {
+  const dirs = [...(process.env.PIP_FIND_LINKS ?? "").split(/\s+/), "/opt/wheels"].filter((d) => d.startsWith("/") && existsSync(d));
+  return dirs.some((dir) => readdirSync(dir).some((f) => f.startsWith("torch-2.13.0") && f.endsWith(".whl")));
+}
+
+describe("with a shared torch (pyisolate's share_torch)", { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 }, () => {
+  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: ["torch==2.13.0"], backend: "pip" } } });
+  after(() => manager.close());
+  const load = (name: string, inferenceMode?: boolean): Promise<Extension> => manager.load({
+    name, modulePath: fixture("compat_guest_tensor"), sharedRuntime: "torch", backend: "pip", startTimeoutMs: 600_000, inferenceMode,
+  });
+
+  it("the hook, every call and the worker threads run under torch.inference_mode(); inferenceMode: false turns it off", async () => {
+    const on = await load("compat-inference-on");
+    const off = await load("compat-inference-off", false);
+    try {
+      assert.deepEqual(await on.call("inference"), { call: true, hook: true, thread: true });
+      assert.deepEqual(await off.call("inference"), { call: false, hook: false, thread: false });
+    } finally {
+      await Promise.all([on.stop(), off.stop()]);
     }
   });
 });

@@ -30,9 +30,14 @@ def enter(loop) -> object:
 
 
 def _enter_in_thread() -> None:
+    import threading
+
     import torch
 
-    torch.inference_mode().__enter__()  # the thread's whole life; it ends with the process
+    mode = torch.inference_mode()
+    mode.__enter__()
+    # For the thread's whole life: torch leaves the mode when this object is collected, so the thread keeps it.
+    threading.current_thread().pyisolate_inference_mode = mode
 
 
 def leave(mode) -> None:
