@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import types
 import sys
+import types
 
 from . import context
 from .context import current_peer
