@@ -1,6 +1,7 @@
 // Python pyisolate 0.10.2's own test extensions, fetched from PyPI, loaded unchanged under our host: what its
 // host-side tests assert (tests/integration_v2 over tests/harness, test_uv_sealed_integration.py,
-// test_conda_integration.py with pip standing in for conda), under bwrap and under Landlock.
+// test_conda_integration.py with pip standing in for conda), under bwrap and under Landlock. Its example/sealed_worker
+// and example/torch_share live only in its git repository, not in the sdist, so they are not loaded here.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
