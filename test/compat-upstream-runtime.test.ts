@@ -2,13 +2,14 @@
 // module names and sys.path, tensors for workers without torch, inference mode, and /tmp under each sandbox.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ExtensionLoadError, Tensor, type Extension, type Logger } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, makeManager } from "./helpers.js";
+import { hasLocalTorchWheel, TORCH_REQUIREMENT } from "./torch-wheel.js";
 import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 /** A logger that keeps its debug lines: an event sent during load has no listener yet and is logged as dropped. */
@@ -162,14 +163,8 @@ describe("a torch tensor sent to a worker without torch", () => {
   });
 });
 
-/** The local CPU torch wheel this repository's CI has (/opt/wheels or PIP_FIND_LINKS); no test downloads torch. */
-function hasLocalTorchWheel(): boolean {
-  const dirs = [...(process.env.PIP_FIND_LINKS ?? "").split(/\s+/), "/opt/wheels"].filter((d) => d.startsWith("/") && existsSync(d));
-  return dirs.some((dir) => readdirSync(dir).some((f) => f.startsWith("torch-2.13.0") && f.endsWith(".whl")));
-}
-
 describe("with a shared torch (pyisolate's share_torch)", { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 }, () => {
-  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: ["torch==2.13.0"], backend: "pip" } } });
+  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], backend: "pip" } } });
   after(() => manager.close());
   const load = (name: string, inferenceMode?: boolean): Promise<Extension> => manager.load({
     name, modulePath: fixture("compat_guest_tensor"), sharedRuntime: "torch", backend: "pip", startTimeoutMs: 600_000, inferenceMode,

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
@@ -14,6 +14,7 @@ import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fetchUpstream, type Fetched, type UpstreamTree } from "./compat-upstream-sdist.js";
 import { makeManager } from "./helpers.js";
+import { hasLocalTorchWheel, TORCH_REQUIREMENT } from "./torch-wheel.js";
 import { unavailableMode } from "./sandbox-modes.js";
 
 const SEALED = "pyisolate:SealedNodeExtension";
@@ -184,14 +185,8 @@ describe("pyisolate 0.10.2's sealed worker with the sandbox disabled (integratio
   });
 });
 
-/** The local CPU torch wheel this repository's CI has (/opt/wheels or PIP_FIND_LINKS); no test downloads torch. */
-function hasLocalTorchWheel(): boolean {
-  const dirs = [...(process.env.PIP_FIND_LINKS ?? "").split(/\s+/), "/opt/wheels"].filter((d) => d.startsWith("/") && existsSync(d));
-  return dirs.some((dir) => readdirSync(dir).some((f) => f.startsWith("torch-2.13.0") && f.endsWith(".whl")));
-}
-
 describe("tests/harness/test_package with a shared torch (share_torch=True)", { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 }, () => {
-  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: ["torch==2.13.0"], backend: "pip" } } });
+  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], backend: "pip" } } });
   after(() => manager.close());
   for (const mode of MODES) {
     it(`echoes a CPU torch tensor and answers ping (test_tensors, rpc coverage; ${mode.label})`, async (t) => {
