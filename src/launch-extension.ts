@@ -42,6 +42,10 @@ export interface LaunchExtensionInput {
   env: Record<string, string> | undefined;
   privateDirs: { home: string; tmpdir: string };
   resolveService: (name: string) => object | undefined;
+  /** The services this extension may call when a process starts (init's `services`: their singletons are remote). */
+  serviceNames: () => string[];
+  /** Hooks and calls under torch.inference_mode() (decided by the manager: the option, or a shared runtime). */
+  inferenceMode: boolean;
   logger: Logger;
   forwardOutput: boolean;
   callTimeoutMs: number | undefined;
@@ -185,6 +189,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
               maxFrameBytes: limits.maxFrameBytes, maxHeaderBytes: limits.maxHeaderBytes,
               maxAttachments: limits.maxAttachments, maxFdsPerFrame: limits.maxFdsPerFrame,
             },
+            services: input.serviceNames(), inferenceMode: input.inferenceMode,
           });
           pythonVersion = message.python;
           // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.

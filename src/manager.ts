@@ -171,6 +171,10 @@ export class ExtensionManager {
         privateDirs,
         // A service not granted answers exactly as one never provided: nothing tells the extension it exists.
         resolveService: (service) => (mayCall(service) ? this.services.get(service) : undefined),
+        // Told at each start: a ProxiedSingleton the host does not provide stays local in the extension (pyisolate 0.10).
+        serviceNames: () => [...this.services.keys()].filter(mayCall),
+        // pyisolate runs extensions that share torch under inference_mode; a shared runtime layer is our shared torch.
+        inferenceMode: merged.inferenceMode ?? (sharedRuntime !== undefined),
         logger: this.logger,
         forwardOutput: this.options.forwardOutput ?? true,
         callTimeoutMs: merged.callTimeoutMs,

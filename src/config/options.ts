@@ -80,6 +80,12 @@ export interface ExtensionOptions {
    */
   sharedRuntime?: string | null;
   /**
+   * Run the extension's hooks and every call under `torch.inference_mode()`, as Python pyisolate does with
+   * `share_torch=True`. Default: on when the extension names a `sharedRuntime` and torch imports there; `false` turns
+   * it off (an extension that trains). A code option only. Without torch in the extension it does nothing.
+   */
+  inferenceMode?: boolean;
+  /**
    * Build the venv with `--system-site-packages`: the base interpreter's own packages (a CUDA torch installed in the
    * system Python, on a machine without network) are importable after the venv's own. Default false: the venv sees
    * only what it installed. Widens what the extension sees; part of the venv's fingerprint. An extension that names a

@@ -20,6 +20,7 @@ const KNOWN_KEYS = new Set([
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
   "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
   "restart", "health", "output",
+  "inferenceMode",
 ]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -182,6 +183,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     findLinks: stringList(options.findLinks, "findLinks"),
     sharedRuntime: options.sharedRuntime === null ? null : optionalString(options.sharedRuntime, "sharedRuntime"),
     systemSitePackages: optionalBoolean(options.systemSitePackages, "systemSitePackages"),
+    inferenceMode: optionalBoolean(options.inferenceMode, "inferenceMode"),
     services: validateServices(options.services),
     fileEnv: validateFileEnv(options.fileEnv),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),

@@ -27,6 +27,10 @@ export interface InitMessage {
   tensors?: { transport: "shm" | "copy"; fd?: number };
   /** The host's limits on the frames it reads (docs/protocol.md, Limits), so the guest refuses first. */
   limits?: { maxFrameBytes: number; maxHeaderBytes: number; maxAttachments: number; maxFdsPerFrame: number };
+  /** The host services this extension may call now: their ProxiedSingletons are remote, the others local. */
+  services?: string[];
+  /** Enter torch.inference_mode() for the hooks and every call (a shared torch; the `inferenceMode` option). */
+  inferenceMode?: boolean;
 }
 export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
 export interface FatalMessage { k: "fatal"; error: WireError }

@@ -6,7 +6,8 @@ import json
 import math
 import os
 
-from . import tensors
+from . import tensor_value, tensors
+from .tensor_value import TensorValue
 
 MAX_SAFE_INT = 2 ** 53 - 1
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -117,6 +118,8 @@ class Encoder:
             return self._bytes(v.tobytes() if isinstance(v, memoryview) else bytes(v))
         if isinstance(v, bytes):
             return self._bytes(bytes(v))
+        if isinstance(v, TensorValue):  # pyisolate's plain tensor dict, made for a worker without torch or numpy
+            return tensor_value.encode(v, self)
         if isinstance(v, dict):
             return self._dict(dict(v))
         if isinstance(v, (list, tuple)):

@@ -21,3 +21,8 @@ def current_peer():
             "(or after the connection closed)"
         )
     return peer
+
+
+def peek_peer():
+    """The connected peer, or None outside an extension process (no error: callers decide what that means)."""
+    return _current

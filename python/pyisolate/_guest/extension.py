@@ -23,7 +23,11 @@ class ExtensionLocal:
         current_peer().emit(name, payload)
 
     def register_callee(self, object_instance: object, object_id: str) -> None:
-        """Let the host call the public methods of `object_instance` as target `object_id`."""
+        """Let the host call the public methods of `object_instance` as target `object_id`.
+
+        Registering the same object again under the same id is allowed (`register_callee(self, "extension")` in
+        on_module_loaded, as pyisolate extensions do); another object under a taken id is a ValueError.
+        """
         hidden = FRAMEWORK_NAMES if isinstance(object_instance, ExtensionLocal) else ()
         current_peer().register(object_id, object_instance, hidden)
 
@@ -32,9 +36,10 @@ class ExtensionLocal:
         return RemoteObject(object_type, object_id)
 
     def use_remote(self, proxied_singleton: type) -> None:
-        """Kept for pyisolate compatibility: ProxiedSingletons are already remote here."""
+        """Make `proxied_singleton` a stub for the host service of its name (see SingletonMetaclass.use_remote)."""
         if not (isinstance(proxied_singleton, type) and issubclass(proxied_singleton, ProxiedSingleton)):
             raise TypeError(f"{proxied_singleton!r} is not a ProxiedSingleton subclass")
+        proxied_singleton.use_remote()
 
 
 class ExtensionBase(ExtensionLocal):

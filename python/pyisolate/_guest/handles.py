@@ -12,7 +12,7 @@ import itertools
 import os
 import sys
 
-from . import tensors
+from . import tensor_value, tensors
 
 HANDLE_KEY = "__pyisolate_handle__"
 _HANDLE_KEYS = frozenset((HANDLE_KEY, "type"))
@@ -56,6 +56,8 @@ class HandleTable:
         if isinstance(value, (list, tuple)):  # subclasses (named tuples) travel as lists, like the codec sends them
             items = [self.wrap(v) for v in value]
             return tuple(items) if type(value) is tuple else items
+        if isinstance(value, tensor_value.TensorValue):
+            return value  # travels as a tensor (codec.py), not as the dict it looks like
         if isinstance(value, dict) and all(k is None or isinstance(k, (str, int, float, bool)) for k in value):
             return {k: self.wrap(v) for k, v in value.items()}
         if travels(value):

@@ -49,6 +49,8 @@ class Peer:
         self._proxies = ProxyTable(self._loop, self._send_release)
         tensors_cuda.releases.bind(self._loop, self._send_cuda_release)  # CUDA handles need no fd channel
         self._closed = None    # the reason, once closed
+        # The host services this extension may call (init's `services`); None: not told, every singleton is remote.
+        self.services = None
         self._frame_fds = []   # fds of the frame being dispatched, until a decode takes them
         self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
                           P.ERROR: self._on_error, P.CANCEL: self._on_cancel,

@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 
+from . import inference
 from . import protocol as P
 from .context import set_peer
 from .errors import error_to_wire
@@ -34,6 +35,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
     if hasattr(writer.transport, "max_size"):
         writer.transport.max_size = _RECV_BYTES
     init, shutdown = loop.create_future(), loop.create_future()
+    inference_mode = None
 
     def on_message(msg: dict) -> None:
         kind = msg["k"]
@@ -55,16 +57,18 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
             return _ended(reading)
         peer.enable_tensors(init.result().get("tensors"))
         peer.apply_limits(init.result().get("limits"))
-        loading = loop.create_task(_load(init.result()))
+        peer.services = _services(init.result().get("services"))
+        if init.result().get("inferenceMode") is True:
+            inference_mode = inference.enter(loop)
+        loading = loop.create_task(_load(init.result(), peer))
         if not await _until(loading, reading, shutdown):
             loading.cancel()
             return _ended(reading)
         try:
             instance = loading.result()
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a hook's sys.exit() too: the host must hear why, not see an exit
             await _send_fatal(peer, writer, e)
             return P.EXIT_LOAD_FAILED
-        peer.register(P.EXTENSION_TARGET, instance, FRAMEWORK_NAMES)
         # What the import made (numpy, torch, the extension) lives for the whole process: move it out of
         # the collector's generations, so that a full collection between two calls has less to walk.
         gc.freeze()
@@ -76,18 +80,30 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         await _flush(writer)  # results and events sent during stop() must reach the host
         return EXIT_OK
     finally:
+        inference.leave(inference_mode)
         peer.close()
         set_peer(None)
 
 
-async def _load(init: dict):
+def _services(names):
+    """init's `services` as a set of names; None (every singleton remote) from a host that sends none."""
+    if type(names) is not list:
+        return None
+    return frozenset(n for n in names if type(n) is str)
+
+
+async def _load(init: dict, peer: Peer):
     version = init.get("v")
     if version != P.PROTOCOL_VERSION:
         raise ProtocolError(
             f"the host speaks protocol version {version!r}; this guest runtime "
             f"({P.RUNTIME_VERSION}) speaks version {P.PROTOCOL_VERSION}"
         )
-    instance, _module, _cls = await load_extension(init.get("modulePath"), init.get("extensionClass"))
+    # Registered before the hooks run, as pyisolate does: a hook may register it again (`register_callee(self,
+    # "extension")`), and calls the hooks make to the host can be answered by calls back to it.
+    instance, _module, _cls = await load_extension(
+        init.get("modulePath"), init.get("extensionClass"),
+        on_instance=lambda ext: peer.register(P.EXTENSION_TARGET, ext, FRAMEWORK_NAMES))
     return instance
 
 

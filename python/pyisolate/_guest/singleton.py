@@ -1,11 +1,13 @@
-"""ProxiedSingleton: one instance per class whose methods call the host service of that name."""
+"""ProxiedSingleton: one instance per class; its methods call the host service of that name, if the host has one."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import types
 
+from . import context
 from .context import current_peer
 
 
@@ -15,22 +17,61 @@ def local_execution(func):
     return func
 
 
+_REMOTE = "_pyisolate_remote"  # set in each class's own namespace when its instance is made: remote or local
+
+
 def _remote_stub(name: str, original):
-    # A plain function that returns the call's awaitable: no extra coroutine frame per call.
+    # A remote singleton's method returns the call's awaitable (no extra coroutine frame); a local one's runs as written.
     def stub(self, *args, **kwargs):
-        return current_peer().call(type(self).get_remote_id(), name, args, kwargs)
+        if type(self).__dict__.get(_REMOTE, False):
+            return current_peer().call(type(self).get_remote_id(), name, args, kwargs)
+        return original(self, *args, **kwargs)
 
     functools.update_wrapper(stub, original)
     stub._is_remote_stub = True
     return stub
 
 
+def _is_remote(cls) -> bool:
+    """Remote when the connected host provides (and grants) the service; local otherwise, as in pyisolate 0.10.
+
+    A peer that was never told the host's services (`None`) treats every singleton as remote.
+    """
+    if cls.__dict__.get("_pyisolate_force_remote", False):
+        return True
+    peer = context.peek_peer()
+    if peer is None:
+        return False
+    provided = peer.services
+    return provided is None or cls.get_remote_id() in provided
+
+
+def _singleton_hints(cls) -> list:
+    """(name, class) for each public annotation of `cls` naming a ProxiedSingleton subclass; unresolvable ones skipped."""
+    found = []
+    for klass in reversed(cls.__mro__):
+        module = sys.modules.get(klass.__module__)
+        for name, hint in vars(klass).get("__annotations__", {}).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(hint, str):  # `from __future__ import annotations`, or a forward reference
+                try:
+                    hint = eval(hint, dict(vars(module)) if module else {}, dict(vars(klass)))  # noqa: S307
+                except Exception:
+                    continue
+            if isinstance(hint, type) and issubclass(hint, ProxiedSingleton):
+                found = [(n, h) for n, h in found if n != name] + [(name, hint)]
+    return found
+
+
 class SingletonMetaclass(type):
     """Keeps one instance per class and turns public methods into calls to the host.
 
-    In an extension process every ProxiedSingleton is a stub for the host's service named
-    get_remote_id(): each public function not marked @local_execution becomes a method that
-    returns an awaitable RPC call, whether it was written `async def` or `def`. Keyword
+    When its instance is made, a class becomes a stub for the host's service named get_remote_id() if the
+    host provides that service to this extension: each public function not marked @local_execution then
+    returns an awaitable RPC call, whether it was written `async def` or `def`, and each public attribute
+    annotated with a ProxiedSingleton subclass is set to that class's instance. Otherwise it stays an
+    ordinary local singleton whose methods run as written (pyisolate 0.10 does the same). Keyword
     arguments travel as the call's `kw`: a JavaScript service method receives them as one extra
     trailing argument, a plain object, only when the caller passed any.
     """
@@ -47,7 +88,13 @@ class SingletonMetaclass(type):
     def __call__(cls, *args, **kwargs):
         instance = SingletonMetaclass._instances.get(cls)
         if instance is None:
+            remote = _is_remote(cls)
+            type.__setattr__(cls, _REMOTE, remote)
             instance = SingletonMetaclass._instances[cls] = super().__call__(*args, **kwargs)
+            if remote:
+                # Stored first, so that two singletons that name each other end.
+                for name, hint in _singleton_hints(cls):
+                    setattr(instance, name, hint())
         return instance
 
     def get_instance(cls, *args, **kwargs):
@@ -61,7 +108,15 @@ class SingletonMetaclass(type):
         SingletonMetaclass._instances[cls] = instance
 
     def use_remote(cls, rpc=None) -> None:
-        """No-op kept for pyisolate compatibility: in an extension the class is already remote."""
+        """Make the class a stub for the host service of its name even if the host did not say it provides one.
+
+        As in pyisolate, it must come before the class's instance is made (RuntimeError otherwise, unless that
+        instance is already remote).
+        """
+        existing = SingletonMetaclass._instances.get(cls)
+        if existing is not None and not cls.__dict__.get(_REMOTE, False):
+            raise RuntimeError(f"{cls.__name__} already has a local instance; call use_remote before first use")
+        type.__setattr__(cls, "_pyisolate_force_remote", True)
 
 
 class ProxiedSingleton(metaclass=SingletonMetaclass):

@@ -12,7 +12,12 @@ class Targets:
     def register(self, name: str, obj: object, hidden=()) -> None:
         if not isinstance(name, str):
             raise TypeError(f"a call target name must be a string, got {name!r}")
-        if name in self._by_name:
+        entry = self._by_name.get(name)
+        if entry is not None and entry[0] is obj:
+            # The same object again (an extension registering itself as "extension"): it keeps the names hidden both times.
+            self._by_name[name] = (obj, entry[1] | frozenset(hidden))
+            return
+        if entry is not None:
             raise ValueError(f"a call target named {name!r} is already registered")
         self._by_name[name] = (obj, frozenset(hidden))
 

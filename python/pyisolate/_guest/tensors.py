@@ -175,10 +175,17 @@ def decode(payload, frame: ReceivedFrame):
         buffer = frame.segment(storage.get("fd"), storage["size"])
     else:
         buffer = bytearray(frame.attachment(storage.get("attachment")))  # writable, like the shm case
+    if framework == "torch" and not _importable("torch"):
+        # A worker without torch gets what pyisolate 0.10 gives it: a numpy array, else its plain TensorValue dict.
+        framework = "numpy" if _importable("numpy") else "value"
     if framework == "torch":
         from . import tensors_torch
 
         return tensors_torch.decode(desc, buffer)
+    if framework == "value" or not _importable("numpy"):
+        from . import tensor_value
+
+        return tensor_value.from_buffer(desc, buffer)
     return _to_numpy(desc, buffer)
 
 
@@ -202,7 +209,7 @@ def _check(payload) -> dict:
 
 def _importable(name: str) -> bool:
     if name in sys.modules:
-        return True
+        return sys.modules[name] is not None  # None: imports of it are blocked
     import importlib.util
 
     return importlib.util.find_spec(name) is not None

@@ -1,0 +1,5 @@
+"""Import path kept for pyisolate compatibility (`from pyisolate.sealed import SealedNodeExtension`)."""
+
+from ._guest.sealed import SealedNodeExtension
+
+__all__ = ["SealedNodeExtension"]
