@@ -23,6 +23,7 @@ import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 import { enforceLimits, type Enforcement } from "./limits/enforce.js";
 import type { ResourceLimits } from "./limits/types.js";
 import { outputGate } from "./output/wiring.js";
+import type { OutputForwarder } from "./output/forward.js";
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
 
 const DISCONNECT_GRACE_MS = 2000;
@@ -43,7 +44,8 @@ export interface LaunchExtensionInput {
   privateDirs: { home: string; tmpdir: string };
   resolveService: (name: string) => object | undefined;
   logger: Logger;
-  forwardOutput: boolean;
+  /** Where its output lines go besides the events (never the host's stdout); undefined: events only. */
+  forwardOutput: OutputForwarder | undefined;
   callTimeoutMs: number | undefined;
   startTimeoutMs: number;
   stopGraceMs: number;
@@ -112,12 +114,12 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
       if (!gate.admit("stdout", Buffer.byteLength(line) + 1)) return;
-      if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
+      input.forwardOutput?.("stdout", line);
       hooks.stdout(line);
     },
     onStderr: (line) => {
       if (!gate.admit("stderr", Buffer.byteLength(line) + 1)) return;
-      if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
+      input.forwardOutput?.("stderr", line);
       hooks.stderr(line);
     },
     onExit: (raw) => {
@@ -143,7 +145,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     name, pid: guest.pid, backend: input.sandboxLaunch.backend, limits: input.resourceLimits, logger,
     folders: [input.privateDirs.home, input.privateDirs.tmpdir],
     onExceeded: (error) => {
-      logger.error(`[${name}] ${error.message}`);
+      logger.warn(`[${name}] ${error.message}`);
       failLater(error);
     },
   });
@@ -168,7 +170,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       }, DISCONNECT_GRACE_MS).unref();
     },
     onProtocolError: (error) => {
-      logger.error(`[${name}] protocol error, stopping the extension: ${error.message}`);
+      logger.warn(`[${name}] protocol error, stopping the extension: ${error.message}`);
       failLater(error);
     },
     onControl: (message) => {
