@@ -5,7 +5,9 @@ import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ExtensionManager } from "./manager.js";
 import { PyIsolateError, RemoteError } from "./errors.js";
+import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
+import { toJsonDocument } from "./output/json-result.js";
 import type { ProgressEvent } from "./env/builder.js";
 import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
 
@@ -25,7 +27,8 @@ options:
   --python VERSION     interpreter for the venv, e.g. 3.11 or a path
   --venv-root DIR      where venvs live (default: ./.venvs)
   --timeout MS         call timeout in milliseconds
-  --quiet              do not print environment progress
+  --quiet              print nothing on stderr but errors (no progress, no extension output)
+  --raw                tensors as descriptors (dtype, shape, strides) instead of nested arrays of values
   --version            print the version`;
 
 function parseCallArgs(text: string | undefined): unknown[] {
@@ -44,19 +47,14 @@ function printProgress(event: ProgressEvent): void {
   else process.stderr.write(`pyisolate: ${event.message}\n`);
 }
 
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_, item) => {
-    if (typeof item === "bigint") return item.toString();
-    if (item instanceof Uint8Array) return { bytes: Buffer.from(item).toString("base64") };
-    if (typeof item === "number" && !Number.isFinite(item)) return String(item);
-    return item;
-  }, 2);
-}
-
 async function run(positionals: string[], values: Record<string, unknown>): Promise<void> {
   const [modulePath, method, jsonArgs] = positionals;
   if (!modulePath || !method) throw new Error(USAGE);
-  const manager = new ExtensionManager({ venvRoot: (values["venv-root"] as string) ?? ".venvs" });
+  const quiet = values.quiet === true;
+  const manager = new ExtensionManager({
+    venvRoot: (values["venv-root"] as string) ?? ".venvs",
+    ...(quiet ? { logger: createConsoleLogger("error"), forwardOutput: false } : {}),
+  });
   try {
     const extension = await manager.load({
       name: (values.name as string) ?? basename(resolve(modulePath)),
@@ -64,11 +62,12 @@ async function run(positionals: string[], values: Record<string, unknown>): Prom
       dependencies: values.dep as string[] | undefined,
       python: values.python as string | undefined,
       sandbox: { mode: "preferred" },
-      onProgress: values.quiet ? undefined : printProgress,
+      onProgress: quiet ? undefined : printProgress,
     });
     const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
     const result = await extension.call(method, parseCallArgs(jsonArgs), { timeoutMs });
-    process.stdout.write(`${toJson(result)}\n`);
+    // The one thing on stdout: a JSON document that `jq` or JSON.parse reads whole.
+    process.stdout.write(`${toJsonDocument(result, { raw: values.raw === true })}\n`);
   } finally {
     await manager.close();
   }
@@ -85,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
       "venv-root": { type: "string" },
       timeout: { type: "string" },
       quiet: { type: "boolean" },
+      raw: { type: "boolean" },
       json: { type: "boolean" },
       version: { type: "boolean" },
       help: { type: "boolean", short: "h" },
