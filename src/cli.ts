@@ -8,7 +8,7 @@ import { PyIsolateError, RemoteError } from "./errors.js";
 import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
-import type { ProgressEvent } from "./env/builder.js";
+import { createProgressView } from "./output/progress-view.js";
 import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
@@ -26,6 +26,7 @@ options:
   --dep REQUIREMENT    a pip requirement; repeat for more (pyisolate.yaml may also list them)
   --python VERSION     interpreter for the venv, e.g. 3.11 or a path
   --venv-root DIR      where venvs live (default: ./.venvs)
+  --index-url URL      the package index to install from (default: uv's or pip's own)
   --timeout MS         call timeout in milliseconds
   --quiet              print nothing on stderr but errors (no progress, no extension output)
   --raw                tensors as descriptors (dtype, shape, strides) instead of nested arrays of values
@@ -42,15 +43,12 @@ function parseCallArgs(text: string | undefined): unknown[] {
   return Array.isArray(value) ? value : [value];
 }
 
-function printProgress(event: ProgressEvent): void {
-  if (event.stage === "install" && event.line) process.stderr.write(`  | ${event.line}\n`);
-  else process.stderr.write(`pyisolate: ${event.message}\n`);
-}
-
 async function run(positionals: string[], values: Record<string, unknown>): Promise<void> {
   const [modulePath, method, jsonArgs] = positionals;
   if (!modulePath || !method) throw new Error(USAGE);
   const quiet = values.quiet === true;
+  // Progress goes to stderr (a bar on a terminal, lines otherwise): stdout is the result's alone.
+  const view = quiet ? undefined : createProgressView();
   const manager = new ExtensionManager({
     venvRoot: (values["venv-root"] as string) ?? ".venvs",
     ...(quiet ? { logger: createConsoleLogger("error"), forwardOutput: false } : {}),
@@ -61,14 +59,16 @@ async function run(positionals: string[], values: Record<string, unknown>): Prom
       modulePath,
       dependencies: values.dep as string[] | undefined,
       python: values.python as string | undefined,
+      indexUrl: values["index-url"] as string | undefined,
       sandbox: { mode: "preferred" },
-      onProgress: quiet ? undefined : printProgress,
+      onProgress: view?.onProgress,
     });
     const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
     const result = await extension.call(method, parseCallArgs(jsonArgs), { timeoutMs });
     // The one thing on stdout: a JSON document that `jq` or JSON.parse reads whole.
     process.stdout.write(`${toJsonDocument(result, { raw: values.raw === true })}\n`);
   } finally {
+    view?.stop();
     await manager.close();
   }
 }
@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       dep: { type: "string", multiple: true },
       python: { type: "string" },
       "venv-root": { type: "string" },
+      "index-url": { type: "string" },
       timeout: { type: "string" },
       quiet: { type: "boolean" },
       raw: { type: "boolean" },
