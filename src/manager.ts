@@ -16,6 +16,7 @@ import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
 import { outputForwarder } from "./output/forward.js";
+import { progressLogger, withProgressLog } from "./output/progress-log.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
@@ -137,7 +138,7 @@ export class ExtensionManager {
         findLinks: merged.findLinks,
         backend: merged.backend ?? this.options.backend ?? "auto",
         runtimeVersion: RUNTIME_VERSION,
-        onProgress: merged.onProgress,
+        onProgress: withProgressLog(merged.onProgress, progressLogger(name, logger)),
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
         sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] } },

@@ -7,6 +7,8 @@ import { after, before, describe, it, mock } from "node:test";
 import { promisify } from "node:util";
 import { ensureEnvironment, findUv, resolvePython, type EnvironmentSpec, type ProgressEvent } from "../src/env/builder.js";
 import { InstallProgress, readInstallerLine, TICK_MS } from "../src/env/install-progress.js";
+import { ExtensionManager, type Logger } from "../src/index.js";
+import { progressLogger } from "../src/output/progress-log.js";
 import { fixture, TEST_DIR } from "./helpers.js";
 import { fixtureIndex, tempRoot } from "./fixtures/env/helpers.js";
 
@@ -36,6 +38,38 @@ describe("a real install from the local index", () => {
       assert.deepEqual({ packages: last.counts?.packages, installed: last.counts?.installed }, { packages: 1, installed: 1 });
     });
   }
+});
+
+/** A logger that keeps what it is told, by level. */
+function recordingLogger(): Logger & { lines: Record<string, string[]> } {
+  const lines: Record<string, string[]> = { debug: [], info: [], warn: [], error: [] };
+  const at = (level: string) => (message: string) => void lines[level]!.push(message);
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+describe("the logger's share", () => {
+  it("a load tells its logger the stages and the install summary at info, the installer's lines at debug", async () => {
+    const logger = recordingLogger();
+    const manager = new ExtensionManager({ venvRoot: path.join(root.dir, "logged"), logger, forwardOutput: false });
+    try {
+      await manager.load({ name: "native_output_logged", modulePath: fixture("native_output_print"), dependencies: ["pyisolate-fixture-hello==1.0"], indexUrl: base.indexUrl });
+    } finally {
+      await manager.close();
+    }
+    assert.ok(logger.lines.info!.includes("[native_output_logged] installing pyisolate-fixture-hello==1.0"), logger.lines.info!.join("\n"));
+    assert.ok(logger.lines.info!.some((l) => /^\[native_output_logged\] installed pyisolate-fixture-hello==1\.0 \(/.test(l)));
+    assert.ok(logger.lines.debug!.some((l) => /^\[native_output_logged\] .*pyisolate-fixture-hello/.test(l)));
+    assert.deepEqual(logger.lines.warn, []);
+  });
+
+  it("warnings go to warn, twenty at most per load, then one line saying the rest go to debug", () => {
+    const logger = recordingLogger();
+    const log = progressLogger("x", logger);
+    for (let i = 0; i < 25; i++) log({ stage: "install", message: `install proxy: refused GET /${i}`, warning: true });
+    assert.equal(logger.lines.warn!.length, 21);
+    assert.equal(logger.lines.warn!.at(-1), "[x] more install warnings; the rest go to debug");
+    assert.equal(logger.lines.debug!.length, 4);
+  });
 });
 
 describe("the tick", () => {

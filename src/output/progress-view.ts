@@ -24,6 +24,8 @@ export function lineView(stream: Pick<NodeJS.WritableStream, "write">): Progress
   let lastWriteMs = 0;
   return {
     onProgress(event) {
+      // Warnings are the logger's to say (once).
+      if (event.warning) return;
       const elapsed = event.elapsedMs ?? 0;
       if (event.tick && elapsed - lastWriteMs < PLAIN_TICK_MS) return;
       lastWriteMs = elapsed;
@@ -42,6 +44,7 @@ function barView(stream: NodeJS.WriteStream): ProgressView {
   };
   return {
     onProgress(event) {
+      if (event.warning) return;
       if (event.stage !== "install" || event.elapsedMs === undefined) {
         stopBar();
         stream.write(`pyisolate: ${event.message}\n`);
