@@ -14,20 +14,35 @@ export function boundText(text: string, max = MAX_MESSAGE_CHARS): string {
 
 /**
  * `head`, then as many of the LAST `lines` as fit in `max` characters (the end of an output says what went wrong),
- * each line cut to MAX_LINE_CHARS, after "(N earlier lines)" when some were left out.
+ * each line indented and cut to MAX_LINE_CHARS, after "(N earlier lines)" when some were left out.
  */
 export function headWithLastLines(head: string, lines: readonly string[], max = MAX_MESSAGE_CHARS): string {
+  return headAndTail(head, lines, max, "  ");
+}
+
+/**
+ * A message cut to `max`: one line is cut at its end; several keep the first (the reason) and the last lines that
+ * fit (a traceback's or a remedy's end), so that a wrapped message (a load error around a crash) keeps both ends.
+ */
+export function boundMessage(text: string, max = MAX_MESSAGE_CHARS): string {
+  if (text.length <= max) return text;
+  const [first, ...rest] = text.split("\n");
+  if (rest.length === 0) return boundText(first!, max);
+  return headAndTail(boundText(first!, max / 2), rest, max, "");
+}
+
+function headAndTail(head: string, lines: readonly string[], max: number, indent: string): string {
   const kept: string[] = [];
   let size = head.length;
   for (let i = lines.length - 1; i >= 0; i--) {
-    const line = `  ${boundText(lines[i]!.trimEnd(), MAX_LINE_CHARS)}`;
+    const line = `${indent}${boundText(lines[i]!.trimEnd(), MAX_LINE_CHARS)}`;
     if (size + line.length + 1 > max - 24) break;
     kept.unshift(line);
     size += line.length + 1;
   }
   const skipped = lines.length - kept.length;
   if (kept.length === 0) return boundText(head, max);
-  return [head, ...(skipped > 0 ? [`  (${skipped} earlier lines)`] : []), ...kept].join("\n");
+  return [head, ...(skipped > 0 ? [`${indent}(${skipped} earlier lines)`] : []), ...kept].join("\n");
 }
 
 // uv: "  × No solution found ...", "error: ..."; pip: "ERROR: ...". Box-drawing continuation lines follow uv's.

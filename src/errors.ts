@@ -1,13 +1,13 @@
 // Typed errors: every failure a user can meet has a stable `name`, a `code` and, where known, a `cause`.
 
 import type { WireError } from "./rpc/protocol.js";
-import { boundText, headWithLastLines, installerReason } from "./error-text.js";
+import { boundMessage, headWithLastLines, installerReason } from "./error-text.js";
 
 /** Base class of every error this package throws. Messages lead with the reason and stay under 500 characters. */
 export class PyIsolateError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(boundText(message), options);
+    super(boundMessage(message), options);
     this.code = code;
   }
   override get name(): string {
@@ -135,7 +135,8 @@ export class SandboxUnavailableError extends PyIsolateError {
   readonly remedy: string[];
   constructor(extension: string, reason: string, options: { model: string; remedy: string[]; cause?: unknown }) {
     const remedy = options.remedy.length ? `\nto fix it:\n  ${options.remedy.join("\n  ")}` : "";
-    const optOut = `\nor pass sandbox: { mode: "preferred" } (best available, with a warning) or { mode: "disabled" } (no sandbox).`;
+    // Short: with the remedy it must fit the 500 characters of a message (the remedy lines are also in `remedy`).
+    const optOut = `\nor opt out: sandbox: { mode: "preferred" } (best available) or { mode: "disabled" }`;
     super("ERR_PYISOLATE_SANDBOX", `extension "${extension}": no sandbox can run here: ${reason} (model "${options.model}")${remedy}${optOut}`, options);
     this.extension = extension;
     this.model = options.model;

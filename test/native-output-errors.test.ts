@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
-  CallAbortedError, ConfigError, EnvironmentBuildError, ExtensionCrashedError, ExtensionManager, RemoteError, Tensor,
+  CallAbortedError, ConfigError, EnvironmentBuildError, ExtensionCrashedError, ExtensionLoadError, ExtensionManager, RemoteError, Tensor,
 } from "../src/index.js";
 import { resolvePython } from "../src/env/python.js";
 import { pythonSupport } from "../src/sandbox/doctor.js";
@@ -91,6 +91,15 @@ describe("bounded messages", () => {
     assert.match(error.message, /^extension "big" exited with code 1; its last stderr lines:\n/);
     assert.match(error.message, /ValueError: the real reason$/);
     assert.equal(error.stderrTail.length, 20);
+  });
+
+  it("a load error around a crash keeps both ends: its reason first and the crash's last stderr line", () => {
+    const tail = [...Array.from({ length: 30 }, (_, i) => `  File "x.py", line ${i}, in f ${"z".repeat(40)}`), "RuntimeError: GPU driver is on fire"];
+    const crash = new ExtensionCrashedError("x", { exitCode: 7, signal: null, stderrTail: tail });
+    const error = new ExtensionLoadError("x", crash.message, { cause: crash });
+    assert.ok(error.message.length <= MAX_MESSAGE_CHARS);
+    assert.match(error.message, /^extension "x" failed to load: extension "x" exited with code 7; its last stderr lines:\n/);
+    assert.match(error.message, /\n {2}RuntimeError: GPU driver is on fire$/);
   });
 
   it("a Python exception with a huge message is cut in `message` and whole in `remoteMessage`", () => {
