@@ -138,6 +138,8 @@ describe("strict options", () => {
         (e: unknown) => e instanceof ConfigError && e.key === "dependancies" && /did you mean "dependencies"\?/.test(e.message));
       await assert.rejects(manager.load({ name: "native_output_typo", modulePath: PRINT, sandbox: { netwrok: true } } as never),
         (e: unknown) => e instanceof ConfigError && e.key === "sandbox.netwrok" && /did you mean "sandbox\.network"\?/.test(e.message));
+      await assert.rejects(manager.load({ name: "native_output_typo", modulePath: PRINT, logger: { info: () => {} } } as never),
+        (e: unknown) => e instanceof ConfigError && e.key === "logger" && /^logger must be an object with debug, info, warn and error methods/.test(e.message));
     } finally {
       await manager.close();
     }
