@@ -4,7 +4,7 @@
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ExtensionManager } from "./manager.js";
-import { PyIsolateError, RemoteError } from "./errors.js";
+import { EnvironmentBuildError, PyIsolateError, RemoteError } from "./errors.js";
 import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
@@ -117,6 +117,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof RemoteError) process.stderr.write(`${error.message}\n${error.remoteTraceback}\n`);
+    // The message is the installer's one-line reason; a person at a terminal wants its own last lines too.
+    else if (error instanceof EnvironmentBuildError && error.output) process.stderr.write(`pyisolate: ${error.message}\n  | ${error.output.split("\n").join("\n  | ")}\n`);
     else if (error instanceof PyIsolateError) process.stderr.write(`pyisolate: ${error.message}\n`);
     else process.stderr.write(`pyisolate: ${(error as Error).message ?? String(error)}\n`);
     process.exit(1);

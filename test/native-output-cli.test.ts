@@ -61,3 +61,12 @@ it("pyisolate run --quiet writes nothing on stderr, and the result alone on stdo
   assert.equal(ran.stderr, "");
   assert.equal(ran.stdout, '"QUIET"\n');
 });
+
+it("pyisolate run with a dependency that does not exist: nothing on stdout, the reason first on stderr, then uv's lines", async () => {
+  const { cli: ran } = await cli(["run", fixture("native_output_print"), "shout", '["x"]', "--venv-root", SHARED_VENV_ROOT, "--name", "native_output_cli_fail", "--dep", "this-package-does-not-exist-pyisolate==1.0", "--quiet"]);
+  assert.equal(ran.code, 1);
+  assert.equal(ran.stdout, "");
+  const [first, ...rest] = ran.stderr.trimEnd().split("\n");
+  assert.match(first!, /^pyisolate: installing dependencies with (uv|pip)\b.* failed \(exited with code 1\): .*this-package-does-not-exist-pyisolate/);
+  assert.ok(rest.length > 0 && rest.every((line) => line.startsWith("  | ")), ran.stderr);
+});
