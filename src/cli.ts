@@ -4,9 +4,11 @@
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ExtensionManager } from "./manager.js";
-import { PyIsolateError, RemoteError } from "./errors.js";
+import { EnvironmentBuildError, PyIsolateError, RemoteError } from "./errors.js";
+import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
-import type { ProgressEvent } from "./env/builder.js";
+import { toJsonDocument } from "./output/json-result.js";
+import { createProgressView } from "./output/progress-view.js";
 import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
@@ -24,8 +26,10 @@ options:
   --dep REQUIREMENT    a pip requirement; repeat for more (pyisolate.yaml may also list them)
   --python VERSION     interpreter for the venv, e.g. 3.11 or a path
   --venv-root DIR      where venvs live (default: ./.venvs)
+  --index-url URL      the package index to install from (default: uv's or pip's own)
   --timeout MS         call timeout in milliseconds
-  --quiet              do not print environment progress
+  --quiet              print nothing on stderr but errors (no progress, no extension output)
+  --raw                tensors as descriptors (dtype, shape, strides) instead of nested arrays of values
   --version            print the version`;
 
 function parseCallArgs(text: string | undefined): unknown[] {
@@ -39,37 +43,32 @@ function parseCallArgs(text: string | undefined): unknown[] {
   return Array.isArray(value) ? value : [value];
 }
 
-function printProgress(event: ProgressEvent): void {
-  if (event.stage === "install" && event.line) process.stderr.write(`  | ${event.line}\n`);
-  else process.stderr.write(`pyisolate: ${event.message}\n`);
-}
-
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_, item) => {
-    if (typeof item === "bigint") return item.toString();
-    if (item instanceof Uint8Array) return { bytes: Buffer.from(item).toString("base64") };
-    if (typeof item === "number" && !Number.isFinite(item)) return String(item);
-    return item;
-  }, 2);
-}
-
 async function run(positionals: string[], values: Record<string, unknown>): Promise<void> {
   const [modulePath, method, jsonArgs] = positionals;
   if (!modulePath || !method) throw new Error(USAGE);
-  const manager = new ExtensionManager({ venvRoot: (values["venv-root"] as string) ?? ".venvs" });
+  const quiet = values.quiet === true;
+  // Progress goes to stderr (a bar on a terminal, lines otherwise): stdout is the result's alone.
+  const view = quiet ? undefined : createProgressView();
+  const manager = new ExtensionManager({
+    venvRoot: (values["venv-root"] as string) ?? ".venvs",
+    ...(quiet ? { logger: createConsoleLogger("error"), forwardOutput: false } : {}),
+  });
   try {
     const extension = await manager.load({
       name: (values.name as string) ?? basename(resolve(modulePath)),
       modulePath,
       dependencies: values.dep as string[] | undefined,
       python: values.python as string | undefined,
+      indexUrl: values["index-url"] as string | undefined,
       sandbox: { mode: "preferred" },
-      onProgress: values.quiet ? undefined : printProgress,
+      onProgress: view?.onProgress,
     });
     const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
     const result = await extension.call(method, parseCallArgs(jsonArgs), { timeoutMs });
-    process.stdout.write(`${toJson(result)}\n`);
+    // The one thing on stdout: a JSON document that `jq` or JSON.parse reads whole.
+    process.stdout.write(`${toJsonDocument(result, { raw: values.raw === true })}\n`);
   } finally {
+    view?.stop();
     await manager.close();
   }
 }
@@ -83,8 +82,10 @@ async function main(argv: string[]): Promise<number> {
       dep: { type: "string", multiple: true },
       python: { type: "string" },
       "venv-root": { type: "string" },
+      "index-url": { type: "string" },
       timeout: { type: "string" },
       quiet: { type: "boolean" },
+      raw: { type: "boolean" },
       json: { type: "boolean" },
       version: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -116,6 +117,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof RemoteError) process.stderr.write(`${error.message}\n${error.remoteTraceback}\n`);
+    // The message is the installer's one-line reason; a person at a terminal wants its own last lines too.
+    else if (error instanceof EnvironmentBuildError && error.output) process.stderr.write(`pyisolate: ${error.message}\n  | ${error.output.split("\n").join("\n  | ")}\n`);
     else if (error instanceof PyIsolateError) process.stderr.write(`pyisolate: ${error.message}\n`);
     else process.stderr.write(`pyisolate: ${(error as Error).message ?? String(error)}\n`);
     process.exit(1);

@@ -1,12 +1,13 @@
 // Typed errors: every failure a user can meet has a stable `name`, a `code` and, where known, a `cause`.
 
 import type { WireError } from "./rpc/protocol.js";
+import { boundMessage, headWithLastLines, installerReason } from "./error-text.js";
 
-/** Base class of every error this package throws. */
+/** Base class of every error this package throws. Messages lead with the reason and stay under 500 characters. */
 export class PyIsolateError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(boundMessage(message), options);
     this.code = code;
   }
   override get name(): string {
@@ -28,11 +29,14 @@ export class ConfigError extends PyIsolateError {
 /** The Python side raised: the Python type, message and traceback are kept as data. */
 export class RemoteError extends PyIsolateError {
   readonly remoteType: string;
+  /** The Python exception's whole message (`message` is cut at 500 characters). */
+  readonly remoteMessage: string;
   readonly remoteModule: string | undefined;
   readonly remoteTraceback: string;
   constructor(wire: WireError, options?: { cause?: unknown }) {
     super("ERR_PYISOLATE_REMOTE", `${wire.type}: ${wire.message}`, options);
     this.remoteType = wire.type;
+    this.remoteMessage = wire.message;
     this.remoteModule = wire.module;
     this.remoteTraceback = wire.traceback ?? "";
     if (this.remoteTraceback) this.stack = `${this.stack}\n--- remote traceback ---\n${this.remoteTraceback}`;
@@ -55,8 +59,9 @@ export class ExtensionCrashedError extends PyIsolateError {
   readonly stderrTail: string[];
   constructor(extension: string, exit: ExitInfo, options?: { cause?: unknown }) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-    const tail = exit.stderrTail.length ? `\nlast stderr lines:\n  ${exit.stderrTail.join("\n  ")}` : "";
-    super("ERR_PYISOLATE_CRASHED", `extension "${extension}" ${how}${tail}`, options);
+    const head = `extension "${extension}" ${how}${exit.stderrTail.length ? "; its last stderr lines:" : ""}`;
+    // The last lines that fit (a traceback ends with its reason); all of them are in `stderrTail`.
+    super("ERR_PYISOLATE_CRASHED", headWithLastLines(head, exit.stderrTail), options);
     this.extension = extension;
     this.exitCode = exit.exitCode;
     this.signal = exit.signal;
@@ -73,12 +78,19 @@ export class ExtensionLoadError extends PyIsolateError {
   }
 }
 
-/** Creating or updating a virtual environment failed; `output` holds uv's or pip's own words, `command` what ran. */
+/**
+ * Creating or updating a virtual environment failed. The message leads with uv's or pip's own reason ("No solution
+ * found when resolving dependencies: ..."), then the last lines of its output that fit; `output` holds all of it,
+ * `command` the argv that ran (with the sandbox's wrapper, hence not in the message).
+ */
 export class EnvironmentBuildError extends PyIsolateError {
   readonly output: string;
   readonly command: string[] | undefined;
   constructor(message: string, options: { output?: string; command?: string[]; cause?: unknown } = {}) {
-    super("ERR_PYISOLATE_ENVIRONMENT", options.output ? `${message}\n${options.output.trim()}` : message, options);
+    const lines = options.output?.trim() ? options.output.trim().split("\n") : [];
+    const reason = installerReason(lines);
+    // With the installer's reason found, that one line is the message; without, the last lines of its output.
+    super("ERR_PYISOLATE_ENVIRONMENT", reason ? `${message}: ${reason}` : headWithLastLines(message, lines), options);
     this.output = options.output ?? "";
     this.command = options.command;
   }
@@ -91,12 +103,19 @@ export class ProtocolError extends PyIsolateError {
   }
 }
 
-/** A call was aborted by its AbortSignal or timed out; `cause` holds the reason. */
+/**
+ * A call was aborted by its AbortSignal or timed out; `cause` holds the reason. Its `name` is "AbortError" (or
+ * "TimeoutError"), as for fetch and AbortSignal.timeout(), so `error.name === "AbortError"` checks work;
+ * `instanceof CallAbortedError` and `code` tell it from others'.
+ */
 export class CallAbortedError extends PyIsolateError {
   readonly timedOut: boolean;
   constructor(message: string, options: { cause?: unknown; timedOut?: boolean } = {}) {
     super(options.timedOut ? "ERR_PYISOLATE_TIMEOUT" : "ERR_PYISOLATE_ABORTED", message, options);
     this.timedOut = options.timedOut ?? false;
+  }
+  override get name(): string {
+    return this.timedOut ? "TimeoutError" : "AbortError";
   }
 }
 
@@ -116,7 +135,8 @@ export class SandboxUnavailableError extends PyIsolateError {
   readonly remedy: string[];
   constructor(extension: string, reason: string, options: { model: string; remedy: string[]; cause?: unknown }) {
     const remedy = options.remedy.length ? `\nto fix it:\n  ${options.remedy.join("\n  ")}` : "";
-    const optOut = `\nor pass sandbox: { mode: "preferred" } (best available, with a warning) or { mode: "disabled" } (no sandbox).`;
+    // Short: with the remedy it must fit the 500 characters of a message (the remedy lines are also in `remedy`).
+    const optOut = `\nor opt out: sandbox: { mode: "preferred" } (best available) or { mode: "disabled" }`;
     super("ERR_PYISOLATE_SANDBOX", `extension "${extension}": no sandbox can run here: ${reason} (model "${options.model}")${remedy}${optOut}`, options);
     this.extension = extension;
     this.model = options.model;

@@ -223,7 +223,8 @@ export class Extension extends EventEmitter {
     const now = Date.now();
     const delay = policy ? nextRestartDelay(policy, this.restartTimes, now) : undefined;
     if (!policy || delay === undefined) {
-      this.parts.logger.error(error.message);
+      // Debug only: the crash reaches the application as the rejection of its calls and the `crash` event.
+      this.parts.logger.debug(error.message);
       this.setState("crashed");
       this.gate.close(error);
       // Its private folders and pins go once the process is gone (a killed one may take up to the SIGKILL delay).

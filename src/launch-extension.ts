@@ -23,6 +23,7 @@ import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
 import { enforceLimits, type Enforcement } from "./limits/enforce.js";
 import type { ResourceLimits } from "./limits/types.js";
 import { outputGate } from "./output/wiring.js";
+import type { OutputForwarder } from "./output/forward.js";
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
 
 const DISCONNECT_GRACE_MS = 2000;
@@ -47,7 +48,8 @@ export interface LaunchExtensionInput {
   /** Hooks and calls under torch.inference_mode() (decided by the manager: the option, or a shared runtime). */
   inferenceMode: boolean;
   logger: Logger;
-  forwardOutput: boolean;
+  /** Where its output lines go besides the events (never the host's stdout); undefined: events only. */
+  forwardOutput: OutputForwarder | undefined;
   callTimeoutMs: number | undefined;
   startTimeoutMs: number;
   stopGraceMs: number;
@@ -116,12 +118,12 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   const guest = new GuestProcess(command, {
     onStdout: (line) => {
       if (!gate.admit("stdout", Buffer.byteLength(line) + 1)) return;
-      if (input.forwardOutput) process.stdout.write(`[${name}] ${line}\n`);
+      input.forwardOutput?.("stdout", line);
       hooks.stdout(line);
     },
     onStderr: (line) => {
       if (!gate.admit("stderr", Buffer.byteLength(line) + 1)) return;
-      if (input.forwardOutput) process.stderr.write(`[${name}] ${line}\n`);
+      input.forwardOutput?.("stderr", line);
       hooks.stderr(line);
     },
     onExit: (raw) => {
@@ -147,7 +149,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     name, pid: guest.pid, backend: input.sandboxLaunch.backend, limits: input.resourceLimits, logger,
     folders: [input.privateDirs.home, input.privateDirs.tmpdir],
     onExceeded: (error) => {
-      logger.error(`[${name}] ${error.message}`);
+      logger.warn(`[${name}] ${error.message}`);
       failLater(error);
     },
   });
@@ -172,7 +174,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       }, DISCONNECT_GRACE_MS).unref();
     },
     onProtocolError: (error) => {
-      logger.error(`[${name}] protocol error, stopping the extension: ${error.message}`);
+      logger.warn(`[${name}] protocol error, stopping the extension: ${error.message}`);
       failLater(error);
     },
     onControl: (message) => {

@@ -15,6 +15,8 @@ import { launchExtension } from "./launch-extension.js";
 import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
+import { outputForwarder } from "./output/forward.js";
+import { progressLogger, withProgressLog } from "./output/progress-log.js";
 import { RUNTIME_ROOT } from "./process/launch.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
@@ -105,6 +107,8 @@ export class ExtensionManager {
     // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
     const limits = narrowLimits(checked.limits, fromFile.limits);
     const name = merged.name;
+    // A load's own logger takes this extension's lines and warnings; the manager's takes the rest.
+    const logger = checked.logger ?? this.logger;
     if (this.extensions.has(name) || this.loading.has(name)) {
       throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
     }
@@ -119,7 +123,7 @@ export class ExtensionManager {
         fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME), pins,
       });
       // Before the venv is built: a load that cannot be sandboxed fails at once.
-      const { choice, capabilities } = await this.chooseSandbox(name, policy);
+      const { choice, capabilities } = await this.chooseSandbox(name, policy, logger);
       const sharedRuntime = await prepareSharedRuntime({ manager: this.options, extension: merged, mode: policy.mode });
       const environment = await ensureEnvironment({
         name,
@@ -134,7 +138,7 @@ export class ExtensionManager {
         findLinks: merged.findLinks,
         backend: merged.backend ?? this.options.backend ?? "auto",
         runtimeVersion: RUNTIME_VERSION,
-        onProgress: merged.onProgress,
+        onProgress: withProgressLog(merged.onProgress, progressLogger(name, logger)),
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
         sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] } },
@@ -149,7 +153,7 @@ export class ExtensionManager {
         sharedRuntime: environment.sharedRuntime?.venvPath,
         modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
         tmpSizeBytes: limits?.diskMiB === undefined ? undefined : limits.diskMiB * 1024 * 1024,
-        onWarning: (message) => this.logger.warn(`[${name}] ${message}`),
+        onWarning: (message) => logger.warn(`[${name}] ${message}`),
       }).catch(async (error: unknown) => {
         await rm(privateRoot, { recursive: true, force: true });
         throw error;
@@ -175,8 +179,8 @@ export class ExtensionManager {
         serviceNames: () => [...this.services.keys()].filter(mayCall),
         // pyisolate runs extensions that share torch under inference_mode; a shared runtime layer is our shared torch.
         inferenceMode: merged.inferenceMode ?? (sharedRuntime !== undefined),
-        logger: this.logger,
-        forwardOutput: this.options.forwardOutput ?? true,
+        logger,
+        forwardOutput: outputForwarder(name, { enabled: this.options.forwardOutput ?? true, logger: checked.logger ?? this.options.logger }),
         callTimeoutMs: merged.callTimeoutMs,
         startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
         stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
@@ -215,9 +219,9 @@ export class ExtensionManager {
   }
 
   /** Detects once, decides the backend for this load, and says so: info for the backend, a warning once for a fallback. */
-  private async chooseSandbox(name: string, policy: SandboxPolicy): Promise<{ choice: SandboxChoice; capabilities: SandboxCapabilities | undefined }> {
+  private async chooseSandbox(name: string, policy: SandboxPolicy, logger: Logger): Promise<{ choice: SandboxChoice; capabilities: SandboxCapabilities | undefined }> {
     if (policy.mode === "disabled") {
-      this.logger.info(`[${name}] sandbox disabled by configuration: the extension runs with the host user's rights`);
+      logger.info(`[${name}] sandbox disabled by configuration: the extension runs with the host user's rights`);
       return { choice: { backend: "none", degraded: false }, capabilities: undefined };
     }
     this.capabilities ??= detectSandbox();
@@ -226,12 +230,12 @@ export class ExtensionManager {
     if (choice.degraded && !this.warnedDegraded) {
       this.warnedDegraded = true;
       const remedies = capabilities.gaps.flatMap((g) => g.remedy);
-      this.logger.warn(
+      logger.warn(
         `sandbox: extensions run with the "${choice.backend}" backend, less than full bwrap (${choice.shortfall}).` +
           (remedies.length ? ` To fix it:\n  ${remedies.join("\n  ")}` : ""),
       );
     }
-    this.logger.info(`[${name}] sandbox: ${choice.backend} (restriction model "${capabilities.model}"${choice.degraded ? ", degraded" : ""})`);
+    logger.info(`[${name}] sandbox: ${choice.backend} (restriction model "${capabilities.model}"${choice.degraded ? ", degraded" : ""})`);
     return { choice, capabilities };
   }
 }

@@ -85,7 +85,7 @@ describe("uv backend", { skip }, () => {
   it("a failed install throws uv's own error and leaves the previous venv working", async () => {
     const err = await failedInstallKeepsPrevious(base);
     assert.match(err.message, /this-package-does-not-exist-pyisolate was not found in the package registry/);
-    assert.match(err.message, /uv pip install --python \S+ --index-url \S+ -- this-package-does-not-exist-pyisolate==1\.0/);
+    assert.match(err.command!.join(" "), /uv pip install --python \S+ --index-url \S+ -- this-package-does-not-exist-pyisolate==1\.0/);
   });
 
   it("concurrent calls build once", async () => {

@@ -121,7 +121,7 @@ describe("codec: encoding", () => {
       [new Set([1]), /^cannot send a Set at value$/],
       [{ p: new Point() }, /^cannot send an instance of class Point at value\.p$/],
       [{ "odd key": Symbol("s") }, /^cannot send a symbol \(Symbol\(s\)\) at value\["odd key"\]$/],
-      [[new Float32Array(2)], /^cannot send a Float32Array at value\[0\]$/],
+      [[new Float32Array(2)], /^cannot send a Float32Array at value\[0\]: typed arrays other than Uint8Array travel as tensors: send Tensor\.from\(array, shape\)/],
       [new Map([[1, new WeakMap()]]), /^cannot send a WeakMap at value\.get\(1\)$/],
       [new Map([[{}, 1]]), /^cannot send a Map key that is/],
       [Promise.resolve(1), /^cannot send a Promise at value$/],

@@ -131,8 +131,13 @@ export interface ExtensionOptions {
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */
   startTimeoutMs?: number;
-  /** Environment build progress. */
+  /**
+   * Environment build progress: each stage, each installer line, and while an install runs a `tick` at least every
+   * 2 s with the elapsed time and what the installer told of packages and bytes so far.
+   */
   onProgress?: (event: ProgressEvent) => void;
+  /** This extension's own logger (default: the manager's); with one, its output lines go there too (see forwardOutput). */
+  logger?: Logger;
   /** Abort the load (build or start). */
   signal?: AbortSignal;
 }
@@ -158,8 +163,16 @@ export interface SharedRuntimeOptions {
 export interface ManagerOptions {
   /** Folder that holds one venv per extension. */
   venvRoot: string;
+  /**
+   * Where pyisolate's own messages go. Default: stderr, warnings and errors only (`PYISOLATE_LOG_LEVEL=info` for more).
+   * Any object with debug/info/warn/error methods: `console`, pino, winston.
+   */
   logger?: Logger;
-  /** Write extension stdout/stderr lines, prefixed with the name, to the host's stderr (default true). */
+  /**
+   * Forward extension stdout/stderr lines, prefixed with the name, to the logger's `info` when the application gave
+   * a logger (here or in load), else to the host's stderr; never to the host's stdout (default true). The `stdout`
+   * and `stderr` events fire either way.
+   */
   forwardOutput?: boolean;
   /** Default installer for every extension (default `auto`). */
   backend?: InstallerBackend;

@@ -10,18 +10,13 @@ import { resolveHealthPolicy, type HealthPolicy } from "../lifecycle/health.js";
 import { resolveRestartPolicy, type RestartPolicy } from "../lifecycle/restart-policy.js";
 import { resolveOutputLimits, type OutputLimits } from "../output/output-limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
+import { checkKnownKeys, EXTENSION_OPTION_KEYS, MANAGER_OPTION_KEYS, SANDBOX_OPTION_KEYS } from "./known-keys.js";
+import { isLogger } from "../logger.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-const KNOWN_KEYS = new Set([
-  "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
-  "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
-  "restart", "health", "output",
-  "inferenceMode",
-]);
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
 const SERVICE_NAME = /^[A-Za-z_][\w.]*$/;
@@ -153,9 +148,8 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
   output: OutputLimits;
 } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown option "${key}"`, { key });
-  }
+  checkKnownKeys(options, EXTENSION_OPTION_KEYS);
+  checkLogger(options.logger);
   const dependencies = options.dependencies ?? [];
   if (!Array.isArray(dependencies)) throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
   validateSandbox(options.sandbox);
@@ -252,8 +246,6 @@ function validateLimits(limits: unknown): ProtocolLimits {
   }
 }
 
-const SANDBOX_KEYS = new Set(["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu", "unixSockets"]);
-
 /** Checks the shape of the `sandbox` option; its paths are checked against the host later, at load. */
 function validateSandbox(sandbox: unknown): void {
   if (sandbox === undefined) return;
@@ -261,9 +253,7 @@ function validateSandbox(sandbox: unknown): void {
     throw new ConfigError("sandbox must be an object such as { mode: \"required\" }", { key: "sandbox" });
   }
   const s = sandbox as Record<string, unknown>;
-  for (const key of Object.keys(s)) {
-    if (!SANDBOX_KEYS.has(key)) throw new ConfigError(`unknown option "sandbox.${key}"`, { key: `sandbox.${key}` });
-  }
+  checkKnownKeys(s, SANDBOX_OPTION_KEYS, "sandbox.");
   if (s.mode !== undefined && !["required", "preferred", "disabled"].includes(s.mode as string)) {
     throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled"`, { key: "sandbox.mode" });
   }
@@ -281,10 +271,22 @@ function validateSandbox(sandbox: unknown): void {
   }
 }
 
+/** `logger`: an object with debug, info, warn and error methods (console and pino both are). */
+function checkLogger(logger: unknown): void {
+  if (logger !== undefined && !isLogger(logger)) {
+    throw new ConfigError("logger must be an object with debug, info, warn and error methods (e.g. console)", { key: "logger" });
+  }
+}
+
 export function validateManagerOptions(options: ManagerOptions): ManagerOptions {
-  if (typeof options !== "object" || options === null || typeof options.venvRoot !== "string" || options.venvRoot === "") {
+  if (typeof options !== "object" || options === null) throw new ConfigError("ExtensionManager needs { venvRoot: string }", { key: "venvRoot" });
+  // First: a misspelled venvRoot is better told as a slip than as a missing option.
+  checkKnownKeys(options, MANAGER_OPTION_KEYS);
+  if (typeof options.venvRoot !== "string" || options.venvRoot === "") {
     throw new ConfigError("ExtensionManager needs { venvRoot: string }", { key: "venvRoot" });
   }
+  checkLogger(options.logger);
+  optionalBoolean(options.forwardOutput, "forwardOutput");
   optionalPositive(options.stopGraceMs, "stopGraceMs");
   if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
     throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });

@@ -5,6 +5,7 @@ import { access, mkdir, rm, stat } from "node:fs/promises";
 import { CallAbortedError, ConfigError, EnvironmentBuildError, SandboxUnavailableError } from "../errors.js";
 import { selectBackend, type BuildContext } from "./backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
+import { InstallProgress } from "./install-progress.js";
 import { prepareInstallSandbox } from "./install-sandbox.js";
 import { linkSharedRuntime } from "./shared-runtime.js";
 import { removeState, STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
@@ -36,6 +37,8 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
   const tmp = buildPath(spec.venvRoot, spec.name);
   let stage: "create-venv" | "install" = "create-venv";
   let installSandbox: EnvironmentState["installSandbox"] = "none";
+  // While the install runs, its lines carry the elapsed time and counts, and ticks come between them.
+  let progress: InstallProgress | undefined;
   const ctx: BuildContext = {
     python,
     venvPath: tmp,
@@ -46,7 +49,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     env,
     cwd: spec.venvRoot,
     signal: spec.signal,
-    onLine: (line) => emit({ stage, message: line, line }),
+    onLine: (line) => (progress ? progress.line(line) : emit({ stage, message: line, line })),
   };
   try {
     emit({ stage: "create-venv", message: `creating a Python ${python.version} venv with ${backend.description}` });
@@ -59,6 +62,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     if (spec.dependencies.length > 0) {
       stage = "install";
       emit({ stage: "install", message: `installing ${spec.dependencies.join(" ")}` });
+      progress = new InstallProgress(spec.dependencies.join(" "), emit);
       // Only the install is confined: creating the venv runs no code but the interpreter's and the installer's own.
       ctx.sandbox = await prepareInstallSandbox({
         options: job.sandbox,
@@ -75,7 +79,10 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       installSandbox = ctx.sandbox?.kind ?? "none";
       try {
         await backend.install(ctx);
+        progress.stop(true);
       } finally {
+        progress.stop(false);
+        progress = undefined;
         await ctx.sandbox?.dispose();
       }
     }
@@ -100,6 +107,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     await writeState(spec.venvRoot, spec.name, state);
     return state;
   } catch (err) {
+    progress?.stop(false);
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (err instanceof EnvironmentBuildError || err instanceof ConfigError || err instanceof CallAbortedError) throw err;
     if (err instanceof SandboxUnavailableError) throw err;

@@ -5,6 +5,7 @@ import { access, readdir, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
+import { MIN_PYTHON } from "./python-policy.js";
 import { runCommand } from "./run.js";
 
 export interface PythonInfo {
@@ -14,8 +15,7 @@ export interface PythonInfo {
   version: string;
 }
 
-/** The oldest Python a venv can be built for. */
-export const MIN_PYTHON: readonly [number, number] = [3, 8];
+export { MIN_PYTHON } from "./python-policy.js";
 const PROBE_TIMEOUT_MS = 15_000;
 const PROBE_SCRIPT =
   "import os, sys; v = sys.version_info; " +

@@ -136,7 +136,8 @@ export async function runChecked(what: string, argv: readonly string[], options:
   const result = await runCommand(argv, { group: true, ...options });
   if (result.exitCode !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    throw new EnvironmentBuildError(`${what} failed: ${formatCommand(argv)} ${how}`, {
+    // The command (with a sandbox's wrapper, kilobytes long) is a field: the message leads with the reason.
+    throw new EnvironmentBuildError(`${what} failed (${how})`, {
       output: result.tail.join("\n"),
       command: [...argv],
     });

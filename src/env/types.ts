@@ -1,5 +1,6 @@
 // The environment builder's public types, the per-call job they become, and validation at the boundary.
 
+import type { InstallCounts } from "./install-progress.js";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
 import type { SandboxMode } from "../sandbox/types.js";
@@ -84,6 +85,12 @@ export interface ProgressEvent {
   reused?: boolean;
   /** Set on a warning (an install that runs without the sandbox it preferred). */
   warning?: boolean;
+  /** Install stage: milliseconds since the install began. */
+  elapsedMs?: number;
+  /** Install stage: packages and bytes as far as the installer has told them (uv and pip say different things). */
+  counts?: InstallCounts;
+  /** A periodic event (at least every 2 s while an install runs), not an installer line. */
+  tick?: boolean;
 }
 
 export interface Environment {

@@ -13,9 +13,12 @@ const MIN_SAFE = -MAX_SAFE;
 class Refusal extends TypeError {
   readonly what: string;
   readonly path: string[] = [];
-  constructor(what: string) {
+  /** What to send instead, said after the path. */
+  readonly hint: string | undefined;
+  constructor(what: string, hint?: string) {
     super(what);
     this.what = what;
+    this.hint = hint;
   }
 }
 
@@ -93,7 +96,13 @@ export function encodeCallValues(codec: Codec, args: unknown[], kw: Record<strin
 function refused(err: unknown, state: EncodeState, root: string): unknown {
   state.releaseHolds();
   if (!(err instanceof Refusal)) return err;
-  return new TypeError(`cannot send ${err.what} at ${root}${err.path.reverse().join("")}`);
+  return new TypeError(`cannot send ${err.what} at ${root}${shortPath(err.path.reverse())}${err.hint ? `: ${err.hint}` : ""}`);
+}
+
+/** A path of at most 8 steps: a circular value's is a thousand (`.self.self...`), which says nothing more. */
+function shortPath(steps: string[]): string {
+  if (steps.length <= 8) return steps.join("");
+  return `${steps.slice(0, 4).join("")}…(${steps.length - 6} more steps)…${steps.slice(-2).join("")}`;
 }
 
 function walk(value: unknown, state: EncodeState, depth: number): unknown {
@@ -135,7 +144,9 @@ function walkObject(value: object, state: EncodeState, depth: number): unknown {
       return { [ext.tag]: ext.encode(value, state) };
     }
   }
-  throw new Refusal(describe(value));
+  // Only bytes travel as raw memory; other typed arrays are numbers with a shape, which is what a Tensor is.
+  const typed = ArrayBuffer.isView(value) && !(value instanceof DataView);
+  throw new Refusal(describe(value), typed ? "typed arrays other than Uint8Array travel as tensors: send Tensor.from(array, shape) (a numpy array in Python)" : undefined);
 }
 
 function walkArray(value: unknown[], state: EncodeState, depth: number): unknown[] {

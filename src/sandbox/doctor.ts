@@ -6,6 +6,7 @@ import { judgeCudaInSandbox, type CudaInSandbox } from "./doctor-cuda.js";
 import type { DetectOptions } from "./detect.js";
 import { limitSupport, type LimitSupport } from "../limits/mechanisms.js";
 import type { NamespaceSupport, RestrictionModel, SandboxBackend, SandboxGap } from "./types.js";
+import { MIN_PYTHON, TESTED_PYTHON_MINORS, TESTED_PYTHON_RANGE } from "../env/python-policy.js";
 
 /** The seed's legend: works as designed, works with less, does not work. */
 export type Status = "full" | "degraded" | "none";
@@ -47,15 +48,14 @@ export interface DoctorReport {
 /** The seed's minimum /dev/shm size. */
 export const MIN_SHM_BYTES = 100 * 1024 * 1024;
 
-/** The interpreters the guest runtime's own tests (python/tests) run on. */
-export const TESTED_PYTHON_MINORS: readonly number[] = [9, 10, 11, 12, 13];
+export { TESTED_PYTHON_MINORS } from "../env/python-policy.js";
 
 /** Python support: what this runtime is tested on (3.9 to 3.13, wider than pyisolate's own matrix). */
 export function pythonSupport(version: string): { support: Support; note: string } {
   const [major, minor] = version.split(".").map(Number) as [number, number];
-  if (major !== 3 || minor < 9) return { support: "unsupported", note: "missing required features (3.9 or newer needed)" };
+  if (major !== MIN_PYTHON[0] || minor < MIN_PYTHON[1]) return { support: "unsupported", note: `missing required features (${MIN_PYTHON.join(".")} or newer needed)` };
   if (TESTED_PYTHON_MINORS.includes(minor)) return { support: "supported", note: "tested" };
-  return { support: "unknown", note: "newer than the tested 3.9 to 3.13" };
+  return { support: "unknown", note: `newer than the tested ${TESTED_PYTHON_RANGE}` };
 }
 
 /** PyTorch support as pyisolate's compatibility table states it. */
@@ -112,7 +112,7 @@ function pythonSection(pythons: PythonInfo[], gaps: DoctorGap[]): DoctorReport["
   // The seed's table starts at 3.8 ("not supported"); older interpreters are not worth a row.
   const rows = pythons.filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith("3.8.")).map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
   if (!rows.some((r) => r.support === "supported")) {
-    gaps.push({ section: "python", id: "python-none-supported", problem: "no Python 3.9 to 3.13 was found", remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
+    gaps.push({ section: "python", id: "python-none-supported", problem: `no Python ${TESTED_PYTHON_RANGE} was found`, remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
   }
   return rows;
 }
