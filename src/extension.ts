@@ -4,15 +4,18 @@
 import { EventEmitter } from "node:events";
 import type { CallOptions } from "./config/options.js";
 import type { Environment } from "./env/builder.js";
-import { ExtensionClosedError, ExtensionCrashedError, type ExitInfo } from "./errors.js";
+import { ExtensionClosedError, ExtensionCrashedError, UnknownMethodError, type ExitInfo } from "./errors.js";
 import { ReadyGate } from "./lifecycle/ready-gate.js";
 import { nextRestartDelay, restartsInWindow, type RestartPolicy } from "./lifecycle/restart-policy.js";
 import type { Logger } from "./logger.js";
 import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { EXTENSION_TARGET } from "./rpc/protocol.js";
 import type { SandboxInfo } from "./sandbox/types.js";
+import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "./types/events.js";
+import type { Remote, Shape, UntypedApi } from "./types/remote.js";
+import { makeRemoteProxy } from "./types/remote-proxy.js";
 
-export type ExtensionState = "starting" | "ready" | "restarting" | "stopping" | "stopped" | "crashed";
+export type { ExtensionState } from "./types/events.js";
 
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
 export const RESERVED_EVENTS = new Set([
@@ -20,10 +23,10 @@ export const RESERVED_EVENTS = new Set([
 ]);
 
 /**
- * A callable view of the extension: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and
- * `ext.proxy.mean(xs, kwargs({ axis: 0 }))` calls `mean(xs, axis=0)`.
+ * A callable view of an extension with no declared API: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and
+ * `ext.proxy.mean(xs, kwargs({ axis: 0 }))` calls `mean(xs, axis=0)`. A declared one is `Remote<Api>`.
  */
-export type ExtensionProxy = Record<string, (...args: unknown[]) => Promise<unknown>>;
+export type ExtensionProxy = Remote<UntypedApi>;
 
 export interface ExtensionParts {
   name: string;
@@ -46,7 +49,11 @@ interface Attempt {
   exit?: ExitInfo;
 }
 
-export class Extension extends EventEmitter {
+/**
+ * `Api` types `proxy` (`manager.load<Api>()`; see `Remote`), `Events` the payload of each event the extension emits
+ * (`{ progress: { done: number } }`); both default to loose types for untyped use.
+ */
+export class Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<ExtensionEventMap<Events>> {
   readonly name: string;
   readonly environment: Environment;
   /** What confines this extension: the backend that ran, the host's restriction model, and whether it fell back. */
@@ -59,7 +66,8 @@ export class Extension extends EventEmitter {
   pythonVersion = "";
   /** How many times the restart policy brought it back. */
   restarts = 0;
-  readonly proxy: ExtensionProxy;
+  /** The extension's methods as functions; `then`, `toJSON`, `toString`, symbols and other probes stay local. */
+  readonly proxy: Remote<Api>;
   private currentState: ExtensionState = "starting";
   private failure: Error | undefined;
   private stopping: Promise<void> | undefined;
@@ -83,10 +91,12 @@ export class Extension extends EventEmitter {
     this.name = parts.name;
     this.environment = parts.environment;
     this.sandbox = Object.freeze({ ...parts.sandbox });
-    this.proxy = new Proxy({} as ExtensionProxy, {
-      // "then" stays undefined so that `await ext.proxy` does not call the extension.
-      get: (_, key) => (typeof key === "string" && key !== "then" ? (...args: unknown[]) => this.call(key, args) : undefined),
-    });
+    this.proxy = makeRemoteProxy(this.name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
+  }
+
+  /** This emitter without the event map's types: the host emits names only known at run time. */
+  private get untyped(): EventEmitter {
+    return this as EventEmitter;
   }
 
   get state(): ExtensionState {
@@ -121,6 +131,8 @@ export class Extension extends EventEmitter {
     if (this.currentState !== "ready" || !session) {
       return Promise.reject(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
     }
+    // A name the ready message did not list is refused here: a typo never reaches the extension.
+    if (!this.methods.includes(method)) return Promise.reject(new UnknownMethodError(this.name, method, this.methods));
     return session.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
   }
 
@@ -163,10 +175,10 @@ export class Extension extends EventEmitter {
     const attempt: Attempt = {};
     this.current = attempt;
     const hooks: SessionHooks = {
-      stdout: (line) => this.emit("stdout", line),
-      stderr: (line) => this.emit("stderr", line),
+      stdout: (line) => this.untyped.emit("stdout", line),
+      stderr: (line) => this.untyped.emit("stderr", line),
       event: (name, payload) => this.deliverEvent(name, payload),
-      dropped: (report) => this.emit("dropped", report),
+      dropped: (report) => this.untyped.emit("dropped", report),
       exit: (exit) => this.sessionExited(attempt, exit),
       failure: (error) => (this.current === attempt ? this.fail(error) : undefined),
     };
@@ -177,17 +189,17 @@ export class Extension extends EventEmitter {
     this.pythonVersion = session.info.pythonVersion;
     this.failure = undefined;
     this.setState("ready");
-    this.emit("ready");
+    this.untyped.emit("ready");
     this.gate.open();
   }
 
   private deliverEvent(name: string, payload: unknown): void {
     if (RESERVED_EVENTS.has(name)) {
       this.parts.logger.warn(`[${this.name}] event "${name}" is reserved by the host and was dropped`);
-    } else if (this.listenerCount(name) === 0) {
+    } else if (this.untyped.listenerCount(name) === 0) {
       this.parts.logger.debug(`[${this.name}] event "${name}" has no listener; dropped`);
     } else {
-      this.emit(name, payload);
+      this.untyped.emit(name, payload);
     }
   }
 
@@ -212,13 +224,13 @@ export class Extension extends EventEmitter {
       this.finished = this.parts.onFinished();
     }
     // An exit during a handshake is reported by startSession itself.
-    this.emit("exit", exit);
+    this.untyped.emit("exit", exit);
   }
 
   /** A crash: restart per policy, or stay crashed for good. */
   private crashed(error: Error, session: GuestSession | undefined): void {
     this.failure = error;
-    this.emit("crash", error);
+    this.untyped.emit("crash", error);
     const policy = this.parts.restart;
     const now = Date.now();
     const delay = policy ? nextRestartDelay(policy, this.restartTimes, now) : undefined;
@@ -244,7 +256,7 @@ export class Extension extends EventEmitter {
     await previous?.process.exited;
     if (this.currentState !== "restarting") return; // stopped during the backoff
     this.restarts += 1;
-    this.emit("restart", { attempt: this.restarts, cause: this.failure });
+    this.untyped.emit("restart", { attempt: this.restarts, cause: this.failure });
     this.restartAbort = new AbortController();
     try {
       await this.startAttempt(this.restartAbort.signal);
@@ -304,6 +316,6 @@ export class Extension extends EventEmitter {
 
   private setState(state: ExtensionState): void {
     this.currentState = state;
-    this.emit("stateChange", state);
+    this.untyped.emit("stateChange", state);
   }
 }
