@@ -43,13 +43,12 @@ def find_class(gen: Generator, wanted) -> tuple:
         if name not in gen.classes:
             raise TypegenError(f"no class named {name!r} in the extension's files")
         return gen.classes[name]
+    # As the loader decides: exactly one subclass in the package, else the host names the class (extensionClass).
     found = [(m, n) for m in gen.modules for n in m.classes.values() if is_extension(gen, m, n, 0)]
-    top = [(m, n) for m, n in found if m.path.endswith("__init__.py") and m.path.count("/") <= 1]
-    choice = top if len(top) == 1 else found
-    if len(choice) != 1:
+    if len(found) != 1:
         names = ", ".join(sorted(n.name for _, n in found)) or "none"
         raise TypegenError(f"expected one ExtensionBase subclass, found {len(found)} ({names}); pass --class")
-    return choice[0]
+    return found[0]
 
 
 def is_extension(gen: Generator, module: Module, node: ast.ClassDef, depth: int) -> bool:
