@@ -84,9 +84,9 @@ export class ExtensionManager {
     return this.services.delete(name);
   }
 
-  /** The loaded extension of this name, if any. */
-  get(name: string): Extension | undefined {
-    return this.extensions.get(name);
+  /** The loaded extension of this name, if any; `Api` and `Events` type it as `load<Api, Events>()` does. */
+  get<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(name: string): Extension<Api, Events> | undefined {
+    return this.extensions.get(name) as Extension<Api, Events> | undefined;
   }
 
   /** Every loaded extension. */
