@@ -84,9 +84,12 @@ describe("ext.proxy", () => {
     }
   });
 
-  it("calls through with the result Python returns: a dataclass arrives as the object of its fields", async () => {
+  it("calls through with the result Python returns: a dataclass arrives as the object of its fields, in events too", async () => {
     assert.deepEqual(await ext.proxy.summarize!([1, 2, 3], "abc"), { mean: 2, count: 3, label: "abc", tags: ["summary"] });
     assert.deepEqual(await ext.proxy.pair!(7, Uint8Array.of(1, 2)), [7, 2]);
+    const progress = new Promise((resolve) => ext.once("progress", resolve));
+    assert.deepEqual(await ext.proxy.submit!({ id: 4, name: "job" }), [4, "job"]);
+    assert.deepEqual(await progress, { done: 1, total: 2 }, "an event's dataclass payload arrives as its fields");
   });
 
   it("refuses to replace a method on the proxy", () => {

@@ -83,7 +83,7 @@ describe("rendering a model made from hostile source", () => {
       { name: "odd-name\n}", doc: "", params: [], keywords: [], returns: { k: "ref", n: "NotDeclared" } },
     ],
     types: [{ kind: "interface", name: "Promise", doc: "", fields: [{ name: "a b", type: { k: "prim", n: "Tensor" }, optional: false }], extends: [] }],
-    events: ['progress"; export {}; "'],
+    events: [{ name: 'progress"; export {}; "', type: { k: "prim", n: "number" } }],
     warnings: [],
   };
 

@@ -107,7 +107,10 @@ class ApiTest(unittest.TestCase):
             \"\"\"The extension.\"\"\"
             def __init__(self): ...
             async def run(self, p: Point, opts: Opts, *rest: int, flag: bool = False) -> Pair:
-                self.emit_event("progress", {"done": 1})
+                self.emit_event("progress", Point(x=1.0))
+                self.emit_event("note", "text")
+                self.emit_event("note")
+                self.emit_event("raw", {"done": 1})
                 self.emit_event(name_not_literal, 1)
             @staticmethod
             def helper(job: Job, level: Level = Level.LOW) -> None: ...
@@ -123,7 +126,11 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(self.model["className"], "Ext")
         self.assertEqual(self.model["doc"], "The extension.")
         self.assertEqual([m["name"] for m in self.model["methods"]], ["run", "helper", "inherited"])
-        self.assertEqual(self.model["events"], ["progress"])
+        self.assertEqual(self.model["events"], [
+            {"name": "progress", "type": {"k": "ref", "n": "Point"}},
+            {"name": "note", "type": {"k": "union", "of": [S, NULL]}},
+            {"name": "raw", "type": U},
+        ])
 
     def test_parameters_keep_order_defaults_rest_and_keyword_only(self):
         run = method(self.model, "run")

@@ -25,7 +25,8 @@ export interface ApiModel {
   doc: string;
   methods: MethodModel[];
   types: NamedTypeModel[];
-  events: string[];
+  /** Each event emitted by a literal name, with what its payloads are known to be. */
+  events: { name: string; type: TypeNode }[];
   warnings: string[];
 }
 
@@ -125,7 +126,10 @@ export function parseApiModel(json: string): ApiModel | { error: string } {
       };
     }),
     types: list(model.types, "types", checkNamedType),
-    events: list(model.events, "events", (e) => str(e, "an event name", 200)),
+    events: list(model.events, "events", (e) => {
+      const event = obj(e, "an event");
+      return { name: str(event.name, "an event name", 200), type: checkType(event.type) };
+    }),
     warnings: list(model.warnings, "warnings", (w) => str(w, "a warning", 2000)),
   };
 }

@@ -108,8 +108,8 @@ export function renderDts(model: ApiModel, source: string): string {
     ...model.types.filter((t, i, all) => all.findIndex((o) => o.name === t.name) === i).map((t) => r.named(t)),
     `${jsdoc(model.doc, "", local.length ? [`Reachable only with \`ext.call(name)\` (the proxy keeps these names local): ${local.join(", ")}`] : [])}` +
       `export interface ${base}Api {\n${callable.map((m) => r.method(m)).join("")}}\n`,
-    `/** The events the extension emits by a literal name; the generator cannot type their payloads. */\nexport interface ${base}Events {\n` +
-      `${model.events.map((e) => `  ${propertyName(e)}: unknown;\n`).join("")}}\n`,
+    "/** The events the extension emits by a literal name, with their payloads where the source shows them. */\n" +
+      `export interface ${base}Events {\n${model.events.map((e) => `  ${propertyName(e.name)}: ${r.type(e.type)};\n`).join("")}}\n`,
   ];
   return out.join("\n");
 }

@@ -13,7 +13,7 @@ import ast
 import json
 import sys
 
-from typegen_types import UNKNOWN, Generator, Module, prim
+from typegen_types import UNKNOWN, Generator, Module, prim, union
 
 # ExtensionLocal's and ExtensionBase's own names: never callable by the host (extension.py's FRAMEWORK_NAMES).
 FRAMEWORK = frozenset(("before_module_loaded", "on_module_loaded", "emit_event", "register_callee", "create_caller",
@@ -102,15 +102,25 @@ def method_model(gen: Generator, module: Module, fn) -> dict | None:
             "returns": returns}
 
 
-def events_of(node: ast.ClassDef) -> list:
-    """Names of `self.emit_event("name", ...)` calls with a literal name, in source order."""
-    names = []
+def events_of(gen: Generator, module: Module, node: ast.ClassDef, events: dict) -> None:
+    """Adds to `events` (name -> payload types) each `self.emit_event("name", payload)` with a literal name."""
     for call in ast.walk(node):
         if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "emit_event"
-                and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
-                and call.args[0].value not in names):
-            names.append(call.args[0].value)
-    return names
+                and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)):
+            payload = call.args[1] if len(call.args) > 1 else None
+            events.setdefault(call.args[0].value, []).append(payload_type(gen, module, payload))
+
+
+def payload_type(gen: Generator, module: Module, node) -> dict:
+    """What an event payload expression is known to be: a constant, or a dataclass / TypedDict of the package made
+    on the spot (`Progress(done=1)`); anything else is unknown."""
+    if node is None:
+        return prim("null")
+    if isinstance(node, ast.Constant) and type(node.value) in (str, int, float, bool, type(None)):
+        return prim({str: "string", int: "number", float: "number", bool: "boolean"}.get(type(node.value), "null"))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in gen.classes:
+        return gen.local_class(node.func.id)
+    return UNKNOWN
 
 
 def generate(request: dict) -> dict:
@@ -118,7 +128,7 @@ def generate(request: dict) -> dict:
     gen = Generator(parse_files(request["files"], warnings))
     gen.warnings = warnings
     module, node = find_class(gen, request.get("className"))
-    methods, events, seen = [], [], set(FRAMEWORK)
+    methods, events, seen = [], {}, set(FRAMEWORK)
     for owner_module, owner in lineage(gen, module, node):
         for fn in owner.body:
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and not fn.name.startswith("_") \
@@ -127,9 +137,10 @@ def generate(request: dict) -> dict:
                 model = method_model(gen, owner_module, fn)
                 if model is not None:
                     methods.append(model)
-        events += [e for e in events_of(owner) if e not in events]
+        events_of(gen, owner_module, owner, events)
     return {"className": node.name, "module": module.path, "doc": ast.get_docstring(node) or "",
-            "methods": methods, "types": [t for t in gen.types.values() if t], "events": events, "warnings": warnings}
+            "methods": methods, "types": [t for t in gen.types.values() if t], "events": [{"name": name, "type": union(types)} for name, types in events.items()],
+            "warnings": warnings}
 
 
 def main() -> int:
