@@ -49,6 +49,12 @@ interface Attempt {
   exit?: ExitInfo;
 }
 
+// The host emits names known only at run time (the extension's events): inside, emit takes any name.
+export interface Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> {
+  emit(eventName: any, ...args: any[]): boolean;
+  listenerCount(eventName: any): number;
+}
+
 /**
  * `Api` types `proxy` (`manager.load<Api>()`; see `Remote`), `Events` the payload of each event the extension emits
  * (`{ progress: { done: number } }`); both default to loose types for untyped use.
@@ -92,11 +98,6 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     this.environment = parts.environment;
     this.sandbox = Object.freeze({ ...parts.sandbox });
     this.proxy = makeRemoteProxy(this.name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
-  }
-
-  /** This emitter without the event map's types: the host emits names only known at run time. */
-  private get untyped(): EventEmitter {
-    return this as EventEmitter;
   }
 
   get state(): ExtensionState {
@@ -175,10 +176,10 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     const attempt: Attempt = {};
     this.current = attempt;
     const hooks: SessionHooks = {
-      stdout: (line) => this.untyped.emit("stdout", line),
-      stderr: (line) => this.untyped.emit("stderr", line),
+      stdout: (line) => this.emit("stdout", line),
+      stderr: (line) => this.emit("stderr", line),
       event: (name, payload) => this.deliverEvent(name, payload),
-      dropped: (report) => this.untyped.emit("dropped", report),
+      dropped: (report) => this.emit("dropped", report),
       exit: (exit) => this.sessionExited(attempt, exit),
       failure: (error) => (this.current === attempt ? this.fail(error) : undefined),
     };
@@ -189,17 +190,17 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     this.pythonVersion = session.info.pythonVersion;
     this.failure = undefined;
     this.setState("ready");
-    this.untyped.emit("ready");
+    this.emit("ready");
     this.gate.open();
   }
 
   private deliverEvent(name: string, payload: unknown): void {
     if (RESERVED_EVENTS.has(name)) {
       this.parts.logger.warn(`[${this.name}] event "${name}" is reserved by the host and was dropped`);
-    } else if (this.untyped.listenerCount(name) === 0) {
+    } else if (this.listenerCount(name) === 0) {
       this.parts.logger.debug(`[${this.name}] event "${name}" has no listener; dropped`);
     } else {
-      this.untyped.emit(name, payload);
+      this.emit(name, payload);
     }
   }
 
@@ -224,13 +225,13 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
       this.finished = this.parts.onFinished();
     }
     // An exit during a handshake is reported by startSession itself.
-    this.untyped.emit("exit", exit);
+    this.emit("exit", exit);
   }
 
   /** A crash: restart per policy, or stay crashed for good. */
   private crashed(error: Error, session: GuestSession | undefined): void {
     this.failure = error;
-    this.untyped.emit("crash", error);
+    this.emit("crash", error);
     const policy = this.parts.restart;
     const now = Date.now();
     const delay = policy ? nextRestartDelay(policy, this.restartTimes, now) : undefined;
@@ -256,7 +257,7 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     await previous?.process.exited;
     if (this.currentState !== "restarting") return; // stopped during the backoff
     this.restarts += 1;
-    this.untyped.emit("restart", { attempt: this.restarts, cause: this.failure });
+    this.emit("restart", { attempt: this.restarts, cause: this.failure });
     this.restartAbort = new AbortController();
     try {
       await this.startAttempt(this.restartAbort.signal);
@@ -316,6 +317,6 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
 
   private setState(state: ExtensionState): void {
     this.currentState = state;
-    this.untyped.emit("stateChange", state);
+    this.emit("stateChange", state);
   }
 }
