@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `pyisolate` command line: run one method of an extension and print its result as JSON.
 
+import { writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ExtensionManager } from "./manager.js";
@@ -10,9 +11,11 @@ import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
 import { createProgressView } from "./output/progress-view.js";
 import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
+import { generateTypes } from "./types/typegen.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
        pyisolate doctor [--json]
+       pyisolate types <modulePath> [--class NAME] [--out FILE]
 
 Loads the extension in <modulePath> (a Python package folder) in its own venv and process, calls
 <method> with the JSON array (or single JSON value) [json-args], and prints the result as JSON.
@@ -20,11 +23,16 @@ Loads the extension in <modulePath> (a Python package folder) in its own venv an
 doctor prints this machine's compatibility matrix (sandbox, tensor IPC, Python, torch, CUDA,
 container) and what to do about each gap; --json gives the same as data.
 
+types prints a .d.ts for the extension in <modulePath> from its Python type hints (parsed, never run):
+the <Class>Api and <Class>Events interfaces for manager.load<Api, Events>(); --out writes it to FILE.
+
 options:
   --json               doctor: print JSON
   --name NAME          extension name (default: the folder name)
   --dep REQUIREMENT    a pip requirement; repeat for more (pyisolate.yaml may also list them)
-  --python VERSION     interpreter for the venv, e.g. 3.11 or a path
+  --python VERSION     interpreter for the venv, e.g. 3.11 or a path (types: the parser's, default python3)
+  --class NAME         types: the extension class, where the folder holds more than one
+  --out FILE           types: write the .d.ts to FILE instead of stdout
   --venv-root DIR      where venvs live (default: ./.venvs)
   --index-url URL      the package index to install from (default: uv's or pip's own)
   --timeout MS         call timeout in milliseconds
@@ -73,6 +81,15 @@ async function run(positionals: string[], values: Record<string, unknown>): Prom
   }
 }
 
+async function types(positionals: string[], values: Record<string, unknown>): Promise<number> {
+  if (positionals.length !== 1) throw new Error(USAGE);
+  const result = await generateTypes(positionals[0]!, { className: values.class as string | undefined, python: values.python as string | undefined });
+  for (const warning of result.warnings) process.stderr.write(`pyisolate types: ${warning}\n`);
+  if (values.out) await writeFile(values.out as string, result.dts);
+  else process.stdout.write(result.dts);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -88,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
       raw: { type: "boolean" },
       json: { type: "boolean" },
       version: { type: "boolean" },
+      class: { type: "string" },
+      out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -105,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${values.json ? formatDoctorJson(report) : formatDoctorText(report)}\n`);
     return 0;
   }
+  if (command === "types") return types(rest, values);
   if (command !== "run") {
     process.stderr.write(`pyisolate: unknown command "${command}"\n${USAGE}\n`);
     return 2;

@@ -43,6 +43,24 @@ export class RemoteError extends PyIsolateError {
   }
 }
 
+/**
+ * A call named a method the extension does not offer (as its ready message listed them): refused on the host, before
+ * anything is sent. `available` holds the methods it does offer.
+ */
+export class UnknownMethodError extends PyIsolateError {
+  readonly extension: string;
+  readonly method: string;
+  readonly available: readonly string[];
+  constructor(extension: string, method: string, available: readonly string[]) {
+    const shown = available.length > 20 ? [...available.slice(0, 20), `... ${available.length - 20} more`] : available;
+    const offers = available.length ? `; it offers: ${shown.join(", ")}` : "; it offers no methods";
+    super("ERR_PYISOLATE_UNKNOWN_METHOD", `extension "${extension}" has no method "${method.slice(0, 100)}"${offers}`);
+    this.extension = extension;
+    this.method = method;
+    this.available = available;
+  }
+}
+
 /** What is known about how an extension process ended. */
 export interface ExitInfo {
   exitCode: number | null;

@@ -4,15 +4,18 @@
 import { EventEmitter } from "node:events";
 import type { CallOptions } from "./config/options.js";
 import type { Environment } from "./env/builder.js";
-import { ExtensionClosedError, ExtensionCrashedError, type ExitInfo } from "./errors.js";
+import { ExtensionClosedError, ExtensionCrashedError, UnknownMethodError, type ExitInfo } from "./errors.js";
 import { ReadyGate } from "./lifecycle/ready-gate.js";
 import { nextRestartDelay, restartsInWindow, type RestartPolicy } from "./lifecycle/restart-policy.js";
 import type { Logger } from "./logger.js";
 import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { EXTENSION_TARGET } from "./rpc/protocol.js";
 import type { SandboxInfo } from "./sandbox/types.js";
+import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "./types/events.js";
+import type { Remote, Shape, UntypedApi } from "./types/remote.js";
+import { makeRemoteProxy } from "./types/remote-proxy.js";
 
-export type ExtensionState = "starting" | "ready" | "restarting" | "stopping" | "stopped" | "crashed";
+export type { ExtensionState } from "./types/events.js";
 
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
 export const RESERVED_EVENTS = new Set([
@@ -20,10 +23,10 @@ export const RESERVED_EVENTS = new Set([
 ]);
 
 /**
- * A callable view of the extension: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and
- * `ext.proxy.mean(xs, kwargs({ axis: 0 }))` calls `mean(xs, axis=0)`.
+ * A callable view of an extension with no declared API: `ext.proxy.mean(xs)` is `ext.call("mean", [xs])`, and
+ * `ext.proxy.mean(xs, kwargs({ axis: 0 }))` calls `mean(xs, axis=0)`. A declared one is `Remote<Api>`.
  */
-export type ExtensionProxy = Record<string, (...args: unknown[]) => Promise<unknown>>;
+export type ExtensionProxy = Remote<UntypedApi>;
 
 export interface ExtensionParts {
   name: string;
@@ -46,7 +49,17 @@ interface Attempt {
   exit?: ExitInfo;
 }
 
-export class Extension extends EventEmitter {
+// The host emits names known only at run time (the extension's events): inside, emit takes any name.
+export interface Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> {
+  emit(eventName: any, ...args: any[]): boolean;
+  listenerCount(eventName: any): number;
+}
+
+/**
+ * `Api` types `proxy` (`manager.load<Api>()`; see `Remote`), `Events` the payload of each event the extension emits
+ * (`{ progress: { done: number } }`); both default to loose types for untyped use.
+ */
+export class Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<ExtensionEventMap<Events>> {
   readonly name: string;
   readonly environment: Environment;
   /** What confines this extension: the backend that ran, the host's restriction model, and whether it fell back. */
@@ -59,7 +72,8 @@ export class Extension extends EventEmitter {
   pythonVersion = "";
   /** How many times the restart policy brought it back. */
   restarts = 0;
-  readonly proxy: ExtensionProxy;
+  /** The extension's methods as functions; `then`, `toJSON`, `toString`, symbols and other probes stay local. */
+  readonly proxy: Remote<Api>;
   private currentState: ExtensionState = "starting";
   private failure: Error | undefined;
   private stopping: Promise<void> | undefined;
@@ -83,10 +97,7 @@ export class Extension extends EventEmitter {
     this.name = parts.name;
     this.environment = parts.environment;
     this.sandbox = Object.freeze({ ...parts.sandbox });
-    this.proxy = new Proxy({} as ExtensionProxy, {
-      // "then" stays undefined so that `await ext.proxy` does not call the extension.
-      get: (_, key) => (typeof key === "string" && key !== "then" ? (...args: unknown[]) => this.call(key, args) : undefined),
-    });
+    this.proxy = makeRemoteProxy(this.name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
   }
 
   get state(): ExtensionState {
@@ -121,6 +132,8 @@ export class Extension extends EventEmitter {
     if (this.currentState !== "ready" || !session) {
       return Promise.reject(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
     }
+    // A name the ready message did not list is refused here: a typo never reaches the extension.
+    if (!this.methods.includes(method)) return Promise.reject(new UnknownMethodError(this.name, method, this.methods));
     return session.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
   }
 

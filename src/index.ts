@@ -12,6 +12,10 @@ export type { ProtocolLimits } from "./rpc/limits.js";
 export type { OutputLimits } from "./output/output-limits.js";
 export type { DroppedOutput } from "./output/flood-gate.js";
 
+// Typed extensions (docs/api.md): Remote<Api> for ext.proxy, typed events; `pyisolate types` writes the Api
+export type { Remote, RemoteMethod, RemoteValue, UntypedApi, Shape } from "./types/remote.js";
+export type { HostEventArgs, ExtensionEventMap, UntypedEvents } from "./types/events.js";
+
 // Resilience: restarts and health (docs/reliability.md)
 export type { RestartOptions } from "./lifecycle/restart-policy.js";
 export type { HealthOptions } from "./lifecycle/health.js";
@@ -39,7 +43,7 @@ export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
   ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, ExtensionLimitError,
-  ExtensionUnresponsiveError, type ExitInfo,
+  ExtensionUnresponsiveError, UnknownMethodError, type ExitInfo,
 } from "./errors.js";
 export type { ResourceLimits, LimitName } from "./limits/types.js";
 

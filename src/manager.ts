@@ -10,6 +10,8 @@ import { validateExtensionOptions, validateManagerOptions } from "./config/valid
 import { ensureEnvironment } from "./env/builder.js";
 import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
+import type { UntypedEvents } from "./types/events.js";
+import type { Shape, UntypedApi } from "./types/remote.js";
 import { narrowLimits } from "./limits/types.js";
 import { launchExtension } from "./launch-extension.js";
 import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
@@ -84,9 +86,9 @@ export class ExtensionManager {
     return this.services.delete(name);
   }
 
-  /** The loaded extension of this name, if any. */
-  get(name: string): Extension | undefined {
-    return this.extensions.get(name);
+  /** The loaded extension of this name, if any; `Api` and `Events` type it as `load<Api, Events>()` does. */
+  get<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(name: string): Extension<Api, Events> | undefined {
+    return this.extensions.get(name) as Extension<Api, Events> | undefined;
   }
 
   /** Every loaded extension. */
@@ -94,8 +96,11 @@ export class ExtensionManager {
     return [...this.extensions.values()];
   }
 
-  /** Builds (or reuses) the extension's venv, starts its process and waits until it is ready. */
-  async load(options: ExtensionOptions): Promise<Extension> {
+  /**
+   * Builds (or reuses) the extension's venv, starts its process and waits until it is ready. `Api` types
+   * `ext.proxy` (`Remote<Api>`), `Events` the extension's events; `npx pyisolate types <folder>` writes both.
+   */
+  async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
     const checked = validateExtensionOptions(options);
@@ -199,7 +204,8 @@ export class ExtensionManager {
       });
       pinsOwnedByExtension = restart !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
       this.extensions.set(name, extension);
-      return extension;
+      // The types are the caller's declaration of what the extension offers; nothing at run time depends on them.
+      return extension as unknown as Extension<Api, Events>;
     } finally {
       // The child holds its own copies from the spawn on; a load that failed before it never needs them.
       if (!pinsOwnedByExtension) pins.close();

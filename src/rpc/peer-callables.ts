@@ -1,5 +1,7 @@
 // Callables across the wire: the export table (our functions by id) and proxies of the other side's.
 
+import { inspect } from "node:util";
+
 type AnyFunction = (...args: unknown[]) => unknown;
 
 /**
@@ -62,6 +64,10 @@ export class CallableTables {
     const callRemote = this.callRemote;
     const proxy: AnyFunction = (...args) => callRemote(id, args);
     Object.defineProperty(proxy, "name", { value: `remoteCallable${id}` });
+    // A plain function already keeps every probe local (no `then`, JSON.stringify skips it); this names it too.
+    const label = `[remote callable ${id}]`;
+    Object.defineProperty(proxy, "toString", { value: () => label });
+    Object.defineProperty(proxy, inspect.custom, { value: () => label });
     this.imported.set(id, new WeakRef(proxy));
     this.registry.register(proxy, id);
     return proxy;
