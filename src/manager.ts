@@ -99,7 +99,10 @@ export class ExtensionManager {
     const checked = validateExtensionOptions(options);
     const modulePath = await realpath(checked.modulePath);
     // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
-    const fromFile = readConfigFile(modulePath, { fileEnv: checked.fileEnv });
+    const fromFile = readConfigFile(modulePath, {
+      fileEnv: checked.fileEnv, dependencyPaths: checked.fileDependencyPaths, name: checked.name, gpu: checked.sandbox?.gpu === true,
+      sharedRuntimes: Object.keys(this.options.sharedRuntimes ?? {}), onWarning: (message) => this.logger.warn(`[${checked.name}] ${message}`),
+    });
     const mayCall = grantedServices(checked.services, fromFile.services);
     const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
     // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
