@@ -89,8 +89,7 @@ export function readConfigFile(modulePath: string, allow: FileAllowances = {}): 
     translated = translateUpstream(data as Record<string, unknown>, context, (key) => FILE_KEYS.includes(key));
   } catch (error) {
     if (!(error instanceof UpstreamValueError)) throw error;
-    const key = (error as UpstreamValueError & { key?: string }).key;
-    throw new ConfigError(`${file}: ${key}: ${error.message}`, { key, file, cause: error });
+    throw new ConfigError(`${file}: ${error.message}`, { key: error.key, file, cause: error });
   }
   try {
     validateExtensionOptions({ name: "config-file", modulePath, ...(translated.options as FileOptions) });

@@ -106,7 +106,8 @@ function fileLocalDependency(requirement: string, modulePath: string, file: stri
       return [];
     }
   });
-  if ((real === modulePath || !isAtOrUnder(real, modulePath)) && !roots.some((root) => isAtOrUnder(real, root))) {
+  if (real === modulePath) refuse(file, "dependencies", `${shown}: ${real} is the extension folder itself, which is loaded as the extension, not installed`);
+  if (!isAtOrUnder(real, modulePath) && !roots.some((root) => isAtOrUnder(real, root))) {
     refuse(file, "dependencies", `${shown}: ${real} is outside the extension folder; a host path is the host application's to allow (load({ fileDependencyPaths }))`);
   }
   return withTarget(local, real);

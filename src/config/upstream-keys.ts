@@ -29,7 +29,10 @@ export const TORCH_LAYER = "torch";
 /** The variable that turns on CUDA IPC for tensors an extension sends (docs/tensors.md). */
 const CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC";
 
-export class UpstreamValueError extends Error {}
+/** A value of the wrong shape; `key` is the upstream key it came under (set where the rule ran). */
+export class UpstreamValueError extends Error {
+  key?: string;
+}
 
 function bool(key: string, value: unknown): boolean {
   if (typeof value !== "boolean") throw new UpstreamValueError(`${key} must be true or false`);
@@ -181,7 +184,7 @@ export function translateUpstream(data: Record<string, unknown>, ctx: UpstreamCo
     const earlier = setBy.get(key);
     if (earlier !== undefined && JOINED.has(key)) options[key] = [...(options[key] as unknown[]), ...(value as unknown[])];
     else if (earlier !== undefined && key === "sandbox") options[key] = { ...(options[key] as object), ...(value as object) };
-    else if (earlier !== undefined) throw new UpstreamValueError(`${from} and ${earlier} both set ${key}; give one`);
+    else if (earlier !== undefined) throw Object.assign(new UpstreamValueError(`${from} and ${earlier} both set ${key}; give one`), { key: from });
     else options[key] = value;
     setBy.set(key, from);
   };
