@@ -232,7 +232,7 @@ describe("share_torch with a host layer named torch", () => {
     const linked = await host.manager.load({ ...NODES, name: "compat-yaml-layer", modulePath, sandbox: { mode: "preferred" } });
     try {
       const [, layer] = (await linked.call("execute_node", ["CompatProbeEnvironment"])) as string[];
-      assert.match(layer, /\/\.shared\/torch\//);
+      assert.match(layer ?? "", /\/\.shared\/torch\//);
     } finally {
       await linked.stop();
     }

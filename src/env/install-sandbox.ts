@@ -78,8 +78,8 @@ export interface InstallSandboxRequest {
   name: string;
   /** The venv being built (created already: its pyvenv.cfg names the Python install; its bin/python runs the Landlock launcher). */
   buildDir: string;
-  /** The requirements to install: local paths among them are bound read-only (and folders copied inside). */
-  dependencies: readonly string[];
+  /** The requirements to install: local paths among them are bound read-only (and folders copied inside). Default none. */
+  dependencies?: readonly string[];
   index: IndexOptions;
   /** The base interpreter the host resolved (real path): what the sandbox binds as the Python install, never pyvenv.cfg's. */
   python: BaseInterpreter;
@@ -152,7 +152,7 @@ async function prepareConfined(
   const pythonInstall = await resolvePythonInstall(req.python);
   // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
   for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
-  const locals = planLocalDependencies(req.dependencies, pins, dirs?.tmp ?? "/tmp", host);
+  const locals = planLocalDependencies(req.dependencies ?? [], pins, dirs?.tmp ?? "/tmp", host);
   const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
   readonlyPaths.push(...locals.binds);
   const plan = installNetworkFor(req, config);
