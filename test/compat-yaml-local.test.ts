@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { withStage } from "../src/env/install-local-deps.js";
+import { localTargetPath, parseLocalRequirement, withTarget } from "../src/env/local-requirement.js";
 import { ConfigError, type ExtensionOptions } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
@@ -46,6 +48,31 @@ async function answer(options: ExtensionOptions): Promise<[string, string]> {
     await ext.stop();
   }
 }
+
+describe("local requirements, parsed", () => {
+  it("are told apart from index projects and remote URLs, and keep their name and markers when rewritten", () => {
+    const cases: Array<[string, string | undefined]> = [
+      ["numpy==2.0", undefined], ["torch[cuda]>=2; python_version >= '3.10'", undefined], ["pkg @ https://x.org/pkg.whl", undefined],
+      ["git+https://x.org/r.git", undefined], ["pkg @ file:///srv/pkg", "pkg @ file:///real/pkg"], ["pkg[a,b] @ file:///srv/pkg ; os_name == 'posix'", "pkg[a,b] @ file:///real/pkg ; os_name == 'posix'"],
+      ["./vendor/pkg", "/real/pkg"], ["../up", "/real/pkg"], ["/abs/pkg-1.0-py3-none-any.whl", "/real/pkg"], ["pkg-1.0.tar.gz", "/real/pkg"], ["file:///srv/pkg", "/real/pkg"],
+    ];
+    for (const [requirement, rewritten] of cases) {
+      const local = parseLocalRequirement(requirement);
+      assert.equal(local && withTarget(local, "/real/pkg"), rewritten, requirement);
+    }
+    assert.equal(localTargetPath(parseLocalRequirement("./vendor/../../x")!, "/ext"), "/x", "`..` is resolved, so the check sees where it leads");
+    assert.equal(localTargetPath(parseLocalRequirement("~/pkg")!, "/ext"), undefined, "a home-relative path names no path here");
+    assert.equal(localTargetPath(parseLocalRequirement("pkg @ file://otherhost/pkg")!, "/ext"), undefined);
+  });
+
+  it("copy folders inside the sandbox before the installer runs, and only when there is one", () => {
+    const argv = ["/usr/bin/uv", "pip", "install", "--", "/tmp/pyisolate-local/0/pkg"];
+    assert.deepEqual(withStage("/usr/bin/python3", [], argv), argv);
+    const staged = withStage("/usr/bin/python3", [["/ext/vendor/pkg", "/tmp/pyisolate-local/0/pkg"]], argv);
+    assert.deepEqual(staged.slice(0, 3), ["/usr/bin/python3", "-I", "-c"]);
+    assert.deepEqual(staged.slice(4), ["/ext/vendor/pkg", "/tmp/pyisolate-local/0/pkg", "--", ...argv]);
+  });
+});
 
 describe("a local folder named by the pack's pyisolate.yaml installs", () => {
   for (const mode of SANDBOX_MODES) {

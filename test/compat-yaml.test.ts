@@ -2,7 +2,7 @@
 // noted once; none loosens the sandbox; unknown keys stay errors; and packs in the field's shapes load unchanged.
 
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { readConfigFile } from "../src/config/config-file.js";
@@ -141,8 +141,10 @@ describe("keys nobody writes", () => {
 });
 
 describe("docs/compat.md", () => {
-  it("has a row for every upstream key", () => {
-    const doc = readFileSync(path.join(TEST_DIR, "..", "docs", "compat.md"), "utf8");
+  const docFile = path.join(TEST_DIR, "..", "docs", "compat.md");
+  // scripts/test-as-user.mjs copies no docs into the unprivileged user's checkout.
+  it("has a row for every upstream key", { skip: existsSync(docFile) ? false : "docs/ is not in this checkout" }, () => {
+    const doc = readFileSync(docFile, "utf8");
     const section = doc.slice(doc.indexOf("## Configuration file (pyisolate.yaml)"));
     assert.ok(section.length > 40, "the section exists");
     const firstCells = section.split("\n").filter((line) => line.startsWith("| `")).map((line) => line.split("|")[1]!);
