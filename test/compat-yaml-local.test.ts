@@ -2,12 +2,13 @@
 // allows, installs from pyisolate.yaml under bwrap, Landlock and unsandboxed; anything else is a ConfigError naming it.
 
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { withStage } from "../src/env/install-local-deps.js";
+import { planLocalDependencies, withStage, type LocalDependencyRules } from "../src/env/install-local-deps.js";
 import { localTargetPath, parseLocalRequirement, withTarget } from "../src/env/local-requirement.js";
 import { ConfigError, type ExtensionOptions } from "../src/index.js";
+import { PathPins } from "../src/sandbox/pin-set.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, makeManager } from "./helpers.js";
@@ -71,6 +72,31 @@ describe("local requirements, parsed", () => {
     const staged = withStage("/usr/bin/python3", [["/ext/vendor/pkg", "/tmp/pyisolate-local/0/pkg"]], argv);
     assert.deepEqual(staged.slice(0, 3), ["/usr/bin/python3", "-I", "-c"]);
     assert.deepEqual(staged.slice(4), ["/ext/vendor/pkg", "/tmp/pyisolate-local/0/pkg", "--", ...argv]);
+  });
+});
+
+describe("the install's check of a local dependency from the file", () => {
+  it("pins the real path the file check handed on: a link swapped in since, or a path outside, is refused", () => {
+    const dir = pack("swap");
+    const vendored = path.join(dir, "vendor", "yamldemo");
+    const host = { home: "/nonexistent-home", tmp: "/tmp" };
+    const rules: LocalDependencyRules = { trusted: [], extensionDir: dir };
+    const plan = (deps: string[], r = rules): ReturnType<typeof planLocalDependencies> => {
+      const pins = new PathPins();
+      try {
+        return planLocalDependencies(deps, pins, "/tmp", host, r);
+      } finally {
+        pins.close();
+      }
+    };
+    assert.deepEqual(plan([vendored]).binds, [vendored], "control: as checked, it is bound");
+    assert.throws(() => plan([outside]), (e: unknown) => e instanceof ConfigError && e.key === "dependencies" && /outside the extension folder/.test(e.message));
+    // Between the read of the file and the install, the vendored folder becomes a link to a host folder.
+    renameSync(vendored, `${vendored}.moved`);
+    symlinkSync(outside, vendored);
+    assert.throws(() => plan([vendored]), (e: unknown) => e instanceof ConfigError && e.key === "dependencies", "a swapped-in link is refused");
+    // The host's code may name a path through a link: its own dependencies are resolved, not judged.
+    assert.deepEqual(plan([vendored], { ...rules, trusted: [vendored] }).binds, [outside]);
   });
 });
 

@@ -82,6 +82,17 @@ export function fileRequirementProblem(requirement: string): string | undefined 
   return undefined;
 }
 
+/** The real paths of `paths` that exist (the host's `fileDependencyPaths`: a missing one allows nothing). */
+export function realRoots(paths: readonly string[] = []): string[] {
+  return paths.flatMap((p) => {
+    try {
+      return [realpathSync(p)];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /**
  * A local dependency from the file, as the real path the installer gets: a folder or archive strictly inside the
  * extension's folder, or at or under a path the host's code lists; reached through no symbolic link either way.
@@ -99,13 +110,7 @@ function fileLocalDependency(requirement: string, modulePath: string, file: stri
     refuse(file, "dependencies", `${shown}: ${target} does not exist`);
   }
   if (real !== target) refuse(file, "dependencies", `${shown}: ${target} goes through a symbolic link (to ${real})`);
-  const roots = allowed.flatMap((p) => {
-    try {
-      return [realpathSync(p)];
-    } catch {
-      return [];
-    }
-  });
+  const roots = realRoots(allowed);
   if (real === modulePath) refuse(file, "dependencies", `${shown}: ${real} is the extension folder itself, which is loaded as the extension, not installed`);
   if (!isAtOrUnder(real, modulePath) && !roots.some((root) => isAtOrUnder(real, root))) {
     refuse(file, "dependencies", `${shown}: ${real} is outside the extension folder; a host path is the host application's to allow (load({ fileDependencyPaths }))`);

@@ -18,6 +18,20 @@ const STAGE_SCRIPT = [
   "os.execvp(args[end + 1], args[end + 1:])",
 ].join("\n");
 
+/** Who named the dependencies: the code (trusted) or, for the others, the extension's file, and where those may point. */
+export interface LocalDependencyRules {
+  /** The code's dependencies; undefined: all are the host's. */
+  trusted?: readonly string[];
+  /** The extension's folder (real path). */
+  extensionDir?: string;
+  /** Real paths the host's code lets the file name. */
+  roots?: readonly string[];
+}
+
+function isAtOrUnder(p: string, root: string): boolean {
+  return p === root || p.startsWith(`${root}/`);
+}
+
 /** What the install does with its local dependencies. */
 export interface LocalDependencies {
   /** Real paths to bind read-only (each pinned already). */
@@ -33,7 +47,13 @@ export interface LocalDependencies {
  * when it was read), pins each and plans its copy under `insideTmp` (the install's private tmp as it sees it).
  * A path that does not exist, or one the guard refuses (a home, /, a secret), is a ConfigError naming it.
  */
-export function planLocalDependencies(dependencies: readonly string[], pins: PathPins, insideTmp: string, host: HostDirs): LocalDependencies {
+export function planLocalDependencies(
+  dependencies: readonly string[],
+  pins: PathPins,
+  insideTmp: string,
+  host: HostDirs,
+  rules: LocalDependencyRules = {},
+): LocalDependencies {
   const plan: LocalDependencies = { binds: [], dependencies: [], copies: [] };
   for (const requirement of dependencies) {
     const local = parseLocalRequirement(requirement);
@@ -42,11 +62,18 @@ export function planLocalDependencies(dependencies: readonly string[], pins: Pat
       plan.dependencies.push(requirement);
       continue;
     }
+    const fromFile = rules.trusted !== undefined && !rules.trusted.includes(requirement);
     let real: string;
     try {
-      real = realpathSync(target);
+      // The file's were made real when it was read: pinned as they are, so a link swapped in since is refused by the pin.
+      real = fromFile ? target : realpathSync(target);
     } catch {
       throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${target} does not exist`, { key: "dependencies" });
+    }
+    if (fromFile) {
+      const dir = rules.extensionDir;
+      const inside = (dir !== undefined && real !== dir && isAtOrUnder(real, dir)) || (rules.roots ?? []).some((root) => isAtOrUnder(real, root));
+      if (!inside) throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${real} is outside the extension folder`, { key: "dependencies" });
     }
     const danger = dangerReason(real, host);
     if (danger) throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${real} cannot be bound into the install sandbox (${danger})`, { key: "dependencies" });

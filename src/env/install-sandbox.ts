@@ -152,7 +152,8 @@ async function prepareConfined(
   const pythonInstall = await resolvePythonInstall(req.python);
   // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
   for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
-  const locals = planLocalDependencies(req.dependencies ?? [], pins, dirs?.tmp ?? "/tmp", host);
+  const rules = { trusted: req.options.trustedDependencies, extensionDir: req.options.extensionDir, roots: req.options.dependencyRoots };
+  const locals = planLocalDependencies(req.dependencies ?? [], pins, dirs?.tmp ?? "/tmp", host, rules);
   const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
   readonlyPaths.push(...locals.binds);
   const plan = installNetworkFor(req, config);
