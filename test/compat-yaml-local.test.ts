@@ -158,7 +158,7 @@ describe("a local dependency the file may not name is a ConfigError naming it, b
 
 describe("control: the host's code may name a local path", () => {
   for (const mode of SANDBOX_MODES) {
-    it(`under ${mode.label}, the outside folder installs when load({ fileDependencyPaths }) lists it, and from code alone`, async (t) => {
+    it(`under ${mode.label}, the outside folder installs when load({ fileDependencyPaths }) lists it, and from code alone (named or plain)`, async (t) => {
       const why = unavailableMode(caps, mode.sandbox);
       if (why) return t.skip(why);
       const dir = pack(`allowed-${mode.tag}`, `dependencies: ["yamldemo @ file://${outside}"]\n`);
@@ -168,6 +168,9 @@ describe("control: the host's code may name a local path", () => {
       const plain = pack(`code-${mode.tag}`, "isolated: true\n");
       const [fromCode] = await answer({ name: `compat-code-${mode.tag}`, modulePath: plain, sandbox: mode.sandbox, dependencies: [`yamldemo @ file://${outside}`] });
       assert.equal(fromCode, "from the vendored folder");
+      // And as a plain path, the other form upstream's examples use.
+      const [plainPath] = await answer({ name: `compat-code-plain-${mode.tag}`, modulePath: plain, sandbox: mode.sandbox, dependencies: [outside] });
+      assert.equal(plainPath, "from the vendored folder");
     });
   }
 });
