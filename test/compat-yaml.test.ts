@@ -118,6 +118,9 @@ describe("every key pyisolate 0.10 reads", () => {
     refused("find_links: [/etc]\n", "findLinks");
     refused("extra_index_urls: ['file:///opt/pypi/simple']\n", "extraIndexUrls");
     refused("dependencies: ['-e /etc']\n", "dependencies");
+    // A "__proto__" key in the sandbox mapping stays a key the checks refuse; it never lends the section a `mode`.
+    refused("sandbox: {__proto__: {mode: disabled}}\n", "sandbox.__proto__");
+    refused("sandbox: {network: false, __proto__: {mode: disabled}}\n", "sandbox.__proto__");
     // share_cuda_ipc sets the variable only for the host; the file naming it itself is refused as before.
     refused("env: {PYISOLATE_ENABLE_CUDA_IPC: '1'}\n", "env.PYISOLATE_ENABLE_CUDA_IPC");
   });

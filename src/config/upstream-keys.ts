@@ -73,7 +73,11 @@ function sandboxSection(value: unknown): Mapped {
       if (!Array.isArray(v)) warnings.push("sandbox.readonly_paths as a mapping of host paths is ignored (the host's to give)");
     } else if (key === "network") {
       if (bool("sandbox.network", v)) warnings.push("sandbox.network: true is ignored: only the host application grants the network");
-    } else out[key] = v; // our own spelling (mode, writablePaths, ...): judged as such
+    } else {
+      // Our own spelling (mode, writablePaths, ...): judged as such. Defined, not assigned: a "__proto__" key must stay
+      // an own key the checks see and refuse, never become the prototype that a `mode` is then inherited from.
+      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    }
   }
   return { set: { sandbox: out }, warn: warnings.length ? warnings.join("; ") : undefined };
 }
