@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The test files whose behaviour depends on who runs them: sandboxes, installs, the trust boundary, process trees. */
-const PATTERNS = [/^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^native-output.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/];
+const PATTERNS = [/^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^native-output.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/];
 /** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches). */
 const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "node_modules", "dist"];
 /**

@@ -4,7 +4,7 @@ import { mkdtemp, rm, mkdir, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
-import { grantedServices } from "./config/file-policy.js";
+import { grantedServices, realRoots } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
 import { ensureEnvironment } from "./env/builder.js";
@@ -106,7 +106,10 @@ export class ExtensionManager {
     const checked = validateExtensionOptions(options);
     const modulePath = await realpath(checked.modulePath);
     // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
-    const fromFile = readConfigFile(modulePath, { fileEnv: checked.fileEnv });
+    const fromFile = readConfigFile(modulePath, {
+      fileEnv: checked.fileEnv, dependencyPaths: checked.fileDependencyPaths, name: checked.name, gpu: checked.sandbox?.gpu === true,
+      sharedRuntimes: Object.keys(this.options.sharedRuntimes ?? {}), onWarning: (message) => this.logger.warn(`[${checked.name}] ${message}`),
+    });
     const mayCall = grantedServices(checked.services, fromFile.services);
     const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
     // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
@@ -146,7 +149,8 @@ export class ExtensionManager {
         onProgress: withProgressLog(merged.onProgress, progressLogger(name, logger)),
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
-        sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] } },
+        sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] },
+          trustedDependencies: checked.dependencies, dependencyRoots: realRoots(checked.fileDependencyPaths) },
       });
       const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
       const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };

@@ -5,11 +5,13 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { stringify } from "yaml";
 import { readConfigFile } from "../src/config/config-file.js";
 import { FILE_KEYS, fileRequirementProblem } from "../src/config/file-policy.js";
+import { UPSTREAM_KEYS } from "../src/config/upstream-keys.js";
 import { ConfigError } from "../src/errors.js";
 import { edgeNumber, fuzzSettings } from "./resilience-fuzz-arbitraries.js";
 
@@ -47,7 +49,7 @@ const KEY_VALUES: Record<string, fc.Arbitrary<unknown>> = {
 
 /** A mapping over the file's keys (and some that are not), each value right-ish or wrong, dumped as YAML. */
 const structured = fc
-  .dictionary(fc.oneof(fc.constantFrom(...FILE_KEYS), fc.constantFrom("name", "modulePath", "fileEnv", "tensorTransport", "__proto__", "constructor")), fc.constant(0), { maxKeys: 5 })
+  .dictionary(fc.oneof(fc.constantFrom(...FILE_KEYS), fc.constantFrom(...Object.keys(UPSTREAM_KEYS)), fc.constantFrom("name", "modulePath", "fileEnv", "tensorTransport", "__proto__", "constructor")), fc.constant(0), { maxKeys: 5 })
   .chain((keys) => fc.record(Object.fromEntries(Object.keys(keys).map((k) => [k, Object.hasOwn(KEY_VALUES, k) ? KEY_VALUES[k]! : someValue]))))
   .map((options) => stringify(options));
 
@@ -79,7 +81,12 @@ function checkAccepted(options: Record<string, unknown>): void {
   for (const link of (options.findLinks as string[] | undefined) ?? []) {
     assert.ok(/^https?:/.test(link) || (isAtOrUnder(link, ext) && link !== ext), `findLinks entry ${link} is outside the folder`);
   }
-  for (const dep of (options.dependencies as string[] | undefined) ?? []) assert.equal(fileRequirementProblem(dep.trim()), undefined);
+  // A local dependency comes back as the real path it was checked at, strictly inside the folder (issue 9).
+  const insideExt = (dep: string): boolean => {
+    const p = dep.includes(" @ file:") ? fileURLToPath(dep.split(" @ ")[1]!.split(/[\s;]/)[0]!) : dep;
+    return p !== ext && isAtOrUnder(p, ext);
+  };
+  for (const dep of (options.dependencies as string[] | undefined) ?? []) assert.ok(fileRequirementProblem(dep.trim()) === undefined || insideExt(dep), dep);
 }
 
 describe("fuzz: the pyisolate.yaml parser", () => {

@@ -7,6 +7,7 @@ import { ConfigError } from "../errors.js";
 import type { ExtensionOptions } from "./options.js";
 import { checkFileOptions, FILE_KEYS, type FileAllowances, type FileOptions } from "./file-policy.js";
 import { validateExtensionOptions } from "./validate.js";
+import { translateUpstream, UPSTREAM_KEYS, UpstreamValueError } from "./upstream-keys.js";
 import { yamlNestingDepth } from "./yaml-depth.js";
 
 export const CONFIG_FILE_NAME = "pyisolate.yaml";
@@ -77,19 +78,32 @@ export function readConfigFile(modulePath: string, allow: FileAllowances = {}): 
     throw new ConfigError(`${file} must hold a mapping of options`, { file });
   }
   for (const key of Object.keys(data)) {
-    if (!FILE_KEYS.includes(key)) {
-      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${FILE_KEYS.join(", ")})`, { key, file });
+    if (!FILE_KEYS.includes(key) && !Object.hasOwn(UPSTREAM_KEYS, key)) {
+      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${FILE_KEYS.join(", ")}, and pyisolate 0.10's keys: ${Object.keys(UPSTREAM_KEYS).join(", ")})`, { key, file });
     }
   }
+  // pyisolate 0.10's spelling (share_torch, isolated, ...) becomes ours here; the rules below then judge ours alone.
+  let translated: ReturnType<typeof translateUpstream>;
   try {
-    validateExtensionOptions({ name: "config-file", modulePath, ...(data as FileOptions) });
+    const context = { sharedRuntimes: allow.sharedRuntimes ?? [], gpu: allow.gpu ?? false, name: allow.name ?? "" };
+    translated = translateUpstream(data as Record<string, unknown>, context, (key) => FILE_KEYS.includes(key));
+  } catch (error) {
+    if (!(error instanceof UpstreamValueError)) throw error;
+    throw new ConfigError(`${file}: ${error.message}`, { key: error.key, file, cause: error });
+  }
+  try {
+    validateExtensionOptions({ name: "config-file", modulePath, ...(translated.options as FileOptions) });
   } catch (error) {
     if (error instanceof ConfigError) {
       throw new ConfigError(`${file}: ${error.message}`, { key: error.key, file, cause: error });
     }
     throw error;
   }
-  return checkFileOptions(data as FileOptions, modulePath, file, allow);
+  const options = checkFileOptions(translated.options as FileOptions, modulePath, file, allow);
+  // Set by the host for a key it understood (CUDA IPC), never a value the file wrote: the env rules are not for it.
+  if (Object.keys(translated.hostEnv).length > 0) options.env = { ...options.env, ...translated.hostEnv };
+  for (const warning of translated.warnings) allow.onWarning?.(`${file}: ${warning}`);
+  return options;
 }
 
 /** Merges file options under code options: a key given in code wins. */

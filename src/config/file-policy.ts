@@ -4,6 +4,7 @@ import { realpathSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../errors.js";
+import { localTargetPath, parseLocalRequirement, withTarget } from "../env/local-requirement.js";
 import { FILE_ENV_MAX_VALUE, fileMaySetEnv, isPreConfinementVariable } from "./env-policy.js";
 import type { ExtensionOptions } from "./options.js";
 
@@ -21,6 +22,16 @@ export type FileOptions = Partial<ExtensionOptions>;
 export interface FileAllowances {
   /** Variable names the file may set besides the built-in tuning knobs (`load({ fileEnv })`). */
   fileEnv?: readonly string[];
+  /** Host folders or files the file's local dependencies may name besides its own folder (`load({ fileDependencyPaths })`). */
+  dependencyPaths?: readonly string[];
+  /** The manager's shared runtime layers (upstream `share_torch: true` takes the one named "torch"). */
+  sharedRuntimes?: readonly string[];
+  /** The code gave the extension the GPU (upstream `share_cuda_ipc` needs it). */
+  gpu?: boolean;
+  /** The extension's name as the code gave it. */
+  name?: string;
+  /** Where a note about the file goes: an upstream key accepted but meaningless or changed here (one per key). */
+  onWarning?: (message: string) => void;
 }
 
 /** The longest start timeout the file may ask for: a hanging import should not hold a load for longer. */
@@ -52,7 +63,7 @@ function isRemoteUrl(value: string, schemes: ReadonlySet<string> = REMOTE_SCHEME
   }
 }
 
-/** Pure: why one requirement from the file is refused, or undefined. Local paths of any kind are refused. */
+/** Pure: why one requirement from the file that is not a local one (see fileLocalDependency) is refused, or undefined. */
 export function fileRequirementProblem(requirement: string): string | undefined {
   const at = requirement.indexOf("@");
   if (at >= 0) {
@@ -69,6 +80,42 @@ export function fileRequirementProblem(requirement: string): string | undefined 
   if (ARCHIVE_NAME.test(name[1]!)) return "names an archive file, which the installer would look for on the host";
   if (/[/\\~]/.test(requirement)) return "holds a path";
   return undefined;
+}
+
+/** The real paths of `paths` that exist (the host's `fileDependencyPaths`: a missing one allows nothing). */
+export function realRoots(paths: readonly string[] = []): string[] {
+  return paths.flatMap((p) => {
+    try {
+      return [realpathSync(p)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * A local dependency from the file, as the real path the installer gets: a folder or archive strictly inside the
+ * extension's folder, or at or under a path the host's code lists; reached through no symbolic link either way.
+ */
+function fileLocalDependency(requirement: string, modulePath: string, file: string, allowed: readonly string[]): string | undefined {
+  const local = parseLocalRequirement(requirement);
+  if (local === undefined) return undefined;
+  const shown = JSON.stringify(requirement);
+  const target = localTargetPath(local, modulePath);
+  if (target === undefined) refuse(file, "dependencies", `${shown}: "${local.target}" is not a path in the extension folder`);
+  let real: string;
+  try {
+    real = realpathSync(target);
+  } catch {
+    refuse(file, "dependencies", `${shown}: ${target} does not exist`);
+  }
+  if (real !== target) refuse(file, "dependencies", `${shown}: ${target} goes through a symbolic link (to ${real})`);
+  const roots = realRoots(allowed);
+  if (real === modulePath) refuse(file, "dependencies", `${shown}: ${real} is the extension folder itself, which is loaded as the extension, not installed`);
+  if (!isAtOrUnder(real, modulePath) && !roots.some((root) => isAtOrUnder(real, root))) {
+    refuse(file, "dependencies", `${shown}: ${real} is outside the extension folder; a host path is the host application's to allow (load({ fileDependencyPaths }))`);
+  }
+  return withTarget(local, real);
 }
 
 /** A findLinks entry from the file: an http(s) URL as is, else a folder strictly inside the extension's, made real. */
@@ -120,9 +167,14 @@ export function checkFileOptions(data: FileOptions, modulePath: string, file: st
     for (const url of urls) if (!isRemoteUrl(url, new Set(["http:", "https:"]))) refuse(file, key, `"${url}" is not an http(s) URL`);
   }
   if (data.findLinks !== undefined) out.findLinks = data.findLinks.map((entry) => fileFindLink(entry, modulePath, file));
-  for (const requirement of data.dependencies ?? []) {
-    const problem = fileRequirementProblem(requirement.trim());
-    if (problem) refuse(file, "dependencies", `${JSON.stringify(requirement)}: ${problem}`);
+  if (data.dependencies !== undefined) {
+    out.dependencies = data.dependencies.map((requirement) => {
+      const local = fileLocalDependency(requirement.trim(), modulePath, file, allow.dependencyPaths ?? []);
+      if (local !== undefined) return local;
+      const problem = fileRequirementProblem(requirement.trim());
+      if (problem) refuse(file, "dependencies", `${JSON.stringify(requirement)}: ${problem}`);
+      return requirement;
+    });
   }
   if (data.systemSitePackages === true) {
     refuse(file, "systemSitePackages", "true widens what the extension sees (the base interpreter's packages); only load() can ask for it");

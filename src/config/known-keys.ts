@@ -7,7 +7,7 @@ export const EXTENSION_OPTION_KEYS = [
   "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
   "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
   "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
-  "restart", "health", "output", "logger", "inferenceMode",
+  "restart", "health", "output", "logger", "inferenceMode", "fileDependencyPaths",
 ] as const;
 
 /** Every key of `new ExtensionManager({...})`. */

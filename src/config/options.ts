@@ -61,6 +61,12 @@ export interface ExtensionOptions {
    */
   fileEnv?: string[];
   /**
+   * Host folders or files (absolute) that the extension's pyisolate.yaml may install as local dependencies
+   * (`name @ file:///...` or a plain path), besides real ones strictly inside its own folder. Each is bound read-only
+   * into the install sandbox. Dependencies given in code may name any local path without it.
+   */
+  fileDependencyPaths?: string[];
+  /**
    * The host services (`manager.provide()` names) this extension may call; default: every provided service.
    * A call to any other fails in Python with the LookupError of an unknown service. The extension's
    * pyisolate.yaml may narrow the list, never widen it.

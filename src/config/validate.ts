@@ -1,7 +1,7 @@
 // Validates options once, at the boundary, with errors that name the offending key.
 
 import { statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, normalize, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { isPreConfinementVariable } from "./env-policy.js";
 import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
@@ -128,6 +128,14 @@ function validateFileEnv(value: unknown): string[] | undefined {
   return value as string[];
 }
 
+/** A list of absolute host paths (made normal), for options that let the file name them. */
+function validateAbsolutePaths(value: unknown, key: string): string[] | undefined {
+  const list = stringList(value, key);
+  const relative = list?.find((p) => !isAbsolute(p));
+  if (relative !== undefined) throw new ConfigError(`${key}: ${JSON.stringify(relative)} is not an absolute path`, { key });
+  return list?.map((p) => normalize(p));
+}
+
 function validateModulePath(modulePath: unknown): string {
   if (typeof modulePath !== "string" || modulePath === "") {
     throw new ConfigError("modulePath must be the path of a Python package folder", { key: "modulePath" });
@@ -180,6 +188,7 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
     inferenceMode: optionalBoolean(options.inferenceMode, "inferenceMode"),
     services: validateServices(options.services),
     fileEnv: validateFileEnv(options.fileEnv),
+    fileDependencyPaths: validateAbsolutePaths(options.fileDependencyPaths, "fileDependencyPaths"),
     callTimeoutMs: optionalPositive(options.callTimeoutMs, "callTimeoutMs"),
     startTimeoutMs: optionalPositive(options.startTimeoutMs, "startTimeoutMs"),
     protocolLimits: validateLimits(options.protocolLimits),

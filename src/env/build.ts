@@ -70,6 +70,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
         venvRoot: spec.venvRoot,
         name: spec.name,
         buildDir: tmp,
+        dependencies: spec.dependencies,
         index: wanted.index,
         python: { python: python.path, systemSitePackages: wanted.systemSitePackages },
         tools: () => backend.installTools(ctx),
@@ -77,6 +78,8 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
         emit,
       });
       installSandbox = ctx.sandbox?.kind ?? "none";
+      // Local folders are installed from their copies inside the sandbox (the folder itself is bound read-only).
+      if (ctx.sandbox) ctx.dependencies = ctx.sandbox.dependencies;
       try {
         await backend.install(ctx);
         progress.stop(true);

@@ -15,6 +15,7 @@ import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
 import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
 import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
 import { chooseInstallBackend } from "./install-choice.js";
+import { planLocalDependencies, withStage, type LocalDependencies } from "./install-local-deps.js";
 import { checkExtensionSources, extensionSources } from "./install-sources.js";
 import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "./types.js";
 
@@ -23,6 +24,8 @@ export interface InstallSandbox {
   kind: Exclude<InstallSandboxKind, "none">;
   wrap(argv: readonly string[]): string[];
   env: NodeJS.ProcessEnv;
+  /** The requirements as the installer inside must name them (local folders as their copies; see install-local-deps.ts). */
+  dependencies: string[];
   /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 6 on (see `PathPins`). */
   fds: readonly number[];
   /** The package cache this install writes (per environment name, see docs/environments.md). */
@@ -75,6 +78,8 @@ export interface InstallSandboxRequest {
   name: string;
   /** The venv being built (created already: its pyvenv.cfg names the Python install; its bin/python runs the Landlock launcher). */
   buildDir: string;
+  /** The requirements to install: local paths among them are bound read-only (and folders copied inside). Default none. */
+  dependencies?: readonly string[];
   index: IndexOptions;
   /** The base interpreter the host resolved (real path): what the sandbox binds as the Python install, never pyvenv.cfg's. */
   python: BaseInterpreter;
@@ -147,12 +152,15 @@ async function prepareConfined(
   const pythonInstall = await resolvePythonInstall(req.python);
   // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
   for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
+  const rules = { trusted: req.options.trustedDependencies, extensionDir: req.options.extensionDir, roots: req.options.dependencyRoots };
+  const locals = planLocalDependencies(req.dependencies ?? [], pins, dirs?.tmp ?? "/tmp", host, rules);
   const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
+  readonlyPaths.push(...locals.binds);
   const plan = installNetworkFor(req, config);
   const refused = (line: string): void => emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
   const net = await startInstallNet(plan, dirs ? "landlock" : "bwrap", refused);
   try {
-    return await confine(req, kind, caps, dirs, pins, config, net, readonlyPaths, cacheDir);
+    return await confine(req, kind, caps, dirs, pins, config, net, readonlyPaths, cacheDir, locals);
   } catch (err) {
     await net.close();
     throw err;
@@ -169,6 +177,7 @@ async function confine(
   net: InstallNet,
   readonlyPaths: string[],
   cacheDir: string,
+  locals: LocalDependencies,
 ): Promise<InstallSandbox> {
   const { emit } = req;
   const policy = {
@@ -193,7 +202,8 @@ async function confine(
       await net.close();
       await removePrivateInstallDirs(dirs);
     };
-    return { kind, wrap: landlock.wrap, env: { ...env, ...landlock.env }, fds: landlock.fds, cacheDir, dispose };
+    const wrap = (argv: readonly string[]): string[] => landlock.wrap(withStage(python, locals.copies, argv));
+    return { kind, wrap, env: { ...env, ...landlock.env }, fds: landlock.fds, cacheDir, dependencies: locals.dependencies, dispose };
   }
   // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the install.
   const child = pins.forChild([...installReadOnlyBinds(policy), req.buildDir, cacheDir]);
@@ -202,7 +212,11 @@ async function confine(
   emit({ stage: "install", message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}` });
   return {
     kind,
-    wrap: (argv) => [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, argv) : argv)],
+    wrap: (argv) => {
+      const staged = withStage(python, locals.copies, argv);
+      return [caps.bwrap!.path, ...bwrapArgs, "--", ...(socket ? behindForwarder(python, staged) : staged)];
+    },
+    dependencies: locals.dependencies,
     env: socket ? proxyEnv(base, `http://127.0.0.1:${INSIDE_PROXY_PORT}`) : base,
     fds: child.hostFds,
     cacheDir,

@@ -68,6 +68,14 @@ export interface InstallSandboxOptions {
   extensionDir?: string;
   /** The index options the host's own code gave (trusted); without it every index option is the host's. */
   trustedIndex?: { indexUrl: string | null; extraIndexUrls: string[]; findLinks: string[] };
+  /**
+   * The dependencies the host's own code gave; without it every dependency is the host's. A local one not among
+   * them came from the extension's pyisolate.yaml: it is pinned at the real path the file check handed on and must
+   * still lie strictly inside `extensionDir`, or under `dependencyRoots` (ConfigError otherwise).
+   */
+  trustedDependencies?: string[];
+  /** Real host paths the file's local dependencies may name (`load({ fileDependencyPaths })`). */
+  dependencyRoots?: string[];
   /** The bwrap to use (default: bwrap on PATH). */
   bwrapPath?: string;
   /**
