@@ -2,7 +2,10 @@
 
 import { parseBwrapVersion, parseHostFiles, parseLandlockProbe, decideModel, classifyBwrapStderr } from "./detect-parse.js";
 import { baseMountArgs, namespaceArgs, processArgs, systemMountArgs } from "./bwrap-policy.js";
-import { findExecutable, readHostFiles, readSystemLinks, runQuiet } from "./host.js";
+import { diagnoseContainer } from "./detect-container.js";
+import { containerGap } from "./detect-container-remedy.js";
+import { readEvidence } from "./detect-evidence.js";
+import { findExecutable, readSystemLinks, runQuiet } from "./host.js";
 import { landlockGap, modelGap, namespaceGaps } from "./remedies.js";
 import { ALL_NAMESPACES, type NamespaceSupport, type ProbeRecord, type SandboxBackend, type SandboxCapabilities, type SandboxGap } from "./types.js";
 
@@ -84,7 +87,7 @@ function chooseBackend(bwrapFound: boolean, ns: NamespaceSupport, fullOk: boolea
 
 async function runDetection(options: DetectOptions): Promise<SandboxCapabilities> {
   const env = options.env ?? process.env;
-  const files = await readHostFiles(env);
+  const files = await readEvidence(env);
   const facts = parseHostFiles(files);
   if (files.platform !== "linux") {
     const gap = modelGap("platform", facts)!;
@@ -99,8 +102,9 @@ async function runDetection(options: DetectOptions): Promise<SandboxCapabilities
   const full = probed.probes[0];
   const fullOk = full?.ok ?? false;
   const model = decideModel(facts, files.platform, { bwrapFound: bwrapPath !== undefined, fullOk, fullStderr: full?.stderr ?? "" });
+  const container = diagnoseContainer(files, facts, fullOk, full?.stderr ?? "");
   const gaps: SandboxGap[] = [];
-  const gap = modelGap(model, facts, full?.stderr);
+  const gap = (model === "container" ? containerGap(container, landlockAbi) : undefined) ?? modelGap(model, facts, full?.stderr);
   if (gap) gaps.push(gap);
   if (bwrapPath && !fullOk && Object.values(probed.namespaces).some(Boolean)) gaps.push(...namespaceGaps(probed.namespaces));
   if (landlockAbi === 0) gaps.push(landlockGap());
@@ -112,6 +116,7 @@ async function runDetection(options: DetectOptions): Promise<SandboxCapabilities
     namespaces: probed.namespaces,
     landlockAbi,
     inContainer: facts.container !== undefined,
+    container,
     probes: probed.probes,
     gaps,
   };
