@@ -4,9 +4,11 @@ import type { ContainerDiagnosis, ContainerLayer } from "./detect-container.js";
 import type { SandboxGap } from "./types.js";
 
 /**
- * The run options that lift one layer. Docker's seccomp + systempaths pair was measured to make bwrap work
- * (scripts/container-matrix, docs/platforms.md); --cap-add SYS_ADMIN was measured NOT to (the masked /proc remains),
- * so it is never suggested. Podman and Kubernetes options are the documented counterparts of the same two layers.
+ * The run options that lift each layer. Docker's seccomp + systempaths pair was measured to make bwrap work
+ * (scripts/container-matrix, docs/platforms.md) and is given whole whenever either layer is in the way: lifting one
+ * alone was measured not to be enough where both apply, and --cap-add SYS_ADMIN was measured not to help at all (the
+ * masked /proc remains), so it is never suggested. Podman's and Kubernetes' options are the documented counterparts
+ * of the same two layers; AppArmor's are documented, not measured (this machine has no AppArmor).
  */
 const DOCKER: Record<ContainerLayer, string | undefined> = {
   seccomp: "--security-opt seccomp=unconfined",
@@ -27,6 +29,12 @@ const KUBERNETES: Record<ContainerLayer, string | undefined> = {
   sysctl: undefined,
 };
 
+/** The layers whose options are given: seccomp and the masked /proc travel together (see above). */
+function remedyLayers(found: ContainerLayer[]): ContainerLayer[] {
+  const pair: ContainerLayer[] = found.includes("seccomp") || found.includes("masked-proc") ? ["seccomp", "masked-proc"] : [];
+  return [...pair, ...found.filter((l) => l === "apparmor" || l === "sysctl")];
+}
+
 const LAYER_NAMES: Record<ContainerLayer, string> = {
   seccomp: "the seccomp profile",
   "masked-proc": "the masked /proc",
@@ -34,14 +42,15 @@ const LAYER_NAMES: Record<ContainerLayer, string> = {
   sysctl: "a host sysctl",
 };
 
-function runtimeLines(runtime: string | undefined, layers: ContainerLayer[]): string[] {
+function runtimeLines(runtime: string | undefined, found: ContainerLayer[]): string[] {
+  const layers = remedyLayers(found);
   const pick = (table: Record<ContainerLayer, string | undefined>) => layers.map((l) => table[l]).filter((o): o is string => o !== undefined);
   const lines: string[] = [];
   const docker = pick(DOCKER);
   const podman = pick(PODMAN);
   const kube = pick(KUBERNETES);
   const isKube = runtime === "kubernetes" || runtime === "containerd";
-  if (!isKube && docker.length > 0) lines.push(`# Docker (measured): docker run ${docker.join(" ")} ...`);
+  if (!isKube && docker.length > 0) lines.push(`# Docker: docker run ${docker.join(" ")} ...`);
   if (!isKube && podman.length > 0) lines.push(`# Podman: podman run ${podman.join(" ")} ...`);
   if (kube.length > 0) {
     const userns = layers.includes("masked-proc") ? " with hostUsers: false in the pod spec (procMount: Unmasked needs a user namespace)" : "";

@@ -7,7 +7,8 @@ import { containerGap } from "./detect-container-remedy.js";
 import { readEvidence } from "./detect-evidence.js";
 import { findExecutable, readSystemLinks, runQuiet } from "./host.js";
 import { landlockGap, modelGap, namespaceGaps } from "./remedies.js";
-import { ALL_NAMESPACES, type NamespaceSupport, type ProbeRecord, type SandboxBackend, type SandboxCapabilities, type SandboxGap } from "./types.js";
+import { chooseSandbox } from "./choose.js";
+import { ALL_NAMESPACES, DEFAULT_SANDBOX_POLICY, type NamespaceSupport, type ProbeRecord, type SandboxBackend, type SandboxCapabilities, type SandboxGap } from "./types.js";
 
 export interface DetectOptions {
   /** bwrap to use (default: `bwrap` on PATH). */
@@ -79,10 +80,19 @@ async function probeNamespaces(bwrap: string, env: NodeJS.ProcessEnv | undefined
   return { namespaces: { ...NO_NAMESPACES }, probes };
 }
 
-function chooseBackend(bwrapFound: boolean, ns: NamespaceSupport, fullOk: boolean, landlockAbi: number): SandboxBackend {
+function offeredBackend(bwrapFound: boolean, ns: NamespaceSupport, fullOk: boolean, landlockAbi: number): SandboxBackend {
   if (bwrapFound && fullOk) return "bwrap";
   if (bwrapFound && Object.values(ns).some(Boolean)) return "bwrap-degraded";
   return landlockAbi > 0 ? "landlock" : "none";
+}
+
+/**
+ * The backend a load with the default sandbox options gets, so that doctor and detectSandbox() say what load() then
+ * does: a bwrap that runs only without a network namespace (a container with SYS_ADMIN and seccomp unconfined)
+ * cannot keep an extension off the network, and the load takes Landlock instead.
+ */
+export function defaultLoadBackend(caps: SandboxCapabilities): SandboxBackend {
+  return chooseSandbox("(detection)", { ...DEFAULT_SANDBOX_POLICY, mode: "preferred" }, caps).backend;
 }
 
 async function runDetection(options: DetectOptions): Promise<SandboxCapabilities> {
@@ -108,10 +118,10 @@ async function runDetection(options: DetectOptions): Promise<SandboxCapabilities
   if (gap) gaps.push(gap);
   if (bwrapPath && !fullOk && Object.values(probed.namespaces).some(Boolean)) gaps.push(...namespaceGaps(probed.namespaces));
   if (landlockAbi === 0) gaps.push(landlockGap());
-  return {
+  const caps: SandboxCapabilities = {
     platform: files.platform,
     model,
-    backend: chooseBackend(bwrapPath !== undefined, probed.namespaces, fullOk, landlockAbi),
+    backend: offeredBackend(bwrapPath !== undefined, probed.namespaces, fullOk, landlockAbi),
     bwrap: bwrapPath ? { path: bwrapPath, version } : undefined,
     namespaces: probed.namespaces,
     landlockAbi,
@@ -120,4 +130,5 @@ async function runDetection(options: DetectOptions): Promise<SandboxCapabilities
     probes: probed.probes,
     gaps,
   };
+  return { ...caps, backend: defaultLoadBackend(caps) };
 }
