@@ -17,6 +17,7 @@ export const CONFIGS = [
   { name: "user-1000", options: ["--user", "1000:1000"] },
   { name: "user-1000-unconfined", options: ["--user", "1000:1000", "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"] },
   { name: "network-none", options: ["--network", "none"] },
+  { name: "privileged", options: ["--privileged"] },
 ];
 
 /** The machine's local package index and wheels, read-only, so installs work with --network none too. */

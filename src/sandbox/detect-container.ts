@@ -38,8 +38,11 @@ export function diagnoseContainer(files: HostFiles, facts: KernelFacts, bwrapOk:
   const machine = classifyMachine(files);
   const base = { ...machine, capSysAdmin: facts.capSysAdmin, blockers: [] as ContainerBlocker[] };
   if (machine.kind !== "container" || bwrapOk) return base;
-  const refused = NAMESPACE_REFUSED.test(bwrapStderr);
-  const procRefused = classifyBwrapStderr(bwrapStderr) === "proc-mount";
+  const failure = classifyBwrapStderr(bwrapStderr);
+  const procRefused = failure === "proc-mount";
+  // Under a seccomp filter any other EPERM is the filter's: with --cap-add SYS_ADMIN Docker's profile lets unshare
+  // through but still has no rule for pivot_root ("pivot_root: Operation not permitted").
+  const refused = NAMESPACE_REFUSED.test(bwrapStderr) || (facts.seccompMode === 2 && failure === "eperm");
   const sysctlOff = facts.maxUserNamespaces === 0 || facts.unprivilegedUsernsClone === 0;
   const label = files.lsmLabel?.trim() ?? "";
   const blockers: ContainerBlocker[] = [];
