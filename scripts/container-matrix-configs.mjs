@@ -5,7 +5,8 @@ import { existsSync } from "node:fs";
 /**
  * Each Docker configuration the matrix runs. Every one keeps Docker's default 64 MB /dev/shm, and every one sends a
  * 1 GiB tensor. `--read-only` needs somewhere to write: tmpfs on /tmp, /var/tmp and root's home, as a deployment
- * with a read-only root would give it.
+ * with a read-only root would give it. `--privileged` is not here: on the machine this was built on, runc cannot
+ * start it ("unable to apply caps": the VM's own bounding set lacks a capability).
  */
 export const CONFIGS = [
   { name: "default", options: [] },
@@ -17,7 +18,6 @@ export const CONFIGS = [
   { name: "user-1000", options: ["--user", "1000:1000"] },
   { name: "user-1000-unconfined", options: ["--user", "1000:1000", "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"] },
   { name: "network-none", options: ["--network", "none"] },
-  { name: "privileged", options: ["--privileged"] },
 ];
 
 /** The machine's local package index and wheels, read-only, so installs work with --network none too. */
@@ -40,7 +40,8 @@ export function matrixRow(result) {
   const a = p.attack ?? {};
   const t = p.tensors ?? {};
   const detected = p.detected?.backend ?? "?";
-  const backend = a.backend ?? (a.error ? `load failed: ${a.error}` : p.error ?? "?");
+  const started = result.dockerRc !== 125 && result.dockerRc !== 126 && result.dockerRc !== 127;
+  const backend = !started ? `the container did not start: ${result.dockerErr}` : a.backend ?? (a.error ? `load failed: ${a.error}` : p.error ?? "?");
   const attacksOk = a.total > 0 && a.blocked === a.total;
   const zeroCopy = t.shared === true && t.hostSawWrite === true;
   const demoOk = result.demo?.rc === 0;
@@ -65,6 +66,18 @@ export function renderTable(rows) {
   return cells.map((row) => row.map((c, i) => c.padEnd(widths[i])).join(" | ").trimEnd()).join("\n");
 }
 
+/** Doctor's sandbox rows and its [sandbox] gaps with their remedy lines. */
+function doctorExcerpt(text) {
+  const out = [];
+  let inSandboxGap = false;
+  for (const line of text.split("\n")) {
+    if (/^\s{2}\d+\. \[/.test(line)) inSandboxGap = line.includes("[sandbox]");
+    else if (!/^\s{7}/.test(line)) inSandboxGap = false;
+    if (/^\s+(Sandbox|Namespaces|Landlock|Tensor IPC|Container)\b/.test(line) || inSandboxGap) out.push(line);
+  }
+  return out;
+}
+
 /** The matrix as markdown, then each configuration's doctor output (its sandbox rows and remedies). */
 export function renderMarkdown(results) {
   const rows = results.map(matrixRow);
@@ -73,7 +86,7 @@ export function renderMarkdown(results) {
   for (const r of rows) lines.push(`| ${COLUMNS.map((c) => r[c]).join(" | ")} | \`${opts[r.configuration]}\` |`);
   lines.push("");
   for (const r of results) {
-    const doctor = r.doctor.split("\n").filter((l) => /^\s+(Sandbox|Namespaces|Landlock|Tensor IPC|Container)\b/.test(l) || /\[sandbox\]/.test(l) || /^\s{7}/.test(l));
+    const doctor = doctorExcerpt(r.doctor);
     lines.push(`### ${r.name}`, "", `\`docker run ${opts[r.name]}\` (${r.seconds} s)`, "", "```", ...doctor, "```", "");
   }
   return `${lines.join("\n")}\n`;

@@ -72,6 +72,7 @@ export function containerGap(diag: ContainerDiagnosis, landlockAbi: number): San
     id: "userns-container",
     problem: `this ${diag.runtime ?? "container"} container stops bwrap: ${named}${confined}`,
     remedy: [
+      ...(diag.bwrapError ? [`# bwrap said: "${diag.bwrapError}"`] : []),
       ...diag.blockers.map((b) => `# ${b.layer}${b.hit ? " (bwrap's error)" : ""}: ${b.evidence}`),
       ...(diag.capSysAdmin === false ? ["# CAP_SYS_ADMIN is not needed: bwrap gets capabilities in its own user namespace, and adding it leaves the masked /proc in the way"] : []),
       ...runtimeLines(diag.runtime, layers),

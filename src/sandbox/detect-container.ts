@@ -1,4 +1,4 @@
-// Pure: from recorded evidence, whether this is a container or a VM, and which layer of a container stops bwrap.
+// Pure: in a container, which layers stop bwrap (sysctl, seccomp, AppArmor, masked /proc), from recorded evidence.
 
 import { classifyBwrapStderr, statusField, type HostFiles, type KernelFacts } from "./detect-parse.js";
 import { classifyMachine, maskedProcPaths, parseMountinfo, type MachineKind } from "./detect-machine.js";
@@ -24,6 +24,8 @@ export interface ContainerDiagnosis {
   blockers: ContainerBlocker[];
   /** CAP_SYS_ADMIN in the effective set; reported because it is the commonly blamed and wrongly added capability. */
   capSysAdmin: boolean | undefined;
+  /** bwrap's own words from the failed full launch, when it failed in a container. */
+  bwrapError?: string;
 }
 
 /** bwrap met a refused namespace creation (EPERM from unshare/clone), not a later mount. */
@@ -52,7 +54,9 @@ export function diagnoseContainer(files: HostFiles, facts: KernelFacts, bwrapOk:
   }
   if (facts.seccompMode === 2 && !sysctlOff) {
     const filters = statusField(files.procSelfStatus, "Seccomp_filters");
-    const cap = facts.capSysAdmin === false ? ", and without CAP_SYS_ADMIN the default profiles refuse unshare" : "";
+    const cap = facts.capSysAdmin === false
+      ? "; without CAP_SYS_ADMIN Docker's default profile refuses unshare"
+      : "; with CAP_SYS_ADMIN Docker's default profile lets unshare through but still refuses pivot_root";
     blockers.push({ layer: "seccomp", evidence: `a seccomp filter is in force (Seccomp: 2${filters ? `, ${filters} filter(s)` : ""})${cap}`, hit: refused });
   }
   if (facts.apparmorRestrictsUserns) {
@@ -67,5 +71,5 @@ export function diagnoseContainer(files: HostFiles, facts: KernelFacts, bwrapOk:
   }
   // Seccomp's refusal comes first; when bwrap got past it, the filter did not stop it (e.g. --cap-add SYS_ADMIN).
   const kept = refused || !procRefused ? blockers : blockers.filter((b) => b.layer !== "seccomp" && b.layer !== "sysctl");
-  return { ...base, blockers: kept };
+  return { ...base, blockers: kept, bwrapError: bwrapStderr.trim() };
 }
