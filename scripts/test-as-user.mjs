@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the guest runtime's tests and the host's sandbox, environment and trust-boundary tests again as an unprivileged
-// user when the suite runs as root.
+// Runs the guest runtime's tests and the host's sandbox, environment, trust-boundary, tensor and platform tests
+// again as an unprivileged user when the suite runs as root.
 //
 // Most users are not root, and root hides bugs: it reads any file, gets capabilities in every namespace and can
 // renice anything. So a root run of `npm test` also runs these files as `nobody` (or PYISOLATE_TEST_USER), from a
@@ -14,8 +14,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** The test files whose behaviour depends on who runs them: sandboxes, installs, the trust boundary, process trees. */
-const PATTERNS = [/^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^native-output.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/];
+/**
+ * The test files whose behaviour depends on who runs them: sandboxes, installs, the trust boundary, process trees,
+ * tensors (memfds, file segments and the native addon as a user without CAP_IPC_LOCK or root's rlimits), platform.
+ */
+const PATTERNS = [
+  /^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/,
+  /^tensor-.*\.test\.ts$/, /^platform-.*\.test\.ts$/,
+  /^native-output.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
+];
+/** PYISOLATE_TEST_ONLY=<regex>: only the host test files whose names match, and not the guest's tests (a developer's rerun). */
+const ONLY = process.env.PYISOLATE_TEST_ONLY ? new RegExp(process.env.PYISOLATE_TEST_ONLY) : undefined;
 /** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches). */
 const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "node_modules", "dist"];
 /**
@@ -103,11 +112,11 @@ try {
 
   const env = { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOME: home, TMPDIR: tmp, USER: userName, LOGNAME: userName };
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && KEPT_ENV.test(key)) env[key] = value;
-  const files = readdirSync(path.join(tree, "test")).filter((f) => PATTERNS.some((p) => p.test(f))).sort().map((f) => path.join("test", f));
+  const files = readdirSync(path.join(tree, "test")).filter((f) => PATTERNS.some((p) => p.test(f)) && (!ONLY || ONLY.test(f))).sort().map((f) => path.join("test", f));
   console.log(`test-as-user: ${files.length} test files as ${userName} (uid ${user.uid}) with ${PYTHON}${uv ? " and uv" : ", no uv"}`);
   // The guest runtime's own tests (Landlock, seccomp, the launchers) with the system Python, then the host's.
-  console.log(`test-as-user: the guest runtime's tests as ${userName} with ${PYTHON}`);
-  const python = spawnSync(PYTHON, ["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"], { ...asUser, env, stdio: "inherit", timeout: 600_000 });
+  console.log(ONLY ? `test-as-user: PYISOLATE_TEST_ONLY is set: the guest runtime's tests are left out` : `test-as-user: the guest runtime's tests as ${userName} with ${PYTHON}`);
+  const python = ONLY ? { status: 0 } : spawnSync(PYTHON, ["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"], { ...asUser, env, stdio: "inherit", timeout: 600_000 });
   const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], { ...asUser, env, stdio: "inherit" });
   process.exitCode = python.status === 0 && run.status === 0 ? 0 : 1;
 } finally {

@@ -20,7 +20,8 @@ export function cannotEnforce(backend: SandboxBackend, policy: SandboxPolicy, ca
     case "bwrap":
       return caps.backend === "bwrap" ? undefined : "bwrap cannot create a user namespace here";
     case "bwrap-degraded":
-      if (caps.backend !== "bwrap" && caps.backend !== "bwrap-degraded") return "bwrap cannot run here";
+      // From the probes, not caps.backend: that is the default load's choice, which may pass over a bwrap that runs.
+      if (!caps.bwrap || !Object.values(caps.namespaces).some(Boolean)) return "bwrap cannot run here";
       if (!policy.network && !caps.namespaces.net) return "bwrap cannot create a network namespace here, and sandbox.network is false";
       return undefined;
     case "landlock":

@@ -1,5 +1,6 @@
 // Pure parsers: recorded kernel files and bwrap's stderr in, a restriction model out. No I/O here.
 
+import { classifyMachine } from "./detect-machine.js";
 import type { RestrictionModel } from "./types.js";
 
 /** Raw contents of the files detection reads; `undefined` where the file is absent. */
@@ -27,6 +28,12 @@ export interface HostFiles {
   dockerenv: boolean;
   containerenv: boolean;
   containerVar?: string;
+  /** /proc/self/mountinfo: the root's file system (overlay in a container) and over-mounts that mask /proc. */
+  mountinfo?: string;
+  /** Whether /proc/cpuinfo carries the `hypervisor` flag (a VM, or a container on one). */
+  hypervisor?: boolean;
+  /** /proc/self/attr/current: the AppArmor (or SELinux) label this process runs under, e.g. "docker-default (enforce)". */
+  lsmLabel?: string;
 }
 
 /** What the files say, as values. */
@@ -68,18 +75,10 @@ export function hasCapSysAdmin(status: string | undefined): boolean | undefined 
   return ((BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) === 1n;
 }
 
-/** The container runtime named by the markers, or undefined when none is present. */
+/** The container runtime the evidence names, or undefined when this is no container (a VM with /.dockerenv is not). */
 export function detectContainer(files: HostFiles): string | undefined {
-  if (files.containerVar) return files.containerVar;
-  if (files.dockerenv) return "docker";
-  if (files.containerenv) return "podman";
-  const cgroup = files.proc1Cgroup ?? "";
-  if (/\bkubepods\b/.test(cgroup)) return "kubernetes";
-  if (/\bdocker\b/.test(cgroup)) return "docker";
-  if (/\blibpod\b|\bpodman\b/.test(cgroup)) return "podman";
-  if (/\bcontainerd\b|\bcri-containerd\b/.test(cgroup)) return "containerd";
-  if (/\blxc\b/.test(cgroup)) return "lxc";
-  return undefined;
+  const machine = classifyMachine(files);
+  return machine.kind === "container" ? machine.runtime : undefined;
 }
 
 export function parseHostFiles(files: HostFiles): KernelFacts {
@@ -138,9 +137,11 @@ export function decideModel(facts: KernelFacts, platform: NodeJS.Platform, probe
   if (!probe.bwrapFound) return "bwrap-missing";
   if (probe.fullOk) return "none";
   const failure = classifyBwrapStderr(probe.fullStderr);
-  // A container that lacks the capability or filters the syscalls is the cause whatever else is set.
-  if (facts.container !== undefined && (facts.capSysAdmin === false || facts.seccompMode === 2)) {
-    if (failure !== "userns-limit" && failure !== "userns-disabled") return "container";
+  // A container's seccomp filter or masked /proc is the cause unless a host sysctl really is off: bwrap's EPERM hint
+  // names kernel.unprivileged_userns_clone whatever refused it, so its words alone do not mean "sysctl".
+  const sysctlOff = facts.maxUserNamespaces === 0 || facts.unprivilegedUsernsClone === 0 || failure === "userns-limit";
+  if (facts.container !== undefined && !sysctlOff) {
+    if (facts.capSysAdmin === false || facts.seccompMode === 2 || failure === "proc-mount") return "container";
   }
   if (facts.maxUserNamespaces === 0 || failure === "userns-limit") return "sysctl";
   if (facts.unprivilegedUsernsClone === 0 || failure === "userns-disabled") return "sysctl";

@@ -2,9 +2,13 @@
 
 import { parseBwrapVersion, parseHostFiles, parseLandlockProbe, decideModel, classifyBwrapStderr } from "./detect-parse.js";
 import { baseMountArgs, namespaceArgs, processArgs, systemMountArgs } from "./bwrap-policy.js";
-import { findExecutable, readHostFiles, readSystemLinks, runQuiet } from "./host.js";
+import { diagnoseContainer } from "./detect-container.js";
+import { containerGap } from "./detect-container-remedy.js";
+import { readEvidence } from "./detect-evidence.js";
+import { findExecutable, readSystemLinks, runQuiet } from "./host.js";
 import { landlockGap, modelGap, namespaceGaps } from "./remedies.js";
-import { ALL_NAMESPACES, type NamespaceSupport, type ProbeRecord, type SandboxBackend, type SandboxCapabilities, type SandboxGap } from "./types.js";
+import { chooseSandbox } from "./choose.js";
+import { ALL_NAMESPACES, DEFAULT_SANDBOX_POLICY, type NamespaceSupport, type ProbeRecord, type SandboxBackend, type SandboxCapabilities, type SandboxGap } from "./types.js";
 
 export interface DetectOptions {
   /** bwrap to use (default: `bwrap` on PATH). */
@@ -76,15 +80,24 @@ async function probeNamespaces(bwrap: string, env: NodeJS.ProcessEnv | undefined
   return { namespaces: { ...NO_NAMESPACES }, probes };
 }
 
-function chooseBackend(bwrapFound: boolean, ns: NamespaceSupport, fullOk: boolean, landlockAbi: number): SandboxBackend {
+function offeredBackend(bwrapFound: boolean, ns: NamespaceSupport, fullOk: boolean, landlockAbi: number): SandboxBackend {
   if (bwrapFound && fullOk) return "bwrap";
   if (bwrapFound && Object.values(ns).some(Boolean)) return "bwrap-degraded";
   return landlockAbi > 0 ? "landlock" : "none";
 }
 
+/**
+ * The backend a load with the default sandbox options gets, so that doctor and detectSandbox() say what load() then
+ * does: a bwrap that runs only without a network namespace (a container with SYS_ADMIN and seccomp unconfined)
+ * cannot keep an extension off the network, and the load takes Landlock instead.
+ */
+export function defaultLoadBackend(caps: SandboxCapabilities): SandboxBackend {
+  return chooseSandbox("(detection)", { ...DEFAULT_SANDBOX_POLICY, mode: "preferred" }, caps).backend;
+}
+
 async function runDetection(options: DetectOptions): Promise<SandboxCapabilities> {
   const env = options.env ?? process.env;
-  const files = await readHostFiles(env);
+  const files = await readEvidence(env);
   const facts = parseHostFiles(files);
   if (files.platform !== "linux") {
     const gap = modelGap("platform", facts)!;
@@ -99,20 +112,23 @@ async function runDetection(options: DetectOptions): Promise<SandboxCapabilities
   const full = probed.probes[0];
   const fullOk = full?.ok ?? false;
   const model = decideModel(facts, files.platform, { bwrapFound: bwrapPath !== undefined, fullOk, fullStderr: full?.stderr ?? "" });
+  const container = diagnoseContainer(files, facts, fullOk, full?.stderr ?? "");
   const gaps: SandboxGap[] = [];
-  const gap = modelGap(model, facts, full?.stderr);
+  const gap = (model === "container" ? containerGap(container, landlockAbi) : undefined) ?? modelGap(model, facts, full?.stderr);
   if (gap) gaps.push(gap);
   if (bwrapPath && !fullOk && Object.values(probed.namespaces).some(Boolean)) gaps.push(...namespaceGaps(probed.namespaces));
   if (landlockAbi === 0) gaps.push(landlockGap());
-  return {
+  const caps: SandboxCapabilities = {
     platform: files.platform,
     model,
-    backend: chooseBackend(bwrapPath !== undefined, probed.namespaces, fullOk, landlockAbi),
+    backend: offeredBackend(bwrapPath !== undefined, probed.namespaces, fullOk, landlockAbi),
     bwrap: bwrapPath ? { path: bwrapPath, version } : undefined,
     namespaces: probed.namespaces,
     landlockAbi,
     inContainer: facts.container !== undefined,
+    container,
     probes: probed.probes,
     gaps,
   };
+  return { ...caps, backend: defaultLoadBackend(caps) };
 }

@@ -17,6 +17,13 @@ function bytes(n: number | null): string {
 
 const yesNo = (b: boolean): string => (b ? "yes" : "no");
 
+function containerDetail(c: DoctorReport["container"]): string {
+  const why = c.evidence.length > 0 ? ` (${c.evidence.join("; ")})` : "";
+  if (!c.detected) return `${c.kind === "vm" ? "a virtual machine, not a container" : "not in a container"}${why}`;
+  const stops = c.blockers.length > 0 ? `; bwrap is stopped by: ${c.blockers.join(", then ")}` : "";
+  return `${c.runtime ?? "a"} container${stops}${why}`;
+}
+
 /** The rows of the matrix: area, status, details. */
 export function doctorRows(r: DoctorReport): [string, string, string][] {
   const ns = Object.entries(r.namespaces).map(([k, v]) => `${k} ${yesNo(v)}`).join(", ");
@@ -40,7 +47,7 @@ export function doctorRows(r: DoctorReport): [string, string, string][] {
   const cs = r.cudaInSandbox;
   rows.push(["CUDA in sandbox", cs.status, cs.detail]);
   rows.push(["Resource limits", r.limits.status, limitSupportLine(r.limits)]);
-  rows.push(["Container", r.container.detected ? "detected" : "no", r.container.detected ? "running inside a container" : "not in a container"]);
+  rows.push(["Container", r.container.detected ? "detected" : r.container.kind === "vm" ? "vm" : "no", containerDetail(r.container)]);
   return rows;
 }
 

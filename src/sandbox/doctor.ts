@@ -41,7 +41,8 @@ export interface DoctorReport {
   cudaInSandbox: CudaInSandbox;
   /** Which mechanisms enforce each `limits` key here (cgroup v2, rlimits, bwrap's tmpfs size, the watchdog). */
   limits: LimitSupport;
-  container: { detected: boolean };
+  /** kind: container, vm or host, from evidence; blockers: the container layers that stop bwrap, in order. */
+  container: { detected: boolean; kind: "container" | "vm" | "host" | null; runtime: string | null; evidence: string[]; blockers: string[] };
   gaps: DoctorGap[];
 }
 
@@ -150,6 +151,11 @@ function cudaInSandboxSection(f: DoctorFacts, gaps: DoctorGap[]): CudaInSandbox 
   return row;
 }
 
+function containerSection(caps: DoctorFacts["caps"]): DoctorReport["container"] {
+  const c = caps.container;
+  return { detected: caps.inContainer, kind: c?.kind ?? null, runtime: c?.runtime ?? null, evidence: c?.evidence ?? [], blockers: c?.blockers.map((b) => b.layer) ?? [] };
+}
+
 /** Pure: the report from recorded facts. */
 export function buildDoctorReport(f: DoctorFacts): DoctorReport {
   const gaps: DoctorGap[] = f.caps.gaps.map((g) => ({ ...g, section: g.id === "landlock-missing" ? "landlock" : "sandbox" }));
@@ -170,7 +176,7 @@ export function buildDoctorReport(f: DoctorFacts): DoctorReport {
     cudaIpc: cudaSection(f, gaps),
     cudaInSandbox: cudaInSandboxSection(f, gaps),
     limits: limitSupport(f.cgroup ?? { reason: "not probed (recorded facts)" }, f.caps.backend === "bwrap"),
-    container: { detected: f.caps.inContainer },
+    container: containerSection(f.caps),
     gaps,
   };
 }

@@ -1,5 +1,7 @@
 // The sandbox's vocabulary as data: what blocks isolation, what the host can do, and what an extension asks for.
 
+import type { ContainerDiagnosis } from "./detect-container.js";
+
 /**
  * Why (or whether) bubblewrap cannot have everything it needs on this host.
  * - `none`: nothing blocks it: full namespace isolation.
@@ -82,6 +84,8 @@ export interface SandboxCapabilities {
   /** Landlock ABI version, 0 when the kernel has none. */
   landlockAbi: number;
   inContainer: boolean;
+  /** What the evidence says this machine is and, in a container, which layers stop bwrap (absent off Linux). */
+  container?: ContainerDiagnosis;
   /** Each probe launch that ran: its argv and, when it failed, bwrap's own words. */
   probes: ProbeRecord[];
   gaps: SandboxGap[];
