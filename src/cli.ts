@@ -8,9 +8,11 @@ import { PyIsolateError, RemoteError } from "./errors.js";
 import { RUNTIME_VERSION } from "./version.js";
 import type { ProgressEvent } from "./env/builder.js";
 import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
+import { PRUNE_USAGE, runPrune, type PruneFlags } from "./prune/command.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
        pyisolate doctor [--json]
+${PRUNE_USAGE}
 
 Loads the extension in <modulePath> (a Python package folder) in its own venv and process, calls
 <method> with the JSON array (or single JSON value) [json-args], and prints the result as JSON.
@@ -88,6 +90,10 @@ async function main(argv: string[]): Promise<number> {
       json: { type: "boolean" },
       version: { type: "boolean" },
       help: { type: "boolean", short: "h" },
+      keep: { type: "string", multiple: true },
+      "keep-shared": { type: "string", multiple: true },
+      delete: { type: "boolean" },
+      "dry-run": { type: "boolean" },
     },
   });
   if (values.version) {
@@ -104,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${values.json ? formatDoctorJson(report) : formatDoctorText(report)}\n`);
     return 0;
   }
+  if (command === "prune") return runPrune(values as PruneFlags, (text) => process.stdout.write(text));
   if (command !== "run") {
     process.stderr.write(`pyisolate: unknown command "${command}"\n${USAGE}\n`);
     return 2;
