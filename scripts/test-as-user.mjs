@@ -15,9 +15,9 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The test files whose behaviour depends on who runs them: sandboxes, installs, the trust boundary, process trees. */
-const PATTERNS = [/^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/];
+const PATTERNS = [/^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^native-pkg-prune\.test\.ts$/];
 /** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches). */
-const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "node_modules", "dist"];
+const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "prebuilds", "node_modules", "dist"];
 /**
  * Host variables the user's run keeps: locale, CI flag, the installers' settings (the local index, find-links), and
  * the machine's CA bundle and proxies (uv trusts only its own roots unless SSL_CERT_FILE names the system's).
