@@ -45,6 +45,9 @@ try {
   if (nodeGyp) execFileSync(process.execPath, [nodeGyp, "rebuild", "--release", "--directory", "native"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
   else execFileSync("node-gyp", ["rebuild", "--release", "--directory", "native"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
 } catch (error) {
-  const reason = String(error.stderr ?? error.message).split("\n").find((line) => /error/i.test(line)) ?? error.message;
+  // node-gyp's own summary ("gyp ERR! stack Error: not found: make"), else its first error line.
+  const lines = String(error.stderr ?? error.message).split("\n");
+  const summary = lines.map((line) => /gyp ERR! stack Error: (.+)/.exec(line)?.[1]).find(Boolean);
+  const reason = summary ?? lines.find((line) => /error/i.test(line)) ?? error.message;
   say(`no prebuilt addon for ${process.platform}-${process.arch} and the local build failed (${reason.trim().slice(0, 200)}); tensors will be copied (npx pyisolate doctor says more)`);
 }
