@@ -10,7 +10,10 @@ import { promisify } from "node:util";
 import type { Extension, ExtensionManager } from "../src/index.js";
 import { classify } from "../src/prune/classify.js";
 import { pathsOfProcess, userOf } from "../src/prune/live.js";
-import { fixture, makeManager } from "./helpers.js";
+import { planPrune } from "../src/prune/plan.js";
+import { detectSandbox } from "../src/sandbox/index.js";
+import { fixture, makeManager, waitFor } from "./helpers.js";
+import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, "..", "src", "cli.ts");
@@ -93,6 +96,29 @@ describe("pyisolate prune", { timeout: 300_000 }, () => {
     assert.equal(failed?.code, 1);
     assert.match(failed!.stderr, /^pyisolate: --delete and --dry-run contradict each other/);
   });
+});
+
+describe("a venv that a running extension uses is kept", { timeout: 300_000 }, async () => {
+  const caps = await detectSandbox();
+  const root = mkdtempSync(join(tmpdir(), "native-pkg-prune-live-"));
+  const manager = makeManager({ venvRoot: root });
+  after(async () => {
+    await manager.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  for (const mode of SANDBOX_MODES) {
+    test(`under ${mode.label}: kept while the extension runs, listed once it stopped`, { skip: unavailableMode(caps, mode.sandbox) ?? false }, async () => {
+      const name = `pkg_live_${mode.tag}`;
+      const ext = await manager.load({ name, modulePath: fixture("echo_ext"), sandbox: mode.sandbox });
+      const venv = join(root, name);
+      const running = await planPrune({ venvRoot: root });
+      assert.match(running.skipped.find((s) => s.path === venv)?.reason ?? "", /^in use by pid \d+$/);
+      assert.equal(running.remove.some((r) => r.path === venv), false);
+      await ext.stop();
+      // The guest's processes are gone when stop() resolves, but /proc may list a reaped child a moment longer.
+      await waitFor(async () => (await planPrune({ venvRoot: root })).remove.some((r) => r.path === venv), 10_000, "the venv to be free");
+    });
+  }
 });
 
 describe("prune's policy", () => {
