@@ -21,12 +21,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PATTERNS = [
   /^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/,
   /^tensor-.*\.test\.ts$/, /^platform-.*\.test\.ts$/,
-  /^native-output.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
+  /^native-output.*\.test\.ts$/, /^native-pkg-prune\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
 ];
 /** PYISOLATE_TEST_ONLY=<regex>: only the host test files whose names match, and not the guest's tests (a developer's rerun). */
 const ONLY = process.env.PYISOLATE_TEST_ONLY ? new RegExp(process.env.PYISOLATE_TEST_ONLY) : undefined;
 /** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches). */
-const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "node_modules", "dist"];
+const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "prebuilds", "node_modules", "dist"];
 /**
  * Host variables the user's run keeps: locale, CI flag, the installers' settings (the local index, find-links), and
  * the machine's CA bundle and proxies (uv trusts only its own roots unless SSL_CERT_FILE names the system's).

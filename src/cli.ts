@@ -11,11 +11,13 @@ import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
 import { createProgressView } from "./output/progress-view.js";
 import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
+import { PRUNE_USAGE, runPrune, type PruneFlags } from "./prune/command.js";
 import { generateTypes } from "./types/typegen.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
        pyisolate doctor [--json]
        pyisolate types <modulePath> [--class NAME] [--out FILE]
+${PRUNE_USAGE}
 
 Loads the extension in <modulePath> (a Python package folder) in its own venv and process, calls
 <method> with the JSON array (or single JSON value) [json-args], and prints the result as JSON.
@@ -108,6 +110,10 @@ async function main(argv: string[]): Promise<number> {
       class: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
+      keep: { type: "string", multiple: true },
+      "keep-shared": { type: "string", multiple: true },
+      delete: { type: "boolean" },
+      "dry-run": { type: "boolean" },
     },
   });
   if (values.version) {
@@ -125,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "types") return types(rest, values);
+  if (command === "prune") return runPrune(values as PruneFlags, (text) => process.stdout.write(text));
   if (command !== "run") {
     process.stderr.write(`pyisolate: unknown command "${command}"\n${USAGE}\n`);
     return 2;

@@ -7,10 +7,7 @@
 #include <string.h>
 
 const char *pi_errno_name(int err, char *scratch, size_t scratch_len) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  const char *name = strerrorname_np(err);
-  if (name != NULL) return name;
-#else
+  /* A table, not strerrorname_np (glibc 2.32): the prebuilt binary must load on glibc 2.28, as Node 20 does. */
   switch (err) {
     case EAGAIN: return "EAGAIN";
     case EBADF: return "EBADF";
@@ -29,9 +26,23 @@ const char *pi_errno_name(int err, char *scratch, size_t scratch_len) {
     case EOVERFLOW: return "EOVERFLOW";
     case ECONNRESET: return "ECONNRESET";
     case ETOOMANYREFS: return "ETOOMANYREFS";
+    case EINTR: return "EINTR";
+    case ENOENT: return "ENOENT";
+    case EEXIST: return "EEXIST";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EFAULT: return "EFAULT";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ESPIPE: return "ESPIPE";
+    case ENXIO: return "ENXIO";
+    case EROFS: return "EROFS";
+    case EDQUOT: return "EDQUOT";
+    case ETXTBSY: return "ETXTBSY";
+    case ENOTCONN: return "ENOTCONN";
+    case ECONNREFUSED: return "ECONNREFUSED";
     default: break;
   }
-#endif
   snprintf(scratch, scratch_len, "E%d", err);
   return scratch;
 }

@@ -7,7 +7,7 @@ import type { ProtocolLimits } from "../rpc/limits.js";
 import { tensorCodec, type TensorTransport } from "./codec.js";
 import { cudaLedger, type CudaPeer } from "./cuda-ledger.js";
 import { segmentLedger } from "./ledger.js";
-import { nativeStatus } from "./native.js";
+import { nativeStatus, warnCopyFallback } from "./native.js";
 import { defaultAllocator } from "./allocator.js";
 import { PeerSegments } from "./peer-segments.js";
 
@@ -49,6 +49,7 @@ export class TensorLink implements CudaPeer {
       if (option === "shm") {
         throw new ConfigError(`extension "${name}": tensorTransport "shm" needs the native addon: ${nativeStatus.reason}`, { key: "tensorTransport" });
       }
+      warnCopyFallback(nativeStatus);
       this.transport = "copy";
       this.reason = `copying: ${nativeStatus.reason}`;
       this.channel = undefined;

@@ -1,9 +1,10 @@
-// Loads the native tensor addon (native/build/Release/pyisolate_native.node) once; without it, tensors copy.
+// Loads the native tensor addon once (the prebuilt binary, else a local build); without it, tensors copy.
 
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { addonCandidates, detectLibc } from "./native-paths.js";
 
 /** One message read by recvFds. */
 export interface ReceivedFds {
@@ -55,33 +56,52 @@ export type NativeStatus =
   | { available: true; addon: NativeAddon; path: string }
   | { available: false; reason: string; path: string };
 
-const ADDON_FILE = "pyisolate_native.node";
-
-/** native/build/Release/ of the package: the same two levels up from src/tensor/ (tsx) and dist/tensor/. */
-export function defaultAddonPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return join(here, "..", "..", "native", "build", "Release", ADDON_FILE);
+/** The package root: the same two levels up from src/tensor/ (tsx) and dist/tensor/. */
+function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 }
 
-/** Loads the addon at `path` unless `env` disables it; never throws. */
-export function loadNative(env: NodeJS.ProcessEnv = process.env, path = defaultAddonPath()): NativeStatus {
+/** The paths tried, in order: the prebuilt binary for this platform, then native/build/Release/ (npm rebuild). */
+export function defaultAddonPaths(): string[] {
+  return addonCandidates(packageRoot(), process.platform, process.arch, process.platform === "linux" ? detectLibc() : "glibc");
+}
+
+/** Loads the first of `paths` that loads with the expected ABI, unless `env` disables the addon; never throws. */
+export function loadNative(env: NodeJS.ProcessEnv = process.env, paths: string | readonly string[] = defaultAddonPaths()): NativeStatus {
+  const candidates = typeof paths === "string" ? [paths] : paths;
+  const first = candidates[0] ?? "";
   const flag = env[DISABLE_NATIVE_ENV];
   if (flag !== undefined && flag !== "" && flag !== "0") {
-    return { available: false, reason: `disabled by ${DISABLE_NATIVE_ENV}=${flag}`, path };
+    return { available: false, reason: `disabled by ${DISABLE_NATIVE_ENV}=${flag}`, path: first };
   }
-  if (process.platform === "win32") return { available: false, reason: "not supported on Windows", path };
-  if (!existsSync(path)) {
-    return { available: false, reason: `the addon was not built (${path} is missing; run npm rebuild pyisolate)`, path };
+  if (process.platform === "win32") return { available: false, reason: "not supported on Windows", path: first };
+  const present = candidates.filter((path) => existsSync(path));
+  if (present.length === 0) {
+    return { available: false, reason: `the addon was not built (no prebuilt binary for ${process.platform}-${process.arch}, and ${candidates.at(-1)} is missing; run npm rebuild pyisolate)`, path: first };
   }
+  const failures: string[] = [];
+  for (const path of present) {
+    const loaded = loadOne(path);
+    if (loaded.available) return loaded;
+    failures.push(loaded.reason);
+  }
+  return { available: false, reason: failures.join("; "), path: present[0]! };
+}
+
+function loadOne(path: string): NativeStatus {
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
     if (addon.abiVersion !== NATIVE_ABI_VERSION) {
-      return { available: false, reason: `stale build: addon ABI ${addon.abiVersion}, expected ${NATIVE_ABI_VERSION}`, path };
+      return { available: false, reason: `stale build: addon ABI ${addon.abiVersion}, expected ${NATIVE_ABI_VERSION} (${path})`, path };
     }
     return { available: true, addon, path };
   } catch (error) {
-    return { available: false, reason: `the addon failed to load: ${(error as Error).message}`, path };
+    return { available: false, reason: `the addon failed to load: ${firstLine((error as Error).message)}`, path };
   }
+}
+
+function firstLine(text: string): string {
+  return text.split("\n", 1)[0]!.slice(0, 300);
 }
 
 /** The addon of this process, loaded once at import. */
@@ -89,3 +109,21 @@ export const nativeStatus: NativeStatus = loadNative();
 export const nativeAvailable: boolean = nativeStatus.available;
 /** Why the addon is not in use, or undefined when it is. */
 export const nativeUnavailableReason: string | undefined = nativeStatus.available ? undefined : nativeStatus.reason;
+
+/** The `code` of the warning emitted when tensors fall back to copying because the addon is missing. */
+export const COPY_FALLBACK_WARNING = "PYISOLATE_TENSOR_COPY";
+
+/**
+ * Emit, once per process, Node's warning that tensors will be copied because the addon did not load (not when it was
+ * disabled on purpose). Once per process by nature, as Node's own deprecation warnings are: every extension would
+ * repeat the same line. Returns whether this call emitted it.
+ */
+export const warnCopyFallback = ((): ((status: NativeStatus) => boolean) => {
+  let emitted = false;
+  return (status) => {
+    if (emitted || status.available || status.reason.startsWith("disabled by")) return false;
+    emitted = true;
+    process.emitWarning(`pyisolate: tensors are copied, not shared: ${status.reason}`, { code: COPY_FALLBACK_WARNING, detail: "pyisolate doctor tells what is missing; npm rebuild pyisolate builds the addon (it needs a C compiler)." });
+    return true;
+  };
+})();
