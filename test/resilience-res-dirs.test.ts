@@ -105,14 +105,15 @@ describe("a host killed by SIGKILL with an extension running", () => {
     const linkedMarker = make("pyisolate-linked-DDDDDD");
     symlinkSync(join(target, "host"), join(linkedMarker, "host"));
     const otherName = make("not-ours-EEEEEE", dead);
-    const foreign = make("pyisolate-foreign-FFFFFF", dead);
     const root = process.getuid?.() === 0;
-    if (root) chownSync(foreign, 65534, 65534);
+    // Another uid's folder can only be made as root (chown).
+    const foreign = root ? make("pyisolate-foreign-FFFFFF", dead) : undefined;
+    if (foreign) chownSync(foreign, 65534, 65534);
     const deadOne = make("pyisolate-dead-GGGGGG", dead);
 
     const removed = await reclaimPrivateDirs(dir, self);
     assert.deepEqual(removed, [deadOne], "only the dead host's folder");
-    for (const kept of [unmarked, live, target, join(dir, "pyisolate-link-CCCCCC"), linkedMarker, otherName, ...(root ? [foreign] : [])]) {
+    for (const kept of [unmarked, live, target, join(dir, "pyisolate-link-CCCCCC"), linkedMarker, otherName, ...(foreign ? [foreign] : [])]) {
       assert.ok(existsSync(kept), `${kept} is kept`);
     }
     if (!root) t.diagnostic("another uid's folder: checked only as root (chown needs it)");
