@@ -23,6 +23,11 @@ export interface SoakOptions {
   durationMs: number;
   /** The first part of the run, after which the baseline is taken (the heap and allocator reach their working size). */
   warmupMs: number;
+  /**
+   * Calls the warm-up must also have made (on a loaded machine 8 s may be a few hundred, short of the working size of
+   * V8's young generation), unless half the run has passed.
+   */
+  warmupCalls?: number;
   /** Calls in flight at once. */
   concurrency: number;
   /** A kill every this many ms, drawn uniformly from the range. */
@@ -194,13 +199,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let baselined = false;
   let lastLog = began;
   while (Date.now() - began < o.durationMs) {
-    if (!baselined && Date.now() - began >= o.warmupMs) {
+    const elapsed = Date.now() - began;
+    if (!baselined && elapsed >= o.warmupMs && (report.calls >= (o.warmupCalls ?? 0) || elapsed >= o.durationMs / 2)) {
       baselined = true;
       paused = true;
       await quiesce();
       report.start = usage();
       paused = false;
-      log(`baseline after ${o.warmupMs} ms: rss ${(report.start.rss / 2 ** 20).toFixed(1)} MiB, heap ${(report.start.heapUsed / 2 ** 20).toFixed(1)} MiB, ${report.start.fds} fds, ${report.start.memfds} memfds`);
+      log(`baseline after ${elapsed} ms and ${report.calls} calls: rss ${(report.start.rss / 2 ** 20).toFixed(1)} MiB, heap ${(report.start.heapUsed / 2 ** 20).toFixed(1)} MiB, ${report.start.fds} fds, ${report.start.memfds} memfds`);
     }
     while (inFlight.size < o.concurrency) issue();
     await Promise.race(inFlight.values());

@@ -11,7 +11,7 @@ import { NUMPY } from "./tensor-helpers.js";
 describe("soak: 16 extensions under random SIGKILLs and limit kills for 30 s", { timeout: 900_000 }, () => {
   it("settles every call once, restarts every killed extension by policy, leaks no fd, memfd, memory or process", async () => {
     const report = await runSoak({
-      venvRoot: SHARED_VENV_ROOT, modulePath: fixture("res_fuzz_soak"), extensions: 16, durationMs: 30_000, warmupMs: 8_000,
+      venvRoot: SHARED_VENV_ROOT, modulePath: fixture("res_fuzz_soak"), extensions: 16, durationMs: 30_000, warmupMs: 8_000, warmupCalls: 2_000,
       concurrency: 32, killEveryMs: [200, 600], limitShare: 0.25, tensorExtensions: 2, numpy: NUMPY,
       log: (line) => console.log(`# soak: ${line}`),
     });
