@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// The long soak (issue 8): 16 extensions, bytes and tensors in flight, random SIGKILLs, for minutes; prints the figures.
+// The long soak (issue 8): 16 extensions under a restart policy and limits, bytes and tensors in flight, random
+// SIGKILLs and limit kills, for minutes; prints the figures.
 //
-// Usage: node scripts/soak.mjs [--minutes 5] [--extensions 16] [--concurrency 32] [--kill-ms 200-600]
-// Exits 1 when a call was lost, duplicated, left hanging or rejected untyped, when an extension did not come back,
-// or when fds, memfds, RSS (5%) or processes were left over. test/resilience-soak.test.ts is the 30 s version.
+// Usage: node scripts/soak.mjs [--minutes 5] [--extensions 16] [--concurrency 32] [--kill-ms 200-600] [--limit-share 0.25]
+// Exits 1 when a call was lost, duplicated, left hanging or rejected with an error other than the kill's own, when a
+// limit was not enforced, when an extension did not come back, or when fds, memfds, RSS (5%) or processes were left
+// over. test/resilience-soak.test.ts is the 30 s version.
 
 import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     extensions: { type: "string", default: "16" },
     concurrency: { type: "string", default: "32" },
     "kill-ms": { type: "string", default: "200-600" },
+    "limit-share": { type: "string", default: "0.25" },
   },
 });
 const { runSoak } = await import("../test/resilience-soak-core.ts");
@@ -32,12 +35,13 @@ const started = Date.now();
 const report = await runSoak({
   venvRoot, modulePath: path.join(ROOT, "test", "fixtures", "extensions", "res_fuzz_soak"),
   extensions: Number(values.extensions), durationMs, warmupMs: Math.min(30_000, durationMs / 10),
-  concurrency: Number(values.concurrency), killEveryMs: [lo, hi], tensorExtensions: 2, numpy: NUMPY,
+  concurrency: Number(values.concurrency), killEveryMs: [lo, hi], limitShare: Number(values["limit-share"]), tensorExtensions: 2, numpy: NUMPY,
   log: (line) => console.log(`soak: ${line}`),
 });
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 const problems = [];
-if (report.untyped.length) problems.push(`${report.untyped.length} untyped rejections`);
+if (report.unexpected.length) problems.push(`rejections other than the kill's: ${report.unexpected.join("; ")}`);
+if (report.limitMissed) problems.push(`${report.limitMissed} limit calls returned (limit not enforced)`);
 if (report.duplicated) problems.push(`${report.duplicated} calls settled twice`);
 if (report.hanging) problems.push(`${report.hanging} calls hanging`);
 if (report.servingAfter !== Number(values.extensions)) problems.push(`only ${report.servingAfter} extensions serve after`);
@@ -47,9 +51,9 @@ if (Math.abs(report.end.fds - report.start.fds) > Math.ceil(report.start.fds * 0
 if (report.end.rss > report.start.rss * 1.05) problems.push(`rss ${mib(report.start.rss)} -> ${mib(report.end.rss)} MiB`);
 console.log([
   `soak summary (${((Date.now() - started) / 60_000).toFixed(1)} min wall, ${(report.elapsedMs / 1000).toFixed(0)} s of calls and kills):`,
-  `  calls ${report.calls}: ok ${report.ok}, typed errors ${JSON.stringify(report.typed)}, untyped ${report.untyped.length}, duplicated ${report.duplicated}, hanging ${report.hanging}`,
+  `  calls ${report.calls}: ok ${report.ok}, errors ${JSON.stringify(report.errors)}, unexpected ${report.unexpected.length}, duplicated ${report.duplicated}, hanging ${report.hanging}`,
   `  ${(report.calls / (report.elapsedMs / 1000)).toFixed(0)} calls/s; tensor calls ${report.tensorCalls}, bytes calls ${report.bytesCalls}`,
-  `  SIGKILLs ${report.kills}, reloads ${report.reloads}, serving after ${report.servingAfter}/${values.extensions}`,
+  `  SIGKILLs ${report.sigkills}, limit calls ${report.limitCalls} (stopped by ${JSON.stringify(report.limitStops)}, not stopped ${report.limitMissed}), restarts by policy ${report.restarts}, serving after ${report.servingAfter}/${values.extensions}`,
   `  host rss ${mib(report.start.rss)} -> ${mib(report.end.rss)} MiB, heap ${mib(report.start.heapUsed)} -> ${mib(report.end.heapUsed)} MiB, fds ${report.start.fds} -> ${report.end.fds}, memfds ${report.start.memfds} -> ${report.end.memfds}, left after close ${report.memfdsLeft}`,
   `  orphan processes: ${report.orphans.length}`,
   problems.length ? `FAILED: ${problems.join(", ")}` : "soak: OK",

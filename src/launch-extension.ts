@@ -4,7 +4,7 @@
 import type { Environment } from "./env/builder.js";
 import { constants as osConstants } from "node:os";
 import {
-  type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError, CallAbortedError,
+  type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, CallAbortedError,
 } from "./errors.js";
 import { Extension } from "./extension.js";
 import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
@@ -17,6 +17,7 @@ import { buildCleanEnv } from "./process/clean-env.js";
 import type { SandboxLaunch, VenvActivation } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
+import { Handshake } from "./lifecycle/handshake.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
@@ -102,6 +103,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   });
 
   let pythonVersion = ""; // from hello, reported on the extension once it is ready
+  const greeting = new Handshake(name);
   let started = false;
   let settleHandshake: ((error: Error | undefined, ready?: ReadyMessage) => void) | undefined;
   const handshake = new Promise<ReadyMessage>((resolve, reject) => {
@@ -178,12 +180,14 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       failLater(error);
     },
     onControl: (message) => {
-      switch (message.k) {
-        case "hello":
-          if (message.v !== PROTOCOL_VERSION) {
-            failStart(new ProtocolError(`extension "${name}" speaks protocol version ${message.v}; this host speaks ${PROTOCOL_VERSION}`));
-            return;
-          }
+      if (message.k === "event") return hooks.event(message.name, message.payload);
+      if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal") {
+        return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
+      }
+      // Checked field by field (lifecycle/handshake.ts): a malformed or late one is a ProtocolError, never a throw.
+      const step = greeting.accept(message as unknown as Record<string, unknown>);
+      switch (step.kind) {
+        case "init":
           peer.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
@@ -193,21 +197,14 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
             },
             services: input.serviceNames(), inferenceMode: input.inferenceMode,
           });
-          pythonVersion = message.python;
+          pythonVersion = step.python;
           // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.
-          if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(message.pid);
+          if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(step.pid);
           return;
         case "ready":
-          settleHandshake?.(undefined, message);
-          return;
-        case "fatal":
-          failStart(new ExtensionLoadError(name, `${message.error.type}: ${message.error.message}`, { cause: new RemoteError(message.error) }));
-          return;
-        case "event":
-          hooks.event(message.name, message.payload);
-          return;
-        default:
-          failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
+          return settleHandshake?.(undefined, { k: "ready", methods: step.methods, extensionClass: step.extensionClass });
+        case "fail":
+          return failLater(step.error);
       }
     },
   });

@@ -1,6 +1,6 @@
 // The public entry point: loads extensions (environment, process, handshake) and owns host services.
 
-import { mkdtemp, rm, mkdir, realpath } from "node:fs/promises";
+import { rm, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
@@ -14,6 +14,7 @@ import type { UntypedEvents } from "./types/events.js";
 import type { Shape, UntypedApi } from "./types/remote.js";
 import { narrowLimits } from "./limits/types.js";
 import { launchExtension } from "./launch-extension.js";
+import { type HostIdentity, makePrivateDirs, reclaimPrivateDirs, selfIdentity } from "./lifecycle/private-dirs.js";
 import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
@@ -43,6 +44,8 @@ export class ExtensionManager {
   /** Detection runs once per manager, at the first sandboxed load. */
   private capabilities: Promise<SandboxCapabilities> | undefined;
   private warnedDegraded = false;
+  /** This host's identity for the private folders' marker; the first load also reclaims the folders of dead hosts. */
+  private identity: Promise<HostIdentity | undefined> | undefined;
   private readonly killOnExit = () => {
     for (const extension of this.extensions.values()) {
       if (extension.processGroup !== undefined) {
@@ -152,10 +155,8 @@ export class ExtensionManager {
         sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] },
           trustedDependencies: checked.dependencies, dependencyRoots: realRoots(checked.fileDependencyPaths) },
       });
-      const privateRoot = await mkdtemp(join(tmpdir(), `pyisolate-${name}-`));
-      const privateDirs = { home: join(privateRoot, "home"), tmpdir: join(privateRoot, "tmp") };
-      await mkdir(privateDirs.home);
-      await mkdir(privateDirs.tmpdir);
+      const privateDirs = await makePrivateDirs(tmpdir(), name, await this.hostFolders());
+      const privateRoot = privateDirs.root;
       const prepared = await prepareSandbox({
         backend: choice.backend, capabilities, policy, pins, venv: environment.venvPath, pythonPath: environment.basePython,
         systemSitePackages: environment.systemSitePackages,
@@ -226,6 +227,19 @@ export class ExtensionManager {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Once per manager: who we are, and the private folders of hosts that died (SIGKILL) with extensions running removed. */
+  private hostFolders(): Promise<HostIdentity | undefined> {
+    this.identity ??= (async () => {
+      const self = await selfIdentity();
+      if (self) {
+        const removed = await reclaimPrivateDirs(tmpdir(), self);
+        if (removed.length) this.logger.info(`removed ${removed.length} private folder(s) of extensions whose host died: ${removed.join(", ")}`);
+      }
+      return self;
+    })();
+    return this.identity;
   }
 
   /** Detects once, decides the backend for this load, and says so: info for the backend, a warning once for a fallback. */

@@ -259,10 +259,12 @@ describe("RpcPeer close", () => {
     const notice = await disconnected.promise;
     assert.match(notice.message, /closed by the other side/);
     assert.equal(a.stats.pending, 1, "pending calls wait for the owner");
-    await assert.rejects(a.call("svc", "wait", []), (err: unknown) => err === notice);
+    const later = a.call("svc", "wait", []).catch((e: unknown) => e);
+    assert.equal(a.stats.pending, 2, "a call made after the disconnect waits for the owner too");
     const crashed = new ExtensionCrashedError("stats", { exitCode: null, signal: "SIGKILL", stderrTail: [] });
     a.close(crashed);
     assert.equal(await pending, crashed);
+    assert.equal(await later, crashed, "and rejects with the owner's cause, not the disconnect notice");
   });
 
   test("a stream error rejects pending calls with ExtensionClosedError whose cause is the error", async () => {

@@ -65,7 +65,7 @@ class RlimitsTest(unittest.TestCase):
         self.assertEqual(json.loads(out.stdout)["RLIMIT_NOFILE"][1], hard)
 
     def test_refuses_an_unknown_name_or_a_bad_value(self):
-        for bad in ({"RLIMIT_NPROC": [1, 1]}, {"RLIMIT_CPU": [1]}, {"RLIMIT_CPU": [-1, 1]}, {"RLIMIT_CPU": [True, 1]}, [1]):
+        for bad in ({"RLIMIT_RTPRIO": [1, 1]}, {"RLIMIT_CPU": [1]}, {"RLIMIT_CPU": [-1, 1]}, {"RLIMIT_CPU": [True, 1]}, [1]):
             out = run(bad, "show")
             self.assertNotEqual(out.returncode, 0, bad)
             self.assertIn("Error", out.stderr)

@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { wrapWithBwrap } from "../sandbox/bwrap-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
-import { RLIMITS_ENV, rlimitsEnv } from "../limits/rlimits.js";
+import { availableParallelism, release } from "node:os";
+import { nprocSlack, RLIMITS_ENV, rlimitsEnv } from "../limits/rlimits.js";
 import type { ResourceLimits } from "../limits/types.js";
 import { splitEnvForBwrap } from "./clean-env.js";
 import type { SandboxLaunch, VenvActivation } from "../sandbox/prepare.js";
@@ -57,7 +58,9 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
   const sandbox = request.sandbox ?? { backend: "none" };
   // The host's own switches: whatever the request's env says of them (an extension's config file) is replaced.
   const { [SUPERVISE_ENV]: _s, [PROCESS_FILTER_ENV]: _p, [LANDLOCK_ENV]: _l, [RLIMITS_ENV]: _r, ...userEnv } = request.env;
-  const appEnv = { ...userEnv, ...rlimitsEnv(request.limits) };
+  const appEnv = { ...userEnv, ...rlimitsEnv(request.limits, "bwrapArgs" in sandbox ? nprocSlack({
+    ownUserNamespace: sandbox.bwrapArgs.includes("--unshare-user"), uid: process.getuid?.(), kernelRelease: release(), cpus: availableParallelism(),
+  }) : undefined) };
   // Set last: the application's env cannot point the guest at another venv.
   const env = request.venv
     ? { ...appEnv, [VENV_ENV]: JSON.stringify({ prefix: request.venv.prefix, system_site_packages: request.venv.systemSitePackages }) }

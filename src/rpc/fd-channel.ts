@@ -1,5 +1,6 @@
 // The side channel for file descriptors: a seqpacket socket beside the byte stream (Node's sockets drop SCM_RIGHTS).
 
+import { constants } from "node:os";
 import { ProtocolError } from "../errors.js";
 import type { FdHold } from "./codec.js";
 
@@ -14,6 +15,7 @@ export interface FdTransport {
 export const MAX_FDS_PER_MESSAGE = 253;
 const RETRY_FIRST_MS = 1;
 const RETRY_MAX_MS = 50;
+const { ECONNRESET } = constants.errno;
 
 interface Outgoing {
   fds: number[];
@@ -66,7 +68,7 @@ export class FdChannel {
     const got: number[] = [];
     try {
       while (got.length < count) {
-        const message = this.#native.recvFds(this.fd, MAX_FDS_PER_MESSAGE, 16);
+        const message = this.#recv();
         if (message === null || message.bytes.length === 0) {
           throw new ProtocolError(`a frame announced ${count} file descriptors but ${got.length} arrived`);
         }
@@ -79,6 +81,20 @@ export class FdChannel {
     } catch (error) {
       for (const fd of got) this.#native.closeFd(fd);
       throw error;
+    }
+  }
+
+  /**
+   * One message. A peer that was killed with messages of ours unread leaves ECONNRESET pending on this socket, and
+   * Linux reports it once, before the messages already queued for us (the fds of the frames it wrote before it died):
+   * read again. Were it reported as a protocol error, a kill would surface as one instead of the crash.
+   */
+  #recv(): ReturnType<FdTransport["recvFds"]> {
+    try {
+      return this.#native.recvFds(this.fd, MAX_FDS_PER_MESSAGE, 16);
+    } catch (error) {
+      if ((error as { errno?: unknown }).errno !== ECONNRESET) throw error;
+      return this.#native.recvFds(this.fd, MAX_FDS_PER_MESSAGE, 16);
     }
   }
 

@@ -23,7 +23,8 @@ export interface RpcPeerOptions {
   /**
    * When set, the end or failure of the stream is reported here instead of closing the peer at once, so
    * the owner can close with a better cause (e.g. an ExtensionCrashedError once the exit status is known).
-   * The owner must then call `close()`; until it does, pending calls wait and new calls reject with `error`.
+   * The owner must then call `close()`; until it does, pending calls wait and new calls are held (never sent), and
+   * all of them reject with the cause the owner closes with.
    */
   onDisconnect?: (error: ExtensionClosedError) => void;
   /** Extra value kinds (e.g. tensors). */

@@ -169,8 +169,9 @@ export class RpcPeer implements PendingOwner {
     target: string | undefined, method: string | undefined, fnId: number | undefined,
     args: unknown[], options: CallOptions | undefined,
   ): Promise<unknown> {
-    const closed = this.closedWith ?? this.disconnectedWith;
-    if (closed !== undefined) return Promise.reject(closed);
+    // After a disconnect the owner closes with the real cause (a crash): a call made meanwhile is held, never sent,
+    // and rejects with that cause like the calls in flight (a kill never surfaces as a closed connection).
+    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (!Array.isArray(args)) return Promise.reject(new TypeError("call args must be an array"));
     const signal = options?.signal;
     let kw: Record<string, unknown> | undefined;

@@ -16,9 +16,11 @@ class ExtensionLocal:
         """Hook run with the imported extension package (sync or async)."""
 
     def emit_event(self, name: str, payload=None) -> None:
-        """Send a fire-and-forget event to the host; never blocks; works from any thread.
+        """Send a fire-and-forget event to the host; works from any thread.
 
-        `payload` is any value the wire can carry; TypeError at once if it cannot.
+        `payload` is any value the wire can carry; TypeError at once if it cannot. While 16 MiB of events wait for
+        the host to read them, an emit from a thread blocks until it does, and one from the event loop (a method
+        of the extension) raises BufferError.
         """
         current_peer().emit(name, payload)
 

@@ -9,6 +9,7 @@ import types
 
 from . import protocol as P
 from . import tensors_cuda
+from .backlog import EventBacklog
 from .codec import Decoder
 from .errors import error_from_wire
 from .fdchannel import FdChannel
@@ -51,6 +52,7 @@ class Peer:
         self._closed = None    # the reason, once closed
         # The host services this extension may call (init's `services`); None: not told, every singleton is remote.
         self.services = None
+        self.events = EventBacklog(self._loop, self._thread, self._out.buffered, self._drained)
         self._frame_fds = []   # fds of the frame being dispatched, until a decode takes them
         self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
                           P.ERROR: self._on_error, P.CANCEL: self._on_cancel,
@@ -292,14 +294,29 @@ class Peer:
         self._out.send(head, field, value)
 
     def emit(self, name: str, payload) -> None:
-        """Send an event from any thread without blocking; TypeError at once if unencodable."""
+        """Send an event from any thread; TypeError at once if unencodable.
+
+        Bounded (backlog.py): past 16 MiB of events the host has not read yet, a thread that emits waits until it
+        reads, and an emit on the event loop's thread raises BufferError (it cannot wait for itself).
+        """
         if self._closed is not None:
             raise ConnectionError("cannot emit an event: the connection is closed")
         chunks = self._out.frame({"k": P.EVENT, "name": name}, "payload", payload)
+        size = sum(memoryview(chunk).nbytes for chunk in chunks)
+        self.events.admit(size)  # bounded: blocks a producer thread, fails on the loop's (BufferError)
         if threading.get_ident() == self._thread:
             self._out.write(chunks)
         else:
-            self._loop.call_soon_threadsafe(self._out.write, chunks)
+            self._loop.call_soon_threadsafe(self._write_event, chunks, size)
+
+    def _write_event(self, chunks, size: int) -> None:
+        self.events.written(size)
+        self._out.write(chunks)
+
+    async def _drained(self) -> None:
+        if self._closed is not None:
+            raise ConnectionError("cannot emit an event: the connection is closed") from self._closed
+        await self._writer.drain()
 
     def _send_release(self, ids: list) -> None:
         self._out.send({"k": P.RELEASE, "fns": ids})

@@ -11,7 +11,7 @@ import os
 __all__ = ["RLIMITS_ENV", "apply", "from_env"]
 
 RLIMITS_ENV = "PYISOLATE_RLIMITS"
-_KNOWN = ("RLIMIT_DATA", "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_FSIZE")
+_KNOWN = ("RLIMIT_DATA", "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_NPROC")
 
 
 def _lower(wanted, current):
