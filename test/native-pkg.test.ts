@@ -17,6 +17,14 @@ const NPM_CLI = join(process.execPath, "..", "..", "lib", "node_modules", "npm",
 /** What the checkout holds that the copy for packing leaves out: installed modules, build output, git metadata. */
 const NOT_STAGED = new Set(["node_modules", "dist", ".git", ".venvs", ".tmp"]);
 
+/** Every package the lockfile installs for production (not dev-only): what an app that installs pyisolate gets. */
+function runtimeDependencyClosure(): string[] {
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> };
+  return Object.entries(lock.packages)
+    .filter(([key, entry]) => key.startsWith("node_modules/") && !entry.dev && !key.slice("node_modules/".length).includes("/node_modules/"))
+    .map(([key]) => key.slice("node_modules/".length));
+}
+
 /** Runs npm (the one beside this Node) with a private cache: the test needs neither the user's cache nor the network. */
 function npm(args: string[], cwd: string, cache: string, env: NodeJS.ProcessEnv = process.env) {
   return run(process.execPath, [NPM_CLI, ...args, "--cache", cache, "--no-audit", "--no-fund", "--loglevel", "warn"], { cwd, env, maxBuffer: 64 << 20 });
@@ -76,11 +84,15 @@ describe("the packed package", { timeout: 600_000 }, () => {
     packed = JSON.parse((await npm(["pack", "--dry-run", "--json", "--ignore-scripts"], stage, cache)).stdout)[0];
     await npm(["pack", "--ignore-scripts", "--pack-destination", work], stage, cache);
     tarball = join(work, "pyisolate-0.1.0.tgz");
-    // The app's one other dependency comes packed from the checkout's node_modules, so the install needs no registry.
-    await npm(["pack", "--ignore-scripts", "--pack-destination", work], join(ROOT, "node_modules", "yaml"), cache);
-    const yamlVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "yaml", "package.json"), "utf8")).version;
+    // The package's runtime dependencies (and theirs, from the lockfile) come packed from the checkout's node_modules,
+    // so the install needs no registry.
+    const dependencies: Record<string, string> = {};
+    for (const name of runtimeDependencyClosure()) {
+      const { stdout } = await npm(["pack", "--ignore-scripts", "--json", "--pack-destination", work], join(ROOT, "node_modules", name), cache);
+      dependencies[name] = `file:../${JSON.parse(stdout)[0].filename}`;
+    }
     mkdirSync(app);
-    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { yaml: `file:../yaml-${yamlVersion}.tgz` } }));
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, dependencies }));
     try {
       const { stdout } = await run(process.execPath, [NPM_CLI, "exec", "-y", "node@22", "--", "-p", "process.execPath"], { cwd: work, timeout: 120_000 });
       nodes.push({ label: "Node 22", path: stdout.trim() });
