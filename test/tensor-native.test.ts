@@ -1,7 +1,7 @@
 // The native addon on its own: memfd, mmap, munmap, seals, errors, fd passing in-process, and freed memory.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
@@ -18,10 +18,25 @@ const F_SEAL_SEAL = 1;
 const F_SEAL_SHRINK = 2;
 const F_SEAL_GROW = 4;
 
+/**
+ * Shared memory this process has mapped and touched (RssShmem), not the machine-wide Shmem: other processes'
+ * segments (another test run, another user) cannot move it.
+ */
 function shmemKiB(): number {
-  const match = /^Shmem:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
-  assert.ok(match, "/proc/meminfo has a Shmem line");
+  const match = /^RssShmem:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+  assert.ok(match, "/proc/self/status has an RssShmem line");
   return Number(match[1]);
+}
+
+/** This process's open memfds: with none left and nothing mapped, the kernel has freed the pages. */
+function openMemfds(): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith("/memfd:");
+    } catch {
+      return false; // closed while listing (the readdir's own fd)
+    }
+  }).length;
 }
 
 describe("native addon", { skip }, () => {
@@ -144,9 +159,10 @@ describe("native addon", { skip }, () => {
     native.closeFd(b);
   });
 
-  test("a released 64 MB segment gives its memory back (Shmem in /proc/meminfo)", () => whileMeasuringShmem(() => {
+  test("a released 64 MB segment gives its memory back (unmapped, its memfd closed)", () => whileMeasuringShmem(() => {
     const size = 64 << 20;
     const allocator = new SegmentAllocator({ memfd: true });
+    const memfdsBefore = openMemfds();
     const before = shmemKiB();
     const segment = allocator.allocate(size);
     new Uint8Array(segment.buffer).fill(1);
@@ -158,11 +174,13 @@ describe("native addon", { skip }, () => {
     const mib = (kib: number) => (kib / 1024).toFixed(1);
     assert.ok(touched - before >= 60 * 1024, `touching grew Shmem by ${mib(touched - before)} MiB`);
     assert.ok(touched - after >= 60 * 1024, `release shrank Shmem by only ${mib(touched - after)} MiB`);
+    assert.equal(openMemfds(), memfdsBefore, "the segment's memfd is closed");
   }));
 
   test("a dropped tensor gives its memory back after garbage collection", () => whileMeasuringShmem(async () => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
+    const memfdsBefore = openMemfds();
     const before = shmemKiB();
     let tensor: Tensor | undefined = Tensor.zeros([16, 1 << 20], "float32");
     (tensor.data as Float32Array).fill(2);
@@ -176,6 +194,7 @@ describe("native addon", { skip }, () => {
     }
     assert.ok(touched - before >= 60 * 1024, "the tensor was in shared memory");
     assert.ok(touched - after >= 60 * 1024, `GC freed only ${((touched - after) / 1024).toFixed(1)} MiB`);
+    assert.equal(openMemfds(), memfdsBefore, "the tensor's memfd is closed");
   }));
 
   test("timing: an 800 MB memfd and mapping (creation is lazy; the fill touches every page)", (t) => whileMeasuringShmem(() => {
