@@ -124,7 +124,7 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.ok(err instanceof CallAbortedError, String(err));
     assert.equal((err.cause as Error).message, "user cancelled");
     assert.equal(existsSync(path.join(base.venvRoot, "aborted")), false);
-    assert.deepEqual(processesMentioning(".build-aborted-"), [], "pip and the pip it re-ran for --python are gone");
+    assert.deepEqual(processesMentioning(path.join(base.venvRoot, ".build-aborted-")), [], "pip and the pip it re-ran for --python are gone");
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
