@@ -48,7 +48,7 @@ function parseCallArgs(text: string | undefined): unknown[] {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`json-args is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`json-args is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   return Array.isArray(value) ? value : [value];
 }
