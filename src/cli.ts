@@ -10,7 +10,7 @@ import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
 import { createProgressView } from "./output/progress-view.js";
-import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
+import { formatDoctorJson, formatDoctorText, runDoctor } from "./doctor/index.js";
 import { PRUNE_USAGE, runPrune, type PruneFlags } from "./prune/command.js";
 import { generateTypes } from "./types/typegen.js";
 

@@ -51,7 +51,7 @@ interface Attempt {
 
 // The host emits names known only at run time (the extension's events): inside, emit takes any name.
 // The interface merges with the class below, so it repeats the class's type parameters and `any` here is the point.
-/* eslint-disable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-declaration-merging */
+/* eslint-disable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any */
 export interface Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> {
   emit(eventName: any, ...args: any[]): boolean;
   listenerCount(eventName: any): number;

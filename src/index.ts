@@ -27,10 +27,10 @@ export type { SharedRuntimeLink } from "./env/shared-runtime.js";
 
 // Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)
 export {
-  detectSandbox, runDoctor, formatDoctorText, formatDoctorJson, RESTRICTION_MODELS,
-  type SandboxCapabilities, type RestrictionModel, type SandboxBackend, type SandboxGap, type DoctorReport,
-  type DoctorGap, type DetectOptions, type SandboxInfo,
+  detectSandbox, RESTRICTION_MODELS, type SandboxCapabilities, type RestrictionModel, type SandboxBackend,
+  type SandboxGap, type DetectOptions, type SandboxInfo,
 } from "./sandbox/index.js";
+export { runDoctor, formatDoctorText, formatDoctorJson, type DoctorReport, type DoctorGap } from "./doctor/index.js";
 
 // Tensors (docs/tensors.md)
 export { Tensor, type TensorOptions, type TensorLayout, type TensorValue } from "./tensor/tensor.js";

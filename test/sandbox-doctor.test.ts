@@ -6,13 +6,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { tensorTransport, type DoctorFacts } from "../src/sandbox/doctor-collect.js";
-import { collectCudaFacts } from "../src/sandbox/doctor-cuda-probe.js";
+import { tensorTransport, type DoctorFacts } from "../src/doctor/collect.js";
+import { collectCudaFacts } from "../src/doctor/cuda-probe.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { findExecutable } from "../src/sandbox/host.js";
-import { CUDA_PROBE, judgeCudaInSandbox, type CudaCheckFacts, type ProbeResult } from "../src/sandbox/doctor-cuda.js";
-import { formatDoctorJson, formatDoctorText } from "../src/sandbox/doctor-format.js";
-import { buildDoctorReport, pythonSupport, runDoctor, torchSupport, type DoctorReport } from "../src/sandbox/doctor.js";
+import { CUDA_PROBE, judgeCudaInSandbox, type CudaCheckFacts, type ProbeResult } from "../src/doctor/cuda.js";
+import { formatDoctorJson, formatDoctorText } from "../src/doctor/format.js";
+import { buildDoctorReport, pythonSupport, runDoctor, torchSupport, type DoctorReport } from "../src/doctor/report.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { nativeStatus } from "../src/tensor/native.js";
 

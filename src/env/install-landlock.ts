@@ -3,7 +3,7 @@
 import { chmod, copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CONFINE_EXEC_SCRIPT } from "../process/launch.js";
+import { CONFINE_EXEC_SCRIPT } from "../runtime-paths.js";
 import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../sandbox/install-landlock.js";
 import type { MappedFile } from "../sandbox/install-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { RUNTIME_ROOT } from "../process/launch.js";
+import { RUNTIME_ROOT } from "../runtime-paths.js";
 import type { IndexOptions } from "./backend.js";
 import { startIndexProxy, type IndexProxy } from "./index-proxy.js";
 import type { InstallerConfig } from "./install-config.js";
