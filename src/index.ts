@@ -22,7 +22,7 @@ export type { HealthOptions } from "./lifecycle/health.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";
-export type { InstallCounts } from "./env/install-progress.js";
+export type { InstallCounts } from "./env/types.js";
 export type { SharedRuntimeLink } from "./env/shared-runtime.js";
 
 // Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)

@@ -3,7 +3,8 @@
 import { constants } from "node:fs";
 import { access, mkdir, rm, stat } from "node:fs/promises";
 import { CallAbortedError, ConfigError, EnvironmentBuildError, SandboxUnavailableError } from "../errors.js";
-import { selectBackend, type BuildContext } from "./backend.js";
+import type { BuildContext } from "./backend.js";
+import { selectBackend } from "./select-backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
 import { InstallProgress } from "./install-progress.js";
 import { prepareInstallSandbox } from "./install-sandbox.js";

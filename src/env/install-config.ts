@@ -4,7 +4,7 @@ import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MappedFile } from "../sandbox/install-policy.js";
-import type { IndexOptions } from "./backend.js";
+import type { IndexOptions } from "./index-options.js";
 
 /** Keys (pip.conf, uv.toml, PIP_*, UV_* without the prefix) whose values name package sources or certificates. */
 const SOURCE_KEYS = new Set([

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { RUNTIME_ROOT } from "../runtime-paths.js";
-import type { IndexOptions } from "./backend.js";
+import type { IndexOptions } from "./index-options.js";
 import { startIndexProxy, type IndexProxy } from "./index-proxy.js";
 import type { InstallerConfig } from "./install-config.js";
 import { planInstallNetwork, type InstallNetwork } from "./install-network.js";

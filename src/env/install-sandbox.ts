@@ -10,7 +10,7 @@ import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTA
 import { dangerReason } from "../sandbox/path-guard.js";
 import { PathPins } from "../sandbox/pin-set.js";
 import type { SandboxCapabilities } from "../sandbox/types.js";
-import type { IndexOptions } from "./backend.js";
+import type { IndexOptions } from "./index-options.js";
 import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
 import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
 import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";

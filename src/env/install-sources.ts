@@ -4,7 +4,7 @@ import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
 import { guardConfigPaths } from "../sandbox/path-guard.js";
-import type { IndexOptions } from "./backend.js";
+import type { IndexOptions } from "./index-options.js";
 import { localPathsIn } from "./install-config.js";
 
 /** One index source the extension brought, with the key it came under. */
