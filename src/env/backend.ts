@@ -1,7 +1,7 @@
 // What a venv backend (uv, or venv + pip) must do, and how an install command runs confined or not.
 
 import type { IndexOptions } from "./index-options.js";
-import type { InstallSandbox } from "./install-sandbox.js";
+import type { InstallSandbox } from "./install/sandbox.js";
 import type { PythonInfo } from "./python.js";
 
 /** One build of one venv, in its temporary folder. */

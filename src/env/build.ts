@@ -7,7 +7,7 @@ import type { BuildContext } from "./backend.js";
 import { selectBackend } from "./select-backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
 import { InstallProgress } from "./install-progress.js";
-import { prepareInstallSandbox } from "./install-sandbox.js";
+import { prepareInstallSandbox } from "./install/sandbox.js";
 import { linkSharedRuntime } from "./shared-runtime.js";
 import { removeState, STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
 import { restoreLayout } from "./layout.js";
