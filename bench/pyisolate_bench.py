@@ -27,11 +27,12 @@ LOCAL_WHEELS = "/opt/wheels"
 # dotted names, so they must come from an importable module, not from __main__.
 sys.path.insert(0, str(EXTENSIONS_DIR))
 
-import pyisolate  # noqa: E402
 from bench_ext import BenchExtension, BenchService  # noqa: E402
 from bench_stats import latency_summary, median  # noqa: E402
-from pyisolate import ExtensionManager, SandboxMode  # noqa: E402
 from pyisolate_tensors import scenario_tensors  # noqa: E402
+
+import pyisolate  # noqa: E402
+from pyisolate import ExtensionManager, SandboxMode  # noqa: E402
 
 WARMUP_CALLS = 200
 STEADY_WARMUP_CALLS = 10_000  # the same as ours: calls before the steady-state block

@@ -10,7 +10,7 @@ import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
 import { createProgressView } from "./output/progress-view.js";
-import { formatDoctorJson, formatDoctorText, runDoctor } from "./sandbox/index.js";
+import { formatDoctorJson, formatDoctorText, runDoctor } from "./doctor/index.js";
 import { PRUNE_USAGE, runPrune, type PruneFlags } from "./prune/command.js";
 import { generateTypes } from "./types/typegen.js";
 
@@ -48,7 +48,7 @@ function parseCallArgs(text: string | undefined): unknown[] {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`json-args is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`json-args is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   return Array.isArray(value) ? value : [value];
 }

@@ -50,15 +50,19 @@ interface Attempt {
 }
 
 // The host emits names known only at run time (the extension's events): inside, emit takes any name.
+// The interface merges with the class below, so it repeats the class's type parameters and `any` here is the point.
+/* eslint-disable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any */
 export interface Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> {
   emit(eventName: any, ...args: any[]): boolean;
   listenerCount(eventName: any): number;
 }
+/* eslint-enable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any */
 
 /**
  * `Api` types `proxy` (`manager.load<Api>()`; see `Remote`), `Events` the payload of each event the extension emits
  * (`{ progress: { done: number } }`); both default to loose types for untyped use.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<ExtensionEventMap<Events>> {
   readonly name: string;
   readonly environment: Environment;

@@ -22,15 +22,15 @@ export type { HealthOptions } from "./lifecycle/health.js";
 
 // Environments
 export type { ProgressEvent, Environment } from "./env/builder.js";
-export type { InstallCounts } from "./env/install-progress.js";
+export type { InstallCounts } from "./env/types.js";
 export type { SharedRuntimeLink } from "./env/shared-runtime.js";
 
 // Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)
 export {
-  detectSandbox, runDoctor, formatDoctorText, formatDoctorJson, RESTRICTION_MODELS,
-  type SandboxCapabilities, type RestrictionModel, type SandboxBackend, type SandboxGap, type DoctorReport,
-  type DoctorGap, type DetectOptions, type SandboxInfo,
+  detectSandbox, RESTRICTION_MODELS, type SandboxCapabilities, type RestrictionModel, type SandboxBackend,
+  type SandboxGap, type DetectOptions, type SandboxInfo,
 } from "./sandbox/index.js";
+export { runDoctor, formatDoctorText, formatDoctorJson, type DoctorReport, type DoctorGap } from "./doctor/index.js";
 
 // Tensors (docs/tensors.md)
 export { Tensor, type TensorOptions, type TensorLayout, type TensorValue } from "./tensor/tensor.js";

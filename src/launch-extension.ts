@@ -113,6 +113,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
 
   let disconnectTimer: NodeJS.Timeout | undefined;
   const limits = input.limits ?? resolveLimits();
+  // let, not const: the exit handler may run before the assignment below, and must then see undefined.
+  // eslint-disable-next-line prefer-const
   let enforcement: Enforcement | undefined;
   const tensors = new TensorLink(input.tensorTransport, name, limits);
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.

@@ -20,7 +20,7 @@ import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
 import { outputForwarder } from "./output/forward.js";
 import { progressLogger, withProgressLog } from "./output/progress-log.js";
-import { RUNTIME_ROOT } from "./process/launch.js";
+import { RUNTIME_ROOT } from "./runtime-paths.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
 import { PathPins } from "./sandbox/pin-set.js";
@@ -171,7 +171,9 @@ export class ExtensionManager {
       const sandbox: SandboxInfo = { backend: choice.backend, model: capabilities?.model, degraded: choice.degraded };
       // The code grants restarts; the extension's file may only narrow them (or turn them off).
       const restart = narrowRestartPolicy(checked.restartPolicy, fromFile.restart);
+      // let, not const: onFinished may run before the assignment, and must then see undefined.
       let extension: Extension | undefined;
+      // eslint-disable-next-line prefer-const
       extension = await launchExtension({
         name,
         modulePath: prepared.modulePath,

@@ -19,23 +19,10 @@ it("gives every error a stable name and code", () => {
   assert.equal(error.name, "ConfigError");
   assert.equal(error.code, "ERR_PYISOLATE_CONFIG");
   assert.ok(error instanceof api.PyIsolateError);
+  const unresponsive = new api.ExtensionUnresponsiveError("x", "no-answer", 1200, 1000);
+  assert.equal(unresponsive.name, "ExtensionUnresponsiveError");
+  assert.equal(unresponsive.code, "ERR_PYISOLATE_UNRESPONSIVE");
+  assert.ok(unresponsive instanceof api.PyIsolateError);
 });
 
-it("names the shared runtime types (compile-time check)", () => {
-  const options: api.SharedRuntimeOptions = { dependencies: ["six"], python: "3.11", backend: "pip" };
-  const manager: api.ManagerOptions = { venvRoot: "/tmp/x", sharedRuntimes: { base: options } };
-  const link: api.SharedRuntimeLink | undefined = ({} as api.Environment).sharedRuntime;
-  const load: api.ExtensionOptions = { name: "x", modulePath: ".", sharedRuntime: "base" };
-  assert.equal(link, undefined);
-  assert.ok(manager.sharedRuntimes?.base && load.sharedRuntime === "base");
-});
-
-it("names the restart and health option types (compile-time check)", () => {
-  const restart: api.RestartOptions = { maxRestarts: 2, windowMs: 1000, backoffMs: 10, queueCalls: false, queueTimeoutMs: 50 };
-  const health: api.HealthOptions = { intervalMs: 100, timeoutMs: 1000 };
-  const load: api.ExtensionOptions = { name: "x", modulePath: ".", restart, health };
-  const off: api.ExtensionOptions = { name: "x", modulePath: ".", health: false };
-  const error = new api.ExtensionUnresponsiveError("x", "no-answer", 1200, 1000);
-  assert.equal(error.code, "ERR_PYISOLATE_UNRESPONSIVE");
-  assert.ok(load.restart && off.health === false && error instanceof api.PyIsolateError);
-});
+// The exported option types are checked at compile time by test/api-surface.types.ts (npm run typecheck).

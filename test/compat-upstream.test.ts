@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { RemoteError, Tensor, type Extension, type SandboxOptions } from "../src/index.js";
+import { RemoteError, Tensor, type SandboxOptions } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fetchUpstream, type Fetched, type UpstreamTree } from "./compat-upstream-sdist.js";

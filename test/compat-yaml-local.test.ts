@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { cpSync, existsSync, readdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { planLocalDependencies, withStage, type LocalDependencyRules } from "../src/env/install-local-deps.js";
+import { planLocalDependencies, withStage, type LocalDependencyRules } from "../src/env/install/local-deps.js";
 import { localTargetPath, parseLocalRequirement, withTarget } from "../src/env/local-requirement.js";
 import { ConfigError, type ExtensionOptions } from "../src/index.js";
 import { PathPins } from "../src/sandbox/pin-set.js";

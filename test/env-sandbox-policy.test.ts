@@ -5,11 +5,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { ConfigError } from "../src/errors.js";
-import { chooseInstallBackend, installEnv, installCacheDir } from "../src/env/install-sandbox.js";
-import { insidePath, localPathsIn, pipConfSources, readInstallerConfig, sourceRoot, uvTomlSources } from "../src/env/install-config.js";
+import { chooseInstallBackend, installEnv, installCacheDir } from "../src/env/install/sandbox.js";
+import { insidePath, localPathsIn, pipConfSources, readInstallerConfig, sourceRoot, uvTomlSources } from "../src/env/install/config.js";
 import { toJob } from "../src/env/types.js";
-import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../src/sandbox/install-landlock.js";
-import { buildInstallBwrapArgs, INSTALL_HOME, type InstallSandboxPolicy } from "../src/sandbox/install-policy.js";
+import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../src/env/install/landlock-rules.js";
+import { buildInstallBwrapArgs, INSTALL_HOME, type InstallSandboxPolicy } from "../src/env/install/bwrap-policy.js";
 import { ALL_NAMESPACES, type SandboxCapabilities } from "../src/sandbox/types.js";
 import { tempRoot } from "./fixtures/env/helpers.js";
 

@@ -9,7 +9,7 @@ import {
   CallAbortedError, ConfigError, EnvironmentBuildError, ExtensionCrashedError, ExtensionLoadError, ExtensionManager, RemoteError, Tensor,
 } from "../src/index.js";
 import { resolvePython } from "../src/env/python.js";
-import { pythonSupport } from "../src/sandbox/doctor.js";
+import { pythonSupport } from "../src/doctor/report.js";
 import { installerReason, MAX_MESSAGE_CHARS } from "../src/error-text.js";
 import { fixture, makeManager, SHARED_VENV_ROOT } from "./helpers.js";
 import { NUMPY } from "./tensor-helpers.js";

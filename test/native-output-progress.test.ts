@@ -112,7 +112,7 @@ describe("pyisolate run's progress", () => {
     const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", CLI, ...args(path.join(root.dir, "cli-plain"))], { cwd: TEST_DIR });
     assert.equal(stdout, '"P"\n');
     const lines = stderr.trimEnd().split("\n");
-    for (const line of lines) assert.match(line, /^(pyisolate: |  \| |\[native_output_progress\] )/, line);
+    for (const line of lines) assert.match(line, /^(pyisolate: | {2}\| |\[native_output_progress\] )/, line);
     assert.ok(lines.includes("pyisolate: installing pyisolate-fixture-hello==1.0"), stderr);
     assert.ok(lines.some((l) => /^pyisolate: installed pyisolate-fixture-hello==1\.0 \([\d.]+ s, 1 package resolved, .*1 installed\)$/.test(l)), stderr);
     assert.doesNotMatch(stderr, /\x1b\[/, "no terminal escapes in a log");

@@ -7,10 +7,12 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { defaultLoadBackend } from "../src/sandbox/detect.js";
-import { diagnoseContainer, type ContainerLayer } from "../src/sandbox/detect-container.js";
+import { diagnoseContainer } from "../src/sandbox/detect-container.js";
+import type { ContainerLayer } from "../src/sandbox/types.js";
 import { containerGap } from "../src/sandbox/detect-container-remedy.js";
 import { classifyMachine } from "../src/sandbox/detect-machine.js";
-import { decideModel, parseHostFiles, type HostFiles } from "../src/sandbox/detect-parse.js";
+import { decideModel, parseHostFiles } from "../src/sandbox/detect-parse.js";
+import type { HostFiles } from "../src/sandbox/host-files.js";
 import type { NamespaceSupport, ProbeRecord, RestrictionModel, SandboxBackend, SandboxCapabilities } from "../src/sandbox/types.js";
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "platform");

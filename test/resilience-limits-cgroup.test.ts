@@ -9,9 +9,9 @@ import { fileURLToPath } from "node:url";
 import { ExtensionLimitError } from "../src/index.js";
 import { cgroup2Mount, cgroupV2Settings, judgeCgroupParent, neededControllers, ownCgroupPath, probeCgroupV2 } from "../src/limits/cgroup-v2.js";
 import { limitSupport } from "../src/limits/mechanisms.js";
-import type { DoctorFacts } from "../src/sandbox/doctor-collect.js";
-import { buildDoctorReport } from "../src/sandbox/doctor.js";
-import { formatDoctorText } from "../src/sandbox/doctor-format.js";
+import type { DoctorFacts } from "../src/doctor/collect.js";
+import { buildDoctorReport } from "../src/doctor/report.js";
+import { formatDoctorText } from "../src/doctor/format.js";
 import { fixture, makeManager } from "./helpers.js";
 
 const MIB = 1024 * 1024;

@@ -1,6 +1,7 @@
 // RPC peer failure paths: error mapping, refusals, abort, timeout, close, stream failure, protocol errors.
 
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
 import {
   CallAbortedError, ExtensionClosedError, ExtensionCrashedError, ProtocolError, RemoteError,
@@ -33,7 +34,6 @@ describe("RpcPeer error mapping", () => {
       throw new TypeError("bad argument");
     }
     throwsString(): never {
-      // eslint-disable-next-line @typescript-eslint/only-throw-error
       throw "plain string";
     }
     rejectsUndefined(): Promise<never> {
@@ -187,8 +187,16 @@ describe("RpcPeer abort and timeout", () => {
   test("a call that settles in time leaves no timer or listener behind", async () => {
     const { a, release } = hanging();
     const controller = new AbortController();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const timersBefore = timers();
+    const call = a.call("svc", "wait", [], { signal: controller.signal, timeoutMs: 60_000 });
+    // While the call is pending, its timeout and its abort listener exist: the checks below can see them go.
+    assert.equal(timers(), timersBefore + 1, "the pending call's timeout is armed");
+    assert.equal(getEventListeners(controller.signal, "abort").length, 1, "the pending call listens to its signal");
     release("done");
-    assert.equal(await a.call("svc", "wait", [], { signal: controller.signal, timeoutMs: 60_000 }), "done");
+    assert.equal(await call, "done");
+    assert.equal(timers(), timersBefore, "the settled call's timeout is cleared");
+    assert.equal(getEventListeners(controller.signal, "abort").length, 0, "the settled call no longer listens to its signal");
     controller.abort(); // must not throw or send anything
     a.close();
   });

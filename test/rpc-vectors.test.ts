@@ -111,7 +111,7 @@ describe("shared frame vectors", () => {
     refused(undefined, /segment 4242 without an fd/);
     if (!nativeStatus.available) return t.skip(`no shared memory here: ${nativeStatus.reason}`);
     const allocator = new SegmentAllocator();
-    refused(new PeerSegments(allocator, nativeStatus.addon), /segment 4242, which this extension was never given/);
+    refused(new PeerSegments(nativeStatus.addon), /segment 4242, which this extension was never given/);
     // A book that keeps 4242 (the real one keys segments by inode, which a vector cannot fix).
     const segment = allocator.allocate(24, { shared: true });
     new Float32Array(segment.buffer, 0, 6).set(TENSOR_ELEMENTS);

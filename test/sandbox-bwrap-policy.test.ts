@@ -1,7 +1,7 @@
 // The bwrap policy builder: argv snapshots per capability set and option, and invariants no policy may break.
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -69,10 +69,19 @@ describe("bwrap policy snapshots", () => {
     it(name, () => {
       const args = buildBwrapArgs(v.policy, v.paths ?? PATHS, v.ns);
       const file = path.join(SNAPSHOTS, `${name}.json`);
-      if (UPDATE || !existsSync(file)) writeFileSync(file, `${JSON.stringify(args, null, 1)}\n`);
+      if (UPDATE) writeFileSync(file, `${JSON.stringify(args, null, 1)}\n`);
+      // A missing snapshot fails: writing it here would compare the argv with itself.
+      assert.ok(existsSync(file), `no snapshot ${path.relative(process.cwd(), file)}: review the argv, then UPDATE_SNAPSHOTS=1`);
       assert.deepEqual(args, JSON.parse(readFileSync(file, "utf8")), `argv changed: review, then UPDATE_SNAPSHOTS=1`);
     });
   }
+});
+
+describe("bwrap policy snapshot files", () => {
+  it("each snapshot file belongs to a variant (a renamed variant leaves no stale file behind)", () => {
+    const names = readdirSync(SNAPSHOTS).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length));
+    assert.deepEqual(names.sort(), Object.keys(VARIANTS).sort());
+  });
 });
 
 describe("bwrap policy invariants", () => {

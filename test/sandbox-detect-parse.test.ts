@@ -14,9 +14,9 @@ import {
   parseHostFiles,
   parseLandlockProbe,
   statusField,
-  type HostFiles,
   type ProbeSummary,
 } from "../src/sandbox/detect-parse.js";
+import type { HostFiles } from "../src/sandbox/host-files.js";
 import { modelGap } from "../src/sandbox/remedies.js";
 import { RESTRICTION_MODELS, type RestrictionModel } from "../src/sandbox/types.js";
 

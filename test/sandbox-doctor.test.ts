@@ -1,21 +1,23 @@
 // Doctor: the report has every section, and the text output names each gap with its remedy.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { tensorTransport, type DoctorFacts } from "../src/sandbox/doctor-collect.js";
-import { collectCudaFacts } from "../src/sandbox/doctor-cuda-probe.js";
+import { tensorTransport, type DoctorFacts } from "../src/doctor/collect.js";
+import { collectCudaFacts } from "../src/doctor/cuda-probe.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { findExecutable } from "../src/sandbox/host.js";
-import { CUDA_PROBE, judgeCudaInSandbox, type CudaCheckFacts, type ProbeResult } from "../src/sandbox/doctor-cuda.js";
-import { formatDoctorJson, formatDoctorText } from "../src/sandbox/doctor-format.js";
-import { buildDoctorReport, pythonSupport, runDoctor, torchSupport, type DoctorReport } from "../src/sandbox/doctor.js";
+import { CUDA_PROBE, judgeCudaInSandbox, parseCudaProbe, type CudaCheckFacts, type ProbeResult } from "../src/doctor/cuda.js";
+import { formatDoctorJson, formatDoctorText } from "../src/doctor/format.js";
+import { buildDoctorReport, pythonSupport, runDoctor, torchSupport, type DoctorReport } from "../src/doctor/report.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { nativeStatus } from "../src/tensor/native.js";
 
+const PYTHON3 = await findExecutable("python3");
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "sandbox", "doctor", "ubuntu-gpu.json");
 const SECTIONS = ["platform", "sandbox", "namespaces", "landlock", "tensorIpc", "pythons", "torch", "cudaIpc", "cudaInSandbox", "limits", "container", "gaps"];
 
@@ -202,9 +204,25 @@ describe("CUDA inside the sandbox (recorded probe runs)", () => {
     assert.equal(judgeCudaInSandbox(rec.withoutDeviceNodes).row.status, "none", "a silent fall-back, with no warning at all");
   });
 
-  it("the probe script parses and prints its marker line", () => {
-    assert.match(CUDA_PROBE, /torch\.cuda\.is_available\(\)/);
-    assert.match(CUDA_PROBE, /print\("PYISOLATE-CUDA "/);
+  it("the probe script, run by python3, reports a missing torch and a working one on its marker line", { skip: PYTHON3 ? false : "no python3 on PATH" }, () => {
+    const dir = realpathSync(mkdtempSync(path.join(tmpdir(), "pyisolate-cuda-probe-")));
+    try {
+      // -I: no user site and no PYTHONPATH, so only the folder given as argv[1] can hold a torch.
+      const run = (folder: string) => parseCudaProbe(execFileSync(PYTHON3!, ["-I", "-c", CUDA_PROBE, folder], { encoding: "utf8" }));
+      const missing = run(path.join(dir, "empty"));
+      assert.equal(missing?.torch, null);
+      assert.match(missing?.error ?? "", /^ModuleNotFoundError: No module named 'torch'/);
+      const site = path.join(dir, "site");
+      fakeTorch(site, path.join(site, "torch", "__init__.py"));
+      const working = run(site);
+      assert.deepEqual(
+        { torch: working?.torch, cuda_build: working?.cuda_build, available: working?.available, devices: working?.devices, alloc: working?.alloc, error: working?.error },
+        { torch: "0.0+fake", cuda_build: "12.4", available: true, devices: 1, alloc: 2048, error: null },
+      );
+      assert.equal(working?.site, site, "outside, the probe says where torch lives");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -46,7 +46,14 @@ describe("chooseSandbox (pure)", () => {
 
   it("required: throws SandboxUnavailableError with detection's remedy when nothing can run", () => {
     const nothing = caps({ ...APPARMOR, backend: "none", landlockAbi: 0 });
-    const error = (() => { try { chooseSandbox("ext", policy(), nothing); } catch (e) { return e; } })();
+    const error = (() => {
+      try {
+        chooseSandbox("ext", policy(), nothing);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
     assert.ok(error instanceof SandboxUnavailableError);
     assert.equal(error.code, "ERR_PYISOLATE_SANDBOX");
     assert.equal(error.model, "apparmor");
@@ -102,7 +109,7 @@ describe("load: config checks", () => {
 
 /** Every descendant of `pid`, from /proc/<pid>/task/<pid>/children. */
 function descendants(pid: number): number[] {
-  let children: number[] = [];
+  let children: number[];
   try {
     children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {

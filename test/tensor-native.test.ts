@@ -185,6 +185,7 @@ describe("native addon", { skip }, () => {
     let tensor: Tensor | undefined = Tensor.zeros([16, 1 << 20], "float32");
     (tensor.data as Float32Array).fill(2);
     const touched = shmemKiB();
+    // eslint-disable-next-line no-useless-assignment -- dropping the last reference is what lets GC free it
     tensor = undefined;
     let after = touched;
     for (let round = 0; round < 20 && touched - after < 60 * 1024; round++) {

@@ -22,7 +22,7 @@ const native = (nativeStatus.available ? nativeStatus.addon : undefined) as Nati
 /** A connection's book and what it sent: fd storages hand their hold to `holds`, releases land in `released`. */
 function connection() {
   const allocator = new SegmentAllocator();
-  const book = new PeerSegments(allocator, native);
+  const book = new PeerSegments(native);
   const holds: FdHold[] = [];
   const released: number[][] = [];
   book.bind((ids) => released.push(ids));
@@ -180,9 +180,8 @@ describe("segments by id between two peers", { skip }, () => {
   /** A host peer `a` and an extension-like peer `b`, each with its book of what the other keeps. */
   function open(onProtocolError?: (e: ProtocolError) => void) {
     const [aFd, bFd] = native.socketPair("seqpacket");
-    const allocator = new SegmentAllocator();
-    const aBook = new PeerSegments(allocator, native);
-    const bBook = new PeerSegments(allocator, native);
+    const aBook = new PeerSegments(native);
+    const bBook = new PeerSegments(native);
     const pair = peerPair(
       { extensions: [tensorCodec({ transport: "shm", holder: "b", segments: aBook })], fdChannel: new FdChannel(aFd, native), onProtocolError },
       { extensions: [tensorCodec({ transport: "shm", holder: "a", segments: bBook })], fdChannel: new FdChannel(bFd, native),

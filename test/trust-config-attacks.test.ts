@@ -11,7 +11,7 @@ import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixtureIndex } from "./fixtures/env/helpers.js";
 import { makeManager } from "./helpers.js";
-import { copyFixture, SANDBOX_CASES, scratch, unavailable } from "./trust-config-helpers.js";
+import { copyFixture, SANDBOX_CASES, scratch } from "./trust-config-helpers.js";
 
 const root = scratch("trust-config-attacks-");
 const manager = makeManager({ venvRoot: path.join(root.dir, "venvs") });

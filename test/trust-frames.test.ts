@@ -15,7 +15,7 @@ import { MAX_BROADCAST_BYTES } from "../src/tensor/descriptor.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
-import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
+import { unavailableMode } from "./sandbox-modes.js";
 
 const MODULE = fixture("trust_frames_ext");
 const MiB = 1024 * 1024;

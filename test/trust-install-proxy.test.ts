@@ -5,10 +5,10 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startIndexProxy, type IndexProxy } from "../src/env/index-proxy.js";
-import { proxyEnv } from "../src/env/install-net-setup.js";
-import { DEFAULT_INDEX_HOSTS, hostPortOf, isPrivateAddress, planInstallNetwork, refusal } from "../src/env/install-network.js";
-import { extensionSources, localPathOf } from "../src/env/install-sources.js";
-import { buildInstallLandlockRules, encodeInstallLandlockRules } from "../src/sandbox/install-landlock.js";
+import { proxyEnv } from "../src/env/install/net-setup.js";
+import { DEFAULT_INDEX_HOSTS, hostPortOf, isPrivateAddress, planInstallNetwork, refusal } from "../src/env/install/network.js";
+import { extensionSources, localPathOf } from "../src/env/install/sources.js";
+import { buildInstallLandlockRules, encodeInstallLandlockRules } from "../src/env/install/landlock-rules.js";
 
 describe("install network policy (pure)", () => {
   it("a load with network: true keeps the host's network; without it an all-local install gets none", () => {

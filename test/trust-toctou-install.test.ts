@@ -7,7 +7,7 @@ import { mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { installCacheDir, prepareInstallSandbox } from "../src/env/install-sandbox.js";
+import { installCacheDir, prepareInstallSandbox } from "../src/env/install/sandbox.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { MARKER, plantWorld, readerScript, runWithFds, SECRET_FILE, swapToSecret } from "./trust-toctou-world.js";

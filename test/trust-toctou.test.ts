@@ -8,7 +8,7 @@ import { mkdirSync, realpathSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, type SandboxOptions } from "../src/index.js";
-import { CONFINE_EXEC_SCRIPT, RUNTIME_ROOT } from "../src/process/launch.js";
+import { CONFINE_EXEC_SCRIPT, RUNTIME_ROOT } from "../src/runtime-paths.js";
 import { buildBwrapArgs, bwrapBinds, type BwrapPaths } from "../src/sandbox/bwrap-policy.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { buildLandlockRules, encodeConfinementRules, LANDLOCK_ENV, landlockHostPaths, type LandlockPaths } from "../src/sandbox/landlock-policy.js";

@@ -10,11 +10,11 @@ import { readState, removeState, statePath, STATE_SCHEMA, writeState, type Envir
 import { layoutProblem, pyvenvCfgText, restoreLayout } from "../src/env/layout.js";
 import { linkSharedRuntime, MAX_STUB_FILE_BYTES, sharedRuntimeLink, sitePackagesOf } from "../src/env/shared-runtime.js";
 import { relocateVenv } from "../src/env/swap.js";
-import { installCacheDir } from "../src/env/install-sandbox.js";
+import { installCacheDir } from "../src/env/install/sandbox.js";
 import { buildPath } from "../src/env/swap.js";
 import { buildLaunchCommand, VENV_ENV } from "../src/process/launch.js";
-import { buildInstallLandlockRules } from "../src/sandbox/install-landlock.js";
-import { buildInstallBwrapArgs } from "../src/sandbox/install-policy.js";
+import { buildInstallLandlockRules } from "../src/env/install/landlock-rules.js";
+import { buildInstallBwrapArgs } from "../src/env/install/bwrap-policy.js";
 import { tempRoot } from "./fixtures/env/helpers.js";
 
 const root = tempRoot("pyisolate-trust-venv-files-");

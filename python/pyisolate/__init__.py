@@ -1,11 +1,16 @@
 """pyisolate's extension-side API, as the TypeScript host's guest runtime provides it."""
 
 from ._guest.compat import (
-    HOST_ONLY_NAMES, flush_tensor_keeper, get_adapter, host_only, purge_orphan_sender_shm_files, register_adapter,
+    HOST_ONLY_NAMES,
+    flush_tensor_keeper,
+    get_adapter,
+    host_only,
+    purge_orphan_sender_shm_files,
+    register_adapter,
 )
 from ._guest.errors import RemoteError
 from ._guest.extension import ExtensionBase, ExtensionLocal
-from ._guest.protocol import RUNTIME_VERSION as __version__
+from ._guest.protocol import RUNTIME_VERSION as __version__  # noqa: F401 -- the package version, read as pyisolate.__version__
 from ._guest.sealed import SealedNodeExtension
 from ._guest.singleton import ProxiedSingleton, SingletonMetaclass, local_execution, singleton_scope
 from ._guest.tensors import shared_empty

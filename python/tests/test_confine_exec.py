@@ -8,6 +8,7 @@ import tempfile
 import unittest
 
 from tests.landlock_support import ABI, GUEST_DIR, PYTHON_PREFIXES, SECRET, WHY, landlock, plant_secret  # noqa: F401
+
 LAUNCHER = os.path.join(GUEST_DIR, "confine_exec.py")
 
 # What the exec'd "installer" reports: where it started, whether the rules variable reached it, what it could do.

@@ -15,7 +15,8 @@ import struct
 import unittest
 
 try:
-    from hypothesis import HealthCheck, given, seed, settings, strategies as st
+    from hypothesis import HealthCheck, given, seed, settings
+    from hypothesis import strategies as st
 except ImportError:  # pragma: no cover - depends on the machine
     st = None
 

@@ -1,9 +1,7 @@
 """The guest's supervisor: no process the extension starts outlives it, whichever way it ends; its exit reads the same."""
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -161,7 +159,9 @@ class SupervisorTest(unittest.TestCase):
         sup, child = (int(x) for x in host.stdout.readline().split())
         daemon = read_pid(self.pidfile)
         # The supervisor closes them right after the fork, while the extension starts: wait for that, bounded.
-        supervisor_fds = lambda: {int(fd) for fd in os.listdir("/proc/%d/fd" % sup)}
+        def supervisor_fds():
+            return {int(fd) for fd in os.listdir("/proc/%d/fd" % sup)}
+
         end = time.monotonic() + 5.0
         while supervisor_fds() & {3, 4} and time.monotonic() < end:
             time.sleep(0.02)

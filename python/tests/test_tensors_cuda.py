@@ -32,6 +32,7 @@ def _consumer(conn):
     import gc
 
     import torch as t
+
     from pyisolate._guest import tensors_cuda as tc
 
     released = []

@@ -1,18 +1,8 @@
-// What a venv backend (uv, or venv + pip) must do, the index flags both share, and how one is chosen.
+// What a venv backend (uv, or venv + pip) must do, and how an install command runs confined or not.
 
-import { ConfigError } from "../errors.js";
-import type { InstallSandbox } from "./install-sandbox.js";
+import type { IndexOptions } from "./index-options.js";
+import type { InstallSandbox } from "./install/sandbox.js";
 import type { PythonInfo } from "./python.js";
-import { findUv } from "./uv.js";
-import { uvBackend } from "./uv.js";
-import { pipBackend } from "./pip.js";
-
-/** Where packages come from; null/empty means the backend's own default (and, for pip, its config). */
-export interface IndexOptions {
-  indexUrl: string | null;
-  extraIndexUrls: string[];
-  findLinks: string[];
-}
 
 /** One build of one venv, in its temporary folder. */
 export interface BuildContext {
@@ -48,27 +38,4 @@ export interface Backend {
 /** The argv and environment one install command runs with: as given, or wrapped in the install sandbox. */
 export function installCommand(ctx: BuildContext, argv: string[]): { argv: string[]; env: NodeJS.ProcessEnv; fds?: readonly number[] } {
   return ctx.sandbox ? { argv: ctx.sandbox.wrap(argv), env: ctx.sandbox.env, fds: ctx.sandbox.fds } : { argv, env: ctx.env };
-}
-
-/** The index flags, which uv pip and pip spell the same way. */
-export function indexArgs(index: IndexOptions): string[] {
-  const args: string[] = [];
-  if (index.indexUrl) args.push("--index-url", index.indexUrl);
-  for (const url of index.extraIndexUrls) args.push("--extra-index-url", url);
-  for (const dir of index.findLinks) args.push("--find-links", dir);
-  return args;
-}
-
-/** auto: uv when it is on PATH and runs, else venv + pip. */
-export async function selectBackend(choice: "auto" | "uv" | "pip", env: NodeJS.ProcessEnv): Promise<Backend> {
-  if (choice === "pip") return pipBackend();
-  const uv = await findUv(env);
-  if (uv) return uvBackend(uv);
-  if (choice === "uv") {
-    throw new ConfigError(
-      'backend "uv" was requested but no working uv was found on PATH (install it with `pip install uv` or use backend "pip")',
-      { key: "backend" },
-    );
-  }
-  return pipBackend();
 }

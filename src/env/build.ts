@@ -3,10 +3,11 @@
 import { constants } from "node:fs";
 import { access, mkdir, rm, stat } from "node:fs/promises";
 import { CallAbortedError, ConfigError, EnvironmentBuildError, SandboxUnavailableError } from "../errors.js";
-import { selectBackend, type BuildContext } from "./backend.js";
+import type { BuildContext } from "./backend.js";
+import { selectBackend } from "./select-backend.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
 import { InstallProgress } from "./install-progress.js";
-import { prepareInstallSandbox } from "./install-sandbox.js";
+import { prepareInstallSandbox } from "./install/sandbox.js";
 import { linkSharedRuntime } from "./shared-runtime.js";
 import { removeState, STATE_SCHEMA, writeState, type EnvironmentState } from "./fingerprint.js";
 import { restoreLayout } from "./layout.js";

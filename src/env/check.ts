@@ -3,7 +3,7 @@
 import { lstat, stat } from "node:fs/promises";
 import type { EnvironmentState, FileIdentity, FingerprintInputs, PythonRequestRecord } from "./fingerprint.js";
 import { computeFingerprint, readState } from "./fingerprint.js";
-import type { IndexOptions } from "./backend.js";
+import type { IndexOptions } from "./index-options.js";
 import { layoutProblem, type VenvLayout } from "./layout.js";
 import type { PythonInfo } from "./python.js";
 import { findOnPath } from "./python.js";

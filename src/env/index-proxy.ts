@@ -4,7 +4,7 @@ import { lookup } from "node:dns/promises";
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { refusal, type ProxyAllowList } from "./install-network.js";
+import { refusal, type ProxyAllowList } from "./install/network.js";
 
 /** Where the proxy listens: a Unix socket (bound into a bwrap sandbox) or TCP on 127.0.0.1 (Landlock allows one port). */
 export type ProxyListen = { socketPath: string } | { tcp: true };

@@ -1,17 +1,6 @@
 // Install progress: counts read from uv's and pip's own lines, and a tick with the elapsed time while they run.
 
-import type { ProgressEvent } from "./types.js";
-
-/** What the installer has said so far; a field is absent until the installer says it. */
-export interface InstallCounts {
-  /** Packages resolved (uv's "Resolved N packages", pip's "Collecting" lines, then its "Installing collected packages"). */
-  packages?: number;
-  /** Downloads announced with a size, and their sizes added up. */
-  downloads?: number;
-  bytes?: number;
-  /** Packages installed ("Installed N packages", "Successfully installed ..."). */
-  installed?: number;
-}
+import type { InstallCounts, ProgressEvent } from "./types.js";
 
 /** A tick comes at least this often while an install runs (every second: "at least every 2 s" with timer slack). */
 export const TICK_MS = 1000;

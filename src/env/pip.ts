@@ -2,7 +2,8 @@
 
 import path from "node:path";
 import type { Backend, BuildContext } from "./backend.js";
-import { indexArgs, installCommand } from "./backend.js";
+import { installCommand } from "./backend.js";
+import { indexArgs } from "./index-options.js";
 import { runChecked, runCommand } from "./run.js";
 
 /** pip gained `--python` (install into another interpreter's environment) in 22.3. */

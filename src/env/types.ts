@@ -1,6 +1,5 @@
 // The environment builder's public types, the per-call job they become, and validation at the boundary.
 
-import type { InstallCounts } from "./install-progress.js";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
 import type { SandboxMode } from "../sandbox/types.js";
@@ -187,4 +186,15 @@ function validate(spec: EnvironmentSpec): void {
     if (sb.backend !== undefined && !["auto", "bwrap", "landlock"].includes(sb.backend))
       throw new ConfigError(`sandbox.backend must be "auto", "bwrap" or "landlock", got ${JSON.stringify(sb.backend)}`, { key: "sandbox.backend" });
   }
+}
+
+/** What the installer has said so far; a field is absent until the installer says it. */
+export interface InstallCounts {
+  /** Packages resolved (uv's "Resolved N packages", pip's "Collecting" lines, then its "Installing collected packages"). */
+  packages?: number;
+  /** Downloads announced with a size, and their sizes added up. */
+  downloads?: number;
+  bytes?: number;
+  /** Packages installed ("Installed N packages", "Successfully installed ..."). */
+  installed?: number;
 }

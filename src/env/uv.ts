@@ -4,7 +4,8 @@ import { open, realpath } from "node:fs/promises";
 import path from "node:path";
 import { EnvironmentBuildError } from "../errors.js";
 import type { Backend, BuildContext } from "./backend.js";
-import { indexArgs, installCommand } from "./backend.js";
+import { installCommand } from "./backend.js";
+import { indexArgs } from "./index-options.js";
 import { findOnPath } from "./python.js";
 import { runChecked, runCommand } from "./run.js";
 

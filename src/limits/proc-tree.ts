@@ -90,7 +90,7 @@ function treeMembers(root: number): Map<number, number> | undefined {
   const todo = [root];
   while (todo.length) {
     const pid = todo.pop()!;
-    let threads: string[] = [];
+    let threads: string[];
     try {
       threads = readdirSync(`/proc/${pid}/task`);
     } catch {

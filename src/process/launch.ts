@@ -1,20 +1,14 @@
 // Turns a launch request into an argv array: the guest's interpreter, wrapped by bwrap or told its Landlock rules.
 
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
 import { wrapWithBwrap } from "../sandbox/bwrap-policy.js";
 import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
 import { availableParallelism, release } from "node:os";
 import { nprocSlack, RLIMITS_ENV, rlimitsEnv } from "../limits/rlimits.js";
 import type { ResourceLimits } from "../limits/types.js";
 import { splitEnvForBwrap } from "./clean-env.js";
+import { BOOTSTRAP_SCRIPT } from "../runtime-paths.js";
 import type { SandboxLaunch, VenvActivation } from "../sandbox/prepare.js";
 
-/** The Python guest runtime shipped inside this package. */
-export const RUNTIME_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "python");
-export const BOOTSTRAP_SCRIPT = join(RUNTIME_ROOT, "pyisolate", "_guest", "bootstrap.py");
-/** The launcher that confines itself with Landlock, then execs a command (installs; doctor's CUDA check). */
-export const CONFINE_EXEC_SCRIPT = join(RUNTIME_ROOT, "pyisolate", "_guest", "confine_exec.py");
 
 /** "1": the guest forks its supervisor, which kills every process the extension started when it ends (no PID namespace). */
 export const SUPERVISE_ENV = "PYISOLATE_SUPERVISE";

@@ -1,6 +1,6 @@
 // Pure: the remedy for a container whose layers stop bwrap, per runtime, naming only options measured to work.
 
-import type { ContainerDiagnosis, ContainerLayer } from "./detect-container.js";
+import type { ContainerDiagnosis, ContainerLayer } from "./types.js";
 import type { SandboxGap } from "./types.js";
 
 /**

@@ -1,32 +1,9 @@
 // Pure: in a container, which layers stop bwrap (sysctl, seccomp, AppArmor, masked /proc), from recorded evidence.
 
-import { classifyBwrapStderr, statusField, type HostFiles, type KernelFacts } from "./detect-parse.js";
-import { classifyMachine, maskedProcPaths, parseMountinfo, type MachineKind } from "./detect-machine.js";
-
-/** One layer of a container that stops bwrap, with the evidence that says so. */
-export type ContainerLayer = "seccomp" | "masked-proc" | "apparmor" | "sysctl";
-
-export interface ContainerBlocker {
-  layer: ContainerLayer;
-  /** What was read or seen, in one sentence. */
-  evidence: string;
-  /** bwrap's own error is this layer's (the first layer a launch meets; the others come after it). */
-  hit: boolean;
-}
-
-/** What the evidence says about this machine and, in a container, what stops bwrap. */
-export interface ContainerDiagnosis {
-  kind: MachineKind["kind"];
-  runtime: string | undefined;
-  /** The observations behind `kind`. */
-  evidence: string[];
-  /** In the order a bwrap launch meets them; empty when bwrap works or nothing container-specific explains it. */
-  blockers: ContainerBlocker[];
-  /** CAP_SYS_ADMIN in the effective set; reported because it is the commonly blamed and wrongly added capability. */
-  capSysAdmin: boolean | undefined;
-  /** bwrap's own words from the failed full launch, when it failed in a container. */
-  bwrapError?: string;
-}
+import { classifyBwrapStderr, statusField, type KernelFacts } from "./detect-parse.js";
+import type { HostFiles } from "./host-files.js";
+import { classifyMachine, maskedProcPaths, parseMountinfo } from "./detect-machine.js";
+import type { ContainerBlocker, ContainerDiagnosis } from "./types.js";
 
 /** bwrap met a refused namespace creation (EPERM from unshare/clone), not a later mount. */
 const NAMESPACE_REFUSED = /Creating new namespace failed|No permissions to creat(e|ing) new namespace|unshare.*(Operation not permitted|EPERM)/i;

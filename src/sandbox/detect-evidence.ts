@@ -1,7 +1,7 @@
 // Reads the evidence detection weighs besides the kernel files: mounts, the CPU's hypervisor flag, the LSM label.
 
 import { readFile } from "node:fs/promises";
-import type { HostFiles } from "./detect-parse.js";
+import type { HostFiles } from "./host-files.js";
 import { readHostFiles } from "./host.js";
 
 const read = (file: string): Promise<string | undefined> => readFile(file, "utf8").catch(() => undefined);

@@ -1,10 +1,11 @@
 // Pure: whether recorded evidence describes a container, a VM or a plain host (mountinfo, markers, the CPU's flags).
 
-import type { HostFiles } from "./detect-parse.js";
+import type { HostFiles } from "./host-files.js";
+import type { ContainerDiagnosis } from "./types.js";
 
 export interface MachineKind {
   /** A container, a VM (maybe with a stray /.dockerenv), or neither as far as the evidence goes. */
-  kind: "container" | "vm" | "host";
+  kind: ContainerDiagnosis["kind"];
   /** The runtime when `kind` is container: docker, podman, kubernetes, containerd, lxc, or the `container` variable. */
   runtime: string | undefined;
   /** The observations behind `kind`, one sentence each. */

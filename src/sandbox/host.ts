@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import type { HostFiles } from "./detect-parse.js";
+import type { HostFiles } from "./host-files.js";
 import { dangerReason } from "./path-guard.js";
 
 const read = (file: string): Promise<string | undefined> => readFile(file, "utf8").catch(() => undefined);

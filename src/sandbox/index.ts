@@ -17,7 +17,3 @@ export { buildLandlockRules, encodeLandlockRules, LANDLOCK_ENV, type LandlockPat
 export { chooseSandbox, cannotEnforce, type SandboxChoice } from "./choose.js";
 export { resolveSandboxPolicy } from "./resolve-policy.js";
 export { prepareSandbox, type PreparedSandbox, type SandboxLaunch } from "./prepare.js";
-
-// Doctor
-export { buildDoctorReport, runDoctor, type DoctorGap, type DoctorReport } from "./doctor.js";
-export { formatDoctorJson, formatDoctorText } from "./doctor-format.js";

@@ -1,7 +1,5 @@
 // The sandbox's vocabulary as data: what blocks isolation, what the host can do, and what an extension asks for.
 
-import type { ContainerDiagnosis } from "./detect-container.js";
-
 /**
  * Why (or whether) bubblewrap cannot have everything it needs on this host.
  * - `none`: nothing blocks it: full namespace isolation.
@@ -143,3 +141,28 @@ export const DEFAULT_SANDBOX_POLICY: Readonly<SandboxPolicy> = Object.freeze({
   unixSockets: false,
   backend: "auto",
 });
+
+/** One layer of a container that stops bwrap, with the evidence that says so. */
+export type ContainerLayer = "seccomp" | "masked-proc" | "apparmor" | "sysctl";
+
+export interface ContainerBlocker {
+  layer: ContainerLayer;
+  /** What was read or seen, in one sentence. */
+  evidence: string;
+  /** bwrap's own error is this layer's (the first layer a launch meets; the others come after it). */
+  hit: boolean;
+}
+
+/** What the evidence says about this machine and, in a container, what stops bwrap. */
+export interface ContainerDiagnosis {
+  kind: "container" | "vm" | "host";
+  runtime: string | undefined;
+  /** The observations behind `kind`. */
+  evidence: string[];
+  /** In the order a bwrap launch meets them; empty when bwrap works or nothing container-specific explains it. */
+  blockers: ContainerBlocker[];
+  /** CAP_SYS_ADMIN in the effective set; reported because it is the commonly blamed and wrongly added capability. */
+  capSysAdmin: boolean | undefined;
+  /** bwrap's own words from the failed full launch, when it failed in a container. */
+  bwrapError?: string;
+}

@@ -8,7 +8,6 @@ import { tensorCodec, type TensorTransport } from "./codec.js";
 import { cudaLedger, type CudaPeer } from "./cuda-ledger.js";
 import { segmentLedger } from "./ledger.js";
 import { nativeStatus, warnCopyFallback } from "./native.js";
-import { defaultAllocator } from "./allocator.js";
 import { PeerSegments } from "./peer-segments.js";
 
 /** What the option `tensorTransport` may say; `auto` is shared memory when the native addon works. */
@@ -60,7 +59,7 @@ export class TensorLink implements CudaPeer {
     this.transport = "shm";
     this.reason = "shared memory segments passed as file descriptors";
     this.channel = new FdChannel(hostFd, nativeStatus.addon);
-    this.segments = new PeerSegments(defaultAllocator, nativeStatus.addon, limits);
+    this.segments = new PeerSegments(nativeStatus.addon, limits);
     this.#childFd = childFd;
   }
 

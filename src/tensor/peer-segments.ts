@@ -4,7 +4,6 @@ import { close as closeInBackground } from "node:fs";
 import { ProtocolError } from "../errors.js";
 import type { FdHold } from "../rpc/codec.js";
 import { DEFAULT_LIMITS, overLimit, type ProtocolLimits } from "../rpc/limits.js";
-import type { SegmentAllocator } from "./allocator.js";
 import type { ShmStorage } from "./descriptor.js";
 import type { NativeAddon } from "./native.js";
 import { Segment, type SegmentKind } from "./segment.js";
@@ -39,7 +38,6 @@ interface Entry {
 export class PeerSegments {
   readonly #entries = new Map<number, Entry>();
   readonly #native: NativeAddon;
-  readonly #allocator: SegmentAllocator;
   readonly #hooked = new WeakSet<Segment>();
   #tick = 0;
   /** Kept segments whose host holders all went, told to the extension after KEEP_AFTER_FREE_MS. */
@@ -51,8 +49,7 @@ export class PeerSegments {
   #bytes = 0;
   readonly #limits: Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">;
 
-  constructor(allocator: SegmentAllocator, native: NativeAddon, limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
-    this.#allocator = allocator;
+  constructor(native: NativeAddon, limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
     this.#native = native;
     this.#limits = {
       maxSegments: limits.maxSegments ?? DEFAULT_LIMITS.maxSegments,

@@ -18,6 +18,7 @@ export interface HostEventArgs {
 }
 
 /** Events of an extension that declares none: any name, any payload (the host's own events stay typed). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- `unknown` values would refuse typed payloads
 export type UntypedEvents = Record<string, any>;
 
 /**

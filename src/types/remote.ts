@@ -3,6 +3,7 @@
 import type { Kwargs } from "../rpc/kwargs.js";
 
 /** The constraint of a declared API or event set: any interface or object type (`any` values admit interfaces). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- `unknown` values would not admit interfaces
 export type Shape = Record<string, any>;
 
 /** What an extension with no declared API offers: any method, any arguments, an unknown result. */

@@ -6,7 +6,7 @@ import { readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { ConfigError, ProtocolError } from "../errors.js";
 import { readRegularFile } from "../env/safe-fs.js";
-import { RUNTIME_ROOT } from "../process/launch.js";
+import { RUNTIME_ROOT } from "../runtime-paths.js";
 import { parseApiModel } from "./typegen-model.js";
 import { renderDts } from "./typegen-render.js";
 

@@ -124,7 +124,7 @@ def _import_class(spec, package_name: str, import_package) -> type:
     dotted, qualname = spec.split(":")
     try:
         obj = importlib.import_module(dotted)
-    except ModuleNotFoundError as e:
+    except ModuleNotFoundError:
         # The class may live in the extension package under its mapped name: import the package, then retry.
         if dotted.split(".")[0] != package_name or package_name in sys.modules:
             raise

@@ -10,12 +10,9 @@ import warnings
 
 from . import segments
 from .segments import Segment
+from .tensor_layout import DTYPES, contiguous_strides, element_strides, shm_storage, span_bytes
 
 NOT_A_TENSOR = object()
-DTYPES = frozenset((
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
-))
 _ITEM_SIZES = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "bfloat16": 2,
                "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8,
                "complex64": 8, "complex128": 16}
@@ -46,38 +43,6 @@ def _in_wire_order(desc: dict) -> dict:
         if key in desc:
             desc[key] = desc.pop(key)
     return desc
-
-
-def shm_storage(seg: Segment, enc) -> dict:
-    """By id when the host already holds the segment (it is kept), else by fd (kept once the fd is sent)."""
-    if segments.kept(seg.ino) is seg:
-        return {"kind": "shm", "size": seg.size, "id": seg.ino}
-    return {"kind": "shm", "fd": enc.add_fd(seg.fd, seg), "size": seg.size, "id": seg.ino}
-
-
-def element_strides(byte_strides, item: int):
-    """Strides in elements, or None when numpy's byte strides cannot be said so (negative, unaligned)."""
-    out = []
-    for s in byte_strides:
-        if s < 0 or s % item:
-            return None
-        out.append(s // item)
-    return out
-
-
-def span_bytes(shape, strides, item: int) -> int:
-    """Bytes from the first element to the end of the last one (strides in elements)."""
-    if any(n == 0 for n in shape):
-        return 0
-    return (sum((n - 1) * s for n, s in zip(shape, strides)) + 1) * item
-
-
-def contiguous_strides(shape) -> list:
-    out, step = [], 1
-    for n in reversed(shape):
-        out.append(step)
-        step *= max(n, 1)
-    return out[::-1]
 
 
 def _numpy_name(np, dtype) -> str:

@@ -6,7 +6,7 @@ import os
 import warnings
 
 from . import segments
-from .tensors import DTYPES, contiguous_strides, shm_storage, span_bytes
+from .tensor_layout import DTYPES, contiguous_strides, shm_storage, span_bytes
 
 CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC"
 _warned_cuda_copy = False

@@ -3,8 +3,8 @@
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { MappedFile } from "../sandbox/install-policy.js";
-import type { IndexOptions } from "./backend.js";
+import type { MappedFile } from "./bwrap-policy.js";
+import type { IndexOptions } from "../index-options.js";
 
 /** Keys (pip.conf, uv.toml, PIP_*, UV_* without the prefix) whose values name package sources or certificates. */
 const SOURCE_KEYS = new Set([
@@ -30,7 +30,7 @@ export interface InstallerConfig {
   env: Record<string, string>;
   /** Local folders and files that the config, the environment or the spec name as package sources. */
   localSources: string[];
-  /** http(s) index URLs the host's own config and PIP_* / UV_* variables name (never the spec's: see install-sources.ts). */
+  /** http(s) index URLs the host's own config and PIP_* / UV_* variables name (never the spec's: see sources.ts). */
   urls: string[];
 }
 

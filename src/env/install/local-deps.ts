@@ -3,10 +3,10 @@
 
 import { realpathSync } from "node:fs";
 import path from "node:path";
-import { ConfigError } from "../errors.js";
-import { dangerReason, type HostDirs } from "../sandbox/path-guard.js";
-import type { PathPins } from "../sandbox/pin-set.js";
-import { localTargetPath, parseLocalRequirement, withTarget } from "./local-requirement.js";
+import { ConfigError } from "../../errors.js";
+import { dangerReason, type HostDirs } from "../../sandbox/path-guard.js";
+import type { PathPins } from "../../sandbox/pin-set.js";
+import { localTargetPath, parseLocalRequirement, withTarget } from "../local-requirement.js";
 
 /** Copies each source folder to its destination (symlinks as links: the copy is inside the sandbox), then execs the rest. */
 const STAGE_SCRIPT = [

@@ -3,12 +3,12 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CONFINE_EXEC_SCRIPT } from "../process/launch.js";
-import { buildBwrapArgs } from "./bwrap-policy.js";
-import { CUDA_PROBE, parseCudaProbe, type CudaCheckFacts } from "./doctor-cuda.js";
-import { listGpuDevices, readSystemLinks, runQuiet } from "./host.js";
-import { buildLandlockRules, encodeConfinementRules, LANDLOCK_ENV } from "./landlock-policy.js";
-import { DEFAULT_SANDBOX_POLICY, type SandboxCapabilities, type SandboxPolicy } from "./types.js";
+import { CONFINE_EXEC_SCRIPT } from "../runtime-paths.js";
+import { buildBwrapArgs } from "../sandbox/bwrap-policy.js";
+import { CUDA_PROBE, parseCudaProbe, type CudaCheckFacts } from "./cuda.js";
+import { listGpuDevices, readSystemLinks, runQuiet } from "../sandbox/host.js";
+import { buildLandlockRules, encodeConfinementRules, LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
+import { DEFAULT_SANDBOX_POLICY, type SandboxCapabilities, type SandboxPolicy } from "../sandbox/types.js";
 
 /** Importing torch and initialising CUDA can take a while on a cold machine. */
 const PROBE_TIMEOUT_MS = 180_000;

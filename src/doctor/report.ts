@@ -1,11 +1,11 @@
 // `pyisolate doctor`: this machine's compatibility matrix as data, each gap with its remedy (the seed's tables, live).
 
 import type { PythonInfo } from "../env/python.js";
-import { collectDoctorFacts, type DoctorFacts } from "./doctor-collect.js";
-import { judgeCudaInSandbox, type CudaInSandbox } from "./doctor-cuda.js";
-import type { DetectOptions } from "./detect.js";
+import { collectDoctorFacts, type DoctorFacts } from "./collect.js";
+import { judgeCudaInSandbox, type CudaInSandbox } from "./cuda.js";
+import type { DetectOptions } from "../sandbox/detect.js";
 import { limitSupport, type LimitSupport } from "../limits/mechanisms.js";
-import type { NamespaceSupport, RestrictionModel, SandboxBackend, SandboxGap } from "./types.js";
+import type { NamespaceSupport, RestrictionModel, SandboxBackend, SandboxGap } from "../sandbox/types.js";
 import { MIN_PYTHON, TESTED_PYTHON_MINORS, TESTED_PYTHON_RANGE } from "../env/python-policy.js";
 
 /** The seed's legend: works as designed, works with less, does not work. */

@@ -3,13 +3,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { RUNTIME_ROOT } from "../process/launch.js";
-import type { IndexOptions } from "./backend.js";
-import { startIndexProxy, type IndexProxy } from "./index-proxy.js";
-import type { InstallerConfig } from "./install-config.js";
-import { planInstallNetwork, type InstallNetwork } from "./install-network.js";
-import { extensionSources } from "./install-sources.js";
-import type { InstallSandboxOptions } from "./types.js";
+import { RUNTIME_ROOT } from "../../runtime-paths.js";
+import type { IndexOptions } from "../index-options.js";
+import { startIndexProxy, type IndexProxy } from "../index-proxy.js";
+import type { InstallerConfig } from "./config.js";
+import { planInstallNetwork, type InstallNetwork } from "./network.js";
+import { extensionSources } from "./sources.js";
+import type { InstallSandboxOptions } from "../types.js";
 
 /** Inside a bwrap sandbox: the forwarder's port on the sandbox's own loopback, and where the proxy's socket and the forwarder appear. */
 export const INSIDE_PROXY_PORT = 3128;

@@ -1,8 +1,8 @@
 // Pure: which confinement one dependency install gets (bwrap, bwrap without a user namespace, Landlock), or why none.
 
-import { LANDLOCK_NET_ABI } from "../sandbox/choose.js";
-import type { SandboxCapabilities } from "../sandbox/types.js";
-import type { InstallSandboxKind, InstallSandboxOptions } from "./types.js";
+import { LANDLOCK_NET_ABI } from "../../sandbox/choose.js";
+import type { SandboxCapabilities } from "../../sandbox/types.js";
+import type { InstallSandboxKind, InstallSandboxOptions } from "../types.js";
 
 /** Which confinement one install gets, or why none can be had (with the remedy of the host's first gap). */
 export type InstallBackendChoice =

@@ -1,7 +1,7 @@
 // Renders a doctor report: a readable text table with every gap and its remedy, or the same as JSON.
 
 import { limitSupportLine } from "../limits/mechanisms.js";
-import type { DoctorReport } from "./doctor.js";
+import type { DoctorReport } from "./report.js";
 
 function bytes(n: number | null): string {
   if (n === null) return "free space unknown";

@@ -1,8 +1,8 @@
 // Pure: the sandbox for a dependency install (uv or pip running an sdist's untrusted build code) as bwrap's argv.
 
-import { ConfigError } from "../errors.js";
-import { baseMountArgs, namespaceArgs, PRIVATE_HOME, processArgs, systemMountArgs } from "./bwrap-policy.js";
-import { ALL_NAMESPACES, type NamespaceSupport } from "./types.js";
+import { ConfigError } from "../../errors.js";
+import { baseMountArgs, namespaceArgs, PRIVATE_HOME, processArgs, systemMountArgs } from "../../sandbox/bwrap-policy.js";
+import { ALL_NAMESPACES, type NamespaceSupport } from "../../sandbox/types.js";
 
 /** A host file shown inside the sandbox at another path (a user config file moved into the private HOME). */
 export interface MappedFile {
@@ -60,7 +60,7 @@ export function installReadOnlyBinds(policy: Pick<InstallSandboxPolicy, "readonl
 /**
  * Pure: the bwrap arguments (without "bwrap" and "--") for one install. `namespaces` is what the host's probe
  * showed can be created; with `user: false` it is the degraded mode (filesystem isolation still on). Paths
- * must be absolute and already vetted by the caller (see src/env/install-config.ts).
+ * must be absolute and already vetted by the caller (see src/env/install/config.ts).
  */
 export function buildInstallBwrapArgs(policy: InstallSandboxPolicy, namespaces: NamespaceSupport = ALL_NAMESPACES): string[] {
   checkAbsolute(policy.buildDir, "buildDir");

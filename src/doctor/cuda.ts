@@ -1,6 +1,6 @@
 // Pure: does CUDA initialise INSIDE the sandbox? The probe script, its recorded runs, and the verdict with its remedy.
 
-import type { SandboxBackend, SandboxGap } from "./types.js";
+import type { SandboxBackend, SandboxGap } from "../sandbox/types.js";
 
 /**
  * Run with `python -c`, outside and then inside the sandbox with `gpu: true`; argv[1], when given, is the folder

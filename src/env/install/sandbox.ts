@@ -3,28 +3,28 @@
 import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
-import { SandboxUnavailableError } from "../errors.js";
-import { detectSandbox } from "../sandbox/detect.js";
-import { readSystemLinks, resolvePythonInstall, type BaseInterpreter } from "../sandbox/host.js";
-import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTALLER_CONFIG } from "../sandbox/install-policy.js";
-import { dangerReason } from "../sandbox/path-guard.js";
-import { PathPins } from "../sandbox/pin-set.js";
-import type { SandboxCapabilities } from "../sandbox/types.js";
-import type { IndexOptions } from "./backend.js";
-import { readInstallerConfig, type InstallerConfig } from "./install-config.js";
-import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./install-landlock.js";
-import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./install-net-setup.js";
-import { chooseInstallBackend } from "./install-choice.js";
-import { planLocalDependencies, withStage, type LocalDependencies } from "./install-local-deps.js";
-import { checkExtensionSources, extensionSources } from "./install-sources.js";
-import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "./types.js";
+import { SandboxUnavailableError } from "../../errors.js";
+import { detectSandbox } from "../../sandbox/detect.js";
+import { readSystemLinks, resolvePythonInstall, type BaseInterpreter } from "../../sandbox/host.js";
+import { buildInstallBwrapArgs, INSTALL_HOME, installReadOnlyBinds, SYSTEM_INSTALLER_CONFIG } from "./bwrap-policy.js";
+import { dangerReason } from "../../sandbox/path-guard.js";
+import { PathPins } from "../../sandbox/pin-set.js";
+import type { SandboxCapabilities } from "../../sandbox/types.js";
+import type { IndexOptions } from "../index-options.js";
+import { readInstallerConfig, type InstallerConfig } from "./config.js";
+import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./landlock.js";
+import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./net-setup.js";
+import { chooseInstallBackend } from "./choice.js";
+import { planLocalDependencies, withStage, type LocalDependencies } from "./local-deps.js";
+import { checkExtensionSources, extensionSources } from "./sources.js";
+import type { InstallSandboxKind, InstallSandboxOptions, ProgressEvent } from "../types.js";
 
 /** A confined install: what to run instead of an argv, and with which environment. */
 export interface InstallSandbox {
   kind: Exclude<InstallSandboxKind, "none">;
   wrap(argv: readonly string[]): string[];
   env: NodeJS.ProcessEnv;
-  /** The requirements as the installer inside must name them (local folders as their copies; see install-local-deps.ts). */
+  /** The requirements as the installer inside must name them (local folders as their copies; see local-deps.ts). */
   dependencies: string[];
   /** Host descriptors of the pinned paths, inherited by each wrapped command from fd 6 on (see `PathPins`). */
   fds: readonly number[];
@@ -69,7 +69,7 @@ export function installEnv(
   return env;
 }
 
-export { chooseInstallBackend, type InstallBackendChoice } from "./install-choice.js";
+export { chooseInstallBackend, type InstallBackendChoice } from "./choice.js";
 
 export interface InstallSandboxRequest {
   options: InstallSandboxOptions;

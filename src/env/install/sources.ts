@@ -2,10 +2,10 @@
 
 import { realpath } from "node:fs/promises";
 import path from "node:path";
-import { ConfigError } from "../errors.js";
-import { guardConfigPaths } from "../sandbox/path-guard.js";
-import type { IndexOptions } from "./backend.js";
-import { localPathsIn } from "./install-config.js";
+import { ConfigError } from "../../errors.js";
+import { guardConfigPaths } from "../../sandbox/path-guard.js";
+import type { IndexOptions } from "../index-options.js";
+import { localPathsIn } from "./config.js";
 
 /** One index source the extension brought, with the key it came under. */
 export interface ExtensionSource {

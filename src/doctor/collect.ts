@@ -6,12 +6,12 @@ import path from "node:path";
 import { findOnPath, probePython, type PythonInfo } from "../env/python.js";
 import { SegmentAllocator } from "../tensor/allocator.js";
 import { nativeStatus } from "../tensor/native.js";
-import { collectCudaFacts } from "./doctor-cuda-probe.js";
-import type { CudaCheckFacts } from "./doctor-cuda.js";
-import { detectSandbox, type DetectOptions } from "./detect.js";
+import { collectCudaFacts } from "./cuda-probe.js";
+import type { CudaCheckFacts } from "./cuda.js";
+import { detectSandbox, type DetectOptions } from "../sandbox/detect.js";
 import { probeCgroupV2 } from "../limits/cgroup-v2.js";
-import { findExecutable, runQuiet } from "./host.js";
-import type { SandboxCapabilities } from "./types.js";
+import { findExecutable, runQuiet } from "../sandbox/host.js";
+import type { SandboxCapabilities } from "../sandbox/types.js";
 
 /** Everything the report is built from; recorded as a fixture for tests. */
 export interface DoctorFacts {

@@ -1,9 +1,9 @@
 // Pure: the sandbox for a dependency install on a host where bwrap cannot run, as Landlock rules and a launcher argv.
 
-import { ConfigError } from "../errors.js";
-import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYSTEM_DIRS } from "./bwrap-policy.js";
-import { SYSTEM_INSTALLER_CONFIG } from "./install-policy.js";
-import { DEV_FILES, encodeConfinementRules, socketFilterAvailable } from "./landlock-policy.js";
+import { ConfigError } from "../../errors.js";
+import { ETC_FOR_NETWORK, ETC_FOR_PYTHON, SYSTEM_DIRS } from "../../sandbox/bwrap-policy.js";
+import { SYSTEM_INSTALLER_CONFIG } from "./bwrap-policy.js";
+import { DEV_FILES, encodeConfinementRules, socketFilterAvailable } from "../../sandbox/landlock-policy.js";
 
 /**
  * What one Landlock-confined install may touch. Unlike bwrap nothing can be hidden or moved: every path is

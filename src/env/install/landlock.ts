@@ -3,11 +3,11 @@
 import { chmod, copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CONFINE_EXEC_SCRIPT } from "../process/launch.js";
-import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "../sandbox/install-landlock.js";
-import type { MappedFile } from "../sandbox/install-policy.js";
-import { LANDLOCK_ENV } from "../sandbox/landlock-policy.js";
-import type { PathPins } from "../sandbox/pin-set.js";
+import { CONFINE_EXEC_SCRIPT } from "../../runtime-paths.js";
+import { buildInstallLandlockRules, encodeInstallLandlockRules, wrapWithConfineExec } from "./landlock-rules.js";
+import type { MappedFile } from "./bwrap-policy.js";
+import { LANDLOCK_ENV } from "../../sandbox/landlock-policy.js";
+import type { PathPins } from "../../sandbox/pin-set.js";
 
 /** The install's own HOME and TMPDIR on the host (Landlock hides nothing, so they must be real folders). */
 export interface PrivateInstallDirs {

@@ -1,0 +1,43 @@
+"""Tensor layout facts both tensor modules share: the wire's dtypes, strides, spans and shm storage entries."""
+
+from __future__ import annotations
+
+from . import segments
+from .segments import Segment
+
+DTYPES = frozenset((
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+))
+
+
+def shm_storage(seg: Segment, enc) -> dict:
+    """By id when the host already holds the segment (it is kept), else by fd (kept once the fd is sent)."""
+    if segments.kept(seg.ino) is seg:
+        return {"kind": "shm", "size": seg.size, "id": seg.ino}
+    return {"kind": "shm", "fd": enc.add_fd(seg.fd, seg), "size": seg.size, "id": seg.ino}
+
+
+def element_strides(byte_strides, item: int):
+    """Strides in elements, or None when numpy's byte strides cannot be said so (negative, unaligned)."""
+    out = []
+    for s in byte_strides:
+        if s < 0 or s % item:
+            return None
+        out.append(s // item)
+    return out
+
+
+def span_bytes(shape, strides, item: int) -> int:
+    """Bytes from the first element to the end of the last one (strides in elements)."""
+    if any(n == 0 for n in shape):
+        return 0
+    return (sum((n - 1) * s for n, s in zip(shape, strides)) + 1) * item
+
+
+def contiguous_strides(shape) -> list:
+    out, step = [], 1
+    for n in reversed(shape):
+        out.append(step)
+        step *= max(n, 1)
+    return out[::-1]
