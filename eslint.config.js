@@ -13,7 +13,7 @@ const zones = [
 ];
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "native/build/**", "prebuilds/**", "coverage/**", "**/*.cjs"] },
+  { ignores: ["dist/**", "node_modules/**", "native/build/**", "prebuilds/**", "coverage/**", "bench/.work/**", ".tmp/**", ".venvs/**", "**/*.cjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
