@@ -68,20 +68,6 @@ class DecodeState implements DecodeContext {
   }
 }
 
-export function decodeValue(
-  codec: CodecParts, value: unknown, attachments: readonly Uint8Array[], fds: readonly number[] = [],
-  closeFd?: (fd: number) => void,
-): unknown {
-  const state = new DecodeState(codec, attachments, fds);
-  try {
-    const decoded = walk(value, state, 0);
-    state.finish(closeFd);
-    return decoded;
-  } catch (err) {
-    throw failed(err, state, closeFd);
-  }
-}
-
 /**
  * Decodes several values of one frame (a call's `args` and `kw`) with one state, so that they share the frame's
  * fds and value-kind states; each is a root of its own (depth counts from 0). Replaces the entries of `values`.

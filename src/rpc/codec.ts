@@ -1,11 +1,10 @@
 // Value codec: JS values <-> JSON with tags ($bytes, $int, $float, $fn, $map) plus binary attachments.
 
-import { decodeValue, decodeValues } from "./codec-decode.js";
+import { decodeValues } from "./codec-decode.js";
 import { encodeCallValues, encodeValue } from "./codec-encode.js";
 import type { CallableHooks, CodecParts, EncodedValue, ValueKind } from "./value-kind.js";
 
 export { MAX_DEPTH } from "./codec-encode.js";
-export { MAX_INT_DIGITS } from "./codec-decode.js";
 
 export interface CodecOptions {
   kinds?: readonly ValueKind[];
@@ -67,7 +66,7 @@ export class Codec implements CodecParts {
    * that no value kind took, also when decoding fails.
    */
   decode(value: unknown, attachments: readonly Uint8Array[] = [], fds: readonly number[] = [], closeFd?: (fd: number) => void): unknown {
-    return decodeValue(this, value, attachments, fds, closeFd);
+    return decodeValues(this, [value], attachments, fds, closeFd)[0];
   }
 
   /** Decodes several values of one frame (a call's `args` and `kw`) as `decode` does, sharing its fds; in place. */

@@ -13,7 +13,6 @@ import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from ".
 import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
 import type { ValueKind } from "./value-kind.js";
 
-export type { ControlMessage } from "./protocol.js";
 
 export interface RpcPeerOptions {
   /** The object whose public methods answer calls to `target` (a host service), or undefined. */
