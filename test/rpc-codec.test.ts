@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
 import { Codec, MAX_DEPTH } from "../src/rpc/codec.js";
-import type { ValueKind } from "../src/rpc/value-kind.js";
+import type { AnyFunction, ValueKind } from "../src/rpc/value-kind.js";
 
 /** Encode, send through JSON text (as the wire does), decode. */
 function roundTrip(codec: Codec, value: unknown): { wire: unknown; decoded: unknown; tagged: boolean } {
@@ -14,8 +14,8 @@ function roundTrip(codec: Codec, value: unknown): { wire: unknown; decoded: unkn
   return { wire, decoded: codec.decode(copy, encoded.attachments), tagged: encoded.tagged };
 }
 
-function fnCodec(): { codec: Codec; exported: Function[]; imported: number[] } {
-  const exported: Function[] = [];
+function fnCodec(): { codec: Codec; exported: AnyFunction[]; imported: number[] } {
+  const exported: AnyFunction[] = [];
   const imported: number[] = [];
   const codec = new Codec({
     callables: {

@@ -33,7 +33,6 @@ describe("RpcPeer error mapping", () => {
       throw new TypeError("bad argument");
     }
     throwsString(): never {
-      // eslint-disable-next-line @typescript-eslint/only-throw-error
       throw "plain string";
     }
     rejectsUndefined(): Promise<never> {

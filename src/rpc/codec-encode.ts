@@ -1,6 +1,6 @@
 // Encoding walk: copies only the parts of a value that need tags; refuses what the wire cannot carry.
 
-import type { CodecParts, EncodeContext, EncodedValue, FdHold } from "./value-kind.js";
+import type { AnyFunction, CodecParts, EncodeContext, EncodedValue, FdHold } from "./value-kind.js";
 import { Kwargs } from "./kwargs.js";
 
 /** Nesting limit in both directions: deeper values are refused (on send) or a protocol error (on receive). */
@@ -122,7 +122,7 @@ function walk(value: unknown, state: EncodeState, depth: number): unknown {
       return { $int: value.toString() };
     case "function":
       state.tagged = true;
-      return { $fn: state.codec.callables.exportFn(value) };
+      return { $fn: state.codec.callables.exportFn(value as AnyFunction) };
     case "symbol":
       throw new Refusal(`a symbol (${String(value)})`);
     default:

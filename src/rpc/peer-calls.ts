@@ -7,6 +7,7 @@ import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
 import { encodeMessage, type FrameChunks } from "./messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
+import type { AnyFunction } from "./value-kind.js";
 
 /** What incoming calls need from their peer. */
 export interface IncomingContext {
@@ -48,7 +49,7 @@ export class IncomingCalls {
     const id = msg.id;
     let result: unknown;
     try {
-      let fn: Function | undefined;
+      let fn: AnyFunction | undefined;
       let self: object | undefined;
       if (msg.fn !== undefined) {
         fn = this.context.callables.lookup(msg.fn);
@@ -119,7 +120,7 @@ const INHERITED = new Set<string>(Object.getOwnPropertyNames(Object.prototype));
  * stops at Object.prototype and Function.prototype.
  * Getters are never invoked.
  */
-export function lookupMethod(target: object, name: string): Function | undefined {
+export function lookupMethod(target: object, name: string): AnyFunction | undefined {
   if (name === "" || name.charCodeAt(0) === 95 /* _ */ || name === "constructor" || INHERITED.has(name)) return undefined;
   let holder: object | null = target;
   while (holder !== null && holder !== Object.prototype && holder !== Function.prototype) {

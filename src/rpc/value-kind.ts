@@ -60,12 +60,15 @@ export interface ValueKind {
   released?(message: ReleaseMessage): void;
 }
 
+/** A function as the wire sees it: called with decoded arguments, returning anything. */
+export type AnyFunction = (...args: unknown[]) => unknown;
+
 /** Hooks the RPC peer supplies for callables. */
 export interface CallableHooks {
   /** Stores `fn` in the export table and returns its fresh id. */
-  exportFn(fn: Function): number;
+  exportFn(fn: AnyFunction): number;
   /** Returns a proxy function for the callable the other side exported as `id`. */
-  importFn(id: number): Function;
+  importFn(id: number): AnyFunction;
 }
 
 /** What the encode and decode walks read from their codec. */

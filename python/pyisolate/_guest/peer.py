@@ -15,9 +15,10 @@ from .errors import error_from_wire
 from .fdchannel import FdChannel
 from .framing import FrameDecoder, ProtocolError
 from .messages import check_message
-from .segments import forget as forget_segments, releases
 from .outbox import Outbox
 from .proxies import ProxyTable
+from .segments import forget as forget_segments
+from .segments import releases
 from .targets import Targets
 
 _READ_CHUNK = 256 * 1024
