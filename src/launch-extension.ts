@@ -162,12 +162,10 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     resolveTarget: input.resolveService,
     // Host services and callbacks learn which extension called them (callingExtension()).
     caller: name,
-    extensions: [tensors.codec()],
+    kinds: [tensors.codec()],
     fdChannel: tensors.channel,
     limits,
     admitEvent: (_event, bytes) => gate.admit("events", bytes),
-    onSegmentsReleased: (ids) => tensors.released(ids),
-    onCudaReleased: (keys) => tensors.cudaReleased(keys),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the
     // real reason. A process that closed its socket but lives on is killed.
     onDisconnect: () => {

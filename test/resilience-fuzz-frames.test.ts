@@ -71,7 +71,7 @@ describe("fuzz: the host's frame decoder", () => {
 
 describe("fuzz: the host's value codec", () => {
   const codec = new Codec({
-    extensions: [tensorCodec({ transport: "copy", holder: "fuzz" })],
+    kinds: [tensorCodec({ transport: "copy", holder: "fuzz" })],
     callables: { exportFn: () => 1, importFn: (id) => () => id },
   });
 
@@ -109,7 +109,7 @@ describe("fuzz: the host's RPC peer", () => {
     const reported: ProtocolError[] = [];
     const peer = new RpcPeer(pair.a, {
       resolveTarget: services({ svc: service }),
-      extensions: [tensorCodec({ transport: "copy", holder: "fuzz" })],
+      kinds: [tensorCodec({ transport: "copy", holder: "fuzz" })],
       limits: LIMITS,
       onProtocolError: (err) => reported.push(err),
       onControl: () => {},

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
-import { Codec, MAX_DEPTH, type CodecExtension } from "../src/rpc/codec.js";
+import { Codec, MAX_DEPTH } from "../src/rpc/codec.js";
+import type { AnyFunction, ValueKind } from "../src/rpc/value-kind.js";
 
 /** Encode, send through JSON text (as the wire does), decode. */
 function roundTrip(codec: Codec, value: unknown): { wire: unknown; decoded: unknown; tagged: boolean } {
@@ -13,8 +14,8 @@ function roundTrip(codec: Codec, value: unknown): { wire: unknown; decoded: unkn
   return { wire, decoded: codec.decode(copy, encoded.attachments), tagged: encoded.tagged };
 }
 
-function fnCodec(): { codec: Codec; exported: Function[]; imported: number[] } {
-  const exported: Function[] = [];
+function fnCodec(): { codec: Codec; exported: AnyFunction[]; imported: number[] } {
+  const exported: AnyFunction[] = [];
   const imported: number[] = [];
   const codec = new Codec({
     callables: {
@@ -171,11 +172,11 @@ describe("codec: decoding refusals", () => {
   });
 });
 
-describe("codec: extensions", () => {
+describe("codec: value kinds", () => {
   class Point {
     constructor(readonly x: number, readonly y: Uint8Array) {}
   }
-  const pointExtension: CodecExtension = {
+  const pointKind: ValueKind = {
     tag: "$point",
     accepts: (value) => value instanceof Point,
     encode: (value, ctx) => ({ x: ctx.encode((value as Point).x), y: ctx.attach((value as Point).y) }),
@@ -185,8 +186,8 @@ describe("codec: extensions", () => {
     },
   };
 
-  test("an extension encodes and decodes its own tag, with attachments and nested values", () => {
-    const codec = new Codec({ extensions: [pointExtension] });
+  test("a value kind encodes and decodes its own tag, with attachments and nested values", () => {
+    const codec = new Codec({ kinds: [pointKind] });
     const y = Uint8Array.of(4, 2);
     const { wire, decoded, tagged } = roundTrip(codec, [new Point(Infinity, y)]);
     assert.equal(tagged, true);
@@ -197,9 +198,9 @@ describe("codec: extensions", () => {
     assert.equal(p.y, y);
   });
 
-  test("extensions may not claim built-in or duplicate tags", () => {
-    assert.throws(() => new Codec({ extensions: [{ ...pointExtension, tag: "$bytes" }] }), /must start with "\$" and be unique/);
-    assert.throws(() => new Codec({ extensions: [pointExtension, pointExtension] }), /unique/);
-    assert.throws(() => new Codec({ extensions: [{ ...pointExtension, tag: "point" }] }), /must start with/);
+  test("value kinds may not claim built-in or duplicate tags", () => {
+    assert.throws(() => new Codec({ kinds: [{ ...pointKind, tag: "$bytes" }] }), /must start with "\$" and be unique/);
+    assert.throws(() => new Codec({ kinds: [pointKind, pointKind] }), /unique/);
+    assert.throws(() => new Codec({ kinds: [{ ...pointKind, tag: "point" }] }), /must start with/);
   });
 });

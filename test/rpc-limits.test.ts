@@ -7,7 +7,7 @@ import { ConfigError, ProtocolError } from "../src/errors.js";
 import { MAX_DEPTH } from "../src/rpc/codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
 import { DEFAULT_LIMITS, MAX_HEADER_DEPTH, nestsDeeperThan, resolveLimits } from "../src/rpc/limits.js";
-import { checkFdCount } from "../src/rpc/peer-messages.js";
+import { parseMessage } from "../src/rpc/messages.js";
 import { validateDescriptor, MAX_BROADCAST_BYTES } from "../src/tensor/descriptor.js";
 import { fixture } from "./helpers.js";
 import { deferred, peerPair } from "./rpc-helpers.js";
@@ -123,10 +123,10 @@ describe("nestsDeeperThan", () => {
 });
 
 describe("fds per frame", () => {
-  test("checkFdCount accepts up to the limit and names maxFdsPerFrame past it", () => {
-    assert.equal(checkFdCount({ f: 16 }, 16), 16);
-    assert.throws(() => checkFdCount({ f: 17 }, 16), /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/);
-    assert.throws(() => checkFdCount({ f: -1 }, 16), /"f" must be a count of file descriptors/);
+  test("parseMessage accepts fd counts up to the limit and names maxFdsPerFrame past it", () => {
+    assert.equal(parseMessage({ k: "cancel", id: 1, f: 16 }, 16).f, 16);
+    assert.throws(() => parseMessage({ k: "cancel", id: 1, f: 17 }, 16), /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/);
+    assert.throws(() => parseMessage({ k: "cancel", id: 1, f: -1 }, 16), /"f" must be a count of file descriptors/);
   });
 });
 

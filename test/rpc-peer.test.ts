@@ -40,18 +40,16 @@ describe("RpcPeer calls", () => {
   });
 
   test("calls nest 20 deep, alternating sides", async () => {
-    let a!: RpcPeer;
-    let b!: RpcPeer;
     const bounce = (self: () => RpcPeer) => ({
       async down(n: number, path: string[]): Promise<string[]> {
         const here = [...path, self() === a ? "a" : "b"];
         return n === 0 ? here : ((await self().call("bounce", "down", [n - 1, here])) as string[]);
       },
     });
-    ({ a, b } = peerPair(
+    const { a, b } = peerPair(
       { resolveTarget: services({ bounce: bounce(() => a) }) },
       { resolveTarget: services({ bounce: bounce(() => b) }) },
-    ));
+    );
     const path = (await a.call("bounce", "down", [20, []])) as string[];
     assert.equal(path.length, 21);
     assert.deepEqual(path.slice(0, 4), ["b", "a", "b", "a"]);

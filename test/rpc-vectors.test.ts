@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
 import { Codec } from "../src/rpc/codec.js";
 import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
-import { checkCall, checkFdCount, checkReleasedSegments } from "../src/rpc/peer-messages.js";
+import { parseMessage } from "../src/rpc/messages.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { tensorCodec } from "../src/tensor/codec.js";
 import { nativeStatus } from "../src/tensor/native.js";
@@ -69,7 +69,7 @@ describe("shared frame vectors", () => {
 
   test("result_tensor_copy: tensors arrive from attachments, C-ordered, with dtype, shape and framework", () => {
     const frame = decode(byName("result_tensor_copy").hex);
-    const codec = new Codec({ extensions: [tensorCodec({ transport: "copy", holder: "vectors test" })] });
+    const codec = new Codec({ kinds: [tensorCodec({ transport: "copy", holder: "vectors test" })] });
     const value = codec.decode(frame.header.value, frame.attachments) as { image: Tensor; mask: Tensor; label: string };
     assert.ok(value.image instanceof Tensor && value.mask instanceof Tensor);
     // The sender's transposed 2x3 view, compacted: element [i][j] of the 3x2 result is source [j][i].
@@ -82,13 +82,13 @@ describe("shared frame vectors", () => {
 
   test("result_tensor_shm: the header announces 1 fd, and the tensor maps the fd that came with it", (t) => {
     const frame = decode(byName("result_tensor_shm").hex);
-    assert.equal(checkFdCount(frame.header), 1);
+    assert.equal(parseMessage(frame.header).f ?? 0, 1);
     if (!nativeStatus.available) return t.skip(`no shared memory here: ${nativeStatus.reason}`);
     // What the sender would have passed on the fd socket: 24 bytes holding float32 0..5.
     const segment = new SegmentAllocator().allocate(24, { shared: true });
     new Float32Array(segment.buffer, 0, 6).set(TENSOR_ELEMENTS);
     const fd = openSync(`/proc/self/fd/${segment.fd}`, "r+");
-    const codec = new Codec({ extensions: [tensorCodec({ transport: "shm", holder: "vectors test" })] });
+    const codec = new Codec({ kinds: [tensorCodec({ transport: "shm", holder: "vectors test" })] });
     const tensor = codec.decode(frame.header.value, frame.attachments, [fd], closeSync) as Tensor;
     assert.deepEqual([tensor.dtype, tensor.shape, tensor.strides, tensor.byteOffset], ["float32", [2, 3], [1, 2], 0]);
     // Fortran order: element [i][j] sits at i + 2j.
@@ -100,11 +100,11 @@ describe("shared frame vectors", () => {
 
   test("result_tensor_kept: no fd goes with it; it decodes over the segment kept as 4242, and is refused elsewhere", (t) => {
     const frame = decode(byName("result_tensor_kept").hex);
-    assert.equal(checkFdCount(frame.header), 0);
+    assert.equal(parseMessage(frame.header).f ?? 0, 0);
     const value = frame.header.value as { $tensor: { storage: unknown } };
     assert.deepEqual(value.$tensor.storage, { kind: "shm", size: 24, id: 4242 });
     const refused = (segments: PeerSegments | undefined, message: RegExp): void => {
-      const codec = new Codec({ extensions: [tensorCodec({ transport: "shm", holder: "vectors test", segments })] });
+      const codec = new Codec({ kinds: [tensorCodec({ transport: "shm", holder: "vectors test", segments })] });
       assert.throws(() => codec.decode(frame.header.value, frame.attachments), (error: Error) =>
         error instanceof ProtocolError && message.test(error.message));
     };
@@ -116,7 +116,7 @@ describe("shared frame vectors", () => {
     const segment = allocator.allocate(24, { shared: true });
     new Float32Array(segment.buffer, 0, 6).set(TENSOR_ELEMENTS);
     const kept = { resolve: (id: number) => (assert.equal(id, 4242), segment.retain(), segment) } as unknown as PeerSegments;
-    const codec = new Codec({ extensions: [tensorCodec({ transport: "shm", holder: "vectors test", segments: kept })] });
+    const codec = new Codec({ kinds: [tensorCodec({ transport: "shm", holder: "vectors test", segments: kept })] });
     const tensor = codec.decode(frame.header.value, frame.attachments) as Tensor;
     assert.equal(tensor.segment, segment, "the kept segment itself: nothing mapped again");
     assert.deepEqual([...tensor.toArray()], [0, 2, 4, 1, 3, 5]);
@@ -125,13 +125,13 @@ describe("shared frame vectors", () => {
   });
 
   test("call_kw_plain, call_kw: keyword arguments pass the call check and decode with args, sharing the attachments", () => {
-    const plain = decode(byName("call_kw_plain").hex).header;
-    checkCall(plain);
+    const plain = parseMessage(decode(byName("call_kw_plain").hex).header);
+    assert.equal(plain.k, "call");
     assert.deepEqual([plain.args, plain.kw, plain.x], [[[1, 2, 3]], { axis: 0, keepdims: true }, undefined]);
     const frame = decode(byName("call_kw").hex);
-    const h = frame.header;
-    checkCall(h);
-    assert.deepEqual(h.a, [2, 3], "args' bytes first, then kw's");
+    const h = parseMessage(frame.header);
+    assert.ok(h.k === "call");
+    assert.deepEqual(frame.header.a, [2, 3], "args' bytes first, then kw's");
     const codec = new Codec();
     const [args, kw] = codec.decodeAll([h.args, h.kw], frame.attachments);
     assert.deepEqual(args, [Uint8Array.from(Buffer.from("ab"))]);
@@ -139,6 +139,7 @@ describe("shared frame vectors", () => {
   });
 
   test("release_segs: the segment ids a release carries", () => {
-    assert.deepEqual(checkReleasedSegments(decode(byName("release_segs").hex).header), [4242, 4243]);
+    const release = parseMessage(decode(byName("release_segs").hex).header);
+    assert.deepEqual(release.k === "release" ? release.segs : undefined, [4242, 4243]);
   });
 });

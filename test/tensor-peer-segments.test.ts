@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
-import type { FdHold } from "../src/rpc/codec.js";
+import type { FdHold } from "../src/rpc/value-kind.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { validateDescriptor } from "../src/tensor/descriptor.js";
 import { nativeStatus, type NativeAddon } from "../src/tensor/native.js";
@@ -183,8 +183,8 @@ describe("segments by id between two peers", { skip }, () => {
     const aBook = new PeerSegments(native);
     const bBook = new PeerSegments(native);
     const pair = peerPair(
-      { extensions: [tensorCodec({ transport: "shm", holder: "b", segments: aBook })], fdChannel: new FdChannel(aFd, native), onProtocolError },
-      { extensions: [tensorCodec({ transport: "shm", holder: "a", segments: bBook })], fdChannel: new FdChannel(bFd, native),
+      { kinds: [tensorCodec({ transport: "shm", holder: "b", segments: aBook })], fdChannel: new FdChannel(aFd, native), onProtocolError },
+      { kinds: [tensorCodec({ transport: "shm", holder: "a", segments: bBook })], fdChannel: new FdChannel(bFd, native),
         resolveTarget: services({ s: { echo: (value: unknown) => value } }) },
     );
     const close = () => {

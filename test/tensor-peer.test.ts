@@ -24,8 +24,8 @@ function connected(transport: "shm" | "copy", onProtocolError?: (e: ProtocolErro
     write: (t: Tensor, value: number) => { (t.data as Float32Array)[0] = value; },
   };
   const pair = peerPair(
-    { extensions: [tensorCodec({ transport, holder: "b" })], fdChannel: aFd === undefined ? undefined : new FdChannel(aFd, native), onProtocolError },
-    { extensions: [tensorCodec({ transport, holder: "a" })], fdChannel: bChannel, resolveTarget: services({ s: service }) },
+    { kinds: [tensorCodec({ transport, holder: "b" })], fdChannel: aFd === undefined ? undefined : new FdChannel(aFd, native), onProtocolError },
+    { kinds: [tensorCodec({ transport, holder: "a" })], fdChannel: bChannel, resolveTarget: services({ s: service }) },
   );
   return { ...pair, bChannel };
 }

@@ -7,6 +7,8 @@ import struct
 import sys
 import unittest
 
+from pyisolate._guest import protocol as P
+
 from .harness import FIXTURES, Host, fixture, spawn_guest
 
 
@@ -103,7 +105,7 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
     async def test_unknown_message_kind_is_a_protocol_error(self):
         await self.ready()
         self.host.peer.send({"k": "bogus"})
-        self.assertEqual(await self.host.exit_status(), 4)
+        self.assertEqual(await self.host.exit_status(), P.EXIT_PROTOCOL_ERROR)
         self.assertIn("protocol error, exiting: unexpected message kind 'bogus'", await self.host.stderr())
 
     async def test_missing_dependency_is_fatal_with_the_real_error(self):
@@ -146,7 +148,7 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_oversized_frame_from_the_host_is_a_crash(self):
         self.host.peer._transport.write(struct.pack(">II", 2 ** 31, 10))
-        self.assertNotEqual(await self.host.exit_status(), 0)
+        self.assertEqual(await self.host.exit_status(), P.EXIT_PROTOCOL_ERROR)
         self.assertIn("exceeds the limit", await self.host.stderr())
 
 

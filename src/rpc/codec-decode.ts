@@ -1,7 +1,7 @@
 // Decoding walk: replaces tags in a freshly parsed header value, in place; malformed tags are protocol errors.
 
 import { ProtocolError } from "../errors.js";
-import type { Codec, DecodeContext } from "./codec.js";
+import type { CodecParts, DecodeContext } from "./value-kind.js";
 import { MAX_DEPTH, setOwn } from "./codec-encode.js";
 
 /** Longest `$int` accepted, in characters (Python's default int/str limit is 4300 digits). */
@@ -14,7 +14,7 @@ class DecodeState implements DecodeContext {
   readonly #states = new Map<object, { state: unknown; close: (state: never) => void }>();
 
   constructor(
-    readonly codec: Codec,
+    readonly codec: CodecParts,
     readonly attachments: readonly Uint8Array[],
     fds: readonly number[],
   ) {
@@ -35,7 +35,7 @@ class DecodeState implements DecodeContext {
     return state;
   }
 
-  /** Closes the extensions' frame states and the fds nobody took; the first failure is thrown after all ran. */
+  /** Closes the value kinds' frame states and the fds nobody took; the first failure is thrown after all ran. */
   finish(closeFd: ((fd: number) => void) | undefined): void {
     let failure: unknown;
     for (const { state, close } of this.#states.values()) {
@@ -68,26 +68,12 @@ class DecodeState implements DecodeContext {
   }
 }
 
-export function decodeValue(
-  codec: Codec, value: unknown, attachments: readonly Uint8Array[], fds: readonly number[] = [],
-  closeFd?: (fd: number) => void,
-): unknown {
-  const state = new DecodeState(codec, attachments, fds);
-  try {
-    const decoded = walk(value, state, 0);
-    state.finish(closeFd);
-    return decoded;
-  } catch (err) {
-    throw failed(err, state, closeFd);
-  }
-}
-
 /**
  * Decodes several values of one frame (a call's `args` and `kw`) with one state, so that they share the frame's
- * fds and extension states; each is a root of its own (depth counts from 0). Replaces the entries of `values`.
+ * fds and value-kind states; each is a root of its own (depth counts from 0). Replaces the entries of `values`.
  */
 export function decodeValues(
-  codec: Codec, values: unknown[], attachments: readonly Uint8Array[], fds: readonly number[] = [],
+  codec: CodecParts, values: unknown[], attachments: readonly Uint8Array[], fds: readonly number[] = [],
   closeFd?: (fd: number) => void,
 ): unknown[] {
   const state = new DecodeState(codec, attachments, fds);
@@ -161,9 +147,9 @@ function decodeTag(tag: string, payload: unknown, state: DecodeState, depth: num
     case "$map":
       return decodeMap(payload, state, depth);
     default: {
-      const ext = state.codec.byTag.get(tag);
-      if (ext === undefined) throw new ProtocolError(`unknown tag ${JSON.stringify(tag)}`);
-      return ext.decode(payload, state);
+      const kind = state.codec.byTag.get(tag);
+      if (kind === undefined) throw new ProtocolError(`unknown tag ${JSON.stringify(tag)}`);
+      return kind.decode(payload, state);
     }
   }
 }

@@ -1,6 +1,6 @@
 // Encoding walk: copies only the parts of a value that need tags; refuses what the wire cannot carry.
 
-import type { Codec, EncodeContext, EncodedValue, FdHold } from "./codec.js";
+import type { AnyFunction, CodecParts, EncodeContext, EncodedValue, FdHold } from "./value-kind.js";
 import { Kwargs } from "./kwargs.js";
 
 /** Nesting limit in both directions: deeper values are refused (on send) or a protocol error (on receive). */
@@ -22,13 +22,13 @@ class Refusal extends TypeError {
   }
 }
 
-/** Per-call state; also the context handed to codec extensions. */
+/** Per-call state; also the context handed to value kinds. */
 class EncodeState implements EncodeContext {
   attachments: Uint8Array[] | undefined;
   fds: number[] | undefined;
   holds: FdHold[] | undefined;
   tagged = false;
-  constructor(readonly codec: Codec) {}
+  constructor(readonly codec: CodecParts) {}
 
   addFd(fd: number, hold?: FdHold): number {
     this.tagged = true;
@@ -59,7 +59,7 @@ class EncodeState implements EncodeContext {
   }
 }
 
-export function encodeValue(codec: Codec, value: unknown, root: string): EncodedValue {
+export function encodeValue(codec: CodecParts, value: unknown, root: string): EncodedValue {
   const state = new EncodeState(codec);
   let encoded: unknown;
   try {
@@ -74,7 +74,7 @@ export function encodeValue(codec: Codec, value: unknown, root: string): Encoded
  * Encodes a call's `args` and its keyword arguments `kw` (a plain object of checked names) into one frame's
  * attachments and fds, so that tags in either refer to the same frame. Refusals name `args[i]` or `kwargs.name`.
  */
-export function encodeCallValues(codec: Codec, args: unknown[], kw: Record<string, unknown>): EncodedValue & { kw: unknown } {
+export function encodeCallValues(codec: CodecParts, args: unknown[], kw: Record<string, unknown>): EncodedValue & { kw: unknown } {
   const state = new EncodeState(codec);
   let encodedArgs: unknown;
   let encodedKw: unknown;
@@ -122,7 +122,7 @@ function walk(value: unknown, state: EncodeState, depth: number): unknown {
       return { $int: value.toString() };
     case "function":
       state.tagged = true;
-      return { $fn: state.codec.callables.exportFn(value) };
+      return { $fn: state.codec.callables.exportFn(value as AnyFunction) };
     case "symbol":
       throw new Refusal(`a symbol (${String(value)})`);
     default:
@@ -138,10 +138,10 @@ function walkObject(value: object, state: EncodeState, depth: number): unknown {
   if (value instanceof Uint8Array) return { $bytes: state.attach(value) };
   if (value instanceof ArrayBuffer) return { $bytes: state.attach(new Uint8Array(value)) };
   if (value instanceof Map) return walkMap(value, state, depth);
-  for (const ext of state.codec.extensions) {
-    if (ext.accepts(value)) {
+  for (const kind of state.codec.kinds) {
+    if (kind.accepts(value)) {
       state.tagged = true;
-      return { [ext.tag]: ext.encode(value, state) };
+      return { [kind.tag]: kind.encode(value, state) };
     }
   }
   // Only bytes travel as raw memory; other typed arrays are numbers with a shape, which is what a Tensor is.

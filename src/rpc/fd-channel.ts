@@ -2,7 +2,7 @@
 
 import { constants } from "node:os";
 import { ProtocolError } from "../errors.js";
-import type { FdHold } from "./codec.js";
+import type { FdHold } from "./value-kind.js";
 
 /** The native calls the channel needs (the tensor addon's). */
 export interface FdTransport {

@@ -21,7 +21,7 @@ export interface Frame {
  * mutated, so pass a fresh one). Returns the chunks to write in order: a single Buffer for small frames;
  * large attachments are passed through without a copy.
  */
-export function encodeFrame(header: Record<string, unknown>, attachments: readonly Uint8Array[] = []): Buffer[] {
+export function encodeFrame(header: object, attachments: readonly Uint8Array[] = []): Buffer[] {
   let attachedBytes = 0;
   if (attachments.length > 0) {
     const lengths = new Array<number>(attachments.length);
@@ -30,7 +30,7 @@ export function encodeFrame(header: Record<string, unknown>, attachments: readon
       lengths[i] = n;
       attachedBytes += n;
     }
-    header.a = lengths;
+    (header as { a?: number[] }).a = lengths;
   }
   const json = JSON.stringify(header);
   const headerBytes = Buffer.byteLength(json, "utf8");

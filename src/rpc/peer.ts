@@ -2,28 +2,77 @@
 
 import type { Duplex } from "node:stream";
 import { CallAbortedError, ExtensionClosedError, ProtocolError, RemoteError } from "../errors.js";
-import { Codec } from "./codec.js";
+import { CallableTables } from "./callables.js";
+import { Codec, MAX_DEPTH } from "./codec.js";
+import type { FdChannel } from "./fd-channel.js";
 import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
-import { CallableTables } from "./peer-callables.js";
-import { IncomingCalls } from "./peer-incoming.js";
-import {
-  checkCall, checkFdCount, checkRelease, checkReleasedCuda, checkReleasedSegments, checkWireError, encodeCallMessage, encodeMessage,
-  isCallId, type FrameChunks,
-} from "./peer-messages.js";
 import { takeKwargs } from "./kwargs.js";
 import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.js";
-import { MAX_DEPTH } from "./codec-encode.js";
-import { checkCallOptions, isTimeoutReason, PendingCall, type PendingOwner } from "./peer-pending.js";
-import type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
+import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
+import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
+import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
+import type { ValueKind } from "./value-kind.js";
 
-export type { CallOptions, ControlMessage, PeerState, PeerStats, RpcPeerOptions } from "./peer-types.js";
 
-const CONTROL_KINDS = new Set(["hello", "init", "ready", "fatal", "shutdown"]);
+export interface RpcPeerOptions {
+  /** The object whose public methods answer calls to `target` (a host service), or undefined. */
+  resolveTarget?: (target: string) => object | undefined;
+  /** The other side's name (an extension's): incoming calls run with it as callingExtension(). */
+  caller?: string;
+  /** Receives hello, init, ready, fatal, shutdown and event messages. */
+  onControl?: (message: ControlMessage) => void;
+  /** Told when the other side broke the protocol; the peer has already closed with this error. */
+  onProtocolError?: (error: ProtocolError) => void;
+  /**
+   * When set, the end or failure of the stream is reported here instead of closing the peer at once, so
+   * the owner can close with a better cause (e.g. an ExtensionCrashedError once the exit status is known).
+   * The owner must then call `close()`; until it does, pending calls wait and new calls are held (never sent), and
+   * all of them reject with the cause the owner closes with.
+   */
+  onDisconnect?: (error: ExtensionClosedError) => void;
+  /** Value kinds beyond the built-in ones (tensors); each owns its `release` fields. */
+  kinds?: readonly ValueKind[];
+  /**
+   * The socket that carries file descriptors beside the stream (tensor segments); the peer closes it when it
+   * closes. Without it, a frame that announces fds is a protocol error.
+   */
+  fdChannel?: FdChannel;
+  /**
+   * Asked for each `event` once decoded (so that the tensors and callables in it are booked and later released):
+   * false drops it before the owner sees it (the flood gate), so a flood of events calls no listener.
+   */
+  admitEvent?: (name: string, frameBytes: number) => boolean;
+  /** Largest frame accepted from the other side (default: `limits.maxFrameBytes`, else 256 MiB). */
+  maxFrameBytes?: number;
+  /** What the other side's frames may cost (limits.ts); missing ones take their defaults. */
+  limits?: Partial<ProtocolLimits>;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Keyword arguments (Python identifiers as names), sent as the call's `kw`. */
+  kwargs?: Record<string, unknown>;
+}
+
+export type PeerState = "open" | "closed";
+
+export interface PeerStats {
+  /** Our calls awaiting an answer. */
+  pending: number;
+  /** The other side's calls we are still running. */
+  incoming: number;
+  /** Our callables the other side may still call. */
+  exported: number;
+  /** Live proxies of the other side's callables. */
+  imported: number;
+}
+
 const RPC_KINDS = new Set(["call", "result", "error", "cancel", "release", "event"]);
 /** Decoding time one connection may take before its reading yields to the rest of the event loop. */
 const TURN_BUDGET_MS = 4;
 
-export class RpcPeer implements PendingOwner {
+export class RpcPeer {
   private readonly stream: Duplex;
   private readonly options: RpcPeerOptions;
   private readonly codec: Codec;
@@ -47,12 +96,8 @@ export class RpcPeer implements PendingOwner {
       (fnId, args) => this.callFn(fnId, args),
       (fns) => this.writeFrame({ k: "release", fns }),
     );
-    this.codec = new Codec({ extensions: options.extensions, callables: this.callables });
-    const link = {
-      releaseSegments: (segs: number[]) => this.writeFrame({ k: "release", fns: [], segs }),
-      releaseCudaExports: (cudaExports: number[]) => this.writeFrame({ k: "release", fns: [], cudaExports }),
-    };
-    for (const extension of options.extensions ?? []) extension.bind?.(link);
+    this.codec = new Codec({ kinds: options.kinds, callables: this.callables });
+    for (const kind of options.kinds ?? []) kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
     this.incoming = new IncomingCalls({
       codec: this.codec,
       callables: this.callables,
@@ -149,11 +194,8 @@ export class RpcPeer implements PendingOwner {
     this.close();
   }
 
-  /**
-   * @internal PendingOwner: the call's signal fired or its timeout passed. Rejects locally, then tells the
-   * other side.
-   */
-  abandon(call: PendingCall, reason: unknown, timedOut: boolean): void {
+  /** A call's signal fired or its timeout passed: rejects locally, then tells the other side. */
+  private readonly abandon = (call: PendingCall, reason: unknown, timedOut: boolean): void => {
     if (this.pending.get(call.id) !== call) return;
     this.pending.delete(call.id);
     call.unwatch();
@@ -163,7 +205,7 @@ export class RpcPeer implements PendingOwner {
     const cause = reason ?? new DOMException(`timed out after ${call.timeoutMs} ms`, "TimeoutError");
     call.reject(new CallAbortedError(message, { cause, timedOut }));
     this.writeFrame({ k: "cancel", id: call.id });
-  }
+  };
 
   private start(
     target: string | undefined, method: string | undefined, fnId: number | undefined,
@@ -191,12 +233,12 @@ export class RpcPeer implements PendingOwner {
     const id = this.nextCallId++;
     let chunks: FrameChunks;
     try {
-      const message = fnId === undefined ? { k: "call", id, target, method } : { k: "call", id, fn: fnId };
-      chunks = encodeCallMessage(this.codec, this.callables, message, args, kw);
+      const message = fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
+      chunks = encodeMessage(this.codec, this.callables, message, "args", args, "args", kw);
     } catch (err) {
       return Promise.reject(err);
     }
-    const call = new PendingCall(this, id, target, method, fnId);
+    const call = new PendingCall(this.abandon, id, target, method, fnId);
     const promise = new Promise<unknown>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
@@ -259,89 +301,70 @@ export class RpcPeer implements PendingOwner {
   /** Handles one frame; throws ProtocolError when the message is malformed (the decoder passes it up). */
   private receive(frame: Frame): void {
     if (this.closedWith !== undefined) return;
-    const count = checkFdCount(frame.header, this.limits.maxFdsPerFrame);
-    if (count === 0) return this.dispatch(frame, []);
+    const msg = parseMessage(frame.header, this.limits.maxFdsPerFrame);
+    const count = msg.f ?? 0;
+    if (count === 0) return this.dispatch(msg, frame, []);
     const channel = this.options.fdChannel;
     if (channel === undefined) throw new ProtocolError(`a frame announced ${count} file descriptors, but this connection carries none`);
     const fds = channel.receive(count);
     try {
-      this.dispatch(frame, fds);
+      this.dispatch(msg, frame, fds);
     } finally {
       for (const fd of fds) channel.closeReceived(fd); // the frame's fds that no decode took
     }
   }
 
-  private dispatch(frame: Frame, fds: number[]): void {
-    const msg = frame.header;
+  private dispatch(msg: Message, frame: Frame, fds: number[]): void {
     switch (msg.k) {
       case "call": {
-        checkCall(msg);
-        if (msg.kw === undefined) return this.incoming.invoke(msg, msg.x === 1 ? (this.decode(msg.args, frame, fds) as unknown[]) : plain(msg.args, "call"));
-        if (msg.x !== 1) return this.incoming.invoke(msg, plain(msg.args, "call"), plain(msg.kw, "call"));
-        const [args, kw] = this.decodeAll([msg.args, msg.kw], frame, fds);
+        if (msg.x !== 1) return this.incoming.invoke(msg, plain(msg.args, "call"), msg.kw && plain(msg.kw, "call"));
+        if (msg.kw === undefined) return this.incoming.invoke(msg, this.decode([msg.args], frame, fds)[0] as unknown[]);
+        const [args, kw] = this.decode([msg.args, msg.kw], frame, fds);
         return this.incoming.invoke(msg, args as unknown[], kw as Record<string, unknown>);
       }
       case "result": {
-        if (!isCallId(msg.id)) throw new ProtocolError(`result: "id" must be a positive integer`);
-        const value = msg.x === 1 ? this.decode(msg.value, frame, fds) : plain(msg.value, "result");
-        const call = this.pending.get(msg.id);
-        if (call === undefined) return; // the answer to a call we abandoned
-        this.pending.delete(msg.id);
-        call.unwatch();
-        return call.resolve(value === undefined ? null : value);
+        const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "result");
+        const call = this.settle(msg.id);
+        return call?.resolve(value === undefined ? null : value);
       }
-      case "error": {
-        if (!isCallId(msg.id)) throw new ProtocolError(`error: "id" must be a positive integer`);
-        const wire = checkWireError(msg.error, msg.id);
-        const call = this.pending.get(msg.id);
-        if (call === undefined) return;
-        this.pending.delete(msg.id);
-        call.unwatch();
-        return call.reject(new RemoteError(wire));
-      }
+      case "error":
+        return this.settle(msg.id)?.reject(new RemoteError(msg.error));
       case "cancel":
-        if (!isCallId(msg.id)) throw new ProtocolError(`cancel: "id" must be a positive integer`);
         return this.incoming.cancel(msg.id);
-      case "release": {
-        const segs = checkReleasedSegments(msg);
-        const cuda = checkReleasedCuda(msg);
-        this.callables.release(checkRelease(msg));
-        if (segs.length > 0) this.options.onSegmentsReleased?.(segs);
-        if (cuda.length > 0) this.options.onCudaReleased?.(cuda);
-        return;
-      }
-      case "event": {
-        if (typeof msg.name !== "string") throw new ProtocolError(`event: "name" must be a string`);
-        msg.payload = msg.x === 1 ? this.decode(msg.payload, frame, fds) : plain(msg.payload, "event");
+      case "release":
+        return this.released(msg);
+      case "event":
+        msg.payload = msg.x === 1 ? this.decode([msg.payload], frame, fds)[0] : plain(msg.payload, "event");
         // Decoded first even when dropped: tensors and callables in it must reach the ledger, to be released.
         if (this.options.admitEvent?.(msg.name, frame.size ?? 0) === false) return;
-        return this.control(msg as unknown as ControlMessage);
-      }
+        return this.control(msg);
       default:
-        if (typeof msg.k === "string" && CONTROL_KINDS.has(msg.k)) return this.control(msg as unknown as ControlMessage);
-        throw new ProtocolError(`unknown message kind ${JSON.stringify(msg.k)}`);
+        return this.control(msg);
     }
   }
 
-  /** Decodes a value; the codec owns the frame's `fds` from here on (they leave the list). */
-  private decode(value: unknown, frame: Frame, fds: number[]): unknown {
-    const owned = fds.splice(0, fds.length);
-    try {
-      return this.codec.decode(value, frame.attachments, owned, (fd) => this.options.fdChannel?.closeReceived(fd));
-    } catch (err) {
-      if (err instanceof ProtocolError) throw err;
-      throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, { cause: err });
-    }
+  /** Our call `id` answered: forgotten here and returned, or undefined for the answer to a call we abandoned. */
+  private settle(id: number): PendingCall | undefined {
+    const call = this.pending.get(id);
+    if (call === undefined) return undefined;
+    this.pending.delete(id);
+    call.unwatch();
+    return call;
   }
 
-  /** Decodes a call's `args` and `kw` together: one decode, so both may use the frame's fds. */
-  private decodeAll(values: unknown[], frame: Frame, fds: number[]): unknown[] {
+  private released(msg: ReleaseMessage): void {
+    this.callables.release(msg.fns);
+    for (const kind of this.options.kinds ?? []) kind.released?.(msg);
+  }
+
+  /** Decodes the values of one frame (a call's `args` and `kw` together); the codec owns the frame's `fds` from here on. */
+  private decode(values: unknown[], frame: Frame, fds: number[]): unknown[] {
     const owned = fds.splice(0, fds.length);
     try {
       return this.codec.decodeAll(values, frame.attachments, owned, (fd) => this.options.fdChannel?.closeReceived(fd));
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
-      throw new ProtocolError(`call message holds a value that cannot be decoded: ${err}`, { cause: err });
+      throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, { cause: err });
     }
   }
 
@@ -356,10 +379,9 @@ export class RpcPeer implements PendingOwner {
     }
   }
 
-  private writeFrame(message: Record<string, unknown>): void {
+  private writeFrame(message: Message): void {
     if (this.closedWith === undefined) this.write(encodeFrame(message));
   }
-
 
   private write(chunks: FrameChunks): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) {

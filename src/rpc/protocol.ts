@@ -1,4 +1,4 @@
-// The wire protocol as data: message shapes and constants shared by every host module (see docs/protocol.md).
+// The wire as data: the one discriminated union of messages and the constants both sides share (docs/protocol.md).
 
 export const PROTOCOL_VERSION = 1;
 
@@ -15,6 +15,9 @@ export interface WireError {
   traceback?: string;
   module?: string;
 }
+
+/** Header fields the framing adds: `x` (1 when values hold tags) and `f` (fds sent beside the frame). */
+interface Framed { x?: 1; f?: number }
 
 export interface HelloMessage { k: "hello"; v: number; runtime: string; python: string; pid: number }
 export interface InitMessage {
@@ -34,40 +37,22 @@ export interface InitMessage {
 }
 export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
 export interface FatalMessage { k: "fatal"; error: WireError }
-export interface CallMessage {
-  k: "call";
-  id: number;
-  target?: string;
-  method?: string;
-  fn?: number;
-  args: unknown[];
-  /** Keyword arguments by name (Python identifiers); absent when there are none. */
-  kw?: Record<string, unknown>;
-}
-export interface ResultMessage { k: "result"; id: number; value: unknown }
+export interface ShutdownMessage { k: "shutdown" }
+/** A call of `target.method` or of the callable `fn`; `kw` (Python identifiers) is absent when there are none. */
+export type CallMessage = Framed & { k: "call"; id: number; args: unknown[]; kw?: Record<string, unknown> }
+  & ({ target: string; method: string; fn?: undefined } | { fn: number; target?: undefined; method?: undefined });
+export interface ResultMessage extends Framed { k: "result"; id: number; value: unknown }
 export interface ErrorMessage { k: "error"; id: number; error: WireError }
 export interface CancelMessage { k: "cancel"; id: number }
-export interface EventMessage { k: "event"; name: string; payload: unknown }
+export interface EventMessage extends Framed { k: "event"; name: string; payload: unknown }
 /**
- * Callables (`fns`) and shared segments (`segs`) either side may drop; `cuda` (extension to host): host keys
- * of CUDA tensors it freed, once per opening; `cudaExports` (host to extension): its own exports nobody holds.
+ * Callables (`fns`) and, owned by the tensor value kind, shared segments (`segs`) either side may drop; `cuda`
+ * (extension to host): host keys of CUDA tensors it freed, once per opening; `cudaExports` (host to extension):
+ * its own exports nobody holds.
  */
 export interface ReleaseMessage { k: "release"; fns: number[]; segs?: number[]; cuda?: string[]; cudaExports?: number[] }
-export interface ShutdownMessage { k: "shutdown" }
 
-export type Message =
-  | HelloMessage | InitMessage | ReadyMessage | FatalMessage
-  | CallMessage | ResultMessage | ErrorMessage | CancelMessage
-  | EventMessage | ReleaseMessage | ShutdownMessage;
+/** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
+export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
 
-/** Header fields added by the framing layer, not part of the message itself. */
-export interface FrameFields {
-  /** Attachment lengths, in order. */
-  a?: number[];
-  /** 1 when the message holds tagged values. */
-  x?: 1;
-  /** How many file descriptors came with the frame on the fd socket. */
-  f?: number;
-}
-
-export type MessageKind = Message["k"];
+export type Message = ControlMessage | CallMessage | ResultMessage | ErrorMessage | CancelMessage | ReleaseMessage;

@@ -1,7 +1,8 @@
 // The `$tensor` value kind of the RPC codec: host Tensors out, received descriptors in, recorded in the ledger.
 
 import { ProtocolError } from "../errors.js";
-import type { CodecExtension, CodecLink, DecodeContext, EncodeContext } from "../rpc/codec.js";
+import type { ReleaseMessage } from "../rpc/protocol.js";
+import type { DecodeContext, EncodeContext, KindRelease, ValueKind } from "../rpc/value-kind.js";
 import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
 import { CudaTensor } from "./cuda.js";
 import type { CudaLedger, CudaPeer } from "./cuda-ledger.js";
@@ -23,14 +24,16 @@ export interface TensorCodecOptions {
   segments?: PeerSegments;
   /** The host's CUDA book and this connection's side of it; without them CUDA tensors are refused. */
   cuda?: { ledger: CudaLedger; peer: CudaPeer };
-  /** Called with the connection's link once the RPC peer is made (to send `release` messages on it). */
-  onLink?: (link: CodecLink) => void;
+  /** Called with how to send `release` fields once the RPC peer is made. */
+  onBind?: (send: (fields: KindRelease) => void) => void;
+  /** The other side released segments (`segs`) or freed CUDA tensors (`cuda`) of ours. */
+  onReleased?: (message: ReleaseMessage) => void;
 }
 
 const TAG = "$tensor";
 
-/** The codec extension for one connection. */
-export function tensorCodec(options: TensorCodecOptions): CodecExtension {
+/** The tensor value kind for one connection. */
+export function tensorCodec(options: TensorCodecOptions): ValueKind {
   const allocator = options.allocator ?? defaultAllocator;
   const ledger = options.ledger ?? segmentLedger;
   const { transport } = options;
@@ -99,9 +102,10 @@ export function tensorCodec(options: TensorCodecOptions): CodecExtension {
       tensor.device = raw.device;
       return tensor;
     },
-    bind(link) {
-      segments?.bind((ids) => link.releaseSegments(ids));
-      options.onLink?.(link);
+    bind(send) {
+      segments?.bind((ids) => send({ segs: ids }));
+      options.onBind?.(send);
     },
+    released: options.onReleased,
   };
 }

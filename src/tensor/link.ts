@@ -1,9 +1,10 @@
 // Per-extension tensor plumbing: the fd socket pair, the codec for the connection, and the ledger holder name.
 
 import { ConfigError } from "../errors.js";
-import type { CodecExtension, CodecLink } from "../rpc/codec.js";
 import { FdChannel } from "../rpc/fd-channel.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
+import type { ReleaseMessage } from "../rpc/protocol.js";
+import type { KindRelease, ValueKind } from "../rpc/value-kind.js";
 import { tensorCodec, type TensorTransport } from "./codec.js";
 import { cudaLedger, type CudaPeer } from "./cuda-ledger.js";
 import { segmentLedger } from "./ledger.js";
@@ -33,7 +34,7 @@ export class TensorLink implements CudaPeer {
   readonly segments: PeerSegments | undefined;
   #childFd: number | undefined;
   #holder = "extension";
-  #rpc: CodecLink | undefined;
+  #send: ((fields: KindRelease) => void) | undefined;
 
   constructor(option: TensorTransportOption = "auto", name = "extension", limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
     this.#holder = name;
@@ -84,8 +85,8 @@ export class TensorLink implements CudaPeer {
     return this.#holder;
   }
 
-  /** The codec extension for the peer (tensors are encoded for this extension). */
-  codec(): CodecExtension {
+  /** The tensor value kind for the peer (tensors are encoded for this extension). */
+  codec(): ValueKind {
     // The holder name is only known after the spawn: the codec reads it at each use.
     return tensorCodec({
       transport: this.transport,
@@ -93,25 +94,22 @@ export class TensorLink implements CudaPeer {
       ledger: segmentLedger,
       segments: this.segments,
       cuda: { ledger: cudaLedger, peer: this },
-      onLink: (link) => {
-        this.#rpc = link;
+      onBind: (send) => {
+        this.#send = send;
       },
+      onReleased: (message) => this.released(message),
     });
   }
 
   /** Tells the extension to drop these CUDA exports of its own: nobody holds them any more. */
   releaseExports(ids: number[]): void {
-    this.#rpc?.releaseCudaExports(ids);
+    this.#send?.({ cudaExports: ids });
   }
 
-  /** The extension freed these CUDA tensors (host keys, once per opening). */
-  cudaReleased(keys: readonly string[]): void {
-    cudaLedger.released(this.#holder, keys);
-  }
-
-  /** The extension released these segments. */
-  released(ids: readonly number[]): void {
-    segmentLedger.release(this.#holder, this.segments?.released(ids) ?? ids);
+  /** The extension released segments (`segs`) or freed CUDA tensors (`cuda`: host keys, once per opening). */
+  released({ segs, cuda }: ReleaseMessage): void {
+    if (segs !== undefined && segs.length > 0) segmentLedger.release(this.#holder, this.segments?.released(segs) ?? segs);
+    if (cuda !== undefined && cuda.length > 0) cudaLedger.released(this.#holder, cuda);
   }
 
   /** The extension's process ended: it holds nothing now. */
@@ -119,6 +117,6 @@ export class TensorLink implements CudaPeer {
     this.segments?.close();
     segmentLedger.forget(this.#holder);
     cudaLedger.ended(this);
-    this.#rpc = undefined;
+    this.#send = undefined;
   }
 }

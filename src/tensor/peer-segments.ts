@@ -2,7 +2,7 @@
 
 import { close as closeInBackground } from "node:fs";
 import { ProtocolError } from "../errors.js";
-import type { FdHold } from "../rpc/codec.js";
+import type { FdHold } from "../rpc/value-kind.js";
 import { DEFAULT_LIMITS, overLimit, type ProtocolLimits } from "../rpc/limits.js";
 import type { ShmStorage } from "./descriptor.js";
 import type { NativeAddon } from "./native.js";

@@ -2,7 +2,8 @@
 
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { Codec, type CodecExtension } from "../../src/rpc/codec.js";
+import { Codec } from "../../src/rpc/codec.js";
+import type { ValueKind } from "../../src/rpc/value-kind.js";
 import { encodeFrame } from "../../src/rpc/framing.js";
 import { tensorCodec } from "../../src/tensor/codec.js";
 import { Tensor } from "../../src/tensor/tensor.js";
@@ -22,9 +23,9 @@ export const VECTORS_PATH = new URL("./frames.json", import.meta.url);
  * the frame), then frames it. The fds themselves are not part of a vector: they travel on the fd socket.
  */
 function vector(name: string, note: string, message: Record<string, unknown>, key?: string, value?: unknown,
-  extensions: readonly CodecExtension[] = []): FrameVector {
+  kinds: readonly ValueKind[] = []): FrameVector {
   let nextFn = 1;
-  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined }, extensions });
+  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined }, kinds });
   let attachments: Uint8Array[] = [];
   if (key !== undefined) {
     const encoded = codec.encode(value, key);
@@ -60,11 +61,11 @@ export const TENSOR_ELEMENTS = [0, 1, 2, 3, 4, 5];
 export const SHM_DESCRIPTOR = {
   dtype: "float32", shape: [2, 3], strides: [1, 2], offset: 0, storage: { kind: "shm", fd: 0, size: 24, id: 4242 }, framework: "numpy",
 };
-/** What the generator sends in place of a live shared tensor (any class instance reaches the codec extensions). */
+/** What the generator sends in place of a live shared tensor (any class instance reaches the value kinds). */
 class ShmStandIn {}
 const SHM_VALUE = new ShmStandIn();
 
-function fixedShmTensors(): CodecExtension {
+function fixedShmTensors(): ValueKind {
   return {
     tag: "$tensor",
     accepts: (value) => value instanceof ShmStandIn,
@@ -82,7 +83,7 @@ function fixedShmTensors(): CodecExtension {
  */
 export const KEPT_DESCRIPTOR = { ...SHM_DESCRIPTOR, storage: { kind: "shm", size: 24, id: 4242 } };
 
-function fixedKeptTensors(): CodecExtension {
+function fixedKeptTensors(): ValueKind {
   return {
     tag: "$tensor",
     accepts: (value) => value instanceof ShmStandIn,

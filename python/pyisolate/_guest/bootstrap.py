@@ -3,7 +3,7 @@
 import os
 import sys
 
-_EXIT_NOT_CONFINED = 4
+_EXIT_NOT_CONFINED = 4  # protocol.EXIT_NOT_CONFINED by value: the runtime is not importable yet
 
 
 def _run_sibling(env_switch: str, module_file: str, errors: tuple, what: str) -> None:
@@ -36,10 +36,9 @@ _run_sibling("PYISOLATE_RLIMITS", "rlimits.py", (OSError, ValueError), "the reso
 # `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from pyisolate._guest import protocol as P  # noqa: E402
 from pyisolate._guest import sandbox as _sandbox  # noqa: E402
 from pyisolate._guest import venv_activate as _venv  # noqa: E402
-
-_EXIT_NO_VENV = 5
 
 # Landlock (and its seccomp socket filter) first, while nothing from the venv can have run: `-S` kept its
 # site-packages (and .pth files) away.
@@ -48,24 +47,22 @@ try:
 except (OSError, ValueError, KeyError) as _e:
     sys.stderr.write(f"pyisolate guest: the confinement the host asked for could not be applied: {_e}\n")
     sys.stderr.flush()
-    os._exit(_EXIT_NOT_CONFINED)
+    os._exit(P.EXIT_NOT_CONFINED)
 # Then the venv the host named (its site-packages, .pth files, sys.prefix): the host started the base interpreter.
 try:
     _venv.activate_from_env()
 except (ValueError, KeyError) as _e:
     sys.stderr.write(f"pyisolate guest: the venv the host named could not be activated: {_e}\n")
     sys.stderr.flush()
-    os._exit(_EXIT_NO_VENV)
+    os._exit(P.EXIT_NO_VENV)
 
 import asyncio  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
 
 from pyisolate._guest import heartbeat as _heartbeat  # noqa: E402
-from pyisolate._guest import protocol as P  # noqa: E402
 from pyisolate._guest.session import serve  # noqa: E402
 
-_EXIT_NO_CHANNEL = 2
 _EXIT_GRACE_S = 2.0  # after serving ends, how long interpreter teardown may take before a hard exit
 
 
@@ -85,7 +82,7 @@ def _die_with_parent() -> None:
     # The host may have died before prctl took effect: then we were re-parented. We compare
     # with the parent seen before, not with 1, since under `bwrap --unshare-pid` it is pid 1.
     if os.getppid() != parent:
-        os._exit(1)
+        os._exit(P.EXIT_PARENT_GONE)
 
 
 def _cancel_leftovers(loop) -> None:
@@ -104,7 +101,7 @@ def main() -> int:
     except OSError as e:
         sys.stderr.write(f"pyisolate guest: fd {P.CHANNEL_FD} is not the host's socket ({e}); "
                          f"this script is started by the pyisolate host\n")
-        return _EXIT_NO_CHANNEL
+        return P.EXIT_NO_CHANNEL
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     _heartbeat.start(loop)  # before the extension's code: it answers for the loop, outside it

@@ -14,15 +14,17 @@ from .codec import Decoder
 from .errors import error_from_wire
 from .fdchannel import FdChannel
 from .framing import FrameDecoder, ProtocolError
-from .segments import forget as forget_segments, releases
+from .messages import check_message
 from .outbox import Outbox
 from .proxies import ProxyTable
+from .segments import forget as forget_segments
+from .segments import releases
 from .targets import Targets
 
 _READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
 _CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.EVENT, P.SHUTDOWN))
-_NO_KW = object()  # a call without "kw": told apart from "kw": null, which is malformed
+_NO_KW = object()  # a call without "kw"
 
 
 class Peer:
@@ -108,23 +110,21 @@ class Peer:
             self.close(ConnectionError("the connection closed"))
 
     def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
+        kind = check_message(msg)
         count = msg.get("f", 0)
         if count == 0:
-            return self._dispatch(msg, attachments)
+            return self._dispatch(kind, msg, attachments)
         channel = self._out.fd_channel
-        if type(count) is not int or count < 0 or channel is None:
-            raise ProtocolError(f"a frame announced {count!r} file descriptors, but none can arrive here")
+        if channel is None:
+            raise ProtocolError(f"a frame announced {count} file descriptors, but none can arrive here")
         self._frame_fds = channel.receive(count)
         try:
-            self._dispatch(msg, attachments)
+            self._dispatch(kind, msg, attachments)
         finally:
             fds, self._frame_fds = self._frame_fds, []
             Decoder(attachments, None, fds).close()  # those no decode took
 
-    def _dispatch(self, msg: dict, attachments: list) -> None:
-        kind = msg.get("k")
-        if type(kind) is not str:  # a list or object would not even hash
-            raise ProtocolError(f"message kind must be a string, got {type(kind).__name__}")
+    def _dispatch(self, kind: str, msg: dict, attachments: list) -> None:
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(msg, attachments)
@@ -159,24 +159,19 @@ class Peer:
     # -- incoming calls ------------------------------------------------------------------------
 
     def _on_call(self, msg: dict, attachments: list) -> None:
-        cid = msg.get("id")
-        if type(cid) is not int:
-            raise ProtocolError(f"call id must be an integer, got {cid!r}")
+        cid = msg["id"]
         kw = msg.get("kw", _NO_KW)
         try:
             if kw is _NO_KW:
-                args = self._decode(msg, attachments, msg.get("args", []))
+                args = self._decode(msg, attachments, msg["args"])
             else:
-                _check_kw(cid, kw)
-                args, kw = self._decode(msg, attachments, msg.get("args", []), kw)
+                args, kw = self._decode(msg, attachments, msg["args"], kw)
         except ProtocolError:
             raise
         except Exception as e:  # a value this process cannot take (a tensor without numpy, ...)
             self._out.error(cid, e)
             return
         try:
-            if type(args) is not list:
-                raise TypeError("call arguments must be a list")
             if kw is _NO_KW or not kw:
                 result = self._resolve(msg)(*args)
             else:
@@ -214,24 +209,20 @@ class Peer:
             self._out.error(cid, error)
 
     def _on_cancel(self, msg: dict, attachments: list) -> None:
-        cid = _reply_id(msg)
+        cid = msg["id"]
         task = self._serving.get(cid)
         if task is not None and not task.done():
             self._cancelled.add(cid)
             task.cancel()
 
     def _on_release(self, msg: dict, attachments: list) -> None:
-        fns = msg.get("fns")
-        if type(fns) is not list:
-            raise ProtocolError("release needs a list of callable ids ('fns')")
-        for fn_id in fns:
-            if type(fn_id) is int:
-                self._out.exports.pop(fn_id, None)
+        for fn_id in msg["fns"]:
+            self._out.exports.pop(fn_id, None)
         segs = msg.get("segs")
-        if type(segs) is list:
+        if segs:
             forget_segments(segs)  # the host no longer needs them kept
         exports = msg.get("cudaExports")
-        if type(exports) is list:
+        if exports:
             tensors_cuda.release_exports(exports)  # the host and every consumer let go of them
 
     # -- outgoing calls ------------------------------------------------------------------------
@@ -270,7 +261,7 @@ class Peer:
             raise
 
     def _on_result(self, msg: dict, attachments: list) -> None:
-        future = self._pending.pop(_reply_id(msg), None)
+        future = self._pending.pop(msg["id"], None)
         try:
             value = self._decode(msg, attachments, msg.get("value"))  # decode anyway: proxies get released
         except ProtocolError:
@@ -283,7 +274,7 @@ class Peer:
             future.set_result(value)
 
     def _on_error(self, msg: dict, attachments: list) -> None:
-        future = self._pending.pop(_reply_id(msg), None)
+        future = self._pending.pop(msg["id"], None)
         if future is not None and not future.done():
             future.set_exception(error_from_wire(msg.get("error")))
 
@@ -359,19 +350,3 @@ class Peer:
             self._out.fd_channel.close()
         self._transport.close()
 
-
-def _reply_id(msg: dict) -> int:
-    """The call id a result, error or cancel refers to; ProtocolError unless an integer (a list would not hash)."""
-    cid = msg.get("id")
-    if type(cid) is not int:
-        raise ProtocolError(f"{msg.get('k')} message: 'id' must be an integer, got {type(cid).__name__}")
-    return cid
-
-
-def _check_kw(cid: int, kw) -> None:
-    """A call's `kw` must be an object whose names are Python identifiers (so none reads as a tag)."""
-    if type(kw) is not dict:
-        raise ProtocolError(f"call {cid}: 'kw' must be an object of keyword arguments, got {type(kw).__name__}")
-    for name in kw:
-        if not name.isidentifier():
-            raise ProtocolError(f"call {cid}: keyword argument name {name[:80]!r} in 'kw' is not a Python identifier")

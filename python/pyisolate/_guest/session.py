@@ -20,8 +20,6 @@ from .peer import Peer
 log = logging.getLogger("pyisolate.guest")
 
 _RECV_BYTES = 64 * 1024
-EXIT_OK = 0
-EXIT_PROTOCOL_ERROR = 4  # the host broke the protocol (or sent a frame over the limit)
 
 
 async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
@@ -78,7 +76,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
             return _ended(reading)
         await _stop(instance)
         await _flush(writer)  # results and events sent during stop() must reach the host
-        return EXIT_OK
+        return P.EXIT_OK
     finally:
         inference.leave(inference_mode)
         peer.close()
@@ -116,15 +114,15 @@ async def _until(wanted, *enders) -> bool:
 def _ended(reading) -> int:
     # Shutdown before ready or EOF (the host went away) exit 0; a protocol violation exits non-zero.
     if not reading.done() or reading.cancelled() or reading.exception() is None:
-        return EXIT_OK
+        return P.EXIT_OK
     exc = reading.exception()
     if isinstance(exc, ProtocolError):
         log.error("pyisolate guest: protocol error, exiting: %s", exc)
-        return EXIT_PROTOCOL_ERROR
+        return P.EXIT_PROTOCOL_ERROR
     if isinstance(exc, (ConnectionError, OSError)):
-        return EXIT_OK
+        return P.EXIT_OK
     log.error("pyisolate guest: the connection failed", exc_info=exc)
-    return EXIT_PROTOCOL_ERROR
+    return P.EXIT_CONNECTION_FAILED
 
 
 async def _send_fatal(peer: Peer, writer, exc: BaseException) -> None:

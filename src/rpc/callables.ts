@@ -1,8 +1,7 @@
 // Callables across the wire: the export table (our functions by id) and proxies of the other side's.
 
 import { inspect } from "node:util";
-
-type AnyFunction = (...args: unknown[]) => unknown;
+import type { AnyFunction } from "./value-kind.js";
 
 /**
  * Export and import tables of one connection. Every export gets a fresh id (never reused), so a `release`
@@ -10,9 +9,9 @@ type AnyFunction = (...args: unknown[]) => unknown;
  * garbage-collected, reported through `onReleased` in batches (one `release` message per batch).
  */
 export class CallableTables {
-  private readonly exported = new Map<number, Function>();
+  private readonly exported = new Map<number, AnyFunction>();
   private nextId = 1;
-  private readonly imported = new Map<number, WeakRef<Function>>();
+  private readonly imported = new Map<number, WeakRef<AnyFunction>>();
   private readonly registry: FinalizationRegistry<number>;
   private releaseQueue: number[] = [];
   private closed = false;
@@ -37,14 +36,14 @@ export class CallableTables {
     return this.nextId;
   }
 
-  exportFn(fn: Function): number {
+  exportFn(fn: AnyFunction): number {
     const id = this.nextId++;
     this.exported.set(id, fn);
     return id;
   }
 
   /** The exported function `id`, or undefined when it was released or never existed. */
-  lookup(id: number): Function | undefined {
+  lookup(id: number): AnyFunction | undefined {
     return this.exported.get(id);
   }
 
@@ -58,7 +57,7 @@ export class CallableTables {
     for (let id = mark; id < this.nextId; id++) this.exported.delete(id);
   }
 
-  importFn(id: number): Function {
+  importFn(id: number): AnyFunction {
     const cached = this.imported.get(id)?.deref();
     if (cached !== undefined) return cached;
     const callRemote = this.callRemote;

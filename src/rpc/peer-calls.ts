@@ -1,12 +1,13 @@
-// The other side's calls running here: target and method lookup, invocation, replies, cancellation.
+// Calls in flight both ways: ours awaiting an answer (PendingCall), and theirs running here (IncomingCalls).
 
 import { runAsCaller } from "../caller.js";
 import { RemoteError } from "../errors.js";
 import type { Codec } from "./codec.js";
+import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
-import type { CallableTables } from "./peer-callables.js";
-import { encodeMessage, type FrameChunks } from "./peer-messages.js";
+import { encodeMessage, type FrameChunks } from "./messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
+import type { AnyFunction } from "./value-kind.js";
 
 /** What incoming calls need from their peer. */
 export interface IncomingContext {
@@ -48,17 +49,17 @@ export class IncomingCalls {
     const id = msg.id;
     let result: unknown;
     try {
-      let fn: Function | undefined;
+      let fn: AnyFunction | undefined;
       let self: object | undefined;
       if (msg.fn !== undefined) {
         fn = this.context.callables.lookup(msg.fn);
         if (fn === undefined) throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
       } else {
-        self = this.context.resolveTarget?.(msg.target!);
+        self = this.context.resolveTarget?.(msg.target);
         if (self === null || (typeof self !== "object" && typeof self !== "function")) {
           throw new WireRefusal("LookupError", `no service named ${JSON.stringify(msg.target)}`);
         }
-        fn = lookupMethod(self, msg.method!);
+        fn = lookupMethod(self, msg.method);
         if (fn === undefined) {
           throw new WireRefusal("AttributeError", `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`);
         }
@@ -119,7 +120,7 @@ const INHERITED = new Set<string>(Object.getOwnPropertyNames(Object.prototype));
  * stops at Object.prototype and Function.prototype.
  * Getters are never invoked.
  */
-export function lookupMethod(target: object, name: string): Function | undefined {
+export function lookupMethod(target: object, name: string): AnyFunction | undefined {
   if (name === "" || name.charCodeAt(0) === 95 /* _ */ || name === "constructor" || INHERITED.has(name)) return undefined;
   let holder: object | null = target;
   while (holder !== null && holder !== Object.prototype && holder !== Function.prototype) {
@@ -159,5 +160,78 @@ function safeString(value: unknown): string {
     return String(value);
   } catch {
     return "<unprintable value>";
+  }
+}
+
+/**
+ * A call awaiting its `result` or `error`. It is its own abort listener (`handleEvent`) and the timer passes
+ * it to a shared callback, so a call costs no closures beyond the promise executor.
+ */
+export class PendingCall {
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+  timeoutMs: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private signal: AbortSignal | undefined;
+
+  constructor(
+    /** The peer's one handler for a call whose signal fired or whose timeout passed (shared, not a closure per call). */
+    readonly abandon: (call: PendingCall, reason: unknown, timedOut: boolean) => void,
+    readonly id: number,
+    readonly target: string | undefined,
+    readonly method: string | undefined,
+    readonly fnId: number | undefined,
+  ) {}
+
+  /** Arms the timeout and the abort listener. */
+  watch(signal: AbortSignal | undefined, timeoutMs: number | undefined): void {
+    if (signal !== undefined) {
+      this.signal = signal;
+      signal.addEventListener("abort", this, { once: true });
+    }
+    if (timeoutMs !== undefined) {
+      this.timeoutMs = timeoutMs;
+      this.timer = setTimeout(onTimeout, timeoutMs, this);
+    }
+  }
+
+  /** Disarms the timeout and abort listener; call once the call settles, whichever way. */
+  unwatch(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.signal !== undefined) this.signal.removeEventListener("abort", this);
+    this.timer = undefined;
+    this.signal = undefined;
+  }
+
+  /** AbortSignal listener. */
+  handleEvent(): void {
+    const reason: unknown = this.signal?.reason;
+    this.abandon(this, reason, isTimeoutReason(reason));
+  }
+
+  /** "stats.mean" or "callable #3", for messages. */
+  describe(): string {
+    return this.fnId !== undefined ? `callable #${this.fnId}` : `${this.target}.${this.method}`;
+  }
+}
+
+function onTimeout(call: PendingCall): void {
+  call.abandon(call, undefined, true);
+}
+
+/** An AbortSignal.timeout() reason counts as a timeout too. */
+export function isTimeoutReason(reason: unknown): boolean {
+  return typeof reason === "object" && reason !== null && (reason as { name?: unknown }).name === "TimeoutError";
+}
+
+/** Validates the per-call options once, with messages that name the option. */
+export function checkCallOptions(options: { signal?: AbortSignal; timeoutMs?: number } | undefined): void {
+  if (options === undefined) return;
+  const { signal, timeoutMs } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("options.signal must be an AbortSignal");
+  }
+  if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= 2 ** 31 - 1)) {
+    throw new RangeError(`options.timeoutMs must be a number of milliseconds between 1 and 2^31-1, got ${timeoutMs}`);
   }
 }

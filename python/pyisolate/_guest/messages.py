@@ -1,0 +1,82 @@
+"""The wire's one gate on the guest side: check_message validates every header the host sends (as parseMessage does)."""
+
+from __future__ import annotations
+
+from . import protocol as P
+from .framing import ProtocolError
+
+# Kinds whose fields their reader checks itself (session.py reads init and shutdown); here only the kind is checked.
+_CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.SHUTDOWN))
+
+
+def check_message(msg: dict) -> str:
+    """Return the kind of `msg` once its fields are valid; ProtocolError naming the field otherwise.
+
+    Checks ids (positive integers; callable and segment ids non-negative), `target`/`method` or `fn`, `args` (a
+    list), `kw` (identifier names), error objects, release lists, an event's name and the fd count `f`.
+    """
+    kind = msg.get("k")
+    if type(kind) is not str:  # a list or object would not even hash
+        raise ProtocolError(f"message kind must be a string, got {type(kind).__name__}")
+    count = msg.get("f", 0)
+    if not _is_id(count, 0):
+        raise ProtocolError(f"'f' must be a count of file descriptors, got {count!r:.40}")
+    if kind == P.CALL:
+        _check_call(msg)
+    elif kind in (P.RESULT, P.CANCEL):
+        _call_id(msg)
+    elif kind == P.ERROR:
+        _check_error(_call_id(msg), msg.get("error"))
+    elif kind == P.RELEASE:
+        _id_list(msg, "fns", "callable ids", optional=False)
+        _id_list(msg, "segs", "segment ids", optional=True)
+        _id_list(msg, "cudaExports", "CUDA export ids", optional=True)
+    elif kind == P.EVENT:
+        if type(msg.get("name")) is not str:
+            raise ProtocolError("event: 'name' must be a string")
+    elif kind not in _CONTROL_KINDS:
+        raise ProtocolError(f"unexpected message kind {kind[:40]!r}")
+    return kind
+
+
+def _is_id(value, least: int) -> bool:
+    return type(value) is int and value >= least  # bool is not an int here
+
+
+def _call_id(msg: dict) -> int:
+    cid = msg.get("id")
+    if not _is_id(cid, 1):
+        raise ProtocolError(f"{msg['k']}: 'id' must be a positive integer, got {type(cid).__name__}")
+    return cid
+
+
+def _check_call(msg: dict) -> None:
+    cid = _call_id(msg)
+    if type(msg.get("args")) is not list:
+        raise ProtocolError(f"call {cid}: 'args' must be a list")
+    if "fn" in msg:
+        if not _is_id(msg["fn"], 0):
+            raise ProtocolError(f"call {cid}: 'fn' must be a callable id")
+    elif type(msg.get("target")) is not str or type(msg.get("method")) is not str:
+        raise ProtocolError(f"call {cid}: needs 'target' and 'method' strings, or 'fn'")
+    if "kw" in msg:
+        kw = msg["kw"]
+        if type(kw) is not dict:  # "kw": null is malformed too
+            raise ProtocolError(f"call {cid}: 'kw' must be an object of keyword arguments, got {type(kw).__name__}")
+        for name in kw:
+            if not name.isidentifier():
+                raise ProtocolError(f"call {cid}: keyword argument name {name[:80]!r} in 'kw' is not a Python identifier")
+
+
+def _check_error(cid: int, error) -> None:
+    if (type(error) is not dict or type(error.get("type")) is not str or type(error.get("message")) is not str
+            or type(error.get("traceback", "")) is not str or type(error.get("module", "")) is not str):
+        raise ProtocolError(f"error {cid}: 'error' must be an object with 'type' and 'message' strings")
+
+
+def _id_list(msg: dict, field: str, what: str, optional: bool) -> None:
+    ids = msg.get(field)
+    if optional and ids is None:
+        return
+    if type(ids) is not list or not all(_is_id(i, 0) for i in ids):
+        raise ProtocolError(f"release: '{field}' must be a list of {what}")

@@ -1,0 +1,140 @@
+// The wire's one gate: parseMessage checks every received header; the encoders frame outgoing values.
+
+import { ProtocolError } from "../errors.js";
+import type { Codec } from "./codec.js";
+import type { CallableTables } from "./callables.js";
+import { encodeFrame } from "./framing.js";
+import { isKeywordName } from "./kwargs.js";
+import { overLimit } from "./limits.js";
+import type { CallMessage, ControlMessage, Message, WireError } from "./protocol.js";
+import type { EncodedValue, FdHold } from "./value-kind.js";
+
+/** A frame's chunks; `fds` (with the holds that keep them open) go by the fd channel just before them. */
+export type FrameChunks = Buffer[] & { fds?: number[]; holds?: FdHold[] };
+
+/** Most fds one frame may announce in its header field `f` when no limit is given (limits.ts has the default). */
+export const MAX_FRAME_FDS = 4096;
+
+/** Kinds whose fields the owner reads (the handshake checks hello and ready); here only their kind is checked. */
+const CONTROL_KINDS: ReadonlySet<string> = new Set<ControlMessage["k"]>(["hello", "init", "ready", "fatal", "shutdown"]);
+
+/**
+ * Checks a received header and returns it as the message it is: ids, callable ids, names, `args`, `kw`, error
+ * objects, release lists and the fd count `f` (at most `maxFds`). A violation is a ProtocolError naming the field.
+ */
+export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message & { f?: number } {
+  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new ProtocolError("a frame header must be an object");
+  const msg = header as Record<string, unknown>;
+  fdCount(msg.f, maxFds);
+  switch (msg.k) {
+    case "call":
+      return parseCall(msg);
+    case "result":
+      callId(msg, "result");
+      return msg as unknown as Message;
+    case "error":
+      msg.error = wireError(msg.error, callId(msg, "error"));
+      return msg as unknown as Message;
+    case "cancel":
+      callId(msg, "cancel");
+      return msg as unknown as Message;
+    case "release":
+      idList(msg.fns, 'release: "fns" must be a list of callable ids', false);
+      idList(msg.segs, 'release: "segs" must be a list of segment ids', true);
+      idList(msg.cudaExports, 'release: "cudaExports" must be a list of CUDA export ids', true);
+      if (msg.cuda !== undefined && !(Array.isArray(msg.cuda) && msg.cuda.every((key) => typeof key === "string" && key.length <= 1024))) {
+        throw new ProtocolError('release: "cuda" must be a list of CUDA tensor keys');
+      }
+      return msg as unknown as Message;
+    case "event":
+      if (typeof msg.name !== "string") throw new ProtocolError('event: "name" must be a string');
+      return msg as unknown as Message;
+    default:
+      if (typeof msg.k === "string" && CONTROL_KINDS.has(msg.k)) return msg as unknown as Message;
+      throw new ProtocolError(`unknown message kind ${JSON.stringify(msg.k)?.slice(0, 40)}`);
+  }
+}
+
+function parseCall(msg: Record<string, unknown>): CallMessage {
+  const id = callId(msg, "call");
+  if (!Array.isArray(msg.args)) throw new ProtocolError(`call ${id}: "args" must be a list`);
+  if (msg.fn !== undefined) {
+    if (!isId(msg.fn, 0)) throw new ProtocolError(`call ${id}: "fn" must be a callable id`);
+  } else if (typeof msg.target !== "string" || typeof msg.method !== "string") {
+    throw new ProtocolError(`call ${id}: needs "target" and "method" strings, or "fn"`);
+  }
+  if (msg.kw !== undefined) {
+    const kw = msg.kw;
+    if (typeof kw !== "object" || kw === null || Array.isArray(kw)) throw new ProtocolError(`call ${id}: "kw" must be an object of keyword arguments`);
+    for (const name in kw) {
+      if (!isKeywordName(name)) throw new ProtocolError(`call ${id}: keyword argument name ${JSON.stringify(name).slice(0, 80)} in "kw" is not a Python identifier`);
+    }
+  }
+  return msg as unknown as CallMessage;
+}
+
+function isId(value: unknown, least: 0 | 1): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= least;
+}
+
+/** The message's call id (a positive integer). */
+function callId(msg: Record<string, unknown>, kind: string): number {
+  if (!isId(msg.id, 1)) throw new ProtocolError(`${kind}: "id" must be a positive integer, got ${JSON.stringify(msg.id)?.slice(0, 40)}`);
+  return msg.id;
+}
+
+function idList(value: unknown, refusal: string, optional: boolean): void {
+  if (optional && value === undefined) return;
+  if (!Array.isArray(value) || !value.every((id) => isId(id, 0))) throw new ProtocolError(refusal);
+}
+
+/** The number of fds a frame header announces (field `f`, default 0), at most `max` (limit maxFdsPerFrame). */
+function fdCount(f: unknown, max: number): void {
+  if (f === undefined) return;
+  if (!isId(f, 0)) throw new ProtocolError(`"f" must be a count of file descriptors, got ${JSON.stringify(f)?.slice(0, 40)}`);
+  if (f > max) throw overLimit("maxFdsPerFrame", "file descriptors announced by a frame", f, max);
+}
+
+function wireError(value: unknown, id: number): WireError {
+  const wire = value as Partial<WireError> | null;
+  if (typeof wire !== "object" || wire === null || typeof wire.type !== "string" || typeof wire.message !== "string"
+    || (wire.traceback !== undefined && typeof wire.traceback !== "string")
+    || (wire.module !== undefined && typeof wire.module !== "string")) {
+    throw new ProtocolError(`error ${id}: "error" must be an object with "type" and "message" strings`);
+  }
+  return wire as WireError;
+}
+
+/** The messages whose value is encoded into one field. */
+type ValueMessage =
+  | { k: "result"; id: number; value?: unknown } | { k: "event"; name: string; payload?: unknown }
+  | { k: "call"; id: number; target?: string; method?: string; fn?: number; args?: unknown };
+
+/**
+ * Frames `message` with `value` encoded into its field `key` (setting `x` when tags were produced); `root` names
+ * the value in refusal messages. If the value cannot be sent, the callables it exported are forgotten and the
+ * TypeError is thrown. With keyword arguments `kw` (a call), args and kw are encoded as one frame's values.
+ */
+export function encodeMessage(
+  codec: Codec, callables: CallableTables, message: ValueMessage, key: "value" | "payload" | "args", value: unknown,
+  root: string = key, kw?: Record<string, unknown>,
+): FrameChunks {
+  const mark = callables.mark;
+  try {
+    const encoded: EncodedValue & { kw?: unknown } = kw === undefined ? codec.encode(value, root) : codec.encodeCall(value as unknown[], kw);
+    const framed: Record<string, unknown> = { ...message, [key]: encoded.value };
+    if (kw !== undefined) framed.kw = encoded.kw;
+    if (encoded.tagged) framed.x = 1;
+    if (encoded.fds.length === 0) return encodeFrame(framed, encoded.attachments);
+    framed.f = encoded.fds.length;
+    try {
+      return Object.assign(encodeFrame(framed, encoded.attachments), { fds: encoded.fds, holds: encoded.holds });
+    } catch (err) {
+      for (const hold of encoded.holds) hold.release();
+      throw err;
+    }
+  } catch (err) {
+    callables.rollback(mark);
+    throw err;
+  }
+}
