@@ -126,7 +126,9 @@ export class ExtensionManager {
    */
   async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
     return this.loadWith(options, async (plan, release) => {
+      // `let`: onFinished reads it, and may run before the assignment (a failed start).
       let extension: Extension | undefined;
+      // eslint-disable-next-line prefer-const
       extension = await this.launchWorker(plan, undefined, async () => {
         if (extension && this.extensions.get(plan.name) === extension) this.extensions.delete(plan.name);
         release();
@@ -146,6 +148,7 @@ export class ExtensionManager {
   async pool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: PoolOptions): Promise<ExtensionPool<Api, Events>> {
     const { workers, rest } = splitPoolOptions(options);
     return this.loadWith(rest, async (plan, release) => {
+      // eslint-disable-next-line prefer-const -- onGone reads it, and may run before the assignment (a failed start)
       let pool: ExtensionPool | undefined;
       const onGone = () => {
         if (pool && this.pools.get(plan.name) === pool) this.pools.delete(plan.name);

@@ -39,11 +39,6 @@ export interface PoolParts {
 /** Host events forwarded from every worker from the start; an extension's own events are forwarded once listened to. */
 const HOST_EVENTS = ["stdout", "stderr", "exit", "stateChange", "dropped", "crash", "restart", "ready"] as const;
 
-// The pool emits the names of its extension's events, known only at run time: inside, emit takes any name.
-export interface ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> {
-  emit(eventName: any, ...args: any[]): boolean;
-}
-
 export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<PoolEventMap<Events>> {
   readonly name: string;
   readonly environment: Environment;
@@ -70,15 +65,15 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     this.workers = Object.freeze(members.map((member, index) => this.view(member, index)));
     this.proxy = makeRemoteProxy(name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
     members.forEach((member, index) => {
-      for (const event of HOST_EVENTS) member.on(event, (...args: unknown[]) => this.emit(event, ...args, index));
+      for (const event of HOST_EVENTS) member.on(event, (...args: unknown[]) => this.untyped.emit(event, ...args, index));
       // A crash ends the process that held a sticky key's state: the key is bound anew at its next call.
       member.on("crash", () => this.unstick(index));
     });
     // An extension event reaches a worker's listeners only: forward each name once the pool is listened to for it.
-    (this as EventEmitter).on("newListener", (event: string | symbol) => {
+    this.untyped.on("newListener", (event: string | symbol) => {
       if (typeof event !== "string" || RESERVED_EVENTS.has(event) || this.forwarded.has(event)) return;
       this.forwarded.add(event);
-      members.forEach((member, index) => member.on(event, (payload: unknown) => this.emit(event, payload, index)));
+      members.forEach((member, index) => member.on(event, (payload: unknown) => this.untyped.emit(event, payload, index)));
     });
   }
 
@@ -134,6 +129,11 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
   /** @internal The workers' Extension objects, for the manager's kill at host exit. */
   extensions(): readonly Extension[] {
     return this.members;
+  }
+
+  /** The pool as a plain emitter: it re-emits names known only at run time (the extension's events). */
+  private get untyped(): EventEmitter {
+    return this as EventEmitter;
   }
 
   /** The worker for a call: the key's if bound and ready, else the least busy (and the key bound to it). */
