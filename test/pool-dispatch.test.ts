@@ -2,10 +2,11 @@
 // least-busy worker first, sticky keys, events tagged with their worker, stop() ending every process.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, type ExtensionPool } from "../src/index.js";
+import { ConfigError, ExtensionLoadError, type ExtensionPool } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
@@ -130,6 +131,24 @@ describe("pool lifecycle", () => {
     assert.equal(manager.getPool("pool_stop"), undefined);
     await assert.rejects(pool.call("whoami"), /stopped/);
     await pool.stop(); // idempotent
+  });
+
+  it("fails as a whole when one worker cannot start: the others are stopped, their folders gone, the name free", async () => {
+    const claim = mkdtempSync(join(tmpdir(), "pool-claim-"));
+    try {
+      const failed = await manager.pool({
+        name: "pool_partial", modulePath: MODULE, sandbox: { mode: "disabled" }, workers: 3, env: { POOL_FAIL_ONE_DIR: claim },
+      }).catch((e: unknown) => e);
+      assert.ok(failed instanceof ExtensionLoadError, String(failed));
+      assert.match(failed.message, /failed to load/);
+      assert.equal(manager.getPool("pool_partial"), undefined);
+      assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith("pyisolate-pool_partial-")), [], "every worker's private folder was removed");
+      const pool = await manager.pool({ name: "pool_partial", modulePath: MODULE, sandbox: { mode: "disabled" }, workers: 2 });
+      assert.equal(pool.state, "ready");
+      await pool.stop();
+    } finally {
+      rmSync(claim, { recursive: true, force: true });
+    }
   });
 
   it("refuses a pool of 0 workers before building anything", async () => {

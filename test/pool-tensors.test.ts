@@ -49,5 +49,19 @@ for (const mode of SANDBOX_MODES) {
         assert.ok(values.every((v) => v === i * (i + 1)), `tensor ${i} scaled in place`);
       });
     });
+
+    it("hands a tensor one worker returned to another worker, which writes the same memory", async (t) => {
+      if (skip) return t.skip(skip);
+      const made = (await pool!.call("arange", [4], { sticky: "maker" })) as Tensor;
+      assert.ok(made instanceof Tensor);
+      const maker = (await pool!.call("whoami", [], { sticky: "maker" }) as { token: string }).token;
+      // Sent in turn: at least two of the three calls land on workers other than the maker.
+      const writers = new Set<string>();
+      for (const factor of [2, 2, 2]) writers.add((await pool!.call("scale", [made, factor])) as string);
+      writers.delete(maker);
+      assert.ok(writers.size >= 2, "other workers got the maker's tensor");
+      assert.deepEqual([...(made.toArray() as Float32Array)], [0, 8, 16, 24]);
+      pool!.release("maker");
+    });
   });
 }
