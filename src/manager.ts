@@ -1,55 +1,34 @@
 // The public entry point: loads extensions (environment, process, handshake) and owns host services.
 
-import { rm, realpath } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
 import { grantedServices, realRoots } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
-import { ensureEnvironment, type Environment } from "./env/builder.js";
+import { ensureEnvironment } from "./env/builder.js";
 import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
 import type { UntypedEvents } from "./types/events.js";
 import type { Shape, UntypedApi } from "./types/remote.js";
 import { narrowLimits } from "./limits/types.js";
-import { launchExtension } from "./launch-extension.js";
-import { type HostIdentity, makePrivateDirs, reclaimPrivateDirs, selfIdentity } from "./lifecycle/private-dirs.js";
-import { narrowRestartPolicy, type RestartPolicy } from "./lifecycle/restart-policy.js";
+import { launchWorker, type LoadPlan, type WorkerContext } from "./launch-worker.js";
+import { type HostIdentity, reclaimPrivateDirs, selfIdentity } from "./lifecycle/private-dirs.js";
+import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
 import { type ExtensionPool, startPool } from "./pool/pool.js";
 import { type PoolOptions, splitPoolOptions } from "./pool/options.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
-import { outputForwarder } from "./output/forward.js";
 import { progressLogger, withProgressLog } from "./output/progress-log.js";
-import { RUNTIME_ROOT } from "./process/launch.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
 import { PathPins } from "./sandbox/pin-set.js";
-import { prepareSandbox } from "./sandbox/prepare.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
-import type { SandboxCapabilities, SandboxInfo, SandboxPolicy } from "./sandbox/types.js";
+import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
 
-const DEFAULT_START_TIMEOUT_MS = 120_000;
 
-/** What every process of one load runs on: checked options, the chosen sandbox, the venv, the pinned paths. */
-interface LoadPlan {
-  name: string;
-  logger: Logger;
-  checked: ReturnType<typeof validateExtensionOptions>;
-  merged: ReturnType<typeof validateExtensionOptions>;
-  limits: ReturnType<typeof narrowLimits>;
-  modulePath: string;
-  pins: PathPins;
-  policy: SandboxPolicy;
-  choice: SandboxChoice;
-  capabilities: SandboxCapabilities | undefined;
-  environment: Environment;
-  sharedRuntime: Awaited<ReturnType<typeof prepareSharedRuntime>>;
-  restart: RestartPolicy | undefined;
-  mayCall: (service: string) => boolean;
-}
 const DEFAULT_STOP_GRACE_MS = 5_000;
 
 export class ExtensionManager {
@@ -129,7 +108,7 @@ export class ExtensionManager {
       // `let`: onFinished reads it, and may run before the assignment (a failed start).
       let extension: Extension | undefined;
       // eslint-disable-next-line prefer-const
-      extension = await this.launchWorker(plan, undefined, async () => {
+      extension = await launchWorker(plan, this.workerContext(), undefined, async () => {
         if (extension && this.extensions.get(plan.name) === extension) this.extensions.delete(plan.name);
         release();
       });
@@ -156,7 +135,7 @@ export class ExtensionManager {
       };
       pool = await startPool<Api, Events>({
         name: plan.name, workers, logger: plan.logger,
-        launch: (index, onFinished) => this.launchWorker(plan, index, onFinished),
+        launch: (index, onFinished) => launchWorker(plan, this.workerContext(), index, onFinished),
         onFinished: onGone,
       }) as unknown as ExtensionPool;
       this.pools.set(plan.name, pool);
@@ -230,70 +209,19 @@ export class ExtensionManager {
       const plan: LoadPlan = {
         name, logger, checked, merged, limits, modulePath, pins, policy, choice, capabilities, environment, sharedRuntime, restart, mayCall,
       };
+      let released = false;
       const started = await start(plan, () => {
+        released = true;
         if (pinsOwned) pins.close();
       });
-      pinsOwned = started.ownsPins;
+      // Everything it started may already be gone: then the pins close below, now.
+      pinsOwned = started.ownsPins && !released;
       return started.result;
     } finally {
       // The child holds its own copies from the spawn on; a load that failed before it never needs them.
       if (!pinsOwned) pins.close();
       this.loading.delete(name);
     }
-  }
-
-  /** One process on a plan: its private folders, its sandbox's launch, its handshake. `worker`: its index in a pool. */
-  private async launchWorker(plan: LoadPlan, worker: number | undefined, onGone: () => void | Promise<void>): Promise<Extension> {
-    const { name, logger, checked, merged, limits, environment, policy, capabilities, choice } = plan;
-    const privateDirs = await makePrivateDirs(tmpdir(), name, await this.hostFolders());
-    const privateRoot = privateDirs.root;
-    const prepared = await prepareSandbox({
-      backend: choice.backend, capabilities, policy, pins: plan.pins, venv: environment.venvPath, pythonPath: environment.basePython,
-      systemSitePackages: environment.systemSitePackages,
-      sharedRuntime: environment.sharedRuntime?.venvPath,
-      modulePath: plan.modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
-      tmpSizeBytes: limits?.diskMiB === undefined ? undefined : limits.diskMiB * 1024 * 1024,
-      onWarning: (message) => logger.warn(`[${name}] ${message}`),
-    }).catch(async (error: unknown) => {
-      await rm(privateRoot, { recursive: true, force: true });
-      throw error;
-    });
-    const sandbox: SandboxInfo = { backend: choice.backend, model: capabilities?.model, degraded: choice.degraded };
-    return launchExtension({
-      name,
-      worker,
-      modulePath: prepared.modulePath,
-      pythonPath: prepared.pythonPath,
-      venv: prepared.venv,
-      sandbox,
-      sandboxLaunch: prepared.launch,
-      extensionClass: merged.extensionClass,
-      environment,
-      env: merged.env,
-      privateDirs,
-      // A service not granted answers exactly as one never provided: nothing tells the extension it exists.
-      resolveService: (service) => (plan.mayCall(service) ? this.services.get(service) : undefined),
-      // Told at each start: a ProxiedSingleton the host does not provide stays local in the extension (pyisolate 0.10).
-      serviceNames: () => [...this.services.keys()].filter(plan.mayCall),
-      // pyisolate runs extensions that share torch under inference_mode; a shared runtime layer is our shared torch.
-      inferenceMode: merged.inferenceMode ?? (plan.sharedRuntime !== undefined),
-      logger,
-      forwardOutput: outputForwarder(worker === undefined ? name : `${name}#${worker}`, { enabled: this.options.forwardOutput ?? true, logger: checked.logger ?? this.options.logger }),
-      callTimeoutMs: merged.callTimeoutMs,
-      startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
-      stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
-      signal: merged.signal,
-      tensorTransport: merged.tensorTransport,
-      limits: merged.protocolLimits,
-      resourceLimits: limits,
-      restart: plan.restart,
-      health: merged.healthPolicy,
-      output: merged.output,
-      onFinished: async () => {
-        await onGone();
-        await rm(privateRoot, { recursive: true, force: true });
-      },
-    });
   }
 
   /** Stops every extension and refuses new loads. Idempotent. */
@@ -305,6 +233,14 @@ export class ExtensionManager {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** What a worker's launch needs of the manager. */
+  private workerContext(): WorkerContext {
+    return {
+      services: this.services, hostFolders: () => this.hostFolders(), forwardOutput: this.options.forwardOutput ?? true,
+      managerLogger: this.options.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+    };
   }
 
   /** Once per manager: who we are, and the private folders of hosts that died (SIGKILL) with extensions running removed. */
