@@ -23,6 +23,19 @@ type PoolApi = {
   shout(text: string): Promise<string>;
 };
 
+/** Compile-time only (never called): the pool's proxy and events are typed as an Extension's. */
+export function typedPool(pool: ExtensionPool<PoolApi, { said: { text: string; token: string } }>): void {
+  const token: Promise<string> = pool.proxy.shout("x");
+  // @ts-expect-error not a method of PoolApi
+  void pool.proxy.nope();
+  // @ts-expect-error shout takes a string
+  void pool.proxy.shout(1);
+  pool.on("said", (payload, worker: number) => payload.text.length + worker);
+  // @ts-expect-error the payload has no such field
+  pool.on("said", (payload) => payload.missing);
+  void token;
+}
+
 let caps: SandboxCapabilities;
 const manager = makeManager();
 before(async () => {
