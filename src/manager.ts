@@ -104,6 +104,9 @@ export class ExtensionManager {
    * `ext.proxy` (`Remote<Api>`), `Events` the extension's events; `npx pyisolate types <folder>` writes both.
    */
   async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
+    if (typeof options === "object" && options !== null && "workers" in options) {
+      throw new ConfigError("workers: load() runs one process; manager.pool({ ..., workers }) runs several", { key: "workers" });
+    }
     return this.loadWith(options, async (plan, release) => {
       // `let`: onFinished reads it, and may run before the assignment (a failed start).
       let extension: Extension | undefined;

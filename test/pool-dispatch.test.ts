@@ -164,6 +164,11 @@ describe("pool lifecycle", () => {
     }
   });
 
+  it("points load({ workers }) to manager.pool()", async () => {
+    const options = { name: "pool_via_load", modulePath: MODULE, workers: 2 };
+    await assert.rejects(manager.load(options), (e: unknown) => e instanceof ConfigError && e.key === "workers" && /manager\.pool\(/.test(e.message));
+  });
+
   it("refuses a pool of 0 workers before building anything", async () => {
     await assert.rejects(manager.pool({ name: "pool_zero", modulePath: MODULE, workers: 0 }), (e: unknown) => e instanceof ConfigError && e.key === "workers");
   });
