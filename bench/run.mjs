@@ -42,6 +42,13 @@ if (!Number.isInteger(rounds) || rounds < 1) {
 mkdirSync(WORK, { recursive: true });
 mkdirSync(RESULTS, { recursive: true });
 
+// Pool scaling has no pyisolate counterpart (it runs one process per extension): its own script, alone.
+if (cli.only === "pool") {
+  const run = await runLogged(["node", join(HERE, "pool.mjs"), ...(cli.dist ? ["--dist", cli.dist] : [])], { cwd: ROOT, logFile: join(WORK, "pool.log"), timeoutMs: SIDE_TIMEOUT_MS });
+  console.log(logTail(join(WORK, "pool.log"), 8));
+  process.exit(run.code ?? 1);
+}
+
 async function setup() {
   const logFile = join(WORK, "setup.log");
   const run = await runLogged(["bash", join(HERE, "setup-pyisolate.sh")], { cwd: ROOT, logFile, timeoutMs: SETUP_TIMEOUT_MS });

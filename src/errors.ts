@@ -75,15 +75,19 @@ export class ExtensionCrashedError extends PyIsolateError {
   readonly exitCode: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stderrTail: string[];
-  constructor(extension: string, exit: ExitInfo, options?: { cause?: unknown }) {
+  /** The worker's index when the extension runs as a pool (manager.pool()); undefined for a plain load. */
+  readonly worker: number | undefined;
+  constructor(extension: string, exit: ExitInfo, options?: { cause?: unknown; worker?: number }) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-    const head = `extension "${extension}" ${how}${exit.stderrTail.length ? "; its last stderr lines:" : ""}`;
+    const who = options?.worker === undefined ? "" : ` (worker ${options.worker})`;
+    const head = `extension "${extension}"${who} ${how}${exit.stderrTail.length ? "; its last stderr lines:" : ""}`;
     // The last lines that fit (a traceback ends with its reason); all of them are in `stderrTail`.
     super("ERR_PYISOLATE_CRASHED", headWithLastLines(head, exit.stderrTail), options);
     this.extension = extension;
     this.exitCode = exit.exitCode;
     this.signal = exit.signal;
     this.stderrTail = exit.stderrTail;
+    this.worker = options?.worker;
   }
 }
 

@@ -36,6 +36,8 @@ export interface ExtensionParts {
   callTimeoutMs: number | undefined;
   stopGraceMs: number;
   restart: RestartPolicy | undefined;
+  /** Its index in a pool: crash errors name it. Absent for a plain load. */
+  worker?: number;
   /** Starts one guest process and waits for its ready (launch-extension.ts). */
   startSession: (hooks: SessionHooks, signal: AbortSignal | undefined) => Promise<GuestSession>;
   /** Runs once the extension is stopped or crashed for good: frees private folders and pins, unregisters it. */
@@ -217,7 +219,7 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
       if (this.currentState === "stopping" || this.currentState === "stopped") {
         session.peer.close(new ExtensionClosedError(`extension "${this.name}" was stopped`));
       } else if (this.currentState === "ready" && !attempt.failure) {
-        const error = new ExtensionCrashedError(this.name, exit);
+        const error = new ExtensionCrashedError(this.name, exit, { worker: this.parts.worker });
         attempt.failure = error;
         // In-flight calls reject with the crash: never replayed, so a side effect happens at most once.
         session.peer.close(error);

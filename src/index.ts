@@ -8,6 +8,8 @@ export type {
 } from "./config/options.js";
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export { callingExtension } from "./caller.js";
+export { ExtensionPool, type PoolWorker, type PoolEventMap } from "./pool/pool.js";
+export type { PoolOptions, PoolCallOptions } from "./pool/options.js";
 export type { ProtocolLimits } from "./rpc/limits.js";
 export type { OutputLimits } from "./output/output-limits.js";
 export type { DroppedOutput } from "./output/flood-gate.js";

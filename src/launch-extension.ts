@@ -31,6 +31,8 @@ const DISCONNECT_GRACE_MS = 2000;
 
 export interface LaunchExtensionInput {
   name: string;
+  /** Its index in a pool (manager.pool()); absent for a plain load. */
+  worker?: number;
   modulePath: string;
   extensionClass: string | undefined;
   environment: Environment;
@@ -83,7 +85,7 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
   const extension = new Extension({
     name: input.name, environment: input.environment, sandbox: input.sandbox, logger: input.logger,
     callTimeoutMs: input.callTimeoutMs, stopGraceMs: input.stopGraceMs, onFinished: input.onFinished,
-    restart: input.restart,
+    restart: input.restart, worker: input.worker,
     startSession: (hooks, signal) => startSession(input, hooks, signal),
   });
   await extension.start(input.signal);

@@ -1,6 +1,6 @@
 // The public entry point: loads extensions (environment, process, handshake) and owns host services.
 
-import { rm, realpath } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
@@ -13,23 +13,22 @@ import type { Extension } from "./extension.js";
 import type { UntypedEvents } from "./types/events.js";
 import type { Shape, UntypedApi } from "./types/remote.js";
 import { narrowLimits } from "./limits/types.js";
-import { launchExtension } from "./launch-extension.js";
-import { type HostIdentity, makePrivateDirs, reclaimPrivateDirs, selfIdentity } from "./lifecycle/private-dirs.js";
+import { launchWorker, type LoadPlan, type WorkerContext } from "./launch-worker.js";
+import { type HostIdentity, reclaimPrivateDirs, selfIdentity } from "./lifecycle/private-dirs.js";
 import { narrowRestartPolicy } from "./lifecycle/restart-policy.js";
+import { type ExtensionPool, startPool } from "./pool/pool.js";
+import { type PoolOptions, splitPoolOptions } from "./pool/options.js";
 import { prepareSharedRuntime } from "./prepare-shared-runtime.js";
 import { createConsoleLogger, type Logger } from "./logger.js";
-import { outputForwarder } from "./output/forward.js";
 import { progressLogger, withProgressLog } from "./output/progress-log.js";
-import { RUNTIME_ROOT } from "./runtime-paths.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
 import { PathPins } from "./sandbox/pin-set.js";
-import { prepareSandbox } from "./sandbox/prepare.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
-import type { SandboxCapabilities, SandboxInfo, SandboxPolicy } from "./sandbox/types.js";
+import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
 
-const DEFAULT_START_TIMEOUT_MS = 120_000;
+
 const DEFAULT_STOP_GRACE_MS = 5_000;
 
 export class ExtensionManager {
@@ -46,8 +45,9 @@ export class ExtensionManager {
   private warnedDegraded = false;
   /** This host's identity for the private folders' marker; the first load also reclaims the folders of dead hosts. */
   private identity: Promise<HostIdentity | undefined> | undefined;
+  private readonly pools = new Map<string, ExtensionPool>();
   private readonly killOnExit = () => {
-    for (const extension of this.extensions.values()) {
+    for (const extension of [...this.extensions.values(), ...[...this.pools.values()].flatMap((pool) => pool.extensions())]) {
       if (extension.processGroup !== undefined) {
         try {
           // SIGTERM, not SIGKILL: the guest's supervisor must live to kill what the extension started (see
@@ -104,6 +104,59 @@ export class ExtensionManager {
    * `ext.proxy` (`Remote<Api>`), `Events` the extension's events; `npx pyisolate types <folder>` writes both.
    */
   async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
+    if (typeof options === "object" && options !== null && "workers" in options) {
+      throw new ConfigError("workers: load() runs one process; manager.pool({ ..., workers }) runs several", { key: "workers" });
+    }
+    return this.loadWith(options, async (plan, release) => {
+      // `let`: onFinished reads it, and may run before the assignment (a failed start).
+      let extension: Extension | undefined;
+      // eslint-disable-next-line prefer-const
+      extension = await launchWorker(plan, this.workerContext(), undefined, async () => {
+        if (extension && this.extensions.get(plan.name) === extension) this.extensions.delete(plan.name);
+        release();
+      });
+      this.extensions.set(plan.name, extension);
+      // With a restart policy the pins stay open as long as the extension lives: each restart binds the same objects.
+      const owned = plan.restart !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
+      // The types are the caller's declaration of what the extension offers; nothing at run time depends on them.
+      return { result: extension as unknown as Extension<Api, Events>, ownsPins: owned };
+    });
+  }
+
+  /**
+   * Starts `workers` processes of one extension on one venv (built once) and returns them as a pool: calls go to the
+   * least-busy worker, a crash takes down only that worker's calls, each worker restarts per `restart` (docs/pools.md).
+   */
+  async pool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: PoolOptions): Promise<ExtensionPool<Api, Events>> {
+    const { workers, rest } = splitPoolOptions(options);
+    return this.loadWith(rest, async (plan, release) => {
+      // eslint-disable-next-line prefer-const -- onGone reads it, and may run before the assignment (a failed start)
+      let pool: ExtensionPool | undefined;
+      const onGone = () => {
+        if (pool && this.pools.get(plan.name) === pool) this.pools.delete(plan.name);
+        release();
+      };
+      pool = await startPool<Api, Events>({
+        name: plan.name, workers, logger: plan.logger,
+        launch: (index, onFinished) => launchWorker(plan, this.workerContext(), index, onFinished),
+        onFinished: onGone,
+      }) as unknown as ExtensionPool;
+      this.pools.set(plan.name, pool);
+      return { result: pool as unknown as ExtensionPool<Api, Events>, ownsPins: true };
+    });
+  }
+
+  /** The pool of this name, if any. */
+  getPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(name: string): ExtensionPool<Api, Events> | undefined {
+    return this.pools.get(name) as ExtensionPool<Api, Events> | undefined;
+  }
+
+  /**
+   * One load's shared part: options checked and narrowed by the file, the sandbox chosen, the venv built, the paths
+   * pinned. `start` launches what runs on it; `release` (called once its processes are all gone) closes the pins when
+   * `start` said it owns them.
+   */
+  private async loadWith<T>(options: ExtensionOptions, start: (plan: LoadPlan, release: () => void) => Promise<{ result: T; ownsPins: boolean }>): Promise<T> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
     const checked = validateExtensionOptions(options);
@@ -120,14 +173,13 @@ export class ExtensionManager {
     const name = merged.name;
     // A load's own logger takes this extension's lines and warnings; the manager's takes the rest.
     const logger = checked.logger ?? this.logger;
-    if (this.extensions.has(name) || this.loading.has(name)) {
+    if (this.extensions.has(name) || this.pools.has(name) || this.loading.has(name)) {
       throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
     }
     this.loading.add(name);
     // Every host path the sandbox gets is opened once, when it is checked, and bound or ruled by that descriptor.
     const pins = new PathPins();
-    // With a restart policy the pins stay open as long as the extension lives: each restart binds the same objects.
-    let pinsOwnedByExtension = false;
+    let pinsOwned = false;
     try {
       pins.pin(modulePath, "modulePath");
       const policy = await resolveSandboxPolicy({
@@ -155,67 +207,22 @@ export class ExtensionManager {
         sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] },
           trustedDependencies: checked.dependencies, dependencyRoots: realRoots(checked.fileDependencyPaths) },
       });
-      const privateDirs = await makePrivateDirs(tmpdir(), name, await this.hostFolders());
-      const privateRoot = privateDirs.root;
-      const prepared = await prepareSandbox({
-        backend: choice.backend, capabilities, policy, pins, venv: environment.venvPath, pythonPath: environment.basePython,
-        systemSitePackages: environment.systemSitePackages,
-        sharedRuntime: environment.sharedRuntime?.venvPath,
-        modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
-        tmpSizeBytes: limits?.diskMiB === undefined ? undefined : limits.diskMiB * 1024 * 1024,
-        onWarning: (message) => logger.warn(`[${name}] ${message}`),
-      }).catch(async (error: unknown) => {
-        await rm(privateRoot, { recursive: true, force: true });
-        throw error;
-      });
-      const sandbox: SandboxInfo = { backend: choice.backend, model: capabilities?.model, degraded: choice.degraded };
       // The code grants restarts; the extension's file may only narrow them (or turn them off).
       const restart = narrowRestartPolicy(checked.restartPolicy, fromFile.restart);
-      // let, not const: onFinished may run before the assignment, and must then see undefined.
-      let extension: Extension | undefined;
-      // eslint-disable-next-line prefer-const
-      extension = await launchExtension({
-        name,
-        modulePath: prepared.modulePath,
-        pythonPath: prepared.pythonPath,
-        venv: prepared.venv,
-        sandbox,
-        sandboxLaunch: prepared.launch,
-        extensionClass: merged.extensionClass,
-        environment,
-        env: merged.env,
-        privateDirs,
-        // A service not granted answers exactly as one never provided: nothing tells the extension it exists.
-        resolveService: (service) => (mayCall(service) ? this.services.get(service) : undefined),
-        // Told at each start: a ProxiedSingleton the host does not provide stays local in the extension (pyisolate 0.10).
-        serviceNames: () => [...this.services.keys()].filter(mayCall),
-        // pyisolate runs extensions that share torch under inference_mode; a shared runtime layer is our shared torch.
-        inferenceMode: merged.inferenceMode ?? (sharedRuntime !== undefined),
-        logger,
-        forwardOutput: outputForwarder(name, { enabled: this.options.forwardOutput ?? true, logger: checked.logger ?? this.options.logger }),
-        callTimeoutMs: merged.callTimeoutMs,
-        startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
-        stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
-        signal: merged.signal,
-        tensorTransport: merged.tensorTransport,
-        limits: merged.protocolLimits,
-        resourceLimits: limits,
-        restart,
-        health: merged.healthPolicy,
-        output: merged.output,
-        onFinished: async () => {
-          if (extension && this.extensions.get(name) === extension) this.extensions.delete(name);
-          if (pinsOwnedByExtension) pins.close();
-          await rm(privateRoot, { recursive: true, force: true });
-        },
+      const plan: LoadPlan = {
+        name, logger, checked, merged, limits, modulePath, pins, policy, choice, capabilities, environment, sharedRuntime, restart, mayCall,
+      };
+      let released = false;
+      const started = await start(plan, () => {
+        released = true;
+        if (pinsOwned) pins.close();
       });
-      pinsOwnedByExtension = restart !== undefined && extension.state !== "crashed" && extension.state !== "stopped";
-      this.extensions.set(name, extension);
-      // The types are the caller's declaration of what the extension offers; nothing at run time depends on them.
-      return extension as unknown as Extension<Api, Events>;
+      // Everything it started may already be gone: then the pins close below, now.
+      pinsOwned = started.ownsPins && !released;
+      return started.result;
     } finally {
       // The child holds its own copies from the spawn on; a load that failed before it never needs them.
-      if (!pinsOwnedByExtension) pins.close();
+      if (!pinsOwned) pins.close();
       this.loading.delete(name);
     }
   }
@@ -223,12 +230,20 @@ export class ExtensionManager {
   /** Stops every extension and refuses new loads. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.extensions.values()].map((extension) => extension.stop()));
+    await Promise.allSettled([...this.extensions.values(), ...this.pools.values()].map((extension) => extension.stop()));
     process.off("exit", this.killOnExit);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** What a worker's launch needs of the manager. */
+  private workerContext(): WorkerContext {
+    return {
+      services: this.services, hostFolders: () => this.hostFolders(), forwardOutput: this.options.forwardOutput ?? true,
+      managerLogger: this.options.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+    };
   }
 
   /** Once per manager: who we are, and the private folders of hosts that died (SIGKILL) with extensions running removed. */

@@ -7,7 +7,7 @@ import * as api from "../src/index.js";
 it("exports exactly the curated names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "CallAbortedError", "ConfigError", "CudaTensor", "DTYPES", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
-    "ExtensionCrashedError", "ExtensionLimitError", "ExtensionLoadError", "ExtensionManager", "ExtensionUnresponsiveError",
+    "ExtensionCrashedError", "ExtensionLimitError", "ExtensionLoadError", "ExtensionManager", "ExtensionPool", "ExtensionUnresponsiveError",
     "PROTOCOL_VERSION", "ProtocolError",
     "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "UnknownMethodError", "callingExtension", "createConsoleLogger",
     "detectSandbox", "formatDoctorJson", "formatDoctorText", "kwargs", "liveCudaExports", "liveSegments", "runDoctor",

@@ -1,0 +1,188 @@
+// N processes of one extension on one venv as one callable object: least-busy dispatch, sticky keys, events from
+// every worker tagged with its index, a crash confined to its worker's calls, each worker restarted per its policy.
+
+import { EventEmitter } from "node:events";
+import type { Environment } from "../env/builder.js";
+import { RESERVED_EVENTS, type Extension } from "../extension.js";
+import type { Logger } from "../logger.js";
+import type { SandboxInfo } from "../sandbox/types.js";
+import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "../types/events.js";
+import type { Remote, Shape, UntypedApi } from "../types/remote.js";
+import { makeRemoteProxy } from "../types/remote-proxy.js";
+import { checkStickyKey, type PoolCallOptions } from "./options.js";
+import { pickWorker, poolState } from "./pick.js";
+
+/** Every event of a pool: the worker's own arguments, then the index of the worker that emitted it. */
+export type PoolEventMap<Events> = { [K in keyof ExtensionEventMap<Events>]: [...ExtensionEventMap<Events>[K], worker: number] };
+
+/** One worker as the application sees it: read-only, live. */
+export interface PoolWorker {
+  readonly index: number;
+  /** Its Python process (as `Extension.pid`); undefined while it restarts or after a final crash. */
+  readonly pid: number | undefined;
+  readonly state: ExtensionState;
+  /** Calls the pool sent it that have not settled. */
+  readonly inFlight: number;
+  readonly restarts: number;
+}
+
+export interface PoolParts {
+  name: string;
+  workers: number;
+  logger: Logger;
+  /** Starts worker `index`; `onFinished` runs once it is stopped or crashed for good. */
+  launch: (index: number, onFinished: () => void) => Promise<Extension>;
+  /** Runs once every worker is finished. */
+  onFinished: () => void;
+}
+
+/** Host events forwarded from every worker from the start; an extension's own events are forwarded once listened to. */
+const HOST_EVENTS = ["stdout", "stderr", "exit", "stateChange", "dropped", "crash", "restart", "ready"] as const;
+
+export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<PoolEventMap<Events>> {
+  readonly name: string;
+  readonly environment: Environment;
+  readonly sandbox: Readonly<SandboxInfo>;
+  /** The workers in index order (`pool.workers[i].pid`). */
+  readonly workers: readonly PoolWorker[];
+  /** The extension's methods as functions, each call to the least-busy worker (see `Extension.proxy`). */
+  readonly proxy: Remote<Api>;
+  private readonly members: readonly Extension[];
+  private readonly inFlight: number[];
+  private readonly sticky = new Map<string, number>();
+  private readonly forwarded = new Set<string>();
+  private cursor = 0;
+  private stopping: Promise<void> | undefined;
+
+  /** @internal Made by startPool(), with every worker ready. */
+  constructor(name: string, members: readonly Extension[], private readonly finished: Promise<void>) {
+    super();
+    this.name = name;
+    this.members = members;
+    this.environment = members[0]!.environment;
+    this.sandbox = members[0]!.sandbox;
+    this.inFlight = members.map(() => 0);
+    this.workers = Object.freeze(members.map((member, index) => this.view(member, index)));
+    this.proxy = makeRemoteProxy(name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
+    members.forEach((member, index) => {
+      for (const event of HOST_EVENTS) member.on(event, (...args: unknown[]) => this.untyped.emit(event, ...args, index));
+      // A crash ends the process that held a sticky key's state: the key is bound anew at its next call.
+      member.on("crash", () => this.unstick(index));
+    });
+    // An extension event reaches a worker's listeners only: forward each name once the pool is listened to for it.
+    this.untyped.on("newListener", (event: string | symbol) => {
+      if (typeof event !== "string" || RESERVED_EVENTS.has(event) || this.forwarded.has(event)) return;
+      this.forwarded.add(event);
+      members.forEach((member, index) => member.on(event, (payload: unknown) => this.untyped.emit(event, payload, index)));
+    });
+  }
+
+  /** `ready` while any worker is; `restarting` while none is but one comes back; then `crashed` or `stopped`. */
+  get state(): ExtensionState {
+    if (this.stopping) return this.members.every((m) => m.state === "stopped" || m.state === "crashed") ? "stopped" : "stopping";
+    return poolState(this.members.map((m) => m.state));
+  }
+
+  /** The methods of the extension, as its ready workers report them. */
+  get methods(): readonly string[] {
+    return (this.members.find((m) => m.state === "ready") ?? this.members[0]!).methods;
+  }
+
+  /**
+   * Calls a method on the least-busy ready worker (ties in turn), or with `sticky` on the worker that key is bound to.
+   * A worker's crash rejects its calls only (ExtensionCrashedError with `worker`); the others go on.
+   */
+  call(method: string, args: unknown[] = [], options: PoolCallOptions = {}): Promise<unknown> {
+    let key: string | undefined;
+    try {
+      key = checkStickyKey(options.sticky);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const index = this.choose(key);
+    const { sticky: _sticky, ...callOptions } = options;
+    this.inFlight[index]! += 1;
+    return this.members[index]!.call(method, args, callOptions).finally(() => {
+      this.inFlight[index]! -= 1;
+    });
+  }
+
+  /** Forgets a sticky key: its next call goes to the least-busy worker. */
+  release(key: string): boolean {
+    return this.sticky.delete(key);
+  }
+
+  /** Stops every worker (each as `Extension.stop()`). Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.sticky.clear();
+      await Promise.allSettled(this.members.map((member) => member.stop()));
+      await this.finished;
+    })();
+    return this.stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** @internal The workers' Extension objects, for the manager's kill at host exit. */
+  extensions(): readonly Extension[] {
+    return this.members;
+  }
+
+  /** The pool as a plain emitter: it re-emits names known only at run time (the extension's events). */
+  private get untyped(): EventEmitter {
+    return this as EventEmitter;
+  }
+
+  /** The worker for a call: the key's if bound and ready, else the least busy (and the key bound to it). */
+  private choose(key: string | undefined): number {
+    const bound = key === undefined ? undefined : this.sticky.get(key);
+    if (bound !== undefined && this.members[bound]!.state === "ready") return bound;
+    const loads = this.members.map((m, i) => ({ state: m.state, inFlight: this.inFlight[i]! }));
+    const picked = pickWorker(loads, this.cursor);
+    // None ready nor restarting: any worker's call rejects with its own reason (crashed, stopped).
+    if (!picked) return bound ?? 0;
+    this.cursor = picked.cursor;
+    if (key !== undefined && !this.stopping) this.sticky.set(key, picked.index);
+    return picked.index;
+  }
+
+  private unstick(index: number): void {
+    for (const [key, bound] of this.sticky) if (bound === index) this.sticky.delete(key);
+  }
+
+  private view(member: Extension, index: number): PoolWorker {
+    const inFlight = this.inFlight;
+    return Object.freeze({
+      index,
+      get pid() { return member.pid; },
+      get state() { return member.state; },
+      get inFlight() { return inFlight[index]!; },
+      get restarts() { return member.restarts; },
+    });
+  }
+}
+
+/** Starts every worker at once; if one fails, stops the others and throws its error (ExtensionLoadError). */
+export async function startPool<Api extends Shape, Events extends Shape>(parts: PoolParts): Promise<ExtensionPool<Api, Events>> {
+  let left = parts.workers;
+  let allFinished!: () => void;
+  const finished = new Promise<void>((resolve) => (allFinished = resolve));
+  const onFinished = () => {
+    left -= 1;
+    if (left === 0) {
+      parts.onFinished();
+      allFinished();
+    }
+  };
+  const started = await Promise.allSettled(Array.from({ length: parts.workers }, (_, i) => parts.launch(i, onFinished)));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) {
+    await Promise.allSettled(started.map((s) => (s.status === "fulfilled" ? s.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  parts.logger.info(`[${parts.name}] pool of ${parts.workers} workers ready`);
+  return new ExtensionPool<Api, Events>(parts.name, started.map((s) => (s as PromiseFulfilledResult<Extension>).value), finished);
+}
