@@ -4,6 +4,7 @@ import { rm, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
+import { cudaIpcWanted } from "./config/env-policy.js";
 import { grantedServices, realRoots } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
@@ -40,6 +41,8 @@ export class ExtensionManager {
   private readonly extensions = new Map<string, Extension>();
   /** Names being loaded, so that a second load of the same name fails at once. */
   private readonly loading = new Set<string>();
+  /** Deprecation notes already given: each is told once per manager, however many loads repeat the old name. */
+  private readonly deprecationsTold = new Set<string>();
   private closed = false;
   /** Detection runs once per manager, at the first sandboxed load. */
   private capabilities: Promise<SandboxCapabilities> | undefined;
@@ -60,10 +63,19 @@ export class ExtensionManager {
     }
   };
 
+  /** Warns of a deprecated option once per manager. */
+  private tellDeprecated(message: string): void {
+    if (this.deprecationsTold.has(message)) return;
+    this.deprecationsTold.add(message);
+    this.logger.warn(`pyisolate: ${message}`);
+  }
+
   constructor(options: ManagerOptions) {
-    this.options = validateManagerOptions(options);
+    const deprecated: string[] = [];
+    this.options = validateManagerOptions(options, (message) => deprecated.push(message));
     this.venvRoot = this.options.venvRoot;
     this.logger = this.options.logger ?? createConsoleLogger();
+    for (const message of deprecated) this.tellDeprecated(message);
     process.on("exit", this.killOnExit);
   }
 
@@ -106,7 +118,7 @@ export class ExtensionManager {
   async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
-    const checked = validateExtensionOptions(options);
+    const checked = validateExtensionOptions(options, (message) => this.tellDeprecated(message));
     const modulePath = await realpath(checked.modulePath);
     // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
     const fromFile = readConfigFile(modulePath, {
@@ -114,7 +126,8 @@ export class ExtensionManager {
       sharedRuntimes: Object.keys(this.options.sharedRuntimes ?? {}), onWarning: (message) => this.logger.warn(`[${checked.name}] ${message}`),
     });
     const mayCall = grantedServices(checked.services, fromFile.services);
-    const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
+    // The code's installer under its new name (a deprecated `backend` moved), so that it wins over the file's.
+    const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, backend: undefined, installer: checked.installer, modulePath }));
     // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
     const limits = narrowLimits(checked.limits, fromFile.limits);
     const name = merged.name;
@@ -147,7 +160,7 @@ export class ExtensionManager {
         indexUrl: merged.indexUrl,
         extraIndexUrls: merged.extraIndexUrls,
         findLinks: merged.findLinks,
-        backend: merged.backend ?? this.options.backend ?? "auto",
+        installer: merged.installer ?? this.options.installer ?? "auto",
         runtimeVersion: RUNTIME_VERSION,
         onProgress: withProgressLog(merged.onProgress, progressLogger(name, logger)),
         signal: merged.signal,
@@ -196,6 +209,8 @@ export class ExtensionManager {
         stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
         signal: merged.signal,
         tensorTransport: merged.tensorTransport,
+        // The option, else the host's own PYISOLATE_ENABLE_CUDA_IPC=1 (pyisolate's switch), which the clean env drops.
+        cudaIpc: cudaIpcWanted(checked.cudaIpc, process.env),
         limits: merged.protocolLimits,
         resourceLimits: limits,
         restart,

@@ -22,7 +22,7 @@ it("gives every error a stable name and code", () => {
 });
 
 it("names the shared runtime types (compile-time check)", () => {
-  const options: api.SharedRuntimeOptions = { dependencies: ["six"], python: "3.11", backend: "pip" };
+  const options: api.SharedRuntimeOptions = { dependencies: ["six"], python: "3.11", installer: "pip" };
   const manager: api.ManagerOptions = { venvRoot: "/tmp/x", sharedRuntimes: { base: options } };
   const link: api.SharedRuntimeLink | undefined = ({} as api.Environment).sharedRuntime;
   const load: api.ExtensionOptions = { name: "x", modulePath: ".", sharedRuntime: "base" };

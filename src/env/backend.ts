@@ -1,6 +1,7 @@
 // What a venv backend (uv, or venv + pip) must do, the index flags both share, and how one is chosen.
 
 import { ConfigError } from "../errors.js";
+import type { Installer } from "../vocabulary.js";
 import type { InstallSandbox } from "./install-sandbox.js";
 import type { PythonInfo } from "./python.js";
 import { findUv } from "./uv.js";
@@ -60,14 +61,14 @@ export function indexArgs(index: IndexOptions): string[] {
 }
 
 /** auto: uv when it is on PATH and runs, else venv + pip. */
-export async function selectBackend(choice: "auto" | "uv" | "pip", env: NodeJS.ProcessEnv): Promise<Backend> {
+export async function selectBackend(choice: Installer, env: NodeJS.ProcessEnv): Promise<Backend> {
   if (choice === "pip") return pipBackend();
   const uv = await findUv(env);
   if (uv) return uvBackend(uv);
   if (choice === "uv") {
     throw new ConfigError(
-      'backend "uv" was requested but no working uv was found on PATH (install it with `pip install uv` or use backend "pip")',
-      { key: "backend" },
+      'installer "uv" was requested but no working uv was found on PATH (install it with `pip install uv` or use installer "pip")',
+      { key: "installer" },
     );
   }
   return pipBackend();
