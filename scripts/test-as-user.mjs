@@ -19,7 +19,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
  * tensors (memfds, file segments and the native addon as a user without CAP_IPC_LOCK or root's rlimits), platform.
  */
 const PATTERNS = [
-  /^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/,
+  /^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^config-vocab\.test\.ts$/,
   /^tensor-.*\.test\.ts$/, /^platform-.*\.test\.ts$/, /^pool-.*\.test\.ts$/,
   /^native-output.*\.test\.ts$/, /^native-pkg-prune\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
 ];

@@ -21,6 +21,8 @@ ${PRUNE_USAGE}
 
 Loads the extension in <modulePath> (a Python package folder) in its own venv and process, calls
 <method> with the JSON array (or single JSON value) [json-args], and prints the result as JSON.
+The sandbox mode is "preferred": the best this host offers, with a warning on stderr when that is
+less than full bubblewrap (the library's default is "required").
 
 doctor prints this machine's compatibility matrix (sandbox, tensor IPC, Python, torch, CUDA,
 container) and what to do about each gap; --json gives the same as data.

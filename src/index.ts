@@ -4,7 +4,7 @@
 export { ExtensionManager } from "./manager.js";
 export { Extension, type ExtensionState, type ExtensionProxy } from "./extension.js";
 export type {
-  ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, InstallerBackend, SharedRuntimeOptions,
+  ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, Installer, InstallerBackend, SharedRuntimeOptions,
 } from "./config/options.js";
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export { callingExtension } from "./caller.js";

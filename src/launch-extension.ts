@@ -60,6 +60,8 @@ export interface LaunchExtensionInput {
   onFinished: () => Promise<void>;
   /** How tensors travel to and from this extension (default "auto"). */
   tensorTransport?: TensorTransportOption;
+  /** CUDA IPC for this extension's CUDA tensors: true sets PYISOLATE_ENABLE_CUDA_IPC=1, false keeps it out. */
+  cudaIpc?: boolean;
   /** What its frames and output may cost the host (checked by validateExtensionOptions). */
   limits?: ProtocolLimits;
   /** What its process tree may use (rlimits in the guest, the host's watchdog, bwrap's tmpfs size). */
@@ -99,7 +101,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
       hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir, extra: input.env,
+      tmpdir: input.privateDirs.tmpdir, extra: input.env, cudaIpc: input.cudaIpc,
     }),
     limits: input.resourceLimits,
   });

@@ -3,6 +3,7 @@
 
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { cudaIpcWanted } from "./config/env-policy.js";
 import type { validateExtensionOptions } from "./config/validate.js";
 import type { Environment } from "./env/builder.js";
 import type { Extension } from "./extension.js";
@@ -90,6 +91,8 @@ export async function launchWorker(plan: LoadPlan, context: WorkerContext, worke
     stopGraceMs: context.stopGraceMs,
     signal: merged.signal,
     tensorTransport: merged.tensorTransport,
+    // The option, else the host's own PYISOLATE_ENABLE_CUDA_IPC=1 (pyisolate's switch), which the clean env drops.
+    cudaIpc: cudaIpcWanted(checked.cudaIpc, process.env),
     limits: merged.protocolLimits,
     resourceLimits: limits,
     restart: plan.restart,

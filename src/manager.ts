@@ -39,6 +39,8 @@ export class ExtensionManager {
   private readonly extensions = new Map<string, Extension>();
   /** Names being loaded, so that a second load of the same name fails at once. */
   private readonly loading = new Set<string>();
+  /** Deprecation notes already given: each is told once per manager, however many loads repeat the old name. */
+  private readonly deprecationsTold = new Set<string>();
   private closed = false;
   /** Detection runs once per manager, at the first sandboxed load. */
   private capabilities: Promise<SandboxCapabilities> | undefined;
@@ -60,10 +62,19 @@ export class ExtensionManager {
     }
   };
 
+  /** Warns of a deprecated option once per manager. */
+  private tellDeprecated(message: string): void {
+    if (this.deprecationsTold.has(message)) return;
+    this.deprecationsTold.add(message);
+    this.logger.warn(`pyisolate: ${message}`);
+  }
+
   constructor(options: ManagerOptions) {
-    this.options = validateManagerOptions(options);
+    const deprecated: string[] = [];
+    this.options = validateManagerOptions(options, (message) => deprecated.push(message));
     this.venvRoot = this.options.venvRoot;
     this.logger = this.options.logger ?? createConsoleLogger();
+    for (const message of deprecated) this.tellDeprecated(message);
     process.on("exit", this.killOnExit);
   }
 
@@ -159,7 +170,7 @@ export class ExtensionManager {
   private async loadWith<T>(options: ExtensionOptions, start: (plan: LoadPlan, release: () => void) => Promise<{ result: T; ownsPins: boolean }>): Promise<T> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
-    const checked = validateExtensionOptions(options);
+    const checked = validateExtensionOptions(options, (message) => this.tellDeprecated(message));
     const modulePath = await realpath(checked.modulePath);
     // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
     const fromFile = readConfigFile(modulePath, {
@@ -167,7 +178,8 @@ export class ExtensionManager {
       sharedRuntimes: Object.keys(this.options.sharedRuntimes ?? {}), onWarning: (message) => this.logger.warn(`[${checked.name}] ${message}`),
     });
     const mayCall = grantedServices(checked.services, fromFile.services);
-    const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, modulePath }));
+    // The code's installer under its new name (a deprecated `backend` moved), so that it wins over the file's.
+    const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, backend: undefined, installer: checked.installer, modulePath }));
     // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
     const limits = narrowLimits(checked.limits, fromFile.limits);
     const name = merged.name;
@@ -199,7 +211,7 @@ export class ExtensionManager {
         indexUrl: merged.indexUrl,
         extraIndexUrls: merged.extraIndexUrls,
         findLinks: merged.findLinks,
-        backend: merged.backend ?? this.options.backend ?? "auto",
+        installer: merged.installer ?? this.options.installer ?? "auto",
         runtimeVersion: RUNTIME_VERSION,
         onProgress: withProgressLog(merged.onProgress, progressLogger(name, logger)),
         signal: merged.signal,

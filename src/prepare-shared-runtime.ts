@@ -47,7 +47,7 @@ export async function prepareSharedRuntime(request: SharedRuntimeRequest): Promi
     indexUrl: spec.indexUrl,
     extraIndexUrls: spec.extraIndexUrls,
     findLinks: spec.findLinks,
-    backend: spec.backend ?? manager.backend ?? "auto",
+    installer: spec.installer ?? manager.installer ?? "auto",
     systemSitePackages: spec.systemSitePackages,
     runtimeVersion: RUNTIME_VERSION,
     onProgress: onProgress && ((e: ProgressEvent) => onProgress({ ...e, message: `shared runtime "${name}": ${e.message}` })),

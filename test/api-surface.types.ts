@@ -3,7 +3,7 @@
 
 import type * as api from "../src/index.js";
 
-const sharedRuntime: api.SharedRuntimeOptions = { dependencies: ["six"], python: "3.11", backend: "pip" };
+const sharedRuntime: api.SharedRuntimeOptions = { dependencies: ["six"], python: "3.11", installer: "pip" };
 export const manager: api.ManagerOptions = { venvRoot: "/tmp/x", sharedRuntimes: { base: sharedRuntime } };
 export const load: api.ExtensionOptions = { name: "x", modulePath: ".", sharedRuntime: "base" };
 export const link: api.SharedRuntimeLink | undefined = ({} as api.Environment).sharedRuntime;

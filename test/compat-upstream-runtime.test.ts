@@ -164,10 +164,10 @@ describe("a torch tensor sent to a worker without torch", () => {
 });
 
 describe("with a shared torch (pyisolate's share_torch)", { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 }, () => {
-  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], backend: "pip" } } });
+  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], installer: "pip" } } });
   after(() => manager.close());
   const load = (name: string, inferenceMode?: boolean): Promise<Extension> => manager.load({
-    name, modulePath: fixture("compat_guest_tensor"), sharedRuntime: "torch", backend: "pip", startTimeoutMs: 600_000, inferenceMode,
+    name, modulePath: fixture("compat_guest_tensor"), sharedRuntime: "torch", installer: "pip", startTimeoutMs: 600_000, inferenceMode,
   });
 
   it("the hook, every call and the worker threads run under torch.inference_mode(); inferenceMode: false turns it off", async () => {

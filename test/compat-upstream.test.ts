@@ -186,14 +186,14 @@ describe("pyisolate 0.10.2's sealed worker with the sandbox disabled (integratio
 });
 
 describe("tests/harness/test_package with a shared torch (share_torch=True)", { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 }, () => {
-  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], backend: "pip" } } });
+  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], installer: "pip" } } });
   after(() => manager.close());
   for (const mode of MODES) {
     it(`echoes a CPU torch tensor and answers ping (test_tensors, rpc coverage; ${mode.label})`, async (t) => {
       const tree = upstream(t, mode.sandbox);
       if (!tree) return;
       const ext = await manager.load({
-        name: `up-torch-${mode.tag}`, modulePath: tree.testPackage, sharedRuntime: "torch", backend: "pip", sandbox: mode.sandbox, startTimeoutMs: 600_000,
+        name: `up-torch-${mode.tag}`, modulePath: tree.testPackage, sharedRuntime: "torch", installer: "pip", sandbox: mode.sandbox, startTimeoutMs: 600_000,
       });
       try {
         assert.equal(await ext.call("ping"), "pong");

@@ -94,7 +94,7 @@ describe("every key pyisolate 0.10 reads", () => {
       ["dependencies: [-e ./wheels, numpy]", { dependencies: [path.join(ext, "wheels"), "numpy"] }],
       ["extra_index_urls: ['https://x.org/simple']", { extraIndexUrls: ["https://x.org/simple"] }],
       ["find_links: [wheels]", { findLinks: [path.join(ext, "wheels")] }],
-      ["package_manager: pip", { backend: "pip" }],
+      ["package_manager: pip", { installer: "pip" }],
       ["dependencies: [numpy]\nconda_dependencies: [boltons]", { dependencies: ["numpy", "boltons"] }],
       ["cuda_wheels: {index_urls: ['https://x.org/cu128/'], packages: [x]}", { extraIndexUrls: ["https://x.org/cu128/"] }],
       ["apis: [PromptServer]", { services: ["PromptServer"] }],
@@ -131,7 +131,7 @@ describe("every key pyisolate 0.10 reads", () => {
     refused("dependencies: numpy\n", "dependencies");
     refused("sandbox: [x]\n", "sandbox");
     refused("cuda_wheels: [x]\n", "cuda_wheels");
-    refused("package_manager: uv\nbackend: pip\n", "package_manager", /package_manager and backend both set backend/);
+    refused("package_manager: uv\nbackend: pip\n", "package_manager", /package_manager and backend both set installer/);
   });
 });
 

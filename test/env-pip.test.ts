@@ -245,8 +245,8 @@ describe("pip backend (uv hidden from PATH)", () => {
     });
     assert.equal(py(e.pythonPath, HELLO), "1.0");
     await assert.rejects(
-      ensureEnvironment({ ...base, name: "nouv", dependencies: [], backend: "uv" }),
-      (err: unknown) => err instanceof ConfigError && err.key === "backend",
+      ensureEnvironment({ ...base, name: "nouv", dependencies: [], installer: "uv" }),
+      (err: unknown) => err instanceof ConfigError && err.key === "installer",
     );
   });
 

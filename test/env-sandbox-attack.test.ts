@@ -16,7 +16,7 @@ const skip = bwrapOk ? false : `bwrap cannot run here (model ${caps.model}): ${c
 const uv = await findUv();
 const root = tempRoot("pyisolate-env-attack-");
 let scene: AttackScene;
-let base: Omit<EnvironmentSpec, "name" | "dependencies" | "backend">;
+let base: Omit<EnvironmentSpec, "name" | "dependencies" | "installer">;
 
 before(async () => {
   if (skip) return;

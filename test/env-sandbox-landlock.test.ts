@@ -26,7 +26,7 @@ const UDP_MARK = "udp-from-build";
 let base: Omit<EnvironmentSpec, "name" | "dependencies">;
 let links = "";
 let scene: AttackScene;
-let attackBase: Omit<EnvironmentSpec, "name" | "dependencies" | "backend">;
+let attackBase: Omit<EnvironmentSpec, "name" | "dependencies" | "installer">;
 /** The host's listeners the attack reaches for beyond TCP: an abstract and a pathname Unix socket, a UDP port. */
 let abstractServer: Server | undefined;
 let pathServer: Server | undefined;
@@ -84,7 +84,7 @@ describe("Landlock install sandbox: real installs", { skip }, () => {
     const e = await ensureEnvironment({
       ...base,
       name: "ll-pip",
-      backend: "pip",
+      installer: "pip",
       findLinks: [links],
       dependencies: ["pyisolate-fixture-hello==2.0"],
       sandbox: { ...LANDLOCK, network },
@@ -105,7 +105,7 @@ describe("Landlock install sandbox: real installs", { skip }, () => {
     const e = await ensureEnvironment({
       ...base,
       name: "ll-uv",
-      backend: "uv",
+      installer: "uv",
       findLinks: [links],
       dependencies: ["pyisolate-fixture-hello==2.0"],
       sandbox: { ...LANDLOCK, network: abi < LANDLOCK_NET_ABI },
@@ -122,7 +122,7 @@ describe("Landlock install sandbox: real installs", { skip }, () => {
     const e = await ensureEnvironment({
       ...base,
       name: "ll-auto",
-      backend: "pip",
+      installer: "pip",
       dependencies: ["pyisolate-fixture-hello==1.0"],
       sandbox: { mode: "required", bwrapPath: "/nonexistent/bwrap" },
       onProgress: rec.onProgress,

@@ -37,7 +37,7 @@ after(() => root.remove());
 describe("install sandbox: real installs", { skip }, () => {
   it("pip installs from a local index inside bwrap, into the venv and a per-environment cache", async (t) => {
     const rec = recorder();
-    const e = await ensureEnvironment({ ...base, name: "pip-hello", backend: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: rec.onProgress });
+    const e = await ensureEnvironment({ ...base, name: "pip-hello", installer: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: rec.onProgress });
     assert.equal(e.installSandbox, caps.backend);
     assert.ok(rec.events.some((ev) => ev.stage === "install" && ev.message.startsWith(`install sandbox: ${caps.backend}`)), "the sandbox is announced");
     assert.ok(rec.events.some((ev) => ev.line?.includes("Successfully installed pyisolate-fixture-hello-1.0")));
@@ -49,7 +49,7 @@ describe("install sandbox: real installs", { skip }, () => {
     // The overhead: the same build unconfined and confined (detection is cached per process, as in a host).
     const time = async (mode: "disabled" | "required", i: number): Promise<number> => {
       const start = performance.now();
-      await ensureEnvironment({ ...base, name: `pip-time-${mode}-${i}`, backend: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: { mode } });
+      await ensureEnvironment({ ...base, name: `pip-time-${mode}-${i}`, installer: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: { mode } });
       return performance.now() - start;
     };
     const off: number[] = [];
@@ -70,7 +70,7 @@ describe("install sandbox: real installs", { skip }, () => {
     // PIP_* variables would win over the file: leave them out, so that the file alone decides.
     const env = Object.fromEntries(Object.entries({ ...base.env, HOME: home }).filter(([k]) => !k.startsWith("PIP_")));
     // No index option in the spec: only the config file says where the packages are.
-    const e = await ensureEnvironment({ ...base, indexUrl: undefined, env, name: "pip-conf", backend: "pip", dependencies: ["pyisolate-fixture-hello==2.0"] });
+    const e = await ensureEnvironment({ ...base, indexUrl: undefined, env, name: "pip-conf", installer: "pip", dependencies: ["pyisolate-fixture-hello==2.0"] });
     assert.equal(e.installSandbox, caps.backend);
     assert.equal(py(e.pythonPath, HELLO), "2.0");
   });
@@ -81,7 +81,7 @@ describe("install sandbox: real installs", { skip }, () => {
     const config = execFileSync("python3", ["-m", "pip", "config", "list"], { encoding: "utf8", env: process.env });
     if (!config.includes("/opt/pypi")) return t.skip(`the pip config this user sees does not name /opt/pypi:\n${config}`);
     const rec = recorder();
-    const e = await ensureEnvironment({ ...base, indexUrl: undefined, env: process.env, name: "pip-host-conf", backend: "pip", dependencies: ["aiofiles"], onProgress: rec.onProgress });
+    const e = await ensureEnvironment({ ...base, indexUrl: undefined, env: process.env, name: "pip-host-conf", installer: "pip", dependencies: ["aiofiles"], onProgress: rec.onProgress });
     assert.ok(rec.events.some((ev) => ev.line?.includes("/opt/pypi/files/aiofiles")), "installed from the local index the config names");
     assert.equal(py(e.pythonPath, "import aiofiles; print('ok')"), "ok");
   });
@@ -91,7 +91,7 @@ describe("install sandbox: real installs", { skip }, () => {
     const e = await ensureEnvironment({
       ...base,
       name: "uv-links",
-      backend: "uv",
+      installer: "uv",
       findLinks: [links],
       dependencies: ["pyisolate-fixture-hello==2.0"],
       sandbox: { mode: "required", network: false },
@@ -106,7 +106,7 @@ describe("install sandbox: real installs", { skip }, () => {
   });
 
   it("at run time the sandboxed build works under the launch policy, and its venv is read-only there", async () => {
-    const e = await ensureEnvironment({ ...base, name: "pip-hello", backend: "pip", dependencies: ["pyisolate-fixture-hello==1.0"] });
+    const e = await ensureEnvironment({ ...base, name: "pip-hello", installer: "pip", dependencies: ["pyisolate-fixture-hello==1.0"] });
     assert.equal(e.reused, true);
     const ext = path.join(root.dir, "ext");
     mkdirSync(ext, { recursive: true });
@@ -122,7 +122,7 @@ describe("install sandbox: real installs", { skip }, () => {
   });
 
   it("the sandbox mode is not part of the fingerprint: a venv built confined is reused unconfined", async () => {
-    const spec = { ...base, name: "pip-hello", backend: "pip" as const, dependencies: ["pyisolate-fixture-hello==1.0"] };
+    const spec = { ...base, name: "pip-hello", installer: "pip" as const, dependencies: ["pyisolate-fixture-hello==1.0"] };
     const a = await ensureEnvironment({ ...spec, sandbox: { mode: "disabled" } });
     const b = await ensureEnvironment({ ...spec, sandbox: { mode: "preferred" } });
     assert.equal(a.reused && b.reused, true);
@@ -139,7 +139,7 @@ describe("install sandbox: when neither bwrap nor Landlock can run", () => {
   it("required fails before installing, with the reason and the remedy; nothing is left behind", async () => {
     const venvRoot = path.join(root.dir, "venvs-none");
     await assert.rejects(
-      ensureEnvironment({ ...base, env: noLandlock(), venvRoot, name: "req", backend: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: missing }),
+      ensureEnvironment({ ...base, env: noLandlock(), venvRoot, name: "req", installer: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: missing }),
       (err: SandboxUnavailableError) => {
         assert.ok(err instanceof SandboxUnavailableError, String(err));
         assert.equal(err.code, "ERR_PYISOLATE_SANDBOX");
@@ -160,7 +160,7 @@ describe("install sandbox: when neither bwrap nor Landlock can run", () => {
       env: noLandlock(),
       venvRoot: path.join(root.dir, "venvs-none"),
       name: "pref",
-      backend: "pip",
+      installer: "pip",
       dependencies: ["pyisolate-fixture-hello==1.0"],
       sandbox: { ...missing, mode: "preferred" },
       onProgress: rec.onProgress,

@@ -232,11 +232,11 @@ describe("an extension with systemSitePackages, for real", { timeout: 300_000, s
   it("under bwrap (the default required mode), with uv: sees the base's packages; without the option it does not", async (t) => {
     const skip = bwrapSkip();
     if (skip) return t.skip(skip);
-    const on = await load("system-site-bwrap-on", { systemSitePackages: true, backend: "uv" });
+    const on = await load("system-site-bwrap-on", { systemSitePackages: true, installer: "uv" });
     assert.equal(on.sandbox.backend.startsWith("bwrap"), true);
     assert.equal(on.environment.backend, "uv");
     await assertSeesBase(on, "OSError");
-    const off = await load("system-site-bwrap-off", { backend: "uv" });
+    const off = await load("system-site-bwrap-off", { installer: "uv" });
     assert.equal(off.environment.systemSitePackages, false);
     assert.equal(pyvenvFlag(off.environment.venvPath), "false");
     assert.deepEqual(await off.call("probe", ["uv"]), { error: "ModuleNotFoundError" });
@@ -252,7 +252,7 @@ describe("an extension with systemSitePackages, for real", { timeout: 300_000, s
     const fresh = makeManager({ venvRoot: path.join(root.dir, "venvs-pip") });
     try {
       const ext = await fresh.load({
-        name: "system-site-bwrap-pip", modulePath: PROBE, systemSitePackages: true, backend: "pip", dependencies: ["uv"],
+        name: "system-site-bwrap-pip", modulePath: PROBE, systemSitePackages: true, installer: "pip", dependencies: ["uv"],
         indexUrl: `file://${empty}`, onProgress: (e: ProgressEvent) => events.push(e),
       });
       assert.equal(ext.environment.backend, "pip");

@@ -69,7 +69,7 @@ describe("uv backend", { skip }, () => {
     assert.equal(again.reused, true);
     assert.equal(again.fingerprint, first.fingerprint);
     assert.equal(stamp(), before, "the reused venv was not rebuilt or rewritten");
-    const viaPip = await ensureEnvironment({ ...spec, backend: "pip", env: withoutUv() });
+    const viaPip = await ensureEnvironment({ ...spec, installer: "pip", env: withoutUv() });
     assert.equal(viaPip.reused, true);
     assert.equal(viaPip.fingerprint, first.fingerprint);
     assert.equal(viaPip.backend, "uv", "a reused venv reports the backend that built it");

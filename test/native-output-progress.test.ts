@@ -29,7 +29,7 @@ describe("a real install from the local index", () => {
     it(`with ${backend}: events carry the elapsed time, and the last one the packages resolved and installed`, async (t) => {
       if (backend === "uv" && !(await findUv())) return t.skip("uv is not on PATH");
       const events: ProgressEvent[] = [];
-      await ensureEnvironment({ ...base, name: `progress_${backend}`, backend, dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: (e) => events.push(e) });
+      await ensureEnvironment({ ...base, name: `progress_${backend}`, installer: backend, dependencies: ["pyisolate-fixture-hello==1.0"], onProgress: (e) => events.push(e) });
       const timed = events.filter((e) => e.stage === "install" && e.elapsedMs !== undefined);
       assert.ok(timed.length > 0, JSON.stringify(events));
       assert.ok(timed.every((e, i) => e.elapsedMs! >= 0 && (i === 0 || e.elapsedMs! >= timed[i - 1]!.elapsedMs!)));

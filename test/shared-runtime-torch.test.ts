@@ -33,13 +33,13 @@ describe("a torch layer shared by two extensions", { skip, timeout: 900_000 }, (
     venvRoot: SHARED_VENV_ROOT,
     forwardOutput: false,
     logger: createConsoleLogger("silent"),
-    sharedRuntimes: { torch: { dependencies: [TORCH], backend: "pip" } },
+    sharedRuntimes: { torch: { dependencies: [TORCH], installer: "pip" } },
   });
   after(() => manager.close());
   let layerBuilt = false;
   const load = (name: string): Promise<Extension> =>
     manager.load({
-      name, modulePath: fixture("shared_probe"), sharedRuntime: "torch", backend: "pip", startTimeoutMs: 600_000,
+      name, modulePath: fixture("shared_probe"), sharedRuntime: "torch", installer: "pip", startTimeoutMs: 600_000,
       onProgress: (e) => (layerBuilt ||= e.stage === "create-venv" && e.message.startsWith('shared runtime "torch": creating')),
     });
 

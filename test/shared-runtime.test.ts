@@ -59,7 +59,7 @@ function sitePackages(venv: string): string {
 function manager(backend: "uv" | "pip", venvRoot: string, layer = `${HELLO}==1.0`, extra: Partial<ManagerOptions> = {}): ExtensionManager {
   return new ExtensionManager({
     venvRoot,
-    backend,
+    installer: backend,
     forwardOutput: false,
     logger: createConsoleLogger("silent"),
     sharedRuntimes: { hello: { dependencies: [layer], indexUrl } },

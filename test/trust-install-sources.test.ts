@@ -40,7 +40,7 @@ before(async () => {
   homeWheels = wheelInto(two, mkdtempSync(path.join(homedir(), ".pyisolate-trust-wheels-")));
   httpIndex = await startHttpIndex(two);
   const python = await resolvePython(undefined);
-  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, dependencies: ["pyisolate-fixture-hello==2.0"], backend: "pip", runtimeVersion: "0.1.0-test" };
+  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, dependencies: ["pyisolate-fixture-hello==2.0"], installer: "pip", runtimeVersion: "0.1.0-test" };
 });
 after(async () => {
   await httpIndex?.close();

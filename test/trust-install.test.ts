@@ -21,7 +21,7 @@ let services: HostServices;
 let index: HttpIndex;
 let neighbours: ReturnType<typeof plantNeighbours>;
 let extensionDir: string;
-let base: Omit<EnvironmentSpec, "name" | "dependencies" | "backend">;
+let base: Omit<EnvironmentSpec, "name" | "dependencies" | "installer">;
 
 before(async () => {
   services = await startHostServices();

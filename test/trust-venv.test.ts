@@ -63,7 +63,7 @@ async function loadHostile(name: string, backend: "pip" | "uv", sandbox: object)
     name,
     modulePath: fixture("trust_venv_probe"),
     python: python.path,
-    backend,
+    installer: backend,
     dependencies: ["pyisolate-trustvenv==1.0"],
     indexUrl: `file://${path.join(root.dir, "no-index")}`,
     findLinks: [sdists],
@@ -128,7 +128,7 @@ describe("a hostile install's planted files, for real", { timeout: 600_000 }, ()
       assert.equal(markerText(), "", "neither the planted bin/python nor the .pth ran outside the sandbox");
       await ext.stop();
       // Reused without running anything of the venv's (a spawn-free check of the host's links).
-      const again = await manager.load({ name, modulePath: fixture("trust_venv_probe"), python: python.path, backend: c.backend,
+      const again = await manager.load({ name, modulePath: fixture("trust_venv_probe"), python: python.path, installer: c.backend,
         dependencies: ["pyisolate-trustvenv==1.0"], indexUrl: `file://${path.join(root.dir, "no-index")}`, findLinks: [sdists], sandbox: { backend: c.sandbox } });
       assert.equal(again.environment.reused, true);
       assertConfinedProbe((await again.call("probe", [secret])) as Probe, venv);

@@ -12,6 +12,18 @@ export const FILE_ENV_ALLOWED: readonly string[] = [
   "TF_CPP_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY",
 ];
 
+/** pyisolate's switch for CUDA IPC: set in the host's environment it turns the `cudaIpc` option's default on. */
+export const CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC";
+
+/**
+ * Pure: whether the extension gets CUDA IPC. The code option decides; unset, the host's own pyisolate-compatible
+ * switch does (the clean environment would otherwise drop it); neither: undefined, the env options alone decide.
+ */
+export function cudaIpcWanted(option: boolean | undefined, hostEnv: NodeJS.ProcessEnv): boolean | undefined {
+  if (option !== undefined) return option;
+  return hostEnv[CUDA_IPC_ENV] === "1" ? true : undefined;
+}
+
 /** The longest value the file may give one variable: tuning knobs are short, and the value rides in every start. */
 export const FILE_ENV_MAX_VALUE = 1024;
 

@@ -10,11 +10,13 @@ import type { ExtensionOptions } from "./options.js";
 
 /** Keys the file may set at all; anything else (tensorTransport, name, modulePath, fileEnv, ...) is the host's. */
 export const FILE_KEYS: readonly string[] = [
-  "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "backend",
+  "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "installer",
+  // The installer's deprecated name: read as `installer`, with a warning (renamed.ts).
+  "backend",
   "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages", "services", "limits",
   // Narrowed into the code's policy, never widening it (lifecycle/restart-policy.ts, narrowRestartPolicy).
   "restart",
-];
+] satisfies readonly (keyof ExtensionOptions)[];
 
 export type FileOptions = Partial<ExtensionOptions>;
 

@@ -1,20 +1,38 @@
-// The option names each options object accepts, and the "did you mean" that a misspelled one gets.
+// The option names each options object accepts, the "did you mean" a misspelled one gets, and the word checks.
 
 import { ConfigError } from "../errors.js";
+import { isOneOf, quotedChoices } from "../vocabulary.js";
+import type { ExtensionOptions, ManagerOptions, SandboxOptions, SharedRuntimeOptions } from "./options.js";
+
+// Each list is the keys of a record typed `Record<keyof Options, true>`: a key added to an options interface and not
+// here (or listed here and not there) fails the type check, so the lists cannot drift from the types.
+
+const EXTENSION_FIELDS: Record<keyof ExtensionOptions, true> = {
+  name: true, modulePath: true, dependencies: true, python: true, env: true, extensionClass: true, indexUrl: true,
+  extraIndexUrls: true, findLinks: true, installer: true, backend: true, sandbox: true, callTimeoutMs: true,
+  startTimeoutMs: true, onProgress: true, signal: true, tensorTransport: true, cudaIpc: true, sharedRuntime: true,
+  systemSitePackages: true, services: true, fileEnv: true, protocolLimits: true, limits: true, restart: true,
+  health: true, output: true, logger: true, inferenceMode: true, fileDependencyPaths: true,
+};
+const MANAGER_FIELDS: Record<keyof ManagerOptions, true> = {
+  venvRoot: true, logger: true, forwardOutput: true, installer: true, backend: true, stopGraceMs: true, sharedRuntimes: true,
+};
+const SANDBOX_FIELDS: Record<keyof SandboxOptions, true> = {
+  mode: true, backend: true, network: true, writablePaths: true, readonlyPaths: true, gpu: true, unixSockets: true,
+};
+const SHARED_RUNTIME_FIELDS: Record<keyof SharedRuntimeOptions, true> = {
+  dependencies: true, python: true, indexUrl: true, extraIndexUrls: true, findLinks: true, installer: true, backend: true,
+  systemSitePackages: true,
+};
 
 /** Every key of `manager.load({...})`. */
-export const EXTENSION_OPTION_KEYS = [
-  "name", "modulePath", "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls",
-  "findLinks", "backend", "sandbox", "callTimeoutMs", "startTimeoutMs", "onProgress", "signal",
-  "tensorTransport", "sharedRuntime", "systemSitePackages", "services", "fileEnv", "protocolLimits", "limits",
-  "restart", "health", "output", "logger", "inferenceMode", "fileDependencyPaths",
-] as const;
-
+export const EXTENSION_OPTION_KEYS = Object.freeze(Object.keys(EXTENSION_FIELDS)) as readonly (keyof ExtensionOptions)[];
 /** Every key of `new ExtensionManager({...})`. */
-export const MANAGER_OPTION_KEYS = ["venvRoot", "logger", "forwardOutput", "backend", "stopGraceMs", "sharedRuntimes"] as const;
-
+export const MANAGER_OPTION_KEYS = Object.freeze(Object.keys(MANAGER_FIELDS)) as readonly (keyof ManagerOptions)[];
 /** Every key of the `sandbox` option. */
-export const SANDBOX_OPTION_KEYS = ["mode", "backend", "network", "writablePaths", "readonlyPaths", "gpu", "unixSockets"] as const;
+export const SANDBOX_OPTION_KEYS = Object.freeze(Object.keys(SANDBOX_FIELDS)) as readonly (keyof SandboxOptions)[];
+/** Every key of one `sharedRuntimes` entry. */
+export const SHARED_RUNTIME_OPTION_KEYS = Object.freeze(Object.keys(SHARED_RUNTIME_FIELDS)) as readonly (keyof SharedRuntimeOptions)[];
 
 /** Edit distance (insert, delete, substitute, swap of neighbours), case-insensitive: "venvroot" is 0 from "venvRoot". */
 export function editDistance(a: string, b: string): number {
@@ -54,4 +72,10 @@ export function checkKnownKeys(value: object, known: readonly string[], prefix =
     const shown = key.length > 60 ? `${key.slice(0, 57)}...` : key;
     throw new ConfigError(`unknown option "${prefix}${shown}"${guess ? `; did you mean "${prefix}${guess}"?` : ""}`, { key: `${prefix}${key}` });
   }
+}
+
+/** `value` if it is absent or one of `allowed` (a vocabulary of ../vocabulary.ts), else a ConfigError naming `key`. */
+export function checkOneOf<T extends string>(value: unknown, allowed: readonly T[], key: string): T | undefined {
+  if (value === undefined || isOneOf(allowed, value)) return value;
+  throw new ConfigError(`${key} must be ${quotedChoices(allowed)}`, { key });
 }

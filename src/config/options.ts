@@ -7,8 +7,14 @@ import type { HealthOptions } from "../lifecycle/health.js";
 import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
 import type { OutputLimits } from "../output/output-limits.js";
+import type { Installer, SandboxBackendChoice, SandboxMode, TensorTransportOption } from "../vocabulary.js";
 
-export type SandboxMode = "required" | "preferred" | "disabled";
+// The vocabularies are lists in ../vocabulary.ts; the types here are derived from them.
+export type { Installer, SandboxMode };
+/** @deprecated the old name of `Installer`. */
+export type InstallerBackend = Installer;
+/** Per-call options: one definition, the RPC peer's. */
+export type { CallOptions } from "../rpc/peer.js";
 
 export interface SandboxOptions {
   /**
@@ -18,7 +24,7 @@ export interface SandboxOptions {
    */
   mode?: SandboxMode;
   /** `auto` (default): the best backend this host offers; `bwrap` or `landlock`: that one only (with `required`). */
-  backend?: "auto" | "bwrap" | "landlock";
+  backend?: SandboxBackendChoice;
   /** Give the extension the network (default false: no TCP, and under bwrap an empty network namespace). */
   network?: boolean;
   /** Folders the extension may write, relative to the extension folder or absolute; refused if they open the host up. */
@@ -34,8 +40,6 @@ export interface SandboxOptions {
    */
   unixSockets?: boolean;
 }
-
-export type InstallerBackend = "auto" | "uv" | "pip";
 
 /** Options of one extension, given to `manager.load()` (and partly by its pyisolate.yaml). */
 export interface ExtensionOptions {
@@ -78,8 +82,10 @@ export interface ExtensionOptions {
   indexUrl?: string;
   extraIndexUrls?: string[];
   findLinks?: string[];
-  /** Which installer builds the venv; `auto` takes uv when it is on PATH. */
-  backend?: InstallerBackend;
+  /** Which installer builds the venv; `auto` (default) takes uv when it is on PATH, else venv + pip. */
+  installer?: Installer;
+  /** @deprecated the old name of `installer` (it read like `sandbox.backend`); accepted with one warning. */
+  backend?: Installer;
   /**
    * A key of the manager's `sharedRuntimes`: its packages are importable after the venv's own (read-only, not
    * copied). Default none (`null` says so over a pyisolate.yaml): the venv is sealed.
@@ -103,7 +109,14 @@ export interface ExtensionOptions {
    * How numpy arrays, torch tensors and `Tensor`s travel: `shm` passes shared memory segments (zero-copy),
    * `copy` sends their bytes inside the frame, `auto` (default) is `shm` when the native addon works.
    */
-  tensorTransport?: "auto" | "shm" | "copy";
+  tensorTransport?: TensorTransportOption;
+  /**
+   * Let torch CUDA tensors cross as CUDA IPC handles (docs/tensors.md, CUDA tensors): the extension gets
+   * `PYISOLATE_ENABLE_CUDA_IPC=1`. Default: on when the host process has `PYISOLATE_ENABLE_CUDA_IPC=1` (pyisolate's
+   * switch), else off (CUDA tensors are copied through the host). Needs `sandbox.gpu` under a sandbox. A code option
+   * only; the pyisolate.yaml key `share_cuda_ipc` asks for it where the code gave the GPU.
+   */
+  cudaIpc?: boolean;
   /**
    * What this extension's frames and output may cost the host (docs/protocol.md, Limits): frame, header and
    * attachment sizes, fds per frame, shared segments held, line length. Unset ones take their defaults; past one,
@@ -157,8 +170,10 @@ export interface SharedRuntimeOptions {
   indexUrl?: string;
   extraIndexUrls?: string[];
   findLinks?: string[];
-  /** Which installer builds the layer (default: the manager's `backend`, else `auto`). */
-  backend?: InstallerBackend;
+  /** Which installer builds the layer (default: the manager's `installer`, else `auto`). */
+  installer?: Installer;
+  /** @deprecated the old name of `installer`; accepted with one warning. */
+  backend?: Installer;
   /**
    * Build the layer with `--system-site-packages` (default false): its install and its users see the base
    * interpreter's packages. Every extension that names the layer gets it too (its packages may rely on them).
@@ -180,21 +195,12 @@ export interface ManagerOptions {
    * and `stderr` events fire either way.
    */
   forwardOutput?: boolean;
-  /** Default installer for every extension (default `auto`). */
-  backend?: InstallerBackend;
+  /** Default installer for every extension and layer (default `auto`). */
+  installer?: Installer;
+  /** @deprecated the old name of `installer`; accepted with one warning. */
+  backend?: Installer;
   /** How long `stop()` waits for a clean exit before SIGTERM, then SIGKILL (default 5000 ms). */
   stopGraceMs?: number;
   /** Layers of packages (one torch for all) that extensions opt into with `sharedRuntime: "<name>"`. */
   sharedRuntimes?: Record<string, SharedRuntimeOptions>;
-}
-
-/** Per-call options. */
-export interface CallOptions {
-  signal?: AbortSignal;
-  timeoutMs?: number;
-  /**
-   * Keyword arguments: `{ axis: 0 }` calls `method(*args, axis=0)` in Python. Names must be Python identifiers;
-   * values travel like arguments (tensors, bytes, callables, nested values). Not together with a `kwargs()` marker.
-   */
-  kwargs?: Record<string, unknown>;
 }

@@ -1,5 +1,8 @@
 // The keys Python pyisolate 0.10 and ComfyUI node packs write in pyisolate.yaml, one rule each: mapped to ours or noted.
 
+import { CUDA_IPC_ENV } from "./env-policy.js";
+import { INSTALLER_RENAMED, RENAMED_KEYS } from "./renamed.js";
+
 /** What the host's code options say that the mapping of a key depends on. */
 export interface UpstreamContext {
   /** Names of the manager's shared runtime layers (`share_torch: true` takes the one named TORCH_LAYER). */
@@ -26,8 +29,6 @@ export interface UpstreamRule {
 
 /** The shared runtime layer that `share_torch: true` asks for: the host application names a layer so. */
 export const TORCH_LAYER = "torch";
-/** The variable that turns on CUDA IPC for tensors an extension sends (docs/tensors.md). */
-const CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC";
 
 /** A value of the wrong shape; `key` is the upstream key it came under (set where the rule ran). */
 export class UpstreamValueError extends Error {
@@ -123,10 +124,10 @@ export const UPSTREAM_KEYS: Readonly<Record<string, UpstreamRule>> = {
   extra_index_urls: { ours: "extraIndexUrls", map: (value) => ({ set: { extraIndexUrls: strings("extra_index_urls", value) } }) },
   find_links: { ours: "findLinks", map: (value) => ({ set: { findLinks: strings("find_links", value) } }) },
   package_manager: {
-    ours: "backend",
+    ours: "installer",
     map: (value) =>
       value === "uv" || value === "pip"
-        ? { set: { backend: value } }
+        ? { set: { installer: value } }
         : { warn: `package_manager: ${JSON.stringify(value)} is ignored: venvs are built with uv or pip (conda_dependencies install from the package index)` },
   },
   conda_dependencies: {
@@ -193,7 +194,13 @@ export function translateUpstream(data: Record<string, unknown>, ctx: UpstreamCo
     setBy.set(key, from);
   };
   // Our spellings first: a file that mixes both keeps ours, and an upstream key can only join a list.
-  for (const [key, value] of Object.entries(data)) if (isOurs(key) && key !== "dependencies" && key !== "sandbox") put(key, value, key);
+  for (const [key, value] of Object.entries(data)) {
+    if (!isOurs(key) || key === "dependencies" || key === "sandbox") continue;
+    // An old name of ours is read as the new one (a clash with it is then told like any other).
+    const renamed = Object.hasOwn(RENAMED_KEYS, key) ? RENAMED_KEYS[key]! : undefined;
+    if (renamed !== undefined) warnings.push(INSTALLER_RENAMED);
+    put(renamed ?? key, value, key);
+  }
   for (const [key, value] of Object.entries(data)) {
     if (!Object.hasOwn(UPSTREAM_KEYS, key)) continue;
     const rule = UPSTREAM_KEYS[key]!;

@@ -10,12 +10,15 @@ import { resolveHealthPolicy, type HealthPolicy } from "../lifecycle/health.js";
 import { resolveRestartPolicy, type RestartPolicy } from "../lifecycle/restart-policy.js";
 import { resolveOutputLimits, type OutputLimits } from "../output/output-limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
-import { checkKnownKeys, EXTENSION_OPTION_KEYS, MANAGER_OPTION_KEYS, SANDBOX_OPTION_KEYS } from "./known-keys.js";
+import {
+  checkKnownKeys, checkOneOf, EXTENSION_OPTION_KEYS, MANAGER_OPTION_KEYS, SANDBOX_OPTION_KEYS, SHARED_RUNTIME_OPTION_KEYS,
+} from "./known-keys.js";
+import { renameInstaller } from "./renamed.js";
+import { INSTALLERS, SANDBOX_BACKEND_CHOICES, SANDBOX_MODES, TENSOR_TRANSPORT_OPTIONS } from "../vocabulary.js";
 import { isLogger } from "../logger.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 /** Node's timers fire at once (with a warning) past this many milliseconds, so no timeout may be longer. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -150,8 +153,11 @@ function validateModulePath(modulePath: unknown): string {
   return absolute;
 }
 
-/** Returns a checked copy of the load options with defaults filled and paths made absolute. */
-export function validateExtensionOptions(options: ExtensionOptions): ExtensionOptions & {
+/**
+ * Returns a checked copy of the load options with defaults filled and paths made absolute; the deprecated `backend`
+ * comes back as `installer`, and `onDeprecated` hears of it.
+ */
+export function validateExtensionOptions(options: ExtensionOptions, onDeprecated?: (message: string) => void): ExtensionOptions & {
   dependencies: string[]; protocolLimits: ProtocolLimits; restartPolicy: RestartPolicy | undefined; healthPolicy: HealthPolicy | undefined;
   output: OutputLimits;
 } {
@@ -161,20 +167,20 @@ export function validateExtensionOptions(options: ExtensionOptions): ExtensionOp
   const dependencies = options.dependencies ?? [];
   if (!Array.isArray(dependencies)) throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
   validateSandbox(options.sandbox);
-  if (options.tensorTransport !== undefined && !["auto", "shm", "copy"].includes(options.tensorTransport)) {
-    throw new ConfigError(`tensorTransport must be "auto", "shm" or "copy"`, { key: "tensorTransport" });
-  }
-  if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
-    throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
-  }
+  checkCudaIpc(options);
+  checkOneOf(options.tensorTransport, TENSOR_TRANSPORT_OPTIONS, "tensorTransport");
+  const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
   if (options.extensionClass !== undefined && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(options.extensionClass)) {
     throw new ConfigError(`extensionClass must look like "package.module:ClassName"`, { key: "extensionClass" });
   }
   for (const key of ["onProgress"] as const) {
     if (options[key] !== undefined && typeof options[key] !== "function") throw new ConfigError(`${key} must be a function`, { key });
   }
+  const { backend: _deprecated, ...rest } = options;
   return {
-    ...options,
+    ...rest,
+    ...(installer === undefined ? {} : { installer }),
+    cudaIpc: optionalBoolean(options.cudaIpc, "cudaIpc"),
     name: validateName(options.name),
     modulePath: validateModulePath(options.modulePath),
     dependencies: dependencies.map((dep) => validateRequirement(dep)),
@@ -263,12 +269,8 @@ function validateSandbox(sandbox: unknown): void {
   }
   const s = sandbox as Record<string, unknown>;
   checkKnownKeys(s, SANDBOX_OPTION_KEYS, "sandbox.");
-  if (s.mode !== undefined && !["required", "preferred", "disabled"].includes(s.mode as string)) {
-    throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled"`, { key: "sandbox.mode" });
-  }
-  if (s.backend !== undefined && !["auto", "bwrap", "landlock"].includes(s.backend as string)) {
-    throw new ConfigError(`sandbox.backend must be "auto", "bwrap" or "landlock"`, { key: "sandbox.backend" });
-  }
+  checkOneOf(s.mode, SANDBOX_MODES, "sandbox.mode");
+  checkOneOf(s.backend, SANDBOX_BACKEND_CHOICES, "sandbox.backend");
   for (const key of ["network", "gpu", "unixSockets"]) {
     if (s[key] !== undefined && typeof s[key] !== "boolean") throw new ConfigError(`sandbox.${key} must be true or false`, { key: `sandbox.${key}` });
   }
@@ -280,6 +282,14 @@ function validateSandbox(sandbox: unknown): void {
   }
 }
 
+/** `cudaIpc`: a boolean; under a sandbox CUDA needs the GPU's device nodes, so `true` asks for `sandbox.gpu` too. */
+function checkCudaIpc(options: ExtensionOptions): void {
+  if (optionalBoolean(options.cudaIpc, "cudaIpc") !== true) return;
+  if (options.sandbox?.mode !== "disabled" && options.sandbox?.gpu !== true) {
+    throw new ConfigError("cudaIpc: true needs sandbox.gpu: true (the sandbox hides the GPU otherwise), or the sandbox disabled", { key: "cudaIpc" });
+  }
+}
+
 /** `logger`: an object with debug, info, warn and error methods (console and pino both are). */
 function checkLogger(logger: unknown): void {
   if (logger !== undefined && !isLogger(logger)) {
@@ -287,7 +297,8 @@ function checkLogger(logger: unknown): void {
   }
 }
 
-export function validateManagerOptions(options: ManagerOptions): ManagerOptions {
+/** The checked manager options; the deprecated `backend` (here or in a layer) comes back as `installer`. */
+export function validateManagerOptions(options: ManagerOptions, onDeprecated?: (message: string) => void): ManagerOptions {
   if (typeof options !== "object" || options === null) throw new ConfigError("ExtensionManager needs { venvRoot: string }", { key: "venvRoot" });
   // First: a misspelled venvRoot is better told as a slip than as a missing option.
   checkKnownKeys(options, MANAGER_OPTION_KEYS);
@@ -297,16 +308,16 @@ export function validateManagerOptions(options: ManagerOptions): ManagerOptions 
   checkLogger(options.logger);
   optionalBoolean(options.forwardOutput, "forwardOutput");
   optionalPositive(options.stopGraceMs, "stopGraceMs");
-  if (options.backend !== undefined && !["auto", "uv", "pip"].includes(options.backend)) {
-    throw new ConfigError(`backend must be "auto", "uv" or "pip"`, { key: "backend" });
-  }
-  return { ...options, venvRoot: resolve(options.venvRoot), sharedRuntimes: validateSharedRuntimes(options.sharedRuntimes) };
+  const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
+  const { backend: _deprecated, ...rest } = options;
+  return {
+    ...rest, ...(installer === undefined ? {} : { installer }), venvRoot: resolve(options.venvRoot),
+    sharedRuntimes: validateSharedRuntimes(options.sharedRuntimes, onDeprecated),
+  };
 }
 
-const SHARED_RUNTIME_KEYS = new Set(["dependencies", "python", "indexUrl", "extraIndexUrls", "findLinks", "backend", "systemSitePackages"]);
-
 /** Checks `sharedRuntimes`: each key becomes a folder name, each value a venv spec with at least one dependency. */
-function validateSharedRuntimes(runtimes: unknown): Record<string, SharedRuntimeOptions> | undefined {
+function validateSharedRuntimes(runtimes: unknown, onDeprecated?: (message: string) => void): Record<string, SharedRuntimeOptions> | undefined {
   if (runtimes === undefined) return undefined;
   if (typeof runtimes !== "object" || runtimes === null || Array.isArray(runtimes)) {
     throw new ConfigError('sharedRuntimes must be an object such as { torch: { dependencies: ["torch==2.13.0"] } }', { key: "sharedRuntimes" });
@@ -321,20 +332,18 @@ function validateSharedRuntimes(runtimes: unknown): Record<string, SharedRuntime
     }
     if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new ConfigError(`${key} must be an object`, { key });
     const s = spec as Record<string, unknown>;
-    for (const k of Object.keys(s)) if (!SHARED_RUNTIME_KEYS.has(k)) throw new ConfigError(`unknown option "${key}.${k}"`, { key: `${key}.${k}` });
+    checkKnownKeys(s, SHARED_RUNTIME_OPTION_KEYS, `${key}.`);
     if (!Array.isArray(s.dependencies) || s.dependencies.length === 0) {
       throw new ConfigError(`${key}.dependencies must be a non-empty array of requirement strings`, { key: `${key}.dependencies` });
     }
-    if (s.backend !== undefined && !["auto", "uv", "pip"].includes(s.backend as string)) {
-      throw new ConfigError(`${key}.backend must be "auto", "uv" or "pip"`, { key: `${key}.backend` });
-    }
+    const installer = checkOneOf(renameInstaller(s, `${key}.`, onDeprecated), INSTALLERS, `${key}.${s.installer === undefined && s.backend !== undefined ? "backend" : "installer"}`);
     checked[name] = {
       dependencies: s.dependencies.map((dep) => validateRequirement(dep, `${key}.dependencies`)),
       python: optionalString(s.python, `${key}.python`),
       indexUrl: optionalString(s.indexUrl, `${key}.indexUrl`),
       extraIndexUrls: stringList(s.extraIndexUrls, `${key}.extraIndexUrls`),
       findLinks: stringList(s.findLinks, `${key}.findLinks`),
-      backend: s.backend as SharedRuntimeOptions["backend"],
+      ...(installer === undefined ? {} : { installer }),
       systemSitePackages: optionalBoolean(s.systemSitePackages, `${key}.systemSitePackages`),
     };
   }

@@ -110,8 +110,9 @@ function tensorSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["tensorI
 }
 
 function pythonSection(pythons: PythonInfo[], gaps: DoctorGap[]): DoctorReport["pythons"] {
-  // The seed's table starts at 3.8 ("not supported"); older interpreters are not worth a row.
-  const rows = pythons.filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith("3.8.")).map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
+  // The table starts one minor below the minimum ("not supported"); older interpreters are not worth a row.
+  const belowMinimum = `${MIN_PYTHON[0]}.${MIN_PYTHON[1] - 1}.`;
+  const rows = pythons.filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith(belowMinimum)).map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
   if (!rows.some((r) => r.support === "supported")) {
     gaps.push({ section: "python", id: "python-none-supported", problem: `no Python ${TESTED_PYTHON_RANGE} was found`, remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
   }

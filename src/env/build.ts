@@ -34,7 +34,7 @@ export function abortedError(job: Job): CallAbortedError {
 /** Build the venv for `job` aside and swap it in; the caller holds the lock. Returns the state written into it. */
 export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: string): Promise<EnvironmentState> {
   const { spec, env, venvPath, wanted, emit } = job;
-  const backend = await selectBackend(spec.backend ?? "auto", env);
+  const backend = await selectBackend(spec.installer ?? "auto", env);
   const tmp = buildPath(spec.venvRoot, spec.name);
   let stage: "create-venv" | "install" = "create-venv";
   let installSandbox: EnvironmentState["installSandbox"] = "none";

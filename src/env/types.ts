@@ -2,7 +2,7 @@
 
 import path from "node:path";
 import { ConfigError } from "../errors.js";
-import type { SandboxMode } from "../sandbox/types.js";
+import { INSTALLERS, isOneOf, quotedChoices, SANDBOX_MODES, type Installer, type SandboxBackendChoice, type SandboxMode } from "../vocabulary.js";
 import type { WantedInputs } from "./check.js";
 import type { SharedRuntimeLink } from "./shared-runtime.js";
 
@@ -19,7 +19,7 @@ export interface EnvironmentSpec {
   extraIndexUrls?: string[];
   findLinks?: string[];
   /** auto: uv when on PATH, else venv + pip. */
-  backend?: "auto" | "uv" | "pip";
+  installer?: Installer;
   /** The pyisolate runtime's version: part of the fingerprint. */
   runtimeVersion: string;
   onProgress?: (e: ProgressEvent) => void;
@@ -81,7 +81,7 @@ export interface InstallSandboxOptions {
    * Which confinement: `auto` (default) takes bwrap, else Landlock; `bwrap` or `landlock` insists on one (a
    * Landlock install on a host with bwrap is how the tests exercise the Landlock-only path).
    */
-  backend?: "auto" | "bwrap" | "landlock";
+  backend?: SandboxBackendChoice;
 }
 
 export interface ProgressEvent {
@@ -171,11 +171,11 @@ function validate(spec: EnvironmentSpec): void {
         `its packages were installed against the base interpreter's, so its users must see them too (leave systemSitePackages unset)`,
       { key: "systemSitePackages" },
     );
-  if (spec.backend !== undefined && !["auto", "uv", "pip"].includes(spec.backend))
-    throw new ConfigError(`backend must be "auto", "uv" or "pip", got "${spec.backend}"`, { key: "backend" });
+  if (spec.installer !== undefined && !isOneOf(INSTALLERS, spec.installer))
+    throw new ConfigError(`installer must be ${quotedChoices(INSTALLERS)}, got "${spec.installer}"`, { key: "installer" });
   const sb = spec.sandbox;
   if (sb !== undefined) {
-    if (typeof sb !== "object" || sb === null || !["required", "preferred", "disabled"].includes(sb.mode))
+    if (typeof sb !== "object" || sb === null || !isOneOf(SANDBOX_MODES, sb.mode))
       throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled", got ${JSON.stringify(sb?.mode)}`, { key: "sandbox.mode" });
     if (sb.network !== undefined && typeof sb.network !== "boolean")
       throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, { key: "sandbox.network" });

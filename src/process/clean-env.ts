@@ -1,7 +1,7 @@
 // Builds the extension's environment from an allow-list: host secrets never reach it by accident.
 
 import { delimiter, join } from "node:path";
-import { isLoaderVariable } from "../config/env-policy.js";
+import { CUDA_IPC_ENV, isLoaderVariable } from "../config/env-policy.js";
 
 /** Host variables that pass through unchanged: locale and search path only. */
 const PASSED_THROUGH = /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ)$/;
@@ -12,6 +12,8 @@ export interface CleanEnvInput {
   home: string;
   tmpdir: string;
   extra?: Record<string, string>;
+  /** CUDA IPC on (the variable set), off (removed, whatever `extra` said) or undefined (`extra` decides). */
+  cudaIpc?: boolean;
 }
 
 export function buildCleanEnv(input: CleanEnvInput): Record<string, string> {
@@ -27,6 +29,9 @@ export function buildCleanEnv(input: CleanEnvInput): Record<string, string> {
   env.PYISOLATE_CHILD = "1";
   // What the application passes on purpose comes last and wins.
   Object.assign(env, input.extra ?? {});
+  // The cudaIpc option is the code's word on CUDA IPC: it overrides an env entry either way.
+  if (input.cudaIpc === true) env[CUDA_IPC_ENV] = "1";
+  else if (input.cudaIpc === false) delete env[CUDA_IPC_ENV];
   return env;
 }
 

@@ -96,11 +96,9 @@ export interface ProbeRecord {
   stderr: string;
 }
 
-/** How strictly `load` insists on a sandbox. */
-export type SandboxMode = "required" | "preferred" | "disabled";
-
-/** Which backend a load asks for: the best this host offers (`auto`), or one in particular. */
-export type SandboxBackendChoice = "auto" | "bwrap" | "landlock";
+// The vocabularies live in one leaf list (../vocabulary.ts); re-exported where the sandbox's callers look for them.
+import type { SandboxBackendChoice, SandboxMode } from "../vocabulary.js";
+export type { SandboxBackendChoice, SandboxMode };
 
 /** What confined one extension, as shown on `Extension.sandbox` and in its logs. */
 export interface SandboxInfo {

@@ -11,8 +11,8 @@ import type { PeerSegments } from "./peer-segments.js";
 import { Tensor } from "./tensor.js";
 import { encodeTensor, ReceivedFrame } from "./wire.js";
 
-/** How tensors travel on one connection: shared segments by fd (zero-copy) or bytes in the frame (one copy). */
-export type TensorTransport = "shm" | "copy";
+import type { TensorTransport } from "../vocabulary.js";
+export type { TensorTransport };
 
 export interface TensorCodecOptions {
   transport: TensorTransport;

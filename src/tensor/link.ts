@@ -11,8 +11,8 @@ import { segmentLedger } from "./ledger.js";
 import { nativeStatus, warnCopyFallback } from "./native.js";
 import { PeerSegments } from "./peer-segments.js";
 
-/** What the option `tensorTransport` may say; `auto` is shared memory when the native addon works. */
-export type TensorTransportOption = "auto" | TensorTransport;
+import type { TensorTransportOption } from "../vocabulary.js";
+export type { TensorTransportOption };
 
 /** The fd number of the tensor socket in the extension process. */
 export const GUEST_FD_CHANNEL = 4;

@@ -83,7 +83,7 @@ def _kill(pid, tree):
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return  # gone
-    except (AttributeError, OSError):  # Python 3.8, or a kernel before 5.3: the plain kill, with its tiny race
+    except (AttributeError, OSError):  # no os.pidfd_open in this build, or a kernel before 5.3: the plain kill, with its tiny race
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
