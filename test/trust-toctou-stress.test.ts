@@ -34,9 +34,11 @@ after(() => manager.close());
 
 /**
  * bwrap 0.8 cannot mount a descriptor from another user namespace: it binds the name the descriptor has now and then
- * compares the mount with the descriptor, so a flip in that moment fails the launch (closed, never open).
+ * compares the mount with the descriptor, so a flip in that moment fails the launch (closed, never open). Which step
+ * meets the flip decides bwrap's words: the comparison, the type check, the lookup of /proc/self/fd/N's name while
+ * the folder is moved away, or the mount itself.
  */
-const BWRAP_RACE = /bwrap: (Race condition binding dirfd|Can't get type of source)/;
+const BWRAP_RACE = /bwrap: (Race condition binding dirfd|Can't get type of source|Can't find source path \/proc\/self\/fd\/\d+|Can't bind mount )/;
 
 interface Tally {
   ran: number;
