@@ -8,6 +8,7 @@ import { grantedServices, realRoots } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
 import { validateExtensionOptions, validateManagerOptions } from "./config/validate.js";
 import { ensureEnvironment } from "./env/builder.js";
+import { onHostExit } from "./host-exit.js";
 import { ConfigError, ExtensionClosedError } from "./errors.js";
 import type { Extension } from "./extension.js";
 import type { UntypedEvents } from "./types/events.js";
@@ -48,6 +49,7 @@ export class ExtensionManager {
   /** This host's identity for the private folders' marker; the first load also reclaims the folders of dead hosts. */
   private identity: Promise<HostIdentity | undefined> | undefined;
   private readonly pools = new Map<string, ExtensionPool>();
+  private readonly forgetHostExit: () => void;
   private readonly killOnExit = () => {
     for (const extension of [...this.extensions.values(), ...[...this.pools.values()].flatMap((pool) => pool.extensions())]) {
       if (extension.processGroup !== undefined) {
@@ -75,7 +77,7 @@ export class ExtensionManager {
     this.venvRoot = this.options.venvRoot;
     this.logger = this.options.logger ?? createConsoleLogger();
     for (const message of deprecated) this.tellDeprecated(message);
-    process.on("exit", this.killOnExit);
+    this.forgetHostExit = onHostExit(this.killOnExit);
   }
 
   /**
@@ -243,7 +245,7 @@ export class ExtensionManager {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.extensions.values(), ...this.pools.values()].map((extension) => extension.stop()));
-    process.off("exit", this.killOnExit);
+    this.forgetHostExit();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -212,7 +212,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await Promise.race(inFlight.values());
     if (Date.now() - lastLog > 10_000) {
       lastLog = Date.now();
-      log(`${Math.round((lastLog - began) / 1000)} s: ${report.calls} calls, ${report.ok} ok, ${report.sigkills} SIGKILLs, ${report.limitCalls} limit calls, ${report.restarts} restarts`);
+      log(`${Math.round((lastLog - began) / 1000)} s: ${report.calls} calls, ${report.ok} ok, ${report.sigkills} SIGKILLs, ${report.limitCalls} limit calls, ${report.restarts} restarts, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB, heapTotal ${(process.memoryUsage().heapTotal / 2 ** 20).toFixed(1)} MiB`);
     }
   }
   stopping = true;

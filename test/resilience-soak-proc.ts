@@ -5,7 +5,9 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 export interface Usage {
   rss: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
+  arrayBuffers: number;
   fds: number;
   memfds: number;
 }
@@ -22,7 +24,7 @@ export function usage(): Usage {
     }
   }
   const memory = process.memoryUsage();
-  return { rss: memory.rss, heapUsed: memory.heapUsed, external: memory.external, fds: fds.length, memfds };
+  return { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, arrayBuffers: memory.arrayBuffers, fds: fds.length, memfds };
 }
 
 /** Every process whose ancestry leads to `root` (the extensions, their sandboxes and children). */

@@ -1,4 +1,4 @@
-// The short soak (30 s; scripts/soak.mjs runs it for minutes): 16 extensions under a restart policy and limits, bytes
+// The short soak (40 s; scripts/soak.mjs runs it for minutes): 16 extensions under a restart policy and limits, bytes
 // and tensors in flight, random SIGKILLs and limit kills; every call settles exactly once with a value or one of the
 // kill's typed errors, the extensions come back by policy, and nothing of a dead process is left.
 
@@ -8,10 +8,10 @@ import { fixture, SHARED_VENV_ROOT } from "./helpers.js";
 import { ALLOWED_ERRORS, runSoak } from "./resilience-soak-core.js";
 import { NUMPY } from "./tensor-helpers.js";
 
-describe("soak: 16 extensions under random SIGKILLs and limit kills for 30 s", { timeout: 900_000 }, () => {
+describe("soak: 16 extensions under random SIGKILLs and limit kills for 40 s", { timeout: 900_000 }, () => {
   it("settles every call once, restarts every killed extension by policy, leaks no fd, memfd, memory or process", async () => {
     const report = await runSoak({
-      venvRoot: SHARED_VENV_ROOT, modulePath: fixture("res_fuzz_soak"), extensions: 16, durationMs: 30_000, warmupMs: 8_000, warmupCalls: 2_000,
+      venvRoot: SHARED_VENV_ROOT, modulePath: fixture("res_fuzz_soak"), extensions: 16, durationMs: 40_000, warmupMs: 8_000, warmupCalls: 10_000,
       concurrency: 32, killEveryMs: [200, 600], limitShare: 0.25, tensorExtensions: 2, numpy: NUMPY,
       log: (line) => console.log(`# soak: ${line}`),
     });
@@ -30,6 +30,8 @@ describe("soak: 16 extensions under random SIGKILLs and limit kills for 30 s", {
     assert.deepEqual(report.orphans, [], "no extension process outlives the manager");
     assert.equal(report.memfdsLeft, 0, "no memfd left in the host");
     assert.ok(Math.abs(report.end.fds - report.start.fds) <= Math.ceil(report.start.fds * 0.05), `fds ${report.start.fds} -> ${report.end.fds}`);
+    // The baseline waits for 10,000 calls (or half the run on a slow machine): before that the allocator and V8's
+    // spaces are still growing to their working size, which a 30 s run under load mistook for a leak.
     assert.ok(report.end.rss <= report.start.rss * 1.05, `rss ${report.start.rss} -> ${report.end.rss}`);
   });
 });

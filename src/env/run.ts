@@ -2,6 +2,7 @@
 
 import { spawn } from "node:child_process";
 import { CallAbortedError, EnvironmentBuildError } from "../errors.js";
+import { onHostExit } from "../host-exit.js";
 
 /** How many output lines an error keeps. */
 export const TAIL_LINES = 40;
@@ -89,8 +90,8 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     // SIGTERM, not SIGKILL: there is no later moment to escalate, and SIGKILL would kill the Landlock launcher's
     // supervisor before it kills what the build left behind (a setsid daemon). bwrap dies on SIGTERM and its PID
     // namespace takes every process with it; an unconfined install is the host's own code.
-    const onHostExit = (): void => killGroup("SIGTERM");
-    if (options.group) process.once("exit", onHostExit);
+    const killOnHostExit = (): void => killGroup("SIGTERM");
+    const forgetHostExit = options.group ? onHostExit(killOnHostExit) : undefined;
     const abort = (reason: unknown): void => {
       if (aborted) return;
       aborted = true;
@@ -107,7 +108,7 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
 
     const finish = (): void => {
       signal?.removeEventListener("abort", onAbort);
-      process.removeListener("exit", onHostExit);
+      forgetHostExit?.();
       if (timeout) clearTimeout(timeout);
       if (killTimer) clearTimeout(killTimer);
     };

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError } from "../errors.js";
+import { onHostExit } from "../host-exit.js";
 import { nativeStatus, type NativeAddon, type NativeStatus } from "./native.js";
 import { Segment, type SegmentKind } from "./segment.js";
 
@@ -94,7 +95,7 @@ export class SegmentAllocator {
     if (this.#fileDir === undefined) {
       this.#fileDir = mkdtempSync(join(this.#fileRoot, "pyisolate-shm-")); // mode 0700
       const dir = this.#fileDir;
-      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+      onHostExit(() => rmSync(dir, { recursive: true, force: true }));
     }
     return this.#fileDir;
   }
