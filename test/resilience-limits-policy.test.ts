@@ -121,6 +121,24 @@ describe("the host's watchdog", () => {
     assert.equal(sampleTree(2 ** 22 + 1), undefined, "a pid that cannot exist");
   });
 
+  it("counts the descriptors of the tree below the sandbox's own levels only, each process at most its own limit", async () => {
+    // A parent that opens 20 descriptors (the sandbox's stand-in) after starting a child that holds its 3 standard ones.
+    const { spawn } = await import("node:child_process");
+    const parent = spawn("bash", ["-c", "sleep 30 </dev/null >/dev/null 2>&1 & for i in $(seq 20); do exec {x}</dev/null; done; wait"], { stdio: "ignore" });
+    try {
+      const held = (hostLevels?: number) => sampleTree(parent.pid!, { openFiles: true, hostLevels })!.openFiles;
+      for (let i = 0; i < 100 && (sampleTree(parent.pid!)!.processes < 2 || held() < 23); i++) await new Promise((r) => setTimeout(r, 50));
+      const whole = held();
+      const below = held(1);
+      assert.ok(whole >= below + 20, `the whole tree holds ${whole}, below the first level ${below}`);
+      assert.ok(below >= 3 && below < 20, `the child holds its 3 standard descriptors: ${below}`);
+      assert.equal(sampleTree(parent.pid!, { openFiles: true, openFilesEach: 2 })!.openFiles, 4, "each member counts at most 2");
+    } finally {
+      parent.kill("SIGKILL");
+      spawn("pkill", ["-KILL", "-P", String(parent.pid)]);
+    }
+  });
+
   it("does not count the sandbox's own processes as the extension's pids, and stops at the first limit passed", () => {
     const usage = usageOf({ processes: 3, rssBytes: 300 * MIB, cpuSeconds: 1.234, openFiles: 40 }, 2);
     assert.deepEqual(usage, { memoryMiB: 300, cpuSeconds: 1.23, pids: 1, openFiles: 40 });

@@ -13,7 +13,7 @@ export interface TreeSample {
   rssBytes: number;
   /** User and system time of live members and of the children they reaped, seconds. */
   cpuSeconds: number;
-  /** Open descriptors of every member whose /proc/<pid>/fd the host may list. */
+  /** Open descriptors of every member whose /proc/<pid>/fd the host may list (below `hostLevels`, if given). */
   openFiles: number;
 }
 
@@ -69,14 +69,30 @@ export function rssFromStatus(status: string): number {
 export interface SampleWhat {
   rss?: boolean;
   openFiles?: boolean;
+  /**
+   * Descriptors of the tree's first this many levels (the sandbox's own processes: bwrap's two, or the guest's
+   * supervisor) are not counted: they are the host's, and a guest at its own RLIMIT_NOFILE plus them is no excess.
+   */
+  hostLevels?: number;
+  /**
+   * Each member counts at most this many descriptors: RLIMIT_NOFILE bounds a process by fd number, and fds numbered
+   * past it that it inherited (the pinned paths) would otherwise make a process at its own EMFILE an excess.
+   */
+  openFilesEach?: number;
+}
+
+/** A member of a tree: its CPU ticks and how far below the root it is (the root is 0). */
+interface Member {
+  ticks: number;
+  depth: number;
 }
 
 /**
  * The members of `root`'s tree with their CPU ticks, found through each task's `children` file (cost in proportion
  * to the tree); where the kernel lacks them (CONFIG_PROC_CHILDREN), by a scan of every process's stat.
  */
-function treeMembers(root: number): Map<number, number> | undefined {
-  const ticks = new Map<number, number>();
+function treeMembers(root: number): Map<number, Member> | undefined {
+  const members = new Map<number, Member>();
   const rootStat = readOrUndefined(`/proc/${root}/stat`);
   if (rootStat === undefined) return undefined;
   let tasks: string[];
@@ -86,10 +102,11 @@ function treeMembers(root: number): Map<number, number> | undefined {
     return undefined;
   }
   if (readOrUndefined(`/proc/${root}/task/${tasks[0]}/children`) === undefined) return scanMembers(root);
-  ticks.set(root, parseStat(rootStat).ticks);
+  members.set(root, { ticks: parseStat(rootStat).ticks, depth: 0 });
   const todo = [root];
   while (todo.length) {
     const pid = todo.pop()!;
+    const depth = members.get(pid)!.depth + 1;
     let threads: string[];
     try {
       threads = readdirSync(`/proc/${pid}/task`);
@@ -99,19 +116,19 @@ function treeMembers(root: number): Map<number, number> | undefined {
     for (const tid of threads) {
       for (const child of (readOrUndefined(`/proc/${pid}/task/${tid}/children`) ?? "").split(" ")) {
         const n = Number(child);
-        if (!child || ticks.has(n)) continue;
+        if (!child || members.has(n)) continue;
         const stat = readOrUndefined(`/proc/${n}/stat`);
         if (stat === undefined) continue;
-        ticks.set(n, parseStat(stat).ticks);
+        members.set(n, { ticks: parseStat(stat).ticks, depth });
         todo.push(n);
       }
     }
   }
-  return ticks;
+  return members;
 }
 
 /** The fallback: every process's parent from its stat, then the tree below `root`. */
-function scanMembers(root: number): Map<number, number> | undefined {
+function scanMembers(root: number): Map<number, Member> | undefined {
   const parents = new Map<number, number>();
   const ticks = new Map<number, number>();
   for (const name of readdirSync("/proc")) {
@@ -123,7 +140,12 @@ function scanMembers(root: number): Map<number, number> | undefined {
     ticks.set(Number(name), parsed.ticks);
   }
   if (!parents.has(root)) return undefined;
-  return new Map([root, ...treeBelow(root, parents)].map((pid) => [pid, ticks.get(pid) ?? 0]));
+  const members = new Map<number, Member>([[root, { ticks: ticks.get(root) ?? 0, depth: 0 }]]);
+  // treeBelow lists parents before children, so each parent's depth is known when its child comes.
+  for (const pid of treeBelow(root, parents)) {
+    members.set(pid, { ticks: ticks.get(pid) ?? 0, depth: (members.get(parents.get(pid)!)?.depth ?? 0) + 1 });
+  }
+  return members;
 }
 
 /** Samples the tree of `root` (it included); undefined when `root` is gone. Reads only /proc, follows nothing. */
@@ -131,15 +153,15 @@ export function sampleTree(root: number, what: SampleWhat = { rss: true, openFil
   const members = treeMembers(root);
   if (members === undefined) return undefined;
   const sample: TreeSample = { processes: members.size, rssBytes: 0, cpuSeconds: 0, openFiles: 0 };
-  for (const [pid, ticks] of members) {
+  for (const [pid, { ticks, depth }] of members) {
     sample.cpuSeconds += ticks / TICKS_PER_SECOND;
     if (what.rss) {
       const status = readOrUndefined(`/proc/${pid}/status`);
       if (status !== undefined) sample.rssBytes += rssFromStatus(status);
     }
-    if (!what.openFiles) continue;
+    if (!what.openFiles || depth < (what.hostLevels ?? 0)) continue;
     try {
-      sample.openFiles += readdirSync(`/proc/${pid}/fd`).length;
+      sample.openFiles += Math.min(readdirSync(`/proc/${pid}/fd`).length, what.openFilesEach ?? Infinity);
     } catch {
       // Not ours to list (a process that changed its credentials) or gone: the rlimit still bounds it.
     }

@@ -70,7 +70,12 @@ export function startWatchdog(input: WatchdogInput): () => void {
     try {
       const usage: Usage = {};
       if (watchTree) {
-        const sample = sampleTree(input.root, { rss: input.limits.memoryMiB !== undefined, openFiles: input.limits.openFiles !== undefined });
+        const sample = sampleTree(input.root, {
+          rss: input.limits.memoryMiB !== undefined,
+          openFiles: input.limits.openFiles !== undefined,
+          hostLevels: input.overhead,
+          openFilesEach: input.limits.openFiles,
+        });
         if (sample === undefined) return stop(); // the process is gone: its exit handler reports it
         Object.assign(usage, usageOf(sample, input.overhead));
       }
