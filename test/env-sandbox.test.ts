@@ -46,7 +46,8 @@ describe("install sandbox: real installs", { skip }, () => {
     assert.ok(existsSync(path.join(base.venvRoot, ".cache", "pip-hello", "pip")), "pip's cache is the environment's own");
     assert.deepEqual(leftovers(base.venvRoot), []);
 
-    // The overhead: the same build unconfined and confined (detection is cached per process, as in a host).
+    // The overhead, reported and not asserted (tests do not time things; a loaded CI machine made 1.5 s a coin toss):
+    // the same build unconfined and confined, both of which must succeed (detection is cached, as in a host).
     const time = async (mode: "disabled" | "required", i: number): Promise<number> => {
       const start = performance.now();
       await ensureEnvironment({ ...base, name: `pip-time-${mode}-${i}`, installer: "pip", dependencies: ["pyisolate-fixture-hello==1.0"], sandbox: { mode } });
@@ -60,7 +61,6 @@ describe("install sandbox: real installs", { skip }, () => {
     }
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[1]!;
     t.diagnostic(`pip build, median of 3: unconfined ${median(off).toFixed(0)} ms, in ${caps.backend} ${median(on).toFixed(0)} ms`);
-    assert.ok(median(on) - median(off) < 1500, `the install sandbox added ${(median(on) - median(off)).toFixed(0)} ms`);
   });
 
   it("pip reads the user's pip.conf inside the sandbox (moved into the private HOME) and the local index it names", async () => {
