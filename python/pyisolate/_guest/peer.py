@@ -76,6 +76,8 @@ class Peer:
         if channel is None:
             return "copy"
         self._out.fd_channel = channel
+        threshold = config.get("bytesFd")
+        self._out.bytes_fd = threshold if type(threshold) is int and threshold > 0 else None
         releases.bind(self._loop, self._send_segment_release)
         return "shm"
 
