@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { BYTES_CASES, BYTES_SETTLE_MS } from "./bytes-plan.mjs";
+import { BYTES_CASE_BUDGET_S, BYTES_CASES, BYTES_SETTLE_MS } from "./bytes-plan.mjs";
 import { scenarioTensors } from "./ours_tensors.mjs";
 import { parentPid, pssMiB, rssMiB } from "./procfs.mjs";
 import { latencySummary, median } from "./stats.mjs";
@@ -186,7 +186,8 @@ async function scenarioBytes(bench) {
       throw new Error(`bytes echo of ${label} came back different`);
     }
     const samples = [];
-    for (let i = 0; i < reps; i++) {
+    const caseStart = process.hrtime.bigint();
+    for (let i = 0; i < reps && (i < 3 || Number(process.hrtime.bigint() - caseStart) < BYTES_CASE_BUDGET_S * 1e9); i++) {
       const start = process.hrtime.bigint();
       await ext.call("echo", [data]);
       samples.push(process.hrtime.bigint() - start);
