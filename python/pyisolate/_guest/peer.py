@@ -7,8 +7,8 @@ import itertools
 import threading
 import types
 
+from . import eager, tensors_cuda
 from . import protocol as P
-from . import tensors_cuda
 from .backlog import EventBacklog
 from .codec import Decoder
 from .errors import error_from_wire
@@ -181,7 +181,18 @@ class Peer:
         except Exception as e:
             self._out.error(cid, e)
             return
-        if type(result) is not types.CoroutineType and not hasattr(result, "__await__"):
+        if type(result) is types.CoroutineType:
+            # Started here: a coroutine that returns without waiting (most calls) is answered with no task and no
+            # trip around the event loop; one that waits carries on in a task from where it stopped.
+            try:
+                done, result = eager.step(result)
+            except Exception as e:
+                self._out.error(cid, e)
+                return
+            if done is eager.DONE:
+                self._out.result(cid, result)
+                return
+        elif not hasattr(result, "__await__"):
             self._out.result(cid, result)  # a sync method ran inline: reply now
             return
         self._serving[cid] = self._loop.create_task(self._serve(cid, result))
