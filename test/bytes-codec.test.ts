@@ -5,10 +5,12 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { describe, it } from "node:test";
-import { ProtocolError } from "../src/errors.js";
+import { validateExtensionOptions } from "../src/config/validate.js";
+import { ConfigError, ProtocolError } from "../src/errors.js";
 import { F_SEAL_SHRINK, type BytesFd } from "../src/rpc/bytes-fd.js";
 import { Codec } from "../src/rpc/codec.js";
 import { nativeStatus } from "../src/tensor/native.js";
+import { fixture } from "./helpers.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
 
@@ -66,5 +68,16 @@ describe("bytes by memfd in the host codec", { skip }, () => {
       assert.throws(() => c.decode({ $bytes: payload }, [], []), (e: Error) => e instanceof ProtocolError && /^malformed \$bytes/.test(e.message));
     }
     assert.throws(() => new Codec().decode({ $bytes: { fd: 0, size: 1 } }), /bytes by fd need an fd channel/);
+  });
+});
+
+describe("the bytesMemfdThreshold option", () => {
+  it("takes a positive integer or Infinity and refuses anything else with a ConfigError naming the option", () => {
+    const base = { name: "x", modulePath: fixture("bytes_echo") };
+    for (const ok of [1, 1 << 20, Infinity, undefined]) assert.doesNotThrow(() => validateExtensionOptions({ ...base, bytesMemfdThreshold: ok }));
+    for (const bad of [0, -1, 1.5, NaN, "1"]) {
+      assert.throws(() => validateExtensionOptions({ ...base, bytesMemfdThreshold: bad as number }), (e: Error) =>
+        e instanceof ConfigError && e.key === "bytesMemfdThreshold" && /^bytesMemfdThreshold must be a positive integer/.test(e.message));
+    }
   });
 });
