@@ -20,6 +20,7 @@ from .proxies import ProxyTable
 from .segments import forget as forget_segments
 from .segments import releases
 from .targets import Targets
+from .trim import LARGE_FRAME, Trimmer
 
 _READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
@@ -42,6 +43,7 @@ class Peer:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._frames = FrameDecoder(max_frame_bytes)
+        self._trimmer = Trimmer(self._loop, lambda: self._out.buffered())
         self._on_message = on_message
         self._out = Outbox(self._transport, max_frame_bytes)
         self._targets = Targets()
@@ -108,6 +110,10 @@ class Peer:
                     return
                 for msg, attachments in self._frames.feed(data):
                     self._dispatch_with_fds(msg, attachments)
+                msg = attachments = data = None  # the last frame's bytes must not live until the next one arrives
+                if self._frames.largest >= LARGE_FRAME:
+                    self._frames.largest = 0
+                    self._trimmer.large_frame()
         finally:
             self.close(ConnectionError("the connection closed"))
 
@@ -357,6 +363,7 @@ class Peer:
             task.cancel()
         self._out.exports.clear()
         self._out.closed = True
+        self._trimmer.close()
         tensors_cuda.releases.unbind()
         if self._out.fd_channel is not None:
             releases.unbind()
