@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import threading
 import types
 
-from . import eager, tensors_cuda
 from . import protocol as P
+from . import tensors_cuda
 from .backlog import EventBacklog
 from .codec import Decoder
 from .errors import error_from_wire
@@ -26,6 +27,7 @@ _READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
 _CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.EVENT, P.SHUTDOWN))
 _NO_KW = object()  # a call without "kw"
+_EAGER_TASKS = sys.version_info >= (3, 12)  # Task(eager_start=True)
 
 
 class Peer:
@@ -187,19 +189,15 @@ class Peer:
         except Exception as e:
             self._out.error(cid, e)
             return
-        if type(result) is types.CoroutineType:
-            # Started here: a coroutine that returns without waiting (most calls) is answered with no task and no
-            # trip around the event loop; one that waits carries on in a task from where it stopped.
-            try:
-                done, result = eager.step(result)
-            except Exception as e:
-                self._out.error(cid, e)
-                return
-            if done is eager.DONE:
-                self._out.result(cid, result)
-                return
-        elif not hasattr(result, "__await__"):
+        if type(result) is not types.CoroutineType and not hasattr(result, "__await__"):
             self._out.result(cid, result)  # a sync method ran inline: reply now
+            return
+        if _EAGER_TASKS:
+            # Python 3.12+: the task runs at once, as the current task (asyncio.timeout and TaskGroup bind to it), up to
+            # its first wait; a call that returns without waiting is answered with no trip around the event loop.
+            task = asyncio.Task(self._serve(cid, result), loop=self._loop, eager_start=True)
+            if not task.done():
+                self._serving[cid] = task
             return
         self._serving[cid] = self._loop.create_task(self._serve(cid, result))
 
