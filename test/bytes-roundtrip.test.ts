@@ -117,6 +117,19 @@ for (const p of PATHS) {
   });
 }
 
+describe("a call's own task", () => {
+  it("binds asyncio.timeout in an extension method to the call, so its expiry leaves the connection serving", async () => {
+    const ext = await manager.load({ name: "bytes_echo_timeout", modulePath: MODULE, sandbox: { mode: "disabled" } });
+    try {
+      assert.equal(await ext.call("times_out"), "timed out");
+      assert.ok(same(await ext.call("echo", [Buffer.from("still here")]), Buffer.from("still here")));
+      assert.equal(ext.state, "ready");
+    } finally {
+      await ext.stop();
+    }
+  });
+});
+
 describe("where the guest sends bytes by memfd", () => {
   it("sends bytes from the threshold on by fd and below it in the frame (maxFdsPerFrame 0 refuses only the former)", async (t) => {
     if (NO_FDS !== undefined) return t.skip(NO_FDS);
