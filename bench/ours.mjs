@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { BYTES_CASE_BUDGET_S, BYTES_CASES, BYTES_SETTLE_MS } from "./bytes-plan.mjs";
 import { scenarioTensors } from "./ours_tensors.mjs";
 import { parentPid, pssMiB, rssMiB } from "./procfs.mjs";
 import { latencySummary, median } from "./stats.mjs";
@@ -170,6 +171,35 @@ async function scenarioSandboxWarmStart(bench) {
   };
 }
 
+/** Echoes of 1 MB and 50 MB of bytes (a Buffer out, `bytes` in Python, a Uint8Array back); the extension's RSS
+ * idle before and settled after the 50 MB echoes. */
+async function scenarioBytes(bench) {
+  const ext = await bench.ensureStarted();
+  const pid = await ext.call("pid", []);
+  await sleep(BYTES_SETTLE_MS);
+  const out = { bytes_rss_idle_mib: rssMiB(pid) };
+  for (const { label, size, reps } of BYTES_CASES) {
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) data[i] = i & 0xff;
+    const first = await ext.call("echo", [data]);
+    if (!(first instanceof Uint8Array) || !Buffer.from(first.buffer, first.byteOffset, first.byteLength).equals(data)) {
+      throw new Error(`bytes echo of ${label} came back different`);
+    }
+    const samples = [];
+    const caseStart = process.hrtime.bigint();
+    for (let i = 0; i < reps && (i < 3 || Number(process.hrtime.bigint() - caseStart) < BYTES_CASE_BUDGET_S * 1e9); i++) {
+      const start = process.hrtime.bigint();
+      await ext.call("echo", [data]);
+      samples.push(process.hrtime.bigint() - start);
+    }
+    out[`bytes_echo_${label}_median_ms`] = median(samples) / 1e6;
+  }
+  await sleep(BYTES_SETTLE_MS);
+  out.bytes_rss_after_50MB_mib = rssMiB(pid);
+  out.bytes_rss_growth_mib = out.bytes_rss_after_50MB_mib - out.bytes_rss_idle_mib;
+  return out;
+}
+
 const SCENARIOS = {
   idle_rss: scenarioIdleRss,
   host_to_ext: scenarioHostToExt,
@@ -177,6 +207,7 @@ const SCENARIOS = {
   pipelined: scenarioPipelined,
   warm_start: scenarioWarmStart,
   sandbox_warm_start: scenarioSandboxWarmStart,
+  bytes: scenarioBytes,
   tensors: scenarioTensors, // ours_tensors.mjs; last, as it stops the small-call extension
 };
 

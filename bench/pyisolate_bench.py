@@ -185,12 +185,46 @@ async def scenario_warm_start(bench):
     return {"warm_start_median_ms": median(samples) / 1e6}
 
 
+BYTES_PLAN = json.loads((HERE / "bytes-plan.json").read_text())
+
+
+async def scenario_bytes(bench):
+    """Echoes of 1 MB and 50 MB of bytes; the extension's RSS idle before and settled after (as ours)."""
+    ext = await bench.ensure_started()
+    pid = await ext.pid()
+    settle = BYTES_PLAN["settle_ms"] / 1000
+    await asyncio.sleep(settle)
+    out = {"bytes_rss_idle_mib": read_rss_mib(pid)}
+    clock = time.perf_counter_ns
+    for case in BYTES_PLAN["cases"]:
+        size = case["size"]
+        data = bytearray(size)
+        data[::4096] = bytes(i & 0xFF for i in range(0, size, 4096))
+        data = bytes(data)
+        if await ext.echo(data) != data:
+            raise RuntimeError(f"bytes echo of {case['label']} came back different")
+        samples = []
+        case_start = clock()
+        for i in range(case["reps"]):
+            if i >= 3 and clock() - case_start > BYTES_PLAN["case_budget_s"] * 1e9:
+                break
+            start = clock()
+            await ext.echo(data)
+            samples.append(clock() - start)
+        out[f"bytes_echo_{case['label']}_median_ms"] = median(samples) / 1e6
+    await asyncio.sleep(settle)
+    out["bytes_rss_after_50MB_mib"] = read_rss_mib(pid)
+    out["bytes_rss_growth_mib"] = out["bytes_rss_after_50MB_mib"] - out["bytes_rss_idle_mib"]
+    return out
+
+
 SCENARIOS = {
     "idle_rss": scenario_idle_rss,
     "host_to_ext": scenario_host_to_ext,
     "ext_to_host": scenario_ext_to_host,
     "pipelined": scenario_pipelined,
     "warm_start": scenario_warm_start,
+    "bytes": scenario_bytes,
     "tensors": scenario_tensors,  # pyisolate_tensors.py; last, as it stops the small-call extension
 }
 

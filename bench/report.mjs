@@ -43,6 +43,12 @@ export const METRICS = [
   { key: "sandbox_warm_start_landlock_ms", label: "warm start, Landlock (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_cost_bwrap_ms", label: "sandbox cost to warm start: bwrap (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_cost_landlock_ms", label: "sandbox cost to warm start: Landlock (ours only)", unit: "ms", better: "lower" },
+  // Issue 13, bytes: an echo of a Buffer (bytes in Python) and the extension's RSS around the 50 MB echoes.
+  { key: "bytes_echo_1MB_median_ms", label: "bytes echo 1 MB, median", unit: "ms", better: "lower" },
+  { key: "bytes_echo_50MB_median_ms", label: "bytes echo 50 MB, median", unit: "ms", better: "lower" },
+  { key: "bytes_rss_idle_mib", label: "extension RSS before the bytes echoes", unit: "MiB", better: "lower" },
+  { key: "bytes_rss_after_50MB_mib", label: "extension RSS after the 50 MB echoes", unit: "MiB", better: "lower" },
+  { key: "bytes_rss_growth_mib", label: "extension RSS growth across the bytes echoes", unit: "MiB", better: "lower" },
   ...tensorMetrics(),
 ];
 

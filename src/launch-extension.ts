@@ -60,6 +60,8 @@ export interface LaunchExtensionInput {
   onFinished: () => Promise<void>;
   /** How tensors travel to and from this extension (default "auto"). */
   tensorTransport?: TensorTransportOption;
+  /** Bytes of this many or more cross as a sealed memfd where tensors do (default 1 MiB; docs/protocol.md, Bytes). */
+  bytesMemfdThreshold?: number;
   /** CUDA IPC for this extension's CUDA tensors: true sets PYISOLATE_ENABLE_CUDA_IPC=1, false keeps it out. */
   cudaIpc?: boolean;
   /** What its frames and output may cost the host (checked by validateExtensionOptions). */
@@ -120,7 +122,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   // let, not const: the exit handler may run before the assignment below, and must then see undefined.
   // eslint-disable-next-line prefer-const
   let enforcement: Enforcement | undefined;
-  const tensors = new TensorLink(input.tensorTransport, name, limits);
+  const tensors = new TensorLink(input.tensorTransport, name, limits, input.bytesMemfdThreshold);
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
   const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, (report) => hooks.dropped(report));
   const guest = new GuestProcess(command, {
@@ -168,6 +170,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     caller: name,
     kinds: [tensors.codec()],
     fdChannel: tensors.channel,
+    bytesFd: tensors.bytesFd,
     limits,
     admitEvent: (_event, bytes) => gate.admit("events", bytes),
     // The socket often closes before the exit is reported; the exit handler closes the peer with the

@@ -91,6 +91,7 @@ export async function launchWorker(plan: LoadPlan, context: WorkerContext, worke
     stopGraceMs: context.stopGraceMs,
     signal: merged.signal,
     tensorTransport: merged.tensorTransport,
+    bytesMemfdThreshold: merged.bytesMemfdThreshold,
     // The option, else the host's own PYISOLATE_ENABLE_CUDA_IPC=1 (pyisolate's switch), which the clean env drops.
     cudaIpc: cudaIpcWanted(checked.cudaIpc, process.env),
     limits: merged.protocolLimits,

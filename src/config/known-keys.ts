@@ -10,7 +10,7 @@ import type { ExtensionOptions, ManagerOptions, SandboxOptions, SharedRuntimeOpt
 const EXTENSION_FIELDS: Record<keyof ExtensionOptions, true> = {
   name: true, modulePath: true, dependencies: true, python: true, env: true, extensionClass: true, indexUrl: true,
   extraIndexUrls: true, findLinks: true, installer: true, backend: true, sandbox: true, callTimeoutMs: true,
-  startTimeoutMs: true, onProgress: true, signal: true, tensorTransport: true, cudaIpc: true, sharedRuntime: true,
+  startTimeoutMs: true, onProgress: true, signal: true, tensorTransport: true, bytesMemfdThreshold: true, cudaIpc: true, sharedRuntime: true,
   systemSitePackages: true, services: true, fileEnv: true, protocolLimits: true, limits: true, restart: true,
   health: true, output: true, logger: true, inferenceMode: true, fileDependencyPaths: true,
 };

@@ -111,6 +111,12 @@ export interface ExtensionOptions {
    */
   tensorTransport?: TensorTransportOption;
   /**
+   * Bytes (`Uint8Array`, Buffer, Python `bytes`) of this many or more cross as a sealed memfd beside the frame, one
+   * copy on each side, wherever tensors travel as shared memory; smaller ones ride in the frame. Default 1 MiB;
+   * `Infinity` keeps every bytes value in the frame (docs/protocol.md, Bytes).
+   */
+  bytesMemfdThreshold?: number;
+  /**
    * Let torch CUDA tensors cross as CUDA IPC handles (docs/tensors.md, CUDA tensors): the extension gets
    * `PYISOLATE_ENABLE_CUDA_IPC=1`. Default: on when the host process has `PYISOLATE_ENABLE_CUDA_IPC=1` (pyisolate's
    * switch), else off (CUDA tensors are copied through the host). Needs `sandbox.gpu` under a sandbox. A code option

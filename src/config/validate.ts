@@ -169,6 +169,7 @@ export function validateExtensionOptions(options: ExtensionOptions, onDeprecated
   validateSandbox(options.sandbox);
   checkCudaIpc(options);
   checkOneOf(options.tensorTransport, TENSOR_TRANSPORT_OPTIONS, "tensorTransport");
+  checkBytesThreshold(options.bytesMemfdThreshold);
   const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
   if (options.extensionClass !== undefined && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(options.extensionClass)) {
     throw new ConfigError(`extensionClass must look like "package.module:ClassName"`, { key: "extensionClass" });
@@ -283,6 +284,14 @@ function validateSandbox(sandbox: unknown): void {
 }
 
 /** `cudaIpc`: a boolean; under a sandbox CUDA needs the GPU's device nodes, so `true` asks for `sandbox.gpu` too. */
+/** A positive integer number of bytes, or Infinity (bytes never leave the frame). */
+function checkBytesThreshold(value: unknown): void {
+  if (value === undefined || value === Infinity) return;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigError(`bytesMemfdThreshold must be a positive integer (bytes) or Infinity, got ${String(value)}`, { key: "bytesMemfdThreshold" });
+  }
+}
+
 function checkCudaIpc(options: ExtensionOptions): void {
   if (optionalBoolean(options.cudaIpc, "cudaIpc") !== true) return;
   if (options.sandbox?.mode !== "disabled" && options.sandbox?.gpu !== true) {

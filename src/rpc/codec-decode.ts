@@ -1,6 +1,7 @@
 // Decoding walk: replaces tags in a freshly parsed header value, in place; malformed tags are protocol errors.
 
 import { ProtocolError } from "../errors.js";
+import { readMemfd } from "./bytes-fd.js";
 import type { CodecParts, DecodeContext } from "./value-kind.js";
 import { MAX_DEPTH, setOwn } from "./codec-encode.js";
 
@@ -11,6 +12,10 @@ const INT_PATTERN = /^-?[0-9]+$/;
 
 class DecodeState implements DecodeContext {
   #fds: number[];
+  /** Every fd of the frame, open until finish(): bytes are read from them, whoever owns them. */
+  readonly #frameFds: readonly number[];
+  /** Bytes read from memfds so far in this frame (bounded like a frame's attachments). */
+  #fdBytes = 0;
   readonly #states = new Map<object, { state: unknown; close: (state: never) => void }>();
 
   constructor(
@@ -19,6 +24,7 @@ class DecodeState implements DecodeContext {
     fds: readonly number[],
   ) {
     this.#fds = [...fds];
+    this.#frameFds = this.#fds.slice();
   }
 
   takeFds(): number[] {
@@ -65,6 +71,22 @@ class DecodeState implements DecodeContext {
 
   decode(value: unknown): unknown {
     return walk(value, this, 0);
+  }
+
+  /** `{"$bytes": {"fd": i, "size": n}}`: a copy of n bytes of the frame's fd i (a sealed memfd). */
+  bytesFromFd(payload: object): Uint8Array {
+    const path = this.codec.bytesFd;
+    if (path === undefined) throw new ProtocolError(`malformed $bytes ${preview(payload)}: bytes by fd need an fd channel, which this connection has not`);
+    const { fd, size, ...rest } = payload as { fd?: unknown; size?: unknown };
+    if (Object.keys(rest).length > 0 || typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd >= this.#frameFds.length
+      || typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+      throw new ProtocolError(`malformed $bytes ${preview(payload)}: expected {"fd": one of the frame's ${this.#frameFds.length} fds, "size": bytes}`);
+    }
+    this.#fdBytes += size;
+    if (this.#fdBytes > path.maxBytes) {
+      throw new ProtocolError(`bytes by fd in one frame: ${this.#fdBytes} exceeds the limit maxFrameBytes = ${path.maxBytes}`);
+    }
+    return readMemfd(this.#frameFds[fd]!, size, path.native);
   }
 }
 
@@ -128,7 +150,7 @@ function walk(value: unknown, state: DecodeState, depth: number): unknown {
 function decodeTag(tag: string, payload: unknown, state: DecodeState, depth: number): unknown {
   switch (tag) {
     case "$bytes":
-      return state.attachment(payload);
+      return typeof payload === "object" && payload !== null && !Array.isArray(payload) ? state.bytesFromFd(payload) : state.attachment(payload);
     case "$int":
       if (typeof payload !== "string" || payload.length > MAX_INT_DIGITS + 1 || !INT_PATTERN.test(payload)) {
         throw new ProtocolError(`malformed $int ${preview(payload)}: expected a decimal string of at most ${MAX_INT_DIGITS} digits`);

@@ -1,5 +1,6 @@
 // Encoding walk: copies only the parts of a value that need tags; refuses what the wire cannot carry.
 
+import { closeWhenSent, writeMemfd } from "./bytes-fd.js";
 import type { AnyFunction, CodecParts, EncodeContext, EncodedValue, FdHold } from "./value-kind.js";
 import { Kwargs } from "./kwargs.js";
 
@@ -56,6 +57,14 @@ class EncodeState implements EncodeContext {
 
   encode(value: unknown): unknown {
     return walk(value, this, 0);
+  }
+
+  /** Bytes as an attachment (copied only by the socket write), or from the threshold on as a sealed memfd. */
+  bytes(bytes: Uint8Array): unknown {
+    const path = this.codec.bytesFd;
+    if (path === undefined || bytes.byteLength < path.threshold) return { $bytes: this.attach(bytes) };
+    const fd = writeMemfd(bytes, path.native);
+    return { $bytes: { fd: this.addFd(fd, closeWhenSent(fd, path.native)), size: bytes.byteLength } };
   }
 }
 
@@ -135,8 +144,8 @@ function walkObject(value: object, state: EncodeState, depth: number): unknown {
   if (Array.isArray(value)) return walkArray(value, state, depth);
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto === Object.prototype || proto === null) return walkPlain(value as Record<string, unknown>, state, depth);
-  if (value instanceof Uint8Array) return { $bytes: state.attach(value) };
-  if (value instanceof ArrayBuffer) return { $bytes: state.attach(new Uint8Array(value)) };
+  if (value instanceof Uint8Array) return state.bytes(value);
+  if (value instanceof ArrayBuffer) return state.bytes(new Uint8Array(value));
   if (value instanceof Map) return walkMap(value, state, depth);
   for (const kind of state.codec.kinds) {
     if (kind.accepts(value)) {

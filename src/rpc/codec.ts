@@ -2,6 +2,7 @@
 
 import { decodeValues } from "./codec-decode.js";
 import { encodeCallValues, encodeValue } from "./codec-encode.js";
+import type { BytesFd } from "./bytes-fd.js";
 import type { CallableHooks, CodecParts, EncodedValue, ValueKind } from "./value-kind.js";
 
 export { MAX_DEPTH } from "./codec-encode.js";
@@ -9,6 +10,8 @@ export { MAX_DEPTH } from "./codec-encode.js";
 export interface CodecOptions {
   kinds?: readonly ValueKind[];
   callables?: CallableHooks;
+  /** Send bytes of `threshold` or more as a sealed memfd, and accept such bytes (needs an fd channel). */
+  bytesFd?: BytesFd;
 }
 
 /** Built-in tags; value kinds may not claim them. */
@@ -28,9 +31,11 @@ export class Codec implements CodecParts {
   readonly kinds: readonly ValueKind[];
   readonly callables: CallableHooks;
   readonly byTag: ReadonlyMap<string, ValueKind>;
+  readonly bytesFd: BytesFd | undefined;
 
   constructor(options: CodecOptions = {}) {
     this.kinds = options.kinds ?? [];
+    this.bytesFd = options.bytesFd;
     this.callables = options.callables ?? noCallables;
     const byTag = new Map<string, ValueKind>();
     for (const kind of this.kinds) {

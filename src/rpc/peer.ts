@@ -2,6 +2,7 @@
 
 import type { Duplex } from "node:stream";
 import { CallAbortedError, ExtensionClosedError, ProtocolError, RemoteError } from "../errors.js";
+import type { BytesFd } from "./bytes-fd.js";
 import { CallableTables } from "./callables.js";
 import { Codec, MAX_DEPTH } from "./codec.js";
 import type { FdChannel } from "./fd-channel.js";
@@ -37,6 +38,8 @@ export interface RpcPeerOptions {
    * closes. Without it, a frame that announces fds is a protocol error.
    */
   fdChannel?: FdChannel;
+  /** Large bytes cross as sealed memfds on `fdChannel` (bytes-fd.ts); absent: bytes are always attachments. */
+  bytesFd?: BytesFd;
   /**
    * Asked for each `event` once decoded (so that the tensors and callables in it are booked and later released):
    * false drops it before the owner sees it (the flood gate), so a flood of events calls no listener.
@@ -88,6 +91,8 @@ export class RpcPeer {
   /** Decoding time since reading last yielded (see yieldTurn). */
   private busyMs = 0;
   private yielding = false;
+  /** The stream is corked until the end of the tick (writeNow). */
+  private corked = false;
 
   constructor(stream: Duplex, options: RpcPeerOptions = {}) {
     this.stream = stream;
@@ -96,7 +101,7 @@ export class RpcPeer {
       (fnId, args) => this.callFn(fnId, args),
       (fns) => this.writeFrame({ k: "release", fns }),
     );
-    this.codec = new Codec({ kinds: options.kinds, callables: this.callables });
+    this.codec = new Codec({ kinds: options.kinds, callables: this.callables, bytesFd: options.fdChannel && options.bytesFd });
     for (const kind of options.kinds ?? []) kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
     this.incoming = new IncomingCalls({
       codec: this.codec,
@@ -401,17 +406,25 @@ export class RpcPeer {
     this.writeNow(chunks);
   }
 
+  /**
+   * Writes a frame's chunks. The stream stays corked until the end of this tick, so the frames of a burst of calls
+   * (or of replies) leave in one writev instead of one syscall each.
+   */
   private writeNow(chunks: Buffer[]): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
     const stream = this.stream;
-    if (chunks.length === 1) {
-      stream.write(chunks[0]);
-      return;
+    if (!this.corked) {
+      this.corked = true;
+      stream.cork();
+      process.nextTick(this.uncork);
     }
-    stream.cork();
     for (const chunk of chunks) stream.write(chunk);
-    stream.uncork();
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stream.uncork();
+  };
 }
 
 /**

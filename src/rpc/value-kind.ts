@@ -1,5 +1,6 @@
 // The value-kind plug-in contract (tensors are its one user): a tagged value kind and the wire fields it owns.
 
+import type { BytesFd } from "./bytes-fd.js";
 import type { ReleaseMessage } from "./protocol.js";
 
 /** What keeps an fd open until it is sent (a tensor segment). */
@@ -77,6 +78,8 @@ export interface CodecParts {
   /** Kinds by tag, for decoding. */
   readonly byTag: ReadonlyMap<string, ValueKind>;
   readonly callables: CallableHooks;
+  /** Where large bytes may cross as a sealed memfd (a connection with an fd channel); absent: always attachments. */
+  readonly bytesFd?: BytesFd | undefined;
 }
 
 /** An encoded value: JSON-able (tags included), its attachments, and whether any tag was produced. */

@@ -1,8 +1,9 @@
 // Per-extension tensor plumbing: the fd socket pair, the codec for the connection, and the ledger holder name.
 
 import { ConfigError } from "../errors.js";
+import { DEFAULT_BYTES_MEMFD_THRESHOLD, type BytesFd } from "../rpc/bytes-fd.js";
 import { FdChannel } from "../rpc/fd-channel.js";
-import type { ProtocolLimits } from "../rpc/limits.js";
+import { DEFAULT_LIMITS, type ProtocolLimits } from "../rpc/limits.js";
 import type { ReleaseMessage } from "../rpc/protocol.js";
 import type { KindRelease, ValueKind } from "../rpc/value-kind.js";
 import { tensorCodec, type TensorTransport } from "./codec.js";
@@ -22,6 +23,8 @@ export interface TensorInit {
   transport: TensorTransport;
   /** The guest's fd of the fd socket (shm only). */
   fd?: number;
+  /** Bytes of this many or more go as a sealed memfd on that socket (shm only; absent: never). */
+  bytesFd?: number;
 }
 
 /** One extension's tensor link. Make it before the spawn, call `spawned()` right after. */
@@ -35,9 +38,15 @@ export class TensorLink implements CudaPeer {
   #childFd: number | undefined;
   #holder = "extension";
   #send: ((fields: KindRelease) => void) | undefined;
+  readonly #bytesThreshold: number;
+  readonly #maxFrameBytes: number;
 
-  constructor(option: TensorTransportOption = "auto", name = "extension", limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
+  /** `bytesThreshold`: from this many bytes on, bytes cross as a memfd where the fd socket exists (shm). */
+  constructor(option: TensorTransportOption = "auto", name = "extension",
+    limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes" | "maxFrameBytes">> = {}, bytesThreshold = DEFAULT_BYTES_MEMFD_THRESHOLD) {
     this.#holder = name;
+    this.#bytesThreshold = bytesThreshold;
+    this.#maxFrameBytes = limits.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
     if (option === "copy") {
       this.transport = "copy";
       this.reason = "tensorTransport is \"copy\"";
@@ -77,7 +86,15 @@ export class TensorLink implements CudaPeer {
   }
 
   get init(): TensorInit {
-    return this.transport === "shm" ? { transport: "shm", fd: GUEST_FD_CHANNEL } : { transport: "copy" };
+    if (this.transport !== "shm") return { transport: "copy" };
+    // Infinity (never) is said by leaving the field out: JSON has no Infinity.
+    return Number.isFinite(this.#bytesThreshold) ? { transport: "shm", fd: GUEST_FD_CHANNEL, bytesFd: this.#bytesThreshold } : { transport: "shm", fd: GUEST_FD_CHANNEL };
+  }
+
+  /** The memfd path for bytes (shm only): what we send from the threshold on, and what we accept per frame. */
+  get bytesFd(): BytesFd | undefined {
+    if (this.transport !== "shm" || !nativeStatus.available) return undefined;
+    return { threshold: this.#bytesThreshold, maxBytes: this.#maxFrameBytes, native: nativeStatus.addon };
   }
 
   /** The ledger's name for the extension. */

@@ -7,7 +7,7 @@ import math
 import os
 import sys
 
-from . import tensor_value, tensors
+from . import bytes_fd, tensor_value, tensors
 from .tensor_value import TensorValue
 
 MAX_SAFE_INT = 2 ** 53 - 1
@@ -23,18 +23,22 @@ class Encoder:
 
     `export(fn) -> int` stores a callable in the peer's export table and returns its id. With
     `shm` true, numpy arrays and torch tensors go as shared segments whose fds collect in `fds`
-    (`keep` holds what keeps them open until sent); else their bytes go as attachments.
+    (`keep` holds what keeps them open until sent); else their bytes go as attachments. With
+    `bytes_fd` (a byte count), bytes of that size or more go as a sealed memfd among `fds`;
+    `fd_bytes` adds up their sizes.
     """
 
-    __slots__ = ("attachments", "tagged", "_export", "fds", "keep", "shm")
+    __slots__ = ("attachments", "tagged", "_export", "fds", "keep", "shm", "bytes_fd", "fd_bytes")
 
-    def __init__(self, export, shm: bool = False) -> None:
+    def __init__(self, export, shm: bool = False, bytes_fd=None) -> None:
         self.attachments = []
         self.tagged = False
         self._export = export
         self.fds = []
         self.keep = []
         self.shm = shm
+        self.bytes_fd = bytes_fd
+        self.fd_bytes = 0
 
     def add_fd(self, fd: int, keep) -> int:
         """Send `fd` beside the frame (once per fd); returns its index in the frame's fds."""
@@ -102,9 +106,24 @@ class Encoder:
         return self._tag("$map", [[enc(k), enc(x)] for k, x in d.items()])
 
     def _bytes(self, data):
+        threshold = self.bytes_fd
+        if threshold is not None and len(data) >= threshold:
+            sent = self._bytes_by_fd(data)
+            if sent is not None:
+                return sent
         index = len(self.attachments)
         self.attachments.append(data)
         return self._tag("$bytes", index)
+
+    def _bytes_by_fd(self, data):
+        """A sealed memfd copy of `data` as one of the frame's fds; None where no memfd can be made."""
+        try:
+            owned = bytes_fd.write_memfd(data)
+        except OSError:
+            return None
+        size = memoryview(data).nbytes
+        self.fd_bytes += size
+        return self._tag("$bytes", {"fd": self.add_fd(owned.fd, owned), "size": size})
 
     def _other(self, v):
         # Subclasses and the less common types, off the hot path.
@@ -115,6 +134,10 @@ class Encoder:
         if isinstance(v, float):
             return self.encode(float(v))
         if isinstance(v, (bytearray, memoryview)):
+            if self.bytes_fd is not None and memoryview(v).nbytes >= self.bytes_fd:
+                sent = self._bytes_by_fd(v)  # the memfd is the snapshot: no copy before it
+                if sent is not None:
+                    return sent
             # Snapshot mutable buffers: the transport may hold them after write() returns.
             return self._bytes(v.tobytes() if isinstance(v, memoryview) else bytes(v))
         if isinstance(v, bytes):
@@ -180,6 +203,8 @@ class Decoder:
 
     def _tag(self, name: str, payload):
         if name == "$bytes":
+            if type(payload) is dict:
+                return self._bytes_from_fd(payload)
             if type(payload) is not int or not 0 <= payload < len(self._attachments):
                 raise ValueError(f"$bytes refers to missing attachment {payload!r}")
             return self._attachments[payload]
@@ -204,6 +229,17 @@ class Decoder:
                 self._frame = tensors.ReceivedFrame(self._fds, self._attachments)
             return tensors.decode(payload, self._frame)
         raise ValueError(f"unknown tag {name!r}")
+
+    def _bytes_from_fd(self, payload: dict) -> bytes:
+        index, size = payload.get("fd"), payload.get("size")
+        if len(payload) != 2 or type(index) is not int or type(size) is not int or size < 0 \
+                or not 0 <= index < len(self._fds) or self._fds[index] is None:
+            raise ValueError(f"$bytes {payload!r} does not name one of the frame's fds and a size")
+        fd, self._fds[index] = self._fds[index], None  # taken: closed here, never mapped by a tensor too
+        try:
+            return bytes_fd.read_memfd(fd, size)
+        finally:
+            os.close(fd)
 
     def _pair(self, pair):
         if type(pair) is not list or len(pair) != 2:

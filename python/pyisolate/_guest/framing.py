@@ -38,6 +38,7 @@ class FrameDecoder:
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
         self._max = max_frame_bytes
+        self.largest = 0  # the largest frame decoded since the reader last reset this (peer.py: trim after it)
 
     def feed(self, data: bytes) -> list:
         buf = self._buf
@@ -55,6 +56,8 @@ class FrameDecoder:
                 break  # the rest of this frame has not arrived yet
             start = pos + 8
             pos += 4 + total
+            if total > self.largest:
+                self.largest = total
             out.append(self._parse(buf, start, start + hlen, pos))
         if pos:
             del buf[:pos]  # one compaction per chunk, not per frame

@@ -29,6 +29,7 @@ class Outbox:
         self.exports = {}  # fn id -> callable we sent, until the other side releases it
         self.closed = False
         self.fd_channel = None  # set when tensors travel as shared segments (see tensors.py)
+        self.bytes_fd = None  # bytes of this many or more go as a sealed memfd (init's tensors.bytesFd)
 
     def frame(self, head: dict, field: str = None, value=None, kw=None) -> list:
         """Encode `value` into head[field] (tags, attachments) and return the frame's chunks.
@@ -38,7 +39,8 @@ class Outbox:
         """
         if field is None:
             return encode_frame(dumps(head))
-        enc = Encoder(self._export, self.fd_channel is not None)
+        channel = self.fd_channel is not None
+        enc = Encoder(self._export, channel, self.bytes_fd if channel else None)
         head[field] = enc.encode(value)
         if kw:
             head["kw"] = enc.keywords(kw)
@@ -53,6 +55,8 @@ class Outbox:
         size = 4 + len(header) + sum(lengths)
         if size > self._max:
             raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes (host limit maxFrameBytes)")
+        if enc.fd_bytes > self._max:
+            raise ValueError(f"bytes sent by memfd: {enc.fd_bytes} exceeds the host's limit maxFrameBytes = {self._max}")
         _check("maxHeaderBytes", "message header bytes", len(header), self._max_header)
         _check("maxAttachments", "message attachments", len(lengths), self._max_attachments)
         _check("maxFdsPerFrame", "message file descriptors", len(enc.fds), self._max_fds)

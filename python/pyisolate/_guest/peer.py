@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import threading
 import types
 
@@ -20,11 +21,13 @@ from .proxies import ProxyTable
 from .segments import forget as forget_segments
 from .segments import releases
 from .targets import Targets
+from .trim import LARGE_FRAME, Trimmer
 
 _READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
 _CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.EVENT, P.SHUTDOWN))
 _NO_KW = object()  # a call without "kw"
+_EAGER_TASKS = sys.version_info >= (3, 12)  # Task(eager_start=True)
 
 
 class Peer:
@@ -42,6 +45,7 @@ class Peer:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._frames = FrameDecoder(max_frame_bytes)
+        self._trimmer = Trimmer(self._loop, lambda: self._out.buffered())
         self._on_message = on_message
         self._out = Outbox(self._transport, max_frame_bytes)
         self._targets = Targets()
@@ -76,6 +80,8 @@ class Peer:
         if channel is None:
             return "copy"
         self._out.fd_channel = channel
+        threshold = config.get("bytesFd")
+        self._out.bytes_fd = threshold if type(threshold) is int and threshold > 0 else None
         releases.bind(self._loop, self._send_segment_release)
         return "shm"
 
@@ -106,6 +112,10 @@ class Peer:
                     return
                 for msg, attachments in self._frames.feed(data):
                     self._dispatch_with_fds(msg, attachments)
+                msg = attachments = data = None  # the last frame's bytes must not live until the next one arrives
+                if self._frames.largest >= LARGE_FRAME:
+                    self._frames.largest = 0
+                    self._trimmer.large_frame()
         finally:
             self.close(ConnectionError("the connection closed"))
 
@@ -181,6 +191,13 @@ class Peer:
             return
         if type(result) is not types.CoroutineType and not hasattr(result, "__await__"):
             self._out.result(cid, result)  # a sync method ran inline: reply now
+            return
+        if _EAGER_TASKS:
+            # Python 3.12+: the task runs at once, as the current task (asyncio.timeout and TaskGroup bind to it), up to
+            # its first wait; a call that returns without waiting is answered with no trip around the event loop.
+            task = asyncio.Task(self._serve(cid, result), loop=self._loop, eager_start=True)
+            if not task.done():
+                self._serving[cid] = task
             return
         self._serving[cid] = self._loop.create_task(self._serve(cid, result))
 
@@ -344,6 +361,7 @@ class Peer:
             task.cancel()
         self._out.exports.clear()
         self._out.closed = True
+        self._trimmer.close()
         tensors_cuda.releases.unbind()
         if self._out.fd_channel is not None:
             releases.unbind()

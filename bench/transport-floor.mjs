@@ -1,0 +1,138 @@
+// The floor (issue 13): a bare round trip on our transport, and our small call as a ratio to it.
+//
+//   node bench/transport-floor.mjs [--rounds 3] [--dist DIR] [--python python3]
+//
+// The floor is a Node process and a Python process exchanging length-prefixed frames (4-byte length, 64-byte body,
+// the size of a small call's header) on the same kind of Unix socket as an extension's fd 3, with no JSON and no
+// dispatch: `floor_peer.py` echoes each complete frame. Two Python sides: `blocking` (recv_into and sendall, the
+// least Python can do per frame) and `asyncio` (a BufferedProtocol on the event loop our guest runs on). Then our
+// host's `ping(1)` to bench_ext, unsandboxed, in the same process. Rounds interleave the three, so outside load hits
+// all alike; each figure is the median over rounds. Results go to bench/results/transport-floor.json.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { median, percentile } from "./stats.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WARMUP = 10_000; // as the steady-state block of ours.mjs: V8 compiles the path for thousands of calls
+const TIMED = 2000;
+const PIPELINED = 5000;
+const BODY = Buffer.alloc(64, 0x61);
+
+const { values: cli } = parseArgs({
+  options: { rounds: { type: "string", default: "3" }, dist: { type: "string", default: join(HERE, "..", "dist") }, python: { type: "string", default: "python3" } },
+});
+
+/** A floor_peer.py child on fd 3 and the frames it echoes back. */
+function startPeer(mode) {
+  const child = spawn(cli.python, [join(HERE, "floor_peer.py"), mode], { stdio: ["ignore", "inherit", "inherit", "pipe"] });
+  const socket = child.stdio[3];
+  let waiting = 0;
+  let wake;
+  let rest = Buffer.alloc(0);
+  socket.on("data", (chunk) => {
+    let data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    let pos = 0;
+    while (data.length - pos >= 4) {
+      const n = data.readUInt32BE(pos);
+      if (data.length - pos - 4 < n) break;
+      pos += 4 + n;
+      waiting -= 1;
+    }
+    rest = data.subarray(pos);
+    if (waiting === 0 && wake) wake();
+  });
+  const frame = Buffer.alloc(4 + BODY.length);
+  frame.writeUInt32BE(BODY.length, 0);
+  BODY.copy(frame, 4);
+  /** Sends `count` frames (one write each, corked together) and resolves when all are echoed. */
+  const exchange = (count) =>
+    new Promise((resolve) => {
+      waiting = count;
+      wake = resolve;
+      socket.cork();
+      for (let i = 0; i < count; i++) socket.write(frame);
+      socket.uncork();
+    });
+  return {
+    exchange,
+    close: () => {
+      socket.destroy();
+      child.kill();
+    },
+  };
+}
+
+async function sequential(once) {
+  for (let i = 0; i < WARMUP; i++) await once();
+  const samples = [];
+  for (let i = 0; i < TIMED; i++) {
+    const start = process.hrtime.bigint();
+    await once();
+    samples.push(Number(process.hrtime.bigint() - start));
+  }
+  return { median_us: median(samples) / 1e3, p99_us: percentile(samples, 99) / 1e3 };
+}
+
+async function measureFloor(mode) {
+  const peer = startPeer(mode);
+  try {
+    const latency = await sequential(() => peer.exchange(1));
+    const start = process.hrtime.bigint();
+    await peer.exchange(PIPELINED);
+    const perSecond = PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
+    return { ...latency, pipelined_per_s: perSecond };
+  } finally {
+    peer.close();
+  }
+}
+
+async function measureOurs(api) {
+  const manager = new api.ExtensionManager({ venvRoot: join(HERE, ".work", "ours-venvs") });
+  try {
+    const ext = await manager.load({ name: "bench_ext", modulePath: join(HERE, "extensions", "bench_ext"), dependencies: [], sandbox: { mode: "disabled" } });
+    const latency = await sequential(() => ext.call("ping", [1]));
+    const start = process.hrtime.bigint();
+    const replies = await Promise.all(Array.from({ length: PIPELINED }, (_, i) => ext.call("ping", [i])));
+    const perSecond = PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
+    if (!replies.every((r, i) => r === i)) throw new Error("pipelined replies wrong");
+    return { ...latency, pipelined_per_s: perSecond };
+  } finally {
+    await manager.close();
+  }
+}
+
+const api = await import(pathToFileURL(join(cli.dist, "index.js")).href);
+const rounds = Number(cli.rounds);
+const runs = { blocking: [], asyncio: [], ours: [] };
+const loadBefore = loadavg()[0];
+for (let round = 0; round < rounds; round++) {
+  runs.blocking.push(await measureFloor("blocking"));
+  runs.asyncio.push(await measureFloor("asyncio"));
+  runs.ours.push(await measureOurs(api));
+  console.error(`round ${round + 1}/${rounds}: ${JSON.stringify(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.at(-1)])))}`);
+}
+const med = (name, key) => median(runs[name].map((r) => r[key]));
+const summary = {};
+for (const name of Object.keys(runs)) {
+  summary[name] = { median_us: med(name, "median_us"), p99_us: med(name, "p99_us"), pipelined_per_s: med(name, "pipelined_per_s") };
+}
+const result = {
+  date: new Date().toISOString(), rounds, loadavg_before: loadBefore, loadavg_after: loadavg()[0], summary,
+  ratios: {
+    small_call_to_blocking_floor: summary.ours.median_us / summary.blocking.median_us,
+    small_call_to_asyncio_floor: summary.ours.median_us / summary.asyncio.median_us,
+  },
+  runs,
+};
+mkdirSync(join(HERE, "results"), { recursive: true });
+writeFileSync(join(HERE, "results", "transport-floor.json"), `${JSON.stringify(result, null, 2)}\n`);
+const row = (name) => `${name.padEnd(16)} ${summary[name].median_us.toFixed(1).padStart(8)} ${summary[name].p99_us.toFixed(1).padStart(8)} ${summary[name].pipelined_per_s.toFixed(0).padStart(10)}`;
+console.log(`load average ${loadBefore.toFixed(2)} before, ${result.loadavg_after.toFixed(2)} after; ${rounds} round(s)`);
+console.log(`${"".padEnd(16)} ${"median µs".padStart(8)} ${"p99 µs".padStart(8)} ${"frames/s".padStart(10)}`);
+for (const name of Object.keys(summary)) console.log(row(name));
+console.log(`small call / floor: ${result.ratios.small_call_to_blocking_floor.toFixed(2)}× (blocking), ${result.ratios.small_call_to_asyncio_floor.toFixed(2)}× (asyncio); target 1.5×`);
