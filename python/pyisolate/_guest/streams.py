@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import weakref
 
 from . import protocol as P
@@ -76,7 +77,7 @@ class Producers:
         is_async = False
         error = None
         try:
-            if asyncio.iscoroutine(result):
+            if inspect.iscoroutine(result):  # an async def that returns a generator (asyncio.iscoroutine takes generators)
                 result = await result
             it, is_async = _iterator(result)
             while True:
