@@ -35,7 +35,7 @@ describe("reading a Python generator", () => {
     const viaProxy = ext.proxy.count!(3) as unknown as AsyncIterable<unknown>;
     assert.equal(typeof viaProxy[Symbol.asyncIterator], "function", "the proxy streams a generator method");
     assert.deepEqual(await collect(viaProxy), [0, 1, 2]);
-    assert.equal(await ext.proxy.pid!() > 0, true, "a plain method through the proxy is still a call");
+    assert.equal(typeof await ext.proxy.pid!(), "number", "a plain method through the proxy is still a call");
   });
 
   it("a generator of zero items ends at once, and a window of 1 still delivers every item", async () => {
