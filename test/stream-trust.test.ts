@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ProtocolError, type Extension } from "../src/index.js";
+import { Handshake } from "../src/lifecycle/handshake.js";
 import { fixture, makeManager } from "./helpers.js";
 
 const manager = makeManager();
@@ -74,5 +75,27 @@ describe("hostile stream messages", () => {
     assert.equal(ext.state, "ready");
     const grown = process.memoryUsage().heapUsed - heapBefore;
     assert.ok(grown < 64 * 1024 * 1024, `the host heap grew ${grown} bytes`);
+  });
+});
+
+describe("the ready message's list of generator methods", () => {
+  const ready = (fields: Record<string, unknown>): unknown => {
+    const handshake = new Handshake("gen");
+    handshake.accept({ k: "hello", v: 1, python: "3.11.7", pid: 42 });
+    return handshake.accept({ k: "ready", methods: ["count", "pid"], extensionClass: "Ext", ...fields });
+  };
+
+  it("names methods among `methods`; absent, none streams", () => {
+    assert.deepEqual(ready({ streams: ["count"] }), { kind: "ready", methods: ["count", "pid"], extensionClass: "Ext", streams: ["count"] });
+    assert.deepEqual(ready({}), { kind: "ready", methods: ["count", "pid"], extensionClass: "Ext", streams: [] });
+  });
+
+  it("a name outside `methods`, a non-list or more names than methods is a ProtocolError", () => {
+    for (const streams of [["nope"], "count", [1], ["count", "count", "count"]]) {
+      const step = ready({ streams }) as { kind: string; error?: Error };
+      assert.equal(step.kind, "fail", JSON.stringify(streams));
+      assert.ok(step.error instanceof ProtocolError);
+      assert.match(step.error.message, /ready: "streams" must be a list of names from "methods"/);
+    }
   });
 });
