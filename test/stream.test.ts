@@ -197,6 +197,19 @@ describe("a stream's extension goes away", () => {
     assert.deepEqual(items, [0, 1, 2]);
   });
 
+  it("a stream made while the extension restarts (queueCalls) waits for the restart, then streams", async () => {
+    const restarting = await manager.load({
+      name: "stream_restart", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" },
+      restart: { queueCalls: true, backoffMs: 50, maxRestarts: 2 },
+    });
+    const crash = await collect(restarting.stream("crash_after", [0])).catch((e: unknown) => e);
+    assert.ok(crash instanceof ExtensionCrashedError, String(crash));
+    assert.equal(restarting.state, "restarting");
+    assert.deepEqual(await collect(restarting.stream("count", [3])), [0, 1, 2]);
+    assert.equal(restarting.restarts, 1);
+    await restarting.stop();
+  });
+
   it("stop() ends an open stream with ExtensionClosedError, and a stream of a stopped extension rejects at once", async () => {
     const stopping = await manager.load({ name: "stream_stop", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" } });
     const stream = stopping.stream("forever_async", ["stop", 1]);
