@@ -9,10 +9,10 @@ import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { takeKwargs } from "./kwargs.js";
 import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.js";
 import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
-import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall, toWireError } from "./peer-calls.js";
+import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
 import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
-import { checkStreamOptions, failedStream, StreamCall, type StreamOptions } from "./stream-call.js";
-import { OutgoingStreams } from "./stream-producer.js";
+import { PeerStreams } from "./peer-streams.js";
+import { failedStream, type StreamOptions } from "./stream-call.js";
 import type { ValueKind } from "./value-kind.js";
 
 
@@ -83,10 +83,7 @@ export class RpcPeer {
   private readonly limits: ProtocolLimits;
   private readonly pending = new Map<number, PendingCall>();
   private readonly incoming: IncomingCalls;
-  /** Our stream calls, until their end (result or error) arrives, also after we cancelled them. */
-  private readonly streams = new Map<number, StreamCall>();
-  private readonly producers: OutgoingStreams;
-  private drainWaiters: (() => void)[] = [];
+  private readonly streams: PeerStreams;
   private nextCallId = 1;
   private closedWith: Error | undefined;
   /** Set when the stream ended and `onDisconnect` left closing to the owner. */
@@ -104,14 +101,13 @@ export class RpcPeer {
     );
     this.codec = new Codec({ kinds: options.kinds, callables: this.callables });
     for (const kind of options.kinds ?? []) kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
-    this.producers = new OutgoingStreams({
-      item: (id, value) => this.write(encodeMessage(this.codec, this.callables, { k: "item", id }, "value", value, "item")),
-      end: (id, error) => {
-        if (error === undefined) this.writeFrame({ k: "result", id, value: null });
-        else this.writeFrame({ k: "error", id, error: toWireError(error) });
-      },
+    this.streams = new PeerStreams({
+      codec: this.codec,
+      callables: this.callables,
+      nextId: () => this.nextCallId++,
+      write: (chunks) => this.write(chunks),
+      writeFrame: (message) => this.writeFrame(message),
       backlog: () => this.stream.writableLength,
-      whenDrained: (wake) => this.drainWaiters.push(wake),
     });
     this.incoming = new IncomingCalls({
       codec: this.codec,
@@ -119,7 +115,7 @@ export class RpcPeer {
       resolveTarget: options.resolveTarget,
       caller: options.caller,
       write: (chunks) => this.write(chunks),
-      streams: this.producers,
+      streams: this.streams.producers,
     });
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     if (options.maxFrameBytes !== undefined) this.limits.maxFrameBytes = options.maxFrameBytes;
@@ -128,7 +124,7 @@ export class RpcPeer {
     stream.on("end", this.onEnd);
     stream.on("close", this.onEnd);
     stream.on("error", this.onError);
-    stream.on("drain", this.onDrain);
+    stream.on("drain", () => this.streams.drained());
   }
 
   get state(): PeerState {
@@ -143,7 +139,7 @@ export class RpcPeer {
   get stats(): PeerStats {
     return {
       pending: this.pending.size + this.streams.size,
-      incoming: this.incoming.size,
+      incoming: this.incoming.size + this.streams.producers.size,
       exported: this.callables.exportedCount,
       imported: this.callables.importedCount,
     };
@@ -173,32 +169,7 @@ export class RpcPeer {
    */
   callStream(target: string, method: string, args: unknown[], options: StreamOptions = {}): AsyncIterableIterator<unknown> {
     if (this.closedWith !== undefined) return failedStream(this.closedWith);
-    let window: number;
-    let kw: Record<string, unknown> | undefined;
-    let chunks: FrameChunks;
-    const id = this.nextCallId++;
-    const what = `${target}.${method}`;
-    try {
-      if (typeof target !== "string" || typeof method !== "string") throw new TypeError("callStream(target, method, args): target and method must be strings");
-      if (!Array.isArray(args)) throw new TypeError("stream args must be an array");
-      window = checkStreamOptions(options);
-      checkCallOptions({ signal: options.signal });
-      const split = takeKwargs(args, options.kwargs);
-      if (split !== undefined) ({ args, kw } = split);
-      if (options.signal?.aborted) {
-        throw new CallAbortedError(`stream ${what} was aborted before it was sent`, { cause: options.signal.reason, timedOut: isTimeoutReason(options.signal.reason) });
-      }
-      chunks = encodeMessage(this.codec, this.callables, { k: "call", id, target, method, stream: window }, "args", args, "args", kw);
-    } catch (err) {
-      return failedStream(err);
-    }
-    const call = new StreamCall({
-      credit: (sid, n) => this.writeFrame({ k: "credit", id: sid, n }),
-      cancel: (sid) => this.writeFrame({ k: "cancel", id: sid }),
-    }, id, window, what, options.signal, options.idleTimeoutMs);
-    this.streams.set(id, call);
-    this.write(chunks);
-    return call;
+    return this.streams.open(target, method, args, options);
   }
 
   /** Sends a control message (init, shutdown, ...) as is; RPC messages are the peer's own business. */
@@ -227,18 +198,14 @@ export class RpcPeer {
       : new ExtensionClosedError("the connection was closed", cause === undefined ? undefined : { cause });
     this.closedWith = error;
     const calls = [...this.pending.values()];
-    const streams = [...this.streams.values()];
     this.pending.clear();
-    this.streams.clear();
-    this.producers.clear();
-    this.drainWaiters = [];
     this.incoming.clear();
     this.callables.clear();
     for (const call of calls) {
       call.unwatch();
       call.reject(error);
     }
-    for (const call of streams) call.finish(error);
+    this.streams.close(error);
     this.stream.destroy();
     this.options.fdChannel?.close();
   }
@@ -333,12 +300,6 @@ export class RpcPeer {
     });
   }
 
-  private readonly onDrain = (): void => {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const wake of waiters) wake();
-  };
-
   private readonly onEnd = (): void => {
     this.disconnected(new ExtensionClosedError("the connection was closed by the other side"));
   };
@@ -388,25 +349,24 @@ export class RpcPeer {
       case "result": {
         const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "result");
         const call = this.settle(msg.id);
-        if (call === undefined) return this.endStream(msg.id);
+        if (call === undefined) return this.streams.end(msg.id);
         return call.resolve(value === undefined ? null : value);
       }
       case "error": {
         const call = this.settle(msg.id);
-        if (call === undefined) return this.endStream(msg.id, new RemoteError(msg.error));
+        if (call === undefined) return this.streams.end(msg.id, new RemoteError(msg.error));
         return call.reject(new RemoteError(msg.error));
       }
       case "cancel":
         return this.incoming.cancel(msg.id);
       case "item": {
-        const call = this.streams.get(msg.id);
-        if (call === undefined) throw new ProtocolError(`item ${msg.id}: no stream call with this id is open`);
+        this.streams.expectItem(msg.id);
         // Decoded even when the consumer stopped reading: tensors and callables in it must be booked, to be released.
         const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "item");
-        return call.accept(value === undefined ? null : value);
+        return this.streams.item(msg.id, value === undefined ? null : value);
       }
       case "credit":
-        return this.producers.credit(msg.id, msg.n);
+        return this.streams.producers.credit(msg.id, msg.n);
       case "release":
         return this.released(msg);
       case "event":
@@ -426,14 +386,6 @@ export class RpcPeer {
     this.pending.delete(id);
     call.unwatch();
     return call;
-  }
-
-  /** Stream call `id` ended (its result or error); an id that is no stream call of ours was answered already. */
-  private endStream(id: number, error?: RemoteError): void {
-    const call = this.streams.get(id);
-    if (call === undefined) return;
-    this.streams.delete(id);
-    call.finish(error);
   }
 
   private released(msg: ReleaseMessage): void {
