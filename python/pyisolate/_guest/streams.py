@@ -13,6 +13,7 @@ from .framing import ProtocolError
 
 _END = object()
 _DRAIN_ABOVE = 1024 * 1024  # unflushed bytes past which a producer waits for the transport to drain
+_TURN_ITEMS = 32  # items a producer sends before it gives the event loop a turn
 
 
 def _iterator(result):
@@ -76,6 +77,7 @@ class Producers:
         it = None
         is_async = False
         error = None
+        sent = 0
         try:
             if inspect.iscoroutine(result):  # an async def that returns a generator (asyncio.iscoroutine takes generators)
                 result = await result
@@ -88,9 +90,12 @@ class Producers:
                 if item is _END:
                     break
                 producer.credit -= 1
+                sent += 1
                 self._out.send({"k": P.ITEM, "id": cid}, "value", item)
                 if self._out.buffered() > _DRAIN_ABOVE:
                     await self._drain()
+                elif sent % _TURN_ITEMS == 0:
+                    await asyncio.sleep(0)  # a sync generator with a wide window: let calls and other streams run
         except StopAsyncIteration:
             pass
         except asyncio.CancelledError:
