@@ -48,6 +48,12 @@ if (cli.only === "pool") {
   console.log(logTail(join(WORK, "pool.log"), 8));
   process.exit(run.code ?? 1);
 }
+// Streams have no pyisolate counterpart either (it has no streaming): their own script, alone.
+if (cli.only === "stream") {
+  const run = await runLogged(["node", join(HERE, "stream.mjs"), ...(cli.dist ? ["--dist", cli.dist] : [])], { cwd: ROOT, logFile: join(WORK, "stream.log"), timeoutMs: SIDE_TIMEOUT_MS });
+  console.log(logTail(join(WORK, "stream.log"), 9));
+  process.exit(run.code ?? 1);
+}
 
 async function setup() {
   const logFile = join(WORK, "setup.log");

@@ -10,6 +10,7 @@ import { nextRestartDelay, restartsInWindow, type RestartPolicy } from "./lifecy
 import type { Logger } from "./logger.js";
 import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { EXTENSION_TARGET } from "./rpc/protocol.js";
+import { failedStream, type StreamOptions } from "./rpc/stream-call.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "./types/events.js";
 import type { Remote, Shape, UntypedApi } from "./types/remote.js";
@@ -72,6 +73,8 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
   readonly sandbox: Readonly<SandboxInfo>;
   /** Public methods the extension object offers, as reported at (re)start. */
   methods: readonly string[] = [];
+  /** Those of `methods` that are Python generators: `proxy` streams them (as `stream()`). */
+  streamMethods: readonly string[] = [];
   /** `"module:Class"` of the extension object. */
   extensionClass = "";
   /** The guest's Python version. */
@@ -103,7 +106,9 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     this.name = parts.name;
     this.environment = parts.environment;
     this.sandbox = Object.freeze({ ...parts.sandbox });
-    this.proxy = makeRemoteProxy(this.name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
+    this.proxy = makeRemoteProxy(this.name, () => this.methods, (method, args) => this.call(method, args), {
+      streams: () => this.streamMethods, stream: (method, args) => this.stream(method, args),
+    }) as Remote<Api>;
   }
 
   get state(): ExtensionState {
@@ -141,6 +146,24 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     // A name the ready message did not list is refused here: a typo never reaches the extension.
     if (!this.methods.includes(method)) return Promise.reject(new UnknownMethodError(this.name, method, this.methods));
     return session.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
+  }
+
+  /**
+   * Calls a generator method and reads what it yields: `for await (const token of ext.stream("generate", [prompt]))`.
+   * Python runs at most `options.window` items (default 16) ahead of the loop; leaving the loop, `return()`,
+   * `options.signal` or `options.idleTimeoutMs` (default: the call timeout, per item) close the generator. Its error
+   * rejects the read after its last item, as a RemoteError; a crash or stop() ends the stream with that error.
+   * While it restarts, the stream waits as a call does (restart.queueCalls) for its first read.
+   */
+  stream(method: string, args: unknown[] = [], options: StreamOptions = {}): AsyncIterableIterator<unknown> {
+    const idleTimeoutMs = options.idleTimeoutMs ?? this.parts.callTimeoutMs;
+    if (this.currentState === "restarting" && this.parts.restart?.queueCalls) return this.streamAfterRestart(method, args, options);
+    const session = this.current?.session;
+    if (this.currentState !== "ready" || !session) {
+      return failedStream(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
+    }
+    if (!this.methods.includes(method)) return failedStream(new UnknownMethodError(this.name, method, this.methods));
+    return session.peer.callStream(EXTENSION_TARGET, method, args, { ...options, idleTimeoutMs });
   }
 
   /** Stops the extension: its `stop` hook runs, then the process exits (SIGTERM, then SIGKILL if it hangs). */
@@ -192,6 +215,7 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     const session = await this.parts.startSession(hooks, signal);
     attempt.session = session;
     this.methods = Object.freeze([...session.info.methods]);
+    this.streamMethods = Object.freeze([...session.info.streams]);
     this.extensionClass = session.info.extensionClass;
     this.pythonVersion = session.info.pythonVersion;
     this.failure = undefined;
@@ -283,6 +307,13 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     await this.gate.wait(queueMs, options.signal, `call "${method}"`, this.failure);
     const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - began));
     return this.call(method, args, { ...options, timeoutMs: left });
+  }
+
+  /** A stream made while restarting: its first read waits for the restart (as a queued call does), then streams. */
+  private async *streamAfterRestart(method: string, args: unknown[], options: StreamOptions): AsyncIterableIterator<unknown> {
+    const queueMs = Math.min(this.parts.restart!.queueTimeoutMs, options.idleTimeoutMs ?? this.parts.callTimeoutMs ?? Infinity);
+    await this.gate.wait(queueMs, options.signal, `stream "${method}"`, this.failure);
+    yield* this.stream(method, args, options);
   }
 
   private async shutdown(): Promise<void> {

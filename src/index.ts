@@ -7,15 +7,16 @@ export type {
   ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, Installer, InstallerBackend, SharedRuntimeOptions,
 } from "./config/options.js";
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
+export type { StreamOptions } from "./rpc/stream-call.js";
 export { callingExtension } from "./caller.js";
-export { ExtensionPool, type PoolWorker, type PoolEventMap } from "./pool/pool.js";
+export { ExtensionPool, type PoolWorker, type PoolEventMap, type PoolStreamOptions } from "./pool/pool.js";
 export type { PoolOptions, PoolCallOptions } from "./pool/options.js";
 export type { ProtocolLimits } from "./rpc/limits.js";
 export type { OutputLimits } from "./output/output-limits.js";
 export type { DroppedOutput } from "./output/flood-gate.js";
 
 // Typed extensions (docs/api.md): Remote<Api> for ext.proxy, typed events; `pyisolate types` writes the Api
-export type { Remote, RemoteMethod, RemoteValue, UntypedApi, Shape } from "./types/remote.js";
+export type { Remote, RemoteMethod, RemoteValue, UntypedApi, Shape, Yielded } from "./types/remote.js";
 export type { HostEventArgs, ExtensionEventMap, UntypedEvents } from "./types/events.js";
 
 // Resilience: restarts and health (docs/reliability.md)

@@ -209,7 +209,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
           if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(step.pid);
           return;
         case "ready":
-          return settleHandshake?.(undefined, { k: "ready", methods: step.methods, extensionClass: step.extensionClass });
+          return settleHandshake?.(undefined, { k: "ready", methods: step.methods, extensionClass: step.extensionClass, streams: step.streams });
         case "fail":
           return failLater(step.error);
       }
@@ -230,7 +230,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     if (input.health && guest.heartbeat) health = new HealthMonitor(guest.heartbeat, name, input.health, failLater);
     return {
       process: guest, peer,
-      info: { methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion },
+      info: { methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion, streams: ready.streams ?? [] },
       stopHealth: () => health?.stop(),
     };
   } catch (error) {

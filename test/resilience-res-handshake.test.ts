@@ -71,7 +71,7 @@ describe("fuzz: the host's handshake", () => {
     fc.assert(fc.property(fc.array(fc.string({ minLength: 1, maxLength: 20 }), { maxLength: 8 }), (methods) => {
       const handshake = new Handshake("fine");
       assert.equal(handshake.accept({ k: "hello", v: 1, python: "3.11.7", pid: 42 }).kind, "init");
-      assert.deepEqual(handshake.accept({ k: "ready", methods, extensionClass: "Ext" }), { kind: "ready", methods, extensionClass: "Ext" });
+      assert.deepEqual(handshake.accept({ k: "ready", methods, extensionClass: "Ext" }), { kind: "ready", methods, extensionClass: "Ext", streams: [] });
     }), fuzzSettings(100));
   });
 });

@@ -35,6 +35,8 @@ const expected: Record<string, unknown> = {
   call_by_fn: [42, "x"],
   result_map: [{ 1: "one", 2: "two" }, { $x: 1 }],
   event: { done: 3, total: 10 },
+  call_stream: ["hi"],
+  item: { token: "hé", raw: Uint8Array.of(1, 2) },
 };
 
 describe("shared frame vectors", () => {

@@ -8,6 +8,7 @@ from unittest import mock
 from pyisolate._guest import segments
 from pyisolate._guest.codec import Decoder, dumps
 from pyisolate._guest.framing import FrameDecoder, encode_frame
+from pyisolate._guest.messages import check_message
 from pyisolate._guest.outbox import Outbox
 
 from .peers import CaptureTransport
@@ -61,6 +62,8 @@ class VectorsTest(unittest.TestCase):
                 if "f" in msg or entry["name"] == "result_tensor_kept":
                     # A shm tensor names a live segment (its fd or a kept id): only the header re-encodes (above).
                     continue
+                if '"$iter"' in json.dumps(msg):
+                    continue  # only the host sends streams ($iter); the guest reads them (StreamVectorsTest)
                 if numpy is None and '"$tensor"' in json.dumps(msg):
                     self.skipTest("numpy is not installed: tensors cannot be decoded and re-encoded")
                 head = {k: v for k, v in msg.items() if k not in ("x", "a")}
@@ -89,6 +92,29 @@ class KeywordVectorsTest(unittest.TestCase):
         self.assertEqual(decoder.decode(msg["args"]), [b"ab"])
         self.assertEqual(decoder.decode(msg["kw"]),
                          {"axis": 0, "weights": b"xyz", "big": 2 ** 64, "opts": {"names": ["a", "\u00e9"], "none": None}})
+
+
+class StreamVectorsTest(unittest.TestCase):
+    def test_stream_call_item_and_credit_pass_the_message_check(self):
+        call, _ = _frame("call_stream")
+        self.assertEqual((check_message(call), call["stream"], call["args"]), ("call", 16, ["hi"]))
+        item, attachments = _frame("item")
+        self.assertEqual(check_message(item), "item")
+        self.assertEqual(Decoder(attachments, _no_callables).decode(item["value"]), {"token": "h\u00e9", "raw": b"\x01\x02"})
+        credit, _ = _frame("credit")
+        self.assertEqual((check_message(credit), credit["n"]), ("credit", 8))
+
+    def test_a_host_iterable_arrives_as_what_import_stream_makes(self):
+        msg, attachments = _frame("call_iter")
+        self.assertEqual(msg["args"], [{"$iter": 1}])
+        made = []
+        decoder = Decoder(attachments, _no_callables, None, lambda stream_id: made.append(stream_id) or "stream")
+        self.assertEqual(decoder.decode(msg["args"]), ["stream"])
+        self.assertEqual(made, [1])
+        with self.assertRaisesRegex(ValueError, "cannot be received here"):
+            Decoder(attachments, _no_callables).decode(msg["args"])
+        with self.assertRaisesRegex(ValueError, r"\$iter id must be a positive integer"):
+            Decoder([], _no_callables, None, lambda i: i).decode({"$iter": "1"})
 
 
 @unittest.skipIf(numpy is None, "numpy is not installed")

@@ -13,7 +13,7 @@ const MAX_TEXT_CHARS = 64 * 1024;
 export type HandshakeStep =
   /** hello: answer with init; `pid` is the Python process the guest says it is (checked by the caller). */
   | { kind: "init"; python: string; pid: number | undefined }
-  | { kind: "ready"; methods: string[]; extensionClass: string }
+  | { kind: "ready"; methods: string[]; extensionClass: string; streams: string[] }
   /** The start failed: the typed error to reject the load with. */
   | { kind: "fail"; error: ProtocolError | ExtensionLoadError };
 
@@ -56,7 +56,13 @@ export class Handshake {
           return fail(`ready: "methods" must be a list of at most ${MAX_METHODS} method names`);
         }
         if (!isName(message.extensionClass, MAX_NAME_CHARS)) return fail(`ready: "extensionClass" must be a class name`);
-        return { kind: "ready", methods: [...methods] as string[], extensionClass: message.extensionClass };
+        // Optional (streams.md): which methods are generators. Only names among `methods` count.
+        const streams = message.streams ?? [];
+        const known = new Set<unknown>(methods);
+        if (!Array.isArray(streams) || streams.length > methods.length || !streams.every((m) => known.has(m))) {
+          return fail(`ready: "streams" must be a list of names from "methods"`);
+        }
+        return { kind: "ready", methods: [...methods] as string[], extensionClass: message.extensionClass, streams: [...streams] as string[] };
       }
       case "fatal": {
         const wire = wireError(message.error);

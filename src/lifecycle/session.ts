@@ -9,7 +9,8 @@ import type { DroppedOutput } from "../output/flood-gate.js";
 export interface GuestSession {
   process: GuestProcess;
   peer: RpcPeer;
-  info: { methods: string[]; extensionClass: string; pythonVersion: string };
+  /** `streams`: the methods that are generators (the proxy streams them). */
+  info: { methods: string[]; extensionClass: string; pythonVersion: string; streams: string[] };
   stopHealth: () => void;
 }
 

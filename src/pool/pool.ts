@@ -9,7 +9,11 @@ import type { SandboxInfo } from "../sandbox/types.js";
 import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "../types/events.js";
 import type { Remote, Shape, UntypedApi } from "../types/remote.js";
 import { makeRemoteProxy } from "../types/remote-proxy.js";
+import { failedStream, onceDone, type StreamOptions } from "../rpc/stream-call.js";
 import { checkStickyKey, type PoolCallOptions } from "./options.js";
+
+/** Options of `pool.stream()`: a stream's, and the sticky key of `PoolCallOptions`. */
+export type PoolStreamOptions = StreamOptions & Pick<PoolCallOptions, "sticky">;
 import { pickWorker, poolState } from "./pick.js";
 
 /** Every event of a pool: the worker's own arguments, then the index of the worker that emitted it. */
@@ -63,7 +67,10 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     this.sandbox = members[0]!.sandbox;
     this.inFlight = members.map(() => 0);
     this.workers = Object.freeze(members.map((member, index) => this.view(member, index)));
-    this.proxy = makeRemoteProxy(name, () => this.methods, (method, args) => this.call(method, args)) as Remote<Api>;
+    this.proxy = makeRemoteProxy(name, () => this.methods, (method, args) => this.call(method, args), {
+      streams: () => (this.members.find((m) => m.state === "ready") ?? this.members[0]!).streamMethods,
+      stream: (method, args) => this.stream(method, args),
+    }) as Remote<Api>;
     members.forEach((member, index) => {
       for (const event of HOST_EVENTS) member.on(event, (...args: unknown[]) => this.untyped.emit(event, ...args, index));
       // A crash ends the process that held a sticky key's state: the key is bound anew at its next call.
@@ -103,6 +110,25 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     const { sticky: _sticky, ...callOptions } = options;
     this.inFlight[index]! += 1;
     return this.members[index]!.call(method, args, callOptions).finally(() => {
+      this.inFlight[index]! -= 1;
+    });
+  }
+
+  /**
+   * Streams a generator method (as `Extension.stream`) from the least-busy worker, or the sticky key's; the whole
+   * stream stays on that worker and counts as one call in its `inFlight` until it ends or is left.
+   */
+  stream(method: string, args: unknown[] = [], options: PoolStreamOptions = {}): AsyncIterableIterator<unknown> {
+    let key: string | undefined;
+    try {
+      key = checkStickyKey(options.sticky);
+    } catch (error) {
+      return failedStream(error);
+    }
+    const index = this.choose(key);
+    const { sticky: _sticky, ...streamOptions } = options;
+    this.inFlight[index]! += 1;
+    return onceDone(this.members[index]!.stream(method, args, streamOptions), () => {
       this.inFlight[index]! -= 1;
     });
   }

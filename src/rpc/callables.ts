@@ -1,6 +1,7 @@
 // Callables across the wire: the export table (our functions by id) and proxies of the other side's.
 
 import { inspect } from "node:util";
+import type { StreamSource } from "./stream-producer.js";
 import type { AnyFunction } from "./value-kind.js";
 
 /**
@@ -10,6 +11,8 @@ import type { AnyFunction } from "./value-kind.js";
  */
 export class CallableTables {
   private readonly exported = new Map<number, AnyFunction>();
+  /** Iterables sent as `$iter`, until the other side streams them (once) or releases them. */
+  private readonly streams = new Map<number, StreamSource>();
   private nextId = 1;
   private readonly imported = new Map<number, WeakRef<AnyFunction>>();
   private readonly registry: FinalizationRegistry<number>;
@@ -24,7 +27,7 @@ export class CallableTables {
   }
 
   get exportedCount(): number {
-    return this.exported.size;
+    return this.exported.size + this.streams.size;
   }
 
   get importedCount(): number {
@@ -42,6 +45,19 @@ export class CallableTables {
     return id;
   }
 
+  exportStream(source: StreamSource): number {
+    const id = this.nextId++;
+    this.streams.set(id, source);
+    return id;
+  }
+
+  /** The iterable exported as `id`, forgotten here: an iterable is streamed once. Undefined when there is none. */
+  takeStream(id: number): StreamSource | undefined {
+    const source = this.streams.get(id);
+    this.streams.delete(id);
+    return source;
+  }
+
   /** The exported function `id`, or undefined when it was released or never existed. */
   lookup(id: number): AnyFunction | undefined {
     return this.exported.get(id);
@@ -49,12 +65,18 @@ export class CallableTables {
 
   /** Forgets exports (after `release` from the other side, or a failed encode). */
   release(ids: Iterable<number>): void {
-    for (const id of ids) this.exported.delete(id);
+    for (const id of ids) {
+      this.exported.delete(id);
+      this.streams.delete(id);
+    }
   }
 
   /** Drops every export made since `mark`. */
   rollback(mark: number): void {
-    for (let id = mark; id < this.nextId; id++) this.exported.delete(id);
+    for (let id = mark; id < this.nextId; id++) {
+      this.exported.delete(id);
+      this.streams.delete(id);
+    }
   }
 
   importFn(id: number): AnyFunction {
@@ -75,6 +97,7 @@ export class CallableTables {
   clear(): void {
     this.closed = true;
     this.exported.clear();
+    this.streams.clear();
     this.imported.clear();
     this.releaseQueue = [];
   }

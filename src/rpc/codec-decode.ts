@@ -168,6 +168,9 @@ function decodeTag(tag: string, payload: unknown, state: DecodeState, depth: num
       return state.codec.callables.importFn(payload);
     case "$map":
       return decodeMap(payload, state, depth);
+    case "$iter":
+      // Streams flow from the host into an extension only: the host never pulls from an extension's iterable.
+      throw new ProtocolError("a $iter value (a stream) may only be sent by the host");
     default: {
       const kind = state.codec.byTag.get(tag);
       if (kind === undefined) throw new ProtocolError(`unknown tag ${JSON.stringify(tag)}`);

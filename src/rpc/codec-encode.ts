@@ -3,6 +3,7 @@
 import { closeWhenSent, writeMemfd } from "./bytes-fd.js";
 import type { AnyFunction, CodecParts, EncodeContext, EncodedValue, FdHold } from "./value-kind.js";
 import { Kwargs } from "./kwargs.js";
+import { isStreamSource } from "./stream-producer.js";
 
 /** Nesting limit in both directions: deeper values are refused (on send) or a protocol error (on receive). */
 export const MAX_DEPTH = 1000;
@@ -143,7 +144,10 @@ function walkObject(value: object, state: EncodeState, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new Refusal(`a value nested deeper than ${MAX_DEPTH} levels (is it circular?)`);
   if (Array.isArray(value)) return walkArray(value, state, depth);
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) return walkPlain(value as Record<string, unknown>, state, depth);
+  if (proto === Object.prototype || proto === null) {
+    if (!(Symbol.asyncIterator in value)) return walkPlain(value as Record<string, unknown>, state, depth);
+    return exportStream(value, state);
+  }
   if (value instanceof Uint8Array) return state.bytes(value);
   if (value instanceof ArrayBuffer) return state.bytes(new Uint8Array(value));
   if (value instanceof Map) return walkMap(value, state, depth);
@@ -153,9 +157,18 @@ function walkObject(value: object, state: EncodeState, depth: number): unknown {
       return { [kind.tag]: kind.encode(value, state) };
     }
   }
+  if (isStreamSource(value)) return exportStream(value, state);
   // Only bytes travel as raw memory; other typed arrays are numbers with a shape, which is what a Tensor is.
   const typed = ArrayBuffer.isView(value) && !(value instanceof DataView);
   throw new Refusal(describe(value), typed ? "typed arrays other than Uint8Array travel as tensors: send Tensor.from(array, shape) (a numpy array in Python)" : undefined);
+}
+
+/** An async iterable or generator travels as `$iter`: the receiver pulls its items with a stream call. */
+function exportStream(value: object, state: EncodeState): unknown {
+  const callables = state.codec.callables;
+  if (callables.exportStream === undefined || !isStreamSource(value)) throw new Refusal(describe(value));
+  state.tagged = true;
+  return { $iter: callables.exportStream(value) };
 }
 
 function walkArray(value: unknown[], state: EncodeState, depth: number): unknown[] {

@@ -1,4 +1,4 @@
-// Value codec: JS values <-> JSON with tags ($bytes, $int, $float, $fn, $map) plus binary attachments.
+// Value codec: JS values <-> JSON with tags ($bytes, $int, $float, $fn, $map, $iter) plus binary attachments.
 
 import { decodeValues } from "./codec-decode.js";
 import { encodeCallValues, encodeValue } from "./codec-encode.js";
@@ -15,7 +15,7 @@ export interface CodecOptions {
 }
 
 /** Built-in tags; value kinds may not claim them. */
-export const BUILTIN_TAGS: readonly string[] = ["$bytes", "$int", "$float", "$fn", "$map"];
+export const BUILTIN_TAGS: readonly string[] = ["$bytes", "$int", "$float", "$fn", "$map", "$iter"];
 
 const noCallables: CallableHooks = {
   exportFn() {

@@ -6,7 +6,7 @@ import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
 import { isKeywordName } from "./kwargs.js";
 import { overLimit } from "./limits.js";
-import type { CallMessage, ControlMessage, Message, WireError } from "./protocol.js";
+import { MAX_STREAM_WINDOW, type CallMessage, type ControlMessage, type Message, type WireError } from "./protocol.js";
 import type { EncodedValue, FdHold } from "./value-kind.js";
 
 /** A frame's chunks; `fds` (with the holds that keep them open) go by the fd channel just before them. */
@@ -36,8 +36,14 @@ export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message &
       msg.error = wireError(msg.error, callId(msg, "error"));
       return msg as unknown as Message;
     case "cancel":
-      callId(msg, "cancel");
+    case "item":
+      callId(msg, msg.k);
       return msg as unknown as Message;
+    case "credit": {
+      const id = callId(msg, "credit");
+      if (!isId(msg.n, 1) || msg.n > MAX_STREAM_WINDOW) throw new ProtocolError(`credit ${id}: "n" must be a count of items from 1 to ${MAX_STREAM_WINDOW}`);
+      return msg as unknown as Message;
+    }
     case "release":
       idList(msg.fns, 'release: "fns" must be a list of callable ids', false);
       idList(msg.segs, 'release: "segs" must be a list of segment ids', true);
@@ -62,6 +68,9 @@ function parseCall(msg: Record<string, unknown>): CallMessage {
     if (!isId(msg.fn, 0)) throw new ProtocolError(`call ${id}: "fn" must be a callable id`);
   } else if (typeof msg.target !== "string" || typeof msg.method !== "string") {
     throw new ProtocolError(`call ${id}: needs "target" and "method" strings, or "fn"`);
+  }
+  if (msg.stream !== undefined && (!isId(msg.stream, 1) || msg.stream > MAX_STREAM_WINDOW)) {
+    throw new ProtocolError(`call ${id}: "stream" must be a window of items from 1 to ${MAX_STREAM_WINDOW}`);
   }
   if (msg.kw !== undefined) {
     const kw = msg.kw;
@@ -108,7 +117,8 @@ function wireError(value: unknown, id: number): WireError {
 /** The messages whose value is encoded into one field. */
 type ValueMessage =
   | { k: "result"; id: number; value?: unknown } | { k: "event"; name: string; payload?: unknown }
-  | { k: "call"; id: number; target?: string; method?: string; fn?: number; args?: unknown };
+  | { k: "item"; id: number; value?: unknown }
+  | { k: "call"; id: number; target?: string; method?: string; fn?: number; args?: unknown; stream?: number };
 
 /**
  * Frames `message` with `value` encoded into its field `key` (setting `x` when tags were produced); `root` names

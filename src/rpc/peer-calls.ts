@@ -7,6 +7,7 @@ import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
 import { encodeMessage, type FrameChunks } from "./messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
+import type { OutgoingStreams } from "./stream-producer.js";
 import type { AnyFunction } from "./value-kind.js";
 
 /** What incoming calls need from their peer. */
@@ -18,6 +19,8 @@ export interface IncomingContext {
   readonly caller?: string;
   /** Writes frame chunks; does nothing once the peer is closed. */
   write(chunks: FrameChunks): void;
+  /** Runs the stream calls made on us (on iterables we sent as `$iter`). */
+  readonly streams: OutgoingStreams;
 }
 
 /**
@@ -35,6 +38,7 @@ export class IncomingCalls {
 
   cancel(id: number): void {
     this.running.delete(id);
+    this.context.streams.cancel(id);
   }
 
   clear(): void {
@@ -47,6 +51,7 @@ export class IncomingCalls {
    */
   invoke(msg: CallMessage, args: unknown[], kw?: Record<string, unknown>): void {
     const id = msg.id;
+    if (msg.stream !== undefined) return this.openStream(msg, msg.stream);
     let result: unknown;
     try {
       let fn: AnyFunction | undefined;
@@ -80,6 +85,16 @@ export class IncomingCalls {
     } else {
       this.replyResult(id, result, false);
     }
+  }
+
+  /** A stream call: only on an iterable we sent as `$iter` (once each), never on a service method or function. */
+  private openStream(msg: CallMessage, window: number): void {
+    const source = msg.fn === undefined ? undefined : this.context.callables.takeStream(msg.fn);
+    if (source !== undefined) return this.context.streams.start(msg.id, source, window);
+    const reason = msg.fn === undefined
+      ? `${JSON.stringify(msg.target)}.${JSON.stringify(msg.method)} cannot be streamed: only iterables the host sent can`
+      : `no stream with id ${msg.fn} (streamed already, released, or never sent)`;
+    this.replyError(msg.id, new WireRefusal("LookupError", reason), false);
   }
 
   /** Sends the `result` of call `id`; an async call's reply is dropped when it was cancelled meanwhile. */

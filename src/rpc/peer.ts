@@ -12,6 +12,8 @@ import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.j
 import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
 import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
+import { PeerStreams } from "./peer-streams.js";
+import { failedStream, type StreamOptions } from "./stream-call.js";
 import type { ValueKind } from "./value-kind.js";
 
 
@@ -84,6 +86,7 @@ export class RpcPeer {
   private readonly limits: ProtocolLimits;
   private readonly pending = new Map<number, PendingCall>();
   private readonly incoming: IncomingCalls;
+  private readonly streams: PeerStreams;
   private nextCallId = 1;
   private closedWith: Error | undefined;
   /** Set when the stream ended and `onDisconnect` left closing to the owner. */
@@ -103,12 +106,21 @@ export class RpcPeer {
     );
     this.codec = new Codec({ kinds: options.kinds, callables: this.callables, bytesFd: options.fdChannel && options.bytesFd });
     for (const kind of options.kinds ?? []) kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
+    this.streams = new PeerStreams({
+      codec: this.codec,
+      callables: this.callables,
+      nextId: () => this.nextCallId++,
+      write: (chunks) => this.write(chunks),
+      writeFrame: (message) => this.writeFrame(message),
+      backlog: () => this.stream.writableLength,
+    });
     this.incoming = new IncomingCalls({
       codec: this.codec,
       callables: this.callables,
       resolveTarget: options.resolveTarget,
       caller: options.caller,
       write: (chunks) => this.write(chunks),
+      streams: this.streams.producers,
     });
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     if (options.maxFrameBytes !== undefined) this.limits.maxFrameBytes = options.maxFrameBytes;
@@ -117,6 +129,7 @@ export class RpcPeer {
     stream.on("end", this.onEnd);
     stream.on("close", this.onEnd);
     stream.on("error", this.onError);
+    stream.on("drain", () => this.streams.drained());
   }
 
   get state(): PeerState {
@@ -130,8 +143,8 @@ export class RpcPeer {
 
   get stats(): PeerStats {
     return {
-      pending: this.pending.size,
-      incoming: this.incoming.size,
+      pending: this.pending.size + this.streams.size,
+      incoming: this.incoming.size + this.streams.producers.size,
       exported: this.callables.exportedCount,
       imported: this.callables.importedCount,
     };
@@ -152,6 +165,16 @@ export class RpcPeer {
   callFn(fnId: number, args: unknown[], options?: CallOptions): Promise<unknown> {
     if (!Number.isSafeInteger(fnId) || fnId < 0) return Promise.reject(new TypeError(`callFn: bad callable id ${fnId}`));
     return this.start(undefined, undefined, fnId, args, options);
+  }
+
+  /**
+   * Calls `target.method(...args)` as a stream: the callee (a Python generator) sends items, at most `window` ahead
+   * of what the returned iterator has handed out. Breaking out of for-await, `return()`, the signal and the idle
+   * timeout cancel it (the generator is closed); its error rejects the read after its last item.
+   */
+  callStream(target: string, method: string, args: unknown[], options: StreamOptions = {}): AsyncIterableIterator<unknown> {
+    if (this.closedWith !== undefined) return failedStream(this.closedWith);
+    return this.streams.open(target, method, args, options);
   }
 
   /** Sends a control message (init, shutdown, ...) as is; RPC messages are the peer's own business. */
@@ -187,6 +210,7 @@ export class RpcPeer {
       call.unwatch();
       call.reject(error);
     }
+    this.streams.close(error);
     this.stream.destroy();
     this.options.fdChannel?.close();
   }
@@ -330,12 +354,24 @@ export class RpcPeer {
       case "result": {
         const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "result");
         const call = this.settle(msg.id);
-        return call?.resolve(value === undefined ? null : value);
+        if (call === undefined) return this.streams.end(msg.id);
+        return call.resolve(value === undefined ? null : value);
       }
-      case "error":
-        return this.settle(msg.id)?.reject(new RemoteError(msg.error));
+      case "error": {
+        const call = this.settle(msg.id);
+        if (call === undefined) return this.streams.end(msg.id, new RemoteError(msg.error));
+        return call.reject(new RemoteError(msg.error));
+      }
       case "cancel":
         return this.incoming.cancel(msg.id);
+      case "item": {
+        this.streams.expectItem(msg.id);
+        // Decoded even when the consumer stopped reading: tensors and callables in it must be booked, to be released.
+        const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "item");
+        return this.streams.item(msg.id, value === undefined ? null : value);
+      }
+      case "credit":
+        return this.streams.producers.credit(msg.id, msg.n);
       case "release":
         return this.released(msg);
       case "event":

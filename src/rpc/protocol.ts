@@ -5,6 +5,10 @@ export const PROTOCOL_VERSION = 1;
 /** Default upper bound for one frame (option `limits.maxFrameBytes`); larger frames are a protocol error. */
 export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
+/** Credit a stream consumer grants when it gives none (`window`), and the most one stream may hold outstanding. */
+export const DEFAULT_STREAM_WINDOW = 16;
+export const MAX_STREAM_WINDOW = 65_536;
+
 /** The guest-side target name of the extension object. */
 export const EXTENSION_TARGET = "extension";
 
@@ -35,15 +39,21 @@ export interface InitMessage {
   /** Enter torch.inference_mode() for the hooks and every call (a shared torch; the `inferenceMode` option). */
   inferenceMode?: boolean;
 }
-export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string }
+/** `streams`: the methods among `methods` that are (async) generator functions, so the proxy streams them. */
+export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string; streams?: string[] }
 export interface FatalMessage { k: "fatal"; error: WireError }
 export interface ShutdownMessage { k: "shutdown" }
 /** A call of `target.method` or of the callable `fn`; `kw` (Python identifiers) is absent when there are none. */
-export type CallMessage = Framed & { k: "call"; id: number; args: unknown[]; kw?: Record<string, unknown> }
+/** `stream` (1..MAX_STREAM_WINDOW): answer with `item`s, this many at first, then as `credit` grants (docs/protocol.md, Streams). */
+export type CallMessage = Framed & { k: "call"; id: number; args: unknown[]; kw?: Record<string, unknown>; stream?: number }
   & ({ target: string; method: string; fn?: undefined } | { fn: number; target?: undefined; method?: undefined });
 export interface ResultMessage extends Framed { k: "result"; id: number; value: unknown }
 export interface ErrorMessage { k: "error"; id: number; error: WireError }
 export interface CancelMessage { k: "cancel"; id: number }
+/** One item of the stream call `id`, from its callee; the stream ends with that call's `result` or `error`. */
+export interface ItemMessage extends Framed { k: "item"; id: number; value: unknown }
+/** The caller of stream call `id` lets its callee send `n` more items. */
+export interface CreditMessage { k: "credit"; id: number; n: number }
 export interface EventMessage extends Framed { k: "event"; name: string; payload: unknown }
 /**
  * Callables (`fns`) and, owned by the tensor value kind, shared segments (`segs`) either side may drop; `cuda`
@@ -55,4 +65,5 @@ export interface ReleaseMessage { k: "release"; fns: number[]; segs?: number[]; 
 /** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
 export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
 
-export type Message = ControlMessage | CallMessage | ResultMessage | ErrorMessage | CancelMessage | ReleaseMessage;
+export type Message = ControlMessage | CallMessage | ResultMessage | ErrorMessage | CancelMessage | ReleaseMessage
+  | ItemMessage | CreditMessage;

@@ -70,6 +70,8 @@ export interface CallableHooks {
   exportFn(fn: AnyFunction): number;
   /** Returns a proxy function for the callable the other side exported as `id`. */
   importFn(id: number): AnyFunction;
+  /** Stores an async iterable or generator for the other side to stream (`$iter`) and returns its fresh id. */
+  exportStream?(source: AsyncIterable<unknown> | Iterator<unknown>): number;
 }
 
 /** What the encode and decode walks read from their codec. */

@@ -19,11 +19,20 @@ export function isLocalKey(key: string | symbol): boolean {
 }
 
 /**
- * A proxy whose string properties are methods of the extension `name`: `proxy.mean(x)` is `call("mean", [x])`.
+ * A proxy whose string properties are methods of the extension `name`: `proxy.mean(x)` is `call("mean", [x])`, and
+ * for a generator method `proxy.generate(p)` is `stream("generate", [p])`.
  * `String(proxy)`, `JSON.stringify(proxy)` (`{}`), `console.log(proxy)` and `await proxy` (the proxy itself) are
  * answered here; `methods()` is read at each inspection, so a restart's method list shows.
  */
-export function makeRemoteProxy(name: string, methods: () => readonly string[], call: (method: string, args: unknown[]) => Promise<unknown>): object {
+/** How the proxy streams: the names of generator methods, and the stream call for them. */
+export interface ProxyStreams {
+  streams: () => readonly string[];
+  stream: (method: string, args: unknown[]) => AsyncIterable<unknown>;
+}
+
+export function makeRemoteProxy(
+  name: string, methods: () => readonly string[], call: (method: string, args: unknown[]) => Promise<unknown>, streaming?: ProxyStreams,
+): object {
   const label = `[Remote extension "${name}"]`;
   const target: object = Object.defineProperties({}, {
     toString: { value: () => label },
@@ -35,7 +44,8 @@ export function makeRemoteProxy(name: string, methods: () => readonly string[], 
   return new Proxy(target, {
     get(object, key) {
       if (isLocalKey(key)) return Reflect.get(object, key);
-      return (...args: unknown[]) => call(key as string, args);
+      // A generator method (the ready message's `streams`) returns an AsyncIterable instead of a Promise.
+      return (...args: unknown[]) => (streaming?.streams().includes(key as string) ? streaming.stream(key as string, args) : call(key as string, args));
     },
     has(object, key) {
       return isLocalKey(key) ? Reflect.has(object, key) : methods().includes(key as string);

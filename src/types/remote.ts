@@ -24,9 +24,17 @@ export type ArgsWithKwargs<A extends unknown[]> =
   | A
   | (number extends A["length"] ? [...A, Kwargs] : AppendKwargs<Extract<Prefixes<Required<A>>, { length: A["length"] }>>);
 
-/** One method seen from the host: same arguments (a trailing `kwargs()` marker allowed), the result promised. */
+/** What a generator method yields: `T` of an `AsyncIterable<T>` (async generator) or `Generator<T>`; never otherwise. */
+export type Yielded<R> = R extends AsyncIterable<infer T> ? T : R extends Generator<infer T, unknown, unknown> ? T : never;
+
+/**
+ * One method seen from the host: same arguments (a trailing `kwargs()` marker allowed), the result promised; a
+ * method declared as returning an `AsyncIterable<T>`/`AsyncGenerator<T>`/`Generator<T>` streams (`for await`).
+ */
 export type RemoteMethod<F> = F extends (...args: infer A) => infer R
-  ? (...args: ArgsWithKwargs<A>) => Promise<RemoteValue<Awaited<R>>>
+  ? [Yielded<R>] extends [never]
+    ? (...args: ArgsWithKwargs<A>) => Promise<RemoteValue<Awaited<R>>>
+    : (...args: ArgsWithKwargs<A>) => AsyncIterableIterator<RemoteValue<Yielded<R>>>
   : never;
 
 /** The names of `Api` whose values are methods: only methods can be called across the process boundary. */

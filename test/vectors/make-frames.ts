@@ -25,7 +25,7 @@ export const VECTORS_PATH = new URL("./frames.json", import.meta.url);
 function vector(name: string, note: string, message: Record<string, unknown>, key?: string, value?: unknown,
   kinds: readonly ValueKind[] = []): FrameVector {
   let nextFn = 1;
-  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined }, kinds });
+  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined, exportStream: () => nextFn++ }, kinds });
   let attachments: Uint8Array[] = [];
   if (key !== undefined) {
     const encoded = codec.encode(value, key);
@@ -146,6 +146,15 @@ export function makeVectors(): FrameVector[] {
     callVector("call_kw", "mean(b\"ab\", axis=0, weights=b\"xyz\", big=2**64, opts={...}): kw's bytes are attachment 1, after args' 0",
       { k: "call", id: 14, target: "extension", method: "mean" }, [Buffer.from("ab")],
       { axis: 0, weights: Buffer.from("xyz"), big: 2n ** 64n, opts: { names: ["a", "é"], none: null } }),
+    vector("call_stream", "generate(\"hi\") as a stream call: the callee may send 16 items before more credit",
+      { k: "call", id: 15, target: "extension", method: "generate", stream: 16 }, "args", ["hi"]),
+    vector("item", "one item of stream call 15, tagged like a result value", { k: "item", id: 15 }, "value",
+      { token: "hé", raw: Uint8Array.of(1, 2) }),
+    vector("credit", "the caller of stream call 15 read 8 items: 8 more may come", { k: "credit", id: 15, n: 8 }),
+    vector("call_iter", "a host async iterable as an argument: exported as stream 1, which the receiver reads with a stream call on fn 1",
+      { k: "call", id: 16, target: "extension", method: "collect" }, "args", [(async function* numbers() {
+        yield 1;
+      })()]),
   ];
 }
 

@@ -165,15 +165,16 @@ class Decoder:
     """Turns tagged JSON back into Python values.
 
     `attachments` are the frame's bytes; `import_fn(id)` returns a proxy for a callable the
-    other side exported; `fds` the descriptors that came with the frame (owned: those no tensor
+    other side exported, `import_stream(id)` an async iterator over an iterable it exported; `fds` the descriptors that came with the frame (owned: those no tensor
     took are closed by `close()`). Raises ValueError on an unknown tag or a bad tag payload.
     """
 
-    __slots__ = ("_attachments", "_import_fn", "_fds", "_frame")
+    __slots__ = ("_attachments", "_import_fn", "_fds", "_frame", "_import_stream")
 
-    def __init__(self, attachments, import_fn, fds=None) -> None:
+    def __init__(self, attachments, import_fn, fds=None, import_stream=None) -> None:
         self._attachments = attachments
         self._import_fn = import_fn
+        self._import_stream = import_stream
         self._fds = fds if fds is not None else []
         self._frame = None
 
@@ -212,6 +213,12 @@ class Decoder:
             if type(payload) is not int or payload <= 0:
                 raise ValueError(f"$fn id must be a positive integer, got {payload!r}")
             return self._import_fn(payload)
+        if name == "$iter":
+            if type(payload) is not int or payload <= 0:
+                raise ValueError(f"$iter id must be a positive integer, got {payload!r}")
+            if self._import_stream is None:
+                raise ValueError("a $iter value (a stream) cannot be received here")
+            return self._import_stream(payload)
         if name == "$int":
             if type(payload) is not str:
                 raise ValueError("$int payload must be a decimal string")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from .context import current_peer
 from .singleton import ProxiedSingleton, RemoteObject
 
@@ -55,6 +57,17 @@ class ExtensionBase(ExtensionLocal):
 FRAMEWORK_NAMES = frozenset(
     name for cls in (ExtensionLocal, ExtensionBase) for name in vars(cls) if not name.startswith("_")
 )
+
+
+def stream_methods(instance: object, methods: list) -> list:
+    """The names among `methods` that are generator or async generator functions: the host's proxy streams them."""
+    cls = type(instance)
+    names = []
+    for name in methods:
+        fn = inspect.unwrap(getattr(cls, name, None))
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            names.append(name)
+    return names
 
 
 def public_methods(instance: object) -> list:

@@ -13,7 +13,8 @@ def check_message(msg: dict) -> str:
     """Return the kind of `msg` once its fields are valid; ProtocolError naming the field otherwise.
 
     Checks ids (positive integers; callable and segment ids non-negative), `target`/`method` or `fn`, `args` (a
-    list), `kw` (identifier names), error objects, release lists, an event's name and the fd count `f`.
+    list), `kw` (identifier names), a call's `stream` window, a credit's `n`, error objects, release lists, an
+    event's name and the fd count `f`.
     """
     kind = msg.get("k")
     if type(kind) is not str:  # a list or object would not even hash
@@ -23,8 +24,13 @@ def check_message(msg: dict) -> str:
         raise ProtocolError(f"'f' must be a count of file descriptors, got {count!r:.40}")
     if kind == P.CALL:
         _check_call(msg)
-    elif kind in (P.RESULT, P.CANCEL):
+    elif kind in (P.RESULT, P.CANCEL, P.ITEM):
         _call_id(msg)
+    elif kind == P.CREDIT:
+        cid = _call_id(msg)
+        n = msg.get("n")
+        if not _is_id(n, 1) or n > P.MAX_STREAM_WINDOW:
+            raise ProtocolError(f"credit {cid}: 'n' must be a count of items from 1 to {P.MAX_STREAM_WINDOW}")
     elif kind == P.ERROR:
         _check_error(_call_id(msg), msg.get("error"))
     elif kind == P.RELEASE:
@@ -59,6 +65,10 @@ def _check_call(msg: dict) -> None:
             raise ProtocolError(f"call {cid}: 'fn' must be a callable id")
     elif type(msg.get("target")) is not str or type(msg.get("method")) is not str:
         raise ProtocolError(f"call {cid}: needs 'target' and 'method' strings, or 'fn'")
+    if "stream" in msg:
+        window = msg["stream"]
+        if not _is_id(window, 1) or window > P.MAX_STREAM_WINDOW:
+            raise ProtocolError(f"call {cid}: 'stream' must be a window of items from 1 to {P.MAX_STREAM_WINDOW}")
     if "kw" in msg:
         kw = msg["kw"]
         if type(kw) is not dict:  # "kw": null is malformed too

@@ -20,6 +20,7 @@ from .outbox import Outbox
 from .proxies import ProxyTable
 from .segments import forget as forget_segments
 from .segments import releases
+from .streams import HostStream, Producers, end_error
 from .targets import Targets
 from .trim import LARGE_FRAME, Trimmer
 
@@ -53,6 +54,8 @@ class Peer:
         self._pending = {}     # our call id -> future of its result
         self._serving = {}     # their call id -> task running it
         self._cancelled = set()  # their call ids they cancelled: owed no reply
+        self._producers = Producers(self._loop, self._out, self._drain_writer)
+        self._consuming = {}   # our stream call id -> HostStream, until its end arrives
         self._proxies = ProxyTable(self._loop, self._send_release)
         tensors_cuda.releases.bind(self._loop, self._send_cuda_release)  # CUDA handles need no fd channel
         self._closed = None    # the reason, once closed
@@ -62,7 +65,8 @@ class Peer:
         self._frame_fds = []   # fds of the frame being dispatched, until a decode takes them
         self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
                           P.ERROR: self._on_error, P.CANCEL: self._on_cancel,
-                          P.RELEASE: self._on_release}
+                          P.RELEASE: self._on_release, P.ITEM: self._on_item,
+                          P.CREDIT: self._on_credit}
 
     def register(self, name: str, obj: object, hidden=()) -> None:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""
@@ -151,7 +155,7 @@ class Peer:
         if "x" not in msg:
             return value if kw is _NO_KW else (value, kw)  # no tags: skip the walk
         fds, self._frame_fds = self._frame_fds, []
-        decoder = Decoder(attachments, self._import_fn, fds)
+        decoder = Decoder(attachments, self._import_fn, fds, self._import_stream)
         try:
             if kw is _NO_KW:
                 return decoder.decode(value)
@@ -165,6 +169,9 @@ class Peer:
 
     def _import_fn(self, fn_id: int):
         return self._proxies.get(self, fn_id)
+
+    def _import_stream(self, stream_id: int):
+        return HostStream(self, stream_id)
 
     # -- incoming calls ------------------------------------------------------------------------
 
@@ -188,6 +195,9 @@ class Peer:
                 result = self._resolve(msg)(*args, **kw)
         except Exception as e:
             self._out.error(cid, e)
+            return
+        if "stream" in msg:
+            self._producers.start(cid, result, msg["stream"])
             return
         if type(result) is not types.CoroutineType and not hasattr(result, "__await__"):
             self._out.result(cid, result)  # a sync method ran inline: reply now
@@ -227,6 +237,8 @@ class Peer:
 
     def _on_cancel(self, msg: dict, attachments: list) -> None:
         cid = msg["id"]
+        if self._producers.cancel(cid):
+            return
         task = self._serving.get(cid)
         if task is not None and not task.done():
             self._cancelled.add(cid)
@@ -277,7 +289,46 @@ class Peer:
                 self._out.send({"k": P.CANCEL, "id": cid})
             raise
 
+    # -- streams (streams.py) ------------------------------------------------------------------
+
+    def _on_credit(self, msg: dict, attachments: list) -> None:
+        self._producers.credit(msg["id"], msg["n"])
+
+    def _on_item(self, msg: dict, attachments: list) -> None:
+        stream = self._consuming.get(msg["id"])
+        if stream is None:
+            raise ProtocolError(f"item {msg['id']}: no stream call with this id is open")
+        stream.accept(self._decode(msg, attachments, msg.get("value")))
+
+    def _open_stream(self, stream: HostStream, stream_id: int, window: int) -> int:
+        """Ask the host for the items of its iterable `stream_id`; returns the stream call's id."""
+        if self._closed is not None:
+            raise ConnectionError("cannot read a host stream: the connection is closed") from self._closed
+        cid = next(self._call_ids)
+        self._consuming[cid] = stream
+        self._out.send({"k": P.CALL, "id": cid, "fn": stream_id, "stream": window}, "args", [])
+        return cid
+
+    def _grant(self, cid: int, n: int) -> None:
+        if self._closed is None:
+            self._out.send({"k": P.CREDIT, "id": cid, "n": n})
+
+    def _cancel_stream(self, cid: int) -> None:
+        if self._closed is None:
+            self._out.send({"k": P.CANCEL, "id": cid})
+
+    def _end_stream(self, cid: int, error) -> None:
+        stream = self._consuming.pop(cid, None)
+        if stream is not None:
+            stream.finish(error)
+
+    async def _drain_writer(self) -> None:
+        await self._writer.drain()
+
     def _on_result(self, msg: dict, attachments: list) -> None:
+        if msg["id"] in self._consuming:
+            self._decode(msg, attachments, msg.get("value"))
+            return self._end_stream(msg["id"], None)
         future = self._pending.pop(msg["id"], None)
         try:
             value = self._decode(msg, attachments, msg.get("value"))  # decode anyway: proxies get released
@@ -291,6 +342,8 @@ class Peer:
             future.set_result(value)
 
     def _on_error(self, msg: dict, attachments: list) -> None:
+        if msg["id"] in self._consuming:
+            return self._end_stream(msg["id"], end_error(msg))
         future = self._pending.pop(msg["id"], None)
         if future is not None and not future.done():
             future.set_exception(error_from_wire(msg.get("error")))
@@ -359,6 +412,12 @@ class Peer:
                 future.set_exception(error)
         for task in list(self._serving.values()):
             task.cancel()
+        self._producers.close()
+        consuming, self._consuming = self._consuming, {}
+        for stream in consuming.values():
+            error = ConnectionError(f"the stream could not complete: {self._closed}")
+            error.__cause__ = self._closed
+            stream.finish(error)
         self._out.exports.clear()
         self._out.closed = True
         self._trimmer.close()

@@ -18,6 +18,11 @@ CANCEL = "cancel"
 EVENT = "event"
 RELEASE = "release"
 SHUTDOWN = "shutdown"
+ITEM = "item"        # one item of a stream call, from its callee
+CREDIT = "credit"    # the stream call's caller lets the callee send `n` more items
+
+DEFAULT_STREAM_WINDOW = 16
+MAX_STREAM_WINDOW = 65536  # the most credit one stream may hold outstanding
 
 # The guest's exit status: one code per cause (docs/protocol.md, Exit status). bootstrap.py runs before this module
 # can be imported and repeats 2, 4 and 5 by value; test_exit_codes.py holds them equal.

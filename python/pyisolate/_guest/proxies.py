@@ -46,6 +46,10 @@ class ProxyTable:
             weakref.finalize(proxy, self._on_collected, fn_id)
         return proxy
 
+    def forget(self, fn_id: int) -> None:
+        """Release id `fn_id` (a host stream never read); safe from any thread, like a collected proxy."""
+        self._on_collected(fn_id)
+
     def _on_collected(self, fn_id: int) -> None:
         if self.closed:
             return

@@ -12,7 +12,7 @@ from . import inference
 from . import protocol as P
 from .context import set_peer
 from .errors import error_to_wire
-from .extension import FRAMEWORK_NAMES, public_methods
+from .extension import FRAMEWORK_NAMES, public_methods, stream_methods
 from .framing import ProtocolError
 from .loader import class_spec, load_extension
 from .peer import Peer
@@ -70,7 +70,8 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         # What the import made (numpy, torch, the extension) lives for the whole process: move it out of
         # the collector's generations, so that a full collection between two calls has less to walk.
         gc.freeze()
-        peer.send({"k": P.READY, "methods": public_methods(instance),
+        methods = public_methods(instance)
+        peer.send({"k": P.READY, "methods": methods, "streams": stream_methods(instance, methods),
                    "extensionClass": class_spec(type(instance))})
         if not await _until(shutdown, reading):
             return _ended(reading)
