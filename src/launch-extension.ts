@@ -249,6 +249,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     },
   });
 
+  // The listener paused the connection with the guest's first frame possibly buffered: read on, now that the peer listens.
+  channel.resume();
   try {
     const ready = await handshake;
     started = true;
