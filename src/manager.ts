@@ -30,6 +30,7 @@ import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { ClusterListener } from "./remote/listener.js";
 import { resolveListen } from "./remote/listen-check.js";
+import type { RemoteContext } from "./remote/remote-session.js";
 
 
 const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -263,6 +264,21 @@ export class ExtensionManager {
       services: this.services, hostFolders: () => this.hostFolders(), forwardOutput: this.options.forwardOutput ?? true,
       managerLogger: this.options.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       listener: () => this.clusterListener(),
+    };
+  }
+
+  /** @internal What src/remote/slot.ts's loadRemote() needs: the listener, the services, registration. */
+  remoteContext(): RemoteContext {
+    return {
+      listener: () => this.clusterListener(), resolveService: (name) => this.services.get(name), serviceNames: () => [...this.services.keys()],
+      logger: this.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      register: (extension) => {
+        if (this.extensions.has(extension.name)) throw new ConfigError(`an extension named "${extension.name}" is already loaded`, { key: "name" });
+        this.extensions.set(extension.name, extension);
+      },
+      unregister: (extension) => {
+        if (this.extensions.get(extension.name) === extension) this.extensions.delete(extension.name);
+      },
     };
   }
 

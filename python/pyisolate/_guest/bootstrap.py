@@ -38,12 +38,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from pyisolate._guest import protocol as P  # noqa: E402
 from pyisolate._guest import sandbox as _sandbox  # noqa: E402
+from pyisolate._guest import tcp_link as _tcp  # noqa: E402
 from pyisolate._guest import venv_activate as _venv  # noqa: E402
 
 # The TCP transport dials the host now, before confinement: the sandbox then needs no network rule at all (the
 # connection exists; no new one can be made). Only the TCP connect: TLS and the token come on the event loop.
-from pyisolate._guest import tcp_link as _tcp  # noqa: E402
-
 _dial = None
 if _tcp.wanted():
     try:
@@ -110,7 +109,8 @@ def _cancel_leftovers(loop) -> None:
 def main() -> int:
     _die_with_parent()
     if _dial is not None:
-        return _serve_tcp(_dial)
+        # A guest started elsewhere (python -m pyisolate._guest.remote) finds the extension where its node has it.
+        return _serve_tcp(_dial, os.environ.pop("PYISOLATE_MODULE_PATH", None))
     try:
         sock = socket.socket(fileno=P.CHANNEL_FD)
     except OSError as e:
