@@ -13,6 +13,7 @@ import { RpcPeer } from "../rpc/peer.js";
 import { PROTOCOL_VERSION } from "../rpc/protocol.js";
 import { TensorLink } from "../tensor/link.js";
 import type { ClusterListener } from "./listener.js";
+import { CUDA_OVER_TCP, CUDA_REFUSE_ENV } from "./local-tcp.js";
 import type { RemoteExtensionOptions, RemoteJob } from "./remote-types.js";
 
 /** What a remote extension needs of its manager (ExtensionManager.remoteContext()). */
@@ -58,16 +59,13 @@ class RemoteProcess implements SessionProcess {
 
 export async function startRemoteExtension(context: RemoteContext, options: RemoteExtensionOptions): Promise<Extension> {
   const logger = options.logger ?? context.logger;
-  // eslint-disable-next-line prefer-const -- onFinished reads it, and may run before the assignment (a failed start)
-  let extension: Extension | undefined;
-  extension = new Extension({
+  const extension: Extension = new Extension({
     name: options.name, logger, callTimeoutMs: options.callTimeoutMs, stopGraceMs: context.stopGraceMs,
     sandbox: options.sandbox ?? { backend: "none", model: undefined, degraded: false },
     environment: { name: options.name, venvPath: "", pythonPath: "", basePython: "", pythonVersion: "", backend: "uv", fingerprint: "", reused: true, installSandbox: undefined, systemSitePackages: false },
     restart: options.restart === undefined ? undefined : resolveRestartPolicy(options.restart),
-    onFinished: async () => {
-      if (extension) context.unregister(extension);
-    },
+    // Runs after the constructor (a failed start, a stop), so `extension` is assigned by then.
+    onFinished: async () => context.unregister(extension),
     startSession: (hooks, signal) => remoteSession(context, options, hooks, signal),
   });
   await extension.start(undefined);
@@ -91,7 +89,7 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
       abort.signal.addEventListener("abort", () => reject(new ExtensionLoadError(name, "the start was aborted")), { once: true });
     });
     started.catch(() => {});
-    job = await Promise.race([options.launch(pending.env, abort.signal), started]);
+    job = await Promise.race([options.launch({ ...pending.env, [CUDA_REFUSE_ENV]: "1" }, abort.signal), started]);
     const gone = job.exited.then((exit) => {
       throw new ExtensionCrashedError(name, exit);
     });
@@ -99,7 +97,7 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
     const socket = await Promise.race([pending.accepted, gone, started]);
     const process = new RemoteProcess(job, socket);
     // Tensors by value: there is no fd channel across machines.
-    const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits));
+    const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits), CUDA_OVER_TCP);
     const greeting = new Handshake(name);
     let pythonVersion = "";
     let settle!: (error: Error | undefined, ready?: { methods: string[]; extensionClass: string }) => void;
