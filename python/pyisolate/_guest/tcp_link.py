@@ -69,6 +69,8 @@ def dial_from_env() -> Dial:
     context.verify_mode = ssl.CERT_NONE
     sock = socket.create_connection(_split_address(address), timeout=_CONNECT_TIMEOUT_S)
     sock.setblocking(False)
+    # Frames are written whole: Nagle's wait for an ACK would only delay a small call's reply.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return Dial(sock, context, pin, token)
 
 
