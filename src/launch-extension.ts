@@ -26,6 +26,10 @@ import type { ResourceLimits } from "./limits/types.js";
 import { outputGate } from "./output/wiring.js";
 import type { OutputForwarder } from "./output/forward.js";
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
+import type { ClusterListener, PendingConnection } from "./remote/listener.js";
+import { acceptOrFail, CUDA_OVER_TCP, CUDA_REFUSE_ENV, tcpLaunch, withoutDialEnv } from "./remote/local-tcp.js";
+import { HEARTBEAT_TOKEN_ENV } from "./remote/auth.js";
+import type { Duplex } from "node:stream";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -74,6 +78,15 @@ export interface LaunchExtensionInput {
   health?: HealthPolicy;
   /** How many lines, events and bytes per second each of its streams may pass (the flood gate). */
   output?: OutputLimits;
+  /** The connection to the guest: inherited Unix sockets (default), or TCP+TLS to the manager's listener. */
+  transport?: "unix" | "tcp";
+  /** The manager's cluster listener, opened on first use (tcp only). */
+  listener?: () => Promise<ClusterListener>;
+}
+
+/** Rejects after `ms` with `why`. */
+function timeout(ms: number, why: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new ProtocolError(why)), ms).unref());
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -99,14 +112,21 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 /** One guest process through its handshake. On failure the process is gone and the error is an ExtensionLoadError. */
 export async function startSession(input: LaunchExtensionInput, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
   const { name, logger } = input;
-  const command = buildLaunchCommand({
+  // Over TCP the guest dials the listener with a one-time token (src/remote/); else fd 3 is its socket.
+  const listener = input.transport === "tcp" ? await input.listener!() : undefined;
+  const pending: PendingConnection | undefined = listener?.expect(name);
+  // The heartbeat over TCP: a second authenticated connection, its own token (fd 5's job).
+  const beat: PendingConnection | undefined = input.health === undefined ? undefined : listener?.expect(`${name} (heartbeat)`);
+  const built = buildLaunchCommand({
     pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
       hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir, extra: input.env, cudaIpc: input.cudaIpc,
+      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env, ...(pending ? { [CUDA_REFUSE_ENV]: "1" } : {}), ...(beat ? { [HEARTBEAT_TOKEN_ENV]: beat.token } : {}) },
+      cudaIpc: pending ? false : input.cudaIpc,
     }),
     limits: input.resourceLimits,
   });
+  const command = pending ? tcpLaunch(built, input.sandboxLaunch.backend) : built;
 
   let pythonVersion = ""; // from hello, reported on the extension once it is ready
   const greeting = new Handshake(name);
@@ -122,7 +142,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   // let, not const: the exit handler may run before the assignment below, and must then see undefined.
   // eslint-disable-next-line prefer-const
   let enforcement: Enforcement | undefined;
-  const tensors = new TensorLink(input.tensorTransport, name, limits, input.bytesMemfdThreshold);
+  // No fd channel over TCP: tensors and bytes travel by value.
+  const tensors = new TensorLink(pending ? "copy" : input.tensorTransport, name, limits, input.bytesMemfdThreshold, pending ? CUDA_OVER_TCP : undefined);
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
   const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, (report) => hooks.dropped(report));
   const guest = new GuestProcess(command, {
@@ -149,7 +170,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       failStart(limitError ?? new ExtensionCrashedError(name, exit));
       hooks.exit(exit);
     },
-  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined, gate });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined && !pending, gate, channel: !pending });
   tensors.spawned(guest.pid);
   let health: HealthMonitor | undefined;
   // A failure found after the start (protocol error, hung guest, a limit) ends this session: the Extension decides what next.
@@ -164,7 +185,34 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     },
   });
 
-  const peer = new RpcPeer(guest.channel, {
+  const timer = setTimeout(() => failStart(new ExtensionLoadError(
+    name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
+  )), input.startTimeoutMs);
+  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: signal?.reason }));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  // eslint-disable-next-line prefer-const -- the handlers below may run before it is made (a guest that exits first)
+  let peer: RpcPeer | undefined;
+  const fail = async (error: unknown): Promise<never> => {
+    const cause = error as Error;
+    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+    pending?.cancel(failure);
+    beat?.cancel(failure);
+    void beat?.accepted.then((socket) => socket.destroy(), () => undefined);
+    peer?.close(failure);
+    guest.kill();
+    await guest.exited;
+    throw failure;
+  };
+  let channel: Duplex;
+  try {
+    channel = pending ? await acceptOrFail(pending, handshake) : guest.channel!;
+  } catch (error) {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    return fail(error);
+  }
+  peer = new RpcPeer(channel, {
     resolveTarget: input.resolveService,
     // Host services and callbacks learn which extension called them (callingExtension()).
     caller: name,
@@ -195,7 +243,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       const step = greeting.accept(message as unknown as Record<string, unknown>);
       switch (step.kind) {
         case "init":
-          peer.send({
+          peer!.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
             limits: {
@@ -216,30 +264,26 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     },
   });
 
-  const timer = setTimeout(() => failStart(new ExtensionLoadError(
-    name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
-  )), input.startTimeoutMs);
-  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: signal?.reason }));
-  signal?.addEventListener("abort", onAbort, { once: true });
-  if (signal?.aborted) onAbort();
-
+  // The listener paused the connection with the guest's first frame possibly buffered: read on, now that the peer listens.
+  channel.resume();
   try {
     const ready = await handshake;
+    // The guest dialled both before it confined itself: its heartbeat connection came before its hello.
+    const beatSocket = beat ? await Promise.race([beat.accepted, timeout(1000, `extension "${name}" did not open its heartbeat connection`)]) : undefined;
     started = true;
     // Pinged only once ready: the import may hold the event loop as long as startTimeoutMs allows.
     if (input.health && guest.heartbeat) health = new HealthMonitor(guest.heartbeat, name, input.health, failLater);
+    if (input.health && beatSocket) {
+      health = new HealthMonitor(beatSocket, name, input.health, failLater);
+      beatSocket.resume();
+    }
     return {
       process: guest, peer,
       info: { methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion, streams: ready.streams ?? [] },
       stopHealth: () => health?.stop(),
     };
   } catch (error) {
-    const cause = error as Error;
-    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
-    peer.close(failure);
-    guest.kill();
-    await guest.exited;
-    throw failure;
+    return fail(error);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);

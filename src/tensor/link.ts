@@ -40,13 +40,20 @@ export class TensorLink implements CudaPeer {
   #send: ((fields: KindRelease) => void) | undefined;
   readonly #bytesThreshold: number;
   readonly #maxFrameBytes: number;
+  /** Set when CUDA tensors are refused on this link (the TCP transport): the reason given. */
+  readonly #cudaRefusal: string | undefined;
 
-  /** `bytesThreshold`: from this many bytes on, bytes cross as a memfd where the fd socket exists (shm). */
+  /**
+   * `bytesThreshold`: from this many bytes on, bytes cross as a memfd where the fd socket exists (shm).
+   * `refuseCuda`: CUDA tensors cannot cross (no CUDA IPC across machines); the text says why, for the TypeError.
+   */
   constructor(option: TensorTransportOption = "auto", name = "extension",
-    limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes" | "maxFrameBytes">> = {}, bytesThreshold = DEFAULT_BYTES_MEMFD_THRESHOLD) {
+    limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes" | "maxFrameBytes">> = {}, bytesThreshold = DEFAULT_BYTES_MEMFD_THRESHOLD,
+    refuseCuda?: string) {
     this.#holder = name;
     this.#bytesThreshold = bytesThreshold;
     this.#maxFrameBytes = limits.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
+    this.#cudaRefusal = refuseCuda;
     if (option === "copy") {
       this.transport = "copy";
       this.reason = "tensorTransport is \"copy\"";
@@ -110,7 +117,8 @@ export class TensorLink implements CudaPeer {
       holder: () => this.#holder,
       ledger: segmentLedger,
       segments: this.segments,
-      cuda: { ledger: cudaLedger, peer: this },
+      cuda: this.#cudaRefusal === undefined ? { ledger: cudaLedger, peer: this } : undefined,
+      cudaRefusal: this.#cudaRefusal,
       onBind: (send) => {
         this.#send = send;
       },
