@@ -209,3 +209,15 @@ export class ExtensionUnresponsiveError extends PyIsolateError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/**
+ * The Ray cluster could not do what was asked: unreachable, an HTTP error from its Jobs API, a job that could not be
+ * placed or started. `status` is the HTTP status when there was one.
+ */
+export class RayClusterError extends PyIsolateError {
+  readonly status: number | undefined;
+  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
+    super("ERR_PYISOLATE_RAY", message, options);
+    this.status = options.status;
+  }
+}
