@@ -26,6 +26,9 @@ import type { ResourceLimits } from "./limits/types.js";
 import { outputGate } from "./output/wiring.js";
 import type { OutputForwarder } from "./output/forward.js";
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
+import type { ClusterListener, PendingConnection } from "./remote/listener.js";
+import { acceptOrFail, tcpLaunch, withoutDialEnv } from "./remote/local-tcp.js";
+import type { Duplex } from "node:stream";
 
 const DISCONNECT_GRACE_MS = 2000;
 
@@ -72,6 +75,10 @@ export interface LaunchExtensionInput {
   health?: HealthPolicy;
   /** How many lines, events and bytes per second each of its streams may pass (the flood gate). */
   output?: OutputLimits;
+  /** The connection to the guest: inherited Unix sockets (default), or TCP+TLS to the manager's listener. */
+  transport?: "unix" | "tcp";
+  /** The manager's cluster listener, opened on first use (tcp only). */
+  listener?: () => Promise<ClusterListener>;
 }
 
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
@@ -97,14 +104,17 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 /** One guest process through its handshake. On failure the process is gone and the error is an ExtensionLoadError. */
 export async function startSession(input: LaunchExtensionInput, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
   const { name, logger } = input;
-  const command = buildLaunchCommand({
+  // Over TCP the guest dials the listener with a one-time token (src/remote/); else fd 3 is its socket.
+  const pending: PendingConnection | undefined = input.transport === "tcp" ? (await input.listener!()).expect(name) : undefined;
+  const built = buildLaunchCommand({
     pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
       hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir, extra: input.env, cudaIpc: input.cudaIpc,
+      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env }, cudaIpc: input.cudaIpc,
     }),
     limits: input.resourceLimits,
   });
+  const command = pending ? tcpLaunch(built, input.sandboxLaunch.backend) : built;
 
   let pythonVersion = ""; // from hello, reported on the extension once it is ready
   const greeting = new Handshake(name);
@@ -120,7 +130,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   // let, not const: the exit handler may run before the assignment below, and must then see undefined.
   // eslint-disable-next-line prefer-const
   let enforcement: Enforcement | undefined;
-  const tensors = new TensorLink(input.tensorTransport, name, limits);
+  // No fd channel over TCP: tensors travel by value.
+  const tensors = new TensorLink(pending ? "copy" : input.tensorTransport, name, limits);
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
   const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, (report) => hooks.dropped(report));
   const guest = new GuestProcess(command, {
@@ -147,7 +158,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       failStart(limitError ?? new ExtensionCrashedError(name, exit));
       hooks.exit(exit);
     },
-  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined, gate });
+  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined && !pending, gate, channel: !pending });
   tensors.spawned(guest.pid);
   let health: HealthMonitor | undefined;
   // A failure found after the start (protocol error, hung guest, a limit) ends this session: the Extension decides what next.
@@ -162,7 +173,32 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     },
   });
 
-  const peer = new RpcPeer(guest.channel, {
+  const timer = setTimeout(() => failStart(new ExtensionLoadError(
+    name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
+  )), input.startTimeoutMs);
+  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: signal?.reason }));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  // eslint-disable-next-line prefer-const -- the handlers below may run before it is made (a guest that exits first)
+  let peer: RpcPeer | undefined;
+  const fail = async (error: unknown): Promise<never> => {
+    const cause = error as Error;
+    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+    pending?.cancel(failure);
+    peer?.close(failure);
+    guest.kill();
+    await guest.exited;
+    throw failure;
+  };
+  let channel: Duplex;
+  try {
+    channel = pending ? await acceptOrFail(pending, handshake) : guest.channel!;
+  } catch (error) {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    return fail(error);
+  }
+  peer = new RpcPeer(channel, {
     resolveTarget: input.resolveService,
     // Host services and callbacks learn which extension called them (callingExtension()).
     caller: name,
@@ -192,7 +228,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       const step = greeting.accept(message as unknown as Record<string, unknown>);
       switch (step.kind) {
         case "init":
-          peer.send({
+          peer!.send({
             k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
             extensionClass: input.extensionClass ?? null, tensors: tensors.init,
             limits: {
@@ -213,13 +249,6 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     },
   });
 
-  const timer = setTimeout(() => failStart(new ExtensionLoadError(
-    name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
-  )), input.startTimeoutMs);
-  const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: signal?.reason }));
-  signal?.addEventListener("abort", onAbort, { once: true });
-  if (signal?.aborted) onAbort();
-
   try {
     const ready = await handshake;
     started = true;
@@ -231,12 +260,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       stopHealth: () => health?.stop(),
     };
   } catch (error) {
-    const cause = error as Error;
-    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
-    peer.close(failure);
-    guest.kill();
-    await guest.exited;
-    throw failure;
+    return fail(error);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);

@@ -18,6 +18,7 @@ import { RUNTIME_ROOT } from "./runtime-paths.js";
 import type { SandboxChoice } from "./sandbox/choose.js";
 import type { PathPins } from "./sandbox/pin-set.js";
 import { prepareSandbox } from "./sandbox/prepare.js";
+import type { ClusterListener } from "./remote/listener.js";
 import type { SandboxCapabilities, SandboxInfo, SandboxPolicy } from "./sandbox/types.js";
 
 const DEFAULT_START_TIMEOUT_MS = 120_000;
@@ -47,6 +48,8 @@ export interface WorkerContext {
   forwardOutput: boolean;
   managerLogger: Logger | undefined;
   stopGraceMs: number;
+  /** The manager's cluster listener, opened at the first use (a `transport: "tcp"` load). */
+  listener: () => Promise<ClusterListener>;
 }
 
 /** One process on a plan: its private folders, its sandbox's launch, its handshake. `worker`: its index in a pool. */
@@ -98,6 +101,8 @@ export async function launchWorker(plan: LoadPlan, context: WorkerContext, worke
     restart: plan.restart,
     health: merged.healthPolicy,
     output: merged.output,
+    transport: merged.transport,
+    listener: context.listener,
     onFinished: async () => {
       await onGone();
       await rm(privateRoot, { recursive: true, force: true });

@@ -28,6 +28,8 @@ import { PathPins } from "./sandbox/pin-set.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
 import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
+import { ClusterListener } from "./remote/listener.js";
+import { resolveListen } from "./remote/listen-check.js";
 
 
 const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -50,6 +52,8 @@ export class ExtensionManager {
   private identity: Promise<HostIdentity | undefined> | undefined;
   private readonly pools = new Map<string, ExtensionPool>();
   private readonly forgetHostExit: () => void;
+  /** The cluster listener, once something needed it (never opened unless asked: cluster.listen or a tcp load). */
+  private listenerOpen: Promise<ClusterListener> | undefined;
   private readonly killOnExit = () => {
     for (const extension of [...this.extensions.values(), ...[...this.pools.values()].flatMap((pool) => pool.extensions())]) {
       if (extension.processGroup !== undefined) {
@@ -245,6 +249,7 @@ export class ExtensionManager {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.extensions.values(), ...this.pools.values()].map((extension) => extension.stop()));
+    await this.listenerOpen?.then((listener) => listener.close(), () => undefined);
     this.forgetHostExit();
   }
 
@@ -257,7 +262,18 @@ export class ExtensionManager {
     return {
       services: this.services, hostFolders: () => this.hostFolders(), forwardOutput: this.options.forwardOutput ?? true,
       managerLogger: this.options.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      listener: () => this.clusterListener(),
     };
+  }
+
+  /**
+   * @internal The TLS listener remote and `transport: "tcp"` guests connect back to, opened once, at the first call,
+   * where `cluster.listen` says (default 127.0.0.1, a free port); closed by close().
+   */
+  clusterListener(): Promise<ClusterListener> {
+    if (this.closed) return Promise.reject(new ExtensionClosedError("this ExtensionManager is closed"));
+    this.listenerOpen ??= ClusterListener.open(resolveListen(this.options.cluster?.listen), this.logger);
+    return this.listenerOpen;
   }
 
   /** Once per manager: who we are, and the private folders of hosts that died (SIGKILL) with extensions running removed. */

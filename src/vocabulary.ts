@@ -21,6 +21,10 @@ export type TensorTransport = (typeof TENSOR_TRANSPORTS)[number];
 export const TENSOR_TRANSPORT_OPTIONS = ["auto", ...TENSOR_TRANSPORTS] as const;
 export type TensorTransportOption = (typeof TENSOR_TRANSPORT_OPTIONS)[number];
 
+/** How the host and one guest talk: inherited Unix sockets, or TCP+TLS to the cluster listener (src/remote/). */
+export const TRANSPORTS = ["unix", "tcp"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
 /** Pure: `"a", "b" or "c"`, the way an error message lists a vocabulary. */
 export function quotedChoices(list: readonly string[]): string {
   const quoted = list.map((word) => `"${word}"`);

@@ -13,9 +13,11 @@ const EXTENSION_FIELDS: Record<keyof ExtensionOptions, true> = {
   startTimeoutMs: true, onProgress: true, signal: true, tensorTransport: true, cudaIpc: true, sharedRuntime: true,
   systemSitePackages: true, services: true, fileEnv: true, protocolLimits: true, limits: true, restart: true,
   health: true, output: true, logger: true, inferenceMode: true, fileDependencyPaths: true,
+  transport: true,
 };
 const MANAGER_FIELDS: Record<keyof ManagerOptions, true> = {
   venvRoot: true, logger: true, forwardOutput: true, installer: true, backend: true, stopGraceMs: true, sharedRuntimes: true,
+  cluster: true,
 };
 const SANDBOX_FIELDS: Record<keyof SandboxOptions, true> = {
   mode: true, backend: true, network: true, writablePaths: true, readonlyPaths: true, gpu: true, unixSockets: true,

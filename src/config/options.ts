@@ -7,7 +7,8 @@ import type { HealthOptions } from "../lifecycle/health.js";
 import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
 import type { OutputLimits } from "../output/output-limits.js";
-import type { Installer, SandboxBackendChoice, SandboxMode, TensorTransportOption } from "../vocabulary.js";
+import type { ClusterOptions } from "../remote/options.js";
+import type { Installer, SandboxBackendChoice, SandboxMode, TensorTransportOption, Transport } from "../vocabulary.js";
 
 // The vocabularies are lists in ../vocabulary.ts; the types here are derived from them.
 export type { Installer, SandboxMode };
@@ -146,6 +147,12 @@ export interface ExtensionOptions {
    * and named once in a warning. A code option only.
    */
   output?: Partial<OutputLimits>;
+  /**
+   * How the host and the guest talk: `unix` (default) over inherited Unix sockets, `tcp` over TCP+TLS to the
+   * manager's cluster listener (`cluster.listen`, else one on 127.0.0.1 opened for it), with tensors by value; the
+   * guest runs here under the same sandbox (docs/cluster.md). A code option only.
+   */
+  transport?: Transport;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */
@@ -203,4 +210,6 @@ export interface ManagerOptions {
   stopGraceMs?: number;
   /** Layers of packages (one torch for all) that extensions opt into with `sharedRuntime: "<name>"`. */
   sharedRuntimes?: Record<string, SharedRuntimeOptions>;
+  /** Scale-out: `listen` opens the TLS listener guests connect back to (none exists unless asked; docs/cluster.md). */
+  cluster?: ClusterOptions;
 }

@@ -14,7 +14,8 @@ import {
   checkKnownKeys, checkOneOf, EXTENSION_OPTION_KEYS, MANAGER_OPTION_KEYS, SANDBOX_OPTION_KEYS, SHARED_RUNTIME_OPTION_KEYS,
 } from "./known-keys.js";
 import { renameInstaller } from "./renamed.js";
-import { INSTALLERS, SANDBOX_BACKEND_CHOICES, SANDBOX_MODES, TENSOR_TRANSPORT_OPTIONS } from "../vocabulary.js";
+import { INSTALLERS, SANDBOX_BACKEND_CHOICES, SANDBOX_MODES, TENSOR_TRANSPORT_OPTIONS, TRANSPORTS } from "../vocabulary.js";
+import { validateCluster } from "../remote/listen-check.js";
 import { isLogger } from "../logger.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -169,6 +170,7 @@ export function validateExtensionOptions(options: ExtensionOptions, onDeprecated
   validateSandbox(options.sandbox);
   checkCudaIpc(options);
   checkOneOf(options.tensorTransport, TENSOR_TRANSPORT_OPTIONS, "tensorTransport");
+  checkTransport(options);
   const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
   if (options.extensionClass !== undefined && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(options.extensionClass)) {
     throw new ConfigError(`extensionClass must look like "package.module:ClassName"`, { key: "extensionClass" });
@@ -230,6 +232,17 @@ function validateRestart(restart: unknown): RestartPolicy | undefined {
   }
   checkNumbers("restart", restart, { maxRestarts: 0, windowMs: 1, backoffMs: 0, queueTimeoutMs: 1 }, ["queueCalls"]);
   return resolveRestartPolicy(restart);
+}
+
+/** `transport`: a word of TRANSPORTS; over TCP there is no fd channel (shm) and no heartbeat socket yet. */
+function checkTransport(options: ExtensionOptions): void {
+  if (checkOneOf(options.transport, TRANSPORTS, "transport") !== "tcp") return;
+  if (options.tensorTransport === "shm") {
+    throw new ConfigError('tensorTransport "shm" needs the Unix transport: over TCP tensors travel by value ("copy")', { key: "tensorTransport" });
+  }
+  if (options.health !== undefined && options.health !== false) {
+    throw new ConfigError("health: the heartbeat needs the Unix transport; it is not carried over TCP yet", { key: "health" });
+  }
 }
 
 /** `health`: off by default, `true` the defaults; the timeout must leave room for at least one ping. */
@@ -313,6 +326,7 @@ export function validateManagerOptions(options: ManagerOptions, onDeprecated?: (
   return {
     ...rest, ...(installer === undefined ? {} : { installer }), venvRoot: resolve(options.venvRoot),
     sharedRuntimes: validateSharedRuntimes(options.sharedRuntimes, onDeprecated),
+    cluster: validateCluster(options.cluster),
   };
 }
 

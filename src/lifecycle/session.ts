@@ -1,13 +1,29 @@
 // What one guest process (a session) of an extension is to its Extension: the parts it serves with, and its reports.
 
 import type { ExitInfo } from "../errors.js";
-import type { GuestProcess } from "../process/guest-process.js";
 import type { RpcPeer } from "../rpc/peer.js";
 import type { DroppedOutput } from "../output/flood-gate.js";
 
+/**
+ * What an Extension needs of the process behind a session: a local GuestProcess, or a remote guest's job
+ * (src/remote/remote-process.ts), which has no local pid.
+ */
+export interface SessionProcess {
+  /** The process group the host signals, when it is local. */
+  readonly pid: number | undefined;
+  /** The extension's own process id (ext.pid), where known. */
+  readonly extensionPid: number | undefined;
+  readonly hasExited: boolean;
+  readonly exited: Promise<ExitInfo>;
+  /** Ends it now, with everything it started. */
+  kill(): void;
+  /** Waits `graceMs` for a voluntary exit, then ends it. */
+  terminate(graceMs: number): Promise<ExitInfo>;
+}
+
 /** One guest process that finished its handshake. */
 export interface GuestSession {
-  process: GuestProcess;
+  process: SessionProcess;
   peer: RpcPeer;
   info: { methods: string[]; extensionClass: string; pythonVersion: string };
   stopHealth: () => void;

@@ -25,8 +25,8 @@ export interface GuestProcessHooks {
 
 export class GuestProcess {
   readonly child: ChildProcess;
-  /** The RPC socket: the child's file descriptor 3. */
-  readonly channel: Socket;
+  /** The RPC socket: the child's file descriptor 3 (absent when the guest dials the host over TCP instead). */
+  readonly channel: Socket | undefined;
   /** The health heartbeat socket: the child's fd 5, when asked for (lifecycle/health.ts). */
   readonly heartbeat: Socket | undefined;
   readonly exited: Promise<ExitInfo>;
@@ -36,11 +36,12 @@ export class GuestProcess {
 
   /**
    * `fdChannel`, when given, becomes the child's fd 4 (the socket that carries tensor segments); the caller
-   * closes its copy after the spawn. `heartbeat` makes fd 5 a socket for the health check.
+   * closes its copy after the spawn. `heartbeat` makes fd 5 a socket for the health check. `channel: false` leaves
+   * fd 3 closed: the guest connects over TCP (src/remote/).
    */
   constructor(
     command: LaunchCommand, hooks: GuestProcessHooks,
-    options: { fdChannel?: number; maxLineChars?: number; heartbeat?: boolean; gate?: FloodGate } = {},
+    options: { fdChannel?: number; maxLineChars?: number; heartbeat?: boolean; gate?: FloodGate; channel?: boolean } = {},
   ) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
@@ -48,11 +49,11 @@ export class GuestProcess {
       // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard. fd 4 carries
       // tensor descriptors, fd 5 the heartbeat; from fd 6 on, the sandbox's pinned paths (bwrap binds them, the
       // Landlock guest rules them).
-      stdio: ["ignore", "pipe", "pipe", "pipe", options.fdChannel ?? "ignore", options.heartbeat ? "pipe" : "ignore", ...(command.fds ?? [])],
+      stdio: ["ignore", "pipe", "pipe", options.channel === false ? "ignore" : "pipe", options.fdChannel ?? "ignore", options.heartbeat ? "pipe" : "ignore", ...(command.fds ?? [])],
       // Its own process group, so that stop can signal everything the extension started.
       detached: true,
     });
-    this.channel = this.child.stdio[3] as Socket;
+    this.channel = options.channel === false ? undefined : (this.child.stdio[3] as Socket);
     this.heartbeat = options.heartbeat ? ((this.child.stdio as unknown[])[5] as Socket) : undefined;
     const stdout = new LineSplitter(hooks.onStdout, options.maxLineChars);
     const stderr = new LineSplitter((line) => {
