@@ -67,6 +67,8 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
   /** The last lines the process wrote to stderr. */
   stderrTail: string[];
+  /** For a guest on a Ray cluster: its job's status when it ended (FAILED, STOPPED, SUCCEEDED, or RUNNING if lost). */
+  rayJobStatus?: string;
 }
 
 /** The extension process ended while calls were in flight, or before it was ready. */
@@ -77,6 +79,8 @@ export class ExtensionCrashedError extends PyIsolateError {
   readonly stderrTail: string[];
   /** The worker's index when the extension runs as a pool (manager.pool()); undefined for a plain load. */
   readonly worker: number | undefined;
+  /** For a guest on a Ray cluster: its job's status when it ended (also in the message's last line). */
+  readonly rayJobStatus: string | undefined;
   constructor(extension: string, exit: ExitInfo, options?: { cause?: unknown; worker?: number }) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
     const who = options?.worker === undefined ? "" : ` (worker ${options.worker})`;
@@ -88,6 +92,7 @@ export class ExtensionCrashedError extends PyIsolateError {
     this.signal = exit.signal;
     this.stderrTail = exit.stderrTail;
     this.worker = options?.worker;
+    this.rayJobStatus = exit.rayJobStatus;
   }
 }
 

@@ -1,6 +1,8 @@
-// Ray's Jobs REST API (the dashboard's /api/jobs/, /api/packages/, /api/version, /api/v0/nodes) over plain fetch:
+// Ray's Jobs REST API (the dashboard's /api/jobs/, /api/packages/, /api/version, /api/v0/nodes) over node:http:
 // every answer bounded in time and size, and every failure a RayClusterError that says which request and why.
 
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { RayClusterError } from "../errors.js";
 
 /** A job's state as Ray reports it. */
@@ -110,12 +112,12 @@ export class RayJobsClient {
   /** Uploads a zip the cluster then unpacks as a job's working_dir. */
   async uploadPackage(uri: string, zip: Buffer): Promise<void> {
     const response = await this.request("PUT", packagePath(uri), zip, "application/octet-stream");
-    if (!response.ok) throw new RayClusterError(`uploading ${uri} to ${this.address} failed: HTTP ${response.status} ${(await boundedText(response)).slice(-300)}`);
+    if (!response.ok) throw new RayClusterError(`uploading ${uri} to ${this.address} failed: HTTP ${response.status} ${response.body.toString("utf8").slice(-300)}`);
   }
 
   private async json(method: string, path: string, body?: unknown): Promise<unknown> {
-    const response = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body), "application/json");
-    const text = await boundedText(response);
+    const response = await this.request(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), "application/json");
+    const text = response.body.toString("utf8");
     if (!response.ok) throw new RayClusterError(`${method} ${path} on ${this.address} failed: HTTP ${response.status} ${text.slice(0, 300)}`, { status: response.status });
     try {
       return JSON.parse(text) as unknown;
@@ -124,15 +126,40 @@ export class RayJobsClient {
     }
   }
 
-  private async request(method: string, path: string, body?: string | Buffer, type?: string): Promise<Response> {
-    try {
-      return await fetch(`${this.address}${path}`, {
-        method, body, headers: type ? { "content-type": type } : undefined, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: "error",
+  /**
+   * node:http, not fetch: fetch sends the Sec-Fetch-* headers of a browser, and Ray refuses what looks like browser
+   * traffic (HTTP 405) to keep web pages from submitting jobs.
+   */
+  private request(method: string, path: string, body?: Buffer, type?: string): Promise<{ ok: boolean; status: number; body: Buffer }> {
+    const url = new URL(`${this.address}${path}`);
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const fail = (reason: string, cause?: unknown) => reject(new RayClusterError(`the Ray cluster at ${this.address} is unreachable (${method} ${path}): ${reason}`, { cause }));
+      const req = send(url, {
+        method, timeout: REQUEST_TIMEOUT_MS,
+        headers: { ...(type ? { "content-type": type } : {}), ...(body ? { "content-length": body.length } : {}) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) {
+            req.destroy();
+            reject(new RayClusterError(`the answer to ${method} ${path} is over the ${MAX_ANSWER_BYTES} bytes this client reads`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("end", () => resolve({ ok: res.statusCode! >= 200 && res.statusCode! < 300, status: res.statusCode!, body: Buffer.concat(chunks) }));
+        res.on("error", (error) => fail(error.message, error));
       });
-    } catch (error) {
-      const reason = (error as Error).name === "TimeoutError" ? `no answer within ${REQUEST_TIMEOUT_MS} ms` : describeFetchError(error);
-      throw new RayClusterError(`the Ray cluster at ${this.address} is unreachable (${method} ${path}): ${reason}`, { cause: error });
-    }
+      req.on("timeout", () => {
+        req.destroy();
+        fail(`no answer within ${REQUEST_TIMEOUT_MS} ms`);
+      });
+      req.on("error", (error: NodeJS.ErrnoException) => fail(error.code ?? error.message, error));
+      req.end(body);
+    });
   }
 }
 
@@ -140,22 +167,6 @@ function packagePath(uri: string): string {
   const match = /^gcs:\/\/(_ray_pkg_[0-9a-f]+\.zip)$/.exec(uri);
   if (!match) throw new RayClusterError(`not a package URI this client uploads: ${uri}`);
   return `/api/packages/gcs/${match[1]}`;
-}
-
-async function boundedText(response: Response): Promise<string> {
-  const length = Number(response.headers.get("content-length") ?? "0");
-  if (length > MAX_ANSWER_BYTES) {
-    await response.body?.cancel();
-    throw new RayClusterError(`the cluster's answer is ${length} bytes, over the ${MAX_ANSWER_BYTES} this client reads`);
-  }
-  const bytes = Buffer.from(await response.arrayBuffer());
-  if (bytes.length > MAX_ANSWER_BYTES) throw new RayClusterError(`the cluster's answer is over the ${MAX_ANSWER_BYTES} bytes this client reads`);
-  return bytes.toString("utf8");
-}
-
-function describeFetchError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
 }
 
 function numbers(value: unknown): Record<string, number> {

@@ -4,7 +4,7 @@
 import type { TLSSocket } from "node:tls";
 import type { ExitInfo } from "../errors.js";
 import type { Extension } from "../extension.js";
-import type { ExtensionManager } from "../manager.js";
+import type { RemoteHost } from "./host.js";
 import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { Logger } from "../logger.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
@@ -28,7 +28,7 @@ export interface RemoteSlot {
 }
 
 /** Opens the manager's listener if needed (cluster.listen, else 127.0.0.1) and files a one-time token for `name`. */
-export async function openRemoteSlot(manager: ExtensionManager, name: string): Promise<RemoteSlot> {
+export async function openRemoteSlot(manager: RemoteHost, name: string): Promise<RemoteSlot> {
   const pending = (await manager.clusterListener()).expect(name);
   return { token: pending.token, env: pending.env, accept: () => pending.accepted, cancel: (reason) => pending.cancel(reason) };
 }
@@ -73,6 +73,6 @@ export interface RemoteExtensionOptions {
  * ending, or the connection dropping, ends the session with ExtensionCrashedError. Registered with the manager like
  * a load (`manager.get(name)`, stopped by `close()`).
  */
-export function loadRemote(manager: ExtensionManager, options: RemoteExtensionOptions): Promise<Extension> {
+export function loadRemote(manager: RemoteHost, options: RemoteExtensionOptions): Promise<Extension> {
   return startRemoteExtension(manager, options);
 }

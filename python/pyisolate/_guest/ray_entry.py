@@ -1,0 +1,87 @@
+"""The entrypoint of a Ray job that runs one extension: ``python -I -S -u pyisolate/_guest/ray_entry.py``.
+
+Ray unpacked the job's working_dir (this runtime under ``pyisolate/``, the extension under ``ext/``) and made the
+job's venv (``runtime_env`` pip) on the node. Nothing of that venv has run: ``-I -S`` kept its site-packages and
+``.pth`` files away. This script decides the guest's confinement from what the node has (the host cannot know the
+node's paths), reports it on stdout as one ``PYISOLATE_RAY_GUEST {json}`` line that the host reads from the job's
+logs, and then replaces itself with the guest's bootstrap (same pid), which dials the host over TCP+TLS, confines
+itself with these rules, and only then activates the venv.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+REPORT_PREFIX = "PYISOLATE_RAY_GUEST "
+MODE_ENV = "PYISOLATE_SANDBOX_MODE"  # "required" | "preferred" | "disabled", set by the host in the job's env
+MODULE_DIR_ENV = "PYISOLATE_MODULE_DIR"  # the extension's folder, relative to the working_dir
+EXIT_NOT_CONFINED = 4  # protocol.EXIT_NOT_CONFINED
+
+SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"]
+SYSTEM_FILES = [
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
+    "/etc/pki", "/etc/crypto-policies", "/etc/localtime", "/etc/mime.types",
+    "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/proc/cpuinfo", "/sys/devices/system/cpu",
+]
+
+
+def landlock_rules(prefixes, work_dir, package_dir, private_dir):
+    """Pure: the Landlock rules of a guest on a node. Read: the system's folders, the interpreter's and the venv's
+    prefixes, the unpacked working_dir; write: only its private folder. No TCP: the guest connects before it
+    confines itself, and keeps that one connection."""
+    read_only = list(SYSTEM_DIRS + SYSTEM_FILES)
+    for path in [*prefixes, work_dir]:
+        real = os.path.realpath(path)
+        for p in (path, real):
+            if p not in read_only:
+                read_only.append(p)
+    return {"read_only": read_only, "writable": [private_dir], "network": False, "package_dir": package_dir}
+
+
+def landlock_abi():
+    """The node's Landlock ABI, or (0, why) when it has none."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import landlock
+
+        return landlock.abi_version(), ""
+    except OSError as e:
+        return 0, str(e)
+    finally:
+        sys.path.pop(0)
+
+
+def main():
+    mode = os.environ.pop(MODE_ENV, "preferred")
+    work_dir = os.getcwd()
+    module_dir = os.path.realpath(os.path.join(work_dir, os.environ.pop(MODULE_DIR_ENV, "ext")))
+    private_dir = tempfile.mkdtemp(prefix="pyisolate-guest-")
+    prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+    abi, why = (0, "the sandbox is disabled by configuration") if mode == "disabled" else landlock_abi()
+    confinement = {"backend": "landlock", "abi": abi} if abi else {"backend": "none", "reason": why}
+    report = {"pid": os.getpid(), "python": sys.version.split()[0], "sandbox": confinement, "mode": mode}
+    print(REPORT_PREFIX + json.dumps(report), flush=True)
+    if mode == "required" and not abi:
+        sys.stderr.write(f"pyisolate guest: sandbox mode is required and this node cannot confine the guest: {why}\n")
+        return EXIT_NOT_CONFINED
+    env = dict(os.environ)
+    env.update({
+        "PYISOLATE_MODULE_PATH": module_dir,
+        "PYISOLATE_VENV": json.dumps({"prefix": sys.prefix, "system_site_packages": False}),
+        # No PID namespace on the node: the supervisor kills whatever the extension starts when it ends.
+        "PYISOLATE_SUPERVISE": "1",
+        "HOME": private_dir,
+        "TMPDIR": private_dir,
+    })
+    if abi:
+        env["PYISOLATE_LANDLOCK"] = json.dumps(landlock_rules(prefixes, work_dir, module_dir, private_dir))
+    bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
+    # The base interpreter, as the host starts it locally: the venv's python is the venv's file (decision 2).
+    python = getattr(sys, "_base_executable", sys.executable)
+    os.execve(python, [python, "-I", "-S", "-u", bootstrap], env)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
