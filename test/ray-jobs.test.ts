@@ -12,6 +12,13 @@ import { RUNTIME_ROOT } from "../src/runtime-paths.js";
 import { fixture } from "./helpers.js";
 import { startRayCluster, type RayTestCluster } from "./ray-helpers.js";
 import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { RayDoctorReport } from "../src/doctor/ray.js";
+import { TEST_DIR } from "./helpers.js";
+
+const run = promisify(execFile);
+const CLI = join(TEST_DIR, "..", "src", "cli.ts");
 
 const started = await startRayCluster();
 const skip = typeof started === "string" ? started : false;
@@ -86,6 +93,33 @@ describe("Ray jobs on a two-node cluster", { skip }, () => {
     assert.equal(exit.rayJobStatus, "FAILED");
     assert.equal(exit.exitCode, 2);
     assert.ok(exit.stderrTail.some((line) => /not the host's socket/.test(line)), exit.stderrTail.join("\n"));
+  });
+
+  it("pyisolate doctor --ray reports Ray's version, both nodes with their resources, and Landlock for a guest on each", async () => {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", CLI, "doctor", "--ray", cluster.address, "--json"], { encoding: "utf8", timeout: 240_000 });
+    const report = JSON.parse(stdout) as RayDoctorReport;
+    assert.equal(report.reachable, true);
+    assert.equal(report.version, "2.60.0");
+    assert.equal(report.nodes.length, 2);
+    assert.equal(report.nodes.filter((n) => n.resources.node_b === 1).length, 1);
+    for (const node of report.nodes) {
+      assert.equal(node.confinement?.backend, "landlock", JSON.stringify(node));
+    }
+    const text = await run(process.execPath, ["--import", "tsx", CLI, "doctor", "--ray", cluster.address], { encoding: "utf8", timeout: 240_000 });
+    assert.match(text.stdout, /reachable, Ray 2\.60\.0, 2 node\(s\)/);
+    assert.match(text.stdout, /node_b 1/);
+  });
+
+  it("pyisolate doctor --ray says an unreachable cluster is unreachable, and exits 1", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await assert.rejects(run(process.execPath, ["--import", "tsx", CLI, "doctor", "--ray", `http://127.0.0.1:${port}`], { encoding: "utf8" }), (error: { code: number; stdout: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stdout, /unreachable: .*ECONNREFUSED/);
+      return true;
+    });
   });
 
   it("refuses a placement that no node of the cluster offers before it submits a job", async () => {

@@ -11,6 +11,7 @@ import { guestJobSubmission, findGuestReport } from "../src/ray/job-spec.js";
 import { validatePlacement, validateRayCluster } from "../src/ray/options-check.js";
 import { buildPackage, collectFiles } from "../src/ray/package-zip.js";
 import { unplaceable } from "../src/ray/ray-job.js";
+import type { RayNode } from "../src/ray/jobs-client.js";
 import { ConfigError, ExtensionManager } from "../src/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "ray-package-"));
@@ -83,7 +84,7 @@ describe("the guest's job and its report", () => {
   });
 
   it("knows a placement that no alive node offers", () => {
-    const nodes = [
+    const nodes: RayNode[] = [
       { nodeId: "a", nodeIp: "h", isHead: true, state: "ALIVE", resources: { CPU: 2 } },
       { nodeId: "b", nodeIp: "h", isHead: false, state: "DEAD", resources: { CPU: 2, GPU: 1 } },
     ];

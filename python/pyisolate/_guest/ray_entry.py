@@ -53,6 +53,12 @@ def landlock_abi():
 
 
 def main():
+    if sys.argv[1:] == ["--probe"]:
+        # `pyisolate doctor --ray`: the report only, nothing started.
+        abi, why = landlock_abi()
+        sandbox = {"backend": "landlock", "abi": abi} if abi else {"backend": "none", "reason": why}
+        print(REPORT_PREFIX + json.dumps({"pid": os.getpid(), "python": sys.version.split()[0], "sandbox": sandbox, "mode": "probe"}), flush=True)
+        return 0
     mode = os.environ.pop(MODE_ENV, "preferred")
     work_dir = os.getcwd()
     module_dir = os.path.realpath(os.path.join(work_dir, os.environ.pop(MODULE_DIR_ENV, "ext")))
