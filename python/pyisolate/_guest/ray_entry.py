@@ -3,13 +3,15 @@
 Ray unpacked the job's working_dir (this runtime under ``pyisolate/``, the extension under ``ext/``) and made the
 job's venv (``runtime_env`` pip) on the node. Nothing of that venv has run: ``-I -S`` kept its site-packages and
 ``.pth`` files away. This script decides the guest's confinement from what the node has (the host cannot know the
-node's paths), reports it on stdout as one ``PYISOLATE_RAY_GUEST {json}`` line that the host reads from the job's
-logs, and then replaces itself with the guest's bootstrap (same pid), which dials the host over TCP+TLS, confines
-itself with these rules, and only then activates the venv.
+node's paths), starts the guest's bootstrap (which dials the host over TCP+TLS, confines itself with these rules,
+and only then activates the venv), reports it on stdout as one ``PYISOLATE_RAY_GUEST {json}`` line that the host
+reads from the job's logs, and waits outside the confinement to remove the guest's private folder when it ends.
 """
 
 import json
 import os
+import shutil
+import signal
 import sys
 import tempfile
 
@@ -66,10 +68,10 @@ def main():
     prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
     abi, why = (0, "the sandbox is disabled by configuration") if mode == "disabled" else landlock_abi()
     confinement = {"backend": "landlock", "abi": abi} if abi else {"backend": "none", "reason": why}
-    report = {"pid": os.getpid(), "python": sys.version.split()[0], "sandbox": confinement, "mode": mode}
-    print(REPORT_PREFIX + json.dumps(report), flush=True)
     if mode == "required" and not abi:
+        _report(os.getpid(), confinement, mode)
         sys.stderr.write(f"pyisolate guest: sandbox mode is required and this node cannot confine the guest: {why}\n")
+        shutil.rmtree(private_dir, ignore_errors=True)
         return EXIT_NOT_CONFINED
     env = dict(os.environ)
     env.update({
@@ -85,8 +87,42 @@ def main():
     bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
     # The base interpreter, as the host starts it locally: the venv's python is the venv's file (decision 2).
     python = getattr(sys, "_base_executable", sys.executable)
-    os.execve(python, [python, "-I", "-S", "-u", bootstrap], env)
-    return 0  # not reached
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execve(python, [python, "-I", "-S", "-u", bootstrap], env)
+        finally:
+            os._exit(127)
+    _report(child, confinement, mode)
+    return _wait_and_clean(child, private_dir)
+
+
+def _report(pid, confinement, mode):
+    report = {"pid": pid, "python": sys.version.split()[0], "sandbox": confinement, "mode": mode}
+    print(REPORT_PREFIX + json.dumps(report), flush=True)
+
+
+def _wait_and_clean(child, private_dir):
+    """Stay outside the guest's confinement until it ends, pass Ray's stop on to it, then remove its private folder
+    (the guest cannot: it lives inside it), and end as the guest did."""
+    def forward(signum, _frame):
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    shutil.rmtree(private_dir, ignore_errors=True)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
 
 
 if __name__ == "__main__":
