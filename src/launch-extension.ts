@@ -27,7 +27,7 @@ import { outputGate } from "./output/wiring.js";
 import type { OutputForwarder } from "./output/forward.js";
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
 import type { ClusterListener, PendingConnection } from "./remote/listener.js";
-import { acceptOrFail, tcpLaunch, withoutDialEnv } from "./remote/local-tcp.js";
+import { acceptOrFail, CUDA_OVER_TCP, CUDA_REFUSE_ENV, tcpLaunch, withoutDialEnv } from "./remote/local-tcp.js";
 import type { Duplex } from "node:stream";
 
 const DISCONNECT_GRACE_MS = 2000;
@@ -110,7 +110,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
       hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env }, cudaIpc: input.cudaIpc,
+      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env, ...(pending ? { [CUDA_REFUSE_ENV]: "1" } : {}) },
+      cudaIpc: pending ? false : input.cudaIpc,
     }),
     limits: input.resourceLimits,
   });
@@ -131,7 +132,7 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   // eslint-disable-next-line prefer-const
   let enforcement: Enforcement | undefined;
   // No fd channel over TCP: tensors travel by value.
-  const tensors = new TensorLink(pending ? "copy" : input.tensorTransport, name, limits);
+  const tensors = new TensorLink(pending ? "copy" : input.tensorTransport, name, limits, pending ? CUDA_OVER_TCP : undefined);
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
   const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, (report) => hooks.dropped(report));
   const guest = new GuestProcess(command, {
@@ -249,6 +250,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     },
   });
 
+  // The listener paused the connection with the guest's first frame possibly buffered: read on, now that the peer listens.
+  channel.resume();
   try {
     const ready = await handshake;
     started = true;

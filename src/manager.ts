@@ -32,6 +32,7 @@ import { loadOnRay } from "./ray/load-on-ray.js";
 import { validatePlacement } from "./ray/options-check.js";
 import { ClusterListener } from "./remote/listener.js";
 import { resolveListen } from "./remote/listen-check.js";
+import type { RemoteContext } from "./remote/remote-session.js";
 
 
 const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -130,7 +131,7 @@ export class ExtensionManager {
     const placement = validatePlacement((options as { placement?: unknown } | null)?.placement);
     if (placement?.ray) {
       if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
-      return loadOnRay(this, this.options.cluster?.ray, options, placement.ray) as Promise<Extension<Api, Events>>;
+      return loadOnRay(this.remoteContext(), this.options.cluster?.ray, options, placement.ray) as Promise<Extension<Api, Events>>;
     }
     return this.loadWith(options, async (plan, release) => {
       // `let`: onFinished reads it, and may run before the assignment (a failed start).
@@ -271,6 +272,21 @@ export class ExtensionManager {
       services: this.services, hostFolders: () => this.hostFolders(), forwardOutput: this.options.forwardOutput ?? true,
       managerLogger: this.options.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       listener: () => this.clusterListener(),
+    };
+  }
+
+  /** @internal What src/remote/slot.ts's loadRemote() needs: the listener, the services, registration. */
+  remoteContext(): RemoteContext {
+    return {
+      listener: () => this.clusterListener(), resolveService: (name) => this.services.get(name), serviceNames: () => [...this.services.keys()],
+      logger: this.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      register: (extension) => {
+        if (this.extensions.has(extension.name)) throw new ConfigError(`an extension named "${extension.name}" is already loaded`, { key: "name" });
+        this.extensions.set(extension.name, extension);
+      },
+      unregister: (extension) => {
+        if (this.extensions.get(extension.name) === extension) this.extensions.delete(extension.name);
+      },
     };
   }
 

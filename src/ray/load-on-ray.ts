@@ -4,12 +4,12 @@
 import { realpath } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { mergeOptions, readConfigFile } from "../config/config-file.js";
+import { grantedServices } from "../config/file-policy.js";
 import type { ExtensionOptions } from "../config/options.js";
 import { validateExtensionOptions } from "../config/validate.js";
 import { ConfigError, ExtensionClosedError } from "../errors.js";
 import type { Extension } from "../extension.js";
-import type { RemoteHost } from "../remote/host.js";
-import { loadRemote } from "../remote/slot.js";
+import { startRemoteExtension, type RemoteContext } from "../remote/remote-session.js";
 import { RUNTIME_ROOT } from "../runtime-paths.js";
 import type { SandboxMode } from "../vocabulary.js";
 import { guestJobSubmission, moduleDirInPackage } from "./job-spec.js";
@@ -38,7 +38,7 @@ function remoteSandboxMode(code: SandboxMode | undefined, file: SandboxMode | un
 }
 
 /** Loads one extension onto the cluster; called by manager.load() when `placement.ray` is given. */
-export async function loadOnRay(manager: RemoteHost, cluster: RayClusterOptions | undefined, options: ExtensionOptions, placement: RayPlacement): Promise<Extension> {
+export async function loadOnRay(context: RemoteContext, cluster: RayClusterOptions | undefined, options: ExtensionOptions, placement: RayPlacement): Promise<Extension> {
   if (!cluster) {
     throw new ConfigError('placement.ray needs a cluster: new ExtensionManager({ cluster: { ray: { address: "http://127.0.0.1:8265" } } })', { key: "placement" });
   }
@@ -58,7 +58,13 @@ export async function loadOnRay(manager: RemoteHost, cluster: RayClusterOptions 
   if (!(await client.hasPackage(pkg.uri))) await client.uploadPackage(pkg.uri, pkg.zip);
   const sandboxMode = remoteSandboxMode(options.sandbox?.mode, fromFile.sandbox?.mode);
   const name = merged.name;
-  return loadRemote(manager, {
+  // The services it may call: the code's grant, narrowed by its file, as for a local load.
+  const mayCall = grantedServices(checked.services, fromFile.services);
+  const granted: RemoteContext = {
+    ...context, resolveService: (service) => (mayCall(service) ? context.resolveService(service) : undefined),
+    serviceNames: () => context.serviceNames().filter(mayCall),
+  };
+  return startRemoteExtension(granted, {
     name,
     modulePath: moduleDirInPackage(moduleName),
     extensionClass: merged.extensionClass,
@@ -69,7 +75,6 @@ export async function loadOnRay(manager: RemoteHost, cluster: RayClusterOptions 
     restart: options.restart,
     protocolLimits: options.protocolLimits,
     logger: options.logger,
-    services: options.services,
     async launch(env, signal) {
       if (signal.aborted) throw new ExtensionClosedError(`loading "${name}" was aborted`);
       const submission = guestJobSubmission({

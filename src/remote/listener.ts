@@ -137,6 +137,8 @@ export class ClusterListener {
       this.settled(peerId(tls));
       if (verdict.rest.length > 0) tls.unshift(verdict.rest);
       tls.removeAllListeners("error");
+      // Frames are written whole: Nagle's wait for an ACK would only delay a small call's reply.
+      tls.setNoDelay(true);
       settle.resolve(tls);
     };
     tls.on("data", onData);

@@ -1,9 +1,143 @@
-// An Extension served by a guest that runs elsewhere (skeleton: made real in the next commit).
+// An Extension served by a guest that runs elsewhere: each session files a token, has the launcher start the guest
+// with it, waits for its authenticated connection and walks it through the same handshake as a local guest.
 
-import type { Extension } from "../extension.js";
-import type { RemoteHost } from "./host.js";
-import type { RemoteExtensionOptions } from "./slot.js";
+import type { TLSSocket } from "node:tls";
+import { ExtensionCrashedError, ExtensionLoadError, ProtocolError, type ExitInfo } from "../errors.js";
+import { Extension } from "../extension.js";
+import { Handshake } from "../lifecycle/handshake.js";
+import { resolveRestartPolicy } from "../lifecycle/restart-policy.js";
+import type { GuestSession, SessionHooks, SessionProcess } from "../lifecycle/session.js";
+import type { Logger } from "../logger.js";
+import { resolveLimits } from "../rpc/limits.js";
+import { RpcPeer } from "../rpc/peer.js";
+import { PROTOCOL_VERSION } from "../rpc/protocol.js";
+import { TensorLink } from "../tensor/link.js";
+import type { ClusterListener } from "./listener.js";
+import { CUDA_OVER_TCP, CUDA_REFUSE_ENV } from "./local-tcp.js";
+import type { RemoteExtensionOptions, RemoteJob } from "./remote-types.js";
 
-export async function startRemoteExtension(_manager: RemoteHost, _options: RemoteExtensionOptions): Promise<Extension> {
-  throw new Error("loadRemote: not implemented yet");
+/** What a remote extension needs of its manager (ExtensionManager.remoteContext()). */
+export interface RemoteContext {
+  listener: () => Promise<ClusterListener>;
+  resolveService: (name: string) => object | undefined;
+  serviceNames: () => string[];
+  logger: Logger;
+  stopGraceMs: number;
+  register: (extension: Extension) => void;
+  unregister: (extension: Extension) => void;
+}
+
+const DEFAULT_START_TIMEOUT_MS = 120_000;
+
+/** A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection. */
+class RemoteProcess implements SessionProcess {
+  readonly pid = undefined;
+  hasExited = false;
+  readonly exited: Promise<ExitInfo>;
+  constructor(private readonly job: RemoteJob, private readonly socket: TLSSocket) {
+    this.exited = job.exited.then((exit) => {
+      this.hasExited = true;
+      return exit;
+    });
+  }
+  get extensionPid(): number | undefined {
+    return this.job.pid;
+  }
+  kill(): void {
+    this.socket.destroy();
+    this.job.kill();
+  }
+  async terminate(graceMs: number): Promise<ExitInfo> {
+    const timer = setTimeout(() => this.kill(), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export async function startRemoteExtension(context: RemoteContext, options: RemoteExtensionOptions): Promise<Extension> {
+  const logger = options.logger ?? context.logger;
+  const extension: Extension = new Extension({
+    name: options.name, logger, callTimeoutMs: options.callTimeoutMs, stopGraceMs: context.stopGraceMs,
+    sandbox: options.sandbox ?? { backend: "none", model: undefined, degraded: false },
+    environment: { name: options.name, venvPath: "", pythonPath: "", basePython: "", pythonVersion: "", backend: "uv", fingerprint: "", reused: true, installSandbox: undefined, systemSitePackages: false },
+    restart: options.restart === undefined ? undefined : resolveRestartPolicy(options.restart),
+    // Runs after the constructor (a failed start, a stop), so `extension` is assigned by then.
+    onFinished: async () => context.unregister(extension),
+    startSession: (hooks, signal) => remoteSession(context, options, hooks, signal),
+  });
+  await extension.start(undefined);
+  context.register(extension);
+  return extension;
+}
+
+async function remoteSession(context: RemoteContext, options: RemoteExtensionOptions, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
+  const { name } = options;
+  const pending = (await context.listener()).expect(name);
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  let job: RemoteJob | undefined;
+  let peer: RpcPeer | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const started = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ExtensionLoadError(name, `no connection and handshake within ${timeoutMs} ms`)), timeoutMs);
+      abort.signal.addEventListener("abort", () => reject(new ExtensionLoadError(name, "the start was aborted")), { once: true });
+    });
+    started.catch(() => {});
+    job = await Promise.race([options.launch({ ...pending.env, [CUDA_REFUSE_ENV]: "1" }, abort.signal), started]);
+    const gone = job.exited.then((exit) => {
+      throw new ExtensionCrashedError(name, exit);
+    });
+    gone.catch(() => {});
+    const socket = await Promise.race([pending.accepted, gone, started]);
+    const process = new RemoteProcess(job, socket);
+    // Tensors by value: there is no fd channel across machines.
+    const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits), CUDA_OVER_TCP);
+    const greeting = new Handshake(name);
+    let pythonVersion = "";
+    let settle!: (error: Error | undefined, ready?: { methods: string[]; extensionClass: string }) => void;
+    const ready = new Promise<{ methods: string[]; extensionClass: string }>((resolve, reject) => (settle = (e, r) => (e ? reject(e) : resolve(r!))));
+    let started2 = false;
+    const failLater = (error: Error) => (started2 ? hooks.failure(error) : settle(error));
+    peer = new RpcPeer(socket, {
+      resolveTarget: context.resolveService, caller: name, kinds: [tensors.codec()], limits: resolveLimits(options.protocolLimits),
+      onDisconnect: () => process.kill(),
+      onProtocolError: (error) => failLater(error),
+      onControl: (message) => {
+        if (message.k === "event") return hooks.event(message.name, message.payload);
+        if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal") return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
+        const step = greeting.accept(message as unknown as Record<string, unknown>);
+        if (step.kind === "init") {
+          pythonVersion = step.python;
+          return peer!.send({ k: "init", v: PROTOCOL_VERSION, name, modulePath: options.modulePath, extensionClass: options.extensionClass ?? null, tensors: tensors.init, services: context.serviceNames() });
+        }
+        if (step.kind === "ready") return settle(undefined, { methods: step.methods, extensionClass: step.extensionClass });
+        return failLater(step.error);
+      },
+    });
+    socket.resume();
+    void process.exited.then((exit) => {
+      tensors.ended();
+      settle(new ExtensionCrashedError(name, exit));
+      hooks.exit(exit);
+    });
+    const info = await Promise.race([ready, started]);
+    started2 = true;
+    return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => {} };
+  } catch (error) {
+    const cause = error as Error;
+    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+    pending.cancel(failure);
+    peer?.close(failure);
+    job?.kill();
+    throw failure;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
 }

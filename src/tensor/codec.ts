@@ -24,6 +24,8 @@ export interface TensorCodecOptions {
   segments?: PeerSegments;
   /** The host's CUDA book and this connection's side of it; without them CUDA tensors are refused. */
   cuda?: { ledger: CudaLedger; peer: CudaPeer };
+  /** Why CUDA tensors are refused here, when `cuda` is absent (the TCP transport says it carries values only). */
+  cudaRefusal?: string;
   /** Called with how to send `release` fields once the RPC peer is made. */
   onBind?: (send: (fields: KindRelease) => void) => void;
   /** The other side released segments (`segs`) or freed CUDA tensors (`cuda`) of ours. */
@@ -48,7 +50,7 @@ export function tensorCodec(options: TensorCodecOptions): ValueKind {
     accepts: (value) => value instanceof Tensor || value instanceof CudaTensor,
     encode(value: object, context: EncodeContext): unknown {
       if (value instanceof CudaTensor) {
-        if (options.cuda === undefined) throw new Error("CUDA tensors cannot cross this connection");
+        if (options.cuda === undefined) throw new TypeError(options.cudaRefusal ?? "CUDA tensors cannot cross this connection");
         return options.cuda.ledger.sending(value, options.cuda.peer);
       }
       const tensor = value as Tensor;
@@ -86,7 +88,7 @@ export function tensorCodec(options: TensorCodecOptions): ValueKind {
         },
       );
       if ((payload as { storage?: { kind?: unknown } } | null)?.storage?.kind === "cuda") {
-        if (options.cuda === undefined) throw new ProtocolError("CUDA tensors cannot cross this connection");
+        if (options.cuda === undefined) throw new ProtocolError(options.cudaRefusal ?? "CUDA tensors cannot cross this connection");
         return options.cuda.ledger.received(payload, options.cuda.peer);
       }
       let tensor: Tensor;

@@ -35,9 +35,13 @@ export class TensorLink implements CudaPeer {
   #childFd: number | undefined;
   #holder = "extension";
   #send: ((fields: KindRelease) => void) | undefined;
+  /** Set when CUDA tensors are refused on this link (the TCP transport): the reason given. */
+  readonly #cudaRefusal: string | undefined;
 
-  constructor(option: TensorTransportOption = "auto", name = "extension", limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}) {
+  /** `refuseCuda`: CUDA tensors cannot cross (no CUDA IPC across machines); the text says why, for the TypeError. */
+  constructor(option: TensorTransportOption = "auto", name = "extension", limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes">> = {}, refuseCuda?: string) {
     this.#holder = name;
+    this.#cudaRefusal = refuseCuda;
     if (option === "copy") {
       this.transport = "copy";
       this.reason = "tensorTransport is \"copy\"";
@@ -93,7 +97,8 @@ export class TensorLink implements CudaPeer {
       holder: () => this.#holder,
       ledger: segmentLedger,
       segments: this.segments,
-      cuda: { ledger: cudaLedger, peer: this },
+      cuda: this.#cudaRefusal === undefined ? { ledger: cudaLedger, peer: this } : undefined,
+      cudaRefusal: this.#cudaRefusal,
       onBind: (send) => {
         this.#send = send;
       },

@@ -38,7 +38,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from pyisolate._guest import protocol as P  # noqa: E402
 from pyisolate._guest import sandbox as _sandbox  # noqa: E402
+from pyisolate._guest import tcp_link as _tcp  # noqa: E402
 from pyisolate._guest import venv_activate as _venv  # noqa: E402
+
+# The TCP transport dials the host now, before confinement: the sandbox then needs no network rule at all (the
+# connection exists; no new one can be made). Only the TCP connect: TLS and the token come on the event loop.
+_dial = None
+if _tcp.wanted():
+    try:
+        _dial = _tcp.dial_from_env()
+    except (OSError, ValueError) as _e:
+        sys.stderr.write(f"pyisolate guest: could not reach the host: {_e}\n")
+        sys.stderr.flush()
+        os._exit(P.EXIT_NO_HOST)
 
 # Landlock (and its seccomp socket filter) first, while nothing from the venv can have run: `-S` kept its
 # site-packages (and .pth files) away.
@@ -96,6 +108,9 @@ def _cancel_leftovers(loop) -> None:
 
 def main() -> int:
     _die_with_parent()
+    if _dial is not None:
+        # A guest started elsewhere (python -m pyisolate._guest.remote) finds the extension where its node has it.
+        return _serve_tcp(_dial, os.environ.pop("PYISOLATE_MODULE_PATH", None))
     try:
         sock = socket.socket(fileno=P.CHANNEL_FD)
     except OSError as e:
@@ -109,6 +124,29 @@ def main() -> int:
         return loop.run_until_complete(serve(sock))
     finally:
         _cancel_leftovers(loop)
+
+
+def _serve_tcp(dial, module_path=None) -> int:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    async def streams():
+        try:
+            return await _tcp.open_streams(dial)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise _NoHost(e) from None
+
+    try:
+        return loop.run_until_complete(serve(None, open_streams=streams, module_path=module_path))
+    except _NoHost as e:
+        sys.stderr.write(f"pyisolate guest: could not connect to the host: {e.args[0]}\n")
+        return P.EXIT_NO_HOST
+    finally:
+        _cancel_leftovers(loop)
+
+
+class _NoHost(Exception):
+    pass
 
 
 def _exit(code: int) -> None:

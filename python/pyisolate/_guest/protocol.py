@@ -29,3 +29,4 @@ EXIT_NOT_CONFINED = 4        # the sandbox, supervisor or rlimits the host asked
 EXIT_NO_VENV = 5             # the venv the host named could not be activated
 EXIT_PROTOCOL_ERROR = 6      # the host broke the protocol (a malformed frame, or one over a limit)
 EXIT_CONNECTION_FAILED = 7   # reading the connection failed in a way that is not a protocol error (a runtime bug)
+EXIT_NO_HOST = 8             # TCP transport: the host could not be reached, or its certificate is not the pinned one

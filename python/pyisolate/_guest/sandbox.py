@@ -63,7 +63,16 @@ def _explain_socket_refusals(network: bool, unix_sockets: bool) -> None:
     socket.socket.__init__ = __init__
 
 
-def _filter_processes_under_bwrap():
+def _filter_processes_under_bwrap(sockets=False):
+    # With `sockets` (the TCP transport: bwrap shares the host's network namespace so the guest could dial the host) the
+    # socket part is the barrier that replaces the empty namespace, so failing to install it is fatal.
+    if sockets:
+        from . import caps, seccomp
+
+        caps.drop_all()
+        seccomp.install(False, False, sockets=True, processes=True)
+        _explain_socket_refusals(False, False)
+        return
     # bwrap's namespaces already hide the host's processes and names and drop the capabilities: this is the second
     # line (the session keyring, BPF, perf, the kernel log stay reachable from a namespace), so a kernel or an
     # architecture that cannot take it is a warning, not a refusal to run.
@@ -83,8 +92,9 @@ def confine_from_env():
     police: Unix sockets by path, and every protocol but TCP) and the process rules. Raises OSError (or ValueError,
     KeyError for malformed rules) when asked and it cannot be done: the caller must exit.
     """
-    if os.environ.pop(PROCESS_FILTER_ENV, None) == "1" and LANDLOCK_ENV not in os.environ:
-        _filter_processes_under_bwrap()
+    process_filter = os.environ.pop(PROCESS_FILTER_ENV, None)
+    if process_filter in ("1", "sockets") and LANDLOCK_ENV not in os.environ:
+        _filter_processes_under_bwrap(sockets=process_filter == "sockets")
         return 0
     spec = os.environ.pop(LANDLOCK_ENV, None)
     if spec is None:

@@ -22,10 +22,16 @@ log = logging.getLogger("pyisolate.guest")
 _RECV_BYTES = 64 * 1024
 
 
-async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
-    """Run the guest side of the connection on `sock` until shutdown or EOF; return the exit status."""
+async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_streams=None, module_path=None) -> int:
+    """Run the guest side of the connection on `sock` until shutdown or EOF; return the exit status.
+
+    `open_streams`: an async callable giving (reader, writer) instead of `sock` (the TCP transport). `module_path`:
+    where the extension is on this machine, over init's (a remote guest's node)."""
     loop = asyncio.get_running_loop()
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    if open_streams is None:
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+    else:
+        reader, writer = await open_streams()
     # asyncio's transport reads up to 256 KiB per recv() into a fresh bytes object: above glibc's mmap threshold, so
     # every small frame cost an mmap, an mremap and a munmap (strace). 64 KiB stays on the heap: small calls measured
     # ~10% faster (steady median 73 -> 66 µs), and a large frame only takes more reads. `max_size` is asyncio's own
@@ -58,7 +64,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> int:
         peer.services = _services(init.result().get("services"))
         if init.result().get("inferenceMode") is True:
             inference_mode = inference.enter(loop)
-        loading = loop.create_task(_load(init.result(), peer))
+        loading = loop.create_task(_load(init.result() if module_path is None else {**init.result(), "modulePath": module_path}, peer))
         if not await _until(loading, reading, shutdown):
             loading.cancel()
             return _ended(reading)

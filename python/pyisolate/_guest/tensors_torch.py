@@ -9,6 +9,7 @@ from . import segments
 from .tensor_layout import DTYPES, contiguous_strides, shm_storage, span_bytes
 
 CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC"
+_CUDA_REFUSE_ENV = "PYISOLATE_CUDA_REFUSE"  # set by the host on the TCP transport (src/remote/local-tcp.ts)
 _warned_cuda_copy = False
 
 
@@ -24,6 +25,9 @@ def encode(torch, t, enc, shm: bool) -> dict:
         raise TypeError(f"cannot send a torch tensor with layout {t.layout} (only dense tensors travel)")
     device = None
     if t.device.type == "cuda":
+        if os.environ.get(_CUDA_REFUSE_ENV) == "1":
+            raise TypeError("CUDA tensors cannot cross the TCP transport (tensors travel by value, and a CUDA IPC handle "
+                            "opens only on its own machine): copy it to the CPU first (.cpu())")
         if os.environ.get(CUDA_IPC_ENV) == "1" and t.untyped_storage().nbytes() > 0:
             from . import tensors_cuda
 
