@@ -3,7 +3,7 @@
 
 import type { ExitInfo } from "../errors.js";
 import { RayClusterError, SandboxUnavailableError } from "../errors.js";
-import { findGuestReport, type GuestReport } from "./job-spec.js";
+import { findGuestReport, REPORT_PREFIX, type GuestReport } from "./job-spec.js";
 import { TERMINAL_JOB_STATUSES, type RayJobInfo, type RayJobsClient, type RayJobSubmission, type RayNode } from "./jobs-client.js";
 
 /** Where a remote extension runs (`ext.placement`). */
@@ -30,6 +30,8 @@ export interface RayGuestJob {
 }
 
 const LOG_LINES_KEPT = 15;
+/** After a stop, how long the job's end is waited for before it is reported with the status it has then. */
+const STOP_WAIT_MS = 2_000;
 
 /** Pure: what the submission asks that no alive node has in total (undefined: some node offers all of it). */
 export function unplaceable(nodes: readonly RayNode[], submission: RayJobSubmission): string | undefined {
@@ -44,7 +46,7 @@ export function unplaceable(nodes: readonly RayNode[], submission: RayJobSubmiss
 export function jobExit(info: RayJobInfo | undefined, jobId: string, logs: string): ExitInfo {
   const status = info ? `Ray job ${jobId} ${info.status}${info.message ? `: ${info.message}` : ""}` : `Ray job ${jobId}: status unknown (the cluster did not answer)`;
   const tail = logs.split("\n").filter((line) => line.trim() !== "").slice(-LOG_LINES_KEPT);
-  return { exitCode: info?.driverExitCode ?? null, signal: null, stderrTail: [...tail, status], rayJobStatus: info?.status };
+  return { exitCode: info?.driverExitCode ?? null, signal: null, stderrTail: [...tail.filter((line) => !line.startsWith(REPORT_PREFIX)), status], rayJobStatus: info?.status };
 }
 
 /**
@@ -59,10 +61,10 @@ export async function startRayGuestJob(client: RayJobsClient, submission: RayJob
   const jobId = await client.submit(submission);
   let last: RayJobInfo | undefined;
   let ended = false;
-  let stopAsked = false;
+  let stopAsked = 0;
   const stop = () => {
     if (ended || stopAsked) return;
-    stopAsked = true;
+    stopAsked = Date.now();
     void client.stop(jobId).catch(() => undefined);
   };
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -101,6 +103,9 @@ export async function startRayGuestJob(client: RayJobsClient, submission: RayJob
       } catch {
         // The dashboard may be briefly away (a restarting head): keep asking.
       }
+      // Once stopped (a stop(), a dropped connection): the calls in flight wait on this, so it is bounded; a job on
+      // a lost node stays RUNNING until Ray notices the node is gone, which takes longer than a caller should wait.
+      if (stopAsked && Date.now() - stopAsked > STOP_WAIT_MS) break;
       await sleep(options.pollMs);
     }
     ended = true;

@@ -14,11 +14,13 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 
 REPORT_PREFIX = "PYISOLATE_RAY_GUEST "
 MODE_ENV = "PYISOLATE_SANDBOX_MODE"  # "required" | "preferred" | "disabled", set by the host in the job's env
 MODULE_DIR_ENV = "PYISOLATE_MODULE_DIR"  # the extension's folder, relative to the working_dir
 EXIT_NOT_CONFINED = 4  # protocol.EXIT_NOT_CONFINED
+_WATCH_S = 0.1  # how often the parent checks on the guest and on Ray's worker
 
 SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"]
 SYSTEM_FILES = [
@@ -39,6 +41,13 @@ def landlock_rules(prefixes, work_dir, package_dir, private_dir):
             if p not in read_only:
                 read_only.append(p)
     return {"read_only": read_only, "writable": [private_dir], "network": False, "package_dir": package_dir}
+
+
+def job_venv():
+    """The job's venv (Ray's runtime_env pip made it): the folder above the ``python`` Ray started, when it holds a
+    ``pyvenv.cfg``. Under ``-I`` the interpreter does not take it as its prefix, so it is found here."""
+    candidate = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    return candidate if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")) else None
 
 
 def landlock_abi():
@@ -65,7 +74,8 @@ def main():
     work_dir = os.getcwd()
     module_dir = os.path.realpath(os.path.join(work_dir, os.environ.pop(MODULE_DIR_ENV, "ext")))
     private_dir = tempfile.mkdtemp(prefix="pyisolate-guest-")
-    prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+    venv = job_venv()
+    prefixes = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *([venv] if venv else [])})
     abi, why = (0, "the sandbox is disabled by configuration") if mode == "disabled" else landlock_abi()
     confinement = {"backend": "landlock", "abi": abi} if abi else {"backend": "none", "reason": why}
     if mode == "required" and not abi:
@@ -76,12 +86,13 @@ def main():
     env = dict(os.environ)
     env.update({
         "PYISOLATE_MODULE_PATH": module_dir,
-        "PYISOLATE_VENV": json.dumps({"prefix": sys.prefix, "system_site_packages": False}),
         # No PID namespace on the node: the supervisor kills whatever the extension starts when it ends.
         "PYISOLATE_SUPERVISE": "1",
         "HOME": private_dir,
         "TMPDIR": private_dir,
     })
+    if venv:
+        env["PYISOLATE_VENV"] = json.dumps({"prefix": venv, "system_site_packages": False})
     if abi:
         env["PYISOLATE_LANDLOCK"] = json.dumps(landlock_rules(prefixes, work_dir, module_dir, private_dir))
     bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
@@ -113,12 +124,17 @@ def _wait_and_clean(child, private_dir):
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
+    # Ray's worker that started this job is our parent: when it dies (its raylet died: the node is lost), the guest
+    # must end at once, so that its connection drops and the host fails its calls now, not when Ray notices.
+    parent = os.getppid()
     while True:
-        try:
-            _, status = os.waitpid(child, 0)
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid == child:
             break
-        except InterruptedError:
-            continue
+        if os.getppid() != parent:
+            forward(signal.SIGTERM, None)
+            parent = os.getppid()
+        time.sleep(_WATCH_S)
     shutil.rmtree(private_dir, ignore_errors=True)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
