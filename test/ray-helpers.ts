@@ -142,7 +142,14 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
   const killAll = () => {
     for (const pgid of groups) killGroup(pgid, "SIGKILL");
   };
+  // A test runner killed by a signal runs no "exit" handler of its own: then the nodes are killed here.
+  const onSignal = (signal: NodeJS.Signals) => {
+    killAll();
+    process.kill(process.pid, signal);
+  };
   process.once("exit", killAll);
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
   const stop = async () => {
     if (stopped) return;
     stopped = true;
@@ -151,6 +158,8 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
     while (Date.now() < deadline && groups.some((pgid) => groupMembers(pgid).length > 0)) await new Promise((resolve) => setTimeout(resolve, 200));
     killAll();
     process.removeListener("exit", killAll);
+    process.removeListener("SIGTERM", onSignal);
+    process.removeListener("SIGINT", onSignal);
     rmSync(tempDir, { recursive: true, force: true });
   };
   try {

@@ -122,3 +122,14 @@ describe("the Ray options", () => {
     await manager.close();
   });
 });
+
+describe("a job without dependencies", () => {
+  it("asks Ray for no venv: the node's own python runs the guest", () => {
+    const job = guestJobSubmission({
+      name: "x", packageUri: "gcs://_ray_pkg_ab.zip", moduleName: "probe", dependencies: [], placement: {}, env: {}, sandboxMode: "preferred", pipInstallOptions: undefined,
+    });
+    assert.equal(job.runtime_env!.pip, undefined);
+    assert.equal(job.entrypoint_resources, undefined);
+    assert.equal(job.entrypoint_num_cpus, 0);
+  });
+});

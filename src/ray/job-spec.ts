@@ -37,12 +37,14 @@ export function guestJobSubmission(input: GuestJobInput): RayJobSubmission {
       PYISOLATE_MODULE_DIR: moduleDirInPackage(input.moduleName),
     },
   };
-  // Always a venv of the job's own, even without dependencies: never the interpreter Ray itself runs in.
-  runtimeEnv.pip = {
-    packages: [...input.dependencies],
-    pip_check: false,
-    pip_install_options: [...(input.pipInstallOptions ?? DEFAULT_PIP_INSTALL_OPTIONS)],
-  };
+  // Without dependencies Ray makes no venv (an empty list is none): the guest runs on the node's own `python`.
+  if (input.dependencies.length) {
+    runtimeEnv.pip = {
+      packages: [...input.dependencies],
+      pip_check: false,
+      pip_install_options: [...(input.pipInstallOptions ?? DEFAULT_PIP_INSTALL_OPTIONS)],
+    };
+  }
   const placement = input.placement;
   return {
     entrypoint: "python -I -S -u pyisolate/_guest/ray_entry.py",
