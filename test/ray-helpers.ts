@@ -134,7 +134,8 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
   // Worker ports from a range of our own, away from the defaults another run on this machine uses.
   const base = 20_000 + Math.floor(Math.random() * 400) * 100;
   // The pip settings (local index, find-links) reach the runtime_env installs through the nodes' environment.
-  const env = { ...process.env, RAY_USAGE_STATS_ENABLED: "0" };
+  // TMPDIR too: what Ray's processes and the guests put in the temp folder goes with the cluster's own folder.
+  const env = { ...process.env, RAY_USAGE_STATS_ENABLED: "0", TMPDIR: tempDir };
   const groups: number[] = [];
   const address = `http://127.0.0.1:${dashboardPort}`;
   const gcs = `127.0.0.1:${gcsPort}`;

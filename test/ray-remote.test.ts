@@ -64,7 +64,7 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
   });
 
   // Last: node_b is gone afterwards.
-  it("rejects a call in flight with ExtensionCrashedError, with the Ray job status, within 5 s of losing the node", async () => {
+  it("rejects a call in flight with ExtensionCrashedError, with the Ray job status, within 5 s of losing the node", async (t) => {
     const ext = await manager.load({ name: "ray_probe_lost", modulePath: fixture("ray_probe"), placement: ON_NODE_B });
     const jobId = ext.placement?.jobId as string;
     const call = ext.call("sleep", [120]);
@@ -80,6 +80,7 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
     });
     const elapsed = Date.now() - killedAt;
     assert.ok(elapsed < 5000, `rejected after ${elapsed} ms`);
+    t.diagnostic(`the call was rejected ${elapsed} ms after node_b's raylet was killed`);
     assert.equal(manager.get("ray_probe_lost"), undefined);
     // And no job is left behind: Ray ends the lost node's job (it notices the node's death in its own time).
     const deadline = Date.now() + 90_000;
