@@ -78,10 +78,14 @@ describe("Ray jobs on a two-node cluster", { skip }, () => {
     } finally {
       job.kill();
     }
+    // Reported within its bound (2 s after the stop), with the status Ray had then: STOPPED, or still RUNNING.
     const exit = await job.exited;
-    assert.equal(exit.rayJobStatus, "STOPPED");
-    assert.match(exit.stderrTail.at(-1)!, /STOPPED/);
+    assert.match(exit.rayJobStatus ?? "", /^(STOPPED|RUNNING)$/);
+    assert.match(exit.stderrTail.at(-1)!, /^Ray job raysubmit_\w+ (STOPPED|RUNNING)/);
     // Nothing of it runs on: the cluster lists the job as ended.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await client.job(job.placement.jobId)).status === "RUNNING") await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.equal((await client.job(job.placement.jobId)).status, "STOPPED");
     const running = (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING");
     assert.deepEqual(running.map((j) => j.submissionId), []);
   });
