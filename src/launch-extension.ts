@@ -28,6 +28,7 @@ import type { OutputForwarder } from "./output/forward.js";
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from "./output/output-limits.js";
 import type { ClusterListener, PendingConnection } from "./remote/listener.js";
 import { acceptOrFail, CUDA_OVER_TCP, CUDA_REFUSE_ENV, tcpLaunch, withoutDialEnv } from "./remote/local-tcp.js";
+import { HEARTBEAT_TOKEN_ENV } from "./remote/auth.js";
 import type { Duplex } from "node:stream";
 
 const DISCONNECT_GRACE_MS = 2000;
@@ -81,6 +82,11 @@ export interface LaunchExtensionInput {
   listener?: () => Promise<ClusterListener>;
 }
 
+/** Rejects after `ms` with `why`. */
+function timeout(ms: number, why: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new ProtocolError(why)), ms).unref());
+}
+
 /** bwrap reports a child killed by signal N as exit code 128 + N: give it back as the signal, as without bwrap. */
 export function unwrapBwrapExit(exit: ExitInfo): ExitInfo {
   const code = exit.exitCode;
@@ -105,12 +111,15 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 export async function startSession(input: LaunchExtensionInput, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
   const { name, logger } = input;
   // Over TCP the guest dials the listener with a one-time token (src/remote/); else fd 3 is its socket.
-  const pending: PendingConnection | undefined = input.transport === "tcp" ? (await input.listener!()).expect(name) : undefined;
+  const listener = input.transport === "tcp" ? await input.listener!() : undefined;
+  const pending: PendingConnection | undefined = listener?.expect(name);
+  // The heartbeat over TCP: a second authenticated connection, its own token (fd 5's job).
+  const beat: PendingConnection | undefined = input.health === undefined ? undefined : listener?.expect(`${name} (heartbeat)`);
   const built = buildLaunchCommand({
     pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
       hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env, ...(pending ? { [CUDA_REFUSE_ENV]: "1" } : {}) },
+      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env, ...(pending ? { [CUDA_REFUSE_ENV]: "1" } : {}), ...(beat ? { [HEARTBEAT_TOKEN_ENV]: beat.token } : {}) },
       cudaIpc: pending ? false : input.cudaIpc,
     }),
     limits: input.resourceLimits,
@@ -186,6 +195,8 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
     const cause = error as Error;
     const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
     pending?.cancel(failure);
+    beat?.cancel(failure);
+    void beat?.accepted.then((socket) => socket.destroy(), () => undefined);
     peer?.close(failure);
     guest.kill();
     await guest.exited;
@@ -254,9 +265,15 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   channel.resume();
   try {
     const ready = await handshake;
+    // The guest dialled both before it confined itself: its heartbeat connection came before its hello.
+    const beatSocket = beat ? await Promise.race([beat.accepted, timeout(1000, `extension "${name}" did not open its heartbeat connection`)]) : undefined;
     started = true;
     // Pinged only once ready: the import may hold the event loop as long as startTimeoutMs allows.
     if (input.health && guest.heartbeat) health = new HealthMonitor(guest.heartbeat, name, input.health, failLater);
+    if (input.health && beatSocket) {
+      health = new HealthMonitor(beatSocket, name, input.health, failLater);
+      beatSocket.resume();
+    }
     return {
       process: guest, peer,
       info: { methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion },

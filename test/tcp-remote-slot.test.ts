@@ -36,4 +36,14 @@ describe("loadRemote", () => {
     process.kill(ext.pid!, "SIGKILL");
     await assert.rejects(call, ExtensionCrashedError);
   });
+
+  it("stop() shuts the remote guest down cleanly and unregisters it", async () => {
+    let job: RemoteJob | undefined;
+    const ext = await loadRemote(manager, { name: "tcp_remote_stop", modulePath: "/nowhere", launch: async (env) => (job = await localJob(env)) });
+    assert.equal(await ext.call("echo", ["hi"]), "hi");
+    await ext.stop();
+    assert.equal((await job!.exited).exitCode, 0, "the guest ran its shutdown and exited 0");
+    assert.equal(manager.get("tcp_remote_stop"), undefined);
+    assert.equal(ext.state, "stopped");
+  });
 });

@@ -118,6 +118,18 @@ describe("the listener's existence", () => {
   });
 });
 
+describe("manager.close() with a connection nobody took", () => {
+  it("ends the authenticated connection instead of waiting on it", { timeout: 10_000 }, async () => {
+    const manager = makeManager();
+    const listener = await manager.clusterListener();
+    const slot = listener.expect("orphan");
+    const client = await tlsClient(listener.port, Buffer.concat([AUTH_MAGIC, Buffer.from(slot.token, "hex")]));
+    await slot.accepted;
+    await manager.close(); // the test's own timeout is the bound: server.close() alone would wait for this socket
+    await client.closed;
+  });
+});
+
 describe("the guest's side", () => {
   it("refuses a server whose certificate is not the pinned one, and sends it nothing", async () => {
     const impostor = makeTlsIdentity("impostor");

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CallAbortedError, ExtensionCrashedError, RemoteError, type Extension, type ExtensionManager } from "../src/index.js";
+import { CallAbortedError, ExtensionCrashedError, ExtensionUnresponsiveError, RemoteError, type Extension, type ExtensionManager } from "../src/index.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager } from "./helpers.js";
 import { NUMPY } from "./tensor-helpers.js";
@@ -92,5 +92,20 @@ describe("tensors over TCP", () => {
     const made = (await ext.call("make", [5, "numpy", true, false])) as Tensor;
     assert.equal(made.isShared, false);
     assert.deepEqual([...made.toArray()], [0, 1, 2, 3, 4]);
+  });
+});
+
+describe("the heartbeat over TCP", () => {
+  const manager = makeManager();
+  after(() => manager.close());
+
+  it("rides a second authenticated connection and finds an event loop stalled by a busy sync method", async () => {
+    const ext = await manager.load({
+      name: "tcp_health", modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" }, transport: "tcp", health: { intervalMs: 100, timeoutMs: 1000 },
+    });
+    assert.equal(await ext.call("echo", [1]), 1);
+    const error = await ext.call("busy", [20]).catch((e: unknown) => e);
+    assert.ok(error instanceof ExtensionUnresponsiveError, String(error));
+    assert.equal(error.reason, "loop-stalled");
   });
 });

@@ -236,14 +236,11 @@ function validateRestart(restart: unknown): RestartPolicy | undefined {
   return resolveRestartPolicy(restart);
 }
 
-/** `transport`: a word of TRANSPORTS; over TCP there is no fd channel (shm) and no heartbeat socket yet. */
+/** `transport`: a word of TRANSPORTS; over TCP there is no fd channel (shm). */
 function checkTransport(options: ExtensionOptions): void {
   if (checkOneOf(options.transport, TRANSPORTS, "transport") !== "tcp") return;
   if (options.tensorTransport === "shm") {
     throw new ConfigError('tensorTransport "shm" needs the Unix transport: over TCP tensors travel by value ("copy")', { key: "tensorTransport" });
-  }
-  if (options.health !== undefined && options.health !== false) {
-    throw new ConfigError("health: the heartbeat needs the Unix transport; it is not carried over TCP yet", { key: "health" });
   }
 }
 

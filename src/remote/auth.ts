@@ -13,7 +13,9 @@ export const PREAMBLE_BYTES = AUTH_MAGIC.length + TOKEN_BYTES;
 export const CONNECT_ENV = "PYISOLATE_CONNECT";
 export const PEER_SHA256_ENV = "PYISOLATE_PEER_SHA256";
 export const TOKEN_ENV = "PYISOLATE_TOKEN";
-export const TRANSPORT_ENV_NAMES = [CONNECT_ENV, PEER_SHA256_ENV, TOKEN_ENV] as const;
+/** The token of a second connection, for the health heartbeat (present only when the load has `health`). */
+export const HEARTBEAT_TOKEN_ENV = "PYISOLATE_HEARTBEAT_TOKEN";
+export const TRANSPORT_ENV_NAMES = [CONNECT_ENV, PEER_SHA256_ENV, TOKEN_ENV, HEARTBEAT_TOKEN_ENV] as const;
 
 /** A fresh token, hex-encoded (what the environment carries). */
 export function newToken(): string {

@@ -42,6 +42,8 @@ export class ClusterListener {
   /** Connections not yet authenticated, by their peer's address and port (the same on the TCP and the TLS socket). */
   private readonly waiting = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
   private readonly counts = { accepted: 0, refused: 0 };
+  /** Authenticated connections still open: server.close() waits for every one, so close() ends those left over. */
+  private readonly live = new Set<TLSSocket>();
   private closed = false;
 
   private constructor(server: Server, fingerprint: string, port: number, private readonly options: ResolvedListen, private readonly logger: Logger) {
@@ -97,6 +99,7 @@ export class ClusterListener {
     if (this.closed) return;
     this.closed = true;
     for (const { socket } of this.waiting.values()) socket.destroy();
+    for (const socket of this.live) socket.destroy();
     const error = new ExtensionClosedError("the cluster listener was closed");
     for (const settle of this.expected.values()) settle.reject(error);
     this.expected.clear();
@@ -139,6 +142,8 @@ export class ClusterListener {
       tls.removeAllListeners("error");
       // Frames are written whole: Nagle's wait for an ACK would only delay a small call's reply.
       tls.setNoDelay(true);
+      this.live.add(tls);
+      tls.once("close", () => this.live.delete(tls));
       settle.resolve(tls);
     };
     tls.on("data", onData);

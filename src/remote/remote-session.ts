@@ -28,6 +28,8 @@ export interface RemoteContext {
 }
 
 const DEFAULT_START_TIMEOUT_MS = 120_000;
+/** A job whose connection closed has this long to end on its own before it is stopped. */
+const DISCONNECT_GRACE_MS = 2000;
 
 /** A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection. */
 class RemoteProcess implements SessionProcess {
@@ -105,11 +107,16 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
     let pythonVersion = "";
     let settle!: (error: Error | undefined, ready?: { methods: string[]; extensionClass: string }) => void;
     const ready = new Promise<{ methods: string[]; extensionClass: string }>((resolve, reject) => (settle = (e, r) => (e ? reject(e) : resolve(r!))));
-    let started2 = false;
-    const failLater = (error: Error) => (started2 ? hooks.failure(error) : settle(error));
+    let serving = false; // past the handshake: a failure ends the session, not the start
+    const failLater = (error: Error) => (serving ? hooks.failure(error) : settle(error));
     peer = new RpcPeer(socket, {
       resolveTarget: context.resolveService, caller: name, kinds: [tensors.codec()], limits: resolveLimits(options.protocolLimits),
-      onDisconnect: () => process.kill(),
+      // The connection often closes just before the job ends (a shutdown): give it the same grace as a local guest.
+      onDisconnect: () => {
+        setTimeout(() => {
+          if (!process.hasExited) process.kill();
+        }, DISCONNECT_GRACE_MS).unref();
+      },
       onProtocolError: (error) => failLater(error),
       onControl: (message) => {
         if (message.k === "event") return hooks.event(message.name, message.payload);
@@ -130,7 +137,7 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
       hooks.exit(exit);
     });
     const info = await Promise.race([ready, started]);
-    started2 = true;
+    serving = true;
     return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => {} };
   } catch (error) {
     const cause = error as Error;

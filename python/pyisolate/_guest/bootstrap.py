@@ -129,6 +129,8 @@ def main() -> int:
 def _serve_tcp(dial, module_path=None) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    if dial.heartbeat is not None:
+        _heartbeat.start_on(dial.heartbeat, loop)
 
     async def streams():
         try:

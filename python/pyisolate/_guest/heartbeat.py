@@ -50,6 +50,11 @@ class Heartbeat:
             return  # the socket or the loop is closed: the process is ending
 
 
+def start_on(sock, loop) -> None:
+    """Answer pings on `sock` (the TCP transport's heartbeat connection) from a daemon thread."""
+    threading.Thread(target=Heartbeat(sock, loop).run, name="pyisolate-heartbeat", daemon=True).start()
+
+
 def start(loop) -> bool:
     """Answer pings on fd 5 if the host gave one; a daemon thread, so it never keeps the process alive at exit."""
     try:

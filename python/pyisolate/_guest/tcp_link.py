@@ -18,6 +18,7 @@ import socket
 CONNECT_ENV = "PYISOLATE_CONNECT"
 PEER_SHA256_ENV = "PYISOLATE_PEER_SHA256"
 TOKEN_ENV = "PYISOLATE_TOKEN"
+HEARTBEAT_TOKEN_ENV = "PYISOLATE_HEARTBEAT_TOKEN"
 MAGIC = b"PYI1"
 TOKEN_BYTES = 32
 _CONNECT_TIMEOUT_S = 30.0
@@ -31,8 +32,9 @@ class PinMismatch(ConnectionError):
 
 
 class Dial:
-    def __init__(self, sock: socket.socket, context, pin: bytes, token: bytes) -> None:
+    def __init__(self, sock: socket.socket, context, pin: bytes, token: bytes, heartbeat=None) -> None:
         self.sock, self.context, self.pin, self.token = sock, context, pin, token
+        self.heartbeat = heartbeat  # the heartbeat's own authenticated connection (a blocking SSL socket), if asked
 
 
 def wanted() -> bool:
@@ -53,12 +55,14 @@ def dial_from_env() -> Dial:
     address = os.environ.pop(CONNECT_ENV)
     pin_hex = os.environ.pop(PEER_SHA256_ENV, "")
     token_hex = os.environ.pop(TOKEN_ENV, "")
+    beat_hex = os.environ.pop(HEARTBEAT_TOKEN_ENV, None)
     try:
         pin, token = bytes.fromhex(pin_hex), bytes.fromhex(token_hex)
+        beat = None if beat_hex is None else bytes.fromhex(beat_hex)
     except ValueError:
-        raise ValueError(f"{PEER_SHA256_ENV} and {TOKEN_ENV} must be hex") from None
-    if len(pin) != 32 or len(token) != TOKEN_BYTES:
-        raise ValueError(f"{PEER_SHA256_ENV} must be 32 bytes and {TOKEN_ENV} {TOKEN_BYTES} bytes, in hex")
+        raise ValueError(f"{PEER_SHA256_ENV} and the tokens must be hex") from None
+    if len(pin) != 32 or len(token) != TOKEN_BYTES or (beat is not None and len(beat) != TOKEN_BYTES):
+        raise ValueError(f"{PEER_SHA256_ENV} must be 32 bytes and each token {TOKEN_BYTES} bytes, in hex")
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -67,11 +71,31 @@ def dial_from_env() -> Dial:
     # TLS still proves the server holds the certificate's key (its CertificateVerify signature).
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    heartbeat = None if beat is None else _dial_heartbeat(context, _split_address(address), pin, beat)
     sock = socket.create_connection(_split_address(address), timeout=_CONNECT_TIMEOUT_S)
     sock.setblocking(False)
     # Frames are written whole: Nagle's wait for an ACK would only delay a small call's reply.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return Dial(sock, context, pin, token)
+    return Dial(sock, context, pin, token, heartbeat)
+
+
+def _dial_heartbeat(context, address, pin: bytes, token: bytes):
+    """The heartbeat's connection, made whole here (TLS, pin, token) and blocking: a thread answers on it, outside
+    the event loop, as it does on fd 5 (heartbeat.py)."""
+    raw = socket.create_connection(address, timeout=_CONNECT_TIMEOUT_S)
+    try:
+        tls = context.wrap_socket(raw, server_hostname=_SERVER_NAME)
+    except BaseException:
+        raw.close()
+        raise
+    der = tls.getpeercert(binary_form=True) or b""
+    if not hmac.compare_digest(hashlib.sha256(der).digest(), pin):
+        tls.close()
+        raise PinMismatch(f"the server's certificate (sha256 {hashlib.sha256(der).hexdigest()}) is not the host's: "
+                          f"the token was not sent")
+    tls.settimeout(None)
+    tls.sendall(MAGIC + token)
+    return tls
 
 
 async def open_streams(dial: Dial):
