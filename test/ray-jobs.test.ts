@@ -78,7 +78,7 @@ describe("Ray jobs on a two-node cluster", { skip }, () => {
     } finally {
       job.kill();
     }
-    // Reported within its bound (1 s after the stop), with the status Ray had then: STOPPED, or still RUNNING.
+    // Reported within its bound (0.3 s after the stop), with the status Ray had then: STOPPED, or still RUNNING.
     const exit = await job.exited;
     assert.match(exit.rayJobStatus ?? "", /^(STOPPED|RUNNING)$/);
     assert.match(exit.stderrTail.at(-1)!, /^Ray job raysubmit_\w+ (STOPPED|RUNNING)/);

@@ -44,7 +44,9 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
     assert.match(String(await ext.call("dial", ["127.0.0.1", 22])), /PermissionError/);
     const jobId = ext.placement?.jobId as string;
     await ext.stop();
-    // Nothing of it runs on: its job ended and no job is running.
+    // Nothing of it runs on: its job ends (Ray may take a moment to say so) and no job is running.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await client.job(jobId)).status === "RUNNING") await new Promise((resolve) => setTimeout(resolve, 250));
     assert.ok(["STOPPED", "SUCCEEDED"].includes((await client.job(jobId)).status));
     assert.deepEqual(await running(), []);
   });
@@ -60,6 +62,8 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
     assert.deepEqual(doubled.shape, [2, 2]);
     assert.deepEqual([...doubled.toArray()], [2, 4, 6, 8]);
     await Promise.all([older.stop(), newer.stop()]);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await running()).length) await new Promise((resolve) => setTimeout(resolve, 250));
     assert.deepEqual(await running(), []);
   });
 

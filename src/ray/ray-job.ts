@@ -31,7 +31,7 @@ export interface RayGuestJob {
 
 const LOG_LINES_KEPT = 15;
 /** After a stop, how long the job's end is waited for before it is reported with the status it has then. */
-const STOP_WAIT_MS = 1_000;
+const STOP_WAIT_MS = 300;
 
 /** Pure: what the submission asks that no alive node has in total (undefined: some node offers all of it). */
 export function unplaceable(nodes: readonly RayNode[], submission: RayJobSubmission): string | undefined {
