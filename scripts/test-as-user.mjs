@@ -32,7 +32,7 @@ const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "t
  * Host variables the user's run keeps: locale, CI flag, the installers' settings (the local index, find-links), and
  * the machine's CA bundle and proxies (uv trusts only its own roots unless SSL_CERT_FILE names the system's).
  */
-const KEPT_ENV = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ|CI|PIP_\w+|UV_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY)$/;
+const KEPT_ENV = /^(PYISOLATE_RAY_VENV|LANG|LANGUAGE|LC_[A-Z_]+|TZ|CI|PIP_\w+|UV_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY)$/;
 const PYTHON = "/usr/bin/python3";
 
 function skipOrFail(reason) {

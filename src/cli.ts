@@ -10,12 +10,13 @@ import { createConsoleLogger } from "./logger.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { toJsonDocument } from "./output/json-result.js";
 import { createProgressView } from "./output/progress-view.js";
-import { formatDoctorJson, formatDoctorText, runDoctor } from "./doctor/index.js";
+import { checkRayCluster, formatDoctorJson, formatDoctorText, formatRayReport, runDoctor } from "./doctor/index.js";
 import { PRUNE_USAGE, runPrune, type PruneFlags } from "./prune/command.js";
 import { generateTypes } from "./types/typegen.js";
 
 const USAGE = `usage: pyisolate run <modulePath> <method> [json-args] [options]
        pyisolate doctor [--json]
+       pyisolate doctor --ray ADDRESS [--json]
        pyisolate types <modulePath> [--class NAME] [--out FILE]
 ${PRUNE_USAGE}
 
@@ -25,13 +26,16 @@ The sandbox mode is "preferred": the best this host offers, with a warning on st
 less than full bubblewrap (the library's default is "required").
 
 doctor prints this machine's compatibility matrix (sandbox, tensor IPC, Python, torch, CUDA,
-container) and what to do about each gap; --json gives the same as data.
+container) and what to do about each gap; --json gives the same as data. With --ray ADDRESS it checks
+a Ray cluster instead (its Jobs API, e.g. http://127.0.0.1:8265): reachable, Ray version, nodes and
+resources, and whether a guest on each node can confine itself (one tiny probe job per node).
 
 types prints a .d.ts for the extension in <modulePath> from its Python type hints (parsed, never run):
 the <Class>Api and <Class>Events interfaces for manager.load<Api, Events>(); --out writes it to FILE.
 
 options:
   --json               doctor: print JSON
+  --ray ADDRESS        doctor: check the Ray cluster whose Jobs API is at ADDRESS
   --name NAME          extension name (default: the folder name)
   --dep REQUIREMENT    a pip requirement; repeat for more (pyisolate.yaml may also list them)
   --python VERSION     interpreter for the venv, e.g. 3.11 or a path (types: the parser's, default python3)
@@ -108,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
       quiet: { type: "boolean" },
       raw: { type: "boolean" },
       json: { type: "boolean" },
+      ray: { type: "string" },
       version: { type: "boolean" },
       class: { type: "string" },
       out: { type: "string" },
@@ -126,6 +131,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || command === undefined || command === "help") {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? 2 : 0;
+  }
+  if (command === "doctor" && typeof values.ray === "string") {
+    const cluster = await checkRayCluster(values.ray);
+    process.stdout.write(`${values.json ? JSON.stringify(cluster, null, 2) : formatRayReport(cluster)}\n`);
+    return cluster.reachable ? 0 : 1;
   }
   if (command === "doctor") {
     const report = await runDoctor();

@@ -67,6 +67,8 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
   /** The last lines the process wrote to stderr. */
   stderrTail: string[];
+  /** For a guest on a Ray cluster: its job's status when it ended (FAILED, STOPPED, SUCCEEDED, or RUNNING if lost). */
+  rayJobStatus?: string;
 }
 
 /** The extension process ended while calls were in flight, or before it was ready. */
@@ -77,6 +79,8 @@ export class ExtensionCrashedError extends PyIsolateError {
   readonly stderrTail: string[];
   /** The worker's index when the extension runs as a pool (manager.pool()); undefined for a plain load. */
   readonly worker: number | undefined;
+  /** For a guest on a Ray cluster: its job's status when it ended (also in the message's last line). */
+  readonly rayJobStatus: string | undefined;
   constructor(extension: string, exit: ExitInfo, options?: { cause?: unknown; worker?: number }) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
     const who = options?.worker === undefined ? "" : ` (worker ${options.worker})`;
@@ -88,6 +92,7 @@ export class ExtensionCrashedError extends PyIsolateError {
     this.signal = exit.signal;
     this.stderrTail = exit.stderrTail;
     this.worker = options?.worker;
+    this.rayJobStatus = exit.rayJobStatus;
   }
 }
 
@@ -207,5 +212,17 @@ export class ExtensionUnresponsiveError extends PyIsolateError {
     this.reason = reason;
     this.stalledMs = stalledMs;
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The Ray cluster could not do what was asked: unreachable, an HTTP error from its Jobs API, a job that could not be
+ * placed or started. `status` is the HTTP status when there was one.
+ */
+export class RayClusterError extends PyIsolateError {
+  readonly status: number | undefined;
+  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
+    super("ERR_PYISOLATE_RAY", message, options);
+    this.status = options.status;
   }
 }

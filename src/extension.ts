@@ -124,6 +124,15 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     return attempt?.session && !attempt.failure ? attempt.session.process.extensionPid : undefined;
   }
 
+  /**
+   * Where an extension placed on a cluster runs (`load({ placement })`): for Ray `{ backend: "ray", nodeId,
+   * nodeAddress, jobId, sandbox }`; undefined for a local one, and from a crash on until a restart is ready.
+   */
+  get placement(): Readonly<Record<string, unknown>> | undefined {
+    const attempt = this.current;
+    return attempt?.session && !attempt.failure ? attempt.session.process.placement : undefined;
+  }
+
   /** @internal The process group the host spawned (the guest's supervisor or bwrap leads it). */
   get processGroup(): number | undefined {
     return this.current?.session?.process.pid;

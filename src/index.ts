@@ -11,6 +11,7 @@ export type { StreamOptions } from "./rpc/stream-call.js";
 export { callingExtension } from "./caller.js";
 export { ExtensionPool, type PoolWorker, type PoolEventMap, type PoolStreamOptions } from "./pool/pool.js";
 export type { PoolOptions, PoolCallOptions } from "./pool/options.js";
+export type { PlacementOptions, RayClusterOptions, RayPlacement } from "./ray/options.js";
 export type { ProtocolLimits } from "./rpc/limits.js";
 export type { OutputLimits } from "./output/output-limits.js";
 export type { DroppedOutput } from "./output/flood-gate.js";
@@ -46,7 +47,7 @@ export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
 export {
   PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
   ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, ExtensionLimitError,
-  ExtensionUnresponsiveError, UnknownMethodError, type ExitInfo,
+  ExtensionUnresponsiveError, UnknownMethodError, RayClusterError, type ExitInfo,
 } from "./errors.js";
 export type { ResourceLimits, LimitName } from "./limits/types.js";
 

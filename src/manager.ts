@@ -28,6 +28,8 @@ import { PathPins } from "./sandbox/pin-set.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
 import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
+import { loadOnRay } from "./ray/load-on-ray.js";
+import { validatePlacement } from "./ray/options-check.js";
 import { ClusterListener } from "./remote/listener.js";
 import { resolveListen } from "./remote/listen-check.js";
 import type { RemoteContext } from "./remote/remote-session.js";
@@ -124,6 +126,12 @@ export class ExtensionManager {
   async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
     if (typeof options === "object" && options !== null && "workers" in options) {
       throw new ConfigError("workers: load() runs one process; manager.pool({ ..., workers }) runs several", { key: "workers" });
+    }
+    // Placed on a Ray cluster: a job there runs the guest, which dials back over TCP+TLS (src/ray/load-on-ray.ts).
+    const placement = validatePlacement((options as { placement?: unknown } | null)?.placement);
+    if (placement?.ray) {
+      if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
+      return loadOnRay(this.remoteContext(), this.options.cluster?.ray, options, placement.ray) as Promise<Extension<Api, Events>>;
     }
     return this.loadWith(options, async (plan, release) => {
       // `let`: onFinished reads it, and may run before the assignment (a failed start).

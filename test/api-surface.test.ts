@@ -9,7 +9,7 @@ it("exports exactly the curated names", () => {
     "CallAbortedError", "ConfigError", "CudaTensor", "DTYPES", "EnvironmentBuildError", "Extension", "ExtensionClosedError",
     "ExtensionCrashedError", "ExtensionLimitError", "ExtensionLoadError", "ExtensionManager", "ExtensionPool", "ExtensionUnresponsiveError",
     "PROTOCOL_VERSION", "ProtocolError",
-    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RemoteError", "SandboxUnavailableError", "Tensor", "UnknownMethodError", "callingExtension", "createConsoleLogger",
+    "PyIsolateError", "RESTRICTION_MODELS", "RUNTIME_VERSION", "RayClusterError", "RemoteError", "SandboxUnavailableError", "Tensor", "UnknownMethodError", "callingExtension", "createConsoleLogger",
     "detectSandbox", "formatDoctorJson", "formatDoctorText", "kwargs", "liveCudaExports", "liveSegments", "runDoctor",
   ]);
 });

@@ -14,6 +14,7 @@ const EXTENSION_FIELDS: Record<keyof ExtensionOptions, true> = {
   systemSitePackages: true, services: true, fileEnv: true, protocolLimits: true, limits: true, restart: true,
   health: true, output: true, logger: true, inferenceMode: true, fileDependencyPaths: true,
   transport: true,
+  placement: true,
 };
 const MANAGER_FIELDS: Record<keyof ManagerOptions, true> = {
   venvRoot: true, logger: true, forwardOutput: true, installer: true, backend: true, stopGraceMs: true, sharedRuntimes: true,

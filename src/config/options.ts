@@ -8,6 +8,7 @@ import type { RestartOptions } from "../lifecycle/restart-policy.js";
 import type { ProtocolLimits } from "../rpc/limits.js";
 import type { OutputLimits } from "../output/output-limits.js";
 import type { ClusterOptions } from "../remote/options.js";
+import type { PlacementOptions } from "../ray/options.js";
 import type { Installer, SandboxBackendChoice, SandboxMode, TensorTransportOption, Transport } from "../vocabulary.js";
 
 // The vocabularies are lists in ../vocabulary.ts; the types here are derived from them.
@@ -159,6 +160,11 @@ export interface ExtensionOptions {
    * guest runs here under the same sandbox (docs/cluster.md). A code option only.
    */
   transport?: Transport;
+  /**
+   * Where it runs: `{ ray: { numCpus, numGpus, resources } }` places it on the manager's Ray cluster (`cluster.ray`)
+   * as a Ray job whose guest dials back over TCP+TLS (docs/cluster.md). Absent: on this machine. A code option only.
+   */
+  placement?: PlacementOptions;
   /** Default timeout of each call, in milliseconds (none by default). */
   callTimeoutMs?: number;
   /** How long the extension may take to import and answer the handshake (default 120 s). */

@@ -16,6 +16,7 @@ import {
 import { renameInstaller } from "./renamed.js";
 import { INSTALLERS, SANDBOX_BACKEND_CHOICES, SANDBOX_MODES, TENSOR_TRANSPORT_OPTIONS, TRANSPORTS } from "../vocabulary.js";
 import { validateCluster } from "../remote/listen-check.js";
+import { validatePlacement } from "../ray/options-check.js";
 import { isLogger } from "../logger.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -172,6 +173,7 @@ export function validateExtensionOptions(options: ExtensionOptions, onDeprecated
   checkOneOf(options.tensorTransport, TENSOR_TRANSPORT_OPTIONS, "tensorTransport");
   checkBytesThreshold(options.bytesMemfdThreshold);
   checkTransport(options);
+  validatePlacement(options.placement);
   const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
   if (options.extensionClass !== undefined && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(options.extensionClass)) {
     throw new ConfigError(`extensionClass must look like "package.module:ClassName"`, { key: "extensionClass" });

@@ -2,3 +2,4 @@
 
 export { buildDoctorReport, runDoctor, type DoctorGap, type DoctorReport } from "./report.js";
 export { formatDoctorJson, formatDoctorText } from "./format.js";
+export { checkRayCluster, formatRayReport, type RayDoctorReport } from "./ray.js";

@@ -13,6 +13,8 @@ export interface SessionProcess {
   readonly pid: number | undefined;
   /** The extension's own process id (ext.pid), where known. */
   readonly extensionPid: number | undefined;
+  /** Where a guest started elsewhere runs (ext.placement): the Ray node, job, address; undefined for a local one. */
+  readonly placement?: Readonly<Record<string, unknown>>;
   readonly hasExited: boolean;
   readonly exited: Promise<ExitInfo>;
   /** Ends it now, with everything it started. */

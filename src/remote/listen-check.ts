@@ -3,11 +3,12 @@
 import { ConfigError } from "../errors.js";
 import { checkKnownKeys } from "../config/known-keys.js";
 import type { ClusterOptions, ListenOptions, ResolvedListen } from "./options.js";
+import { validateRayCluster } from "../ray/options-check.js";
 
 export const LISTEN_DEFAULTS = Object.freeze({ host: "127.0.0.1", port: 0, authTimeoutMs: 10_000, maxPendingConnections: 64 });
 
 /** The keys of `cluster` (the ray helper's part joins them). */
-const CLUSTER_FIELDS: Record<keyof ClusterOptions, true> = { listen: true };
+const CLUSTER_FIELDS: Record<keyof ClusterOptions, true> = { listen: true, ray: true };
 const LISTEN_FIELDS: Record<keyof ListenOptions, true> = {
   host: true, port: true, advertise: true, authTimeoutMs: true, maxPendingConnections: true,
 };
@@ -49,6 +50,7 @@ export function validateCluster(cluster: unknown): ClusterOptions | undefined {
   checkKnownKeys(cluster, Object.keys(CLUSTER_FIELDS), "cluster.");
   const options = cluster as ClusterOptions;
   if (options.listen !== undefined) resolveListen(options.listen);
+  validateRayCluster(options.ray);
   return options;
 }
 

@@ -1,5 +1,6 @@
 // The `cluster` option of ExtensionManager (the listener part), as types: where remote guests connect back.
 
+import type { RayClusterOptions } from "../ray/options.js";
 
 /** `new ExtensionManager({ cluster: { listen } })`: the TLS listener guests connect back to. A code option only. */
 export interface ListenOptions {
@@ -22,6 +23,8 @@ export interface ListenOptions {
 export interface ClusterOptions {
   /** Open the TLS listener (only when given: no listener exists otherwise). */
   listen?: ListenOptions;
+  /** The Ray cluster that `load({ placement: { ray } })` places extensions on (src/ray/, docs/cluster.md). */
+  ray?: RayClusterOptions;
 }
 
 export type ResolvedListen = Required<Omit<ListenOptions, "advertise">> & { advertise: string };

@@ -45,6 +45,9 @@ class RemoteProcess implements SessionProcess {
   get extensionPid(): number | undefined {
     return this.job.pid;
   }
+  get placement(): Readonly<Record<string, unknown>> | undefined {
+    return this.job.placement;
+  }
   kill(): void {
     this.socket.destroy();
     this.job.kill();
