@@ -76,6 +76,22 @@ function enginePrefix(engine) {
   return ["docker", "run"];
 }
 
+/**
+ * Ends rootless podman's pause process (it holds the user's namespaces after the last container, and would outlive
+ * the matrix), by the pid podman wrote, and only that process.
+ */
+export function stopRootlessPause() {
+  const file = path.join(podmanEnv().XDG_RUNTIME_DIR, "libpod", "tmp", "pause.pid");
+  const pid = existsSync(file) ? Number.parseInt(readFileSync(file, "utf8"), 10) : Number.NaN;
+  if (Number.isInteger(pid) && pid > 1) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+}
+
 export function runArgv(engine, name, options, mounts, tag, command) {
   return [...enginePrefix(engine), "--rm", "--name", name, ...options, ...mounts, tag, ...command];
 }

@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { CONFIGS, commandLine, containerOptions, failures, matrixRow, renderMarkdown, renderTable } from "./container-matrix-configs.mjs";
-import { ensureDocker, ensureImage, imageKey, killArgv, preparePodman, runArgv, sh } from "./container-matrix-engine.mjs";
+import { ensureDocker, ensureImage, imageKey, killArgv, preparePodman, runArgv, sh, stopRootlessPause } from "./container-matrix-engine.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const IMAGE_SCRIPT = path.join(ROOT, "scripts", "container-matrix-image.sh");
@@ -157,5 +157,6 @@ if (!docker.reason) try {
   console.log(`container-matrix: skipped: ${e.message}`);
 } finally {
   if (tree) rmSync(tree, { recursive: true, force: true });
+  stopRootlessPause();
   docker.stop();
 }
