@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the container matrix's Debian image without any image registry: debootstrap from the mirror apt already
-# uses, `docker import`, then this machine's Node (the project's native addon was built against it) on top.
+# Builds the container matrix's Debian root file system as a tarball, without any image registry: debootstrap from
+# the mirror apt already uses, then this machine's Node (the project's native addon was built against it) on top.
+# scripts/container-matrix-engine.mjs imports the tarball into Docker and podman under a tag that hashes this file.
 #
-# Usage: container-matrix-image.sh IMAGE_TAG   (a no-op when the tag exists: the image is cached between runs)
+# Usage: container-matrix-image.sh TARBALL   (a no-op when TARBALL exists: it is the cache)
 set -euo pipefail
-tag=${1:?image tag}
-if docker image inspect "$tag" >/dev/null 2>&1; then echo "container-matrix: image $tag is cached"; exit 0; fi
+tarball=${1:?tarball path}
+if [ -s "$tarball" ]; then echo "container-matrix: image tarball $tarball is cached"; exit 0; fi
 
 # The suite and mirror apt uses here (deb822 or one-line sources), so no other network source is needed.
 mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
@@ -30,9 +31,12 @@ if [ -d "$node_prefix/lib/node_modules/npm" ]; then
   mkdir -p "$root/usr/local/lib/node_modules" && cp -a "$node_prefix/lib/node_modules/npm" "$root/usr/local/lib/node_modules/"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
 fi
-# An unprivileged user for the --user 1000:1000 configuration, with a home it owns.
+# An unprivileged user for the --user 1000:1000 configurations, with a home it owns.
 chroot "$root" useradd --uid 1000 --create-home --shell /bin/sh app 2>/dev/null || true
 rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
 
-tar -C "$root" -c . | docker import - "$tag" >/dev/null
-echo "container-matrix: built image $tag ($(docker image inspect -f '{{.Size}}' "$tag") bytes)"
+# Written beside the target and renamed, so an interrupted build never leaves a half tarball that looks cached.
+mkdir -p "$(dirname "$tarball")"
+tar -C "$root" -cf "$tarball.part" .
+mv "$tarball.part" "$tarball"
+echo "container-matrix: built $tarball ($(stat -c %s "$tarball") bytes)"

@@ -1,48 +1,34 @@
 #!/usr/bin/env node
-// The platform matrix, measured: builds a Debian image without a registry, then in each Docker configuration runs
-// doctor, the attacks, a 1 GiB tensor round trip and the demo, and prints configuration | backend | attacks | ...
+// The platform matrix, measured: builds a Debian image without a registry, then in each Docker and podman
+// configuration runs doctor, the attacks, a 1 GiB tensor round trip and the demo, and prints one row for each.
 //
-// Usage: node scripts/container-matrix.mjs [--only NAME,...] [--record DIR] [--markdown FILE]
+// Usage: node scripts/container-matrix.mjs [--only NAME,...] [--jobs N] [--record DIR] [--markdown FILE]
+//   --jobs N        configurations run at once (default: one per two cores and 4 GiB of memory, at least 1, at most 4)
 //   --record DIR    write each configuration's detection evidence and outcome as DIR/<name>.json (test fixtures)
 //   --markdown FILE write the matrix and each configuration's doctor output as markdown (docs/platforms.md's part)
-// Exits 0 with "skipped: <reason>" when no Docker daemon can be started (CI runs it as an optional step).
+// Exits 0 with "skipped: <reason>" when no Docker daemon can be started or the image cannot be built; exits 1
+// when a row fails twice (each failure is printed with its configuration and reason). A row that fails once and
+// passes on its second try passes, and is printed as flaky with the first try's reason.
 
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { CONFIGS, dockerArgs, matrixRow, renderMarkdown, renderTable } from "./container-matrix-configs.mjs";
+import { CONFIGS, commandLine, containerOptions, failures, matrixRow, renderMarkdown, renderTable } from "./container-matrix-configs.mjs";
+import { ensureDocker, ensureImage, imageKey, killArgv, preparePodman, runArgv, sh, stopRootlessPause } from "./container-matrix-engine.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const IMAGE = "pyisolate-matrix:bookworm";
+const IMAGE_SCRIPT = path.join(ROOT, "scripts", "container-matrix-image.sh");
 /** What a container needs of the checkout: the built host, the guest runtime, the fixtures, the demo. */
-const STAGED = ["package.json", "tsconfig.json", "src", "test", "python", "native", "node_modules", "dist", "examples", "scripts"];
+const STAGED = ["package.json", "tsconfig.json", "src", "test", "python", "native", "prebuilds", "node_modules", "dist", "examples", "scripts"];
+/** One configuration's wall-clock limit: 90 to 150 s measured, so only a hung container reaches it. */
+const LIMIT_SECONDS = 1200;
 
-const { values } = parseArgs({ options: { only: { type: "string" }, record: { type: "string" }, markdown: { type: "string" } } });
-
-function sh(argv, options = {}) {
-  return spawnSync(argv[0], argv.slice(1), { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options });
-}
-
-function skip(reason) {
-  console.log(`container-matrix: skipped: ${reason}`);
-  process.exit(0);
-}
-
-/** A reachable daemon, starting dockerd (Debian's docker.io) when none runs. */
-function ensureDocker() {
-  if (sh(["docker", "version", "--format", "{{.Server.Version}}"]).status === 0) return;
-  if (sh(["sh", "-c", "command -v dockerd"]).status !== 0) skip("no dockerd (apt-get install docker.io debootstrap)");
-  if (process.getuid() !== 0) skip("starting dockerd needs root");
-  const log = "/var/log/pyisolate-matrix-dockerd.log";
-  sh(["sh", "-c", `setsid dockerd >${log} 2>&1 < /dev/null &`]);
-  for (let i = 0; i < 60; i++) {
-    if (sh(["docker", "version", "--format", "{{.Server.Version}}"]).status === 0) return;
-    sh(["sleep", "1"]);
-  }
-  skip(`dockerd did not start: ${sh(["tail", "-n", "3", log]).stdout.trim()}`);
-}
+const { values } = parseArgs({ options: { only: { type: "string" }, jobs: { type: "string" }, record: { type: "string" }, markdown: { type: "string" } } });
+const defaultJobs = Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / 2), Math.floor(os.totalmem() / 2 ** 32)));
+const jobs = values.jobs ? Math.max(1, Number.parseInt(values.jobs, 10) || 1) : defaultJobs;
 
 function stageTree() {
   const dir = mkdtempSync("/var/tmp/pyisolate-matrix-tree-");
@@ -55,20 +41,43 @@ function stageTree() {
   return dir;
 }
 
+/** The script each container runs: copy the tree, then doctor, the probe and the demo, each timed. */
+const CONTAINER_SCRIPT = [
+  "set +e",
+  "t() { echo \"$1 $(date +%s)\" >> /out/times; }",
+  "t start; cp -r /src /tmp/p && cd /tmp/p; t copied",
+  "node dist/cli.js doctor > /out/doctor.txt 2>&1; echo $? > /out/doctor.rc; t doctor",
+  "timeout 900 node --import tsx scripts/container-matrix-probe.ts /tmp/venvs > /out/probe.txt 2>&1; echo $? > /out/probe.rc; t probe",
+  "timeout 900 node examples/demo.mjs > /out/demo.txt 2>&1; echo $? > /out/demo.rc; t demo",
+].join("\n");
+
+/** Runs a command, killing the container by name when it outlives the limit. */
+function runContainer(config, argv, name) {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: "/", stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    let timedOut = false;
+    child.stderr.on("data", (d) => { stderr = (stderr + d).slice(-4000); });
+    const timer = setTimeout(() => { timedOut = true; sh(killArgv(config.engine, name)); }, LIMIT_SECONDS * 1000);
+    child.on("close", (code) => { clearTimeout(timer); resolve({ code, stderr, timedOut }); });
+  });
+}
+
+/** Seconds each phase took inside the container, from the marks the script wrote. */
+function phases(text) {
+  const marks = text.trim().split("\n").map((l) => l.split(" ")).filter((p) => p.length === 2).map(([n, s]) => [n, Number(s)]);
+  return Object.fromEntries(marks.slice(1).map(([n, s], i) => [n, s - marks[i][1]]));
+}
+
 /** One configuration: a fresh container that copies the tree, then runs doctor, the probe and the demo. */
-function runConfig(config, tree, out) {
-  const dir = path.join(out, config.name);
+async function runConfig(config, tree, out, tag, attempt) {
+  const dir = path.join(out, `${config.name}-${attempt}`);
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o777);
-  const script = [
-    "set +e",
-    "cp -r /src /tmp/p && cd /tmp/p",
-    "node dist/cli.js doctor > /out/doctor.txt 2>&1; echo $? > /out/doctor.rc",
-    "timeout 900 node --import tsx scripts/container-matrix-probe.ts /tmp/venvs > /out/probe.txt 2>&1; echo $? > /out/probe.rc",
-    "timeout 900 node examples/demo.mjs > /out/demo.txt 2>&1; echo $? > /out/demo.rc",
-  ].join("\n");
+  const name = `pyisolate-matrix-${config.name}-${process.pid}-${attempt}`;
+  const argv = runArgv(config.engine, name, containerOptions(config), ["-v", `${tree}:/src:ro`, "-v", `${dir}:/out`], tag, ["sh", "-c", CONTAINER_SCRIPT]);
   const started = Date.now();
-  const r = sh(["docker", "run", "--rm", ...dockerArgs(config), "-v", `${tree}:/src:ro`, "-v", `${dir}:/out`, IMAGE, "sh", "-c", script]);
+  const r = await runContainer(config, argv, name);
   const read = (f) => (existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f), "utf8") : "");
   const probeLines = read("probe.txt").trim().split("\n");
   let probe;
@@ -77,38 +86,77 @@ function runConfig(config, tree, out) {
   } catch {
     probe = { error: `the probe printed no result (rc ${read("probe.rc").trim()}): ${probeLines.slice(-3).join(" | ")}` };
   }
-  return {
-    name: config.name, options: config.options, seconds: Math.round((Date.now() - started) / 1000), dockerRc: r.status,
-    dockerErr: r.stderr.trim().split("\n").slice(-3).join(" | "),
+  const result = {
+    name: config.name, command: commandLine(config), seconds: Math.round((Date.now() - started) / 1000), phases: phases(read("times")),
+    dockerRc: r.code, dockerErr: r.stderr.trim().split("\n").slice(-3).join(" | "), timedOut: r.timedOut, limitSeconds: LIMIT_SECONDS,
     doctor: read("doctor.txt"), probe, demo: { rc: Number(read("demo.rc").trim() || -1), tail: read("demo.txt").trim().split("\n").slice(-4) },
   };
+  return { ...result, why: failures(config, result) };
 }
 
-ensureDocker();
-const built = sh(["bash", path.join(ROOT, "scripts", "container-matrix-image.sh"), IMAGE], { stdio: "inherit" });
-if (built.status !== 0) skip("the image could not be built (see above)");
-const only = values.only?.split(",");
-const configs = CONFIGS.filter((c) => !only || only.includes(c.name));
-const tree = stageTree();
-const out = mkdtempSync("/var/tmp/pyisolate-matrix-out-");
-const results = [];
-try {
-  for (const config of configs) {
-    console.log(`container-matrix: ${config.name}: docker run ${config.options.join(" ")}`);
-    const result = runConfig(config, tree, out);
-    results.push(result);
-    console.log(`  ${renderTable([matrixRow(result)]).split("\n").at(-1)}   (${result.seconds} s)`);
-    if (values.record && result.probe.evidence) {
-      mkdirSync(values.record, { recursive: true });
-      const { evidence, detected, attack, tensors } = result.probe;
-      const fixture = { description: `docker run ${config.options.join(" ")}`.trim(), recorded: new Date().toISOString().slice(0, 10), evidence, detected, observed: { loadBackend: attack.backend ?? null, attack, tensors, demoRc: result.demo.rc } };
-      writeFileSync(path.join(values.record, `${config.name}.json`), `${JSON.stringify(fixture, null, 2)}\n`);
-    }
-  }
-} finally {
-  rmSync(tree, { recursive: true, force: true });
+/** Runs `tasks` with at most `limit` at once, in order of start. */
+async function pool(tasks, limit) {
+  const results = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => { while (next < tasks.length) { const i = next++; results[i] = await tasks[i](); } };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
 }
-console.log(`\n${renderTable(results.map(matrixRow))}`);
-if (values.markdown) writeFileSync(values.markdown, renderMarkdown(results));
-console.log(`\ncontainer-matrix: outputs in ${out}`);
-process.exitCode = results.every((r) => matrixRow(r).ok) ? 0 : 1;
+
+function record(dir, config, result) {
+  if (!result.probe.evidence) return;
+  mkdirSync(dir, { recursive: true });
+  const { evidence, detected, attack, tensors } = result.probe;
+  const fixture = { description: commandLine(config), recorded: new Date().toISOString().slice(0, 10), evidence, detected, observed: { loadBackend: attack.backend ?? null, attack, tensors, demoRc: result.demo.rc } };
+  writeFileSync(path.join(dir, `${config.name}.json`), `${JSON.stringify(fixture, null, 2)}\n`);
+}
+
+/** Why the matrix cannot run on this machine: printed, and the exit status stays 0. */
+class Skipped extends Error {}
+
+const docker = ensureDocker("/var/log/pyisolate-matrix-dockerd.log");
+if (docker.reason) console.log(`container-matrix: skipped: ${docker.reason}`);
+let tree;
+if (!docker.reason) try {
+  const key = imageKey(IMAGE_SCRIPT);
+  const tag = `pyisolate-matrix:bookworm-${key}`;
+  const image = ensureImage(IMAGE_SCRIPT, process.env.PYISOLATE_MATRIX_CACHE ?? "/var/cache/pyisolate-matrix", key, tag);
+  if (image.reason) throw new Skipped(image.reason);
+  console.log(`container-matrix: image ${tag} ready in ${image.seconds} s; ${jobs} configuration(s) at a time`);
+  const only = values.only?.split(",");
+  const configs = CONFIGS.filter((c) => !only || only.includes(c.name));
+  const engineReason = new Map();
+  for (const engine of new Set(configs.map((c) => c.engine).filter((e) => e !== "docker"))) engineReason.set(engine, preparePodman(engine, image.tarball, tag));
+  tree = stageTree();
+  const out = mkdtempSync("/var/tmp/pyisolate-matrix-out-");
+  chmodSync(out, 0o755); // rootless podman's user mounts a folder below it
+  const started = Date.now();
+  const attempt = (config, n) => async () => {
+    const skipped = engineReason.get(config.engine);
+    if (skipped) return { name: config.name, command: commandLine(config), skipped, why: [] };
+    console.log(`container-matrix: ${config.name}: ${commandLine(config)}${n > 1 ? " (second try)" : ""}`);
+    const result = await runConfig(config, tree, out, tag, n);
+    console.log(`  ${config.name}: ${result.why.length === 0 ? "pass" : `failed: ${result.why.join("; ")}`} (${result.seconds} s: ${JSON.stringify(result.phases)})`);
+    return result;
+  };
+  const results = await pool(configs.map((c) => attempt(c, 1)), jobs);
+  const retried = configs.map((c, i) => [c, i]).filter(([, i]) => results[i].why.length > 0);
+  const second = await pool(retried.map(([c]) => attempt(c, 2)), jobs);
+  retried.forEach(([, i], k) => { results[i] = second[k].why.length === 0 ? { ...second[k], flaky: results[i].why } : second[k]; });
+  configs.forEach((c, i) => { if (values.record && !results[i].skipped) record(values.record, c, results[i]); });
+
+  console.log(`\n${renderTable(results.map(matrixRow))}`);
+  console.log(`\ncontainer-matrix: ${configs.length} configurations in ${Math.round((Date.now() - started) / 1000)} s, ${jobs} at a time; outputs in ${out}`);
+  if (values.markdown) writeFileSync(values.markdown, renderMarkdown(results));
+  for (const r of results) if (r.skipped) console.log(`container-matrix: SKIPPED ${r.name} (${r.command}): ${r.skipped}`);
+  for (const r of results) if (r.flaky) console.log(`container-matrix: FLAKY ${r.name} (${r.command}): failed once, then passed; first try: ${r.flaky.join("; ")}`);
+  for (const r of results) if (r.why.length > 0) console.log(`container-matrix: FAIL ${r.name} (${r.command}): ${r.why.join("; ")}`);
+  process.exitCode = results.every((r) => r.why.length === 0) ? 0 : 1;
+} catch (e) {
+  if (!(e instanceof Skipped)) throw e;
+  console.log(`container-matrix: skipped: ${e.message}`);
+} finally {
+  if (tree) rmSync(tree, { recursive: true, force: true });
+  stopRootlessPause();
+  docker.stop();
+}

@@ -26,8 +26,8 @@ const PATTERNS = [
 ];
 /** PYISOLATE_TEST_ONLY=<regex>: only the host test files whose names match, and not the guest's tests (a developer's rerun). */
 const ONLY = process.env.PYISOLATE_TEST_ONLY ? new RegExp(process.env.PYISOLATE_TEST_ONLY) : undefined;
-/** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches). */
-const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "prebuilds", "node_modules", "dist"];
+/** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches; scripts: the matrix verdict test). */
+const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "prebuilds", "node_modules", "dist", "scripts"];
 /**
  * Host variables the user's run keeps: locale, CI flag, the installers' settings (the local index, find-links), and
  * the machine's CA bundle and proxies (uv trusts only its own roots unless SSL_CERT_FILE names the system's).

@@ -24,8 +24,12 @@ interface Recorded {
   observed: { loadBackend: SandboxBackend | null };
 }
 
-/** What each recorded configuration must be diagnosed as: written from the docker options, not from the output. */
-const EXPECTED: Record<string, { kind: string; model: RestrictionModel; layers: ContainerLayer[]; hit?: ContainerLayer }> = {
+/** The remedies measured to make bwrap work (scripts/container-matrix, docs/platforms.md). */
+const DOCKER_FIX = "docker run --security-opt seccomp=unconfined --security-opt systempaths=unconfined";
+const PODMAN_FIX = "# Podman: podman run --security-opt seccomp=unconfined --security-opt unmask=ALL ...";
+
+/** What each recorded configuration must be diagnosed as: written from the run options, not from the output. */
+const EXPECTED: Record<string, { kind: string; model: RestrictionModel; layers: ContainerLayer[]; hit?: ContainerLayer; runtime?: string }> = {
   default: { kind: "container", model: "container", layers: ["seccomp", "masked-proc"], hit: "seccomp" },
   // SYS_ADMIN lets Docker's profile pass unshare, but it has no rule for pivot_root: seccomp still stops bwrap first.
   "cap-sys-admin": { kind: "container", model: "container", layers: ["seccomp", "masked-proc"], hit: "seccomp" },
@@ -37,6 +41,12 @@ const EXPECTED: Record<string, { kind: string; model: RestrictionModel; layers: 
   "user-1000-unconfined": { kind: "container", model: "none", layers: [] },
   "network-none": { kind: "container", model: "container", layers: ["seccomp", "masked-proc"], hit: "seccomp" },
   "vm-dockerenv": { kind: "vm", model: "none", layers: [] },
+  // podman's seccomp profile lets unshare through but refuses sethostname, which bwrap's --hostname needs.
+  "podman-default": { kind: "container", model: "container", layers: ["seccomp", "masked-proc"], hit: "seccomp", runtime: "podman" },
+  "podman-unmask": { kind: "container", model: "container", layers: ["seccomp"], hit: "seccomp", runtime: "podman" },
+  "podman-seccomp-unmask": { kind: "container", model: "none", layers: [], runtime: "podman" },
+  "podman-rootless": { kind: "container", model: "container", layers: ["seccomp", "masked-proc"], hit: "seccomp", runtime: "podman" },
+  "podman-rootless-seccomp-unmask": { kind: "container", model: "none", layers: [], runtime: "podman" },
 };
 
 const recorded = readdirSync(DIR)
@@ -71,8 +81,9 @@ describe("diagnosis on evidence recorded in real containers", () => {
     describe(`${r.name}: ${r.description}`, () => {
       const { model, diagnosis, caps, gap } = rebuild(r);
 
-      it(`is called a ${want.kind} with restriction model ${want.model}`, () => {
+      it(`is called a ${want.kind}${want.runtime ? ` of ${want.runtime}` : ""} with restriction model ${want.model}`, () => {
         assert.equal(diagnosis.kind, want.kind, diagnosis.evidence.join("; "));
+        if (want.runtime) assert.equal(diagnosis.runtime, want.runtime);
         assert.equal(model, want.model);
       });
 
@@ -93,8 +104,14 @@ describe("diagnosis on evidence recorded in real containers", () => {
         }
         assert.ok(gap);
         const text = `${gap.problem}\n${gap.remedy.join("\n")}`;
-        assert.ok(text.includes("docker run --security-opt seccomp=unconfined --security-opt systempaths=unconfined"), text);
-        assert.ok(text.includes("procMount: Unmasked") && text.includes("seccompProfile: { type: Unconfined }"), text);
+        if (want.runtime === "podman") {
+          // Measured: podman needs the same pair (unmask=ALL alone leaves sethostname refused); no Docker line.
+          assert.ok(gap.remedy.includes(PODMAN_FIX), text);
+          assert.doesNotMatch(text, /docker run|systempaths/);
+        } else {
+          assert.ok(text.includes(DOCKER_FIX), text);
+          assert.ok(text.includes("procMount: Unmasked") && text.includes("seccompProfile: { type: Unconfined }"), text);
+        }
         assert.ok(!/cap-add|capabilities: \{ add/.test(text), `no capability is suggested:\n${text}`);
         assert.match(gap.problem, /Landlock \(ABI \d+\) already confines the extensions/);
         assert.ok(text.includes(`bwrap said: "${r.detected.probes[0]!.stderr.trim()}"`), "bwrap's own words are shown");

@@ -7,8 +7,10 @@ import type { SandboxGap } from "./types.js";
  * The run options that lift each layer. Docker's seccomp + systempaths pair was measured to make bwrap work
  * (scripts/container-matrix, docs/platforms.md) and is given whole whenever either layer is in the way: lifting one
  * alone was measured not to be enough where both apply, and --cap-add SYS_ADMIN was measured not to help at all (the
- * masked /proc remains), so it is never suggested. Podman's and Kubernetes' options are the documented counterparts
- * of the same two layers; AppArmor's are documented, not measured (this machine has no AppArmor).
+ * masked /proc remains), so it is never suggested. Podman's pair was measured too (podman 4.3, rootful and rootless):
+ * its profile lets unshare through but refuses bwrap's sethostname, so `unmask=ALL` alone is not enough either.
+ * Kubernetes' options are the documented counterparts of the same two layers; AppArmor's are documented, not
+ * measured (this machine's kernel has no AppArmor).
  */
 const DOCKER: Record<ContainerLayer, string | undefined> = {
   seccomp: "--security-opt seccomp=unconfined",
@@ -50,9 +52,10 @@ function runtimeLines(runtime: string | undefined, found: ContainerLayer[]): str
   const podman = pick(PODMAN);
   const kube = pick(KUBERNETES);
   const isKube = runtime === "kubernetes" || runtime === "containerd";
-  if (!isKube && docker.length > 0) lines.push(`# Docker: docker run ${docker.join(" ")} ...`);
+  const isPodman = runtime === "podman";
+  if (!isKube && !isPodman && docker.length > 0) lines.push(`# Docker: docker run ${docker.join(" ")} ...`);
   if (!isKube && podman.length > 0) lines.push(`# Podman: podman run ${podman.join(" ")} ...`);
-  if (kube.length > 0) {
+  if (!isPodman && kube.length > 0) {
     const userns = layers.includes("masked-proc") ? " with hostUsers: false in the pod spec (procMount: Unmasked needs a user namespace)" : "";
     lines.push(`# Kubernetes: the container's securityContext: { ${kube.join(", ")} }${userns}`);
   }

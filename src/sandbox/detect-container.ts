@@ -31,9 +31,11 @@ export function diagnoseContainer(files: HostFiles, facts: KernelFacts, bwrapOk:
   }
   if (facts.seccompMode === 2 && !sysctlOff) {
     const filters = statusField(files.procSelfStatus, "Seccomp_filters");
-    const cap = facts.capSysAdmin === false
-      ? "; without CAP_SYS_ADMIN Docker's default profile refuses unshare"
-      : "; with CAP_SYS_ADMIN Docker's default profile lets unshare through but still refuses pivot_root";
+    const cap = machine.runtime === "podman"
+      ? "; podman's default profile lets unshare through but refuses sethostname, which bwrap's --hostname needs"
+      : facts.capSysAdmin === false
+        ? "; without CAP_SYS_ADMIN Docker's default profile refuses unshare"
+        : "; with CAP_SYS_ADMIN Docker's default profile lets unshare through but still refuses pivot_root";
     blockers.push({ layer: "seccomp", evidence: `a seccomp filter is in force (Seccomp: 2${filters ? `, ${filters} filter(s)` : ""})${cap}`, hit: refused });
   }
   if (facts.apparmorRestrictsUserns) {
