@@ -14,7 +14,14 @@ let base: Omit<EnvironmentSpec, "name">;
 before(async () => {
   const python = await resolvePython(undefined);
   // No dependencies: the venv is built with pip and nothing is installed, so each build takes a second or two.
-  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, dependencies: [], installer: "pip", runtimeVersion: "0.1.0-test", env: withoutUv() };
+  base = {
+    venvRoot: path.join(root.dir, "venvs"),
+    python: python.path,
+    dependencies: [],
+    installer: "pip",
+    runtimeVersion: "0.1.0-test",
+    env: withoutUv(),
+  };
 });
 after(() => root.remove());
 
