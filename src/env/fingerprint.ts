@@ -1,7 +1,7 @@
 // The fingerprint of a venv's inputs and the state file that records it, in a host-owned folder beside the venvs.
 
 import { createHash } from "node:crypto";
-import { unlink } from "node:fs/promises";
+import { lutimes, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { PythonInfo } from "./python.js";
 import { ensureRealDir, readRegularFile, replaceFile } from "./safe-fs.js";
@@ -120,6 +120,15 @@ export async function readState(venvRoot: string, name: string): Promise<Environ
 export async function writeState(venvRoot: string, name: string, state: Omit<EnvironmentState, "schema">): Promise<void> {
   await ensureRealDir(path.join(venvRoot, STATE_DIR));
   await replaceFile(statePath(venvRoot, name), `${JSON.stringify({ schema: STATE_SCHEMA, ...state }, null, 2)}\n`);
+}
+
+/**
+ * Record that the venv was used now: its state file's mtime (prune's `unusedForDays` reads it). lutimes never
+ * follows a link; a state file that cannot be touched is left as it is (the use is not recorded, nothing fails).
+ */
+export async function markUsed(venvRoot: string, name: string): Promise<void> {
+  const now = new Date();
+  await lutimes(statePath(venvRoot, name), now, now).catch(() => {});
 }
 
 /** Forget a venv's state (before its folder is replaced): a reader meanwhile sees no state and waits for the lock. */
