@@ -22,7 +22,7 @@ const PATTERNS = [
   /^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^config-vocab\.test\.ts$/,
   /^tensor-.*\.test\.ts$/, /^platform-.*\.test\.ts$/, /^pool-.*\.test\.ts$/, /^bytes-.*\.test\.ts$/, /^stream.*\.test\.ts$/,
   /^tcp-.*\.test\.ts$/,
-  /^native-output.*\.test\.ts$/, /^native-pkg-prune\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
+  /^native-output.*\.test\.ts$/, /^native-pkg-prune\.test\.ts$/, /^tidy-.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
 ];
 /** PYISOLATE_TEST_ONLY=<regex>: only the host test files whose names match, and not the guest's tests (a developer's rerun). */
 const ONLY = process.env.PYISOLATE_TEST_ONLY ? new RegExp(process.env.PYISOLATE_TEST_ONLY) : undefined;

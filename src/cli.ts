@@ -119,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h" },
       keep: { type: "string", multiple: true },
       "keep-shared": { type: "string", multiple: true },
+      "unused-for": { type: "string" },
       delete: { type: "boolean" },
       "dry-run": { type: "boolean" },
     },

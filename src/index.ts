@@ -28,6 +28,9 @@ export type { HealthOptions } from "./lifecycle/health.js";
 export type { ProgressEvent, Environment } from "./env/builder.js";
 export type { InstallCounts } from "./env/types.js";
 export type { SharedRuntimeLink } from "./env/shared-runtime.js";
+export type { ManagerPruneOptions, PruneResult } from "./prune/manager-prune.js";
+export type { PlannedRemoval } from "./prune/plan.js";
+export type { PruneSkip } from "./prune/classify.js";
 
 // Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)
 export {

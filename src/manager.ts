@@ -25,6 +25,7 @@ import { progressLogger, withProgressLog } from "./output/progress-log.js";
 import { chooseSandbox, type SandboxChoice } from "./sandbox/choose.js";
 import { detectSandbox } from "./sandbox/detect.js";
 import { PathPins } from "./sandbox/pin-set.js";
+import { pruneManaged, type ManagerPruneOptions, type PruneResult } from "./prune/manager-prune.js";
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
 import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
@@ -252,6 +253,15 @@ export class ExtensionManager {
       if (!pinsOwned) pins.close();
       this.loading.delete(name);
     }
+  }
+
+  /**
+   * Removes from venvRoot what none of this manager's extensions, pools or shared runtimes uses and no process
+   * used within `unusedForDays` (default 30); `dryRun` lists it instead. See docs/packaging.md.
+   */
+  prune(options?: ManagerPruneOptions): Promise<PruneResult> {
+    const names = [...this.extensions.keys(), ...this.pools.keys(), ...this.loading];
+    return pruneManaged(this.venvRoot, { names, shared: Object.keys(this.options.sharedRuntimes ?? {}) }, options);
   }
 
   /** Stops every extension and refuses new loads. Idempotent. */

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { CallAbortedError, ConfigError } from "../src/errors.js";
 import { ensureEnvironment, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
 import { statePath } from "../src/env/fingerprint.js";
-import { pipBackend } from "../src/env/pip.js";
+import { pipInstaller } from "../src/env/pip.js";
 import { buildPath, relocateVenv, swapIn } from "../src/env/swap.js";
 import {
   buildConcurrently,
@@ -56,7 +56,7 @@ describe("pip backend (uv hidden from PATH)", () => {
       dependencies: ["pyisolate-fixture-hello==1.0"],
       onProgress: rec.onProgress,
     });
-    assert.equal(e.backend, "pip");
+    assert.equal(e.installer, "pip");
     assert.equal(e.reused, false);
     assert.equal(e.venvPath, path.join(base.venvRoot, "hello"));
     assert.equal(e.pythonPath, path.join(e.venvPath, "bin", "python"));
@@ -218,7 +218,7 @@ describe("pip backend (uv hidden from PATH)", () => {
       index: { indexUrl: base.indexUrl ?? null, extraIndexUrls: [], findLinks: [] },
       onLine: (l: string) => lines.push(l),
     };
-    const backend = pipBackend({ seedPip: true });
+    const backend = pipInstaller({ seedPip: true });
     await backend.createVenv(ctx);
     await backend.install(ctx);
     assert.match(readFileSync(path.join(tmp, "bin", "pip"), "utf8"), new RegExp(`^#!${tmp}/bin/python`));

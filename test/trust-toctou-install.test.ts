@@ -39,7 +39,7 @@ describe("an install's find-links folder swapped for a symlink to ~/.ssh after t
       if (why[backend]()) return t.skip(why[backend]() as string);
       const world = plantWorld();
       const sandbox = await prepareInstallSandbox({
-        options: { mode: "required", backend, network: false }, backend: "pip", python: BASE, venvRoot, name: `toctou_${backend}`, buildDir,
+        options: { mode: "required", backend, network: false }, installer: "pip", python: BASE, venvRoot, name: `toctou_${backend}`, buildDir,
         index: { indexUrl: null, extraIndexUrls: [], findLinks: [world.data] }, tools: async () => [],
         hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: () => {},
       });
@@ -72,7 +72,7 @@ describe("an install's find-links named through a symlink to ~/.ssh (resolved on
       const links = path.join(world.root, "links");
       symlinkSync(path.relative(world.root, world.ssh), links);
       const sandbox = await prepareInstallSandbox({
-        options: { mode: "required", backend, network: false }, backend: "pip", python: BASE, venvRoot, name: `toctou_link_${backend}`, buildDir,
+        options: { mode: "required", backend, network: false }, installer: "pip", python: BASE, venvRoot, name: `toctou_link_${backend}`, buildDir,
         index: { indexUrl: null, extraIndexUrls: [], findLinks: [links] }, tools: async () => [],
         hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: (e) => messages.push(e.message),
       });

@@ -37,7 +37,7 @@ function sampleState(): Omit<EnvironmentState, "schema"> {
     fingerprint: "a".repeat(64),
     inputs: { python, dependencies: [], indexUrl: null, extraIndexUrls: [], findLinks: [], runtimeVersion: "t" },
     python: { request: null, pathHit: null, interpreter: { size: 1, mtimeMs: 1, ino: 1 } },
-    backend: "pip",
+    installer: "pip",
     builtAt: new Date(0).toISOString(),
   };
 }

@@ -3,8 +3,8 @@
 import { constants } from "node:fs";
 import { access, mkdir, rm, stat } from "node:fs/promises";
 import { CallAbortedError, ConfigError, EnvironmentBuildError, SandboxUnavailableError } from "../errors.js";
-import type { BuildContext } from "./backend.js";
-import { selectBackend } from "./select-backend.js";
+import type { BuildContext } from "./installer.js";
+import { selectInstaller } from "./select-installer.js";
 import { fingerprintInputs, requestRecord } from "./check.js";
 import { InstallProgress } from "./install-progress.js";
 import { prepareInstallSandbox } from "./install/sandbox.js";
@@ -34,7 +34,7 @@ export function abortedError(job: Job): CallAbortedError {
 /** Build the venv for `job` aside and swap it in; the caller holds the lock. Returns the state written into it. */
 export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: string): Promise<EnvironmentState> {
   const { spec, env, venvPath, wanted, emit } = job;
-  const backend = await selectBackend(spec.installer ?? "auto", env);
+  const installer = await selectInstaller(spec.installer ?? "auto", env);
   const tmp = buildPath(spec.venvRoot, spec.name);
   let stage: "create-venv" | "install" = "create-venv";
   let installSandbox: EnvironmentState["installSandbox"] = "none";
@@ -53,8 +53,8 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     onLine: (line) => (progress ? progress.line(line) : emit({ stage, message: line, line })),
   };
   try {
-    emit({ stage: "create-venv", message: `creating a Python ${python.version} venv with ${backend.description}` });
-    await backend.createVenv(ctx);
+    emit({ stage: "create-venv", message: `creating a Python ${python.version} venv with ${installer.description}` });
+    await installer.createVenv(ctx);
     // Before the install: the layer's metadata stubs keep uv and pip from installing what the layer has.
     if (spec.sharedRuntime) {
       const stubs = await linkSharedRuntime(tmp, python, spec.sharedRuntime);
@@ -67,14 +67,14 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       // Only the install is confined: creating the venv runs no code but the interpreter's and the installer's own.
       ctx.sandbox = await prepareInstallSandbox({
         options: job.sandbox,
-        backend: backend.name,
+        installer: installer.name,
         venvRoot: spec.venvRoot,
         name: spec.name,
         buildDir: tmp,
         dependencies: spec.dependencies,
         index: wanted.index,
         python: { python: python.path, systemSitePackages: wanted.systemSitePackages },
-        tools: () => backend.installTools(ctx),
+        tools: () => installer.installTools(ctx),
         hostEnv: env,
         emit,
       });
@@ -82,7 +82,7 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       // Local folders are installed from their copies inside the sandbox (the folder itself is bound read-only).
       if (ctx.sandbox) ctx.dependencies = ctx.sandbox.dependencies;
       try {
-        await backend.install(ctx);
+        await installer.install(ctx);
         progress.stop(true);
       } finally {
         progress.stop(false);
@@ -96,12 +96,12 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       fingerprint,
       inputs: fingerprintInputs(python, wanted),
       python: await requestRecord(spec.python, python, env),
-      backend: backend.name,
+      installer: installer.name,
       installSandbox,
       builtAt: new Date().toISOString(),
     };
     // Install code could have replaced bin/python or rewritten pyvenv.cfg: put the host's back, from its own record.
-    await restoreLayout(tmp, { python, systemSitePackages: wanted.systemSitePackages, relocatable: backend.name === "uv" });
+    await restoreLayout(tmp, { python, systemSitePackages: wanted.systemSitePackages, relocatable: installer.name === "uv" });
     emit({ stage: "swap", message: `moving the new venv into ${venvPath}` });
     // Fix the paths first, so that the venv is consistent from the moment it appears under its final name.
     await relocateVenv(tmp, venvPath);

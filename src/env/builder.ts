@@ -3,7 +3,7 @@
 import path from "node:path";
 import { abortedError, buildAndSwap, ensureWritableRoot } from "./build.js";
 import { fastCheck, fingerprintInputs, fullCheck, requestRecord } from "./check.js";
-import { computeFingerprint, writeState, type EnvironmentState } from "./fingerprint.js";
+import { computeFingerprint, markUsed, writeState, type EnvironmentState } from "./fingerprint.js";
 import { withLock, type LockOwner } from "./lock.js";
 import { resolvePython, type PythonInfo } from "./python.js";
 import { lockPath, removeLeftovers } from "./swap.js";
@@ -32,6 +32,7 @@ export async function ensureEnvironment(spec: EnvironmentSpec): Promise<Environm
     emit({ stage: "resolve-python", message: `Python ${version} (${interpreter}), as recorded` });
     emit({ stage: "check", message: `fingerprint ${quick.fingerprint.slice(0, 12)} matches`, reused: true });
     emit({ stage: "done", message: `reusing ${venvPath}`, reused: true });
+    await markUsed(spec.venvRoot, spec.name);
     return toEnvironment(job, quick, true);
   }
 
@@ -75,7 +76,8 @@ function toEnvironment(job: Job, state: EnvironmentState, reused: boolean): Envi
     pythonPath: path.join(job.venvPath, "bin", "python"),
     basePython: state.inputs.python.path,
     pythonVersion: state.inputs.python.version,
-    backend: state.backend,
+    installer: state.installer,
+    backend: state.installer,
     fingerprint: state.fingerprint,
     reused,
     installSandbox: state.installSandbox,

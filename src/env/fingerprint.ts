@@ -1,7 +1,7 @@
 // The fingerprint of a venv's inputs and the state file that records it, in a host-owned folder beside the venvs.
 
 import { createHash } from "node:crypto";
-import { unlink } from "node:fs/promises";
+import { lutimes, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { PythonInfo } from "./python.js";
 import { ensureRealDir, readRegularFile, replaceFile } from "./safe-fs.js";
@@ -58,7 +58,8 @@ export interface EnvironmentState {
   fingerprint: string;
   inputs: FingerprintInputs;
   python: PythonRequestRecord;
-  backend: "uv" | "pip";
+  /** The installer that built the venv. Files written before it had this name say `backend` (read as well). */
+  installer: "uv" | "pip";
   /** How the install was confined (not part of the fingerprint: the same inputs give the same venv). */
   installSandbox?: "bwrap" | "bwrap-degraded" | "landlock" | "none";
   builtAt: string;
@@ -76,11 +77,20 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** sha256 (hex) over the canonical JSON of the inputs. The backend is deliberately not part of it. */
+/** sha256 (hex) over the canonical JSON of the inputs. The installer is deliberately not part of it. */
 export function computeFingerprint(inputs: FingerprintInputs): string {
   return createHash("sha256")
     .update(canonicalJson({ schema: STATE_SCHEMA, ...inputs }))
     .digest("hex");
+}
+
+/**
+ * The installer a state file names: `installer`, or `backend` in files written before the rename (same schema: the
+ * fingerprint did not change, so such a venv is reused, not rebuilt). Neither, or a value not ours: not a state.
+ */
+function installerOf(parsed: Record<string, unknown>): "uv" | "pip" | undefined {
+  const named = parsed.installer ?? parsed.backend;
+  return named === "uv" || named === "pip" ? named : undefined;
 }
 
 /**
@@ -94,7 +104,10 @@ export async function readState(venvRoot: string, name: string): Promise<Environ
     if (parsed.schema !== STATE_SCHEMA || typeof parsed.fingerprint !== "string" || !parsed.inputs || !parsed.python)
       return undefined;
     if (typeof parsed.inputs.python?.path !== "string" || typeof parsed.inputs.python.version !== "string") return undefined;
-    return parsed as EnvironmentState;
+    const installer = installerOf(parsed);
+    if (!installer) return undefined;
+    const { backend: _old, ...rest } = parsed as EnvironmentState & { backend?: unknown };
+    return { ...rest, installer } as EnvironmentState;
   } catch {
     return undefined;
   }
@@ -107,6 +120,15 @@ export async function readState(venvRoot: string, name: string): Promise<Environ
 export async function writeState(venvRoot: string, name: string, state: Omit<EnvironmentState, "schema">): Promise<void> {
   await ensureRealDir(path.join(venvRoot, STATE_DIR));
   await replaceFile(statePath(venvRoot, name), `${JSON.stringify({ schema: STATE_SCHEMA, ...state }, null, 2)}\n`);
+}
+
+/**
+ * Record that the venv was used now: its state file's mtime (prune's `unusedForDays` reads it). lutimes never
+ * follows a link; a state file that cannot be touched is left as it is (the use is not recorded, nothing fails).
+ */
+export async function markUsed(venvRoot: string, name: string): Promise<void> {
+  const now = new Date();
+  await lutimes(statePath(venvRoot, name), now, now).catch(() => {});
 }
 
 /** Forget a venv's state (before its folder is replaced): a reader meanwhile sees no state and waits for the lock. */

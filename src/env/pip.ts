@@ -1,8 +1,8 @@
-// The pip backend: `python -m venv --without-pip`, then the base interpreter's pip installs into it with --python.
+// The pip installer: `python -m venv --without-pip`, then the base interpreter's pip installs into it with --python.
 
 import path from "node:path";
-import type { Backend, BuildContext } from "./backend.js";
-import { installCommand } from "./backend.js";
+import type { VenvInstaller, BuildContext } from "./installer.js";
+import { installCommand } from "./installer.js";
 import { indexArgs } from "./index-options.js";
 import { runChecked, runCommand } from "./run.js";
 
@@ -32,13 +32,13 @@ function supportsPythonOption(version: string | undefined): boolean {
 const PIP_QUIET_ARGS = ["--disable-pip-version-check", "--no-input"];
 const INSTALL_ARGS = ["--progress-bar", "off"];
 
-export interface PipBackendOptions {
+export interface PipInstallerOptions {
   /** Seed pip into the venv and install with it, even when the base interpreter's pip could do it. */
   seedPip?: boolean;
 }
 
-/** A Backend that uses the venv module and pip. */
-export function pipBackend(options: PipBackendOptions = {}): Backend {
+/** A VenvInstaller that uses the venv module and pip. */
+export function pipInstaller(options: PipInstallerOptions = {}): VenvInstaller {
   // Decided in createVenv: use the base interpreter's pip (venv stays pip-free) or a pip seeded into the venv.
   let useBasePip = true;
   return {

@@ -111,7 +111,9 @@ export interface Environment {
   /** The base interpreter the host resolved and recorded when it built the venv (real path): what the guest runs. */
   basePython: string;
   pythonVersion: string;
-  /** The backend that built it (a reused venv keeps the one that built it). */
+  /** The installer that built it (a reused venv keeps the one that built it). */
+  installer: "uv" | "pip";
+  /** @deprecated the old name of `installer` (the same value), kept for one minor version. */
   backend: "uv" | "pip";
   fingerprint: string;
   reused: boolean;

@@ -1,10 +1,10 @@
-// The uv backend: `uv venv --relocatable` and `uv pip install`, and finding a uv that really runs.
+// The uv installer: `uv venv --relocatable` and `uv pip install`, and finding a uv that really runs.
 
 import { open, realpath } from "node:fs/promises";
 import path from "node:path";
 import { EnvironmentBuildError } from "../errors.js";
-import type { Backend, BuildContext } from "./backend.js";
-import { installCommand } from "./backend.js";
+import type { VenvInstaller, BuildContext } from "./installer.js";
+import { installCommand } from "./installer.js";
 import { indexArgs } from "./index-options.js";
 import { findOnPath } from "./python.js";
 import { runChecked, runCommand } from "./run.js";
@@ -56,8 +56,8 @@ export async function resolveUvBinary(uv: UvInfo, python: string, ctx: Pick<Buil
   });
 }
 
-/** A Backend that drives the given uv. */
-export function uvBackend(uv: UvInfo): Backend {
+/** A VenvInstaller that drives the given uv. */
+export function uvInstaller(uv: UvInfo): VenvInstaller {
   // Resolved by installTools when the install runs in the sandbox.
   let binary: string | undefined;
   return {

@@ -3,6 +3,7 @@
 import { lstat, rm } from "node:fs/promises";
 import path from "node:path";
 import { acquireLockFile, isDead, readOwner } from "../env/lock.js";
+import { statePath } from "../env/fingerprint.js";
 import { lockPath } from "../env/swap.js";
 import { diskUsage } from "../limits/disk-usage.js";
 import { SHARED_FOLDER } from "../prepare-shared-runtime.js";
@@ -16,6 +17,13 @@ export interface PruneOptions {
   keep?: readonly string[];
   /** Shared runtime names (the manager's `sharedRuntimes` keys) whose layer under `.shared/` stays. */
   keepShared?: readonly string[];
+  /**
+   * Keep an environment used (built or loaded: its state file's mtime, see markUsed) within this many days, kept
+   * or not. Undefined: age does not matter. Crashed builds' leftovers have no use to date and go whatever their age.
+   */
+  unusedForDays?: number;
+  /** The clock, for tests (ms since the epoch). */
+  now?: number;
 }
 
 export interface PlannedRemoval extends PruneTarget {
@@ -40,6 +48,20 @@ async function busy(root: string, target: PruneTarget, users: Map<number, string
   return pid === undefined ? undefined : `in use by pid ${pid}`;
 }
 
+/** When `name`'s environment under `root` was last built or loaded: its state file's mtime, else its folder's. */
+async function lastUsed(root: string, name: string): Promise<number | undefined> {
+  const times = await Promise.all([statePath(root, name), path.join(root, name)].map((p) => lstat(p).then((s) => s.mtimeMs, () => undefined)));
+  return times.find((t) => t !== undefined);
+}
+
+/** Why `target` is too recently used to go, under `options.unusedForDays`. */
+async function recentUse(root: string, target: PruneTarget, options: PruneOptions): Promise<string | undefined> {
+  if (options.unusedForDays === undefined || target.kind === "build") return undefined;
+  const used = await lastUsed(root, target.name);
+  const days = ((options.now ?? Date.now()) - (used ?? 0)) / 86_400_000;
+  return days < options.unusedForDays ? `used ${days.toFixed(1)} days ago, within ${options.unusedForDays}` : undefined;
+}
+
 /** What a prune would remove, read without changing anything. */
 export async function planPrune(options: PruneOptions): Promise<PrunePlan> {
   const venvRoot = path.resolve(options.venvRoot);
@@ -54,7 +76,7 @@ export async function planPrune(options: PruneOptions): Promise<PrunePlan> {
     const found = classify(await scanRoot(root), keep);
     skipped.push(...found.skipped);
     for (const target of found.targets) {
-      const reason = await busy(root, target, users);
+      const reason = (await recentUse(root, target, options)) ?? (await busy(root, target, users));
       if (reason) skipped.push({ path: target.path, reason });
       else remove.push({ ...target, root, bytes: (await diskUsage(target.path, Number.MAX_SAFE_INTEGER)).bytes + (await selfSize(target.path)) });
     }

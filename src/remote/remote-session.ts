@@ -67,7 +67,7 @@ export async function startRemoteExtension(context: RemoteContext, options: Remo
   const extension: Extension = new Extension({
     name: options.name, logger, callTimeoutMs: options.callTimeoutMs, stopGraceMs: context.stopGraceMs,
     sandbox: options.sandbox ?? { backend: "none", model: undefined, degraded: false },
-    environment: { name: options.name, venvPath: "", pythonPath: "", basePython: "", pythonVersion: "", backend: "uv", fingerprint: "", reused: true, installSandbox: undefined, systemSitePackages: false },
+    environment: { name: options.name, venvPath: "", pythonPath: "", basePython: "", pythonVersion: "", installer: "uv", backend: "uv", fingerprint: "", reused: true, installSandbox: undefined, systemSitePackages: false },
     restart: options.restart === undefined ? undefined : resolveRestartPolicy(options.restart),
     // Runs after the constructor (a failed start, a stop), so `extension` is assigned by then.
     onFinished: async () => context.unregister(extension),

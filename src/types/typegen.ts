@@ -1,12 +1,12 @@
 // `pyisolate types <folder>`: reads an extension's .py files without following links and within caps, has the
 // stdlib parser (typegen.py) turn their type hints into a model, checks it, and renders the .d.ts.
 
-import { execFile } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { ConfigError, ProtocolError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import { readRegularFile } from "../env/safe-fs.js";
 import { RUNTIME_ROOT } from "../runtime-paths.js";
+import { runConfined, type ParserConfinement, type ParserLimits } from "./typegen-confine.js";
 import { parseApiModel } from "./typegen-model.js";
 import { renderDts } from "./typegen-render.js";
 
@@ -20,12 +20,18 @@ export interface TypegenOptions {
   /** The interpreter that parses (never runs) the source; default `python3`. */
   python?: string;
   timeoutMs?: number;
+  /** CPU seconds and address space for the parser (default PARSER_LIMITS). */
+  limits?: ParserLimits;
+  /** "auto" (default): inside bwrap where it runs; "rlimits": the kernel limits alone. */
+  confinement?: "auto" | "rlimits";
 }
 
 export interface TypegenResult {
   dts: string;
   className: string;
   warnings: string[];
+  /** How the parser was confined. */
+  confinement: ParserConfinement;
 }
 
 interface SourceFile { path: string; text: string }
@@ -57,21 +63,8 @@ export async function readSources(folder: string): Promise<{ files: SourceFile[]
   return { files, warnings };
 }
 
-/** Runs the parser: the source goes on stdin, the model comes back on stdout; the parser reads no file itself. */
-function runParser(python: string, request: string, timeoutMs: number): Promise<string> {
-  // -I -S: no user site, no PYTHON* variables, no site-packages; the tools folder is the only import path added.
-  const code = `import sys; sys.path.insert(0, ${JSON.stringify(TOOLS_DIR)}); import typegen; sys.exit(typegen.main())`;
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile(python, ["-I", "-S", "-c", code], {
-      timeout: timeoutMs, maxBuffer: 16 << 20, encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    }, (error, stdout, stderr) => {
-      if (error) reject(new ProtocolError(`the type generator failed: ${(stderr.trim().split("\n").pop() ?? "") || error.message}`.slice(0, 1000), { cause: error }));
-      else resolvePromise(stdout);
-    });
-    child.stdin!.on("error", () => {}); // an early exit is reported by the callback
-    child.stdin!.end(request);
-  });
-}
+/** The parser, run confined (typegen-confine.ts): the source goes on stdin, the model comes back on stdout. */
+const PARSER_PROGRAM = `import sys; sys.path.insert(0, ${JSON.stringify(TOOLS_DIR)}); import typegen; sys.exit(typegen.main())`;
 
 /** The .d.ts of the extension in `folder`, made from its type hints; its code is parsed, never imported or run. */
 export async function generateTypes(folder: string, options: TypegenOptions = {}): Promise<TypegenResult> {
@@ -79,7 +72,12 @@ export async function generateTypes(folder: string, options: TypegenOptions = {}
   const { files, warnings } = await readSources(root);
   if (files.length === 0) throw new ConfigError(`no .py file in ${root}`, { file: root });
   const request = JSON.stringify({ files, className: options.className ?? null });
-  const model = parseApiModel(await runParser(options.python ?? "python3", request, options.timeoutMs ?? 60_000));
+  const parsed = await runConfined({
+    python: options.python ?? "python3", program: PARSER_PROGRAM, readOnly: [TOOLS_DIR], stdin: request,
+    timeoutMs: options.timeoutMs ?? 60_000, limits: options.limits, confinement: options.confinement,
+  });
+  const model = parseApiModel(parsed.stdout);
   if ("error" in model) throw new ConfigError(`cannot type ${root}: ${model.error}`, { key: "className", file: root });
-  return { dts: renderDts(model, basename(root)), className: model.className, warnings: [...warnings, ...model.warnings] };
+  const all = [...warnings, ...model.warnings];
+  return { dts: renderDts(model, basename(root)), className: model.className, warnings: all, confinement: parsed.confinement };
 }

@@ -39,9 +39,9 @@ const KEPT = /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ|(http|https|no|all)_proxy|(HTTP
 /** Installer settings that would point outside the sandbox, or that the sandbox sets itself. */
 const OVERRIDDEN = /^(PIP_CACHE_DIR|UV_CACHE_DIR|PIP_CONFIG_FILE|UV_CONFIG_FILE|UV_LINK_MODE|UV_PYTHON_INSTALL_DIR|UV_TOOL_DIR)$/;
 
-/** The per-environment package cache: venvRoot/.cache/<name>/<backend> (a dot folder: never an environment's name). */
-export function installCacheDir(venvRoot: string, name: string, backend: "uv" | "pip"): string {
-  return path.join(venvRoot, ".cache", name, backend);
+/** The per-environment package cache: venvRoot/.cache/<name>/<installer> (a dot folder: never an environment's name). */
+export function installCacheDir(venvRoot: string, name: string, installer: "uv" | "pip"): string {
+  return path.join(venvRoot, ".cache", name, installer);
 }
 
 /**
@@ -50,7 +50,7 @@ export function installCacheDir(venvRoot: string, name: string, backend: "uv" | 
  */
 export function installEnv(
   host: NodeJS.ProcessEnv,
-  backend: "uv" | "pip",
+  installer: "uv" | "pip",
   cacheDir: string,
   configEnv: Record<string, string>,
   dirs: { home: string; tmp: string } = { home: INSTALL_HOME, tmp: "/tmp" },
@@ -61,7 +61,7 @@ export function installEnv(
   env.HOME = dirs.home;
   env.TMPDIR = dirs.tmp;
   Object.assign(env, configEnv);
-  if (backend === "uv") {
+  if (installer === "uv") {
     env.UV_CACHE_DIR = cacheDir;
     // Copy, never hardlink: the cache and the venv are separate mounts, and a venv must not share inodes with a cache build code can write.
     env.UV_LINK_MODE = "copy";
@@ -73,7 +73,7 @@ export { chooseInstallBackend, type InstallBackendChoice } from "./choice.js";
 
 export interface InstallSandboxRequest {
   options: InstallSandboxOptions;
-  backend: "uv" | "pip";
+  installer: "uv" | "pip";
   venvRoot: string;
   name: string;
   /** The venv being built (created already: its pyvenv.cfg names the Python install; its bin/python runs the Landlock launcher). */
@@ -147,7 +147,7 @@ async function prepareConfined(
     if (why) emit({ stage: "install", message: `install sandbox: not exposing package source ${p} (${why})` });
     else sources.push(p);
   }
-  const cacheDir = installCacheDir(req.venvRoot, req.name, req.backend);
+  const cacheDir = installCacheDir(req.venvRoot, req.name, req.installer);
   await mkdir(cacheDir, { recursive: true });
   const pythonInstall = await resolvePythonInstall(req.python);
   // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
@@ -190,7 +190,7 @@ async function confine(
   };
   // The recorded base interpreter runs the launcher and the forwarder, never the venv's bin/python (install code's).
   const python = req.python.python;
-  const base = installEnv(req.hostEnv, req.backend, cacheDir, config.env, dirs);
+  const base = installEnv(req.hostEnv, req.installer, cacheDir, config.env, dirs);
   if (dirs) {
     const port = net.proxy?.port;
     // The recorded base interpreter runs the launcher: nothing of the venv runs before the confinement.

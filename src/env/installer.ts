@@ -1,4 +1,4 @@
-// What a venv backend (uv, or venv + pip) must do, and how an install command runs confined or not.
+// What a venv installer (uv, or venv + pip) must do, and how an install command runs confined or not.
 
 import type { IndexOptions } from "./index-options.js";
 import type { InstallSandbox } from "./install/sandbox.js";
@@ -24,7 +24,7 @@ export interface BuildContext {
   sandbox?: InstallSandbox;
 }
 
-export interface Backend {
+export interface VenvInstaller {
   readonly name: "uv" | "pip";
   /** Shown in progress messages, e.g. "uv 0.13.9". */
   readonly description: string;
