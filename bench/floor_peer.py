@@ -53,14 +53,14 @@ class Echo(asyncio.BufferedProtocol):
         self.transport = transport
 
     def get_buffer(self, sizehint):
-        return self.view[self.have:]
+        return self.view[self.have :]
 
     def buffer_updated(self, nbytes) -> None:
         self.have += nbytes
         done = frames(self.buf, self.have)
         if done:
             self.transport.write(bytes(self.view[:done]))
-            self.buf[: self.have - done] = self.buf[done:self.have]
+            self.buf[: self.have - done] = self.buf[done : self.have]
             self.have -= done
 
     def connection_lost(self, exc) -> None:

@@ -14,7 +14,11 @@ const forwards = () => FORWARD_SIZES.map((size) => ({ key: forwardKey(size.label
 
 function verdict(name, failures, measured, detail) {
   if (measured === 0) return { name, verdict: "n/a", detail: "nothing measured" };
-  return { name, verdict: failures.length ? "FAIL" : "PASS", detail: failures.length ? `${failures.join("; ")}. ${detail}` : detail };
+  return {
+    name,
+    verdict: failures.length ? "FAIL" : "PASS",
+    detail: failures.length ? `${failures.join("; ")}. ${detail}` : detail,
+  };
 }
 
 /**
@@ -39,9 +43,10 @@ function withinSmallCall(ours, cases, calls, name) {
     if (value / base > worst.ratio) worst = { ratio: value / base, name: c.name };
   }
   const pair = ours.metrics?.tensor_small_call_pair_median_us;
-  const vsPair = calls === 2 && typeof pair === "number" && worst.ratio > 0
-    ? ` (against a call to A then to B, ${fmt(pair)} µs: ${((worst.ratio * base) / pair).toFixed(2)}×)`
-    : "";
+  const vsPair =
+    calls === 2 && typeof pair === "number" && worst.ratio > 0
+      ? ` (against a call to A then to B, ${fmt(pair)} µs: ${((worst.ratio * base) / pair).toFixed(2)}×)`
+      : "";
   const detail = `bound ${fmt(bound)} µs (${SMALL_CALL_FACTOR}× ${calls > 1 ? `${calls} small calls` : "the small call"} of ${fmt(single)} µs); worst ${worst.name} at ${worst.ratio.toFixed(2)}×${vsPair}`;
   return verdict(name, failures, cases.length, detail);
 }
@@ -58,7 +63,8 @@ function numpyAsFastAsTorch(ours) {
       continue;
     }
     ratios.push(`${size.label} ${(numpy / torch).toFixed(2)}×`);
-    if (numpy > NUMPY_TOLERANCE * torch) failures.push(`${size.label}: numpy ${fmt(numpy)} µs vs torch ${fmt(torch)} µs`);
+    if (numpy > NUMPY_TOLERANCE * torch)
+      failures.push(`${size.label}: numpy ${fmt(numpy)} µs vs torch ${fmt(torch)} µs`);
   }
   return verdict(name, failures, PLAN.sizes.length, `numpy/torch: ${ratios.join(", ")}`);
 }
@@ -75,19 +81,26 @@ function noSizeWherePyisolateIsFaster(ours, pyisolate) {
     else if (typeof b === "number" && b < a) failures.push(`${c.name}: pyisolate ${fmt(b)} µs < ours ${fmt(a)} µs`);
   }
   const skipped = cases.filter((c) => pyisolate.skipped?.[c.key]).map((c) => c.name);
-  const detail = skipped.length ? `pyisolate skipped (counted as slower): ${skipped.join(", ")}` : "every case measured on both sides";
+  const detail = skipped.length
+    ? `pyisolate skipped (counted as slower): ${skipped.join(", ")}`
+    : "every case measured on both sides";
   return verdict(name, failures, cases.length, detail);
 }
 
 /** [{ name, verdict: "PASS" | "FAIL" | "n/a", detail }] */
 export function judgeFloors(ours, pyisolate) {
-  if (ours.unavailable) return [{ name: "all floors", verdict: "n/a", detail: `ours not available (${ours.unavailable})` }];
+  if (ours.unavailable)
+    return [{ name: "all floors", verdict: "n/a", detail: `ours not available (${ours.unavailable})` }];
   return [
     withinSmallCall(ours, roundTrips(), 1, `every round trip within ${SMALL_CALL_FACTOR}× of our small-call latency`),
     withinSmallCall(ours, forwards(), 2, `forwarding (two calls) within ${SMALL_CALL_FACTOR}× of two small calls`),
     numpyAsFastAsTorch(ours),
     pyisolate.unavailable
-      ? { name: "no size where pyisolate is faster", verdict: "n/a", detail: `pyisolate not available (${pyisolate.unavailable})` }
+      ? {
+          name: "no size where pyisolate is faster",
+          verdict: "n/a",
+          detail: `pyisolate not available (${pyisolate.unavailable})`,
+        }
       : noSizeWherePyisolateIsFaster(ours, pyisolate),
   ];
 }

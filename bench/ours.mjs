@@ -187,7 +187,11 @@ async function scenarioBytes(bench) {
     }
     const samples = [];
     const caseStart = process.hrtime.bigint();
-    for (let i = 0; i < reps && (i < 3 || Number(process.hrtime.bigint() - caseStart) < BYTES_CASE_BUDGET_S * 1e9); i++) {
+    for (
+      let i = 0;
+      i < reps && (i < 3 || Number(process.hrtime.bigint() - caseStart) < BYTES_CASE_BUDGET_S * 1e9);
+      i++
+    ) {
       const start = process.hrtime.bigint();
       await ext.call("echo", [data]);
       samples.push(process.hrtime.bigint() - start);
@@ -226,7 +230,12 @@ async function run(selected, dist) {
     api = await import(pathToFileURL(join(dist, "index.js")).href);
   } catch (error) {
     const hint = dist === DEFAULT_DIST ? " (run npm run build)" : "";
-    return { side: "ours", meta, metrics, errors: { load: `cannot import ${join(dist, "index.js")}${hint}: ${describe(error)}` } };
+    return {
+      side: "ours",
+      meta,
+      metrics,
+      errors: { load: `cannot import ${join(dist, "index.js")}${hint}: ${describe(error)}` },
+    };
   }
   meta.runtime_version = api.RUNTIME_VERSION ?? null;
   let bench;

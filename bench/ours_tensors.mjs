@@ -46,7 +46,8 @@ class Guard {
     const allowed = PLAN.max_memory_fraction * memAvailableBytes();
     let reason = null;
     if (seconds > PLAN.max_call_s) reason = `one call would take ~${seconds.toFixed(0)} s (limit ${PLAN.max_call_s} s)`;
-    else if (growth > allowed) reason = `peak RSS would grow ~${(growth / 2 ** 30).toFixed(1)} GiB (limit ${(allowed / 2 ** 30).toFixed(1)} GiB)`;
+    else if (growth > allowed)
+      reason = `peak RSS would grow ~${(growth / 2 ** 30).toFixed(1)} GiB (limit ${(allowed / 2 ** 30).toFixed(1)} GiB)`;
     if (reason) this.#skippedKinds.set(kind, `${size.label}: ${reason}`);
     return reason;
   }
@@ -93,14 +94,21 @@ async function timedMedianUs(warm, timed) {
   return median(samples) / 1e3;
 }
 
-const smallCalls = (ext) => timedMedianUs(() => ext.call("ping", [1]), () => ext.call("ping", [1]));
+const smallCalls = (ext) =>
+  timedMedianUs(
+    () => ext.call("ping", [1]),
+    () => ext.call("ping", [1]),
+  );
 
 /** A small call to A then one to B, timed as a pair: a forward's four messages across three processes, no tensor. */
 const smallCallPairs = (a, b) =>
-  timedMedianUs(() => b.call("ping", [1]), async () => {
-    await a.call("ping", [1]);
-    await b.call("ping", [1]);
-  });
+  timedMedianUs(
+    () => b.call("ping", [1]),
+    async () => {
+      await a.call("ping", [1]);
+      await b.call("ping", [1]);
+    },
+  );
 
 /** Imports torch and numpy in both extensions before anything is timed (the first torch call takes ~1 s). */
 async function warmFrameworks(bench, a, b) {
@@ -112,7 +120,8 @@ async function warmFrameworks(bench, a, b) {
   }
 }
 
-const peakKeys = (framework, size) => ["host", "ext"].map((who) => `tensor_peak_rss_${who}_${framework}_${size.label}_mib`);
+const peakKeys = (framework, size) =>
+  ["host", "ext"].map((who) => `tensor_peak_rss_${who}_${framework}_${size.label}_mib`);
 
 async function roundTrips(bench, ext, guard, metrics) {
   const { Tensor } = bench.api;
@@ -190,7 +199,10 @@ export async function scenarioTensors(bench) {
   const a = await bench.manager.load(tensorExtension("bench_tensor_a"));
   const b = await bench.manager.load(tensorExtension("bench_tensor_b"));
   try {
-    const metrics = { tensor_small_call_median_us: await smallCalls(a), tensor_small_call_pair_median_us: await smallCallPairs(a, b) };
+    const metrics = {
+      tensor_small_call_median_us: await smallCalls(a),
+      tensor_small_call_pair_median_us: await smallCallPairs(a, b),
+    };
     const probe = bench.api.Tensor.zeros([1], PLAN.dtype);
     bench.meta.tensor_host_memory = probe.isShared ? "shared (memfd segments)" : "heap (copied when sent)";
     probe.release();

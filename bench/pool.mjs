@@ -93,20 +93,34 @@ await manager.close();
 
 const base = median(rates.plain);
 const result = {
-  date: new Date().toISOString(), cpus: cpus().length, loadavg: load, sandbox: plain.sandbox.backend,
-  iterations, target_ms: TARGET_MS, calls: CALLS, rounds: ROUNDS,
+  date: new Date().toISOString(),
+  cpus: cpus().length,
+  loadavg: load,
+  sandbox: plain.sandbox.backend,
+  iterations,
+  target_ms: TARGET_MS,
+  calls: CALLS,
+  rounds: ROUNDS,
   calls_per_s: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, +median(v).toFixed(2)])),
   ratio_to_plain: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, +(median(v) / base).toFixed(2)])),
-  calls_per_cpu_s: Object.fromEntries(configs.map(([name]) => [name, +(median(rates[name]) / median(cores[name])).toFixed(2)])),
+  calls_per_cpu_s: Object.fromEntries(
+    configs.map(([name]) => [name, +(median(rates[name]) / median(cores[name])).toFixed(2)]),
+  ),
   cores_used: Object.fromEntries(Object.entries(cores).map(([k, v]) => [k, +median(v).toFixed(2)])),
   raw: { rates, cores },
 };
-console.log(`pool scaling, spin(${iterations}) ~${TARGET_MS} ms, ${CALLS} calls at once, median of ${ROUNDS} rounds, ${result.cpus} CPUs, sandbox ${result.sandbox}`);
+console.log(
+  `pool scaling, spin(${iterations}) ~${TARGET_MS} ms, ${CALLS} calls at once, median of ${ROUNDS} rounds, ${result.cpus} CPUs, sandbox ${result.sandbox}`,
+);
 console.log(`load average (1 min): ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after`);
 for (const [name] of configs) {
-  console.log(`  ${name.padEnd(6)} ${result.calls_per_s[name].toFixed(2).padStart(7)} calls/s  x${result.ratio_to_plain[name].toFixed(2)}  cores used ${result.cores_used[name].toFixed(2)}  calls per CPU-second ${result.calls_per_cpu_s[name].toFixed(1)}`);
+  console.log(
+    `  ${name.padEnd(6)} ${result.calls_per_s[name].toFixed(2).padStart(7)} calls/s  x${result.ratio_to_plain[name].toFixed(2)}  cores used ${result.cores_used[name].toFixed(2)}  calls per CPU-second ${result.calls_per_cpu_s[name].toFixed(1)}`,
+  );
 }
 // Issue 13: two workers at least 1.8x one. Meaningful only on an otherwise idle machine (load average under ~1).
-console.log(`2 workers / 1: x${result.ratio_to_plain.pool2.toFixed(2)} (target x1.8): ${result.ratio_to_plain.pool2 >= 1.8 ? "PASS" : "FAIL"}${load.before > 1.5 ? ` (load ${load.before.toFixed(1)}: other work took cores)` : ""}`);
+console.log(
+  `2 workers / 1: x${result.ratio_to_plain.pool2.toFixed(2)} (target x1.8): ${result.ratio_to_plain.pool2 >= 1.8 ? "PASS" : "FAIL"}${load.before > 1.5 ? ` (load ${load.before.toFixed(1)}: other work took cores)` : ""}`,
+);
 mkdirSync(join(HERE, "results"), { recursive: true });
 writeFileSync(join(HERE, "results", "pool.json"), `${JSON.stringify(result, null, 2)}\n`);

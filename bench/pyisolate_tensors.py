@@ -260,8 +260,10 @@ async def scenario_tensors(bench):
     manager, (a, b) = bench.load_tensor_extensions(["bench_tensor_a", "bench_tensor_b"])
     try:
         pids = [await a.pid(), await b.pid()]
-        metrics = {"tensor_small_call_median_us": await small_calls(a),
-                   "tensor_small_call_pair_median_us": await small_call_pairs(a, b)}
+        metrics = {
+            "tensor_small_call_median_us": await small_calls(a),
+            "tensor_small_call_pair_median_us": await small_call_pairs(a, b),
+        }
         await warm_frameworks(a, b)
         import torch.multiprocessing
 

@@ -37,7 +37,11 @@ if (!cli.address) {
 const address = cli.address ?? cluster.address;
 const WORK = join(HERE, ".work");
 mkdirSync(WORK, { recursive: true });
-const manager = new ExtensionManager({ venvRoot: join(WORK, "ours-venvs"), forwardOutput: false, cluster: { ray: { address } } });
+const manager = new ExtensionManager({
+  venvRoot: join(WORK, "ours-venvs"),
+  forwardOutput: false,
+  cluster: { ray: { address } },
+});
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
 
 async function measure(ext) {
@@ -59,28 +63,54 @@ async function measure(ext) {
     await ext.call("echo", [mib]);
     bytesTimes.push(performance.now() - t);
   }
-  return { medianUs: quantile(samples, 0.5), p99Us: quantile(samples, 0.99), perSecond, mibRoundTripMs: quantile(bytesTimes, 0.5) };
+  return {
+    medianUs: quantile(samples, 0.5),
+    p99Us: quantile(samples, 0.99),
+    perSecond,
+    mibRoundTripMs: quantile(bytesTimes, 0.5),
+  };
 }
 
 const modulePath = join(HERE, "extensions", "bench_ext");
 const extensionClass = "bench_ext:BenchExtension";
 try {
   const exts = {
-    local: await manager.load({ name: "bench_ray_local", modulePath, extensionClass, sandbox: { mode: "required", backend: "landlock" } }),
-    ray: await manager.load({ name: "bench_ray_remote", modulePath, extensionClass, placement: { ray: cluster ? { resources: { node_b: 1 } } : {} } }),
+    local: await manager.load({
+      name: "bench_ray_local",
+      modulePath,
+      extensionClass,
+      sandbox: { mode: "required", backend: "landlock" },
+    }),
+    ray: await manager.load({
+      name: "bench_ray_remote",
+      modulePath,
+      extensionClass,
+      placement: { ray: cluster ? { resources: { node_b: 1 } } : {} },
+    }),
   };
   const results = { local: [], ray: [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const where of ["local", "ray"]) results[where].push(await measure(exts[where]));
   }
-  const med = (rows, key) => quantile(rows.map((r) => r[key]), 0.5);
+  const med = (rows, key) =>
+    quantile(
+      rows.map((r) => r[key]),
+      0.5,
+    );
   const rows = ["medianUs", "p99Us", "perSecond", "mibRoundTripMs"].map((key) => {
     const local = med(results.local, key);
     const ray = med(results.ray, key);
-    return { metric: key, local: Number(local.toFixed(1)), ray: Number(ray.toFixed(1)), "ray/local": Number((ray / local).toFixed(2)) };
+    return {
+      metric: key,
+      local: Number(local.toFixed(1)),
+      ray: Number(ray.toFixed(1)),
+      "ray/local": Number((ray / local).toFixed(2)),
+    };
   });
   console.table(rows);
-  console.log(JSON.stringify({ rounds: ROUNDS, calls: CALLS, pipelined: PIPELINED, placement: exts.ray.placement, rows }));
+  console.log(
+    JSON.stringify({ rounds: ROUNDS, calls: CALLS, pipelined: PIPELINED, placement: exts.ray.placement, rows }),
+  );
 } finally {
   await manager.close();
   await cluster?.stop();

@@ -14,35 +14,70 @@ function tensorMetrics() {
     ...PLAN.round_trip_frameworks.flatMap((fw) =>
       PLAN.sizes.map((size) => us(roundTripKey(fw, size.label), `tensor round trip, ${fw} ${size.label}, median`)),
     ),
-    ...FORWARD_SIZES.map((size) => us(forwardKey(size.label), `host→A→B forward, ${PLAN.forward.framework} ${size.label}, median`)),
+    ...FORWARD_SIZES.map((size) =>
+      us(forwardKey(size.label), `host→A→B forward, ${PLAN.forward.framework} ${size.label}, median`),
+    ),
     ...PLAN.round_trip_frameworks.flatMap((fw) => [
       mib(`tensor_peak_rss_host_${fw}_${peak}_mib`, `peak RSS, host, ${fw} ${peak} round trips`),
       mib(`tensor_peak_rss_ext_${fw}_${peak}_mib`, `peak RSS, extension, ${fw} ${peak} round trips`),
     ]),
     ...["host", "a", "b"].map((who) =>
-      mib(`tensor_fwd_peak_rss_${who}_${peak}_mib`, `peak RSS, ${who === "host" ? "host" : `extension ${who.toUpperCase()}`}, ${peak} forward`),
+      mib(
+        `tensor_fwd_peak_rss_${who}_${peak}_mib`,
+        `peak RSS, ${who === "host" ? "host" : `extension ${who.toUpperCase()}`}, ${peak} forward`,
+      ),
     ),
   ];
 }
 
 /** What each metric means and which direction is better. New scenarios add lines here. */
 export const METRICS = [
-  { key: "host_to_ext_median_us", label: "host→ext small call, median (first 2000 calls)", unit: "µs", better: "lower" },
+  {
+    key: "host_to_ext_median_us",
+    label: "host→ext small call, median (first 2000 calls)",
+    unit: "µs",
+    better: "lower",
+  },
   { key: "host_to_ext_p99_us", label: "host→ext small call, p99 (first 2000 calls)", unit: "µs", better: "lower" },
-  { key: "host_to_ext_steady_median_us", label: "host→ext small call, median (after 12,200 calls)", unit: "µs", better: "lower" },
-  { key: "host_to_ext_steady_p99_us", label: "host→ext small call, p99 (after 12,200 calls)", unit: "µs", better: "lower" },
+  {
+    key: "host_to_ext_steady_median_us",
+    label: "host→ext small call, median (after 12,200 calls)",
+    unit: "µs",
+    better: "lower",
+  },
+  {
+    key: "host_to_ext_steady_p99_us",
+    label: "host→ext small call, p99 (after 12,200 calls)",
+    unit: "µs",
+    better: "lower",
+  },
   { key: "ext_to_host_median_us", label: "ext→host small call, median", unit: "µs", better: "lower" },
   { key: "ext_to_host_p99_us", label: "ext→host small call, p99", unit: "µs", better: "lower" },
   { key: "pipelined_calls_per_s", label: "pipelined throughput (5000 in flight)", unit: "calls/s", better: "higher" },
   { key: "warm_start_median_ms", label: "warm start to first reply, median of 5", unit: "ms", better: "lower" },
   { key: "idle_rss_mib", label: "idle RSS of extension process", unit: "MiB", better: "lower" },
-  { key: "idle_tree_pss_mib", label: "idle PSS of every extension process (ours: Python + supervisor)", unit: "MiB", better: "lower" },
+  {
+    key: "idle_tree_pss_mib",
+    label: "idle PSS of every extension process (ours: Python + supervisor)",
+    unit: "MiB",
+    better: "lower",
+  },
   // Ours only: the sandbox's cost to a warm start (target under 50 ms), medians of 7 interleaved starts.
-  { key: "sandbox_warm_start_disabled_ms", label: "warm start, sandbox disabled (ours only)", unit: "ms", better: "lower" },
+  {
+    key: "sandbox_warm_start_disabled_ms",
+    label: "warm start, sandbox disabled (ours only)",
+    unit: "ms",
+    better: "lower",
+  },
   { key: "sandbox_warm_start_bwrap_ms", label: "warm start, bwrap (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_warm_start_landlock_ms", label: "warm start, Landlock (ours only)", unit: "ms", better: "lower" },
   { key: "sandbox_cost_bwrap_ms", label: "sandbox cost to warm start: bwrap (ours only)", unit: "ms", better: "lower" },
-  { key: "sandbox_cost_landlock_ms", label: "sandbox cost to warm start: Landlock (ours only)", unit: "ms", better: "lower" },
+  {
+    key: "sandbox_cost_landlock_ms",
+    label: "sandbox cost to warm start: Landlock (ours only)",
+    unit: "ms",
+    better: "lower",
+  },
   // Issue 13, bytes: an echo of a Buffer (bytes in Python) and the extension's RSS around the 50 MB echoes.
   { key: "bytes_echo_1MB_median_ms", label: "bytes echo 1 MB, median", unit: "ms", better: "lower" },
   { key: "bytes_echo_50MB_median_ms", label: "bytes echo 50 MB, median", unit: "ms", better: "lower" },

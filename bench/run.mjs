@@ -44,22 +44,35 @@ mkdirSync(RESULTS, { recursive: true });
 
 // Pool scaling has no pyisolate counterpart (it runs one process per extension): its own script, alone.
 if (cli.only === "pool") {
-  const run = await runLogged(["node", join(HERE, "pool.mjs"), ...(cli.dist ? ["--dist", cli.dist] : [])], { cwd: ROOT, logFile: join(WORK, "pool.log"), timeoutMs: SIDE_TIMEOUT_MS });
+  const run = await runLogged(["node", join(HERE, "pool.mjs"), ...(cli.dist ? ["--dist", cli.dist] : [])], {
+    cwd: ROOT,
+    logFile: join(WORK, "pool.log"),
+    timeoutMs: SIDE_TIMEOUT_MS,
+  });
   console.log(logTail(join(WORK, "pool.log"), 8));
   process.exit(run.code ?? 1);
 }
 // Streams have no pyisolate counterpart either (it has no streaming): their own script, alone.
 if (cli.only === "stream") {
-  const run = await runLogged(["node", join(HERE, "stream.mjs"), ...(cli.dist ? ["--dist", cli.dist] : [])], { cwd: ROOT, logFile: join(WORK, "stream.log"), timeoutMs: SIDE_TIMEOUT_MS });
+  const run = await runLogged(["node", join(HERE, "stream.mjs"), ...(cli.dist ? ["--dist", cli.dist] : [])], {
+    cwd: ROOT,
+    logFile: join(WORK, "stream.log"),
+    timeoutMs: SIDE_TIMEOUT_MS,
+  });
   console.log(logTail(join(WORK, "stream.log"), 9));
   process.exit(run.code ?? 1);
 }
 
 async function setup() {
   const logFile = join(WORK, "setup.log");
-  const run = await runLogged(["bash", join(HERE, "setup-pyisolate.sh")], { cwd: ROOT, logFile, timeoutMs: SETUP_TIMEOUT_MS });
+  const run = await runLogged(["bash", join(HERE, "setup-pyisolate.sh")], {
+    cwd: ROOT,
+    logFile,
+    timeoutMs: SETUP_TIMEOUT_MS,
+  });
   const summary = logTail(logFile, 1);
-  if (run.code !== 0) return { ok: false, seconds: run.seconds, reason: `setup failed; see ${logFile}:\n${logTail(logFile)}` };
+  if (run.code !== 0)
+    return { ok: false, seconds: run.seconds, reason: `setup failed; see ${logFile}:\n${logTail(logFile)}` };
   return { ok: true, seconds: run.seconds, summary };
 }
 
@@ -93,9 +106,14 @@ function machine() {
 function tensorNotes(sides) {
   const { ours, pyisolate } = sides;
   const notes = [];
-  if (ours.meta?.tensor_host_memory) notes.push(`Tensors, ours: host tensors in ${ours.meta.tensor_host_memory}; extensions unsandboxed (ext.pid is the Python process).`);
+  if (ours.meta?.tensor_host_memory)
+    notes.push(
+      `Tensors, ours: host tensors in ${ours.meta.tensor_host_memory}; extensions unsandboxed (ext.pid is the Python process).`,
+    );
   if (pyisolate.meta?.tensor_returned_types) {
-    const types = Object.entries(pyisolate.meta.tensor_returned_types).map(([fw, type]) => `${fw} comes back as ${type}`);
+    const types = Object.entries(pyisolate.meta.tensor_returned_types).map(
+      ([fw, type]) => `${fw} comes back as ${type}`,
+    );
     notes.push(
       `Tensors, pyisolate: share_torch ${pyisolate.meta.tensor_share_torch}, torch sharing strategy ${pyisolate.meta.tensor_torch_sharing_strategy} (/dev/shm files); ${types.join(", ")} (numpy travels as ndarray.tolist() in JSON).`,
     );
@@ -106,7 +124,8 @@ function tensorNotes(sides) {
       if (metric.endsWith("_median_us")) notes.push(`${name} skipped ${metric.replace(/_median_us$/, "")}: ${reason}`);
     }
     for (const [metric, reps] of Object.entries(sides[name].metrics ?? {})) {
-      if (metric.endsWith("_reps") && reps < 3) notes.push(`${name} ${metric.replace(/_reps$/, "")}: median of ${reps} call(s) (the case's time budget)`);
+      if (metric.endsWith("_reps") && reps < 3)
+        notes.push(`${name} ${metric.replace(/_reps$/, "")}: median of ${reps} call(s) (the case's time budget)`);
     }
   }
   return notes;
@@ -150,7 +169,15 @@ const pyisolate = combineRounds(perRound.pyisolate);
 
 const rows = compare(ours, pyisolate);
 const floors = judgeFloors(ours, pyisolate);
-const report = { date: new Date().toISOString(), rounds, machine: machineInfo, setup: setupResult, sides: { ours, pyisolate }, rows, floors };
+const report = {
+  date: new Date().toISOString(),
+  rounds,
+  machine: machineInfo,
+  setup: setupResult,
+  sides: { ours, pyisolate },
+  rows,
+  floors,
+};
 writeFileSync(join(RESULTS, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(join(RESULTS, "latest.md"), markdown(report, rows));
 

@@ -31,7 +31,10 @@ mkdirSync(WORK, { recursive: true });
 const manager = new ExtensionManager({ venvRoot: join(WORK, "ours-venvs"), forwardOutput: false });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ext = await manager.load({
-  name: "bench_stream", modulePath: join(HERE, "extensions", "bench_stream"), dependencies: ["numpy==2.2.6"], sandbox: { mode: "disabled" },
+  name: "bench_stream",
+  modulePath: join(HERE, "extensions", "bench_stream"),
+  dependencies: ["numpy==2.2.6"],
+  sandbox: { mode: "disabled" },
 });
 
 /** Items per second of `run`, which returns how many items it moved. */
@@ -84,11 +87,24 @@ await manager.close();
 
 const items_per_s = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, Math.round(median(v))]));
 const result = {
-  date: new Date().toISOString(), cpus: cpus().length, loadavg: load, rounds: ROUNDS, items: ITEMS, arrays: ARRAYS,
-  array_bytes: FLOATS * 4, items_per_s, arrays_gib_per_s: +((items_per_s.arrays_1mib * FLOATS * 4) / 2 ** 30).toFixed(2), raw: rates,
+  date: new Date().toISOString(),
+  cpus: cpus().length,
+  loadavg: load,
+  rounds: ROUNDS,
+  items: ITEMS,
+  arrays: ARRAYS,
+  array_bytes: FLOATS * 4,
+  items_per_s,
+  arrays_gib_per_s: +((items_per_s.arrays_1mib * FLOATS * 4) / 2 ** 30).toFixed(2),
+  raw: rates,
 };
-console.log(`stream throughput, median of ${ROUNDS} rounds, ${result.cpus} CPUs, load ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after`);
-for (const [name, value] of Object.entries(items_per_s)) console.log(`  ${name.padEnd(18)} ${String(value).padStart(9)} items/s`);
-console.log(`  1 MiB arrays: ${result.arrays_gib_per_s} GiB/s (shared memory, no copy); stream (window 16) vs one call per item: x${(items_per_s.stream_window_16 / items_per_s.call_per_item).toFixed(1)}`);
+console.log(
+  `stream throughput, median of ${ROUNDS} rounds, ${result.cpus} CPUs, load ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after`,
+);
+for (const [name, value] of Object.entries(items_per_s))
+  console.log(`  ${name.padEnd(18)} ${String(value).padStart(9)} items/s`);
+console.log(
+  `  1 MiB arrays: ${result.arrays_gib_per_s} GiB/s (shared memory, no copy); stream (window 16) vs one call per item: x${(items_per_s.stream_window_16 / items_per_s.call_per_item).toFixed(1)}`,
+);
 mkdirSync(join(HERE, "results"), { recursive: true });
 writeFileSync(join(HERE, "results", "stream.json"), `${JSON.stringify(result, null, 2)}\n`);

@@ -46,14 +46,22 @@ async function measure(ext) {
     await ext.call("echo", [mib]);
     bytesTimes.push(performance.now() - t);
   }
-  return { medianUs: quantile(samples, 0.5), p99Us: quantile(samples, 0.99), perSecond, mibRoundTripMs: quantile(bytesTimes, 0.5) };
+  return {
+    medianUs: quantile(samples, 0.5),
+    p99Us: quantile(samples, 0.99),
+    perSecond,
+    mibRoundTripMs: quantile(bytesTimes, 0.5),
+  };
 }
 
 const exts = {};
 for (const transport of ["unix", "tcp"]) {
   exts[transport] = await manager.load({
-    name: `bench_tcp_${transport}`, modulePath: join(HERE, "extensions", "bench_ext"), extensionClass: "bench_ext:BenchExtension",
-    sandbox: { mode: "disabled" }, transport,
+    name: `bench_tcp_${transport}`,
+    modulePath: join(HERE, "extensions", "bench_ext"),
+    extensionClass: "bench_ext:BenchExtension",
+    sandbox: { mode: "disabled" },
+    transport,
   });
 }
 const results = { unix: [], tcp: [] };
@@ -62,11 +70,20 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 await manager.close();
 
-const med = (rows, key) => quantile(rows.map((r) => r[key]), 0.5);
+const med = (rows, key) =>
+  quantile(
+    rows.map((r) => r[key]),
+    0.5,
+  );
 const rows = ["medianUs", "p99Us", "perSecond", "mibRoundTripMs"].map((key) => {
   const unix = med(results.unix, key);
   const tcp = med(results.tcp, key);
-  return { metric: key, unix: Number(unix.toFixed(1)), tcp: Number(tcp.toFixed(1)), "tcp/unix": Number((tcp / unix).toFixed(2)) };
+  return {
+    metric: key,
+    unix: Number(unix.toFixed(1)),
+    tcp: Number(tcp.toFixed(1)),
+    "tcp/unix": Number((tcp / unix).toFixed(2)),
+  };
 });
 console.table(rows);
 console.log(JSON.stringify({ rounds: ROUNDS, calls: CALLS, pipelined: PIPELINED, rows }));

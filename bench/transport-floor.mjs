@@ -24,12 +24,18 @@ const PIPELINED = 5000;
 const BODY = Buffer.alloc(64, 0x61);
 
 const { values: cli } = parseArgs({
-  options: { rounds: { type: "string", default: "3" }, dist: { type: "string", default: join(HERE, "..", "dist") }, python: { type: "string", default: "python3" } },
+  options: {
+    rounds: { type: "string", default: "3" },
+    dist: { type: "string", default: join(HERE, "..", "dist") },
+    python: { type: "string", default: "python3" },
+  },
 });
 
 /** A floor_peer.py child on fd 3 and the frames it echoes back. */
 function startPeer(mode) {
-  const child = spawn(cli.python, [join(HERE, "floor_peer.py"), mode], { stdio: ["ignore", "inherit", "inherit", "pipe"] });
+  const child = spawn(cli.python, [join(HERE, "floor_peer.py"), mode], {
+    stdio: ["ignore", "inherit", "inherit", "pipe"],
+  });
   const socket = child.stdio[3];
   let waiting = 0;
   let wake;
@@ -94,7 +100,12 @@ async function measureFloor(mode) {
 async function measureOurs(api) {
   const manager = new api.ExtensionManager({ venvRoot: join(HERE, ".work", "ours-venvs") });
   try {
-    const ext = await manager.load({ name: "bench_ext", modulePath: join(HERE, "extensions", "bench_ext"), dependencies: [], sandbox: { mode: "disabled" } });
+    const ext = await manager.load({
+      name: "bench_ext",
+      modulePath: join(HERE, "extensions", "bench_ext"),
+      dependencies: [],
+      sandbox: { mode: "disabled" },
+    });
     const latency = await sequential(() => ext.call("ping", [1]));
     const start = process.hrtime.bigint();
     const replies = await Promise.all(Array.from({ length: PIPELINED }, (_, i) => ext.call("ping", [i])));
@@ -114,15 +125,25 @@ for (let round = 0; round < rounds; round++) {
   runs.blocking.push(await measureFloor("blocking"));
   runs.asyncio.push(await measureFloor("asyncio"));
   runs.ours.push(await measureOurs(api));
-  console.error(`round ${round + 1}/${rounds}: ${JSON.stringify(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.at(-1)])))}`);
+  console.error(
+    `round ${round + 1}/${rounds}: ${JSON.stringify(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.at(-1)])))}`,
+  );
 }
 const med = (name, key) => median(runs[name].map((r) => r[key]));
 const summary = {};
 for (const name of Object.keys(runs)) {
-  summary[name] = { median_us: med(name, "median_us"), p99_us: med(name, "p99_us"), pipelined_per_s: med(name, "pipelined_per_s") };
+  summary[name] = {
+    median_us: med(name, "median_us"),
+    p99_us: med(name, "p99_us"),
+    pipelined_per_s: med(name, "pipelined_per_s"),
+  };
 }
 const result = {
-  date: new Date().toISOString(), rounds, loadavg_before: loadBefore, loadavg_after: loadavg()[0], summary,
+  date: new Date().toISOString(),
+  rounds,
+  loadavg_before: loadBefore,
+  loadavg_after: loadavg()[0],
+  summary,
   ratios: {
     small_call_to_blocking_floor: summary.ours.median_us / summary.blocking.median_us,
     small_call_to_asyncio_floor: summary.ours.median_us / summary.asyncio.median_us,
@@ -131,8 +152,13 @@ const result = {
 };
 mkdirSync(join(HERE, "results"), { recursive: true });
 writeFileSync(join(HERE, "results", "transport-floor.json"), `${JSON.stringify(result, null, 2)}\n`);
-const row = (name) => `${name.padEnd(16)} ${summary[name].median_us.toFixed(1).padStart(8)} ${summary[name].p99_us.toFixed(1).padStart(8)} ${summary[name].pipelined_per_s.toFixed(0).padStart(10)}`;
-console.log(`load average ${loadBefore.toFixed(2)} before, ${result.loadavg_after.toFixed(2)} after; ${rounds} round(s)`);
+const row = (name) =>
+  `${name.padEnd(16)} ${summary[name].median_us.toFixed(1).padStart(8)} ${summary[name].p99_us.toFixed(1).padStart(8)} ${summary[name].pipelined_per_s.toFixed(0).padStart(10)}`;
+console.log(
+  `load average ${loadBefore.toFixed(2)} before, ${result.loadavg_after.toFixed(2)} after; ${rounds} round(s)`,
+);
 console.log(`${"".padEnd(16)} ${"median µs".padStart(8)} ${"p99 µs".padStart(8)} ${"frames/s".padStart(10)}`);
 for (const name of Object.keys(summary)) console.log(row(name));
-console.log(`small call / floor: ${result.ratios.small_call_to_blocking_floor.toFixed(2)}× (blocking), ${result.ratios.small_call_to_asyncio_floor.toFixed(2)}× (asyncio); target 1.5×`);
+console.log(
+  `small call / floor: ${result.ratios.small_call_to_blocking_floor.toFixed(2)}× (blocking), ${result.ratios.small_call_to_asyncio_floor.toFixed(2)}× (asyncio); target 1.5×`,
+);

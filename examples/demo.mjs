@@ -20,18 +20,29 @@ const progress = (event) => {
 const manager = new ExtensionManager({ venvRoot: join(here, "..", ".venvs") });
 manager.provide("Ledger", ledger);
 try {
-
   console.log("Loading two extensions (the first run builds their venvs: numpy 1.26 and numpy 2.2)...");
   const started = performance.now();
   // Sandboxed: bwrap where this machine allows it, else Landlock; "preferred" runs the demo (with a warning that
   // says how to fix it) even where neither can. Production code keeps the default, "required".
   const sandbox = { mode: "preferred" };
   const [legacy, modern] = await Promise.all([
-    manager.load({ name: "legacy_stats", modulePath: join(here, "extensions", "legacy_stats"), sandbox, onProgress: progress }),
-    manager.load({ name: "modern_stats", modulePath: join(here, "extensions", "modern_stats"), sandbox, onProgress: progress }),
+    manager.load({
+      name: "legacy_stats",
+      modulePath: join(here, "extensions", "legacy_stats"),
+      sandbox,
+      onProgress: progress,
+    }),
+    manager.load({
+      name: "modern_stats",
+      modulePath: join(here, "extensions", "modern_stats"),
+      sandbox,
+      onProgress: progress,
+    }),
   ]);
   console.log(`Both ready in ${Math.round(performance.now() - started)} ms (pids ${legacy.pid} and ${modern.pid}).`);
-  console.log(`Sandbox: ${legacy.sandbox.backend}${legacy.sandbox.degraded ? " (degraded)" : ""}, restriction model "${legacy.sandbox.model}".\n`);
+  console.log(
+    `Sandbox: ${legacy.sandbox.backend}${legacy.sandbox.degraded ? " (degraded)" : ""}, restriction model "${legacy.sandbox.model}".\n`,
+  );
 
   for (const ext of [legacy, modern]) {
     ext.on("progress", (payload) => console.log(`  event from ${payload.extension}: ${payload.items} items received`));

@@ -20,7 +20,9 @@ const fail = (message) => {
   process.stderr.write(`build-prebuilds: ${message}\n`);
   process.exit(2);
 };
-const { values } = parseArgs({ options: { arch: { type: "string", default: process.arch }, node: { type: "string" } } });
+const { values } = parseArgs({
+  options: { arch: { type: "string", default: process.arch }, node: { type: "string" } },
+});
 const arch = values.arch;
 const cross = arch === process.arch ? undefined : CROSS[arch];
 // npm passes the node-gyp it bundles and the nodedir of its config to scripts; a bare node-gyp would download
@@ -28,15 +30,27 @@ const cross = arch === process.arch ? undefined : CROSS[arch];
 const nodeGyp = process.env.npm_config_node_gyp;
 if (!nodeGyp) fail("run me through npm (npm run build:native): npm passes node-gyp and nodedir");
 if (process.platform !== "linux") fail(`only Linux binaries are built (this is ${process.platform})`);
-if (arch !== process.arch && !cross) fail(`no cross toolchain known for ${arch} (known: ${Object.keys(CROSS).join(", ")})`);
-if (cross && !values.node) fail(`--node: a ${arch} Node binary to load the build with under ${cross.qemu} (npm pack node-linux-${arch}@${process.versions.node})`);
+if (arch !== process.arch && !cross)
+  fail(`no cross toolchain known for ${arch} (known: ${Object.keys(CROSS).join(", ")})`);
+if (cross && !values.node)
+  fail(
+    `--node: a ${arch} Node binary to load the build with under ${cross.qemu} (npm pack node-linux-${arch}@${process.versions.node})`,
+  );
 
 // Cross builds happen in a copy, so native/build keeps this machine's own build.
 const dir = cross ? mkdtempSync(join(tmpdir(), "pyisolate-prebuild-")) : root;
-if (cross) cpSync(join(root, "native"), join(dir, "native"), { recursive: true, filter: (src) => !src.includes("/native/build") });
-const tools = cross ? { CC: `${cross.prefix}gcc`, CXX: `${cross.prefix}g++`, LINK: `${cross.prefix}gcc`, AR: `${cross.prefix}ar` } : {};
+if (cross)
+  cpSync(join(root, "native"), join(dir, "native"), {
+    recursive: true,
+    filter: (src) => !src.includes("/native/build"),
+  });
+const tools = cross
+  ? { CC: `${cross.prefix}gcc`, CXX: `${cross.prefix}g++`, LINK: `${cross.prefix}gcc`, AR: `${cross.prefix}ar` }
+  : {};
 execFileSync(process.execPath, [nodeGyp, "rebuild", "--release", `--arch=${arch}`, "--directory", "native"], {
-  cwd: dir, stdio: "inherit", env: { ...process.env, ...tools },
+  cwd: dir,
+  stdio: "inherit",
+  env: { ...process.env, ...tools },
 });
 
 // This machine's libc: the toolchains here all target glibc.
@@ -52,9 +66,12 @@ const probe = cross
   : execFileSync(values.node ?? process.execPath, ["-e", PROBE, target], { encoding: "utf8" });
 const { abi, ok } = JSON.parse(probe);
 if (!ok) fail(`${target} loaded but a memfd round trip failed`);
-const symbols = execFileSync(`${cross?.prefix ?? ""}objdump`, ["-T", target], { encoding: "utf8" }).match(/GLIBC_[0-9.]+/g) ?? [];
+const symbols =
+  execFileSync(`${cross?.prefix ?? ""}objdump`, ["-T", target], { encoding: "utf8" }).match(/GLIBC_[0-9.]+/g) ?? [];
 const newest = [...new Set(symbols)].sort((a, b) => compareVersions(a.slice(6), b.slice(6))).at(-1) ?? "none";
-process.stdout.write(`build-prebuilds: ${relative(root, target)}: ${statSync(target).size} bytes, addon ABI ${abi}, needs ${newest}\n`);
+process.stdout.write(
+  `build-prebuilds: ${relative(root, target)}: ${statSync(target).size} bytes, addon ABI ${abi}, needs ${newest}\n`,
+);
 
 function compareVersions(a, b) {
   const pa = a.split(".").map(Number);

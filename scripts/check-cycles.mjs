@@ -18,7 +18,12 @@ function tsImports(file) {
   const text = readFileSync(file, "utf8");
   const out = [];
   for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gms)) {
-    out.push(path.resolve(path.dirname(file), m[1]).replace(/\.js$/, ".ts").replace(/\.cjs$/, ".cts"));
+    out.push(
+      path
+        .resolve(path.dirname(file), m[1])
+        .replace(/\.js$/, ".ts")
+        .replace(/\.cjs$/, ".cts"),
+    );
   }
   return out;
 }
@@ -30,7 +35,13 @@ function pyImports(file) {
   const out = [];
   for (const m of text.matchAll(/^[ \t]*from[ \t]+(\.+)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[\w ,\t]+)/gm)) {
     const base = path.resolve(here, ...Array(m[1].length - 1).fill(".."), ...m[2].split(".").filter(Boolean));
-    const names = m[2] ? [""] : m[3].replace(/[()]/g, "").split(",").map((n) => n.trim().split(/\s+/)[0]).filter(Boolean);
+    const names = m[2]
+      ? [""]
+      : m[3]
+          .replace(/[()]/g, "")
+          .split(",")
+          .map((n) => n.trim().split(/\s+/)[0])
+          .filter(Boolean);
     for (const name of names) out.push(name ? path.join(base, `${name}.py`) : `${base}.py`);
   }
   return out;
@@ -39,18 +50,32 @@ function pyImports(file) {
 /** Strongly connected components of more than one file (Tarjan). */
 function cycles(graph) {
   let index = 0;
-  const idx = new Map(), low = new Map(), stack = [], on = new Set(), found = [];
+  const idx = new Map(),
+    low = new Map(),
+    stack = [],
+    on = new Set(),
+    found = [];
   const visit = (v) => {
-    idx.set(v, index); low.set(v, index); index++; stack.push(v); on.add(v);
+    idx.set(v, index);
+    low.set(v, index);
+    index++;
+    stack.push(v);
+    on.add(v);
     for (const w of graph.get(v) ?? []) {
       if (!graph.has(w)) continue;
-      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
-      else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v), low.get(w)));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
     }
     if (low.get(v) === idx.get(v)) {
       const scc = [];
       let w;
-      do { w = stack.pop(); on.delete(w); scc.push(w); } while (w !== v);
+      do {
+        w = stack.pop();
+        on.delete(w);
+        scc.push(w);
+      } while (w !== v);
       if (scc.length > 1) found.push(scc.map((f) => path.relative(root, f)).sort());
     }
   };

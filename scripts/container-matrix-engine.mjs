@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { existsSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 
-export const sh = (argv, options = {}) => spawnSync(argv[0], argv.slice(1), { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options });
+export const sh = (argv, options = {}) =>
+  spawnSync(argv[0], argv.slice(1), { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options });
 const ok = (argv, options) => sh(argv, options).status === 0;
 
 /** The user rootless podman runs as: created with subordinate ids when missing (useradd assigns them on Debian). */
@@ -46,7 +47,8 @@ export function imageKey(scriptPath) {
   const hash = createHash("sha256");
   hash.update(readFileSync(scriptPath));
   hash.update(`${process.version} ${process.arch} ${readFileSync(process.execPath).length}`);
-  for (const f of ["/etc/os-release", "/etc/apt/sources.list", ...listed("/etc/apt/sources.list.d")]) if (existsSync(f)) hash.update(readFileSync(f));
+  for (const f of ["/etc/os-release", "/etc/apt/sources.list", ...listed("/etc/apt/sources.list.d")])
+    if (existsSync(f)) hash.update(readFileSync(f));
   return hash.digest("hex").slice(0, 12);
 }
 
@@ -56,7 +58,8 @@ const listed = (dir) => (existsSync(dir) ? readdirSync(dir).map((f) => path.join
 export function ensureImage(scriptPath, cacheDir, key, tag) {
   const tarball = path.join(cacheDir, `rootfs-${key}.tar`);
   const started = Date.now();
-  if (sh(["bash", scriptPath, tarball], { stdio: "inherit" }).status !== 0) return { reason: "the image could not be built (see above)" };
+  if (sh(["bash", scriptPath, tarball], { stdio: "inherit" }).status !== 0)
+    return { reason: "the image could not be built (see above)" };
   for (const f of listed(cacheDir)) if (f !== tarball && /rootfs-[0-9a-f]+\.tar/.test(f)) rmSync(f, { force: true });
   if (!ok(["docker", "image", "inspect", tag])) {
     const r = sh(["docker", "import", tarball, tag]);
@@ -71,8 +74,23 @@ const podmanEnv = () => ({ XDG_RUNTIME_DIR: `/tmp/${ROOTLESS_USER}-run` });
 function enginePrefix(engine) {
   // runc, not Debian's crun 1.8: crun refuses a host with cgroup v1 and a cgroup2 mount beside it ("hybrid mode").
   // The nofile and nproc limits: rootful podman otherwise raises both to values only CAP_SYS_RESOURCE may set.
-  if (engine === "podman") return ["podman", "--runtime", "runc", "run", "--ulimit", "nofile=16384:16384", "--ulimit", "nproc=4096:4096"];
-  if (engine === "podman-rootless") return ["runuser", "-u", ROOTLESS_USER, "--", "env", `XDG_RUNTIME_DIR=${podmanEnv().XDG_RUNTIME_DIR}`, "podman", "--runtime", "runc", "run", "--ulimit", "host"];
+  if (engine === "podman")
+    return ["podman", "--runtime", "runc", "run", "--ulimit", "nofile=16384:16384", "--ulimit", "nproc=4096:4096"];
+  if (engine === "podman-rootless")
+    return [
+      "runuser",
+      "-u",
+      ROOTLESS_USER,
+      "--",
+      "env",
+      `XDG_RUNTIME_DIR=${podmanEnv().XDG_RUNTIME_DIR}`,
+      "podman",
+      "--runtime",
+      "runc",
+      "run",
+      "--ulimit",
+      "host",
+    ];
   return ["docker", "run"];
 }
 
@@ -107,11 +125,21 @@ export function killArgv(engine, name) {
  * imported under `tag`, and a trivial container started. Returns the reason when the engine cannot run here.
  */
 export function preparePodman(engine, tarball, tag) {
-  if (!ok(["sh", "-c", "command -v podman && command -v runc"])) return "podman or runc is not installed (apt-get install podman)";
-  const as = engine === "podman-rootless" ? ["runuser", "-u", ROOTLESS_USER, "--", "env", `XDG_RUNTIME_DIR=${podmanEnv().XDG_RUNTIME_DIR}`] : [];
+  if (!ok(["sh", "-c", "command -v podman && command -v runc"]))
+    return "podman or runc is not installed (apt-get install podman)";
+  const as =
+    engine === "podman-rootless"
+      ? ["runuser", "-u", ROOTLESS_USER, "--", "env", `XDG_RUNTIME_DIR=${podmanEnv().XDG_RUNTIME_DIR}`]
+      : [];
   if (engine === "podman-rootless") {
-    if (!ok(["id", ROOTLESS_USER]) && !ok(["useradd", "--create-home", "--shell", "/bin/sh", ROOTLESS_USER])) return `could not create the user ${ROOTLESS_USER}`;
-    if (!sh(["cat", "/etc/subuid"]).stdout.split("\n").some((l) => l.startsWith(`${ROOTLESS_USER}:`))) return `${ROOTLESS_USER} has no subordinate uids in /etc/subuid`;
+    if (!ok(["id", ROOTLESS_USER]) && !ok(["useradd", "--create-home", "--shell", "/bin/sh", ROOTLESS_USER]))
+      return `could not create the user ${ROOTLESS_USER}`;
+    if (
+      !sh(["cat", "/etc/subuid"])
+        .stdout.split("\n")
+        .some((l) => l.startsWith(`${ROOTLESS_USER}:`))
+    )
+      return `${ROOTLESS_USER} has no subordinate uids in /etc/subuid`;
     sh(["install", "-d", "-o", ROOTLESS_USER, "-m", "0700", podmanEnv().XDG_RUNTIME_DIR]);
   }
   const opts = { cwd: "/" };
@@ -120,5 +148,7 @@ export function preparePodman(engine, tarball, tag) {
     if (r.status !== 0) return `podman import failed: ${r.stderr.trim().split("\n").at(-1)}`;
   }
   const trial = sh([...enginePrefix(engine), "--rm", "--network", "none", tag, "true"], opts);
-  return trial.status === 0 ? undefined : `${engine} cannot start a container here: ${trial.stderr.trim().split("\n").at(-1)}`;
+  return trial.status === 0
+    ? undefined
+    : `${engine} cannot start a container here: ${trial.stderr.trim().split("\n").at(-1)}`;
 }

@@ -11,25 +11,55 @@ import { plantTargets, runAttacks, succeeded } from "../test/fixtures/sandbox/at
 
 /** The attacks the sandbox must stop (test/sandbox-attack.test.ts); the two root-only ones count only as root. */
 const ALL_BLOCKED = [
-  "read_home_secret", "read_etc_secret", "read_outside_secret", "read_etc_passwd", "list_home", "list_root", "list_host_tmp",
-  "write_venv", "write_module", "write_outside", "write_etc", "symlink_planted", "symlink_own", "connect_tcp",
-  "connect_unix_abstract", "connect_unix_path", "send_udp", "packet_socket", "signal_host", "read_host_environ", "list_host_pids",
+  "read_home_secret",
+  "read_etc_secret",
+  "read_outside_secret",
+  "read_etc_passwd",
+  "list_home",
+  "list_root",
+  "list_host_tmp",
+  "write_venv",
+  "write_module",
+  "write_outside",
+  "write_etc",
+  "symlink_planted",
+  "symlink_own",
+  "connect_tcp",
+  "connect_unix_abstract",
+  "connect_unix_path",
+  "send_udp",
+  "packet_socket",
+  "signal_host",
+  "read_host_environ",
+  "list_host_pids",
 ];
 const ROOT_ONLY = ["write_etc", "packet_socket"];
 const GIB = 1024 * 1024 * 1024;
 
 const venvRoot = process.argv[2] ?? "/tmp/pyisolate-venvs";
 const fixture = (name: string) => new URL(`../test/fixtures/extensions/${name}`, import.meta.url).pathname;
-const message = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split("\n")[0]!.slice(0, 300);
+const message = (e: unknown) =>
+  (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split("\n")[0]!.slice(0, 300);
 
 async function attacks(manager: ExtensionManager) {
   const targets = await plantTargets();
   try {
-    const ext = await manager.load({ name: "attack_ext", modulePath: fixture("attack_ext"), sandbox: { writablePaths: [targets.writable] } });
+    const ext = await manager.load({
+      name: "attack_ext",
+      modulePath: fixture("attack_ext"),
+      sandbox: { writablePaths: [targets.writable] },
+    });
     const out = await runAttacks(ext, targets, fixture("attack_ext"));
     const names = ALL_BLOCKED.filter((n) => process.getuid?.() === 0 || !ROOT_ONLY.includes(n)).filter((n) => n in out);
     const through = names.filter((n) => succeeded(n, out[n]!, targets));
-    return { backend: ext.sandbox.backend, degraded: ext.sandbox.degraded, blocked: names.length - through.length, total: names.length, through, writable: out.write_writable?.[0] === "ok" };
+    return {
+      backend: ext.sandbox.backend,
+      degraded: ext.sandbox.degraded,
+      blocked: names.length - through.length,
+      total: names.length,
+      through,
+      writable: out.write_writable?.[0] === "ok",
+    };
   } catch (e) {
     return { error: message(e) };
   } finally {
@@ -40,7 +70,12 @@ async function attacks(manager: ExtensionManager) {
 async function tensor(manager: ExtensionManager) {
   let ext: Extension;
   try {
-    ext = await manager.load({ name: "tensor_ext", modulePath: fixture("tensor_ext"), dependencies: ["numpy==2.2.6"], startTimeoutMs: 600_000 });
+    ext = await manager.load({
+      name: "tensor_ext",
+      modulePath: fixture("tensor_ext"),
+      dependencies: ["numpy==2.2.6"],
+      startTimeoutMs: 600_000,
+    });
   } catch (e) {
     return { error: message(e) };
   }
@@ -49,7 +84,13 @@ async function tensor(manager: ExtensionManager) {
     const t = Tensor.zeros([GIB / 4], "float32");
     const info = (await ext.call("info", [t])) as { shared: boolean };
     await ext.call("set_first", [t, 42]);
-    return { backend: ext.sandbox.backend, bytes: GIB, shared: info.shared, hostSawWrite: t.at(0) === 42, native: nativeStatus.available };
+    return {
+      backend: ext.sandbox.backend,
+      bytes: GIB,
+      shared: info.shared,
+      hostSawWrite: t.at(0) === 42,
+      native: nativeStatus.available,
+    };
   } catch (e) {
     return { error: message(e) };
   }
@@ -62,7 +103,14 @@ try {
   const attack = await attacks(manager);
   const tensors = await tensor(manager);
   const { probes, gaps, container, backend, model, namespaces, landlockAbi } = caps;
-  console.log(JSON.stringify({ evidence, detected: { backend, model, namespaces, landlockAbi, container, gaps, probes }, attack, tensors }));
+  console.log(
+    JSON.stringify({
+      evidence,
+      detected: { backend, model, namespaces, landlockAbi, container, gaps, probes },
+      attack,
+      tensors,
+    }),
+  );
 } finally {
   await manager.close();
 }

@@ -36,10 +36,14 @@ const env = { ...process.env, PYISOLATE_FUZZ_RUNS: String(runs), PYISOLATE_FUZZ_
 let failed = false;
 
 function typescript() {
-  const files = readdirSync(path.join(ROOT, "test")).filter((f) => /^resilience-fuzz.*\.test\.ts$/.test(f)).map((f) => path.join("test", f));
+  const files = readdirSync(path.join(ROOT, "test"))
+    .filter((f) => /^resilience-fuzz.*\.test\.ts$/.test(f))
+    .map((f) => path.join("test", f));
   console.log(`fuzz: ${files.length} TypeScript files, ${runs} runs or ${seconds} s per property, seed ${firstSeed}`);
   const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
-    cwd: ROOT, stdio: "inherit", env: { ...env, PYISOLATE_FUZZ_SEED: String(firstSeed), PYISOLATE_FUZZ_SECONDS: String(seconds) },
+    cwd: ROOT,
+    stdio: "inherit",
+    env: { ...env, PYISOLATE_FUZZ_SEED: String(firstSeed), PYISOLATE_FUZZ_SECONDS: String(seconds) },
   });
   if (r.status !== 0) failed = true;
 }
@@ -50,7 +54,9 @@ function python() {
   for (let seed = firstSeed, round = 0; round === 0 || Date.now() < deadline; seed++, round++) {
     console.log(`fuzz: the guest's properties, ${runs} examples each, seed ${seed}`);
     const r = spawnSync("python3", ["-m", "unittest", "-v", "tests.test_fuzz_guest"], {
-      cwd: path.join(ROOT, "python"), stdio: "inherit", env: { ...env, PYISOLATE_FUZZ_SEED: String(seed) },
+      cwd: path.join(ROOT, "python"),
+      stdio: "inherit",
+      env: { ...env, PYISOLATE_FUZZ_SEED: String(seed) },
     });
     if (r.status !== 0) {
       failed = true;
@@ -61,6 +67,7 @@ function python() {
 
 if (values.only !== "python") typescript();
 if (values.only !== "ts") python();
-if (failed && existsSync(last)) console.log(`fuzz: the last config input tried is in ${last} (${readFileSync(last).length} bytes)`);
+if (failed && existsSync(last))
+  console.log(`fuzz: the last config input tried is in ${last} (${readFileSync(last).length} bytes)`);
 console.log(failed ? "fuzz: FAILED (replay with --seed " + firstSeed + ")" : "fuzz: no failure");
 process.exitCode = failed ? 1 : 0;

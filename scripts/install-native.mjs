@@ -29,12 +29,17 @@ function loadablePrebuilt() {
 function localBuildIsFresh() {
   const built = join(root, "native", "build", "Release", "pyisolate_native.node");
   if (!existsSync(built)) return false;
-  const sources = [join(root, "native", "binding.gyp"), ...readdirSync(join(root, "native", "src")).map((f) => join(root, "native", "src", f))];
+  const sources = [
+    join(root, "native", "binding.gyp"),
+    ...readdirSync(join(root, "native", "src")).map((f) => join(root, "native", "src", f)),
+  ];
   const builtAt = statSync(built).mtimeMs;
   return sources.every((file) => statSync(file).mtimeMs <= builtAt);
 }
 
-const fromSource = ["1", "true"].includes(process.env.npm_config_build_from_source ?? process.env.PYISOLATE_BUILD_FROM_SOURCE ?? "");
+const fromSource = ["1", "true"].includes(
+  process.env.npm_config_build_from_source ?? process.env.PYISOLATE_BUILD_FROM_SOURCE ?? "",
+);
 if (!fromSource && loadablePrebuilt()) process.exit(0);
 if (!fromSource && localBuildIsFresh()) process.exit(0);
 if (!existsSync(join(root, "native", "binding.gyp"))) process.exit(0);
@@ -42,12 +47,22 @@ if (!existsSync(join(root, "native", "binding.gyp"))) process.exit(0);
 // npm gives scripts its own node-gyp and the nodedir of its config; a bare node-gyp would download Node's headers.
 const nodeGyp = process.env.npm_config_node_gyp;
 try {
-  if (nodeGyp) execFileSync(process.execPath, [nodeGyp, "rebuild", "--release", "--directory", "native"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
-  else execFileSync("node-gyp", ["rebuild", "--release", "--directory", "native"], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+  if (nodeGyp)
+    execFileSync(process.execPath, [nodeGyp, "rebuild", "--release", "--directory", "native"], {
+      cwd: root,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+  else
+    execFileSync("node-gyp", ["rebuild", "--release", "--directory", "native"], {
+      cwd: root,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
 } catch (error) {
   // node-gyp's own summary ("gyp ERR! stack Error: not found: make"), else its first error line.
   const lines = String(error.stderr ?? error.message).split("\n");
   const summary = lines.map((line) => /gyp ERR! stack Error: (.+)/.exec(line)?.[1]).find(Boolean);
   const reason = summary ?? lines.find((line) => /error/i.test(line)) ?? error.message;
-  say(`no prebuilt addon for ${process.platform}-${process.arch} and the local build failed (${reason.trim().slice(0, 200)}); tensors will be copied (npx pyisolate doctor says more)`);
+  say(
+    `no prebuilt addon for ${process.platform}-${process.arch} and the local build failed (${reason.trim().slice(0, 200)}); tensors will be copied (npx pyisolate doctor says more)`,
+  );
 }

@@ -19,20 +19,46 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
  * tensors (memfds, file segments and the native addon as a user without CAP_IPC_LOCK or root's rlimits), platform.
  */
 const PATTERNS = [
-  /^sandbox-.*\.test\.ts$/, /^env-.*\.test\.ts$/, /^trust-.*\.test\.ts$/, /^resilience-.*\.test\.ts$/, /^extension-lifecycle\.test\.ts$/, /^config-vocab\.test\.ts$/,
-  /^tensor-.*\.test\.ts$/, /^platform-.*\.test\.ts$/, /^pool-.*\.test\.ts$/, /^bytes-.*\.test\.ts$/, /^stream.*\.test\.ts$/,
+  /^sandbox-.*\.test\.ts$/,
+  /^env-.*\.test\.ts$/,
+  /^trust-.*\.test\.ts$/,
+  /^resilience-.*\.test\.ts$/,
+  /^extension-lifecycle\.test\.ts$/,
+  /^config-vocab\.test\.ts$/,
+  /^tensor-.*\.test\.ts$/,
+  /^platform-.*\.test\.ts$/,
+  /^pool-.*\.test\.ts$/,
+  /^bytes-.*\.test\.ts$/,
+  /^stream.*\.test\.ts$/,
   /^tcp-.*\.test\.ts$/,
-  /^native-output.*\.test\.ts$/, /^native-pkg-prune\.test\.ts$/, /^tidy-.*\.test\.ts$/, /^compat-upstream.*\.test\.ts$/, /^compat-yaml.*\.test\.ts$/,
+  /^native-output.*\.test\.ts$/,
+  /^native-pkg-prune\.test\.ts$/,
+  /^tidy-.*\.test\.ts$/,
+  /^compat-upstream.*\.test\.ts$/,
+  /^compat-yaml.*\.test\.ts$/,
 ];
 /** PYISOLATE_TEST_ONLY=<regex>: only the host test files whose names match, and not the guest's tests (a developer's rerun). */
 const ONLY = process.env.PYISOLATE_TEST_ONLY ? new RegExp(process.env.PYISOLATE_TEST_ONLY) : undefined;
 /** What the tests need of the checkout (the copy leaves out bench, docs, examples and caches; scripts: the matrix verdict test). */
-const COPIED = ["package.json", "tsconfig.json", "tsconfig.test.json", "src", "test", "python", "native", "prebuilds", "node_modules", "dist", "scripts"];
+const COPIED = [
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.test.json",
+  "src",
+  "test",
+  "python",
+  "native",
+  "prebuilds",
+  "node_modules",
+  "dist",
+  "scripts",
+];
 /**
  * Host variables the user's run keeps: locale, CI flag, the installers' settings (the local index, find-links), and
  * the machine's CA bundle and proxies (uv trusts only its own roots unless SSL_CERT_FILE names the system's).
  */
-const KEPT_ENV = /^(PYISOLATE_RAY_VENV|LANG|LANGUAGE|LC_[A-Z_]+|TZ|CI|PIP_\w+|UV_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY)$/;
+const KEPT_ENV =
+  /^(PYISOLATE_RAY_VENV|LANG|LANGUAGE|LC_[A-Z_]+|TZ|CI|PIP_\w+|UV_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY)$/;
 const PYTHON = "/usr/bin/python3";
 
 function skipOrFail(reason) {
@@ -53,7 +79,10 @@ function lookupUser(name) {
 
 /** The uv binary root uses, if any (a pyenv shim is a script that the other user could not follow). */
 function findUv() {
-  for (const argv of [["python3", "-c", "import uv; print(uv.find_uv_bin())"], ["sh", "-c", "command -v uv"]]) {
+  for (const argv of [
+    ["python3", "-c", "import uv; print(uv.find_uv_bin())"],
+    ["sh", "-c", "command -v uv"],
+  ]) {
     const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
     const file = r.status === 0 ? r.stdout.trim() : "";
     if (file && existsSync(file) && !readFileHead(file).startsWith("#!")) return file;
@@ -90,7 +119,12 @@ try {
   for (const dir of [tree, bin, home, tmp]) mkdirSync(dir);
   for (const entry of COPIED) {
     const from = path.join(ROOT, entry);
-    if (existsSync(from)) cpSync(from, path.join(tree, entry), { recursive: true, verbatimSymlinks: true, filter: (src) => !src.includes("__pycache__") });
+    if (existsSync(from))
+      cpSync(from, path.join(tree, entry), {
+        recursive: true,
+        verbatimSymlinks: true,
+        filter: (src) => !src.includes("__pycache__"),
+      });
   }
   // The same installer settings as root's run: a machine's local index is often named in root's own pip.conf.
   for (const file of [".config/pip/pip.conf", ".pip/pip.conf"]) {
@@ -111,14 +145,41 @@ try {
     skipOrFail(`${PYTHON} cannot make venvs as ${userName} (apt-get install python3-venv): ${venvCheck.stderr.trim()}`);
   }
 
-  const env = { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOME: home, TMPDIR: tmp, USER: userName, LOGNAME: userName };
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && KEPT_ENV.test(key)) env[key] = value;
-  const files = readdirSync(path.join(tree, "test")).filter((f) => PATTERNS.some((p) => p.test(f)) && (!ONLY || ONLY.test(f))).sort().map((f) => path.join("test", f));
-  console.log(`test-as-user: ${files.length} test files as ${userName} (uid ${user.uid}) with ${PYTHON}${uv ? " and uv" : ", no uv"}`);
+  const env = {
+    PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`,
+    HOME: home,
+    TMPDIR: tmp,
+    USER: userName,
+    LOGNAME: userName,
+  };
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && KEPT_ENV.test(key)) env[key] = value;
+  const files = readdirSync(path.join(tree, "test"))
+    .filter((f) => PATTERNS.some((p) => p.test(f)) && (!ONLY || ONLY.test(f)))
+    .sort()
+    .map((f) => path.join("test", f));
+  console.log(
+    `test-as-user: ${files.length} test files as ${userName} (uid ${user.uid}) with ${PYTHON}${uv ? " and uv" : ", no uv"}`,
+  );
   // The guest runtime's own tests (Landlock, seccomp, the launchers) with the system Python, then the host's.
-  console.log(ONLY ? `test-as-user: PYISOLATE_TEST_ONLY is set: the guest runtime's tests are left out` : `test-as-user: the guest runtime's tests as ${userName} with ${PYTHON}`);
-  const python = ONLY ? { status: 0 } : spawnSync(PYTHON, ["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"], { ...asUser, env, stdio: "inherit", timeout: 600_000 });
-  const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], { ...asUser, env, stdio: "inherit" });
+  console.log(
+    ONLY
+      ? `test-as-user: PYISOLATE_TEST_ONLY is set: the guest runtime's tests are left out`
+      : `test-as-user: the guest runtime's tests as ${userName} with ${PYTHON}`,
+  );
+  const python = ONLY
+    ? { status: 0 }
+    : spawnSync(PYTHON, ["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"], {
+        ...asUser,
+        env,
+        stdio: "inherit",
+        timeout: 600_000,
+      });
+  const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
+    ...asUser,
+    env,
+    stdio: "inherit",
+  });
   process.exitCode = python.status === 0 && run.status === 0 ? 0 : 1;
 } finally {
   rmSync(work, { recursive: true, force: true });

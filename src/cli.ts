@@ -91,7 +91,10 @@ async function run(positionals: string[], values: Record<string, unknown>): Prom
 
 async function types(positionals: string[], values: Record<string, unknown>): Promise<number> {
   if (positionals.length !== 1) throw new Error(USAGE);
-  const result = await generateTypes(positionals[0]!, { className: values.class as string | undefined, python: values.python as string | undefined });
+  const result = await generateTypes(positionals[0]!, {
+    className: values.class as string | undefined,
+    python: values.python as string | undefined,
+  });
   for (const warning of result.warnings) process.stderr.write(`pyisolate types: ${warning}\n`);
   if (values.out) await writeFile(values.out as string, result.dts);
   else process.stdout.write(result.dts);
@@ -158,7 +161,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof RemoteError) process.stderr.write(`${error.message}\n${error.remoteTraceback}\n`);
     // The message is the installer's one-line reason; a person at a terminal wants its own last lines too.
-    else if (error instanceof EnvironmentBuildError && error.output) process.stderr.write(`pyisolate: ${error.message}\n  | ${error.output.split("\n").join("\n  | ")}\n`);
+    else if (error instanceof EnvironmentBuildError && error.output)
+      process.stderr.write(`pyisolate: ${error.message}\n  | ${error.output.split("\n").join("\n  | ")}\n`);
     else if (error instanceof PyIsolateError) process.stderr.write(`pyisolate: ${error.message}\n`);
     else process.stderr.write(`pyisolate: ${(error as Error).message ?? String(error)}\n`);
     process.exit(1);

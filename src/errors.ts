@@ -164,7 +164,11 @@ export class SandboxUnavailableError extends PyIsolateError {
     const remedy = options.remedy.length ? `\nto fix it:\n  ${options.remedy.join("\n  ")}` : "";
     // Short: with the remedy it must fit the 500 characters of a message (the remedy lines are also in `remedy`).
     const optOut = `\nor opt out: sandbox: { mode: "preferred" } (best available) or { mode: "disabled" }`;
-    super("ERR_PYISOLATE_SANDBOX", `extension "${extension}": no sandbox can run here: ${reason} (model "${options.model}")${remedy}${optOut}`, options);
+    super(
+      "ERR_PYISOLATE_SANDBOX",
+      `extension "${extension}": no sandbox can run here: ${reason} (model "${options.model}")${remedy}${optOut}`,
+      options,
+    );
     this.extension = extension;
     this.model = options.model;
     this.remedy = options.remedy;
@@ -183,8 +187,16 @@ export class ExtensionLimitError extends PyIsolateError {
   readonly max: number;
   /** What caught it: "watchdog" (the host's sampling), "rlimit" (the kernel's signal), "cgroup". */
   readonly mechanism: string;
-  constructor(extension: string, details: { limit: string; value: number; max: number; mechanism: string }, options?: { cause?: unknown }) {
-    super("ERR_PYISOLATE_LIMIT", `extension "${extension}" passed its limit ${details.limit}: used ${details.value}, at most ${details.max} (caught by the ${details.mechanism}); it was stopped`, options);
+  constructor(
+    extension: string,
+    details: { limit: string; value: number; max: number; mechanism: string },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "ERR_PYISOLATE_LIMIT",
+      `extension "${extension}" passed its limit ${details.limit}: used ${details.value}, at most ${details.max} (caught by the ${details.mechanism}); it was stopped`,
+      options,
+    );
     this.extension = extension;
     this.limit = details.limit;
     this.value = details.value;
@@ -207,7 +219,10 @@ export class ExtensionUnresponsiveError extends PyIsolateError {
   readonly timeoutMs: number;
   constructor(extension: string, reason: "no-answer" | "loop-stalled", stalledMs: number, timeoutMs: number) {
     const what = reason === "no-answer" ? "its heartbeat went unanswered" : "its event loop did not run";
-    super("ERR_PYISOLATE_UNRESPONSIVE", `extension "${extension}" is unresponsive: ${what} for ${Math.round(stalledMs)} ms (health.timeoutMs ${timeoutMs})`);
+    super(
+      "ERR_PYISOLATE_UNRESPONSIVE",
+      `extension "${extension}" is unresponsive: ${what} for ${Math.round(stalledMs)} ms (health.timeoutMs ${timeoutMs})`,
+    );
     this.extension = extension;
     this.reason = reason;
     this.stalledMs = stalledMs;

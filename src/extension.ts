@@ -20,7 +20,17 @@ export type { ExtensionState } from "./types/events.js";
 
 /** Event names the host itself emits on an Extension; a Python event of these names is dropped. */
 export const RESERVED_EVENTS = new Set([
-  "stdout", "stderr", "exit", "stateChange", "dropped", "newListener", "removeListener", "crash", "restart", "ready", "error",
+  "stdout",
+  "stderr",
+  "exit",
+  "stateChange",
+  "dropped",
+  "newListener",
+  "removeListener",
+  "crash",
+  "restart",
+  "ready",
+  "error",
 ]);
 
 /**
@@ -66,7 +76,9 @@ export interface Extension<Api extends Shape = UntypedApi, Events extends Shape 
  * (`{ progress: { done: number } }`); both default to loose types for untyped use.
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
-export class Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<ExtensionEventMap<Events>> {
+export class Extension<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<
+  ExtensionEventMap<Events>
+> {
   readonly name: string;
   readonly environment: Environment;
   /** What confines this extension: the backend that ran, the host's restriction model, and whether it fell back. */
@@ -106,9 +118,15 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     this.name = parts.name;
     this.environment = parts.environment;
     this.sandbox = Object.freeze({ ...parts.sandbox });
-    this.proxy = makeRemoteProxy(this.name, () => this.methods, (method, args) => this.call(method, args), {
-      streams: () => this.streamMethods, stream: (method, args) => this.stream(method, args),
-    }) as Remote<Api>;
+    this.proxy = makeRemoteProxy(
+      this.name,
+      () => this.methods,
+      (method, args) => this.call(method, args),
+      {
+        streams: () => this.streamMethods,
+        stream: (method, args) => this.stream(method, args),
+      },
+    ) as Remote<Api>;
   }
 
   get state(): ExtensionState {
@@ -150,11 +168,17 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     }
     const session = this.current?.session;
     if (this.currentState !== "ready" || !session) {
-      return Promise.reject(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
+      return Promise.reject(
+        this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`),
+      );
     }
     // A name the ready message did not list is refused here: a typo never reaches the extension.
     if (!this.methods.includes(method)) return Promise.reject(new UnknownMethodError(this.name, method, this.methods));
-    return session.peer.call(EXTENSION_TARGET, method, args, { signal: options.signal, timeoutMs, kwargs: options.kwargs });
+    return session.peer.call(EXTENSION_TARGET, method, args, {
+      signal: options.signal,
+      timeoutMs,
+      kwargs: options.kwargs,
+    });
   }
 
   /**
@@ -166,7 +190,8 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
    */
   stream(method: string, args: unknown[] = [], options: StreamOptions = {}): AsyncIterableIterator<unknown> {
     const idleTimeoutMs = options.idleTimeoutMs ?? this.parts.callTimeoutMs;
-    if (this.currentState === "restarting" && this.parts.restart?.queueCalls) return this.streamAfterRestart(method, args, options);
+    if (this.currentState === "restarting" && this.parts.restart?.queueCalls)
+      return this.streamAfterRestart(method, args, options);
     const session = this.current?.session;
     if (this.currentState !== "ready" || !session) {
       return failedStream(this.failure ?? new ExtensionClosedError(`extension "${this.name}" is ${this.currentState}`));
@@ -310,7 +335,12 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
   }
 
   /** Waits for the restart (bounded), then calls with what is left of the call's own timeout. */
-  private async callAfterRestart(method: string, args: unknown[], options: CallOptions, timeoutMs: number | undefined): Promise<unknown> {
+  private async callAfterRestart(
+    method: string,
+    args: unknown[],
+    options: CallOptions,
+    timeoutMs: number | undefined,
+  ): Promise<unknown> {
     const began = performance.now();
     const queueMs = Math.min(this.parts.restart!.queueTimeoutMs, timeoutMs ?? Infinity);
     await this.gate.wait(queueMs, options.signal, `call "${method}"`, this.failure);
@@ -319,8 +349,15 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
   }
 
   /** A stream made while restarting: its first read waits for the restart (as a queued call does), then streams. */
-  private async *streamAfterRestart(method: string, args: unknown[], options: StreamOptions): AsyncIterableIterator<unknown> {
-    const queueMs = Math.min(this.parts.restart!.queueTimeoutMs, options.idleTimeoutMs ?? this.parts.callTimeoutMs ?? Infinity);
+  private async *streamAfterRestart(
+    method: string,
+    args: unknown[],
+    options: StreamOptions,
+  ): AsyncIterableIterator<unknown> {
+    const queueMs = Math.min(
+      this.parts.restart!.queueTimeoutMs,
+      options.idleTimeoutMs ?? this.parts.callTimeoutMs ?? Infinity,
+    );
     await this.gate.wait(queueMs, options.signal, `stream "${method}"`, this.failure);
     yield* this.stream(method, args, options);
   }

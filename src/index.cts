@@ -9,7 +9,10 @@ function load(): Api {
     return require("./index.js") as Api;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ERR_REQUIRE_ESM") throw error;
-    throw new Error(`require("pyisolate") needs Node 20.19+ or 22.12+ (this is ${process.version}); use import, or await import("pyisolate")`, { cause: error });
+    throw new Error(
+      `require("pyisolate") needs Node 20.19+ or 22.12+ (this is ${process.version}); use import, or await import("pyisolate")`,
+      { cause: error },
+    );
   }
 }
 

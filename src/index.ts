@@ -4,7 +4,14 @@
 export { ExtensionManager } from "./manager.js";
 export { Extension, type ExtensionState, type ExtensionProxy } from "./extension.js";
 export type {
-  ExtensionOptions, ManagerOptions, CallOptions, SandboxOptions, SandboxMode, Installer, InstallerBackend, SharedRuntimeOptions,
+  ExtensionOptions,
+  ManagerOptions,
+  CallOptions,
+  SandboxOptions,
+  SandboxMode,
+  Installer,
+  InstallerBackend,
+  SharedRuntimeOptions,
 } from "./config/options.js";
 export { kwargs, type Kwargs } from "./rpc/kwargs.js";
 export type { StreamOptions } from "./rpc/stream-call.js";
@@ -34,8 +41,14 @@ export type { PruneSkip } from "./prune/classify.js";
 
 // Sandbox detection and the compatibility matrix (\`pyisolate doctor\`)
 export {
-  detectSandbox, RESTRICTION_MODELS, type SandboxCapabilities, type RestrictionModel, type SandboxBackend,
-  type SandboxGap, type DetectOptions, type SandboxInfo,
+  detectSandbox,
+  RESTRICTION_MODELS,
+  type SandboxCapabilities,
+  type RestrictionModel,
+  type SandboxBackend,
+  type SandboxGap,
+  type DetectOptions,
+  type SandboxInfo,
 } from "./sandbox/index.js";
 export { runDoctor, formatDoctorText, formatDoctorJson, type DoctorReport, type DoctorGap } from "./doctor/index.js";
 
@@ -48,9 +61,21 @@ export { liveSegments, type SegmentRecord } from "./tensor/ledger.js";
 
 // Errors
 export {
-  PyIsolateError, ConfigError, RemoteError, ExtensionCrashedError, ExtensionLoadError, EnvironmentBuildError,
-  ProtocolError, CallAbortedError, ExtensionClosedError, SandboxUnavailableError, ExtensionLimitError,
-  ExtensionUnresponsiveError, UnknownMethodError, RayClusterError, type ExitInfo,
+  PyIsolateError,
+  ConfigError,
+  RemoteError,
+  ExtensionCrashedError,
+  ExtensionLoadError,
+  EnvironmentBuildError,
+  ProtocolError,
+  CallAbortedError,
+  ExtensionClosedError,
+  SandboxUnavailableError,
+  ExtensionLimitError,
+  ExtensionUnresponsiveError,
+  UnknownMethodError,
+  RayClusterError,
+  type ExitInfo,
 } from "./errors.js";
 export type { ResourceLimits, LimitName } from "./limits/types.js";
 

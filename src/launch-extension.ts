@@ -3,9 +3,7 @@
 
 import type { Environment } from "./env/builder.js";
 import { constants as osConstants } from "node:os";
-import {
-  type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, CallAbortedError,
-} from "./errors.js";
+import { type ExitInfo, ExtensionCrashedError, ExtensionLoadError, ProtocolError, CallAbortedError } from "./errors.js";
 import { Extension } from "./extension.js";
 import type { GuestSession, SessionHooks } from "./lifecycle/session.js";
 import { HealthMonitor, type HealthPolicy } from "./lifecycle/health.js";
@@ -93,16 +91,23 @@ function timeout(ms: number, why: string): Promise<never> {
 export function unwrapBwrapExit(exit: ExitInfo): ExitInfo {
   const code = exit.exitCode;
   if (code === null || code <= 128 || exit.signal) return exit;
-  const signal = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] as NodeJS.Signals | undefined;
+  const signal = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] as
+    NodeJS.Signals | undefined;
   return signal ? { ...exit, exitCode: null, signal } : exit;
 }
 
 /** Makes the Extension and starts its first session; a failed start frees everything and throws ExtensionLoadError. */
 export async function launchExtension(input: LaunchExtensionInput): Promise<Extension> {
   const extension = new Extension({
-    name: input.name, environment: input.environment, sandbox: input.sandbox, logger: input.logger,
-    callTimeoutMs: input.callTimeoutMs, stopGraceMs: input.stopGraceMs, onFinished: input.onFinished,
-    restart: input.restart, worker: input.worker,
+    name: input.name,
+    environment: input.environment,
+    sandbox: input.sandbox,
+    logger: input.logger,
+    callTimeoutMs: input.callTimeoutMs,
+    stopGraceMs: input.stopGraceMs,
+    onFinished: input.onFinished,
+    restart: input.restart,
+    worker: input.worker,
     startSession: (hooks, signal) => startSession(input, hooks, signal),
   });
   await extension.start(input.signal);
@@ -110,18 +115,34 @@ export async function launchExtension(input: LaunchExtensionInput): Promise<Exte
 }
 
 /** One guest process through its handshake. On failure the process is gone and the error is an ExtensionLoadError. */
-export async function startSession(input: LaunchExtensionInput, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
+export async function startSession(
+  input: LaunchExtensionInput,
+  hooks: SessionHooks,
+  signal: AbortSignal | undefined,
+): Promise<GuestSession> {
   const { name, logger } = input;
   // Over TCP the guest dials the listener with a one-time token (src/remote/); else fd 3 is its socket.
   const listener = input.transport === "tcp" ? await input.listener!() : undefined;
   const pending: PendingConnection | undefined = listener?.expect(name);
   // The heartbeat over TCP: a second authenticated connection, its own token (fd 5's job).
-  const beat: PendingConnection | undefined = input.health === undefined ? undefined : listener?.expect(`${name} (heartbeat)`);
+  const beat: PendingConnection | undefined =
+    input.health === undefined ? undefined : listener?.expect(`${name} (heartbeat)`);
   const built = buildLaunchCommand({
-    pythonPath: input.pythonPath, venv: input.venv, modulePath: input.modulePath, sandbox: input.sandboxLaunch,
+    pythonPath: input.pythonPath,
+    venv: input.venv,
+    modulePath: input.modulePath,
+    sandbox: input.sandboxLaunch,
     env: buildCleanEnv({
-      hostEnv: process.env, venvPath: input.environment.venvPath, home: input.privateDirs.home,
-      tmpdir: input.privateDirs.tmpdir, extra: { ...withoutDialEnv(input.env), ...pending?.env, ...(pending ? { [CUDA_REFUSE_ENV]: "1" } : {}), ...(beat ? { [HEARTBEAT_TOKEN_ENV]: beat.token } : {}) },
+      hostEnv: process.env,
+      venvPath: input.environment.venvPath,
+      home: input.privateDirs.home,
+      tmpdir: input.privateDirs.tmpdir,
+      extra: {
+        ...withoutDialEnv(input.env),
+        ...pending?.env,
+        ...(pending ? { [CUDA_REFUSE_ENV]: "1" } : {}),
+        ...(beat ? { [HEARTBEAT_TOKEN_ENV]: beat.token } : {}),
+      },
       cudaIpc: pending ? false : input.cudaIpc,
     }),
     limits: input.resourceLimits,
@@ -143,51 +164,81 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   // eslint-disable-next-line prefer-const
   let enforcement: Enforcement | undefined;
   // No fd channel over TCP: tensors and bytes travel by value.
-  const tensors = new TensorLink(pending ? "copy" : input.tensorTransport, name, limits, input.bytesMemfdThreshold, pending ? CUDA_OVER_TCP : undefined);
+  const tensors = new TensorLink(
+    pending ? "copy" : input.tensorTransport,
+    name,
+    limits,
+    input.bytesMemfdThreshold,
+    pending ? CUDA_OVER_TCP : undefined,
+  );
   // Lines and events past the extension's budget are dropped here, before they are forwarded or emitted.
   const gate = outputGate(input.output ?? DEFAULT_OUTPUT_LIMITS, name, logger, (report) => hooks.dropped(report));
-  const guest = new GuestProcess(command, {
-    onStdout: (line) => {
-      if (!gate.admit("stdout", Buffer.byteLength(line) + 1)) return;
-      input.forwardOutput?.("stdout", line);
-      hooks.stdout(line);
+  const guest = new GuestProcess(
+    command,
+    {
+      onStdout: (line) => {
+        if (!gate.admit("stdout", Buffer.byteLength(line) + 1)) return;
+        input.forwardOutput?.("stdout", line);
+        hooks.stdout(line);
+      },
+      onStderr: (line) => {
+        if (!gate.admit("stderr", Buffer.byteLength(line) + 1)) return;
+        input.forwardOutput?.("stderr", line);
+        hooks.stderr(line);
+      },
+      onExit: (raw) => {
+        const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
+        tensors.ended();
+        gate.close();
+        clearTimeout(disconnectTimer); // a dead extension keeps no timer of the host
+        // A signal that is the kernel's word for a limit (SIGXCPU, an OOM kill in its cgroup) is reported as that limit.
+        const limitError = enforcement?.exitError(exit);
+        enforcement?.ended();
+        health?.stop();
+        if (limitError && started) hooks.failure(limitError);
+        failStart(limitError ?? new ExtensionCrashedError(name, exit));
+        hooks.exit(exit);
+      },
     },
-    onStderr: (line) => {
-      if (!gate.admit("stderr", Buffer.byteLength(line) + 1)) return;
-      input.forwardOutput?.("stderr", line);
-      hooks.stderr(line);
+    {
+      fdChannel: tensors.childFd,
+      maxLineChars: limits.maxLineChars,
+      heartbeat: input.health !== undefined && !pending,
+      gate,
+      channel: !pending,
     },
-    onExit: (raw) => {
-      const exit = input.sandboxLaunch.backend.startsWith("bwrap") ? unwrapBwrapExit(raw) : raw;
-      tensors.ended();
-      gate.close();
-      clearTimeout(disconnectTimer); // a dead extension keeps no timer of the host
-      // A signal that is the kernel's word for a limit (SIGXCPU, an OOM kill in its cgroup) is reported as that limit.
-      const limitError = enforcement?.exitError(exit);
-      enforcement?.ended();
-      health?.stop();
-      if (limitError && started) hooks.failure(limitError);
-      failStart(limitError ?? new ExtensionCrashedError(name, exit));
-      hooks.exit(exit);
-    },
-  }, { fdChannel: tensors.childFd, maxLineChars: limits.maxLineChars, heartbeat: input.health !== undefined && !pending, gate, channel: !pending });
+  );
   tensors.spawned(guest.pid);
   let health: HealthMonitor | undefined;
   // A failure found after the start (protocol error, hung guest, a limit) ends this session: the Extension decides what next.
   const failLater = (error: Error) => (started ? hooks.failure(error) : failStart(error));
   // From the spawn on: what the import does counts too.
-  enforcement = guest.pid === undefined ? undefined : enforceLimits({
-    name, pid: guest.pid, backend: input.sandboxLaunch.backend, limits: input.resourceLimits, logger,
-    folders: [input.privateDirs.home, input.privateDirs.tmpdir],
-    onExceeded: (error) => {
-      logger.warn(`[${name}] ${error.message}`);
-      failLater(error);
-    },
-  });
+  enforcement =
+    guest.pid === undefined
+      ? undefined
+      : enforceLimits({
+          name,
+          pid: guest.pid,
+          backend: input.sandboxLaunch.backend,
+          limits: input.resourceLimits,
+          logger,
+          folders: [input.privateDirs.home, input.privateDirs.tmpdir],
+          onExceeded: (error) => {
+            logger.warn(`[${name}] ${error.message}`);
+            failLater(error);
+          },
+        });
 
-  const timer = setTimeout(() => failStart(new ExtensionLoadError(
-    name, `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
-  )), input.startTimeoutMs);
+  const timer = setTimeout(
+    () =>
+      failStart(
+        new ExtensionLoadError(
+          name,
+          `no answer to the handshake within ${input.startTimeoutMs} ms (the import may hang)`,
+        ),
+      ),
+    input.startTimeoutMs,
+  );
   const onAbort = () => failStart(new CallAbortedError(`loading "${name}" was aborted`, { cause: signal?.reason }));
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
@@ -195,10 +246,14 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   let peer: RpcPeer | undefined;
   const fail = async (error: unknown): Promise<never> => {
     const cause = error as Error;
-    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+    const failure =
+      cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
     pending?.cancel(failure);
     beat?.cancel(failure);
-    void beat?.accepted.then((socket) => socket.destroy(), () => undefined);
+    void beat?.accepted.then(
+      (socket) => socket.destroy(),
+      () => undefined,
+    );
     peer?.close(failure);
     guest.kill();
     await guest.exited;
@@ -244,20 +299,32 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       switch (step.kind) {
         case "init":
           peer!.send({
-            k: "init", v: PROTOCOL_VERSION, name, modulePath: input.modulePath,
-            extensionClass: input.extensionClass ?? null, tensors: tensors.init,
+            k: "init",
+            v: PROTOCOL_VERSION,
+            name,
+            modulePath: input.modulePath,
+            extensionClass: input.extensionClass ?? null,
+            tensors: tensors.init,
             limits: {
-              maxFrameBytes: limits.maxFrameBytes, maxHeaderBytes: limits.maxHeaderBytes,
-              maxAttachments: limits.maxAttachments, maxFdsPerFrame: limits.maxFdsPerFrame,
+              maxFrameBytes: limits.maxFrameBytes,
+              maxHeaderBytes: limits.maxHeaderBytes,
+              maxAttachments: limits.maxAttachments,
+              maxFdsPerFrame: limits.maxFdsPerFrame,
             },
-            services: input.serviceNames(), inferenceMode: input.inferenceMode,
+            services: input.serviceNames(),
+            inferenceMode: input.inferenceMode,
           });
           pythonVersion = step.python;
           // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.
           if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(step.pid);
           return;
         case "ready":
-          return settleHandshake?.(undefined, { k: "ready", methods: step.methods, extensionClass: step.extensionClass, streams: step.streams });
+          return settleHandshake?.(undefined, {
+            k: "ready",
+            methods: step.methods,
+            extensionClass: step.extensionClass,
+            streams: step.streams,
+          });
         case "fail":
           return failLater(step.error);
       }
@@ -269,7 +336,9 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
   try {
     const ready = await handshake;
     // The guest dialled both before it confined itself: its heartbeat connection came before its hello.
-    const beatSocket = beat ? await Promise.race([beat.accepted, timeout(1000, `extension "${name}" did not open its heartbeat connection`)]) : undefined;
+    const beatSocket = beat
+      ? await Promise.race([beat.accepted, timeout(1000, `extension "${name}" did not open its heartbeat connection`)])
+      : undefined;
     started = true;
     // Pinged only once ready: the import may hold the event loop as long as startTimeoutMs allows.
     if (input.health && guest.heartbeat) health = new HealthMonitor(guest.heartbeat, name, input.health, failLater);
@@ -278,8 +347,14 @@ export async function startSession(input: LaunchExtensionInput, hooks: SessionHo
       beatSocket.resume();
     }
     return {
-      process: guest, peer,
-      info: { methods: ready.methods, extensionClass: ready.extensionClass, pythonVersion, streams: ready.streams ?? [] },
+      process: guest,
+      peer,
+      info: {
+        methods: ready.methods,
+        extensionClass: ready.extensionClass,
+        pythonVersion,
+        streams: ready.streams ?? [],
+      },
       stopHealth: () => health?.stop(),
     };
   } catch (error) {

@@ -53,15 +53,28 @@ export interface WorkerContext {
 }
 
 /** One process on a plan: its private folders, its sandbox's launch, its handshake. `worker`: its index in a pool. */
-export async function launchWorker(plan: LoadPlan, context: WorkerContext, worker: number | undefined, onGone: () => void | Promise<void>): Promise<Extension> {
+export async function launchWorker(
+  plan: LoadPlan,
+  context: WorkerContext,
+  worker: number | undefined,
+  onGone: () => void | Promise<void>,
+): Promise<Extension> {
   const { name, logger, checked, merged, limits, environment, policy, capabilities, choice } = plan;
   const privateDirs = await makePrivateDirs(tmpdir(), name, await context.hostFolders());
   const privateRoot = privateDirs.root;
   const prepared = await prepareSandbox({
-    backend: choice.backend, capabilities, policy, pins: plan.pins, venv: environment.venvPath, pythonPath: environment.basePython,
+    backend: choice.backend,
+    capabilities,
+    policy,
+    pins: plan.pins,
+    venv: environment.venvPath,
+    pythonPath: environment.basePython,
     systemSitePackages: environment.systemSitePackages,
     sharedRuntime: environment.sharedRuntime?.venvPath,
-    modulePath: plan.modulePath, runtimeDir: RUNTIME_ROOT, home: privateDirs.home, tmpdir: privateDirs.tmpdir,
+    modulePath: plan.modulePath,
+    runtimeDir: RUNTIME_ROOT,
+    home: privateDirs.home,
+    tmpdir: privateDirs.tmpdir,
     tmpSizeBytes: limits?.diskMiB === undefined ? undefined : limits.diskMiB * 1024 * 1024,
     onWarning: (message) => logger.warn(`[${name}] ${message}`),
   }).catch(async (error: unknown) => {
@@ -86,9 +99,12 @@ export async function launchWorker(plan: LoadPlan, context: WorkerContext, worke
     // Told at each start: a ProxiedSingleton the host does not provide stays local in the extension (pyisolate 0.10).
     serviceNames: () => [...context.services.keys()].filter(plan.mayCall),
     // pyisolate runs extensions that share torch under inference_mode; a shared runtime layer is our shared torch.
-    inferenceMode: merged.inferenceMode ?? (plan.sharedRuntime !== undefined),
+    inferenceMode: merged.inferenceMode ?? plan.sharedRuntime !== undefined,
     logger,
-    forwardOutput: outputForwarder(worker === undefined ? name : `${name}#${worker}`, { enabled: context.forwardOutput, logger: checked.logger ?? context.managerLogger }),
+    forwardOutput: outputForwarder(worker === undefined ? name : `${name}#${worker}`, {
+      enabled: context.forwardOutput,
+      logger: checked.logger ?? context.managerLogger,
+    }),
     callTimeoutMs: merged.callTimeoutMs,
     startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
     stopGraceMs: context.stopGraceMs,
@@ -110,4 +126,3 @@ export async function launchWorker(plan: LoadPlan, context: WorkerContext, worke
     },
   });
 }
-

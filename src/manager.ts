@@ -35,7 +35,6 @@ import { ClusterListener } from "./remote/listener.js";
 import { resolveListen } from "./remote/listen-check.js";
 import type { RemoteContext } from "./remote/remote-session.js";
 
-
 const DEFAULT_STOP_GRACE_MS = 5_000;
 
 export class ExtensionManager {
@@ -59,7 +58,10 @@ export class ExtensionManager {
   /** The cluster listener, once something needed it (never opened unless asked: cluster.listen or a tcp load). */
   private listenerOpen: Promise<ClusterListener> | undefined;
   private readonly killOnExit = () => {
-    for (const extension of [...this.extensions.values(), ...[...this.pools.values()].flatMap((pool) => pool.extensions())]) {
+    for (const extension of [
+      ...this.extensions.values(),
+      ...[...this.pools.values()].flatMap((pool) => pool.extensions()),
+    ]) {
       if (extension.processGroup !== undefined) {
         try {
           // SIGTERM, not SIGKILL: the guest's supervisor must live to kill what the extension started (see
@@ -111,7 +113,9 @@ export class ExtensionManager {
   }
 
   /** The loaded extension of this name, if any; `Api` and `Events` type it as `load<Api, Events>()` does. */
-  get<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(name: string): Extension<Api, Events> | undefined {
+  get<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(
+    name: string,
+  ): Extension<Api, Events> | undefined {
     return this.extensions.get(name) as Extension<Api, Events> | undefined;
   }
 
@@ -124,15 +128,21 @@ export class ExtensionManager {
    * Builds (or reuses) the extension's venv, starts its process and waits until it is ready. `Api` types
    * `ext.proxy` (`Remote<Api>`), `Events` the extension's events; `npx pyisolate types <folder>` writes both.
    */
-  async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: ExtensionOptions): Promise<Extension<Api, Events>> {
+  async load<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(
+    options: ExtensionOptions,
+  ): Promise<Extension<Api, Events>> {
     if (typeof options === "object" && options !== null && "workers" in options) {
-      throw new ConfigError("workers: load() runs one process; manager.pool({ ..., workers }) runs several", { key: "workers" });
+      throw new ConfigError("workers: load() runs one process; manager.pool({ ..., workers }) runs several", {
+        key: "workers",
+      });
     }
     // Placed on a Ray cluster: a job there runs the guest, which dials back over TCP+TLS (src/ray/load-on-ray.ts).
     const placement = validatePlacement((options as { placement?: unknown } | null)?.placement);
     if (placement?.ray) {
       if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
-      return loadOnRay(this.remoteContext(), this.options.cluster?.ray, options, placement.ray) as Promise<Extension<Api, Events>>;
+      return loadOnRay(this.remoteContext(), this.options.cluster?.ray, options, placement.ray) as Promise<
+        Extension<Api, Events>
+      >;
     }
     return this.loadWith(options, async (plan, release) => {
       // `let`: onFinished reads it, and may run before the assignment (a failed start).
@@ -154,7 +164,9 @@ export class ExtensionManager {
    * Starts `workers` processes of one extension on one venv (built once) and returns them as a pool: calls go to the
    * least-busy worker, a crash takes down only that worker's calls, each worker restarts per `restart` (docs/pools.md).
    */
-  async pool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(options: PoolOptions): Promise<ExtensionPool<Api, Events>> {
+  async pool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(
+    options: PoolOptions,
+  ): Promise<ExtensionPool<Api, Events>> {
     const { workers, rest } = splitPoolOptions(options);
     return this.loadWith(rest, async (plan, release) => {
       // eslint-disable-next-line prefer-const -- onGone reads it, and may run before the assignment (a failed start)
@@ -163,18 +175,22 @@ export class ExtensionManager {
         if (pool && this.pools.get(plan.name) === pool) this.pools.delete(plan.name);
         release();
       };
-      pool = await startPool<Api, Events>({
-        name: plan.name, workers, logger: plan.logger,
+      pool = (await startPool<Api, Events>({
+        name: plan.name,
+        workers,
+        logger: plan.logger,
         launch: (index, onFinished) => launchWorker(plan, this.workerContext(), index, onFinished),
         onFinished: onGone,
-      }) as unknown as ExtensionPool;
+      })) as unknown as ExtensionPool;
       this.pools.set(plan.name, pool);
       return { result: pool as unknown as ExtensionPool<Api, Events>, ownsPins: true };
     });
   }
 
   /** The pool of this name, if any. */
-  getPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(name: string): ExtensionPool<Api, Events> | undefined {
+  getPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(
+    name: string,
+  ): ExtensionPool<Api, Events> | undefined {
     return this.pools.get(name) as ExtensionPool<Api, Events> | undefined;
   }
 
@@ -183,19 +199,28 @@ export class ExtensionManager {
    * pinned. `start` launches what runs on it; `release` (called once its processes are all gone) closes the pins when
    * `start` said it owns them.
    */
-  private async loadWith<T>(options: ExtensionOptions, start: (plan: LoadPlan, release: () => void) => Promise<{ result: T; ownsPins: boolean }>): Promise<T> {
+  private async loadWith<T>(
+    options: ExtensionOptions,
+    start: (plan: LoadPlan, release: () => void) => Promise<{ result: T; ownsPins: boolean }>,
+  ): Promise<T> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     // Code options are checked on their own first, so that their errors do not name the config file.
     const checked = validateExtensionOptions(options, (message) => this.tellDeprecated(message));
     const modulePath = await realpath(checked.modulePath);
     // The folder and its pyisolate.yaml are the extension's: the file may narrow, never widen (file-policy.ts).
     const fromFile = readConfigFile(modulePath, {
-      fileEnv: checked.fileEnv, dependencyPaths: checked.fileDependencyPaths, name: checked.name, gpu: checked.sandbox?.gpu === true,
-      sharedRuntimes: Object.keys(this.options.sharedRuntimes ?? {}), onWarning: (message) => this.logger.warn(`[${checked.name}] ${message}`),
+      fileEnv: checked.fileEnv,
+      dependencyPaths: checked.fileDependencyPaths,
+      name: checked.name,
+      gpu: checked.sandbox?.gpu === true,
+      sharedRuntimes: Object.keys(this.options.sharedRuntimes ?? {}),
+      onWarning: (message) => this.logger.warn(`[${checked.name}] ${message}`),
     });
     const mayCall = grantedServices(checked.services, fromFile.services);
     // The code's installer under its new name (a deprecated `backend` moved), so that it wins over the file's.
-    const merged = validateExtensionOptions(mergeOptions(fromFile, { ...options, backend: undefined, installer: checked.installer, modulePath }));
+    const merged = validateExtensionOptions(
+      mergeOptions(fromFile, { ...options, backend: undefined, installer: checked.installer, modulePath }),
+    );
     // Per key the smaller of the code's and the file's: the file may add or tighten a limit, never loosen one.
     const limits = narrowLimits(checked.limits, fromFile.limits);
     const name = merged.name;
@@ -211,7 +236,11 @@ export class ExtensionManager {
     try {
       pins.pin(modulePath, "modulePath");
       const policy = await resolveSandboxPolicy({
-        fromCode: options.sandbox, fromFile: fromFile.sandbox, modulePath, configFile: join(modulePath, CONFIG_FILE_NAME), pins,
+        fromCode: options.sandbox,
+        fromFile: fromFile.sandbox,
+        modulePath,
+        configFile: join(modulePath, CONFIG_FILE_NAME),
+        pins,
       });
       // Before the venv is built: a load that cannot be sandboxed fails at once.
       const { choice, capabilities } = await this.chooseSandbox(name, policy, logger);
@@ -232,13 +261,37 @@ export class ExtensionManager {
         onProgress: withProgressLog(merged.onProgress, progressLogger(name, logger)),
         signal: merged.signal,
         // Installs run an sdist's build code: they are sandboxed under the same mode and backend as the extension.
-        sandbox: { mode: policy.mode, backend: policy.backend, network: policy.network, extensionDir: modulePath, trustedIndex: { indexUrl: options.indexUrl ?? null, extraIndexUrls: options.extraIndexUrls ?? [], findLinks: options.findLinks ?? [] },
-          trustedDependencies: checked.dependencies, dependencyRoots: realRoots(checked.fileDependencyPaths) },
+        sandbox: {
+          mode: policy.mode,
+          backend: policy.backend,
+          network: policy.network,
+          extensionDir: modulePath,
+          trustedIndex: {
+            indexUrl: options.indexUrl ?? null,
+            extraIndexUrls: options.extraIndexUrls ?? [],
+            findLinks: options.findLinks ?? [],
+          },
+          trustedDependencies: checked.dependencies,
+          dependencyRoots: realRoots(checked.fileDependencyPaths),
+        },
       });
       // The code grants restarts; the extension's file may only narrow them (or turn them off).
       const restart = narrowRestartPolicy(checked.restartPolicy, fromFile.restart);
       const plan: LoadPlan = {
-        name, logger, checked, merged, limits, modulePath, pins, policy, choice, capabilities, environment, sharedRuntime, restart, mayCall,
+        name,
+        logger,
+        checked,
+        merged,
+        limits,
+        modulePath,
+        pins,
+        policy,
+        choice,
+        capabilities,
+        environment,
+        sharedRuntime,
+        restart,
+        mayCall,
       };
       let released = false;
       const started = await start(plan, () => {
@@ -267,8 +320,13 @@ export class ExtensionManager {
   /** Stops every extension and refuses new loads. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.extensions.values(), ...this.pools.values()].map((extension) => extension.stop()));
-    await this.listenerOpen?.then((listener) => listener.close(), () => undefined);
+    await Promise.allSettled(
+      [...this.extensions.values(), ...this.pools.values()].map((extension) => extension.stop()),
+    );
+    await this.listenerOpen?.then(
+      (listener) => listener.close(),
+      () => undefined,
+    );
     this.forgetHostExit();
   }
 
@@ -279,8 +337,11 @@ export class ExtensionManager {
   /** What a worker's launch needs of the manager. */
   private workerContext(): WorkerContext {
     return {
-      services: this.services, hostFolders: () => this.hostFolders(), forwardOutput: this.options.forwardOutput ?? true,
-      managerLogger: this.options.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      services: this.services,
+      hostFolders: () => this.hostFolders(),
+      forwardOutput: this.options.forwardOutput ?? true,
+      managerLogger: this.options.logger,
+      stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       listener: () => this.clusterListener(),
     };
   }
@@ -288,10 +349,14 @@ export class ExtensionManager {
   /** @internal What src/remote/slot.ts's loadRemote() needs: the listener, the services, registration. */
   remoteContext(): RemoteContext {
     return {
-      listener: () => this.clusterListener(), resolveService: (name) => this.services.get(name), serviceNames: () => [...this.services.keys()],
-      logger: this.logger, stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+      listener: () => this.clusterListener(),
+      resolveService: (name) => this.services.get(name),
+      serviceNames: () => [...this.services.keys()],
+      logger: this.logger,
+      stopGraceMs: this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       register: (extension) => {
-        if (this.extensions.has(extension.name)) throw new ConfigError(`an extension named "${extension.name}" is already loaded`, { key: "name" });
+        if (this.extensions.has(extension.name))
+          throw new ConfigError(`an extension named "${extension.name}" is already loaded`, { key: "name" });
         this.extensions.set(extension.name, extension);
       },
       unregister: (extension) => {
@@ -316,7 +381,10 @@ export class ExtensionManager {
       const self = await selfIdentity();
       if (self) {
         const removed = await reclaimPrivateDirs(tmpdir(), self);
-        if (removed.length) this.logger.info(`removed ${removed.length} private folder(s) of extensions whose host died: ${removed.join(", ")}`);
+        if (removed.length)
+          this.logger.info(
+            `removed ${removed.length} private folder(s) of extensions whose host died: ${removed.join(", ")}`,
+          );
       }
       return self;
     })();
@@ -324,7 +392,11 @@ export class ExtensionManager {
   }
 
   /** Detects once, decides the backend for this load, and says so: info for the backend, a warning once for a fallback. */
-  private async chooseSandbox(name: string, policy: SandboxPolicy, logger: Logger): Promise<{ choice: SandboxChoice; capabilities: SandboxCapabilities | undefined }> {
+  private async chooseSandbox(
+    name: string,
+    policy: SandboxPolicy,
+    logger: Logger,
+  ): Promise<{ choice: SandboxChoice; capabilities: SandboxCapabilities | undefined }> {
     if (policy.mode === "disabled") {
       logger.info(`[${name}] sandbox disabled by configuration: the extension runs with the host user's rights`);
       return { choice: { backend: "none", degraded: false }, capabilities: undefined };
@@ -340,7 +412,9 @@ export class ExtensionManager {
           (remedies.length ? ` To fix it:\n  ${remedies.join("\n  ")}` : ""),
       );
     }
-    logger.info(`[${name}] sandbox: ${choice.backend} (restriction model "${capabilities.model}"${choice.degraded ? ", degraded" : ""})`);
+    logger.info(
+      `[${name}] sandbox: ${choice.backend} (restriction model "${capabilities.model}"${choice.degraded ? ", degraded" : ""})`,
+    );
     return { choice, capabilities };
   }
 }

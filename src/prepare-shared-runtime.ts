@@ -50,7 +50,8 @@ export async function prepareSharedRuntime(request: SharedRuntimeRequest): Promi
     installer: spec.installer ?? manager.installer ?? "auto",
     systemSitePackages: spec.systemSitePackages,
     runtimeVersion: RUNTIME_VERSION,
-    onProgress: onProgress && ((e: ProgressEvent) => onProgress({ ...e, message: `shared runtime "${name}": ${e.message}` })),
+    onProgress:
+      onProgress && ((e: ProgressEvent) => onProgress({ ...e, message: `shared runtime "${name}": ${e.message}` })),
     signal: extension.signal,
     // The layer's packages are the host's choice, but their sdists' build code is not: the install reaches only the
     // layer's configured indexes (through the index proxy; no network at all when they are local), never the

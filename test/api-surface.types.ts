@@ -10,7 +10,13 @@ export const link: api.SharedRuntimeLink | undefined = ({} as api.Environment).s
 // @ts-expect-error a shared runtime is named by a string
 export const badLink: api.ExtensionOptions = { name: "x", modulePath: ".", sharedRuntime: 1 };
 
-const restart: api.RestartOptions = { maxRestarts: 2, windowMs: 1000, backoffMs: 10, queueCalls: false, queueTimeoutMs: 50 };
+const restart: api.RestartOptions = {
+  maxRestarts: 2,
+  windowMs: 1000,
+  backoffMs: 10,
+  queueCalls: false,
+  queueTimeoutMs: 50,
+};
 const health: api.HealthOptions = { intervalMs: 100, timeoutMs: 1000 };
 export const supervised: api.ExtensionOptions = { name: "x", modulePath: ".", restart, health };
 export const unwatched: api.ExtensionOptions = { name: "x", modulePath: ".", health: false };

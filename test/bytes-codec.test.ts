@@ -29,7 +29,11 @@ const close = (fd: number): void => {
 describe("bytes by memfd in the host codec", { skip }, () => {
   it("sends bytes from the threshold on as a sealed memfd and smaller ones as attachments", () => {
     const encoded = codec(4096).encode([new Uint8Array(4095), Buffer.alloc(4096, 7), new ArrayBuffer(5000)]);
-    assert.deepEqual(encoded.value, [{ $bytes: 0 }, { $bytes: { fd: 0, size: 4096 } }, { $bytes: { fd: 1, size: 5000 } }]);
+    assert.deepEqual(encoded.value, [
+      { $bytes: 0 },
+      { $bytes: { fd: 0, size: 4096 } },
+      { $bytes: { fd: 1, size: 5000 } },
+    ]);
     assert.equal(encoded.attachments.length, 1);
     assert.equal(encoded.fds.length, 2);
     const native = nativeStatus.available ? nativeStatus.addon : undefined;
@@ -51,12 +55,19 @@ describe("bytes by memfd in the host codec", { skip }, () => {
   it("refuses bytes by fd past maxFrameBytes for the frame, a regular file, and a malformed payload", () => {
     const c = codec(1, 8192);
     const a = c.encode([Buffer.alloc(6000), Buffer.alloc(6000)]);
-    assert.throws(() => c.decode(a.value, [], a.fds.map(received), close), (e: Error) => e instanceof ProtocolError
-      && /^bytes by fd in one frame: 12000 exceeds the limit maxFrameBytes = 8192/.test(e.message));
+    assert.throws(
+      () => c.decode(a.value, [], a.fds.map(received), close),
+      (e: Error) =>
+        e instanceof ProtocolError &&
+        /^bytes by fd in one frame: 12000 exceeds the limit maxFrameBytes = 8192/.test(e.message),
+    );
     for (const hold of a.holds) hold.release();
     const file = openSync(process.execPath, "r");
     try {
-      assert.throws(() => c.decode({ $bytes: { fd: 0, size: 1 } }, [], [file]), /^ProtocolError|received bytes fd is not a memfd sealed against shrinking \(a file that cannot carry seals\)/);
+      assert.throws(
+        () => c.decode({ $bytes: { fd: 0, size: 1 } }, [], [file]),
+        /^ProtocolError|received bytes fd is not a memfd sealed against shrinking \(a file that cannot carry seals\)/,
+      );
     } finally {
       try {
         closeSync(file);
@@ -64,8 +75,15 @@ describe("bytes by memfd in the host codec", { skip }, () => {
         // the decode closed it (the codec owns a frame's fds)
       }
     }
-    for (const payload of [{ fd: -1, size: 1 }, { fd: 0, size: "1" }, { fd: 0, size: 1, more: true }]) {
-      assert.throws(() => c.decode({ $bytes: payload }, [], []), (e: Error) => e instanceof ProtocolError && /^malformed \$bytes/.test(e.message));
+    for (const payload of [
+      { fd: -1, size: 1 },
+      { fd: 0, size: "1" },
+      { fd: 0, size: 1, more: true },
+    ]) {
+      assert.throws(
+        () => c.decode({ $bytes: payload }, [], []),
+        (e: Error) => e instanceof ProtocolError && /^malformed \$bytes/.test(e.message),
+      );
     }
     assert.throws(() => new Codec().decode({ $bytes: { fd: 0, size: 1 } }), /bytes by fd need an fd channel/);
   });
@@ -74,10 +92,16 @@ describe("bytes by memfd in the host codec", { skip }, () => {
 describe("the bytesMemfdThreshold option", () => {
   it("takes a positive integer or Infinity and refuses anything else with a ConfigError naming the option", () => {
     const base = { name: "x", modulePath: fixture("bytes_echo") };
-    for (const ok of [1, 1 << 20, Infinity, undefined]) assert.doesNotThrow(() => validateExtensionOptions({ ...base, bytesMemfdThreshold: ok }));
+    for (const ok of [1, 1 << 20, Infinity, undefined])
+      assert.doesNotThrow(() => validateExtensionOptions({ ...base, bytesMemfdThreshold: ok }));
     for (const bad of [0, -1, 1.5, NaN, "1"]) {
-      assert.throws(() => validateExtensionOptions({ ...base, bytesMemfdThreshold: bad as number }), (e: Error) =>
-        e instanceof ConfigError && e.key === "bytesMemfdThreshold" && /^bytesMemfdThreshold must be a positive integer/.test(e.message));
+      assert.throws(
+        () => validateExtensionOptions({ ...base, bytesMemfdThreshold: bad as number }),
+        (e: Error) =>
+          e instanceof ConfigError &&
+          e.key === "bytesMemfdThreshold" &&
+          /^bytesMemfdThreshold must be a positive integer/.test(e.message),
+      );
     }
   });
 });

@@ -20,31 +20,43 @@ describe("fuzz: bytes by fd at the host's codec", { skip }, () => {
     const codec = new Codec({ bytesFd: { threshold: 1, maxBytes: 1 << 20, native } });
     const payload = fc.oneof(
       fc.record({ fd: fc.integer({ min: 0, max: 2 }), size: fc.integer({ min: 0, max: 4096 }) }),
-      fc.record({
-        fd: fc.oneof(fc.integer({ min: -2, max: 4 }), fc.constant("0"), fc.constant(null), fc.double()),
-        size: fc.oneof(fc.integer({ min: -1, max: 8192 }), fc.constant(2 ** 40), fc.constant(1 << 20), fc.double(), fc.constant("1")),
-      }, { requiredKeys: [] }),
+      fc.record(
+        {
+          fd: fc.oneof(fc.integer({ min: -2, max: 4 }), fc.constant("0"), fc.constant(null), fc.double()),
+          size: fc.oneof(
+            fc.integer({ min: -1, max: 8192 }),
+            fc.constant(2 ** 40),
+            fc.constant(1 << 20),
+            fc.double(),
+            fc.constant("1"),
+          ),
+        },
+        { requiredKeys: [] },
+      ),
     );
     const extra = fc.option(fc.constantFrom("more", "a", "fd2"), { nil: undefined });
     const before = openFds();
     const seen = { decoded: 0, refused: 0 };
-    fc.assert(fc.property(payload, extra, fc.integer({ min: 0, max: 2 }), (p, key, first) => {
-      const sealed = native.memfdCreate("fuzz", 4096);
-      const again = native.dupFd(sealed); // the same file under a second index (two values may name it)
-      const [socketFd, childFd] = native.socketPair("stream"); // not a memfd: refused
-      native.closeFd(childFd);
-      const fds = [sealed, again, socketFd];
-      const order = [...fds.slice(first), ...fds.slice(0, first)];
-      const value = { $bytes: key === undefined ? p : { ...p, [key]: 1 } };
-      try {
-        const got = codec.decode(value, [], order, (fd) => native.closeFd(fd));
-        assert.ok(got instanceof Uint8Array);
-        seen.decoded++;
-      } catch (err) {
-        assert.ok(err instanceof ProtocolError, `untyped failure: ${String(err)}`);
-        seen.refused++;
-      }
-    }), fuzzSettings());
+    fc.assert(
+      fc.property(payload, extra, fc.integer({ min: 0, max: 2 }), (p, key, first) => {
+        const sealed = native.memfdCreate("fuzz", 4096);
+        const again = native.dupFd(sealed); // the same file under a second index (two values may name it)
+        const [socketFd, childFd] = native.socketPair("stream"); // not a memfd: refused
+        native.closeFd(childFd);
+        const fds = [sealed, again, socketFd];
+        const order = [...fds.slice(first), ...fds.slice(0, first)];
+        const value = { $bytes: key === undefined ? p : { ...p, [key]: 1 } };
+        try {
+          const got = codec.decode(value, [], order, (fd) => native.closeFd(fd));
+          assert.ok(got instanceof Uint8Array);
+          seen.decoded++;
+        } catch (err) {
+          assert.ok(err instanceof ProtocolError, `untyped failure: ${String(err)}`);
+          seen.refused++;
+        }
+      }),
+      fuzzSettings(),
+    );
     assert.ok(seen.decoded > 0 && seen.refused > 0, JSON.stringify(seen));
     assert.equal(openFds(), before, "every fd of every frame was closed");
   });

@@ -15,7 +15,9 @@ import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 const MODULE = fixture("bytes_hostile");
 const MiB = 1024 * 1024;
-const NO_FDS = nativeStatus.available ? undefined : `the native addon is unavailable (${nativeStatus.reason}): no fds travel`;
+const NO_FDS = nativeStatus.available
+  ? undefined
+  : `the native addon is unavailable (${nativeStatus.reason}): no fds travel`;
 
 interface Attack {
   title: string;
@@ -28,24 +30,42 @@ interface Attack {
 
 const ATTACKS: Attack[] = [
   {
-    title: "an unsealed memfd", method: "send_bytes_fd", args: ["unsealed", MiB, MiB], everyMode: true,
+    title: "an unsealed memfd",
+    method: "send_bytes_fd",
+    args: ["unsealed", MiB, MiB],
+    everyMode: true,
     error: /^received bytes fd is not a memfd sealed against shrinking \(seals 0x0\)/,
   },
-  { title: "a pipe", method: "send_bytes_fd", args: ["pipe", 0, 16], error: /^received bytes fd is (unusable|not a memfd sealed)/ },
   {
-    title: "a sealed memfd that claims more bytes than it holds", method: "send_bytes_fd", args: ["sealed", 4096, MiB],
+    title: "a pipe",
+    method: "send_bytes_fd",
+    args: ["pipe", 0, 16],
+    error: /^received bytes fd is (unusable|not a memfd sealed)/,
+  },
+  {
+    title: "a sealed memfd that claims more bytes than it holds",
+    method: "send_bytes_fd",
+    args: ["sealed", 4096, MiB],
     error: /^received bytes fd holds 4096 bytes, less than the 1048576 declared/,
   },
   {
-    title: "a sealed memfd that claims 1 TiB (nothing is allocated)", method: "send_bytes_fd", args: ["sealed", 4096, 2 ** 40],
-    error: new RegExp(`^bytes by fd in one frame: 1099511627776 exceeds the limit maxFrameBytes = ${DEFAULT_LIMITS.maxFrameBytes}`),
+    title: "a sealed memfd that claims 1 TiB (nothing is allocated)",
+    method: "send_bytes_fd",
+    args: ["sealed", 4096, 2 ** 40],
+    error: new RegExp(
+      `^bytes by fd in one frame: 1099511627776 exceeds the limit maxFrameBytes = ${DEFAULT_LIMITS.maxFrameBytes}`,
+    ),
   },
   {
-    title: "an fd index the frame did not bring", method: "send_bytes_fd", args: ["sealed", 4096, 4096, 1],
+    title: "an fd index the frame did not bring",
+    method: "send_bytes_fd",
+    args: ["sealed", 4096, 4096, 1],
     error: /^malformed \$bytes \{"fd":1,"size":4096\}: expected \{"fd": one of the frame's 1 fds/,
   },
   {
-    title: "a frame whose length prefix claims 4 GiB", method: "send_huge_length", args: [0xffff_ffff],
+    title: "a frame whose length prefix claims 4 GiB",
+    method: "send_huge_length",
+    args: [0xffff_ffff],
     error: new RegExp(`^frame bytes: 4294967295 exceeds the limit maxFrameBytes = ${DEFAULT_LIMITS.maxFrameBytes}`),
   },
 ];
@@ -64,7 +84,10 @@ async function attack(sandbox: SandboxOptions, a: Attack, bystander: Extension):
     const arrived = once(attacker, "bytes");
     assert.equal(await attacker.call("send_bytes_fd", ["sealed", MiB, MiB]), "sent");
     const [payload] = (await arrived) as [Uint8Array];
-    assert.ok(payload instanceof Uint8Array && payload.byteLength === MiB, "the sealed memfd arrived as 1 MiB of bytes");
+    assert.ok(
+      payload instanceof Uint8Array && payload.byteLength === MiB,
+      "the sealed memfd arrived as 1 MiB of bytes",
+    );
     assert.deepEqual([...payload.subarray(0, 4)], [0, 1, 2, 3]);
     assert.equal(payload[MiB - 1], 255);
 
@@ -92,7 +115,12 @@ for (const mode of SANDBOX_MODES) {
     before(async () => {
       if (caps === undefined) caps = await detectSandbox();
       skip = NO_FDS ?? unavailableMode(caps, mode.sandbox);
-      if (skip === undefined) bystander = await manager.load({ name: `bytes_hostile_bystander_${mode.tag}`, modulePath: MODULE, sandbox: mode.sandbox });
+      if (skip === undefined)
+        bystander = await manager.load({
+          name: `bytes_hostile_bystander_${mode.tag}`,
+          modulePath: MODULE,
+          sandbox: mode.sandbox,
+        });
     });
     after(() => bystander?.stop());
 

@@ -15,7 +15,9 @@ import { SANDBOX_MODES, unavailableMode } from "./sandbox-modes.js";
 
 const MODULE = fixture("bytes_echo");
 const MB = 1 << 20;
-const NO_FDS = nativeStatus.available ? undefined : `the native addon is unavailable (${nativeStatus.reason}): bytes stay in the frame`;
+const NO_FDS = nativeStatus.available
+  ? undefined
+  : `the native addon is unavailable (${nativeStatus.reason}): bytes stay in the frame`;
 /** The issue's bound: the extension's RSS after a 50 MB echo within 10 MB of idle (a coarse bound, not a timing). */
 const RSS_SLACK_KIB = 10 * 1024;
 
@@ -66,7 +68,12 @@ for (const p of PATHS) {
       if (caps === undefined) caps = await detectSandbox();
       skip = (p.threshold === Infinity ? undefined : NO_FDS) ?? unavailableMode(caps, p.sandbox);
       if (skip === undefined) {
-        ext = await manager.load({ name: `bytes_echo_${p.tag}_${p.threshold}`, modulePath: MODULE, sandbox: p.sandbox, bytesMemfdThreshold: p.threshold });
+        ext = await manager.load({
+          name: `bytes_echo_${p.tag}_${p.threshold}`,
+          modulePath: MODULE,
+          sandbox: p.sandbox,
+          bytesMemfdThreshold: p.threshold,
+        });
         idle = await rssKiB(ext);
       }
     });
@@ -83,18 +90,30 @@ for (const p of PATHS) {
 
     it("returns 1 MB and 50 MB made in Python byte-identical, from bytes, bytearray and memoryview", async (t) => {
       if (skip !== undefined) return t.skip(skip);
-      for (const [size, kind] of [[MB, "bytes"], [50 * MB, "bytes"], [MB, "bytearray"], [MB, "memoryview"]] as const) {
+      for (const [size, kind] of [
+        [MB, "bytes"],
+        [50 * MB, "bytes"],
+        [MB, "bytearray"],
+        [MB, "memoryview"],
+      ] as const) {
         assert.ok(same(await ext!.call("make", [size, 3, kind]), pattern(size, 3)), `${size} bytes as ${kind}`);
       }
     });
 
     it("carries bytes nested in lists and dicts both ways, beside small ones in the frame", async (t) => {
       if (skip !== undefined) return t.skip(skip);
-      const got = (await ext!.call("make_nested", [MB])) as { list: [Uint8Array, { inner: Uint8Array }]; small: Uint8Array; n: number };
+      const got = (await ext!.call("make_nested", [MB])) as {
+        list: [Uint8Array, { inner: Uint8Array }];
+        small: Uint8Array;
+        n: number;
+      };
       assert.ok(same(got.list[0], pattern(MB, 1)) && same(got.list[1].inner, pattern(MB, 2)), "the nested 1 MB values");
       assert.ok(same(got.small, Buffer.from("xy")) && got.n === 3);
       const sent = { a: [randomBytes(MB), { b: randomBytes(2 * MB) }], tiny: new Uint8Array([1, 2]) };
-      const described = (await ext!.call("describe", [sent])) as { a: [{ sha256: string; type: string }, { b: { sha256: string } }]; tiny: { len: number; type: string } };
+      const described = (await ext!.call("describe", [sent])) as {
+        a: [{ sha256: string; type: string }, { b: { sha256: string } }];
+        tiny: { len: number; type: string };
+      };
       assert.equal(described.a[0].sha256, sha256(sent.a[0] as Uint8Array));
       assert.equal(described.a[0].type, "bytes");
       assert.equal(described.a[1].b.sha256, sha256((sent.a[1] as { b: Uint8Array }).b));
@@ -111,7 +130,9 @@ for (const p of PATHS) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         afterEcho = await rssKiB(ext!);
       }
-      t.diagnostic(`extension RSS ${(idle / 1024).toFixed(1)} MiB idle, ${(afterEcho / 1024).toFixed(1)} MiB after three 50 MB echoes`);
+      t.diagnostic(
+        `extension RSS ${(idle / 1024).toFixed(1)} MiB idle, ${(afterEcho / 1024).toFixed(1)} MiB after three 50 MB echoes`,
+      );
       assert.ok(afterEcho - idle < RSS_SLACK_KIB, `RSS grew ${afterEcho - idle} KiB`);
     });
   });
@@ -134,12 +155,18 @@ describe("where the guest sends bytes by memfd", () => {
   it("sends bytes from the threshold on by fd and below it in the frame (maxFdsPerFrame 0 refuses only the former)", async (t) => {
     if (NO_FDS !== undefined) return t.skip(NO_FDS);
     const ext = await manager.load({
-      name: "bytes_echo_threshold", modulePath: MODULE, sandbox: { mode: "disabled" },
-      bytesMemfdThreshold: 4096, protocolLimits: { maxFdsPerFrame: 0 },
+      name: "bytes_echo_threshold",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      bytesMemfdThreshold: 4096,
+      protocolLimits: { maxFdsPerFrame: 0 },
     });
     try {
       assert.ok(same(await ext.call("make", [4095, 5]), pattern(4095, 5)), "4095 bytes ride in the frame");
-      await assert.rejects(ext.call("make", [4096, 5]), /ValueError: message file descriptors: 1 exceeds the host's limit maxFdsPerFrame = 0/);
+      await assert.rejects(
+        ext.call("make", [4096, 5]),
+        /ValueError: message file descriptors: 1 exceeds the host's limit maxFdsPerFrame = 0/,
+      );
       assert.equal(ext.state, "ready", "an honest extension refused by its own writer keeps running");
     } finally {
       await ext.stop();

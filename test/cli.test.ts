@@ -15,13 +15,32 @@ function cli(args: string[]) {
 }
 
 it("pyisolate run calls one method and prints its result as JSON", async () => {
-  const { stdout } = await cli(["run", fixture("echo_ext"), "sync_add", "[2, 40]", "--venv-root", SHARED_VENV_ROOT, "--name", "cli_echo", "--quiet"]);
+  const { stdout } = await cli([
+    "run",
+    fixture("echo_ext"),
+    "sync_add",
+    "[2, 40]",
+    "--venv-root",
+    SHARED_VENV_ROOT,
+    "--name",
+    "cli_echo",
+    "--quiet",
+  ]);
   assert.equal(JSON.parse(stdout), 42);
 });
 
 it("pyisolate run reports a Python error with its type and exits 1", async () => {
-  const error = await cli(["run", fixture("echo_ext"), "raise_value_error", '["nope"]', "--venv-root", SHARED_VENV_ROOT, "--name", "cli_echo", "--quiet"])
-    .catch((e: { code: number; stderr: string }) => e);
+  const error = await cli([
+    "run",
+    fixture("echo_ext"),
+    "raise_value_error",
+    '["nope"]',
+    "--venv-root",
+    SHARED_VENV_ROOT,
+    "--name",
+    "cli_echo",
+    "--quiet",
+  ]).catch((e: { code: number; stderr: string }) => e);
   assert.equal((error as { code: number }).code, 1);
   assert.match((error as { stderr: string }).stderr, /ValueError: nope/);
 });

@@ -36,7 +36,12 @@ for (const mode of SANDBOX_MODES) {
     provideServices(manager);
     after(() => manager.close());
     const load = (name: string, env?: Record<string, string>): Promise<Extension> =>
-      manager.load({ name: `compat-${name}-${mode.tag}`, modulePath: fixture("compat_guest_hooks"), sandbox: mode.sandbox, env });
+      manager.load({
+        name: `compat-${name}-${mode.tag}`,
+        modulePath: fixture("compat_guest_hooks"),
+        sandbox: mode.sandbox,
+        env,
+      });
 
     it("on_module_loaded may register the extension again, register another callee, emit and call the host", async (t) => {
       const why = unavailableMode(caps, mode.sandbox);
@@ -45,7 +50,10 @@ for (const mode of SANDBOX_MODES) {
       try {
         assert.deepEqual(await ext.call("hook_report"), { greeting: "host greeting for the hook" });
         assert.ok(ext.methods.includes("hook_report") && !ext.methods.includes("register_callee"), ext.methods.join());
-        assert.ok(logLines.some((l) => l.includes('event "hooked" has no listener')), "the hook's event reached the host");
+        assert.ok(
+          logLines.some((l) => l.includes('event "hooked" has no listener')),
+          "the hook's event reached the host",
+        );
       } finally {
         await ext.stop();
       }
@@ -82,10 +90,18 @@ for (const mode of SANDBOX_MODES) {
     it("a hyphenated folder loads under pyisolate's module name, with the folder itself on sys.path", async (t) => {
       const why = unavailableMode(caps, mode.sandbox);
       if (why) return t.skip(why);
-      const ext = await manager.load({ name: `compat-hyphen-${mode.tag}`, modulePath: fixture("compat_guest_hyphen-pack"), sandbox: mode.sandbox });
+      const ext = await manager.load({
+        name: `compat-hyphen-${mode.tag}`,
+        modulePath: fixture("compat_guest_hyphen-pack"),
+        sandbox: mode.sandbox,
+      });
       try {
         assert.equal(ext.extensionClass, "compat_guest_hyphen_pack:HyphenPack");
-        assert.deepEqual(await ext.call("where"), { module: "compat_guest_hyphen_pack", sibling: "sibling", folder_on_path: true });
+        assert.deepEqual(await ext.call("where"), {
+          module: "compat_guest_hyphen_pack",
+          sibling: "sibling",
+          folder_on_path: true,
+        });
       } finally {
         await ext.stop();
       }
@@ -136,11 +152,24 @@ describe("a torch tensor sent to a worker without torch", () => {
   };
 
   it("arrives as pyisolate's TensorValue dict without numpy, and comes back to the host as a tensor", async () => {
-    const ext = await manager.load({ name: "compat-tensor-bare", modulePath: fixture("compat_guest_tensor"), sandbox: { mode: "disabled" } });
+    const ext = await manager.load({
+      name: "compat-tensor-bare",
+      modulePath: fixture("compat_guest_tensor"),
+      sandbox: { mode: "disabled" },
+    });
     try {
       assert.deepEqual(await ext.call("kind", [torchTensor()]), {
         kind: "dict",
-        value: { __type__: "TensorValue", dtype: "torch.float32", tensor_size: [2, 2], requires_grad: false, data: [[1, 2], [3, 4]] },
+        value: {
+          __type__: "TensorValue",
+          dtype: "torch.float32",
+          tensor_size: [2, 2],
+          requires_grad: false,
+          data: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
       });
       const back = (await ext.call("echo", [torchTensor()])) as Tensor;
       assert.ok(back instanceof Tensor);
@@ -153,31 +182,50 @@ describe("a torch tensor sent to a worker without torch", () => {
 
   it("arrives as a numpy array where numpy is installed", async () => {
     const ext = await manager.load({
-      name: "compat-tensor-numpy", modulePath: fixture("compat_guest_tensor"), dependencies: ["numpy"], sandbox: { mode: "disabled" },
+      name: "compat-tensor-numpy",
+      modulePath: fixture("compat_guest_tensor"),
+      dependencies: ["numpy"],
+      sandbox: { mode: "disabled" },
     });
     try {
-      assert.deepEqual(await ext.call("kind", [torchTensor()]), { kind: "numpy.ndarray", value: [[1, 2], [3, 4]] });
+      assert.deepEqual(await ext.call("kind", [torchTensor()]), {
+        kind: "numpy.ndarray",
+        value: [
+          [1, 2],
+          [3, 4],
+        ],
+      });
     } finally {
       await ext.stop();
     }
   });
 });
 
-describe("with a shared torch (pyisolate's share_torch)", { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 }, () => {
-  const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], installer: "pip" } } });
-  after(() => manager.close());
-  const load = (name: string, inferenceMode?: boolean): Promise<Extension> => manager.load({
-    name, modulePath: fixture("compat_guest_tensor"), sharedRuntime: "torch", installer: "pip", startTimeoutMs: 600_000, inferenceMode,
-  });
+describe(
+  "with a shared torch (pyisolate's share_torch)",
+  { skip: hasLocalTorchWheel() ? false : "no local torch 2.13.0 wheel", timeout: 900_000 },
+  () => {
+    const manager = makeManager({ sharedRuntimes: { torch: { dependencies: [TORCH_REQUIREMENT], installer: "pip" } } });
+    after(() => manager.close());
+    const load = (name: string, inferenceMode?: boolean): Promise<Extension> =>
+      manager.load({
+        name,
+        modulePath: fixture("compat_guest_tensor"),
+        sharedRuntime: "torch",
+        installer: "pip",
+        startTimeoutMs: 600_000,
+        inferenceMode,
+      });
 
-  it("the hook, every call and the worker threads run under torch.inference_mode(); inferenceMode: false turns it off", async () => {
-    const on = await load("compat-inference-on");
-    const off = await load("compat-inference-off", false);
-    try {
-      assert.deepEqual(await on.call("inference"), { call: true, hook: true, thread: true });
-      assert.deepEqual(await off.call("inference"), { call: false, hook: false, thread: false });
-    } finally {
-      await Promise.all([on.stop(), off.stop()]);
-    }
-  });
-});
+    it("the hook, every call and the worker threads run under torch.inference_mode(); inferenceMode: false turns it off", async () => {
+      const on = await load("compat-inference-on");
+      const off = await load("compat-inference-off", false);
+      try {
+        assert.deepEqual(await on.call("inference"), { call: true, hook: true, thread: true });
+        assert.deepEqual(await off.call("inference"), { call: false, hook: false, thread: false });
+      } finally {
+        await Promise.all([on.stop(), off.stop()]);
+      }
+    });
+  },
+);

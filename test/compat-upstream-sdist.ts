@@ -35,7 +35,8 @@ async function sdistBytes(cacheDir: string): Promise<Buffer | { unreachable: str
   try {
     // PEP 691: the simple index as JSON names the file's URL (on files.pythonhosted.org); nothing is built or run.
     const index = await fetch(SIMPLE_INDEX, {
-      headers: { Accept: "application/vnd.pypi.simple.v1+json" }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      headers: { Accept: "application/vnd.pypi.simple.v1+json" },
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
     if (index.status === 404) throw new Error(`PyPI's simple index has no pyisolate (HTTP 404 for ${SIMPLE_INDEX})`);
     if (!index.ok) return { unreachable: `PyPI's simple index answered HTTP ${index.status} for pyisolate` };
@@ -75,7 +76,15 @@ export async function fetchUpstream(into: string): Promise<Fetched> {
   writeFileSync(archive, bytes);
   const top = `pyisolate-${UPSTREAM_VERSION}`;
   // Only the two folders the tests load; --no-same-owner so that a root run leaves files the user may delete.
-  execFileSync("tar", ["-xzf", archive, "-C", dir, "--no-same-owner", `${top}/tests/harness/test_package`, `${top}/tests/fixtures`]);
+  execFileSync("tar", [
+    "-xzf",
+    archive,
+    "-C",
+    dir,
+    "--no-same-owner",
+    `${top}/tests/harness/test_package`,
+    `${top}/tests/fixtures`,
+  ]);
   const root = path.join(dir, top);
   return {
     tree: {

@@ -53,16 +53,32 @@ async function answer(options: ExtensionOptions): Promise<[string, string]> {
 describe("local requirements, parsed", () => {
   it("are told apart from index projects and remote URLs, and keep their name and markers when rewritten", () => {
     const cases: Array<[string, string | undefined]> = [
-      ["numpy==2.0", undefined], ["torch[cuda]>=2; python_version >= '3.10'", undefined], ["pkg @ https://x.org/pkg.whl", undefined],
-      ["git+https://x.org/r.git", undefined], ["pkg @ file:///srv/pkg", "pkg @ file:///real/pkg"], ["pkg[a,b] @ file:///srv/pkg ; os_name == 'posix'", "pkg[a,b] @ file:///real/pkg ; os_name == 'posix'"],
-      ["./vendor/pkg", "/real/pkg"], ["../up", "/real/pkg"], ["/abs/pkg-1.0-py3-none-any.whl", "/real/pkg"], ["pkg-1.0.tar.gz", "/real/pkg"], ["file:///srv/pkg", "/real/pkg"],
+      ["numpy==2.0", undefined],
+      ["torch[cuda]>=2; python_version >= '3.10'", undefined],
+      ["pkg @ https://x.org/pkg.whl", undefined],
+      ["git+https://x.org/r.git", undefined],
+      ["pkg @ file:///srv/pkg", "pkg @ file:///real/pkg"],
+      ["pkg[a,b] @ file:///srv/pkg ; os_name == 'posix'", "pkg[a,b] @ file:///real/pkg ; os_name == 'posix'"],
+      ["./vendor/pkg", "/real/pkg"],
+      ["../up", "/real/pkg"],
+      ["/abs/pkg-1.0-py3-none-any.whl", "/real/pkg"],
+      ["pkg-1.0.tar.gz", "/real/pkg"],
+      ["file:///srv/pkg", "/real/pkg"],
     ];
     for (const [requirement, rewritten] of cases) {
       const local = parseLocalRequirement(requirement);
       assert.equal(local && withTarget(local, "/real/pkg"), rewritten, requirement);
     }
-    assert.equal(localTargetPath(parseLocalRequirement("./vendor/../../x")!, "/ext"), "/x", "`..` is resolved, so the check sees where it leads");
-    assert.equal(localTargetPath(parseLocalRequirement("~/pkg")!, "/ext"), undefined, "a home-relative path names no path here");
+    assert.equal(
+      localTargetPath(parseLocalRequirement("./vendor/../../x")!, "/ext"),
+      "/x",
+      "`..` is resolved, so the check sees where it leads",
+    );
+    assert.equal(
+      localTargetPath(parseLocalRequirement("~/pkg")!, "/ext"),
+      undefined,
+      "a home-relative path names no path here",
+    );
     assert.equal(localTargetPath(parseLocalRequirement("pkg @ file://otherhost/pkg")!, "/ext"), undefined);
   });
 
@@ -90,11 +106,19 @@ describe("the install's check of a local dependency from the file", () => {
       }
     };
     assert.deepEqual(plan([vendored]).binds, [vendored], "control: as checked, it is bound");
-    assert.throws(() => plan([outside]), (e: unknown) => e instanceof ConfigError && e.key === "dependencies" && /outside the extension folder/.test(e.message));
+    assert.throws(
+      () => plan([outside]),
+      (e: unknown) =>
+        e instanceof ConfigError && e.key === "dependencies" && /outside the extension folder/.test(e.message),
+    );
     // Between the read of the file and the install, the vendored folder becomes a link to a host folder.
     renameSync(vendored, `${vendored}.moved`);
     symlinkSync(outside, vendored);
-    assert.throws(() => plan([vendored]), (e: unknown) => e instanceof ConfigError && e.key === "dependencies", "a swapped-in link is refused");
+    assert.throws(
+      () => plan([vendored]),
+      (e: unknown) => e instanceof ConfigError && e.key === "dependencies",
+      "a swapped-in link is refused",
+    );
     // The host's code may name a path through a link: its own dependencies are resolved, not judged.
     assert.deepEqual(plan([vendored], { ...rules, trusted: [vendored] }).binds, [outside]);
   });
@@ -111,13 +135,20 @@ describe("a local folder named by the pack's pyisolate.yaml installs", () => {
       assert.equal(value, "from the vendored folder");
       assert.match(file, /site-packages\/yamldemo\/__init__\.py$/, "imported from the venv, not from the pack");
       // Confined, the build ran on a copy: setuptools' egg-info never reached the pack (unconfined it writes there, as upstream's does).
-      if (mode.tag !== "none") assert.deepEqual(readdirSync(path.join(dir, "vendor", "yamldemo", "src")).sort(), before);
+      if (mode.tag !== "none")
+        assert.deepEqual(readdirSync(path.join(dir, "vendor", "yamldemo", "src")).sort(), before);
     });
   }
 });
 
 /** Every sandbox mode refuses `yaml` with a ConfigError naming dependencies, the file and the dependency; no venv is made. */
-async function refusedEverywhere(t: { diagnostic: (m: string) => void }, as: string, yaml: string, dependency: string, plant?: (dir: string) => void): Promise<void> {
+async function refusedEverywhere(
+  t: { diagnostic: (m: string) => void },
+  as: string,
+  yaml: string,
+  dependency: string,
+  plant?: (dir: string) => void,
+): Promise<void> {
   const dir = pack(as, yaml);
   plant?.(dir);
   for (const mode of SANDBOX_MODES) {
@@ -126,7 +157,10 @@ async function refusedEverywhere(t: { diagnostic: (m: string) => void }, as: str
       assert.ok(e instanceof ConfigError, `${mode.label}: ${String(e)}`);
       assert.equal(e.key, "dependencies", e.message);
       assert.equal(e.file, path.join(dir, "pyisolate.yaml"));
-      assert.ok(e.message.includes(JSON.stringify(dependency)), `${mode.label}: the message names the dependency: ${e.message}`);
+      assert.ok(
+        e.message.includes(JSON.stringify(dependency)),
+        `${mode.label}: the message names the dependency: ${e.message}`,
+      );
       t.diagnostic(`${mode.label}: ${e.message}`);
       return true;
     });
@@ -137,17 +171,31 @@ async function refusedEverywhere(t: { diagnostic: (m: string) => void }, as: str
 describe("a local dependency the file may not name is a ConfigError naming it, before anything installs", () => {
   it("a folder outside the extension's, by absolute path and as a file: URL", async (t) => {
     await refusedEverywhere(t, "abs", `dependencies: ["${outside}"]\n`, outside);
-    await refusedEverywhere(t, "url", `dependencies: ["yamldemo @ file://${outside}"]\n`, `yamldemo @ file://${outside}`);
+    await refusedEverywhere(
+      t,
+      "url",
+      `dependencies: ["yamldemo @ file://${outside}"]\n`,
+      `yamldemo @ file://${outside}`,
+    );
   });
 
   it("a folder outside reached through `..`", async (t) => {
-    await refusedEverywhere(t, "dotdot", "dependencies: [./vendor/../../outside/yamldemo]\n", "./vendor/../../outside/yamldemo");
+    await refusedEverywhere(
+      t,
+      "dotdot",
+      "dependencies: [./vendor/../../outside/yamldemo]\n",
+      "./vendor/../../outside/yamldemo",
+    );
   });
 
   it("a symlink inside the folder that leads outside, and one that stays inside", async (t) => {
-    await refusedEverywhere(t, "link-out", "dependencies: [./linked]\n", "./linked", (dir) => symlinkSync(outside, path.join(dir, "linked")));
+    await refusedEverywhere(t, "link-out", "dependencies: [./linked]\n", "./linked", (dir) =>
+      symlinkSync(outside, path.join(dir, "linked")),
+    );
     // No symlink at all: even one to the pack's own vendored folder could be swapped for one that leads out.
-    await refusedEverywhere(t, "link-in", "dependencies: [./linked]\n", "./linked", (dir) => symlinkSync(path.join(dir, "vendor", "yamldemo"), path.join(dir, "linked")));
+    await refusedEverywhere(t, "link-in", "dependencies: [./linked]\n", "./linked", (dir) =>
+      symlinkSync(path.join(dir, "vendor", "yamldemo"), path.join(dir, "linked")),
+    );
   });
 
   it("the extension's folder itself, and a path that is not there", async (t) => {
@@ -162,14 +210,29 @@ describe("control: the host's code may name a local path", () => {
       const why = unavailableMode(caps, mode.sandbox);
       if (why) return t.skip(why);
       const dir = pack(`allowed-${mode.tag}`, `dependencies: ["yamldemo @ file://${outside}"]\n`);
-      const [value] = await answer({ name: `compat-allowed-${mode.tag}`, modulePath: dir, sandbox: mode.sandbox, fileDependencyPaths: [path.dirname(outside)] });
+      const [value] = await answer({
+        name: `compat-allowed-${mode.tag}`,
+        modulePath: dir,
+        sandbox: mode.sandbox,
+        fileDependencyPaths: [path.dirname(outside)],
+      });
       assert.equal(value, "from the vendored folder");
       // The same path given in code needs no allowance (the issue's failing case: `name @ file:///...` from load()).
       const plain = pack(`code-${mode.tag}`, "isolated: true\n");
-      const [fromCode] = await answer({ name: `compat-code-${mode.tag}`, modulePath: plain, sandbox: mode.sandbox, dependencies: [`yamldemo @ file://${outside}`] });
+      const [fromCode] = await answer({
+        name: `compat-code-${mode.tag}`,
+        modulePath: plain,
+        sandbox: mode.sandbox,
+        dependencies: [`yamldemo @ file://${outside}`],
+      });
       assert.equal(fromCode, "from the vendored folder");
       // And as a plain path, the other form upstream's examples use.
-      const [plainPath] = await answer({ name: `compat-code-plain-${mode.tag}`, modulePath: plain, sandbox: mode.sandbox, dependencies: [outside] });
+      const [plainPath] = await answer({
+        name: `compat-code-plain-${mode.tag}`,
+        modulePath: plain,
+        sandbox: mode.sandbox,
+        dependencies: [outside],
+      });
       assert.equal(plainPath, "from the vendored folder");
     });
   }

@@ -33,28 +33,39 @@ function read(text: string, allow: FileAllowances = {}): { options: Record<strin
 }
 
 function refused(text: string, key: string, message?: RegExp): void {
-  assert.throws(() => read(text), (e: unknown) => {
-    assert.ok(e instanceof ConfigError, String(e));
-    assert.equal(e.key, key, `${text.trim()} -> ${e.message}`);
-    assert.equal(e.file, yamlFile);
-    assert.ok(e.message.startsWith(yamlFile), e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => read(text),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.equal(e.key, key, `${text.trim()} -> ${e.message}`);
+      assert.equal(e.file, yamlFile);
+      assert.ok(e.message.startsWith(yamlFile), e.message);
+      if (message) assert.match(e.message, message);
+      return true;
+    },
+  );
 }
 
 describe("the pyisolate.yaml files public ComfyUI packs ship", () => {
   // Verbatim, from ComfyUI-IsolationToolkit, ComfyUI-IsolationTest, ComfyUI-PyIsolated and pyisolate's README_COMFYUI.
   const TOOLKIT = "can_isolate: true\nshare_torch: true\ndependencies: []\n";
-  const ISOLATION_TEST = "can_isolate: true\ncan_sandbox: true\nshare_torch: true\nshare_cuda_ipc: true\ndependencies: []\n";
+  const ISOLATION_TEST =
+    "can_isolate: true\ncan_sandbox: true\nshare_torch: true\nshare_cuda_ipc: true\ndependencies: []\n";
   const PYISOLATED = "isolated: true\nshare_torch: true\nsandbox: false";
-  const README = "isolated: true\nshare_torch: true  # Enable zero-copy PyTorch tensor sharing\n\ndependencies:\n  - numpy==2.0.0        # Node specific numpy version\n  - pillow==10.0.0\n  - my-special-lib>=1.5\n";
+  const README =
+    "isolated: true\nshare_torch: true  # Enable zero-copy PyTorch tensor sharing\n\ndependencies:\n  - numpy==2.0.0        # Node specific numpy version\n  - pillow==10.0.0\n  - my-special-lib>=1.5\n";
 
   it("map onto a host with a torch layer and the GPU given: no warning, the layer and CUDA IPC taken", () => {
     const host: FileAllowances = { sharedRuntimes: ["torch"], gpu: true };
     assert.deepEqual(read(TOOLKIT, host), { options: { sharedRuntime: "torch", dependencies: [] }, warnings: [] });
-    assert.deepEqual(read(ISOLATION_TEST, host), { options: { sharedRuntime: "torch", dependencies: [], env: { PYISOLATE_ENABLE_CUDA_IPC: "1" } }, warnings: [] });
-    assert.deepEqual(read(README, host).options, { sharedRuntime: "torch", dependencies: ["numpy==2.0.0", "pillow==10.0.0", "my-special-lib>=1.5"] });
+    assert.deepEqual(read(ISOLATION_TEST, host), {
+      options: { sharedRuntime: "torch", dependencies: [], env: { PYISOLATE_ENABLE_CUDA_IPC: "1" } },
+      warnings: [],
+    });
+    assert.deepEqual(read(README, host).options, {
+      sharedRuntime: "torch",
+      dependencies: ["numpy==2.0.0", "pillow==10.0.0", "my-special-lib>=1.5"],
+    });
   });
 
   it("load on a host without them, with one warning per key that cannot take effect", () => {
@@ -64,29 +75,54 @@ describe("the pyisolate.yaml files public ComfyUI packs ship", () => {
     assert.match(toolkit.warnings[0]!, /share_torch: true: the host has no shared runtime layer named "torch"/);
     const test = read(ISOLATION_TEST);
     assert.deepEqual(test.options, { dependencies: [] });
-    assert.deepEqual(test.warnings.map((w) => /: (\w+)[: ]/.exec(w.slice(yamlFile.length))?.[1]), ["share_torch", "share_cuda_ipc"]);
+    assert.deepEqual(
+      test.warnings.map((w) => /: (\w+)[: ]/.exec(w.slice(yamlFile.length))?.[1]),
+      ["share_torch", "share_cuda_ipc"],
+    );
     const pyisolated = read(PYISOLATED);
     assert.deepEqual(pyisolated.options, {});
     assert.equal(pyisolated.warnings.length, 2);
-    assert.match(pyisolated.warnings[1]!, /sandbox: false is ignored: an extension's config file never loosens the host's sandbox/);
+    assert.match(
+      pyisolated.warnings[1]!,
+      /sandbox: false is ignored: an extension's config file never loosens the host's sandbox/,
+    );
   });
 });
 
 describe("every key pyisolate 0.10 reads", () => {
   /** A value of the shape upstream writes, per key (the table in src/config/upstream-keys.ts). */
   const SAMPLES: Record<string, string> = {
-    isolated: "true", can_isolate: "true", can_sandbox: "true", enabled: "true", sandbox: "{writable_paths: [wheels]}",
-    sandbox_mode: "required", share_torch: "false", share_cuda_ipc: "false", share_torch_no_deps: "[torchvision]",
-    dependencies: "[numpy]", extra_index_urls: "['https://download.pytorch.org/whl/cpu']", find_links: "[wheels]",
-    package_manager: "uv", conda_dependencies: "[boltons]", conda_channels: "[conda-forge]", conda_platforms: "[linux-64]",
-    conda_python: "'3.11'", cuda_wheels: "{index_url: 'https://example.org/cuda/', packages: [flash-attn]}",
-    execution_model: "sealed_worker", sealed_host_ro_paths: "[/opt/models]", apis: "[PromptServer]", name: "ext",
-    module: "ext", module_path: "/srv/ext", version: "1.0.0",
+    isolated: "true",
+    can_isolate: "true",
+    can_sandbox: "true",
+    enabled: "true",
+    sandbox: "{writable_paths: [wheels]}",
+    sandbox_mode: "required",
+    share_torch: "false",
+    share_cuda_ipc: "false",
+    share_torch_no_deps: "[torchvision]",
+    dependencies: "[numpy]",
+    extra_index_urls: "['https://download.pytorch.org/whl/cpu']",
+    find_links: "[wheels]",
+    package_manager: "uv",
+    conda_dependencies: "[boltons]",
+    conda_channels: "[conda-forge]",
+    conda_platforms: "[linux-64]",
+    conda_python: "'3.11'",
+    cuda_wheels: "{index_url: 'https://example.org/cuda/', packages: [flash-attn]}",
+    execution_model: "sealed_worker",
+    sealed_host_ro_paths: "[/opt/models]",
+    apis: "[PromptServer]",
+    name: "ext",
+    module: "ext",
+    module_path: "/srv/ext",
+    version: "1.0.0",
   };
 
   it("is accepted in the shape upstream writes it (and the table and this list name the same keys)", () => {
     assert.deepEqual(Object.keys(SAMPLES).sort(), Object.keys(UPSTREAM_KEYS).sort());
-    for (const [key, value] of Object.entries(SAMPLES)) assert.doesNotThrow(() => read(`${key}: ${value}\n`, { name: "ext" }), key);
+    for (const [key, value] of Object.entries(SAMPLES))
+      assert.doesNotThrow(() => read(`${key}: ${value}\n`, { name: "ext" }), key);
   });
 
   it("maps to our option where there is one", () => {
@@ -96,20 +132,43 @@ describe("every key pyisolate 0.10 reads", () => {
       ["find_links: [wheels]", { findLinks: [path.join(ext, "wheels")] }],
       ["package_manager: pip", { installer: "pip" }],
       ["dependencies: [numpy]\nconda_dependencies: [boltons]", { dependencies: ["numpy", "boltons"] }],
-      ["cuda_wheels: {index_urls: ['https://x.org/cu128/'], packages: [x]}", { extraIndexUrls: ["https://x.org/cu128/"] }],
+      [
+        "cuda_wheels: {index_urls: ['https://x.org/cu128/'], packages: [x]}",
+        { extraIndexUrls: ["https://x.org/cu128/"] },
+      ],
       ["apis: [PromptServer]", { services: ["PromptServer"] }],
-      ["sandbox: {writable_paths: [wheels]}\nsandbox_mode: required", { sandbox: { writablePaths: ["wheels"], mode: "required" } }],
-      ["extra_index_urls: ['https://a.org/simple']\nextraIndexUrls: ['https://b.org/simple']", { extraIndexUrls: ["https://b.org/simple", "https://a.org/simple"] }],
+      [
+        "sandbox: {writable_paths: [wheels]}\nsandbox_mode: required",
+        { sandbox: { writablePaths: ["wheels"], mode: "required" } },
+      ],
+      [
+        "extra_index_urls: ['https://a.org/simple']\nextraIndexUrls: ['https://b.org/simple']",
+        { extraIndexUrls: ["https://b.org/simple", "https://a.org/simple"] },
+      ],
     ];
     for (const [text, options] of cases) assert.deepEqual(read(`${text}\n`).options, options, text);
   });
 
   it("that loosens the sandbox, or asks for less isolation, warns and changes nothing", () => {
-    for (const text of ["sandbox: false", "sandbox_mode: disabled", "sandbox: {network: true}", "can_sandbox: false", "isolated: false", "can_isolate: false", "execution_model: host-coupled", "sealed_host_ro_paths: [/etc]", "sandbox: {readonly_paths: {/etc: /etc}}"]) {
+    for (const text of [
+      "sandbox: false",
+      "sandbox_mode: disabled",
+      "sandbox: {network: true}",
+      "can_sandbox: false",
+      "isolated: false",
+      "can_isolate: false",
+      "execution_model: host-coupled",
+      "sealed_host_ro_paths: [/etc]",
+      "sandbox: {readonly_paths: {/etc: /etc}}",
+    ]) {
       const { options, warnings } = read(`${text}\n`);
       assert.equal(warnings.length, 1, text);
       const sandbox = (options.sandbox ?? {}) as Record<string, unknown>;
-      assert.deepEqual(Object.values(sandbox).filter((v) => !(Array.isArray(v) && v.length === 0)), [], `${text}: ${JSON.stringify(options)}`);
+      assert.deepEqual(
+        Object.values(sandbox).filter((v) => !(Array.isArray(v) && v.length === 0)),
+        [],
+        `${text}: ${JSON.stringify(options)}`,
+      );
       assert.equal(options.env, undefined, text);
     }
   });
@@ -146,17 +205,31 @@ describe("keys nobody writes", () => {
 describe("docs/compat.md", () => {
   const docFile = path.join(TEST_DIR, "..", "docs", "compat.md");
   // scripts/test-as-user.mjs copies no docs into the unprivileged user's checkout.
-  it("has a row for every upstream key", { skip: existsSync(docFile) ? false : "docs/ is not in this checkout" }, () => {
-    const doc = readFileSync(docFile, "utf8");
-    const section = doc.slice(doc.indexOf("## Configuration file (pyisolate.yaml)"));
-    assert.ok(section.length > 40, "the section exists");
-    const firstCells = section.split("\n").filter((line) => line.startsWith("| `")).map((line) => line.split("|")[1]!);
-    for (const key of Object.keys(UPSTREAM_KEYS)) assert.ok(firstCells.some((cell) => cell.includes(`\`${key}\``)), key);
-  });
+  it(
+    "has a row for every upstream key",
+    { skip: existsSync(docFile) ? false : "docs/ is not in this checkout" },
+    () => {
+      const doc = readFileSync(docFile, "utf8");
+      const section = doc.slice(doc.indexOf("## Configuration file (pyisolate.yaml)"));
+      assert.ok(section.length > 40, "the section exists");
+      const firstCells = section
+        .split("\n")
+        .filter((line) => line.startsWith("| `"))
+        .map((line) => line.split("|")[1]!);
+      for (const key of Object.keys(UPSTREAM_KEYS))
+        assert.ok(
+          firstCells.some((cell) => cell.includes(`\`${key}\``)),
+          key,
+        );
+    },
+  );
 });
 
 /** A manager whose warnings the test reads. */
-function managerWithWarnings(venvRoot: string, options: Partial<ConstructorParameters<typeof ExtensionManager>[0]> = {}): { manager: ExtensionManager; warnings: string[] } {
+function managerWithWarnings(
+  venvRoot: string,
+  options: Partial<ConstructorParameters<typeof ExtensionManager>[0]> = {},
+): { manager: ExtensionManager; warnings: string[] } {
   const warnings: string[] = [];
   const logger: Logger = { debug() {}, info() {}, warn: (m) => void warnings.push(m), error() {} };
   return { manager: new ExtensionManager({ venvRoot, forwardOutput: false, logger, ...options }), warnings };
@@ -177,7 +250,12 @@ describe("ComfyUI-style packs with the field's pyisolate.yaml load unchanged", (
 
   it("ComfyUI-IsolationToolkit's shape: its node answers, with one warning for share_torch", async () => {
     warnings.length = 0;
-    const pack = await manager.load({ ...NODES, name: "compat-yaml-toolkit", modulePath: fixture("compat_yaml_toolkit"), sandbox: { mode: "preferred" } });
+    const pack = await manager.load({
+      ...NODES,
+      name: "compat-yaml-toolkit",
+      modulePath: fixture("compat_yaml_toolkit"),
+      sandbox: { mode: "preferred" },
+    });
     try {
       assert.deepEqual(await pack.call("list_nodes"), { CompatGreet: "Greet (compat)" });
       assert.deepEqual(await pack.call("execute_node", ["CompatGreet"], { kwargs: { who: "field" } }), ["hello field"]);
@@ -189,7 +267,12 @@ describe("ComfyUI-style packs with the field's pyisolate.yaml load unchanged", (
 
   it("ComfyUI-IsolationTest's shape: its node answers; without the GPU given, CUDA IPC stays off", async () => {
     warnings.length = 0;
-    const pack = await manager.load({ ...NODES, name: "compat-yaml-isolation-test", modulePath: fixture("compat_yaml_isolation_test"), sandbox: { mode: "preferred" } });
+    const pack = await manager.load({
+      ...NODES,
+      name: "compat-yaml-isolation-test",
+      modulePath: fixture("compat_yaml_isolation_test"),
+      sandbox: { mode: "preferred" },
+    });
     try {
       const [cudaIpc, layer] = (await pack.call("execute_node", ["CompatProbeEnvironment"])) as string[];
       assert.equal(cudaIpc, "");
@@ -204,9 +287,16 @@ describe("ComfyUI-style packs with the field's pyisolate.yaml load unchanged", (
     it(`ComfyUI-PyIsolated's shape (sandbox: false): under ${mode.label} the sandbox is what the code asked`, async (t) => {
       const why = unavailableMode(caps, mode.sandbox);
       if (why) return t.skip(why);
-      const pack = await manager.load({ ...NODES, name: `compat-yaml-pyisolated-${mode.tag}`, modulePath: fixture("compat_yaml_pyisolated"), sandbox: mode.sandbox });
+      const pack = await manager.load({
+        ...NODES,
+        name: `compat-yaml-pyisolated-${mode.tag}`,
+        modulePath: fixture("compat_yaml_pyisolated"),
+        sandbox: mode.sandbox,
+      });
       try {
-        const [seen] = (await pack.call("execute_node", ["CompatTryHostFile"], { kwargs: { path: hostFile } })) as boolean[];
+        const [seen] = (await pack.call("execute_node", ["CompatTryHostFile"], {
+          kwargs: { path: hostFile },
+        })) as boolean[];
         if (mode.tag === "none") {
           assert.equal(pack.sandbox.backend, "none");
           assert.equal(seen, true, "control: unsandboxed, the host file is there");
@@ -228,20 +318,33 @@ describe("share_torch with a host layer named torch", () => {
   before(() => {
     index = fixtureIndex(path.join(root.dir, "index"), ["1.0"]);
     // A small package stands in for torch: what matters is that the pack's venv is linked to the host's layer.
-    host = managerWithWarnings(venvs, { sharedRuntimes: { torch: { dependencies: ["pyisolate-fixture-hello"], indexUrl: index.indexUrl } } });
+    host = managerWithWarnings(venvs, {
+      sharedRuntimes: { torch: { dependencies: ["pyisolate-fixture-hello"], indexUrl: index.indexUrl } },
+    });
   });
   after(() => host.manager.close());
 
   it("links the pack to the layer, and a code option sharedRuntime: null overrides the file", async () => {
     const modulePath = fixture("compat_yaml_isolation_test");
-    const linked = await host.manager.load({ ...NODES, name: "compat-yaml-layer", modulePath, sandbox: { mode: "preferred" } });
+    const linked = await host.manager.load({
+      ...NODES,
+      name: "compat-yaml-layer",
+      modulePath,
+      sandbox: { mode: "preferred" },
+    });
     try {
       const [, layer] = (await linked.call("execute_node", ["CompatProbeEnvironment"])) as string[];
       assert.match(layer ?? "", /\/\.shared\/torch\//);
     } finally {
       await linked.stop();
     }
-    const sealed = await host.manager.load({ ...NODES, name: "compat-yaml-nolayer", modulePath, sandbox: { mode: "preferred" }, sharedRuntime: null });
+    const sealed = await host.manager.load({
+      ...NODES,
+      name: "compat-yaml-nolayer",
+      modulePath,
+      sandbox: { mode: "preferred" },
+      sharedRuntime: null,
+    });
     try {
       const [, layer] = (await sealed.call("execute_node", ["CompatProbeEnvironment"])) as string[];
       assert.equal(layer, "");

@@ -13,7 +13,11 @@ import { INSTALLER_RENAMED } from "../src/config/renamed.js";
 import { buildCleanEnv } from "../src/process/clean-env.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import {
-  INSTALLERS, quotedChoices, SANDBOX_BACKEND_CHOICES, SANDBOX_MODES, TENSOR_TRANSPORT_OPTIONS,
+  INSTALLERS,
+  quotedChoices,
+  SANDBOX_BACKEND_CHOICES,
+  SANDBOX_MODES,
+  TENSOR_TRANSPORT_OPTIONS,
 } from "../src/vocabulary.js";
 import { fixture } from "./helpers.js";
 import { SANDBOX_CASES, unavailable } from "./trust-config-helpers.js";
@@ -35,7 +39,13 @@ function configError(run: () => unknown): ConfigError {
 /** A logger that keeps its warnings. */
 function keeper(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
-  return { warnings, debug: () => {}, info: () => {}, warn: (message: string) => warnings.push(message), error: () => {} };
+  return {
+    warnings,
+    debug: () => {},
+    info: () => {},
+    warn: (message: string) => warnings.push(message),
+    error: () => {},
+  };
 }
 
 describe("each option vocabulary is one list", () => {
@@ -57,7 +67,12 @@ describe("each option vocabulary is one list", () => {
   }
 
   it("a shared runtime layer's installer is checked against the same list", () => {
-    const error = configError(() => validateManagerOptions({ venvRoot: "/tmp/v", sharedRuntimes: { t: { dependencies: ["six"], installer: "conda" as "pip" } } }));
+    const error = configError(() =>
+      validateManagerOptions({
+        venvRoot: "/tmp/v",
+        sharedRuntimes: { t: { dependencies: ["six"], installer: "conda" as "pip" } },
+      }),
+    );
     assert.equal(error.key, "sharedRuntimes.t.installer");
     assert.match(error.message, new RegExp(quotedChoices(INSTALLERS)));
   });
@@ -79,7 +94,9 @@ describe("each option vocabulary is one list", () => {
 describe("installer, formerly backend", () => {
   it("backend given in code comes back as installer, with the one deprecation note", () => {
     const notes: string[] = [];
-    const checked = validateExtensionOptions({ name: "vocab", modulePath: PROBE, backend: "pip" }, (note) => notes.push(note));
+    const checked = validateExtensionOptions({ name: "vocab", modulePath: PROBE, backend: "pip" }, (note) =>
+      notes.push(note),
+    );
     assert.equal(checked.installer, "pip");
     assert.equal("backend" in checked, false);
     assert.deepEqual(notes, [INSTALLER_RENAMED]);
@@ -87,13 +104,21 @@ describe("installer, formerly backend", () => {
 
   it("installer alone gives no note, and both names agreeing is accepted", () => {
     const notes: string[] = [];
-    assert.equal(validateExtensionOptions({ name: "vocab", modulePath: PROBE, installer: "uv" }, (n) => notes.push(n)).installer, "uv");
+    assert.equal(
+      validateExtensionOptions({ name: "vocab", modulePath: PROBE, installer: "uv" }, (n) => notes.push(n)).installer,
+      "uv",
+    );
     assert.deepEqual(notes, []);
-    assert.equal(validateExtensionOptions({ name: "vocab", modulePath: PROBE, installer: "uv", backend: "uv" }).installer, "uv");
+    assert.equal(
+      validateExtensionOptions({ name: "vocab", modulePath: PROBE, installer: "uv", backend: "uv" }).installer,
+      "uv",
+    );
   });
 
   it("both names with different values is a ConfigError naming backend; a bad old value is told under its old name", () => {
-    const clash = configError(() => validateExtensionOptions({ name: "vocab", modulePath: PROBE, installer: "uv", backend: "pip" }));
+    const clash = configError(() =>
+      validateExtensionOptions({ name: "vocab", modulePath: PROBE, installer: "uv", backend: "pip" }),
+    );
     assert.equal(clash.key, "backend");
     assert.match(clash.message, /^backend \(deprecated\) and installer disagree/);
     const bad = configError(() => validateManagerOptions({ venvRoot: "/tmp/v", backend: "conda" as "pip" }));
@@ -110,15 +135,26 @@ describe("installer, formerly backend", () => {
     it("the old name in the manager, a layer and two loads builds with pip and warns exactly once", async () => {
       const logger = keeper();
       const manager = new ExtensionManager({
-        venvRoot: path.join(root, "venvs-code"), backend: "pip", logger, forwardOutput: false,
+        venvRoot: path.join(root, "venvs-code"),
+        backend: "pip",
+        logger,
+        forwardOutput: false,
         sharedRuntimes: { unused: { dependencies: ["six"], backend: "pip" } },
       });
       try {
-        const a = await manager.load({ name: "vocab-old-a", modulePath: PROBE, backend: "pip", sandbox: { mode: "disabled" } });
+        const a = await manager.load({
+          name: "vocab-old-a",
+          modulePath: PROBE,
+          backend: "pip",
+          sandbox: { mode: "disabled" },
+        });
         const b = await manager.load({ name: "vocab-old-b", modulePath: PROBE, sandbox: { mode: "disabled" } });
         assert.equal(a.environment.backend, "pip");
         assert.equal(b.environment.backend, "pip", "the manager's deprecated backend is its default installer");
-        assert.deepEqual(logger.warnings.filter((w) => w.includes('"backend" is deprecated')), [`pyisolate: ${INSTALLER_RENAMED}`]);
+        assert.deepEqual(
+          logger.warnings.filter((w) => w.includes('"backend" is deprecated')),
+          [`pyisolate: ${INSTALLER_RENAMED}`],
+        );
       } finally {
         await manager.close();
       }
@@ -128,7 +164,10 @@ describe("installer, formerly backend", () => {
       const logger = keeper();
       const manager = new ExtensionManager({ venvRoot: path.join(root, "venvs-file"), logger, forwardOutput: false });
       try {
-        for (const [name, key] of [["vocab-yaml-old", "backend"], ["vocab-yaml-new", "installer"]] as const) {
+        for (const [name, key] of [
+          ["vocab-yaml-old", "backend"],
+          ["vocab-yaml-new", "installer"],
+        ] as const) {
           const folder = path.join(root, name);
           cpSync(PROBE, folder, { recursive: true });
           writeFileSync(path.join(folder, "pyisolate.yaml"), `${key}: pip\n`);
@@ -177,7 +216,12 @@ describe("cudaIpc", () => {
     const caps = detectSandbox();
     before(() => {
       root = realpathSync(mkdtempSync(path.join(tmpdir(), "config-vocab-ipc-")));
-      manager = new ExtensionManager({ venvRoot: path.join(root, "venvs"), installer: "pip", forwardOutput: false, logger: keeper() });
+      manager = new ExtensionManager({
+        venvRoot: path.join(root, "venvs"),
+        installer: "pip",
+        forwardOutput: false,
+        logger: keeper(),
+      });
     });
     after(async () => {
       await manager.close();
@@ -190,7 +234,13 @@ describe("cudaIpc", () => {
         if (why) return t.skip(why);
         const sandbox = { ...c.sandbox, gpu: true };
         const on = await manager.load({ name: `vocab-ipc-on-${c.label}`, modulePath: PROBE, cudaIpc: true, sandbox });
-        const off = await manager.load({ name: `vocab-ipc-off-${c.label}`, modulePath: PROBE, cudaIpc: false, env: { [CUDA_IPC]: "1" }, sandbox });
+        const off = await manager.load({
+          name: `vocab-ipc-off-${c.label}`,
+          modulePath: PROBE,
+          cudaIpc: false,
+          env: { [CUDA_IPC]: "1" },
+          sandbox,
+        });
         assert.equal(await on.call("variable", [CUDA_IPC]), "1");
         assert.equal(await off.call("variable", [CUDA_IPC]), null);
         await Promise.all([on.stop(), off.stop()]);

@@ -75,7 +75,11 @@ describe("lock", () => {
       return new Promise<string>((r) => (releaseFirst = () => r("first")));
     });
     const ac = new AbortController();
-    const waiting = withLock(lock, { signal: ac.signal, onWait: () => ac.abort(new Error("gave up")) }, async () => "never");
+    const waiting = withLock(
+      lock,
+      { signal: ac.signal, onWait: () => ac.abort(new Error("gave up")) },
+      async () => "never",
+    );
     const err = await waiting.catch((e: unknown) => e);
     assert.ok(err instanceof CallAbortedError, String(err));
     assert.equal((err.cause as Error).message, "gave up");
@@ -106,7 +110,11 @@ describe("lock", () => {
   it("takes over a lock whose owner is dead, or an unreadable one that is old", async () => {
     const pid = deadPid();
     assert.equal(isDead({ pid, hostname: hostname(), acquiredAt: "" }), true);
-    assert.equal(isDead({ pid, hostname: `not-${hostname()}`, acquiredAt: "" }), false, "another host's pid cannot be judged");
+    assert.equal(
+      isDead({ pid, hostname: `not-${hostname()}`, acquiredAt: "" }),
+      false,
+      "another host's pid cannot be judged",
+    );
     const lock = path.join(root.dir, ".lock-stale");
     writeFileSync(lock, JSON.stringify({ pid, hostname: hostname(), acquiredAt: new Date().toISOString() }));
     const crashedDraft = `${lock}.${pid}-0123abcd.tmp`;

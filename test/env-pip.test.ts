@@ -124,12 +124,20 @@ describe("pip backend (uv hidden from PATH)", () => {
     assert.ok(err instanceof CallAbortedError, String(err));
     assert.equal((err.cause as Error).message, "user cancelled");
     assert.equal(existsSync(path.join(base.venvRoot, "aborted")), false);
-    assert.deepEqual(processesMentioning(path.join(base.venvRoot, ".build-aborted-")), [], "pip and the pip it re-ran for --python are gone");
+    assert.deepEqual(
+      processesMentioning(path.join(base.venvRoot, ".build-aborted-")),
+      [],
+      "pip and the pip it re-ran for --python are gone",
+    );
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
   it("concurrent calls for one venv build it once and both succeed", async () => {
-    const { a, b, recs } = await buildConcurrently({ ...base, name: "twice", dependencies: ["pyisolate-fixture-hello==3.0"] });
+    const { a, b, recs } = await buildConcurrently({
+      ...base,
+      name: "twice",
+      dependencies: ["pyisolate-fixture-hello==3.0"],
+    });
     assert.deepEqual([a.reused, b.reused].sort(), [false, true]);
     // Either may win the race to the lock; the other one waits and then finds the venv built.
     const waited = recs.filter((r) => r.stages().includes("lock-wait"));
@@ -141,9 +149,13 @@ describe("pip backend (uv hidden from PATH)", () => {
   it("waits for another process that holds the lock", async () => {
     mkdirSync(base.venvRoot, { recursive: true });
     const lock = path.join(base.venvRoot, ".lock-other");
-    const child = spawn(process.execPath, ["--import", "tsx", path.join("test", "fixtures", "env", "hold-lock.ts"), lock], {
-      stdio: ["pipe", "pipe", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join("test", "fixtures", "env", "hold-lock.ts"), lock],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
     child.stdout.setEncoding("utf8");
     const exited = once(child, "exit").then(([code]) => `exited with ${code}`);
     assert.equal(await Promise.race([once(child.stdout, "data").then(([d]) => String(d).trim()), exited]), "locked");
@@ -192,12 +204,24 @@ describe("pip backend (uv hidden from PATH)", () => {
   it("builds for another Python version (3.9)", async (t) => {
     const p39 = await resolvePython("3.9").catch(() => undefined);
     if (!p39) return t.skip("no Python 3.9 on this machine");
-    const e = await ensureEnvironment({ ...base, python: "3.9", name: "py39", dependencies: ["pyisolate-fixture-hello==1.0"] });
+    const e = await ensureEnvironment({
+      ...base,
+      python: "3.9",
+      name: "py39",
+      dependencies: ["pyisolate-fixture-hello==1.0"],
+    });
     assert.equal(e.pythonVersion, p39.version);
     assert.equal(py(e.pythonPath, "import sys; print('%d.%d' % sys.version_info[:2])"), "3.9");
     assert.equal(py(e.pythonPath, HELLO), "1.0");
     assert.equal(
-      (await ensureEnvironment({ ...base, python: "3.9", name: "py39", dependencies: ["pyisolate-fixture-hello==1.0"] })).reused,
+      (
+        await ensureEnvironment({
+          ...base,
+          python: "3.9",
+          name: "py39",
+          dependencies: ["pyisolate-fixture-hello==1.0"],
+        })
+      ).reused,
       true,
     );
   });
@@ -225,7 +249,10 @@ describe("pip backend (uv hidden from PATH)", () => {
     const changed = await relocateVenv(tmp, finalDir);
     assert.ok(changed.includes(path.join(tmp, "bin", "pip")), changed.join(", "));
     await swapIn(tmp, finalDir);
-    assert.match(readFileSync(path.join(finalDir, "bin", "pip"), "utf8"), new RegExp(`^#!${finalDir}/bin/python[0-9.]*\n`));
+    assert.match(
+      readFileSync(path.join(finalDir, "bin", "pip"), "utf8"),
+      new RegExp(`^#!${finalDir}/bin/python[0-9.]*\n`),
+    );
     assert.match(
       execFileSync(path.join(finalDir, "bin", "pip"), ["--version"], { encoding: "utf8" }),
       new RegExp(`from ${finalDir}/lib/`),
@@ -255,12 +282,16 @@ describe("pip backend (uv hidden from PATH)", () => {
     writeFileSync(file, "");
     await assert.rejects(
       ensureEnvironment({ ...base, venvRoot: file, name: "x", dependencies: [] }),
-      (err: unknown) => err instanceof ConfigError && err.key === "venvRoot" && /not a writable directory/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError && err.key === "venvRoot" && /not a writable directory/.test(err.message),
     );
     await assert.rejects(
       ensureEnvironment({ ...base, name: "x", dependencies: ["--index-url=http://evil"] }),
       (err: unknown) => err instanceof ConfigError && err.key === "dependencies",
     );
-    await assert.rejects(ensureEnvironment({ ...base, venvRoot: "relative/path", name: "x", dependencies: [] }), ConfigError);
+    await assert.rejects(
+      ensureEnvironment({ ...base, venvRoot: "relative/path", name: "x", dependencies: [] }),
+      ConfigError,
+    );
   });
 });

@@ -11,7 +11,14 @@ import { after, before, describe, it } from "node:test";
 import { ensureEnvironment, findUv, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
 import { LANDLOCK_NET_ABI } from "../src/sandbox/choose.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
-import { attackEnv, assertNoLeak, buildEvil, setUpAttack, type AttackScene, type EvilBuild } from "./fixtures/env/evil-sdist.js";
+import {
+  attackEnv,
+  assertNoLeak,
+  buildEvil,
+  setUpAttack,
+  type AttackScene,
+  type EvilBuild,
+} from "./fixtures/env/evil-sdist.js";
 import { fixtureIndex, HELLO, leftovers, py, recorder, tempRoot } from "./fixtures/env/helpers.js";
 
 const caps = await detectSandbox();
@@ -45,8 +52,18 @@ before(async () => {
   const index = fixtureIndex(path.join(root.dir, "index"), ["1.0"]);
   links = fixtureIndex(path.join(root.dir, "links"), ["2.0"]).wheels;
   const python = await resolvePython(undefined);
-  const env = { ...process.env, PIP_CACHE_DIR: path.join(root.dir, "host-cache", "pip"), UV_CACHE_DIR: path.join(root.dir, "host-cache", "uv") };
-  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, indexUrl: index.indexUrl, runtimeVersion: "0.1.0-test", env };
+  const env = {
+    ...process.env,
+    PIP_CACHE_DIR: path.join(root.dir, "host-cache", "pip"),
+    UV_CACHE_DIR: path.join(root.dir, "host-cache", "uv"),
+  };
+  base = {
+    venvRoot: path.join(root.dir, "venvs"),
+    python: python.path,
+    indexUrl: index.indexUrl,
+    runtimeVersion: "0.1.0-test",
+    env,
+  };
 
   const abstractName = `pyisolate-test-${randomBytes(6).toString("hex")}`;
   // Node pads an abstract name with NULs to the full sun_path (108 bytes): the attacker connects to that name.
@@ -57,7 +74,8 @@ before(async () => {
   pathServer = createServer(accept).listen(socketPath);
   udp = createSocket("udp4").on("message", (m) => (udpReceived += m.toString()));
   await new Promise<void>((resolve) => udp!.bind(0, "127.0.0.1", resolve));
-  const unix = (addr: string): string => `(lambda s: (s.connect(${addr}), "connected")[1])(socket.socket(socket.AF_UNIX))`;
+  const unix = (addr: string): string =>
+    `(lambda s: (s.connect(${addr}), "connected")[1])(socket.socket(socket.AF_UNIX))`;
   scene = await setUpAttack(root.dir, {
     abstract: unix(`(chr(0) + ${JSON.stringify(abstractName)}).ljust(108, chr(0))`),
     unix_path: unix(JSON.stringify(socketPath)),
@@ -92,7 +110,10 @@ describe("Landlock install sandbox: real installs", { skip }, () => {
     });
     assert.equal(e.installSandbox, "landlock");
     const messages = rec.events.map((ev) => ev.message);
-    assert.ok(messages.some((m) => m.startsWith(`install sandbox: landlock (ABI ${abi})`)), messages.join("\n"));
+    assert.ok(
+      messages.some((m) => m.startsWith(`install sandbox: landlock (ABI ${abi})`)),
+      messages.join("\n"),
+    );
     assert.ok(rec.events.some((ev) => ev.line?.includes("Successfully installed pyisolate-fixture-hello-2.0")));
     assert.equal(py(e.pythonPath, HELLO), "2.0");
     assert.ok(existsSync(path.join(base.venvRoot, ".cache", "ll-pip", "pip")), "pip's cache is the environment's own");
@@ -100,22 +121,26 @@ describe("Landlock install sandbox: real installs", { skip }, () => {
     assert.deepEqual(leftovers(base.venvRoot), []);
   });
 
-  it("uv installs from a local find-links folder under Landlock", { skip: uv ? false : "uv is not on PATH" }, async () => {
-    const rec = recorder();
-    const e = await ensureEnvironment({
-      ...base,
-      name: "ll-uv",
-      installer: "uv",
-      findLinks: [links],
-      dependencies: ["pyisolate-fixture-hello==2.0"],
-      sandbox: { ...LANDLOCK, network: abi < LANDLOCK_NET_ABI },
-      onProgress: rec.onProgress,
-    });
-    assert.equal(e.installSandbox, "landlock");
-    assert.ok(rec.events.some((ev) => ev.line?.includes("+ pyisolate-fixture-hello==2.0")));
-    assert.equal(py(e.pythonPath, HELLO), "2.0");
-    assert.ok(!existsSync(privateRoot(rec.events.map((ev) => ev.message))));
-  });
+  it(
+    "uv installs from a local find-links folder under Landlock",
+    { skip: uv ? false : "uv is not on PATH" },
+    async () => {
+      const rec = recorder();
+      const e = await ensureEnvironment({
+        ...base,
+        name: "ll-uv",
+        installer: "uv",
+        findLinks: [links],
+        dependencies: ["pyisolate-fixture-hello==2.0"],
+        sandbox: { ...LANDLOCK, network: abi < LANDLOCK_NET_ABI },
+        onProgress: rec.onProgress,
+      });
+      assert.equal(e.installSandbox, "landlock");
+      assert.ok(rec.events.some((ev) => ev.line?.includes("+ pyisolate-fixture-hello==2.0")));
+      assert.equal(py(e.pythonPath, HELLO), "2.0");
+      assert.ok(!existsSync(privateRoot(rec.events.map((ev) => ev.message))));
+    },
+  );
 
   it("where bwrap is missing, `auto` confines the install with Landlock instead of failing (the Landlock-only host)", async () => {
     const rec = recorder();
@@ -128,7 +153,10 @@ describe("Landlock install sandbox: real installs", { skip }, () => {
       onProgress: rec.onProgress,
     });
     assert.equal(e.installSandbox, "landlock");
-    assert.ok(rec.events.some((ev) => /bubblewrap cannot run here.*Landlock instead/.test(ev.message)), "the fallback is said");
+    assert.ok(
+      rec.events.some((ev) => /bubblewrap cannot run here.*Landlock instead/.test(ev.message)),
+      "the fallback is said",
+    );
     assert.ok(!rec.events.some((ev) => ev.warning), "not a warning: the install is confined");
     assert.equal(py(e.pythonPath, HELLO), "1.0");
   });
@@ -142,7 +170,10 @@ function assertLandlockContained(r: EvilBuild, network: boolean): void {
   // Stopped: reading the planted secret, listing the home, writing outside the build folder and cache.
   assert.equal(failed("secret"), "PermissionError", `secret: ${JSON.stringify(loot.secret)}`);
   assert.equal(failed("list_home"), "PermissionError", `home: ${JSON.stringify(loot.list_home)}`);
-  assert.ok(String(loot.home).startsWith(path.join(tmpdir(), "pyisolate-install-")), `HOME is the private one: ${loot.home}`);
+  assert.ok(
+    String(loot.home).startsWith(path.join(tmpdir(), "pyisolate-install-")),
+    `HOME is the private one: ${loot.home}`,
+  );
   assert.ok(!existsSync(String(loot.home)), "and it was removed");
   assert.equal(failed("pwn0"), "PermissionError", "no write into the host's /tmp");
   assert.ok(!existsSync(scene.pwnTmp));
@@ -168,7 +199,8 @@ describe("Landlock install sandbox: a malicious sdist", { skip }, () => {
     const r = await buildEvil(scene, attackBase, "ll-evil-control", "pip", { mode: "disabled" });
     const ok = (key: string): boolean => (r.loot[key] as [string, unknown])[0] === "ok";
     assert.deepEqual(r.loot.secret, ["ok", scene.secret]);
-    for (const key of ["list_home", "pwn0", "pwn1", "phone", "udp", "unix_path", "abstract", "signal", "proc"]) assert.ok(ok(key), `${key}: ${JSON.stringify(r.loot[key])}`);
+    for (const key of ["list_home", "pwn0", "pwn1", "phone", "udp", "unix_path", "abstract", "signal", "proc"])
+      assert.ok(ok(key), `${key}: ${JSON.stringify(r.loot[key])}`);
     assert.ok(scene.received().includes(scene.secret) && udpReceived.includes(UDP_MARK));
     rmSync(scene.pwnTmp, { force: true });
     rmSync(scene.pwnHome, { force: true });
@@ -179,10 +211,17 @@ describe("Landlock install sandbox: a malicious sdist", { skip }, () => {
     assertLandlockContained(await buildEvil(scene, attackBase, "ll-evil-pip", "pip", LANDLOCK), true);
   });
 
-  it("pip under Landlock without the network: TCP and UDP are denied too", { skip: abi >= LANDLOCK_NET_ABI ? false : `Landlock ABI ${abi} < ${LANDLOCK_NET_ABI}: no TCP rules` }, async () => {
-    udpReceived = "";
-    assertLandlockContained(await buildEvil(scene, attackBase, "ll-evil-pip-offline", "pip", { ...LANDLOCK, network: false }), false);
-  });
+  it(
+    "pip under Landlock without the network: TCP and UDP are denied too",
+    { skip: abi >= LANDLOCK_NET_ABI ? false : `Landlock ABI ${abi} < ${LANDLOCK_NET_ABI}: no TCP rules` },
+    async () => {
+      udpReceived = "";
+      assertLandlockContained(
+        await buildEvil(scene, attackBase, "ll-evil-pip-offline", "pip", { ...LANDLOCK, network: false }),
+        false,
+      );
+    },
+  );
 
   it("uv under Landlock: the same attack is contained", { skip: uv ? false : "uv is not on PATH" }, async () => {
     udpReceived = "";

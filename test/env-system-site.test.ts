@@ -4,10 +4,26 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, createConsoleLogger, ExtensionManager, type Extension, type ProgressEvent } from "../src/index.js";
+import {
+  ConfigError,
+  createConsoleLogger,
+  ExtensionManager,
+  type Extension,
+  type ProgressEvent,
+} from "../src/index.js";
 import { fingerprintInputs, type WantedInputs } from "../src/env/check.js";
 import { computeFingerprint } from "../src/env/fingerprint.js";
 import { resolvePython } from "../src/env/builder.js";
@@ -29,14 +45,21 @@ let caps: SandboxCapabilities;
  * has no `uv` package (Debian's /usr/bin/python3 in the unprivileged run), and the suites that probe it skip.
  */
 const baseSite = (await findBaseSite()) ?? "";
-const noBaseUv = baseSite ? false : "the base interpreter has no `uv` package for the probe to find (pip install uv into it)";
+const noBaseUv = baseSite
+  ? false
+  : "the base interpreter has no `uv` package for the probe to find (pip install uv into it)";
 
 async function findBaseSite(): Promise<string | undefined> {
   const python = await resolvePython(undefined);
   try {
-    return execFileSync(python.path, ["-I", "-c", "import os, uv; print(os.path.dirname(os.path.dirname(os.path.realpath(uv.__file__))))"], {
-      encoding: "utf8", stdio: ["ignore", "pipe", "ignore"],
-    }).trim();
+    return execFileSync(
+      python.path,
+      ["-I", "-c", "import os, uv; print(os.path.dirname(os.path.dirname(os.path.realpath(uv.__file__))))"],
+      {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    ).trim();
   } catch {
     return undefined;
   }
@@ -78,15 +101,25 @@ describe("systemSitePackages in the fingerprint", () => {
   });
 
   it("an extension inherits its layer's choice, and cannot turn it off", () => {
-    const layer = { name: "gpu", venvPath: "/v/.shared/gpu", sitePackages: "/v/.shared/gpu/lib/python3.11/site-packages", pythonVersion: "3.11.7", fingerprint: "f".repeat(64) };
+    const layer = {
+      name: "gpu",
+      venvPath: "/v/.shared/gpu",
+      sitePackages: "/v/.shared/gpu/lib/python3.11/site-packages",
+      pythonVersion: "3.11.7",
+      fingerprint: "f".repeat(64),
+    };
     const spec = { name: "e", venvRoot: "/v", dependencies: [], runtimeVersion: "0.1.0" };
     assert.equal(toJob(spec).wanted.systemSitePackages, false);
     assert.equal(toJob({ ...spec, sharedRuntime: layer }).wanted.systemSitePackages, false);
-    assert.equal(toJob({ ...spec, sharedRuntime: { ...layer, systemSitePackages: true } }).wanted.systemSitePackages, true);
+    assert.equal(
+      toJob({ ...spec, sharedRuntime: { ...layer, systemSitePackages: true } }).wanted.systemSitePackages,
+      true,
+    );
     assert.equal(toJob({ ...spec, systemSitePackages: true, sharedRuntime: layer }).wanted.systemSitePackages, true);
     assert.throws(
       () => toJob({ ...spec, systemSitePackages: false, sharedRuntime: { ...layer, systemSitePackages: true } }),
-      (e: unknown) => e instanceof ConfigError && e.key === "systemSitePackages" && /shared runtime "gpu"/.test(e.message),
+      (e: unknown) =>
+        e instanceof ConfigError && e.key === "systemSitePackages" && /shared runtime "gpu"/.test(e.message),
     );
   });
 });
@@ -96,18 +129,38 @@ describe("systemSitePackages as an option", () => {
     for (const bad of ["yes", 1, null]) {
       assert.throws(
         () => validateExtensionOptions({ name: "x", modulePath: PROBE, systemSitePackages: bad as never }),
-        (e: unknown) => e instanceof ConfigError && e.key === "systemSitePackages" && /systemSitePackages must be true or false/.test(e.message),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.key === "systemSitePackages" &&
+          /systemSitePackages must be true or false/.test(e.message),
       );
     }
-    assert.equal(validateExtensionOptions({ name: "x", modulePath: PROBE, systemSitePackages: true }).systemSitePackages, true);
+    assert.equal(
+      validateExtensionOptions({ name: "x", modulePath: PROBE, systemSitePackages: true }).systemSitePackages,
+      true,
+    );
     assert.throws(
-      () => validateManagerOptions({ venvRoot: "/v", sharedRuntimes: { gpu: { dependencies: ["torch"], systemSitePackages: "true" as never } } }),
+      () =>
+        validateManagerOptions({
+          venvRoot: "/v",
+          sharedRuntimes: { gpu: { dependencies: ["torch"], systemSitePackages: "true" as never } },
+        }),
       (e: unknown) => e instanceof ConfigError && e.key === "sharedRuntimes.gpu.systemSitePackages",
     );
-    const ok = validateManagerOptions({ venvRoot: "/v", sharedRuntimes: { gpu: { dependencies: ["torch"], systemSitePackages: true } } });
+    const ok = validateManagerOptions({
+      venvRoot: "/v",
+      sharedRuntimes: { gpu: { dependencies: ["torch"], systemSitePackages: true } },
+    });
     assert.equal(ok.sharedRuntimes!.gpu!.systemSitePackages, true);
     assert.throws(
-      () => toJob({ name: "e", venvRoot: "/v", dependencies: [], runtimeVersion: "0.1.0", systemSitePackages: "on" as never }),
+      () =>
+        toJob({
+          name: "e",
+          venvRoot: "/v",
+          dependencies: [],
+          runtimeVersion: "0.1.0",
+          systemSitePackages: "on" as never,
+        }),
       (e: unknown) => e instanceof ConfigError && e.key === "systemSitePackages",
     );
   });
@@ -123,7 +176,8 @@ describe("systemSitePackages as an option", () => {
       writeFileSync(yaml, text);
       assert.throws(
         () => readConfigFile(ext),
-        (e: unknown) => e instanceof ConfigError && e.key === "systemSitePackages" && e.file === yaml && e.message.includes(yaml),
+        (e: unknown) =>
+          e instanceof ConfigError && e.key === "systemSitePackages" && e.file === yaml && e.message.includes(yaml),
       );
     }
   });
@@ -137,7 +191,14 @@ describe("the sandbox sees the base interpreter's site-packages", { skip: noBase
     mkdirSync(path.join(prefix, "bin"), { recursive: true });
     // Stands in for a base interpreter whose site-packages lie outside its prefix (Homebrew's are under its prefix's lib, not the Cellar's).
     mkdirSync(path.join(prefix, "lib"));
-    const lines = [outside, path.join(root.dir, "missing"), "relative/site-packages", "/", "/etc", path.join(prefix, "bin", "..", "lib")];
+    const lines = [
+      outside,
+      path.join(root.dir, "missing"),
+      "relative/site-packages",
+      "/",
+      "/etc",
+      path.join(prefix, "bin", "..", "lib"),
+    ];
     const fake = path.join(prefix, "bin", "python");
     writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")}\n`);
     chmodSync(fake, 0o755);
@@ -167,22 +228,35 @@ describe("the sandbox sees the base interpreter's site-packages", { skip: noBase
     const exe = path.join(prefix, "bin", path.basename(python.path));
     cpSync(python.path, exe);
     for (const entry of readdirSync(path.join(realPrefix, "lib", lib))) {
-      if (entry !== "site-packages") symlinkSync(path.join(realPrefix, "lib", lib, entry), path.join(prefix, "lib", lib, entry));
+      if (entry !== "site-packages")
+        symlinkSync(path.join(realPrefix, "lib", lib, entry), path.join(prefix, "lib", lib, entry));
     }
     symlinkSync(outside, path.join(prefix, "lib", lib, "site-packages"));
-    const site = spawnSync(exe, ["-I", "-c", "import sys, pyisolate_ssp_marker; print(sys.prefix)"], { encoding: "utf8" });
-    if (site.status !== 0 || site.stdout.trim() !== prefix) return t.skip(`a copy of ${python.path} does not run as its own install: ${site.stderr.trim()}`);
+    const site = spawnSync(exe, ["-I", "-c", "import sys, pyisolate_ssp_marker; print(sys.prefix)"], {
+      encoding: "utf8",
+    });
+    if (site.status !== 0 || site.stdout.trim() !== prefix)
+      return t.skip(`a copy of ${python.path} does not run as its own install: ${site.stderr.trim()}`);
 
     // The copy still reads the real install (its stdlib links, and a shared libpython by absolute rpath): granted here by
     // hand. The outside folder is what the option adds.
     const readonlyPaths = dangerReason(realPrefix) ? [] : [realPrefix];
-    const backends = [...(bwrapSkip() ? [] : ["bwrap" as const]), ...(caps.landlockAbi > 0 ? ["landlock" as const] : [])];
+    const backends = [
+      ...(bwrapSkip() ? [] : ["bwrap" as const]),
+      ...(caps.landlockAbi > 0 ? ["landlock" as const] : []),
+    ];
     if (backends.length === 0) return t.skip("neither bwrap nor Landlock works here");
     const m = makeManager({ venvRoot: path.join(root.dir, "venvs-brewish") });
     try {
       for (const backend of backends) {
         const sandbox = { backend, readonlyPaths };
-        const on = await m.load({ name: `brewish-${backend}`, modulePath: PROBE, python: exe, systemSitePackages: true, sandbox });
+        const on = await m.load({
+          name: `brewish-${backend}`,
+          modulePath: PROBE,
+          python: exe,
+          systemSitePackages: true,
+          sandbox,
+        });
         const seen = (await on.call("probe", ["pyisolate_ssp_marker"])) as Probe;
         assert.ok(seen.file?.startsWith(`${outside}/`), `${backend}: ${JSON.stringify(seen)}`);
         const off = await m.load({ name: `brewish-${backend}-off`, modulePath: PROBE, python: exe, sandbox });
@@ -197,7 +271,10 @@ describe("the sandbox sees the base interpreter's site-packages", { skip: noBase
     const python = await resolvePython(undefined);
     assert.deepEqual(await resolveSystemSitePackages(python.path), [baseSite]);
     const install = await resolvePythonInstall({ python: python.path, systemSitePackages: true });
-    assert.ok(install.some((dir) => baseSite.startsWith(`${dir}/`)), `${baseSite} is not under ${install.join(", ")}`);
+    assert.ok(
+      install.some((dir) => baseSite.startsWith(`${dir}/`)),
+      `${baseSite} is not under ${install.join(", ")}`,
+    );
   });
 });
 
@@ -219,7 +296,10 @@ describe("an extension with systemSitePackages, for real", { timeout: 300_000, s
     assert.ok(seen.file?.startsWith(`${baseSite}/`), JSON.stringify(seen));
     const sysPath = (await ext.call("sys_path")) as string[];
     const own = sysPath.findIndex((p) => p.startsWith(`${ext.environment.venvPath}/`) && p.endsWith("site-packages"));
-    assert.ok(own >= 0 && own < sysPath.indexOf(baseSite), `the venv's own packages come first: ${JSON.stringify(sysPath)}`);
+    assert.ok(
+      own >= 0 && own < sysPath.indexOf(baseSite),
+      `the venv's own packages come first: ${JSON.stringify(sysPath)}`,
+    );
     const planted = path.join(baseSite, `pyisolate-planted-${ext.name}.pth`);
     try {
       const write = (await ext.call("write", [planted])) as string[];
@@ -252,13 +332,21 @@ describe("an extension with systemSitePackages, for real", { timeout: 300_000, s
     const fresh = makeManager({ venvRoot: path.join(root.dir, "venvs-pip") });
     try {
       const ext = await fresh.load({
-        name: "system-site-bwrap-pip", modulePath: PROBE, systemSitePackages: true, installer: "pip", dependencies: ["uv"],
-        indexUrl: `file://${empty}`, onProgress: (e: ProgressEvent) => events.push(e),
+        name: "system-site-bwrap-pip",
+        modulePath: PROBE,
+        systemSitePackages: true,
+        installer: "pip",
+        dependencies: ["uv"],
+        indexUrl: `file://${empty}`,
+        onProgress: (e: ProgressEvent) => events.push(e),
       });
       assert.equal(ext.environment.backend, "pip");
       assert.equal(ext.environment.reused, false);
       assert.equal(ext.environment.installSandbox?.startsWith("bwrap"), true);
-      const lines = events.filter((e) => e.line).map((e) => e.line!).join("\n");
+      const lines = events
+        .filter((e) => e.line)
+        .map((e) => e.line!)
+        .join("\n");
       assert.ok(lines.includes(`Requirement already satisfied: uv in ${baseSite}`), lines);
       const [major, minor] = ext.environment.pythonVersion.split(".");
       const own = path.join(ext.environment.venvPath, "lib", `python${major}.${minor}`, "site-packages");
@@ -300,11 +388,16 @@ describe("an extension with systemSitePackages, for real", { timeout: 300_000, s
 
   it("with Debian's system Python: dist-packages under /usr import under bwrap and Landlock", async (t) => {
     const debian = "/usr/bin/python3";
-    if (!existsSync("/usr/lib/python3/dist-packages/yaml/__init__.py")) return t.skip("no Debian python3 with PyYAML in /usr/lib/python3/dist-packages");
+    if (!existsSync("/usr/lib/python3/dist-packages/yaml/__init__.py"))
+      return t.skip("no Debian python3 with PyYAML in /usr/lib/python3/dist-packages");
     const backends = [...(bwrapSkip() ? [] : ["bwrap"]), ...(caps.landlockAbi > 0 ? ["landlock"] : [])];
     if (backends.length === 0) return t.skip("neither bwrap nor Landlock works here");
     for (const backend of backends) {
-      const ext = await load(`system-site-debian-${backend}`, { python: debian, systemSitePackages: true, sandbox: { backend } });
+      const ext = await load(`system-site-debian-${backend}`, {
+        python: debian,
+        systemSitePackages: true,
+        sandbox: { backend },
+      });
       assert.equal(ext.sandbox.backend.startsWith(backend), true);
       const seen = (await ext.call("probe", ["yaml"])) as Probe;
       assert.ok(seen.file?.startsWith("/usr/lib/python3/dist-packages/"), JSON.stringify(seen));
@@ -321,17 +414,35 @@ describe("a shared runtime layer with systemSitePackages", { timeout: 300_000, s
       venvRoot: path.join(root.dir, "venvs-layer"),
       forwardOutput: false,
       logger: createConsoleLogger("silent"),
-      sharedRuntimes: { base: { dependencies: ["pyisolate-fixture-hello==1.0"], indexUrl: index.indexUrl, systemSitePackages: true } },
+      sharedRuntimes: {
+        base: { dependencies: ["pyisolate-fixture-hello==1.0"], indexUrl: index.indexUrl, systemSitePackages: true },
+      },
     });
     try {
-      const ext = await m.load({ name: "layer-user", modulePath: PROBE, sharedRuntime: "base", sandbox: { mode: "disabled" } });
+      const ext = await m.load({
+        name: "layer-user",
+        modulePath: PROBE,
+        sharedRuntime: "base",
+        sandbox: { mode: "disabled" },
+      });
       assert.equal(ext.environment.sharedRuntime?.systemSitePackages, true);
       assert.equal(ext.environment.systemSitePackages, true);
       assert.equal(pyvenvFlag(ext.environment.sharedRuntime!.venvPath), "true");
-      assert.equal(((await ext.call("probe", ["pyisolate_fixture_hello"])) as Probe).file?.startsWith(`${ext.environment.sharedRuntime!.sitePackages}/`), true);
+      assert.equal(
+        ((await ext.call("probe", ["pyisolate_fixture_hello"])) as Probe).file?.startsWith(
+          `${ext.environment.sharedRuntime!.sitePackages}/`,
+        ),
+        true,
+      );
       assert.equal(((await ext.call("probe", ["uv"])) as Probe).file?.startsWith(`${baseSite}/`), true);
       await assert.rejects(
-        m.load({ name: "layer-refuser", modulePath: PROBE, sharedRuntime: "base", systemSitePackages: false, sandbox: { mode: "disabled" } }),
+        m.load({
+          name: "layer-refuser",
+          modulePath: PROBE,
+          sharedRuntime: "base",
+          systemSitePackages: false,
+          sandbox: { mode: "disabled" },
+        }),
         (e: unknown) => e instanceof ConfigError && e.key === "systemSitePackages",
       );
     } finally {

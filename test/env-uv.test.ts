@@ -27,7 +27,12 @@ before(async () => {
   const index = fixtureIndex(path.join(root.dir, "index"), ["1.0", "2.0"]);
   // A path, not the default: the pip case below hides uv's folder, which (with pyenv) also changes python3 on PATH.
   const python = await resolvePython(undefined);
-  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, indexUrl: index.indexUrl, runtimeVersion: "0.1.0-test" };
+  base = {
+    venvRoot: path.join(root.dir, "venvs"),
+    python: python.path,
+    indexUrl: index.indexUrl,
+    runtimeVersion: "0.1.0-test",
+  };
 });
 after(() => root.remove());
 
@@ -63,7 +68,13 @@ describe("uv backend", { skip }, () => {
     const spec = { ...base, name: "hello", dependencies: ["pyisolate-fixture-hello==1.0"] };
     const first = await ensureEnvironment(spec);
     // Reuse must not run an installer: the venv and its site-packages keep their inode and change time.
-    const stamp = (): string => [first.venvPath, path.join(first.venvPath, "pyvenv.cfg")].map((p) => { const s = statSync(p); return `${s.ino}:${s.ctimeMs}`; }).join(",");
+    const stamp = (): string =>
+      [first.venvPath, path.join(first.venvPath, "pyvenv.cfg")]
+        .map((p) => {
+          const s = statSync(p);
+          return `${s.ino}:${s.ctimeMs}`;
+        })
+        .join(",");
     const before = stamp();
     const again = await ensureEnvironment(spec);
     assert.equal(again.reused, true);
@@ -86,7 +97,10 @@ describe("uv backend", { skip }, () => {
   it("a failed install throws uv's own error and leaves the previous venv working", async () => {
     const err = await failedInstallKeepsPrevious(base);
     assert.match(err.message, /this-package-does-not-exist-pyisolate was not found in the package registry/);
-    assert.match(err.command!.join(" "), /uv pip install --python \S+ --index-url \S+ -- this-package-does-not-exist-pyisolate==1\.0/);
+    assert.match(
+      err.command!.join(" "),
+      /uv pip install --python \S+ --index-url \S+ -- this-package-does-not-exist-pyisolate==1\.0/,
+    );
   });
 
   it("concurrent calls build once", async () => {

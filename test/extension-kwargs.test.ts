@@ -30,9 +30,15 @@ function plainChecks(extension: () => Extension, received: () => unknown[][]): v
 
   it("nested values, bytes, big ints and callables travel inside keyword arguments", async () => {
     const ext = extension();
-    const seen = await ext.proxy.describe!(Uint8Array.of(1), kwargs({
-      blob: Uint8Array.of(0xab, 0xcd), big: 2n ** 70n, nested: { list: [1, { deep: [null, "é"] }] }, fn: () => 1,
-    }));
+    const seen = await ext.proxy.describe!(
+      Uint8Array.of(1),
+      kwargs({
+        blob: Uint8Array.of(0xab, 0xcd),
+        big: 2n ** 70n,
+        nested: { list: [1, { deep: [null, "é"] }] },
+        fn: () => 1,
+      }),
+    );
     assert.deepEqual(seen, {
       args: [{ bytes: "01" }],
       kwargs: { blob: { bytes: "abcd" }, big: 2n ** 70n, nested: { list: [1, { deep: [null, "é"] }] }, fn: "callable" },
@@ -54,7 +60,10 @@ function plainChecks(extension: () => Extension, received: () => unknown[][]): v
     const before = received().length;
     assert.equal(await ext.call("notify", ["joined", { room: 1 }], { kwargs: { sid: null } }), 3);
     assert.equal(await ext.call("notify", ["left", [1, 2]]), 2);
-    assert.deepEqual(received().slice(before), [["joined", { room: 1 }, { sid: null }], ["left", [1, 2]]]);
+    assert.deepEqual(received().slice(before), [
+      ["joined", { room: 1 }, { sid: null }],
+      ["left", [1, 2]],
+    ]);
     assert.match(String(await ext.call("bad_name")), /'not-a-name' is not a Python identifier/);
   });
 
@@ -77,11 +86,19 @@ describe("keyword arguments through a real extension", () => {
   let ext: Extension;
 
   before(async () => {
-    ext = await manager.load({ name: "kwargs_np", modulePath: fixture("kwargs_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" } });
+    ext = await manager.load({
+      name: "kwargs_np",
+      modulePath: fixture("kwargs_ext"),
+      dependencies: NUMPY,
+      sandbox: { mode: "disabled" },
+    });
   });
   after(() => manager.close());
 
-  plainChecks(() => ext, () => received);
+  plainChecks(
+    () => ext,
+    () => received,
+  );
 
   it("tensors as keyword arguments: one in args and one in kw share the frame (both arrive as numpy arrays)", async () => {
     const x = Tensor.from(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
@@ -112,12 +129,18 @@ for (const version of ["3.9", "3.13"]) {
 
     before(async () => {
       ext = await manager.load({
-        name: `kwargs_py${version.replace(".", "")}`, modulePath: fixture("kwargs_ext"), python: version, sandbox: { mode: "disabled" },
+        name: `kwargs_py${version.replace(".", "")}`,
+        modulePath: fixture("kwargs_ext"),
+        python: version,
+        sandbox: { mode: "disabled" },
       });
       assert.ok(ext.pythonVersion.startsWith(`${version}.`), ext.pythonVersion);
     });
     after(() => manager.close());
 
-    plainChecks(() => ext, () => received);
+    plainChecks(
+      () => ext,
+      () => received,
+    );
   });
 }

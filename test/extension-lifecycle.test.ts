@@ -5,7 +5,12 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { after, describe, it } from "node:test";
 import {
-  ConfigError, ExtensionClosedError, ExtensionCrashedError, ExtensionLoadError, ProtocolError, RemoteError,
+  ConfigError,
+  ExtensionClosedError,
+  ExtensionCrashedError,
+  ExtensionLoadError,
+  ProtocolError,
+  RemoteError,
 } from "../src/index.js";
 import { fixture, isAlive, makeManager, SHARED_VENV_ROOT, TEST_DIR, waitFor } from "./helpers.js";
 import { resolvePython } from "../src/env/builder.js";
@@ -20,7 +25,10 @@ describe("the extension environment", () => {
     process.env.PYISOLATE_TEST_SECRET_TOKEN = "s3cret";
     try {
       const ext = await manager.load({
-        name: "env_echo", modulePath: fixture("echo_ext"), sandbox: disabled, env: { MY_FLAG: "1" },
+        name: "env_echo",
+        modulePath: fixture("echo_ext"),
+        sandbox: disabled,
+        env: { MY_FLAG: "1" },
       });
       assert.equal(await ext.call("env", ["PYISOLATE_TEST_SECRET_TOKEN"]), null);
       assert.equal(await ext.call("env", ["MY_FLAG"]), "1");
@@ -44,14 +52,21 @@ describe("interpreters", () => {
   for (const version of ["3.9", "3.13"]) {
     it(`runs the guest runtime on Python ${version}`, async (t) => {
       const found = await resolvePython(version).catch((error: Error) => error);
-      if (found instanceof Error) return t.skip(`Python ${version} is not installed where this user can run it: ${found.message}`);
+      if (found instanceof Error)
+        return t.skip(`Python ${version} is not installed where this user can run it: ${found.message}`);
       const ext = await manager.load({
-        name: `py${version.replace(".", "")}_echo`, modulePath: fixture("echo_ext"), python: version, sandbox: disabled,
+        name: `py${version.replace(".", "")}_echo`,
+        modulePath: fixture("echo_ext"),
+        python: version,
+        sandbox: disabled,
       });
       assert.ok(ext.pythonVersion.startsWith(`${version}.`), ext.pythonVersion);
       // No Counter service here: the singleton stays local (pyisolate 0.10), and its placeholder body answers None.
       assert.equal(await ext.call("bump", [0]), null);
-      assert.deepEqual(await ext.call("echo", [{ big: 2n ** 80n, bytes: new Uint8Array([7]) }]), { big: 2n ** 80n, bytes: new Uint8Array([7]) });
+      assert.deepEqual(await ext.call("echo", [{ big: 2n ** 80n, bytes: new Uint8Array([7]) }]), {
+        big: 2n ** 80n,
+        bytes: new Uint8Array([7]),
+      });
     });
   }
 });
@@ -150,7 +165,8 @@ describe("stopping", () => {
       console.log(e.pid);
       setInterval(() => {}, 1000);`;
     const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      cwd: TEST_DIR, stdio: ["ignore", "pipe", "inherit"],
+      cwd: TEST_DIR,
+      stdio: ["ignore", "pipe", "inherit"],
     });
     const [chunk] = (await once(host.stdout!, "data")) as [Buffer];
     const childPid = Number(chunk.toString().trim());
@@ -165,7 +181,9 @@ describe("load failures", () => {
   after(() => manager.close());
 
   it("a missing module fails with the Python error", async () => {
-    const error = await manager.load({ name: "broken", modulePath: fixture("broken_import"), sandbox: disabled }).catch((e: unknown) => e);
+    const error = await manager
+      .load({ name: "broken", modulePath: fixture("broken_import"), sandbox: disabled })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof ExtensionLoadError);
     assert.match(error.message, /ModuleNotFoundError/);
     assert.match(error.message, /numpy_does_not_exist_pyisolate/);
@@ -174,26 +192,38 @@ describe("load failures", () => {
   });
 
   it("two extension classes need extensionClass", async () => {
-    const error = await manager.load({ name: "two", modulePath: fixture("two_classes"), sandbox: disabled }).catch((e: unknown) => e);
+    const error = await manager
+      .load({ name: "two", modulePath: fixture("two_classes"), sandbox: disabled })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof ExtensionLoadError);
     assert.match(error.message, /First/);
     assert.match(error.message, /Second/);
     const ext = await manager.load({
-      name: "two", modulePath: fixture("two_classes"), sandbox: disabled, extensionClass: "two_classes:Second",
+      name: "two",
+      modulePath: fixture("two_classes"),
+      sandbox: disabled,
+      extensionClass: "two_classes:Second",
     });
     assert.equal(await ext.call("who"), "second");
   });
 
   it("a hanging import hits startTimeoutMs and the process is killed", async () => {
-    const error = await manager.load({
-      name: "hang", modulePath: fixture("hang_import"), sandbox: disabled, startTimeoutMs: 1500,
-    }).catch((e: unknown) => e);
+    const error = await manager
+      .load({
+        name: "hang",
+        modulePath: fixture("hang_import"),
+        sandbox: disabled,
+        startTimeoutMs: 1500,
+      })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof ExtensionLoadError);
     assert.match(error.message, /handshake/);
   });
 
   it("a process that dies while loading reports its exit code and stderr", async () => {
-    const error = await manager.load({ name: "crash_load", modulePath: fixture("crash_on_load"), sandbox: disabled }).catch((e: unknown) => e);
+    const error = await manager
+      .load({ name: "crash_load", modulePath: fixture("crash_on_load"), sandbox: disabled })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof ExtensionLoadError);
     assert.ok(error.cause instanceof ExtensionCrashedError, String(error.cause));
     assert.equal(error.cause.exitCode, 7);
@@ -206,8 +236,15 @@ describe("load failures", () => {
       assert.ok(error instanceof ConfigError, name);
       assert.equal(error.key, "name");
     }
-    for (const dep of ["--index-url https://evil.example/simple", "-f http://x", "numpy\n-e .", "six --extra-index-url=x"]) {
-      const error = await manager.load({ name: "deps", modulePath: fixture("echo_ext"), dependencies: [dep] }).catch((e: unknown) => e);
+    for (const dep of [
+      "--index-url https://evil.example/simple",
+      "-f http://x",
+      "numpy\n-e .",
+      "six --extra-index-url=x",
+    ]) {
+      const error = await manager
+        .load({ name: "deps", modulePath: fixture("echo_ext"), dependencies: [dep] })
+        .catch((e: unknown) => e);
       assert.ok(error instanceof ConfigError, dep);
       assert.equal(error.key, "dependencies");
     }
@@ -215,22 +252,31 @@ describe("load failures", () => {
     assert.ok(fileError instanceof ConfigError);
     assert.equal(fileError.key, "dependancies");
     assert.match(fileError.message, /pyisolate\.yaml/);
-    const typeError = await manager.load({ name: "cfg", modulePath: fixture("bad_config_type") }).catch((e: unknown) => e);
+    const typeError = await manager
+      .load({ name: "cfg", modulePath: fixture("bad_config_type") })
+      .catch((e: unknown) => e);
     assert.ok(typeError instanceof ConfigError);
     assert.equal(typeError.key, "dependencies");
     assert.match(typeError.message, /bad_config_type\/pyisolate\.yaml/);
-    const missing = await manager.load({ name: "nope", modulePath: fixture("does_not_exist") }).catch((e: unknown) => e);
+    const missing = await manager
+      .load({ name: "nope", modulePath: fixture("does_not_exist") })
+      .catch((e: unknown) => e);
     assert.ok(missing instanceof ConfigError);
     assert.equal(missing.key, "modulePath");
   });
 
   it("refuses a second extension of the same name", async () => {
     await manager.load({ name: "dup", modulePath: fixture("echo_ext"), sandbox: disabled });
-    await assert.rejects(manager.load({ name: "dup", modulePath: fixture("echo_ext"), sandbox: disabled }), ConfigError);
+    await assert.rejects(
+      manager.load({ name: "dup", modulePath: fixture("echo_ext"), sandbox: disabled }),
+      ConfigError,
+    );
   });
 
   it("refuses an unknown sandbox key, naming it (the sandbox itself is tested in sandbox-*.test.ts)", async () => {
-    const error = await manager.load({ name: "req", modulePath: fixture("echo_ext"), sandbox: { mode: "required", nope: 1 } as never }).catch((e: unknown) => e);
+    const error = await manager
+      .load({ name: "req", modulePath: fixture("echo_ext"), sandbox: { mode: "required", nope: 1 } as never })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof ConfigError);
     assert.equal(error.key, "sandbox.nope");
   });

@@ -15,7 +15,12 @@ describe("a loaded extension", () => {
   let counter = 0;
 
   before(async () => {
-    manager.provide("Counter", { async add(n: number) { counter += n; return counter; } });
+    manager.provide("Counter", {
+      async add(n: number) {
+        counter += n;
+        return counter;
+      },
+    });
     manager.provide("Nest", { down: (depth: number) => ext.call("nested", [depth]) });
     manager.provide("Failing", {
       explode(kind: string) {
@@ -38,15 +43,33 @@ describe("a loaded extension", () => {
 
   it("round-trips every wire value type", async () => {
     const value = {
-      nothing: null, yes: true, no: false, int: 42, negative: -7, float: 2.5, text: "héllo ✓ 日本",
-      list: [1, [2, [3, []]]], nested: { a: { b: { c: "deep" } } }, empty: {},
-      dollar: { $tag: "not a tag" }, big: 2n ** 64n, nan: NaN, inf: Infinity, ninf: -Infinity,
+      nothing: null,
+      yes: true,
+      no: false,
+      int: 42,
+      negative: -7,
+      float: 2.5,
+      text: "héllo ✓ 日本",
+      list: [1, [2, [3, []]]],
+      nested: { a: { b: { c: "deep" } } },
+      empty: {},
+      dollar: { $tag: "not a tag" },
+      big: 2n ** 64n,
+      nan: NaN,
+      inf: Infinity,
+      ninf: -Infinity,
       bytes: new Uint8Array([0, 1, 2, 255]),
     };
     const back = (await ext.proxy.echo!(value)) as Record<string, unknown>;
     assert.deepEqual(back, { ...value, bytes: new Uint8Array([0, 1, 2, 255]) });
-    assert.deepEqual(await ext.call("types_of", [2n ** 64n, 1.5, new Uint8Array(3), [1], { a: 1 }, null]),
-      ["int", "float", "bytes", "list", "dict", "NoneType"]);
+    assert.deepEqual(await ext.call("types_of", [2n ** 64n, 1.5, new Uint8Array(3), [1], { a: 1 }, null]), [
+      "int",
+      "float",
+      "bytes",
+      "list",
+      "dict",
+      "NoneType",
+    ]);
   });
 
   it("carries large bytes and big ints from Python", async () => {
@@ -85,8 +108,16 @@ describe("a loaded extension", () => {
   });
 
   it("maps host errors to Python builtins where they exist", async () => {
-    assert.deepEqual(await ext.call("host_error", ["type"]), { type: "TypeError", message: "wrong type on the host", has_traceback: true });
-    assert.deepEqual(await ext.call("host_error", ["key"]), { type: "KeyError", message: "'no such key on the host'", has_traceback: true });
+    assert.deepEqual(await ext.call("host_error", ["type"]), {
+      type: "TypeError",
+      message: "wrong type on the host",
+      has_traceback: true,
+    });
+    assert.deepEqual(await ext.call("host_error", ["key"]), {
+      type: "KeyError",
+      message: "'no such key on the host'",
+      has_traceback: true,
+    });
     const plain = (await ext.call("host_error", ["plain"])) as { type: string };
     assert.equal(plain.type, "RemoteError");
     assert.match(String(await ext.call("missing_service")), /^LookupError/);
@@ -98,7 +129,16 @@ describe("a loaded extension", () => {
 
   it("passes callables both ways", async () => {
     const seen: number[] = [];
-    assert.equal(await ext.call("call_back", [async (x: number) => { seen.push(x); return x * 2; }, 21]), 42);
+    assert.equal(
+      await ext.call("call_back", [
+        async (x: number) => {
+          seen.push(x);
+          return x * 2;
+        },
+        21,
+      ]),
+      42,
+    );
     assert.deepEqual(seen, [21]);
     const adder = (await ext.call("make_adder", [10])) as (x: number) => Promise<number>;
     assert.equal(typeof adder, "function");
@@ -107,7 +147,10 @@ describe("a loaded extension", () => {
 
   it("keeps hundreds of calls in flight", async () => {
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => ext.call("slow_echo", [i, 0.01])));
-    assert.deepEqual(results, Array.from({ length: 500 }, (_, i) => i));
+    assert.deepEqual(
+      results,
+      Array.from({ length: 500 }, (_, i) => i),
+    );
   });
 
   it("delivers events to listeners and drops unheard ones", async () => {

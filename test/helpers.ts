@@ -17,7 +17,12 @@ export function fixture(name: string): string {
 }
 
 export function makeManager(options: Partial<ManagerOptions> = {}): ExtensionManager {
-  return new ExtensionManager({ venvRoot: SHARED_VENV_ROOT, forwardOutput: false, logger: createConsoleLogger("silent"), ...options });
+  return new ExtensionManager({
+    venvRoot: SHARED_VENV_ROOT,
+    forwardOutput: false,
+    logger: createConsoleLogger("silent"),
+    ...options,
+  });
 }
 
 /** Is a process with this pid alive (and not a zombie)? */
@@ -35,7 +40,11 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Polls `check` until it is true or `timeoutMs` passes; for things with no event to wait on (a pid dying). */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = "condition"): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

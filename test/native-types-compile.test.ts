@@ -19,8 +19,14 @@ const run = promisify(execFile);
 
 /** Strict flags a careful application turns on, beyond `strict`. */
 const STRICT = {
-  strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noImplicitOverride: true,
-  noImplicitReturns: true, noFallthroughCasesInSwitch: true, useUnknownInCatchVariables: true, skipLibCheck: false,
+  strict: true,
+  exactOptionalPropertyTypes: true,
+  noUncheckedIndexedAccess: true,
+  noImplicitOverride: true,
+  noImplicitReturns: true,
+  noFallthroughCasesInSwitch: true,
+  useUnknownInCatchVariables: true,
+  skipLibCheck: false,
 };
 
 let dir: string;
@@ -31,8 +37,21 @@ let consumers: { code: number; output: string };
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "native-types-compile-"));
   // The package as an application sees it: its declarations, emitted from the current source.
-  await run(process.execPath, [TSC, "-p", join(REPO, "tsconfig.json"), "--emitDeclarationOnly", "--declaration",
-    "--sourceMap", "false", "--outDir", join(dir, "pyisolate")], { maxBuffer: 1 << 24 });
+  await run(
+    process.execPath,
+    [
+      TSC,
+      "-p",
+      join(REPO, "tsconfig.json"),
+      "--emitDeclarationOnly",
+      "--declaration",
+      "--sourceMap",
+      "false",
+      "--outDir",
+      join(dir, "pyisolate"),
+    ],
+    { maxBuffer: 1 << 24 },
+  );
   generated = await generateTypes(fixture("native_types_ext"));
   await writeFile(join(dir, "native_types_ext.d.ts"), generated.dts);
   for (const name of ["typed.ts", "untyped.ts", "generated.ts"]) await copyFile(join(CONSUMER, name), join(dir, name));
@@ -43,8 +62,14 @@ after(() => rm(dir, { recursive: true, force: true }));
 async function compile(files: string[]): Promise<{ code: number; output: string }> {
   const tsconfig = {
     compilerOptions: {
-      ...STRICT, target: "ES2022", lib: ["ES2022", "ESNext.Disposable"], module: "NodeNext", moduleResolution: "NodeNext",
-      noEmit: true, types: ["node"], typeRoots: [join(REPO, "node_modules", "@types")],
+      ...STRICT,
+      target: "ES2022",
+      lib: ["ES2022", "ESNext.Disposable"],
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      noEmit: true,
+      types: ["node"],
+      typeRoots: [join(REPO, "node_modules", "@types")],
       paths: { pyisolate: ["./pyisolate/index.d.ts"], "*": [join(REPO, "node_modules", "*")] },
     },
     files,
@@ -80,12 +105,15 @@ it("compiles host code against the .d.ts generated from the fixture's Python typ
 });
 
 it("fails to compile when a refused misuse is written without its directive (the check can fail)", async () => {
-  await writeFile(join(dir, "misuse.ts"), [
-    'import type { Extension } from "pyisolate";',
-    "declare const ext: Extension<{ mean(xs: number[]): number }, { progress: { done: number } }>;",
-    'ext.on("progres", () => {});',
-    'void ext.proxy.mean(["x"]);',
-  ].join("\n"));
+  await writeFile(
+    join(dir, "misuse.ts"),
+    [
+      'import type { Extension } from "pyisolate";',
+      "declare const ext: Extension<{ mean(xs: number[]): number }, { progress: { done: number } }>;",
+      'ext.on("progres", () => {});',
+      'void ext.proxy.mean(["x"]);',
+    ].join("\n"),
+  );
   const { code, output } = await compile(["misuse.ts"]);
   assert.notEqual(code, 0);
   assert.match(output, /misuse\.ts\(3,\d+\): error TS2345/);

@@ -41,7 +41,8 @@ describe("ext.proxy", () => {
       assert.equal(await proxy, proxy, "await gives the proxy itself: it is not a thenable");
       assert.equal(await Promise.resolve(proxy), proxy);
       const loose = proxy as Record<string | symbol, unknown>;
-      for (const key of ["then", "catch", "finally", "toJSON", "asymmetricMatch"]) assert.equal(loose[key], undefined, key);
+      for (const key of ["then", "catch", "finally", "toJSON", "asymmetricMatch"])
+        assert.equal(loose[key], undefined, key);
       // What every object inherits stays Object's own, not a remote method.
       assert.equal(loose.constructor, Object);
       assert.equal(loose.hasOwnProperty, Object.prototype.hasOwnProperty);
@@ -76,7 +77,7 @@ describe("ext.proxy", () => {
       assert.equal(error.method, "summarise");
       assert.ok(error.available.includes("summarize"));
       assert.match(error.message, /^extension "native_types_proxy" has no method "summarise"; it offers: .*summarize/);
-      assert.equal((await ext.call("_hits").catch((e: unknown) => e) as UnknownMethodError).method, "_hits");
+      assert.equal(((await ext.call("_hits").catch((e: unknown) => e)) as UnknownMethodError).method, "_hits");
       await settle();
       assert.deepEqual(trap.escaped, []);
     } finally {
@@ -85,7 +86,12 @@ describe("ext.proxy", () => {
   });
 
   it("calls through with the result Python returns: a dataclass arrives as the object of its fields, in events too", async () => {
-    assert.deepEqual(await ext.proxy.summarize!([1, 2, 3], "abc"), { mean: 2, count: 3, label: "abc", tags: ["summary"] });
+    assert.deepEqual(await ext.proxy.summarize!([1, 2, 3], "abc"), {
+      mean: 2,
+      count: 3,
+      label: "abc",
+      tags: ["summary"],
+    });
     assert.deepEqual(await ext.proxy.pair!(7, Uint8Array.of(1, 2)), [7, 2]);
     const progress = new Promise((resolve) => ext.once("progress", resolve));
     assert.deepEqual(await ext.proxy.submit!({ id: 4, name: "job" }), [4, "job"]);

@@ -17,13 +17,17 @@ import { fixture, TEST_DIR } from "./helpers.js";
 
 const exec = promisify(execFile);
 const CLI = join(TEST_DIR, "..", "src", "cli.ts");
-const EXTENSION = "from pyisolate import ExtensionBase\n\nclass Ext(ExtensionBase):\n    def m(self, x: int) -> str: ...\n";
+const EXTENSION =
+  "from pyisolate import ExtensionBase\n\nclass Ext(ExtensionBase):\n    def m(self, x: int) -> str: ...\n";
 
 /** The kinds of the top-level statements of `dts`, after checking that it parses without a diagnostic. */
 function topLevelKinds(dts: string): string[] {
   const file = ts.createSourceFile("x.d.ts", dts, ts.ScriptTarget.ES2022, true);
   const diagnostics = (file as unknown as { parseDiagnostics: ts.Diagnostic[] }).parseDiagnostics;
-  assert.deepEqual(diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")), []);
+  assert.deepEqual(
+    diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")),
+    [],
+  );
   return file.statements.map((s) => ts.SyntaxKind[s.kind]!);
 }
 
@@ -50,7 +54,10 @@ describe("reading the extension's folder", () => {
 
   it("reads only the package's own .py files: no symlink, __pycache__ or file over the cap", async () => {
     const { files, warnings } = await readSources(join(dir, "ext"));
-    assert.deepEqual(files.map((f) => f.path), ["ext/__init__.py", "ext/sub/helpers.py"]);
+    assert.deepEqual(
+      files.map((f) => f.path),
+      ["ext/__init__.py", "ext/sub/helpers.py"],
+    );
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /^ext\/big\.py: skipped, .* over the limit of 1048576/);
   });
@@ -72,17 +79,29 @@ describe("reading the extension's folder", () => {
 
 describe("rendering a model made from hostile source", () => {
   const hostile = {
-    className: "Evil", module: "evil/__init__.py", doc: "*/ declare global { interface Array<T> { pwned: true } } /*",
+    className: "Evil",
+    module: "evil/__init__.py",
+    doc: "*/ declare global { interface Array<T> { pwned: true } } /*",
     methods: [
       { name: "constructor", doc: "", params: [], keywords: [], returns: { k: "prim", n: "string" } },
       {
-        name: "run", doc: "line\u2028declare const x: 1;", keywords: [{ name: "*/ export const y = 1; /*", type: { k: "prim", n: "number" }, optional: true }],
+        name: "run",
+        doc: "line\u2028declare const x: 1;",
+        keywords: [{ name: "*/ export const y = 1; /*", type: { k: "prim", n: "number" }, optional: true }],
         params: [{ name: "default", type: { k: "literal", v: '"; export const z = 1; "' }, optional: false }],
         returns: { k: "ref", n: "Promise" },
       },
       { name: "odd-name\n}", doc: "", params: [], keywords: [], returns: { k: "ref", n: "NotDeclared" } },
     ],
-    types: [{ kind: "interface", name: "Promise", doc: "", fields: [{ name: "a b", type: { k: "prim", n: "Tensor" }, optional: false }], extends: [] }],
+    types: [
+      {
+        kind: "interface",
+        name: "Promise",
+        doc: "",
+        fields: [{ name: "a b", type: { k: "prim", n: "Tensor" }, optional: false }],
+        extends: [],
+      },
+    ],
     events: [{ name: 'progress"; export {}; "', type: { k: "prim", n: "number" } }],
     warnings: [],
   };
@@ -91,7 +110,12 @@ describe("rendering a model made from hostile source", () => {
     const model = parseApiModel(JSON.stringify(hostile));
     assert.ok(!("error" in model));
     const dts = renderDts(model, "evil");
-    assert.deepEqual(topLevelKinds(dts), ["ImportDeclaration", "InterfaceDeclaration", "InterfaceDeclaration", "InterfaceDeclaration"]);
+    assert.deepEqual(topLevelKinds(dts), [
+      "ImportDeclaration",
+      "InterfaceDeclaration",
+      "InterfaceDeclaration",
+      "InterfaceDeclaration",
+    ]);
     assert.match(dts, /export interface Promise_ \{\n {2}"a b": Tensor;\n\}/, "a type may not shadow Promise");
     assert.match(dts, /run\(default_: "\\"; export const z = 1; \\""\): Promise_;/);
     assert.match(dts, /"odd-name\\n}"\(\): unknown;/, "an undeclared type is unknown");
@@ -99,9 +123,13 @@ describe("rendering a model made from hostile source", () => {
   });
 
   it("refuses a malformed model with a ProtocolError", () => {
-    for (const bad of ["not json", "[]", JSON.stringify({ ...hostile, methods: [{ name: 1 }] }),
+    for (const bad of [
+      "not json",
+      "[]",
+      JSON.stringify({ ...hostile, methods: [{ name: 1 }] }),
       JSON.stringify({ ...hostile, types: [{ kind: "class", name: "X" }] }),
-      JSON.stringify({ ...hostile, methods: [{ ...hostile.methods[0], returns: { k: "prim", n: "any" } }] })]) {
+      JSON.stringify({ ...hostile, methods: [{ ...hostile.methods[0], returns: { k: "prim", n: "any" } }] }),
+    ]) {
       assert.throws(() => parseApiModel(bad), ProtocolError, bad.slice(0, 60));
     }
   });
@@ -115,7 +143,15 @@ describe("the command line", () => {
     const dir = await mkdtemp(join(tmpdir(), "native-types-cli-"));
     try {
       const out = join(dir, "api.d.ts");
-      const written = await exec(process.execPath, ["--import", "tsx", CLI, "types", fixture("native_types_ext"), "--out", out]);
+      const written = await exec(process.execPath, [
+        "--import",
+        "tsx",
+        CLI,
+        "types",
+        fixture("native_types_ext"),
+        "--out",
+        out,
+      ]);
       assert.equal(written.stdout, "");
       assert.equal(await readFile(out, "utf8"), stdout);
     } finally {
@@ -124,8 +160,13 @@ describe("the command line", () => {
   });
 
   it("pyisolate types exits 1 with the reason when the folder holds two extension classes", async () => {
-    const error = (await exec(process.execPath, ["--import", "tsx", CLI, "types", fixture("two_classes")]).catch((e: unknown) => e)) as { code: number; stderr: string };
+    const error = (await exec(process.execPath, ["--import", "tsx", CLI, "types", fixture("two_classes")]).catch(
+      (e: unknown) => e,
+    )) as { code: number; stderr: string };
     assert.equal(error.code, 1);
-    assert.match(error.stderr, /^pyisolate: cannot type .*two_classes: expected one ExtensionBase subclass, found 2 .*pass --class/);
+    assert.match(
+      error.stderr,
+      /^pyisolate: cannot type .*two_classes: expected one ExtensionBase subclass, found 2 .*pass --class/,
+    );
   });
 });

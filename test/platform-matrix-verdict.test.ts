@@ -5,8 +5,21 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
-interface Config { name: string; engine: string; options: string[]; expect: { backend: string; layers: string[] } }
-interface Result { name: string; dockerRc?: number; dockerErr?: string; probe: Record<string, unknown>; demo: { rc: number; tail: string[] }; why?: string[]; flaky?: string[] }
+interface Config {
+  name: string;
+  engine: string;
+  options: string[];
+  expect: { backend: string; layers: string[] };
+}
+interface Result {
+  name: string;
+  dockerRc?: number;
+  dockerErr?: string;
+  probe: Record<string, unknown>;
+  demo: { rc: number; tail: string[] };
+  why?: string[];
+  flaky?: string[];
+}
 interface MatrixModule {
   CONFIGS: Config[];
   commandLine(config: Config): string;
@@ -20,8 +33,16 @@ const fixture = (name: string) => new URL(`fixtures/platform/${name}.json`, impo
 
 /** A result as the matrix builds it, from a configuration's recording (evidence, detection, what the load did). */
 function recordedResult(name: string): Result {
-  const r = JSON.parse(readFileSync(fixture(name), "utf8")) as { detected: unknown; observed: { attack: unknown; tensors: unknown; demoRc: number } };
-  return { name, dockerRc: 0, probe: { detected: r.detected, attack: r.observed.attack, tensors: r.observed.tensors }, demo: { rc: r.observed.demoRc, tail: [] } };
+  const r = JSON.parse(readFileSync(fixture(name), "utf8")) as {
+    detected: unknown;
+    observed: { attack: unknown; tensors: unknown; demoRc: number };
+  };
+  return {
+    name,
+    dockerRc: 0,
+    probe: { detected: r.detected, attack: r.observed.attack, tensors: r.observed.tensors },
+    demo: { rc: r.observed.demoRc, tail: [] },
+  };
 }
 
 const config = (name: string) => matrix.CONFIGS.find((c) => c.name === name)!;
@@ -39,7 +60,9 @@ describe("the container matrix's verdict", () => {
     const probe = r.probe as { attack: { backend: string }; detected: { backend: string } };
     probe.attack.backend = "landlock";
     probe.detected.backend = "landlock";
-    assert.deepEqual(matrix.failures(config("seccomp-systempaths-unconfined"), r), ["the load used landlock, expected bwrap"]);
+    assert.deepEqual(matrix.failures(config("seccomp-systempaths-unconfined"), r), [
+      "the load used landlock, expected bwrap",
+    ]);
   });
 
   it("a row where doctor disagrees with the load, or names other layers, fails with both reasons", () => {
@@ -68,13 +91,24 @@ describe("the container matrix's verdict", () => {
   });
 
   it("a container that does not start fails with the engine's own words, and nothing else", () => {
-    const r: Result = { name: "default", dockerRc: 125, dockerErr: "docker: Error response from daemon: unable to apply caps", probe: {}, demo: { rc: -1, tail: [] } };
-    assert.deepEqual(matrix.failures(config("default"), r), ["the container did not start: docker: Error response from daemon: unable to apply caps"]);
+    const r: Result = {
+      name: "default",
+      dockerRc: 125,
+      dockerErr: "docker: Error response from daemon: unable to apply caps",
+      probe: {},
+      demo: { rc: -1, tail: [] },
+    };
+    assert.deepEqual(matrix.failures(config("default"), r), [
+      "the container did not start: docker: Error response from daemon: unable to apply caps",
+    ]);
   });
 
   it("a row that passed on its second try says so in its verdict", () => {
     const r = recordedResult("network-none");
-    assert.equal(matrix.matrixRow({ ...r, why: [], flaky: ["the probe printed no result"] }).verdict, "pass (on the second try)");
+    assert.equal(
+      matrix.matrixRow({ ...r, why: [], flaky: ["the probe printed no result"] }).verdict,
+      "pass (on the second try)",
+    );
     assert.equal(matrix.matrixRow({ ...r, why: ["x"] }).verdict, "FAIL");
   });
 });

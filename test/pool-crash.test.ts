@@ -36,18 +36,30 @@ for (const mode of SANDBOX_MODES) {
 
     it("rejects only the killed worker's call; the other workers' calls complete and the pool serves on", async (t) => {
       if (skip) return t.skip(skip);
-      const pool = await manager.pool({ name: `pool_kill_${mode.tag}`, modulePath: MODULE, sandbox: mode.sandbox, workers: 3 });
+      const pool = await manager.pool({
+        name: `pool_kill_${mode.tag}`,
+        modulePath: MODULE,
+        sandbox: mode.sandbox,
+        workers: 3,
+      });
       try {
         const keys = ["a", "b", "c"];
-        const outcomes = keys.map((key) => (pool.call("block", [key], { sticky: key }) as Promise<string>).then(
-          (token) => ({ key, token, error: undefined as unknown }), (error: unknown) => ({ key, token: undefined, error })));
+        const outcomes = keys.map((key) =>
+          (pool.call("block", [key], { sticky: key }) as Promise<string>).then(
+            (token) => ({ key, token, error: undefined as unknown }),
+            (error: unknown) => ({ key, token: undefined, error }),
+          ),
+        );
         await waitFor(() => pool.workers.every((w) => w.inFlight === 1), 5000, "one blocked call on each worker");
         const crash = once(pool, "crash");
         const victim = pool.workers[1]!;
         process.kill(victim.pid!, "SIGKILL");
         const [error, worker] = await crash;
         assert.equal(worker, 1, "the crash event names the worker");
-        assert.ok(error instanceof ExtensionCrashedError && error.worker === 1 && error.signal === "SIGKILL", String(error));
+        assert.ok(
+          error instanceof ExtensionCrashedError && error.worker === 1 && error.signal === "SIGKILL",
+          String(error),
+        );
         assert.match(error.message, /\(worker 1\) was killed by SIGKILL/);
         assert.equal(victim.state, "crashed");
         assert.equal(pool.state, "ready");
@@ -62,7 +74,13 @@ for (const mode of SANDBOX_MODES) {
         const failed = settled.filter((o) => o.error !== undefined);
         assert.equal(failed.length, 1, "exactly one call rejected");
         assert.equal(failed[0]!.error, error, "with the error the crash event carried");
-        assert.deepEqual(settled.filter((o) => o.token !== undefined).map((o) => o.key).sort(), survivors.sort());
+        assert.deepEqual(
+          settled
+            .filter((o) => o.token !== undefined)
+            .map((o) => o.key)
+            .sort(),
+          survivors.sort(),
+        );
         assert.equal((await tokens(pool, 6)).size, 2, "calls now go to the two live workers only");
         assert.equal(victim.inFlight, 0);
       } finally {
@@ -73,13 +91,16 @@ for (const mode of SANDBOX_MODES) {
     it("refills a crashed worker per the restart policy, then serves on the rest once the policy is spent", async (t) => {
       if (skip) return t.skip(skip);
       const pool = await manager.pool({
-        name: `pool_refill_${mode.tag}`, modulePath: MODULE, sandbox: mode.sandbox, workers: 2,
+        name: `pool_refill_${mode.tag}`,
+        modulePath: MODULE,
+        sandbox: mode.sandbox,
+        workers: 2,
         restart: { maxRestarts: 1, backoffMs: 50 },
       });
       try {
         const before = await tokens(pool, 2);
         assert.equal(before.size, 2);
-        const dead = (await pool.call("whoami", [], { sticky: "s" }) as { token: string }).token;
+        const dead = ((await pool.call("whoami", [], { sticky: "s" })) as { token: string }).token;
         const ready = once(pool, "ready");
         const died = await pool.call("die", [7], { sticky: "s" }).catch((e: unknown) => e);
         assert.ok(died instanceof ExtensionCrashedError && died.exitCode === 7, String(died));
@@ -87,7 +108,7 @@ for (const mode of SANDBOX_MODES) {
         const other = pool.workers[1 - index]!;
         // While it restarts the other worker takes every call, the sticky one too (its key was freed by the crash).
         assert.equal(pool.state, "ready");
-        const during = (await pool.call("whoami", [], { sticky: "s" }) as { token: string }).token;
+        const during = ((await pool.call("whoami", [], { sticky: "s" })) as { token: string }).token;
         assert.notEqual(during, dead);
         assert.equal(other.state, "ready");
         const [readyWorker] = await ready;
@@ -105,7 +126,7 @@ for (const mode of SANDBOX_MODES) {
         await spent;
         await waitFor(() => refilled.state === "crashed", 5000, "the worker to stay crashed");
         assert.equal(pool.state, "ready", "the pool serves on its other worker");
-        assert.deepEqual([...(await tokens(pool, 3))], [(await pool.call("whoami") as { token: string }).token]);
+        assert.deepEqual([...(await tokens(pool, 3))], [((await pool.call("whoami")) as { token: string }).token]);
       } finally {
         await pool.stop();
       }

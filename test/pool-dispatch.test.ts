@@ -49,7 +49,13 @@ for (const mode of SANDBOX_MODES) {
     let skip: string | undefined;
     before(async () => {
       skip = unavailableMode(caps, mode.sandbox);
-      if (!skip) pool = await manager.pool({ name: `pool_dispatch_${mode.tag}`, modulePath: MODULE, sandbox: mode.sandbox, workers: 3 });
+      if (!skip)
+        pool = await manager.pool({
+          name: `pool_dispatch_${mode.tag}`,
+          modulePath: MODULE,
+          sandbox: mode.sandbox,
+          workers: 3,
+        });
     });
     after(() => pool?.stop());
 
@@ -111,7 +117,10 @@ for (const mode of SANDBOX_MODES) {
 
     it("rejects a call with a bad sticky key as a ConfigError, and the pool serves on", async (t) => {
       if (skip) return t.skip(skip);
-      await assert.rejects(pool!.call("whoami", [], { sticky: 42 as unknown as string }), (e: unknown) => e instanceof ConfigError && e.key === "sticky");
+      await assert.rejects(
+        pool!.call("whoami", [], { sticky: 42 as unknown as string }),
+        (e: unknown) => e instanceof ConfigError && e.key === "sticky",
+      );
       assert.equal(typeof (await pool!.proxy.whoami()).token, "string");
     });
 
@@ -123,7 +132,11 @@ for (const mode of SANDBOX_MODES) {
       for (let i = 0; i < 3; i++) tokens.push(await pool!.proxy.shout(`hi ${i}`));
       await waitFor(() => seen.length === 3, 5000, "three events");
       assert.deepEqual(seen.map((s) => s.worker).sort(), [0, 1, 2]);
-      assert.deepEqual(seen.map((s) => s.token), tokens, "each event came from the worker that served the call");
+      assert.deepEqual(
+        seen.map((s) => s.token),
+        tokens,
+        "each event came from the worker that served the call",
+      );
       const byWorker = new Map(seen.map((s) => [s.worker, s.token]));
       assert.equal(byWorker.size, 3);
     });
@@ -132,8 +145,16 @@ for (const mode of SANDBOX_MODES) {
 
 describe("pool lifecycle", () => {
   it("refuses a second extension of the same name, and stop() ends every worker", async () => {
-    const pool = await manager.pool({ name: "pool_stop", modulePath: MODULE, sandbox: { mode: "disabled" }, workers: 2 });
-    await assert.rejects(manager.load({ name: "pool_stop", modulePath: MODULE, sandbox: { mode: "disabled" } }), (e: unknown) => e instanceof ConfigError && e.key === "name");
+    const pool = await manager.pool({
+      name: "pool_stop",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      workers: 2,
+    });
+    await assert.rejects(
+      manager.load({ name: "pool_stop", modulePath: MODULE, sandbox: { mode: "disabled" } }),
+      (e: unknown) => e instanceof ConfigError && e.key === "name",
+    );
     const pids = pool.workers.map((w) => w.pid!);
     const exits: number[] = [];
     pool.on("exit", (_exit, worker) => exits.push(worker));
@@ -149,14 +170,29 @@ describe("pool lifecycle", () => {
   it("fails as a whole when one worker cannot start: the others are stopped, their folders gone, the name free", async () => {
     const claim = mkdtempSync(join(tmpdir(), "pool-claim-"));
     try {
-      const failed = await manager.pool({
-        name: "pool_partial", modulePath: MODULE, sandbox: { mode: "disabled" }, workers: 3, env: { POOL_FAIL_ONE_DIR: claim },
-      }).catch((e: unknown) => e);
+      const failed = await manager
+        .pool({
+          name: "pool_partial",
+          modulePath: MODULE,
+          sandbox: { mode: "disabled" },
+          workers: 3,
+          env: { POOL_FAIL_ONE_DIR: claim },
+        })
+        .catch((e: unknown) => e);
       assert.ok(failed instanceof ExtensionLoadError, String(failed));
       assert.match(failed.message, /failed to load/);
       assert.equal(manager.getPool("pool_partial"), undefined);
-      assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith("pyisolate-pool_partial-")), [], "every worker's private folder was removed");
-      const pool = await manager.pool({ name: "pool_partial", modulePath: MODULE, sandbox: { mode: "disabled" }, workers: 2 });
+      assert.deepEqual(
+        readdirSync(tmpdir()).filter((n) => n.startsWith("pyisolate-pool_partial-")),
+        [],
+        "every worker's private folder was removed",
+      );
+      const pool = await manager.pool({
+        name: "pool_partial",
+        modulePath: MODULE,
+        sandbox: { mode: "disabled" },
+        workers: 2,
+      });
       assert.equal(pool.state, "ready");
       await pool.stop();
     } finally {
@@ -166,10 +202,16 @@ describe("pool lifecycle", () => {
 
   it("points load({ workers }) to manager.pool()", async () => {
     const options = { name: "pool_via_load", modulePath: MODULE, workers: 2 };
-    await assert.rejects(manager.load(options), (e: unknown) => e instanceof ConfigError && e.key === "workers" && /manager\.pool\(/.test(e.message));
+    await assert.rejects(
+      manager.load(options),
+      (e: unknown) => e instanceof ConfigError && e.key === "workers" && /manager\.pool\(/.test(e.message),
+    );
   });
 
   it("refuses a pool of 0 workers before building anything", async () => {
-    await assert.rejects(manager.pool({ name: "pool_zero", modulePath: MODULE, workers: 0 }), (e: unknown) => e instanceof ConfigError && e.key === "workers");
+    await assert.rejects(
+      manager.pool({ name: "pool_zero", modulePath: MODULE, workers: 0 }),
+      (e: unknown) => e instanceof ConfigError && e.key === "workers",
+    );
   });
 });

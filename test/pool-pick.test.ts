@@ -36,8 +36,26 @@ describe("pickWorker", () => {
   });
 
   it("falls back to a restarting worker when none is ready, and to nothing when all are gone", () => {
-    assert.equal(pickWorker([{ state: "crashed", inFlight: 0 }, { state: "restarting", inFlight: 0 }], 0)!.index, 1);
-    assert.equal(pickWorker([{ state: "crashed", inFlight: 0 }, { state: "stopped", inFlight: 0 }], 0), undefined);
+    assert.equal(
+      pickWorker(
+        [
+          { state: "crashed", inFlight: 0 },
+          { state: "restarting", inFlight: 0 },
+        ],
+        0,
+      )!.index,
+      1,
+    );
+    assert.equal(
+      pickWorker(
+        [
+          { state: "crashed", inFlight: 0 },
+          { state: "stopped", inFlight: 0 },
+        ],
+        0,
+      ),
+      undefined,
+    );
   });
 });
 
@@ -54,14 +72,23 @@ describe("poolState", () => {
 describe("pool options", () => {
   it("refuses a worker count that is not a whole number from 1 to 64, naming the key", () => {
     for (const workers of [0, -1, 1.5, 65, Number.NaN, "2" as unknown as number]) {
-      assert.throws(() => splitPoolOptions({ name: "p", modulePath: ".", workers }), (e: unknown) => e instanceof ConfigError && e.key === "workers" && /^workers must be/.test(e.message));
+      assert.throws(
+        () => splitPoolOptions({ name: "p", modulePath: ".", workers }),
+        (e: unknown) => e instanceof ConfigError && e.key === "workers" && /^workers must be/.test(e.message),
+      );
     }
-    assert.deepEqual(splitPoolOptions({ name: "p", modulePath: ".", workers: 4 }), { workers: 4, rest: { name: "p", modulePath: "." } });
+    assert.deepEqual(splitPoolOptions({ name: "p", modulePath: ".", workers: 4 }), {
+      workers: 4,
+      rest: { name: "p", modulePath: "." },
+    });
   });
 
   it("refuses a sticky key that is not a short non-empty string", () => {
     for (const key of ["", 7, {}, "x".repeat(1025)]) {
-      assert.throws(() => checkStickyKey(key), (e: unknown) => e instanceof ConfigError && e.key === "sticky");
+      assert.throws(
+        () => checkStickyKey(key),
+        (e: unknown) => e instanceof ConfigError && e.key === "sticky",
+      );
     }
     assert.equal(checkStickyKey("session-1"), "session-1");
     assert.equal(checkStickyKey(undefined), undefined);

@@ -26,7 +26,14 @@ for (const mode of SANDBOX_MODES) {
     let skip: string | undefined;
     before(async () => {
       skip = noAddon ?? unavailableMode(caps, mode.sandbox);
-      if (!skip) pool = await manager.pool({ name: `pool_tensor_${mode.tag}`, modulePath: fixture("pool_ext"), dependencies: NUMPY, sandbox: mode.sandbox, workers: 3 });
+      if (!skip)
+        pool = await manager.pool({
+          name: `pool_tensor_${mode.tag}`,
+          modulePath: fixture("pool_ext"),
+          dependencies: NUMPY,
+          sandbox: mode.sandbox,
+          workers: 3,
+        });
     });
     after(() => pool?.stop());
 
@@ -36,7 +43,11 @@ for (const mode of SANDBOX_MODES) {
       const tokens = new Set<string>();
       for (const factor of [2, 3, 5]) tokens.add((await pool!.call("scale", [tensor, factor])) as string);
       assert.equal(tokens.size, 3, "three workers each got the tensor");
-      assert.deepEqual([...(tensor.toArray() as Float32Array)], [30, 60, 90, 120], "every worker wrote the host's memory");
+      assert.deepEqual(
+        [...(tensor.toArray() as Float32Array)],
+        [30, 60, 90, 120],
+        "every worker wrote the host's memory",
+      );
     });
 
     it("takes concurrent tensor calls on different workers, each on its own channel", async (t) => {
@@ -46,7 +57,10 @@ for (const mode of SANDBOX_MODES) {
       assert.equal(new Set(tokens).size, 3, "the six calls were spread over the three workers");
       tensors.forEach((x, i) => {
         const values = x.toArray() as Float64Array;
-        assert.ok(values.every((v) => v === i * (i + 1)), `tensor ${i} scaled in place`);
+        assert.ok(
+          values.every((v) => v === i * (i + 1)),
+          `tensor ${i} scaled in place`,
+        );
       });
     });
 
@@ -54,7 +68,7 @@ for (const mode of SANDBOX_MODES) {
       if (skip) return t.skip(skip);
       const made = (await pool!.call("arange", [4], { sticky: "maker" })) as Tensor;
       assert.ok(made instanceof Tensor);
-      const maker = (await pool!.call("whoami", [], { sticky: "maker" }) as { token: string }).token;
+      const maker = ((await pool!.call("whoami", [], { sticky: "maker" })) as { token: string }).token;
       // Sent in turn: at least two of the three calls land on workers other than the maker.
       const writers = new Set<string>();
       for (const factor of [2, 2, 2]) writers.add((await pool!.call("scale", [made, factor])) as string);

@@ -19,7 +19,9 @@ describe("LineSplitter", () => {
 
   test("keeps a UTF-8 character split between chunks whole", () => {
     const bytes = Buffer.from("é€😀\n");
-    assert.deepEqual(split([bytes.subarray(0, 1), bytes.subarray(1, 4), bytes.subarray(4, 7), bytes.subarray(7)]), ["é€😀"]);
+    assert.deepEqual(split([bytes.subarray(0, 1), bytes.subarray(1, 4), bytes.subarray(4, 7), bytes.subarray(7)]), [
+      "é€😀",
+    ]);
   });
 
   test("a line of exactly the cap stays whole; a longer one comes in pieces of the cap, nothing dropped", () => {
@@ -34,7 +36,10 @@ describe("LineSplitter", () => {
 
   test(`the default cap is ${DEFAULT_MAX_LINE_CHARS} characters`, () => {
     const lines = split(["x".repeat(DEFAULT_MAX_LINE_CHARS * 2 + 1)]);
-    assert.deepEqual(lines.map((l) => l.length), [DEFAULT_MAX_LINE_CHARS, DEFAULT_MAX_LINE_CHARS, 1]);
+    assert.deepEqual(
+      lines.map((l) => l.length),
+      [DEFAULT_MAX_LINE_CHARS, DEFAULT_MAX_LINE_CHARS, 1],
+    );
   });
 
   test("32 MiB without a newline in 64 KiB reads takes linear time (the old split took 6 s of CPU)", (t) => {

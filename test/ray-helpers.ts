@@ -18,7 +18,15 @@ const RAY_BIN = join(RAY_VENV, "bin", "ray");
 /** The system Python (readable by every user, unlike pyenv's under /root). */
 const BASE_PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 /** Small on purpose: the machine is shared; one CPU per node is enough for one guest each. */
-const NODE_ARGS = ["--num-cpus", "1", "--object-store-memory", "80000000", "--disable-usage-stats", "--node-ip-address", "127.0.0.1"];
+const NODE_ARGS = [
+  "--num-cpus",
+  "1",
+  "--object-store-memory",
+  "80000000",
+  "--disable-usage-stats",
+  "--node-ip-address",
+  "127.0.0.1",
+];
 
 export interface RayTestCluster {
   /** The Jobs API (the dashboard): http://127.0.0.1:<port>. */
@@ -54,11 +62,15 @@ export async function ensureRay(): Promise<string | undefined> {
     mkdirSync(lock);
   } catch {
     for (let i = 0; i < 600 && existsSync(lock); i++) await new Promise((resolve) => setTimeout(resolve, 500));
-    return existsSync(RAY_BIN) ? undefined : `ray is not installed in ${RAY_VENV} and another run's install did not finish`;
+    return existsSync(RAY_BIN)
+      ? undefined
+      : `ray is not installed in ${RAY_VENV} and another run's install did not finish`;
   }
   try {
     await run(BASE_PYTHON, ["-m", "venv", RAY_VENV]);
-    await run(join(RAY_VENV, "bin", "pip"), ["install", "--quiet", `ray[default]==${RAY_VERSION}`], { timeout: 600_000 });
+    await run(join(RAY_VENV, "bin", "pip"), ["install", "--quiet", `ray[default]==${RAY_VERSION}`], {
+      timeout: 600_000,
+    });
     return undefined;
   } catch (error) {
     rmSync(RAY_VENV, { recursive: true, force: true });
@@ -127,9 +139,18 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
   const tempDir = await mkdtemp(join(tmpdir(), "ray-"));
   const [gcsPort, dashboardPort, clientPort] = [await freePort(), await freePort(), await freePort()];
   const perNode = async () => [
-    "--node-manager-port", String(await freePort()), "--object-manager-port", String(await freePort()),
-    "--dashboard-agent-listen-port", String(await freePort()), "--dashboard-agent-grpc-port", String(await freePort()),
-    "--metrics-export-port", String(await freePort()), "--runtime-env-agent-port", String(await freePort()),
+    "--node-manager-port",
+    String(await freePort()),
+    "--object-manager-port",
+    String(await freePort()),
+    "--dashboard-agent-listen-port",
+    String(await freePort()),
+    "--dashboard-agent-grpc-port",
+    String(await freePort()),
+    "--metrics-export-port",
+    String(await freePort()),
+    "--runtime-env-agent-port",
+    String(await freePort()),
   ];
   // Worker ports from a range of our own, away from the defaults another run on this machine uses.
   const base = 20_000 + Math.floor(Math.random() * 400) * 100;
@@ -156,7 +177,8 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
     stopped = true;
     for (const pgid of groups) killGroup(pgid, "SIGTERM");
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && groups.some((pgid) => groupMembers(pgid).length > 0)) await new Promise((resolve) => setTimeout(resolve, 200));
+    while (Date.now() < deadline && groups.some((pgid) => groupMembers(pgid).length > 0))
+      await new Promise((resolve) => setTimeout(resolve, 200));
     killAll();
     process.removeListener("exit", killAll);
     process.removeListener("SIGTERM", onSignal);
@@ -164,15 +186,47 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
     rmSync(tempDir, { recursive: true, force: true });
   };
   try {
-    groups.push(await startNode([
-      "--head", "--port", String(gcsPort), "--dashboard-host", "127.0.0.1", "--dashboard-port", String(dashboardPort),
-      "--ray-client-server-port", String(clientPort), "--temp-dir", tempDir, ...(await perNode()),
-      "--min-worker-port", String(base), "--max-worker-port", String(base + 49), ...NODE_ARGS,
-    ], env));
-    groups.push(await startNode([
-      "--address", gcs, "--resources", JSON.stringify({ node_b: 1 }), ...(await perNode()),
-      "--min-worker-port", String(base + 50), "--max-worker-port", String(base + 99), ...NODE_ARGS,
-    ], env));
+    groups.push(
+      await startNode(
+        [
+          "--head",
+          "--port",
+          String(gcsPort),
+          "--dashboard-host",
+          "127.0.0.1",
+          "--dashboard-port",
+          String(dashboardPort),
+          "--ray-client-server-port",
+          String(clientPort),
+          "--temp-dir",
+          tempDir,
+          ...(await perNode()),
+          "--min-worker-port",
+          String(base),
+          "--max-worker-port",
+          String(base + 49),
+          ...NODE_ARGS,
+        ],
+        env,
+      ),
+    );
+    groups.push(
+      await startNode(
+        [
+          "--address",
+          gcs,
+          "--resources",
+          JSON.stringify({ node_b: 1 }),
+          ...(await perNode()),
+          "--min-worker-port",
+          String(base + 50),
+          "--max-worker-port",
+          String(base + 99),
+          ...NODE_ARGS,
+        ],
+        env,
+      ),
+    );
     const deadline = Date.now() + 60_000;
     while ((await aliveNodes(address)) < 2) {
       if (Date.now() > deadline) throw new Error("the two nodes did not both report ALIVE within 60 s");
@@ -184,7 +238,10 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
   }
   const nodeB = groups[1]!;
   return {
-    address, gcs, rayBin: RAY_BIN, stop,
+    address,
+    gcs,
+    rayBin: RAY_BIN,
+    stop,
     killNodeB() {
       for (const pid of groupMembers(nodeB)) {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");

@@ -48,7 +48,15 @@ describe("the package Ray unpacks as the working_dir", () => {
     assert.match(first.uri, /^gcs:\/\/_ray_pkg_[0-9a-f]{32}\.zip$/);
     const zipFile = join(root, "p.zip");
     writeFileSync(zipFile, first.zip);
-    const listed = execFileSync("python3", ["-c", "import sys,zipfile,json; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(json.dumps({n: z.read(n).decode() for n in z.namelist()}))", zipFile], { encoding: "utf8" });
+    const listed = execFileSync(
+      "python3",
+      [
+        "-c",
+        "import sys,zipfile,json; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(json.dumps({n: z.read(n).decode() for n in z.namelist()}))",
+        zipFile,
+      ],
+      { encoding: "utf8" },
+    );
     assert.deepEqual(JSON.parse(listed), { "ext/probe/__init__.py": "X = 1\n", "ext/probe/sub/data.txt": "data\n" });
     writeFileSync(join(ext, "__init__.py"), "X = 2\n");
     assert.notEqual((await buildPackage([{ dir: ext, prefix: "ext/probe" }])).uri, first.uri);
@@ -62,8 +70,14 @@ describe("the package Ray unpacks as the working_dir", () => {
 describe("the guest's job and its report", () => {
   it("asks Ray for the placement as the entrypoint's resources and never runs the venv's site before the guest", () => {
     const job = guestJobSubmission({
-      name: "x", packageUri: "gcs://_ray_pkg_ab.zip", moduleName: "probe", dependencies: ["numpy==2.2.6"],
-      placement: { numCpus: 1, numGpus: 0.5, resources: { node_b: 1 } }, env: { PYISOLATE_TOKEN: "t" }, sandboxMode: "required", pipInstallOptions: undefined,
+      name: "x",
+      packageUri: "gcs://_ray_pkg_ab.zip",
+      moduleName: "probe",
+      dependencies: ["numpy==2.2.6"],
+      placement: { numCpus: 1, numGpus: 0.5, resources: { node_b: 1 } },
+      env: { PYISOLATE_TOKEN: "t" },
+      sandboxMode: "required",
+      pipInstallOptions: undefined,
     });
     assert.equal(job.entrypoint, "python -I -S -u pyisolate/_guest/ray_entry.py");
     assert.equal(job.entrypoint_num_cpus, 1);
@@ -71,12 +85,21 @@ describe("the guest's job and its report", () => {
     assert.deepEqual(job.entrypoint_resources, { node_b: 1 });
     const env = job.runtime_env!;
     assert.equal(env.working_dir, "gcs://_ray_pkg_ab.zip");
-    assert.deepEqual(env.pip, { packages: ["numpy==2.2.6"], pip_check: false, pip_install_options: ["--only-binary", ":all:"] });
-    assert.deepEqual(env.env_vars, { PYISOLATE_TOKEN: "t", PYISOLATE_SANDBOX_MODE: "required", PYISOLATE_MODULE_DIR: "ext/probe" });
+    assert.deepEqual(env.pip, {
+      packages: ["numpy==2.2.6"],
+      pip_check: false,
+      pip_install_options: ["--only-binary", ":all:"],
+    });
+    assert.deepEqual(env.env_vars, {
+      PYISOLATE_TOKEN: "t",
+      PYISOLATE_SANDBOX_MODE: "required",
+      PYISOLATE_MODULE_DIR: "ext/probe",
+    });
   });
 
   it("reads only the first report line, so that the extension's later output cannot forge one", () => {
-    const logs = 'Running entrypoint\nPYISOLATE_RAY_GUEST {"pid": 42, "python": "3.11", "sandbox": {"backend": "landlock", "abi": 7}, "mode": "required"}\n' +
+    const logs =
+      'Running entrypoint\nPYISOLATE_RAY_GUEST {"pid": 42, "python": "3.11", "sandbox": {"backend": "landlock", "abi": 7}, "mode": "required"}\n' +
       'PYISOLATE_RAY_GUEST {"pid": 1, "sandbox": {"backend": "none", "reason": "forged"}}\n';
     assert.equal(findGuestReport(logs)?.pid, 42);
     assert.equal(findGuestReport("Running entrypoint\n"), undefined);
@@ -104,12 +127,30 @@ describe("the Ray options", () => {
       }
       return "no error";
     };
-    assert.equal(key(() => validateRayCluster({ address: "127.0.0.1:8265" })), "cluster.ray.address");
-    assert.equal(key(() => validateRayCluster({ address: "http://h:8265", adress: 1 })), "cluster.ray.adress");
-    assert.equal(key(() => validatePlacement({ ray: { numCpus: -1 } })), "placement.ray.numCpus");
-    assert.equal(key(() => validatePlacement({ ray: { resources: { node_b: "1" } } })), "placement.ray.resources.node_b");
-    assert.equal(key(() => validatePlacement({ rey: {} })), "placement.rey");
-    assert.equal(key(() => new ExtensionManager({ venvRoot: root, cluster: { ray: { address: "ftp://x" } } })), "cluster.ray.address");
+    assert.equal(
+      key(() => validateRayCluster({ address: "127.0.0.1:8265" })),
+      "cluster.ray.address",
+    );
+    assert.equal(
+      key(() => validateRayCluster({ address: "http://h:8265", adress: 1 })),
+      "cluster.ray.adress",
+    );
+    assert.equal(
+      key(() => validatePlacement({ ray: { numCpus: -1 } })),
+      "placement.ray.numCpus",
+    );
+    assert.equal(
+      key(() => validatePlacement({ ray: { resources: { node_b: "1" } } })),
+      "placement.ray.resources.node_b",
+    );
+    assert.equal(
+      key(() => validatePlacement({ rey: {} })),
+      "placement.rey",
+    );
+    assert.equal(
+      key(() => new ExtensionManager({ venvRoot: root, cluster: { ray: { address: "ftp://x" } } })),
+      "cluster.ray.address",
+    );
   });
 
   it("make a load with placement.ray but no cluster.ray fail with a ConfigError before anything runs", async () => {
@@ -126,7 +167,14 @@ describe("the Ray options", () => {
 describe("a job without dependencies", () => {
   it("asks Ray for no venv: the node's own python runs the guest", () => {
     const job = guestJobSubmission({
-      name: "x", packageUri: "gcs://_ray_pkg_ab.zip", moduleName: "probe", dependencies: [], placement: {}, env: {}, sandboxMode: "preferred", pipInstallOptions: undefined,
+      name: "x",
+      packageUri: "gcs://_ray_pkg_ab.zip",
+      moduleName: "probe",
+      dependencies: [],
+      placement: {},
+      env: {},
+      sandboxMode: "preferred",
+      pipInstallOptions: undefined,
     });
     assert.equal(job.runtime_env!.pip, undefined);
     assert.equal(job.entrypoint_resources, undefined);

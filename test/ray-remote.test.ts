@@ -24,7 +24,8 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
     await manager.close();
     await cluster.stop();
   });
-  const running = async () => (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING").map((j) => j.submissionId);
+  const running = async () =>
+    (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING").map((j) => j.submissionId);
 
   it("runs on the node that has the requested resource, confined by Landlock there, with the same calls as a local one", async () => {
     const ext = await manager.load({ name: "ray_probe", modulePath: fixture("ray_probe"), placement: ON_NODE_B });
@@ -32,13 +33,23 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
     assert.equal(ext.placement?.backend, "ray");
     assert.equal(ext.placement?.nodeId, nodeB.nodeId);
     assert.equal(ext.placement?.nodeAddress, nodeB.nodeIp);
-    assert.deepEqual(ext.placement?.sandbox, { backend: "landlock", abi: (ext.placement?.sandbox as { abi: number }).abi });
+    assert.deepEqual(ext.placement?.sandbox, {
+      backend: "landlock",
+      abi: (ext.placement?.sandbox as { abi: number }).abi,
+    });
     assert.ok(typeof ext.pid === "number" && ext.pid > 1);
     assert.deepEqual(await ext.call("echo", [{ a: [1, 2.5, "x", null] }]), { a: [1, 2.5, "x", null] });
-    assert.deepEqual(Buffer.from((await ext.call("echo", [Buffer.from([0, 1, 255])])) as Uint8Array), Buffer.from([0, 1, 255]));
+    assert.deepEqual(
+      Buffer.from((await ext.call("echo", [Buffer.from([0, 1, 255])])) as Uint8Array),
+      Buffer.from([0, 1, 255]),
+    );
     assert.equal(await ext.call("count", [41]), 42);
     assert.equal(await ext.call("call_back", [(v: number) => v * 3, 5]), 15);
-    await assert.rejects(ext.call("fail", ["no good"]), (error: Error) => error instanceof RemoteError && error.remoteType === "ValueError" && /no good/.test(error.message));
+    await assert.rejects(
+      ext.call("fail", ["no good"]),
+      (error: Error) =>
+        error instanceof RemoteError && error.remoteType === "ValueError" && /no good/.test(error.message),
+    );
     // The node's Landlock: a host file outside its rules is refused, and no new connection can be made.
     assert.match(String(await ext.call("read_file", ["/etc/hostname"])), /PermissionError/);
     assert.match(String(await ext.call("dial", ["127.0.0.1", 22])), /PermissionError/);
@@ -46,7 +57,8 @@ describe("extensions placed on a two-node Ray cluster", { skip }, () => {
     await ext.stop();
     // Nothing of it runs on: its job ends (Ray may take a moment to say so) and no job is running.
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && (await client.job(jobId)).status === "RUNNING") await new Promise((resolve) => setTimeout(resolve, 250));
+    while (Date.now() < deadline && (await client.job(jobId)).status === "RUNNING")
+      await new Promise((resolve) => setTimeout(resolve, 250));
     assert.ok(["STOPPED", "SUCCEEDED"].includes((await client.job(jobId)).status));
     assert.deepEqual(await running(), []);
   });

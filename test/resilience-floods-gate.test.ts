@@ -11,7 +11,11 @@ function gate(limits: { linesPerSecond: number; bytesPerSecond: number; burst: n
   let now = 0;
   const reports: DroppedOutput[] = [];
   const warned: string[] = [];
-  const g = new FloodGate(limits, { onDropped: (r) => reports.push(r), onFirstDrop: (s) => warned.push(s), now: () => now });
+  const g = new FloodGate(limits, {
+    onDropped: (r) => reports.push(r),
+    onFirstDrop: (s) => warned.push(s),
+    now: () => now,
+  });
   return { g, reports, warned, advance: (ms: number) => (now += ms) };
 }
 
@@ -95,9 +99,19 @@ test("drops are reported once a second while they last, and a closed gate's time
 test("the output option names the key that is wrong", () => {
   assert.deepEqual(resolveOutputLimits(undefined), { linesPerSecond: 2000, bytesPerSecond: 1048576, burst: 4000 });
   assert.equal(resolveOutputLimits({ burst: 7 }).burst, 7);
-  for (const [value, key] of [[{ linesPerSecond: 0 }, "output.linesPerSecond"], [{ burst: 1.5 }, "output.burst"],
-    [{ bytesPerSecond: "1" }, "output.bytesPerSecond"], [{ lines: 1 }, "output.lines"], [[], "output"], ["x", "output"]] as const) {
-    assert.throws(() => resolveOutputLimits(value), (e: unknown) => e instanceof ConfigError && e.key === key, JSON.stringify(value));
+  for (const [value, key] of [
+    [{ linesPerSecond: 0 }, "output.linesPerSecond"],
+    [{ burst: 1.5 }, "output.burst"],
+    [{ bytesPerSecond: "1" }, "output.bytesPerSecond"],
+    [{ lines: 1 }, "output.lines"],
+    [[], "output"],
+    ["x", "output"],
+  ] as const) {
+    assert.throws(
+      () => resolveOutputLimits(value),
+      (e: unknown) => e instanceof ConfigError && e.key === key,
+      JSON.stringify(value),
+    );
   }
 });
 

@@ -7,7 +7,16 @@ import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { ExtensionClosedError, ExtensionCrashedError, ExtensionLoadError, ProtocolError, Tensor, liveSegments, type Extension, type ExtensionOptions } from "../src/index.js";
+import {
+  ExtensionClosedError,
+  ExtensionCrashedError,
+  ExtensionLoadError,
+  ProtocolError,
+  Tensor,
+  liveSegments,
+  type Extension,
+  type ExtensionOptions,
+} from "../src/index.js";
 import { fixture, isAlive, makeManager, waitFor } from "./helpers.js";
 import { NUMPY } from "./tensor-helpers.js";
 
@@ -69,7 +78,11 @@ function counts() {
 }
 
 /** Loads, puts tensors and bytes in flight, then ends it by `mode`; returns what the in-flight call rejected with. */
-async function crashOnce(name: string, sandbox: ExtensionOptions["sandbox"], mode: (typeof MODES)[number]): Promise<void> {
+async function crashOnce(
+  name: string,
+  sandbox: ExtensionOptions["sandbox"],
+  mode: (typeof MODES)[number],
+): Promise<void> {
   const options = { name, modulePath: fixture("res_floods_crash"), dependencies: NUMPY, sandbox };
   if (mode === "failedStart") {
     await assert.rejects(manager.load({ ...options, env: { RES_FLOODS_FAIL_START: "1" } }), ExtensionLoadError);
@@ -136,7 +149,11 @@ for (const { label, sandbox } of BACKENDS) {
     assert.equal(liveTimers.size, start.timers, "no timer of a dead extension outlives its exit");
     // Drops that finish on the next turns (the fd socket's close, a report timer) are given a moment, not forever.
     let end = counts();
-    await waitFor(() => JSON.stringify((end = counts())) === JSON.stringify(start), 10_000, "the counts to come back").catch(() => undefined);
+    await waitFor(
+      () => JSON.stringify((end = counts())) === JSON.stringify(start),
+      10_000,
+      "the counts to come back",
+    ).catch(() => undefined);
     console.log(`leaks ${label}: start ${JSON.stringify(start)} end ${JSON.stringify(end)}`);
     assert.deepEqual(end, start);
   });

@@ -39,13 +39,20 @@ const N = 5000;
 
 for (const { label, sandbox } of BACKENDS) {
   test(`a burst past the stdout budget is cut to it and every line is delivered or counted dropped, ${label}`, async () => {
-    const ext = await manager.load({ name: `res_floods_out_${sandbox?.backend ?? "none"}`, modulePath: fixture("res_floods_flood"), sandbox,
-      output: { linesPerSecond: 100, burst: 100 } });
+    const ext = await manager.load({
+      name: `res_floods_out_${sandbox?.backend ?? "none"}`,
+      modulePath: fixture("res_floods_flood"),
+      sandbox,
+      output: { linesPerSecond: 100, burst: 100 },
+    });
     try {
       const seen = tally(ext, "stdout");
       await burst(ext, "stdout", N);
       await waitFor(() => seen.delivered + seen.dropped === N, 10_000, "every line delivered or counted");
-      assert.ok(seen.delivered >= 100 && seen.delivered < 1000, `delivered ${seen.delivered}: the burst, plus the rate while it lasted`);
+      assert.ok(
+        seen.delivered >= 100 && seen.delivered < 1000,
+        `delivered ${seen.delivered}: the burst, plus the rate while it lasted`,
+      );
       assert.ok(seen.dropped > N - 1000);
       assert.ok(warnings.some((w) => w.includes(ext.name) && w.includes("stdout passes its output budget")));
     } finally {
@@ -56,13 +63,25 @@ for (const { label, sandbox } of BACKENDS) {
 
 for (const stream of ["stderr", "events"] as const) {
   test(`a burst past the ${stream} budget is cut to it, and within the budget nothing is dropped`, async () => {
-    const cut = await manager.load({ name: `res_floods_cut_${stream}`, modulePath: fixture("res_floods_flood"), output: { linesPerSecond: 100, burst: 100 } });
-    const free = await manager.load({ name: `res_floods_free_${stream}`, modulePath: fixture("res_floods_flood"), output: { linesPerSecond: 1_000_000, burst: 1_000_000 } });
+    const cut = await manager.load({
+      name: `res_floods_cut_${stream}`,
+      modulePath: fixture("res_floods_flood"),
+      output: { linesPerSecond: 100, burst: 100 },
+    });
+    const free = await manager.load({
+      name: `res_floods_free_${stream}`,
+      modulePath: fixture("res_floods_flood"),
+      output: { linesPerSecond: 1_000_000, burst: 1_000_000 },
+    });
     try {
       const limited = tally(cut, stream);
       const control = tally(free, stream);
       await Promise.all([burst(cut, stream, N), burst(free, stream, N)]);
-      await waitFor(() => limited.delivered + limited.dropped === N && control.delivered === N, 10_000, "every line delivered or counted");
+      await waitFor(
+        () => limited.delivered + limited.dropped === N && control.delivered === N,
+        10_000,
+        "every line delivered or counted",
+      );
       assert.ok(limited.delivered < 1000, `delivered ${limited.delivered} of ${N}`);
       assert.ok(limited.reports >= 1);
       await waitFor(() => true, 1500); // a report would come within a second
@@ -121,7 +140,9 @@ test("the host's event loop stays under 50 ms of delay (p99) while one extension
       assert.ok(calls > 50, `the other extension answered ${calls} calls in 3 s`);
     }
     await waitFor(() => dropped.stdout > 0 && dropped.stderr > 0 && dropped.events > 0, 5000, "drops on every stream");
-    console.log(`flood: ${delivered} lines/events delivered, dropped ${JSON.stringify(dropped)}; event-loop delay per window: ${windows.join("; ")}`);
+    console.log(
+      `flood: ${delivered} lines/events delivered, dropped ${JSON.stringify(dropped)}; event-loop delay per window: ${windows.join("; ")}`,
+    );
     assert.ok(best < 50, `event-loop delay p99 was ${best.toFixed(1)} ms in the best window`);
   } finally {
     await Promise.all([flooder.stop(), worker.stop()]);

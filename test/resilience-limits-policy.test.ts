@@ -46,7 +46,11 @@ describe("the limits option", () => {
   });
 
   it("narrows per key: the file may add or lower a limit, never raise one the code set", () => {
-    assert.deepEqual(narrowLimits({ pids: 8, memoryMiB: 256 }, { pids: 1000, memoryMiB: 128, diskMiB: 10 }), { pids: 8, memoryMiB: 128, diskMiB: 10 });
+    assert.deepEqual(narrowLimits({ pids: 8, memoryMiB: 256 }, { pids: 1000, memoryMiB: 128, diskMiB: 10 }), {
+      pids: 8,
+      memoryMiB: 128,
+      diskMiB: 10,
+    });
     assert.deepEqual(narrowLimits(undefined, { cpuSeconds: 5 }), { cpuSeconds: 5 });
     assert.deepEqual(narrowLimits({ cpuSeconds: 5 }, undefined), { cpuSeconds: 5 });
     assert.equal(narrowLimits(undefined, undefined), undefined);
@@ -57,24 +61,42 @@ describe("the limits option", () => {
     writeFileSync(yaml, "limits:\n  pids: 4\n  memoryMiB: 128\n");
     assert.deepEqual(readConfigFile(ext).limits, { pids: 4, memoryMiB: 128 });
     writeFileSync(yaml, "limits:\n  pids: lots\n");
-    assert.throws(() => readConfigFile(ext), (e: unknown) => e instanceof ConfigError && e.key === "limits.pids" && e.file === yaml);
+    assert.throws(
+      () => readConfigFile(ext),
+      (e: unknown) => e instanceof ConfigError && e.key === "limits.pids" && e.file === yaml,
+    );
     writeFileSync(yaml, "limits: 5\n");
-    assert.throws(() => readConfigFile(ext), (e: unknown) => e instanceof ConfigError && e.key === "limits" && e.file === yaml);
+    assert.throws(
+      () => readConfigFile(ext),
+      (e: unknown) => e instanceof ConfigError && e.key === "limits" && e.file === yaml,
+    );
   });
 });
 
 describe("the kernel's layer: rlimits and bwrap's tmpfs size", () => {
   it("maps memory, CPU, open files and disk to RLIMIT_DATA, RLIMIT_CPU (hard one second later), RLIMIT_NOFILE, RLIMIT_FSIZE", () => {
     assert.deepEqual(rlimitsFor({ memoryMiB: 256, cpuSeconds: 10, openFiles: 64, diskMiB: 16, pids: 8 }), {
-      RLIMIT_DATA: [256 * MIB, 256 * MIB], RLIMIT_CPU: [10, 11], RLIMIT_NOFILE: [64, 64], RLIMIT_FSIZE: [16 * MIB, 16 * MIB],
+      RLIMIT_DATA: [256 * MIB, 256 * MIB],
+      RLIMIT_CPU: [10, 11],
+      RLIMIT_NOFILE: [64, 64],
+      RLIMIT_FSIZE: [16 * MIB, 16 * MIB],
     });
     assert.deepEqual(rlimitsEnv({ pids: 8 }), {}, "pids has no rlimit: RLIMIT_NPROC counts every process of the uid");
   });
 
   it("the guest's rlimit switch is the host's: an application's env cannot set or remove it", () => {
-    const command = buildLaunchCommand({ pythonPath: "/usr/bin/python3", modulePath: ext, env: { [RLIMITS_ENV]: '{"RLIMIT_CPU":[999999,999999]}' } });
+    const command = buildLaunchCommand({
+      pythonPath: "/usr/bin/python3",
+      modulePath: ext,
+      env: { [RLIMITS_ENV]: '{"RLIMIT_CPU":[999999,999999]}' },
+    });
     assert.equal(command.env[RLIMITS_ENV], undefined);
-    const limited = buildLaunchCommand({ pythonPath: "/usr/bin/python3", modulePath: ext, env: { [RLIMITS_ENV]: "{}" }, limits: { cpuSeconds: 3 } });
+    const limited = buildLaunchCommand({
+      pythonPath: "/usr/bin/python3",
+      modulePath: ext,
+      env: { [RLIMITS_ENV]: "{}" },
+      limits: { cpuSeconds: 3 },
+    });
     assert.deepEqual(JSON.parse(limited.env[RLIMITS_ENV]!), { RLIMIT_CPU: [3, 4] });
   });
 
@@ -88,7 +110,15 @@ describe("the kernel's layer: rlimits and bwrap's tmpfs size", () => {
   });
 
   it("passes --size only to a bwrap that knows it (0.7 and later)", () => {
-    assert.deepEqual(["0.8.0", "0.7.0", "1.0", "0.6.1", "0.4", undefined, "x"].map(bwrapSupportsSize), [true, true, true, false, false, false, false]);
+    assert.deepEqual(["0.8.0", "0.7.0", "1.0", "0.6.1", "0.4", undefined, "x"].map(bwrapSupportsSize), [
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it("reads SIGXCPU as the cpuSeconds limit, and only when that limit is set", () => {
@@ -110,29 +140,47 @@ describe("the host's watchdog", () => {
   });
 
   it("walks a tree below its root only", () => {
-    const parents = new Map([[2, 1], [3, 2], [4, 3], [5, 1], [6, 99]]);
+    const parents = new Map([
+      [2, 1],
+      [3, 2],
+      [4, 3],
+      [5, 1],
+      [6, 99],
+    ]);
     assert.deepEqual(treeBelow(1, parents).sort(), [2, 3, 4, 5]);
     assert.deepEqual(treeBelow(3, parents), [4]);
   });
 
   it("samples this very process from /proc", () => {
     const sample = sampleTree(process.pid)!;
-    assert.ok(sample.processes >= 1 && sample.rssBytes > MIB && sample.openFiles > 2 && sample.cpuSeconds > 0, JSON.stringify(sample));
+    assert.ok(
+      sample.processes >= 1 && sample.rssBytes > MIB && sample.openFiles > 2 && sample.cpuSeconds > 0,
+      JSON.stringify(sample),
+    );
     assert.equal(sampleTree(2 ** 22 + 1), undefined, "a pid that cannot exist");
   });
 
   it("counts the descriptors of the tree below the sandbox's own levels only, each process at most its own limit", async () => {
     // A parent that opens 20 descriptors (the sandbox's stand-in) after starting a child that holds its 3 standard ones.
     const { spawn } = await import("node:child_process");
-    const parent = spawn("bash", ["-c", "sleep 30 </dev/null >/dev/null 2>&1 & for i in $(seq 20); do exec {x}</dev/null; done; wait"], { stdio: "ignore" });
+    const parent = spawn(
+      "bash",
+      ["-c", "sleep 30 </dev/null >/dev/null 2>&1 & for i in $(seq 20); do exec {x}</dev/null; done; wait"],
+      { stdio: "ignore" },
+    );
     try {
       const held = (hostLevels?: number) => sampleTree(parent.pid!, { openFiles: true, hostLevels })!.openFiles;
-      for (let i = 0; i < 100 && (sampleTree(parent.pid!)!.processes < 2 || held() < 23); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && (sampleTree(parent.pid!)!.processes < 2 || held() < 23); i++)
+        await new Promise((r) => setTimeout(r, 50));
       const whole = held();
       const below = held(1);
       assert.ok(whole >= below + 20, `the whole tree holds ${whole}, below the first level ${below}`);
       assert.ok(below >= 3 && below < 20, `the child holds its 3 standard descriptors: ${below}`);
-      assert.equal(sampleTree(parent.pid!, { openFiles: true, openFilesEach: 2 })!.openFiles, 4, "each member counts at most 2");
+      assert.equal(
+        sampleTree(parent.pid!, { openFiles: true, openFilesEach: 2 })!.openFiles,
+        4,
+        "each member counts at most 2",
+      );
     } finally {
       parent.kill("SIGKILL");
       spawn("pkill", ["-KILL", "-P", String(parent.pid)]);
@@ -143,7 +191,11 @@ describe("the host's watchdog", () => {
     const usage = usageOf({ processes: 3, rssBytes: 300 * MIB, cpuSeconds: 1.234, openFiles: 40 }, 2);
     assert.deepEqual(usage, { memoryMiB: 300, cpuSeconds: 1.23, pids: 1, openFiles: 40 });
     assert.equal(firstExceeded(usage, { pids: 1, memoryMiB: 300 }), undefined, "at the limit is not past it");
-    assert.deepEqual(firstExceeded(usage, { memoryMiB: 256, openFiles: 10 }), { limit: "memoryMiB", value: 300, max: 256 });
+    assert.deepEqual(firstExceeded(usage, { memoryMiB: 256, openFiles: 10 }), {
+      limit: "memoryMiB",
+      value: 300,
+      max: 256,
+    });
   });
 
   it("measures a folder by its blocks and never follows a symlink out of it", async () => {

@@ -4,12 +4,27 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  formatMarker, ownerIsDead, parseMarker, reclaimPrivateDirs, selfIdentity, type HostIdentity,
+  formatMarker,
+  ownerIsDead,
+  parseMarker,
+  reclaimPrivateDirs,
+  selfIdentity,
+  type HostIdentity,
 } from "../src/lifecycle/private-dirs.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
@@ -21,7 +36,13 @@ const ME: HostIdentity = { pid: 100, startTicks: "5000", pidNamespace: "pid:[402
 describe("the private folders' marker (pure)", () => {
   it("round-trips and refuses anything not in its exact format", () => {
     assert.deepEqual(parseMarker(formatMarker(ME)), ME);
-    for (const bad of ["", "pyisolate-host 100 5000 pid:[1]", "pyisolate-host 0 5000 pid:[1]\n", "pyisolate-host 1 x pid:[1]\n", "pyisolate-host 1 2 /etc\n"]) {
+    for (const bad of [
+      "",
+      "pyisolate-host 100 5000 pid:[1]",
+      "pyisolate-host 0 5000 pid:[1]\n",
+      "pyisolate-host 1 x pid:[1]\n",
+      "pyisolate-host 1 2 /etc\n",
+    ]) {
       assert.equal(parseMarker(bad), undefined, JSON.stringify(bad));
     }
   });
@@ -31,7 +52,11 @@ describe("the private folders' marker (pure)", () => {
     assert.equal(ownerIsDead(owner, ME, undefined), true, "no such process");
     assert.equal(ownerIsDead(owner, ME, "9999"), true, "the pid now names a process started at another time");
     assert.equal(ownerIsDead(owner, ME, "5000"), false, "the same process: alive");
-    assert.equal(ownerIsDead({ ...owner, pidNamespace: "pid:[1]" }, ME, undefined), false, "another pid namespace's pid means nothing here");
+    assert.equal(
+      ownerIsDead({ ...owner, pidNamespace: "pid:[1]" }, ME, undefined),
+      false,
+      "another pid namespace's pid means nothing here",
+    );
     assert.equal(ownerIsDead(ME, ME, undefined), false, "our own");
   });
 });
@@ -45,7 +70,11 @@ before(async () => {
 });
 
 /** Starts a host in its own process with TMPDIR = `dir`, loads one extension, and returns the host and the extension's pid. */
-async function startHost(dir: string, name: string, sandbox: object): Promise<{ host: ReturnType<typeof spawn>; extPid: number }> {
+async function startHost(
+  dir: string,
+  name: string,
+  sandbox: object,
+): Promise<{ host: ReturnType<typeof spawn>; extPid: number }> {
   const script = `
     import { ExtensionManager } from ${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)};
     const m = new ExtensionManager({ venvRoot: ${JSON.stringify(SHARED_VENV_ROOT)}, forwardOutput: false });
@@ -53,13 +82,18 @@ async function startHost(dir: string, name: string, sandbox: object): Promise<{ 
     console.log(e.pid);
     setInterval(() => {}, 1000);`;
   const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-    cwd: TEST_DIR, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TMPDIR: dir },
+    cwd: TEST_DIR,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, TMPDIR: dir },
   });
   const [chunk] = (await once(host.stdout!, "data")) as [Buffer];
   return { host, extPid: Number(chunk.toString().trim()) };
 }
 
-const foldersOf = (dir: string, name: string) => readdirSync(dir).filter((e) => e.startsWith(`pyisolate-${name}-`)).map((e) => join(dir, e));
+const foldersOf = (dir: string, name: string) =>
+  readdirSync(dir)
+    .filter((e) => e.startsWith(`pyisolate-${name}-`))
+    .map((e) => join(dir, e));
 
 describe("a host killed by SIGKILL with an extension running", () => {
   after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -77,7 +111,11 @@ describe("a host killed by SIGKILL with an extension running", () => {
       await once(host, "exit");
       await waitFor(() => !isAlive(extPid), 10_000, "the orphaned extension to die");
       assert.ok(existsSync(join(left, "home")), "the killed host could not clean up: the folder is left");
-      assert.equal(parseMarker(readFileSync(join(left, "host"), "utf8"))?.pid, host.pid, "its marker names the dead host");
+      assert.equal(
+        parseMarker(readFileSync(join(left, "host"), "utf8"))?.pid,
+        host.pid,
+        "its marker names the dead host",
+      );
       // What the extension could have put in its HOME: a link to a file outside, which must survive the removal.
       const outside = join(dir, "outside.txt");
       writeFileSync(outside, "keep");
@@ -113,7 +151,15 @@ describe("a host killed by SIGKILL with an extension running", () => {
 
     const removed = await reclaimPrivateDirs(dir, self);
     assert.deepEqual(removed, [deadOne], "only the dead host's folder");
-    for (const kept of [unmarked, live, target, join(dir, "pyisolate-link-CCCCCC"), linkedMarker, otherName, ...(foreign ? [foreign] : [])]) {
+    for (const kept of [
+      unmarked,
+      live,
+      target,
+      join(dir, "pyisolate-link-CCCCCC"),
+      linkedMarker,
+      otherName,
+      ...(foreign ? [foreign] : []),
+    ]) {
       assert.ok(existsSync(kept), `${kept} is kept`);
     }
     if (!root) t.diagnostic("another uid's folder: checked only as root (chown needs it)");
@@ -128,7 +174,11 @@ describe("a host killed by SIGKILL with an extension running", () => {
     process.env.TMPDIR = dir;
     const manager = makeManager();
     try {
-      const ext = await manager.load({ name: "res_res_dirs_next", modulePath: fixture("res_res_kill"), sandbox: { mode: "disabled" } });
+      const ext = await manager.load({
+        name: "res_res_dirs_next",
+        modulePath: fixture("res_res_kill"),
+        sandbox: { mode: "disabled" },
+      });
       assert.equal(existsSync(deadOne), false, "the dead host's folder is gone");
       const [mine] = foldersOf(dir, "res_res_dirs_next");
       assert.deepEqual(parseMarker(readFileSync(join(mine!, "host"), "utf8")), self, "the new folder names this host");

@@ -25,7 +25,10 @@ function guestDiedWithUnread(): { host: number } {
 describe("the fd channel when its peer was killed", { skip }, () => {
   test("the kernel reports ECONNRESET before the fds already queued (the control)", () => {
     const { host } = guestDiedWithUnread();
-    assert.throws(() => native.recvFds(host, 253, 16), (error: unknown) => (error as { errno?: number }).errno === constants.errno.ECONNRESET);
+    assert.throws(
+      () => native.recvFds(host, 253, 16),
+      (error: unknown) => (error as { errno?: number }).errno === constants.errno.ECONNRESET,
+    );
     const message = native.recvFds(host, 253, 16);
     assert.equal(message?.fds.length, 1, "the fd was there all along");
     for (const fd of message!.fds) native.closeFd(fd);

@@ -38,7 +38,12 @@ function assertCrashed(error: unknown, what: string): void {
 for (const mode of SANDBOX_MODES) {
   describe(`a SIGKILL under ${mode.label}`, () => {
     let skip: string | undefined;
-    const load = (suffix: string) => manager.load({ name: `res_res_kill_${mode.tag}_${suffix}`, modulePath: fixture("res_res_kill"), sandbox: mode.sandbox });
+    const load = (suffix: string) =>
+      manager.load({
+        name: `res_res_kill_${mode.tag}_${suffix}`,
+        modulePath: fixture("res_res_kill"),
+        sandbox: mode.sandbox,
+      });
     before(() => {
       skip = unavailableMode(caps, mode.sandbox);
     });
@@ -76,7 +81,10 @@ for (const mode of SANDBOX_MODES) {
       // Time for the host to read the socket's end (the guest is blocked in time.sleep and cannot exit meanwhile).
       await new Promise((resolve) => setTimeout(resolve, 300));
       let settled = false;
-      const held = ext.call("echo", ["held"]).catch((e: unknown) => e).finally(() => void (settled = true));
+      const held = ext
+        .call("echo", ["held"])
+        .catch((e: unknown) => e)
+        .finally(() => void (settled = true));
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(settled, false, "the call waits for the exit instead of failing on the closed socket");
       process.kill(ext.pid!, "SIGKILL");

@@ -7,7 +7,12 @@ import { after, describe, it } from "node:test";
 import { ConfigError, ExtensionCrashedError } from "../src/index.js";
 import { validateExtensionOptions } from "../src/config/validate.js";
 import { resolveHealthPolicy } from "../src/lifecycle/health.js";
-import { narrowRestartPolicy, nextRestartDelay, resolveRestartPolicy, RESTART_DEFAULTS } from "../src/lifecycle/restart-policy.js";
+import {
+  narrowRestartPolicy,
+  nextRestartDelay,
+  resolveRestartPolicy,
+  RESTART_DEFAULTS,
+} from "../src/lifecycle/restart-policy.js";
 import { fixture, makeManager } from "./helpers.js";
 
 describe("the restart policy's decisions", () => {
@@ -24,9 +29,22 @@ describe("the restart policy's decisions", () => {
   it("fills defaults, and lets a file only narrow the code's policy, never turn it on", () => {
     assert.deepEqual(resolveRestartPolicy({}), RESTART_DEFAULTS);
     assert.equal(narrowRestartPolicy(undefined, { maxRestarts: 5 }), undefined);
-    assert.deepEqual(narrowRestartPolicy(policy, { maxRestarts: 9, windowMs: 10, backoffMs: 5000, queueCalls: false, queueTimeoutMs: 10 }), {
-      maxRestarts: 2, windowMs: 1000, backoffMs: 5000, queueCalls: false, queueTimeoutMs: 10,
-    });
+    assert.deepEqual(
+      narrowRestartPolicy(policy, {
+        maxRestarts: 9,
+        windowMs: 10,
+        backoffMs: 5000,
+        queueCalls: false,
+        queueTimeoutMs: 10,
+      }),
+      {
+        maxRestarts: 2,
+        windowMs: 1000,
+        backoffMs: 5000,
+        queueCalls: false,
+        queueTimeoutMs: 10,
+      },
+    );
     assert.equal(narrowRestartPolicy(policy, { maxRestarts: 0 }), undefined, "maxRestarts: 0 turns it off");
   });
 
@@ -53,11 +71,14 @@ describe("restart and health options", () => {
   ];
   for (const [what, extra, key] of cases) {
     it(`refuses ${what} with a ConfigError naming ${key}`, () => {
-      assert.throws(() => validateExtensionOptions({ ...base, ...extra } as never), (error: unknown) => {
-        assert.ok(error instanceof ConfigError, String(error));
-        assert.equal(error.key, key);
-        return true;
-      });
+      assert.throws(
+        () => validateExtensionOptions({ ...base, ...extra } as never),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError, String(error));
+          assert.equal(error.key, key);
+          return true;
+        },
+      );
     });
   }
 });
@@ -68,7 +89,10 @@ describe("an extension's pyisolate.yaml", () => {
 
   it("may turn the host's restart policy off (maxRestarts: 0): a crash then stays a crash", async () => {
     const ext = await manager.load({
-      name: "res_restart_yaml_narrow", modulePath: fixture("res_restart_yaml_narrow"), sandbox: { mode: "disabled" }, restart: { maxRestarts: 5 },
+      name: "res_restart_yaml_narrow",
+      modulePath: fixture("res_restart_yaml_narrow"),
+      sandbox: { mode: "disabled" },
+      restart: { maxRestarts: 5 },
     });
     const state = once(ext, "stateChange");
     await assert.rejects(ext.call("die", [3]), ExtensionCrashedError);
@@ -76,7 +100,12 @@ describe("an extension's pyisolate.yaml", () => {
   });
 
   it("may not set health: the load fails with a ConfigError naming the key and the file", async () => {
-    const error = await manager.load({ name: "res_restart_yaml_health", modulePath: fixture("res_restart_yaml_health"), sandbox: { mode: "disabled" } })
+    const error = await manager
+      .load({
+        name: "res_restart_yaml_health",
+        modulePath: fixture("res_restart_yaml_health"),
+        sandbox: { mode: "disabled" },
+      })
       .catch((e: unknown) => e);
     assert.ok(error instanceof ConfigError, String(error));
     assert.equal(error.key, "health");

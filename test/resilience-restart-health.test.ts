@@ -26,7 +26,11 @@ after(() => manager.close());
 const unavailable = (sandbox: SandboxOptions): string | undefined => unavailableMode(caps, sandbox);
 
 /** Calls `method` (which hangs the guest for 30 s) and returns the error, how long it took, and the crash event's error. */
-async function hangAndWait(ext: Extension, method: string, args: unknown[]): Promise<{ error: unknown; tookMs: number; crash: unknown }> {
+async function hangAndWait(
+  ext: Extension,
+  method: string,
+  args: unknown[],
+): Promise<{ error: unknown; tookMs: number; crash: unknown }> {
   const crash = once(ext, "crash");
   const ready = once(ext, "ready");
   const started = performance.now();
@@ -45,7 +49,11 @@ for (const mode of MODES) {
       skip = unavailable(mode.sandbox);
       if (!skip) {
         ext = await manager.load({
-          name: `res_health_${mode.tag}`, modulePath: MODULE, sandbox: mode.sandbox, health: HEALTH, restart: { maxRestarts: 10, backoffMs: 50 },
+          name: `res_health_${mode.tag}`,
+          modulePath: MODULE,
+          sandbox: mode.sandbox,
+          health: HEALTH,
+          restart: { maxRestarts: 10, backoffMs: 50 },
         });
       }
     });
@@ -96,8 +104,18 @@ for (const mode of MODES) {
 
 describe("the heartbeat's control", () => {
   it("lets the same busy loop run to its end with health: false, and without a restart policy leaves it crashed", async () => {
-    const off = await manager.load({ name: "res_health_off", modulePath: MODULE, sandbox: { mode: "disabled" }, health: false });
-    const on = await manager.load({ name: "res_health_norestart", modulePath: MODULE, sandbox: { mode: "disabled" }, health: HEALTH });
+    const off = await manager.load({
+      name: "res_health_off",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      health: false,
+    });
+    const on = await manager.load({
+      name: "res_health_norestart",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      health: HEALTH,
+    });
     try {
       const [offResult, onResult] = await Promise.all([
         off.call("busy", [2.5]),
@@ -115,8 +133,18 @@ describe("the heartbeat's control", () => {
 
 describe("a hostile heartbeat", () => {
   it("stops an extension that writes unasked on its heartbeat socket with a ProtocolError; the host keeps serving others", async () => {
-    const liar = await manager.load({ name: "res_health_liar", modulePath: MODULE, sandbox: { mode: "disabled" }, health: HEALTH });
-    const other = await manager.load({ name: "res_health_other", modulePath: MODULE, sandbox: { mode: "disabled" }, health: HEALTH });
+    const liar = await manager.load({
+      name: "res_health_liar",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      health: HEALTH,
+    });
+    const other = await manager.load({
+      name: "res_health_other",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      health: HEALTH,
+    });
     try {
       const error = await liar.call("spam_heartbeat").catch((e: unknown) => e);
       assert.ok(error instanceof ProtocolError, String(error));

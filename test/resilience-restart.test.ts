@@ -5,7 +5,12 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import {
-  CallAbortedError, ExtensionClosedError, ExtensionCrashedError, type Extension, type ExtensionOptions, type SandboxOptions,
+  CallAbortedError,
+  ExtensionClosedError,
+  ExtensionCrashedError,
+  type Extension,
+  type ExtensionOptions,
+  type SandboxOptions,
 } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
@@ -42,7 +47,11 @@ for (const mode of MODES) {
     let skip: string | undefined;
     before(async () => {
       skip = unavailable(mode.sandbox);
-      if (!skip) ext = await load(`res_restart_${mode.tag}`, { sandbox: mode.sandbox, restart: { maxRestarts: 10, backoffMs: 50 } });
+      if (!skip)
+        ext = await load(`res_restart_${mode.tag}`, {
+          sandbox: mode.sandbox,
+          restart: { maxRestarts: 10, backoffMs: 50 },
+        });
     });
     after(() => ext?.stop());
 
@@ -98,9 +107,19 @@ describe("the restart policy", () => {
     assert.equal(ext.state, "crashed");
     assert.equal(ext.pid, undefined);
     const last = await ext.call("echo", [1]).catch((error: Error) => error);
-    assert.ok(last instanceof ExtensionCrashedError && last.exitCode === 4, `the last crash, exit code 4: ${String(last)}`);
-    assert.deepEqual(seen.filter((e) => !e.startsWith("state:")), ["crash", "restart", "ready", "crash"]);
-    await waitFor(() => manager.get("res_restart_spent") === undefined, 5000, "the crashed extension to be unregistered");
+    assert.ok(
+      last instanceof ExtensionCrashedError && last.exitCode === 4,
+      `the last crash, exit code 4: ${String(last)}`,
+    );
+    assert.deepEqual(
+      seen.filter((e) => !e.startsWith("state:")),
+      ["crash", "restart", "ready", "crash"],
+    );
+    await waitFor(
+      () => manager.get("res_restart_spent") === undefined,
+      5000,
+      "the crashed extension to be unregistered",
+    );
   });
 
   it("queues calls made during the restart (queueCalls), each bounded by its own timeout and signal", async () => {
@@ -160,7 +179,12 @@ describe("the restart policy", () => {
 
   it("ends cleanly when the manager closes during a restart's start: the new process exits too", async () => {
     const own = makeManager();
-    const ext = await own.load({ name: "res_restart_closestart", modulePath: MODULE, sandbox: { mode: "disabled" }, restart: { backoffMs: 0 } });
+    const ext = await own.load({
+      name: "res_restart_closestart",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      restart: { backoffMs: 0 },
+    });
     const exits: unknown[] = [];
     ext.on("exit", (exit) => exits.push(exit));
     const restarting = once(ext, "restart");

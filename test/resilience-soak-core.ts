@@ -4,8 +4,13 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import {
-  createConsoleLogger, ExtensionLimitError, ExtensionManager, PyIsolateError, Tensor,
-  type Extension, type ExtensionOptions,
+  createConsoleLogger,
+  ExtensionLimitError,
+  ExtensionManager,
+  PyIsolateError,
+  Tensor,
+  type Extension,
+  type ExtensionOptions,
 } from "../src/index.js";
 import { describe, descendants, runsMarker, usage, type Usage } from "./resilience-soak-proc.js";
 
@@ -81,22 +86,49 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
   // Children the host had before (tsx's esbuild service in the tests) are not the extensions'.
   const before = new Set(descendants());
-  const manager = new ExtensionManager({ venvRoot: o.venvRoot, forwardOutput: false, logger: createConsoleLogger("silent") });
+  const manager = new ExtensionManager({
+    venvRoot: o.venvRoot,
+    forwardOutput: false,
+    logger: createConsoleLogger("silent"),
+  });
   const names = Array.from({ length: o.extensions }, (_, i) => `${MARKER}_${i < o.tensorExtensions ? "t" : "b"}${i}`);
   const pidsSeen = new Set<number>();
   const report: SoakReport = {
-    calls: 0, ok: 0, errors: {}, unexpected: [], duplicated: 0, hanging: 0, sigkills: 0, limitCalls: 0, limitStops: {},
-    limitMissed: 0, restarts: 0, tensorCalls: 0, bytesCalls: 0, servingAfter: 0, start: usage(), end: usage(), orphans: [],
-    memfdsLeft: 0, elapsedMs: 0,
+    calls: 0,
+    ok: 0,
+    errors: {},
+    unexpected: [],
+    duplicated: 0,
+    hanging: 0,
+    sigkills: 0,
+    limitCalls: 0,
+    limitStops: {},
+    limitMissed: 0,
+    restarts: 0,
+    tensorCalls: 0,
+    bytesCalls: 0,
+    servingAfter: 0,
+    start: usage(),
+    end: usage(),
+    orphans: [],
+    memfdsLeft: 0,
+    elapsedMs: 0,
   };
 
   log(`loading ${o.extensions} extensions (${o.tensorExtensions} with numpy)`);
   // Extensions come back by policy: never spent in a soak (the policy's own limits are tested elsewhere).
-  const exts: Extension[] = await Promise.all(names.map((name, i) => manager.load({
-    name, modulePath: o.modulePath, sandbox: o.sandbox, limits: { ...SOAK_LIMITS },
-    restart: { maxRestarts: 10_000, windowMs: 60_000, backoffMs: 50, queueCalls: true, queueTimeoutMs: 60_000 },
-    ...(i < o.tensorExtensions ? { dependencies: [...o.numpy] } : {}),
-  })));
+  const exts: Extension[] = await Promise.all(
+    names.map((name, i) =>
+      manager.load({
+        name,
+        modulePath: o.modulePath,
+        sandbox: o.sandbox,
+        limits: { ...SOAK_LIMITS },
+        restart: { maxRestarts: 10_000, windowMs: 60_000, backoffMs: 50, queueCalls: true, queueTimeoutMs: 60_000 },
+        ...(i < o.tensorExtensions ? { dependencies: [...o.numpy] } : {}),
+      }),
+    ),
+  );
   for (const ext of exts) {
     if (ext.pid !== undefined) pidsSeen.add(ext.pid);
     ext.on("ready", () => void (ext.pid !== undefined && pidsSeen.add(ext.pid)));
@@ -109,18 +141,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   /** Tracks one call to exactly one end; a second settlement would find its id gone (the map holds only calls in flight). */
   function track(call: Promise<unknown>, onError?: (err: unknown) => void, cleanup?: () => void): void {
     const id = ++report.calls;
-    const done = call.then(
-      () => void report.ok++,
-      (err: unknown) => {
-        const name = err instanceof PyIsolateError ? err.name : "untyped";
-        report.errors[name] = (report.errors[name] ?? 0) + 1;
-        if (!ALLOWED_ERRORS.includes(name) && report.unexpected.length < 20) report.unexpected.push(`${name}: ${String((err as Error)?.message ?? err)}`);
-        onError?.(err);
-      },
-    ).finally(() => {
-      cleanup?.();
-      if (!inFlight.delete(id)) report.duplicated++;
-    });
+    const done = call
+      .then(
+        () => void report.ok++,
+        (err: unknown) => {
+          const name = err instanceof PyIsolateError ? err.name : "untyped";
+          report.errors[name] = (report.errors[name] ?? 0) + 1;
+          if (!ALLOWED_ERRORS.includes(name) && report.unexpected.length < 20)
+            report.unexpected.push(`${name}: ${String((err as Error)?.message ?? err)}`);
+          onError?.(err);
+        },
+      )
+      .finally(() => {
+        cleanup?.();
+        if (!inFlight.delete(id)) report.duplicated++;
+      });
     inFlight.set(id, done);
   }
 
@@ -131,22 +166,30 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     if (i < o.tensorExtensions && kind < 0.5) {
       report.tensorCalls++;
       const sent = Tensor.from(new Float32Array(1024).fill(1), [32, 32]);
-      track(ext.call("tensor_sum", [sent]).then((r) => {
-        const [sum, doubled] = r as [number, Tensor];
-        doubled.release();
-        if (sum !== 1024) throw new Error(`tensor_sum returned ${sum}`);
-      }), undefined, () => sent.release());
+      track(
+        ext.call("tensor_sum", [sent]).then((r) => {
+          const [sum, doubled] = r as [number, Tensor];
+          doubled.release();
+          if (sum !== 1024) throw new Error(`tensor_sum returned ${sum}`);
+        }),
+        undefined,
+        () => sent.release(),
+      );
     } else if (kind < 0.8) {
       report.bytesCalls++;
       const n = 1 + Math.floor(Math.random() * 256 * 1024);
-      track(ext.call("nbytes", [new Uint8Array(n)]).then((r) => {
-        if (r !== n) throw new Error(`nbytes returned ${String(r)} for ${n}`);
-      }));
+      track(
+        ext.call("nbytes", [new Uint8Array(n)]).then((r) => {
+          if (r !== n) throw new Error(`nbytes returned ${String(r)} for ${n}`);
+        }),
+      );
     } else {
       const value = { n: report.calls, list: [1, "two", null], big: 2n ** 70n };
-      track(ext.call("echo", [value]).then((r) => {
-        if ((r as { n: number }).n !== value.n) throw new Error("echo returned another value");
-      }));
+      track(
+        ext.call("echo", [value]).then((r) => {
+          if ((r as { n: number }).n !== value.n) throw new Error("echo returned another value");
+        }),
+      );
     }
   }
 
@@ -155,10 +198,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     report.limitCalls++;
     limitPending.add(i);
     const args = report.limitCalls % 2 === 0 ? PASS_PIDS : PASS_MEMORY;
-    track(exts[i]!.call("pass_limit", [...args]).then(() => void report.limitMissed++), (err) => {
-      const key = err instanceof ExtensionLimitError ? err.limit : err instanceof PyIsolateError ? err.name : "untyped";
-      report.limitStops[key] = (report.limitStops[key] ?? 0) + 1;
-    }, () => limitPending.delete(i));
+    track(
+      exts[i]!.call("pass_limit", [...args]).then(() => void report.limitMissed++),
+      (err) => {
+        const key =
+          err instanceof ExtensionLimitError ? err.limit : err instanceof PyIsolateError ? err.name : "untyped";
+        report.limitStops[key] = (report.limitStops[key] ?? 0) + 1;
+      },
+      () => limitPending.delete(i),
+    );
   }
 
   /** Nothing in flight, every extension ready, the heap collected: the state the baseline and the end are taken in. */
@@ -206,13 +254,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       await quiesce();
       report.start = usage();
       paused = false;
-      log(`baseline after ${elapsed} ms and ${report.calls} calls: rss ${(report.start.rss / 2 ** 20).toFixed(1)} MiB, heap ${(report.start.heapUsed / 2 ** 20).toFixed(1)} MiB, ${report.start.fds} fds, ${report.start.memfds} memfds`);
+      log(
+        `baseline after ${elapsed} ms and ${report.calls} calls: rss ${(report.start.rss / 2 ** 20).toFixed(1)} MiB, heap ${(report.start.heapUsed / 2 ** 20).toFixed(1)} MiB, ${report.start.fds} fds, ${report.start.memfds} memfds`,
+      );
     }
     while (inFlight.size < o.concurrency) issue();
     await Promise.race(inFlight.values());
     if (Date.now() - lastLog > 10_000) {
       lastLog = Date.now();
-      log(`${Math.round((lastLog - began) / 1000)} s: ${report.calls} calls, ${report.ok} ok, ${report.sigkills} SIGKILLs, ${report.limitCalls} limit calls, ${report.restarts} restarts, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB, heapTotal ${(process.memoryUsage().heapTotal / 2 ** 20).toFixed(1)} MiB`);
+      log(
+        `${Math.round((lastLog - began) / 1000)} s: ${report.calls} calls, ${report.ok} ok, ${report.sigkills} SIGKILLs, ${report.limitCalls} limit calls, ${report.restarts} restarts, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB, heapTotal ${(process.memoryUsage().heapTotal / 2 ** 20).toFixed(1)} MiB`,
+      );
     }
   }
   stopping = true;

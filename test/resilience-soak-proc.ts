@@ -24,7 +24,15 @@ export function usage(): Usage {
     }
   }
   const memory = process.memoryUsage();
-  return { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, arrayBuffers: memory.arrayBuffers, fds: fds.length, memfds };
+  return {
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    heapTotal: memory.heapTotal,
+    external: memory.external,
+    arrayBuffers: memory.arrayBuffers,
+    fds: fds.length,
+    memfds,
+  };
 }
 
 /** Every process whose ancestry leads to `root` (the extensions, their sandboxes and children). */

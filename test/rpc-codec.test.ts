@@ -52,7 +52,12 @@ describe("codec: encoding", () => {
   test("bigints: plain numbers inside the safe range, $int outside", () => {
     const big = 2n ** 64n;
     const { wire, decoded, tagged } = roundTrip(codec, [5n, BigInt(Number.MAX_SAFE_INTEGER), -big, big]);
-    assert.deepEqual(wire, [5, Number.MAX_SAFE_INTEGER, { $int: "-18446744073709551616" }, { $int: "18446744073709551616" }]);
+    assert.deepEqual(wire, [
+      5,
+      Number.MAX_SAFE_INTEGER,
+      { $int: "-18446744073709551616" },
+      { $int: "18446744073709551616" },
+    ]);
     assert.deepEqual(decoded, [5, Number.MAX_SAFE_INTEGER, -big, big]);
     assert.equal(tagged, true);
   });
@@ -70,15 +75,32 @@ describe("codec: encoding", () => {
     const encoded = codec.encode([view, Buffer.from("hi"), ab, new Uint8Array(0)]);
     assert.deepEqual(encoded.value, [{ $bytes: 0 }, { $bytes: 1 }, { $bytes: 2 }, { $bytes: 3 }]);
     assert.equal(encoded.attachments[0], view, "the view itself, no copy");
-    assert.deepEqual(encoded.attachments.map((a) => [...a]), [[2, 3], [104, 105], [9, 9], []]);
+    assert.deepEqual(
+      encoded.attachments.map((a) => [...a]),
+      [[2, 3], [104, 105], [9, 9], []],
+    );
     const decoded = codec.decode(JSON.parse(JSON.stringify(encoded.value)), encoded.attachments) as Uint8Array[];
     assert.equal(decoded[0], view, "decoding hands out the attachment, not a copy");
   });
 
   test("Map and single-$-key objects become $map; decoded as plain objects with string keys", () => {
-    const { wire, decoded } = roundTrip(codec, [new Map<unknown, unknown>([[1, "one"], [2n ** 70n, [true]], ["s", null]]), { $x: 1 }, { $a: 1, b: 2 }]);
+    const { wire, decoded } = roundTrip(codec, [
+      new Map<unknown, unknown>([
+        [1, "one"],
+        [2n ** 70n, [true]],
+        ["s", null],
+      ]),
+      { $x: 1 },
+      { $a: 1, b: 2 },
+    ]);
     assert.deepEqual(wire, [
-      { $map: [[1, "one"], [{ $int: "1180591620717411303424" }, [true]], ["s", null]] },
+      {
+        $map: [
+          [1, "one"],
+          [{ $int: "1180591620717411303424" }, [true]],
+          ["s", null],
+        ],
+      },
       { $map: [["$x", 1]] },
       { $a: 1, b: 2 },
     ]);
@@ -122,15 +144,21 @@ describe("codec: encoding", () => {
       [new Set([1]), /^cannot send a Set at value$/],
       [{ p: new Point() }, /^cannot send an instance of class Point at value\.p$/],
       [{ "odd key": Symbol("s") }, /^cannot send a symbol \(Symbol\(s\)\) at value\["odd key"\]$/],
-      [[new Float32Array(2)], /^cannot send a Float32Array at value\[0\]: typed arrays other than Uint8Array travel as tensors: send Tensor\.from\(array, shape\)/],
+      [
+        [new Float32Array(2)],
+        /^cannot send a Float32Array at value\[0\]: typed arrays other than Uint8Array travel as tensors: send Tensor\.from\(array, shape\)/,
+      ],
       [new Map([[1, new WeakMap()]]), /^cannot send a WeakMap at value\.get\(1\)$/],
       [new Map([[{}, 1]]), /^cannot send a Map key that is/],
       [Promise.resolve(1), /^cannot send a Promise at value$/],
       [new Error("x"), /^cannot send an Error at value$/],
     ];
     for (const [value, pattern] of cases) {
-      assert.throws(() => codec.encode(value), (err: unknown) => err instanceof TypeError && pattern.test(err.message),
-        String(pattern));
+      assert.throws(
+        () => codec.encode(value),
+        (err: unknown) => err instanceof TypeError && pattern.test(err.message),
+        String(pattern),
+      );
     }
     assert.throws(() => codec.encode([new Date()], "args"), /at args\[0\]$/);
   });
@@ -138,7 +166,10 @@ describe("codec: encoding", () => {
   test("refuses circular and overly deep values with a TypeError", () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    assert.throws(() => codec.encode(cyclic), (err: unknown) => err instanceof TypeError && /nested deeper than/.test(err.message));
+    assert.throws(
+      () => codec.encode(cyclic),
+      (err: unknown) => err instanceof TypeError && /nested deeper than/.test(err.message),
+    );
     let deep: unknown = 1;
     for (let i = 0; i < MAX_DEPTH - 1; i++) deep = [deep];
     assert.doesNotThrow(() => codec.encode(deep));
@@ -161,20 +192,29 @@ describe("codec: decoding refusals", () => {
   ];
   for (const [name, value, attachments, pattern] of cases) {
     test(name, () => {
-      assert.throws(() => codec.decode(value, attachments), (err: unknown) => err instanceof ProtocolError && pattern.test(err.message));
+      assert.throws(
+        () => codec.decode(value, attachments),
+        (err: unknown) => err instanceof ProtocolError && pattern.test(err.message),
+      );
     });
   }
 
   test("too deep", () => {
     let deep: unknown = { $float: "nan" };
     for (let i = 0; i < MAX_DEPTH + 5; i++) deep = [deep];
-    assert.throws(() => codec.decode(deep), (err: unknown) => err instanceof ProtocolError && /nested deeper/.test(err.message));
+    assert.throws(
+      () => codec.decode(deep),
+      (err: unknown) => err instanceof ProtocolError && /nested deeper/.test(err.message),
+    );
   });
 });
 
 describe("codec: value kinds", () => {
   class Point {
-    constructor(readonly x: number, readonly y: Uint8Array) {}
+    constructor(
+      readonly x: number,
+      readonly y: Uint8Array,
+    ) {}
   }
   const pointKind: ValueKind = {
     tag: "$point",

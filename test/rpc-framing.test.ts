@@ -45,7 +45,10 @@ describe("encodeFrame", () => {
     assert.equal(chunks.length, 1);
     const frame = decodeOne(chunks[0]!);
     assert.deepEqual(frame.header, header);
-    assert.deepEqual(frame.attachments.map((a) => [...a]), [[1, 2, 3], []]);
+    assert.deepEqual(
+      frame.attachments.map((a) => [...a]),
+      [[1, 2, 3], []],
+    );
   });
 
   test("passes large attachments through without copying", () => {
@@ -69,14 +72,22 @@ describe("FrameDecoder", () => {
     Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "m", args: [1, "two"] })),
     Buffer.concat(encodeFrame({ k: "result", id: 2, value: { $bytes: 0 }, x: 1 }, [new Uint8Array(40_000).fill(9)])),
     Buffer.concat(encodeFrame({ k: "cancel", id: 3 })),
-    Buffer.concat(encodeFrame({ k: "result", id: 4, value: [{ $bytes: 0 }, { $bytes: 1 }], x: 1 }, [Uint8Array.of(1), Uint8Array.of(2, 3)])),
+    Buffer.concat(
+      encodeFrame({ k: "result", id: 4, value: [{ $bytes: 0 }, { $bytes: 1 }], x: 1 }, [
+        Uint8Array.of(1),
+        Uint8Array.of(2, 3),
+      ]),
+    ),
   ];
 
   test("decodes frames merged into one chunk, attachments as views over it", () => {
     const all = Buffer.concat(sample());
     const { decoder, frames } = collect();
     decoder.push(all);
-    assert.deepEqual(frames.map((f) => f.header.id), [1, 2, 3, 4]);
+    assert.deepEqual(
+      frames.map((f) => f.header.id),
+      [1, 2, 3, 4],
+    );
     assert.equal(frames[1]!.attachments[0]!.buffer, all.buffer);
     assert.equal(frames[1]!.attachments[0]!.constructor, Uint8Array);
     assert.equal(decoder.bufferedBytes, 0);
@@ -86,9 +97,15 @@ describe("FrameDecoder", () => {
     const all = Buffer.concat(sample());
     const { decoder, frames } = collect();
     for (let i = 0; i < all.length; i++) decoder.push(all.subarray(i, i + 1));
-    assert.deepEqual(frames.map((f) => f.header.id), [1, 2, 3, 4]);
+    assert.deepEqual(
+      frames.map((f) => f.header.id),
+      [1, 2, 3, 4],
+    );
     assert.deepEqual([...frames[3]!.attachments[1]!], [2, 3]);
-    assert.equal(frames[1]!.attachments[0]!.every((b) => b === 9), true);
+    assert.equal(
+      frames[1]!.attachments[0]!.every((b) => b === 9),
+      true,
+    );
   });
 
   test("decodes frames at every split point and across random chunkings", () => {
@@ -99,7 +116,11 @@ describe("FrameDecoder", () => {
       const { decoder, frames } = collect();
       decoder.push(all.subarray(0, cut));
       decoder.push(all.subarray(cut));
-      assert.deepEqual(frames.map((f) => f.header), expected.map((f) => f.header), `cut at ${cut}`);
+      assert.deepEqual(
+        frames.map((f) => f.header),
+        expected.map((f) => f.header),
+        `cut at ${cut}`,
+      );
     }
     let seed = 42;
     const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -110,8 +131,10 @@ describe("FrameDecoder", () => {
         decoder.push(all.subarray(at, at + n));
         at += n;
       }
-      assert.deepEqual(frames.map((f) => [f.header, f.attachments.map((a) => Buffer.from(a).toString("hex"))]),
-        expected.map((f) => [f.header, f.attachments.map((a) => Buffer.from(a).toString("hex"))]));
+      assert.deepEqual(
+        frames.map((f) => [f.header, f.attachments.map((a) => Buffer.from(a).toString("hex"))]),
+        expected.map((f) => [f.header, f.attachments.map((a) => Buffer.from(a).toString("hex"))]),
+      );
     }
   });
 
@@ -119,8 +142,11 @@ describe("FrameDecoder", () => {
     const { decoder, frames } = collect({ maxFrameBytes: 1000 });
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(1001);
-    assert.throws(() => decoder.push(prefix), (err: unknown) =>
-      err instanceof ProtocolError && /frame bytes: 1001 exceeds the limit maxFrameBytes = 1000/.test(err.message));
+    assert.throws(
+      () => decoder.push(prefix),
+      (err: unknown) =>
+        err instanceof ProtocolError && /frame bytes: 1001 exceeds the limit maxFrameBytes = 1000/.test(err.message),
+    );
     assert.equal(frames.length, 0);
     assert.throws(() => decoder.push(Buffer.alloc(1)), ProtocolError, "a failed decoder stays failed");
   });
@@ -141,7 +167,10 @@ describe("FrameDecoder", () => {
   for (const [name, bytes, pattern] of malformed) {
     test(`refuses a malformed frame: ${name}`, () => {
       const { decoder } = collect();
-      assert.throws(() => decoder.push(bytes), (err: unknown) => err instanceof ProtocolError && pattern.test(err.message));
+      assert.throws(
+        () => decoder.push(bytes),
+        (err: unknown) => err instanceof ProtocolError && pattern.test(err.message),
+      );
     });
   }
 

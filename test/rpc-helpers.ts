@@ -14,7 +14,8 @@ import { RpcPeer, type RpcPeerOptions } from "../src/rpc/peer.js";
 /** Records the headers of every frame written in one direction, and lets a test await a given one. */
 export class Tap {
   readonly headers: Record<string, unknown>[] = [];
-  private waiters: { match: (h: Record<string, unknown>) => boolean; resolve: (h: Record<string, unknown>) => void }[] = [];
+  private waiters: { match: (h: Record<string, unknown>) => boolean; resolve: (h: Record<string, unknown>) => void }[] =
+    [];
   private readonly decoder = new FrameDecoder((frame) => {
     this.headers.push(frame.header);
     this.waiters = this.waiters.filter((w) => {
@@ -52,24 +53,25 @@ export class Tap {
 export function duplexPair(): { a: Duplex; b: Duplex; aToB: Tap; bToA: Tap } {
   const aToB = new Tap();
   const bToA = new Tap();
-  const make = (tap: Tap, other: () => Duplex): Duplex => new Duplex({
-    read() {},
-    write(chunk: Buffer, _encoding, callback) {
-      tap.push(chunk);
-      const peer = other();
-      if (!peer.destroyed) peer.push(chunk);
-      callback();
-    },
-    final(callback) {
-      other().push(null);
-      callback();
-    },
-    destroy(err, callback) {
-      const peer = other();
-      if (!peer.destroyed && !peer.readableEnded) peer.push(null);
-      callback(err);
-    },
-  });
+  const make = (tap: Tap, other: () => Duplex): Duplex =>
+    new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        tap.push(chunk);
+        const peer = other();
+        if (!peer.destroyed) peer.push(chunk);
+        callback();
+      },
+      final(callback) {
+        other().push(null);
+        callback();
+      },
+      destroy(err, callback) {
+        const peer = other();
+        if (!peer.destroyed && !peer.readableEnded) peer.push(null);
+        callback(err);
+      },
+    });
   const a: Duplex = make(aToB, () => b);
   const b: Duplex = make(bToA, () => a);
   return { a, b, aToB, bToA };
@@ -121,7 +123,11 @@ setFlagsFromString("--expose-gc");
 export const gc = runInNewContext("gc") as () => void;
 
 /** A promise and its settle functions (Promise.withResolvers is Node 22+). */
-export function deferred<T = unknown>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+export function deferred<T = unknown>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+} {
   let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
   const promise = new Promise<T>((res, rej) => {

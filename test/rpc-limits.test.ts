@@ -51,13 +51,22 @@ describe("resolveLimits", () => {
   test("load options: protocolLimits are validated at the boundary into a ConfigError whose key names the limit", () => {
     const base = { name: "x", modulePath: fixture("echo_ext") };
     assert.deepEqual(validateExtensionOptions(base).protocolLimits, DEFAULT_LIMITS);
-    assert.equal(validateExtensionOptions({ ...base, protocolLimits: { maxHeaderBytes: 1024 } }).protocolLimits.maxHeaderBytes, 1024);
-    assert.throws(() => validateExtensionOptions({ ...base, protocolLimits: { maxFdsPerFrame: 1e9 } }),
-      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits.maxFdsPerFrame");
-    assert.throws(() => validateExtensionOptions({ ...base, protocolLimits: { bogus: 1 } as never }),
-      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits.bogus");
-    assert.throws(() => validateExtensionOptions({ ...base, protocolLimits: 5 as never }),
-      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits");
+    assert.equal(
+      validateExtensionOptions({ ...base, protocolLimits: { maxHeaderBytes: 1024 } }).protocolLimits.maxHeaderBytes,
+      1024,
+    );
+    assert.throws(
+      () => validateExtensionOptions({ ...base, protocolLimits: { maxFdsPerFrame: 1e9 } }),
+      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits.maxFdsPerFrame",
+    );
+    assert.throws(
+      () => validateExtensionOptions({ ...base, protocolLimits: { bogus: 1 } as never }),
+      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits.bogus",
+    );
+    assert.throws(
+      () => validateExtensionOptions({ ...base, protocolLimits: 5 as never }),
+      (err: unknown) => err instanceof ConfigError && err.key === "protocolLimits",
+    );
   });
 });
 
@@ -67,8 +76,12 @@ describe("FrameDecoder limits", () => {
     assert.equal(decode(rawFrame(header), { maxHeaderBytes: header.length }).length, 1);
     const decoder = new FrameDecoder(() => assert.fail("no frame"), { maxHeaderBytes: header.length - 1 });
     const frame = rawFrame(header);
-    assert.throws(() => decoder.push(frame.subarray(0, 8)),
-      (err: unknown) => err instanceof ProtocolError && err.message === `frame header bytes: ${header.length} exceeds the limit maxHeaderBytes = ${header.length - 1}`);
+    assert.throws(
+      () => decoder.push(frame.subarray(0, 8)),
+      (err: unknown) =>
+        err instanceof ProtocolError &&
+        err.message === `frame header bytes: ${header.length} exceeds the limit maxHeaderBytes = ${header.length - 1}`,
+    );
   });
 
   test("an oversized header split from its prefix is still refused once the frame is in", () => {
@@ -76,15 +89,20 @@ describe("FrameDecoder limits", () => {
     const frame = rawFrame(header);
     const decoder = new FrameDecoder(() => assert.fail("no frame"), { maxHeaderBytes: 64 });
     decoder.push(frame.subarray(0, 5));
-    assert.throws(() => decoder.push(frame.subarray(5)), /frame header bytes: 137 exceeds the limit maxHeaderBytes = 64/);
+    assert.throws(
+      () => decoder.push(frame.subarray(5)),
+      /frame header bytes: 137 exceeds the limit maxHeaderBytes = 64/,
+    );
   });
 
   test("maxAttachments attachments are accepted; one more is refused before any view is made", () => {
     const empties = (n: number) => `{"k":"event","name":"e","payload":null,"a":[${new Array(n).fill(0).join(",")}]}`;
     const frames = decode(rawFrame(empties(1000)), { maxAttachments: 1000 });
     assert.equal(frames[0]!.attachments.length, 1000);
-    assert.throws(() => decode(rawFrame(empties(1001)), { maxAttachments: 1000 }),
-      /frame attachments: 1001 exceeds the limit maxAttachments = 1000/);
+    assert.throws(
+      () => decode(rawFrame(empties(1001)), { maxAttachments: 1000 }),
+      /frame attachments: 1001 exceeds the limit maxAttachments = 1000/,
+    );
   });
 
   test("the default caps: 65536 attachments and a 16 MiB header", () => {
@@ -97,7 +115,10 @@ describe("FrameDecoder limits", () => {
     const at = JSON.stringify({ k: "event", name: "e", payload: nested(MAX_HEADER_DEPTH - 1) });
     assert.equal(decode(rawFrame(at)).length, 1);
     const over = JSON.stringify({ k: "event", name: "e", payload: nested(MAX_HEADER_DEPTH) });
-    assert.throws(() => decode(rawFrame(over)), new RegExp(`nests deeper than the limit maxDepth = ${MAX_HEADER_DEPTH} levels`));
+    assert.throws(
+      () => decode(rawFrame(over)),
+      new RegExp(`nests deeper than the limit maxDepth = ${MAX_HEADER_DEPTH} levels`),
+    );
   });
 
   test("encodeFrame's frames pass the decoder's limits unchanged (the writer and the reader agree)", () => {
@@ -125,7 +146,10 @@ describe("nestsDeeperThan", () => {
 describe("fds per frame", () => {
   test("parseMessage accepts fd counts up to the limit and names maxFdsPerFrame past it", () => {
     assert.equal(parseMessage({ k: "cancel", id: 1, f: 16 }, 16).f, 16);
-    assert.throws(() => parseMessage({ k: "cancel", id: 1, f: 17 }, 16), /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/);
+    assert.throws(
+      () => parseMessage({ k: "cancel", id: 1, f: 17 }, 16),
+      /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/,
+    );
     assert.throws(() => parseMessage({ k: "cancel", id: 1, f: -1 }, 16), /"f" must be a count of file descriptors/);
   });
 });
@@ -134,14 +158,20 @@ describe("peer: depth of untagged values", () => {
   test(`an event without tags nested ${MAX_DEPTH} levels is delivered; ${MAX_DEPTH + 1} closes the peer with a ProtocolError`, async () => {
     const delivered = deferred<unknown>();
     const failed = deferred<ProtocolError>();
-    const { a, b, streams } = peerPair({}, { onControl: (m) => delivered.resolve(m), onProtocolError: (e) => failed.resolve(e) });
+    const { a, b, streams } = peerPair(
+      {},
+      { onControl: (m) => delivered.resolve(m), onProtocolError: (e) => failed.resolve(e) },
+    );
     streams.a.write(rawFrame(JSON.stringify({ k: "event", name: "deep", payload: nested(MAX_DEPTH) })));
     const message = (await delivered.promise) as { payload: unknown };
     assert.equal(nestsDeeperThan(message.payload, MAX_DEPTH), false);
     assert.equal(b.state, "open");
     streams.a.write(rawFrame(JSON.stringify({ k: "event", name: "deep", payload: nested(MAX_DEPTH + 1) })));
     const error = await failed.promise;
-    assert.match(error.message, new RegExp(`event message holds a value nested deeper than the limit maxDepth = ${MAX_DEPTH} levels`));
+    assert.match(
+      error.message,
+      new RegExp(`event message holds a value nested deeper than the limit maxDepth = ${MAX_DEPTH} levels`),
+    );
     assert.equal(b.state, "closed");
     a.close();
   });
@@ -154,7 +184,10 @@ describe("peer: depth of untagged values", () => {
       const failed = deferred<ProtocolError>();
       const { a, b, streams } = peerPair({}, { onProtocolError: (e) => failed.resolve(e) });
       streams.a.write(rawFrame(JSON.stringify(header)));
-      assert.match((await failed.promise).message, new RegExp(`${header.k} message holds a value nested deeper than the limit maxDepth`));
+      assert.match(
+        (await failed.promise).message,
+        new RegExp(`${header.k} message holds a value nested deeper than the limit maxDepth`),
+      );
       assert.equal(b.state, "closed");
       a.close();
     }
@@ -163,19 +196,35 @@ describe("peer: depth of untagged values", () => {
 
 describe("tensor descriptors: elements bounded by the storage", () => {
   const context = { fdCount: 1, attachmentSizes: [] };
-  const descriptor = (shape: number[], strides: number[], size: number) =>
-    ({ dtype: "uint8", shape, strides, offset: 0, storage: { kind: "shm", fd: 0, size } });
+  const descriptor = (shape: number[], strides: number[], size: number) => ({
+    dtype: "uint8",
+    shape,
+    strides,
+    offset: 0,
+    storage: { kind: "shm", fd: 0, size },
+  });
 
   test(`stride-0 broadcasting may claim up to ${MAX_BROADCAST_BYTES} bytes of elements over a small storage`, () => {
-    assert.equal(validateDescriptor(descriptor([MAX_BROADCAST_BYTES], [0], 4096), context).extent.numel, MAX_BROADCAST_BYTES);
-    assert.throws(() => validateDescriptor(descriptor([MAX_BROADCAST_BYTES + 1], [0], 4096), context),
-      /claims 67108865 elements \(67108865 bytes\) over 4096 bytes of storage, past the limit maxBroadcastBytes = 67108864/);
+    assert.equal(
+      validateDescriptor(descriptor([MAX_BROADCAST_BYTES], [0], 4096), context).extent.numel,
+      MAX_BROADCAST_BYTES,
+    );
+    assert.throws(
+      () => validateDescriptor(descriptor([MAX_BROADCAST_BYTES + 1], [0], 4096), context),
+      /claims 67108865 elements \(67108865 bytes\) over 4096 bytes of storage, past the limit maxBroadcastBytes = 67108864/,
+    );
   });
 
   test("overlapping strides are bounded the same way, and a storage larger than the allowance bounds by itself", () => {
-    assert.throws(() => validateDescriptor(descriptor([16384, 16384], [1, 1], 32768), context), /past the limit maxBroadcastBytes/);
+    assert.throws(
+      () => validateDescriptor(descriptor([16384, 16384], [1, 1], 32768), context),
+      /past the limit maxBroadcastBytes/,
+    );
     const big = 128 * 1024 * 1024;
     assert.equal(validateDescriptor(descriptor([big], [0], big), context).extent.numel, big);
-    assert.throws(() => validateDescriptor(descriptor([big + 1], [0], big), context), /past the limit maxBroadcastBytes/);
+    assert.throws(
+      () => validateDescriptor(descriptor([big + 1], [0], big), context),
+      /past the limit maxBroadcastBytes/,
+    );
   });
 });

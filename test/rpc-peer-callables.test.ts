@@ -19,17 +19,20 @@ async function collectUntilRelease(tap: Tap): Promise<Record<string, unknown>> {
 
 describe("RpcPeer callables", () => {
   test("a function passed as an argument is called back through a proxy", async () => {
-    const { a, b } = peerPair({}, {
-      resolveTarget: services({
-        list: {
-          async map(items: number[], fn: (x: number) => Promise<number>): Promise<number[]> {
-            const out: number[] = [];
-            for (const item of items) out.push(await fn(item));
-            return out;
+    const { a, b } = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          list: {
+            async map(items: number[], fn: (x: number) => Promise<number>): Promise<number[]> {
+              const out: number[] = [];
+              for (const item of items) out.push(await fn(item));
+              return out;
+            },
           },
-        },
-      }),
-    });
+        }),
+      },
+    );
     const seen: number[] = [];
     const double = (x: number): number => {
       seen.push(x);
@@ -42,17 +45,23 @@ describe("RpcPeer callables", () => {
   });
 
   test("a function returned as a result becomes an async proxy that keeps its state on the other side", async () => {
-    const { a } = peerPair({}, {
-      resolveTarget: services({
-        factory: {
-          counter(start: number) {
-            let n = start;
-            return { next: () => ++n, reset: async () => (n = start) };
+    const { a } = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          factory: {
+            counter(start: number) {
+              let n = start;
+              return { next: () => ++n, reset: async () => (n = start) };
+            },
           },
-        },
-      }),
-    });
-    const counter = (await a.call("factory", "counter", [10])) as { next: () => Promise<number>; reset: () => Promise<number> };
+        }),
+      },
+    );
+    const counter = (await a.call("factory", "counter", [10])) as {
+      next: () => Promise<number>;
+      reset: () => Promise<number>;
+    };
     assert.equal(typeof counter.next, "function");
     assert.equal(await counter.next(), 11);
     assert.equal(await counter.next(), 12);
@@ -63,26 +72,37 @@ describe("RpcPeer callables", () => {
   });
 
   test("a proxy passed back to its origin side still works (a two-hop callable)", async () => {
-    const { a, aToB } = peerPair({}, {
-      resolveTarget: services({
-        ext: { triple: () => (x: number) => x * 3, apply: (fn: (x: number) => Promise<number>, x: number) => fn(x) },
-      }),
-    });
+    const { a, aToB } = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          ext: { triple: () => (x: number) => x * 3, apply: (fn: (x: number) => Promise<number>, x: number) => fn(x) },
+        }),
+      },
+    );
     const triple = await a.call("ext", "triple", []);
     assert.equal(await a.call("ext", "apply", [triple, 5]), 15);
-    assert.ok(aToB.headers.some((h) => h.k === "result" && h.value === 15), "b called a's proxy, which called b");
+    assert.ok(
+      aToB.headers.some((h) => h.k === "result" && h.value === 15),
+      "b called a's proxy, which called b",
+    );
     a.close();
   });
 
   test("callables nest: a callback that calls back", async () => {
-    const { a } = peerPair({}, {
-      resolveTarget: services({
-        svc: {
-          run: async (outer: (inner: (x: number) => number) => Promise<number>) => outer((x) => x + 1),
-        },
-      }),
-    });
-    const result = await a.call("svc", "run", [async (inner: (x: number) => Promise<number>) => (await inner(41)) * 10]);
+    const { a } = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          svc: {
+            run: async (outer: (inner: (x: number) => number) => Promise<number>) => outer((x) => x + 1),
+          },
+        }),
+      },
+    );
+    const result = await a.call("svc", "run", [
+      async (inner: (x: number) => Promise<number>) => (await inner(41)) * 10,
+    ]);
     assert.equal(result, 420);
     a.close();
   });
@@ -105,7 +125,11 @@ describe("RpcPeer callables", () => {
     assert.equal(b.stats.exported, 1);
     const release = await collectUntilRelease(aToB);
     assert.deepEqual(release.fns, [1]);
-    assert.equal(await a.call("svc", "make", []).then(() => b.stats.exported), 1, "the old one is gone, a new one exported");
+    assert.equal(
+      await a.call("svc", "make", []).then(() => b.stats.exported),
+      1,
+      "the old one is gone, a new one exported",
+    );
     a.close();
   });
 

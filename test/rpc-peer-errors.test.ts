@@ -4,13 +4,20 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
 import {
-  CallAbortedError, ExtensionClosedError, ExtensionCrashedError, ProtocolError, RemoteError,
+  CallAbortedError,
+  ExtensionClosedError,
+  ExtensionCrashedError,
+  ProtocolError,
+  RemoteError,
 } from "../src/errors.js";
 import { encodeFrame } from "../src/rpc/framing.js";
 import { deferred, peerPair, services } from "./rpc-helpers.js";
 
 async function remoteError(promise: Promise<unknown>): Promise<RemoteError> {
-  const err = await promise.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
+  const err = await promise.then(
+    () => assert.fail("expected a rejection"),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof RemoteError, `expected a RemoteError, got ${err}`);
   return err;
 }
@@ -71,8 +78,19 @@ describe("RpcPeer error mapping", () => {
   test("unknown targets are LookupError; unknown, private and inherited members are AttributeError", async () => {
     const { a } = setup();
     assert.equal((await remoteError(a.call("nope", "x", []))).remoteType, "LookupError");
-    for (const method of ["missing", "_private", "constructor", "toString", "hasOwnProperty", "__proto__",
-      "secret", "trap", "valueOf", "__defineGetter__", ""]) {
+    for (const method of [
+      "missing",
+      "_private",
+      "constructor",
+      "toString",
+      "hasOwnProperty",
+      "__proto__",
+      "secret",
+      "trap",
+      "valueOf",
+      "__defineGetter__",
+      "",
+    ]) {
       const err = await remoteError(a.call("svc", method, []));
       assert.equal(err.remoteType, "AttributeError", method);
     }
@@ -112,17 +130,20 @@ describe("RpcPeer abort and timeout", () => {
   function hanging() {
     const started = deferred<void>();
     const release = deferred<string>();
-    const pair = peerPair({}, {
-      resolveTarget: services({
-        svc: {
-          wait(): Promise<string> {
-            started.resolve();
-            return release.promise;
+    const pair = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          svc: {
+            wait(): Promise<string> {
+              started.resolve();
+              return release.promise;
+            },
+            ping: () => "pong",
           },
-          ping: () => "pong",
-        },
-      }),
-    });
+        }),
+      },
+    );
     return { ...pair, started: started.promise, release: release.resolve };
   }
 
@@ -146,7 +167,11 @@ describe("RpcPeer abort and timeout", () => {
     assert.equal(b.stats.incoming, 0);
     release("too late");
     assert.equal(await a.call("svc", "ping", []), "pong");
-    assert.deepEqual(bToA.headers.filter((h) => h.id === cancel.id), [], "no reply to a cancelled call");
+    assert.deepEqual(
+      bToA.headers.filter((h) => h.id === cancel.id),
+      [],
+      "no reply to a cancelled call",
+    );
     assert.equal(a.stats.pending, 0);
     a.close();
   });
@@ -154,8 +179,10 @@ describe("RpcPeer abort and timeout", () => {
   test("an already aborted signal rejects without sending anything", async () => {
     const { a, aToB } = hanging();
     const reason = new Error("before");
-    await assert.rejects(a.call("svc", "wait", [], { signal: AbortSignal.abort(reason) }),
-      (err: unknown) => err instanceof CallAbortedError && err.cause === reason);
+    await assert.rejects(
+      a.call("svc", "wait", [], { signal: AbortSignal.abort(reason) }),
+      (err: unknown) => err instanceof CallAbortedError && err.cause === reason,
+    );
     assert.equal(aToB.headers.length, 0);
     a.close();
   });
@@ -196,7 +223,11 @@ describe("RpcPeer abort and timeout", () => {
     release("done");
     assert.equal(await call, "done");
     assert.equal(timers(), timersBefore, "the settled call's timeout is cleared");
-    assert.equal(getEventListeners(controller.signal, "abort").length, 0, "the settled call no longer listens to its signal");
+    assert.equal(
+      getEventListeners(controller.signal, "abort").length,
+      0,
+      "the settled call no longer listens to its signal",
+    );
     controller.abort(); // must not throw or send anything
     a.close();
   });
@@ -213,7 +244,9 @@ describe("RpcPeer close", () => {
   test("close(cause) rejects every pending call with the cause; the first cause wins", async () => {
     const never = new Promise(() => {});
     const { a, b } = peerPair({}, { resolveTarget: services({ svc: { wait: () => never } }) });
-    const calls = Array.from({ length: 5 }, () => a.call("svc", "wait", [], { timeoutMs: 60_000 }).catch((e: unknown) => e));
+    const calls = Array.from({ length: 5 }, () =>
+      a.call("svc", "wait", [], { timeoutMs: 60_000 }).catch((e: unknown) => e),
+    );
     const crashed = new ExtensionCrashedError("stats", { exitCode: 1, signal: null, stderrTail: ["boom"] });
     a.close(crashed);
     a.close(new Error("second cause is ignored"));
@@ -231,7 +264,10 @@ describe("RpcPeer close", () => {
     const { a, b } = peerPair({}, { resolveTarget: services({ svc: { wait: () => new Promise(() => {}) } }) });
     const pending = a.call("svc", "wait", []);
     a.close();
-    await assert.rejects(pending, (err: unknown) => err instanceof ExtensionClosedError && err.code === "ERR_PYISOLATE_CLOSED");
+    await assert.rejects(
+      pending,
+      (err: unknown) => err instanceof ExtensionClosedError && err.code === "ERR_PYISOLATE_CLOSED",
+    );
     const pending2 = b.call("svc", "wait", []).catch((e: unknown) => e);
     const c = peerPair({}, { resolveTarget: services({ svc: { wait: () => new Promise(() => {}) } }) });
     const p3 = c.a.call("svc", "wait", []).catch((e: unknown) => e);
@@ -244,9 +280,12 @@ describe("RpcPeer close", () => {
 
   test("the other side hanging up rejects pending calls with ExtensionClosedError", async () => {
     const started = deferred<void>();
-    const { a, b } = peerPair({}, {
-      resolveTarget: services({ svc: { wait: () => (started.resolve(), new Promise(() => {})) } }),
-    });
+    const { a, b } = peerPair(
+      {},
+      {
+        resolveTarget: services({ svc: { wait: () => (started.resolve(), new Promise(() => {})) } }),
+      },
+    );
     const pending = a.call("svc", "wait", []).catch((e: unknown) => e);
     await started.promise;
     b.close();
@@ -258,9 +297,12 @@ describe("RpcPeer close", () => {
   test("with onDisconnect, the owner closes with a better cause after the stream ends", async () => {
     const started = deferred<void>();
     const disconnected = deferred<ExtensionClosedError>();
-    const { a, b } = peerPair({ onDisconnect: (err) => disconnected.resolve(err) }, {
-      resolveTarget: services({ svc: { wait: () => (started.resolve(), new Promise(() => {})) } }),
-    });
+    const { a, b } = peerPair(
+      { onDisconnect: (err) => disconnected.resolve(err) },
+      {
+        resolveTarget: services({ svc: { wait: () => (started.resolve(), new Promise(() => {})) } }),
+      },
+    );
     const pending = a.call("svc", "wait", []).catch((e: unknown) => e);
     await started.promise;
     b.close();
@@ -299,28 +341,75 @@ describe("RpcPeer protocol errors", () => {
   function setup() {
     const reported: ProtocolError[] = [];
     const got = deferred<ProtocolError>();
-    const pair = peerPair({ resolveTarget: services({ svc: { ping: () => "pong" } }) }, {
-      resolveTarget: services({ svc: { wait: () => new Promise(() => {}) } }),
-      onProtocolError: (err) => {
-        reported.push(err);
-        got.resolve(err);
+    const pair = peerPair(
+      { resolveTarget: services({ svc: { ping: () => "pong" } }) },
+      {
+        resolveTarget: services({ svc: { wait: () => new Promise(() => {}) } }),
+        onProtocolError: (err) => {
+          reported.push(err);
+          got.resolve(err);
+        },
       },
-    });
+    );
     return { ...pair, reported, reportedOnce: got.promise };
   }
 
   const bad: [string, Buffer, RegExp][] = [
     ["a malformed frame", Buffer.from([0, 0, 0, 5, 0, 0, 0, 9, 0]), /header length 9 exceeds/],
-    ["an unknown message kind", Buffer.concat(encodeFrame({ k: "teleport", id: 1 })), /unknown message kind "teleport"/],
-    ["a call without args", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait" })), /"args" must be a list/],
-    ["a call with a bad id", Buffer.concat(encodeFrame({ k: "call", id: 0, target: "svc", method: "wait", args: [] })), /"id" must be a positive integer/],
-    ["a bad tag", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [{ $float: "big" }], x: 1 })), /malformed \$float/],
-    ["a call whose kw is a list", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: [1] })), /"kw" must be an object/],
-    ["a call whose kw is null", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: null })), /"kw" must be an object/],
-    ["a keyword name that is not an identifier", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { "a-b": 1 } })), /"a-b" in "kw" is not a Python identifier/],
-    ["a keyword name that would read as a tag", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { $bytes: 0 }, x: 1 })), /"\$bytes" in "kw" is not a Python identifier/],
-    ["a bad tag in kw", Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { n: { $int: "x" } }, x: 1 })), /malformed \$int/],
-    ["an error without a type", Buffer.concat(encodeFrame({ k: "error", id: 1, error: { message: "x" } })), /"type" and "message"/],
+    [
+      "an unknown message kind",
+      Buffer.concat(encodeFrame({ k: "teleport", id: 1 })),
+      /unknown message kind "teleport"/,
+    ],
+    [
+      "a call without args",
+      Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait" })),
+      /"args" must be a list/,
+    ],
+    [
+      "a call with a bad id",
+      Buffer.concat(encodeFrame({ k: "call", id: 0, target: "svc", method: "wait", args: [] })),
+      /"id" must be a positive integer/,
+    ],
+    [
+      "a bad tag",
+      Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [{ $float: "big" }], x: 1 })),
+      /malformed \$float/,
+    ],
+    [
+      "a call whose kw is a list",
+      Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: [1] })),
+      /"kw" must be an object/,
+    ],
+    [
+      "a call whose kw is null",
+      Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: null })),
+      /"kw" must be an object/,
+    ],
+    [
+      "a keyword name that is not an identifier",
+      Buffer.concat(encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { "a-b": 1 } })),
+      /"a-b" in "kw" is not a Python identifier/,
+    ],
+    [
+      "a keyword name that would read as a tag",
+      Buffer.concat(
+        encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { $bytes: 0 }, x: 1 }),
+      ),
+      /"\$bytes" in "kw" is not a Python identifier/,
+    ],
+    [
+      "a bad tag in kw",
+      Buffer.concat(
+        encodeFrame({ k: "call", id: 1, target: "svc", method: "wait", args: [], kw: { n: { $int: "x" } }, x: 1 }),
+      ),
+      /malformed \$int/,
+    ],
+    [
+      "an error without a type",
+      Buffer.concat(encodeFrame({ k: "error", id: 1, error: { message: "x" } })),
+      /"type" and "message"/,
+    ],
     ["a release with bad ids", Buffer.concat(encodeFrame({ k: "release", fns: ["a"] })), /"fns" must be a list/],
   ];
   for (const [name, bytes, pattern] of bad) {

@@ -36,7 +36,11 @@ describe("keyword arguments", () => {
     assert.equal(calls[0]!.length, 2);
     const header = await aToB.waitFor((h) => h.k === "call");
     assert.deepEqual(Object.keys(header), ["k", "id", "target", "method", "args", "kw", "x", "a"], "kw follows args");
-    assert.deepEqual(header.kw, { axis: 0, data: { $bytes: 0 }, deep: { list: [{ $int: "18446744073709551616" }, null] } });
+    assert.deepEqual(header.kw, {
+      axis: 0,
+      data: { $bytes: 0 },
+      deep: { list: [{ $int: "18446744073709551616" }, null] },
+    });
   });
 
   test("options.kwargs is the same; both at once is refused", async () => {
@@ -78,7 +82,10 @@ describe("keyword arguments", () => {
 
   test("a keyword named __proto__ stays an own property both ways (no prototype is set)", async () => {
     const { a, calls } = setup();
-    const back = (await a.call("svc", "seen", [kwargs({ ["__proto__"]: { polluted: true } })])) as Record<string, unknown>[];
+    const back = (await a.call("svc", "seen", [kwargs({ ["__proto__"]: { polluted: true } })])) as Record<
+      string,
+      unknown
+    >[];
     const received = calls[0]![0] as Record<string, unknown>;
     assert.equal(Object.getPrototypeOf(received), Object.prototype);
     assert.deepEqual(Object.getOwnPropertyDescriptor(received, "__proto__")?.value, { polluted: true });
@@ -93,13 +100,17 @@ describe("keyword arguments", () => {
 
   test("an unsendable keyword value is named by its path; the callables it exported are forgotten", async () => {
     const { a } = setup();
-    await assert.rejects(a.call("svc", "seen", [() => 1], { kwargs: { fn: () => 2, when: new Date(0) } }),
-      /cannot send a Date at kwargs\.when/);
+    await assert.rejects(
+      a.call("svc", "seen", [() => 1], { kwargs: { fn: () => 2, when: new Date(0) } }),
+      /cannot send a Date at kwargs\.when/,
+    );
     assert.equal(a.stats.exported, 0);
   });
 
   test("a remote callable called with a kwargs() marker sends kw; the JS function gets the trailing object", async () => {
-    const pair = peerPair({ resolveTarget: services({ cb: { run: (f: (...a: unknown[]) => unknown) => f(2, kwargs({ sid: 9 })) } }) });
+    const pair = peerPair({
+      resolveTarget: services({ cb: { run: (f: (...a: unknown[]) => unknown) => f(2, kwargs({ sid: 9 })) } }),
+    });
     const received: unknown[][] = [];
     assert.equal(await pair.b.call("cb", "run", [(...args: unknown[]) => (received.push(args), "done")]), "done");
     assert.deepEqual(received, [[2, { sid: 9 }]]);
@@ -108,16 +119,20 @@ describe("keyword arguments", () => {
   });
 
   test("a wrong keyword surfaces as the callee's error", async () => {
-    const pair = peerPair({}, {
-      resolveTarget: services({
-        svc: {
-          strict(x: number, options?: { axis?: number }) {
-            for (const name of Object.keys(options ?? {})) if (name !== "axis") throw new TypeError(`unexpected keyword argument '${name}'`);
-            return x + (options?.axis ?? 0);
+    const pair = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          svc: {
+            strict(x: number, options?: { axis?: number }) {
+              for (const name of Object.keys(options ?? {}))
+                if (name !== "axis") throw new TypeError(`unexpected keyword argument '${name}'`);
+              return x + (options?.axis ?? 0);
+            },
           },
-        },
-      }),
-    });
+        }),
+      },
+    );
     assert.equal(await pair.a.call("svc", "strict", [1, kwargs({ axis: 2 })]), 3);
     const error = await pair.a.call("svc", "strict", [1, kwargs({ nope: 1 })]).catch((e: unknown) => e);
     assert.ok(error instanceof RemoteError);

@@ -22,11 +22,25 @@ describe("RpcPeer calls", () => {
     const { a } = peerPair({}, { resolveTarget: services({ echo: { echo: (...args: unknown[]) => args } }) });
     const bytes = new Uint8Array(50_000).fill(3);
     const result = (await a.call("echo", "echo", [
-      Buffer.from("hi"), bytes, 2n ** 80n, NaN, -Infinity, new Map([[1, "one"]]), { $weird: true }, undefined,
+      Buffer.from("hi"),
+      bytes,
+      2n ** 80n,
+      NaN,
+      -Infinity,
+      new Map([[1, "one"]]),
+      { $weird: true },
+      undefined,
       { nested: [[{ deep: [1, 2, { x: null }] }]] },
     ])) as unknown[];
-    assert.deepEqual(result.slice(2), [2n ** 80n, NaN, -Infinity, { 1: "one" }, { $weird: true }, null,
-      { nested: [[{ deep: [1, 2, { x: null }] }]] }]);
+    assert.deepEqual(result.slice(2), [
+      2n ** 80n,
+      NaN,
+      -Infinity,
+      { 1: "one" },
+      { $weird: true },
+      null,
+      { nested: [[{ deep: [1, 2, { x: null }] }]] },
+    ]);
     assert.deepEqual([...(result[0] as Uint8Array)], [104, 105]);
     assert.equal((result[1] as Uint8Array).length, 50_000);
     assert.equal((result[1] as Uint8Array)[49_999], 3);
@@ -60,23 +74,29 @@ describe("RpcPeer calls", () => {
   test("300 concurrent calls, answered in reverse order, each get their own result", async () => {
     const waiting: { n: number; done: (v: number) => void }[] = [];
     const allArrived = deferred();
-    const { a, b } = peerPair({}, {
-      resolveTarget: services({
-        svc: {
-          square(n: number): Promise<number> {
-            const { promise, resolve } = deferred<number>();
-            waiting.push({ n, done: resolve });
-            if (waiting.length === 300) allArrived.resolve(undefined);
-            return promise;
+    const { a, b } = peerPair(
+      {},
+      {
+        resolveTarget: services({
+          svc: {
+            square(n: number): Promise<number> {
+              const { promise, resolve } = deferred<number>();
+              waiting.push({ n, done: resolve });
+              if (waiting.length === 300) allArrived.resolve(undefined);
+              return promise;
+            },
           },
-        },
-      }),
-    });
+        }),
+      },
+    );
     const calls = Array.from({ length: 300 }, (_, n) => a.call("svc", "square", [n]));
     await allArrived.promise;
     assert.equal(b.stats.incoming, 300);
     for (const w of waiting.reverse()) w.done(w.n * w.n);
-    assert.deepEqual(await Promise.all(calls), Array.from({ length: 300 }, (_, n) => n * n));
+    assert.deepEqual(
+      await Promise.all(calls),
+      Array.from({ length: 300 }, (_, n) => n * n),
+    );
     assert.equal(a.stats.pending, 0);
     assert.equal(b.stats.incoming, 0);
     a.close();
@@ -142,7 +162,9 @@ describe("RpcPeer over a Unix socket", () => {
   test("big attachments and many concurrent calls cross a real socket", async () => {
     const { a: sa, b: sb, cleanup } = await unixSocketPair();
     const b = new RpcPeer(sb, {
-      resolveTarget: services({ blob: { reverse: (bytes: Uint8Array) => Buffer.from(bytes).reverse(), id: (x: unknown) => x } }),
+      resolveTarget: services({
+        blob: { reverse: (bytes: Uint8Array) => Buffer.from(bytes).reverse(), id: (x: unknown) => x },
+      }),
     });
     const a = new RpcPeer(sa, {});
     const big = new Uint8Array(5 * 1024 * 1024);
@@ -153,7 +175,10 @@ describe("RpcPeer over a Unix socket", () => {
     ]);
     assert.equal((reversed as Uint8Array).length, big.length);
     assert.equal((reversed as Uint8Array)[0], (big.length - 1) & 0xff);
-    assert.deepEqual(echoes.map((e) => (e as { i: number }).i), Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(
+      echoes.map((e) => (e as { i: number }).i),
+      Array.from({ length: 300 }, (_, i) => i),
+    );
     const closed = b.call("blob", "id", [1]).catch((e: unknown) => e);
     a.close();
     assert.ok((await closed) instanceof Error);
@@ -163,7 +188,15 @@ describe("RpcPeer over a Unix socket", () => {
 
   test("an error keeps its remote type and traceback", async () => {
     const { a: sa, b: sb, cleanup } = await unixSocketPair();
-    const b = new RpcPeer(sb, { resolveTarget: services({ svc: { fail() { throw new RangeError("too far"); } } }) });
+    const b = new RpcPeer(sb, {
+      resolveTarget: services({
+        svc: {
+          fail() {
+            throw new RangeError("too far");
+          },
+        },
+      }),
+    });
     const a = new RpcPeer(sa);
     const err = await a.call("svc", "fail", []).catch((e: unknown) => e);
     assert.ok(err instanceof RemoteError);

@@ -27,7 +27,11 @@ function decode(hex: string): Frame {
 /** What each vector's value field decodes to on the host. */
 const expected: Record<string, unknown> = {
   call_plain: [[1, 2, 3, 4]],
-  result_nested: { name: "stats", nested: { list: [1, [2, [3, {}]], []], flag: true, none: null }, text: "héllo ✓ \"q\"\n" },
+  result_nested: {
+    name: "stats",
+    nested: { list: [1, [2, [3, {}]], []], flag: true, none: null },
+    text: 'héllo ✓ "q"\n',
+  },
   call_bytes_two: [Uint8Array.from(Buffer.from("hello")), Uint8Array.of(0, 1, 2, 0xff)],
   result_int: [2n ** 64n, -(2n ** 63n) - 1n, 2 ** 53 - 1, -7],
   result_float: [NaN, Infinity, -Infinity],
@@ -49,7 +53,10 @@ describe("shared frame vectors", () => {
     test(`${vector.name}: decodes to its header and attachments, and re-encodes bit-exact`, () => {
       const frame = decode(vector.hex);
       assert.deepEqual(frame.header, vector.header);
-      assert.deepEqual(frame.attachments.map((a) => Buffer.from(a).toString("hex")), vector.attachmentsHex);
+      assert.deepEqual(
+        frame.attachments.map((a) => Buffer.from(a).toString("hex")),
+        vector.attachmentsHex,
+      );
       const again = Buffer.concat(encodeFrame(structuredClone(frame.header), frame.attachments));
       assert.equal(again.toString("hex"), vector.hex);
     });
@@ -75,7 +82,10 @@ describe("shared frame vectors", () => {
     const value = codec.decode(frame.header.value, frame.attachments) as { image: Tensor; mask: Tensor; label: string };
     assert.ok(value.image instanceof Tensor && value.mask instanceof Tensor);
     // The sender's transposed 2x3 view, compacted: element [i][j] of the 3x2 result is source [j][i].
-    assert.deepEqual([value.image.dtype, value.image.shape, value.image.strides, value.image.framework], ["float32", [3, 2], [2, 1], "numpy"]);
+    assert.deepEqual(
+      [value.image.dtype, value.image.shape, value.image.strides, value.image.framework],
+      ["float32", [3, 2], [2, 1], "numpy"],
+    );
     assert.deepEqual([...value.image.toArray()], [0, 3, 1, 4, 2, 5]);
     assert.deepEqual([value.mask.dtype, [...value.mask.toArray()]], ["uint8", [1, 0, 0, 255]]);
     assert.equal(value.label, "cat");
@@ -107,8 +117,10 @@ describe("shared frame vectors", () => {
     assert.deepEqual(value.$tensor.storage, { kind: "shm", size: 24, id: 4242 });
     const refused = (segments: PeerSegments | undefined, message: RegExp): void => {
       const codec = new Codec({ kinds: [tensorCodec({ transport: "shm", holder: "vectors test", segments })] });
-      assert.throws(() => codec.decode(frame.header.value, frame.attachments), (error: Error) =>
-        error instanceof ProtocolError && message.test(error.message));
+      assert.throws(
+        () => codec.decode(frame.header.value, frame.attachments),
+        (error: Error) => error instanceof ProtocolError && message.test(error.message),
+      );
     };
     refused(undefined, /segment 4242 without an fd/);
     if (!nativeStatus.available) return t.skip(`no shared memory here: ${nativeStatus.reason}`);
@@ -117,7 +129,9 @@ describe("shared frame vectors", () => {
     // A book that keeps 4242 (the real one keys segments by inode, which a vector cannot fix).
     const segment = allocator.allocate(24, { shared: true });
     new Float32Array(segment.buffer, 0, 6).set(TENSOR_ELEMENTS);
-    const kept = { resolve: (id: number) => (assert.equal(id, 4242), segment.retain(), segment) } as unknown as PeerSegments;
+    const kept = {
+      resolve: (id: number) => (assert.equal(id, 4242), segment.retain(), segment),
+    } as unknown as PeerSegments;
     const codec = new Codec({ kinds: [tensorCodec({ transport: "shm", holder: "vectors test", segments: kept })] });
     const tensor = codec.decode(frame.header.value, frame.attachments) as Tensor;
     assert.equal(tensor.segment, segment, "the kept segment itself: nothing mapped again");
@@ -137,7 +151,12 @@ describe("shared frame vectors", () => {
     const codec = new Codec();
     const [args, kw] = codec.decodeAll([h.args, h.kw], frame.attachments);
     assert.deepEqual(args, [Uint8Array.from(Buffer.from("ab"))]);
-    assert.deepEqual(kw, { axis: 0, weights: Uint8Array.from(Buffer.from("xyz")), big: 2n ** 64n, opts: { names: ["a", "é"], none: null } });
+    assert.deepEqual(kw, {
+      axis: 0,
+      weights: Uint8Array.from(Buffer.from("xyz")),
+      big: 2n ** 64n,
+      opts: { names: ["a", "é"], none: null },
+    });
   });
 
   test("release_segs: the segment ids a release carries", () => {

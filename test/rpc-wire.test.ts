@@ -11,15 +11,21 @@ import type { ReleaseMessage } from "../src/rpc/protocol.js";
 import type { KindRelease, ValueKind } from "../src/rpc/value-kind.js";
 import { duplexPair, peerPair } from "./rpc-helpers.js";
 
-interface Vectors { bad: { header: Record<string, unknown>; says: string }[]; good: Record<string, unknown>[] }
+interface Vectors {
+  bad: { header: Record<string, unknown>; says: string }[];
+  good: Record<string, unknown>[];
+}
 const vectors = JSON.parse(readFileSync(new URL("./vectors/bad-headers.json", import.meta.url), "utf8")) as Vectors;
 
 describe("parseMessage", () => {
   test("every shared bad header is a ProtocolError that says which field is wrong", () => {
     assert.ok(vectors.bad.length > 25);
     for (const { header, says } of vectors.bad) {
-      assert.throws(() => parseMessage(structuredClone(header)), (err: unknown) =>
-        err instanceof ProtocolError && new RegExp(says).test(err.message), JSON.stringify(header));
+      assert.throws(
+        () => parseMessage(structuredClone(header)),
+        (err: unknown) => err instanceof ProtocolError && new RegExp(says).test(err.message),
+        JSON.stringify(header),
+      );
     }
   });
 
@@ -28,7 +34,8 @@ describe("parseMessage", () => {
   });
 
   test("a header that is not an object is a ProtocolError", () => {
-    for (const header of [null, [], "call", 7]) assert.throws(() => parseMessage(header), /a frame header must be an object/);
+    for (const header of [null, [], "call", 7])
+      assert.throws(() => parseMessage(header), /a frame header must be an object/);
   });
 });
 

@@ -31,7 +31,10 @@ interface Case {
 
 const cases = readdirSync(FIXTURES)
   .filter((f) => f.endsWith(".json"))
-  .map((f) => ({ name: f.replace(/\.json$/, ""), ...(JSON.parse(readFileSync(path.join(FIXTURES, f), "utf8")) as Case) }));
+  .map((f) => ({
+    name: f.replace(/\.json$/, ""),
+    ...(JSON.parse(readFileSync(path.join(FIXTURES, f), "utf8")) as Case),
+  }));
 
 describe("restriction model from recorded inputs", () => {
   for (const c of cases) {
@@ -47,7 +50,8 @@ describe("restriction model from recorded inputs", () => {
       assert.ok(gap, `a gap for ${model}`);
       assert.ok(gap.remedy.length > 0, "a remedy with at least one line");
       const text = `${gap.problem}\n${gap.remedy.join("\n")}`;
-      for (const needle of c.expected.remedyIncludes) assert.ok(text.includes(needle), `remedy for ${c.name} names "${needle}":\n${text}`);
+      for (const needle of c.expected.remedyIncludes)
+        assert.ok(text.includes(needle), `remedy for ${c.name} names "${needle}":\n${text}`);
     });
   }
 
@@ -81,7 +85,14 @@ describe("kernel file parsers", () => {
   });
 
   it("reads the sysctls, the LSM list and SELinux's mode", () => {
-    const facts = parseHostFiles({ ...base(), maxUserNamespaces: "0\n", unprivilegedUsernsClone: "1\n", apparmorRestrictUserns: "1\n", lsm: "capability,selinux\n", selinuxEnforce: "1" });
+    const facts = parseHostFiles({
+      ...base(),
+      maxUserNamespaces: "0\n",
+      unprivilegedUsernsClone: "1\n",
+      apparmorRestrictUserns: "1\n",
+      lsm: "capability,selinux\n",
+      selinuxEnforce: "1",
+    });
     assert.equal(facts.maxUserNamespaces, 0);
     assert.equal(facts.unprivilegedUsernsClone, 1);
     assert.equal(facts.apparmorRestrictsUserns, true);
@@ -97,9 +108,20 @@ describe("kernel file parsers", () => {
     assert.equal(classifyBwrapStderr("bwrap: setting up uid map: Permission denied"), "uid-map");
     assert.equal(classifyBwrapStderr("bwrap: loopback: Failed RTM_NEWADDR: Operation not permitted"), "loopback");
     assert.equal(classifyBwrapStderr("bwrap: Creating new namespace failed: No space left on device"), "userns-limit");
-    assert.equal(classifyBwrapStderr("bwrap: Creating new namespace failed: nesting depth or /proc/sys/user/max_*_namespaces exceeded (ENOSPC)"), "userns-limit");
-    assert.equal(classifyBwrapStderr("bwrap: No permissions to creating new namespace, likely because ..."), "userns-disabled");
-    assert.equal(classifyBwrapStderr("bwrap: Can't mount proc on /newroot/proc: Operation not permitted"), "proc-mount");
+    assert.equal(
+      classifyBwrapStderr(
+        "bwrap: Creating new namespace failed: nesting depth or /proc/sys/user/max_*_namespaces exceeded (ENOSPC)",
+      ),
+      "userns-limit",
+    );
+    assert.equal(
+      classifyBwrapStderr("bwrap: No permissions to creating new namespace, likely because ..."),
+      "userns-disabled",
+    );
+    assert.equal(
+      classifyBwrapStderr("bwrap: Can't mount proc on /newroot/proc: Operation not permitted"),
+      "proc-mount",
+    );
     assert.equal(classifyBwrapStderr("bwrap: Creating new namespace failed: Operation not permitted"), "eperm");
     assert.equal(classifyBwrapStderr("bwrap: something odd"), "other");
   });

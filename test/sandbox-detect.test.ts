@@ -61,11 +61,19 @@ describe("detectSandbox on this host", () => {
 describe("degraded mode: user namespaces blocked by user.max_user_namespaces = 0", () => {
   it("detects sysctl, keeps pid/net namespaces, and the degraded argv still confines files", async (t) => {
     const unshare = await findExecutable("unshare");
-    if (!unshare) return t.skip("unshare (util-linux) is not installed: cannot make the user namespace this test needs");
-    const probe = await run(unshare, ["--user", "--map-root-user", "--mount", "true"]).then(() => undefined, (e: Error) => e.message);
+    if (!unshare)
+      return t.skip("unshare (util-linux) is not installed: cannot make the user namespace this test needs");
+    const probe = await run(unshare, ["--user", "--map-root-user", "--mount", "true"]).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
     if (probe) return t.skip(`this host cannot make a user namespace for the test: ${probe}`);
     const child = path.join(ROOT, "test", "fixtures", "sandbox", "degraded-child.ts");
-    const { stdout } = await run(unshare, ["--user", "--map-root-user", "--mount", process.execPath, "--import", "tsx", child], { cwd: ROOT, timeout: 60_000 });
+    const { stdout } = await run(
+      unshare,
+      ["--user", "--map-root-user", "--mount", process.execPath, "--import", "tsx", child],
+      { cwd: ROOT, timeout: 60_000 },
+    );
     const out = JSON.parse(stdout) as { caps: SandboxCapabilities; args?: string[]; report?: AttackReport };
     assert.equal(out.caps.model, "sysctl");
     assert.equal(out.caps.backend, "bwrap-degraded");

@@ -11,15 +11,40 @@ import { tensorTransport, type DoctorFacts } from "../src/doctor/collect.js";
 import { collectCudaFacts } from "../src/doctor/cuda-probe.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { findExecutable } from "../src/sandbox/host.js";
-import { CUDA_PROBE, judgeCudaInSandbox, parseCudaProbe, type CudaCheckFacts, type ProbeResult } from "../src/doctor/cuda.js";
+import {
+  CUDA_PROBE,
+  judgeCudaInSandbox,
+  parseCudaProbe,
+  type CudaCheckFacts,
+  type ProbeResult,
+} from "../src/doctor/cuda.js";
 import { formatDoctorJson, formatDoctorText } from "../src/doctor/format.js";
 import { buildDoctorReport, pythonSupport, runDoctor, torchSupport, type DoctorReport } from "../src/doctor/report.js";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import { nativeStatus } from "../src/tensor/native.js";
 
 const PYTHON3 = await findExecutable("python3");
-const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "sandbox", "doctor", "ubuntu-gpu.json");
-const SECTIONS = ["platform", "sandbox", "namespaces", "landlock", "tensorIpc", "pythons", "torch", "cudaIpc", "cudaInSandbox", "limits", "container", "gaps"];
+const FIXTURE = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "fixtures",
+  "sandbox",
+  "doctor",
+  "ubuntu-gpu.json",
+);
+const SECTIONS = [
+  "platform",
+  "sandbox",
+  "namespaces",
+  "landlock",
+  "tensorIpc",
+  "pythons",
+  "torch",
+  "cudaIpc",
+  "cudaInSandbox",
+  "limits",
+  "container",
+  "gaps",
+];
 
 function assertSections(r: DoctorReport): void {
   assert.deepEqual(Object.keys(r).sort(), [...SECTIONS].sort());
@@ -46,26 +71,53 @@ describe("doctor report from recorded facts", () => {
 
   it("finds each gap: sandbox, tensor IPC, torch, CUDA IPC, CUDA inside the sandbox", () => {
     const ids = report.gaps.map((g) => g.id).sort();
-    assert.deepEqual(ids, ["cuda-ipc-disabled", "cuda-sandbox", "memfd-missing", "shm-small", "torch-too-old", "userns-apparmor"]);
+    assert.deepEqual(ids, [
+      "cuda-ipc-disabled",
+      "cuda-sandbox",
+      "memfd-missing",
+      "shm-small",
+      "torch-too-old",
+      "userns-apparmor",
+    ]);
     assert.equal(report.sandbox.status, "degraded");
     assert.equal(report.sandbox.backend, "landlock");
     assert.equal(report.tensorIpc.method, "file");
     assert.equal(report.tensorIpc.status, "degraded");
     assert.equal(report.cudaIpc.status, "degraded");
     assert.equal(report.cudaInSandbox.status, "none");
-    assert.deepEqual(report.pythons.map((p) => [p.version, p.support]), [["3.8.10", "unsupported"], ["3.9.18", "supported"]]);
+    assert.deepEqual(
+      report.pythons.map((p) => [p.version, p.support]),
+      [
+        ["3.8.10", "unsupported"],
+        ["3.9.18", "supported"],
+      ],
+    );
     assert.equal(report.torch.support, "unsupported");
   });
 
   it("a tiny /dev/shm is a warning that says transfers still work", () => {
     const shm = report.gaps.find((g) => g.id === "shm-small")!;
-    assert.match(shm.problem, /only 64 MiB free \(Docker's default is 64 MB\): tensor transfers still work \(memfd and private files do not use \/dev\/shm\)/);
+    assert.match(
+      shm.problem,
+      /only 64 MiB free \(Docker's default is 64 MB\): tensor transfers still work \(memfd and private files do not use \/dev\/shm\)/,
+    );
     assert.ok(shm.remedy.some((s) => s.includes("--shm-size")));
   });
 
   it("the text names each gap with its remedy, and each section", () => {
     assertGapsNamed(report, text);
-    for (const area of ["Sandbox", "Namespaces", "Landlock", "Tensor IPC", "Python 3.9.18", "PyTorch", "CUDA IPC", "CUDA in sandbox", "Container"]) assert.ok(text.includes(area), area);
+    for (const area of [
+      "Sandbox",
+      "Namespaces",
+      "Landlock",
+      "Tensor IPC",
+      "Python 3.9.18",
+      "PyTorch",
+      "CUDA IPC",
+      "CUDA in sandbox",
+      "Container",
+    ])
+      assert.ok(text.includes(area), area);
     assert.match(text, /\$ export PYISOLATE_ENABLE_CUDA_IPC=1/);
     assert.match(text, /Gaps \(6\):/);
   });
@@ -80,13 +132,18 @@ describe("doctor report from recorded facts", () => {
     assert.ok(gap, "the gap is reported");
     assert.match(gap.problem, /PID namespaces/);
     assert.ok(gap.remedy.some((step) => step.includes('backend: "landlock"')));
-    assert.equal(buildDoctorReport({ ...facts, cudaIpcEnabled: true }).gaps.find((g) => g.id === "cuda-ipc-bwrap"), undefined, "not under Landlock");
+    assert.equal(
+      buildDoctorReport({ ...facts, cudaIpcEnabled: true }).gaps.find((g) => g.id === "cuda-ipc-bwrap"),
+      undefined,
+      "not under Landlock",
+    );
   });
 });
 
 describe("support tables", () => {
   it("rates Python versions by what the guest runtime's tests run on: 3.9 to 3.13", () => {
-    for (const v of ["3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"]) assert.deepEqual(pythonSupport(v), { support: "supported", note: "tested" }, v);
+    for (const v of ["3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"])
+      assert.deepEqual(pythonSupport(v), { support: "supported", note: "tested" }, v);
     assert.equal(pythonSupport("3.8.18").support, "unsupported");
     assert.equal(pythonSupport("2.7.18").support, "unsupported");
     assert.equal(pythonSupport("3.14.0").support, "unknown");
@@ -101,12 +158,18 @@ describe("support tables", () => {
 
 describe("tensor transport in the report", () => {
   const recorded = (JSON.parse(readFileSync(FIXTURE, "utf8")) as { facts: DoctorFacts }).facts;
-  const withTensor = (tensor: DoctorFacts["tensor"], over: Partial<DoctorFacts> = {}): DoctorReport => buildDoctorReport({ ...recorded, ...over, tensor });
+  const withTensor = (tensor: DoctorFacts["tensor"], over: Partial<DoctorFacts> = {}): DoctorReport =>
+    buildDoctorReport({ ...recorded, ...over, tensor });
   const gap = (r: DoctorReport, id: string) => r.gaps.find((g) => g.id === id);
 
   it("no native addon: copies, with the rebuild and the build tools as the remedy", () => {
-    const reason = "the addon was not built (/x/native/build/Release/pyisolate_native.node is missing; run npm rebuild pyisolate)";
-    const r = withTensor({ mode: "copy", reason: `copying: native addon unavailable (${reason})`, native: { available: false, reason } });
+    const reason =
+      "the addon was not built (/x/native/build/Release/pyisolate_native.node is missing; run npm rebuild pyisolate)";
+    const r = withTensor({
+      mode: "copy",
+      reason: `copying: native addon unavailable (${reason})`,
+      native: { available: false, reason },
+    });
     assert.equal(r.tensorIpc.method, "copy");
     assert.equal(r.tensorIpc.status, "none");
     const g = gap(r, "tensor-native-missing")!;
@@ -117,43 +180,92 @@ describe("tensor transport in the report", () => {
   });
 
   it("an addon disabled on purpose names the variable; memfd disabled likewise", () => {
-    const off = withTensor({ mode: "copy", reason: "copying: native addon unavailable (disabled by PYISOLATE_DISABLE_NATIVE=1)", native: { available: false, reason: "disabled by PYISOLATE_DISABLE_NATIVE=1" } });
+    const off = withTensor({
+      mode: "copy",
+      reason: "copying: native addon unavailable (disabled by PYISOLATE_DISABLE_NATIVE=1)",
+      native: { available: false, reason: "disabled by PYISOLATE_DISABLE_NATIVE=1" },
+    });
     assert.deepEqual(gap(off, "tensor-native-missing")!.remedy, ["unset PYISOLATE_DISABLE_NATIVE"]);
-    const file = withTensor({ mode: "file", reason: "files in a private folder, zero-copy: memfd disabled (PYISOLATE_DISABLE_MEMFD or option)", native: { available: true, reason: null } });
+    const file = withTensor({
+      mode: "file",
+      reason: "files in a private folder, zero-copy: memfd disabled (PYISOLATE_DISABLE_MEMFD or option)",
+      native: { available: true, reason: null },
+    });
     assert.deepEqual(gap(file, "memfd-missing")!.remedy, ["unset PYISOLATE_DISABLE_MEMFD"]);
     assert.match(gap(file, "memfd-missing")!.problem, /^memfd is not used \(memfd disabled .*still zero-copy/);
   });
 
   it("memfd with a roomy /dev/shm: no tensor gap at all", () => {
-    const r = withTensor({ mode: "memfd", reason: "anonymous shared memory (memfd), zero-copy", native: { available: true, reason: null } }, { devShm: { present: true, freeBytes: 8 * 2 ** 30 } });
+    const r = withTensor(
+      {
+        mode: "memfd",
+        reason: "anonymous shared memory (memfd), zero-copy",
+        native: { available: true, reason: null },
+      },
+      { devShm: { present: true, freeBytes: 8 * 2 ** 30 } },
+    );
     assert.equal(r.tensorIpc.status, "full");
-    assert.deepEqual(r.gaps.filter((g) => g.section === "tensorIpc"), []);
+    assert.deepEqual(
+      r.gaps.filter((g) => g.section === "tensorIpc"),
+      [],
+    );
   });
 
   it("the facts come from a real allocation: addon off gives copy, memfd off gives files", () => {
-    assert.equal(tensorTransport(new SegmentAllocator({ native: { available: false, reason: "test", path: "" } })).mode, "copy");
+    assert.equal(
+      tensorTransport(new SegmentAllocator({ native: { available: false, reason: "test", path: "" } })).mode,
+      "copy",
+    );
     if (!nativeStatus.available) return;
     assert.equal(tensorTransport(new SegmentAllocator({ memfd: false })).mode, "file");
     assert.equal(tensorTransport(new SegmentAllocator({ memfd: true })).mode, "memfd");
   });
 
   it("with no interpreter from 3.9 to 3.13 there is a python gap", () => {
-    const r = buildDoctorReport({ ...recorded, pythons: [{ version: "3.8.10", path: "/usr/bin/python3.8" } as DoctorFacts["pythons"][number]] });
+    const r = buildDoctorReport({
+      ...recorded,
+      pythons: [{ version: "3.8.10", path: "/usr/bin/python3.8" } as DoctorFacts["pythons"][number]],
+    });
     assert.match(r.gaps.find((g) => g.id === "python-none-supported")!.problem, /3\.9 to 3\.13/);
   });
 });
 
 describe("CUDA inside the sandbox (recorded probe runs)", () => {
-  const OK: ProbeResult = { torch: "2.5.1+cu124", cuda_build: "12.4", available: true, devices: 2, alloc: 2048, error: null, site: "/opt/venv/lib/python3.12/site-packages", prefix: "/opt/venv", base_prefix: "/usr", executable: "/usr/bin/python3.12" };
-  const run = (r: Partial<ProbeResult> | undefined, stderr = "", exitCode: number | null = 0) => ({ exitCode, stdout: r ? `noise\nPYISOLATE-CUDA ${JSON.stringify({ ...OK, ...r })}\n` : "", stderr });
+  const OK: ProbeResult = {
+    torch: "2.5.1+cu124",
+    cuda_build: "12.4",
+    available: true,
+    devices: 2,
+    alloc: 2048,
+    error: null,
+    site: "/opt/venv/lib/python3.12/site-packages",
+    prefix: "/opt/venv",
+    base_prefix: "/usr",
+    executable: "/usr/bin/python3.12",
+  };
+  const run = (r: Partial<ProbeResult> | undefined, stderr = "", exitCode: number | null = 0) => ({
+    exitCode,
+    stdout: r ? `noise\nPYISOLATE-CUDA ${JSON.stringify({ ...OK, ...r })}\n` : "",
+    stderr,
+  });
   const judge = (f: CudaCheckFacts) => judgeCudaInSandbox({ python: "/usr/bin/python3", backend: "bwrap", ...f });
 
   it("skips, saying why, with no GPU, no python3, no torch, a CPU-only torch, or no sandbox", () => {
     assert.match(judge({ skipped: "no-gpu" }).row.detail, /no GPU visible/);
     assert.match(judge({ skipped: "no-python" }).row.detail, /no python3 to check with/);
-    const noTorch = judge({ outside: run({ torch: null, cuda_build: null, available: false, error: "ModuleNotFoundError: No module named 'torch'" }) });
+    const noTorch = judge({
+      outside: run({
+        torch: null,
+        cuda_build: null,
+        available: false,
+        error: "ModuleNotFoundError: No module named 'torch'",
+      }),
+    });
     assert.equal(noTorch.row.status, "skipped");
-    assert.match(noTorch.row.detail, /^no torch to check with \(\/usr\/bin\/python3 cannot import torch: ModuleNotFoundError/);
+    assert.match(
+      noTorch.row.detail,
+      /^no torch to check with \(\/usr\/bin\/python3 cannot import torch: ModuleNotFoundError/,
+    );
     assert.match(judge({ outside: run({ cuda_build: null, available: false }) }).row.detail, /CPU-only build/);
     const bare = judge({ backend: "none", outside: run({}) });
     assert.equal(bare.row.status, "skipped");
@@ -164,7 +276,10 @@ describe("CUDA inside the sandbox (recorded probe runs)", () => {
   it("works inside: full, with the device count", () => {
     const r = judge({ outside: run({}), inside: run({}) });
     assert.equal(r.row.status, "full");
-    assert.match(r.row.detail, /CUDA initialises inside the sandbox \(bwrap, gpu: true\): 2 device\(s\), a tiny allocation works/);
+    assert.match(
+      r.row.detail,
+      /CUDA initialises inside the sandbox \(bwrap, gpu: true\): 2 device\(s\), a tiny allocation works/,
+    );
     assert.equal(r.gap, undefined);
   });
 
@@ -173,57 +288,93 @@ describe("CUDA inside the sandbox (recorded probe runs)", () => {
     const r = judge({ outside: run({}), inside: run({ available: false, devices: 0, alloc: null }, `${warning}\n`) });
     assert.equal(r.row.status, "none");
     assert.equal(r.gap!.id, "cuda-sandbox");
-    assert.match(r.gap!.problem, /works on this host but not inside the sandbox \(bwrap, gpu: true\): torch\.cuda\.is_available\(\) is False: UserWarning.*silently run on the CPU/);
-    assert.ok(r.gap!.remedy.some((s) => s.includes("gpu: true")) && r.gap!.remedy.some((s) => s.includes("/dev/nvidia")));
+    assert.match(
+      r.gap!.problem,
+      /works on this host but not inside the sandbox \(bwrap, gpu: true\): torch\.cuda\.is_available\(\) is False: UserWarning.*silently run on the CPU/,
+    );
+    assert.ok(
+      r.gap!.remedy.some((s) => s.includes("gpu: true")) && r.gap!.remedy.some((s) => s.includes("/dev/nvidia")),
+    );
   });
 
   it("inside: torch not importable, an allocation that fails, a probe that crashed: each a gap that says which", () => {
-    const noImport = judge({ outside: run({}), inside: run({ torch: null, available: false, error: "ImportError: libcudart.so.12: cannot open shared object file" }) });
+    const noImport = judge({
+      outside: run({}),
+      inside: run({
+        torch: null,
+        available: false,
+        error: "ImportError: libcudart.so.12: cannot open shared object file",
+      }),
+    });
     assert.match(noImport.gap!.problem, /torch cannot be imported: ImportError: libcudart/);
-    const alloc = judge({ outside: run({}), inside: run({ alloc: null, error: "RuntimeError: CUDA error: operation not permitted" }) });
+    const alloc = judge({
+      outside: run({}),
+      inside: run({ alloc: null, error: "RuntimeError: CUDA error: operation not permitted" }),
+    });
     assert.match(alloc.gap!.problem, /initialises but a tiny allocation fails: RuntimeError/);
     const crash = judge({ outside: run({}), inside: run(undefined, "bwrap: Can't bind mount /dev/nvidia-uvm\n", 1) });
     assert.match(crash.gap!.problem, /the probe failed \(exit 1\): bwrap: Can't bind mount/);
   });
 
   it("CUDA broken on the host is not blamed on the sandbox", () => {
-    const r = judge({ outside: run({ available: false, devices: 0, alloc: null }, "UserWarning: CUDA driver version is insufficient\n") });
+    const r = judge({
+      outside: run({ available: false, devices: 0, alloc: null }, "UserWarning: CUDA driver version is insufficient\n"),
+    });
     assert.equal(r.gap!.id, "cuda-host");
     assert.match(r.row.detail, /even outside the sandbox: UserWarning: CUDA driver version is insufficient/);
   });
 
   it("recorded on an H200 under Landlock: Error 304 without /proc/self writable, CUDA inside with it, nothing without the device nodes", () => {
     const file = path.join(path.dirname(FIXTURE), "h200-landlock-cuda.json");
-    const rec = JSON.parse(readFileSync(file, "utf8")) as Record<"before" | "after" | "withoutDeviceNodes", CudaCheckFacts>;
+    const rec = JSON.parse(readFileSync(file, "utf8")) as Record<
+      "before" | "after" | "withoutDeviceNodes",
+      CudaCheckFacts
+    >;
     const before = judgeCudaInSandbox(rec.before);
     assert.equal(before.gap?.id, "cuda-sandbox");
     assert.match(before.gap!.problem, /\(landlock, gpu: true\): torch\.cuda\.is_available\(\) is False: .*Error 304/);
     const after = judgeCudaInSandbox(rec.after);
     assert.equal(after.row.status, "full");
     assert.match(after.row.detail, /1 device\(s\), a tiny allocation works \(torch 2\.11\.0\+cu130\)/);
-    assert.equal(judgeCudaInSandbox(rec.withoutDeviceNodes).row.status, "none", "a silent fall-back, with no warning at all");
+    assert.equal(
+      judgeCudaInSandbox(rec.withoutDeviceNodes).row.status,
+      "none",
+      "a silent fall-back, with no warning at all",
+    );
   });
 
-  it("the probe script, run by python3, reports a missing torch and a working one on its marker line", { skip: PYTHON3 ? false : "no python3 on PATH" }, () => {
-    const dir = realpathSync(mkdtempSync(path.join(tmpdir(), "pyisolate-cuda-probe-")));
-    try {
-      // -I: no user site and no PYTHONPATH, so only the folder given as argv[1] can hold a torch.
-      const run = (folder: string) => parseCudaProbe(execFileSync(PYTHON3!, ["-I", "-c", CUDA_PROBE, folder], { encoding: "utf8" }));
-      const missing = run(path.join(dir, "empty"));
-      assert.equal(missing?.torch, null);
-      assert.match(missing?.error ?? "", /^ModuleNotFoundError: No module named 'torch'/);
-      const site = path.join(dir, "site");
-      fakeTorch(site, path.join(site, "torch", "__init__.py"));
-      const working = run(site);
-      assert.deepEqual(
-        { torch: working?.torch, cuda_build: working?.cuda_build, available: working?.available, devices: working?.devices, alloc: working?.alloc, error: working?.error },
-        { torch: "0.0+fake", cuda_build: "12.4", available: true, devices: 1, alloc: 2048, error: null },
-      );
-      assert.equal(working?.site, site, "outside, the probe says where torch lives");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it(
+    "the probe script, run by python3, reports a missing torch and a working one on its marker line",
+    { skip: PYTHON3 ? false : "no python3 on PATH" },
+    () => {
+      const dir = realpathSync(mkdtempSync(path.join(tmpdir(), "pyisolate-cuda-probe-")));
+      try {
+        // -I: no user site and no PYTHONPATH, so only the folder given as argv[1] can hold a torch.
+        const run = (folder: string) =>
+          parseCudaProbe(execFileSync(PYTHON3!, ["-I", "-c", CUDA_PROBE, folder], { encoding: "utf8" }));
+        const missing = run(path.join(dir, "empty"));
+        assert.equal(missing?.torch, null);
+        assert.match(missing?.error ?? "", /^ModuleNotFoundError: No module named 'torch'/);
+        const site = path.join(dir, "site");
+        fakeTorch(site, path.join(site, "torch", "__init__.py"));
+        const working = run(site);
+        assert.deepEqual(
+          {
+            torch: working?.torch,
+            cuda_build: working?.cuda_build,
+            available: working?.available,
+            devices: working?.devices,
+            alloc: working?.alloc,
+            error: working?.error,
+          },
+          { torch: "0.0+fake", cuda_build: "12.4", available: true, devices: 1, alloc: 2048, error: null },
+        );
+        assert.equal(working?.site, site, "outside, the probe says where torch lives");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 /**
@@ -249,7 +400,10 @@ describe("CUDA check on this machine, with a stand-in torch (no GPU here)", asyn
   const dir = realpathSync(mkdtempSync(path.join(tmpdir(), "pyisolate-fake-torch-")));
   const site = path.join(dir, "site");
   const env = { ...process.env, PYTHONPATH: site };
-  const backends = [caps.backend, ...(caps.backend !== "landlock" && caps.landlockAbi > 0 ? (["landlock"] as const) : [])];
+  const backends = [
+    caps.backend,
+    ...(caps.backend !== "landlock" && caps.landlockAbi > 0 ? (["landlock"] as const) : []),
+  ];
 
   for (const backend of backends) {
     it(`${backend}: a driver the sandbox does not show is reported as a silent CPU fall-back`, { skip }, async () => {
@@ -259,7 +413,10 @@ describe("CUDA check on this machine, with a stand-in torch (no GPU here)", asyn
       const { row, gap } = judgeCudaInSandbox(facts);
       assert.equal(row.status, "none", JSON.stringify(facts));
       assert.equal(gap?.id, "cuda-sandbox");
-      assert.match(gap!.problem, new RegExp(`not inside the sandbox \\(${backend}, gpu: true\\): torch\\.cuda\\.is_available\\(\\) is False`));
+      assert.match(
+        gap!.problem,
+        new RegExp(`not inside the sandbox \\(${backend}, gpu: true\\): torch\\.cuda\\.is_available\\(\\) is False`),
+      );
     });
 
     it(`${backend}: a driver the sandbox shows: CUDA initialises inside`, { skip }, async () => {
@@ -279,7 +436,10 @@ describe("doctor on this machine", () => {
     if (process.platform !== "linux") return t.skip(`not Linux (${process.platform})`);
     const report = await runDoctor();
     assertSections(report);
-    assert.ok(report.pythons.some((p) => p.support === "supported"), "python3 of this machine is listed");
+    assert.ok(
+      report.pythons.some((p) => p.support === "supported"),
+      "python3 of this machine is listed",
+    );
     assertGapsNamed(report, formatDoctorText(report));
     assert.deepEqual(JSON.parse(formatDoctorJson(report)), report);
     assert.equal(report.tensorIpc.method, tensorTransport().mode, "the transport this host's allocator really uses");

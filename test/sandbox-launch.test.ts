@@ -11,19 +11,40 @@ import { ConfigError, ExtensionCrashedError, SandboxUnavailableError } from "../
 import { unwrapBwrapExit } from "../src/launch-extension.js";
 import { chooseSandbox } from "../src/sandbox/choose.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
-import { ALL_NAMESPACES, DEFAULT_SANDBOX_POLICY, type SandboxCapabilities, type SandboxPolicy } from "../src/sandbox/types.js";
+import {
+  ALL_NAMESPACES,
+  DEFAULT_SANDBOX_POLICY,
+  type SandboxCapabilities,
+  type SandboxPolicy,
+} from "../src/sandbox/types.js";
 import { fixture, isAlive, makeManager, TEST_DIR, waitFor } from "./helpers.js";
 
 const NONE = { user: false, pid: false, net: false, ipc: false, uts: false, cgroup: false };
 function caps(over: Partial<SandboxCapabilities>): SandboxCapabilities {
   return {
-    platform: "linux", model: "none", backend: "bwrap", bwrap: { path: "/usr/bin/bwrap", version: "0.8.0" }, namespaces: { ...ALL_NAMESPACES },
-    landlockAbi: 6, inContainer: false, probes: [], gaps: [], ...over,
+    platform: "linux",
+    model: "none",
+    backend: "bwrap",
+    bwrap: { path: "/usr/bin/bwrap", version: "0.8.0" },
+    namespaces: { ...ALL_NAMESPACES },
+    landlockAbi: 6,
+    inContainer: false,
+    probes: [],
+    gaps: [],
+    ...over,
   };
 }
 const APPARMOR = caps({
-  model: "apparmor", backend: "landlock", namespaces: NONE,
-  gaps: [{ id: "userns-apparmor", problem: "AppArmor restricts unprivileged user namespaces", remedy: ["sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"] }],
+  model: "apparmor",
+  backend: "landlock",
+  namespaces: NONE,
+  gaps: [
+    {
+      id: "userns-apparmor",
+      problem: "AppArmor restricts unprivileged user namespaces",
+      remedy: ["sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"],
+    },
+  ],
 });
 const policy = (over: Partial<SandboxPolicy> = {}): SandboxPolicy => ({ ...DEFAULT_SANDBOX_POLICY, ...over });
 
@@ -33,7 +54,11 @@ describe("chooseSandbox (pure)", () => {
   });
 
   it("falls back bwrap → bwrap-degraded → landlock, marking it degraded", () => {
-    const degraded = caps({ model: "sysctl", backend: "bwrap-degraded", namespaces: { ...ALL_NAMESPACES, user: false } });
+    const degraded = caps({
+      model: "sysctl",
+      backend: "bwrap-degraded",
+      namespaces: { ...ALL_NAMESPACES, user: false },
+    });
     assert.equal(chooseSandbox("x", policy(), degraded).backend, "bwrap-degraded");
     assert.equal(chooseSandbox("x", policy(), degraded).degraded, true);
     const landlock = chooseSandbox("x", policy(), APPARMOR);
@@ -63,26 +88,47 @@ describe("chooseSandbox (pure)", () => {
   });
 
   it("required: refuses Landlock that cannot block TCP when network is false", () => {
-    assert.throws(() => chooseSandbox("x", policy({ backend: "landlock" }), caps({ landlockAbi: 3 })), SandboxUnavailableError);
-    assert.equal(chooseSandbox("x", policy({ backend: "landlock", network: true }), caps({ landlockAbi: 3 })).backend, "landlock");
+    assert.throws(
+      () => chooseSandbox("x", policy({ backend: "landlock" }), caps({ landlockAbi: 3 })),
+      SandboxUnavailableError,
+    );
+    assert.equal(
+      chooseSandbox("x", policy({ backend: "landlock", network: true }), caps({ landlockAbi: 3 })).backend,
+      "landlock",
+    );
   });
 
   it("preferred: a named backend that cannot run falls back; nothing at all means none, degraded", () => {
     const r = chooseSandbox("x", policy({ mode: "preferred", backend: "bwrap" }), APPARMOR);
     assert.deepEqual([r.backend, r.degraded], ["landlock", true]);
-    const none = chooseSandbox("x", policy({ mode: "preferred" }), caps({ ...APPARMOR, backend: "none", landlockAbi: 0 }));
+    const none = chooseSandbox(
+      "x",
+      policy({ mode: "preferred" }),
+      caps({ ...APPARMOR, backend: "none", landlockAbi: 0 }),
+    );
     assert.deepEqual([none.backend, none.degraded], ["none", true]);
   });
 
   it("a backend named on purpose is not degraded; disabled needs no detection", () => {
-    assert.deepEqual(chooseSandbox("x", policy({ backend: "landlock" }), caps({})), { backend: "landlock", degraded: false });
+    assert.deepEqual(chooseSandbox("x", policy({ backend: "landlock" }), caps({})), {
+      backend: "landlock",
+      degraded: false,
+    });
     assert.deepEqual(chooseSandbox("x", policy({ mode: "disabled" }), undefined), { backend: "none", degraded: false });
   });
 });
 
 it("unwrapBwrapExit gives back the signal bwrap turned into 128 + N", () => {
-  assert.deepEqual(unwrapBwrapExit({ exitCode: 137, signal: null, stderrTail: [] }), { exitCode: null, signal: "SIGKILL", stderrTail: [] });
-  assert.deepEqual(unwrapBwrapExit({ exitCode: 3, signal: null, stderrTail: [] }), { exitCode: 3, signal: null, stderrTail: [] });
+  assert.deepEqual(unwrapBwrapExit({ exitCode: 137, signal: null, stderrTail: [] }), {
+    exitCode: null,
+    signal: "SIGKILL",
+    stderrTail: [],
+  });
+  assert.deepEqual(unwrapBwrapExit({ exitCode: 3, signal: null, stderrTail: [] }), {
+    exitCode: 3,
+    signal: null,
+    stderrTail: [],
+  });
 });
 
 describe("load: config checks", () => {
@@ -90,7 +136,9 @@ describe("load: config checks", () => {
   after(() => manager.close());
 
   it("refuses a pyisolate.yaml that tries to loosen the sandbox", async () => {
-    const error = await manager.load({ name: "yaml_sandbox", modulePath: fixture("yaml_sandbox") }).catch((e: unknown) => e);
+    const error = await manager
+      .load({ name: "yaml_sandbox", modulePath: fixture("yaml_sandbox") })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof ConfigError, String(error));
     assert.equal(error.key, "sandbox.mode");
     assert.match(error.message, /pyisolate\.yaml/);
@@ -99,7 +147,9 @@ describe("load: config checks", () => {
   it("refuses writable paths that open the house, naming the path", async () => {
     // Enough "../" to reach / from wherever the checkout lies (a deep clone made six too few).
     for (const bad of ["/home", "/etc/ssh", `${"../".repeat(64)}root`]) {
-      const error = await manager.load({ name: "guarded", modulePath: fixture("echo_ext"), sandbox: { writablePaths: [bad] } }).catch((e: unknown) => e);
+      const error = await manager
+        .load({ name: "guarded", modulePath: fixture("echo_ext"), sandbox: { writablePaths: [bad] } })
+        .catch((e: unknown) => e);
       assert.ok(error instanceof ConfigError, `${bad}: ${String(error)}`);
       assert.equal(error.key, "sandbox.writablePaths");
       assert.ok(error.message.includes(bad), error.message);
@@ -111,7 +161,11 @@ describe("load: config checks", () => {
 function descendants(pid: number): number[] {
   let children: number[];
   try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -125,7 +179,8 @@ for (const backend of ["bwrap", "landlock"] as const) {
     const sandbox = { mode: "required" as const, backend };
     const skip = async () => {
       const c = await detectSandbox();
-      if (backend === "bwrap" && c.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${c.model})`;
+      if (backend === "bwrap" && c.backend !== "bwrap")
+        return `bwrap cannot run with every namespace here (model ${c.model})`;
       if (backend === "landlock" && c.landlockAbi === 0) return "the kernel has no Landlock";
       return undefined;
     };
@@ -171,7 +226,10 @@ for (const backend of ["bwrap", "landlock"] as const) {
       `;
       const dir = mkdtempSync(path.join(tmpdir(), "pyisolate-orphan-"));
       try {
-        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"], cwd: path.join(TEST_DIR, "..") });
+        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+          stdio: ["ignore", "pipe", "inherit"],
+          cwd: path.join(TEST_DIR, ".."),
+        });
         const [line] = (await once(child.stdout!, "data")) as [Buffer];
         const pid = Number(line.toString().trim());
         const all = [pid, ...descendants(pid)];

@@ -19,7 +19,8 @@ export const SANDBOX_MODES: readonly SandboxMode[] = [
 
 /** Why this mode cannot run here (a skip's reason), or undefined when it can. */
 export function unavailableMode(caps: SandboxCapabilities, sandbox: SandboxOptions): string | undefined {
-  if (sandbox.backend === "bwrap" && caps.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${caps.model})`;
+  if (sandbox.backend === "bwrap" && caps.backend !== "bwrap")
+    return `bwrap cannot run with every namespace here (model ${caps.model})`;
   if (sandbox.backend === "landlock" && caps.landlockAbi < 6) return `Landlock ABI ${caps.landlockAbi} < 6`;
   return undefined;
 }

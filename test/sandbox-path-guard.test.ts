@@ -23,7 +23,25 @@ async function refused(p: string, named = p): Promise<void> {
 }
 
 describe("path guard", () => {
-  for (const p of ["/", "/home", "/root", "/etc", "/proc", "/sys", "/run", "/var", "/tmp", "/home/alice", "/etc/ssl", "/proc/1", "/run/user/1000", "/dev", "/home/alice/.ssh", "/home/alice/.aws/credentials", "/usr"]) {
+  for (const p of [
+    "/",
+    "/home",
+    "/root",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/run",
+    "/var",
+    "/tmp",
+    "/home/alice",
+    "/etc/ssl",
+    "/proc/1",
+    "/run/user/1000",
+    "/dev",
+    "/home/alice/.ssh",
+    "/home/alice/.aws/credentials",
+    "/usr",
+  ]) {
     it(`refuses ${p}`, () => refused(p));
   }
 
@@ -37,7 +55,10 @@ describe("path guard", () => {
   it("refuses a symlink that resolves into /etc, naming the path as written and where it leads", async () => {
     const link = path.join(root, "innocent");
     symlinkSync("/etc", link);
-    await assert.rejects(guardConfigPaths([link], KEY, { host: HOST }), (e: unknown) => e instanceof ConfigError && e.message.includes(`"${link}"`) && e.message.includes("/etc"));
+    await assert.rejects(
+      guardConfigPaths([link], KEY, { host: HOST }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(`"${link}"`) && e.message.includes("/etc"),
+    );
     const fileLink = path.join(root, "shadow-link");
     symlinkSync("/etc/shadow", fileLink);
     await refused(fileLink);
@@ -56,7 +77,10 @@ describe("path guard", () => {
   });
 
   it("refuses relative paths without a base, and resolves them against one", async () => {
-    await assert.rejects(guardConfigPaths(["data"], KEY, { host: HOST }), (e: unknown) => e instanceof ConfigError && e.message.includes('"data"'));
+    await assert.rejects(
+      guardConfigPaths(["data"], KEY, { host: HOST }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('"data"'),
+    );
     const out = await guardConfigPaths(["data"], KEY, { host: HOST, base: root });
     assert.deepEqual(out, [path.join(root, "data")]);
   });
@@ -66,7 +90,9 @@ describe("path guard", () => {
     mkdirSync(project, { recursive: true });
     const link = path.join(root, "project-link");
     symlinkSync(path.join(root, "project"), link);
-    const out = await guardConfigPaths([project, path.join(link, "data"), path.join(root, "not-yet")], KEY, { host: HOST });
+    const out = await guardConfigPaths([project, path.join(link, "data"), path.join(root, "not-yet")], KEY, {
+      host: HOST,
+    });
     assert.deepEqual(out, [project, project, path.join(root, "not-yet")]);
     assert.equal(dangerReason("/home/alice/projects/app/cache", HOST), undefined);
     assert.equal(dangerReason("/srv/models", HOST), undefined);

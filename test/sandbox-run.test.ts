@@ -53,11 +53,16 @@ describe("sandboxed python3", () => {
     assert.ok(existsSync(`${world.data}/out.txt`), "the writable folder is the host's folder");
     assert.equal(r.read_passwd[0], "FileNotFoundError", "only chosen /etc files are visible");
     assert.equal(r.list_home[0], "FileNotFoundError");
-    assert.deepEqual((r.list_world[1] as string[]).sort(), ["data", "ext", "venv"], "the host's tmp shows only what was bound");
+    assert.deepEqual(
+      (r.list_world[1] as string[]).sort(),
+      ["data", "ext", "venv"],
+      "the host's tmp shows only what was bound",
+    );
     assert.equal(r.connect[0], "ConnectionRefusedError", `connect: ${JSON.stringify(r.connect)}`);
     assert.equal(r.home, "/tmp/home");
     assert.equal(r.cwd, world.ext);
-    if (caps.namespaces.pid) assert.ok((r.pids[1] as number[]).length <= 3, `host processes visible: ${JSON.stringify(r.pids)}`);
+    if (caps.namespaces.pid)
+      assert.ok((r.pids[1] as number[]).length <= 3, `host processes visible: ${JSON.stringify(r.pids)}`);
   });
 
   it("with network: true the connection works and the files stay out of reach", async (t) => {

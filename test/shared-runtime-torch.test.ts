@@ -13,7 +13,9 @@ const TORCH = "torch==2.13.0";
 
 /** The find-links folders pip is told about by the environment (this repository's CI has the CPU wheel in /opt/wheels). */
 function localTorchWheel(): string | undefined {
-  const dirs = [...(process.env.PIP_FIND_LINKS ?? "").split(/\s+/), "/opt/wheels"].filter((d) => d.startsWith("/") && existsSync(d));
+  const dirs = [...(process.env.PIP_FIND_LINKS ?? "").split(/\s+/), "/opt/wheels"].filter(
+    (d) => d.startsWith("/") && existsSync(d),
+  );
   for (const dir of dirs) {
     const wheel = readdirSync(dir).find((f) => f.startsWith("torch-2.13.0") && f.endsWith(".whl"));
     if (wheel) return path.join(dir, wheel);
@@ -26,7 +28,9 @@ function du(dir: string): number {
 }
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const skip = localTorchWheel() ? false : "no local torch 2.13.0 wheel (PIP_FIND_LINKS, /opt/wheels): no test downloads torch";
+const skip = localTorchWheel()
+  ? false
+  : "no local torch 2.13.0 wheel (PIP_FIND_LINKS, /opt/wheels): no test downloads torch";
 
 describe("a torch layer shared by two extensions", { skip, timeout: 900_000 }, () => {
   const manager = new ExtensionManager({
@@ -39,8 +43,13 @@ describe("a torch layer shared by two extensions", { skip, timeout: 900_000 }, (
   let layerBuilt = false;
   const load = (name: string): Promise<Extension> =>
     manager.load({
-      name, modulePath: fixture("shared_probe"), sharedRuntime: "torch", installer: "pip", startTimeoutMs: 600_000,
-      onProgress: (e) => (layerBuilt ||= e.stage === "create-venv" && e.message.startsWith('shared runtime "torch": creating')),
+      name,
+      modulePath: fixture("shared_probe"),
+      sharedRuntime: "torch",
+      installer: "pip",
+      startTimeoutMs: 600_000,
+      onProgress: (e) =>
+        (layerBuilt ||= e.stage === "create-venv" && e.message.startsWith('shared runtime "torch": creating')),
     });
 
   it("both import the layer's torch, and a tensor made by one is doubled by the other", async (t) => {
@@ -52,7 +61,10 @@ describe("a torch layer shared by two extensions", { skip, timeout: 900_000 }, (
     const secondMs = performance.now() - started;
     const layer = a.environment.sharedRuntime!;
     assert.equal(layer.name, "torch");
-    const [whereA, whereB] = (await Promise.all([a.call("torch_where"), b.call("torch_where")])) as { file: string; version: string }[];
+    const [whereA, whereB] = (await Promise.all([a.call("torch_where"), b.call("torch_where")])) as {
+      file: string;
+      version: string;
+    }[];
     assert.equal(whereA!.file, whereB!.file);
     assert.ok(whereA!.file.startsWith(`${layer.sitePackages}/torch/`), whereA!.file);
     assert.match(whereA!.version, /^2\.13\.0/);
@@ -66,7 +78,9 @@ describe("a torch layer shared by two extensions", { skip, timeout: 900_000 }, (
     const venvBytes = [du(a.environment.venvPath), du(b.environment.venvPath)];
     assert.ok(layerBytes > 100 * 2 ** 20, `the layer holds torch (${mib(layerBytes)})`);
     for (const bytes of venvBytes) assert.ok(bytes < 5 * 2 ** 20, `an extension venv holds no torch (${mib(bytes)})`);
-    t.diagnostic(`load a (layer ${layerBuilt ? "built" : "reused"}, venv ${a.environment.reused ? "reused" : "built"}): ${firstMs.toFixed(0)} ms; load b: ${secondMs.toFixed(0)} ms`);
+    t.diagnostic(
+      `load a (layer ${layerBuilt ? "built" : "reused"}, venv ${a.environment.reused ? "reused" : "built"}): ${firstMs.toFixed(0)} ms; load b: ${secondMs.toFixed(0)} ms`,
+    );
     t.diagnostic(`layer ${mib(layerBytes)}; extension venvs ${venvBytes.map(mib).join(", ")}`);
 
     // Warm start: everything built; load, then the first call that imports torch.
@@ -75,7 +89,9 @@ describe("a torch layer shared by two extensions", { skip, timeout: 900_000 }, (
     const warm = await load("shared_torch_b");
     const loadedMs = performance.now() - started;
     await warm.call("torch_where");
-    t.diagnostic(`warm start ${loadedMs.toFixed(0)} ms to ready, ${(performance.now() - started).toFixed(0)} ms to torch imported (sandbox ${warm.sandbox.backend})`);
+    t.diagnostic(
+      `warm start ${loadedMs.toFixed(0)} ms to ready, ${(performance.now() - started).toFixed(0)} ms to torch imported (sandbox ${warm.sandbox.backend})`,
+    );
     assert.equal(warm.environment.reused, true);
   });
 });

@@ -6,7 +6,14 @@ import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, createConsoleLogger, ExtensionManager, type Extension, type ManagerOptions, type ProgressEvent } from "../src/index.js";
+import {
+  ConfigError,
+  createConsoleLogger,
+  ExtensionManager,
+  type Extension,
+  type ManagerOptions,
+  type ProgressEvent,
+} from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { resolvePython } from "../src/env/builder.js";
@@ -53,10 +60,19 @@ after(() => root.remove());
 /** Site-packages of a venv (the one lib/python3.X folder). */
 function sitePackages(venv: string): string {
   const lib = path.join(venv, "lib");
-  return path.join(lib, readdirSync(lib).find((d) => d.startsWith("python"))!, "site-packages");
+  return path.join(
+    lib,
+    readdirSync(lib).find((d) => d.startsWith("python"))!,
+    "site-packages",
+  );
 }
 
-function manager(backend: "uv" | "pip", venvRoot: string, layer = `${HELLO}==1.0`, extra: Partial<ManagerOptions> = {}): ExtensionManager {
+function manager(
+  backend: "uv" | "pip",
+  venvRoot: string,
+  layer = `${HELLO}==1.0`,
+  extra: Partial<ManagerOptions> = {},
+): ExtensionManager {
   return new ExtensionManager({
     venvRoot,
     installer: backend,
@@ -75,10 +91,20 @@ for (const backend of ["uv", "pip"] as const) {
     const venvRoot = path.join(root.dir, `venvs-${backend}`);
     const m = manager(backend, venvRoot);
     const loaded: Extension[] = [];
-    const load = async (name: string, options: Record<string, unknown> = {}, events?: ProgressEvent[]): Promise<Extension> => {
+    const load = async (
+      name: string,
+      options: Record<string, unknown> = {},
+      events?: ProgressEvent[],
+    ): Promise<Extension> => {
       const ext = await m.load({
-        name, modulePath: PROBE, sharedRuntime: "hello", findLinks: [wheels], indexUrl,
-        sandbox: { mode: "disabled" }, onProgress: events && ((e) => events.push(e)), ...options,
+        name,
+        modulePath: PROBE,
+        sharedRuntime: "hello",
+        findLinks: [wheels],
+        indexUrl,
+        sandbox: { mode: "disabled" },
+        onProgress: events && ((e) => events.push(e)),
+        ...options,
       });
       loaded.push(ext);
       return ext;
@@ -88,40 +114,61 @@ for (const backend of ["uv", "pip"] as const) {
     it("two extensions loaded at once build the layer once and import its package from it", async () => {
       const events: ProgressEvent[] = [];
       const [a, b] = await Promise.all([load("a", {}, events), load("b", {}, events)]);
-      const layerBuilds = events.filter((e) => e.stage === "create-venv" && e.message.startsWith('shared runtime "hello": creating'));
+      const layerBuilds = events.filter(
+        (e) => e.stage === "create-venv" && e.message.startsWith('shared runtime "hello": creating'),
+      );
       assert.equal(layerBuilds.length, 1, "the layer is built once for both");
       const layer = a!.environment.sharedRuntime!;
       assert.equal(layer.name, "hello");
       assert.equal(layer.venvPath, path.join(venvRoot, ".shared", "hello"));
       assert.deepEqual(b!.environment.sharedRuntime, layer);
       for (const ext of [a!, b!]) {
-        const seen = (await ext.call("probe", ["pyisolate_fixture_hello", HELLO])) as { version: string; file: string; dist: string };
+        const seen = (await ext.call("probe", ["pyisolate_fixture_hello", HELLO])) as {
+          version: string;
+          file: string;
+          dist: string;
+        };
         assert.equal(seen.version, "1.0");
         assert.equal(seen.dist, "1.0");
         assert.ok(seen.file.startsWith(`${layer.sitePackages}/`), `${seen.file} is not in the layer`);
         // The venv holds no copy of the package: only a metadata stub that installers read.
         const own = sitePackages(ext.environment.venvPath);
         assert.ok(!existsSync(path.join(own, "pyisolate_fixture_hello")), "the extension's venv has no copy");
-        assert.equal(readFileSync(path.join(own, "pyisolate_fixture_hello-1.0.dist-info", "INSTALLER"), "utf8").trim(), "pyisolate-shared-runtime");
+        assert.equal(
+          readFileSync(path.join(own, "pyisolate_fixture_hello-1.0.dist-info", "INSTALLER"), "utf8").trim(),
+          "pyisolate-shared-runtime",
+        );
         const sysPath = (await ext.call("sys_path")) as string[];
-        assert.ok(sysPath.indexOf(layer.sitePackages) > sysPath.findIndex((p) => p.startsWith(ext.environment.venvPath)), "the layer comes after the venv's own packages");
+        assert.ok(
+          sysPath.indexOf(layer.sitePackages) > sysPath.findIndex((p) => p.startsWith(ext.environment.venvPath)),
+          "the layer comes after the venv's own packages",
+        );
       }
       // A second load of an unchanged layer and venv is a reuse, with nothing built.
       await a!.stop();
       const again: ProgressEvent[] = [];
       const a2 = await load("a", {}, again);
       assert.equal(a2.environment.reused, true);
-      assert.ok(again.every((e) => e.stage !== "create-venv" && e.stage !== "install"), JSON.stringify(again.map((e) => e.message)));
+      assert.ok(
+        again.every((e) => e.stage !== "create-venv" && e.stage !== "install"),
+        JSON.stringify(again.map((e) => e.message)),
+      );
     });
 
     it("an extension's own dependency on the layer's package is satisfied by the layer, directly and through another package", async () => {
       const events: ProgressEvent[] = [];
       const ext = await load("dependent", { dependencies: [`${HELLO}>=1.0`, "pyisolate-fixture-user"] }, events);
-      const installed = events.filter((e) => e.stage === "install" && e.line).map((e) => e.line!).join("\n");
+      const installed = events
+        .filter((e) => e.stage === "install" && e.line)
+        .map((e) => e.line!)
+        .join("\n");
       assert.match(installed, /pyisolate[-_]fixture[-_]user/i);
       const own = sitePackages(ext.environment.venvPath);
       assert.ok(existsSync(path.join(own, "pyisolate_fixture_user")), "its own package is in its venv");
-      assert.ok(!existsSync(path.join(own, "pyisolate_fixture_hello")), `the layer's package was installed again:\n${installed}`);
+      assert.ok(
+        !existsSync(path.join(own, "pyisolate_fixture_hello")),
+        `the layer's package was installed again:\n${installed}`,
+      );
       const user = (await ext.call("probe", ["pyisolate_fixture_user"])) as { file: string };
       assert.ok(user.file.startsWith(`${own}/`), JSON.stringify(user));
       const hello = (await ext.call("probe", ["pyisolate_fixture_hello"])) as { file: string };
@@ -130,19 +177,29 @@ for (const backend of ["uv", "pip"] as const) {
 
     it("an extension's own pin of another version wins over the layer, and leaves the layer as it was", async () => {
       const ext = await load("pinned", { dependencies: [`${HELLO}==2.0`] });
-      const seen = (await ext.call("probe", ["pyisolate_fixture_hello", HELLO])) as { version: string; file: string; dist: string };
+      const seen = (await ext.call("probe", ["pyisolate_fixture_hello", HELLO])) as {
+        version: string;
+        file: string;
+        dist: string;
+      };
       assert.deepEqual([seen.version, seen.dist], ["2.0", "2.0"]);
       assert.ok(seen.file.startsWith(`${sitePackages(ext.environment.venvPath)}/`));
       const other = loaded.find((e) => e.name === "b")!;
       assert.equal(((await other.call("probe", ["pyisolate_fixture_hello"])) as { version: string }).version, "1.0");
-      assert.ok(existsSync(path.join(ext.environment.sharedRuntime!.sitePackages, "pyisolate_fixture_hello-1.0.dist-info")));
+      assert.ok(
+        existsSync(path.join(ext.environment.sharedRuntime!.sitePackages, "pyisolate_fixture_hello-1.0.dist-info")),
+      );
     });
 
     it("a sealed extension in the same manager cannot import the layer's package", async () => {
       const ext = await load("sealed", { sharedRuntime: undefined });
       assert.equal(ext.environment.sharedRuntime, undefined);
       assert.deepEqual(await ext.call("probe", ["pyisolate_fixture_hello"]), { error: "ModuleNotFoundError" });
-      assert.ok(!readdirSync(sitePackages(ext.environment.venvPath)).some((f) => f.endsWith(".pth") || f.startsWith("pyisolate_fixture")));
+      assert.ok(
+        !readdirSync(sitePackages(ext.environment.venvPath)).some(
+          (f) => f.endsWith(".pth") || f.startsWith("pyisolate_fixture"),
+        ),
+      );
     });
   });
 }
@@ -166,7 +223,12 @@ describe("shared runtime layer in the sandbox", { timeout: 300_000 }, () => {
     const write = (await ext.call("write", [path.join(layer.sitePackages, "planted.pth")])) as string[];
     assert.equal(write[0], "OSError", JSON.stringify(write));
     assert.match(String(write[1]), /Read-only file system/);
-    assert.equal(((await ext.call("write", [path.join(layer.sitePackages, "pyisolate_fixture_hello", "__init__.py")])) as string[])[0], "OSError");
+    assert.equal(
+      (
+        (await ext.call("write", [path.join(layer.sitePackages, "pyisolate_fixture_hello", "__init__.py")])) as string[]
+      )[0],
+      "OSError",
+    );
     assert.ok(!existsSync(path.join(layer.sitePackages, "planted.pth")));
 
     const sealed = await load("bw_sealed", { backend: "bwrap" }, null);
@@ -192,12 +254,22 @@ describe("shared runtime configuration", { timeout: 300_000 }, () => {
 
   it("a changed layer is rebuilt, and so are the venvs that use it", async () => {
     const first = manager("uv", venvRoot);
-    const one = await first.load({ name: "user", modulePath: PROBE, sharedRuntime: "hello", sandbox: { mode: "disabled" } });
+    const one = await first.load({
+      name: "user",
+      modulePath: PROBE,
+      sharedRuntime: "hello",
+      sandbox: { mode: "disabled" },
+    });
     const before = one.environment;
     await first.close();
     const second = manager("uv", venvRoot, `${HELLO}==2.0`);
     try {
-      const two = await second.load({ name: "user", modulePath: PROBE, sharedRuntime: "hello", sandbox: { mode: "disabled" } });
+      const two = await second.load({
+        name: "user",
+        modulePath: PROBE,
+        sharedRuntime: "hello",
+        sandbox: { mode: "disabled" },
+      });
       assert.equal(two.environment.reused, false);
       assert.notEqual(two.environment.fingerprint, before.fingerprint);
       assert.notEqual(two.environment.sharedRuntime!.fingerprint, before.sharedRuntime!.fingerprint);
@@ -215,7 +287,12 @@ describe("shared runtime configuration", { timeout: 300_000 }, () => {
     try {
       const named = await m.load({ name: "yaml_named", modulePath: dir, sandbox: { mode: "disabled" } });
       assert.equal(named.environment.sharedRuntime?.name, "hello");
-      const sealed = await m.load({ name: "yaml_sealed", modulePath: dir, sharedRuntime: null, sandbox: { mode: "disabled" } });
+      const sealed = await m.load({
+        name: "yaml_sealed",
+        modulePath: dir,
+        sharedRuntime: null,
+        sandbox: { mode: "disabled" },
+      });
       assert.equal(sealed.environment.sharedRuntime, undefined);
       assert.deepEqual(await sealed.call("probe", ["pyisolate_fixture_hello"]), { error: "ModuleNotFoundError" });
     } finally {
@@ -233,11 +310,17 @@ describe("shared runtime configuration", { timeout: 300_000 }, () => {
     assert.throws(bad({ t: { dependencies: ["six"], backend: "conda" } }), { key: "sharedRuntimes.t.backend" });
     const m = manager("uv", venvRoot);
     try {
-      await assert.rejects(m.load({ name: "x", modulePath: PROBE, sharedRuntime: "nope", sandbox: { mode: "disabled" } }),
-        (e: unknown) => e instanceof ConfigError && e.key === "sharedRuntime" && /"hello"/.test(e.message));
-      await assert.rejects(m.load({ name: "x", modulePath: PROBE, sharedRuntime: "constructor", sandbox: { mode: "disabled" } }),
-        { key: "sharedRuntime" });
-      await assert.rejects(m.load({ name: "x", modulePath: PROBE, sharedRuntime: 5 as unknown as string }), { key: "sharedRuntime" });
+      await assert.rejects(
+        m.load({ name: "x", modulePath: PROBE, sharedRuntime: "nope", sandbox: { mode: "disabled" } }),
+        (e: unknown) => e instanceof ConfigError && e.key === "sharedRuntime" && /"hello"/.test(e.message),
+      );
+      await assert.rejects(
+        m.load({ name: "x", modulePath: PROBE, sharedRuntime: "constructor", sandbox: { mode: "disabled" } }),
+        { key: "sharedRuntime" },
+      );
+      await assert.rejects(m.load({ name: "x", modulePath: PROBE, sharedRuntime: 5 as unknown as string }), {
+        key: "sharedRuntime",
+      });
     } finally {
       await m.close();
     }
@@ -256,8 +339,19 @@ describe("shared runtime configuration", { timeout: 300_000 }, () => {
     if (!other) return t.skip("no second Python minor on this host");
     const m = manager("uv", venvRoot, `${HELLO}==2.0`);
     try {
-      await assert.rejects(m.load({ name: "minor", modulePath: PROBE, sharedRuntime: "hello", python: other, sandbox: { mode: "disabled" } }),
-        (e: unknown) => e instanceof ConfigError && e.key === "sharedRuntime" && e.message.includes(`built for Python ${layerPython.version}`));
+      await assert.rejects(
+        m.load({
+          name: "minor",
+          modulePath: PROBE,
+          sharedRuntime: "hello",
+          python: other,
+          sandbox: { mode: "disabled" },
+        }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.key === "sharedRuntime" &&
+          e.message.includes(`built for Python ${layerPython.version}`),
+      );
     } finally {
       await m.close();
     }

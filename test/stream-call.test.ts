@@ -8,10 +8,17 @@ import { failedStream, onceDone, StreamCall } from "../src/rpc/stream-call.js";
 /** A StreamCall whose link records what it would send. */
 function streamCall(window: number, options: { signal?: AbortSignal; idleTimeoutMs?: number } = {}) {
   const sent: string[] = [];
-  const call = new StreamCall({
-    credit: (id, n) => sent.push(`credit ${id} ${n}`),
-    cancel: (id) => sent.push(`cancel ${id}`),
-  }, 7, window, "extension.gen", options.signal, options.idleTimeoutMs);
+  const call = new StreamCall(
+    {
+      credit: (id, n) => sent.push(`credit ${id} ${n}`),
+      cancel: (id) => sent.push(`cancel ${id}`),
+    },
+    7,
+    window,
+    "extension.gen",
+    options.signal,
+    options.idleTimeoutMs,
+  );
   return { call, sent };
 }
 
@@ -25,7 +32,10 @@ describe("a stream call's reader", () => {
     assert.deepEqual(sent, ["credit 7 2"]);
     call.accept(4);
     call.accept(5);
-    assert.throws(() => call.accept(6), (e: unknown) => e instanceof ProtocolError && /item 7: more items than the 6 granted/.test(e.message));
+    assert.throws(
+      () => call.accept(6),
+      (e: unknown) => e instanceof ProtocolError && /item 7: more items than the 6 granted/.test(e.message),
+    );
   });
 
   it("hands items to a waiting read, then ends with done after the queue", async () => {

@@ -33,7 +33,13 @@ for (const mode of SANDBOX_MODES) {
     let skip: string | undefined;
     before(async () => {
       skip = unavailableMode(caps, mode.sandbox);
-      if (!skip) ext = await manager.load<StreamApi>({ name: `stream_np_${mode.tag}`, modulePath: fixture("stream_ext"), dependencies: NUMPY, sandbox: mode.sandbox });
+      if (!skip)
+        ext = await manager.load<StreamApi>({
+          name: `stream_np_${mode.tag}`,
+          modulePath: fixture("stream_ext"),
+          dependencies: NUMPY,
+          sandbox: mode.sandbox,
+        });
     });
     after(() => ext?.stop());
 
@@ -46,7 +52,7 @@ for (const mode of SANDBOX_MODES) {
       for await (const w of ext!.proxy.words("streams both ways")) words.push(w.toUpperCase());
       assert.deepEqual(words, ["STREAMS", "BOTH", "WAYS"]);
       const pid: Promise<number> = ext!.proxy.pid();
-      assert.equal(typeof await pid, "number");
+      assert.equal(typeof (await pid), "number");
     });
 
     it("numpy arrays yielded by a generator arrive as shared memory: a host write shows in Python's array", async (t) => {
@@ -54,7 +60,14 @@ for (const mode of SANDBOX_MODES) {
       if (noAddon) return t.skip(noAddon);
       const got: Tensor[] = [];
       for await (const item of ext!.stream("arrays", [3, 1024], { window: 2 })) got.push(item as Tensor);
-      assert.deepEqual(got.map((x) => [x.isShared, x.shape[0], x.at(0)]), [[true, 1024, 0], [true, 1024, 1], [true, 1024, 2]]);
+      assert.deepEqual(
+        got.map((x) => [x.isShared, x.shape[0], x.at(0)]),
+        [
+          [true, 1024, 0],
+          [true, 1024, 1],
+          [true, 1024, 2],
+        ],
+      );
       const data = got[2]!.data as Float32Array;
       data[0] = 42.5;
       assert.equal(await ext!.call("kept_first", [2]), 42.5, "the item is the generator's own memory, not a copy");
@@ -65,7 +78,12 @@ for (const mode of SANDBOX_MODES) {
 describe("a pool streams", () => {
   let pool: ExtensionPool<StreamApi> | undefined;
   before(async () => {
-    pool = await manager.pool<StreamApi>({ name: "stream_pool", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" }, workers: 2 });
+    pool = await manager.pool<StreamApi>({
+      name: "stream_pool",
+      modulePath: fixture("stream_ext"),
+      sandbox: { mode: "disabled" },
+      workers: 2,
+    });
   });
   after(() => pool?.stop());
 
@@ -79,10 +97,17 @@ describe("a pool streams", () => {
     // The least-busy rule sends the next call to the other worker.
     assert.notEqual(await pool!.call("pid"), busy?.pid);
     await stream.return!();
-    assert.deepEqual(pool!.workers.map((w) => w.inFlight), [0, 0], "leaving the stream ends its count");
+    assert.deepEqual(
+      pool!.workers.map((w) => w.inFlight),
+      [0, 0],
+      "leaving the stream ends its count",
+    );
     const items: number[] = [];
     for await (const n of pool!.proxy.count(3)) items.push(n);
     assert.deepEqual(items, [0, 1, 2]);
-    assert.deepEqual(pool!.workers.map((w) => w.inFlight), [0, 0]);
+    assert.deepEqual(
+      pool!.workers.map((w) => w.inFlight),
+      [0, 0],
+    );
   });
 });

@@ -15,13 +15,21 @@ let bystander: Extension;
 let loads = 0;
 
 before(async () => {
-  bystander = await manager.load({ name: "stream_bystander", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" } });
+  bystander = await manager.load({
+    name: "stream_bystander",
+    modulePath: fixture("stream_ext"),
+    sandbox: { mode: "disabled" },
+  });
 });
 after(() => manager.close());
 
 async function hostile(): Promise<Extension> {
   loads += 1;
-  return manager.load({ name: `stream_hostile_${loads}`, modulePath: fixture("stream_hostile"), sandbox: { mode: "disabled" } });
+  return manager.load({
+    name: `stream_hostile_${loads}`,
+    modulePath: fixture("stream_hostile"),
+    sandbox: { mode: "disabled" },
+  });
 }
 
 async function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
@@ -32,7 +40,10 @@ async function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
 
 /** The attack stopped `ext` with a ProtocolError matching `says`; the bystander still answers. */
 async function refused(ext: Extension, attempt: Promise<unknown>, says: RegExp): Promise<void> {
-  const error = await attempt.then(() => undefined, (e: unknown) => e);
+  const error = await attempt.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(error instanceof ProtocolError, `expected a ProtocolError, got ${String(error)}`);
   assert.match(error.message, says);
   assert.equal(ext.state, "crashed");
@@ -46,8 +57,15 @@ async function* endless(): AsyncGenerator<number> {
 describe("hostile stream messages", () => {
   it("items past the credit granted: the whole window is accepted, one more stops the extension", async () => {
     const ext = await hostile();
-    assert.deepEqual(await collect(ext.stream("items", [0], { window: 16 })), Array.from({ length: 16 }, (_, i) => i));
-    await refused(ext, collect(ext.stream("items", [1], { window: 16 })), /item \d+: more items than the 16 granted to stream extension\.items/);
+    assert.deepEqual(
+      await collect(ext.stream("items", [0], { window: 16 })),
+      Array.from({ length: 16 }, (_, i) => i),
+    );
+    await refused(
+      ext,
+      collect(ext.stream("items", [1], { window: 16 })),
+      /item \d+: more items than the 16 granted to stream extension\.items/,
+    );
   });
 
   it("an item for a stream call that is not open", async () => {
@@ -59,7 +77,11 @@ describe("hostile stream messages", () => {
   it("credit past the most one stream may hold (65,536 items) for a host iterable", async () => {
     const ext = await hostile();
     assert.equal(await ext.call("credit", [endless(), 8, 2]), 0);
-    await refused(ext, ext.call("credit", [endless(), 65_536, 2]), /credit \d+: \d+ items outstanding exceeds the most a stream may hold, 65536/);
+    await refused(
+      ext,
+      ext.call("credit", [endless(), 65_536, 2]),
+      /credit \d+: \d+ items outstanding exceeds the most a stream may hold, 65536/,
+    );
   });
 
   it("a $iter value from the extension: streams go from the host only", async () => {
@@ -86,7 +108,12 @@ describe("the ready message's list of generator methods", () => {
   };
 
   it("names methods among `methods`; absent, none streams", () => {
-    assert.deepEqual(ready({ streams: ["count"] }), { kind: "ready", methods: ["count", "pid"], extensionClass: "Ext", streams: ["count"] });
+    assert.deepEqual(ready({ streams: ["count"] }), {
+      kind: "ready",
+      methods: ["count", "pid"],
+      extensionClass: "Ext",
+      streams: ["count"],
+    });
     assert.deepEqual(ready({}), { kind: "ready", methods: ["count", "pid"], extensionClass: "Ext", streams: [] });
   });
 

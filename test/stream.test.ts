@@ -4,11 +4,19 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
-  CallAbortedError, ExtensionClosedError, ExtensionCrashedError, RemoteError, UnknownMethodError, type Extension,
+  CallAbortedError,
+  ExtensionClosedError,
+  ExtensionCrashedError,
+  RemoteError,
+  UnknownMethodError,
+  type Extension,
 } from "../src/index.js";
 import { fixture, makeManager, waitFor } from "./helpers.js";
 
-interface Stats { produced: number; closed: string | null }
+interface Stats {
+  produced: number;
+  closed: string | null;
+}
 
 const manager = makeManager();
 let ext: Extension;
@@ -35,12 +43,15 @@ describe("reading a Python generator", () => {
     const viaProxy = ext.proxy.count!(3) as unknown as AsyncIterable<unknown>;
     assert.equal(typeof viaProxy[Symbol.asyncIterator], "function", "the proxy streams a generator method");
     assert.deepEqual(await collect(viaProxy), [0, 1, 2]);
-    assert.equal(typeof await ext.proxy.pid!(), "number", "a plain method through the proxy is still a call");
+    assert.equal(typeof (await ext.proxy.pid!()), "number", "a plain method through the proxy is still a call");
   });
 
   it("a generator of zero items ends at once, and a window of 1 still delivers every item", async () => {
     assert.deepEqual(await collect(ext.stream("count", [0])), []);
-    assert.deepEqual(await collect(ext.stream("count", [40], { window: 1 })), Array.from({ length: 40 }, (_, i) => i));
+    assert.deepEqual(
+      await collect(ext.stream("count", [40], { window: 1 })),
+      Array.from({ length: 40 }, (_, i) => i),
+    );
   });
 
   it("backpressure: a consumer that stops reading holds the generator to its window, and reading on lets it go on", async () => {
@@ -55,9 +66,15 @@ describe("reading a Python generator", () => {
     for (let k = 0; k < 60; k++) {
       seen.push(((await stream.next()).value as { i: number }).i);
       const { produced } = await stats("bp");
-      assert.ok(produced - seen.length <= window, `produced ${produced} with ${seen.length} read: at most ${window} ahead`);
+      assert.ok(
+        produced - seen.length <= window,
+        `produced ${produced} with ${seen.length} read: at most ${window} ahead`,
+      );
     }
-    assert.deepEqual(seen, Array.from({ length: 61 }, (_, i) => i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 61 }, (_, i) => i),
+    );
     await stream.return!();
     await waitFor(async () => (await stats("bp")).closed === "GeneratorExit", 10_000, "the generator to close");
   });
@@ -78,7 +95,11 @@ describe("reading a Python generator", () => {
     assert.ok(error instanceof CallAbortedError, String(error));
     assert.equal((error.cause as Error).message, "user gave up");
     await assert.rejects(stream.next(), CallAbortedError, "later reads reject the same way");
-    await waitFor(async () => (await stats("abort")).closed === "CancelledError", 10_000, "CancelledError in the generator");
+    await waitFor(
+      async () => (await stats("abort")).closed === "CancelledError",
+      10_000,
+      "CancelledError in the generator",
+    );
   });
 
   it("the per-item idle timeout cancels a stream whose next item does not come", async () => {
@@ -87,7 +108,11 @@ describe("reading a Python generator", () => {
     const error = await stream.next().catch((e: unknown) => e);
     assert.ok(error instanceof CallAbortedError && error.timedOut, String(error));
     assert.match(error.message, /no item within 300 ms/);
-    await waitFor(async () => (await stats("idle")).closed === "CancelledError", 10_000, "CancelledError after the timeout");
+    await waitFor(
+      async () => (await stats("idle")).closed === "CancelledError",
+      10_000,
+      "CancelledError after the timeout",
+    );
   });
 
   it("an error mid-stream comes after the items before it, as a RemoteError with the Python type and traceback", async () => {
@@ -110,15 +135,23 @@ describe("reading a Python generator", () => {
     const unsendable = await stream.next().catch((e: unknown) => e);
     assert.ok(unsendable instanceof RemoteError && unsendable.remoteType === "TypeError", String(unsendable));
     await assert.rejects(collect(ext.stream("nope")), UnknownMethodError);
-    await assert.rejects(collect(ext.stream("count", [1], { window: 0 })), /options.window must be an integer from 1 to 65536/);
-    assert.equal(await ext.call("pid") as number > 0, true, "the extension is unharmed");
+    await assert.rejects(
+      collect(ext.stream("count", [1], { window: 0 })),
+      /options.window must be an integer from 1 to 65536/,
+    );
+    assert.equal(((await ext.call("pid")) as number) > 0, true, "the extension is unharmed");
   });
 
   it("many streams at once on one extension, interleaved with calls, each gets its own items", async () => {
     const streams = Array.from({ length: 200 }, (_, s) => collect(ext.stream("count", [25, s * 1000], { window: 3 })));
     const calls = Array.from({ length: 100 }, () => ext.call("pid"));
     const results = await Promise.all(streams);
-    results.forEach((items, s) => assert.deepEqual(items, Array.from({ length: 25 }, (_, i) => s * 1000 + i)));
+    results.forEach((items, s) =>
+      assert.deepEqual(
+        items,
+        Array.from({ length: 25 }, (_, i) => s * 1000 + i),
+      ),
+    );
     assert.equal(new Set(await Promise.all(calls)).size, 1);
   });
 });
@@ -128,7 +161,10 @@ describe("host iterables into Python", () => {
     async function* numbers(): AsyncGenerator<number> {
       for (let i = 0; i < 50; i++) yield i;
     }
-    assert.deepEqual(await ext.call("collect", [numbers()]), Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(
+      await ext.call("collect", [numbers()]),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     function* letters(): Generator<string> {
       yield* ["x", "y"];
     }
@@ -169,7 +205,10 @@ describe("host iterables into Python", () => {
     async function* ones(): AsyncGenerator<number> {
       for (let i = 0; i < 30; i++) yield i;
     }
-    assert.deepEqual(await collect(ext.stream("doubled", [ones()], { window: 2 })), Array.from({ length: 30 }, (_, i) => i * 2));
+    assert.deepEqual(
+      await collect(ext.stream("doubled", [ones()], { window: 2 })),
+      Array.from({ length: 30 }, (_, i) => i * 2),
+    );
   });
 
   it("an error thrown by the host generator reaches Python as the exception of its read", async () => {
@@ -187,7 +226,11 @@ describe("host iterables into Python", () => {
 
 describe("a stream's extension goes away", () => {
   it("a crash mid-stream ends it with ExtensionCrashedError after the items that arrived", async () => {
-    const crashing = await manager.load({ name: "stream_crash", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" } });
+    const crashing = await manager.load({
+      name: "stream_crash",
+      modulePath: fixture("stream_ext"),
+      sandbox: { mode: "disabled" },
+    });
     const items: unknown[] = [];
     const error = await (async () => {
       for await (const item of crashing.stream("crash_after", [3])) items.push(item);
@@ -199,7 +242,9 @@ describe("a stream's extension goes away", () => {
 
   it("a stream made while the extension restarts (queueCalls) waits for the restart, then streams", async () => {
     const restarting = await manager.load({
-      name: "stream_restart", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" },
+      name: "stream_restart",
+      modulePath: fixture("stream_ext"),
+      sandbox: { mode: "disabled" },
       restart: { queueCalls: true, backoffMs: 50, maxRestarts: 2 },
     });
     const crash = await collect(restarting.stream("crash_after", [0])).catch((e: unknown) => e);
@@ -211,12 +256,16 @@ describe("a stream's extension goes away", () => {
   });
 
   it("stop() ends an open stream with ExtensionClosedError, and a stream of a stopped extension rejects at once", async () => {
-    const stopping = await manager.load({ name: "stream_stop", modulePath: fixture("stream_ext"), sandbox: { mode: "disabled" } });
+    const stopping = await manager.load({
+      name: "stream_stop",
+      modulePath: fixture("stream_ext"),
+      sandbox: { mode: "disabled" },
+    });
     const stream = stopping.stream("forever_async", ["stop", 1]);
     assert.equal((await stream.next()).value, 0);
     const read = stream.next().catch((e: unknown) => e);
     await stopping.stop();
-    assert.ok(await read instanceof ExtensionClosedError);
+    assert.ok((await read) instanceof ExtensionClosedError);
     await assert.rejects(stopping.stream("count", [1]).next(), ExtensionClosedError);
   });
 });

@@ -11,12 +11,15 @@ import { fixture, makeManager } from "./helpers.js";
 /** Starts `python -m pyisolate._guest.remote` here, as a Ray job would on its node. */
 function localJob(env: Record<string, string>): Promise<RemoteJob> {
   const child = spawn(process.env.PYTHON ?? "python3", ["-m", "pyisolate._guest.remote"], {
-    cwd: RUNTIME_ROOT, env: { PATH: process.env.PATH, PYTHONPATH: RUNTIME_ROOT, PYISOLATE_MODULE_PATH: fixture("echo_ext"), ...env }, stdio: ["ignore", "ignore", "pipe"],
+    cwd: RUNTIME_ROOT,
+    env: { PATH: process.env.PATH, PYTHONPATH: RUNTIME_ROOT, PYISOLATE_MODULE_PATH: fixture("echo_ext"), ...env },
+    stdio: ["ignore", "ignore", "pipe"],
   });
   const tail: string[] = [];
   child.stderr!.on("data", (d: Buffer) => tail.push(d.toString()));
-  const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderrTail: string[] }>((resolve) =>
-    child.once("close", (exitCode, signal) => resolve({ exitCode, signal, stderrTail: tail })));
+  const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderrTail: string[] }>(
+    (resolve) => child.once("close", (exitCode, signal) => resolve({ exitCode, signal, stderrTail: tail })),
+  );
   return Promise.resolve({ pid: child.pid, exited, kill: () => child.kill("SIGKILL"), placement: { node: "local" } });
 }
 
@@ -25,12 +28,23 @@ describe("loadRemote", () => {
   after(() => manager.close());
 
   it("serves calls, host services and errors from a guest it did not spawn, and a killed job crashes its calls", async () => {
-    manager.provide("Counter", { async add(n: number) { return n * 2; } });
-    const ext = await loadRemote(manager, { name: "tcp_remote", modulePath: "/nowhere/on/the/host", launch: async (env) => localJob(env) });
+    manager.provide("Counter", {
+      async add(n: number) {
+        return n * 2;
+      },
+    });
+    const ext = await loadRemote(manager, {
+      name: "tcp_remote",
+      modulePath: "/nowhere/on/the/host",
+      launch: async (env) => localJob(env),
+    });
     assert.equal(manager.get("tcp_remote"), ext);
     assert.deepEqual(await ext.call("echo", [{ b: new Uint8Array([7]) }]), { b: new Uint8Array([7]) });
     assert.equal(await ext.call("bump", [21]), 42);
-    await assert.rejects(ext.call("raise_value_error", ["far"]), (e: unknown) => e instanceof RemoteError && e.remoteType === "ValueError");
+    await assert.rejects(
+      ext.call("raise_value_error", ["far"]),
+      (e: unknown) => e instanceof RemoteError && e.remoteType === "ValueError",
+    );
     const call = ext.call("sleep_forever");
     await new Promise((resolve) => ext.once("sleeping", resolve));
     process.kill(ext.pid!, "SIGKILL");
@@ -39,7 +53,11 @@ describe("loadRemote", () => {
 
   it("stop() shuts the remote guest down cleanly and unregisters it", async () => {
     let job: RemoteJob | undefined;
-    const ext = await loadRemote(manager, { name: "tcp_remote_stop", modulePath: "/nowhere", launch: async (env) => (job = await localJob(env)) });
+    const ext = await loadRemote(manager, {
+      name: "tcp_remote_stop",
+      modulePath: "/nowhere",
+      launch: async (env) => (job = await localJob(env)),
+    });
     assert.equal(await ext.call("echo", ["hi"]), "hi");
     await ext.stop();
     assert.equal((await job!.exited).exitCode, 0, "the guest ran its shutdown and exited 0");

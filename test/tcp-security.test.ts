@@ -46,7 +46,9 @@ describe("the cluster listener", () => {
   let listener: ClusterListener;
 
   before(async () => {
-    manager = makeManager({ cluster: { listen: { host: "127.0.0.1", port: 0, authTimeoutMs: 400, maxPendingConnections: 8 } } });
+    manager = makeManager({
+      cluster: { listen: { host: "127.0.0.1", port: 0, authTimeoutMs: 400, maxPendingConnections: 8 } },
+    });
     listener = await manager.clusterListener();
   });
   after(() => manager.close());
@@ -57,7 +59,10 @@ describe("the cluster listener", () => {
     const wrong = await tlsClient(listener.port, Buffer.concat([AUTH_MAGIC, randomBytes(32)]));
     assert.equal((await wrong.closed).length, 0, "a wrong token gets no byte back");
     assert.equal(listener.stats.refused, refusedBefore + 1);
-    const right = await tlsClient(listener.port, Buffer.concat([AUTH_MAGIC, Buffer.from(slot.token, "hex"), Buffer.from("first frame")]));
+    const right = await tlsClient(
+      listener.port,
+      Buffer.concat([AUTH_MAGIC, Buffer.from(slot.token, "hex"), Buffer.from("first frame")]),
+    );
     const accepted = await slot.accepted;
     accepted.resume();
     const first = await new Promise<Buffer>((resolve) => accepted.once("data", resolve));
@@ -106,10 +111,19 @@ describe("the listener's existence", () => {
     await new Promise((resolve) => setTimeout(resolve, 50)); // a closed server's handle goes a turn after close()
     const before = listeners();
     const manager = makeManager();
-    const unix = await manager.load({ name: "tcp_sec_unix", modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" } });
+    const unix = await manager.load({
+      name: "tcp_sec_unix",
+      modulePath: fixture("echo_ext"),
+      sandbox: { mode: "disabled" },
+    });
     assert.equal(await unix.call("echo", [1]), 1);
     assert.equal(listeners(), before, "a Unix-transport load opens no listener");
-    await manager.load({ name: "tcp_sec_tcp", modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" }, transport: "tcp" });
+    await manager.load({
+      name: "tcp_sec_tcp",
+      modulePath: fixture("echo_ext"),
+      sandbox: { mode: "disabled" },
+      transport: "tcp",
+    });
     assert.equal(listeners(), before + 1);
     const port = (await manager.clusterListener()).port;
     await manager.close();
@@ -134,14 +148,25 @@ describe("the guest's side", () => {
   it("refuses a server whose certificate is not the pinned one, and sends it nothing", async () => {
     const impostor = makeTlsIdentity("impostor");
     const received: Buffer[] = [];
-    const server = tlsServer({ key: impostor.key, cert: impostor.cert }, (socket) => socket.on("data", (d: Buffer) => received.push(d)));
+    const server = tlsServer({ key: impostor.key, cert: impostor.cert }, (socket) =>
+      socket.on("data", (d: Buffer) => received.push(d)),
+    );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as { port: number }).port;
     try {
-      const guest = spawn(process.env.PYTHON ?? "python3", ["-I", "-S", "-u", join(RUNTIME_ROOT, "pyisolate", "_guest", "bootstrap.py")], {
-        env: { PATH: process.env.PATH, PYISOLATE_CONNECT: `127.0.0.1:${port}`, PYISOLATE_PEER_SHA256: makeTlsIdentity().fingerprint, PYISOLATE_TOKEN: randomBytes(32).toString("hex") },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      const guest = spawn(
+        process.env.PYTHON ?? "python3",
+        ["-I", "-S", "-u", join(RUNTIME_ROOT, "pyisolate", "_guest", "bootstrap.py")],
+        {
+          env: {
+            PATH: process.env.PATH,
+            PYISOLATE_CONNECT: `127.0.0.1:${port}`,
+            PYISOLATE_PEER_SHA256: makeTlsIdentity().fingerprint,
+            PYISOLATE_TOKEN: randomBytes(32).toString("hex"),
+          },
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
       let stderr = "";
       guest.stderr!.on("data", (d: Buffer) => (stderr += d));
       const code = await new Promise<number | null>((resolve) => guest.once("close", resolve));
@@ -159,15 +184,24 @@ describe("a sandboxed guest on TCP", async () => {
   const manager = makeManager();
   after(() => manager.close());
   for (const mode of SANDBOX_MODES) {
-    it(`under ${mode.label}: has no Unix channel and no dial variables, and ${mode.tag === "none" ? "can" : "cannot"} open a new connection`, { skip: unavailableMode(caps, mode.sandbox) }, async () => {
-      const ext = await manager.load({ name: `tcp_probe_${mode.tag}`, modulePath: fixture("tcp_probe"), sandbox: mode.sandbox, transport: "tcp" });
-      assert.equal(await ext.call("unix_channel"), false);
-      assert.deepEqual(await ext.call("token_env"), []);
-      const port = (await manager.clusterListener()).port;
-      const dialled = (await ext.call("dial", ["127.0.0.1", port])) as string;
-      if (mode.tag === "none") assert.equal(dialled, "connected");
-      else assert.match(dialled, /^PermissionError: .*no network/);
-      await ext.stop();
-    });
+    it(
+      `under ${mode.label}: has no Unix channel and no dial variables, and ${mode.tag === "none" ? "can" : "cannot"} open a new connection`,
+      { skip: unavailableMode(caps, mode.sandbox) },
+      async () => {
+        const ext = await manager.load({
+          name: `tcp_probe_${mode.tag}`,
+          modulePath: fixture("tcp_probe"),
+          sandbox: mode.sandbox,
+          transport: "tcp",
+        });
+        assert.equal(await ext.call("unix_channel"), false);
+        assert.deepEqual(await ext.call("token_env"), []);
+        const port = (await manager.clusterListener()).port;
+        const dialled = (await ext.call("dial", ["127.0.0.1", port])) as string;
+        if (mode.tag === "none") assert.equal(dialled, "connected");
+        else assert.match(dialled, /^PermissionError: .*no network/);
+        await ext.stop();
+      },
+    );
   }
 });

@@ -2,7 +2,14 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CallAbortedError, ExtensionCrashedError, ExtensionUnresponsiveError, RemoteError, type Extension, type ExtensionManager } from "../src/index.js";
+import {
+  CallAbortedError,
+  ExtensionCrashedError,
+  ExtensionUnresponsiveError,
+  RemoteError,
+  type Extension,
+  type ExtensionManager,
+} from "../src/index.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { fixture, makeManager } from "./helpers.js";
 import { NUMPY } from "./tensor-helpers.js";
@@ -15,14 +22,30 @@ for (const transport of ["unix", "tcp"] as const) {
 
     before(async () => {
       manager = makeManager();
-      manager.provide("Counter", { async add(n: number) { counter += n; return counter; } });
+      manager.provide("Counter", {
+        async add(n: number) {
+          counter += n;
+          return counter;
+        },
+      });
       manager.provide("Nest", { down: (depth: number) => ext.call("nested", [depth]) });
-      ext = await manager.load({ name: `tcp_echo_${transport}`, modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" }, transport });
+      ext = await manager.load({
+        name: `tcp_echo_${transport}`,
+        modulePath: fixture("echo_ext"),
+        sandbox: { mode: "disabled" },
+        transport,
+      });
     });
     after(() => manager.close());
 
     it("round-trips values, bytes and big numbers", async () => {
-      const value = { text: "héllo ✓", list: [1, [2, []]], big: 2n ** 64n, nan: NaN, bytes: new Uint8Array([0, 1, 255]) };
+      const value = {
+        text: "héllo ✓",
+        list: [1, [2, []]],
+        big: 2n ** 64n,
+        nan: NaN,
+        bytes: new Uint8Array([0, 1, 255]),
+      };
       assert.deepEqual(await ext.call("echo", [value]), value);
       const bytes = (await ext.call("make_bytes", [300_000])) as Uint8Array;
       assert.equal(bytes.length, 300_000);
@@ -54,7 +77,10 @@ for (const transport of ["unix", "tcp"] as const) {
       await new Promise((resolve) => ext.once("sleeping", resolve));
       controller.abort();
       await assert.rejects(call, CallAbortedError);
-      await assert.rejects(ext.call("slow_echo", [1, 30], { timeoutMs: 100 }), (e: unknown) => e instanceof CallAbortedError && e.name === "TimeoutError");
+      await assert.rejects(
+        ext.call("slow_echo", [1, 30], { timeoutMs: 100 }),
+        (e: unknown) => e instanceof CallAbortedError && e.name === "TimeoutError",
+      );
       assert.deepEqual(await ext.call("was_cancelled"), ["sleep_forever"]);
     });
 
@@ -67,7 +93,12 @@ for (const transport of ["unix", "tcp"] as const) {
     it("ends in-flight calls with ExtensionCrashedError when the guest dies", async () => {
       const local = makeManager();
       try {
-        const victim = await local.load({ name: `tcp_victim_${transport}`, modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" }, transport });
+        const victim = await local.load({
+          name: `tcp_victim_${transport}`,
+          modulePath: fixture("echo_ext"),
+          sandbox: { mode: "disabled" },
+          transport,
+        });
         const call = victim.call("sleep_forever");
         await new Promise((resolve) => victim.once("sleeping", resolve));
         process.kill(victim.pid!, "SIGKILL");
@@ -84,10 +115,23 @@ describe("tensors over TCP", () => {
   after(() => manager.close());
 
   it("cross by value both ways, layout and dtype kept", async () => {
-    const ext = await manager.load({ name: "tcp_tensors", modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" }, transport: "tcp" });
+    const ext = await manager.load({
+      name: "tcp_tensors",
+      modulePath: fixture("tensor_ext"),
+      dependencies: NUMPY,
+      sandbox: { mode: "disabled" },
+      transport: "tcp",
+    });
     const t = Tensor.from(new Int16Array(Array.from({ length: 12 }, (_, i) => i)), [3, 4]);
     const view = t.transpose(0, 1);
-    assert.deepEqual(await ext.call("info", [view]), { type: "numpy", dtype: "int16", shape: [4, 3], strides: [3, 1], writeable: true, shared: false });
+    assert.deepEqual(await ext.call("info", [view]), {
+      type: "numpy",
+      dtype: "int16",
+      shape: [4, 3],
+      strides: [3, 1],
+      writeable: true,
+      shared: false,
+    });
     assert.deepEqual(await ext.call("values", [view]), [...view.toArray()]);
     const made = (await ext.call("make", [5, "numpy", true, false])) as Tensor;
     assert.equal(made.isShared, false);
@@ -101,7 +145,11 @@ describe("the heartbeat over TCP", () => {
 
   it("rides a second authenticated connection and finds an event loop stalled by a busy sync method", async () => {
     const ext = await manager.load({
-      name: "tcp_health", modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" }, transport: "tcp", health: { intervalMs: 100, timeoutMs: 1000 },
+      name: "tcp_health",
+      modulePath: fixture("echo_ext"),
+      sandbox: { mode: "disabled" },
+      transport: "tcp",
+      health: { intervalMs: 100, timeoutMs: 1000 },
     });
     assert.equal(await ext.call("echo", [1]), 1);
     const error = await ext.call("busy", [20]).catch((e: unknown) => e);

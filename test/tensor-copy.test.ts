@@ -13,14 +13,27 @@ describe('tensorTransport: "copy"', () => {
   let ext: Extension;
 
   before(async () => {
-    ext = await manager.load({ name: "tensor_np", modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" }, tensorTransport: "copy" });
+    ext = await manager.load({
+      name: "tensor_np",
+      modulePath: fixture("tensor_ext"),
+      dependencies: NUMPY,
+      sandbox: { mode: "disabled" },
+      tensorTransport: "copy",
+    });
   });
   after(() => manager.close());
 
   it("arrays cross as copies both ways, with layout, dtype and framework kept", async () => {
     const t = Tensor.from(new Int16Array(Array.from({ length: 12 }, (_, i) => i)), [3, 4]);
     const view = t.transpose(0, 1);
-    assert.deepEqual(await ext.call("info", [view]), { type: "numpy", dtype: "int16", shape: [4, 3], strides: [3, 1], writeable: true, shared: false });
+    assert.deepEqual(await ext.call("info", [view]), {
+      type: "numpy",
+      dtype: "int16",
+      shape: [4, 3],
+      strides: [3, 1],
+      writeable: true,
+      shared: false,
+    });
     assert.deepEqual(await ext.call("values", [view]), [...view.toArray()]);
     await ext.call("set_first", [t, 99]);
     assert.equal(t.at(0, 0), 0, "a copy: the extension's write stays there");
@@ -47,7 +60,9 @@ describe("without the native addon (PYISOLATE_DISABLE_NATIVE=1)", () => {
       await m.close();
     `;
     const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      env: { ...process.env, PYISOLATE_DISABLE_NATIVE: "1" }, encoding: "utf8", timeout: 120_000,
+      env: { ...process.env, PYISOLATE_DISABLE_NATIVE: "1" },
+      encoding: "utf8",
+      timeout: 120_000,
     });
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout.trim().split("\n").at(-1)!), {

@@ -20,8 +20,25 @@ class FakePeer implements CudaPeer {
 /** What a producing guest sends: a 4x4 float32 view of a 64-byte storage, by its export number. */
 function exported(id: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    dtype: "float32", shape: [4, 4], strides: [4, 1], offset: 0, framework: "torch",
-    storage: { kind: "cuda", device: 0, size: 64, ipc: { handle: "ab".repeat(64), storageOffset: 0, event: "", eventSyncRequired: false, cuda: "13.0", origin: "p", export: id } },
+    dtype: "float32",
+    shape: [4, 4],
+    strides: [4, 1],
+    offset: 0,
+    framework: "torch",
+    storage: {
+      kind: "cuda",
+      device: 0,
+      size: 64,
+      ipc: {
+        handle: "ab".repeat(64),
+        storageOffset: 0,
+        event: "",
+        eventSyncRequired: false,
+        cuda: "13.0",
+        origin: "p",
+        export: id,
+      },
+    },
     ...overrides,
   };
 }
@@ -81,7 +98,10 @@ describe("CUDA ledger", () => {
     const forged = sentBack(t, { shape: [2, 4], offset: 32 }) as { storage: { ipc: Record<string, unknown> } };
     forged.storage.ipc.handle = "cd".repeat(64);
     const back = ledger.received(forged, b);
-    assert.deepEqual([back.shape, back.descriptor.offset, back.descriptor.storage.ipc.handle], [[2, 4], 32, "ab".repeat(64)]);
+    assert.deepEqual(
+      [back.shape, back.descriptor.offset, back.descriptor.storage.ipc.handle],
+      [[2, 4], 32, "ab".repeat(64)],
+    );
     t.release();
     ledger.released("b (pid 2)", ["a (pid 1)#3"]);
     assert.deepEqual(producer.dropped, [], "the host's second object still holds it");

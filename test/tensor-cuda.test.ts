@@ -27,8 +27,11 @@ function torchSite(python: string): string {
  * tensors run under Landlock (CUDA IPC handles do not cross the PID namespaces bwrap makes: docs/tensors.md), or
  * unsandboxed where Landlock is missing; PYISOLATE_TEST_CUDA_SANDBOX=disabled tells a sandbox fault from a CUDA one.
  */
-function cudaOptions(ipc: boolean, backend: "landlock" | "bwrap" = "landlock"): Omit<ExtensionOptions, "name" | "modulePath"> {
-  const mode = process.env.PYISOLATE_TEST_CUDA_SANDBOX === "disabled" ? "disabled" as const : "preferred" as const;
+function cudaOptions(
+  ipc: boolean,
+  backend: "landlock" | "bwrap" = "landlock",
+): Omit<ExtensionOptions, "name" | "modulePath"> {
+  const mode = process.env.PYISOLATE_TEST_CUDA_SANDBOX === "disabled" ? ("disabled" as const) : ("preferred" as const);
   return {
     python: CUDA_PYTHON,
     systemSitePackages: true,
@@ -45,8 +48,11 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
   let c: Extension;
 
   before(async () => {
-    const loaded = await Promise.all(["cuda_a", "cuda_b", "cuda_c"].map((name) =>
-      manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true) })));
+    const loaded = await Promise.all(
+      ["cuda_a", "cuda_b", "cuda_c"].map((name) =>
+        manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true) }),
+      ),
+    );
     [a, b, c] = loaded as [Extension, Extension, Extension];
   });
   after(() => manager.close());
@@ -108,10 +114,16 @@ describe("CUDA tensors", { skip: noGpu, timeout: 600_000 }, () => {
 
   it("between two bwrap sandboxes a CUDA tensor either opens or fails with the PID-namespace explanation, never a crash", async (t) => {
     if (!(await findExecutable("bwrap"))) return t.skip("bwrap is not on PATH here");
-    const [p, q] = await Promise.all(["cuda_bwrap_p", "cuda_bwrap_q"].map((name) =>
-      manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true, "bwrap") })));
+    const [p, q] = await Promise.all(
+      ["cuda_bwrap_p", "cuda_bwrap_q"].map((name) =>
+        manager.load({ name, modulePath: fixture("tensor_ext"), ...cudaOptions(true, "bwrap") }),
+      ),
+    );
     const handle = (await p!.call("make_cuda", [4, true])) as CudaTensor;
-    const outcome = await q!.call("set_first", [handle, 6]).then((v) => ["ok", v], (e: Error) => ["error", e.message]);
+    const outcome = await q!.call("set_first", [handle, 6]).then(
+      (v) => ["ok", v],
+      (e: Error) => ["error", e.message],
+    );
     t.diagnostic(`bwrap to bwrap: ${JSON.stringify(outcome)}`);
     if (outcome[0] === "ok") assert.equal(await p!.call("held_first"), 6);
     else assert.match(outcome[1] as string, /another PID namespace/);

@@ -7,16 +7,26 @@ import { validateDescriptor, type DescriptorContext } from "../src/tensor/descri
 const context: DescriptorContext = { fdCount: 1, attachmentSizes: [48] };
 
 function base(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { dtype: "float32", shape: [3, 4], strides: [4, 1], offset: 0, storage: { kind: "shm", fd: 0, size: 48 }, ...overrides };
+  return {
+    dtype: "float32",
+    shape: [3, 4],
+    strides: [4, 1],
+    offset: 0,
+    storage: { kind: "shm", fd: 0, size: 48 },
+    ...overrides,
+  };
 }
 
 function refused(raw: unknown, pattern: RegExp, ctx: DescriptorContext = context): void {
-  assert.throws(() => validateDescriptor(raw, ctx), (error: Error & { code?: string }) => {
-    assert.equal(error.name, "ProtocolError");
-    assert.equal(error.code, "ERR_PYISOLATE_PROTOCOL");
-    assert.match(error.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => validateDescriptor(raw, ctx),
+    (error: Error & { code?: string }) => {
+      assert.equal(error.name, "ProtocolError");
+      assert.equal(error.code, "ERR_PYISOLATE_PROTOCOL");
+      assert.match(error.message, pattern);
+      return true;
+    },
+  );
 }
 
 describe("tensor descriptor validation", () => {
@@ -26,7 +36,10 @@ describe("tensor descriptor validation", () => {
     assert.deepEqual(shm.extent, { numel: 12, span: 12 });
     const bytes = validateDescriptor(base({ storage: { kind: "bytes", attachment: 0 } }), context);
     assert.deepEqual(bytes.descriptor.storage, { kind: "bytes", attachment: 0 });
-    const cuda = validateDescriptor(base({ storage: { kind: "cuda", device: 0, size: 48, ipc: { handle: "opaque" } } }), context);
+    const cuda = validateDescriptor(
+      base({ storage: { kind: "cuda", device: 0, size: 48, ipc: { handle: "opaque" } } }),
+      context,
+    );
     assert.equal(cuda.descriptor.storage.kind, "cuda");
   });
 
@@ -34,12 +47,18 @@ describe("tensor descriptor validation", () => {
     assert.equal(validateDescriptor(base({ shape: [4, 3], strides: [1, 4] }), context).extent.span, 12);
     assert.equal(validateDescriptor(base({ shape: [3, 4], strides: [0, 1], offset: 32 }), context).extent.numel, 12);
     assert.equal(validateDescriptor(base({ shape: [2, 2], strides: [4, 1], offset: 4 * 6 }), context).extent.span, 6);
-    assert.equal(validateDescriptor(base({ shape: [0, 1e15], strides: [1e15, 1], offset: 48 }), context).extent.numel, 0);
+    assert.equal(
+      validateDescriptor(base({ shape: [0, 1e15], strides: [1e15, 1], offset: 48 }), context).extent.numel,
+      0,
+    );
     assert.equal(validateDescriptor(base({ shape: [], strides: [], offset: 44 }), context).extent.numel, 1);
   });
 
   test("refuses layouts that reach past the storage", () => {
-    refused(base({ shape: [3, 5] , strides: [5, 1] }), /layout the tensor reaches byte 60, past the end of its 48-byte storage/);
+    refused(
+      base({ shape: [3, 5], strides: [5, 1] }),
+      /layout the tensor reaches byte 60, past the end of its 48-byte storage/,
+    );
     refused(base({ offset: 4 }), /reaches byte 52/);
     refused(base({ shape: [2, 2], strides: [1, 12] }), /past the end/);
     refused(base({ shape: [], strides: [], offset: 48 }), /past the end/);
@@ -75,7 +94,10 @@ describe("tensor descriptor validation", () => {
     refused(base({ dtype: "__proto__" }), /dtype must be one of/);
     refused(base({ storage: { kind: "file", fd: 0, size: 48 } }), /storage.kind must be "shm", "bytes" or "cuda"/);
     refused(base({ storage: { kind: "shm", fd: 1, size: 48 } }), /storage.fd must index one of 1/);
-    refused(base({ storage: { kind: "shm", fd: 0, size: 48 } }), /storage.fd must index one of 0/, { fdCount: 0, attachmentSizes: [] });
+    refused(base({ storage: { kind: "shm", fd: 0, size: 48 } }), /storage.fd must index one of 0/, {
+      fdCount: 0,
+      attachmentSizes: [],
+    });
     refused(base({ storage: { kind: "bytes", attachment: 1 } }), /storage.attachment must index one of 1/);
     refused(base({ storage: { kind: "cuda", device: -1, size: 48, ipc: {} } }), /storage.device/);
     refused(base({ storage: { kind: "cuda", device: 0, size: 48 } }), /storage.ipc must be an object/);

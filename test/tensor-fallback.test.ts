@@ -50,7 +50,9 @@ describe("fallbacks", () => {
 
   test("loadNative reports why: disabled, missing build", () => {
     assert.deepEqual(loadNative({ PYISOLATE_DISABLE_NATIVE: "1" }), {
-      available: false, reason: "disabled by PYISOLATE_DISABLE_NATIVE=1", path: loadNative({ PYISOLATE_DISABLE_NATIVE: "1" }).path,
+      available: false,
+      reason: "disabled by PYISOLATE_DISABLE_NATIVE=1",
+      path: loadNative({ PYISOLATE_DISABLE_NATIVE: "1" }).path,
     });
     const enabled = loadNative({ PYISOLATE_DISABLE_NATIVE: "0" });
     assert.ok(enabled.available || !/disabled/.test(enabled.reason), "0 does not disable");
@@ -69,20 +71,24 @@ describe("fallbacks", () => {
     t.release();
   });
 
-  test("without memfd: unnamed files in a private 0700 folder, mapped (zero-copy)", { skip: nativeStatus.available ? false : "native addon unavailable" }, () => {
-    const root = mkdtempSync(join(tmpdir(), "pyisolate-test-root-"));
-    const allocator = new SegmentAllocator({ memfd: false, fileRoot: root });
-    assert.equal(allocator.mode.kind, "file");
-    const t = Tensor.from(new Float64Array([1.5, 2.5]), [2], { allocator });
-    assert.equal(t.segment.kind, "file");
-    assert.equal(t.isShared, true);
-    assert.deepEqual([...t.data], [1.5, 2.5]);
-    const target = readlinkSync(`/proc/self/fd/${t.segment.fd}`);
-    assert.match(target, / \(deleted\)$/, "the file has no name");
-    const folder = dirname(target);
-    assert.equal(dirname(folder), root);
-    assert.equal(statSync(folder).mode & 0o777, 0o700);
-    assert.deepEqual(readdirSync(folder), [], "nothing in the folder can be found by name");
-    t.release();
-  });
+  test(
+    "without memfd: unnamed files in a private 0700 folder, mapped (zero-copy)",
+    { skip: nativeStatus.available ? false : "native addon unavailable" },
+    () => {
+      const root = mkdtempSync(join(tmpdir(), "pyisolate-test-root-"));
+      const allocator = new SegmentAllocator({ memfd: false, fileRoot: root });
+      assert.equal(allocator.mode.kind, "file");
+      const t = Tensor.from(new Float64Array([1.5, 2.5]), [2], { allocator });
+      assert.equal(t.segment.kind, "file");
+      assert.equal(t.isShared, true);
+      assert.deepEqual([...t.data], [1.5, 2.5]);
+      const target = readlinkSync(`/proc/self/fd/${t.segment.fd}`);
+      assert.match(target, / \(deleted\)$/, "the file has no name");
+      const folder = dirname(target);
+      assert.equal(dirname(folder), root);
+      assert.equal(statSync(folder).mode & 0o777, 0o700);
+      assert.deepEqual(readdirSync(folder), [], "nothing in the folder can be found by name");
+      t.release();
+    },
+  );
 });

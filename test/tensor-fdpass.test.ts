@@ -79,9 +79,15 @@ describe("fd passing with a python3 child", { skip }, () => {
   before(() => {
     const [host, childEnd] = native.socketPair("seqpacket");
     hostFd = host;
-    child = spawn("python3", ["-c", CHILD], { stdio: ["pipe", "pipe", "pipe", childEnd] }) as ChildProcessByStdio<Writable, Readable, Readable>;
+    child = spawn("python3", ["-c", CHILD], { stdio: ["pipe", "pipe", "pipe", childEnd] }) as ChildProcessByStdio<
+      Writable,
+      Readable,
+      Readable
+    >;
     native.closeFd(childEnd);
-    child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   });
 
@@ -97,7 +103,13 @@ describe("fd passing with a python3 child", { skip }, () => {
     view.set(pattern(size));
     assert.equal(native.sendFds(hostFd, new TextEncoder().encode("tensor-1"), [segment.fd]), 8);
     const answer = await ask("read");
-    assert.deepEqual(answer, { msg: "tensor-1", size, first: [0, 1, 2, 3, 4, 5, 6, 7], pattern: true, shrink: "EPERM" });
+    assert.deepEqual(answer, {
+      msg: "tensor-1",
+      size,
+      first: [0, 1, 2, 3, 4, 5, 6, 7],
+      pattern: true,
+      shrink: "EPERM",
+    });
     assert.equal(new TextDecoder().decode(view.subarray(8, 13)), "child", "the child's write is in the host's mapping");
     segment.release();
   });
@@ -112,7 +124,10 @@ describe("fd passing with a python3 child", { skip }, () => {
       assert.equal(got.fds.length, 1);
       const fd = got.fds[0]!;
       if (sealed === "unsealed") {
-        assert.throws(() => allocator.importFd(fd, size), { code: "ERR_PYISOLATE_PROTOCOL", message: /not a memfd sealed against shrinking \(seals 0x0\)/ });
+        assert.throws(() => allocator.importFd(fd, size), {
+          code: "ERR_PYISOLATE_PROTOCOL",
+          message: /not a memfd sealed against shrinking \(seals 0x0\)/,
+        });
         assert.throws(() => native.fstatSize(fd), { code: "EBADF" }, "importFd closed the refused fd");
         continue;
       }
@@ -127,7 +142,10 @@ describe("fd passing with a python3 child", { skip }, () => {
     await ask("make 100 sealed");
     const got = native.recvFds(hostFd, 4);
     assert.ok(got);
-    assert.throws(() => allocator.importFd(got.fds[0]!, 101), { code: "ERR_PYISOLATE_PROTOCOL", message: /holds 100 bytes, less than the 101/ });
+    assert.throws(() => allocator.importFd(got.fds[0]!, 101), {
+      code: "ERR_PYISOLATE_PROTOCOL",
+      message: /holds 100 bytes, less than the 101/,
+    });
     assert.throws(() => native.fstatSize(got.fds[0]!), { code: "EBADF" }, "importFd closed the fd");
     const [a, b] = native.socketPair();
     assert.throws(() => allocator.importFd(a, 0), { code: "ERR_PYISOLATE_PROTOCOL", message: /not a regular file/ });
@@ -146,7 +164,9 @@ describe("fd passing with a python3 child", { skip }, () => {
       native.closeFd(got!.fds[0]!);
     }
     const perRound = Number(process.hrtime.bigint() - start) / 1e3 / rounds;
-    t.diagnostic(`fd round trip (sendmsg + stdin line, child recv_fds/send_fds + stdout line, recvmsg): ${perRound.toFixed(1)} us`);
+    t.diagnostic(
+      `fd round trip (sendmsg + stdin line, child recv_fds/send_fds + stdout line, recvmsg): ${perRound.toFixed(1)} us`,
+    );
     segment.release();
   });
 });

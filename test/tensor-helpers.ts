@@ -8,7 +8,11 @@ import { join } from "node:path";
 export const NUMPY = ["numpy==2.2.6"];
 
 /** The CPU wheel in /opt/wheels (cp311); pip reads find-links from its config. Slow to build once (~1 min). */
-export const TORCH = { dependencies: ["numpy==2.2.6", "torch==2.13.0"], installer: "pip" as const, startTimeoutMs: 600_000 };
+export const TORCH = {
+  dependencies: ["numpy==2.2.6", "torch==2.13.0"],
+  installer: "pip" as const,
+  startTimeoutMs: 600_000,
+};
 
 const LOCK_DIR = join(tmpdir(), "pyisolate-test-shmem.lock");
 const STALE_LOCK_MS = 5 * 60_000;

@@ -30,7 +30,12 @@ describe("segment lifetime", { skip }, () => {
   after(() => manager.close());
 
   it(`SIGKILL of an extension holding ${COUNT} host tensors leaves no segment memory behind`, async () => {
-    const ext = await manager.load({ name: "tensor_np", modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" } });
+    const ext = await manager.load({
+      name: "tensor_np",
+      modulePath: fixture("tensor_ext"),
+      dependencies: NUMPY,
+      sandbox: { mode: "disabled" },
+    });
     await whileMeasuringShmem(() => killHolder(ext));
   });
 
@@ -51,7 +56,11 @@ describe("segment lifetime", { skip }, () => {
     await waitFor(() => !isAlive(pid), 10_000, "the extension to die");
     await waitFor(() => shmem() - before < SLACK, 10_000, `Shmem to fall back (now +${MiB(shmem() - before)})`);
     // The ledger forgets the holder once the exit is reported (after its pipes drained).
-    await waitFor(() => !liveSegments().some((s) => s.holders.some((h) => h.startsWith("tensor_np (pid"))), 10_000, "the ledger to forget the extension");
+    await waitFor(
+      () => !liveSegments().some((s) => s.holders.some((h) => h.startsWith("tensor_np (pid"))),
+      10_000,
+      "the ledger to forget the extension",
+    );
   }
 
   it("SIGKILL of the host itself: its extensions die and no segment memory remains, before and after a restart", async () => {
@@ -77,13 +86,19 @@ describe("segment lifetime", { skip }, () => {
   async function killHosts(script: string): Promise<void> {
     const before = shmem();
     for (let round = 0; round < 2; round++) {
-      const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+      const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       const line = await createInterface({ input: host.stdout! })[Symbol.asyncIterator]().next();
       const { pid } = JSON.parse(line.value as string) as { pid: number };
       assert.ok(shmem() - before > (COUNT + 10) * BYTES - SLACK, `round ${round}: the tensors show in Shmem`);
       host.kill("SIGKILL");
       await waitFor(() => !isAlive(pid), 10_000, "the extension to die with its host");
-      await waitFor(() => shmem() - before < SLACK, 10_000, `round ${round}: Shmem to fall back (now +${MiB(shmem() - before)})`);
+      await waitFor(
+        () => shmem() - before < SLACK,
+        10_000,
+        `round ${round}: Shmem to fall back (now +${MiB(shmem() - before)})`,
+      );
     }
   }
 });

@@ -95,7 +95,11 @@ describe("native addon", { skip }, () => {
   test("errors name the call and the errno", () => {
     const fd = native.memfdCreate("closed", 16);
     native.closeFd(fd);
-    assert.throws(() => native.closeFd(fd), { code: "EBADF", syscall: "close", message: "close failed: EBADF (Bad file descriptor)" });
+    assert.throws(() => native.closeFd(fd), {
+      code: "EBADF",
+      syscall: "close",
+      message: "close failed: EBADF (Bad file descriptor)",
+    });
     assert.throws(() => native.mmap(fd, 16), { code: "EBADF", message: /^mmap failed: EBADF/ });
     assert.throws(() => native.fstatSize(fd), { code: "EBADF", message: /^fstat failed: EBADF/ });
     assert.throws(() => native.memfdCreate("x", -1), { code: "ERR_INVALID_ARG_VALUE" });
@@ -106,7 +110,10 @@ describe("native addon", { skip }, () => {
     const [host, child] = native.socketPair();
     assert.throws(() => native.fstatSize(host), { code: "EINVAL", message: /not a regular file/ });
     assert.throws(() => native.sendFds(host, new Uint8Array(0), []), { code: "ERR_INVALID_ARG_VALUE" });
-    assert.throws(() => native.sendFds(host, new Uint8Array(1), [1_000_000]), { code: "EBADF", message: /^sendmsg failed: EBADF/ });
+    assert.throws(() => native.sendFds(host, new Uint8Array(1), [1_000_000]), {
+      code: "EBADF",
+      message: /^sendmsg failed: EBADF/,
+    });
     native.closeFd(host);
     native.closeFd(child);
   });
@@ -159,57 +166,62 @@ describe("native addon", { skip }, () => {
     native.closeFd(b);
   });
 
-  test("a released 64 MB segment gives its memory back (unmapped, its memfd closed)", () => whileMeasuringShmem(() => {
-    const size = 64 << 20;
-    const allocator = new SegmentAllocator({ memfd: true });
-    const memfdsBefore = openMemfds();
-    const before = shmemKiB();
-    const segment = allocator.allocate(size);
-    new Uint8Array(segment.buffer).fill(1);
-    const touched = shmemKiB();
-    const view = new Uint8Array(segment.buffer);
-    assert.equal(segment.release(), true);
-    const after = shmemKiB();
-    assert.equal(view.length, 0, "views of a released segment are empty");
-    const mib = (kib: number) => (kib / 1024).toFixed(1);
-    assert.ok(touched - before >= 60 * 1024, `touching grew Shmem by ${mib(touched - before)} MiB`);
-    assert.ok(touched - after >= 60 * 1024, `release shrank Shmem by only ${mib(touched - after)} MiB`);
-    assert.equal(openMemfds(), memfdsBefore, "the segment's memfd is closed");
-  }));
+  test("a released 64 MB segment gives its memory back (unmapped, its memfd closed)", () =>
+    whileMeasuringShmem(() => {
+      const size = 64 << 20;
+      const allocator = new SegmentAllocator({ memfd: true });
+      const memfdsBefore = openMemfds();
+      const before = shmemKiB();
+      const segment = allocator.allocate(size);
+      new Uint8Array(segment.buffer).fill(1);
+      const touched = shmemKiB();
+      const view = new Uint8Array(segment.buffer);
+      assert.equal(segment.release(), true);
+      const after = shmemKiB();
+      assert.equal(view.length, 0, "views of a released segment are empty");
+      const mib = (kib: number) => (kib / 1024).toFixed(1);
+      assert.ok(touched - before >= 60 * 1024, `touching grew Shmem by ${mib(touched - before)} MiB`);
+      assert.ok(touched - after >= 60 * 1024, `release shrank Shmem by only ${mib(touched - after)} MiB`);
+      assert.equal(openMemfds(), memfdsBefore, "the segment's memfd is closed");
+    }));
 
-  test("a dropped tensor gives its memory back after garbage collection", () => whileMeasuringShmem(async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    const memfdsBefore = openMemfds();
-    const before = shmemKiB();
-    let tensor: Tensor | undefined = Tensor.zeros([16, 1 << 20], "float32");
-    (tensor.data as Float32Array).fill(2);
-    const touched = shmemKiB();
-    // eslint-disable-next-line no-useless-assignment -- dropping the last reference is what lets GC free it
-    tensor = undefined;
-    let after = touched;
-    for (let round = 0; round < 20 && touched - after < 60 * 1024; round++) {
-      gc();
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      after = shmemKiB();
-    }
-    assert.ok(touched - before >= 60 * 1024, "the tensor was in shared memory");
-    assert.ok(touched - after >= 60 * 1024, `GC freed only ${((touched - after) / 1024).toFixed(1)} MiB`);
-    assert.equal(openMemfds(), memfdsBefore, "the tensor's memfd is closed");
-  }));
+  test("a dropped tensor gives its memory back after garbage collection", () =>
+    whileMeasuringShmem(async () => {
+      setFlagsFromString("--expose-gc");
+      const gc = runInNewContext("gc") as () => void;
+      const memfdsBefore = openMemfds();
+      const before = shmemKiB();
+      let tensor: Tensor | undefined = Tensor.zeros([16, 1 << 20], "float32");
+      (tensor.data as Float32Array).fill(2);
+      const touched = shmemKiB();
+      // eslint-disable-next-line no-useless-assignment -- dropping the last reference is what lets GC free it
+      tensor = undefined;
+      let after = touched;
+      for (let round = 0; round < 20 && touched - after < 60 * 1024; round++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        after = shmemKiB();
+      }
+      assert.ok(touched - before >= 60 * 1024, "the tensor was in shared memory");
+      assert.ok(touched - after >= 60 * 1024, `GC freed only ${((touched - after) / 1024).toFixed(1)} MiB`);
+      assert.equal(openMemfds(), memfdsBefore, "the tensor's memfd is closed");
+    }));
 
-  test("timing: an 800 MB memfd and mapping (creation is lazy; the fill touches every page)", (t) => whileMeasuringShmem(() => {
-    const size = 3 * 8192 * 8192 * 4;
-    const allocator = new SegmentAllocator({ memfd: true });
-    const start = process.hrtime.bigint();
-    const segment = allocator.allocate(size);
-    const created = process.hrtime.bigint();
-    new Float32Array(segment.buffer).fill(1.5);
-    const filled = process.hrtime.bigint();
-    segment.release();
-    const released = process.hrtime.bigint();
-    const ms = (a: bigint, b: bigint) => (Number(b - a) / 1e6).toFixed(2);
-    t.diagnostic(`800 MB memfd+mmap ${ms(start, created)} ms, fill ${ms(created, filled)} ms, release ${ms(filled, released)} ms`);
-    assert.ok(Number(created - start) / 1e6 < 100, "creating and mapping costs no per-page work");
-  }));
+  test("timing: an 800 MB memfd and mapping (creation is lazy; the fill touches every page)", (t) =>
+    whileMeasuringShmem(() => {
+      const size = 3 * 8192 * 8192 * 4;
+      const allocator = new SegmentAllocator({ memfd: true });
+      const start = process.hrtime.bigint();
+      const segment = allocator.allocate(size);
+      const created = process.hrtime.bigint();
+      new Float32Array(segment.buffer).fill(1.5);
+      const filled = process.hrtime.bigint();
+      segment.release();
+      const released = process.hrtime.bigint();
+      const ms = (a: bigint, b: bigint) => (Number(b - a) / 1e6).toFixed(2);
+      t.diagnostic(
+        `800 MB memfd+mmap ${ms(start, created)} ms, fill ${ms(created, filled)} ms, release ${ms(filled, released)} ms`,
+      );
+      assert.ok(Number(created - start) / 1e6 < 100, "creating and mapping costs no per-page work");
+    }));
 });

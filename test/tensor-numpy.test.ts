@@ -16,13 +16,25 @@ describe("numpy arrays through a real extension", { skip }, () => {
   let ext: Extension;
 
   before(async () => {
-    ext = await manager.load({ name: "tensor_np", modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" } });
+    ext = await manager.load({
+      name: "tensor_np",
+      modulePath: fixture("tensor_ext"),
+      dependencies: NUMPY,
+      sandbox: { mode: "disabled" },
+    });
   });
   after(() => manager.close());
 
   it("a host Tensor arrives as a writable numpy array over the same memory", async () => {
     const t = Tensor.from(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
-    assert.deepEqual(await ext.call("info", [t]), { type: "numpy", dtype: "float32", shape: [2, 3], strides: [3, 1], writeable: true, shared: true });
+    assert.deepEqual(await ext.call("info", [t]), {
+      type: "numpy",
+      dtype: "float32",
+      shape: [2, 3],
+      strides: [3, 1],
+      writeable: true,
+      shared: true,
+    });
     assert.equal(await ext.call("set_first", [t, 42]), 42);
     assert.equal(t.at(0, 0), 42, "the extension's write is in the host's tensor");
   });
@@ -39,13 +51,26 @@ describe("numpy arrays through a real extension", { skip }, () => {
   it("non-contiguous views keep their strides and offset both ways", async () => {
     const t = Tensor.from(new Int16Array(Array.from({ length: 24 }, (_, i) => i)), [4, 6]);
     const view = t.transpose(0, 1).narrow(1, 1, 2);
-    assert.deepEqual(await ext.call("info", [view]), { type: "numpy", dtype: "int16", shape: [6, 2], strides: [1, 6], writeable: true, shared: true });
+    assert.deepEqual(await ext.call("info", [view]), {
+      type: "numpy",
+      dtype: "int16",
+      shape: [6, 2],
+      strides: [1, 6],
+      writeable: true,
+      shared: true,
+    });
     assert.deepEqual(await ext.call("values", [view]), [...view.toArray()]);
     const back = (await ext.call("echo", [view])) as Tensor;
     assert.deepEqual([back.shape, back.strides, back.byteOffset], [[6, 2], [1, 6], view.byteOffset]);
     const made = (await ext.call("views")) as Record<string, Tensor | number>;
     const tr = made.t as Tensor;
-    assert.deepEqual([tr.shape, tr.strides], [[6, 4], [1, 6]]);
+    assert.deepEqual(
+      [tr.shape, tr.strides],
+      [
+        [6, 4],
+        [1, 6],
+      ],
+    );
     assert.equal(tr.at(2, 1), 8);
     const step = made.step as Tensor;
     assert.deepEqual([step.shape, step.strides, step.byteOffset], [[2, 3], [12, 2], 4]);
@@ -58,7 +83,14 @@ describe("numpy arrays through a real extension", { skip }, () => {
 
   it("zero-size tensors go both ways", async () => {
     const empty = Tensor.zeros([0, 3], "float64");
-    assert.deepEqual(await ext.call("info", [empty]), { type: "numpy", dtype: "float64", shape: [0, 3], strides: [0, 0], writeable: true, shared: false });
+    assert.deepEqual(await ext.call("info", [empty]), {
+      type: "numpy",
+      dtype: "float64",
+      shape: [0, 3],
+      strides: [0, 0],
+      writeable: true,
+      shared: false,
+    });
     const back = (await ext.call("echo", [empty])) as Tensor;
     assert.deepEqual([back.shape, back.numel, back.dtype], [[0, 3], 0, "float64"]);
   });
@@ -68,8 +100,12 @@ describe("numpy arrays through a real extension", { skip }, () => {
     assert.equal(Object.keys(made).length, 14);
     for (const [name, tensor] of Object.entries(made)) {
       assert.equal(tensor.dtype, name);
-      assert.deepEqual(await ext.call("values", [tensor]), await ext.call("values", [await ext.call("echo", [tensor])]), name);
-      assert.equal((await ext.call("info", [tensor]) as { dtype: string }).dtype, name);
+      assert.deepEqual(
+        await ext.call("values", [tensor]),
+        await ext.call("values", [await ext.call("echo", [tensor])]),
+        name,
+      );
+      assert.equal(((await ext.call("info", [tensor])) as { dtype: string }).dtype, name);
     }
     assert.deepEqual(made.complex64!.at(2), [2, 0]);
     assert.equal(made.bool!.at(0), false);
@@ -85,7 +121,10 @@ describe("numpy arrays through a real extension", { skip }, () => {
 
   it("a tensor inside a dict inside a list arrives as an array", async () => {
     const t = Tensor.from(new Float64Array([1, 2]));
-    const info = (await ext.call("walk", [[1, { inner: { t }, again: t }]])) as Record<string, { type: string; shared?: boolean }>;
+    const info = (await ext.call("walk", [[1, { inner: { t }, again: t }]])) as Record<
+      string,
+      { type: string; shared?: boolean }
+    >;
     assert.deepEqual(info["$[0]"], { type: "int" });
     assert.equal(info["$[1].inner.t"]!.type, "numpy");
     assert.equal(info["$[1].again"]!.shared, true);
@@ -109,11 +148,17 @@ describe("numpy arrays through a real extension", { skip }, () => {
     await ext.call("hold", [t]);
     const id = t.segment.id!;
     const holders = () => liveSegments().find((s) => s.id === id)?.holders ?? [];
-    assert.ok(holders().some((h) => h.startsWith("tensor_np (pid")), `holders: ${holders().join(", ")}`);
+    assert.ok(
+      holders().some((h) => h.startsWith("tensor_np (pid")),
+      `holders: ${holders().join(", ")}`,
+    );
     assert.ok(holders().includes("host"));
     await ext.call("drop");
     await ext.call("drop"); // a second round trip: any release of the first would have arrived by now
-    assert.ok(holders().some((h) => h.startsWith("tensor_np")), "kept for the host while the host holds it");
+    assert.ok(
+      holders().some((h) => h.startsWith("tensor_np")),
+      "kept for the host while the host holds it",
+    );
     t.release();
     await waitFor(() => holders().length === 0, 5000, "the extension's release");
   });
@@ -125,8 +170,11 @@ describe("extension -> host -> extension", { skip }, () => {
   let b: Extension;
 
   before(async () => {
-    const [first, second] = await Promise.all(["tensor_np", "tensor_np_b"].map((name) =>
-      manager.load({ name, modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" } })));
+    const [first, second] = await Promise.all(
+      ["tensor_np", "tensor_np_b"].map((name) =>
+        manager.load({ name, modulePath: fixture("tensor_ext"), dependencies: NUMPY, sandbox: { mode: "disabled" } }),
+      ),
+    );
     [a, b] = [first!, second!];
   });
   after(() => manager.close());
@@ -135,6 +183,13 @@ describe("extension -> host -> extension", { skip }, () => {
     const fromA = (await a.call("make", [8, "numpy", true, true])) as Tensor;
     assert.equal(await b.call("set_first", [fromA, 1234]), 1234);
     assert.equal(await a.call("held_first"), 1234, "B wrote into A's array");
-    assert.deepEqual(await b.call("info", [fromA.narrow(0, 2, 3)]), { type: "numpy", dtype: "float32", shape: [3], strides: [1], writeable: true, shared: true });
+    assert.deepEqual(await b.call("info", [fromA.narrow(0, 2, 3)]), {
+      type: "numpy",
+      dtype: "float32",
+      shape: [3],
+      strides: [1],
+      writeable: true,
+      shared: true,
+    });
   });
 });

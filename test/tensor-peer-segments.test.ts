@@ -26,11 +26,12 @@ function connection() {
   const holds: FdHold[] = [];
   const released: number[][] = [];
   book.bind((ids) => released.push(ids));
-  const send = (segment: Segment) => book.storage(segment, (_fd, hold) => {
-    hold.retain();
-    holds.push(hold);
-    return 0;
-  });
+  const send = (segment: Segment) =>
+    book.storage(segment, (_fd, hold) => {
+      hold.retain();
+      holds.push(hold);
+      return 0;
+    });
   /** The frame's fds went out (what FdChannel does). */
   const flush = () => {
     for (const hold of holds.splice(0)) {
@@ -156,7 +157,10 @@ describe("segments by id", { skip }, () => {
     const raw = { dtype: "uint8", shape: [4], strides: [1], offset: 0, storage: { kind: "shm", id: 12345, size: 4 } };
     const { descriptor } = validateDescriptor(raw, { fdCount: 0, attachmentSizes: [] });
     assert.deepEqual(descriptor.storage, { kind: "shm", id: 12345, size: 4 });
-    assert.throws(() => validateDescriptor({ ...raw, storage: { kind: "shm", size: 4 } }, { fdCount: 0, attachmentSizes: [] }), ProtocolError);
+    assert.throws(
+      () => validateDescriptor({ ...raw, storage: { kind: "shm", size: 4 } }, { fdCount: 0, attachmentSizes: [] }),
+      ProtocolError,
+    );
     const frame = new ReceivedFrame([], []);
     assert.throws(() => frame.decode(raw), ProtocolError);
     frame.close();
@@ -165,7 +169,13 @@ describe("segments by id", { skip }, () => {
   test("a descriptor naming more bytes of a segment than the book has is a ProtocolError", () => {
     const { book, t } = connectionWithSent();
     const frame = new ReceivedFrame([], [], undefined, undefined, (id, size) => book.resolve(id, size));
-    const raw = { dtype: "float32", shape: [32], strides: [1], offset: 0, storage: { kind: "shm", id: t.segment.id, size: 128 } };
+    const raw = {
+      dtype: "float32",
+      shape: [32],
+      strides: [1],
+      offset: 0,
+      storage: { kind: "shm", id: t.segment.id, size: 128 },
+    };
     assert.throws(() => frame.decode(raw), ProtocolError);
     const ok = frame.decode({ ...raw, shape: [16], storage: { kind: "shm", id: t.segment.id, size: 64 } });
     assert.equal(ok.segment, t.segment);
@@ -183,9 +193,16 @@ describe("segments by id between two peers", { skip }, () => {
     const aBook = new PeerSegments(native);
     const bBook = new PeerSegments(native);
     const pair = peerPair(
-      { kinds: [tensorCodec({ transport: "shm", holder: "b", segments: aBook })], fdChannel: new FdChannel(aFd, native), onProtocolError },
-      { kinds: [tensorCodec({ transport: "shm", holder: "a", segments: bBook })], fdChannel: new FdChannel(bFd, native),
-        resolveTarget: services({ s: { echo: (value: unknown) => value } }) },
+      {
+        kinds: [tensorCodec({ transport: "shm", holder: "b", segments: aBook })],
+        fdChannel: new FdChannel(aFd, native),
+        onProtocolError,
+      },
+      {
+        kinds: [tensorCodec({ transport: "shm", holder: "a", segments: bBook })],
+        fdChannel: new FdChannel(bFd, native),
+        resolveTarget: services({ s: { echo: (value: unknown) => value } }),
+      },
     );
     const close = () => {
       pair.a.close();
@@ -205,8 +222,14 @@ describe("segments by id between two peers", { skip }, () => {
       back.release();
     }
     const calls = aToB.headers.filter((h) => h.k === "call");
-    assert.deepEqual(calls.map((h) => h.f), [1, undefined, undefined]);
-    assert.deepEqual(bToA.headers.filter((h) => h.k === "result").map((h) => h.f), [undefined, undefined, undefined]);
+    assert.deepEqual(
+      calls.map((h) => h.f),
+      [1, undefined, undefined],
+    );
+    assert.deepEqual(
+      bToA.headers.filter((h) => h.k === "result").map((h) => h.f),
+      [undefined, undefined, undefined],
+    );
     t.release();
     close();
   });
@@ -214,10 +237,16 @@ describe("segments by id between two peers", { skip }, () => {
   it("an extension that names another connection's segment by id is a protocol error", async () => {
     const other = open();
     const t = Tensor.from(new Float32Array([1, 2]));
-    (await other.a.call("s", "echo", [t]) as Tensor).release(); // the other connection keeps t's segment
+    ((await other.a.call("s", "echo", [t])) as Tensor).release(); // the other connection keeps t's segment
     const failed = deferred<ProtocolError>();
     const { streams, close } = open((e) => failed.resolve(e));
-    const descriptor = { dtype: "float32", shape: [2], strides: [1], offset: 0, storage: { kind: "shm", id: t.segment.id, size: 8 } };
+    const descriptor = {
+      dtype: "float32",
+      shape: [2],
+      strides: [1],
+      offset: 0,
+      storage: { kind: "shm", id: t.segment.id, size: 8 },
+    };
     const [frame] = encodeFrame({ k: "result", id: 1, value: { $tensor: descriptor }, x: 1 });
     streams.b.write(frame);
     assert.match((await failed.promise).message, /segment \d+, which this extension was never given/);

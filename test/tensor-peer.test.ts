@@ -21,10 +21,16 @@ function connected(transport: "shm" | "copy", onProtocolError?: (e: ProtocolErro
   const service = {
     echo: (value: unknown) => value,
     sum: (t: Tensor) => Array.from(t.toArray() as Float32Array).reduce((x, y) => x + y, 0),
-    write: (t: Tensor, value: number) => { (t.data as Float32Array)[0] = value; },
+    write: (t: Tensor, value: number) => {
+      (t.data as Float32Array)[0] = value;
+    },
   };
   const pair = peerPair(
-    { kinds: [tensorCodec({ transport, holder: "b" })], fdChannel: aFd === undefined ? undefined : new FdChannel(aFd, native), onProtocolError },
+    {
+      kinds: [tensorCodec({ transport, holder: "b" })],
+      fdChannel: aFd === undefined ? undefined : new FdChannel(aFd, native),
+      onProtocolError,
+    },
     { kinds: [tensorCodec({ transport, holder: "a" })], fdChannel: bChannel, resolveTarget: services({ s: service }) },
   );
   return { ...pair, bChannel };
@@ -68,10 +74,13 @@ describe("tensors between two peers", { skip }, () => {
     const { a } = open("shm");
     const tensors = Array.from({ length: 2000 }, (_, i) => Tensor.from(new Float32Array([i, 1])));
     const sums = await Promise.all(tensors.map((t) => a.call("s", "sum", [t])));
-    assert.deepEqual(sums, tensors.map((_, i) => i + 1));
+    assert.deepEqual(
+      sums,
+      tensors.map((_, i) => i + 1),
+    );
   });
 
-  it('copy transport: the bytes are one binary attachment, never JSON numbers or base64', async () => {
+  it("copy transport: the bytes are one binary attachment, never JSON numbers or base64", async () => {
     const { a, aToB } = open("copy");
     const t = Tensor.from(new Float32Array(1000).fill(1.5), [10, 100]);
     assert.equal(await a.call("s", "sum", [t]), 1500);
@@ -96,10 +105,15 @@ describe("tensors between two peers", { skip }, () => {
     const t = Tensor.from(new Float32Array([1, 2]));
     // Send a real fd but claim more bytes than its 8.
     native.sendFds(bChannel!.fd, Buffer.from("1"), [t.segment.fd]);
-    const descriptor = { dtype: "float32", shape: [4], strides: [1], offset: 0, storage: { kind: "shm", fd: 0, size: 16 } };
+    const descriptor = {
+      dtype: "float32",
+      shape: [4],
+      strides: [1],
+      offset: 0,
+      storage: { kind: "shm", fd: 0, size: 16 },
+    };
     const [frame] = encodeFrame({ k: "result", id: 1, value: { $tensor: descriptor }, x: 1, f: 1 });
     streams.b.write(frame);
     assert.match((await failed.promise).message, /holds 8 bytes, less than the 16 declared/);
   });
 });
-

@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { SegmentAllocator } from "../src/tensor/allocator.js";
 import {
-  bfloat16ToNumber, DTYPE_INFO, DTYPES, halfToNumber, numberToBfloat16, numberToHalf, type DType,
+  bfloat16ToNumber,
+  DTYPE_INFO,
+  DTYPES,
+  halfToNumber,
+  numberToBfloat16,
+  numberToHalf,
+  type DType,
 } from "../src/tensor/dtype.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { Tensor } from "../src/tensor/tensor.js";
@@ -72,8 +78,14 @@ describe("Tensor", () => {
     assert.deepEqual(Tensor.from(new Float32Array(6)).shape, [6]);
     assert.deepEqual(Tensor.from(new Float32Array(6), [2, 3]).shape, [2, 3]);
     assert.throws(() => Tensor.from(new Float32Array(6), [4, 2]), /holds 8 elements, the array 6/);
-    assert.throws(() => Tensor.from(new Float32Array(4), [4], { dtype: "float16" }), /float16 data must be a Uint16Array/);
-    assert.throws(() => Tensor.from(new Float32Array(3), undefined, { dtype: "complex64" }).shape, /length must be even/);
+    assert.throws(
+      () => Tensor.from(new Float32Array(4), [4], { dtype: "float16" }),
+      /float16 data must be a Uint16Array/,
+    );
+    assert.throws(
+      () => Tensor.from(new Float32Array(3), undefined, { dtype: "complex64" }).shape,
+      /length must be even/,
+    );
     assert.throws(() => Tensor.zeros([-1], "float32"), RangeError);
     assert.throws(() => Tensor.zeros([2], "float8" as DType), /unknown dtype "float8"/);
   });
@@ -127,8 +139,14 @@ describe("Tensor", () => {
   test("a layout outside its segment is refused", () => {
     const t = Tensor.zeros([4], "float32");
     assert.throws(() => new Tensor(t.segment, { dtype: "float32", shape: [5] }), /past the end of its 16-byte storage/);
-    assert.throws(() => new Tensor(t.segment, { dtype: "float32", shape: [2], strides: [4] }), /reaches byte 20, past the end/);
-    assert.throws(() => new Tensor(t.segment, { dtype: "float32", shape: [1], byteOffset: 2 }), /not a multiple of the item size/);
+    assert.throws(
+      () => new Tensor(t.segment, { dtype: "float32", shape: [2], strides: [4] }),
+      /reaches byte 20, past the end/,
+    );
+    assert.throws(
+      () => new Tensor(t.segment, { dtype: "float32", shape: [1], byteOffset: 2 }),
+      /not a multiple of the item size/,
+    );
     assert.throws(() => new Tensor(t.segment, { dtype: "float32", shape: [2], strides: [-1] }), /strides\[0\] = -1/);
     const broadcast = new Tensor(t.segment, { dtype: "float32", shape: [3, 4], strides: [0, 1] });
     assert.equal(broadcast.numel, 12, "stride 0 (torch's expand) is allowed");
@@ -157,7 +175,8 @@ describe("Tensor", () => {
     const heap = Tensor.zeros([3], "float32", { shared: false });
     assert.equal(heap.isShared, false);
     assert.equal(heap.segment.kind, "heap");
-    if (!nativeStatus.available) assert.throws(() => Tensor.zeros([3], "float32", { shared: true }), /shared memory unavailable/);
+    if (!nativeStatus.available)
+      assert.throws(() => Tensor.zeros([3], "float32", { shared: true }), /shared memory unavailable/);
   });
 
   test("float16 and bfloat16 conversions", () => {
@@ -166,7 +185,8 @@ describe("Tensor", () => {
     assert.equal(numberToHalf(65520), 0x7c00, "overflow rounds to infinity");
     assert.equal(numberToHalf(1 + 2 ** -11), 0x3c00, "ties round to even");
     assert.ok(Number.isNaN(halfToNumber(numberToHalf(NaN))));
-    for (const value of [0, 1, -3.5, 2 ** 100, -(2 ** -100), Infinity]) assert.equal(bfloat16ToNumber(numberToBfloat16(value)), value);
+    for (const value of [0, 1, -3.5, 2 ** 100, -(2 ** -100), Infinity])
+      assert.equal(bfloat16ToNumber(numberToBfloat16(value)), value);
     assert.equal(bfloat16ToNumber(numberToBfloat16(1 + 2 ** -9)), 1, "ties round to even");
     assert.ok(Number.isNaN(bfloat16ToNumber(numberToBfloat16(NaN))));
   });

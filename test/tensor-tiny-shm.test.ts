@@ -10,8 +10,11 @@ import { NUMPY } from "./tensor-helpers.js";
 
 const exec = promisify(execFile);
 const canMount = process.getuid?.() === 0;
-const skip = !nativeStatus.available ? `native addon unavailable: ${nativeStatus.reason}`
-  : !canMount ? "mounting a tiny /dev/shm in a private mount namespace needs root" : false;
+const skip = !nativeStatus.available
+  ? `native addon unavailable: ${nativeStatus.reason}`
+  : !canMount
+    ? "mounting a tiny /dev/shm in a private mount namespace needs root"
+    : false;
 
 // Runs inside its own mount namespace, over a 64 KiB tmpfs on /dev/shm: 64 MB tensors both ways.
 const HOST_SCRIPT = `
@@ -31,11 +34,20 @@ const HOST_SCRIPT = `
   }`;
 
 it("64 MB tensors cross both ways with a 64 KiB /dev/shm", { skip }, async () => {
-  const { stdout } = await exec("unshare", [
-    "--mount", "--propagation", "private", "sh", "-c",
-    'mount -t tmpfs -o size=64k tmpfs /dev/shm && exec "$0" --import tsx --input-type=module -e "$1"',
-    process.execPath, HOST_SCRIPT,
-  ], { cwd: TEST_DIR, timeout: 300_000 });
+  const { stdout } = await exec(
+    "unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount -t tmpfs -o size=64k tmpfs /dev/shm && exec "$0" --import tsx --input-type=module -e "$1"',
+      process.execPath,
+      HOST_SCRIPT,
+    ],
+    { cwd: TEST_DIR, timeout: 300_000 },
+  );
   const report = JSON.parse(stdout.trim().split("\n").pop()!);
   assert.ok(report.shmBytes <= 64 * 1024, `the tiny /dev/shm is in force (${report.shmBytes} bytes)`);
   assert.equal(report.first, 42, "the extension wrote into the host's 64 MB tensor");

@@ -9,23 +9,50 @@ import { fixture, makeManager } from "./helpers.js";
 import { TORCH } from "./tensor-helpers.js";
 
 const skip = nativeStatus.available ? false : `native addon unavailable: ${nativeStatus.reason}`;
-const DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-  "float16", "bfloat16", "float32", "float64", "complex64", "complex128"];
+const DTYPES = [
+  "bool",
+  "int8",
+  "int16",
+  "int32",
+  "int64",
+  "uint8",
+  "uint16",
+  "uint32",
+  "uint64",
+  "float16",
+  "bfloat16",
+  "float32",
+  "float64",
+  "complex64",
+  "complex128",
+];
 
 describe("torch tensors through a real extension", { skip, timeout: 900_000 }, () => {
   const manager = makeManager();
   let ext: Extension;
 
   before(async () => {
-    ext = await manager.load({ name: "tensor_torch", modulePath: fixture("tensor_ext"), ...TORCH, sandbox: { mode: "disabled" } });
+    ext = await manager.load({
+      name: "tensor_torch",
+      modulePath: fixture("tensor_ext"),
+      ...TORCH,
+      sandbox: { mode: "disabled" },
+    });
   });
   after(() => manager.close());
 
   it("a host Tensor marked torch arrives as a torch tensor over the same memory", async () => {
     const t = Tensor.from(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
     t.framework = "torch";
-    assert.deepEqual(await ext.call("info", [t.transpose(0, 1)]),
-      { type: "torch", dtype: "float32", shape: [3, 2], strides: [1, 3], requires_grad: false, device: "cpu", shared: true });
+    assert.deepEqual(await ext.call("info", [t.transpose(0, 1)]), {
+      type: "torch",
+      dtype: "float32",
+      shape: [3, 2],
+      strides: [1, 3],
+      requires_grad: false,
+      device: "cpu",
+      shared: true,
+    });
     assert.equal(await ext.call("set_first", [t, 42]), 42);
     assert.equal(t.at(0, 0), 42);
   });
@@ -47,8 +74,12 @@ describe("torch tensors through a real extension", { skip, timeout: 900_000 }, (
     for (const [name, tensor] of Object.entries(made)) {
       assert.equal(tensor.dtype, name);
       assert.equal(tensor.framework, "torch");
-      assert.equal((await ext.call("info", [tensor]) as { dtype: string }).dtype, name);
-      assert.deepEqual(await ext.call("values", [await ext.call("echo", [tensor])]), await ext.call("values", [tensor]), name);
+      assert.equal(((await ext.call("info", [tensor])) as { dtype: string }).dtype, name);
+      assert.deepEqual(
+        await ext.call("values", [await ext.call("echo", [tensor])]),
+        await ext.call("values", [tensor]),
+        name,
+      );
     }
     assert.equal(made.bfloat16!.at(2), 2);
     assert.equal(made.float16!.at(1), 1);

@@ -37,7 +37,13 @@ describe("tensor wire", () => {
     const t = Tensor.from(new Int16Array([1, 2, 3, 4, 5, 6]), [2, 3]);
     const out = sink();
     const descriptor = encodeTensor(t.transpose(0, 1), out, "copy");
-    assert.deepEqual(descriptor, { dtype: "int16", shape: [3, 2], strides: [2, 1], offset: 0, storage: { kind: "bytes", attachment: 0 } });
+    assert.deepEqual(descriptor, {
+      dtype: "int16",
+      shape: [3, 2],
+      strides: [2, 1],
+      offset: 0,
+      storage: { kind: "bytes", attachment: 0 },
+    });
     assert.equal(out.attachments[0]!.byteLength, 12);
     const framed = new Uint8Array(13);
     framed.set(out.attachments[0]!, 1); // an attachment at an odd offset of its frame
@@ -49,8 +55,17 @@ describe("tensor wire", () => {
 
   test("a CUDA descriptor cannot be read by the host", () => {
     const frame = new ReceivedFrame([], []);
-    const raw = { dtype: "float32", shape: [1], strides: [1], offset: 0, storage: { kind: "cuda", device: 0, size: 4, ipc: {} } };
-    assert.throws(() => frame.decode(raw), { code: "ERR_PYISOLATE_PROTOCOL", message: /CUDA tensor cannot be read by the host/ });
+    const raw = {
+      dtype: "float32",
+      shape: [1],
+      strides: [1],
+      offset: 0,
+      storage: { kind: "cuda", device: 0, size: 4, ipc: {} },
+    };
+    assert.throws(() => frame.decode(raw), {
+      code: "ERR_PYISOLATE_PROTOCOL",
+      message: /CUDA tensor cannot be read by the host/,
+    });
   });
 
   describe("shared memory", { skip }, () => {
@@ -60,7 +75,13 @@ describe("tensor wire", () => {
       const out = sink();
       const descriptors = [encodeTensor(t, out), encodeTensor(view, out)];
       assert.equal(out.fds.length, 1);
-      assert.deepEqual(descriptors[1], { dtype: "float32", shape: [2, 2], strides: [3, 1], offset: 4, storage: { kind: "shm", fd: 0, size: 24 } });
+      assert.deepEqual(descriptors[1], {
+        dtype: "float32",
+        shape: [2, 2],
+        strides: [3, 1],
+        offset: 4,
+        storage: { kind: "shm", fd: 0, size: 24 },
+      });
       const frame = new ReceivedFrame(passFds(out.fds), []);
       const [a, b] = JSON.parse(JSON.stringify(descriptors)).map((d: unknown) => frame.decode(d)) as Tensor[];
       frame.close();
@@ -89,8 +110,17 @@ describe("tensor wire", () => {
       const segment = allocator.allocate(64);
       const [fd] = passFds([segment.fd]);
       const frame = new ReceivedFrame([fd!], [], allocator);
-      const raw = (size: number, shape: number[]) => ({ dtype: "uint8", shape, strides: [1], offset: 0, storage: { kind: "shm", fd: 0, size } });
-      assert.throws(() => frame.decode(raw(65, [65])), { code: "ERR_PYISOLATE_PROTOCOL", message: /holds 64 bytes, less than the 65/ });
+      const raw = (size: number, shape: number[]) => ({
+        dtype: "uint8",
+        shape,
+        strides: [1],
+        offset: 0,
+        storage: { kind: "shm", fd: 0, size },
+      });
+      assert.throws(() => frame.decode(raw(65, [65])), {
+        code: "ERR_PYISOLATE_PROTOCOL",
+        message: /holds 64 bytes, less than the 65/,
+      });
       assert.throws(() => native.fstatSize(fd!), { code: "EBADF" });
       assert.throws(() => frame.decode(raw(64, [64])), /already used/);
       frame.close();

@@ -21,8 +21,10 @@ export const SANDBOX_CASES: readonly SandboxCase[] = [
 
 /** Why a case cannot run on this host, or undefined when it can. */
 export function unavailable(c: SandboxCase, caps: SandboxCapabilities): string | undefined {
-  if (c.label === "bwrap" && caps.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${caps.model})`;
-  if (c.label === "landlock" && caps.landlockAbi < 4) return `Landlock ABI ${caps.landlockAbi} < 4 cannot keep network: false`;
+  if (c.label === "bwrap" && caps.backend !== "bwrap")
+    return `bwrap cannot run with every namespace here (model ${caps.model})`;
+  if (c.label === "landlock" && caps.landlockAbi < 4)
+    return `Landlock ABI ${caps.landlockAbi} < 4 cannot keep network: false`;
   return undefined;
 }
 
@@ -39,6 +41,7 @@ export function scratch(prefix: string): { dir: string; remove: () => void } {
 export function copyFixture(name: string, root: string, as = name): string {
   const dest = path.join(root, as);
   cpSync(fixture(name), dest, { recursive: true });
-  if (!existsSync(path.join(dest, "__init__.py"))) cpSync(path.join(fixture("trust_config_probe"), "__init__.py"), path.join(dest, "__init__.py"));
+  if (!existsSync(path.join(dest, "__init__.py")))
+    cpSync(path.join(fixture("trust_config_probe"), "__init__.py"), path.join(dest, "__init__.py"));
   return dest;
 }

@@ -44,15 +44,28 @@ for (const c of SANDBOX_CASES) {
     it("A granted only Svc1 gets the unknown-service LookupError for Svc2; B granted both reaches both; each is named", async (t) => {
       const why = unavailable(c, caps);
       if (why) return t.skip(why);
-      const a = await manager.load({ name: `svc-a-${c.label}`, modulePath: MODULE, sandbox: c.sandbox, services: ["Svc1"] });
-      const b = await manager.load({ name: `svc-b-${c.label}`, modulePath: MODULE, sandbox: c.sandbox, services: ["Svc1", "Svc2"] });
+      const a = await manager.load({
+        name: `svc-a-${c.label}`,
+        modulePath: MODULE,
+        sandbox: c.sandbox,
+        services: ["Svc1"],
+      });
+      const b = await manager.load({
+        name: `svc-b-${c.label}`,
+        modulePath: MODULE,
+        sandbox: c.sandbox,
+        services: ["Svc1", "Svc2"],
+      });
       try {
         assert.deepEqual(await a.call("ask", ["Svc1"]), ["ok", `Svc1 for svc-a-${c.label} (svc-a-${c.label})`]);
         const refused = (await a.call("ask", ["Svc2"])) as Answer;
         const unknown = (await a.call("ask", ["Missing"])) as Answer;
         assert.equal(refused[0], "LookupError", JSON.stringify(refused));
         // The same answer as for a service that was never provided: nothing tells A that Svc2 exists.
-        assert.deepEqual([refused[0], refused[1].replace("Svc2", "<name>")], [unknown[0], unknown[1].replace("Missing", "<name>")]);
+        assert.deepEqual(
+          [refused[0], refused[1].replace("Svc2", "<name>")],
+          [unknown[0], unknown[1].replace("Missing", "<name>")],
+        );
         // The control: B reaches both, and Svc2 is really there.
         assert.deepEqual(await b.call("ask", ["Svc2"]), ["ok", `Svc2 for svc-b-${c.label} (svc-b-${c.label})`]);
         assert.deepEqual(await b.call("ask", ["Svc1"]), ["ok", `Svc1 for svc-b-${c.label} (svc-b-${c.label})`]);
@@ -77,7 +90,12 @@ describe("the default and the config file", () => {
     const dir = copyFixture("trust_config_services", root.dir, "services_yaml");
     writeFileSync(path.join(dir, "pyisolate.yaml"), "services: [Svc1]\n");
     const narrowed = await manager.load({ name: "svc-yaml", modulePath: dir, sandbox: { mode: "disabled" } });
-    const widened = await manager.load({ name: "svc-yaml-wide", modulePath: dir, sandbox: { mode: "disabled" }, services: ["Svc2"] });
+    const widened = await manager.load({
+      name: "svc-yaml-wide",
+      modulePath: dir,
+      sandbox: { mode: "disabled" },
+      services: ["Svc2"],
+    });
     try {
       assert.deepEqual(await narrowed.call("ask", ["Svc1"]), ["ok", "Svc1 for svc-yaml (svc-yaml)"]);
       assert.equal(((await narrowed.call("ask", ["Svc2"])) as Answer)[0], "LookupError");
@@ -93,8 +111,14 @@ describe("the default and the config file", () => {
     const dir = copyFixture("trust_config_services", root.dir, "services_bad");
     const file = path.join(dir, "pyisolate.yaml");
     writeFileSync(file, "services: ['no spaces allowed']\n");
-    await assert.rejects(manager.load({ name: "svc-bad", modulePath: dir }), (e: unknown) => e instanceof ConfigError && e.key === "services" && e.file === file);
-    await assert.rejects(manager.load({ name: "svc-bad", modulePath: MODULE, services: "Svc1" as never }), (e: unknown) => e instanceof ConfigError && e.key === "services");
+    await assert.rejects(
+      manager.load({ name: "svc-bad", modulePath: dir }),
+      (e: unknown) => e instanceof ConfigError && e.key === "services" && e.file === file,
+    );
+    await assert.rejects(
+      manager.load({ name: "svc-bad", modulePath: MODULE, services: "Svc1" as never }),
+      (e: unknown) => e instanceof ConfigError && e.key === "services",
+    );
   });
 
   it("callingExtension() is undefined outside a call from an extension", () => {

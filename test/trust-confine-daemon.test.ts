@@ -74,8 +74,10 @@ async function startDaemon(ext: Extension, mode: string): Promise<number> {
 }
 
 function skipWhy(mode: string): string | undefined {
-  if (mode === "bwrap" && caps.backend !== "bwrap") return `bwrap cannot run with every namespace here (model ${caps.model})`;
-  if (mode === "landlock" && caps.landlockAbi < 6) return `Landlock ABI ${caps.landlockAbi} < 6: the supervisor is not protected from signals`;
+  if (mode === "bwrap" && caps.backend !== "bwrap")
+    return `bwrap cannot run with every namespace here (model ${caps.model})`;
+  if (mode === "landlock" && caps.landlockAbi < 6)
+    return `Landlock ABI ${caps.landlockAbi} < 6: the supervisor is not protected from signals`;
   return undefined;
 }
 
@@ -108,28 +110,33 @@ for (const [mode, sandbox] of Object.entries(MODES)) {
       await waitFor(() => !isAlive(daemon), 5000, `daemon ${daemon} to die after close`);
     });
 
-    it("dies when the extension crashes, and the crash still reports the exit code", { timeout: CASE_TIMEOUT_MS }, async (t) => {
-      const why = skipWhy(mode);
-      if (why) return t.skip(why);
-      const manager = makeManager();
-      try {
-        const ext = await manager.load({ name: "trust_confine_ext", modulePath: MODULE, sandbox });
-        const daemon = await startDaemon(ext, mode);
-        const error = await ext.call("die", [9]).catch((e: unknown) => e);
-        assert.ok(error instanceof ExtensionCrashedError, String(error));
-        assert.equal(error.exitCode, 9);
-        await waitFor(() => !isAlive(daemon), 5000, `daemon ${daemon} to die after the crash`);
-      } finally {
-        await manager.close();
-      }
-    });
+    it(
+      "dies when the extension crashes, and the crash still reports the exit code",
+      { timeout: CASE_TIMEOUT_MS },
+      async (t) => {
+        const why = skipWhy(mode);
+        if (why) return t.skip(why);
+        const manager = makeManager();
+        try {
+          const ext = await manager.load({ name: "trust_confine_ext", modulePath: MODULE, sandbox });
+          const daemon = await startDaemon(ext, mode);
+          const error = await ext.call("die", [9]).catch((e: unknown) => e);
+          assert.ok(error instanceof ExtensionCrashedError, String(error));
+          assert.equal(error.exitCode, 9);
+          await waitFor(() => !isAlive(daemon), 5000, `daemon ${daemon} to die after the crash`);
+        } finally {
+          await manager.close();
+        }
+      },
+    );
 
     it("dies when the host is SIGKILLed", { timeout: CASE_TIMEOUT_MS }, async (t) => {
       const why = skipWhy(mode);
       if (why) return t.skip(why);
       const token = `pyisolate-daemon-${randomUUID()}`;
       const host = spawn(process.execPath, ["--import", "tsx", HOST_SCRIPT, JSON.stringify(sandbox), token], {
-        cwd: TEST_DIR, stdio: ["ignore", "pipe", "inherit"],
+        cwd: TEST_DIR,
+        stdio: ["ignore", "pipe", "inherit"],
       });
       try {
         const line = await new Promise<string>((resolve, reject) => {
@@ -141,7 +148,11 @@ for (const [mode, sandbox] of Object.entries(MODES)) {
         assert.ok(daemon, "the daemon runs");
         leftovers.push(daemon!, ext);
         host.kill("SIGKILL");
-        await waitFor(() => !isAlive(daemon!) && !isAlive(ext), 5000, `daemon ${daemon} and extension ${ext} to die with the host`);
+        await waitFor(
+          () => !isAlive(daemon!) && !isAlive(ext),
+          5000,
+          `daemon ${daemon} and extension ${ext} to die with the host`,
+        );
       } finally {
         host.kill("SIGKILL");
       }
@@ -154,7 +165,10 @@ describe("the supervisor is out of the extension's reach", () => {
     if (caps.landlockAbi < 6) return t.skip(`Landlock ABI ${caps.landlockAbi} < 6: no signal scoping`);
     const manager = makeManager();
     try {
-      for (const [mode, expected] of [["disabled", "ok"], ["landlock", "PermissionError"]] as const) {
+      for (const [mode, expected] of [
+        ["disabled", "ok"],
+        ["landlock", "PermissionError"],
+      ] as const) {
         const ext = await manager.load({ name: "trust_confine_ext", modulePath: MODULE, sandbox: MODES[mode]! });
         const [kind] = (await ext.call("signal_parent")) as [string, unknown];
         assert.equal(kind, expected, mode);

@@ -50,7 +50,11 @@ function victimState(pid: number): { cpuLimit: string; nice: number; cpus: strin
   return { cpuLimit: limits, nice: getPriority(pid), cpus };
 }
 
-async function probeAll(sandbox: SandboxOptions): Promise<{ outcomes: Record<string, Outcome>; before: ReturnType<typeof victimState>; after: ReturnType<typeof victimState> }> {
+async function probeAll(sandbox: SandboxOptions): Promise<{
+  outcomes: Record<string, Outcome>;
+  before: ReturnType<typeof victimState>;
+  after: ReturnType<typeof victimState>;
+}> {
   const victim = spawnVictim();
   const before = victimState(victim);
   const ext: Extension = await manager.load({ name: "trust_confine_ext", modulePath: MODULE, sandbox });
@@ -66,7 +70,9 @@ async function probeAll(sandbox: SandboxOptions): Promise<{ outcomes: Record<str
 }
 
 function table(outcomes: Record<string, Outcome>): string {
-  return Object.entries(outcomes).map(([name, [kind]]) => `${name}: ${kind}`).join(", ");
+  return Object.entries(outcomes)
+    .map(([name, [kind]]) => `${name}: ${kind}`)
+    .join(", ");
 }
 
 describe("control: with the sandbox disabled the probes take effect", () => {
@@ -92,13 +98,18 @@ for (const backend of ["bwrap", "landlock"] as const) {
   describe(`sandboxed by ${backend}`, () => {
     it("refuses every probe with EPERM, leaves the victim untouched and holds no capability", async (t) => {
       if (!caps) caps = await detectSandbox();
-      if (backend === "bwrap" && caps.backend !== "bwrap") return t.skip(`bwrap cannot run with every namespace here (model ${caps.model})`);
+      if (backend === "bwrap" && caps.backend !== "bwrap")
+        return t.skip(`bwrap cannot run with every namespace here (model ${caps.model})`);
       if (backend === "landlock" && caps.landlockAbi < 6) return t.skip(`Landlock ABI ${caps.landlockAbi} < 6`);
       if (!ARCH_KNOWN) return t.skip(`the seccomp filter does not know ${process.arch}`);
       const { outcomes, before, after } = await probeAll({ mode: "required", backend });
       t.diagnostic(table(outcomes));
       for (const name of [...ON_VICTIM, ...ON_MACHINE]) {
-        assert.equal(outcomes[name]![0], "PermissionError", `${name} got through ${backend}: ${JSON.stringify(outcomes[name])}`);
+        assert.equal(
+          outcomes[name]![0],
+          "PermissionError",
+          `${name} got through ${backend}: ${JSON.stringify(outcomes[name])}`,
+        );
       }
       assert.deepEqual(after, before, "the victim's limit, priority and CPUs are as they were");
       assert.deepEqual(outcomes.capabilities, ["ok", [0, 0, 0]], "no effective, permitted or inheritable capability");

@@ -21,7 +21,9 @@ const MODULE = fixture("trust_frames_ext");
 const MiB = 1024 * 1024;
 /** How much the host's V8 heap may grow across one attack (the unfixed 40M-attachment frame took it past 4 GiB). */
 const HEAP_GROWTH_LIMIT = 128 * MiB;
-const SHM = nativeStatus.available ? false : `the native addon is unavailable (${nativeStatus.reason}): tensors copy, no fds travel`;
+const SHM = nativeStatus.available
+  ? false
+  : `the native addon is unavailable (${nativeStatus.reason}): tensors copy, no fds travel`;
 
 /** One class of attack: the control call must be accepted (its event arrives), the attack call refused. */
 interface FrameCase {
@@ -45,78 +47,136 @@ interface FrameCase {
 const CASES: FrameCase[] = [
   {
     title: "the issue's frame: 40M empty attachments in a 76 MiB header stops at maxHeaderBytes",
-    method: "send_attachments", control: [DEFAULT_LIMITS.maxAttachments], attack: [40_000_000],
-    event: "attached", check: (p) => assert.equal(p, null), error: /frame header bytes: 80000052 exceeds the limit maxHeaderBytes = 16777216/,
+    method: "send_attachments",
+    control: [DEFAULT_LIMITS.maxAttachments],
+    attack: [40_000_000],
+    event: "attached",
+    check: (p) => assert.equal(p, null),
+    error: /frame header bytes: 80000052 exceeds the limit maxHeaderBytes = 16777216/,
   },
   {
     title: "the issue's frame with maxHeaderBytes raised to 128 MiB: the attachment cap alone stops it",
-    method: "send_attachments", control: [DEFAULT_LIMITS.maxAttachments], attack: [40_000_000], protocolLimits: { maxHeaderBytes: 128 * MiB },
+    method: "send_attachments",
+    control: [DEFAULT_LIMITS.maxAttachments],
+    attack: [40_000_000],
+    protocolLimits: { maxHeaderBytes: 128 * MiB },
     // JSON.parse of the 80 MB header leaves ~300 MiB of garbage (bounded by the header limit, hence its 16 MiB
     // default); without the attachment cap the 40M views took the heap past 4 GiB.
     heapGrowth: 768 * MiB,
-    event: "attached", check: (p) => assert.equal(p, null), error: /frame attachments: 40000000 exceeds the limit maxAttachments = 65536/,
+    event: "attached",
+    check: (p) => assert.equal(p, null),
+    error: /frame attachments: 40000000 exceeds the limit maxAttachments = 65536/,
   },
   {
     title: "more attachments than maxAttachments in a small header",
-    method: "send_attachments", control: [DEFAULT_LIMITS.maxAttachments], attack: [DEFAULT_LIMITS.maxAttachments + 1],
-    event: "attached", check: (p) => assert.equal(p, null), error: /frame attachments: 65537 exceeds the limit maxAttachments = 65536/,
+    method: "send_attachments",
+    control: [DEFAULT_LIMITS.maxAttachments],
+    attack: [DEFAULT_LIMITS.maxAttachments + 1],
+    event: "attached",
+    check: (p) => assert.equal(p, null),
+    error: /frame attachments: 65537 exceeds the limit maxAttachments = 65536/,
   },
   {
     title: "a frame one byte over maxFrameBytes (set to 1 MiB), refused at its length prefix",
-    method: "send_frame_bytes", control: [MiB], attack: [MiB + 1], protocolLimits: { maxFrameBytes: MiB },
-    event: "sized", check: (p) => assert.equal(p, null), error: /frame bytes: 1048577 exceeds the limit maxFrameBytes = 1048576/,
+    method: "send_frame_bytes",
+    control: [MiB],
+    attack: [MiB + 1],
+    protocolLimits: { maxFrameBytes: MiB },
+    event: "sized",
+    check: (p) => assert.equal(p, null),
+    error: /frame bytes: 1048577 exceeds the limit maxFrameBytes = 1048576/,
   },
   {
     title: "a JSON header one byte over the default maxHeaderBytes (16 MiB)",
-    method: "send_header_bytes", control: [DEFAULT_LIMITS.maxHeaderBytes], attack: [DEFAULT_LIMITS.maxHeaderBytes + 1],
-    event: "header", check: (p) => assert.equal((p as string).length, DEFAULT_LIMITS.maxHeaderBytes - 42),
+    method: "send_header_bytes",
+    control: [DEFAULT_LIMITS.maxHeaderBytes],
+    attack: [DEFAULT_LIMITS.maxHeaderBytes + 1],
+    event: "header",
+    check: (p) => assert.equal((p as string).length, DEFAULT_LIMITS.maxHeaderBytes - 42),
     error: /frame header bytes: 16777217 exceeds the limit maxHeaderBytes = 16777216/,
   },
   {
     title: "an event 100k lists deep without the tag marker",
-    method: "send_depth", control: [MAX_DEPTH], attack: [100_000],
-    event: "deep", check: (p) => assert.ok(depthOf(p) === MAX_DEPTH, `depth ${depthOf(p)}`),
+    method: "send_depth",
+    control: [MAX_DEPTH],
+    attack: [100_000],
+    event: "deep",
+    check: (p) => assert.ok(depthOf(p) === MAX_DEPTH, `depth ${depthOf(p)}`),
     error: new RegExp(`frame header nests deeper than the limit maxDepth = ${MAX_HEADER_DEPTH}`),
   },
   {
     title: "an event one list deeper than the codec's depth limit, small enough to pass the header check",
-    method: "send_depth", control: [MAX_DEPTH], attack: [MAX_DEPTH + 1],
-    event: "deep", check: (p) => assert.equal(depthOf(p), MAX_DEPTH),
+    method: "send_depth",
+    control: [MAX_DEPTH],
+    attack: [MAX_DEPTH + 1],
+    event: "deep",
+    check: (p) => assert.equal(depthOf(p), MAX_DEPTH),
     error: new RegExp(`event message holds a value nested deeper than the limit maxDepth = ${MAX_DEPTH}`),
   },
   {
     title: "a frame that announces more fds than maxFdsPerFrame (set to 16) and sends them",
-    method: "send_fd_count", control: [16], attack: [17], protocolLimits: { maxFdsPerFrame: 16 }, fds: true,
-    event: "fds", check: (p) => assert.equal(p, null), error: /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/,
+    method: "send_fd_count",
+    control: [16],
+    attack: [17],
+    protocolLimits: { maxFdsPerFrame: 16 },
+    fds: true,
+    event: "fds",
+    check: (p) => assert.equal(p, null),
+    error: /file descriptors announced by a frame: 17 exceeds the limit maxFdsPerFrame = 16/,
   },
   {
     title: "an unsealed 1.5 GiB memfd as a tensor segment (a sealed one is mapped, never read)",
-    method: "send_segment", control: ["sealed", 1536 * MiB], attack: ["unsealed", 1536 * MiB], fds: true,
-    event: "tensor", check: (p) => assert.ok(p instanceof Tensor && p.numel === 1536 * MiB && p.segment.kind === "memfd"),
+    method: "send_segment",
+    control: ["sealed", 1536 * MiB],
+    attack: ["unsealed", 1536 * MiB],
+    fds: true,
+    event: "tensor",
+    check: (p) => assert.ok(p instanceof Tensor && p.numel === 1536 * MiB && p.segment.kind === "memfd"),
     error: /not a memfd sealed against shrinking \(seals 0x0\)/,
   },
   {
     title: "a sparse 1.5 GiB regular file as a tensor segment",
-    method: "send_segment", control: ["sealed", 1536 * MiB], attack: ["file", 1536 * MiB], fds: true,
-    event: "tensor", check: (p) => assert.ok(p instanceof Tensor && p.numel === 1536 * MiB),
+    method: "send_segment",
+    control: ["sealed", 1536 * MiB],
+    attack: ["file", 1536 * MiB],
+    fds: true,
+    event: "tensor",
+    check: (p) => assert.ok(p instanceof Tensor && p.numel === 1536 * MiB),
     error: /not a memfd sealed against shrinking/,
   },
   {
     title: "segments the extension never releases, one past maxSegments (set to 8)",
-    method: "send_segments", control: [8, 4096], attack: [1, 4096], protocolLimits: { maxSegments: 8 }, fds: true, events: 8,
-    event: "tensor", check: (p) => assert.ok(p instanceof Tensor), error: /segments held by the extension: 9 exceeds the limit maxSegments = 8/,
+    method: "send_segments",
+    control: [8, 4096],
+    attack: [1, 4096],
+    protocolLimits: { maxSegments: 8 },
+    fds: true,
+    events: 8,
+    event: "tensor",
+    check: (p) => assert.ok(p instanceof Tensor),
+    error: /segments held by the extension: 9 exceeds the limit maxSegments = 8/,
   },
   {
     title: "segment bytes past maxSegmentBytes (set to 1 MiB)",
-    method: "send_segments", control: [1, MiB], attack: [1, 4096], protocolLimits: { maxSegmentBytes: MiB }, fds: true,
-    event: "tensor", check: (p) => assert.ok(p instanceof Tensor && p.numel === MiB),
+    method: "send_segments",
+    control: [1, MiB],
+    attack: [1, 4096],
+    protocolLimits: { maxSegmentBytes: MiB },
+    fds: true,
+    event: "tensor",
+    check: (p) => assert.ok(p instanceof Tensor && p.numel === MiB),
     error: /bytes of segments held by the extension: 1052672 exceeds the limit maxSegmentBytes = 1048576/,
   },
   {
     title: "a stride-0 tensor over 4 KiB that claims 2^28 elements",
-    method: "send_broadcast", control: [MAX_BROADCAST_BYTES], attack: [2 ** 28], fds: true,
-    event: "tensor", check: (p) => assert.ok(p instanceof Tensor && p.numel === MAX_BROADCAST_BYTES && p.strides[0] === 0),
-    error: /claims 268435456 elements \(268435456 bytes\) over 4096 bytes of storage, past the limit maxBroadcastBytes = 67108864/,
+    method: "send_broadcast",
+    control: [MAX_BROADCAST_BYTES],
+    attack: [2 ** 28],
+    fds: true,
+    event: "tensor",
+    check: (p) => assert.ok(p instanceof Tensor && p.numel === MAX_BROADCAST_BYTES && p.strides[0] === 0),
+    error:
+      /claims 268435456 elements \(268435456 bytes\) over 4096 bytes of storage, past the limit maxBroadcastBytes = 67108864/,
   },
 ];
 
@@ -160,7 +220,12 @@ function events(ext: Extension, name: string, count: number): Promise<unknown[]>
 }
 
 async function runCase(t: TestContext, c: FrameCase, sandbox: SandboxOptions, bystander: Extension): Promise<void> {
-  const attacker = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox, protocolLimits: c.protocolLimits });
+  const attacker = await manager.load({
+    name: "trust_frames_ext",
+    modulePath: MODULE,
+    sandbox,
+    protocolLimits: c.protocolLimits,
+  });
   try {
     // Control: the same frame at the limit is accepted, delivered, and the attacker still answers.
     const arrived = events(attacker, c.event, c.events ?? 1);
@@ -192,11 +257,17 @@ async function runCase(t: TestContext, c: FrameCase, sandbox: SandboxOptions, by
 
 describe("an honest extension under tight limits", () => {
   it("a result past the host's limits fails in the guest with a ValueError naming the limit; the extension keeps running", async () => {
-    const ext = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox: { mode: "disabled" }, protocolLimits: { maxAttachments: 3 } });
+    const ext = await manager.load({
+      name: "trust_frames_ext",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      protocolLimits: { maxAttachments: 3 },
+    });
     try {
       assert.equal(((await ext.call("honest_bytes", [3])) as Uint8Array[]).length, 3);
       await assert.rejects(ext.call("honest_bytes", [4]), (error: Error) =>
-        /ValueError: message attachments: 4 exceeds the host's limit maxAttachments = 3/.test(error.message));
+        /ValueError: message attachments: 4 exceeds the host's limit maxAttachments = 3/.test(error.message),
+      );
       assert.equal(ext.state, "ready");
       assert.equal(typeof (await ext.call("ping")), "number");
     } finally {
@@ -224,27 +295,38 @@ for (const { label, sandbox } of MODES) {
       });
     }
 
-    it("fds sent without a frame that announces them never enter the host's fd table; the next fd frame is refused", { skip: SHM }, async (t) => {
-      const reason = unavailable(sandbox);
-      if (reason !== undefined) return t.skip(reason);
-      const attacker = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox });
-      try {
-        const before = readdirSync("/proc/self/fd").length;
-        assert.equal(await attacker.call("send_unannounced", [1000]), "sent", "the probe put 1000 fds on the host's socket");
-        assert.equal(typeof (await attacker.call("ping")), "number");
-        const during = readdirSync("/proc/self/fd").length;
-        t.diagnostic(`host fds: ${before} before, ${during} with 1000 unannounced fds waiting`);
-        assert.ok(during - before < 16, `the host holds ${during - before} more fds`);
-        // The next frame that announces one fd finds the stale messages first: a count mismatch, a ProtocolError.
-        const refused = await attacker.call("send_fd_count", [1]).then(() => undefined, (error: unknown) => error);
-        assert.ok(refused instanceof ProtocolError, String(refused));
-        assert.match(refused.message, /file descriptors sent with a frame do not match its count of 1/);
-        await waitFor(() => readdirSync("/proc/self/fd").length - before < 16, 5000, "the host's fds to be closed");
-        assert.equal(typeof (await bystander!.call("ping")), "number", "the other extension still answers");
-      } finally {
-        await attacker.stop();
-      }
-    });
+    it(
+      "fds sent without a frame that announces them never enter the host's fd table; the next fd frame is refused",
+      { skip: SHM },
+      async (t) => {
+        const reason = unavailable(sandbox);
+        if (reason !== undefined) return t.skip(reason);
+        const attacker = await manager.load({ name: "trust_frames_ext", modulePath: MODULE, sandbox });
+        try {
+          const before = readdirSync("/proc/self/fd").length;
+          assert.equal(
+            await attacker.call("send_unannounced", [1000]),
+            "sent",
+            "the probe put 1000 fds on the host's socket",
+          );
+          assert.equal(typeof (await attacker.call("ping")), "number");
+          const during = readdirSync("/proc/self/fd").length;
+          t.diagnostic(`host fds: ${before} before, ${during} with 1000 unannounced fds waiting`);
+          assert.ok(during - before < 16, `the host holds ${during - before} more fds`);
+          // The next frame that announces one fd finds the stale messages first: a count mismatch, a ProtocolError.
+          const refused = await attacker.call("send_fd_count", [1]).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          assert.ok(refused instanceof ProtocolError, String(refused));
+          assert.match(refused.message, /file descriptors sent with a frame do not match its count of 1/);
+          await waitFor(() => readdirSync("/proc/self/fd").length - before < 16, 5000, "the host's fds to be closed");
+          assert.equal(typeof (await bystander!.call("ping")), "number", "the other extension still answers");
+        } finally {
+          await attacker.stop();
+        }
+      },
+    );
 
     it("splits 32 MiB of stdout without a newline into capped lines in linear time; the other extension keeps answering", async (t) => {
       const reason = unavailable(sandbox);
@@ -271,11 +353,20 @@ for (const { label, sandbox } of MODES) {
           latencies.push(performance.now() - start);
         }
         assert.equal(await flood, size);
-        await waitFor(() => lines.reduce((a, b) => a + b, 0) >= size - DEFAULT_LIMITS.maxLineChars, 10_000, "the flood to be read");
+        await waitFor(
+          () => lines.reduce((a, b) => a + b, 0) >= size - DEFAULT_LIMITS.maxLineChars,
+          10_000,
+          "the flood to be read",
+        );
         const used = process.cpuUsage(cpu);
         const cpuMs = (used.user + used.system) / 1000;
-        t.diagnostic(`32 MiB without a newline: ${lines.length} pieces, host CPU ${cpuMs.toFixed(0)} ms, bystander ping ${latencies.map((l) => l.toFixed(1)).join("/")} ms`);
-        assert.ok(lines.every((n) => n === DEFAULT_LIMITS.maxLineChars), "every piece is exactly the cap");
+        t.diagnostic(
+          `32 MiB without a newline: ${lines.length} pieces, host CPU ${cpuMs.toFixed(0)} ms, bystander ping ${latencies.map((l) => l.toFixed(1)).join("/")} ms`,
+        );
+        assert.ok(
+          lines.every((n) => n === DEFAULT_LIMITS.maxLineChars),
+          "every piece is exactly the cap",
+        );
         assert.ok(cpuMs < 2000, `the host spent ${cpuMs} ms of CPU (the quadratic splitter took 5.8 s)`);
         assert.ok(Math.max(...latencies) < 1000, `the bystander waited ${Math.max(...latencies)} ms`);
       } finally {

@@ -45,14 +45,26 @@ describe("manager.load: the install of an extension's dependencies", { skip }, (
   it("control: the host's code may name another extension's wheel folder, and the install reads it with no network", async () => {
     const modulePath = extension("load_host_links", "dependencies: [pyisolate-fixture-hello==2.0]\n");
     const messages: string[] = [];
-    const ext = await manager.load({ name: "load_host_links", modulePath, indexUrl: hostIndexUrl, findLinks: [otherWheels], onProgress: (e) => messages.push(e.message) });
+    const ext = await manager.load({
+      name: "load_host_links",
+      modulePath,
+      indexUrl: hostIndexUrl,
+      findLinks: [otherWheels],
+      onProgress: (e) => messages.push(e.message),
+    });
     assert.equal(await ext.call("hello_version", []), "2.0");
-    assert.ok(messages.some((m) => /install sandbox: .*no network \(every package source is local\)/.test(m)), messages.join("\n"));
+    assert.ok(
+      messages.some((m) => /install sandbox: .*no network \(every package source is local\)/.test(m)),
+      messages.join("\n"),
+    );
     await ext.stop();
   });
 
   it("refuses a yaml findLinks that names another extension's folder (ConfigError naming findLinks)", async () => {
-    const modulePath = extension("load_yaml_links", `dependencies: [pyisolate-fixture-hello==2.0]\nfindLinks: [${JSON.stringify(otherWheels)}]\n`);
+    const modulePath = extension(
+      "load_yaml_links",
+      `dependencies: [pyisolate-fixture-hello==2.0]\nfindLinks: [${JSON.stringify(otherWheels)}]\n`,
+    );
     await assert.rejects(manager.load({ name: "load_yaml_links", modulePath, indexUrl: hostIndexUrl }), (e: Error) => {
       assert.equal(e.name, "ConfigError");
       assert.match(e.message, /findLinks/);
@@ -66,7 +78,10 @@ describe("manager.load: the install of an extension's dependencies", { skip }, (
     assert.equal(await ext.call("hello_version", []), "2.0");
     await ext.stop();
     const before = httpIndex.requests();
-    const yamlNamed = extension("load_yaml_http", `dependencies: [pyisolate-fixture-hello==2.0]\nindexUrl: ${JSON.stringify(httpIndex.url)}\n`);
+    const yamlNamed = extension(
+      "load_yaml_http",
+      `dependencies: [pyisolate-fixture-hello==2.0]\nindexUrl: ${JSON.stringify(httpIndex.url)}\n`,
+    );
     await assert.rejects(manager.load({ name: "load_yaml_http", modulePath: yamlNamed }), (e: Error) => {
       // The config layer may refuse a loopback URL in the yaml first; else the proxy refuses it and the install fails.
       assert.ok(e.name === "EnvironmentBuildError" || e.name === "ConfigError", `${e.name}: ${e.message}`);

@@ -7,13 +7,33 @@ import { after, before, describe, it } from "node:test";
 import { findUv, resolvePython, type EnvironmentSpec } from "../src/env/builder.js";
 import { LANDLOCK_NET_ABI } from "../src/sandbox/choose.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
-import { attackEnv, assertNoLeak, buildEvil, setUpAttack, type AttackScene, type EvilBuild } from "./fixtures/env/evil-sdist.js";
+import {
+  attackEnv,
+  assertNoLeak,
+  buildEvil,
+  setUpAttack,
+  type AttackScene,
+  type EvilBuild,
+} from "./fixtures/env/evil-sdist.js";
 import { tempRoot } from "./fixtures/env/helpers.js";
-import { copyFiles, plantNeighbours, startHostServices, startHttpIndex, type HostServices, type HttpIndex } from "./fixtures/env/trust-install-scene.js";
+import {
+  copyFiles,
+  plantNeighbours,
+  startHostServices,
+  startHttpIndex,
+  type HostServices,
+  type HttpIndex,
+} from "./fixtures/env/trust-install-scene.js";
 
 const caps = await detectSandbox();
-const bwrapSkip = caps.bwrap !== undefined && (caps.backend === "bwrap" || caps.backend === "bwrap-degraded") ? false : `bwrap cannot run here (model ${caps.model})`;
-const landlockSkip = caps.landlockAbi >= LANDLOCK_NET_ABI ? false : `Landlock ABI ${caps.landlockAbi} cannot confine TCP (needs ${LANDLOCK_NET_ABI})`;
+const bwrapSkip =
+  caps.bwrap !== undefined && (caps.backend === "bwrap" || caps.backend === "bwrap-degraded")
+    ? false
+    : `bwrap cannot run here (model ${caps.model})`;
+const landlockSkip =
+  caps.landlockAbi >= LANDLOCK_NET_ABI
+    ? false
+    : `Landlock ABI ${caps.landlockAbi} cannot confine TCP (needs ${LANDLOCK_NET_ABI})`;
 const uvSkip = (await findUv()) ? false : "uv is not on PATH";
 const root = tempRoot("pyisolate-trust-install-");
 let scene: AttackScene;
@@ -45,7 +65,13 @@ before(async () => {
   extensionDir = path.join(root.dir, "extensions", "evil_ext");
   mkdirSync(extensionDir, { recursive: true });
   const python = await resolvePython(undefined);
-  base = { venvRoot: path.join(root.dir, "venvs"), python: python.path, indexUrl: index.url, runtimeVersion: "0.1.0-test", env: attackEnv(scene, root.dir) };
+  base = {
+    venvRoot: path.join(root.dir, "venvs"),
+    python: python.path,
+    indexUrl: index.url,
+    runtimeVersion: "0.1.0-test",
+    env: attackEnv(scene, root.dir),
+  };
 });
 after(async () => {
   scene?.close();
@@ -56,13 +82,24 @@ after(async () => {
 
 /** A load's install options: no network, the index named by the host's code, the extension's folder. */
 function loadSandbox(mode: "required" | "disabled", backend?: "bwrap" | "landlock"): EnvironmentSpec["sandbox"] {
-  return { mode, ...(backend ? { backend } : {}), network: false, extensionDir, trustedIndex: { indexUrl: index.url, extraIndexUrls: [], findLinks: [] } };
+  return {
+    mode,
+    ...(backend ? { backend } : {}),
+    network: false,
+    extensionDir,
+    trustedIndex: { indexUrl: index.url, extraIndexUrls: [], findLinks: [] },
+  };
 }
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 200));
 const ok = (r: EvilBuild, key: string): boolean => (r.loot[key] as [string, unknown])[0] === "ok";
 
-async function attack(name: string, backend: "pip" | "uv", mode: "required" | "disabled", sandbox?: "bwrap" | "landlock"): Promise<EvilBuild> {
+async function attack(
+  name: string,
+  backend: "pip" | "uv",
+  mode: "required" | "disabled",
+  sandbox?: "bwrap" | "landlock",
+): Promise<EvilBuild> {
   services.reset();
   const hits = index.hits();
   const r = await buildEvil(scene, base, name, backend, loadSandbox(mode, sandbox));
@@ -89,12 +126,20 @@ function assertContained(r: EvilBuild, kind: string): void {
   for (const key of ["secret", "other_ext", "unconfigured", "service_http", "abstract", "phone"])
     assert.ok(!ok(r, key), `${key} must be refused: ${JSON.stringify(r.loot[key])}`);
   const tunnel = r.loot.proxy_connect as [string, string];
-  assert.ok(tunnel[0] === "ok" && tunnel[1].startsWith("HTTP/1.1 403"), `the proxy refuses a tunnel to the host's loopback: ${JSON.stringify(tunnel)}`);
+  assert.ok(
+    tunnel[0] === "ok" && tunnel[1].startsWith("HTTP/1.1 403"),
+    `the proxy refuses a tunnel to the host's loopback: ${JSON.stringify(tunnel)}`,
+  );
   assert.equal(services.serviceSeen(), 0, "the host's HTTP service was never reached");
   assert.equal(services.abstractSeen(), 0, "nor its abstract socket");
   assert.equal(services.udpSeen(), 0, "nor its UDP port");
   assert.equal(scene.received(), "", "nor the phone-home server");
-  assert.match(r.output, new RegExp(`install proxy: refused (GET http://127\\.0\\.0\\.1:${services.servicePort}/secret|CONNECT 127\\.0\\.0\\.1:${services.servicePort})`));
+  assert.match(
+    r.output,
+    new RegExp(
+      `install proxy: refused (GET http://127\\.0\\.0\\.1:${services.servicePort}/secret|CONNECT 127\\.0\\.0\\.1:${services.servicePort})`,
+    ),
+  );
   assertNoLeak(scene, r, base.venvRoot);
 }
 
@@ -107,17 +152,25 @@ describe("install of a hostile sdist for a load with network: false", () => {
     assertControl(await attack("trust-control-uv", "uv", "disabled"));
   });
 
-  it("pip under bwrap: installs from the host's local HTTP index through the proxy, and every probe is refused", { skip: bwrapSkip }, async () => {
-    assertContained(await attack("trust-bwrap-pip", "pip", "required", "bwrap"), caps.backend);
-  });
+  it(
+    "pip under bwrap: installs from the host's local HTTP index through the proxy, and every probe is refused",
+    { skip: bwrapSkip },
+    async () => {
+      assertContained(await attack("trust-bwrap-pip", "pip", "required", "bwrap"), caps.backend);
+    },
+  );
 
   it("uv under bwrap: the same", { skip: bwrapSkip || uvSkip }, async () => {
     assertContained(await attack("trust-bwrap-uv", "uv", "required", "bwrap"), caps.backend);
   });
 
-  it("pip under Landlock: installs through the proxy's one TCP port, and every probe is refused", { skip: landlockSkip }, async () => {
-    assertContained(await attack("trust-landlock-pip", "pip", "required", "landlock"), "landlock");
-  });
+  it(
+    "pip under Landlock: installs through the proxy's one TCP port, and every probe is refused",
+    { skip: landlockSkip },
+    async () => {
+      assertContained(await attack("trust-landlock-pip", "pip", "required", "landlock"), "landlock");
+    },
+  );
 
   it("uv under Landlock: the same", { skip: landlockSkip || uvSkip }, async () => {
     assertContained(await attack("trust-landlock-uv", "uv", "required", "landlock"), "landlock");

@@ -39,21 +39,38 @@ describe("an install's find-links folder swapped for a symlink to ~/.ssh after t
       if (why[backend]()) return t.skip(why[backend]() as string);
       const world = plantWorld();
       const sandbox = await prepareInstallSandbox({
-        options: { mode: "required", backend, network: false }, installer: "pip", python: BASE, venvRoot, name: `toctou_${backend}`, buildDir,
-        index: { indexUrl: null, extraIndexUrls: [], findLinks: [world.data] }, tools: async () => [],
-        hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: () => {},
+        options: { mode: "required", backend, network: false },
+        installer: "pip",
+        python: BASE,
+        venvRoot,
+        name: `toctou_${backend}`,
+        buildDir,
+        index: { indexUrl: null, extraIndexUrls: [], findLinks: [world.data] },
+        tools: async () => [],
+        hostEnv: { PATH: process.env.PATH, HOME: world.home },
+        emit: () => {},
       });
       try {
         assert.ok(sandbox, "the install is confined");
         swapToSecret(world, [world.data]);
         const read = async (file: string) => {
-          const r = await runWithFds(sandbox.wrap([PYTHON, "-I", "-S", "-c", readerScript(file)]), sandbox.env, sandbox.fds);
+          const r = await runWithFds(
+            sandbox.wrap([PYTHON, "-I", "-S", "-c", readerScript(file)]),
+            sandbox.env,
+            sandbox.fds,
+          );
           assert.equal(r.code, 0, r.stderr);
           return r.stdout;
         };
-        assert.equal(await read(path.join(world.data, SECRET_FILE)), backend === "bwrap" ? "FileNotFoundError" : "PermissionError");
+        assert.equal(
+          await read(path.join(world.data, SECRET_FILE)),
+          backend === "bwrap" ? "FileNotFoundError" : "PermissionError",
+        );
         // bwrap shows the checked folder at its name; Landlock's rule holds the checked folder where it moved.
-        assert.equal(await read(path.join(backend === "bwrap" ? world.data : `${world.data}.checked`, "marker.txt")), MARKER);
+        assert.equal(
+          await read(path.join(backend === "bwrap" ? world.data : `${world.data}.checked`, "marker.txt")),
+          MARKER,
+        );
       } finally {
         await sandbox?.dispose();
         rmSync(installCacheDir(venvRoot, `toctou_${backend}`, "pip"), { recursive: true, force: true });
@@ -72,14 +89,28 @@ describe("an install's find-links named through a symlink to ~/.ssh (resolved on
       const links = path.join(world.root, "links");
       symlinkSync(path.relative(world.root, world.ssh), links);
       const sandbox = await prepareInstallSandbox({
-        options: { mode: "required", backend, network: false }, installer: "pip", python: BASE, venvRoot, name: `toctou_link_${backend}`, buildDir,
-        index: { indexUrl: null, extraIndexUrls: [], findLinks: [links] }, tools: async () => [],
-        hostEnv: { PATH: process.env.PATH, HOME: world.home }, emit: (e) => messages.push(e.message),
+        options: { mode: "required", backend, network: false },
+        installer: "pip",
+        python: BASE,
+        venvRoot,
+        name: `toctou_link_${backend}`,
+        buildDir,
+        index: { indexUrl: null, extraIndexUrls: [], findLinks: [links] },
+        tools: async () => [],
+        hostEnv: { PATH: process.env.PATH, HOME: world.home },
+        emit: (e) => messages.push(e.message),
       });
       try {
         assert.ok(sandbox, "the install is confined");
-        assert.ok(messages.some((m) => m.includes(`not exposing package source ${links}`) && m.includes(".ssh")), messages.join("\n"));
-        const r = await runWithFds(sandbox.wrap([PYTHON, "-I", "-S", "-c", readerScript(path.join(links, SECRET_FILE))]), sandbox.env, sandbox.fds);
+        assert.ok(
+          messages.some((m) => m.includes(`not exposing package source ${links}`) && m.includes(".ssh")),
+          messages.join("\n"),
+        );
+        const r = await runWithFds(
+          sandbox.wrap([PYTHON, "-I", "-S", "-c", readerScript(path.join(links, SECRET_FILE))]),
+          sandbox.env,
+          sandbox.fds,
+        );
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, backend === "bwrap" ? "FileNotFoundError" : "PermissionError");
       } finally {

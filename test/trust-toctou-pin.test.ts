@@ -13,7 +13,8 @@ import { PathPins } from "../src/sandbox/pin-set.js";
 import { DEFAULT_SANDBOX_POLICY } from "../src/sandbox/types.js";
 import { plantWorld, readIfThere } from "./trust-toctou-world.js";
 
-const isConfigError = (key: string, pattern: RegExp) => (e: unknown) => e instanceof ConfigError && e.key === key && pattern.test(e.message);
+const isConfigError = (key: string, pattern: RegExp) => (e: unknown) =>
+  e instanceof ConfigError && e.key === key && pattern.test(e.message);
 
 describe("pinPath", () => {
   it("holds the checked folder itself: after a swap the descriptor is still the original object", () => {
@@ -37,7 +38,10 @@ describe("pinPath", () => {
     try {
       renameSync(world.data, `${world.data}.checked`);
       symlinkSync("home/.ssh", world.data);
-      assert.throws(() => pinPath(world.data, "sandbox.readonlyPaths"), isConfigError("sandbox.readonlyPaths", /is a symlink now/));
+      assert.throws(
+        () => pinPath(world.data, "sandbox.readonlyPaths"),
+        isConfigError("sandbox.readonlyPaths", /is a symlink now/),
+      );
     } finally {
       world.cleanup();
     }
@@ -51,7 +55,10 @@ describe("pinPath", () => {
       const checked = path.join(world.root, "parent", "inner");
       renameSync(path.join(world.root, "parent"), path.join(world.root, "parent.checked"));
       symlinkSync("home/.ssh", path.join(world.root, "parent"));
-      assert.throws(() => pinPath(checked, "sandbox.writablePaths"), isConfigError("sandbox.writablePaths", /changed after it was checked: it now leads to .*\.ssh/));
+      assert.throws(
+        () => pinPath(checked, "sandbox.writablePaths"),
+        isConfigError("sandbox.writablePaths", /changed after it was checked: it now leads to .*\.ssh/),
+      );
     } finally {
       world.cleanup();
     }
@@ -77,7 +84,10 @@ describe("ensureDirPinned", () => {
     try {
       const target = path.join(world.root, "parent", "made");
       symlinkSync("home/.ssh", path.join(world.root, "parent"));
-      assert.throws(() => ensureDirPinned(target, "sandbox.writablePaths"), isConfigError("sandbox.writablePaths", /symlink now/));
+      assert.throws(
+        () => ensureDirPinned(target, "sandbox.writablePaths"),
+        isConfigError("sandbox.writablePaths", /symlink now/),
+      );
       assert.equal(readIfThere(path.join(world.ssh, "made")), undefined);
       assert.throws(() => statSync(path.join(world.ssh, "made")), /ENOENT/, "no folder was made in ~/.ssh");
     } finally {
@@ -105,7 +115,10 @@ describe("PathPins and the builders", () => {
       pins.pinSpelling(path.join(world.root, "spelling"), "python");
       const two = pins.forChild([world.data, path.join(world.root, "spelling")]);
       assert.deepEqual(Object.values(two.childFd), [FIRST_PINNED_FD, FIRST_PINNED_FD + 1]);
-      assert.deepEqual(two.hostFds.map((fd) => fstatSync(fd).ino), [statSync(world.data).ino, statSync(world.data).ino]);
+      assert.deepEqual(
+        two.hostFds.map((fd) => fstatSync(fd).ino),
+        [statSync(world.data).ino, statSync(world.data).ino],
+      );
     } finally {
       pins.close();
       world.cleanup();
@@ -120,17 +133,38 @@ describe("PathPins and the builders", () => {
       assert.match(args[at - 2]!, /^--(ro-)?bind-fd$/, p);
       assert.equal(args[at - 1], String(fd), p);
     }
-    assert.ok(!args.some((a, i) => (a === "--bind" || a === "--ro-bind") && Object.keys(pinned).includes(args[i + 1]!)));
+    assert.ok(
+      !args.some((a, i) => (a === "--bind" || a === "--ro-bind") && Object.keys(pinned).includes(args[i + 1]!)),
+    );
     const { "/r": _dropped, ...without } = pinned;
-    assert.throws(() => buildBwrapArgs(policy, { ...paths, pythonInstall: "/py", pinned: without }), /\/r would be bound by name/);
+    assert.throws(
+      () => buildBwrapArgs(policy, { ...paths, pythonInstall: "/py", pinned: without }),
+      /\/r would be bound by name/,
+    );
   });
 
   it("Landlock: the rules name descriptor numbers for pinned paths and names only for fixed system paths", () => {
     const pinned = { "/py": 5, "/v": 6, "/e": 7, "/rt": 8, "/h": 9, "/t": 10, "/w": 11, "/r": 12 };
-    const json = JSON.parse(encodeLandlockRules(buildLandlockRules(policy, { ...paths, pinned }))) as { read_only: unknown[]; writable: unknown[] };
-    assert.deepEqual(json.read_only.filter((p) => typeof p === "number"), [5, 6, 8, 7, 12]);
-    assert.deepEqual(json.writable.filter((p) => typeof p === "number"), [9, 10, 11]);
-    assert.ok(!["/py", "/v", "/e", "/rt", "/h", "/t", "/w", "/r"].some((p) => [...json.read_only, ...json.writable].includes(p)));
-    assert.throws(() => buildLandlockRules(policy, { ...paths, pinned: { ...pinned, "/t": undefined as unknown as number } }), /\/t would be ruled by name/);
+    const json = JSON.parse(encodeLandlockRules(buildLandlockRules(policy, { ...paths, pinned }))) as {
+      read_only: unknown[];
+      writable: unknown[];
+    };
+    assert.deepEqual(
+      json.read_only.filter((p) => typeof p === "number"),
+      [5, 6, 8, 7, 12],
+    );
+    assert.deepEqual(
+      json.writable.filter((p) => typeof p === "number"),
+      [9, 10, 11],
+    );
+    assert.ok(
+      !["/py", "/v", "/e", "/rt", "/h", "/t", "/w", "/r"].some((p) =>
+        [...json.read_only, ...json.writable].includes(p),
+      ),
+    );
+    assert.throws(
+      () => buildLandlockRules(policy, { ...paths, pinned: { ...pinned, "/t": undefined as unknown as number } }),
+      /\/t would be ruled by name/,
+    );
   });
 });

@@ -38,7 +38,8 @@ after(() => manager.close());
  * meets the flip decides bwrap's words: the comparison, the type check, the lookup of /proc/self/fd/N's name while
  * the folder is moved away, or the mount itself.
  */
-const BWRAP_RACE = /bwrap: (Race condition binding dirfd|Can't get type of source|Can't find source path \/proc\/self\/fd\/\d+|Can't bind mount )/;
+const BWRAP_RACE =
+  /bwrap: (Race condition binding dirfd|Can't get type of source|Can't find source path \/proc\/self\/fd\/\d+|Can't bind mount )/;
 
 interface Tally {
   ran: number;
@@ -75,14 +76,17 @@ async function loader(world: World, name: string, sandbox: SandboxOptions, until
 }
 
 function flipper(world: World): Promise<number | null> {
-  const child = spawn("/usr/bin/python3", ["-I", "-S", "-c", FLIPPER, world.root, String(FLIP_MS / 1000)], { stdio: "ignore" });
+  const child = spawn("/usr/bin/python3", ["-I", "-S", "-c", FLIPPER, world.root, String(FLIP_MS / 1000)], {
+    stdio: "ignore",
+  });
   return new Promise((resolve) => child.once("close", resolve));
 }
 
 describe("two loads while a granted folder flips between itself and a symlink to ~/.ssh", () => {
   const backends: Record<string, () => string | false> = {
     bwrap: () => (caps.bwrap && caps.backend.startsWith("bwrap") ? false : `bwrap cannot run here (${caps.model})`),
-    landlock: () => (caps.landlockAbi >= 4 ? false : `Landlock ABI ${caps.landlockAbi} (needs 4 to keep network: false)`),
+    landlock: () =>
+      caps.landlockAbi >= 4 ? false : `Landlock ABI ${caps.landlockAbi} (needs 4 to keep network: false)`,
   };
   for (const [backend, why] of Object.entries(backends)) {
     it(`${backend}: no load ever reads the key`, async (t) => {
@@ -99,11 +103,20 @@ describe("two loads while a granted folder flips between itself and a symlink to
         for (const name of names) await (await manager.load({ name, modulePath: PROBE, sandbox })).stop();
         const tally: Tally = { ran: 0, refused: 0, bwrapRefused: 0, sawSecret: 0, other: [] };
         const until = Date.now() + FLIP_MS;
-        const [code] = await Promise.all([flipper(world), ...names.map((n) => loader(world, n, sandbox, until, tally))]);
-        t.diagnostic(`${backend}: ${tally.ran} loads ran, ${tally.refused} refused with a ConfigError, ${tally.bwrapRefused} stopped by bwrap's own check, ${tally.sawSecret} read the key`);
+        const [code] = await Promise.all([
+          flipper(world),
+          ...names.map((n) => loader(world, n, sandbox, until, tally)),
+        ]);
+        t.diagnostic(
+          `${backend}: ${tally.ran} loads ran, ${tally.refused} refused with a ConfigError, ${tally.bwrapRefused} stopped by bwrap's own check, ${tally.sawSecret} read the key`,
+        );
         assert.equal(code, 0, "the flipper ran to the end");
         assert.equal(tally.sawSecret, 0, "a load read the key through the flipped name");
-        assert.deepEqual(tally.other, [], "every failure is a ConfigError or bwrap's race check, every read the marker or a refusal");
+        assert.deepEqual(
+          tally.other,
+          [],
+          "every failure is a ConfigError or bwrap's race check, every read the marker or a refusal",
+        );
         const attempts = tally.ran + tally.refused + tally.bwrapRefused;
         assert.ok(attempts >= 4, `the loads raced the flipper (${attempts} attempts)`);
       } finally {

@@ -33,7 +33,11 @@ export function plantWorld(): World {
   const savedHome = process.env.HOME;
   process.env.HOME = home;
   return {
-    root, home, ssh, data, wdata,
+    root,
+    home,
+    ssh,
+    data,
+    wdata,
     cleanup() {
       if (savedHome === undefined) delete process.env.HOME;
       else process.env.HOME = savedHome;
@@ -68,9 +72,16 @@ export interface OneShot {
 }
 
 /** Run an argv with `fds` inherited from descriptor 6 on (as the guest gets its pinned paths; 5 is the heartbeat); collect its output. */
-export function runWithFds(argv: readonly string[], env: NodeJS.ProcessEnv, fds: readonly number[] = []): Promise<OneShot> {
+export function runWithFds(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  fds: readonly number[] = [],
+): Promise<OneShot> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", ...fds] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env,
+      stdio: ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", ...fds],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));

@@ -2,13 +2,34 @@
 // follow a symlink install code planted, never read an oversized file, and the guest starts the recorded interpreter.
 
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EnvironmentBuildError } from "../src/errors.js";
-import { readState, removeState, statePath, STATE_SCHEMA, writeState, type EnvironmentState } from "../src/env/fingerprint.js";
+import {
+  readState,
+  removeState,
+  statePath,
+  STATE_SCHEMA,
+  writeState,
+  type EnvironmentState,
+} from "../src/env/fingerprint.js";
 import { layoutProblem, pyvenvCfgText, restoreLayout } from "../src/env/layout.js";
-import { linkSharedRuntime, MAX_STUB_FILE_BYTES, sharedRuntimeLink, sitePackagesOf } from "../src/env/shared-runtime.js";
+import {
+  linkSharedRuntime,
+  MAX_STUB_FILE_BYTES,
+  sharedRuntimeLink,
+  sitePackagesOf,
+} from "../src/env/shared-runtime.js";
 import { relocateVenv } from "../src/env/swap.js";
 import { installCacheDir } from "../src/env/install/sandbox.js";
 import { buildPath } from "../src/env/swap.js";
@@ -67,7 +88,10 @@ describe("the state file, in the host-owned folder", () => {
     assert.ok(await readState(path.join(venvRoot, "elsewhere"), "ext"), "the target itself is a valid state");
     assert.equal(await readState(venvRoot, "ext"), undefined);
     await removeState(venvRoot, "ext");
-    assert.ok(existsSync(statePath(path.join(venvRoot, "elsewhere"), "ext")), "removing the link left its target alone");
+    assert.ok(
+      existsSync(statePath(path.join(venvRoot, "elsewhere"), "ext")),
+      "removing the link left its target alone",
+    );
     writeFileSync(statePath(venvRoot, "big"), `${JSON.stringify(sampleState())}${" ".repeat(1 << 20)}`);
     assert.equal(await readState(venvRoot, "big"), undefined);
     mkdirSync(statePath(venvRoot, "dir"));
@@ -87,13 +111,22 @@ describe("the install sandbox and the state folder", () => {
   it("binds nothing writable at or above venvRoot/.state, under bwrap or Landlock", () => {
     const venvRoot = "/srv/venvs";
     const stateDir = path.dirname(statePath(venvRoot, "ext"));
-    const policy = { network: true, buildDir: buildPath(venvRoot, "ext"), cacheDir: installCacheDir(venvRoot, "ext", "uv"), readonlyPaths: [], configFiles: [] };
+    const policy = {
+      network: true,
+      buildDir: buildPath(venvRoot, "ext"),
+      cacheDir: installCacheDir(venvRoot, "ext", "uv"),
+      readonlyPaths: [],
+      configFiles: [],
+    };
     const args = buildInstallBwrapArgs(policy);
     const writable = args.flatMap((a, i) => (a === "--bind" || a === "--bind-try" ? [args[i + 1]!] : []));
     assert.deepEqual(writable.sort(), [policy.buildDir, policy.cacheDir].sort());
     const rules = buildInstallLandlockRules({ ...policy, home: "/tmp/i/home", tmp: "/tmp/i/tmp" });
     for (const dir of [...writable, ...rules.writable]) {
-      assert.ok(!(stateDir === dir || stateDir.startsWith(`${dir}/`)), `${dir} would let the install write ${stateDir}`);
+      assert.ok(
+        !(stateDir === dir || stateDir.startsWith(`${dir}/`)),
+        `${dir} would let the install write ${stateDir}`,
+      );
     }
   });
 });
@@ -107,7 +140,11 @@ describe("the venv's interpreter links and pyvenv.cfg, from the host's record", 
     symlinkSync(decoy, path.join(venv, "pyvenv.cfg"));
     assert.match((await layoutProblem(venv, layout))!, /bin\/ is not a real folder/);
     await restoreLayout(venv, layout);
-    assert.deepEqual(readFileSync(path.join(hostDir, "keep"), "utf8"), "host", "the host folder behind bin/ is untouched");
+    assert.deepEqual(
+      readFileSync(path.join(hostDir, "keep"), "utf8"),
+      "host",
+      "the host folder behind bin/ is untouched",
+    );
     assert.equal(existsSync(path.join(hostDir, "python")), false);
     assert.equal(readFileSync(decoy, "utf8"), DECOY, "pyvenv.cfg was replaced, not written through");
     assert.equal(readlinkSync(path.join(venv, "bin", "python")), python.path);
@@ -131,7 +168,10 @@ describe("shared runtime stubs, from the layer's files", () => {
     const venvPath = fresh("layer");
     const site = sitePackagesOf(venvPath, python.version);
     mkdirSync(path.join(site, "good-1.0.dist-info"), { recursive: true });
-    writeFileSync(path.join(site, "good-1.0.dist-info", "METADATA"), "Metadata-Version: 2.1\nName: good\nVersion: 1.0\n");
+    writeFileSync(
+      path.join(site, "good-1.0.dist-info", "METADATA"),
+      "Metadata-Version: 2.1\nName: good\nVersion: 1.0\n",
+    );
     return { venvPath, site };
   }
   const link = async (l: { venvPath: string }) =>
@@ -160,7 +200,10 @@ describe("shared runtime stubs, from the layer's files", () => {
       const err = await linkSharedRuntime(venv, python, await link(l)).catch((e: unknown) => e);
       assert.ok(err instanceof EnvironmentBuildError, `${plant}: ${String(err)}`);
       assert.match(err.message, plant === "symlink" ? /symlink/ : /over the limit/);
-      assert.equal(existsSync(path.join(sitePackagesOf(venv, python.version), "good-1.0.dist-info", "METADATA")), false);
+      assert.equal(
+        existsSync(path.join(sitePackagesOf(venv, python.version), "good-1.0.dist-info", "METADATA")),
+        false,
+      );
     }
   });
 
@@ -169,7 +212,10 @@ describe("shared runtime stubs, from the layer's files", () => {
     const site = sitePackagesOf(venvPath, python.version);
     mkdirSync(path.dirname(site), { recursive: true });
     symlinkSync(fresh("host-site"), site);
-    await assert.rejects(link({ venvPath }), (e: unknown) => e instanceof EnvironmentBuildError && /leads out of the layer's venv/.test(e.message));
+    await assert.rejects(
+      link({ venvPath }),
+      (e: unknown) => e instanceof EnvironmentBuildError && /leads out of the layer's venv/.test(e.message),
+    );
   });
 });
 
@@ -194,7 +240,7 @@ describe("the guest's command", () => {
       pythonPath: python.path,
       venv: { prefix: "/v/ext", systemSitePackages: true },
       modulePath: "/x",
-      env: { [VENV_ENV]: "{\"prefix\": \"/elsewhere\"}" },
+      env: { [VENV_ENV]: '{"prefix": "/elsewhere"}' },
     });
     assert.equal(cmd.command, python.path);
     assert.deepEqual(cmd.args.slice(0, 2), ["-I", "-S"]);

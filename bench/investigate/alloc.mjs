@@ -36,13 +36,20 @@ async function perCall(label, body) {
     if (gcs === g0 && u1 > u0) results.push((u1 - u0) / BATCH);
   }
   results.sort((a, b) => a - b);
-  console.log(`${label}: ${results.length ? `${results[Math.floor(results.length / 2)].toFixed(0)} bytes/call (median of ${results.length} GC-free batches of ${BATCH})` : "no GC-free batch"}`);
+  console.log(
+    `${label}: ${results.length ? `${results[Math.floor(results.length / 2)].toFixed(0)} bytes/call (median of ${results.length} GC-free batches of ${BATCH})` : "no GC-free batch"}`,
+  );
 }
 
 const api = await import(pathToFileURL(join(cli.dist, "index.js")).href);
 const manager = new api.ExtensionManager({ venvRoot: join(HERE, "..", ".work", "ours-venvs") });
 try {
-  const ext = await manager.load({ name: "bench_ext", modulePath: join(HERE, "..", "extensions", "bench_ext"), dependencies: [], sandbox: { mode: "disabled" } });
+  const ext = await manager.load({
+    name: "bench_ext",
+    modulePath: join(HERE, "..", "extensions", "bench_ext"),
+    dependencies: [],
+    sandbox: { mode: "disabled" },
+  });
   for (let i = 0; i < 3000; i++) await ext.call("ping", [1]); // past most of the JIT warm-up
   await perCall("empty loop (await of a resolved promise + 2 hrtime)", async () => {
     const s = process.hrtime.bigint();
@@ -54,7 +61,9 @@ try {
     await ext.call("ping", [1]);
     return process.hrtime.bigint() - s;
   });
-  console.log(`semi-space now: ${JSON.stringify(v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space"))}`);
+  console.log(
+    `semi-space now: ${JSON.stringify(v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space"))}`,
+  );
 } finally {
   await manager.close();
 }

@@ -62,7 +62,11 @@ if (!cli["no-gc-observe"]) {
   observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const start = perfOffsetNs + BigInt(Math.round(e.startTime * 1e6));
-      nodeGc.push({ start, end: start + BigInt(Math.round(e.duration * 1e6)), kind: GC_KINDS[e.detail?.kind] ?? e.detail?.kind });
+      nodeGc.push({
+        start,
+        end: start + BigInt(Math.round(e.duration * 1e6)),
+        kind: GC_KINDS[e.detail?.kind] ?? e.detail?.kind,
+      });
     }
   });
   observer.observe({ entryTypes: ["gc"] });
@@ -82,7 +86,9 @@ function ctxSwitchesAllThreads(pid) {
   let vol = 0;
   let invol = 0;
   try {
-    for (const tid of execFileSync("ls", [`/proc/${pid}/task`], { encoding: "utf8" }).trim().split("\n")) {
+    for (const tid of execFileSync("ls", [`/proc/${pid}/task`], { encoding: "utf8" })
+      .trim()
+      .split("\n")) {
       const c = ctxSwitches(`${pid}/task/${tid}`);
       vol += c.vol;
       invol += c.invol;
@@ -104,7 +110,9 @@ function threadStats(pid) {
   const out = {};
   let tids = [];
   try {
-    tids = execFileSync("ls", [`/proc/${pid}/task`], { encoding: "utf8" }).trim().split("\n");
+    tids = execFileSync("ls", [`/proc/${pid}/task`], { encoding: "utf8" })
+      .trim()
+      .split("\n");
   } catch {}
   for (const tid of tids) {
     try {
@@ -113,7 +121,12 @@ function threadStats(pid) {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       // schedstat: ns on CPU, ns waiting runnable for a CPU, time slices
       const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
-      out[`${comm}(${tid})`] = { ms: run / 1e6, waitMs: wait / 1e6, invol: ctxSwitches(`${pid}/task/${tid}`).invol, cpu: Number(fields[36]) };
+      out[`${comm}(${tid})`] = {
+        ms: run / 1e6,
+        waitMs: wait / 1e6,
+        invol: ctxSwitches(`${pid}/task/${tid}`).invol,
+        cpu: Number(fields[36]),
+      };
     } catch {}
   }
   return out;
@@ -140,7 +153,14 @@ const f = (x) => (Number.isFinite(x) ? x.toFixed(0).padStart(5) : "    -");
 
 function summarize(samplesNs) {
   const s = samplesNs.map(Number).sort((a, b) => a - b);
-  return { n: s.length, p50: us(pct(s, 50)), p90: us(pct(s, 90)), p99: us(pct(s, 99)), p999: us(pct(s, 99.9)), max: us(s.at(-1)) };
+  return {
+    n: s.length,
+    p50: us(pct(s, 50)),
+    p90: us(pct(s, 90)),
+    p99: us(pct(s, 99)),
+    p999: us(pct(s, 99.9)),
+    max: us(s.at(-1)),
+  };
 }
 
 const overlaps = (events, t0, t1) => events.filter((e) => e.end > t0 && e.start < t1);
@@ -149,27 +169,61 @@ async function main() {
   const api = await import(pathToFileURL(join(cli.dist, "index.js")).href);
   const probe = cli.ext === "probe";
   const modulePath = probe ? join(HERE, "probe_ext") : join(BENCH, "extensions", "bench_ext");
-  const manager = new api.ExtensionManager({ venvRoot: join(BENCH, ".work", probe ? "investigate-venvs" : "ours-venvs") });
-  manager.provide("BenchService", { async ping(x) { return x; } });
+  const manager = new api.ExtensionManager({
+    venvRoot: join(BENCH, ".work", probe ? "investigate-venvs" : "ours-venvs"),
+  });
+  manager.provide("BenchService", {
+    async ping(x) {
+      return x;
+    },
+  });
   const result = { label: cli.label, args: cli, blocks: [] };
   try {
-    const ext = await manager.load({ name: probe ? "probe_ext" : "bench_ext", modulePath, dependencies: [], sandbox: { mode: "disabled" } });
+    const ext = await manager.load({
+      name: probe ? "probe_ext" : "bench_ext",
+      modulePath,
+      dependencies: [],
+      sandbox: { mode: "disabled" },
+    });
     await ext.call("ping", [1]);
     const guestPid = await ext.call("pid", []);
-    if (cli.pin === "same") { pin(process.pid, "0"); pin(guestPid, "0"); }
-    else if (cli.pin === "split") { pin(process.pid, "0"); pin(guestPid, "1"); }
-    else if (cli.pin === "split-rev") { pin(process.pid, "1"); pin(guestPid, "0"); }
+    if (cli.pin === "same") {
+      pin(process.pid, "0");
+      pin(guestPid, "0");
+    } else if (cli.pin === "split") {
+      pin(process.pid, "0");
+      pin(guestPid, "1");
+    } else if (cli.pin === "split-rev") {
+      pin(process.pid, "1");
+      pin(guestPid, "0");
+    }
     // Host main thread only: V8's worker threads (compiler, GC helpers) stay free to run on either CPU.
-    else if (cli.pin === "same-main") { pin(process.pid, "0", false); pin(guestPid, "0"); }
-    else if (cli.pin === "split-main") { pin(process.pid, "0", false); pin(guestPid, "1"); }
-    else if (cli.pin !== "none") throw new Error(`--pin: none|same|split|split-rev|same-main|split-main`);
+    else if (cli.pin === "same-main") {
+      pin(process.pid, "0", false);
+      pin(guestPid, "0");
+    } else if (cli.pin === "split-main") {
+      pin(process.pid, "0", false);
+      pin(guestPid, "1");
+    } else if (cli.pin !== "none") throw new Error(`--pin: none|same|split|split-rev|same-main|split-main`);
     if (Number(cli["idle-ms"]) > 0) await sleep(Number(cli["idle-ms"])); // the idle_rss scenario before host_to_ext
     await warmup(ext);
-    const yieldFn = cli.yield === "immediate" ? () => new Promise((r) => setImmediate(r))
-      : cli.yield === "timeout" ? () => sleep(0) : undefined;
+    const yieldFn =
+      cli.yield === "immediate"
+        ? () => new Promise((r) => setImmediate(r))
+        : cli.yield === "timeout"
+          ? () => sleep(0)
+          : undefined;
     for (let block = 0; block < BLOCKS; block++) {
       const probeInfo = probe
-        ? await ext.call("start_probe", [{ gc: true, rusage: cli.rusage, disable_gc: cli["py-gc-off"], gc_threshold0: cli["py-gc-threshold"] ? Number(cli["py-gc-threshold"]) : null, recv_size: cli["py-recv-size"] ? Number(cli["py-recv-size"]) : null }])
+        ? await ext.call("start_probe", [
+            {
+              gc: true,
+              rusage: cli.rusage,
+              disable_gc: cli["py-gc-off"],
+              gc_threshold0: cli["py-gc-threshold"] ? Number(cli["py-gc-threshold"]) : null,
+              recv_size: cli["py-recv-size"] ? Number(cli["py-recv-size"]) : null,
+            },
+          ])
         : undefined;
       nodeGc.length = 0;
       const hostCsw0 = ctxSwitchesAllThreads(process.pid);
@@ -178,7 +232,9 @@ async function main() {
       const guestThreads0 = threadStats(guestPid);
       const busy0 = machineBusyMs();
       const wall0 = process.hrtime.bigint();
-      const { t0s, t1s, hostInvol } = await (yieldFn || cli.rusage ? timedLoopInstrumented(ext, yieldFn) : timedLoop(ext));
+      const { t0s, t1s, hostInvol } = await (yieldFn || cli.rusage
+        ? timedLoopInstrumented(ext, yieldFn)
+        : timedLoop(ext));
       const hostCsw1 = ctxSwitchesAllThreads(process.pid);
       const guestCsw1 = ctxSwitches(guestPid);
       const busyMs = machineBusyMs() - busy0;
@@ -197,7 +253,12 @@ async function main() {
       if (tOut.length === CALLS + 1) tOut = tOut.slice(1); // start_probe's own reply
       const samples = t0s.map((t, i) => t1s[i] - t);
       const sum = summarize(samples);
-      const pyGc = (g?.gc ?? []).map(([gen, start, end, collected]) => ({ gen, start: BigInt(start), end: BigInt(end), collected }));
+      const pyGc = (g?.gc ?? []).map(([gen, start, end, collected]) => ({
+        gen,
+        start: BigInt(start),
+        end: BigInt(end),
+        collected,
+      }));
       const slowNs = cli.slow ? Number(cli.slow) * 1e3 : Math.max(3 * sum.p50, sum.p99) * 1e3;
       const slow = [];
       for (let i = 0; i < CALLS; i++) {
@@ -206,7 +267,8 @@ async function main() {
         const tin = g ? BigInt(g.t_in[i]) : undefined;
         const tout = tOut[i] !== undefined ? BigInt(tOut[i]) : undefined;
         slow.push({
-          i, us: us(d),
+          i,
+          us: us(d),
           out: tin !== undefined ? us(tin - t0s[i]) : NaN,
           in: tin !== undefined && tout !== undefined ? us(tout - tin) : NaN,
           back: tout !== undefined ? us(t1s[i] - tout) : NaN,
@@ -223,17 +285,42 @@ async function main() {
       const legs = g ? summarizeLegs(t0s, t1s, g.t_in, tOut) : undefined;
       const firstQuarter = slow.filter((s) => s.i < CALLS / 4).length;
       const blockResult = {
-        block, ...sum, slowThresholdUs: slowNs / 1e3, slowCount: slow.length, slowInFirstQuarter: firstQuarter,
-        slowWithNodeGc: withNodeGc, slowWithPyGc: withPyGc,
-        nodeGcCount: nodeGc.length, nodeGcKinds: countBy(nodeGc.map((e) => e.kind)),
+        block,
+        ...sum,
+        slowThresholdUs: slowNs / 1e3,
+        slowCount: slow.length,
+        slowInFirstQuarter: firstQuarter,
+        slowWithNodeGc: withNodeGc,
+        slowWithPyGc: withPyGc,
+        nodeGcCount: nodeGc.length,
+        nodeGcKinds: countBy(nodeGc.map((e) => e.kind)),
         nodeGcMaxUs: nodeGc.length ? Math.max(...nodeGc.map((e) => us(e.end - e.start))) : 0,
-        pyGcCount: pyGc.length, pyGcByGen: countBy(pyGc.map((e) => `g${e.gen}`)),
+        pyGcCount: pyGc.length,
+        pyGcByGen: countBy(pyGc.map((e) => `g${e.gen}`)),
         pyGcMaxUs: pyGc.length ? Math.max(...pyGc.map((e) => us(e.end - e.start))) : 0,
-        hostInvolCsw: hostCsw1.invol - hostCsw0.invol, hostVolCsw: hostCsw1.vol - hostCsw0.vol,
-        guestInvolCsw: guestCsw1.invol - guestCsw0.invol, guestVolCsw: guestCsw1.vol - guestCsw0.vol,
-        legsMedianUs: legs, probeInfo, slow, hostThreads, guestThreads, wallMs, ownCpuMs: ownMs, foreignCpuMs: foreignMs,
+        hostInvolCsw: hostCsw1.invol - hostCsw0.invol,
+        hostVolCsw: hostCsw1.vol - hostCsw0.vol,
+        guestInvolCsw: guestCsw1.invol - guestCsw0.invol,
+        guestVolCsw: guestCsw1.vol - guestCsw0.vol,
+        legsMedianUs: legs,
+        probeInfo,
+        slow,
+        hostThreads,
+        guestThreads,
+        wallMs,
+        ownCpuMs: ownMs,
+        foreignCpuMs: foreignMs,
         loadavg: readFileSync("/proc/loadavg", "utf8").split(" ")[0],
-        raw: cli.json ? { t0: t0s.map(String), t1: t1s.map(String), t_in: g?.t_in, t_out: tOut, pyGc: g?.gc, nodeGc: nodeGc.map((e) => [String(e.start), String(e.end), e.kind]) } : undefined,
+        raw: cli.json
+          ? {
+              t0: t0s.map(String),
+              t1: t1s.map(String),
+              t_in: g?.t_in,
+              t_out: tOut,
+              pyGc: g?.gc,
+              nodeGc: nodeGc.map((e) => [String(e.start), String(e.end), e.kind]),
+            }
+          : undefined,
       };
       result.blocks.push(blockResult);
       print(blockResult);
@@ -280,7 +367,9 @@ async function timedLoopInstrumented(ext, yieldFn) {
 
 function summarizeLegs(t0s, t1s, tin, tout) {
   if (!tin || tin.length !== t0s.length) return undefined;
-  const out = [], inn = [], back = [];
+  const out = [],
+    inn = [],
+    back = [];
   for (let i = 0; i < t0s.length; i++) {
     out.push(Number(BigInt(tin[i]) - t0s[i]));
     if (tout[i] !== undefined) {
@@ -288,7 +377,10 @@ function summarizeLegs(t0s, t1s, tin, tout) {
       back.push(Number(t1s[i] - BigInt(tout[i])));
     }
   }
-  const m = (a) => { const s = a.sort((x, y) => x - y); return { p50: us(pct(s, 50)), p99: us(pct(s, 99)) }; };
+  const m = (a) => {
+    const s = a.sort((x, y) => x - y);
+    return { p50: us(pct(s, 50)), p99: us(pct(s, 99)) };
+  };
   return { out: m(out), in: inn.length ? m(inn) : undefined, back: back.length ? m(back) : undefined };
 }
 
@@ -302,15 +394,20 @@ function print(b) {
   const legs = b.legsMedianUs
     ? ` legs p50/p99 out ${f(b.legsMedianUs.out.p50)}/${f(b.legsMedianUs.out.p99)} in ${f(b.legsMedianUs.in?.p50)}/${f(b.legsMedianUs.in?.p99)} back ${f(b.legsMedianUs.back?.p50)}/${f(b.legsMedianUs.back?.p99)}`
     : "";
-  console.log(`${cli.label} block ${b.block}: n=${b.n} p50 ${f(b.p50)} p90 ${f(b.p90)} p99 ${f(b.p99)} p99.9 ${f(b.p999)} max ${f(b.max)} µs |` +
-    ` slow(>=${b.slowThresholdUs.toFixed(0)}) ${b.slowCount} (first quarter ${b.slowInFirstQuarter}, w/ nodeGC ${b.slowWithNodeGc}, w/ pyGC ${b.slowWithPyGc}) |` +
-    ` nodeGC ${JSON.stringify(b.nodeGcKinds)} max ${b.nodeGcMaxUs.toFixed(0)} | pyGC ${JSON.stringify(b.pyGcByGen)} max ${b.pyGcMaxUs.toFixed(0)} |` +
-    ` wall ${b.wallMs.toFixed(0)}ms own cpu ${b.ownCpuMs.toFixed(0)}ms foreign ${b.foreignCpuMs.toFixed(0)}ms |` +
-    ` csw invol host ${b.hostInvolCsw} guest ${b.guestInvolCsw}, vol host ${b.hostVolCsw} guest ${b.guestVolCsw} | load ${b.loadavg}${legs}`);
-  if (cli.threads) console.log(`   threads host ${JSON.stringify(b.hostThreads)} guest ${JSON.stringify(b.guestThreads)}`);
+  console.log(
+    `${cli.label} block ${b.block}: n=${b.n} p50 ${f(b.p50)} p90 ${f(b.p90)} p99 ${f(b.p99)} p99.9 ${f(b.p999)} max ${f(b.max)} µs |` +
+      ` slow(>=${b.slowThresholdUs.toFixed(0)}) ${b.slowCount} (first quarter ${b.slowInFirstQuarter}, w/ nodeGC ${b.slowWithNodeGc}, w/ pyGC ${b.slowWithPyGc}) |` +
+      ` nodeGC ${JSON.stringify(b.nodeGcKinds)} max ${b.nodeGcMaxUs.toFixed(0)} | pyGC ${JSON.stringify(b.pyGcByGen)} max ${b.pyGcMaxUs.toFixed(0)} |` +
+      ` wall ${b.wallMs.toFixed(0)}ms own cpu ${b.ownCpuMs.toFixed(0)}ms foreign ${b.foreignCpuMs.toFixed(0)}ms |` +
+      ` csw invol host ${b.hostInvolCsw} guest ${b.guestInvolCsw}, vol host ${b.hostVolCsw} guest ${b.guestVolCsw} | load ${b.loadavg}${legs}`,
+  );
+  if (cli.threads)
+    console.log(`   threads host ${JSON.stringify(b.hostThreads)} guest ${JSON.stringify(b.guestThreads)}`);
   if (!cli.quiet) {
     for (const s of b.slow) {
-      console.log(`   #${String(s.i).padStart(5)} ${f(s.us)} µs  out ${f(s.out)} in ${f(s.in)} back ${f(s.back)}  nodeGC [${s.nodeGc}] pyGC [${s.pyGc}]${s.hostCsw !== undefined ? ` hostCsw ${s.hostCsw}` : ""}${s.guestCsw !== undefined ? ` guestCsw ${s.guestCsw}` : ""}`);
+      console.log(
+        `   #${String(s.i).padStart(5)} ${f(s.us)} µs  out ${f(s.out)} in ${f(s.in)} back ${f(s.back)}  nodeGC [${s.nodeGc}] pyGC [${s.pyGc}]${s.hostCsw !== undefined ? ` hostCsw ${s.hostCsw}` : ""}${s.guestCsw !== undefined ? ` guestCsw ${s.guestCsw}` : ""}`,
+      );
     }
   }
 }

@@ -71,8 +71,12 @@ const SETS = {
   },
 };
 
-const configs = Object.entries(SETS[cli.set] ?? (() => { throw new Error(`--set: ${Object.keys(SETS)}`); })())
-  .filter(([name]) => !cli.only || cli.only.split(",").includes(name));
+const configs = Object.entries(
+  SETS[cli.set] ??
+    (() => {
+      throw new Error(`--set: ${Object.keys(SETS)}`);
+    })(),
+).filter(([name]) => !cli.only || cli.only.split(",").includes(name));
 const work = mkdtempSync(join(tmpdir(), "sweep-"));
 const results = Object.fromEntries(configs.map(([name]) => [name, []]));
 const rounds = Number(cli.rounds);
@@ -80,23 +84,49 @@ const rounds = Number(cli.rounds);
 for (let round = 0; round < rounds; round++) {
   for (const [name, c] of configs) {
     const out = join(work, `${name.replace(/\W/g, "_")}-${round}.json`);
-    const argv = [...(c.node ?? []), join(HERE, "latency.mjs"), "--dist", cli.dist, "--ext", cli.ext, "--blocks", cli.blocks,
-      "--quiet", "--json", out, "--label", name, ...(c.args ?? [])];
+    const argv = [
+      ...(c.node ?? []),
+      join(HERE, "latency.mjs"),
+      "--dist",
+      cli.dist,
+      "--ext",
+      cli.ext,
+      "--blocks",
+      cli.blocks,
+      "--quiet",
+      "--json",
+      out,
+      "--label",
+      name,
+      ...(c.args ?? []),
+    ];
     const cmd = c.taskset ? ["taskset", ["-c", c.taskset, process.execPath, ...argv]] : [process.execPath, argv];
     try {
-      execFileSync(cmd[0], cmd[1], { env: { ...process.env, ...(c.env ?? {}) }, stdio: ["ignore", "ignore", "inherit"], timeout: 120_000 });
+      execFileSync(cmd[0], cmd[1], {
+        env: { ...process.env, ...(c.env ?? {}) },
+        stdio: ["ignore", "ignore", "inherit"],
+        timeout: 120_000,
+      });
       results[name].push(JSON.parse(readFileSync(out, "utf8")).blocks);
     } catch (error) {
       console.error(`${name} round ${round}: ${error.message.split("\n")[0]}`);
     }
   }
-  process.stderr.write(`round ${round + 1}/${rounds} done (load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]})\n`);
+  process.stderr.write(
+    `round ${round + 1}/${rounds} done (load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]})\n`,
+  );
 }
 
-const med = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const med = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const f = (x) => (Number.isFinite(x) ? x.toFixed(0) : "-");
 console.log(`set ${cli.set}, ${rounds} rounds, median over rounds (µs); p99 of each round in brackets`);
-console.log("| config | block | p50 | p90 | p99 | p99.9 | max | p99 per round | node GCs | slow w/ node GC | host invol csw | guest invol csw | runs dropped (busy machine) |");
+console.log(
+  "| config | block | p50 | p90 | p99 | p99.9 | max | p99 per round | node GCs | slow w/ node GC | host invol csw | guest invol csw | runs dropped (busy machine) |",
+);
 console.log("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
 for (const [name] of configs) {
   const runs = results[name];
@@ -105,8 +135,13 @@ for (const [name] of configs) {
     // Blocks during which other processes took over 30% of one CPU are left out (count in the last column).
     const all = runs.map((r) => r[b]).filter(Boolean);
     const blocks = all.filter((x) => x.foreignCpuMs <= 0.3 * x.wallMs);
-    if (!blocks.length) { console.log(`| ${name} | ${b} | all ${all.length} runs contaminated |`); continue; }
+    if (!blocks.length) {
+      console.log(`| ${name} | ${b} | all ${all.length} runs contaminated |`);
+      continue;
+    }
     const m = (k) => med(blocks.map((x) => x[k]));
-    console.log(`| ${name} | ${b} | ${f(m("p50"))} | ${f(m("p90"))} | ${f(m("p99"))} | ${f(m("p999"))} | ${f(m("max"))} | ${blocks.map((x) => f(x.p99)).join(" ")} | ${f(m("nodeGcCount"))} | ${f(m("slowWithNodeGc"))} | ${f(m("hostInvolCsw"))} | ${f(m("guestInvolCsw"))} | ${all.length - blocks.length} |`);
+    console.log(
+      `| ${name} | ${b} | ${f(m("p50"))} | ${f(m("p90"))} | ${f(m("p99"))} | ${f(m("p999"))} | ${f(m("max"))} | ${blocks.map((x) => f(x.p99)).join(" ")} | ${f(m("nodeGcCount"))} | ${f(m("slowWithNodeGc"))} | ${f(m("hostInvolCsw"))} | ${f(m("guestInvolCsw"))} | ${all.length - blocks.length} |`,
+    );
   }
 }

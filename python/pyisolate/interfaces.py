@@ -13,8 +13,14 @@ from typing import Any, Callable, Protocol, runtime_checkable
 class SerializerRegistryProtocol(Protocol):
     """What a registry of custom type serializers offers an adapter."""
 
-    def register(self, type_name: str, serializer: Callable[[Any], Any],
-                 deserializer: Callable[[Any], Any] | None = None, *, data_type: bool = False) -> None: ...
+    def register(
+        self,
+        type_name: str,
+        serializer: Callable[[Any], Any],
+        deserializer: Callable[[Any], Any] | None = None,
+        *,
+        data_type: bool = False,
+    ) -> None: ...
 
     def get_serializer(self, type_name: str) -> Callable[[Any], Any] | None: ...
 

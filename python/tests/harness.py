@@ -27,8 +27,15 @@ async def spawn_guest(python: str = sys.executable):
 
     env = dict(os.environ, PYISOLATE_CHILD="1")
     proc = await asyncio.create_subprocess_exec(
-        python, "-I", "-u", BOOTSTRAP, cwd=FIXTURES, env=env, close_fds=False,
-        preexec_fn=put_on_fd_3, stderr=asyncio.subprocess.PIPE,
+        python,
+        "-I",
+        "-u",
+        BOOTSTRAP,
+        cwd=FIXTURES,
+        env=env,
+        close_fds=False,
+        preexec_fn=put_on_fd_3,
+        stderr=asyncio.subprocess.PIPE,
     )
     theirs.close()
     return proc, ours
@@ -57,8 +64,9 @@ class Host:
         return msg
 
     async def load(self, package: str, extension_class=None) -> dict:
-        self.peer.send({"k": "init", "v": 1, "name": package, "modulePath": fixture(package),
-                        "extensionClass": extension_class})
+        self.peer.send(
+            {"k": "init", "v": 1, "name": package, "modulePath": fixture(package), "extensionClass": extension_class}
+        )
         msg = await asyncio.wait_for(self.messages.get(), 10)
         return msg
 

@@ -12,20 +12,46 @@ from pyisolate._guest.extension import FRAMEWORK_NAMES, public_methods
 
 class ApiTest(unittest.TestCase):
     def test_exported_names_are_pinned(self):
-        self.assertEqual(sorted(pyisolate.__all__), sorted([
-            "ExtensionBase", "ExtensionLocal", "ProxiedSingleton", "SingletonMetaclass",
-            "local_execution", "RemoteError", "shared_empty", "SealedNodeExtension", "singleton_scope",
-            "flush_tensor_keeper", "purge_orphan_sender_shm_files", "register_adapter", "get_adapter"]))
+        self.assertEqual(
+            sorted(pyisolate.__all__),
+            sorted(
+                [
+                    "ExtensionBase",
+                    "ExtensionLocal",
+                    "ProxiedSingleton",
+                    "SingletonMetaclass",
+                    "local_execution",
+                    "RemoteError",
+                    "shared_empty",
+                    "SealedNodeExtension",
+                    "singleton_scope",
+                    "flush_tensor_keeper",
+                    "purge_orphan_sender_shm_files",
+                    "register_adapter",
+                    "get_adapter",
+                ]
+            ),
+        )
         self.assertEqual(pyisolate.__version__, "0.1.0")
 
     def test_pyisolate_shared_import_path(self):
         from pyisolate.shared import ExtensionBase as Shared
+
         self.assertIs(Shared, ExtensionBase)
 
     def test_framework_names(self):
-        self.assertEqual(FRAMEWORK_NAMES, {
-            "before_module_loaded", "on_module_loaded", "stop", "emit_event", "register_callee",
-            "create_caller", "use_remote"})
+        self.assertEqual(
+            FRAMEWORK_NAMES,
+            {
+                "before_module_loaded",
+                "on_module_loaded",
+                "stop",
+                "emit_event",
+                "register_callee",
+                "create_caller",
+                "use_remote",
+            },
+        )
 
         class Ext(ExtensionBase):
             limit = 3
@@ -88,16 +114,22 @@ class ErrorsTest(unittest.TestCase):
         self.assertIn('raise KeyError("k")', wire["traceback"])
 
     def test_builtins_keep_their_type(self):
-        for name in ("ValueError", "TypeError", "LookupError", "KeyError", "AttributeError",
-                     "ZeroDivisionError", "TimeoutError"):
+        for name in (
+            "ValueError",
+            "TypeError",
+            "LookupError",
+            "KeyError",
+            "AttributeError",
+            "ZeroDivisionError",
+            "TimeoutError",
+        ):
             exc = error_from_wire({"type": name, "message": "m", "traceback": "at host.ts:1"})
             self.assertIs(type(exc), getattr(builtins, name))
             self.assertEqual(exc.remote_traceback, "at host.ts:1")
             self.assertEqual(exc.remote_type, name)
 
     def test_others_become_remote_errors(self):
-        for name in ("Error", "CustomError", "SystemExit", "KeyboardInterrupt", "UnicodeDecodeError",
-                     "print"):
+        for name in ("Error", "CustomError", "SystemExit", "KeyboardInterrupt", "UnicodeDecodeError", "print"):
             exc = error_from_wire({"type": name, "message": "m", "traceback": "tb"})
             self.assertIs(type(exc), RemoteError, name)
             self.assertEqual(str(exc), f"{name}: m")

@@ -41,8 +41,9 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
         return msg["error"]
 
     async def _init_v(self, v):
-        self.host.peer.send({"k": "init", "v": v, "name": "x", "modulePath": fixture("stats_ext"),
-                             "extensionClass": None})
+        self.host.peer.send(
+            {"k": "init", "v": v, "name": "x", "modulePath": fixture("stats_ext"), "extensionClass": None}
+        )
         return await asyncio.wait_for(self.host.messages.get(), 10)
 
     async def test_hello(self):
@@ -134,8 +135,10 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_explicit_class_hook_runs_before_the_package_import(self):
         await self.ready("order_ext", "order_outside:Outside")
-        self.assertEqual(await self.host.peer.call("extension", "report", []),
-                         ["before:package imported=False", "loaded:order_ext=42"])
+        self.assertEqual(
+            await self.host.peer.call("extension", "report", []),
+            ["before:package imported=False", "loaded:order_ext=42"],
+        )
 
     async def test_extension_class_must_subclass_extension_base(self):
         error = await self.fatal("order_ext", "order_outside:sys")
@@ -147,7 +150,7 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
         self.assertIn("version 1", error["message"])
 
     async def test_oversized_frame_from_the_host_is_a_crash(self):
-        self.host.peer._transport.write(struct.pack(">II", 2 ** 31, 10))
+        self.host.peer._transport.write(struct.pack(">II", 2**31, 10))
         self.assertEqual(await self.host.exit_status(), P.EXIT_PROTOCOL_ERROR)
         self.assertIn("exceeds the limit", await self.host.stderr())
 
@@ -174,9 +177,13 @@ class RawWireTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_without_the_socket_it_says_why(self):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-u", os.path.join(FIXTURES, "..", "..", "pyisolate", "_guest",
-                                                     "bootstrap.py"),
-            stderr=asyncio.subprocess.PIPE, close_fds=True)
+            sys.executable,
+            "-I",
+            "-u",
+            os.path.join(FIXTURES, "..", "..", "pyisolate", "_guest", "bootstrap.py"),
+            stderr=asyncio.subprocess.PIPE,
+            close_fds=True,
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 10)
         self.assertEqual(proc.returncode, 2)
         self.assertIn(b"fd 3 is not the host's socket", err)

@@ -29,7 +29,9 @@ class BytesByMemfdTest(unittest.TestCase):
         self.assertEqual(len(enc.fds), 1)
         self.assertEqual(enc.fd_bytes, 4096)
         seals = fcntl.fcntl(enc.fds[0], bytes_fd.F_GET_SEALS)
-        self.assertEqual(seals & (bytes_fd.F_SEAL_SHRINK | bytes_fd.F_SEAL_WRITE), bytes_fd.F_SEAL_SHRINK | bytes_fd.F_SEAL_WRITE)
+        self.assertEqual(
+            seals & (bytes_fd.F_SEAL_SHRINK | bytes_fd.F_SEAL_WRITE), bytes_fd.F_SEAL_SHRINK | bytes_fd.F_SEAL_WRITE
+        )
 
     def test_a_memfd_round_trip_gives_bytes_equal_to_the_input_for_bytes_bytearray_and_memoryview(self):
         data = os.urandom(3 * 1024 * 1024)

@@ -50,7 +50,7 @@ class EncodeTest(unittest.TestCase):
 
     def test_big_ints(self):
         self.assertEqual(encode(MAX_SAFE_INT + 1)[0], {"$int": str(MAX_SAFE_INT + 1)})
-        self.assertEqual(encode(-(2 ** 70))[0], {"$int": str(-(2 ** 70))})
+        self.assertEqual(encode(-(2**70))[0], {"$int": str(-(2**70))})
         self.assertEqual(encode(-MAX_SAFE_INT), (-MAX_SAFE_INT, [], False))
 
     def test_non_finite_floats(self):
@@ -60,6 +60,7 @@ class EncodeTest(unittest.TestCase):
     def test_callables_are_exported(self):
         def f():
             pass
+
         exported = []
         out = encode([f, len, "x".upper, lambda: 1], exported)[0]
         self.assertEqual(out, [{"$fn": 1}, {"$fn": 2}, {"$fn": 3}, {"$fn": 4}])
@@ -75,8 +76,12 @@ class EncodeTest(unittest.TestCase):
         self.assertIs(type(encode(Color.RED)[0]), int)
 
     def test_refusals_name_the_type(self):
-        for value, name in [({1, 2}, "set"), (object(), "object"), (int, "type"),
-                            ([1, {"k": complex(1, 2)}], "complex")]:
+        for value, name in [
+            ({1, 2}, "set"),
+            (object(), "object"),
+            (int, "type"),
+            ([1, {"k": complex(1, 2)}], "complex"),
+        ]:
             with self.assertRaises(TypeError) as cm:
                 encode(value)
             self.assertEqual(str(cm.exception), f"cannot send value of type '{name}' to the host")
@@ -94,8 +99,13 @@ class DecodeTest(unittest.TestCase):
 
     def test_every_tag(self):
         imported = []
-        value = [{"$bytes": 1}, {"$int": "-9007199254740993"}, {"$float": "-inf"}, {"$fn": 7},
-                 {"$map": [[1, "one"], [[1, [2]], "tuple"], ["$x", {"$int": "12345678901234567890"}]]}]
+        value = [
+            {"$bytes": 1},
+            {"$int": "-9007199254740993"},
+            {"$float": "-inf"},
+            {"$fn": 7},
+            {"$map": [[1, "one"], [[1, [2]], "tuple"], ["$x", {"$int": "12345678901234567890"}]]},
+        ]
         out = decode(value, [b"zero", b"one"], imported)
         self.assertEqual(out[0], b"one")
         self.assertEqual(out[1], -9007199254740993)
@@ -106,16 +116,21 @@ class DecodeTest(unittest.TestCase):
         self.assertTrue(math.isnan(decode({"$float": "nan"})))
 
     def test_round_trip_nested(self):
-        value = {"deep": [[{"b": b"\x00" * 3, 5: [math.inf, 2 ** 60]}]], "$": 1}
+        value = {"deep": [[{"b": b"\x00" * 3, 5: [math.inf, 2**60]}]], "$": 1}
         out, atts, tagged = encode(value)
         self.assertTrue(tagged)
         self.assertEqual(decode(out, atts), value)
 
     def test_bad_tags(self):
-        for value, message in [({"$nope": 1}, "unknown tag"), ({"$bytes": 3}, "missing attachment"),
-                               ({"$fn": "x"}, "positive integer"), ({"$float": "1.5"}, "nan, inf"),
-                               ({"$int": 5}, "decimal string"), ({"$map": [[1]]}, "pairs"),
-                               ({"$map": [[{"a": 1}, 2]]}, "cannot key")]:
+        for value, message in [
+            ({"$nope": 1}, "unknown tag"),
+            ({"$bytes": 3}, "missing attachment"),
+            ({"$fn": "x"}, "positive integer"),
+            ({"$float": "1.5"}, "nan, inf"),
+            ({"$int": 5}, "decimal string"),
+            ({"$map": [[1]]}, "pairs"),
+            ({"$map": [[{"a": 1}, 2]]}, "cannot key"),
+        ]:
             with self.assertRaisesRegex(ValueError, message):
                 decode(value)
 

@@ -12,13 +12,11 @@ from .peers import BoundReleases
 
 
 class Service(ProxiedSingleton):
-    async def ping(self):
-        ...
+    async def ping(self): ...
 
 
 class Other(ProxiedSingleton):
-    async def ping(self):
-        ...
+    async def ping(self): ...
 
 
 class SingletonScopeTest(unittest.TestCase):

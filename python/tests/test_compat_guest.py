@@ -26,6 +26,7 @@ class _Peer:
 
         async def answer():
             return f"{target}.{method} from the host"
+
         return answer()
 
 
@@ -116,15 +117,21 @@ class TensorValueTest(unittest.TestCase):
     def test_a_descriptor_becomes_pyisolates_dict_form_strides_and_offset_honoured(self):
         buf = bytearray(struct.pack("<6f", 0, 1, 2, 3, 4, 5))
         desc = {"dtype": "float32", "shape": [2, 2], "strides": [1, 2], "offset": 1, "requiresGrad": True}
-        self.assertEqual(tensor_value.from_buffer(desc, buf), {
-            "__type__": "TensorValue", "dtype": "torch.float32", "tensor_size": [2, 2], "requires_grad": True,
-            "data": [[1.0, 3.0], [2.0, 4.0]],
-        })
+        self.assertEqual(
+            tensor_value.from_buffer(desc, buf),
+            {
+                "__type__": "TensorValue",
+                "dtype": "torch.float32",
+                "tensor_size": [2, 2],
+                "requires_grad": True,
+                "data": [[1.0, 3.0], [2.0, 4.0]],
+            },
+        )
 
     def test_bfloat16_int64_bool_and_complex_read_and_write_back_exactly(self):
         for dtype, values, raw in (
             ("bfloat16", [1.0, -2.5], struct.pack("<2H", 0x3F80, 0xC020)),
-            ("int64", [-(2 ** 40), 7], struct.pack("<2q", -(2 ** 40), 7)),
+            ("int64", [-(2**40), 7], struct.pack("<2q", -(2**40), 7)),
             ("bool", [True, False], b"\x01\x00"),
             ("complex64", [1 + 2j, -3j], struct.pack("<4f", 1, 2, 0, -3)),
         ):
@@ -147,14 +154,24 @@ class TensorValueTest(unittest.TestCase):
     def test_a_torch_descriptor_decodes_to_numpy_or_the_dict_when_torch_is_missing(self):
         # Run where torch cannot be imported: a None entry in sys.modules makes `import torch` fail.
         saved = {name: sys.modules.get(name) for name in ("torch", "numpy")}
-        self.addCleanup(lambda: [sys.modules.__setitem__(k, v) if v is not None else sys.modules.pop(k, None)
-                                 for k, v in saved.items()])
+        self.addCleanup(
+            lambda: [
+                sys.modules.__setitem__(k, v) if v is not None else sys.modules.pop(k, None) for k, v in saved.items()
+            ]
+        )
         sys.modules["torch"] = None
-        payload = {"dtype": "float32", "shape": [2], "strides": [1], "offset": 0, "framework": "torch",
-                   "storage": {"kind": "bytes", "attachment": 0}}
+        payload = {
+            "dtype": "float32",
+            "shape": [2],
+            "strides": [1],
+            "offset": 0,
+            "framework": "torch",
+            "storage": {"kind": "bytes", "attachment": 0},
+        }
         attachments = [struct.pack("<2f", 1.5, 2.5)]
         try:
             import numpy  # noqa: F401
+
             has_numpy = True
         except ImportError:
             has_numpy = False
@@ -178,16 +195,21 @@ class ModuleNameTest(unittest.TestCase):
         folder = os.path.join(root, "my-pack")
         os.mkdir(folder)
         with open(os.path.join(folder, "__init__.py"), "w") as f:
-            f.write("import sibling_helper\nfrom . import rel\nfrom pyisolate import ExtensionBase\n"
-                    "class Pack(ExtensionBase):\n    def which(self):\n        return sibling_helper.NAME + rel.NAME\n")
+            f.write(
+                "import sibling_helper\nfrom . import rel\nfrom pyisolate import ExtensionBase\n"
+                "class Pack(ExtensionBase):\n    def which(self):\n        return sibling_helper.NAME + rel.NAME\n"
+            )
         with open(os.path.join(folder, "sibling_helper.py"), "w") as f:
             f.write("NAME = 'sibling+'\n")
         with open(os.path.join(folder, "rel.py"), "w") as f:
             f.write("NAME = 'relative'\n")
         saved_path = list(sys.path)
-        self.addCleanup(lambda: (sys.path.__setitem__(slice(None), saved_path),
-                                 [sys.modules.pop(m) for m in list(sys.modules)
-                                  if m.split(".")[0] in ("my_pack", "sibling_helper")]))
+        self.addCleanup(
+            lambda: (
+                sys.path.__setitem__(slice(None), saved_path),
+                [sys.modules.pop(m) for m in list(sys.modules) if m.split(".")[0] in ("my_pack", "sibling_helper")],
+            )
+        )
         registered = []
         instance, module, cls = asyncio.run(loader.load_extension(folder, on_instance=registered.append))
         self.assertEqual(module.__name__, "my_pack")
@@ -216,7 +238,9 @@ class ImportPathsTest(unittest.TestCase):
             def get_path_config(self, module_path): ...
             def setup_child_environment(self, snapshot): ...
             def register_serializers(self, registry): ...
-            def provide_rpc_services(self): return []
+            def provide_rpc_services(self):
+                return []
+
             def handle_api_registration(self, api, rpc): ...
 
         self.assertIsInstance(Adapter(), IsolationAdapter)

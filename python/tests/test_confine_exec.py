@@ -51,7 +51,9 @@ class ConfineExecTest(unittest.TestCase):
         env = {"PATH": os.environ.get("PATH", "/usr/bin")}
         if rules is not None:
             env["PYISOLATE_LANDLOCK"] = json.dumps(rules)
-        return subprocess.run([sys.executable, "-I", "-S", LAUNCHER] + argv, env=env, capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-I", "-S", LAUNCHER] + argv, env=env, capture_output=True, text=True, timeout=30
+        )
 
     def test_without_rules_the_command_never_runs(self):
         r = self.launch(["--", sys.executable, "-c", "open(%r, 'w')" % self.outside], None)
@@ -65,7 +67,12 @@ class ConfineExecTest(unittest.TestCase):
 
     @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
     def test_the_exec_d_program_runs_confined_in_the_build_folder(self):
-        rules = {"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "network": True, "cwd": self.build}
+        rules = {
+            "read_only": PYTHON_PREFIXES,
+            "writable": [self.build, "/dev/null"],
+            "network": True,
+            "cwd": self.build,
+        }
         r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)
@@ -85,7 +92,13 @@ class ConfineExecTest(unittest.TestCase):
 
     @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
     def test_without_the_network_no_socket_but_a_unix_pair(self):
-        rules = {"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "network": False, "unix_sockets": False, "cwd": self.build}
+        rules = {
+            "read_only": PYTHON_PREFIXES,
+            "writable": [self.build, "/dev/null"],
+            "network": False,
+            "unix_sockets": False,
+            "cwd": self.build,
+        }
         r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)
@@ -94,8 +107,13 @@ class ConfineExecTest(unittest.TestCase):
     @unittest.skipIf(ABI == 0, "the kernel offers no Landlock: %s" % WHY)
     def test_where_the_host_says_there_is_no_filter_landlock_runs_alone(self):
         """An architecture the filter does not know: files stay confined, sockets are Landlock's alone."""
-        rules = {"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "network": False,
-                 "socket_filter": False, "cwd": self.build}
+        rules = {
+            "read_only": PYTHON_PREFIXES,
+            "writable": [self.build, "/dev/null"],
+            "network": False,
+            "socket_filter": False,
+            "cwd": self.build,
+        }
         r = self.launch(["--", os.path.realpath(sys.executable), "-S", "-c", PROGRAM, self.secret, self.outside], rules)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)

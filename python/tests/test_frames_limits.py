@@ -23,7 +23,9 @@ class OutboxLimitsTest(unittest.TestCase):
             self.outbox().frame({"k": "result", "id": 1}, "value", [b"a", b"b", b"c", b"d"])
 
     def test_a_header_past_the_limit_names_max_header_bytes(self):
-        with self.assertRaisesRegex(ValueError, r"message header bytes: \d+ exceeds the host's limit maxHeaderBytes = 200"):
+        with self.assertRaisesRegex(
+            ValueError, r"message header bytes: \d+ exceeds the host's limit maxHeaderBytes = 200"
+        ):
             self.outbox().frame({"k": "result", "id": 1}, "value", "x" * 300)
 
     def test_a_frame_past_the_limit_names_max_frame_bytes(self):

@@ -23,8 +23,8 @@ class FramingTest(unittest.TestCase):
         data = frame({"k": "call"}, [b"abc", b"de"])
         header = json.dumps({"k": "call", "a": [3, 2]}).encode()
         self.assertEqual(data[:8], struct.pack(">II", 4 + len(header) + 5, len(header)))
-        self.assertEqual(data[8:8 + len(header)], header)
-        self.assertEqual(data[8 + len(header):], b"abcde")
+        self.assertEqual(data[8 : 8 + len(header)], header)
+        self.assertEqual(data[8 + len(header) :], b"abcde")
 
     def test_round_trip_with_attachments(self):
         msgs = FrameDecoder().feed(frame({"k": "result", "id": 1}, [b"\x00\x01", b"", b"xyz"]))
@@ -35,7 +35,7 @@ class FramingTest(unittest.TestCase):
         decoder = FrameDecoder()
         out = []
         for i in range(len(data)):
-            out += decoder.feed(data[i:i + 1])
+            out += decoder.feed(data[i : i + 1])
         self.assertEqual(out, [({"k": "call", "args": ["é" * 10], "a": [7]}, [b"payload"])])
 
     def test_merged_frames_and_a_partial_tail(self):

@@ -32,8 +32,14 @@ if st is None and os.environ.get("CI") and os.geteuid() == 0:
 def _settings(default_runs):
     runs = int(os.environ.get("PYISOLATE_FUZZ_RUNS", default_runs))
     fixed = "PYISOLATE_FUZZ_SEED" not in os.environ
-    return settings(max_examples=runs, deadline=None, database=None, derandomize=fixed,
-                    suppress_health_check=list(HealthCheck), print_blob=True)
+    return settings(
+        max_examples=runs,
+        deadline=None,
+        database=None,
+        derandomize=fixed,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
 
 
 def _seed(fn):
@@ -49,9 +55,16 @@ def _frame(header, attachments):
 
 
 if st is not None:
-    EDGE = st.one_of(st.integers(-3, 8), st.sampled_from([2 ** 31, 2 ** 53, -(2 ** 53), 2 ** 64, 10 ** 400]),
-                     st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none())
-    LEAF = st.one_of(EDGE, st.text(max_size=6), st.sampled_from(["$bytes", "nan", "inf", "-inf", "1e5", "-", "__class__"]))
+    EDGE = st.one_of(
+        st.integers(-3, 8),
+        st.sampled_from([2**31, 2**53, -(2**53), 2**64, 10**400]),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.none(),
+    )
+    LEAF = st.one_of(
+        EDGE, st.text(max_size=6), st.sampled_from(["$bytes", "nan", "inf", "-inf", "1e5", "-", "__class__"])
+    )
 
     def _tagged(children):
         tag = lambda name, payload: payload.map(lambda p: {name: p})  # noqa: E731
@@ -63,11 +76,30 @@ if st is not None:
             tag("$float", st.one_of(st.sampled_from(["nan", "inf", "-inf", "NaN"]), children)),
             tag("$fn", st.one_of(EDGE, children)),
             tag("$map", st.one_of(st.lists(st.lists(children, max_size=3), max_size=4), children)),
-            tag("$tensor", st.one_of(st.fixed_dictionaries(
-                {"dtype": st.sampled_from(["float32", "uint8", "bool", "x"]), "shape": st.lists(EDGE, max_size=3),
-                 "storage": st.one_of(st.fixed_dictionaries({"kind": st.sampled_from(["bytes", "shm", "cuda"]),
-                                                             "attachment": EDGE, "size": EDGE, "fd": EDGE}), children)},
-                optional={"strides": st.lists(EDGE, max_size=3), "offset": EDGE}), children)),
+            tag(
+                "$tensor",
+                st.one_of(
+                    st.fixed_dictionaries(
+                        {
+                            "dtype": st.sampled_from(["float32", "uint8", "bool", "x"]),
+                            "shape": st.lists(EDGE, max_size=3),
+                            "storage": st.one_of(
+                                st.fixed_dictionaries(
+                                    {
+                                        "kind": st.sampled_from(["bytes", "shm", "cuda"]),
+                                        "attachment": EDGE,
+                                        "size": EDGE,
+                                        "fd": EDGE,
+                                    }
+                                ),
+                                children,
+                            ),
+                        },
+                        optional={"strides": st.lists(EDGE, max_size=3), "offset": EDGE},
+                    ),
+                    children,
+                ),
+            ),
             st.text(max_size=5).flatmap(lambda name: tag("$" + name, children)),
         )
 
@@ -75,16 +107,45 @@ if st is not None:
     FIELD = st.recursive(LEAF, _tagged, max_leaves=3)  # the many fields of a header stay small: generation is the cost
     KINDS = ["call", "result", "error", "cancel", "release", "event", "hello", "init", "ready", "fatal", "shutdown"]
     HEADER = st.one_of(
-        st.fixed_dictionaries({"k": st.one_of(st.sampled_from(KINDS), FIELD)}, optional={
-            "id": st.one_of(EDGE, FIELD), "x": st.one_of(st.just(1), LEAF), "f": st.one_of(st.just(0), EDGE),
-            "fn": st.one_of(EDGE, FIELD), "target": st.one_of(st.just("svc"), LEAF),
-            "method": st.one_of(st.sampled_from(["echo", "boom", "__init__", "_private"]), LEAF),
-            "args": st.one_of(st.lists(FIELD, max_size=3), FIELD), "kw": st.one_of(st.dictionaries(st.text(max_size=4), FIELD, max_size=3), FIELD),
-            "value": FIELD, "payload": FIELD, "name": LEAF, "error": FIELD, "fns": FIELD, "segs": FIELD, "cudaExports": FIELD}),
-        st.fixed_dictionaries({"k": st.just("call"), "id": st.integers(1, 50), "target": st.just("svc"),
-                               "method": st.sampled_from(["echo", "boom", "missing"]), "args": st.lists(FIELD, max_size=3), "x": st.just(1)}),
+        st.fixed_dictionaries(
+            {"k": st.one_of(st.sampled_from(KINDS), FIELD)},
+            optional={
+                "id": st.one_of(EDGE, FIELD),
+                "x": st.one_of(st.just(1), LEAF),
+                "f": st.one_of(st.just(0), EDGE),
+                "fn": st.one_of(EDGE, FIELD),
+                "target": st.one_of(st.just("svc"), LEAF),
+                "method": st.one_of(st.sampled_from(["echo", "boom", "__init__", "_private"]), LEAF),
+                "args": st.one_of(st.lists(FIELD, max_size=3), FIELD),
+                "kw": st.one_of(st.dictionaries(st.text(max_size=4), FIELD, max_size=3), FIELD),
+                "value": FIELD,
+                "payload": FIELD,
+                "name": LEAF,
+                "error": FIELD,
+                "fns": FIELD,
+                "segs": FIELD,
+                "cudaExports": FIELD,
+            },
+        ),
+        st.fixed_dictionaries(
+            {
+                "k": st.just("call"),
+                "id": st.integers(1, 50),
+                "target": st.just("svc"),
+                "method": st.sampled_from(["echo", "boom", "missing"]),
+                "args": st.lists(FIELD, max_size=3),
+                "x": st.just(1),
+            }
+        ),
         st.fixed_dictionaries({"k": st.just("event"), "name": st.text(max_size=4), "payload": FIELD, "x": st.just(1)}),
-        st.fixed_dictionaries({"k": st.sampled_from(["result", "error", "cancel"]), "id": st.integers(1, 3), "value": FIELD, "error": FIELD}),
+        st.fixed_dictionaries(
+            {
+                "k": st.sampled_from(["result", "error", "cancel"]),
+                "id": st.integers(1, 3),
+                "value": FIELD,
+                "error": FIELD,
+            }
+        ),
     )
 
     FRAME = st.builds(_frame, HEADER, st.lists(st.binary(max_size=30), max_size=3))
@@ -103,11 +164,13 @@ if st is not None:
                 data[at:at] = draw(st.binary(max_size=8))
             elif op == "length" and len(data) >= 8:
                 field = draw(st.sampled_from([0, 4]))
-                data[field:field + 4] = struct.pack(">I", draw(st.sampled_from([0, 3, 4, 8, 2 ** 32 - 1]) | st.integers(0, 2 ** 32 - 1)))
+                data[field : field + 4] = struct.pack(
+                    ">I", draw(st.sampled_from([0, 3, 4, 8, 2**32 - 1]) | st.integers(0, 2**32 - 1))
+                )
         return bytes(data)
 
     STREAM = st.lists(st.one_of(FRAME, _mutated(), st.binary(max_size=64)), min_size=1, max_size=4).map(b"".join)
-    CUTS = st.lists(st.integers(0, 10 ** 6), max_size=6)
+    CUTS = st.lists(st.integers(0, 10**6), max_size=6)
 
 
 def _chunks(data, cuts):
@@ -167,6 +230,7 @@ class FuzzFrameDecoderTest(unittest.TestCase):
                 except ProtocolError:
                     seen["refused"] += 1
                     return  # the connection is dropped
+
         check()
         self.assertTrue(seen["frames"] > 0 and seen["refused"] > 0, seen)
 
@@ -182,6 +246,7 @@ class FuzzFrameDecoderTest(unittest.TestCase):
             for (header, attachments), (msg, received) in zip(frames, got):
                 self.assertEqual(received, attachments)
                 self.assertEqual(msg.get("k"), json.loads(json.dumps(header))["k"])
+
         check()
 
 
@@ -194,7 +259,7 @@ class FuzzValueDecoderTest(unittest.TestCase):
         @_seed
         @given(WIRE, st.lists(st.binary(max_size=40), max_size=3))
         def check(value, attachments):
-            decoder = Decoder(attachments, lambda fn_id: (lambda *a: fn_id))
+            decoder = Decoder(attachments, lambda fn_id: lambda *a: fn_id)
             try:
                 decoder.decode(json.loads(json.dumps(value)))
                 seen["decoded"] += 1
@@ -202,6 +267,7 @@ class FuzzValueDecoderTest(unittest.TestCase):
                 seen["refused"] += 1
             finally:
                 decoder.close()
+
         check()
         self.assertTrue(seen["decoded"] > 0 and seen["refused"] > 0, seen)
 
@@ -217,6 +283,7 @@ class FuzzPeerTest(unittest.TestCase):
         def check(data, cuts):
             ended = asyncio.run(_feed(data, cuts))
             outcomes["clean" if ended is None else "protocol"] += 1
+
         check()
         self.assertTrue(outcomes["clean"] > 0 and outcomes["protocol"] > 0, outcomes)
 
@@ -242,7 +309,9 @@ class FoundByFuzzingTest(unittest.TestCase):
     def test_a_result_error_or_cancel_whose_id_is_not_an_integer_is_a_protocol_error(self):
         for kind in ("result", "error", "cancel"):
             self.assertIsInstance(self._run_peer({"k": kind, "id": [1]}), ProtocolError, kind)
-        self.assertIsNone(self._run_peer({"k": "result", "id": 7, "value": 1}), "the control: an unknown integer id is ignored")
+        self.assertIsNone(
+            self._run_peer({"k": "result", "id": 7, "value": 1}), "the control: an unknown integer id is ignored"
+        )
 
     def test_an_event_too_deep_for_the_decoder_walk_is_a_protocol_error(self):
         # A depth json.loads takes but the tag walk cannot. Up to 3.11 both share the recursion limit and the walk
@@ -272,7 +341,15 @@ class FoundByFuzzingTest(unittest.TestCase):
             import numpy  # noqa: F401
         except ImportError:
             self.skipTest("numpy is not installed: no decoded value other than a tensor is unhashable")
-        key = {"$tensor": {"dtype": "uint8", "shape": [1], "strides": [1], "offset": 0, "storage": {"kind": "bytes", "attachment": 0}}}
+        key = {
+            "$tensor": {
+                "dtype": "uint8",
+                "shape": [1],
+                "strides": [1],
+                "offset": 0,
+                "storage": {"kind": "bytes", "attachment": 0},
+            }
+        }
         with self.assertRaisesRegex(ValueError, "cannot key a Python dict"):
             Decoder([b"x"], None).decode({"$map": [[key, 1]]})
 

@@ -70,8 +70,18 @@ class ConfineToProxyPortTest(unittest.TestCase):
 
     def launch(self, rules):
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "PYISOLATE_LANDLOCK": json.dumps(rules)}
-        argv = [os.path.realpath(sys.executable), "-S", "-c", PROGRAM, str(self.proxy.getsockname()[1]), str(self.other.getsockname()[1]), self.build]
-        return subprocess.run([sys.executable, "-I", "-S", LAUNCHER, "--"] + argv, env=env, capture_output=True, text=True, timeout=60)
+        argv = [
+            os.path.realpath(sys.executable),
+            "-S",
+            "-c",
+            PROGRAM,
+            str(self.proxy.getsockname()[1]),
+            str(self.other.getsockname()[1]),
+            self.build,
+        ]
+        return subprocess.run(
+            [sys.executable, "-I", "-S", LAUNCHER, "--"] + argv, env=env, capture_output=True, text=True, timeout=60
+        )
 
     def rules(self, **extra):
         return dict({"read_only": PYTHON_PREFIXES, "writable": [self.build, "/dev/null"], "cwd": self.build}, **extra)
@@ -131,14 +141,38 @@ class ForwarderTest(unittest.TestCase):
         probe = _listener()
         port = probe.getsockname()[1]
         probe.close()
-        child = "import socket, sys; s = socket.create_connection(('127.0.0.1', %d), timeout=5); s.sendall(b'ping'); print(s.recv(100).decode()); sys.exit(3)" % port
-        r = subprocess.run([sys.executable, "-I", "-S", FORWARDER, "--port", str(port), "--socket", self.sock_path, "--", sys.executable, "-c", child],
-                           capture_output=True, text=True, timeout=60)
+        child = (
+            "import socket, sys; s = socket.create_connection(('127.0.0.1', %d), timeout=5); s.sendall(b'ping'); print(s.recv(100).decode()); sys.exit(3)"
+            % port
+        )
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                FORWARDER,
+                "--port",
+                str(port),
+                "--socket",
+                self.sock_path,
+                "--",
+                sys.executable,
+                "-c",
+                child,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertEqual(r.stdout.strip(), "proxy says ping")
 
     def test_a_relative_program_is_a_usage_error(self):
-        r = subprocess.run([sys.executable, "-I", "-S", FORWARDER, "--port", "1", "--socket", self.sock_path, "--", "python3"], capture_output=True, timeout=30)
+        r = subprocess.run(
+            [sys.executable, "-I", "-S", FORWARDER, "--port", "1", "--socket", self.sock_path, "--", "python3"],
+            capture_output=True,
+            timeout=30,
+        )
         self.assertEqual(r.returncode, 2)
 
 

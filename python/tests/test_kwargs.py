@@ -32,7 +32,8 @@ class OutboxTest(unittest.TestCase):
     def _frame(self, args, kw):
         out = Outbox(CaptureTransport(), 1 << 30)
         [(msg, attachments)] = FrameDecoder().feed(
-            b"".join(bytes(c) for c in out.frame({"k": "call", "id": 1, "fn": 2}, "args", args, kw)))
+            b"".join(bytes(c) for c in out.frame({"k": "call", "id": 1, "fn": 2}, "args", args, kw))
+        )
         return msg, attachments
 
     def test_no_keywords_no_field(self):
@@ -41,10 +42,10 @@ class OutboxTest(unittest.TestCase):
             self.assertEqual(msg, {"k": "call", "id": 1, "fn": 2, "args": [1]})
 
     def test_kw_follows_args_and_shares_the_frames_attachments(self):
-        msg, attachments = self._frame([b"ab"], {"data": b"xyz", "n": 2 ** 64, "nested": {"l": [1, None]}})
+        msg, attachments = self._frame([b"ab"], {"data": b"xyz", "n": 2**64, "nested": {"l": [1, None]}})
         self.assertEqual(list(msg), ["k", "id", "fn", "args", "kw", "x", "a"])
         self.assertEqual(msg["args"], [{"$bytes": 0}])
-        self.assertEqual(msg["kw"], {"data": {"$bytes": 1}, "n": {"$int": str(2 ** 64)}, "nested": {"l": [1, None]}})
+        self.assertEqual(msg["kw"], {"data": {"$bytes": 1}, "n": {"$int": str(2**64)}, "nested": {"l": [1, None]}})
         self.assertEqual(attachments, [b"ab", b"xyz"])
 
     def test_names_must_be_identifiers(self):
@@ -68,8 +69,8 @@ class KwargsPeerTest(unittest.IsolatedAsyncioTestCase):
     async def test_calls_with_keywords_both_ways(self):
         self.assertEqual(await self.host.call("extension", "scale", [2], {"factor": 3, "offset": 1}), 7)
         self.assertEqual(await self.guest.call("Svc", "scale", [2], {"offset": 5}), 7)
-        seen = await self.host.call("extension", "seen", [b"a"], {"data": b"bc", "deep": {"x": [2 ** 70]}})
-        self.assertEqual(seen, {"args": [b"a"], "kwargs": {"data": b"bc", "deep": {"x": [2 ** 70]}}})
+        seen = await self.host.call("extension", "seen", [b"a"], {"data": b"bc", "deep": {"x": [2**70]}})
+        self.assertEqual(seen, {"args": [b"a"], "kwargs": {"data": b"bc", "deep": {"x": [2**70]}}})
 
     async def test_an_unexpected_keyword_is_the_callees_type_error(self):
         with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'nope'"):
@@ -101,15 +102,21 @@ class KwargsPeerTest(unittest.IsolatedAsyncioTestCase):
 
 class MalformedKwTest(unittest.IsolatedAsyncioTestCase):
     async def test_malformed_kw_is_a_protocol_error(self):
-        cases = [([1], "must be an object"), (None, "must be an object"), ("x", "must be an object"),
-                 ({"a-b": 1}, "not a Python identifier"), ({"$bytes": 0}, "not a Python identifier"),
-                 ({"": 1}, "not a Python identifier")]
+        cases = [
+            ([1], "must be an object"),
+            (None, "must be an object"),
+            ("x", "must be an object"),
+            ({"a-b": 1}, "not a Python identifier"),
+            ({"$bytes": 0}, "not a Python identifier"),
+            ({"": 1}, "not a Python identifier"),
+        ]
         for kw, message in cases:
             with self.subTest(kw=kw):
                 async with PeerPair() as pair:
                     pair.guest.register("extension", Target())
-                    header = dumps({"k": "call", "id": 1, "target": "extension", "method": "scale",
-                                    "args": [1], "kw": kw})
+                    header = dumps(
+                        {"k": "call", "id": 1, "target": "extension", "method": "scale", "args": [1], "kw": kw}
+                    )
                     pair.host._transport.write(b"".join(encode_frame(header)))
                     with self.assertRaisesRegex(ProtocolError, message):
                         await asyncio.wait_for(pair.tasks[1], 5)
@@ -123,6 +130,7 @@ class MalformedKwTest(unittest.IsolatedAsyncioTestCase):
             header = dumps({"k": "call", "id": 99, "target": "extension", "method": "seen", "args": [1], "kw": {}})
             pair.host._out.write(encode_frame(header))
             self.assertEqual(await asyncio.wait_for(reply, 5), {"args": [1], "kwargs": {}})
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -91,7 +91,9 @@ class LandlockTest(unittest.TestCase):
             "home": self.home,
         }
         # -S: no site processing, so nothing from a site directory runs before the confinement.
-        r = subprocess.run([sys.executable, "-S", "-c", CHILD, GUEST_DIR, json.dumps(spec)], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            [sys.executable, "-S", "-c", CHILD, GUEST_DIR, json.dumps(spec)], capture_output=True, text=True, timeout=30
+        )
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)
 

@@ -55,14 +55,18 @@ class HintTest(unittest.TestCase):
         self.assertEqual(hint("Union[int, object]", "from typing import Union"), U, "unknown absorbs a union")
 
     def test_literal_annotated_and_forward_references(self):
-        self.assertEqual(hint('Literal["a", 2, -3, True]', "from typing import Literal"),
-                         {"k": "union", "of": [{"k": "literal", "v": v} for v in ("a", 2, -3, True)]})
+        self.assertEqual(
+            hint('Literal["a", 2, -3, True]', "from typing import Literal"),
+            {"k": "union", "of": [{"k": "literal", "v": v} for v in ("a", 2, -3, True)]},
+        )
         self.assertEqual(hint('Annotated[int, "meta"]', "from typing_extensions import Annotated"), N)
         self.assertEqual(hint("'list[int]'"), {"k": "array", "of": N})
 
     def test_numpy_and_torch_arrays_are_tensors_through_any_alias(self):
         self.assertEqual(hint("np.ndarray", "import numpy as np"), TENSOR)
-        self.assertEqual(hint("NDArray[np.float32]", "import numpy as np\n        from numpy.typing import NDArray"), TENSOR)
+        self.assertEqual(
+            hint("NDArray[np.float32]", "import numpy as np\n        from numpy.typing import NDArray"), TENSOR
+        )
         self.assertEqual(hint("torch.Tensor", "import torch"), TENSOR)
         self.assertEqual(hint("T", "from torch import Tensor as T"), TENSOR)
         self.assertEqual(hint("np.float32", "import numpy as np"), N)
@@ -126,16 +130,21 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(self.model["className"], "Ext")
         self.assertEqual(self.model["doc"], "The extension.")
         self.assertEqual([m["name"] for m in self.model["methods"]], ["run", "helper", "inherited"])
-        self.assertEqual(self.model["events"], [
-            {"name": "progress", "type": {"k": "ref", "n": "Point"}},
-            {"name": "note", "type": {"k": "union", "of": [S, NULL]}},
-            {"name": "raw", "type": U},
-        ])
+        self.assertEqual(
+            self.model["events"],
+            [
+                {"name": "progress", "type": {"k": "ref", "n": "Point"}},
+                {"name": "note", "type": {"k": "union", "of": [S, NULL]}},
+                {"name": "raw", "type": U},
+            ],
+        )
 
     def test_parameters_keep_order_defaults_rest_and_keyword_only(self):
         run = method(self.model, "run")
-        self.assertEqual([(p["name"], p["optional"], p["rest"]) for p in run["params"]],
-                         [("p", False, False), ("opts", False, False), ("rest", True, True)])
+        self.assertEqual(
+            [(p["name"], p["optional"], p["rest"]) for p in run["params"]],
+            [("p", False, False), ("opts", False, False), ("rest", True, True)],
+        )
         self.assertEqual(run["keywords"], [{"name": "flag", "type": B, "optional": True}])
         self.assertEqual(run["returns"], {"k": "promise", "of": {"k": "ref", "n": "Pair"}})
         helper = method(self.model, "helper")
@@ -146,10 +155,16 @@ class ApiTest(unittest.TestCase):
     def test_dataclasses_typeddicts_and_namedtuples_become_named_types(self):
         types = {t["name"]: t for t in self.model["types"]}
         self.assertEqual(types["Point"]["doc"], "A point.")
-        self.assertEqual([(f["name"], f["optional"]) for f in types["Point"]["fields"]], [("x", False), ("tags", False)])
+        self.assertEqual(
+            [(f["name"], f["optional"]) for f in types["Point"]["fields"]], [("x", False), ("tags", False)]
+        )
         self.assertEqual([(f["name"], f["optional"]) for f in types["Opts"]["fields"]], [("scale", True)])
-        self.assertEqual([(f["name"], f["optional"]) for f in types["Job"]["fields"]], [("id", False), ("retries", True)])
-        self.assertEqual(types["Pair"], {"name": "Pair", "kind": "tuple", "doc": "", "items": [N, S], "labels": ["a", "b"]})
+        self.assertEqual(
+            [(f["name"], f["optional"]) for f in types["Job"]["fields"]], [("id", False), ("retries", True)]
+        )
+        self.assertEqual(
+            types["Pair"], {"name": "Pair", "kind": "tuple", "doc": "", "items": [N, S], "labels": ["a", "b"]}
+        )
 
 
 class HostileSourceTest(unittest.TestCase):
@@ -166,8 +181,10 @@ class HostileSourceTest(unittest.TestCase):
             self.assertFalse(os.path.exists(marker))
 
     def test_a_file_that_does_not_parse_is_skipped_with_a_warning(self):
-        model = api("from pyisolate import ExtensionBase\nclass E(ExtensionBase):\n    def m(self) -> int: ...\n",
-                    extra=[{"path": "ext/broken.py", "text": "def (:"}])
+        model = api(
+            "from pyisolate import ExtensionBase\nclass E(ExtensionBase):\n    def m(self) -> int: ...\n",
+            extra=[{"path": "ext/broken.py", "text": "def (:"}],
+        )
         self.assertEqual(model["className"], "E")
         self.assertEqual(model["warnings"], ["ext/broken.py: skipped, it does not parse (SyntaxError)"])
 
@@ -189,11 +206,23 @@ class HostileSourceTest(unittest.TestCase):
         self.assertEqual(api(two, "ext:B")["className"], "B")
 
     def test_runs_as_the_host_runs_it_isolated_reading_stdin(self):
-        request = {"files": [{"path": "e/__init__.py",
-                              "text": "from pyisolate import ExtensionBase\nclass E(ExtensionBase):\n    def m(self) -> str: ...\n"}]}
+        request = {
+            "files": [
+                {
+                    "path": "e/__init__.py",
+                    "text": "from pyisolate import ExtensionBase\nclass E(ExtensionBase):\n    def m(self) -> str: ...\n",
+                }
+            ]
+        }
         code = f"import sys; sys.path.insert(0, {TOOLS!r}); import typegen; sys.exit(typegen.main())"
-        out = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=json.dumps(request), capture_output=True,
-                             text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         self.assertEqual(json.loads(out.stdout)["methods"][0]["returns"], S)
 
 

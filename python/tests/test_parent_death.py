@@ -36,8 +36,15 @@ class ParentDeathTest(unittest.IsolatedAsyncioTestCase):
         ours, theirs = socket.socketpair()
         os.set_inheritable(theirs.fileno(), True)
         middle = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _MIDDLE, BOOTSTRAP, FIXTURES, str(theirs.fileno()),
-            stdout=asyncio.subprocess.PIPE, close_fds=False)
+            sys.executable,
+            "-c",
+            _MIDDLE,
+            BOOTSTRAP,
+            FIXTURES,
+            str(theirs.fileno()),
+            stdout=asyncio.subprocess.PIPE,
+            close_fds=False,
+        )
         try:
             guest_pid = int(await asyncio.wait_for(middle.stdout.readline(), 10))
             reader, writer = await asyncio.open_unix_connection(sock=ours)

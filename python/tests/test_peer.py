@@ -140,8 +140,7 @@ class PeerTest(unittest.IsolatedAsyncioTestCase):
                 return i
 
         self.guest.register("gate", Gate())
-        results = await asyncio.wait_for(
-            asyncio.gather(*(self.host.call("gate", "wait", [i]) for i in range(300))), 10)
+        results = await asyncio.wait_for(asyncio.gather(*(self.host.call("gate", "wait", [i]) for i in range(300))), 10)
         self.assertEqual(results, list(range(300)))
 
     async def test_callables_both_ways_and_release_after_gc(self):
@@ -200,9 +199,14 @@ class PeerTest(unittest.IsolatedAsyncioTestCase):
         await asyncio.wait_for(self.host_service.cancelled.wait(), 5)
 
     async def test_refusals(self):
-        cases = [("extension", "_secret", AttributeError), ("extension", "nope", AttributeError),
-                 ("extension", "limit", AttributeError), ("extension", "add", AttributeError),
-                 ("extension", "__init__", AttributeError), ("ghost", "add", LookupError)]
+        cases = [
+            ("extension", "_secret", AttributeError),
+            ("extension", "nope", AttributeError),
+            ("extension", "limit", AttributeError),
+            ("extension", "add", AttributeError),
+            ("extension", "__init__", AttributeError),
+            ("ghost", "add", LookupError),
+        ]
         for target, method, error in cases:
             with self.assertRaises(error, msg=method):
                 await self.host.call(target, method, [1, 2])
@@ -219,20 +223,21 @@ class PeerTest(unittest.IsolatedAsyncioTestCase):
             await self.guest.call("svc", "add", [1, 2])
 
     async def test_events_from_the_loop_and_from_threads(self):
-        self.guest.emit("one", {"data": b"\x01\x02", "n": 2 ** 64})
+        self.guest.emit("one", {"data": b"\x01\x02", "n": 2**64})
         thread = threading.Thread(target=self.guest.emit, args=("two", None))
         thread.start()
         thread.join()
         first = await asyncio.wait_for(self.pair.host_messages.get(), 5)
         second = await asyncio.wait_for(self.pair.host_messages.get(), 5)
-        self.assertEqual(first["payload"], {"data": b"\x01\x02", "n": 2 ** 64})
+        self.assertEqual(first["payload"], {"data": b"\x01\x02", "n": 2**64})
         self.assertEqual((second["name"], second["payload"]), ("two", None))
         with self.assertRaises(TypeError):
             self.guest.emit("bad", {1, 2})
 
     async def test_calls_from_another_threads_loop(self):
         result = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: asyncio.run(self.guest.call("svc", "mul", [3, 5])))
+            None, lambda: asyncio.run(self.guest.call("svc", "mul", [3, 5]))
+        )
         self.assertEqual(result, 15)
 
     async def test_proxied_singleton_stubs(self):

@@ -44,6 +44,7 @@ class GuestWithDeafHost:
                 if not chunk:
                     return
                 self.read += len(chunk)
+
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         return thread
@@ -54,7 +55,9 @@ class EventBacklogTest(unittest.IsolatedAsyncioTestCase):
         async with GuestWithDeafHost() as g:
             count = 200  # 12.5 MiB of events, six times the cap
             sent = []
-            producer = threading.Thread(target=lambda: [sent.append(g.peer.emit("tick", b"x" * EVENT)) for _ in range(count)], daemon=True)
+            producer = threading.Thread(
+                target=lambda: [sent.append(g.peer.emit("tick", b"x" * EVENT)) for _ in range(count)], daemon=True
+            )
             producer.start()
             peak = 0
             for _ in range(100):  # about a second: the producer gets as far as the bound lets it

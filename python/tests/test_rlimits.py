@@ -44,17 +44,37 @@ def run(limits, *argv, timeout=30):
     env.pop("PYISOLATE_RLIMITS", None)
     if limits is not None:
         env["PYISOLATE_RLIMITS"] = json.dumps(limits)
-    return subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, *argv], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class RlimitsTest(unittest.TestCase):
     def test_applies_what_the_host_names(self):
         mib = 1024 * 1024
-        out = run({"RLIMIT_CPU": [5, 6], "RLIMIT_NOFILE": [64, 64], "RLIMIT_FSIZE": [mib, mib], "RLIMIT_DATA": [256 * mib, 256 * mib]}, "show")
+        out = run(
+            {
+                "RLIMIT_CPU": [5, 6],
+                "RLIMIT_NOFILE": [64, 64],
+                "RLIMIT_FSIZE": [mib, mib],
+                "RLIMIT_DATA": [256 * mib, 256 * mib],
+            },
+            "show",
+        )
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertEqual(json.loads(out.stdout), {
-            "RLIMIT_CPU": [5, 6], "RLIMIT_NOFILE": [64, 64], "RLIMIT_FSIZE": [mib, mib], "RLIMIT_DATA": [256 * mib, 256 * mib]})
+        self.assertEqual(
+            json.loads(out.stdout),
+            {
+                "RLIMIT_CPU": [5, 6],
+                "RLIMIT_NOFILE": [64, 64],
+                "RLIMIT_FSIZE": [mib, mib],
+                "RLIMIT_DATA": [256 * mib, 256 * mib],
+            },
+        )
 
     def test_never_raises_a_limit_past_what_the_process_has(self):
         import resource
@@ -65,7 +85,13 @@ class RlimitsTest(unittest.TestCase):
         self.assertEqual(json.loads(out.stdout)["RLIMIT_NOFILE"][1], hard)
 
     def test_refuses_an_unknown_name_or_a_bad_value(self):
-        for bad in ({"RLIMIT_RTPRIO": [1, 1]}, {"RLIMIT_CPU": [1]}, {"RLIMIT_CPU": [-1, 1]}, {"RLIMIT_CPU": [True, 1]}, [1]):
+        for bad in (
+            {"RLIMIT_RTPRIO": [1, 1]},
+            {"RLIMIT_CPU": [1]},
+            {"RLIMIT_CPU": [-1, 1]},
+            {"RLIMIT_CPU": [True, 1]},
+            [1],
+        ):
             out = run(bad, "show")
             self.assertNotEqual(out.returncode, 0, bad)
             self.assertIn("Error", out.stderr)

@@ -111,16 +111,23 @@ def _extension(**mappings):
 
 class SealedTest(unittest.TestCase):
     def test_listing_and_details(self):
-        ext = _extension(NODE_CLASS_MAPPINGS={"Add": Add, "Wrap": Wrap},
-                         NODE_DISPLAY_NAME_MAPPINGS={"Add": "Add ints"})
+        ext = _extension(NODE_CLASS_MAPPINGS={"Add": Add, "Wrap": Wrap}, NODE_DISPLAY_NAME_MAPPINGS={"Add": "Add ints"})
         self.assertEqual(asyncio.run(ext.list_nodes()), {"Add": "Add ints", "Wrap": "Wrap"})
         details = asyncio.run(ext.get_node_details("Add"))
         self.assertEqual(details["input_types"]["required"], {"a": ["INT", {"default": 1}], "b": ["int"]})
         self.assertIsInstance(details["input_types"]["hidden"]["x"], str)
         self.assertEqual(
             {k: v for k, v in details.items() if k != "input_types"},
-            {"return_types": ["INT"], "return_names": ["sum"], "function": "add", "category": "math",
-             "output_node": False, "output_is_list": None, "is_v3": False})
+            {
+                "return_types": ["INT"],
+                "return_names": ["sum"],
+                "function": "add",
+                "category": "math",
+                "output_node": False,
+                "output_is_list": None,
+                "is_v3": False,
+            },
+        )
         self.assertEqual(asyncio.run(ext.get_node_info("Wrap"))["output_is_list"], [True])
         self.assertEqual(asyncio.run(ext.get_input_types("Wrap")), {})
         with self.assertRaisesRegex(KeyError, "Nope"):

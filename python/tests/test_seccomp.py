@@ -79,12 +79,31 @@ class ProgramBytesTest(unittest.TestCase):
     def test_aarch64(self):
         program = seccomp.program_bytes(seccomp.build_program("aarch64", False, False, processes=False))
         # No x32 on arm64, and its own numbers: socket 198, socketpair 199 (io_uring_setup is 425 everywhere).
-        self.assertEqual(program.hex(), (
-            "2000000004000000" "15000011b70000c0" "2000000000000000" "15000a00c6000000" "15000200c7000000"
-            "15000c00a9010000" "0500000009000000" "2000000010000000" "1500000601000000" "2000000018000000"
-            "540000000f000000" "1500040001000000" "1500030005000000" "0500000003000000" "2000000010000000"
-            "0500000001000000" "060000000000ff7f" "060000000d000500" "0600000001000500" "0600000000000080"
-        ))
+        self.assertEqual(
+            program.hex(),
+            (
+                "2000000004000000"
+                "15000011b70000c0"
+                "2000000000000000"
+                "15000a00c6000000"
+                "15000200c7000000"
+                "15000c00a9010000"
+                "0500000009000000"
+                "2000000010000000"
+                "1500000601000000"
+                "2000000018000000"
+                "540000000f000000"
+                "1500040001000000"
+                "1500030005000000"
+                "0500000003000000"
+                "2000000010000000"
+                "0500000001000000"
+                "060000000000ff7f"
+                "060000000d000500"
+                "0600000001000500"
+                "0600000000000080"
+            ),
+        )
 
     def test_every_jump_lands_inside_the_program(self):
         for arch in seccomp.ARCHES:
@@ -119,13 +138,19 @@ class VerdictTest(unittest.TestCase):
                     a, _, v = self.verdicts(arch, network, unix)
                     with self.subTest(arch=arch, network=network, unix=unix):
                         self.assertEqual(v(a.socket, AF_UNIX, STREAM), ALLOW if unix else EACCES)
-                        self.assertEqual(v(a.socket, AF_UNIX | 0xFFFF00000000, STREAM), ALLOW if unix else EACCES, "the high half is ignored, as by the kernel")
+                        self.assertEqual(
+                            v(a.socket, AF_UNIX | 0xFFFF00000000, STREAM),
+                            ALLOW if unix else EACCES,
+                            "the high half is ignored, as by the kernel",
+                        )
                         for family in (AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_VSOCK, 38, 45):
                             self.assertEqual(v(a.socket, family, DGRAM), ALLOW if network else EACCES, family)
                         self.assertEqual(v(a.socketpair, AF_UNIX, STREAM | NONBLOCK_CLOEXEC), ALLOW)
                         self.assertEqual(v(a.socketpair, AF_UNIX, SEQPACKET), ALLOW)
                         self.assertEqual(v(a.socketpair, AF_UNIX, DGRAM), ALLOW if unix else EACCES)
-                        self.assertEqual(v(a.socketpair, 30, RAW), ALLOW if network else EACCES, "TIPC pairs follow socket()")
+                        self.assertEqual(
+                            v(a.socketpair, 30, RAW), ALLOW if network else EACCES, "TIPC pairs follow socket()"
+                        )
                         self.assertEqual(v(a.io_uring_setup, 1, 0), EPERM)
                         for nr in (0, 1, 56, 59, 57, 220, 221, 435, 42, 39):  # read, write, clone, exec, connect, ...
                             self.assertEqual(v(nr, AF_UNIX), ALLOW, nr)
@@ -133,7 +158,10 @@ class VerdictTest(unittest.TestCase):
     def test_other_abis_are_killed(self):
         for arch in seccomp.ARCHES:
             _, program, _ = self.verdicts(arch, True, True)
-            others = [x.audit for x in seccomp.ARCHES.values() if x.audit != seccomp.ARCHES[arch].audit] + [I386, 0x40000028]
+            others = [x.audit for x in seccomp.ARCHES.values() if x.audit != seccomp.ARCHES[arch].audit] + [
+                I386,
+                0x40000028,
+            ]
             for audit in others:
                 self.assertEqual(run_bpf(program, audit, 102, (1, 0)), KILL)  # i386 socketcall, 32-bit ARM, ...
         _, _, v = self.verdicts("x86_64", True, True)
@@ -234,13 +262,21 @@ else:
 """
 
 
-@unittest.skipUnless(sys.platform.startswith("linux") and os.uname().machine in seccomp.ARCHES, "the filter is for Linux on x86_64 and aarch64")
+@unittest.skipUnless(
+    sys.platform.startswith("linux") and os.uname().machine in seccomp.ARCHES,
+    "the filter is for Linux on x86_64 and aarch64",
+)
 class KernelTest(unittest.TestCase):
     """The filter as the kernel applies it, in child processes (it cannot be taken off again)."""
 
     def run_child(self, confine, network=False, unix=False):
         spec = {"confine": confine, "network": network, "unix": unix, "unix_path": "/nonexistent/pyisolate.sock"}
-        r = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, json.dumps(spec)], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)
 
@@ -274,7 +310,12 @@ class KernelTest(unittest.TestCase):
         self.assertEqual(out["udp"], "EACCES")
 
     def foreign(self, confine, how):
-        return subprocess.run([sys.executable, "-I", "-S", "-c", FOREIGN, GUEST_DIR, "1" if confine else "0", how], capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-I", "-S", "-c", FOREIGN, GUEST_DIR, "1" if confine else "0", how],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     @unittest.skipUnless(os.uname().machine == "x86_64", "x32 and i386 are x86_64's other ABIs")
     def test_x32_calls_kill_the_process(self):
@@ -286,7 +327,10 @@ class KernelTest(unittest.TestCase):
     def test_i386_int_0x80_kills_the_process(self):
         control = self.foreign(False, "i386")
         if control.returncode != 0 or int(control.stdout) < 0:
-            self.skipTest("this kernel runs no i386 system calls (IA32 emulation off): %s" % (control.stderr or control.stdout).strip())
+            self.skipTest(
+                "this kernel runs no i386 system calls (IA32 emulation off): %s"
+                % (control.stderr or control.stdout).strip()
+            )
         self.assertEqual(self.foreign(True, "i386").returncode, -signal.SIGSYS)
 
 

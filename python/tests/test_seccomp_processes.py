@@ -25,7 +25,16 @@ class ProcessVerdictTest(unittest.TestCase):
 
     def test_denied_outright_whatever_the_arguments(self):
         for arch in seccomp.ARCHES:
-            for name in ("keyctl", "add_key", "request_key", "bpf", "perf_event_open", "syslog", "sethostname", "setdomainname"):
+            for name in (
+                "keyctl",
+                "add_key",
+                "request_key",
+                "bpf",
+                "perf_event_open",
+                "syslog",
+                "sethostname",
+                "setdomainname",
+            ):
                 for args in ((), (0, 0), (1, 2, 3)):
                     self.assertEqual(self.v(arch, name, *args), EPERM, (arch, name, args))
 
@@ -59,8 +68,15 @@ class ProcessVerdictTest(unittest.TestCase):
             for name, at in cases.items():
                 if seccomp.ARCHES[arch].numbers[name] is None:
                     continue  # aarch64 has mknodat only
-                for mode, verdict in ((S_IFCHR | 0o600, EPERM), (S_IFBLK | 0o660, EPERM), (S_IFREG | 0o644, ALLOW),
-                                      (S_IFIFO | 0o600, ALLOW), (S_IFSOCK | 0o600, ALLOW), (0o644, ALLOW), (HIGH | S_IFCHR, EPERM)):
+                for mode, verdict in (
+                    (S_IFCHR | 0o600, EPERM),
+                    (S_IFBLK | 0o660, EPERM),
+                    (S_IFREG | 0o644, ALLOW),
+                    (S_IFIFO | 0o600, ALLOW),
+                    (S_IFSOCK | 0o600, ALLOW),
+                    (0o644, ALLOW),
+                    (HIGH | S_IFCHR, EPERM),
+                ):
                     args = [0, 0, 0]
                     args[at] = mode
                     self.assertEqual(self.v(arch, name, *args), verdict, (arch, name, oct(mode)))
@@ -74,7 +90,11 @@ class ProcessVerdictTest(unittest.TestCase):
                 self.assertEqual(run_bpf(program, a.audit, a.numbers[name], (0, 0, 0)), ALLOW, name)
                 self.assertEqual(run_bpf(program, a.audit, a.numbers[name], (4243, 0, 0)), EPERM, name)
             self.assertEqual(run_bpf(program, a.audit, a.setpriority, (0, 4242, 5)), ALLOW)
-            self.assertEqual(run_bpf(program, a.audit, a.setpriority, (2, 4242, 5)), EPERM, "PRIO_USER of a uid that happens to be the pid")
+            self.assertEqual(
+                run_bpf(program, a.audit, a.setpriority, (2, 4242, 5)),
+                EPERM,
+                "PRIO_USER of a uid that happens to be the pid",
+            )
             self.assertEqual(run_bpf(program, a.audit, a.ioprio_set, (1, 4242, 0)), ALLOW)
             self.assertEqual(run_bpf(program, a.audit, a.ioprio_set, (1, 4243, 0)), EPERM)
 
@@ -85,9 +105,13 @@ class ProcessVerdictTest(unittest.TestCase):
                     self.assertEqual(self.v(arch, name, 1234, S_IFCHR, S_IFCHR, processes=False), ALLOW, name)
             a = seccomp.ARCHES[arch]
             only_processes = seccomp.build_program(arch, False, False, sockets=False, processes=True)
-            self.assertEqual(run_bpf(only_processes, a.audit, a.socket, (2, 2)), ALLOW, "bwrap's filter leaves sockets alone")
+            self.assertEqual(
+                run_bpf(only_processes, a.audit, a.socket, (2, 2)), ALLOW, "bwrap's filter leaves sockets alone"
+            )
             self.assertEqual(run_bpf(only_processes, a.audit, a.keyctl, (0,)), EPERM)
-            self.assertEqual(run_bpf(only_processes, 0x40000003, 1, ()), seccomp.RET_KILL_PROCESS, "another ABI is killed")
+            self.assertEqual(
+                run_bpf(only_processes, 0x40000003, 1, ()), seccomp.RET_KILL_PROCESS, "another ABI is killed"
+            )
 
 
 # Attempts each call on a sacrificial process (argv[3]) and on itself; prints each errno name or "ok".
@@ -149,7 +173,10 @@ print(json.dumps(out))
 """
 
 
-@unittest.skipUnless(sys.platform.startswith("linux") and os.uname().machine in seccomp.ARCHES, "the filter is for Linux on x86_64 and aarch64")
+@unittest.skipUnless(
+    sys.platform.startswith("linux") and os.uname().machine in seccomp.ARCHES,
+    "the filter is for Linux on x86_64 and aarch64",
+)
 class KernelTest(unittest.TestCase):
     """The kernel's answers, in child processes, against a sacrificial process of the same uid (never the runner)."""
 
@@ -159,8 +186,12 @@ class KernelTest(unittest.TestCase):
         victim = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(60)"])
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                r = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, mode, str(victim.pid), tmp],
-                                   capture_output=True, text=True, timeout=60)
+                r = subprocess.run(
+                    [sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, mode, str(victim.pid), tmp],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
         finally:
             victim.kill()
             victim.wait()
@@ -169,8 +200,20 @@ class KernelTest(unittest.TestCase):
 
     def test_control_unfiltered_the_same_uid_changes_another_process(self):
         out = self.run_child("control")
-        for key in ("prlimit_other", "renice_other", "pin_other", "sched_other", "sched_param_other", "ioprio_other",
-                    "keyctl", "add_key", "prlimit_self", "renice_self", "pin_self", "mknod_fifo"):
+        for key in (
+            "prlimit_other",
+            "renice_other",
+            "pin_other",
+            "sched_other",
+            "sched_param_other",
+            "ioprio_other",
+            "keyctl",
+            "add_key",
+            "prlimit_self",
+            "renice_self",
+            "pin_self",
+            "mknod_fifo",
+        ):
             self.assertEqual(out[key], "ok", key)
         if ROOT:
             for key in ("syslog", "bpf", "sethostname", "mknod_char"):
@@ -180,21 +223,50 @@ class KernelTest(unittest.TestCase):
         for mode in ("both", "processes"):
             out = self.run_child(mode)
             with self.subTest(mode=mode):
-                for key in ("prlimit_other", "renice_other", "renice_user", "pin_other", "sched_other", "sched_param_other",
-                            "ioprio_other", "keyctl", "add_key", "syslog", "bpf", "perf", "sethostname", "mknod_char"):
+                for key in (
+                    "prlimit_other",
+                    "renice_other",
+                    "renice_user",
+                    "pin_other",
+                    "sched_other",
+                    "sched_param_other",
+                    "ioprio_other",
+                    "keyctl",
+                    "add_key",
+                    "syslog",
+                    "bpf",
+                    "perf",
+                    "sethostname",
+                    "mknod_char",
+                ):
                     self.assertEqual(out[key], "EPERM", key)
-                for key in ("prlimit_self", "setrlimit_self", "renice_self", "nice_self", "pin_self", "pin_own_pid",
-                            "renice_own_pid", "ioprio_self", "mknod_fifo"):
+                for key in (
+                    "prlimit_self",
+                    "setrlimit_self",
+                    "renice_self",
+                    "nice_self",
+                    "pin_self",
+                    "pin_own_pid",
+                    "renice_own_pid",
+                    "ioprio_self",
+                    "mknod_fifo",
+                ):
                     self.assertEqual(out[key], "ok", key)
-                self.assertEqual(out["caps"][:3], ["0x0", "0x0", "0x0"], "no effective, permitted or inheritable capability")
+                self.assertEqual(
+                    out["caps"][:3], ["0x0", "0x0", "0x0"], "no effective, permitted or inheritable capability"
+                )
 
 
 class CapsTest(unittest.TestCase):
     """The capability drop on its own, as root and as anyone."""
 
     def run_py(self, code):
-        r = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, %r)\n" % GUEST_DIR + code],
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, %r)\n" % GUEST_DIR + code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)
 
@@ -212,7 +284,9 @@ class CapsTest(unittest.TestCase):
         if ROOT:
             self.assertNotEqual(out["before"][1], 0, "control: root held capabilities before")
             self.assertEqual(out["after"][3], 0, "root's bounding set is empty")
-            self.assertEqual(out["after"][4], 0xEF, "NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE and every lock; KEEP_CAPS off")
+            self.assertEqual(
+                out["after"][4], 0xEF, "NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE and every lock; KEEP_CAPS off"
+            )
         else:
             self.assertEqual(out["before"][:3], [0, 0, 0], "an unprivileged process starts with none")
 
@@ -243,7 +317,9 @@ class InstallLauncherTest(unittest.TestCase):
             program = [os.path.realpath(sys.executable), "-I", "-S", "-c", INSTALLER, str(victim.pid)]
             env = {"PATH": "/usr/bin:/bin"}
             if confined:
-                env["PYISOLATE_LANDLOCK"] = json.dumps({"read_only": PYTHON_PREFIXES, "writable": ["/dev/null"], "network": False})
+                env["PYISOLATE_LANDLOCK"] = json.dumps(
+                    {"read_only": PYTHON_PREFIXES, "writable": ["/dev/null"], "network": False}
+                )
                 program = [sys.executable, "-I", "-S", os.path.join(GUEST_DIR, "confine_exec.py"), "--"] + program
             r = subprocess.run(program, env=env, capture_output=True, text=True, timeout=30)
         finally:
@@ -328,7 +404,9 @@ class InstallDaemonTest(unittest.TestCase):
         program = [os.path.realpath(sys.executable), "-I", "-S", "-c", LEAVES_DAEMON, token]
         env = {"PATH": "/usr/bin:/bin"}
         if confined:
-            env["PYISOLATE_LANDLOCK"] = json.dumps({"read_only": PYTHON_PREFIXES, "writable": ["/dev/null"], "network": False})
+            env["PYISOLATE_LANDLOCK"] = json.dumps(
+                {"read_only": PYTHON_PREFIXES, "writable": ["/dev/null"], "network": False}
+            )
             program = [sys.executable, "-I", "-S", os.path.join(GUEST_DIR, "confine_exec.py"), "--"] + program
         # Not captured: the daemon would hold the pipes open, and a read to EOF would wait for it forever.
         r = subprocess.run(program, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)

@@ -12,8 +12,7 @@ from .peers import BoundReleases
 
 
 def _desc(storage, nbytes=16):
-    return {"dtype": "uint8", "shape": [nbytes], "strides": [1], "offset": 0, "framework": "numpy",
-            "storage": storage}
+    return {"dtype": "uint8", "shape": [nbytes], "strides": [1], "offset": 0, "framework": "numpy", "storage": storage}
 
 
 class KeptTest(unittest.TestCase):

@@ -118,14 +118,28 @@ class SupervisorTest(unittest.TestCase):
         self.tmp.cleanup()
 
     def start(self, how):
-        p = subprocess.Popen([sys.executable, "-I", "-S", "-c", GUEST, GUEST_DIR, self.pidfile, how], stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", GUEST, GUEST_DIR, self.pidfile, how], stdout=subprocess.PIPE, text=True
+        )
         self.addCleanup(p.stdout.close)
         child = int(p.stdout.readline())
         return p, child, read_pid(self.pidfile)
 
     def test_control_without_the_supervisor_the_daemon_outlives_its_extension(self):
-        p = subprocess.Popen([sys.executable, "-I", "-S", "-c", GUEST.replace("supervisor.fork_supervised()", ""), GUEST_DIR, self.pidfile, "exit"],
-                             stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                GUEST.replace("supervisor.fork_supervised()", ""),
+                GUEST_DIR,
+                self.pidfile,
+                "exit",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.addCleanup(p.stdout.close)
         p.stdout.readline()
         self.assertEqual(p.wait(10), 7)
@@ -154,10 +168,13 @@ class SupervisorTest(unittest.TestCase):
         sys.stderr.write("\n  supervisor: SIGTERM to every descendant gone in %.1f ms\n" % (took * 1000))
 
     def test_the_supervisor_holds_neither_channel_and_a_host_killed_outright_takes_everything_along(self):
-        host = subprocess.Popen([sys.executable, "-I", "-S", "-c", HOST, GUEST, GUEST_DIR, self.pidfile], stdout=subprocess.PIPE, text=True)
+        host = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", HOST, GUEST, GUEST_DIR, self.pidfile], stdout=subprocess.PIPE, text=True
+        )
         self.addCleanup(host.stdout.close)
         sup, child = (int(x) for x in host.stdout.readline().split())
         daemon = read_pid(self.pidfile)
+
         # The supervisor closes them right after the fork, while the extension starts: wait for that, bounded.
         def supervisor_fds():
             return {int(fd) for fd in os.listdir("/proc/%d/fd" % sup)}

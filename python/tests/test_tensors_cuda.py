@@ -10,6 +10,7 @@ import unittest
 
 try:
     import torch
+
     CUDA = torch.cuda.is_available()
 except ImportError:  # the system python of the development machines has no torch
     torch = None

@@ -17,11 +17,24 @@ class _NowLoop:
 
 
 def _desc(**ipc) -> dict:
-    base = {"handle": "ab" * 64, "storageOffset": 0, "event": "", "eventSyncRequired": False, "cuda": "13.0",
-            "origin": "not-this-process", "export": 1}
+    base = {
+        "handle": "ab" * 64,
+        "storageOffset": 0,
+        "event": "",
+        "eventSyncRequired": False,
+        "cuda": "13.0",
+        "origin": "not-this-process",
+        "export": 1,
+    }
     base.update(ipc)
-    return {"dtype": "float32", "shape": [4], "strides": [1], "offset": 0, "framework": "torch",
-            "storage": {"kind": "cuda", "device": 0, "size": 16, "ipc": base}}
+    return {
+        "dtype": "float32",
+        "shape": [4],
+        "strides": [1],
+        "offset": 0,
+        "framework": "torch",
+        "storage": {"kind": "cuda", "device": 0, "size": 16, "ipc": base},
+    }
 
 
 class CudaLedgerGuestTest(unittest.TestCase):
@@ -59,9 +72,13 @@ class CudaLedgerGuestTest(unittest.TestCase):
         self.assertEqual(tensors_cuda.exported_count(), before)
 
     def test_each_process_has_its_own_origin(self):
-        other = subprocess.run([sys.executable, "-c", "from pyisolate._guest import tensors_cuda as t; print(t.ORIGIN)"],
-                               capture_output=True, text=True, check=True,
-                               env={"PYTHONPATH": _RUNTIME_ROOT}).stdout.strip()
+        other = subprocess.run(
+            [sys.executable, "-c", "from pyisolate._guest import tensors_cuda as t; print(t.ORIGIN)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": _RUNTIME_ROOT},
+        ).stdout.strip()
         self.assertEqual(len(tensors_cuda.ORIGIN), 16)
         self.assertNotEqual(other, tensors_cuda.ORIGIN)
 

@@ -60,8 +60,13 @@ class PinnedRulesTest(unittest.TestCase):
             "moved": os.path.join(self.granted + ".checked", "marker.txt"),
             "fds": fds,
         }
-        r = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, json.dumps(spec)],
-                           capture_output=True, text=True, timeout=60, pass_fds=fds)
+        r = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", CHILD, GUEST_DIR, json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            pass_fds=fds,
+        )
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)
 

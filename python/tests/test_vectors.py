@@ -18,8 +18,7 @@ try:
 except ImportError:
     numpy = None
 
-VECTORS = os.path.normpath(
-    os.path.join(os.path.dirname(__file__), "..", "..", "test", "vectors", "frames.json"))
+VECTORS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "vectors", "frames.json"))
 VALUE_FIELDS = ("args", "value", "payload")
 
 
@@ -73,7 +72,7 @@ class VectorsTest(unittest.TestCase):
                     value = head.pop(field)
                     kw = head.pop("kw", None)  # a call's keyword arguments: decoded and encoded with its args
                     if "x" in msg:
-                        decoder = Decoder(attachments, lambda fn_id: (lambda *a: None))
+                        decoder = Decoder(attachments, lambda fn_id: lambda *a: None)
                         value = decoder.decode(value)
                         kw = decoder.decode(kw)
                 transport = CaptureTransport()
@@ -90,8 +89,10 @@ class KeywordVectorsTest(unittest.TestCase):
         self.assertEqual(msg["a"], [2, 3])  # args' bytes first, then kw's
         decoder = Decoder(attachments, _no_callables)
         self.assertEqual(decoder.decode(msg["args"]), [b"ab"])
-        self.assertEqual(decoder.decode(msg["kw"]),
-                         {"axis": 0, "weights": b"xyz", "big": 2 ** 64, "opts": {"names": ["a", "\u00e9"], "none": None}})
+        self.assertEqual(
+            decoder.decode(msg["kw"]),
+            {"axis": 0, "weights": b"xyz", "big": 2**64, "opts": {"names": ["a", "\u00e9"], "none": None}},
+        )
 
 
 class StreamVectorsTest(unittest.TestCase):
@@ -100,7 +101,9 @@ class StreamVectorsTest(unittest.TestCase):
         self.assertEqual((check_message(call), call["stream"], call["args"]), ("call", 16, ["hi"]))
         item, attachments = _frame("item")
         self.assertEqual(check_message(item), "item")
-        self.assertEqual(Decoder(attachments, _no_callables).decode(item["value"]), {"token": "h\u00e9", "raw": b"\x01\x02"})
+        self.assertEqual(
+            Decoder(attachments, _no_callables).decode(item["value"]), {"token": "h\u00e9", "raw": b"\x01\x02"}
+        )
         credit, _ = _frame("credit")
         self.assertEqual((check_message(credit), credit["n"]), ("credit", 8))
 

@@ -50,13 +50,18 @@ class VenvActivateTest(unittest.TestCase):
             # The base interpreter with -I -S reads nothing of the venv: no .pth, no pyvenv.cfg.
             _run([BASE, "-I", "-S", "-c", "pass"], {**os.environ, "PYISOLATE_VENV": json.dumps({"prefix": prefix})})
             self.assertFalse(os.path.exists(marker))
-            _run([BASE, "-I", "-S", "-c", ACTIVATE, RUNTIME], {**os.environ, "PYISOLATE_VENV": json.dumps({"prefix": prefix})})
+            _run(
+                [BASE, "-I", "-S", "-c", ACTIVATE, RUNTIME],
+                {**os.environ, "PYISOLATE_VENV": json.dumps({"prefix": prefix})},
+            )
             with open(marker) as f:
                 self.assertEqual(f.read(), "ran\n")
 
     def test_a_relative_prefix_is_refused(self):
         code = "import sys; sys.path.insert(0, sys.argv[1]); from pyisolate._guest import venv_activate as v\ntry:\n    v.activate_from_env()\nexcept ValueError as e:\n    print('refused', e)"
-        out = _run([BASE, "-I", "-S", "-c", code, RUNTIME], {**os.environ, "PYISOLATE_VENV": json.dumps({"prefix": "venv"})})
+        out = _run(
+            [BASE, "-I", "-S", "-c", code, RUNTIME], {**os.environ, "PYISOLATE_VENV": json.dumps({"prefix": "venv"})}
+        )
         self.assertTrue(out and out[0].startswith("refused"), out)
 
 

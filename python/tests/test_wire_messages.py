@@ -74,9 +74,16 @@ class ExitCodeTest(unittest.TestCase):
     def test_bootstrap_repeats_the_not_confined_code_it_needs_before_imports(self):
         with open(_BOOTSTRAP, encoding="utf-8") as f:
             tree = ast.parse(f.read())
-        literals = {t.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
-                    for t in node.targets if isinstance(t, ast.Name) and re.fullmatch(r"_EXIT_[A-Z_]+", t.id)
-                    and isinstance(node.value, ast.Constant) and t.id != "_EXIT_GRACE_S"}
+        literals = {
+            t.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+            and re.fullmatch(r"_EXIT_[A-Z_]+", t.id)
+            and isinstance(node.value, ast.Constant)
+            and t.id != "_EXIT_GRACE_S"
+        }
         self.assertEqual(literals, {"_EXIT_NOT_CONFINED": P.EXIT_NOT_CONFINED})
 
 
@@ -89,7 +96,9 @@ class GuestExitTest(unittest.IsolatedAsyncioTestCase):
         await self.host.close()
 
     async def test_a_call_whose_args_are_not_a_list_ends_the_guest_with_the_protocol_error_code(self):
-        self.host.peer._transport.write(_frame({"k": "call", "id": 1, "target": "extension", "method": "m", "args": "x"}))
+        self.host.peer._transport.write(
+            _frame({"k": "call", "id": 1, "target": "extension", "method": "m", "args": "x"})
+        )
         self.assertEqual(await self.host.exit_status(), P.EXIT_PROTOCOL_ERROR)
         self.assertIn("protocol error, exiting: call 1: 'args' must be a list", await self.host.stderr())
 

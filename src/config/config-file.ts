@@ -28,13 +28,17 @@ function readOwnFile(file: string): string | undefined {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
-    const why = code === "ELOOP" ? "it is a symbolic link; the config file must be a regular file in the folder" : (error as Error).message;
+    const why =
+      code === "ELOOP"
+        ? "it is a symbolic link; the config file must be a regular file in the folder"
+        : (error as Error).message;
     throw new ConfigError(`cannot read ${file}: ${why}`, { file, cause: error });
   }
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new ConfigError(`${file} is not a regular file`, { file });
-    if (stat.size > CONFIG_FILE_MAX_BYTES) throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
+    if (stat.size > CONFIG_FILE_MAX_BYTES)
+      throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
     const buffer = Buffer.alloc(CONFIG_FILE_MAX_BYTES + 1);
     let length = 0;
     // Read to the end, or one byte past the limit: the size stat gave may have grown since.
@@ -43,7 +47,8 @@ function readOwnFile(file: string): string | undefined {
       if (n === 0) break;
       length += n;
     }
-    if (length > CONFIG_FILE_MAX_BYTES) throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
+    if (length > CONFIG_FILE_MAX_BYTES)
+      throw new ConfigError(`${file} is larger than ${CONFIG_FILE_MAX_BYTES} bytes`, { file });
     return buffer.subarray(0, length).toString("utf8");
   } finally {
     closeSync(fd);
@@ -79,7 +84,10 @@ export function readConfigFile(modulePath: string, allow: FileAllowances = {}): 
   }
   for (const key of Object.keys(data)) {
     if (!FILE_KEYS.includes(key) && !Object.hasOwn(UPSTREAM_KEYS, key)) {
-      throw new ConfigError(`${file}: unknown key "${key}" (allowed: ${FILE_KEYS.join(", ")}, and pyisolate 0.10's keys: ${Object.keys(UPSTREAM_KEYS).join(", ")})`, { key, file });
+      throw new ConfigError(
+        `${file}: unknown key "${key}" (allowed: ${FILE_KEYS.join(", ")}, and pyisolate 0.10's keys: ${Object.keys(UPSTREAM_KEYS).join(", ")})`,
+        { key, file },
+      );
     }
   }
   // pyisolate 0.10's spelling (share_torch, isolated, ...) becomes ours here; the rules below then judge ours alone.

@@ -6,10 +6,22 @@
  * anything but the extension's own libraries.
  */
 export const FILE_ENV_ALLOWED: readonly string[] = [
-  "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMEXPR_MAX_THREADS",
-  "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS", "RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM",
-  "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK",
-  "TF_CPP_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY",
+  "OMP_NUM_THREADS",
+  "OPENBLAS_NUM_THREADS",
+  "MKL_NUM_THREADS",
+  "NUMEXPR_NUM_THREADS",
+  "NUMEXPR_MAX_THREADS",
+  "VECLIB_MAXIMUM_THREADS",
+  "BLIS_NUM_THREADS",
+  "RAYON_NUM_THREADS",
+  "TOKENIZERS_PARALLELISM",
+  "HF_HUB_OFFLINE",
+  "HF_DATASETS_OFFLINE",
+  "TRANSFORMERS_OFFLINE",
+  "HF_HUB_DISABLE_TELEMETRY",
+  "DO_NOT_TRACK",
+  "TF_CPP_MIN_LOG_LEVEL",
+  "TRANSFORMERS_VERBOSITY",
 ];
 
 /** pyisolate's switch for CUDA IPC: set in the host's environment it turns the `cudaIpc` option's default on. */
@@ -36,11 +48,30 @@ const PRE_CONFINEMENT = new RegExp(
   "^(" +
     [
       "LD_.*", // the dynamic loader: LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT, ...
-      "GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_.*", "NLSPATH", "LOCPATH", "TZDIR", // glibc loads or parses these
-      "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "RESOLV_.*", // glibc's resolver
-      "PYTHON.*", "VIRTUAL_ENV", "PYISOLATE_.*", // the interpreter and the guest runtime
-      "PATH", "HOME", "TMPDIR", "SHELL", "IFS", "ENV", "BASH_ENV", // what the host sets itself, or shells source
-      "SSL_.*", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "[A-Za-z]+_PROXY", // trust anchors and proxies
+      "GCONV_PATH",
+      "GLIBC_TUNABLES",
+      "MALLOC_.*",
+      "NLSPATH",
+      "LOCPATH",
+      "TZDIR", // glibc loads or parses these
+      "HOSTALIASES",
+      "RES_OPTIONS",
+      "LOCALDOMAIN",
+      "RESOLV_.*", // glibc's resolver
+      "PYTHON.*",
+      "VIRTUAL_ENV",
+      "PYISOLATE_.*", // the interpreter and the guest runtime
+      "PATH",
+      "HOME",
+      "TMPDIR",
+      "SHELL",
+      "IFS",
+      "ENV",
+      "BASH_ENV", // what the host sets itself, or shells source
+      "SSL_.*",
+      "REQUESTS_CA_BUNDLE",
+      "CURL_CA_BUNDLE",
+      "[A-Za-z]+_PROXY", // trust anchors and proxies
     ].join("|") +
     ")$",
   "i",
@@ -55,7 +86,8 @@ export function isPreConfinementVariable(name: string): boolean {
  * Variables that every dynamically linked program reads at exec: given in code, they must reach the extension's
  * interpreter but not the bwrap binary that starts it (bwrap runs as the host user before any namespace).
  */
-const LOADER = /^(LD_.*|GCONV_PATH|GLIBC_TUNABLES|MALLOC_.*|NLSPATH|LOCPATH|TZDIR|HOSTALIASES|RES_OPTIONS|LOCALDOMAIN|RESOLV_.*)$/;
+const LOADER =
+  /^(LD_.*|GCONV_PATH|GLIBC_TUNABLES|MALLOC_.*|NLSPATH|LOCPATH|TZDIR|HOSTALIASES|RES_OPTIONS|LOCALDOMAIN|RESOLV_.*)$/;
 
 /** True for a variable the dynamic loader or glibc acts on in any program that starts with it. */
 export function isLoaderVariable(name: string): boolean {

@@ -10,10 +10,23 @@ import type { ExtensionOptions } from "./options.js";
 
 /** Keys the file may set at all; anything else (tensorTransport, name, modulePath, fileEnv, ...) is the host's. */
 export const FILE_KEYS: readonly string[] = [
-  "dependencies", "python", "env", "extensionClass", "indexUrl", "extraIndexUrls", "findLinks", "installer",
+  "dependencies",
+  "python",
+  "env",
+  "extensionClass",
+  "indexUrl",
+  "extraIndexUrls",
+  "findLinks",
+  "installer",
   // The installer's deprecated name: read as `installer`, with a warning (renamed.ts).
   "backend",
-  "sandbox", "callTimeoutMs", "startTimeoutMs", "sharedRuntime", "systemSitePackages", "services", "limits",
+  "sandbox",
+  "callTimeoutMs",
+  "startTimeoutMs",
+  "sharedRuntime",
+  "systemSitePackages",
+  "services",
+  "limits",
   // Narrowed into the code's policy, never widening it (lifecycle/restart-policy.ts, narrowRestartPolicy).
   "restart",
 ] satisfies readonly (keyof ExtensionOptions)[];
@@ -70,9 +83,16 @@ export function fileRequirementProblem(requirement: string): string | undefined 
   const at = requirement.indexOf("@");
   if (at >= 0) {
     const name = NAME_AND_EXTRAS.exec(requirement.slice(0, at).trim());
-    if (!name || name[0].length !== requirement.slice(0, at).trim().length) return "a direct reference must start with a project name";
-    const url = requirement.slice(at + 1).trim().split(/[\s;]/)[0] ?? "";
-    return isRemoteUrl(url) ? undefined : `"${url}" is not an http(s) URL (local paths and file: URLs are the host's to give)`;
+    if (!name || name[0].length !== requirement.slice(0, at).trim().length)
+      return "a direct reference must start with a project name";
+    const url =
+      requirement
+        .slice(at + 1)
+        .trim()
+        .split(/[\s;]/)[0] ?? "";
+    return isRemoteUrl(url)
+      ? undefined
+      : `"${url}" is not an http(s) URL (local paths and file: URLs are the host's to give)`;
   }
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(requirement)) {
     return isRemoteUrl(requirement.split(/[\s;]/)[0]!) ? undefined : "only http(s) URLs may name a package";
@@ -99,12 +119,18 @@ export function realRoots(paths: readonly string[] = []): string[] {
  * A local dependency from the file, as the real path the installer gets: a folder or archive strictly inside the
  * extension's folder, or at or under a path the host's code lists; reached through no symbolic link either way.
  */
-function fileLocalDependency(requirement: string, modulePath: string, file: string, allowed: readonly string[]): string | undefined {
+function fileLocalDependency(
+  requirement: string,
+  modulePath: string,
+  file: string,
+  allowed: readonly string[],
+): string | undefined {
   const local = parseLocalRequirement(requirement);
   if (local === undefined) return undefined;
   const shown = JSON.stringify(requirement);
   const target = localTargetPath(local, modulePath);
-  if (target === undefined) refuse(file, "dependencies", `${shown}: "${local.target}" is not a path in the extension folder`);
+  if (target === undefined)
+    refuse(file, "dependencies", `${shown}: "${local.target}" is not a path in the extension folder`);
   let real: string;
   try {
     real = realpathSync(target);
@@ -113,9 +139,18 @@ function fileLocalDependency(requirement: string, modulePath: string, file: stri
   }
   if (real !== target) refuse(file, "dependencies", `${shown}: ${target} goes through a symbolic link (to ${real})`);
   const roots = realRoots(allowed);
-  if (real === modulePath) refuse(file, "dependencies", `${shown}: ${real} is the extension folder itself, which is loaded as the extension, not installed`);
+  if (real === modulePath)
+    refuse(
+      file,
+      "dependencies",
+      `${shown}: ${real} is the extension folder itself, which is loaded as the extension, not installed`,
+    );
   if (!isAtOrUnder(real, modulePath) && !roots.some((root) => isAtOrUnder(real, root))) {
-    refuse(file, "dependencies", `${shown}: ${real} is outside the extension folder; a host path is the host application's to allow (load({ fileDependencyPaths }))`);
+    refuse(
+      file,
+      "dependencies",
+      `${shown}: ${real} is outside the extension folder; a host path is the host application's to allow (load({ fileDependencyPaths }))`,
+    );
   }
   return withTarget(local, real);
 }
@@ -130,7 +165,8 @@ function fileFindLink(entry: string, modulePath: string, file: string): string {
     } catch {
       refuse(file, "findLinks", `"${entry}" is not a local file URL`);
     }
-  } else if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(entry)) refuse(file, "findLinks", `"${entry}" is not an http(s) URL or a folder`);
+  } else if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(entry))
+    refuse(file, "findLinks", `"${entry}" is not an http(s) URL or a folder`);
   let real: string;
   try {
     // Symlinks are resolved: a link inside the folder that points outside it is outside.
@@ -140,7 +176,11 @@ function fileFindLink(entry: string, modulePath: string, file: string): string {
   }
   // Strictly inside: the install sandbox binds a folder named "simple" by its parent (PEP 503 layouts).
   if (real === modulePath || !isAtOrUnder(real, modulePath)) {
-    refuse(file, "findLinks", `"${entry}" is outside the extension folder (${real}); only load() can name host folders`);
+    refuse(
+      file,
+      "findLinks",
+      `"${entry}" is outside the extension folder (${real}); only load() can name host folders`,
+    );
   }
   return real;
 }
@@ -148,10 +188,17 @@ function fileFindLink(entry: string, modulePath: string, file: string): string {
 function checkEnv(env: Record<string, string>, file: string, allow: FileAllowances): void {
   for (const [name, value] of Object.entries(env)) {
     if (!fileMaySetEnv(name, allow.fileEnv)) {
-      const why = isPreConfinementVariable(name) ? "it acts before the sandbox (loader, interpreter or host variable)" : "it is not on the allow-list";
-      refuse(file, `env.${name}`, `the extension's config file may not set ${name}: ${why}; the host application can set it with load({ env }) or allow it with load({ fileEnv })`);
+      const why = isPreConfinementVariable(name)
+        ? "it acts before the sandbox (loader, interpreter or host variable)"
+        : "it is not on the allow-list";
+      refuse(
+        file,
+        `env.${name}`,
+        `the extension's config file may not set ${name}: ${why}; the host application can set it with load({ env }) or allow it with load({ fileEnv })`,
+      );
     }
-    if (value.length > FILE_ENV_MAX_VALUE) refuse(file, `env.${name}`, `the value is longer than ${FILE_ENV_MAX_VALUE} characters`);
+    if (value.length > FILE_ENV_MAX_VALUE)
+      refuse(file, `env.${name}`, `the value is longer than ${FILE_ENV_MAX_VALUE} characters`);
   }
 }
 
@@ -159,16 +206,30 @@ function checkEnv(env: Record<string, string>, file: string, allow: FileAllowanc
  * Applies the trust boundary to options read from the file (already shape-checked): refuses what only the host may
  * say, and returns them with findLinks made real paths, so what was checked is what the installer gets.
  */
-export function checkFileOptions(data: FileOptions, modulePath: string, file: string, allow: FileAllowances = {}): FileOptions {
+export function checkFileOptions(
+  data: FileOptions,
+  modulePath: string,
+  file: string,
+  allow: FileAllowances = {},
+): FileOptions {
   const out: FileOptions = { ...data };
   if (data.python !== undefined && !VERSION_ONLY.test(data.python)) {
-    refuse(file, "python", `"${data.python}" is not a version such as "3.11"; an interpreter path is the host application's to give`);
+    refuse(
+      file,
+      "python",
+      `"${data.python}" is not a version such as "3.11"; an interpreter path is the host application's to give`,
+    );
   }
   if (data.env !== undefined) checkEnv(data.env, file, allow);
-  for (const [key, urls] of [["indexUrl", data.indexUrl === undefined ? [] : [data.indexUrl]], ["extraIndexUrls", data.extraIndexUrls ?? []]] as const) {
-    for (const url of urls) if (!isRemoteUrl(url, new Set(["http:", "https:"]))) refuse(file, key, `"${url}" is not an http(s) URL`);
+  for (const [key, urls] of [
+    ["indexUrl", data.indexUrl === undefined ? [] : [data.indexUrl]],
+    ["extraIndexUrls", data.extraIndexUrls ?? []],
+  ] as const) {
+    for (const url of urls)
+      if (!isRemoteUrl(url, new Set(["http:", "https:"]))) refuse(file, key, `"${url}" is not an http(s) URL`);
   }
-  if (data.findLinks !== undefined) out.findLinks = data.findLinks.map((entry) => fileFindLink(entry, modulePath, file));
+  if (data.findLinks !== undefined)
+    out.findLinks = data.findLinks.map((entry) => fileFindLink(entry, modulePath, file));
   if (data.dependencies !== undefined) {
     out.dependencies = data.dependencies.map((requirement) => {
       const local = fileLocalDependency(requirement.trim(), modulePath, file, allow.dependencyPaths ?? []);
@@ -179,7 +240,11 @@ export function checkFileOptions(data: FileOptions, modulePath: string, file: st
     });
   }
   if (data.systemSitePackages === true) {
-    refuse(file, "systemSitePackages", "true widens what the extension sees (the base interpreter's packages); only load() can ask for it");
+    refuse(
+      file,
+      "systemSitePackages",
+      "true widens what the extension sees (the base interpreter's packages); only load() can ask for it",
+    );
   }
   if (data.startTimeoutMs !== undefined && data.startTimeoutMs > FILE_MAX_START_TIMEOUT_MS) {
     refuse(file, "startTimeoutMs", `at most ${FILE_MAX_START_TIMEOUT_MS} ms from the config file`);
@@ -191,7 +256,10 @@ export function checkFileOptions(data: FileOptions, modulePath: string, file: st
 }
 
 /** Pure: the services one extension may call: the code's grant (all when absent), narrowed by the file's list. */
-export function grantedServices(fromCode: readonly string[] | undefined, fromFile: readonly string[] | undefined): ((name: string) => boolean) {
+export function grantedServices(
+  fromCode: readonly string[] | undefined,
+  fromFile: readonly string[] | undefined,
+): (name: string) => boolean {
   const code = fromCode === undefined ? undefined : new Set(fromCode);
   const file = fromFile === undefined ? undefined : new Set(fromFile);
   return (name) => (code === undefined || code.has(name)) && (file === undefined || file.has(name));

@@ -41,7 +41,8 @@ function bool(key: string, value: unknown): boolean {
 }
 
 function strings(key: string, value: unknown): string[] {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw new UpstreamValueError(`${key} must be a list of strings`);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string"))
+    throw new UpstreamValueError(`${key} must be a list of strings`);
   return value as string[];
 }
 
@@ -61,9 +62,12 @@ function noted(key: string, why: string): UpstreamRule {
 /** Upstream's `sandbox` mapping (SandboxConfig) in our spelling; the sandbox policy then judges it as our own keys. */
 function sandboxSection(value: unknown): Mapped {
   if (typeof value === "boolean") {
-    return value ? {} : { warn: "sandbox: false is ignored: an extension's config file never loosens the host's sandbox" };
+    return value
+      ? {}
+      : { warn: "sandbox: false is ignored: an extension's config file never loosens the host's sandbox" };
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new UpstreamValueError("sandbox must be true, false or a mapping");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new UpstreamValueError("sandbox must be true, false or a mapping");
   const out: Record<string, unknown> = {};
   const warnings: string[] = [];
   for (const [key, v] of Object.entries(value)) {
@@ -71,9 +75,11 @@ function sandboxSection(value: unknown): Mapped {
     else if (key === "readonly_paths") {
       // Upstream also takes {host: inside}; a file names no host paths, so only the list form means anything here.
       out.readonlyPaths = Array.isArray(v) ? strings("sandbox.readonly_paths", v) : [];
-      if (!Array.isArray(v)) warnings.push("sandbox.readonly_paths as a mapping of host paths is ignored (the host's to give)");
+      if (!Array.isArray(v))
+        warnings.push("sandbox.readonly_paths as a mapping of host paths is ignored (the host's to give)");
     } else if (key === "network") {
-      if (bool("sandbox.network", v)) warnings.push("sandbox.network: true is ignored: only the host application grants the network");
+      if (bool("sandbox.network", v))
+        warnings.push("sandbox.network: true is ignored: only the host application grants the network");
     } else {
       // Our own spelling (mode, writablePaths, ...): judged as such. Defined, not assigned: a "__proto__" key must stay
       // an own key the checks see and refuse, never become the prototype that a `mode` is then inherited from.
@@ -89,7 +95,12 @@ function dependencyList(key: string, value: unknown): Mapped {
   const list = strings(key, value);
   const editable = list.filter((d) => /^-e\s/.test(d.trim()));
   const deps = list.map((d) => d.trim().replace(/^-e\s+/, ""));
-  return { set: { dependencies: deps }, warn: editable.length ? `${key}: "-e" is ignored: ${editable.map((d) => d.trim().slice(3).trim()).join(", ")} installs as a copy, not editable` : undefined };
+  return {
+    set: { dependencies: deps },
+    warn: editable.length
+      ? `${key}: "-e" is ignored: ${editable.map((d) => d.trim().slice(3).trim()).join(", ")} installs as a copy, not editable`
+      : undefined,
+  };
 }
 
 /** Every key upstream writes that is not already ours, by its upstream spelling. */
@@ -101,14 +112,21 @@ export const UPSTREAM_KEYS: Readonly<Record<string, UpstreamRule>> = {
   sandbox: { ours: "sandbox", map: sandboxSection },
   sandbox_mode: {
     ours: "sandbox.mode",
-    map: (value) => (value === "required" ? { set: { sandbox: { mode: "required" } } } : { warn: `sandbox_mode: ${JSON.stringify(value)} is ignored: an extension's config file never loosens the host's sandbox` }),
+    map: (value) =>
+      value === "required"
+        ? { set: { sandbox: { mode: "required" } } }
+        : {
+            warn: `sandbox_mode: ${JSON.stringify(value)} is ignored: an extension's config file never loosens the host's sandbox`,
+          },
   },
   share_torch: {
     ours: "sharedRuntime",
     map: (value, ctx) => {
       if (!bool("share_torch", value)) return {};
       if (ctx.sharedRuntimes.includes(TORCH_LAYER)) return { set: { sharedRuntime: TORCH_LAYER } };
-      return { warn: `share_torch: true: the host has no shared runtime layer named "${TORCH_LAYER}", so the extension uses the torch of its own venv` };
+      return {
+        warn: `share_torch: true: the host has no shared runtime layer named "${TORCH_LAYER}", so the extension uses the torch of its own venv`,
+      };
     },
   },
   share_cuda_ipc: {
@@ -116,19 +134,29 @@ export const UPSTREAM_KEYS: Readonly<Record<string, UpstreamRule>> = {
     map: (value, ctx) => {
       if (!bool("share_cuda_ipc", value)) return {};
       if (ctx.gpu) return { hostEnv: { [CUDA_IPC_ENV]: "1" } };
-      return { warn: "share_cuda_ipc: true is ignored: the host application did not give this extension the GPU (sandbox.gpu)" };
+      return {
+        warn: "share_cuda_ipc: true is ignored: the host application did not give this extension the GPU (sandbox.gpu)",
+      };
     },
   },
-  share_torch_no_deps: noted("share_torch_no_deps", "a shared runtime layer's packages are never installed again in the venv"),
+  share_torch_no_deps: noted(
+    "share_torch_no_deps",
+    "a shared runtime layer's packages are never installed again in the venv",
+  ),
   dependencies: { ours: "dependencies", map: (value) => dependencyList("dependencies", value) },
-  extra_index_urls: { ours: "extraIndexUrls", map: (value) => ({ set: { extraIndexUrls: strings("extra_index_urls", value) } }) },
+  extra_index_urls: {
+    ours: "extraIndexUrls",
+    map: (value) => ({ set: { extraIndexUrls: strings("extra_index_urls", value) } }),
+  },
   find_links: { ours: "findLinks", map: (value) => ({ set: { findLinks: strings("find_links", value) } }) },
   package_manager: {
     ours: "installer",
     map: (value) =>
       value === "uv" || value === "pip"
         ? { set: { installer: value } }
-        : { warn: `package_manager: ${JSON.stringify(value)} is ignored: venvs are built with uv or pip (conda_dependencies install from the package index)` },
+        : {
+            warn: `package_manager: ${JSON.stringify(value)} is ignored: venvs are built with uv or pip (conda_dependencies install from the package index)`,
+          },
   },
   conda_dependencies: {
     ours: "dependencies",
@@ -139,28 +167,48 @@ export const UPSTREAM_KEYS: Readonly<Record<string, UpstreamRule>> = {
   },
   conda_channels: noted("conda_channels", "there is no conda here"),
   conda_platforms: noted("conda_platforms", "there is no conda here"),
-  conda_python: noted("conda_python", "give python: \"3.11\" instead"),
+  conda_python: noted("conda_python", 'give python: "3.11" instead'),
   cuda_wheels: {
     ours: "extraIndexUrls",
     map: (value) => {
-      if (typeof value !== "object" || value === null || Array.isArray(value)) throw new UpstreamValueError("cuda_wheels must be a mapping");
+      if (typeof value !== "object" || value === null || Array.isArray(value))
+        throw new UpstreamValueError("cuda_wheels must be a mapping");
       const v = value as Record<string, unknown>;
-      const urls = [...(v.index_url === undefined ? [] : strings("cuda_wheels.index_url", [v.index_url])), ...(v.index_urls === undefined ? [] : strings("cuda_wheels.index_urls", v.index_urls))];
-      return { set: { extraIndexUrls: urls }, warn: "cuda_wheels: its index URLs are extra indexes for every package (packages and package_map are not applied)" };
+      const urls = [
+        ...(v.index_url === undefined ? [] : strings("cuda_wheels.index_url", [v.index_url])),
+        ...(v.index_urls === undefined ? [] : strings("cuda_wheels.index_urls", v.index_urls)),
+      ];
+      return {
+        set: { extraIndexUrls: urls },
+        warn: "cuda_wheels: its index URLs are extra indexes for every package (packages and package_map are not applied)",
+      };
     },
   },
   execution_model: {
     ours: "",
-    map: (value) => (value === "sealed_worker" ? {} : { warn: `execution_model: ${JSON.stringify(value)} is ignored: every extension here is a sealed worker (its own venv, not the host's packages)` }),
+    map: (value) =>
+      value === "sealed_worker"
+        ? {}
+        : {
+            warn: `execution_model: ${JSON.stringify(value)} is ignored: every extension here is a sealed worker (its own venv, not the host's packages)`,
+          },
   },
-  sealed_host_ro_paths: noted("sealed_host_ro_paths", "host paths are the host application's to give (load({ sandbox: { readonlyPaths } }))"),
+  sealed_host_ro_paths: noted(
+    "sealed_host_ro_paths",
+    "host paths are the host application's to give (load({ sandbox: { readonlyPaths } }))",
+  ),
   apis: {
     ours: "services",
     map: (value) => ({ set: { services: strings("apis", value) } }),
   },
   name: {
     ours: "",
-    map: (value, ctx) => (value === ctx.name ? {} : { warn: `name: ${JSON.stringify(value)} is ignored: the host application names the extension ("${ctx.name}")` }),
+    map: (value, ctx) =>
+      value === ctx.name
+        ? {}
+        : {
+            warn: `name: ${JSON.stringify(value)} is ignored: the host application names the extension ("${ctx.name}")`,
+          },
   },
   module: noted("module", "the host application gives the module path"),
   module_path: noted("module_path", "the host application gives the module path"),
@@ -180,16 +228,23 @@ export interface Translated {
  * Pure: the file's mapping with upstream keys put in our spelling. Our own keys pass as they are; an upstream key
  * whose value has the wrong shape throws UpstreamValueError (the caller names the key and the file).
  */
-export function translateUpstream(data: Record<string, unknown>, ctx: UpstreamContext, isOurs: (key: string) => boolean): Translated {
+export function translateUpstream(
+  data: Record<string, unknown>,
+  ctx: UpstreamContext,
+  isOurs: (key: string) => boolean,
+): Translated {
   const options: Record<string, unknown> = {};
   const hostEnv: Record<string, string> = {};
   const warnings: string[] = [];
   const setBy = new Map<string, string>();
   const put = (key: string, value: unknown, from: string): void => {
     const earlier = setBy.get(key);
-    if (earlier !== undefined && JOINED.has(key)) options[key] = [...(options[key] as unknown[]), ...(value as unknown[])];
-    else if (earlier !== undefined && key === "sandbox") options[key] = { ...(options[key] as object), ...(value as object) };
-    else if (earlier !== undefined) throw Object.assign(new UpstreamValueError(`${from} and ${earlier} both set ${key}; give one`), { key: from });
+    if (earlier !== undefined && JOINED.has(key))
+      options[key] = [...(options[key] as unknown[]), ...(value as unknown[])];
+    else if (earlier !== undefined && key === "sandbox")
+      options[key] = { ...(options[key] as object), ...(value as object) };
+    else if (earlier !== undefined)
+      throw Object.assign(new UpstreamValueError(`${from} and ${earlier} both set ${key}; give one`), { key: from });
     else options[key] = value;
     setBy.set(key, from);
   };

@@ -11,10 +11,21 @@ import { resolveRestartPolicy, type RestartPolicy } from "../lifecycle/restart-p
 import { resolveOutputLimits, type OutputLimits } from "../output/output-limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
 import {
-  checkKnownKeys, checkOneOf, EXTENSION_OPTION_KEYS, MANAGER_OPTION_KEYS, SANDBOX_OPTION_KEYS, SHARED_RUNTIME_OPTION_KEYS,
+  checkKnownKeys,
+  checkOneOf,
+  EXTENSION_OPTION_KEYS,
+  MANAGER_OPTION_KEYS,
+  SANDBOX_OPTION_KEYS,
+  SHARED_RUNTIME_OPTION_KEYS,
 } from "./known-keys.js";
 import { renameInstaller } from "./renamed.js";
-import { INSTALLERS, SANDBOX_BACKEND_CHOICES, SANDBOX_MODES, TENSOR_TRANSPORT_OPTIONS, TRANSPORTS } from "../vocabulary.js";
+import {
+  INSTALLERS,
+  SANDBOX_BACKEND_CHOICES,
+  SANDBOX_MODES,
+  TENSOR_TRANSPORT_OPTIONS,
+  TRANSPORTS,
+} from "../vocabulary.js";
 import { validateCluster } from "../remote/listen-check.js";
 import { validatePlacement } from "../ray/options-check.js";
 import { isLogger } from "../logger.js";
@@ -100,7 +111,8 @@ function validateEnv(env: unknown): Record<string, string> | undefined {
     throw new ConfigError("env must be an object of string values", { key: "env" });
   }
   for (const [name, value] of Object.entries(env)) {
-    if (!ENV_KEY_PATTERN.test(name)) throw new ConfigError(`env: ${JSON.stringify(name)} is not a variable name`, { key: "env" });
+    if (!ENV_KEY_PATTERN.test(name))
+      throw new ConfigError(`env: ${JSON.stringify(name)} is not a variable name`, { key: "env" });
     if (typeof value !== "string" || value.includes("\0")) {
       throw new ConfigError(`env.${name} must be a string without NUL characters`, { key: `env.${name}` });
     }
@@ -112,7 +124,9 @@ function validateEnv(env: unknown): Record<string, string> | undefined {
 function validateServices(value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((name) => typeof name !== "string" || !SERVICE_NAME.test(name))) {
-    throw new ConfigError("services must be an array of service names (identifiers, as given to provide())", { key: "services" });
+    throw new ConfigError("services must be an array of service names (identifiers, as given to provide())", {
+      key: "services",
+    });
   }
   return value as string[];
 }
@@ -137,7 +151,8 @@ function validateFileEnv(value: unknown): string[] | undefined {
 function validateAbsolutePaths(value: unknown, key: string): string[] | undefined {
   const list = stringList(value, key);
   const relative = list?.find((p) => !isAbsolute(p));
-  if (relative !== undefined) throw new ConfigError(`${key}: ${JSON.stringify(relative)} is not an absolute path`, { key });
+  if (relative !== undefined)
+    throw new ConfigError(`${key}: ${JSON.stringify(relative)} is not an absolute path`, { key });
   return list?.map((p) => normalize(p));
 }
 
@@ -150,7 +165,9 @@ function validateModulePath(modulePath: unknown): string {
     throw new ConfigError(`modulePath ${absolute} is not a folder`, { key: "modulePath" });
   }
   if (!statSync(join(absolute, "__init__.py"), { throwIfNoEntry: false })?.isFile()) {
-    throw new ConfigError(`modulePath ${absolute} has no __init__.py: it must be a Python package`, { key: "modulePath" });
+    throw new ConfigError(`modulePath ${absolute} has no __init__.py: it must be a Python package`, {
+      key: "modulePath",
+    });
   }
   return absolute;
 }
@@ -159,27 +176,39 @@ function validateModulePath(modulePath: unknown): string {
  * Returns a checked copy of the load options with defaults filled and paths made absolute; the deprecated `backend`
  * comes back as `installer`, and `onDeprecated` hears of it.
  */
-export function validateExtensionOptions(options: ExtensionOptions, onDeprecated?: (message: string) => void): ExtensionOptions & {
-  dependencies: string[]; protocolLimits: ProtocolLimits; restartPolicy: RestartPolicy | undefined; healthPolicy: HealthPolicy | undefined;
+export function validateExtensionOptions(
+  options: ExtensionOptions,
+  onDeprecated?: (message: string) => void,
+): ExtensionOptions & {
+  dependencies: string[];
+  protocolLimits: ProtocolLimits;
+  restartPolicy: RestartPolicy | undefined;
+  healthPolicy: HealthPolicy | undefined;
   output: OutputLimits;
 } {
   if (typeof options !== "object" || options === null) throw new ConfigError("load() needs an options object");
   checkKnownKeys(options, EXTENSION_OPTION_KEYS);
   checkLogger(options.logger);
   const dependencies = options.dependencies ?? [];
-  if (!Array.isArray(dependencies)) throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
+  if (!Array.isArray(dependencies))
+    throw new ConfigError("dependencies must be an array of strings", { key: "dependencies" });
   validateSandbox(options.sandbox);
   checkCudaIpc(options);
   checkOneOf(options.tensorTransport, TENSOR_TRANSPORT_OPTIONS, "tensorTransport");
   checkBytesThreshold(options.bytesMemfdThreshold);
   checkTransport(options);
   validatePlacement(options.placement);
-  const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
+  const installer = checkOneOf(
+    renameInstaller(options, "", onDeprecated),
+    INSTALLERS,
+    options.installer === undefined && options.backend !== undefined ? "backend" : "installer",
+  );
   if (options.extensionClass !== undefined && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(options.extensionClass)) {
     throw new ConfigError(`extensionClass must look like "package.module:ClassName"`, { key: "extensionClass" });
   }
   for (const key of ["onProgress"] as const) {
-    if (options[key] !== undefined && typeof options[key] !== "function") throw new ConfigError(`${key} must be a function`, { key });
+    if (options[key] !== undefined && typeof options[key] !== "function")
+      throw new ConfigError(`${key} must be a function`, { key });
   }
   const { backend: _deprecated, ...rest } = options;
   return {
@@ -211,11 +240,17 @@ export function validateExtensionOptions(options: ExtensionOptions, onDeprecated
 }
 
 /** Checks an object of numbers against `keys` (each `[name, min]`), naming `option.key` in the error. */
-function checkNumbers(option: string, value: object, keys: Record<string, number>, flags: readonly string[] = []): void {
+function checkNumbers(
+  option: string,
+  value: object,
+  keys: Record<string, number>,
+  flags: readonly string[] = [],
+): void {
   for (const [key, v] of Object.entries(value)) {
     const name = `${option}.${key}`;
     if (flags.includes(key)) {
-      if (v !== undefined && typeof v !== "boolean") throw new ConfigError(`${name} must be true or false`, { key: name });
+      if (v !== undefined && typeof v !== "boolean")
+        throw new ConfigError(`${name} must be true or false`, { key: name });
       continue;
     }
     const min = keys[key];
@@ -231,7 +266,9 @@ function checkNumbers(option: string, value: object, keys: Record<string, number
 function validateRestart(restart: unknown): RestartPolicy | undefined {
   if (restart === undefined) return undefined;
   if (typeof restart !== "object" || restart === null || Array.isArray(restart)) {
-    throw new ConfigError("restart must be an object such as { maxRestarts: 3, windowMs: 60000, backoffMs: 1000 }", { key: "restart" });
+    throw new ConfigError("restart must be an object such as { maxRestarts: 3, windowMs: 60000, backoffMs: 1000 }", {
+      key: "restart",
+    });
   }
   checkNumbers("restart", restart, { maxRestarts: 0, windowMs: 1, backoffMs: 0, queueTimeoutMs: 1 }, ["queueCalls"]);
   return resolveRestartPolicy(restart);
@@ -241,7 +278,9 @@ function validateRestart(restart: unknown): RestartPolicy | undefined {
 function checkTransport(options: ExtensionOptions): void {
   if (checkOneOf(options.transport, TRANSPORTS, "transport") !== "tcp") return;
   if (options.tensorTransport === "shm") {
-    throw new ConfigError('tensorTransport "shm" needs the Unix transport: over TCP tensors travel by value ("copy")', { key: "tensorTransport" });
+    throw new ConfigError('tensorTransport "shm" needs the Unix transport: over TCP tensors travel by value ("copy")', {
+      key: "tensorTransport",
+    });
   }
 }
 
@@ -249,13 +288,18 @@ function checkTransport(options: ExtensionOptions): void {
 function validateHealth(health: unknown): HealthPolicy | undefined {
   if (health === false || health === undefined) return undefined;
   if (health !== true && (typeof health !== "object" || health === null || Array.isArray(health))) {
-    throw new ConfigError("health must be true, false or an object such as { intervalMs: 1000, timeoutMs: 30000 }", { key: "health" });
+    throw new ConfigError("health must be true, false or an object such as { intervalMs: 1000, timeoutMs: 30000 }", {
+      key: "health",
+    });
   }
   const options = health === true ? {} : (health as object);
   checkNumbers("health", options, { intervalMs: 10, timeoutMs: 10 });
   const policy = resolveHealthPolicy(options)!;
   if (policy.timeoutMs < policy.intervalMs) {
-    throw new ConfigError(`health.timeoutMs (${policy.timeoutMs}) must be at least health.intervalMs (${policy.intervalMs})`, { key: "health.timeoutMs" });
+    throw new ConfigError(
+      `health.timeoutMs (${policy.timeoutMs}) must be at least health.intervalMs (${policy.intervalMs})`,
+      { key: "health.timeoutMs" },
+    );
   }
   return policy;
 }
@@ -264,13 +308,18 @@ function validateHealth(health: unknown): HealthPolicy | undefined {
 function validateLimits(limits: unknown): ProtocolLimits {
   if (limits === undefined) return resolveLimits();
   if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
-    throw new ConfigError("protocolLimits must be an object such as { maxFrameBytes: 1073741824 }", { key: "protocolLimits" });
+    throw new ConfigError("protocolLimits must be an object such as { maxFrameBytes: 1073741824 }", {
+      key: "protocolLimits",
+    });
   }
   try {
     return resolveLimits(limits as Partial<ProtocolLimits>);
   } catch (error) {
-    const key = /^(\w+) must/.exec((error as Error).message)?.[1] ?? /limit "(\w+)"/.exec((error as Error).message)?.[1];
-    throw new ConfigError(`protocolLimits: ${(error as Error).message}`, { key: key === undefined ? "protocolLimits" : `protocolLimits.${key}` });
+    const key =
+      /^(\w+) must/.exec((error as Error).message)?.[1] ?? /limit "(\w+)"/.exec((error as Error).message)?.[1];
+    throw new ConfigError(`protocolLimits: ${(error as Error).message}`, {
+      key: key === undefined ? "protocolLimits" : `protocolLimits.${key}`,
+    });
   }
 }
 
@@ -278,18 +327,22 @@ function validateLimits(limits: unknown): ProtocolLimits {
 function validateSandbox(sandbox: unknown): void {
   if (sandbox === undefined) return;
   if (typeof sandbox !== "object" || sandbox === null || Array.isArray(sandbox)) {
-    throw new ConfigError("sandbox must be an object such as { mode: \"required\" }", { key: "sandbox" });
+    throw new ConfigError('sandbox must be an object such as { mode: "required" }', { key: "sandbox" });
   }
   const s = sandbox as Record<string, unknown>;
   checkKnownKeys(s, SANDBOX_OPTION_KEYS, "sandbox.");
   checkOneOf(s.mode, SANDBOX_MODES, "sandbox.mode");
   checkOneOf(s.backend, SANDBOX_BACKEND_CHOICES, "sandbox.backend");
   for (const key of ["network", "gpu", "unixSockets"]) {
-    if (s[key] !== undefined && typeof s[key] !== "boolean") throw new ConfigError(`sandbox.${key} must be true or false`, { key: `sandbox.${key}` });
+    if (s[key] !== undefined && typeof s[key] !== "boolean")
+      throw new ConfigError(`sandbox.${key} must be true or false`, { key: `sandbox.${key}` });
   }
   for (const key of ["writablePaths", "readonlyPaths"]) {
     const list = s[key];
-    if (list !== undefined && (!Array.isArray(list) || list.some((p) => typeof p !== "string" || p === "" || CONTROL_CHARS.test(p)))) {
+    if (
+      list !== undefined &&
+      (!Array.isArray(list) || list.some((p) => typeof p !== "string" || p === "" || CONTROL_CHARS.test(p)))
+    ) {
       throw new ConfigError(`sandbox.${key} must be an array of paths`, { key: `sandbox.${key}` });
     }
   }
@@ -300,27 +353,38 @@ function validateSandbox(sandbox: unknown): void {
 function checkBytesThreshold(value: unknown): void {
   if (value === undefined || value === Infinity) return;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new ConfigError(`bytesMemfdThreshold must be a positive integer (bytes) or Infinity, got ${String(value)}`, { key: "bytesMemfdThreshold" });
+    throw new ConfigError(`bytesMemfdThreshold must be a positive integer (bytes) or Infinity, got ${String(value)}`, {
+      key: "bytesMemfdThreshold",
+    });
   }
 }
 
 function checkCudaIpc(options: ExtensionOptions): void {
   if (optionalBoolean(options.cudaIpc, "cudaIpc") !== true) return;
   if (options.sandbox?.mode !== "disabled" && options.sandbox?.gpu !== true) {
-    throw new ConfigError("cudaIpc: true needs sandbox.gpu: true (the sandbox hides the GPU otherwise), or the sandbox disabled", { key: "cudaIpc" });
+    throw new ConfigError(
+      "cudaIpc: true needs sandbox.gpu: true (the sandbox hides the GPU otherwise), or the sandbox disabled",
+      { key: "cudaIpc" },
+    );
   }
 }
 
 /** `logger`: an object with debug, info, warn and error methods (console and pino both are). */
 function checkLogger(logger: unknown): void {
   if (logger !== undefined && !isLogger(logger)) {
-    throw new ConfigError("logger must be an object with debug, info, warn and error methods (e.g. console)", { key: "logger" });
+    throw new ConfigError("logger must be an object with debug, info, warn and error methods (e.g. console)", {
+      key: "logger",
+    });
   }
 }
 
 /** The checked manager options; the deprecated `backend` (here or in a layer) comes back as `installer`. */
-export function validateManagerOptions(options: ManagerOptions, onDeprecated?: (message: string) => void): ManagerOptions {
-  if (typeof options !== "object" || options === null) throw new ConfigError("ExtensionManager needs { venvRoot: string }", { key: "venvRoot" });
+export function validateManagerOptions(
+  options: ManagerOptions,
+  onDeprecated?: (message: string) => void,
+): ManagerOptions {
+  if (typeof options !== "object" || options === null)
+    throw new ConfigError("ExtensionManager needs { venvRoot: string }", { key: "venvRoot" });
   // First: a misspelled venvRoot is better told as a slip than as a missing option.
   checkKnownKeys(options, MANAGER_OPTION_KEYS);
   if (typeof options.venvRoot !== "string" || options.venvRoot === "") {
@@ -329,20 +393,31 @@ export function validateManagerOptions(options: ManagerOptions, onDeprecated?: (
   checkLogger(options.logger);
   optionalBoolean(options.forwardOutput, "forwardOutput");
   optionalPositive(options.stopGraceMs, "stopGraceMs");
-  const installer = checkOneOf(renameInstaller(options, "", onDeprecated), INSTALLERS, options.installer === undefined && options.backend !== undefined ? "backend" : "installer");
+  const installer = checkOneOf(
+    renameInstaller(options, "", onDeprecated),
+    INSTALLERS,
+    options.installer === undefined && options.backend !== undefined ? "backend" : "installer",
+  );
   const { backend: _deprecated, ...rest } = options;
   return {
-    ...rest, ...(installer === undefined ? {} : { installer }), venvRoot: resolve(options.venvRoot),
+    ...rest,
+    ...(installer === undefined ? {} : { installer }),
+    venvRoot: resolve(options.venvRoot),
     sharedRuntimes: validateSharedRuntimes(options.sharedRuntimes, onDeprecated),
     cluster: validateCluster(options.cluster),
   };
 }
 
 /** Checks `sharedRuntimes`: each key becomes a folder name, each value a venv spec with at least one dependency. */
-function validateSharedRuntimes(runtimes: unknown, onDeprecated?: (message: string) => void): Record<string, SharedRuntimeOptions> | undefined {
+function validateSharedRuntimes(
+  runtimes: unknown,
+  onDeprecated?: (message: string) => void,
+): Record<string, SharedRuntimeOptions> | undefined {
   if (runtimes === undefined) return undefined;
   if (typeof runtimes !== "object" || runtimes === null || Array.isArray(runtimes)) {
-    throw new ConfigError('sharedRuntimes must be an object such as { torch: { dependencies: ["torch==2.13.0"] } }', { key: "sharedRuntimes" });
+    throw new ConfigError('sharedRuntimes must be an object such as { torch: { dependencies: ["torch==2.13.0"] } }', {
+      key: "sharedRuntimes",
+    });
   }
   const checked: Record<string, SharedRuntimeOptions> = {};
   for (const [name, spec] of Object.entries(runtimes)) {
@@ -352,13 +427,20 @@ function validateSharedRuntimes(runtimes: unknown, onDeprecated?: (message: stri
     } catch {
       throw new ConfigError(`${key}: the name must be a plain folder name (letters, digits, ".", "_", "-")`, { key });
     }
-    if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new ConfigError(`${key} must be an object`, { key });
+    if (typeof spec !== "object" || spec === null || Array.isArray(spec))
+      throw new ConfigError(`${key} must be an object`, { key });
     const s = spec as Record<string, unknown>;
     checkKnownKeys(s, SHARED_RUNTIME_OPTION_KEYS, `${key}.`);
     if (!Array.isArray(s.dependencies) || s.dependencies.length === 0) {
-      throw new ConfigError(`${key}.dependencies must be a non-empty array of requirement strings`, { key: `${key}.dependencies` });
+      throw new ConfigError(`${key}.dependencies must be a non-empty array of requirement strings`, {
+        key: `${key}.dependencies`,
+      });
     }
-    const installer = checkOneOf(renameInstaller(s, `${key}.`, onDeprecated), INSTALLERS, `${key}.${s.installer === undefined && s.backend !== undefined ? "backend" : "installer"}`);
+    const installer = checkOneOf(
+      renameInstaller(s, `${key}.`, onDeprecated),
+      INSTALLERS,
+      `${key}.${s.installer === undefined && s.backend !== undefined ? "backend" : "installer"}`,
+    );
     checked[name] = {
       dependencies: s.dependencies.map((dep) => validateRequirement(dep, `${key}.dependencies`)),
       python: optionalString(s.python, `${key}.python`),

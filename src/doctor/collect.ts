@@ -41,7 +41,10 @@ const TORCH_PROBE = "import importlib.metadata as m; print(m.version('torch'))";
 const MINORS = [9, 10, 11, 12, 13];
 
 async function devShm(): Promise<DoctorFacts["devShm"]> {
-  const isDir = await stat("/dev/shm").then((s) => s.isDirectory(), () => false);
+  const isDir = await stat("/dev/shm").then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!isDir) return { present: false, freeBytes: undefined };
   const fs = await statfs("/dev/shm").catch(() => undefined);
   return { present: true, freeBytes: fs ? Number(fs.bavail) * Number(fs.bsize) : undefined };
@@ -52,9 +55,16 @@ export async function findPythons(env: NodeJS.ProcessEnv = process.env): Promise
   const names = ["python3", ...MINORS.map((m) => `python3.${m}`)];
   const onPath = (await Promise.all(names.map((n) => findOnPath(n, env)))).flat();
   const home = env.HOME ?? homedir();
-  const roots = [path.join(env.PYENV_ROOT ?? path.join(home, ".pyenv"), "versions"), path.join(env.XDG_DATA_HOME ?? path.join(home, ".local", "share"), "uv", "python")];
+  const roots = [
+    path.join(env.PYENV_ROOT ?? path.join(home, ".pyenv"), "versions"),
+    path.join(env.XDG_DATA_HOME ?? path.join(home, ".local", "share"), "uv", "python"),
+  ];
   const managed = (
-    await Promise.all(roots.map(async (r) => (await readdir(r).catch(() => [] as string[])).map((v) => path.join(r, v, "bin", "python3"))))
+    await Promise.all(
+      roots.map(async (r) =>
+        (await readdir(r).catch(() => [] as string[])).map((v) => path.join(r, v, "bin", "python3")),
+      ),
+    )
   ).flat();
   const unique = new Map<string, string>();
   for (const file of [...onPath, ...managed]) {
@@ -69,7 +79,9 @@ export async function findPythons(env: NodeJS.ProcessEnv = process.env): Promise
 
 /** Allocate one small segment, as a tensor would, and see which transport the allocator ended up with. */
 export function tensorTransport(allocator = new SegmentAllocator()): DoctorFacts["tensor"] {
-  const native = nativeStatus.available ? { available: true, reason: null } : { available: false, reason: nativeStatus.reason };
+  const native = nativeStatus.available
+    ? { available: true, reason: null }
+    : { available: false, reason: nativeStatus.reason };
   try {
     if (allocator.mode.kind !== "heap") allocator.allocate(4096, { name: "pyisolate-doctor" }).release();
   } catch (error) {
@@ -80,17 +92,31 @@ export function tensorTransport(allocator = new SegmentAllocator()): DoctorFacts
 }
 
 async function gpu(env: NodeJS.ProcessEnv): Promise<DoctorFacts["gpu"]> {
-  if (await stat("/dev/nvidia0").then(() => true, () => false)) return { visible: true, source: "/dev/nvidia0" };
-  if (await stat("/dev/dxg").then(() => true, () => false)) return { visible: true, source: "/dev/dxg" };
+  if (
+    await stat("/dev/nvidia0").then(
+      () => true,
+      () => false,
+    )
+  )
+    return { visible: true, source: "/dev/nvidia0" };
+  if (
+    await stat("/dev/dxg").then(
+      () => true,
+      () => false,
+    )
+  )
+    return { visible: true, source: "/dev/dxg" };
   const smi = await findExecutable("nvidia-smi", env);
-  if (smi && (await runQuiet([smi, "-L"], { env, timeoutMs: 5000 })).exitCode === 0) return { visible: true, source: "nvidia-smi" };
+  if (smi && (await runQuiet([smi, "-L"], { env, timeoutMs: 5000 })).exitCode === 0)
+    return { visible: true, source: "nvidia-smi" };
   return { visible: false, source: undefined };
 }
 
 export async function collectDoctorFacts(options: DetectOptions = {}): Promise<DoctorFacts> {
   const env = options.env ?? process.env;
   const python3 = await findExecutable(options.python ?? "python3", env);
-  const run = (code: string) => (python3 ? runQuiet([python3, "-I", "-c", code], { env, timeoutMs: 15_000 }) : Promise.resolve(undefined));
+  const run = (code: string) =>
+    python3 ? runQuiet([python3, "-I", "-c", code], { env, timeoutMs: 15_000 }) : Promise.resolve(undefined);
   const [caps, shm, memfd, pythons, torch, gpuFacts, procVersion] = await Promise.all([
     detectSandbox(options),
     devShm(),

@@ -33,7 +33,12 @@ export async function collectCudaFacts(input: CudaProbeInput): Promise<CudaCheck
   try {
     const argv = await insideArgv(input.caps, found, scratch);
     // As an extension gets it: a clean environment (no LD_LIBRARY_PATH, no CUDA_VISIBLE_DEVICES from the host).
-    const env = { PATH: input.env.PATH ?? "/usr/bin:/bin", HOME: path.join(scratch, "home"), TMPDIR: path.join(scratch, "tmp"), ...argv.env };
+    const env = {
+      PATH: input.env.PATH ?? "/usr/bin:/bin",
+      HOME: path.join(scratch, "home"),
+      TMPDIR: path.join(scratch, "tmp"),
+      ...argv.env,
+    };
     facts.inside = await runQuiet(argv.argv, { env, timeoutMs: PROBE_TIMEOUT_MS });
   } catch (error) {
     facts.insideError = (error as Error).message;
@@ -43,7 +48,11 @@ export async function collectCudaFacts(input: CudaProbeInput): Promise<CudaCheck
   return facts;
 }
 
-async function insideArgv(caps: SandboxCapabilities, found: NonNullable<ReturnType<typeof parseCudaProbe>>, scratch: string): Promise<{ argv: string[]; env: Record<string, string> }> {
+async function insideArgv(
+  caps: SandboxCapabilities,
+  found: NonNullable<ReturnType<typeof parseCudaProbe>>,
+  scratch: string,
+): Promise<{ argv: string[]; env: Record<string, string> }> {
   const home = path.join(scratch, "home");
   const tmp = path.join(scratch, "tmp");
   await mkdir(home);
@@ -55,10 +64,30 @@ async function insideArgv(caps: SandboxCapabilities, found: NonNullable<ReturnTy
   const gpuDevices = await listGpuDevices();
   const probe = [exe, "-I", "-c", CUDA_PROBE, found.site!];
   if (caps.backend === "landlock") {
-    const rules = buildLandlockRules(policy, { pythonInstall, venv: found.prefix!, extensionDir: scratch, runtimeDir: scratch, home, tmpdir: tmp, gpuDevices });
+    const rules = buildLandlockRules(policy, {
+      pythonInstall,
+      venv: found.prefix!,
+      extensionDir: scratch,
+      runtimeDir: scratch,
+      home,
+      tmpdir: tmp,
+      gpuDevices,
+    });
     const spec = encodeConfinementRules(rules, { cwd: scratch });
     return { argv: [exe, "-I", "-S", CONFINE_EXEC_SCRIPT, "--", ...probe], env: { [LANDLOCK_ENV]: spec } };
   }
-  const args = buildBwrapArgs(policy, { pythonInstall, venv: found.prefix!, extensionDir: scratch, runtimeDir: scratch, home, systemLinks: await readSystemLinks(), gpuDevices }, caps.namespaces);
+  const args = buildBwrapArgs(
+    policy,
+    {
+      pythonInstall,
+      venv: found.prefix!,
+      extensionDir: scratch,
+      runtimeDir: scratch,
+      home,
+      systemLinks: await readSystemLinks(),
+      gpuDevices,
+    },
+    caps.namespaces,
+  );
   return { argv: [caps.bwrap!.path, ...args, "--", ...probe], env: {} };
 }

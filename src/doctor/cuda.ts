@@ -84,7 +84,10 @@ export interface CudaInSandbox {
 
 /** The line of stderr that says what went wrong: the last warning or error (Python echoes the source line after it), else the last line. */
 function lastLine(text: string): string {
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = [...lines].reverse().find((l) => /warning|error/i.test(l)) ?? lines[lines.length - 1] ?? "";
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
@@ -101,32 +104,63 @@ const REMEDY = [
 
 /** Pure: the verdict, and a gap when CUDA works on the host but not inside the sandbox (or not at all). */
 export function judgeCudaInSandbox(f: CudaCheckFacts): { row: CudaInSandbox; gap?: SandboxGap } {
-  const skip = (detail: string, torch: string | null = null): { row: CudaInSandbox } => ({ row: { status: "skipped", backend: f.backend ?? null, torch, detail } });
+  const skip = (detail: string, torch: string | null = null): { row: CudaInSandbox } => ({
+    row: { status: "skipped", backend: f.backend ?? null, torch, detail },
+  });
   if (f.skipped === "no-gpu") return skip("no GPU visible (no /dev/nvidia0): nothing to check");
   if (f.skipped === "no-python" || !f.outside) return skip("no python3 to check with");
   const outside = parseCudaProbe(f.outside.stdout);
-  if (!outside?.torch) return skip(`no torch to check with (${f.python ?? "python3"} cannot import torch${outside?.error ? `: ${outside.error}` : ""})`);
+  if (!outside?.torch)
+    return skip(
+      `no torch to check with (${f.python ?? "python3"} cannot import torch${outside?.error ? `: ${outside.error}` : ""})`,
+    );
   const torch = outside.torch;
   if (!outside.cuda_build) return skip(`torch ${torch} for python3 is a CPU-only build: no CUDA to check`, torch);
   if (!outside.available || outside.alloc !== EXPECTED_SUM) {
     const why = outside.error ?? (lastLine(f.outside.stderr) || "torch.cuda.is_available() is False");
     return {
-      row: { status: "none", backend: f.backend ?? null, torch, detail: `CUDA does not work even outside the sandbox: ${why}` },
-      gap: { id: "cuda-host", problem: `a GPU is visible but CUDA does not initialise on this host (torch ${torch}): ${why}`, remedy: ["nvidia-smi", `python3 -c "import torch; print(torch.cuda.is_available())"`, "# the driver must be as new as torch's CUDA build " + `(${outside.cuda_build})`] },
+      row: {
+        status: "none",
+        backend: f.backend ?? null,
+        torch,
+        detail: `CUDA does not work even outside the sandbox: ${why}`,
+      },
+      gap: {
+        id: "cuda-host",
+        problem: `a GPU is visible but CUDA does not initialise on this host (torch ${torch}): ${why}`,
+        remedy: [
+          "nvidia-smi",
+          `python3 -c "import torch; print(torch.cuda.is_available())"`,
+          "# the driver must be as new as torch's CUDA build " + `(${outside.cuda_build})`,
+        ],
+      },
     };
   }
-  if (!f.backend || f.backend === "none") return skip("CUDA works on the host; this host has no sandbox to check inside", torch);
+  if (!f.backend || f.backend === "none")
+    return skip("CUDA works on the host; this host has no sandbox to check inside", torch);
   if (f.insideError) return skip(`the check could not be run inside the sandbox: ${f.insideError}`, torch);
   const inside = f.inside ? parseCudaProbe(f.inside.stdout) : undefined;
   const where = `inside the sandbox (${f.backend}, gpu: true)`;
   if (inside?.available && inside.alloc === EXPECTED_SUM) {
-    return { row: { status: "full", backend: f.backend, torch, detail: `CUDA initialises ${where}: ${inside.devices} device(s), a tiny allocation works (torch ${torch})` } };
+    return {
+      row: {
+        status: "full",
+        backend: f.backend,
+        torch,
+        detail: `CUDA initialises ${where}: ${inside.devices} device(s), a tiny allocation works (torch ${torch})`,
+      },
+    };
   }
   let what: string;
-  if (!inside) what = `the probe failed (exit ${f.inside?.exitCode ?? "?"}): ${lastLine(f.inside?.stderr ?? "") || "no output"}`;
+  if (!inside)
+    what = `the probe failed (exit ${f.inside?.exitCode ?? "?"}): ${lastLine(f.inside?.stderr ?? "") || "no output"}`;
   else if (!inside.torch) what = `torch cannot be imported: ${inside.error ?? "unknown error"}`;
-  else if (!inside.available) what = `torch.cuda.is_available() is False${lastLine(f.inside?.stderr ?? "") ? `: ${lastLine(f.inside!.stderr)}` : ""}`;
+  else if (!inside.available)
+    what = `torch.cuda.is_available() is False${lastLine(f.inside?.stderr ?? "") ? `: ${lastLine(f.inside!.stderr)}` : ""}`;
   else what = `CUDA initialises but a tiny allocation fails: ${inside.error ?? `sum ${inside.alloc}`}`;
   const problem = `CUDA works on this host but not ${where}: ${what}. Extensions would silently run on the CPU`;
-  return { row: { status: "none", backend: f.backend, torch, detail: `CUDA fails ${where}: ${what}` }, gap: { id: "cuda-sandbox", problem, remedy: REMEDY } };
+  return {
+    row: { status: "none", backend: f.backend, torch, detail: `CUDA fails ${where}: ${what}` },
+    gap: { id: "cuda-sandbox", problem, remedy: REMEDY },
+  };
 }

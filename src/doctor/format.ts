@@ -26,13 +26,30 @@ function containerDetail(c: DoctorReport["container"]): string {
 
 /** The rows of the matrix: area, status, details. */
 export function doctorRows(r: DoctorReport): [string, string, string][] {
-  const ns = Object.entries(r.namespaces).map(([k, v]) => `${k} ${yesNo(v)}`).join(", ");
-  const nsStatus = r.namespaces.user && r.namespaces.pid && r.namespaces.net ? "full" : Object.values(r.namespaces).some(Boolean) ? "degraded" : "none";
+  const ns = Object.entries(r.namespaces)
+    .map(([k, v]) => `${k} ${yesNo(v)}`)
+    .join(", ");
+  const nsStatus =
+    r.namespaces.user && r.namespaces.pid && r.namespaces.net
+      ? "full"
+      : Object.values(r.namespaces).some(Boolean)
+        ? "degraded"
+        : "none";
   const rows: [string, string, string][] = [
     ["Platform", r.platform.os, `${r.platform.arch}, kernel ${r.platform.kernel}${r.platform.wsl ? " (WSL2)" : ""}`],
-    ["Sandbox", r.sandbox.status, `backend ${r.sandbox.backend}, restriction model ${r.sandbox.model}${r.sandbox.bwrap ? `, bwrap ${r.sandbox.bwrap.version ?? "?"} (${r.sandbox.bwrap.path})` : ", no bwrap"}`],
+    [
+      "Sandbox",
+      r.sandbox.status,
+      `backend ${r.sandbox.backend}, restriction model ${r.sandbox.model}${r.sandbox.bwrap ? `, bwrap ${r.sandbox.bwrap.version ?? "?"} (${r.sandbox.bwrap.path})` : ", no bwrap"}`,
+    ],
     ["Namespaces", nsStatus, ns],
-    ["Landlock", r.landlock.status, r.landlock.abi > 0 ? `ABI ${r.landlock.abi}${r.landlock.networkRules ? ", filesystem and network rules" : ", filesystem rules only"}` : "not offered by the kernel"],
+    [
+      "Landlock",
+      r.landlock.status,
+      r.landlock.abi > 0
+        ? `ABI ${r.landlock.abi}${r.landlock.networkRules ? ", filesystem and network rules" : ", filesystem rules only"}`
+        : "not offered by the kernel",
+    ],
     [
       "Tensor IPC",
       r.tensorIpc.status,
@@ -42,12 +59,24 @@ export function doctorRows(r: DoctorReport): [string, string, string][] {
   ];
   if (r.pythons.length === 0) rows.push(["Python", "none", "no interpreter found"]);
   for (const p of r.pythons) rows.push([`Python ${p.version}`, p.support, `${p.path}${p.note ? ` (${p.note})` : ""}`]);
-  rows.push(["PyTorch", r.torch.support, r.torch.version ? `${r.torch.version} for ${r.torch.python} (${r.torch.note})` : r.torch.note]);
-  rows.push(["CUDA IPC", r.cudaIpc.status, `PYISOLATE_ENABLE_CUDA_IPC ${r.cudaIpc.enabled ? "=1" : "unset"}; GPU ${r.cudaIpc.gpuVisible ? `visible (${r.cudaIpc.gpuSource})` : "not visible"}`]);
+  rows.push([
+    "PyTorch",
+    r.torch.support,
+    r.torch.version ? `${r.torch.version} for ${r.torch.python} (${r.torch.note})` : r.torch.note,
+  ]);
+  rows.push([
+    "CUDA IPC",
+    r.cudaIpc.status,
+    `PYISOLATE_ENABLE_CUDA_IPC ${r.cudaIpc.enabled ? "=1" : "unset"}; GPU ${r.cudaIpc.gpuVisible ? `visible (${r.cudaIpc.gpuSource})` : "not visible"}`,
+  ]);
   const cs = r.cudaInSandbox;
   rows.push(["CUDA in sandbox", cs.status, cs.detail]);
   rows.push(["Resource limits", r.limits.status, limitSupportLine(r.limits)]);
-  rows.push(["Container", r.container.detected ? "detected" : r.container.kind === "vm" ? "vm" : "no", containerDetail(r.container)]);
+  rows.push([
+    "Container",
+    r.container.detected ? "detected" : r.container.kind === "vm" ? "vm" : "no",
+    containerDetail(r.container),
+  ]);
   return rows;
 }
 
@@ -58,7 +87,14 @@ export function formatDoctorText(r: DoctorReport): string {
   const w0 = Math.max(...[head, ...rows].map((x) => x[0].length));
   const w1 = Math.max(...[head, ...rows].map((x) => x[1].length));
   const line = (x: [string, string, string]) => `  ${x[0].padEnd(w0)}  ${x[1].padEnd(w1)}  ${x[2]}`.trimEnd();
-  const out = ["pyisolate doctor", "", line(head), `  ${"-".repeat(w0)}  ${"-".repeat(w1)}  ${"-".repeat(7)}`, ...rows.map(line), ""];
+  const out = [
+    "pyisolate doctor",
+    "",
+    line(head),
+    `  ${"-".repeat(w0)}  ${"-".repeat(w1)}  ${"-".repeat(7)}`,
+    ...rows.map(line),
+    "",
+  ];
   if (r.gaps.length === 0) {
     out.push("No gaps: everything pyisolate uses works here.");
   } else {

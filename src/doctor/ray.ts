@@ -27,7 +27,11 @@ export interface RayDoctorReport {
 
 const PROBE_TIMEOUT_MS = 120_000;
 
-async function probeNode(client: RayJobsClient, packageUri: string, nodeId: string): Promise<RayNodeCheck["confinement"]> {
+async function probeNode(
+  client: RayJobsClient,
+  packageUri: string,
+  nodeId: string,
+): Promise<RayNodeCheck["confinement"]> {
   try {
     const id = await client.submit({
       entrypoint: "python -I -S -u pyisolate/_guest/ray_entry.py --probe",
@@ -47,7 +51,10 @@ async function probeNode(client: RayJobsClient, packageUri: string, nodeId: stri
       }
       if (Date.now() > deadline) {
         await client.stop(id).catch(() => undefined);
-        return { backend: "unknown", reason: `the probe job did not finish within ${PROBE_TIMEOUT_MS / 1000} s (status ${info.status})` };
+        return {
+          backend: "unknown",
+          reason: `the probe job did not finish within ${PROBE_TIMEOUT_MS / 1000} s (status ${info.status})`,
+        };
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
@@ -68,10 +75,16 @@ export async function checkRayCluster(address: string): Promise<RayDoctorReport>
   const nodes = await client.nodes();
   const pkg = await buildPackage([{ dir: join(RUNTIME_ROOT, "pyisolate"), prefix: "pyisolate" }]);
   if (!(await client.hasPackage(pkg.uri))) await client.uploadPackage(pkg.uri, pkg.zip);
-  const checks = await Promise.all(nodes.map(async (node): Promise<RayNodeCheck> => ({
-    nodeId: node.nodeId, address: node.nodeIp, isHead: node.isHead, state: node.state, resources: node.resources,
-    confinement: node.state === "ALIVE" ? await probeNode(client, pkg.uri, node.nodeId) : undefined,
-  })));
+  const checks = await Promise.all(
+    nodes.map(async (node): Promise<RayNodeCheck> => ({
+      nodeId: node.nodeId,
+      address: node.nodeIp,
+      isHead: node.isHead,
+      state: node.state,
+      resources: node.resources,
+      confinement: node.state === "ALIVE" ? await probeNode(client, pkg.uri, node.nodeId) : undefined,
+    })),
+  );
   return { address, reachable: true, version, nodes: checks };
 }
 
@@ -80,13 +93,24 @@ export function formatRayReport(report: RayDoctorReport): string {
   if (!report.reachable) return `Ray cluster ${report.address}: unreachable: ${report.error}`;
   const lines = [`Ray cluster ${report.address}: reachable, Ray ${report.version}, ${report.nodes.length} node(s)`];
   for (const node of report.nodes) {
-    const resources = Object.entries(node.resources).filter(([name]) => !name.startsWith("node:")).map(([name, n]) => `${name} ${n}`).join(", ");
+    const resources = Object.entries(node.resources)
+      .filter(([name]) => !name.startsWith("node:"))
+      .map(([name, n]) => `${name} ${n}`)
+      .join(", ");
     const c = node.confinement;
-    const confinement = c === undefined ? "not probed (node not alive)"
-      : c.backend === "landlock" ? `a guest confines itself: Landlock ABI ${c.abi}`
-      : c.backend === "none" ? `a guest CANNOT confine itself: ${c.reason} (sandbox mode "required" fails here)`
-      : `probe failed: ${c.reason}`;
-    lines.push(`  node ${node.nodeId.slice(0, 12)} ${node.address}${node.isHead ? " (head)" : ""} ${node.state}`, `    resources: ${resources}`, `    sandbox: ${confinement}`);
+    const confinement =
+      c === undefined
+        ? "not probed (node not alive)"
+        : c.backend === "landlock"
+          ? `a guest confines itself: Landlock ABI ${c.abi}`
+          : c.backend === "none"
+            ? `a guest CANNOT confine itself: ${c.reason} (sandbox mode "required" fails here)`
+            : `probe failed: ${c.reason}`;
+    lines.push(
+      `  node ${node.nodeId.slice(0, 12)} ${node.address}${node.isHead ? " (head)" : ""} ${node.state}`,
+      `    resources: ${resources}`,
+      `    sandbox: ${confinement}`,
+    );
   }
   return lines.join("\n");
 }

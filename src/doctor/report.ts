@@ -19,7 +19,12 @@ export interface DoctorGap extends SandboxGap {
 
 export interface DoctorReport {
   platform: { os: NodeJS.Platform; arch: string; kernel: string; wsl: boolean };
-  sandbox: { status: Status; backend: SandboxBackend; model: RestrictionModel; bwrap: { path: string; version: string | null } | null };
+  sandbox: {
+    status: Status;
+    backend: SandboxBackend;
+    model: RestrictionModel;
+    bwrap: { path: string; version: string | null } | null;
+  };
   namespaces: NamespaceSupport;
   landlock: { status: Status; abi: number; networkRules: boolean };
   /**
@@ -42,7 +47,13 @@ export interface DoctorReport {
   /** Which mechanisms enforce each `limits` key here (cgroup v2, rlimits, bwrap's tmpfs size, the watchdog). */
   limits: LimitSupport;
   /** kind: container, vm or host, from evidence; blockers: the container layers that stop bwrap, in order. */
-  container: { detected: boolean; kind: "container" | "vm" | "host" | null; runtime: string | null; evidence: string[]; blockers: string[] };
+  container: {
+    detected: boolean;
+    kind: "container" | "vm" | "host" | null;
+    runtime: string | null;
+    evidence: string[];
+    blockers: string[];
+  };
   gaps: DoctorGap[];
 }
 
@@ -54,7 +65,8 @@ export { TESTED_PYTHON_MINORS } from "../env/python-policy.js";
 /** Python support: what this runtime is tested on (3.9 to 3.13, wider than pyisolate's own matrix). */
 export function pythonSupport(version: string): { support: Support; note: string } {
   const [major, minor] = version.split(".").map(Number) as [number, number];
-  if (major !== MIN_PYTHON[0] || minor < MIN_PYTHON[1]) return { support: "unsupported", note: `missing required features (${MIN_PYTHON.join(".")} or newer needed)` };
+  if (major !== MIN_PYTHON[0] || minor < MIN_PYTHON[1])
+    return { support: "unsupported", note: `missing required features (${MIN_PYTHON.join(".")} or newer needed)` };
   if (TESTED_PYTHON_MINORS.includes(minor)) return { support: "supported", note: "tested" };
   return { support: "unknown", note: `newer than the tested ${TESTED_PYTHON_RANGE}` };
 }
@@ -84,7 +96,12 @@ function tensorSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["tensorI
       problem: `the native tensor addon is not in use (${native.reason}): tensors are copied between processes, not shared`,
       remedy: disabled
         ? ["unset PYISOLATE_DISABLE_NATIVE"]
-        : ["npm rebuild pyisolate", "# node-gyp needs a C/C++ compiler, make and python3:", "sudo apt-get install -y build-essential python3   # Debian/Ubuntu", "sudo dnf install -y gcc-c++ make python3   # Fedora/RHEL"],
+        : [
+            "npm rebuild pyisolate",
+            "# node-gyp needs a C/C++ compiler, make and python3:",
+            "sudo apt-get install -y build-essential python3   # Debian/Ubuntu",
+            "sudo dnf install -y gcc-c++ make python3   # Fedora/RHEL",
+          ],
     });
   } else if (mode === "file") {
     // The allocator says "files in a private folder, zero-copy: <why memfd is off>".
@@ -93,11 +110,18 @@ function tensorSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["tensorI
       section: "tensorIpc",
       id: "memfd-missing",
       problem: `memfd is not used (${why}): tensors travel as files in a private folder instead (still zero-copy)`,
-      remedy: reason.includes("PYISOLATE_DISABLE_MEMFD") ? ["unset PYISOLATE_DISABLE_MEMFD"] : ["uname -r   # memfd_create needs Linux 3.17+", "# in a container: a seccomp profile that allows memfd_create (Docker's default does)"],
+      remedy: reason.includes("PYISOLATE_DISABLE_MEMFD")
+        ? ["unset PYISOLATE_DISABLE_MEMFD"]
+        : [
+            "uname -r   # memfd_create needs Linux 3.17+",
+            "# in a container: a seccomp profile that allows memfd_create (Docker's default does)",
+          ],
     });
   }
   if (!f.devShm.present || (f.devShm.freeBytes !== undefined && f.devShm.freeBytes < MIN_SHM_BYTES)) {
-    const what = f.devShm.present ? `/dev/shm has only ${mib(f.devShm.freeBytes!)} free (Docker's default is 64 MB)` : "/dev/shm is missing";
+    const what = f.devShm.present
+      ? `/dev/shm has only ${mib(f.devShm.freeBytes!)} free (Docker's default is 64 MB)`
+      : "/dev/shm is missing";
     gaps.push({
       section: "tensorIpc",
       id: "shm-small",
@@ -106,39 +130,76 @@ function tensorSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["tensorI
     });
   }
   const status: Status = mode === "memfd" ? "full" : mode === "file" ? "degraded" : "none";
-  return { status, method: mode, reason, native, devShm: { present: f.devShm.present, freeBytes: f.devShm.freeBytes ?? null }, memfd: f.memfd };
+  return {
+    status,
+    method: mode,
+    reason,
+    native,
+    devShm: { present: f.devShm.present, freeBytes: f.devShm.freeBytes ?? null },
+    memfd: f.memfd,
+  };
 }
 
 function pythonSection(pythons: PythonInfo[], gaps: DoctorGap[]): DoctorReport["pythons"] {
   // The table starts one minor below the minimum ("not supported"); older interpreters are not worth a row.
   const belowMinimum = `${MIN_PYTHON[0]}.${MIN_PYTHON[1] - 1}.`;
-  const rows = pythons.filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith(belowMinimum)).map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
+  const rows = pythons
+    .filter((p) => pythonSupport(p.version).support !== "unsupported" || p.version.startsWith(belowMinimum))
+    .map((p) => ({ version: p.version, path: p.path, ...pythonSupport(p.version) }));
   if (!rows.some((r) => r.support === "supported")) {
-    gaps.push({ section: "python", id: "python-none-supported", problem: `no Python ${TESTED_PYTHON_RANGE} was found`, remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"] });
+    gaps.push({
+      section: "python",
+      id: "python-none-supported",
+      problem: `no Python ${TESTED_PYTHON_RANGE} was found`,
+      remedy: ["uv python install 3.12", "# or: sudo apt-get install -y python3.12 python3.12-venv"],
+    });
   }
   return rows;
 }
 
 function torchSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["torch"] {
-  if (!f.torch.version) return { python: f.torch.python ?? null, version: null, support: "absent", note: "not installed for python3 (extensions install their own)" };
+  if (!f.torch.version)
+    return {
+      python: f.torch.python ?? null,
+      version: null,
+      support: "absent",
+      note: "not installed for python3 (extensions install their own)",
+    };
   const s = torchSupport(f.torch.version);
-  if (s.support === "unsupported") gaps.push({ section: "torch", id: "torch-too-old", problem: `torch ${f.torch.version} is older than 1.12`, remedy: ["python3 -m pip install --upgrade 'torch>=2'"] });
+  if (s.support === "unsupported")
+    gaps.push({
+      section: "torch",
+      id: "torch-too-old",
+      problem: `torch ${f.torch.version} is older than 1.12`,
+      remedy: ["python3 -m pip install --upgrade 'torch>=2'"],
+    });
   return { python: f.torch.python ?? null, version: f.torch.version, ...s };
 }
 
 function cudaSection(f: DoctorFacts, gaps: DoctorGap[]): DoctorReport["cudaIpc"] {
   if (f.gpu.visible && !f.cudaIpcEnabled) {
-    gaps.push({ section: "cudaIpc", id: "cuda-ipc-disabled", problem: "a GPU is visible but CUDA IPC is off: CUDA tensors are copied through the host", remedy: ["export PYISOLATE_ENABLE_CUDA_IPC=1"] });
+    gaps.push({
+      section: "cudaIpc",
+      id: "cuda-ipc-disabled",
+      problem: "a GPU is visible but CUDA IPC is off: CUDA tensors are copied through the host",
+      remedy: ["export PYISOLATE_ENABLE_CUDA_IPC=1"],
+    });
   }
   if (!f.gpu.visible && f.cudaIpcEnabled) {
-    gaps.push({ section: "cudaIpc", id: "cuda-ipc-no-gpu", problem: "PYISOLATE_ENABLE_CUDA_IPC=1 but no NVIDIA GPU is visible", remedy: ["nvidia-smi -L", "ls -l /dev/nvidia*", "# NVIDIA driver 470+ needed; in Docker: --gpus all"] });
+    gaps.push({
+      section: "cudaIpc",
+      id: "cuda-ipc-no-gpu",
+      problem: "PYISOLATE_ENABLE_CUDA_IPC=1 but no NVIDIA GPU is visible",
+      remedy: ["nvidia-smi -L", "ls -l /dev/nvidia*", "# NVIDIA driver 470+ needed; in Docker: --gpus all"],
+    });
   }
   if (f.gpu.visible && f.cudaIpcEnabled && f.caps.backend === "bwrap") {
     // Legacy CUDA IPC handles do not cross PID namespaces, and bwrap gives each extension its own (docs/tensors.md).
     gaps.push({
       section: "cudaIpc",
       id: "cuda-ipc-bwrap",
-      problem: "the default sandbox here is bwrap, whose PID namespaces CUDA IPC handles do not cross: extensions that share CUDA tensors should run under Landlock",
+      problem:
+        "the default sandbox here is bwrap, whose PID namespaces CUDA IPC handles do not cross: extensions that share CUDA tensors should run under Landlock",
       remedy: ['# in load(): sandbox: { backend: "landlock", gpu: true } for the extensions that share CUDA tensors'],
     });
   }
@@ -154,12 +215,21 @@ function cudaInSandboxSection(f: DoctorFacts, gaps: DoctorGap[]): CudaInSandbox 
 
 function containerSection(caps: DoctorFacts["caps"]): DoctorReport["container"] {
   const c = caps.container;
-  return { detected: caps.inContainer, kind: c?.kind ?? null, runtime: c?.runtime ?? null, evidence: c?.evidence ?? [], blockers: c?.blockers.map((b) => b.layer) ?? [] };
+  return {
+    detected: caps.inContainer,
+    kind: c?.kind ?? null,
+    runtime: c?.runtime ?? null,
+    evidence: c?.evidence ?? [],
+    blockers: c?.blockers.map((b) => b.layer) ?? [],
+  };
 }
 
 /** Pure: the report from recorded facts. */
 export function buildDoctorReport(f: DoctorFacts): DoctorReport {
-  const gaps: DoctorGap[] = f.caps.gaps.map((g) => ({ ...g, section: g.id === "landlock-missing" ? "landlock" : "sandbox" }));
+  const gaps: DoctorGap[] = f.caps.gaps.map((g) => ({
+    ...g,
+    section: g.id === "landlock-missing" ? "landlock" : "sandbox",
+  }));
   const abi = f.caps.landlockAbi;
   return {
     platform: { os: f.platform, arch: f.arch, kernel: f.kernel, wsl: f.wsl },

@@ -23,12 +23,17 @@ export async function ensureWritableRoot(venvRoot: string): Promise<void> {
     await access(venvRoot, constants.W_OK | constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new ConfigError(`venvRoot "${venvRoot}" is not a writable directory (${code})`, { key: "venvRoot", cause: err });
+    throw new ConfigError(`venvRoot "${venvRoot}" is not a writable directory (${code})`, {
+      key: "venvRoot",
+      cause: err,
+    });
   }
 }
 
 export function abortedError(job: Job): CallAbortedError {
-  return new CallAbortedError(`building environment "${job.spec.name}" was aborted`, { cause: job.spec.signal?.reason });
+  return new CallAbortedError(`building environment "${job.spec.name}" was aborted`, {
+    cause: job.spec.signal?.reason,
+  });
 }
 
 /** Build the venv for `job` aside and swap it in; the caller holds the lock. Returns the state written into it. */
@@ -58,7 +63,10 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
     // Before the install: the layer's metadata stubs keep uv and pip from installing what the layer has.
     if (spec.sharedRuntime) {
       const stubs = await linkSharedRuntime(tmp, python, spec.sharedRuntime);
-      emit({ stage: "create-venv", message: `linked shared runtime "${spec.sharedRuntime.name}" (${stubs.length} distributions)` });
+      emit({
+        stage: "create-venv",
+        message: `linked shared runtime "${spec.sharedRuntime.name}" (${stubs.length} distributions)`,
+      });
     }
     if (spec.dependencies.length > 0) {
       stage = "install";
@@ -101,7 +109,11 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
       builtAt: new Date().toISOString(),
     };
     // Install code could have replaced bin/python or rewritten pyvenv.cfg: put the host's back, from its own record.
-    await restoreLayout(tmp, { python, systemSitePackages: wanted.systemSitePackages, relocatable: installer.name === "uv" });
+    await restoreLayout(tmp, {
+      python,
+      systemSitePackages: wanted.systemSitePackages,
+      relocatable: installer.name === "uv",
+    });
     emit({ stage: "swap", message: `moving the new venv into ${venvPath}` });
     // Fix the paths first, so that the venv is consistent from the moment it appears under its final name.
     await relocateVenv(tmp, venvPath);
@@ -113,7 +125,8 @@ export async function buildAndSwap(job: Job, python: PythonInfo, fingerprint: st
   } catch (err) {
     progress?.stop(false);
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    if (err instanceof EnvironmentBuildError || err instanceof ConfigError || err instanceof CallAbortedError) throw err;
+    if (err instanceof EnvironmentBuildError || err instanceof ConfigError || err instanceof CallAbortedError)
+      throw err;
     if (err instanceof SandboxUnavailableError) throw err;
     const message = `building environment "${spec.name}" in ${venvPath} failed: ${(err as Error).message}`;
     throw new EnvironmentBuildError(message, { cause: err });

@@ -73,7 +73,11 @@ export interface VenvPlace {
 
 /** The layout the host wrote from this state (see layout.ts). */
 export function layoutOf(state: EnvironmentState): VenvLayout {
-  return { python: state.inputs.python, systemSitePackages: state.inputs.systemSitePackages === true, relocatable: state.installer === "uv" };
+  return {
+    python: state.inputs.python,
+    systemSitePackages: state.inputs.systemSitePackages === true,
+    relocatable: state.installer === "uv",
+  };
 }
 
 /**

@@ -103,7 +103,8 @@ export async function readState(venvRoot: string, name: string): Promise<Environ
     const parsed = JSON.parse(text) as Partial<EnvironmentState>;
     if (parsed.schema !== STATE_SCHEMA || typeof parsed.fingerprint !== "string" || !parsed.inputs || !parsed.python)
       return undefined;
-    if (typeof parsed.inputs.python?.path !== "string" || typeof parsed.inputs.python.version !== "string") return undefined;
+    if (typeof parsed.inputs.python?.path !== "string" || typeof parsed.inputs.python.version !== "string")
+      return undefined;
     const installer = installerOf(parsed);
     if (!installer) return undefined;
     const { backend: _old, ...rest } = parsed as EnvironmentState & { backend?: unknown };
@@ -117,7 +118,11 @@ export async function readState(venvRoot: string, name: string): Promise<Environ
  * Write the state file atomically (a reader sees the old file or the new one, never half of one): a fresh temp
  * file (O_EXCL|O_NOFOLLOW) renamed over it, so nothing planted at either name is written through.
  */
-export async function writeState(venvRoot: string, name: string, state: Omit<EnvironmentState, "schema">): Promise<void> {
+export async function writeState(
+  venvRoot: string,
+  name: string,
+  state: Omit<EnvironmentState, "schema">,
+): Promise<void> {
   await ensureRealDir(path.join(venvRoot, STATE_DIR));
   await replaceFile(statePath(venvRoot, name), `${JSON.stringify({ schema: STATE_SCHEMA, ...state }, null, 2)}\n`);
 }

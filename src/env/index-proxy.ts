@@ -34,7 +34,10 @@ function splitTarget(authority: string): { host: string; port: number; key: stri
 }
 
 /** Resolve once and check every address: the connection then goes to the checked address, so a rebinding name cannot slip past. */
-async function vet(allow: ProxyAllowList, target: { host: string; key: string }): Promise<{ address: string } | { why: string }> {
+async function vet(
+  allow: ProxyAllowList,
+  target: { host: string; key: string },
+): Promise<{ address: string } | { why: string }> {
   const first = refusal(allow, target.key, "0.0.0.0");
   if (first === "not a configured package index") return { why: first };
   let addresses: string[];
@@ -51,7 +54,11 @@ async function vet(allow: ProxyAllowList, target: { host: string; key: string })
 }
 
 /** Start the proxy; `log` hears every refusal (the caller shows them as install progress). */
-export async function startIndexProxy(allow: ProxyAllowList, listen: ProxyListen, log: (line: string) => void): Promise<IndexProxy> {
+export async function startIndexProxy(
+  allow: ProxyAllowList,
+  listen: ProxyListen,
+  log: (line: string) => void,
+): Promise<IndexProxy> {
   const refused: string[] = [];
   let count = 0;
   const refuse = (what: string, why: string): void => {
@@ -82,27 +89,29 @@ export async function startIndexProxy(allow: ProxyAllowList, listen: ProxyListen
       client.end("HTTP/1.1 400 Bad Request\r\n\r\n");
       return;
     }
-    void vet(allow, target).then((v) => {
-      if ("why" in v) {
-        refuse(`CONNECT ${target.key}`, v.why);
-        client.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
-        return;
-      }
-      const upstream = connect({ host: v.address, port: target.port });
-      track(upstream);
-      upstream.setTimeout(IDLE_MS, () => upstream.destroy());
-      upstream.on("error", () => {
-        client.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-        client.destroy();
-      });
-      upstream.on("connect", () => {
-        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-        if (head.length) upstream.write(head);
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
-      client.on("close", () => upstream.destroy());
-    }).catch(() => client.destroy());
+    void vet(allow, target)
+      .then((v) => {
+        if ("why" in v) {
+          refuse(`CONNECT ${target.key}`, v.why);
+          client.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+          return;
+        }
+        const upstream = connect({ host: v.address, port: target.port });
+        track(upstream);
+        upstream.setTimeout(IDLE_MS, () => upstream.destroy());
+        upstream.on("error", () => {
+          client.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+          client.destroy();
+        });
+        upstream.on("connect", () => {
+          client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+          if (head.length) upstream.write(head);
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        client.on("close", () => upstream.destroy());
+      })
+      .catch(() => client.destroy());
   });
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -113,31 +122,46 @@ export async function startIndexProxy(allow: ProxyAllowList, listen: ProxyListen
     } catch {
       url = undefined;
     }
-    const target = url?.protocol === "http:" ? splitTarget(`${url.hostname.includes(":") ? `[${url.hostname}]` : url.hostname}:${url.port || 80}`) : undefined;
+    const target =
+      url?.protocol === "http:"
+        ? splitTarget(`${url.hostname.includes(":") ? `[${url.hostname}]` : url.hostname}:${url.port || 80}`)
+        : undefined;
     if (!url || !target) {
       refuse(`${req.method} ${req.url}`, "not an absolute http:// URL");
       res.writeHead(400).end();
       return;
     }
-    void vet(allow, target).then((v) => {
-      if ("why" in v) {
-        refuse(`${req.method} ${url.href}`, v.why);
-        res.writeHead(403).end();
-        return;
-      }
-      const headers = { ...req.headers };
-      for (const h of Object.keys(headers)) if (h.startsWith("proxy-")) delete headers[h];
-      const up = request({ host: v.address, port: target.port, method: req.method, path: `${url.pathname}${url.search}`, headers, setHost: false }, (r) => {
-        r.on("error", () => res.destroy());
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
-      up.setTimeout(IDLE_MS, () => up.destroy());
-      up.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
-      req.on("error", () => up.destroy());
-      res.on("error", () => up.destroy());
-      req.pipe(up);
-    }).catch(() => res.destroy());
+    void vet(allow, target)
+      .then((v) => {
+        if ("why" in v) {
+          refuse(`${req.method} ${url.href}`, v.why);
+          res.writeHead(403).end();
+          return;
+        }
+        const headers = { ...req.headers };
+        for (const h of Object.keys(headers)) if (h.startsWith("proxy-")) delete headers[h];
+        const up = request(
+          {
+            host: v.address,
+            port: target.port,
+            method: req.method,
+            path: `${url.pathname}${url.search}`,
+            headers,
+            setHost: false,
+          },
+          (r) => {
+            r.on("error", () => res.destroy());
+            res.writeHead(r.statusCode ?? 502, r.headers);
+            r.pipe(res);
+          },
+        );
+        up.setTimeout(IDLE_MS, () => up.destroy());
+        up.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+        req.on("error", () => up.destroy());
+        res.on("error", () => up.destroy());
+        req.pipe(up);
+      })
+      .catch(() => res.destroy());
   });
 
   await new Promise<void>((resolve, reject) => {

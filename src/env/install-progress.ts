@@ -5,7 +5,16 @@ import type { InstallCounts, ProgressEvent } from "./types.js";
 /** A tick comes at least this often while an install runs (every second: "at least every 2 s" with timer slack). */
 export const TICK_MS = 1000;
 
-const UNITS: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+const UNITS: Record<string, number> = {
+  B: 1,
+  kB: 1e3,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+};
 const SIZE = String.raw`\(([\d.]+)\s*(B|kB|KB|MB|GB|KiB|MiB|GiB)\)`;
 const UV_DOWNLOAD = new RegExp(String.raw`^\s*Downloading \S+ ${SIZE}`);
 const PIP_DOWNLOAD = new RegExp(String.raw`^\s*Downloading \S+ ${SIZE}`);
@@ -21,7 +30,8 @@ export function readInstallerLine(counts: InstallCounts, line: string): InstallC
   }
   if (/^Collecting \S/.test(line)) return { ...counts, packages: (counts.packages ?? 0) + 1 };
   if ((m = /^Installing collected packages: (.+)$/.exec(line))) return { ...counts, packages: m[1]!.split(",").length };
-  if ((m = /^Successfully installed (.+)$/.exec(line))) return { ...counts, installed: m[1]!.trim().split(/\s+/).length };
+  if ((m = /^Successfully installed (.+)$/.exec(line)))
+    return { ...counts, installed: m[1]!.trim().split(/\s+/).length };
   return counts;
 }
 
@@ -38,7 +48,8 @@ export function formatBytes(bytes: number): string {
 /** "12 s, 3 packages resolved, 1 downloaded (16.0 MiB), 3 installed" */
 export function describeProgress(elapsedMs: number, counts: InstallCounts): string {
   const parts = [`${(elapsedMs / 1000).toFixed(elapsedMs < 10_000 ? 1 : 0)} s`];
-  if (counts.packages !== undefined) parts.push(`${counts.packages} package${counts.packages === 1 ? "" : "s"} resolved`);
+  if (counts.packages !== undefined)
+    parts.push(`${counts.packages} package${counts.packages === 1 ? "" : "s"} resolved`);
   if (counts.downloads !== undefined) parts.push(`${counts.downloads} to download (${formatBytes(counts.bytes ?? 0)})`);
   if (counts.installed !== undefined) parts.push(`${counts.installed} installed`);
   return parts.join(", ");
@@ -53,7 +64,10 @@ export class InstallProgress {
   private readonly started = Date.now();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly what: string, private readonly emit: (event: ProgressEvent) => void) {
+  constructor(
+    private readonly what: string,
+    private readonly emit: (event: ProgressEvent) => void,
+  ) {
     this.timer = setInterval(() => this.tick(), TICK_MS);
     // A tick never keeps the host alive on its own.
     this.timer.unref();
@@ -67,12 +81,24 @@ export class InstallProgress {
   /** Stops the ticks; a last event sums the install up when it succeeded. */
   stop(succeeded: boolean): void {
     clearInterval(this.timer);
-    if (succeeded) this.emit({ stage: "install", message: `installed ${this.what} (${describeProgress(this.elapsed(), this.counts)})`, elapsedMs: this.elapsed(), counts: { ...this.counts } });
+    if (succeeded)
+      this.emit({
+        stage: "install",
+        message: `installed ${this.what} (${describeProgress(this.elapsed(), this.counts)})`,
+        elapsedMs: this.elapsed(),
+        counts: { ...this.counts },
+      });
   }
 
   private tick(): void {
     try {
-      this.emit({ stage: "install", message: `installing ${this.what}: ${describeProgress(this.elapsed(), this.counts)}`, elapsedMs: this.elapsed(), counts: { ...this.counts }, tick: true });
+      this.emit({
+        stage: "install",
+        message: `installing ${this.what}: ${describeProgress(this.elapsed(), this.counts)}`,
+        elapsedMs: this.elapsed(),
+        counts: { ...this.counts },
+        tick: true,
+      });
     } catch {
       // An onProgress that throws from a timer would crash the host: its tick is lost, the install goes on.
     }

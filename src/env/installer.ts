@@ -36,6 +36,11 @@ export interface VenvInstaller {
 }
 
 /** The argv and environment one install command runs with: as given, or wrapped in the install sandbox. */
-export function installCommand(ctx: BuildContext, argv: string[]): { argv: string[]; env: NodeJS.ProcessEnv; fds?: readonly number[] } {
-  return ctx.sandbox ? { argv: ctx.sandbox.wrap(argv), env: ctx.sandbox.env, fds: ctx.sandbox.fds } : { argv, env: ctx.env };
+export function installCommand(
+  ctx: BuildContext,
+  argv: string[],
+): { argv: string[]; env: NodeJS.ProcessEnv; fds?: readonly number[] } {
+  return ctx.sandbox
+    ? { argv: ctx.sandbox.wrap(argv), env: ctx.sandbox.env, fds: ctx.sandbox.fds }
+    : { argv, env: ctx.env };
 }

@@ -57,9 +57,13 @@ export async function restoreLayout(venvDir: string, layout: VenvLayout): Promis
  */
 export async function layoutProblem(venvDir: string, layout: VenvLayout): Promise<string | undefined> {
   if (!(await lstat(venvDir).catch(() => undefined))?.isDirectory()) return "the venv is not a real folder";
-  if (!(await lstat(path.join(venvDir, "bin")).catch(() => undefined))?.isDirectory()) return "the venv's bin/ is not a real folder";
+  if (!(await lstat(path.join(venvDir, "bin")).catch(() => undefined))?.isDirectory())
+    return "the venv's bin/ is not a real folder";
   const [python, ...aliases] = interpreterNames(layout.python.version);
-  const expected: [string, string][] = [[python!, layout.python.path], ...aliases.map((a): [string, string] => [a, python!])];
+  const expected: [string, string][] = [
+    [python!, layout.python.path],
+    ...aliases.map((a): [string, string] => [a, python!]),
+  ];
   for (const [name, target] of expected) {
     const link = await readlink(path.join(venvDir, "bin", name)).catch(() => undefined);
     if (link !== target) return `the venv's bin/${name} is not the host's link to ${target}`;

@@ -28,7 +28,10 @@ function looksLocal(target: string): boolean {
 export function parseLocalRequirement(requirement: string): LocalRequirement | undefined {
   const text = requirement.trim();
   const named = NAMED.exec(text);
-  if (named) return looksLocal(named[2]!) ? { name: named[1]!.replace(/\s+/g, ""), target: named[2]!, markers: named[3] ?? "" } : undefined;
+  if (named)
+    return looksLocal(named[2]!)
+      ? { name: named[1]!.replace(/\s+/g, ""), target: named[2]!, markers: named[3] ?? "" }
+      : undefined;
   const bare = BARE.exec(text);
   if (bare && looksLocal(bare[1]!)) return { target: bare[1]!, markers: bare[2] ?? "" };
   return undefined;

@@ -101,7 +101,8 @@ export async function readOwner(lockPath: string): Promise<LockOwner | "missing"
   }
   try {
     const o = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof o.pid === "number" && typeof o.hostname === "string" && typeof o.acquiredAt === "string") return o as LockOwner;
+    if (typeof o.pid === "number" && typeof o.hostname === "string" && typeof o.acquiredAt === "string")
+      return o as LockOwner;
   } catch {
     // fall through
   }
@@ -148,7 +149,8 @@ async function removeDeadDrafts(lockPath: string): Promise<void> {
   const re = new RegExp(`^${base}\\.(?:stale-)?(\\d+)-[0-9a-f]{8}(?:\\.tmp)?$`);
   for (const entry of await readdir(dir).catch(() => [] as string[])) {
     const pid = Number(re.exec(entry)?.[1]);
-    if (pid && isDead({ pid, hostname: hostname(), acquiredAt: "" })) await unlink(path.join(dir, entry)).catch(() => {});
+    if (pid && isDead({ pid, hostname: hostname(), acquiredAt: "" }))
+      await unlink(path.join(dir, entry)).catch(() => {});
   }
 }
 

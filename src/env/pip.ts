@@ -47,7 +47,8 @@ export function pipInstaller(options: PipInstallerOptions = {}): VenvInstaller {
     async createVenv(ctx: BuildContext): Promise<void> {
       const run = { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine };
       useBasePip =
-        !options.seedPip && (ctx.dependencies.length === 0 || supportsPythonOption(await basePipVersion(ctx.python.path, ctx)));
+        !options.seedPip &&
+        (ctx.dependencies.length === 0 || supportsPythonOption(await basePipVersion(ctx.python.path, ctx)));
       // --prompt: otherwise the activators would show the temporary folder's name.
       const argv = [
         ctx.python.path,
@@ -70,9 +71,20 @@ export function pipInstaller(options: PipInstallerOptions = {}): VenvInstaller {
       const pip = useBasePip
         ? [ctx.python.path, "-m", "pip", ...PIP_QUIET_ARGS, "--python", target]
         : [target, "-m", "pip", ...PIP_QUIET_ARGS];
-      const cmd = installCommand(ctx, [...pip, "install", ...INSTALL_ARGS, ...indexArgs(ctx.index), "--", ...ctx.dependencies]);
+      const cmd = installCommand(ctx, [
+        ...pip,
+        "install",
+        ...INSTALL_ARGS,
+        ...indexArgs(ctx.index),
+        "--",
+        ...ctx.dependencies,
+      ]);
       const run = { env: cmd.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine, fds: cmd.fds };
-      await runChecked(`installing dependencies with pip${ctx.sandbox ? ` (in ${ctx.sandbox.kind})` : ""}`, cmd.argv, run);
+      await runChecked(
+        `installing dependencies with pip${ctx.sandbox ? ` (in ${ctx.sandbox.kind})` : ""}`,
+        cmd.argv,
+        run,
+      );
     },
   };
 }

@@ -54,7 +54,12 @@ export async function probePython(file: string, env: NodeJS.ProcessEnv = process
 
 /** Interpreter files worth probing for a version request, in order of preference, without duplicates. */
 async function versionCandidates(parts: number[], env: NodeJS.ProcessEnv): Promise<string[]> {
-  const names = [parts.length >= 2 ? `python${parts[0]}.${parts[1]}` : undefined, `python${parts[0]}`, "python3", "python"];
+  const names = [
+    parts.length >= 2 ? `python${parts[0]}.${parts[1]}` : undefined,
+    `python${parts[0]}`,
+    "python3",
+    "python",
+  ];
   const onPath = await Promise.all(names.filter((n): n is string => !!n).map((n) => findOnPath(n, env)));
   const home = env.HOME ?? homedir();
   const versionDirs = [
@@ -125,13 +130,17 @@ async function probeAll(files: string[], env: NodeJS.ProcessEnv): Promise<Python
  * Resolve a python request to a verified interpreter. `request` is a version ("3.11", "3.11.7"), a path, a
  * command name on PATH, or undefined for `python3` on PATH. Throws a ConfigError listing what was found.
  */
-export async function resolvePython(request: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<PythonInfo> {
+export async function resolvePython(
+  request: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PythonInfo> {
   const req = request?.trim() || undefined;
   if (req !== undefined && VERSION_RE.test(req)) return resolveVersion(req, env);
   if (req !== undefined && (req.includes("/") || req.startsWith("~"))) {
     const file = path.resolve(req.startsWith("~/") ? path.join(env.HOME ?? homedir(), req.slice(2)) : req);
     const info = await probePython(file, env);
-    if (!info) throw new ConfigError(`python "${req}" could not be run as a Python interpreter (${file})`, { key: "python" });
+    if (!info)
+      throw new ConfigError(`python "${req}" could not be run as a Python interpreter (${file})`, { key: "python" });
     return checkSupported(info, req);
   }
   const name = req ?? "python3";
@@ -142,7 +151,9 @@ export async function resolvePython(request: string | undefined, env: NodeJS.Pro
   const asVersion = /^python(\d+(\.\d+){0,2})$/.exec(name)?.[1];
   if (asVersion) return resolveVersion(asVersion, env, name);
   const found = await probeAll(await versionCandidates([3], env), env);
-  throw new ConfigError(`python "${name}" was not found on PATH (or does not run); found: ${describe(found)}`, { key: "python" });
+  throw new ConfigError(`python "${name}" was not found on PATH (or does not run); found: ${describe(found)}`, {
+    key: "python",
+  });
 }
 
 async function resolveVersion(req: string, env: NodeJS.ProcessEnv, shown = req): Promise<PythonInfo> {

@@ -48,7 +48,9 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
-      stdio: options.fds?.length ? ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", ...options.fds] : ["ignore", "pipe", "pipe"],
+      stdio: options.fds?.length
+        ? ["ignore", "pipe", "pipe", "ignore", "ignore", "ignore", ...options.fds]
+        : ["ignore", "pipe", "pipe"],
       detached: options.group ?? false,
     });
     const tail: string[] = [];
@@ -129,7 +131,10 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
 }
 
 function abortError(argv: readonly string[], reason: unknown, timedOut = false): CallAbortedError {
-  return new CallAbortedError(`${timedOut ? "timed out" : "aborted"}: ${formatCommand(argv)}`, { cause: reason, timedOut });
+  return new CallAbortedError(`${timedOut ? "timed out" : "aborted"}: ${formatCommand(argv)}`, {
+    cause: reason,
+    timedOut,
+  });
 }
 
 /** Run and throw an EnvironmentBuildError carrying the command and its own last lines when it fails. */

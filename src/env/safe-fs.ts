@@ -30,7 +30,8 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
   try {
     const info = await fh.stat();
     if (!info.isFile()) throw new UnsafeFileError(`${file} is not a regular file`, file);
-    if (info.size > maxBytes) throw new UnsafeFileError(`${file} is ${info.size} bytes, over the limit of ${maxBytes}`, file);
+    if (info.size > maxBytes)
+      throw new UnsafeFileError(`${file} is ${info.size} bytes, over the limit of ${maxBytes}`, file);
     // Read at most one byte past the cap: a file that grows while it is read is refused, not read without end.
     const buffer = Buffer.alloc(info.size + 1);
     let total = 0;
@@ -38,7 +39,8 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
       const { bytesRead } = await fh.read(buffer, total, buffer.length - total, total);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total > maxBytes) throw new UnsafeFileError(`${file} grew over the limit of ${maxBytes} bytes while it was read`, file);
+      if (total > maxBytes)
+        throw new UnsafeFileError(`${file} grew over the limit of ${maxBytes} bytes while it was read`, file);
       if (total === buffer.length) break;
     }
     return buffer.subarray(0, total);
@@ -62,7 +64,10 @@ export async function createExclusive(file: string, data: string | Uint8Array, m
  * rename() replaces whatever is at `file` (a planted symlink included) and never writes through it.
  */
 export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`,
+  );
   try {
     await createExclusive(tmp, data, mode);
     await rename(tmp, file);
@@ -76,7 +81,8 @@ export async function replaceFile(file: string, data: string | Uint8Array, mode 
 export async function ensureRealDir(dir: string, mode = 0o755): Promise<void> {
   await mkdir(dir, { recursive: true, mode });
   const info = await lstat(dir);
-  if (!info.isDirectory()) throw new UnsafeFileError(`${dir} is not a real folder (a symlink or a file is in its place)`, dir);
+  if (!info.isDirectory())
+    throw new UnsafeFileError(`${dir} is not a real folder (a symlink or a file is in its place)`, dir);
 }
 
 /** Whether `p` is a real folder (lstat: a symlink to a folder is not one). */

@@ -50,8 +50,16 @@ export async function sharedRuntimeLink(
   // The layer's install could have made site-packages a symlink to a host folder: every user's sandbox would bind it.
   const venvReal = await realpath(layer.venvPath);
   if (!sitePackages.startsWith(`${venvReal}/`))
-    throw new EnvironmentBuildError(`shared runtime "${name}": its site-packages leads out of the layer's venv (to ${sitePackages})`);
-  const link: SharedRuntimeLink = { name, venvPath: layer.venvPath, sitePackages, pythonVersion: layer.pythonVersion, fingerprint: layer.fingerprint };
+    throw new EnvironmentBuildError(
+      `shared runtime "${name}": its site-packages leads out of the layer's venv (to ${sitePackages})`,
+    );
+  const link: SharedRuntimeLink = {
+    name,
+    venvPath: layer.venvPath,
+    sitePackages,
+    pythonVersion: layer.pythonVersion,
+    fingerprint: layer.fingerprint,
+  };
   if (layer.systemSitePackages) link.systemSitePackages = true;
   return link;
 }
@@ -72,7 +80,11 @@ function pyString(text: string): string {
  *    (uninstalling it removes only the stub) with a real install in the venv.
  * Returns the names of the stubbed distributions.
  */
-export async function linkSharedRuntime(venvDir: string, python: PythonInfo, link: SharedRuntimeLink): Promise<string[]> {
+export async function linkSharedRuntime(
+  venvDir: string,
+  python: PythonInfo,
+  link: SharedRuntimeLink,
+): Promise<string[]> {
   if (minor(python.version) !== minor(link.pythonVersion)) {
     throw new ConfigError(
       `shared runtime "${link.name}" was built for Python ${link.pythonVersion}, but this extension's venv uses ` +
@@ -109,7 +121,9 @@ async function writeStub(from: string, to: string): Promise<void> {
   if (!kept.includes("METADATA")) throw new EnvironmentBuildError(`${from} has no METADATA`);
   for (const file of kept) {
     const bytes = await readRegularFile(path.join(from, file), MAX_STUB_FILE_BYTES).catch((err: Error) => {
-      throw new EnvironmentBuildError(`shared runtime stub ${path.join(from, file)} was not copied: ${err.message}`, { cause: err });
+      throw new EnvironmentBuildError(`shared runtime stub ${path.join(from, file)} was not copied: ${err.message}`, {
+        cause: err,
+      });
     });
     await createExclusive(path.join(to, file), bytes);
   }

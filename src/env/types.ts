@@ -2,7 +2,15 @@
 
 import path from "node:path";
 import { ConfigError } from "../errors.js";
-import { INSTALLERS, isOneOf, quotedChoices, SANDBOX_MODES, type Installer, type SandboxBackendChoice, type SandboxMode } from "../vocabulary.js";
+import {
+  INSTALLERS,
+  isOneOf,
+  quotedChoices,
+  SANDBOX_MODES,
+  type Installer,
+  type SandboxBackendChoice,
+  type SandboxMode,
+} from "../vocabulary.js";
 import type { WantedInputs } from "./check.js";
 import type { SharedRuntimeLink } from "./shared-runtime.js";
 
@@ -145,9 +153,16 @@ export function toJob(spec: EnvironmentSpec): Job {
     wanted: {
       python: spec.python,
       dependencies: spec.dependencies,
-      index: { indexUrl: spec.indexUrl ?? null, extraIndexUrls: spec.extraIndexUrls ?? [], findLinks: spec.findLinks ?? [] },
+      index: {
+        indexUrl: spec.indexUrl ?? null,
+        extraIndexUrls: spec.extraIndexUrls ?? [],
+        findLinks: spec.findLinks ?? [],
+      },
       runtimeVersion: spec.runtimeVersion,
-      sharedRuntime: spec.sharedRuntime && { name: spec.sharedRuntime.name, fingerprint: spec.sharedRuntime.fingerprint },
+      sharedRuntime: spec.sharedRuntime && {
+        name: spec.sharedRuntime.name,
+        fingerprint: spec.sharedRuntime.fingerprint,
+      },
       systemSitePackages: spec.systemSitePackages ?? spec.sharedRuntime?.systemSitePackages ?? false,
     },
     sandbox: { ...spec.sandbox, mode: spec.sandbox?.mode ?? "required" },
@@ -166,7 +181,9 @@ function validate(spec: EnvironmentSpec): void {
       key: "dependencies",
     });
   if (spec.systemSitePackages !== undefined && typeof spec.systemSitePackages !== "boolean")
-    throw new ConfigError(`systemSitePackages must be true or false, got ${JSON.stringify(spec.systemSitePackages)}`, { key: "systemSitePackages" });
+    throw new ConfigError(`systemSitePackages must be true or false, got ${JSON.stringify(spec.systemSitePackages)}`, {
+      key: "systemSitePackages",
+    });
   if (spec.systemSitePackages === false && spec.sharedRuntime?.systemSitePackages)
     throw new ConfigError(
       `systemSitePackages is false, but shared runtime "${spec.sharedRuntime.name}" was built with systemSitePackages: ` +
@@ -174,19 +191,33 @@ function validate(spec: EnvironmentSpec): void {
       { key: "systemSitePackages" },
     );
   if (spec.installer !== undefined && !isOneOf(INSTALLERS, spec.installer))
-    throw new ConfigError(`installer must be ${quotedChoices(INSTALLERS)}, got "${spec.installer}"`, { key: "installer" });
+    throw new ConfigError(`installer must be ${quotedChoices(INSTALLERS)}, got "${spec.installer}"`, {
+      key: "installer",
+    });
   const sb = spec.sandbox;
   if (sb !== undefined) {
     if (typeof sb !== "object" || sb === null || !isOneOf(SANDBOX_MODES, sb.mode))
-      throw new ConfigError(`sandbox.mode must be "required", "preferred" or "disabled", got ${JSON.stringify(sb?.mode)}`, { key: "sandbox.mode" });
+      throw new ConfigError(
+        `sandbox.mode must be "required", "preferred" or "disabled", got ${JSON.stringify(sb?.mode)}`,
+        { key: "sandbox.mode" },
+      );
     if (sb.network !== undefined && typeof sb.network !== "boolean")
-      throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, { key: "sandbox.network" });
+      throw new ConfigError(`sandbox.network must be a boolean, got ${JSON.stringify(sb.network)}`, {
+        key: "sandbox.network",
+      });
     if (sb.extensionDir !== undefined && (typeof sb.extensionDir !== "string" || !path.isAbsolute(sb.extensionDir)))
-      throw new ConfigError(`sandbox.extensionDir must be an absolute path, got ${JSON.stringify(sb.extensionDir)}`, { key: "sandbox.extensionDir" });
+      throw new ConfigError(`sandbox.extensionDir must be an absolute path, got ${JSON.stringify(sb.extensionDir)}`, {
+        key: "sandbox.extensionDir",
+      });
     if (sb.bwrapPath !== undefined && !path.isAbsolute(sb.bwrapPath))
-      throw new ConfigError(`sandbox.bwrapPath must be an absolute path, got "${sb.bwrapPath}"`, { key: "sandbox.bwrapPath" });
+      throw new ConfigError(`sandbox.bwrapPath must be an absolute path, got "${sb.bwrapPath}"`, {
+        key: "sandbox.bwrapPath",
+      });
     if (sb.backend !== undefined && !["auto", "bwrap", "landlock"].includes(sb.backend))
-      throw new ConfigError(`sandbox.backend must be "auto", "bwrap" or "landlock", got ${JSON.stringify(sb.backend)}`, { key: "sandbox.backend" });
+      throw new ConfigError(
+        `sandbox.backend must be "auto", "bwrap" or "landlock", got ${JSON.stringify(sb.backend)}`,
+        { key: "sandbox.backend" },
+      );
   }
 }
 

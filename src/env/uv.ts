@@ -43,17 +43,39 @@ async function startsWithShebang(file: string): Promise<boolean> {
  * uv's real executable. The uv on PATH may be a shim script (pyenv's) that needs the host's home to run, which an
  * install sandbox does not show; uv names its own binary in $UV for the commands it runs, so ask it once.
  */
-export async function resolveUvBinary(uv: UvInfo, python: string, ctx: Pick<BuildContext, "env" | "cwd" | "signal">): Promise<string> {
+export async function resolveUvBinary(
+  uv: UvInfo,
+  python: string,
+  ctx: Pick<BuildContext, "env" | "cwd" | "signal">,
+): Promise<string> {
   const real = await realpath(uv.path);
   if (!(await startsWithShebang(real))) return real;
-  const argv = [uv.path, "run", "--no-project", "--no-config", "--offline", "--no-cache", "--python", python, "--", python, "-I", "-c", "import os; print(os.environ.get('UV', ''))"];
+  const argv = [
+    uv.path,
+    "run",
+    "--no-project",
+    "--no-config",
+    "--offline",
+    "--no-cache",
+    "--python",
+    python,
+    "--",
+    python,
+    "-I",
+    "-c",
+    "import os; print(os.environ.get('UV', ''))",
+  ];
   const r = await runCommand(argv, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, timeoutMs: 60_000 });
   const found = r.stdout.trim();
-  if (r.exitCode === 0 && path.isAbsolute(found) && !(await startsWithShebang(found).catch(() => true))) return realpath(found);
-  throw new EnvironmentBuildError(`${uv.path} is a script, and uv did not name its real binary (needed inside the install sandbox)`, {
-    output: r.tail.join("\n"),
-    command: argv,
-  });
+  if (r.exitCode === 0 && path.isAbsolute(found) && !(await startsWithShebang(found).catch(() => true)))
+    return realpath(found);
+  throw new EnvironmentBuildError(
+    `${uv.path} is a script, and uv did not name its real binary (needed inside the install sandbox)`,
+    {
+      output: r.tail.join("\n"),
+      command: argv,
+    },
+  );
 }
 
 /** A VenvInstaller that drives the given uv. */
@@ -78,7 +100,12 @@ export function uvInstaller(uv: UvInfo): VenvInstaller {
         ctx.prompt,
         ctx.venvPath,
       ];
-      await runChecked("creating the venv with uv", argv, { env: ctx.env, cwd: ctx.cwd, signal: ctx.signal, onLine: ctx.onLine });
+      await runChecked("creating the venv with uv", argv, {
+        env: ctx.env,
+        cwd: ctx.cwd,
+        signal: ctx.signal,
+        onLine: ctx.onLine,
+      });
     },
     async installTools(ctx: BuildContext): Promise<string[]> {
       binary ??= await resolveUvBinary(uv, ctx.python.path, ctx);
@@ -87,7 +114,16 @@ export function uvInstaller(uv: UvInfo): VenvInstaller {
     async install(ctx: BuildContext): Promise<void> {
       const python = path.join(ctx.venvPath, "bin", "python");
       const exe = ctx.sandbox ? (binary ?? (await resolveUvBinary(uv, ctx.python.path, ctx))) : uv.path;
-      const cmd = installCommand(ctx, [exe, "pip", "install", "--python", python, ...indexArgs(ctx.index), "--", ...ctx.dependencies]);
+      const cmd = installCommand(ctx, [
+        exe,
+        "pip",
+        "install",
+        "--python",
+        python,
+        ...indexArgs(ctx.index),
+        "--",
+        ...ctx.dependencies,
+      ]);
       await runChecked(`installing dependencies with uv${ctx.sandbox ? ` (in ${ctx.sandbox.kind})` : ""}`, cmd.argv, {
         env: cmd.env,
         cwd: ctx.cwd,

@@ -37,37 +37,58 @@ export class Handshake {
   }
 
   private step(message: Record<string, unknown>): HandshakeStep {
-    const fail = (why: string): HandshakeStep => ({ kind: "fail", error: new ProtocolError(`extension "${this.name}": ${why}`) });
+    const fail = (why: string): HandshakeStep => ({
+      kind: "fail",
+      error: new ProtocolError(`extension "${this.name}": ${why}`),
+    });
     if (this.phase === "done") return fail(`"${String(message.k).slice(0, 40)}" after the handshake ended`);
     switch (message.k) {
       case "hello": {
         if (this.phase !== "hello") return fail("a second hello");
         if (message.v !== PROTOCOL_VERSION) {
-          return fail(`speaks protocol version ${JSON.stringify(message.v)?.slice(0, 40)}; this host speaks ${PROTOCOL_VERSION}`);
+          return fail(
+            `speaks protocol version ${JSON.stringify(message.v)?.slice(0, 40)}; this host speaks ${PROTOCOL_VERSION}`,
+          );
         }
         if (!isName(message.python, MAX_NAME_CHARS)) return fail(`hello: "python" must be a version string`);
-        const pid = typeof message.pid === "number" && Number.isSafeInteger(message.pid) && message.pid > 0 ? message.pid : undefined;
+        const pid =
+          typeof message.pid === "number" && Number.isSafeInteger(message.pid) && message.pid > 0
+            ? message.pid
+            : undefined;
         return { kind: "init", python: message.python, pid };
       }
       case "ready": {
         if (this.phase !== "ready") return fail("ready before hello");
         const methods = message.methods;
-        if (!Array.isArray(methods) || methods.length > MAX_METHODS || !methods.every((m) => isName(m, MAX_NAME_CHARS))) {
+        if (
+          !Array.isArray(methods) ||
+          methods.length > MAX_METHODS ||
+          !methods.every((m) => isName(m, MAX_NAME_CHARS))
+        ) {
           return fail(`ready: "methods" must be a list of at most ${MAX_METHODS} method names`);
         }
-        if (!isName(message.extensionClass, MAX_NAME_CHARS)) return fail(`ready: "extensionClass" must be a class name`);
+        if (!isName(message.extensionClass, MAX_NAME_CHARS))
+          return fail(`ready: "extensionClass" must be a class name`);
         // Optional (streams.md): which methods are generators. Only names among `methods` count.
         const streams = message.streams ?? [];
         const known = new Set<unknown>(methods);
         if (!Array.isArray(streams) || streams.length > methods.length || !streams.every((m) => known.has(m))) {
           return fail(`ready: "streams" must be a list of names from "methods"`);
         }
-        return { kind: "ready", methods: [...methods] as string[], extensionClass: message.extensionClass, streams: [...streams] as string[] };
+        return {
+          kind: "ready",
+          methods: [...methods] as string[],
+          extensionClass: message.extensionClass,
+          streams: [...streams] as string[],
+        };
       }
       case "fatal": {
         const wire = wireError(message.error);
         if (!wire) return fail(`fatal: "error" must be an object with "type" and "message" strings`);
-        return { kind: "fail", error: new ExtensionLoadError(this.name, `${wire.type}: ${wire.message}`, { cause: new RemoteError(wire) }) };
+        return {
+          kind: "fail",
+          error: new ExtensionLoadError(this.name, `${wire.type}: ${wire.message}`, { cause: new RemoteError(wire) }),
+        };
       }
       default:
         return fail(`unexpected "${String(message.k).slice(0, 40)}" message during the handshake`);
@@ -87,7 +108,8 @@ function wireError(value: unknown): WireError | undefined {
   if (traceback !== undefined && typeof traceback !== "string") return undefined;
   if (module !== undefined && typeof module !== "string") return undefined;
   return {
-    type, message: message.slice(0, MAX_TEXT_CHARS),
+    type,
+    message: message.slice(0, MAX_TEXT_CHARS),
     ...(traceback === undefined ? {} : { traceback: traceback.slice(0, MAX_TEXT_CHARS) }),
     ...(module === undefined ? {} : { module: module.slice(0, MAX_NAME_CHARS) }),
   };

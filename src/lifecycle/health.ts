@@ -69,7 +69,8 @@ export class HealthMonitor {
     const now = performance.now();
     if (this.pendingSince !== undefined) {
       const waited = now - this.pendingSince;
-      if (waited > this.policy.timeoutMs) this.fail(new ExtensionUnresponsiveError(this.name, "no-answer", waited, this.policy.timeoutMs));
+      if (waited > this.policy.timeoutMs)
+        this.fail(new ExtensionUnresponsiveError(this.name, "no-answer", waited, this.policy.timeoutMs));
       return;
     }
     this.pendingSince = now;
@@ -85,7 +86,8 @@ export class HealthMonitor {
       this.buffered = this.buffered.subarray(ANSWER_BYTES);
       this.answers += 1;
       // More answers than pings is a guest writing on its own: the socket is not a channel for it.
-      if (this.answers > this.pings) return this.fail(new ProtocolError(`extension "${this.name}" wrote unasked on its heartbeat socket`));
+      if (this.answers > this.pings)
+        return this.fail(new ProtocolError(`extension "${this.name}" wrote unasked on its heartbeat socket`));
       this.pendingSince = undefined;
       if (loopAgeMs > this.policy.timeoutMs) {
         return this.fail(new ExtensionUnresponsiveError(this.name, "loop-stalled", loopAgeMs, this.policy.timeoutMs));

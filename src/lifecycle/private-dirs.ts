@@ -40,11 +40,19 @@ export async function selfIdentity(): Promise<HostIdentity | undefined> {
 }
 
 /** Makes an extension's private folders under `parent`, the marker first. */
-export async function makePrivateDirs(parent: string, name: string, self: HostIdentity | undefined): Promise<PrivateDirs> {
+export async function makePrivateDirs(
+  parent: string,
+  name: string,
+  self: HostIdentity | undefined,
+): Promise<PrivateDirs> {
   const root = await mkdtemp(join(parent, `pyisolate-${name}-`));
   if (self) {
     // O_EXCL | O_NOFOLLOW: a fresh file in a folder only we can write (0700).
-    const file = await open(join(root, MARKER), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const file = await open(
+      join(root, MARKER),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       await file.writeFile(formatMarker(self));
     } finally {

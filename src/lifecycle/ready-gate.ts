@@ -25,12 +25,25 @@ export class ReadyGate {
         this.waiters.delete(waiter);
       };
       const waiter: Waiter = {
-        resolve: () => { finish(); resolve(); },
-        reject: (error) => { finish(); reject(error); },
+        resolve: () => {
+          finish();
+          resolve();
+        },
+        reject: (error) => {
+          finish();
+          reject(error);
+        },
       };
-      const timer = setTimeout(() => waiter.reject(new CallAbortedError(
-        `${what} timed out after ${timeoutMs} ms waiting for the extension to restart`, { timedOut: true, cause },
-      )), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          waiter.reject(
+            new CallAbortedError(`${what} timed out after ${timeoutMs} ms waiting for the extension to restart`, {
+              timedOut: true,
+              cause,
+            }),
+          ),
+        timeoutMs,
+      );
       const onAbort = () => waiter.reject(new CallAbortedError(`${what} was aborted`, { cause: signal?.reason }));
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.add(waiter);

@@ -17,7 +17,11 @@ export interface RestartOptions {
 export type RestartPolicy = Required<RestartOptions>;
 
 export const RESTART_DEFAULTS: RestartPolicy = Object.freeze({
-  maxRestarts: 3, windowMs: 60_000, backoffMs: 1_000, queueCalls: true, queueTimeoutMs: 30_000,
+  maxRestarts: 3,
+  windowMs: 60_000,
+  backoffMs: 1_000,
+  queueCalls: true,
+  queueTimeoutMs: 30_000,
 });
 
 /** Pure: the policy with the defaults filled in. */
@@ -44,7 +48,10 @@ export function nextRestartDelay(policy: RestartPolicy, history: readonly number
  * Pure: the code's policy as an extension's pyisolate.yaml may narrow it: fewer restarts (`maxRestarts: 0` is off),
  * a longer window or backoff, a shorter queue wait, no queue. The file never turns restarts on.
  */
-export function narrowRestartPolicy(fromCode: RestartPolicy | undefined, fromFile: RestartOptions | undefined): RestartPolicy | undefined {
+export function narrowRestartPolicy(
+  fromCode: RestartPolicy | undefined,
+  fromFile: RestartOptions | undefined,
+): RestartPolicy | undefined {
   if (!fromCode || !fromFile) return fromCode;
   const narrowed: RestartPolicy = {
     maxRestarts: Math.min(fromCode.maxRestarts, fromFile.maxRestarts ?? Infinity),

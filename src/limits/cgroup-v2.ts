@@ -46,16 +46,24 @@ export function cgroupV2Settings(limits: ResourceLimits, overhead: number): Reco
 }
 
 /** Pure: whether a parent cgroup can hold extension cgroups with `needed`, from its subtree_control and writability. */
-export function judgeCgroupParent(subtreeControl: string | undefined, writable: boolean, needed: readonly string[]): string | undefined {
+export function judgeCgroupParent(
+  subtreeControl: string | undefined,
+  writable: boolean,
+  needed: readonly string[],
+): string | undefined {
   if (subtreeControl === undefined) return "no cgroup v2 (cgroup v1 only, or no cgroup2 mount)";
   if (!writable) return "the host's cgroup is not writable by this user (no delegated subtree)";
   const enabled = new Set(subtreeControl.trim().split(/\s+/));
   const missing = needed.filter((c) => !enabled.has(c));
-  return missing.length ? `the controllers ${missing.join(", ")} are not enabled for the host's child cgroups` : undefined;
+  return missing.length
+    ? `the controllers ${missing.join(", ")} are not enabled for the host's child cgroups`
+    : undefined;
 }
 
 /** Where extension cgroups would go on this host, or why there is none. Reads /proc and the cgroup folder only. */
-export async function probeCgroupV2(needed: readonly string[] = ["memory", "pids"]): Promise<{ parent: string } | { reason: string }> {
+export async function probeCgroupV2(
+  needed: readonly string[] = ["memory", "pids"],
+): Promise<{ parent: string } | { reason: string }> {
   let mount: string | undefined;
   let own: string | undefined;
   try {
@@ -67,7 +75,10 @@ export async function probeCgroupV2(needed: readonly string[] = ["memory", "pids
   if (!mount || own === undefined) return { reason: judgeCgroupParent(undefined, false, needed)! };
   const parent = join(mount, own);
   const subtree = await readFile(join(parent, "cgroup.subtree_control"), "utf8").catch(() => undefined);
-  const writable = await access(parent, constants.W_OK).then(() => true, () => false);
+  const writable = await access(parent, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
   const reason = judgeCgroupParent(subtree ?? "", writable, needed);
   return reason ? { reason } : { parent };
 }
@@ -82,11 +93,17 @@ export interface ExtensionCgroup {
 }
 
 /** Makes `<parent>/pyisolate-<name>-<pid>` with the settings written; throws if the kernel refuses any step. */
-export async function createExtensionCgroup(parent: string, name: string, limits: ResourceLimits, overhead: number): Promise<ExtensionCgroup> {
+export async function createExtensionCgroup(
+  parent: string,
+  name: string,
+  limits: ResourceLimits,
+  overhead: number,
+): Promise<ExtensionCgroup> {
   const dir = join(parent, `pyisolate-${name}-${process.pid}-${Date.now()}`);
   await mkdir(dir);
   try {
-    for (const [file, value] of Object.entries(cgroupV2Settings(limits, overhead))) await writeFile(join(dir, file), value);
+    for (const [file, value] of Object.entries(cgroupV2Settings(limits, overhead)))
+      await writeFile(join(dir, file), value);
   } catch (error) {
     await rmdir(dir).catch(() => {});
     throw error;

@@ -11,7 +11,10 @@ export const MAX_WALK_ENTRIES = 200_000;
  * themselves and are never followed; entries that vanish meanwhile are skipped. Async, so the event loop keeps
  * serving while it walks; past `maxEntries` it stops and returns what it has counted (`truncated`).
  */
-export async function diskUsage(root: string, maxEntries = MAX_WALK_ENTRIES): Promise<{ bytes: number; truncated: boolean }> {
+export async function diskUsage(
+  root: string,
+  maxEntries = MAX_WALK_ENTRIES,
+): Promise<{ bytes: number; truncated: boolean }> {
   let bytes = 0;
   let seen = 0;
   const todo = [root];

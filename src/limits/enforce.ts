@@ -34,28 +34,43 @@ export function enforceLimits(input: EnforceInput): Enforcement {
   if (!hasLimits(limits)) return { exitError: () => undefined, ended: () => {} };
   const overhead = sandboxOverhead(input.backend);
   const stopWatchdog = startWatchdog({
-    extension: input.name, root: input.pid, overhead, folders: input.folders, limits, onExceeded: input.onExceeded,
+    extension: input.name,
+    root: input.pid,
+    overhead,
+    folders: input.folders,
+    limits,
+    onExceeded: input.onExceeded,
   });
   let cgroup: ExtensionCgroup | undefined;
   let ended = false;
   const needed = neededControllers(limits);
   // Best effort: a host that cannot give a cgroup (v1, no delegation, a refused write) keeps the watchdog and rlimits.
-  const attached = needed.length === 0 ? Promise.resolve() : (async () => {
-    const where = await probeCgroupV2(needed);
-    if (!("parent" in where) || ended) return;
-    try {
-      const made = await createExtensionCgroup(where.parent, input.name, limits, overhead);
-      cgroup = made;
-      await made.adopt(input.pid);
-      if (ended) await made.remove();
-    } catch (error) {
-      input.logger.warn(`[${input.name}] cgroup v2 limits not applied (${(error as Error).message}); the watchdog and rlimits enforce them`);
-    }
-  })();
+  const attached =
+    needed.length === 0
+      ? Promise.resolve()
+      : (async () => {
+          const where = await probeCgroupV2(needed);
+          if (!("parent" in where) || ended) return;
+          try {
+            const made = await createExtensionCgroup(where.parent, input.name, limits, overhead);
+            cgroup = made;
+            await made.adopt(input.pid);
+            if (ended) await made.remove();
+          } catch (error) {
+            input.logger.warn(
+              `[${input.name}] cgroup v2 limits not applied (${(error as Error).message}); the watchdog and rlimits enforce them`,
+            );
+          }
+        })();
   return {
     exitError(exit) {
       if (cgroup && limits.memoryMiB !== undefined && exit.signal === "SIGKILL" && cgroup.oomKills() > 0) {
-        return new ExtensionLimitError(input.name, { limit: "memoryMiB", value: limits.memoryMiB, max: limits.memoryMiB, mechanism: "cgroup" });
+        return new ExtensionLimitError(input.name, {
+          limit: "memoryMiB",
+          value: limits.memoryMiB,
+          max: limits.memoryMiB,
+          mechanism: "cgroup",
+        });
       }
       return limitErrorForExit(input.name, exit, limits);
     },

@@ -15,7 +15,10 @@ export interface LimitSupport {
 /** Pure: the mechanisms per limit, given what the cgroup probe found and whether bwrap (its tmpfs size) is the backend. */
 export function limitSupport(cgroup: { parent: string } | { reason: string }, bwrap: boolean): LimitSupport {
   const v2 = "parent" in cgroup;
-  const enforcedBy = Object.fromEntries(LIMIT_NAMES.map((name) => [name, [] as string[]])) as Record<LimitName, string[]>;
+  const enforcedBy = Object.fromEntries(LIMIT_NAMES.map((name) => [name, [] as string[]])) as Record<
+    LimitName,
+    string[]
+  >;
   if (v2) {
     enforcedBy.memoryMiB.push("cgroup v2 memory.max");
     enforcedBy.pids.push("cgroup v2 pids.max");
@@ -26,7 +29,12 @@ export function limitSupport(cgroup: { parent: string } | { reason: string }, bw
   enforcedBy.openFiles.push("RLIMIT_NOFILE per process", "watchdog (descriptors of the tree)");
   if (bwrap) enforcedBy.diskMiB.push("bwrap --size (private /tmp, /dev/shm)");
   enforcedBy.diskMiB.push("RLIMIT_FSIZE per file", "watchdog (private HOME and tmp)");
-  return { status: v2 ? "full" : "degraded", cgroupV2: v2 ? cgroup.parent : null, cgroupReason: v2 ? null : cgroup.reason, enforcedBy };
+  return {
+    status: v2 ? "full" : "degraded",
+    cgroupV2: v2 ? cgroup.parent : null,
+    cgroupReason: v2 ? null : cgroup.reason,
+    enforcedBy,
+  };
 }
 
 /** Pure: one line for the doctor's table. */

@@ -19,7 +19,10 @@ export interface TreeSample {
 
 /** Pure: a /proc/<pid>/stat line's fields after the command name (which may hold spaces and parentheses). */
 export function statFields(stat: string): string[] {
-  return stat.slice(stat.lastIndexOf(")") + 2).trim().split(/\s+/);
+  return stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .trim()
+    .split(/\s+/);
 }
 
 /** Pure: the parent pid and the CPU ticks (utime + stime + cutime + cstime) from a stat line. */

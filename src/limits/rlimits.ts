@@ -13,7 +13,8 @@ const MIB = 1024 * 1024;
  */
 export function rlimitsFor(limits: ResourceLimits, nprocSlack?: number): Record<string, [number, number]> {
   const out: Record<string, [number, number]> = {};
-  if (limits.pids !== undefined && nprocSlack !== undefined) out.RLIMIT_NPROC = [limits.pids + nprocSlack, limits.pids + nprocSlack];
+  if (limits.pids !== undefined && nprocSlack !== undefined)
+    out.RLIMIT_NPROC = [limits.pids + nprocSlack, limits.pids + nprocSlack];
   if (limits.memoryMiB !== undefined) out.RLIMIT_DATA = [limits.memoryMiB * MIB, limits.memoryMiB * MIB];
   if (limits.cpuSeconds !== undefined) out.RLIMIT_CPU = [limits.cpuSeconds, limits.cpuSeconds + 1];
   if (limits.openFiles !== undefined) out.RLIMIT_NOFILE = [limits.openFiles, limits.openFiles];
@@ -56,9 +57,18 @@ export function rlimitsEnv(limits: ResourceLimits | undefined, nprocSlackTasks?:
  * Pure: the limit error an exit stands for, if any. SIGXCPU is the kernel's word that RLIMIT_CPU was reached; the
  * guest ignores SIGXFSZ (Python does), so a file past RLIMIT_FSIZE is an OSError inside, not an exit.
  */
-export function limitErrorForExit(extension: string, exit: ExitInfo, limits: ResourceLimits | undefined): ExtensionLimitError | undefined {
+export function limitErrorForExit(
+  extension: string,
+  exit: ExitInfo,
+  limits: ResourceLimits | undefined,
+): ExtensionLimitError | undefined {
   if (exit.signal === "SIGXCPU" && limits?.cpuSeconds !== undefined) {
-    return new ExtensionLimitError(extension, { limit: "cpuSeconds", value: limits.cpuSeconds, max: limits.cpuSeconds, mechanism: "rlimit" });
+    return new ExtensionLimitError(extension, {
+      limit: "cpuSeconds",
+      value: limits.cpuSeconds,
+      max: limits.cpuSeconds,
+      mechanism: "rlimit",
+    });
   }
   return undefined;
 }

@@ -19,11 +19,21 @@ export interface ResourceLimits {
 export type LimitName = keyof ResourceLimits;
 
 /** One source of truth for the keys: the validator, the watchdog and the docs walk this list. */
-export const LIMIT_NAMES = ["memoryMiB", "cpuSeconds", "pids", "openFiles", "diskMiB"] as const satisfies readonly LimitName[];
+export const LIMIT_NAMES = [
+  "memoryMiB",
+  "cpuSeconds",
+  "pids",
+  "openFiles",
+  "diskMiB",
+] as const satisfies readonly LimitName[];
 
 /** Least values that still let the guest runtime start (an interpreter, its socket and its pinned descriptors). */
 export const LIMIT_FLOORS: Readonly<Record<LimitName, number>> = {
-  memoryMiB: 64, cpuSeconds: 1, pids: 1, openFiles: 32, diskMiB: 1,
+  memoryMiB: 64,
+  cpuSeconds: 1,
+  pids: 1,
+  openFiles: 32,
+  diskMiB: 1,
 };
 /** Upper bounds that keep every value an exact integer in bytes and in rlimit units. */
 const LIMIT_CEILING = 2 ** 31;
@@ -37,13 +47,19 @@ export function validateResourceLimits(value: unknown, file?: string): ResourceL
   const out: ResourceLimits = {};
   for (const [key, raw] of Object.entries(value)) {
     if (!(LIMIT_NAMES as readonly string[]).includes(key)) {
-      throw new ConfigError(`unknown option "limits.${key}" (known: ${LIMIT_NAMES.join(", ")})`, { key: `limits.${key}`, file });
+      throw new ConfigError(`unknown option "limits.${key}" (known: ${LIMIT_NAMES.join(", ")})`, {
+        key: `limits.${key}`,
+        file,
+      });
     }
     if (raw === undefined) continue;
     const name = key as LimitName;
     const floor = LIMIT_FLOORS[name];
     if (typeof raw !== "number" || !Number.isInteger(raw) || raw < floor || raw > LIMIT_CEILING) {
-      throw new ConfigError(`limits.${key} must be an integer from ${floor} to ${LIMIT_CEILING}`, { key: `limits.${key}`, file });
+      throw new ConfigError(`limits.${key} must be an integer from ${floor} to ${LIMIT_CEILING}`, {
+        key: `limits.${key}`,
+        file,
+      });
     }
     out[name] = raw;
   }
@@ -54,7 +70,10 @@ export function validateResourceLimits(value: unknown, file?: string): ResourceL
  * Pure: the limits that apply when the host's code gives `fromCode` and the extension's pyisolate.yaml `fromFile`:
  * per key the smaller one. The file can set a limit the code left open, or tighten one, never loosen one.
  */
-export function narrowLimits(fromCode: ResourceLimits | undefined, fromFile: ResourceLimits | undefined): ResourceLimits | undefined {
+export function narrowLimits(
+  fromCode: ResourceLimits | undefined,
+  fromFile: ResourceLimits | undefined,
+): ResourceLimits | undefined {
   if (!fromCode && !fromFile) return undefined;
   const out: ResourceLimits = {};
   for (const name of LIMIT_NAMES) {

@@ -25,7 +25,10 @@ export function usageOf(sample: TreeSample, overhead: number): Usage {
 }
 
 /** Pure: the first limit `usage` passes, or undefined. */
-export function firstExceeded(usage: Usage, limits: ResourceLimits): { limit: LimitName; value: number; max: number } | undefined {
+export function firstExceeded(
+  usage: Usage,
+  limits: ResourceLimits,
+): { limit: LimitName; value: number; max: number } | undefined {
   for (const limit of ["memoryMiB", "pids", "cpuSeconds", "openFiles", "diskMiB"] as const) {
     const max = limits[limit];
     const value = usage[limit];
@@ -59,7 +62,9 @@ export function startWatchdog(input: WatchdogInput): () => void {
   let busy = false;
   let round = 0;
   const watchDisk = input.limits.diskMiB !== undefined && input.folders.length > 0;
-  const watchTree = ["memoryMiB", "pids", "cpuSeconds", "openFiles"].some((k) => input.limits[k as LimitName] !== undefined);
+  const watchTree = ["memoryMiB", "pids", "cpuSeconds", "openFiles"].some(
+    (k) => input.limits[k as LimitName] !== undefined,
+  );
   const stop = () => {
     stopped = true;
     clearInterval(timer);

@@ -42,7 +42,10 @@ export class FloodGate {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(limits: OutputLimits, private readonly hooks: FloodGateHooks) {
+  constructor(
+    limits: OutputLimits,
+    private readonly hooks: FloodGateHooks,
+  ) {
     this.now = hooks.now ?? (() => performance.now());
     const start = this.now();
     const byteBurst = Math.max(1, Math.ceil((limits.bytesPerSecond * limits.burst) / limits.linesPerSecond));

@@ -11,7 +11,10 @@ export type OutputForwarder = (stream: OutputStream, line: string) => void;
  * go to its `info` prefixed with the name, so they land wherever the application's logs go; without one, to stderr.
  * `enabled: false` (forwardOutput) leaves only the `stdout`/`stderr` events.
  */
-export function outputForwarder(name: string, options: { enabled: boolean; logger: Logger | undefined }): OutputForwarder | undefined {
+export function outputForwarder(
+  name: string,
+  options: { enabled: boolean; logger: Logger | undefined },
+): OutputForwarder | undefined {
   if (!options.enabled) return undefined;
   const logger = options.logger;
   if (logger) return (_stream, line) => logger.info(`[${name}] ${line}`);

@@ -34,17 +34,27 @@ function plain(value: unknown, options: JsonResultOptions, depth: number): unkno
   }
   if (value === null) return null;
   if (value instanceof Tensor) return options.raw ? tensorDescriptor(value) : tensorValues(value);
-  if (value instanceof CudaTensor) return { cudaTensor: { dtype: value.dtype, shape: value.shape, device: value.device } };
+  if (value instanceof CudaTensor)
+    return { cudaTensor: { dtype: value.dtype, shape: value.shape, device: value.device } };
   if (value instanceof Uint8Array) return { bytes: Buffer.from(value).toString("base64") };
   if (Array.isArray(value)) return value.map((item) => plain(item, options, depth + 1));
-  const entries = value instanceof Map ? [...value.entries()].map(([k, v]) => [String(k), v] as const) : Object.entries(value);
+  const entries =
+    value instanceof Map ? [...value.entries()].map(([k, v]) => [String(k), v] as const) : Object.entries(value);
   const out: Record<string, unknown> = {};
   for (const [key, item] of entries) out[key] = plain(item, options, depth + 1);
   return out;
 }
 
 function tensorDescriptor(tensor: Tensor): unknown {
-  return { tensor: { dtype: tensor.dtype, shape: tensor.shape, strides: tensor.strides, nbytes: tensor.nbytes, shared: tensor.isShared } };
+  return {
+    tensor: {
+      dtype: tensor.dtype,
+      shape: tensor.shape,
+      strides: tensor.strides,
+      nbytes: tensor.nbytes,
+      shared: tensor.isShared,
+    },
+  };
 }
 
 /** The elements as nested arrays, in C order; a 0-d tensor is its one value. */

@@ -35,17 +35,24 @@ const RANGES: Readonly<Record<keyof OutputLimits, readonly [number, number]>> = 
 export function resolveOutputLimits(partial: unknown): OutputLimits {
   if (partial === undefined) return { ...DEFAULT_OUTPUT_LIMITS };
   if (typeof partial !== "object" || partial === null || Array.isArray(partial)) {
-    throw new ConfigError("output must be an object such as { linesPerSecond: 2000, bytesPerSecond: 1048576, burst: 4000 }", { key: "output" });
+    throw new ConfigError(
+      "output must be an object such as { linesPerSecond: 2000, bytesPerSecond: 1048576, burst: 4000 }",
+      { key: "output" },
+    );
   }
   const limits: OutputLimits = { ...DEFAULT_OUTPUT_LIMITS };
   for (const [key, value] of Object.entries(partial)) {
     if (!Object.hasOwn(RANGES, key)) {
-      throw new ConfigError(`output: unknown key ${JSON.stringify(key)}; known: ${Object.keys(RANGES).join(", ")}`, { key: `output.${key}` });
+      throw new ConfigError(`output: unknown key ${JSON.stringify(key)}; known: ${Object.keys(RANGES).join(", ")}`, {
+        key: `output.${key}`,
+      });
     }
     if (value === undefined) continue;
     const [min, max] = RANGES[key as keyof OutputLimits];
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new ConfigError(`output.${key} must be an integer from ${min} to ${max}, got ${String(value)}`, { key: `output.${key}` });
+      throw new ConfigError(`output.${key} must be an integer from ${min} to ${max}, got ${String(value)}`, {
+        key: `output.${key}`,
+      });
     }
     limits[key as keyof OutputLimits] = value;
   }

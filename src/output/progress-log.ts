@@ -17,7 +17,9 @@ export function progressLogger(name: string, logger: Logger): (event: ProgressEv
     if (event.warning) {
       warnings += 1;
       if (warnings <= MAX_WARNINGS) return logger.warn(text);
-      return warnings === MAX_WARNINGS + 1 ? logger.warn(`[${name}] more install warnings; the rest go to debug`) : logger.debug(text);
+      return warnings === MAX_WARNINGS + 1
+        ? logger.warn(`[${name}] more install warnings; the rest go to debug`)
+        : logger.debug(text);
     }
     if (event.line !== undefined) return logger.debug(text);
     if (event.tick) {
@@ -30,7 +32,10 @@ export function progressLogger(name: string, logger: Logger): (event: ProgressEv
 }
 
 /** The application's `onProgress` first (its exception fails the load, as before), then the logger's. */
-export function withProgressLog(onProgress: ((event: ProgressEvent) => void) | undefined, log: (event: ProgressEvent) => void): (event: ProgressEvent) => void {
+export function withProgressLog(
+  onProgress: ((event: ProgressEvent) => void) | undefined,
+  log: (event: ProgressEvent) => void,
+): (event: ProgressEvent) => void {
   return (event) => {
     onProgress?.(event);
     log(event);

@@ -57,10 +57,16 @@ function barView(stream: NodeJS.WriteStream): ProgressView {
         line: (event.line ?? "").trim().slice(0, BAR_LINE_CHARS),
       };
       if (!bar) {
-        bar = new SingleBar({
-          stream, hideCursor: true, barsize: 24, etaBuffer: 10,
-          format: "installing [{bar}] {value}/{total} packages {bytes} | {duration}s | {line}",
-        }, Presets.shades_classic);
+        bar = new SingleBar(
+          {
+            stream,
+            hideCursor: true,
+            barsize: 24,
+            etaBuffer: 10,
+            format: "installing [{bar}] {value}/{total} packages {bytes} | {duration}s | {line}",
+          },
+          Presets.shades_classic,
+        );
         bar.start(total, counts.installed ?? 0, payload);
         return;
       }

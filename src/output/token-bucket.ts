@@ -9,7 +9,11 @@ export class TokenBucket {
   private tokens: number;
   private lastMs: number;
 
-  constructor(private readonly perSecond: number, private readonly capacity: number, nowMs: number) {
+  constructor(
+    private readonly perSecond: number,
+    private readonly capacity: number,
+    nowMs: number,
+  ) {
     this.tokens = capacity;
     this.lastMs = nowMs;
   }

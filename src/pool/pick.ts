@@ -13,7 +13,10 @@ export interface WorkerLoad {
  * restarting (its restart policy queues or rejects the call); none of either: undefined. Among them the fewest calls
  * in flight; ties go to the first at or after `cursor`, so that idle workers take turns.
  */
-export function pickWorker(workers: readonly WorkerLoad[], cursor: number): { index: number; cursor: number } | undefined {
+export function pickWorker(
+  workers: readonly WorkerLoad[],
+  cursor: number,
+): { index: number; cursor: number } | undefined {
   const n = workers.length;
   for (const wanted of ["ready", "restarting"] as const) {
     let best: number | undefined;

@@ -17,7 +17,9 @@ export type PoolStreamOptions = StreamOptions & Pick<PoolCallOptions, "sticky">;
 import { pickWorker, poolState } from "./pick.js";
 
 /** Every event of a pool: the worker's own arguments, then the index of the worker that emitted it. */
-export type PoolEventMap<Events> = { [K in keyof ExtensionEventMap<Events>]: [...ExtensionEventMap<Events>[K], worker: number] };
+export type PoolEventMap<Events> = {
+  [K in keyof ExtensionEventMap<Events>]: [...ExtensionEventMap<Events>[K], worker: number];
+};
 
 /** One worker as the application sees it: read-only, live. */
 export interface PoolWorker {
@@ -43,7 +45,9 @@ export interface PoolParts {
 /** Host events forwarded from every worker from the start; an extension's own events are forwarded once listened to. */
 const HOST_EVENTS = ["stdout", "stderr", "exit", "stateChange", "dropped", "crash", "restart", "ready"] as const;
 
-export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<PoolEventMap<Events>> {
+export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents> extends EventEmitter<
+  PoolEventMap<Events>
+> {
   readonly name: string;
   readonly environment: Environment;
   readonly sandbox: Readonly<SandboxInfo>;
@@ -59,7 +63,11 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
   private stopping: Promise<void> | undefined;
 
   /** @internal Made by startPool(), with every worker ready. */
-  constructor(name: string, members: readonly Extension[], private readonly finished: Promise<void>) {
+  constructor(
+    name: string,
+    members: readonly Extension[],
+    private readonly finished: Promise<void>,
+  ) {
     super();
     this.name = name;
     this.members = members;
@@ -67,12 +75,18 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     this.sandbox = members[0]!.sandbox;
     this.inFlight = members.map(() => 0);
     this.workers = Object.freeze(members.map((member, index) => this.view(member, index)));
-    this.proxy = makeRemoteProxy(name, () => this.methods, (method, args) => this.call(method, args), {
-      streams: () => (this.members.find((m) => m.state === "ready") ?? this.members[0]!).streamMethods,
-      stream: (method, args) => this.stream(method, args),
-    }) as Remote<Api>;
+    this.proxy = makeRemoteProxy(
+      name,
+      () => this.methods,
+      (method, args) => this.call(method, args),
+      {
+        streams: () => (this.members.find((m) => m.state === "ready") ?? this.members[0]!).streamMethods,
+        stream: (method, args) => this.stream(method, args),
+      },
+    ) as Remote<Api>;
     members.forEach((member, index) => {
-      for (const event of HOST_EVENTS) member.on(event, (...args: unknown[]) => this.untyped.emit(event, ...args, index));
+      for (const event of HOST_EVENTS)
+        member.on(event, (...args: unknown[]) => this.untyped.emit(event, ...args, index));
       // A crash ends the process that held a sticky key's state: the key is bound anew at its next call.
       member.on("crash", () => this.unstick(index));
     });
@@ -80,13 +94,16 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     this.untyped.on("newListener", (event: string | symbol) => {
       if (typeof event !== "string" || RESERVED_EVENTS.has(event) || this.forwarded.has(event)) return;
       this.forwarded.add(event);
-      members.forEach((member, index) => member.on(event, (payload: unknown) => this.untyped.emit(event, payload, index)));
+      members.forEach((member, index) =>
+        member.on(event, (payload: unknown) => this.untyped.emit(event, payload, index)),
+      );
     });
   }
 
   /** `ready` while any worker is; `restarting` while none is but one comes back; then `crashed` or `stopped`. */
   get state(): ExtensionState {
-    if (this.stopping) return this.members.every((m) => m.state === "stopped" || m.state === "crashed") ? "stopped" : "stopping";
+    if (this.stopping)
+      return this.members.every((m) => m.state === "stopped" || m.state === "crashed") ? "stopped" : "stopping";
     return poolState(this.members.map((m) => m.state));
   }
 
@@ -183,16 +200,26 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     const inFlight = this.inFlight;
     return Object.freeze({
       index,
-      get pid() { return member.pid; },
-      get state() { return member.state; },
-      get inFlight() { return inFlight[index]!; },
-      get restarts() { return member.restarts; },
+      get pid() {
+        return member.pid;
+      },
+      get state() {
+        return member.state;
+      },
+      get inFlight() {
+        return inFlight[index]!;
+      },
+      get restarts() {
+        return member.restarts;
+      },
     });
   }
 }
 
 /** Starts every worker at once; if one fails, stops the others and throws its error (ExtensionLoadError). */
-export async function startPool<Api extends Shape, Events extends Shape>(parts: PoolParts): Promise<ExtensionPool<Api, Events>> {
+export async function startPool<Api extends Shape, Events extends Shape>(
+  parts: PoolParts,
+): Promise<ExtensionPool<Api, Events>> {
   let left = parts.workers;
   let allFinished!: () => void;
   const finished = new Promise<void>((resolve) => (allFinished = resolve));
@@ -203,12 +230,18 @@ export async function startPool<Api extends Shape, Events extends Shape>(parts: 
       allFinished();
     }
   };
-  const started = await Promise.allSettled(Array.from({ length: parts.workers }, (_, i) => parts.launch(i, onFinished)));
+  const started = await Promise.allSettled(
+    Array.from({ length: parts.workers }, (_, i) => parts.launch(i, onFinished)),
+  );
   const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed) {
     await Promise.allSettled(started.map((s) => (s.status === "fulfilled" ? s.value.stop() : undefined)));
     throw failed.reason;
   }
   parts.logger.info(`[${parts.name}] pool of ${parts.workers} workers ready`);
-  return new ExtensionPool<Api, Events>(parts.name, started.map((s) => (s as PromiseFulfilledResult<Extension>).value), finished);
+  return new ExtensionPool<Api, Events>(
+    parts.name,
+    started.map((s) => (s as PromiseFulfilledResult<Extension>).value),
+    finished,
+  );
 }

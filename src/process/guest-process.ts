@@ -40,8 +40,15 @@ export class GuestProcess {
    * fd 3 closed: the guest connects over TCP (src/remote/).
    */
   constructor(
-    command: LaunchCommand, hooks: GuestProcessHooks,
-    options: { fdChannel?: number; maxLineChars?: number; heartbeat?: boolean; gate?: FloodGate; channel?: boolean } = {},
+    command: LaunchCommand,
+    hooks: GuestProcessHooks,
+    options: {
+      fdChannel?: number;
+      maxLineChars?: number;
+      heartbeat?: boolean;
+      gate?: FloodGate;
+      channel?: boolean;
+    } = {},
   ) {
     this.child = spawn(command.command, command.args, {
       cwd: command.cwd,
@@ -49,7 +56,15 @@ export class GuestProcess {
       // fd 3 is a Unix socket pair end in the child: our RPC channel, no path on disk to find or guard. fd 4 carries
       // tensor descriptors, fd 5 the heartbeat; from fd 6 on, the sandbox's pinned paths (bwrap binds them, the
       // Landlock guest rules them).
-      stdio: ["ignore", "pipe", "pipe", options.channel === false ? "ignore" : "pipe", options.fdChannel ?? "ignore", options.heartbeat ? "pipe" : "ignore", ...(command.fds ?? [])],
+      stdio: [
+        "ignore",
+        "pipe",
+        "pipe",
+        options.channel === false ? "ignore" : "pipe",
+        options.fdChannel ?? "ignore",
+        options.heartbeat ? "pipe" : "ignore",
+        ...(command.fds ?? []),
+      ],
       // Its own process group, so that stop can signal everything the extension started.
       detached: true,
     });
@@ -105,7 +120,13 @@ export class GuestProcess {
    * one we spawned (the supervisor): the report is the extension's word, and `ext.pid` is what users signal.
    */
   adoptPythonPid(reported: unknown): void {
-    if (typeof reported !== "number" || !Number.isSafeInteger(reported) || reported <= 0 || this.child.pid === undefined) return;
+    if (
+      typeof reported !== "number" ||
+      !Number.isSafeInteger(reported) ||
+      reported <= 0 ||
+      this.child.pid === undefined
+    )
+      return;
     try {
       const stat = readFileSync(`/proc/${reported}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);

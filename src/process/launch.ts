@@ -9,7 +9,6 @@ import { splitEnvForBwrap } from "./clean-env.js";
 import { BOOTSTRAP_SCRIPT } from "../runtime-paths.js";
 import type { SandboxLaunch, VenvActivation } from "../sandbox/prepare.js";
 
-
 /** "1": the guest forks its supervisor, which kills every process the extension started when it ends (no PID namespace). */
 export const SUPERVISE_ENV = "PYISOLATE_SUPERVISE";
 /** "1": under bwrap, the guest drops its capabilities and installs the seccomp filter's process rules itself. */
@@ -51,13 +50,36 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
   const python = [request.pythonPath, "-I", "-S", "-u", BOOTSTRAP_SCRIPT];
   const sandbox = request.sandbox ?? { backend: "none" };
   // The host's own switches: whatever the request's env says of them (an extension's config file) is replaced.
-  const { [SUPERVISE_ENV]: _s, [PROCESS_FILTER_ENV]: _p, [LANDLOCK_ENV]: _l, [RLIMITS_ENV]: _r, ...userEnv } = request.env;
-  const appEnv = { ...userEnv, ...rlimitsEnv(request.limits, "bwrapArgs" in sandbox ? nprocSlack({
-    ownUserNamespace: sandbox.bwrapArgs.includes("--unshare-user"), uid: process.getuid?.(), kernelRelease: release(), cpus: availableParallelism(),
-  }) : undefined) };
+  const {
+    [SUPERVISE_ENV]: _s,
+    [PROCESS_FILTER_ENV]: _p,
+    [LANDLOCK_ENV]: _l,
+    [RLIMITS_ENV]: _r,
+    ...userEnv
+  } = request.env;
+  const appEnv = {
+    ...userEnv,
+    ...rlimitsEnv(
+      request.limits,
+      "bwrapArgs" in sandbox
+        ? nprocSlack({
+            ownUserNamespace: sandbox.bwrapArgs.includes("--unshare-user"),
+            uid: process.getuid?.(),
+            kernelRelease: release(),
+            cpus: availableParallelism(),
+          })
+        : undefined,
+    ),
+  };
   // Set last: the application's env cannot point the guest at another venv.
   const env = request.venv
-    ? { ...appEnv, [VENV_ENV]: JSON.stringify({ prefix: request.venv.prefix, system_site_packages: request.venv.systemSitePackages }) }
+    ? {
+        ...appEnv,
+        [VENV_ENV]: JSON.stringify({
+          prefix: request.venv.prefix,
+          system_site_packages: request.venv.systemSitePackages,
+        }),
+      }
     : appEnv;
   // Without bwrap's PID namespace the guest's supervisor is what keeps a daemon from outliving the extension.
   const supervised = { ...env, [SUPERVISE_ENV]: "1" };
@@ -66,11 +88,20 @@ export function buildLaunchCommand(request: LaunchRequest): LaunchCommand {
     case "bwrap-degraded": {
       // Loader variables reach Python inside through --setenv, never the bwrap binary itself.
       const { outer, setenv } = splitEnvForBwrap({ ...env, [PROCESS_FILTER_ENV]: "1" });
-      return { ...wrapWithBwrap(sandbox.bwrapPath, [...sandbox.bwrapArgs, ...setenv], python), cwd: request.modulePath, env: outer, fds: sandbox.fds };
+      return {
+        ...wrapWithBwrap(sandbox.bwrapPath, [...sandbox.bwrapArgs, ...setenv], python),
+        cwd: request.modulePath,
+        env: outer,
+        fds: sandbox.fds,
+      };
     }
     case "landlock":
       return {
-        command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: { ...supervised, [LANDLOCK_ENV]: sandbox.rules }, fds: sandbox.fds,
+        command: python[0]!,
+        args: python.slice(1),
+        cwd: request.modulePath,
+        env: { ...supervised, [LANDLOCK_ENV]: sandbox.rules },
+        fds: sandbox.fds,
       };
     case "none":
       return { command: python[0]!, args: python.slice(1), cwd: request.modulePath, env: supervised };

@@ -19,8 +19,12 @@ export class LineSplitter {
   private discarding = false;
   private readonly maxLineChars: number;
 
-  constructor(private readonly onLine: (line: string) => void, maxLineChars = DEFAULT_MAX_LINE_CHARS) {
-    if (!Number.isSafeInteger(maxLineChars) || maxLineChars < 2) throw new RangeError(`maxLineChars must be an integer of at least 2, got ${maxLineChars}`);
+  constructor(
+    private readonly onLine: (line: string) => void,
+    maxLineChars = DEFAULT_MAX_LINE_CHARS,
+  ) {
+    if (!Number.isSafeInteger(maxLineChars) || maxLineChars < 2)
+      throw new RangeError(`maxLineChars must be an integer of at least 2, got ${maxLineChars}`);
     this.maxLineChars = maxLineChars;
   }
 

@@ -43,7 +43,10 @@ const OWN_FOLDERS = new Set([".state", ".cache", ".shared"]);
  * crashed build (no environment uses those). Anything pyisolate did not make (no state file and no pyvenv.cfg, a
  * symlink, a file) is skipped with the reason: prune deletes only its own work.
  */
-export function classify(listing: RootListing, keep: ReadonlySet<string>): { targets: PruneTarget[]; skipped: PruneSkip[] } {
+export function classify(
+  listing: RootListing,
+  keep: ReadonlySet<string>,
+): { targets: PruneTarget[]; skipped: PruneSkip[] } {
   const { root, entries } = listing;
   const states = new Set(listing.stateNames);
   const targets: PruneTarget[] = [];
@@ -56,11 +59,17 @@ export function classify(listing: RootListing, keep: ReadonlySet<string>): { tar
     if (leftover) targets.push({ kind: "build", name: leftover[2]!, path: at });
     else if (lock) {
       // A lock file's draft (".lock-x.<pid>-<hex>.tmp") belongs to whoever is taking the lock right now.
-      if (entry.type === "file" && !lock[1]!.endsWith(".tmp") && !keep.has(lock[1]!)) targets.push({ kind: "lock", name: lock[1]!, path: at });
+      if (entry.type === "file" && !lock[1]!.endsWith(".tmp") && !keep.has(lock[1]!))
+        targets.push({ kind: "lock", name: lock[1]!, path: at });
     } else if (entry.name.startsWith(".")) skipped.push({ path: at, reason: "not made by pyisolate" });
     else if (keep.has(entry.name)) continue;
-    else if (entry.type === "dir" && (states.has(entry.name) || entry.looksLikeVenv)) targets.push({ kind: "venv", name: entry.name, path: at });
-    else skipped.push({ path: at, reason: entry.type === "symlink" ? "a symlink, not a venv pyisolate made" : "not a venv pyisolate made" });
+    else if (entry.type === "dir" && (states.has(entry.name) || entry.looksLikeVenv))
+      targets.push({ kind: "venv", name: entry.name, path: at });
+    else
+      skipped.push({
+        path: at,
+        reason: entry.type === "symlink" ? "a symlink, not a venv pyisolate made" : "not a venv pyisolate made",
+      });
   }
   for (const name of listing.stateNames) {
     if (!keep.has(name)) targets.push({ kind: "state", name, path: path.join(root, ".state", `${name}.json`) });

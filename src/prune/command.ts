@@ -25,15 +25,26 @@ export interface PruneFlags {
 
 /** Runs the command; returns the exit code. Output goes to stdout (the report is the command's data). */
 export async function runPrune(flags: PruneFlags, write: (text: string) => void): Promise<number> {
-  if (flags.delete && flags["dry-run"]) throw new ConfigError("--delete and --dry-run contradict each other: pick one", { key: "delete" });
+  if (flags.delete && flags["dry-run"])
+    throw new ConfigError("--delete and --dry-run contradict each other: pick one", { key: "delete" });
   const days = flags["unused-for"] === undefined ? undefined : Number(flags["unused-for"]);
   if (days !== undefined && !(Number.isFinite(days) && days >= 0)) {
-    throw new ConfigError(`--unused-for takes a number of days, 0 or more, got ${JSON.stringify(flags["unused-for"])}`, { key: "unused-for" });
+    throw new ConfigError(
+      `--unused-for takes a number of days, 0 or more, got ${JSON.stringify(flags["unused-for"])}`,
+      { key: "unused-for" },
+    );
   }
-  const plan = await planPrune({ venvRoot: flags["venv-root"] ?? ".venvs", keep: flags.keep, keepShared: flags["keep-shared"], unusedForDays: days });
+  const plan = await planPrune({
+    venvRoot: flags["venv-root"] ?? ".venvs",
+    keep: flags.keep,
+    keepShared: flags["keep-shared"],
+    unusedForDays: days,
+  });
   const removed = flags.delete ? await applyPrune(plan) : undefined;
   if (flags.json) {
-    write(`${JSON.stringify({ venvRoot: plan.venvRoot, dryRun: !flags.delete, remove: removed ?? plan.remove, skipped: plan.skipped, bytes: (removed ?? plan.remove).reduce((s, r) => s + r.bytes, 0) }, null, 2)}\n`);
+    write(
+      `${JSON.stringify({ venvRoot: plan.venvRoot, dryRun: !flags.delete, remove: removed ?? plan.remove, skipped: plan.skipped, bytes: (removed ?? plan.remove).reduce((s, r) => s + r.bytes, 0) }, null, 2)}\n`,
+    );
   } else write(`${formatPrune(plan, removed)}\n`);
   return 0;
 }

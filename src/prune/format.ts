@@ -17,10 +17,15 @@ export function formatBytes(bytes: number): string {
 export function formatPrune(plan: PrunePlan, done?: PlannedRemoval[]): string {
   const items = done ?? plan.remove;
   const verb = done ? "removed" : "would remove";
-  const lines = items.map((item) => `${verb} ${formatBytes(item.bytes).padStart(10)}  ${item.kind.padEnd(5)}  ${item.path}`);
+  const lines = items.map(
+    (item) => `${verb} ${formatBytes(item.bytes).padStart(10)}  ${item.kind.padEnd(5)}  ${item.path}`,
+  );
   for (const skip of plan.skipped) lines.push(`kept     ${"".padStart(10)}  ${skip.path}: ${skip.reason}`);
   const total = items.reduce((sum, item) => sum + item.bytes, 0);
   if (items.length === 0) lines.push(`nothing to remove in ${plan.venvRoot}`);
-  else lines.push(`${done ? "freed" : "would free"} ${formatBytes(total)} in ${items.length} entries of ${plan.venvRoot}${done ? "" : " (run again with --delete to remove them)"}`);
+  else
+    lines.push(
+      `${done ? "freed" : "would free"} ${formatBytes(total)} in ${items.length} entries of ${plan.venvRoot}${done ? "" : " (run again with --delete to remove them)"}`,
+    );
   return lines.join("\n");
 }

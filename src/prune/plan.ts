@@ -50,7 +50,14 @@ async function busy(root: string, target: PruneTarget, users: Map<number, string
 
 /** When `name`'s environment under `root` was last built or loaded: its state file's mtime, else its folder's. */
 async function lastUsed(root: string, name: string): Promise<number | undefined> {
-  const times = await Promise.all([statePath(root, name), path.join(root, name)].map((p) => lstat(p).then((s) => s.mtimeMs, () => undefined)));
+  const times = await Promise.all(
+    [statePath(root, name), path.join(root, name)].map((p) =>
+      lstat(p).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      ),
+    ),
+  );
   return times.find((t) => t !== undefined);
 }
 
@@ -78,7 +85,12 @@ export async function planPrune(options: PruneOptions): Promise<PrunePlan> {
     for (const target of found.targets) {
       const reason = (await recentUse(root, target, options)) ?? (await busy(root, target, users));
       if (reason) skipped.push({ path: target.path, reason });
-      else remove.push({ ...target, root, bytes: (await diskUsage(target.path, Number.MAX_SAFE_INTEGER)).bytes + (await selfSize(target.path)) });
+      else
+        remove.push({
+          ...target,
+          root,
+          bytes: (await diskUsage(target.path, Number.MAX_SAFE_INTEGER)).bytes + (await selfSize(target.path)),
+        });
     }
   }
   return { venvRoot, remove, skipped, bytes: remove.reduce((sum, r) => sum + r.bytes, 0) };
@@ -97,7 +109,8 @@ async function selfSize(p: string): Promise<number> {
 export async function applyPrune(plan: PrunePlan): Promise<PlannedRemoval[]> {
   const order: Record<PruneTarget["kind"], number> = { state: 0, venv: 1, build: 2, cache: 3, lock: 4 };
   const groups = new Map<string, PlannedRemoval[]>();
-  for (const item of plan.remove) groups.set(`${item.root}\0${item.name}`, [...(groups.get(`${item.root}\0${item.name}`) ?? []), item]);
+  for (const item of plan.remove)
+    groups.set(`${item.root}\0${item.name}`, [...(groups.get(`${item.root}\0${item.name}`) ?? []), item]);
   const removed: PlannedRemoval[] = [];
   for (const items of groups.values()) {
     const { root, name } = items[0]!;

@@ -52,7 +52,9 @@ export function guestJobSubmission(input: GuestJobInput): RayJobSubmission {
     metadata: { pyisolate_extension: input.name },
     entrypoint_num_cpus: placement.numCpus ?? 0,
     entrypoint_num_gpus: placement.numGpus ?? 0,
-    ...(placement.resources && Object.keys(placement.resources).length ? { entrypoint_resources: { ...placement.resources } } : {}),
+    ...(placement.resources && Object.keys(placement.resources).length
+      ? { entrypoint_resources: { ...placement.resources } }
+      : {}),
   };
 }
 

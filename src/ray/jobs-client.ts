@@ -55,7 +55,8 @@ export class RayJobsClient {
   /** Ray's version (GET /api/version). */
   async version(): Promise<string> {
     const body = (await this.json("GET", "/api/version")) as { ray_version?: unknown };
-    if (typeof body.ray_version !== "string") throw new RayClusterError(`${this.address} answered /api/version without a ray_version: is it a Ray dashboard?`);
+    if (typeof body.ray_version !== "string")
+      throw new RayClusterError(`${this.address} answered /api/version without a ray_version: is it a Ray dashboard?`);
     return body.ray_version;
   }
 
@@ -67,7 +68,10 @@ export class RayJobsClient {
     return rows.map((row) => {
       const r = row as Record<string, unknown>;
       return {
-        nodeId: String(r.node_id), nodeIp: String(r.node_ip), isHead: r.is_head_node === true, state: String(r.state),
+        nodeId: String(r.node_id),
+        nodeIp: String(r.node_ip),
+        isHead: r.is_head_node === true,
+        state: String(r.state),
         resources: numbers(r.resources_total),
       };
     });
@@ -76,7 +80,8 @@ export class RayJobsClient {
   /** Submits a job; returns its submission id. */
   async submit(job: RayJobSubmission): Promise<string> {
     const body = (await this.json("POST", "/api/jobs/", job)) as { submission_id?: unknown };
-    if (typeof body.submission_id !== "string") throw new RayClusterError(`the cluster at ${this.address} accepted the job but named no submission id`);
+    if (typeof body.submission_id !== "string")
+      throw new RayClusterError(`the cluster at ${this.address} accepted the job but named no submission id`);
     return body.submission_id;
   }
 
@@ -112,13 +117,25 @@ export class RayJobsClient {
   /** Uploads a zip the cluster then unpacks as a job's working_dir. */
   async uploadPackage(uri: string, zip: Buffer): Promise<void> {
     const response = await this.request("PUT", packagePath(uri), zip, "application/octet-stream");
-    if (!response.ok) throw new RayClusterError(`uploading ${uri} to ${this.address} failed: HTTP ${response.status} ${response.body.toString("utf8").slice(-300)}`);
+    if (!response.ok)
+      throw new RayClusterError(
+        `uploading ${uri} to ${this.address} failed: HTTP ${response.status} ${response.body.toString("utf8").slice(-300)}`,
+      );
   }
 
   private async json(method: string, path: string, body?: unknown): Promise<unknown> {
-    const response = await this.request(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), "application/json");
+    const response = await this.request(
+      method,
+      path,
+      body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+      "application/json",
+    );
     const text = response.body.toString("utf8");
-    if (!response.ok) throw new RayClusterError(`${method} ${path} on ${this.address} failed: HTTP ${response.status} ${text.slice(0, 300)}`, { status: response.status });
+    if (!response.ok)
+      throw new RayClusterError(
+        `${method} ${path} on ${this.address} failed: HTTP ${response.status} ${text.slice(0, 300)}`,
+        { status: response.status },
+      );
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -130,29 +147,54 @@ export class RayJobsClient {
    * node:http, not fetch: fetch sends the Sec-Fetch-* headers of a browser, and Ray refuses what looks like browser
    * traffic (HTTP 405) to keep web pages from submitting jobs.
    */
-  private request(method: string, path: string, body?: Buffer, type?: string): Promise<{ ok: boolean; status: number; body: Buffer }> {
+  private request(
+    method: string,
+    path: string,
+    body?: Buffer,
+    type?: string,
+  ): Promise<{ ok: boolean; status: number; body: Buffer }> {
     const url = new URL(`${this.address}${path}`);
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const fail = (reason: string, cause?: unknown) => reject(new RayClusterError(`the Ray cluster at ${this.address} is unreachable (${method} ${path}): ${reason}`, { cause }));
-      const req = send(url, {
-        method, timeout: REQUEST_TIMEOUT_MS,
-        headers: { ...(type ? { "content-type": type } : {}), ...(body ? { "content-length": body.length } : {}) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) {
-            req.destroy();
-            reject(new RayClusterError(`the answer to ${method} ${path} is over the ${MAX_ANSWER_BYTES} bytes this client reads`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on("end", () => resolve({ ok: res.statusCode! >= 200 && res.statusCode! < 300, status: res.statusCode!, body: Buffer.concat(chunks) }));
-        res.on("error", (error) => fail(error.message, error));
-      });
+      const fail = (reason: string, cause?: unknown) =>
+        reject(
+          new RayClusterError(`the Ray cluster at ${this.address} is unreachable (${method} ${path}): ${reason}`, {
+            cause,
+          }),
+        );
+      const req = send(
+        url,
+        {
+          method,
+          timeout: REQUEST_TIMEOUT_MS,
+          headers: { ...(type ? { "content-type": type } : {}), ...(body ? { "content-length": body.length } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_ANSWER_BYTES) {
+              req.destroy();
+              reject(
+                new RayClusterError(
+                  `the answer to ${method} ${path} is over the ${MAX_ANSWER_BYTES} bytes this client reads`,
+                ),
+              );
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on("end", () =>
+            resolve({
+              ok: res.statusCode! >= 200 && res.statusCode! < 300,
+              status: res.statusCode!,
+              body: Buffer.concat(chunks),
+            }),
+          );
+          res.on("error", (error) => fail(error.message, error));
+        },
+      );
       req.on("timeout", () => {
         req.destroy();
         fail(`no answer within ${REQUEST_TIMEOUT_MS} ms`);

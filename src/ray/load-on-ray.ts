@@ -26,7 +26,10 @@ const DEFAULT_REMOTE_START_TIMEOUT_MS = 300_000;
 function checkRemoteDependencies(dependencies: readonly string[]): void {
   for (const dependency of dependencies) {
     if (/^(\.|\/|file:)/.test(dependency.trim()) || /\s@\s*file:/.test(dependency)) {
-      throw new ConfigError(`dependencies: "${dependency}" is a path on this machine; an extension placed on Ray installs from an index the nodes reach`, { key: "dependencies" });
+      throw new ConfigError(
+        `dependencies: "${dependency}" is a path on this machine; an extension placed on Ray installs from an index the nodes reach`,
+        { key: "dependencies" },
+      );
     }
   }
 }
@@ -38,9 +41,17 @@ function remoteSandboxMode(code: SandboxMode | undefined, file: SandboxMode | un
 }
 
 /** Loads one extension onto the cluster; called by manager.load() when `placement.ray` is given. */
-export async function loadOnRay(context: RemoteContext, cluster: RayClusterOptions | undefined, options: ExtensionOptions, placement: RayPlacement): Promise<Extension> {
+export async function loadOnRay(
+  context: RemoteContext,
+  cluster: RayClusterOptions | undefined,
+  options: ExtensionOptions,
+  placement: RayPlacement,
+): Promise<Extension> {
   if (!cluster) {
-    throw new ConfigError('placement.ray needs a cluster: new ExtensionManager({ cluster: { ray: { address: "http://127.0.0.1:8265" } } })', { key: "placement" });
+    throw new ConfigError(
+      'placement.ray needs a cluster: new ExtensionManager({ cluster: { ray: { address: "http://127.0.0.1:8265" } } })',
+      { key: "placement" },
+    );
   }
   const checked = validateExtensionOptions(options);
   const modulePath = await realpath(checked.modulePath);
@@ -61,7 +72,8 @@ export async function loadOnRay(context: RemoteContext, cluster: RayClusterOptio
   // The services it may call: the code's grant, narrowed by its file, as for a local load.
   const mayCall = grantedServices(checked.services, fromFile.services);
   const granted: RemoteContext = {
-    ...context, resolveService: (service) => (mayCall(service) ? context.resolveService(service) : undefined),
+    ...context,
+    resolveService: (service) => (mayCall(service) ? context.resolveService(service) : undefined),
     serviceNames: () => context.serviceNames().filter(mayCall),
   };
   return startRemoteExtension(granted, {
@@ -69,7 +81,11 @@ export async function loadOnRay(context: RemoteContext, cluster: RayClusterOptio
     modulePath: moduleDirInPackage(moduleName),
     extensionClass: merged.extensionClass,
     // What the node gives is known once its guest reports (ext.placement.sandbox); "required" fails the load without it.
-    sandbox: { backend: sandboxMode === "disabled" ? "none" : "landlock", model: undefined, degraded: sandboxMode === "preferred" },
+    sandbox: {
+      backend: sandboxMode === "disabled" ? "none" : "landlock",
+      model: undefined,
+      degraded: sandboxMode === "preferred",
+    },
     callTimeoutMs: merged.callTimeoutMs,
     startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_REMOTE_START_TIMEOUT_MS,
     restart: options.restart,
@@ -78,11 +94,26 @@ export async function loadOnRay(context: RemoteContext, cluster: RayClusterOptio
     async launch(env, signal) {
       if (signal.aborted) throw new ExtensionClosedError(`loading "${name}" was aborted`);
       const submission = guestJobSubmission({
-        name, packageUri: pkg.uri, moduleName, dependencies: merged.dependencies, placement,
-        env: { ...merged.env, ...env }, sandboxMode, pipInstallOptions: cluster.pipInstallOptions,
+        name,
+        packageUri: pkg.uri,
+        moduleName,
+        dependencies: merged.dependencies,
+        placement,
+        env: { ...merged.env, ...env },
+        sandboxMode,
+        pipInstallOptions: cluster.pipInstallOptions,
       });
-      const job = await startRayGuestJob(client, submission, { name, pollMs: cluster.pollMs ?? DEFAULT_POLL_MS, signal });
-      return { placement: { ...job.placement, sandbox: job.report.sandbox }, pid: job.pid, exited: job.exited, kill: job.kill };
+      const job = await startRayGuestJob(client, submission, {
+        name,
+        pollMs: cluster.pollMs ?? DEFAULT_POLL_MS,
+        signal,
+      });
+      return {
+        placement: { ...job.placement, sandbox: job.report.sandbox },
+        pid: job.pid,
+        exited: job.exited,
+        kill: job.kill,
+      };
     },
   });
 }

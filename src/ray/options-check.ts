@@ -4,7 +4,11 @@ import { ConfigError } from "../errors.js";
 import { checkKnownKeys } from "../config/known-keys.js";
 import type { PlacementOptions, RayClusterOptions, RayPlacement } from "./options.js";
 
-const CLUSTER_RAY_FIELDS: Record<keyof RayClusterOptions, true> = { address: true, pipInstallOptions: true, pollMs: true };
+const CLUSTER_RAY_FIELDS: Record<keyof RayClusterOptions, true> = {
+  address: true,
+  pipInstallOptions: true,
+  pollMs: true,
+};
 const PLACEMENT_FIELDS: Record<keyof PlacementOptions, true> = { ray: true };
 const RAY_PLACEMENT_FIELDS: Record<keyof RayPlacement, true> = { numCpus: true, numGpus: true, resources: true };
 
@@ -15,7 +19,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Pure: `cluster.ray` checked; a bad value is a ConfigError naming the key. */
 export function validateRayCluster(ray: unknown): RayClusterOptions | undefined {
   if (ray === undefined) return undefined;
-  if (!isObject(ray)) throw new ConfigError('cluster.ray must be an object such as { address: "http://127.0.0.1:8265" }', { key: "cluster.ray" });
+  if (!isObject(ray))
+    throw new ConfigError('cluster.ray must be an object such as { address: "http://127.0.0.1:8265" }', {
+      key: "cluster.ray",
+    });
   checkKnownKeys(ray, Object.keys(CLUSTER_RAY_FIELDS), "cluster.ray.");
   const address = ray.address;
   let url: URL | undefined;
@@ -25,14 +32,24 @@ export function validateRayCluster(ray: unknown): RayClusterOptions | undefined 
     url = undefined;
   }
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new ConfigError(`cluster.ray.address must be the Ray dashboard's http(s) URL such as "http://127.0.0.1:8265", got ${JSON.stringify(address)}`, { key: "cluster.ray.address" });
+    throw new ConfigError(
+      `cluster.ray.address must be the Ray dashboard's http(s) URL such as "http://127.0.0.1:8265", got ${JSON.stringify(address)}`,
+      { key: "cluster.ray.address" },
+    );
   }
   const options = ray.pipInstallOptions;
   if (options !== undefined && !(Array.isArray(options) && options.every((o) => typeof o === "string"))) {
-    throw new ConfigError("cluster.ray.pipInstallOptions must be a list of strings", { key: "cluster.ray.pipInstallOptions" });
+    throw new ConfigError("cluster.ray.pipInstallOptions must be a list of strings", {
+      key: "cluster.ray.pipInstallOptions",
+    });
   }
-  if (ray.pollMs !== undefined && !(Number.isInteger(ray.pollMs) && (ray.pollMs as number) >= 50 && (ray.pollMs as number) <= 10_000)) {
-    throw new ConfigError(`cluster.ray.pollMs must be an integer from 50 to 10000, got ${JSON.stringify(ray.pollMs)}`, { key: "cluster.ray.pollMs" });
+  if (
+    ray.pollMs !== undefined &&
+    !(Number.isInteger(ray.pollMs) && (ray.pollMs as number) >= 50 && (ray.pollMs as number) <= 10_000)
+  ) {
+    throw new ConfigError(`cluster.ray.pollMs must be an integer from 50 to 10000, got ${JSON.stringify(ray.pollMs)}`, {
+      key: "cluster.ray.pollMs",
+    });
   }
   return ray as unknown as RayClusterOptions;
 }
@@ -46,16 +63,25 @@ function checkAmount(value: unknown, key: string): void {
 /** Pure: `placement` checked; a bad value is a ConfigError naming the key. */
 export function validatePlacement(placement: unknown): PlacementOptions | undefined {
   if (placement === undefined) return undefined;
-  if (!isObject(placement)) throw new ConfigError("placement must be an object such as { ray: { resources: { node_b: 1 } } }", { key: "placement" });
+  if (!isObject(placement))
+    throw new ConfigError("placement must be an object such as { ray: { resources: { node_b: 1 } } }", {
+      key: "placement",
+    });
   checkKnownKeys(placement, Object.keys(PLACEMENT_FIELDS), "placement.");
   const ray = placement.ray;
   if (ray === undefined) return placement as PlacementOptions;
-  if (!isObject(ray)) throw new ConfigError("placement.ray must be an object such as { numCpus: 1, resources: { node_b: 1 } }", { key: "placement.ray" });
+  if (!isObject(ray))
+    throw new ConfigError("placement.ray must be an object such as { numCpus: 1, resources: { node_b: 1 } }", {
+      key: "placement.ray",
+    });
   checkKnownKeys(ray, Object.keys(RAY_PLACEMENT_FIELDS), "placement.ray.");
   checkAmount(ray.numCpus, "placement.ray.numCpus");
   checkAmount(ray.numGpus, "placement.ray.numGpus");
   if (ray.resources !== undefined) {
-    if (!isObject(ray.resources)) throw new ConfigError("placement.ray.resources must map resource names to amounts", { key: "placement.ray.resources" });
+    if (!isObject(ray.resources))
+      throw new ConfigError("placement.ray.resources must map resource names to amounts", {
+        key: "placement.ray.resources",
+      });
     for (const [name, amount] of Object.entries(ray.resources)) checkAmount(amount, `placement.ray.resources.${name}`);
   }
   return placement as PlacementOptions;

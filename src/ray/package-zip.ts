@@ -70,9 +70,13 @@ async function readNoFollow(file: string, budget: number): Promise<Buffer | unde
   try {
     const info = await fh.stat();
     if (!info.isFile()) return undefined;
-    if (info.size > budget) throw new RayClusterError(`the package for the Ray cluster is over its size limit at ${file.replace(/^\/proc\/self\/fd\/\d+\//, "")}`);
+    if (info.size > budget)
+      throw new RayClusterError(
+        `the package for the Ray cluster is over its size limit at ${file.replace(/^\/proc\/self\/fd\/\d+\//, "")}`,
+      );
     const data = await fh.readFile();
-    if (data.length > budget) throw new RayClusterError("the package for the Ray cluster grew over its size limit while it was read");
+    if (data.length > budget)
+      throw new RayClusterError("the package for the Ray cluster grew over its size limit while it was read");
     return data;
   } finally {
     await fh.close();
@@ -142,7 +146,10 @@ export function writeZip(entries: readonly Entry[]): Buffer {
 }
 
 /** The folders packed into one zip and the URI Ray knows it by: its content's hash, so an unchanged package is uploaded once. */
-export async function buildPackage(sources: readonly PackageSource[], options?: PackageOptions): Promise<{ uri: string; zip: Buffer }> {
+export async function buildPackage(
+  sources: readonly PackageSource[],
+  options?: PackageOptions,
+): Promise<{ uri: string; zip: Buffer }> {
   const zip = writeZip(await collectFiles(sources, options));
   const hash = createHash("sha256").update(zip).digest("hex").slice(0, 32);
   return { uri: `gcs://_ray_pkg_${hash}.zip`, zip };

@@ -4,7 +4,13 @@
 import type { ExitInfo } from "../errors.js";
 import { RayClusterError, SandboxUnavailableError } from "../errors.js";
 import { findGuestReport, REPORT_PREFIX, type GuestReport } from "./job-spec.js";
-import { TERMINAL_JOB_STATUSES, type RayJobInfo, type RayJobsClient, type RayJobSubmission, type RayNode } from "./jobs-client.js";
+import {
+  TERMINAL_JOB_STATUSES,
+  type RayJobInfo,
+  type RayJobsClient,
+  type RayJobSubmission,
+  type RayNode,
+} from "./jobs-client.js";
 
 /** Where a remote extension runs (`ext.placement`). */
 export interface RayPlacementInfo {
@@ -38,15 +44,28 @@ export function unplaceable(nodes: readonly RayNode[], submission: RayJobSubmiss
   const wanted: Record<string, number> = { ...submission.entrypoint_resources };
   if (submission.entrypoint_num_cpus) wanted.CPU = submission.entrypoint_num_cpus;
   if (submission.entrypoint_num_gpus) wanted.GPU = submission.entrypoint_num_gpus;
-  const fits = nodes.some((node) => node.state === "ALIVE" && Object.entries(wanted).every(([name, amount]) => (node.resources[name] ?? 0) >= amount));
+  const fits = nodes.some(
+    (node) =>
+      node.state === "ALIVE" && Object.entries(wanted).every(([name, amount]) => (node.resources[name] ?? 0) >= amount),
+  );
   return fits ? undefined : JSON.stringify(wanted);
 }
 
 /** The job's end as an ExitInfo: Ray's status and message first, then the last lines of its log. */
 export function jobExit(info: RayJobInfo | undefined, jobId: string, logs: string): ExitInfo {
-  const status = info ? `Ray job ${jobId} ${info.status}${info.message ? `: ${info.message}` : ""}` : `Ray job ${jobId}: status unknown (the cluster did not answer)`;
-  const tail = logs.split("\n").filter((line) => line.trim() !== "").slice(-LOG_LINES_KEPT);
-  return { exitCode: info?.driverExitCode ?? null, signal: null, stderrTail: [...tail.filter((line) => !line.startsWith(REPORT_PREFIX)), status], rayJobStatus: info?.status };
+  const status = info
+    ? `Ray job ${jobId} ${info.status}${info.message ? `: ${info.message}` : ""}`
+    : `Ray job ${jobId}: status unknown (the cluster did not answer)`;
+  const tail = logs
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .slice(-LOG_LINES_KEPT);
+  return {
+    exitCode: info?.driverExitCode ?? null,
+    signal: null,
+    stderrTail: [...tail.filter((line) => !line.startsWith(REPORT_PREFIX)), status],
+    rayJobStatus: info?.status,
+  };
 }
 
 /**
@@ -54,10 +73,17 @@ export function jobExit(info: RayJobInfo | undefined, jobId: string, logs: strin
  * knows where it runs before the handshake; rejects when the job ends first, the start is aborted, or `required`
  * confinement cannot be had on the node (the job is stopped then).
  */
-export async function startRayGuestJob(client: RayJobsClient, submission: RayJobSubmission, options: { name: string; pollMs: number; signal: AbortSignal }): Promise<RayGuestJob> {
+export async function startRayGuestJob(
+  client: RayJobsClient,
+  submission: RayJobSubmission,
+  options: { name: string; pollMs: number; signal: AbortSignal },
+): Promise<RayGuestJob> {
   // Ray keeps a job that no node can place PENDING (for 15 minutes by default), and cannot stop it: refuse it here.
   const missing = unplaceable(await client.nodes(), submission);
-  if (missing) throw new RayClusterError(`extension "${options.name}" cannot be placed: no alive node of the cluster at ${client.address} offers ${missing}`);
+  if (missing)
+    throw new RayClusterError(
+      `extension "${options.name}" cannot be placed: no alive node of the cluster at ${client.address} offers ${missing}`,
+    );
   const jobId = await client.submit(submission);
   let last: RayJobInfo | undefined;
   let ended = false;
@@ -73,13 +99,16 @@ export async function startRayGuestJob(client: RayJobsClient, submission: RayJob
   let report: GuestReport | undefined;
   try {
     while (!report) {
-      if (options.signal.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error("the start was aborted");
+      if (options.signal.aborted)
+        throw options.signal.reason instanceof Error ? options.signal.reason : new Error("the start was aborted");
       last = await client.job(jobId);
       report = findGuestReport(await readLogs());
       if (!report && TERMINAL_JOB_STATUSES.includes(last.status)) {
         ended = true;
         const exit = jobExit(last, jobId, await readLogs());
-        throw new RayClusterError(`extension "${options.name}": its Ray job ended before the guest started: ${exit.stderrTail.at(-1)}\n${exit.stderrTail.slice(-6, -1).join("\n")}`);
+        throw new RayClusterError(
+          `extension "${options.name}": its Ray job ended before the guest started: ${exit.stderrTail.at(-1)}\n${exit.stderrTail.slice(-6, -1).join("\n")}`,
+        );
       }
       if (!report) await sleep(options.pollMs);
     }
@@ -90,7 +119,8 @@ export async function startRayGuestJob(client: RayJobsClient, submission: RayJob
   if (report.mode === "required" && report.sandbox.backend === "none") {
     stop();
     throw new SandboxUnavailableError(options.name, `the Ray node cannot confine the guest: ${report.sandbox.reason}`, {
-      model: "ray-node", remedy: ["place it on a node whose kernel has Landlock (Linux 5.13 or newer, landlock in lsm=)"],
+      model: "ray-node",
+      remedy: ["place it on a node whose kernel has Landlock (Linux 5.13 or newer, landlock in lsm=)"],
     });
   }
   const nodeId = last?.driverNodeId ?? (await client.job(jobId).catch(() => undefined))?.driverNodeId ?? "";
@@ -113,6 +143,10 @@ export async function startRayGuestJob(client: RayJobsClient, submission: RayJob
   })();
   return {
     placement: { backend: "ray", jobId, nodeId, nodeAddress: node?.nodeIp ?? "" },
-    pid: report.pid, report, exited, kill: stop, status: () => last,
+    pid: report.pid,
+    report,
+    exited,
+    kill: stop,
+    status: () => last,
   };
 }

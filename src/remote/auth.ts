@@ -39,5 +39,9 @@ export function readPreamble(received: Buffer): PreambleVerdict {
   const head = received.subarray(0, Math.min(received.length, AUTH_MAGIC.length));
   if (!head.equals(AUTH_MAGIC.subarray(0, head.length))) return { kind: "bad-magic" };
   if (received.length < PREAMBLE_BYTES) return { kind: "more" };
-  return { kind: "token", key: tokenKey(received.subarray(AUTH_MAGIC.length, PREAMBLE_BYTES)), rest: received.subarray(PREAMBLE_BYTES) };
+  return {
+    kind: "token",
+    key: tokenKey(received.subarray(AUTH_MAGIC.length, PREAMBLE_BYTES)),
+    rest: received.subarray(PREAMBLE_BYTES),
+  };
 }

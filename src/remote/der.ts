@@ -30,7 +30,8 @@ export function objectId(dotted: string): Buffer {
   const out: number[] = [40 * parts[0]! + parts[1]!];
   for (const part of parts.slice(2)) {
     const group: number[] = [part & 0x7f];
-    for (let rest = Math.floor(part / 128); rest > 0; rest = Math.floor(rest / 128)) group.unshift(0x80 | (rest & 0x7f));
+    for (let rest = Math.floor(part / 128); rest > 0; rest = Math.floor(rest / 128))
+      group.unshift(0x80 | (rest & 0x7f));
     out.push(...group);
   }
   return element(0x06, Buffer.from(out));
@@ -40,5 +41,7 @@ export function objectId(dotted: string): Buffer {
 export function time(date: Date): Buffer {
   const iso = date.toISOString().replace(/[-:T]/g, "").slice(0, 14) + "Z"; // YYYYMMDDHHMMSSZ
   const year = date.getUTCFullYear();
-  return year >= 1950 && year < 2050 ? element(0x17, Buffer.from(iso.slice(2), "ascii")) : element(0x18, Buffer.from(iso, "ascii"));
+  return year >= 1950 && year < 2050
+    ? element(0x17, Buffer.from(iso.slice(2), "ascii"))
+    : element(0x18, Buffer.from(iso, "ascii"));
 }

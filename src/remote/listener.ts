@@ -38,7 +38,10 @@ export class ClusterListener {
   readonly address: string;
   readonly port: number;
   private readonly server: Server;
-  private readonly expected = new Map<string, { resolve: (socket: TLSSocket) => void; reject: (error: Error) => void }>();
+  private readonly expected = new Map<
+    string,
+    { resolve: (socket: TLSSocket) => void; reject: (error: Error) => void }
+  >();
   /** Connections not yet authenticated, by their peer's address and port (the same on the TCP and the TLS socket). */
   private readonly waiting = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
   private readonly counts = { accepted: 0, refused: 0 };
@@ -46,7 +49,13 @@ export class ClusterListener {
   private readonly live = new Set<TLSSocket>();
   private closed = false;
 
-  private constructor(server: Server, fingerprint: string, port: number, private readonly options: ResolvedListen, private readonly logger: Logger) {
+  private constructor(
+    server: Server,
+    fingerprint: string,
+    port: number,
+    private readonly options: ResolvedListen,
+    private readonly logger: Logger,
+  ) {
     this.server = server;
     this.fingerprint = fingerprint;
     this.port = port;
@@ -56,7 +65,12 @@ export class ClusterListener {
   /** Makes the TLS identity and binds; rejects when the address cannot be bound. */
   static async open(options: ResolvedListen, logger: Logger): Promise<ClusterListener> {
     const identity = makeTlsIdentity();
-    const server = createServer({ key: identity.key, cert: identity.cert, minVersion: "TLSv1.3", handshakeTimeout: options.authTimeoutMs });
+    const server = createServer({
+      key: identity.key,
+      cert: identity.cert,
+      minVersion: "TLSv1.3",
+      handshakeTimeout: options.authTimeoutMs,
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.port, options.host, () => {
@@ -85,7 +99,9 @@ export class ClusterListener {
     accepted.catch(() => {}); // a cancelled slot nobody awaits is not an unhandled rejection
     this.expected.set(key, settle);
     return {
-      token, accepted, env: dialEnv(this.address, this.fingerprint, token),
+      token,
+      accepted,
+      env: dialEnv(this.address, this.fingerprint, token),
       cancel: (reason) => {
         if (this.expected.get(key) !== settle) return;
         this.expected.delete(key);
@@ -109,9 +125,13 @@ export class ClusterListener {
   private serve(): void {
     // Counted from the TCP accept, before TLS: the handshake is the expensive part a flood would aim at.
     this.server.on("connection", (socket: Socket) => {
-      if (this.waiting.size >= this.options.maxPendingConnections) return this.refuse(socket, "too many connections waiting to authenticate");
+      if (this.waiting.size >= this.options.maxPendingConnections)
+        return this.refuse(socket, "too many connections waiting to authenticate");
       const id = peerId(socket);
-      const timer = setTimeout(() => this.refuse(socket, `no token within ${this.options.authTimeoutMs} ms`), this.options.authTimeoutMs);
+      const timer = setTimeout(
+        () => this.refuse(socket, `no token within ${this.options.authTimeoutMs} ms`),
+        this.options.authTimeoutMs,
+      );
       timer.unref();
       this.waiting.set(id, { socket, timer });
       socket.once("close", () => this.settled(id, socket));
@@ -161,7 +181,9 @@ export class ClusterListener {
     this.counts.refused += 1;
     const n = this.counts.refused;
     if (n <= LOGGED_REFUSALS || n % 100 === 0) {
-      this.logger.warn(`pyisolate cluster listener: refused a connection from ${socket.remoteAddress ?? "?"}: ${why} (${n} refused so far)`);
+      this.logger.warn(
+        `pyisolate cluster listener: refused a connection from ${socket.remoteAddress ?? "?"}: ${why} (${n} refused so far)`,
+      );
     }
     socket.destroy();
   }

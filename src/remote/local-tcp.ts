@@ -8,14 +8,17 @@ import { TRANSPORT_ENV_NAMES } from "./auth.js";
 import type { PendingConnection } from "./listener.js";
 
 /** Why a CUDA tensor cannot go over TCP: its IPC handle opens only on the GPU's own machine. */
-export const CUDA_OVER_TCP = "CUDA tensors cannot cross the TCP transport (tensors travel by value, and a CUDA IPC handle opens only on its own machine): copy it to the CPU first (.cpu())";
+export const CUDA_OVER_TCP =
+  "CUDA tensors cannot cross the TCP transport (tensors travel by value, and a CUDA IPC handle opens only on its own machine): copy it to the CPU first (.cpu())";
 /** Tells the guest to refuse CUDA tensors with the same reason (tensors_torch.py). */
 export const CUDA_REFUSE_ENV = "PYISOLATE_CUDA_REFUSE";
 
 /** Pure: the application's env without the dial variables, which only the host sets (a stray one would make it dial). */
 export function withoutDialEnv(env: Record<string, string> | undefined): Record<string, string> | undefined {
   if (env === undefined) return undefined;
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !(TRANSPORT_ENV_NAMES as readonly string[]).includes(name)));
+  return Object.fromEntries(
+    Object.entries(env).filter(([name]) => !(TRANSPORT_ENV_NAMES as readonly string[]).includes(name)),
+  );
 }
 
 /**

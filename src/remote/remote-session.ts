@@ -36,7 +36,10 @@ class RemoteProcess implements SessionProcess {
   readonly pid = undefined;
   hasExited = false;
   readonly exited: Promise<ExitInfo>;
-  constructor(private readonly job: RemoteJob, private readonly socket: TLSSocket) {
+  constructor(
+    private readonly job: RemoteJob,
+    private readonly socket: TLSSocket,
+  ) {
     this.exited = job.exited.then((exit) => {
       this.hasExited = true;
       return exit;
@@ -62,12 +65,30 @@ class RemoteProcess implements SessionProcess {
   }
 }
 
-export async function startRemoteExtension(context: RemoteContext, options: RemoteExtensionOptions): Promise<Extension> {
+export async function startRemoteExtension(
+  context: RemoteContext,
+  options: RemoteExtensionOptions,
+): Promise<Extension> {
   const logger = options.logger ?? context.logger;
   const extension: Extension = new Extension({
-    name: options.name, logger, callTimeoutMs: options.callTimeoutMs, stopGraceMs: context.stopGraceMs,
+    name: options.name,
+    logger,
+    callTimeoutMs: options.callTimeoutMs,
+    stopGraceMs: context.stopGraceMs,
     sandbox: options.sandbox ?? { backend: "none", model: undefined, degraded: false },
-    environment: { name: options.name, venvPath: "", pythonPath: "", basePython: "", pythonVersion: "", installer: "uv", backend: "uv", fingerprint: "", reused: true, installSandbox: undefined, systemSitePackages: false },
+    environment: {
+      name: options.name,
+      venvPath: "",
+      pythonPath: "",
+      basePython: "",
+      pythonVersion: "",
+      installer: "uv",
+      backend: "uv",
+      fingerprint: "",
+      reused: true,
+      installSandbox: undefined,
+      systemSitePackages: false,
+    },
     restart: options.restart === undefined ? undefined : resolveRestartPolicy(options.restart),
     // Runs after the constructor (a failed start, a stop), so `extension` is assigned by then.
     onFinished: async () => context.unregister(extension),
@@ -78,7 +99,12 @@ export async function startRemoteExtension(context: RemoteContext, options: Remo
   return extension;
 }
 
-async function remoteSession(context: RemoteContext, options: RemoteExtensionOptions, hooks: SessionHooks, signal: AbortSignal | undefined): Promise<GuestSession> {
+async function remoteSession(
+  context: RemoteContext,
+  options: RemoteExtensionOptions,
+  hooks: SessionHooks,
+  signal: AbortSignal | undefined,
+): Promise<GuestSession> {
   const { name } = options;
   const pending = (await context.listener()).expect(name);
   const abort = new AbortController();
@@ -90,8 +116,13 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
   let timer: NodeJS.Timeout | undefined;
   try {
     const started = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ExtensionLoadError(name, `no connection and handshake within ${timeoutMs} ms`)), timeoutMs);
-      abort.signal.addEventListener("abort", () => reject(new ExtensionLoadError(name, "the start was aborted")), { once: true });
+      timer = setTimeout(
+        () => reject(new ExtensionLoadError(name, `no connection and handshake within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      abort.signal.addEventListener("abort", () => reject(new ExtensionLoadError(name, "the start was aborted")), {
+        once: true,
+      });
     });
     started.catch(() => {});
     job = await Promise.race([options.launch({ ...pending.env, [CUDA_REFUSE_ENV]: "1" }, abort.signal), started]);
@@ -105,12 +136,20 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
     const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits), undefined, CUDA_OVER_TCP);
     const greeting = new Handshake(name);
     let pythonVersion = "";
-    let settle!: (error: Error | undefined, ready?: { methods: string[]; extensionClass: string; streams: string[] }) => void;
-    const ready = new Promise<{ methods: string[]; extensionClass: string; streams: string[] }>((resolve, reject) => (settle = (e, r) => (e ? reject(e) : resolve(r!))));
+    let settle!: (
+      error: Error | undefined,
+      ready?: { methods: string[]; extensionClass: string; streams: string[] },
+    ) => void;
+    const ready = new Promise<{ methods: string[]; extensionClass: string; streams: string[] }>(
+      (resolve, reject) => (settle = (e, r) => (e ? reject(e) : resolve(r!))),
+    );
     let serving = false; // past the handshake: a failure ends the session, not the start
     const failLater = (error: Error) => (serving ? hooks.failure(error) : settle(error));
     peer = new RpcPeer(socket, {
-      resolveTarget: context.resolveService, caller: name, kinds: [tensors.codec()], limits: resolveLimits(options.protocolLimits),
+      resolveTarget: context.resolveService,
+      caller: name,
+      kinds: [tensors.codec()],
+      limits: resolveLimits(options.protocolLimits),
       // The connection often closes just before the job ends (a shutdown): give it the same grace as a local guest.
       onDisconnect: () => {
         setTimeout(() => {
@@ -120,13 +159,27 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
       onProtocolError: (error) => failLater(error),
       onControl: (message) => {
         if (message.k === "event") return hooks.event(message.name, message.payload);
-        if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal") return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
+        if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal")
+          return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
         const step = greeting.accept(message as unknown as Record<string, unknown>);
         if (step.kind === "init") {
           pythonVersion = step.python;
-          return peer!.send({ k: "init", v: PROTOCOL_VERSION, name, modulePath: options.modulePath, extensionClass: options.extensionClass ?? null, tensors: tensors.init, services: context.serviceNames() });
+          return peer!.send({
+            k: "init",
+            v: PROTOCOL_VERSION,
+            name,
+            modulePath: options.modulePath,
+            extensionClass: options.extensionClass ?? null,
+            tensors: tensors.init,
+            services: context.serviceNames(),
+          });
         }
-        if (step.kind === "ready") return settle(undefined, { methods: step.methods, extensionClass: step.extensionClass, streams: step.streams ?? [] });
+        if (step.kind === "ready")
+          return settle(undefined, {
+            methods: step.methods,
+            extensionClass: step.extensionClass,
+            streams: step.streams ?? [],
+          });
         return failLater(step.error);
       },
     });
@@ -141,7 +194,8 @@ async function remoteSession(context: RemoteContext, options: RemoteExtensionOpt
     return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => {} };
   } catch (error) {
     const cause = error as Error;
-    const failure = cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+    const failure =
+      cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
     pending.cancel(failure);
     peer?.close(failure);
     job?.kill();

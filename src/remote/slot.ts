@@ -28,7 +28,12 @@ export interface RemoteSlot {
 /** Opens the manager's listener if needed (cluster.listen, else 127.0.0.1) and files a one-time token for `name`. */
 export async function openRemoteSlot(manager: ExtensionManager, name: string): Promise<RemoteSlot> {
   const pending = (await manager.clusterListener()).expect(name);
-  return { token: pending.token, env: pending.env, accept: () => pending.accepted, cancel: (reason) => pending.cancel(reason) };
+  return {
+    token: pending.token,
+    env: pending.env,
+    accept: () => pending.accepted,
+    cancel: (reason) => pending.cancel(reason),
+  };
 }
 
 /**

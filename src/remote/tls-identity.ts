@@ -41,7 +41,11 @@ export function makeTlsIdentity(commonName = "pyisolate host", now = new Date())
   // Parsed back once: a malformed encoding fails here, at start, not at a guest's handshake.
   const parsed = new X509Certificate(cert);
   if (!parsed.verify(publicKey)) throw new Error("the self-signed certificate does not verify against its own key");
-  return { key: privateKey.export({ type: "pkcs8", format: "pem" }) as string, cert, fingerprint: certFingerprint(der) };
+  return {
+    key: privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+    cert,
+    fingerprint: certFingerprint(der),
+  };
 }
 
 /** SHA-256 of a certificate's DER bytes, lowercase hex (the pin the guest checks). */

@@ -69,7 +69,9 @@ export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint
   }
   if (seals === null || (seals & F_SEAL_SHRINK) === 0) {
     const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
-    throw new ProtocolError(`received bytes fd is not a memfd sealed against shrinking (${found}): only sealed memfds are accepted`);
+    throw new ProtocolError(
+      `received bytes fd is not a memfd sealed against shrinking (${found}): only sealed memfds are accepted`,
+    );
   }
   if (actual < size) throw new ProtocolError(`received bytes fd holds ${actual} bytes, less than the ${size} declared`);
   const out = Buffer.allocUnsafeSlow(size);

@@ -64,7 +64,9 @@ class DecodeState implements DecodeContext {
 
   attachment(index: unknown): Uint8Array {
     if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= this.attachments.length) {
-      throw new ProtocolError(`attachment index ${JSON.stringify(index)} is not one of the frame's ${this.attachments.length}`);
+      throw new ProtocolError(
+        `attachment index ${JSON.stringify(index)} is not one of the frame's ${this.attachments.length}`,
+      );
     }
     return this.attachments[index]!;
   }
@@ -76,15 +78,30 @@ class DecodeState implements DecodeContext {
   /** `{"$bytes": {"fd": i, "size": n}}`: a copy of n bytes of the frame's fd i (a sealed memfd). */
   bytesFromFd(payload: object): Uint8Array {
     const path = this.codec.bytesFd;
-    if (path === undefined) throw new ProtocolError(`malformed $bytes ${preview(payload)}: bytes by fd need an fd channel, which this connection has not`);
+    if (path === undefined)
+      throw new ProtocolError(
+        `malformed $bytes ${preview(payload)}: bytes by fd need an fd channel, which this connection has not`,
+      );
     const { fd, size, ...rest } = payload as { fd?: unknown; size?: unknown };
-    if (Object.keys(rest).length > 0 || typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd >= this.#frameFds.length
-      || typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-      throw new ProtocolError(`malformed $bytes ${preview(payload)}: expected {"fd": one of the frame's ${this.#frameFds.length} fds, "size": bytes}`);
+    if (
+      Object.keys(rest).length > 0 ||
+      typeof fd !== "number" ||
+      !Number.isInteger(fd) ||
+      fd < 0 ||
+      fd >= this.#frameFds.length ||
+      typeof size !== "number" ||
+      !Number.isSafeInteger(size) ||
+      size < 0
+    ) {
+      throw new ProtocolError(
+        `malformed $bytes ${preview(payload)}: expected {"fd": one of the frame's ${this.#frameFds.length} fds, "size": bytes}`,
+      );
     }
     this.#fdBytes += size;
     if (this.#fdBytes > path.maxBytes) {
-      throw new ProtocolError(`bytes by fd in one frame: ${this.#fdBytes} exceeds the limit maxFrameBytes = ${path.maxBytes}`);
+      throw new ProtocolError(
+        `bytes by fd in one frame: ${this.#fdBytes} exceeds the limit maxFrameBytes = ${path.maxBytes}`,
+      );
     }
     return readMemfd(this.#frameFds[fd]!, size, path.native);
   }
@@ -95,7 +112,10 @@ class DecodeState implements DecodeContext {
  * fds and value-kind states; each is a root of its own (depth counts from 0). Replaces the entries of `values`.
  */
 export function decodeValues(
-  codec: CodecParts, values: unknown[], attachments: readonly Uint8Array[], fds: readonly number[] = [],
+  codec: CodecParts,
+  values: unknown[],
+  attachments: readonly Uint8Array[],
+  fds: readonly number[] = [],
   closeFd?: (fd: number) => void,
 ): unknown[] {
   const state = new DecodeState(codec, attachments, fds);
@@ -150,10 +170,14 @@ function walk(value: unknown, state: DecodeState, depth: number): unknown {
 function decodeTag(tag: string, payload: unknown, state: DecodeState, depth: number): unknown {
   switch (tag) {
     case "$bytes":
-      return typeof payload === "object" && payload !== null && !Array.isArray(payload) ? state.bytesFromFd(payload) : state.attachment(payload);
+      return typeof payload === "object" && payload !== null && !Array.isArray(payload)
+        ? state.bytesFromFd(payload)
+        : state.attachment(payload);
     case "$int":
       if (typeof payload !== "string" || payload.length > MAX_INT_DIGITS + 1 || !INT_PATTERN.test(payload)) {
-        throw new ProtocolError(`malformed $int ${preview(payload)}: expected a decimal string of at most ${MAX_INT_DIGITS} digits`);
+        throw new ProtocolError(
+          `malformed $int ${preview(payload)}: expected a decimal string of at most ${MAX_INT_DIGITS} digits`,
+        );
       }
       return BigInt(payload);
     case "$float":

@@ -77,14 +77,24 @@ export function encodeValue(codec: CodecParts, value: unknown, root: string): En
   } catch (err) {
     throw refused(err, state, root);
   }
-  return { value: encoded, attachments: state.attachments ?? [], tagged: state.tagged, fds: state.fds ?? [], holds: state.holds ?? [] };
+  return {
+    value: encoded,
+    attachments: state.attachments ?? [],
+    tagged: state.tagged,
+    fds: state.fds ?? [],
+    holds: state.holds ?? [],
+  };
 }
 
 /**
  * Encodes a call's `args` and its keyword arguments `kw` (a plain object of checked names) into one frame's
  * attachments and fds, so that tags in either refer to the same frame. Refusals name `args[i]` or `kwargs.name`.
  */
-export function encodeCallValues(codec: CodecParts, args: unknown[], kw: Record<string, unknown>): EncodedValue & { kw: unknown } {
+export function encodeCallValues(
+  codec: CodecParts,
+  args: unknown[],
+  kw: Record<string, unknown>,
+): EncodedValue & { kw: unknown } {
   const state = new EncodeState(codec);
   let encodedArgs: unknown;
   let encodedKw: unknown;
@@ -97,7 +107,11 @@ export function encodeCallValues(codec: CodecParts, args: unknown[], kw: Record<
     throw refused(err, state, root);
   }
   return {
-    value: encodedArgs, kw: encodedKw, attachments: state.attachments ?? [], tagged: state.tagged, fds: state.fds ?? [],
+    value: encodedArgs,
+    kw: encodedKw,
+    attachments: state.attachments ?? [],
+    tagged: state.tagged,
+    fds: state.fds ?? [],
     holds: state.holds ?? [],
   };
 }
@@ -106,7 +120,9 @@ export function encodeCallValues(codec: CodecParts, args: unknown[], kw: Record<
 function refused(err: unknown, state: EncodeState, root: string): unknown {
   state.releaseHolds();
   if (!(err instanceof Refusal)) return err;
-  return new TypeError(`cannot send ${err.what} at ${root}${shortPath(err.path.reverse())}${err.hint ? `: ${err.hint}` : ""}`);
+  return new TypeError(
+    `cannot send ${err.what} at ${root}${shortPath(err.path.reverse())}${err.hint ? `: ${err.hint}` : ""}`,
+  );
 }
 
 /** A path of at most 8 steps: a circular value's is a thousand (`.self.self...`), which says nothing more. */
@@ -160,7 +176,12 @@ function walkObject(value: object, state: EncodeState, depth: number): unknown {
   if (isStreamSource(value)) return exportStream(value, state);
   // Only bytes travel as raw memory; other typed arrays are numbers with a shape, which is what a Tensor is.
   const typed = ArrayBuffer.isView(value) && !(value instanceof DataView);
-  throw new Refusal(describe(value), typed ? "typed arrays other than Uint8Array travel as tensors: send Tensor.from(array, shape) (a numpy array in Python)" : undefined);
+  throw new Refusal(
+    describe(value),
+    typed
+      ? "typed arrays other than Uint8Array travel as tensors: send Tensor.from(array, shape) (a numpy array in Python)"
+      : undefined,
+  );
 }
 
 /** An async iterable or generator travels as `$iter`: the receiver pulls its items with a stream call. */

@@ -70,12 +70,22 @@ export class Codec implements CodecParts {
    * is malformed or unknown. `fds` came with the frame: the codec owns them and closes (with `closeFd`) those
    * that no value kind took, also when decoding fails.
    */
-  decode(value: unknown, attachments: readonly Uint8Array[] = [], fds: readonly number[] = [], closeFd?: (fd: number) => void): unknown {
+  decode(
+    value: unknown,
+    attachments: readonly Uint8Array[] = [],
+    fds: readonly number[] = [],
+    closeFd?: (fd: number) => void,
+  ): unknown {
     return decodeValues(this, [value], attachments, fds, closeFd)[0];
   }
 
   /** Decodes several values of one frame (a call's `args` and `kw`) as `decode` does, sharing its fds; in place. */
-  decodeAll(values: unknown[], attachments: readonly Uint8Array[] = [], fds: readonly number[] = [], closeFd?: (fd: number) => void): unknown[] {
+  decodeAll(
+    values: unknown[],
+    attachments: readonly Uint8Array[] = [],
+    fds: readonly number[] = [],
+    closeFd?: (fd: number) => void,
+  ): unknown[] {
     return decodeValues(this, values, attachments, fds, closeFd);
   }
 }

@@ -7,7 +7,11 @@ import type { FdHold } from "./value-kind.js";
 /** The native calls the channel needs (the tensor addon's). */
 export interface FdTransport {
   sendFds(socketFd: number, bytes: Uint8Array, fds: readonly number[]): number | null;
-  recvFds(socketFd: number, maxFds: number, maxBytes?: number): { bytes: Buffer; fds: number[]; truncated: boolean } | null;
+  recvFds(
+    socketFd: number,
+    maxFds: number,
+    maxBytes?: number,
+  ): { bytes: Buffer; fds: number[]; truncated: boolean } | null;
   closeFd(fd: number): void;
 }
 
@@ -73,7 +77,11 @@ export class FdChannel {
           throw new ProtocolError(`a frame announced ${count} file descriptors but ${got.length} arrived`);
         }
         got.push(...message.fds);
-        if (message.truncated || message.bytes.toString("latin1") !== String(message.fds.length) || got.length > count) {
+        if (
+          message.truncated ||
+          message.bytes.toString("latin1") !== String(message.fds.length) ||
+          got.length > count
+        ) {
           throw new ProtocolError(`the file descriptors sent with a frame do not match its count of ${count}`);
         }
       }

@@ -106,7 +106,8 @@ export class FrameDecoder {
     } catch (err) {
       this.parts = [];
       this.buffered = 0;
-      this.failed = err instanceof ProtocolError ? err : new ProtocolError(`frame decoding failed: ${err}`, { cause: err });
+      this.failed =
+        err instanceof ProtocolError ? err : new ProtocolError(`frame decoding failed: ${err}`, { cause: err });
       throw this.failed;
     }
   }
@@ -151,7 +152,8 @@ export class FrameDecoder {
   private headerLength(data: Buffer, offset: number, room: number): void {
     const length = data.readUInt32BE(offset);
     if (length > room) return; // parseFrame says what is wrong with it
-    if (length > this.limits.maxHeaderBytes) throw overLimit("maxHeaderBytes", "frame header bytes", length, this.limits.maxHeaderBytes);
+    if (length > this.limits.maxHeaderBytes)
+      throw overLimit("maxHeaderBytes", "frame header bytes", length, this.limits.maxHeaderBytes);
   }
 
   private frameLength(data: Buffer, offset: number): number {
@@ -172,7 +174,8 @@ function parseFrame(body: Buffer, limits: FrameLimits): Frame {
   if (headerLength > body.length - 4) {
     throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${body.length - 4} remaining bytes`);
   }
-  if (headerLength > limits.maxHeaderBytes) throw overLimit("maxHeaderBytes", "frame header bytes", headerLength, limits.maxHeaderBytes);
+  if (headerLength > limits.maxHeaderBytes)
+    throw overLimit("maxHeaderBytes", "frame header bytes", headerLength, limits.maxHeaderBytes);
   let header: unknown;
   try {
     header = JSON.parse(body.toString("utf8", 4, 4 + headerLength));
@@ -195,7 +198,8 @@ function parseFrame(body: Buffer, limits: FrameLimits): Frame {
     return { header: record, attachments: [], size: body.length };
   }
   if (!Array.isArray(lengths)) throw new ProtocolError('attachment list "a" must be an array of lengths');
-  if (lengths.length > limits.maxAttachments) throw overLimit("maxAttachments", "frame attachments", lengths.length, limits.maxAttachments);
+  if (lengths.length > limits.maxAttachments)
+    throw overLimit("maxAttachments", "frame attachments", lengths.length, limits.maxAttachments);
   const attachments = new Array<Uint8Array>(lengths.length);
   for (let i = 0; i < lengths.length; i++) {
     const n: unknown = lengths[i];

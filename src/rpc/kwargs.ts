@@ -43,8 +43,14 @@ export function checkKwargs(values: unknown, what: string): Record<string, unkno
   }
   const copy: Record<string, unknown> = {};
   for (const name of Object.keys(values as object)) {
-    if (!isKeywordName(name)) throw new TypeError(`${what}: keyword argument name ${JSON.stringify(name)} is not a Python identifier`);
-    Object.defineProperty(copy, name, { value: (values as Record<string, unknown>)[name], enumerable: true, writable: true, configurable: true });
+    if (!isKeywordName(name))
+      throw new TypeError(`${what}: keyword argument name ${JSON.stringify(name)} is not a Python identifier`);
+    Object.defineProperty(copy, name, {
+      value: (values as Record<string, unknown>)[name],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return copy;
 }
@@ -54,12 +60,15 @@ export function checkKwargs(values: unknown, what: string): Record<string, unkno
  * `kwargs` option), not both. Returns undefined when there are none (an empty set counts as none), so a plain call
  * allocates nothing here.
  */
-export function takeKwargs(args: unknown[], fromOptions: Record<string, unknown> | undefined):
-  { args: unknown[]; kw: Record<string, unknown> | undefined } | undefined {
+export function takeKwargs(
+  args: unknown[],
+  fromOptions: Record<string, unknown> | undefined,
+): { args: unknown[]; kw: Record<string, unknown> | undefined } | undefined {
   const n = args.length;
   const last = n === 0 ? undefined : args[n - 1];
   if (last instanceof Kwargs) {
-    if (fromOptions !== undefined) throw new TypeError("keyword arguments were given twice: by kwargs() and by options.kwargs");
+    if (fromOptions !== undefined)
+      throw new TypeError("keyword arguments were given twice: by kwargs() and by options.kwargs");
     return { args: args.slice(0, n - 1), kw: Object.keys(last.values).length > 0 ? last.values : undefined };
   }
   if (fromOptions === undefined) return undefined;

@@ -62,7 +62,8 @@ export const MAX_HEADER_DEPTH = 3 * MAX_DEPTH + 8;
 export function resolveLimits(partial: Partial<ProtocolLimits> = {}): ProtocolLimits {
   const limits: ProtocolLimits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(partial)) {
-    if (!Object.hasOwn(RANGES, key)) throw new RangeError(`unknown limit ${JSON.stringify(key)}; known: ${LIMIT_NAMES.join(", ")}`);
+    if (!Object.hasOwn(RANGES, key))
+      throw new RangeError(`unknown limit ${JSON.stringify(key)}; known: ${LIMIT_NAMES.join(", ")}`);
     if (value === undefined) continue;
     const range = RANGES[key as keyof ProtocolLimits];
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < range[0] || value > range[1]) {
@@ -74,7 +75,12 @@ export function resolveLimits(partial: Partial<ProtocolLimits> = {}): ProtocolLi
 }
 
 /** The ProtocolError for a count past a limit: it names the limit, the count and the allowed number. */
-export function overLimit(limit: keyof ProtocolLimits | "maxDepth", what: string, count: number, allowed: number): ProtocolError {
+export function overLimit(
+  limit: keyof ProtocolLimits | "maxDepth",
+  what: string,
+  count: number,
+  allowed: number,
+): ProtocolError {
   return new ProtocolError(`${what}: ${count} exceeds the limit ${limit} = ${allowed}`);
 }
 

@@ -16,14 +16,21 @@ export type FrameChunks = Buffer[] & { fds?: number[]; holds?: FdHold[] };
 export const MAX_FRAME_FDS = 4096;
 
 /** Kinds whose fields the owner reads (the handshake checks hello and ready); here only their kind is checked. */
-const CONTROL_KINDS: ReadonlySet<string> = new Set<ControlMessage["k"]>(["hello", "init", "ready", "fatal", "shutdown"]);
+const CONTROL_KINDS: ReadonlySet<string> = new Set<ControlMessage["k"]>([
+  "hello",
+  "init",
+  "ready",
+  "fatal",
+  "shutdown",
+]);
 
 /**
  * Checks a received header and returns it as the message it is: ids, callable ids, names, `args`, `kw`, error
  * objects, release lists and the fd count `f` (at most `maxFds`). A violation is a ProtocolError naming the field.
  */
 export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message & { f?: number } {
-  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new ProtocolError("a frame header must be an object");
+  if (typeof header !== "object" || header === null || Array.isArray(header))
+    throw new ProtocolError("a frame header must be an object");
   const msg = header as Record<string, unknown>;
   fdCount(msg.f, maxFds);
   switch (msg.k) {
@@ -41,14 +48,18 @@ export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message &
       return msg as unknown as Message;
     case "credit": {
       const id = callId(msg, "credit");
-      if (!isId(msg.n, 1) || msg.n > MAX_STREAM_WINDOW) throw new ProtocolError(`credit ${id}: "n" must be a count of items from 1 to ${MAX_STREAM_WINDOW}`);
+      if (!isId(msg.n, 1) || msg.n > MAX_STREAM_WINDOW)
+        throw new ProtocolError(`credit ${id}: "n" must be a count of items from 1 to ${MAX_STREAM_WINDOW}`);
       return msg as unknown as Message;
     }
     case "release":
       idList(msg.fns, 'release: "fns" must be a list of callable ids', false);
       idList(msg.segs, 'release: "segs" must be a list of segment ids', true);
       idList(msg.cudaExports, 'release: "cudaExports" must be a list of CUDA export ids', true);
-      if (msg.cuda !== undefined && !(Array.isArray(msg.cuda) && msg.cuda.every((key) => typeof key === "string" && key.length <= 1024))) {
+      if (
+        msg.cuda !== undefined &&
+        !(Array.isArray(msg.cuda) && msg.cuda.every((key) => typeof key === "string" && key.length <= 1024))
+      ) {
         throw new ProtocolError('release: "cuda" must be a list of CUDA tensor keys');
       }
       return msg as unknown as Message;
@@ -74,9 +85,13 @@ function parseCall(msg: Record<string, unknown>): CallMessage {
   }
   if (msg.kw !== undefined) {
     const kw = msg.kw;
-    if (typeof kw !== "object" || kw === null || Array.isArray(kw)) throw new ProtocolError(`call ${id}: "kw" must be an object of keyword arguments`);
+    if (typeof kw !== "object" || kw === null || Array.isArray(kw))
+      throw new ProtocolError(`call ${id}: "kw" must be an object of keyword arguments`);
     for (const name in kw) {
-      if (!isKeywordName(name)) throw new ProtocolError(`call ${id}: keyword argument name ${JSON.stringify(name).slice(0, 80)} in "kw" is not a Python identifier`);
+      if (!isKeywordName(name))
+        throw new ProtocolError(
+          `call ${id}: keyword argument name ${JSON.stringify(name).slice(0, 80)} in "kw" is not a Python identifier`,
+        );
     }
   }
   return msg as unknown as CallMessage;
@@ -88,7 +103,8 @@ function isId(value: unknown, least: 0 | 1): value is number {
 
 /** The message's call id (a positive integer). */
 function callId(msg: Record<string, unknown>, kind: string): number {
-  if (!isId(msg.id, 1)) throw new ProtocolError(`${kind}: "id" must be a positive integer, got ${JSON.stringify(msg.id)?.slice(0, 40)}`);
+  if (!isId(msg.id, 1))
+    throw new ProtocolError(`${kind}: "id" must be a positive integer, got ${JSON.stringify(msg.id)?.slice(0, 40)}`);
   return msg.id;
 }
 
@@ -100,15 +116,21 @@ function idList(value: unknown, refusal: string, optional: boolean): void {
 /** The number of fds a frame header announces (field `f`, default 0), at most `max` (limit maxFdsPerFrame). */
 function fdCount(f: unknown, max: number): void {
   if (f === undefined) return;
-  if (!isId(f, 0)) throw new ProtocolError(`"f" must be a count of file descriptors, got ${JSON.stringify(f)?.slice(0, 40)}`);
+  if (!isId(f, 0))
+    throw new ProtocolError(`"f" must be a count of file descriptors, got ${JSON.stringify(f)?.slice(0, 40)}`);
   if (f > max) throw overLimit("maxFdsPerFrame", "file descriptors announced by a frame", f, max);
 }
 
 function wireError(value: unknown, id: number): WireError {
   const wire = value as Partial<WireError> | null;
-  if (typeof wire !== "object" || wire === null || typeof wire.type !== "string" || typeof wire.message !== "string"
-    || (wire.traceback !== undefined && typeof wire.traceback !== "string")
-    || (wire.module !== undefined && typeof wire.module !== "string")) {
+  if (
+    typeof wire !== "object" ||
+    wire === null ||
+    typeof wire.type !== "string" ||
+    typeof wire.message !== "string" ||
+    (wire.traceback !== undefined && typeof wire.traceback !== "string") ||
+    (wire.module !== undefined && typeof wire.module !== "string")
+  ) {
     throw new ProtocolError(`error ${id}: "error" must be an object with "type" and "message" strings`);
   }
   return wire as WireError;
@@ -116,7 +138,8 @@ function wireError(value: unknown, id: number): WireError {
 
 /** The messages whose value is encoded into one field. */
 type ValueMessage =
-  | { k: "result"; id: number; value?: unknown } | { k: "event"; name: string; payload?: unknown }
+  | { k: "result"; id: number; value?: unknown }
+  | { k: "event"; name: string; payload?: unknown }
   | { k: "item"; id: number; value?: unknown }
   | { k: "call"; id: number; target?: string; method?: string; fn?: number; args?: unknown; stream?: number };
 
@@ -126,12 +149,18 @@ type ValueMessage =
  * TypeError is thrown. With keyword arguments `kw` (a call), args and kw are encoded as one frame's values.
  */
 export function encodeMessage(
-  codec: Codec, callables: CallableTables, message: ValueMessage, key: "value" | "payload" | "args", value: unknown,
-  root: string = key, kw?: Record<string, unknown>,
+  codec: Codec,
+  callables: CallableTables,
+  message: ValueMessage,
+  key: "value" | "payload" | "args",
+  value: unknown,
+  root: string = key,
+  kw?: Record<string, unknown>,
 ): FrameChunks {
   const mark = callables.mark;
   try {
-    const encoded: EncodedValue & { kw?: unknown } = kw === undefined ? codec.encode(value, root) : codec.encodeCall(value as unknown[], kw);
+    const encoded: EncodedValue & { kw?: unknown } =
+      kw === undefined ? codec.encode(value, root) : codec.encodeCall(value as unknown[], kw);
     const framed: Record<string, unknown> = { ...message, [key]: encoded.value };
     if (kw !== undefined) framed.kw = encoded.kw;
     if (encoded.tagged) framed.x = 1;

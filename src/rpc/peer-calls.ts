@@ -58,7 +58,8 @@ export class IncomingCalls {
       let self: object | undefined;
       if (msg.fn !== undefined) {
         fn = this.context.callables.lookup(msg.fn);
-        if (fn === undefined) throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
+        if (fn === undefined)
+          throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
       } else {
         self = this.context.resolveTarget?.(msg.target);
         if (self === null || (typeof self !== "object" && typeof self !== "function")) {
@@ -66,7 +67,10 @@ export class IncomingCalls {
         }
         fn = lookupMethod(self, msg.method);
         if (fn === undefined) {
-          throw new WireRefusal("AttributeError", `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`);
+          throw new WireRefusal(
+            "AttributeError",
+            `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`,
+          );
         }
       }
       if (kw !== undefined && hasOwnNames(kw)) args.push(kw);
@@ -91,9 +95,10 @@ export class IncomingCalls {
   private openStream(msg: CallMessage, window: number): void {
     const source = msg.fn === undefined ? undefined : this.context.callables.takeStream(msg.fn);
     if (source !== undefined) return this.context.streams.start(msg.id, source, window);
-    const reason = msg.fn === undefined
-      ? `${JSON.stringify(msg.target)}.${JSON.stringify(msg.method)} cannot be streamed: only iterables the host sent can`
-      : `no stream with id ${msg.fn} (streamed already, released, or never sent)`;
+    const reason =
+      msg.fn === undefined
+        ? `${JSON.stringify(msg.target)}.${JSON.stringify(msg.method)} cannot be streamed: only iterables the host sent can`
+        : `no stream with id ${msg.fn} (streamed already, released, or never sent)`;
     this.replyError(msg.id, new WireRefusal("LookupError", reason), false);
   }
 
@@ -136,7 +141,8 @@ const INHERITED = new Set<string>(Object.getOwnPropertyNames(Object.prototype));
  * Getters are never invoked.
  */
 export function lookupMethod(target: object, name: string): AnyFunction | undefined {
-  if (name === "" || name.charCodeAt(0) === 95 /* _ */ || name === "constructor" || INHERITED.has(name)) return undefined;
+  if (name === "" || name.charCodeAt(0) === 95 /* _ */ || name === "constructor" || INHERITED.has(name))
+    return undefined;
   let holder: object | null = target;
   while (holder !== null && holder !== Object.prototype && holder !== Function.prototype) {
     const desc = Object.getOwnPropertyDescriptor(holder, name);

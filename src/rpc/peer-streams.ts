@@ -30,8 +30,12 @@ export class PeerStreams {
 
   constructor(private readonly wire: StreamWire) {
     this.producers = new OutgoingStreams({
-      item: (id, value) => wire.write(encodeMessage(wire.codec, wire.callables, { k: "item", id }, "value", value, "item")),
-      end: (id, error) => wire.writeFrame(error === undefined ? { k: "result", id, value: null } : { k: "error", id, error: toWireError(error) }),
+      item: (id, value) =>
+        wire.write(encodeMessage(wire.codec, wire.callables, { k: "item", id }, "value", value, "item")),
+      end: (id, error) =>
+        wire.writeFrame(
+          error === undefined ? { k: "result", id, value: null } : { k: "error", id, error: toWireError(error) },
+        ),
       backlog: () => wire.backlog(),
       whenDrained: (wake) => this.drainWaiters.push(wake),
     });
@@ -49,7 +53,8 @@ export class PeerStreams {
     let chunks: FrameChunks;
     const id = this.wire.nextId();
     try {
-      if (typeof target !== "string" || typeof method !== "string") throw new TypeError("callStream(target, method, args): target and method must be strings");
+      if (typeof target !== "string" || typeof method !== "string")
+        throw new TypeError("callStream(target, method, args): target and method must be strings");
       if (!Array.isArray(args)) throw new TypeError("stream args must be an array");
       window = checkStreamOptions(options);
       checkCallOptions({ signal: options.signal });
@@ -58,16 +63,34 @@ export class PeerStreams {
       if (split !== undefined) ({ args, kw } = split);
       const signal = options.signal;
       if (signal?.aborted) {
-        throw new CallAbortedError(`stream ${what} was aborted before it was sent`, { cause: signal.reason, timedOut: isTimeoutReason(signal.reason) });
+        throw new CallAbortedError(`stream ${what} was aborted before it was sent`, {
+          cause: signal.reason,
+          timedOut: isTimeoutReason(signal.reason),
+        });
       }
-      chunks = encodeMessage(this.wire.codec, this.wire.callables, { k: "call", id, target, method, stream: window }, "args", args, "args", kw);
+      chunks = encodeMessage(
+        this.wire.codec,
+        this.wire.callables,
+        { k: "call", id, target, method, stream: window },
+        "args",
+        args,
+        "args",
+        kw,
+      );
     } catch (err) {
       return failedStream(err);
     }
-    const call = new StreamCall({
-      credit: (sid, n) => this.wire.writeFrame({ k: "credit", id: sid, n }),
-      cancel: (sid) => this.wire.writeFrame({ k: "cancel", id: sid }),
-    }, id, window, what, options.signal, options.idleTimeoutMs);
+    const call = new StreamCall(
+      {
+        credit: (sid, n) => this.wire.writeFrame({ k: "credit", id: sid, n }),
+        cancel: (sid) => this.wire.writeFrame({ k: "cancel", id: sid }),
+      },
+      id,
+      window,
+      what,
+      options.signal,
+      options.idleTimeoutMs,
+    );
     this.calls.set(id, call);
     this.wire.write(chunks);
     return call;

@@ -16,7 +16,6 @@ import { PeerStreams } from "./peer-streams.js";
 import { failedStream, type StreamOptions } from "./stream-call.js";
 import type { ValueKind } from "./value-kind.js";
 
-
 export interface RpcPeerOptions {
   /** The object whose public methods answer calls to `target` (a host service), or undefined. */
   resolveTarget?: (target: string) => object | undefined;
@@ -104,8 +103,13 @@ export class RpcPeer {
       (fnId, args) => this.callFn(fnId, args),
       (fns) => this.writeFrame({ k: "release", fns }),
     );
-    this.codec = new Codec({ kinds: options.kinds, callables: this.callables, bytesFd: options.fdChannel && options.bytesFd });
-    for (const kind of options.kinds ?? []) kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
+    this.codec = new Codec({
+      kinds: options.kinds,
+      callables: this.callables,
+      bytesFd: options.fdChannel && options.bytesFd,
+    });
+    for (const kind of options.kinds ?? [])
+      kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
     this.streams = new PeerStreams({
       codec: this.codec,
       callables: this.callables,
@@ -163,7 +167,8 @@ export class RpcPeer {
 
   /** Calls the callable the other side exported as `fnId` (what proxies of remote callables do). */
   callFn(fnId: number, args: unknown[], options?: CallOptions): Promise<unknown> {
-    if (!Number.isSafeInteger(fnId) || fnId < 0) return Promise.reject(new TypeError(`callFn: bad callable id ${fnId}`));
+    if (!Number.isSafeInteger(fnId) || fnId < 0)
+      return Promise.reject(new TypeError(`callFn: bad callable id ${fnId}`));
     return this.start(undefined, undefined, fnId, args, options);
   }
 
@@ -172,7 +177,12 @@ export class RpcPeer {
    * of what the returned iterator has handed out. Breaking out of for-await, `return()`, the signal and the idle
    * timeout cancel it (the generator is closed); its error rejects the read after its last item.
    */
-  callStream(target: string, method: string, args: unknown[], options: StreamOptions = {}): AsyncIterableIterator<unknown> {
+  callStream(
+    target: string,
+    method: string,
+    args: unknown[],
+    options: StreamOptions = {},
+  ): AsyncIterableIterator<unknown> {
     if (this.closedWith !== undefined) return failedStream(this.closedWith);
     return this.streams.open(target, method, args, options);
   }
@@ -180,7 +190,8 @@ export class RpcPeer {
   /** Sends a control message (init, shutdown, ...) as is; RPC messages are the peer's own business. */
   send(message: ControlMessage, attachments: readonly Uint8Array[] = []): void {
     if (this.closedWith !== undefined) throw this.closedWith;
-    if (RPC_KINDS.has(message.k)) throw new TypeError(`send() is for control messages; use the peer's methods for "${message.k}"`);
+    if (RPC_KINDS.has(message.k))
+      throw new TypeError(`send() is for control messages; use the peer's methods for "${message.k}"`);
     this.write(encodeFrame({ ...message }, attachments));
   }
 
@@ -198,9 +209,10 @@ export class RpcPeer {
    */
   close(cause?: unknown): void {
     if (this.closedWith !== undefined) return;
-    const error = cause instanceof Error
-      ? cause
-      : new ExtensionClosedError("the connection was closed", cause === undefined ? undefined : { cause });
+    const error =
+      cause instanceof Error
+        ? cause
+        : new ExtensionClosedError("the connection was closed", cause === undefined ? undefined : { cause });
     this.closedWith = error;
     const calls = [...this.pending.values()];
     this.pending.clear();
@@ -237,8 +249,11 @@ export class RpcPeer {
   };
 
   private start(
-    target: string | undefined, method: string | undefined, fnId: number | undefined,
-    args: unknown[], options: CallOptions | undefined,
+    target: string | undefined,
+    method: string | undefined,
+    fnId: number | undefined,
+    args: unknown[],
+    options: CallOptions | undefined,
   ): Promise<unknown> {
     // After a disconnect the owner closes with the real cause (a crash): a call made meanwhile is held, never sent,
     // and rejects with that cause like the calls in flight (a kill never surfaces as a closed connection).
@@ -256,13 +271,18 @@ export class RpcPeer {
     if (signal?.aborted) {
       const reason: unknown = signal.reason;
       const what = fnId === undefined ? `${target}.${method}` : `callable #${fnId}`;
-      return Promise.reject(new CallAbortedError(`call ${what} was aborted before it was sent`,
-        { cause: reason, timedOut: isTimeoutReason(reason) }));
+      return Promise.reject(
+        new CallAbortedError(`call ${what} was aborted before it was sent`, {
+          cause: reason,
+          timedOut: isTimeoutReason(reason),
+        }),
+      );
     }
     const id = this.nextCallId++;
     let chunks: FrameChunks;
     try {
-      const message = fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
+      const message =
+        fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
       chunks = encodeMessage(this.codec, this.callables, message, "args", args, "args", kw);
     } catch (err) {
       return Promise.reject(err);
@@ -334,7 +354,8 @@ export class RpcPeer {
     const count = msg.f ?? 0;
     if (count === 0) return this.dispatch(msg, frame, []);
     const channel = this.options.fdChannel;
-    if (channel === undefined) throw new ProtocolError(`a frame announced ${count} file descriptors, but this connection carries none`);
+    if (channel === undefined)
+      throw new ProtocolError(`a frame announced ${count} file descriptors, but this connection carries none`);
     const fds = channel.receive(count);
     try {
       this.dispatch(msg, frame, fds);
@@ -405,7 +426,9 @@ export class RpcPeer {
       return this.codec.decodeAll(values, frame.attachments, owned, (fd) => this.options.fdChannel?.closeReceived(fd));
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
-      throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, { cause: err });
+      throw new ProtocolError(`${String(frame.header.k)} message holds a value that cannot be decoded: ${err}`, {
+        cause: err,
+      });
     }
   }
 
@@ -469,7 +492,9 @@ export class RpcPeer {
  */
 function plain<T>(value: T, kind: string): T {
   if (typeof value === "object" && value !== null && nestsDeeperThan(value, MAX_DEPTH)) {
-    throw new ProtocolError(`${kind} message holds a value nested deeper than the limit maxDepth = ${MAX_DEPTH} levels`);
+    throw new ProtocolError(
+      `${kind} message holds a value nested deeper than the limit maxDepth = ${MAX_DEPTH} levels`,
+    );
   }
   return value;
 }

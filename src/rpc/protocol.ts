@@ -21,9 +21,18 @@ export interface WireError {
 }
 
 /** Header fields the framing adds: `x` (1 when values hold tags) and `f` (fds sent beside the frame). */
-interface Framed { x?: 1; f?: number }
+interface Framed {
+  x?: 1;
+  f?: number;
+}
 
-export interface HelloMessage { k: "hello"; v: number; runtime: string; python: string; pid: number }
+export interface HelloMessage {
+  k: "hello";
+  v: number;
+  runtime: string;
+  python: string;
+  pid: number;
+}
 export interface InitMessage {
   k: "init";
   v: number;
@@ -40,30 +49,81 @@ export interface InitMessage {
   inferenceMode?: boolean;
 }
 /** `streams`: the methods among `methods` that are (async) generator functions, so the proxy streams them. */
-export interface ReadyMessage { k: "ready"; methods: string[]; extensionClass: string; streams?: string[] }
-export interface FatalMessage { k: "fatal"; error: WireError }
-export interface ShutdownMessage { k: "shutdown" }
+export interface ReadyMessage {
+  k: "ready";
+  methods: string[];
+  extensionClass: string;
+  streams?: string[];
+}
+export interface FatalMessage {
+  k: "fatal";
+  error: WireError;
+}
+export interface ShutdownMessage {
+  k: "shutdown";
+}
 /** A call of `target.method` or of the callable `fn`; `kw` (Python identifiers) is absent when there are none. */
 /** `stream` (1..MAX_STREAM_WINDOW): answer with `item`s, this many at first, then as `credit` grants (docs/protocol.md, Streams). */
-export type CallMessage = Framed & { k: "call"; id: number; args: unknown[]; kw?: Record<string, unknown>; stream?: number }
-  & ({ target: string; method: string; fn?: undefined } | { fn: number; target?: undefined; method?: undefined });
-export interface ResultMessage extends Framed { k: "result"; id: number; value: unknown }
-export interface ErrorMessage { k: "error"; id: number; error: WireError }
-export interface CancelMessage { k: "cancel"; id: number }
+export type CallMessage = Framed & {
+  k: "call";
+  id: number;
+  args: unknown[];
+  kw?: Record<string, unknown>;
+  stream?: number;
+} & ({ target: string; method: string; fn?: undefined } | { fn: number; target?: undefined; method?: undefined });
+export interface ResultMessage extends Framed {
+  k: "result";
+  id: number;
+  value: unknown;
+}
+export interface ErrorMessage {
+  k: "error";
+  id: number;
+  error: WireError;
+}
+export interface CancelMessage {
+  k: "cancel";
+  id: number;
+}
 /** One item of the stream call `id`, from its callee; the stream ends with that call's `result` or `error`. */
-export interface ItemMessage extends Framed { k: "item"; id: number; value: unknown }
+export interface ItemMessage extends Framed {
+  k: "item";
+  id: number;
+  value: unknown;
+}
 /** The caller of stream call `id` lets its callee send `n` more items. */
-export interface CreditMessage { k: "credit"; id: number; n: number }
-export interface EventMessage extends Framed { k: "event"; name: string; payload: unknown }
+export interface CreditMessage {
+  k: "credit";
+  id: number;
+  n: number;
+}
+export interface EventMessage extends Framed {
+  k: "event";
+  name: string;
+  payload: unknown;
+}
 /**
  * Callables (`fns`) and, owned by the tensor value kind, shared segments (`segs`) either side may drop; `cuda`
  * (extension to host): host keys of CUDA tensors it freed, once per opening; `cudaExports` (host to extension):
  * its own exports nobody holds.
  */
-export interface ReleaseMessage { k: "release"; fns: number[]; segs?: number[]; cuda?: string[]; cudaExports?: number[] }
+export interface ReleaseMessage {
+  k: "release";
+  fns: number[];
+  segs?: number[];
+  cuda?: string[];
+  cudaExports?: number[];
+}
 
 /** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
 export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
 
-export type Message = ControlMessage | CallMessage | ResultMessage | ErrorMessage | CancelMessage | ReleaseMessage
-  | ItemMessage | CreditMessage;
+export type Message =
+  | ControlMessage
+  | CallMessage
+  | ResultMessage
+  | ErrorMessage
+  | CancelMessage
+  | ReleaseMessage
+  | ItemMessage
+  | CreditMessage;

@@ -37,8 +37,13 @@ export function checkStreamOptions(options: StreamOptions): number {
   if (!(Number.isSafeInteger(window) && window >= 1 && window <= MAX_STREAM_WINDOW)) {
     throw new RangeError(`options.window must be an integer from 1 to ${MAX_STREAM_WINDOW}, got ${window}`);
   }
-  if (idleTimeoutMs !== undefined && !(typeof idleTimeoutMs === "number" && idleTimeoutMs > 0 && idleTimeoutMs <= 2 ** 31 - 1)) {
-    throw new RangeError(`options.idleTimeoutMs must be a number of milliseconds between 1 and 2^31-1, got ${idleTimeoutMs}`);
+  if (
+    idleTimeoutMs !== undefined &&
+    !(typeof idleTimeoutMs === "number" && idleTimeoutMs > 0 && idleTimeoutMs <= 2 ** 31 - 1)
+  ) {
+    throw new RangeError(
+      `options.idleTimeoutMs must be a number of milliseconds between 1 and 2^31-1, got ${idleTimeoutMs}`,
+    );
   }
   return window;
 }
@@ -134,7 +139,8 @@ export class StreamCall implements AsyncIterableIterator<unknown> {
   /** AbortSignal listener. */
   handleEvent(): void {
     const reason: unknown = this.signal?.reason;
-    const timedOut = typeof reason === "object" && reason !== null && (reason as { name?: unknown }).name === "TimeoutError";
+    const timedOut =
+      typeof reason === "object" && reason !== null && (reason as { name?: unknown }).name === "TimeoutError";
     this.stop(new CallAbortedError(`stream ${this.what} was aborted`, { cause: reason, timedOut }));
   }
 
@@ -175,7 +181,12 @@ export class StreamCall implements AsyncIterableIterator<unknown> {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const cause = new DOMException(`no item within ${this.idleTimeoutMs} ms`, "TimeoutError");
-      this.stop(new CallAbortedError(`stream ${this.what} timed out: no item within ${this.idleTimeoutMs} ms`, { cause, timedOut: true }));
+      this.stop(
+        new CallAbortedError(`stream ${this.what} timed out: no item within ${this.idleTimeoutMs} ms`, {
+          cause,
+          timedOut: true,
+        }),
+      );
     }, this.idleTimeoutMs);
   }
 
@@ -215,13 +226,17 @@ export function onceDone(iterator: AsyncIterableIterator<unknown>, done: () => v
     done();
   };
   const wrapped: AsyncIterableIterator<unknown> = {
-    next: () => iterator.next().then((step) => {
-      if (step.done === true) finish();
-      return step;
-    }, (error: unknown) => {
-      finish();
-      throw error;
-    }),
+    next: () =>
+      iterator.next().then(
+        (step) => {
+          if (step.done === true) finish();
+          return step;
+        },
+        (error: unknown) => {
+          finish();
+          throw error;
+        },
+      ),
     return: () => {
       finish();
       return iterator.return?.() ?? Promise.resolve(DONE);

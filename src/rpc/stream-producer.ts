@@ -28,7 +28,9 @@ export function isStreamSource(value: object): value is StreamSource {
 
 function iteratorOf(source: StreamSource): AsyncIterator<unknown> | Iterator<unknown> {
   const asyncIterable = source as Partial<AsyncIterable<unknown>>;
-  return typeof asyncIterable[Symbol.asyncIterator] === "function" ? asyncIterable[Symbol.asyncIterator]!() : (source as Iterator<unknown>);
+  return typeof asyncIterable[Symbol.asyncIterator] === "function"
+    ? asyncIterable[Symbol.asyncIterator]!()
+    : (source as Iterator<unknown>);
 }
 
 class Producer {
@@ -36,7 +38,10 @@ class Producer {
   cancelled = false;
   private wake: (() => void) | undefined;
 
-  constructor(readonly id: number, window: number) {
+  constructor(
+    readonly id: number,
+    window: number,
+  ) {
     this.credit = window;
   }
 
@@ -77,7 +82,9 @@ export class OutgoingStreams {
     if (producer === undefined) return;
     producer.credit += n;
     if (producer.credit > MAX_STREAM_WINDOW) {
-      throw new ProtocolError(`credit ${id}: ${producer.credit} items outstanding exceeds the most a stream may hold, ${MAX_STREAM_WINDOW}`);
+      throw new ProtocolError(
+        `credit ${id}: ${producer.credit} items outstanding exceeds the most a stream may hold, ${MAX_STREAM_WINDOW}`,
+      );
     }
     producer.rouse();
   }

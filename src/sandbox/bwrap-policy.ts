@@ -50,9 +50,24 @@ export const ETC_FOR_PYTHON = [
   "/etc/mime.types", // mimetypes
 ];
 /** Name resolution: only worth exposing when the extension has the network. */
-export const ETC_FOR_NETWORK = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols"];
+export const ETC_FOR_NETWORK = [
+  "/etc/resolv.conf",
+  "/etc/hosts",
+  "/etc/nsswitch.conf",
+  "/etc/host.conf",
+  "/etc/gai.conf",
+  "/etc/services",
+  "/etc/protocols",
+];
 /** What CUDA and the NVIDIA driver read under /sys: PCI topology, NUMA nodes, driver parameters. */
-export const SYS_FOR_GPU = ["/sys/devices", "/sys/bus/pci", "/sys/class/drm", "/sys/dev/char", "/sys/module/nvidia", "/sys/module/nvidia_uvm"];
+export const SYS_FOR_GPU = [
+  "/sys/devices",
+  "/sys/bus/pci",
+  "/sys/class/drm",
+  "/sys/dev/char",
+  "/sys/module/nvidia",
+  "/sys/module/nvidia_uvm",
+];
 
 /** Namespaces and process flags: what the extension can see of the host besides files. */
 export function namespaceArgs(ns: NamespaceSupport, network: boolean): string[] {
@@ -68,7 +83,10 @@ export function namespaceArgs(ns: NamespaceSupport, network: boolean): string[] 
   // Its own cgroup view; "-try" because some kernels and containers lack cgroup namespaces.
   if (ns.cgroup) args.push("--unshare-cgroup-try");
   if (!network) {
-    if (!ns.net) throw new ConfigError("sandbox.network is false but this host cannot create a network namespace", { key: "sandbox.network" });
+    if (!ns.net)
+      throw new ConfigError("sandbox.network is false but this host cannot create a network namespace", {
+        key: "sandbox.network",
+      });
     // An empty network namespace: only a loopback of its own, no route to the host or anywhere else.
     args.push("--unshare-net");
   }
@@ -80,19 +98,30 @@ export function processArgs(): string[] {
   return [
     "--die-with-parent", // the sandbox dies with the host: no orphans
     "--new-session", // a new session: no TIOCSTI keystroke injection into the host's terminal
-    "--cap-drop", "ALL", // no capabilities inside, even where bwrap runs as root without a user namespace
+    "--cap-drop",
+    "ALL", // no capabilities inside, even where bwrap runs as root without a user namespace
   ];
 }
 
 /** Fresh kernel filesystems and the private writable places. Must come before any bind that may lie under /tmp. */
-export function baseMountArgs(home: string | undefined, pinned?: Readonly<Record<string, number>>, tmpSizeBytes?: number): string[] {
+export function baseMountArgs(
+  home: string | undefined,
+  pinned?: Readonly<Record<string, number>>,
+  tmpSizeBytes?: number,
+): string[] {
   // Both tmpfs live in the host's memory: the diskMiB limit caps each (--size applies to the next --tmpfs only).
   const size = tmpSizeBytes === undefined ? [] : ["--size", String(tmpSizeBytes)];
   const args = [
-    "--proc", "/proc", // a procfs of the sandbox's pid namespace, not the host's
-    "--dev", "/dev", // a minimal /dev: null, zero, random, urandom, tty, pts
-    ...size, "--tmpfs", "/dev/shm", // private POSIX shared memory for multiprocessing; host segments stay unreachable
-    ...size, "--tmpfs", "/tmp", // a private, empty /tmp: the host's /tmp is never visible
+    "--proc",
+    "/proc", // a procfs of the sandbox's pid namespace, not the host's
+    "--dev",
+    "/dev", // a minimal /dev: null, zero, random, urandom, tty, pts
+    ...size,
+    "--tmpfs",
+    "/dev/shm", // private POSIX shared memory for multiprocessing; host segments stay unreachable
+    ...size,
+    "--tmpfs",
+    "/tmp", // a private, empty /tmp: the host's /tmp is never visible
   ];
   // A private HOME: the host's home is never bound, so ~/.ssh, ~/.aws and the like do not exist inside.
   if (home) args.push(...bindArgs("--bind", home, pinned), "--setenv", "HOME", home);
@@ -110,7 +139,8 @@ export function systemMountArgs(links: Readonly<Record<string, string>> = {}, ne
     if (target !== undefined) args.push("--symlink", target, dir);
     else args.push("--ro-bind-try", dir, dir);
   }
-  for (const file of network ? [...ETC_FOR_PYTHON, ...ETC_FOR_NETWORK] : ETC_FOR_PYTHON) args.push("--ro-bind-try", file, file);
+  for (const file of network ? [...ETC_FOR_PYTHON, ...ETC_FOR_NETWORK] : ETC_FOR_PYTHON)
+    args.push("--ro-bind-try", file, file);
   return args;
 }
 
@@ -119,10 +149,15 @@ function isAtOrUnder(p: string, root: string): boolean {
 }
 
 /** One bind of a host path at the same path: by its pinned descriptor when the launch has them, else by name. */
-function bindArgs(flag: "--bind" | "--ro-bind", dir: string, pinned: Readonly<Record<string, number>> | undefined): string[] {
+function bindArgs(
+  flag: "--bind" | "--ro-bind",
+  dir: string,
+  pinned: Readonly<Record<string, number>> | undefined,
+): string[] {
   if (!pinned) return [flag, dir, dir];
   const fd = pinned[dir];
-  if (fd === undefined) throw new Error(`buildBwrapArgs: ${dir} would be bound by name; every host path must come pinned`);
+  if (fd === undefined)
+    throw new Error(`buildBwrapArgs: ${dir} would be bound by name; every host path must come pinned`);
   return [`${flag}-fd`, String(fd), dir];
 }
 
@@ -134,7 +169,14 @@ export function bwrapBinds(policy: SandboxPolicy, paths: BwrapPaths): { readOnly
   const covered: string[] = ["/usr"];
   const readOnly: string[] = [];
   const python = typeof paths.pythonInstall === "string" ? [paths.pythonInstall] : paths.pythonInstall;
-  for (const dir of [...python, paths.venv, ...(paths.sharedRuntimes ?? []), paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths]) {
+  for (const dir of [
+    ...python,
+    paths.venv,
+    ...(paths.sharedRuntimes ?? []),
+    paths.runtimeDir,
+    paths.extensionDir,
+    ...policy.readonlyPaths,
+  ]) {
     if (covered.some((r) => isAtOrUnder(dir, r))) continue;
     covered.push(dir);
     readOnly.push(dir);
@@ -154,10 +196,18 @@ function checkConfigPath(p: string, key: string): void {
  * degraded mode: no user namespace, filesystem isolation still on. Config paths must already have passed
  * `guardConfigPaths`; they are checked again here by name.
  */
-export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespaces: NamespaceSupport = ALL_NAMESPACES): string[] {
+export function buildBwrapArgs(
+  policy: SandboxPolicy,
+  paths: BwrapPaths,
+  namespaces: NamespaceSupport = ALL_NAMESPACES,
+): string[] {
   for (const p of policy.writablePaths) checkConfigPath(p, "sandbox.writablePaths");
   for (const p of policy.readonlyPaths) checkConfigPath(p, "sandbox.readonlyPaths");
-  const args = [...namespaceArgs(namespaces, policy.network), ...processArgs(), ...baseMountArgs(paths.home, paths.pinned, paths.tmpSizeBytes)];
+  const args = [
+    ...namespaceArgs(namespaces, policy.network),
+    ...processArgs(),
+    ...baseMountArgs(paths.home, paths.pinned, paths.tmpSizeBytes),
+  ];
   args.push(...systemMountArgs(paths.systemLinks, policy.network));
   // Numeric libraries size their thread pools from /sys/devices/system/cpu; with a GPU all of /sys/devices comes below.
   if (!policy.gpu) args.push("--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu");
@@ -186,10 +236,20 @@ export function buildBwrapArgs(policy: SandboxPolicy, paths: BwrapPaths, namespa
 /** Pure: whether a bwrap of this `--version` number takes `--size` (added in 0.7.0); unknown versions are not trusted with it. */
 export function bwrapSupportsSize(version: string | undefined): boolean {
   const [major, minor] = (version ?? "").split(".").map(Number);
-  return major !== undefined && minor !== undefined && !Number.isNaN(major) && !Number.isNaN(minor) && (major > 0 || minor >= 7);
+  return (
+    major !== undefined &&
+    minor !== undefined &&
+    !Number.isNaN(major) &&
+    !Number.isNaN(minor) &&
+    (major > 0 || minor >= 7)
+  );
 }
 
 /** The whole command: bwrap, its arguments, then the program to run inside. */
-export function wrapWithBwrap(bwrapPath: string, bwrapArgs: readonly string[], command: readonly string[]): { command: string; args: string[] } {
+export function wrapWithBwrap(
+  bwrapPath: string,
+  bwrapArgs: readonly string[],
+  command: readonly string[],
+): { command: string; args: string[] } {
   return { command: bwrapPath, args: [...bwrapArgs, "--", ...command] };
 }

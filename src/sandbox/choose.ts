@@ -15,14 +15,19 @@ export interface SandboxChoice {
 export const LANDLOCK_NET_ABI = 4;
 
 /** Why `backend` cannot enforce `policy` on this host, or undefined when it can. */
-export function cannotEnforce(backend: SandboxBackend, policy: SandboxPolicy, caps: SandboxCapabilities): string | undefined {
+export function cannotEnforce(
+  backend: SandboxBackend,
+  policy: SandboxPolicy,
+  caps: SandboxCapabilities,
+): string | undefined {
   switch (backend) {
     case "bwrap":
       return caps.backend === "bwrap" ? undefined : "bwrap cannot create a user namespace here";
     case "bwrap-degraded":
       // From the probes, not caps.backend: that is the default load's choice, which may pass over a bwrap that runs.
       if (!caps.bwrap || !Object.values(caps.namespaces).some(Boolean)) return "bwrap cannot run here";
-      if (!policy.network && !caps.namespaces.net) return "bwrap cannot create a network namespace here, and sandbox.network is false";
+      if (!policy.network && !caps.namespaces.net)
+        return "bwrap cannot create a network namespace here, and sandbox.network is false";
       return undefined;
     case "landlock":
       if (caps.landlockAbi === 0) return "the kernel offers no Landlock";
@@ -51,7 +56,11 @@ function reasonText(caps: SandboxCapabilities, tried: string[]): string {
  * can enforce the policy; `preferred` falls back in order bwrap → bwrap-degraded → landlock → none and says what
  * was lost. `caps` is unused (and may be undefined) for `disabled`.
  */
-export function chooseSandbox(extension: string, policy: SandboxPolicy, caps: SandboxCapabilities | undefined): SandboxChoice {
+export function chooseSandbox(
+  extension: string,
+  policy: SandboxPolicy,
+  caps: SandboxCapabilities | undefined,
+): SandboxChoice {
   if (policy.mode === "disabled") return { backend: "none", degraded: false };
   if (!caps) throw new Error("chooseSandbox: detection is needed unless the sandbox is disabled");
   const wanted = candidates(policy, caps);

@@ -33,7 +33,8 @@ const KUBERNETES: Record<ContainerLayer, string | undefined> = {
 
 /** The layers whose options are given: seccomp and the masked /proc travel together (see above). */
 function remedyLayers(found: ContainerLayer[]): ContainerLayer[] {
-  const pair: ContainerLayer[] = found.includes("seccomp") || found.includes("masked-proc") ? ["seccomp", "masked-proc"] : [];
+  const pair: ContainerLayer[] =
+    found.includes("seccomp") || found.includes("masked-proc") ? ["seccomp", "masked-proc"] : [];
   return [...pair, ...found.filter((l) => l === "apparmor" || l === "sysctl")];
 }
 
@@ -46,7 +47,8 @@ const LAYER_NAMES: Record<ContainerLayer, string> = {
 
 function runtimeLines(runtime: string | undefined, found: ContainerLayer[]): string[] {
   const layers = remedyLayers(found);
-  const pick = (table: Record<ContainerLayer, string | undefined>) => layers.map((l) => table[l]).filter((o): o is string => o !== undefined);
+  const pick = (table: Record<ContainerLayer, string | undefined>) =>
+    layers.map((l) => table[l]).filter((o): o is string => o !== undefined);
   const lines: string[] = [];
   const docker = pick(DOCKER);
   const podman = pick(PODMAN);
@@ -56,10 +58,13 @@ function runtimeLines(runtime: string | undefined, found: ContainerLayer[]): str
   if (!isKube && !isPodman && docker.length > 0) lines.push(`# Docker: docker run ${docker.join(" ")} ...`);
   if (!isKube && podman.length > 0) lines.push(`# Podman: podman run ${podman.join(" ")} ...`);
   if (!isPodman && kube.length > 0) {
-    const userns = layers.includes("masked-proc") ? " with hostUsers: false in the pod spec (procMount: Unmasked needs a user namespace)" : "";
+    const userns = layers.includes("masked-proc")
+      ? " with hostUsers: false in the pod spec (procMount: Unmasked needs a user namespace)"
+      : "";
     lines.push(`# Kubernetes: the container's securityContext: { ${kube.join(", ")} }${userns}`);
   }
-  if (layers.includes("sysctl")) lines.push("sudo sysctl -w user.max_user_namespaces=15000   # on the host, not in the container");
+  if (layers.includes("sysctl"))
+    lines.push("sudo sysctl -w user.max_user_namespaces=15000   # on the host, not in the container");
   return lines;
 }
 
@@ -68,16 +73,21 @@ export function containerGap(diag: ContainerDiagnosis, landlockAbi: number): San
   if (diag.kind !== "container" || diag.blockers.length === 0) return undefined;
   const layers = diag.blockers.map((b) => b.layer);
   const named = layers.map((l) => LAYER_NAMES[l]).join(", then ");
-  const confined = landlockAbi > 0
-    ? `; Landlock (ABI ${landlockAbi}) already confines the extensions here in the default configuration`
-    : "; the kernel offers no Landlock either, so extensions cannot be confined until one of these is lifted";
+  const confined =
+    landlockAbi > 0
+      ? `; Landlock (ABI ${landlockAbi}) already confines the extensions here in the default configuration`
+      : "; the kernel offers no Landlock either, so extensions cannot be confined until one of these is lifted";
   return {
     id: "userns-container",
     problem: `this ${diag.runtime ?? "container"} container stops bwrap: ${named}${confined}`,
     remedy: [
       ...(diag.bwrapError ? [`# bwrap said: "${diag.bwrapError}"`] : []),
       ...diag.blockers.map((b) => `# ${b.layer}${b.hit ? " (bwrap's error)" : ""}: ${b.evidence}`),
-      ...(diag.capSysAdmin === false ? ["# CAP_SYS_ADMIN is not needed: bwrap gets capabilities in its own user namespace, and adding it leaves the masked /proc in the way"] : []),
+      ...(diag.capSysAdmin === false
+        ? [
+            "# CAP_SYS_ADMIN is not needed: bwrap gets capabilities in its own user namespace, and adding it leaves the masked /proc in the way",
+          ]
+        : []),
       ...runtimeLines(diag.runtime, layers),
     ],
   };

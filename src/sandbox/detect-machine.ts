@@ -30,7 +30,8 @@ export function parseMountinfo(text: string | undefined): Mount[] {
   return mounts;
 }
 
-const unescapeOctal = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+const unescapeOctal = (s: string): string =>
+  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 
 /** The mount that shows at `point` (the last one mounted there). */
 function mountAt(mounts: Mount[], point: string): Mount | undefined {
@@ -74,14 +75,17 @@ export function classifyMachine(files: HostFiles): MachineKind {
   if (marker) evidence.push(`runtime marker: ${marker}`);
   if (files.dockerenv) evidence.push("/.dockerenv exists");
   if (root) evidence.push(`the root file system is ${root.fstype} from ${root.source}`);
-  if (masked.length > 0) evidence.push(`/proc is masked (${masked.length} over-mounts: ${masked.slice(0, 3).join(", ")}${masked.length > 3 ? ", ..." : ""})`);
+  if (masked.length > 0)
+    evidence.push(
+      `/proc is masked (${masked.length} over-mounts: ${masked.slice(0, 3).join(", ")}${masked.length > 3 ? ", ..." : ""})`,
+    );
   if (files.hypervisor) evidence.push("the CPU reports a hypervisor");
   const containerRoot = root !== undefined && ROOT_FS_OF_CONTAINERS.has(root.fstype);
   const blockRoot = root !== undefined && /^\/dev\/(vd|sd|xvd|nvme|hd|mmcblk)/.test(root.source);
   if (marker) return { kind: "container", runtime: marker, evidence };
-  if (containerRoot || masked.length > 0) return { kind: "container", runtime: files.dockerenv ? "docker" : "unknown", evidence };
+  if (containerRoot || masked.length > 0)
+    return { kind: "container", runtime: files.dockerenv ? "docker" : "unknown", evidence };
   if (files.dockerenv && !(files.hypervisor && blockRoot)) return { kind: "container", runtime: "docker", evidence };
   if (files.hypervisor) return { kind: "vm", runtime: undefined, evidence };
   return { kind: "host", runtime: undefined, evidence };
 }
-

@@ -4,7 +4,6 @@ import { classifyMachine } from "./detect-machine.js";
 import type { HostFiles } from "./host-files.js";
 import type { RestrictionModel } from "./types.js";
 
-
 /** What the files say, as values. */
 export interface KernelFacts {
   apparmorRestrictsUserns: boolean;
@@ -115,7 +114,8 @@ export function decideModel(facts: KernelFacts, platform: NodeJS.Platform, probe
   if (facts.maxUserNamespaces === 0 || failure === "userns-limit") return "sysctl";
   if (facts.unprivilegedUsernsClone === 0 || failure === "userns-disabled") return "sysctl";
   if (facts.apparmorRestrictsUserns) return "apparmor";
-  if (facts.selinuxEnforcing && (failure === "uid-map" || failure === "eacces" || failure === "eperm")) return "selinux";
+  if (facts.selinuxEnforcing && (failure === "uid-map" || failure === "eacces" || failure === "eperm"))
+    return "selinux";
   if (!facts.userNsSupported || facts.grsecurity) return "hardened";
   if (facts.lsms.includes("apparmor") && (failure === "uid-map" || failure === "loopback")) return "apparmor";
   if (facts.container !== undefined && failure === "proc-mount") return "container";

@@ -1,6 +1,12 @@
 // Detects, once per process, what confinement this host allows: kernel files, one real bwrap launch, Landlock's ABI.
 
-import { parseBwrapVersion, parseHostFiles, parseLandlockProbe, decideModel, classifyBwrapStderr } from "./detect-parse.js";
+import {
+  parseBwrapVersion,
+  parseHostFiles,
+  parseLandlockProbe,
+  decideModel,
+  classifyBwrapStderr,
+} from "./detect-parse.js";
 import { baseMountArgs, namespaceArgs, processArgs, systemMountArgs } from "./bwrap-policy.js";
 import { diagnoseContainer } from "./detect-container.js";
 import { containerGap } from "./detect-container-remedy.js";
@@ -8,7 +14,15 @@ import { readEvidence } from "./detect-evidence.js";
 import { findExecutable, readSystemLinks, runQuiet } from "./host.js";
 import { landlockGap, modelGap, namespaceGaps } from "./remedies.js";
 import { chooseSandbox } from "./choose.js";
-import { ALL_NAMESPACES, DEFAULT_SANDBOX_POLICY, type NamespaceSupport, type ProbeRecord, type SandboxBackend, type SandboxCapabilities, type SandboxGap } from "./types.js";
+import {
+  ALL_NAMESPACES,
+  DEFAULT_SANDBOX_POLICY,
+  type NamespaceSupport,
+  type ProbeRecord,
+  type SandboxBackend,
+  type SandboxCapabilities,
+  type SandboxGap,
+} from "./types.js";
 
 export interface DetectOptions {
   /** bwrap to use (default: `bwrap` on PATH). */
@@ -53,8 +67,21 @@ export async function probeLandlockAbi(python: string, env?: NodeJS.ProcessEnv):
 }
 
 /** One real launch with the flags a sandboxed extension gets, minus the paths that only an extension has. */
-export function probeArgv(bwrap: string, truePath: string, ns: NamespaceSupport, links: Record<string, string>): string[] {
-  return [bwrap, ...namespaceArgs(ns, !ns.net), ...processArgs(), ...baseMountArgs(undefined), ...systemMountArgs(links), "--", truePath];
+export function probeArgv(
+  bwrap: string,
+  truePath: string,
+  ns: NamespaceSupport,
+  links: Record<string, string>,
+): string[] {
+  return [
+    bwrap,
+    ...namespaceArgs(ns, !ns.net),
+    ...processArgs(),
+    ...baseMountArgs(undefined),
+    ...systemMountArgs(links),
+    "--",
+    truePath,
+  ];
 }
 
 async function probe(argv: string[], env?: NodeJS.ProcessEnv): Promise<ProbeRecord> {
@@ -66,7 +93,10 @@ async function probe(argv: string[], env?: NodeJS.ProcessEnv): Promise<ProbeReco
  * Try every namespace; then without a user namespace (degraded: works where bwrap is setuid or runs as root);
  * then, when the loopback could not be set up, without a network namespace as well.
  */
-async function probeNamespaces(bwrap: string, env: NodeJS.ProcessEnv | undefined): Promise<{ namespaces: NamespaceSupport; probes: ProbeRecord[] }> {
+async function probeNamespaces(
+  bwrap: string,
+  env: NodeJS.ProcessEnv | undefined,
+): Promise<{ namespaces: NamespaceSupport; probes: ProbeRecord[] }> {
   const truePath = (await findExecutable("true", env)) ?? "/bin/true";
   const links = await readSystemLinks();
   const tries: NamespaceSupport[] = [{ ...ALL_NAMESPACES }, { ...ALL_NAMESPACES, user: false }];
@@ -80,7 +110,12 @@ async function probeNamespaces(bwrap: string, env: NodeJS.ProcessEnv | undefined
   return { namespaces: { ...NO_NAMESPACES }, probes };
 }
 
-function offeredBackend(bwrapFound: boolean, ns: NamespaceSupport, fullOk: boolean, landlockAbi: number): SandboxBackend {
+function offeredBackend(
+  bwrapFound: boolean,
+  ns: NamespaceSupport,
+  fullOk: boolean,
+  landlockAbi: number,
+): SandboxBackend {
   if (bwrapFound && fullOk) return "bwrap";
   if (bwrapFound && Object.values(ns).some(Boolean)) return "bwrap-degraded";
   return landlockAbi > 0 ? "landlock" : "none";
@@ -101,22 +136,45 @@ async function runDetection(options: DetectOptions): Promise<SandboxCapabilities
   const facts = parseHostFiles(files);
   if (files.platform !== "linux") {
     const gap = modelGap("platform", facts)!;
-    return { platform: files.platform, model: "platform", backend: "none", bwrap: undefined, namespaces: { ...NO_NAMESPACES }, landlockAbi: 0, inContainer: false, probes: [], gaps: [gap] };
+    return {
+      platform: files.platform,
+      model: "platform",
+      backend: "none",
+      bwrap: undefined,
+      namespaces: { ...NO_NAMESPACES },
+      landlockAbi: 0,
+      inContainer: false,
+      probes: [],
+      gaps: [gap],
+    };
   }
-  const [bwrapPath, python] = await Promise.all([findExecutable(options.bwrapPath ?? "bwrap", env), findExecutable(options.python ?? "python3", env)]);
+  const [bwrapPath, python] = await Promise.all([
+    findExecutable(options.bwrapPath ?? "bwrap", env),
+    findExecutable(options.python ?? "python3", env),
+  ]);
   const [version, landlockAbi, probed] = await Promise.all([
-    bwrapPath ? runQuiet([bwrapPath, "--version"], { env }).then((r) => parseBwrapVersion(r.stdout)) : Promise.resolve(undefined),
+    bwrapPath
+      ? runQuiet([bwrapPath, "--version"], { env }).then((r) => parseBwrapVersion(r.stdout))
+      : Promise.resolve(undefined),
     python ? probeLandlockAbi(python, env) : Promise.resolve(0),
-    bwrapPath ? probeNamespaces(bwrapPath, env) : Promise.resolve({ namespaces: { ...NO_NAMESPACES }, probes: [] as ProbeRecord[] }),
+    bwrapPath
+      ? probeNamespaces(bwrapPath, env)
+      : Promise.resolve({ namespaces: { ...NO_NAMESPACES }, probes: [] as ProbeRecord[] }),
   ]);
   const full = probed.probes[0];
   const fullOk = full?.ok ?? false;
-  const model = decideModel(facts, files.platform, { bwrapFound: bwrapPath !== undefined, fullOk, fullStderr: full?.stderr ?? "" });
+  const model = decideModel(facts, files.platform, {
+    bwrapFound: bwrapPath !== undefined,
+    fullOk,
+    fullStderr: full?.stderr ?? "",
+  });
   const container = diagnoseContainer(files, facts, fullOk, full?.stderr ?? "");
   const gaps: SandboxGap[] = [];
-  const gap = (model === "container" ? containerGap(container, landlockAbi) : undefined) ?? modelGap(model, facts, full?.stderr);
+  const gap =
+    (model === "container" ? containerGap(container, landlockAbi) : undefined) ?? modelGap(model, facts, full?.stderr);
   if (gap) gaps.push(gap);
-  if (bwrapPath && !fullOk && Object.values(probed.namespaces).some(Boolean)) gaps.push(...namespaceGaps(probed.namespaces));
+  if (bwrapPath && !fullOk && Object.values(probed.namespaces).some(Boolean))
+    gaps.push(...namespaceGaps(probed.namespaces));
   if (landlockAbi === 0) gaps.push(landlockGap());
   const caps: SandboxCapabilities = {
     platform: files.platform,

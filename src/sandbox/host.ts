@@ -8,23 +8,28 @@ import type { HostFiles } from "./host-files.js";
 import { dangerReason } from "./path-guard.js";
 
 const read = (file: string): Promise<string | undefined> => readFile(file, "utf8").catch(() => undefined);
-const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+const exists = (file: string): Promise<boolean> =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** Read every file detection parses; absent files are undefined, never an error. */
 export async function readHostFiles(env: NodeJS.ProcessEnv = process.env): Promise<HostFiles> {
-  const [apparmor, maxNs, clone, lsm, status, cgroup, selinux, userNs, grsec, dockerenv, containerenv] = await Promise.all([
-    read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
-    read("/proc/sys/user/max_user_namespaces"),
-    read("/proc/sys/kernel/unprivileged_userns_clone"),
-    read("/sys/kernel/security/lsm"),
-    read("/proc/self/status"),
-    read("/proc/1/cgroup"),
-    read("/sys/fs/selinux/enforce"),
-    exists("/proc/self/ns/user"),
-    exists("/proc/sys/kernel/grsecurity"),
-    exists("/.dockerenv"),
-    exists("/run/.containerenv"),
-  ]);
+  const [apparmor, maxNs, clone, lsm, status, cgroup, selinux, userNs, grsec, dockerenv, containerenv] =
+    await Promise.all([
+      read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+      read("/proc/sys/user/max_user_namespaces"),
+      read("/proc/sys/kernel/unprivileged_userns_clone"),
+      read("/sys/kernel/security/lsm"),
+      read("/proc/self/status"),
+      read("/proc/1/cgroup"),
+      read("/sys/fs/selinux/enforce"),
+      exists("/proc/self/ns/user"),
+      exists("/proc/sys/kernel/grsecurity"),
+      exists("/.dockerenv"),
+      exists("/run/.containerenv"),
+    ]);
   return {
     platform: process.platform,
     apparmorRestrictUserns: apparmor,
@@ -44,10 +49,22 @@ export async function readHostFiles(env: NodeJS.ProcessEnv = process.env): Promi
 
 /** The first executable called `name` on PATH. */
 export async function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  if (path.isAbsolute(name)) return (await access(name, constants.X_OK).then(() => true, () => false)) ? name : undefined;
+  if (path.isAbsolute(name))
+    return (await access(name, constants.X_OK).then(
+      () => true,
+      () => false,
+    ))
+      ? name
+      : undefined;
   for (const dir of (env.PATH ?? "").split(path.delimiter).filter((d) => path.isAbsolute(d))) {
     const file = path.join(dir, name);
-    if (await access(file, constants.X_OK).then(() => true, () => false)) return file;
+    if (
+      await access(file, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
   }
   return undefined;
 }
@@ -65,7 +82,10 @@ export async function readSystemLinks(): Promise<Record<string, string>> {
 /** NVIDIA device nodes on this host (/dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm, /dev/nvidia-caps, ...). */
 export async function listGpuDevices(): Promise<string[]> {
   const entries = await readdir("/dev").catch(() => [] as string[]);
-  return entries.filter((e) => e.startsWith("nvidia")).sort().map((e) => path.join("/dev", e));
+  return entries
+    .filter((e) => e.startsWith("nvidia"))
+    .sort()
+    .map((e) => path.join("/dev", e));
 }
 
 /** The base interpreter a venv was built from, as the host recorded it (never as the venv's own files say). */
@@ -84,13 +104,16 @@ export interface BaseInterpreter {
  * (`/`, `/home`, ...) is an error; /usr is bound anyway.
  */
 export async function resolvePythonInstall(base: BaseInterpreter): Promise<string[]> {
-  if (!path.isAbsolute(base.python)) throw new Error(`the recorded interpreter "${base.python}" is not an absolute path`);
+  if (!path.isAbsolute(base.python))
+    throw new Error(`the recorded interpreter "${base.python}" is not an absolute path`);
   const prefix = path.dirname(path.dirname(base.python));
   const danger = prefix === "/usr" ? undefined : dangerReason(prefix);
   if (danger) throw new Error(`the Python install ${prefix} (of ${base.python}) cannot be bound read-only: ${danger}`);
   if (!base.systemSitePackages) return [prefix];
   const covered = [prefix, "/usr"];
-  const extra = (await resolveSystemSitePackages(base.python)).filter((dir) => !covered.some((c) => isAtOrUnder(dir, c)));
+  const extra = (await resolveSystemSitePackages(base.python)).filter(
+    (dir) => !covered.some((c) => isAtOrUnder(dir, c)),
+  );
   return [prefix, ...extra];
 }
 
@@ -99,7 +122,8 @@ function isAtOrUnder(p: string, root: string): boolean {
 }
 
 /** Prints the site-packages folders of the base prefixes, as `site.main()` adds them for `include-system-site-packages`. */
-const SYSTEM_SITE_SCRIPT = "import site, sys; print('\\n'.join(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix])))";
+const SYSTEM_SITE_SCRIPT =
+  "import site, sys; print('\\n'.join(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix])))";
 
 /**
  * The site-packages folders of the base interpreter `python` (real paths of those that exist), which a venv with
@@ -127,14 +151,26 @@ export interface QuietResult {
 }
 
 /** Run an argv without a shell and collect its output; never rejects (a spawn failure is exit null). */
-export function runQuiet(argv: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<QuietResult> {
+export function runQuiet(
+  argv: readonly string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<QuietResult> {
   const [file, ...args] = argv;
   return new Promise((resolve) => {
     if (!file) return resolve({ exitCode: null, stdout: "", stderr: "empty argv" });
-    execFile(file, args, { timeout: options.timeoutMs ?? 10_000, env: options.env, encoding: "utf8", maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (!error) return resolve({ exitCode: 0, stdout, stderr });
-      const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
-      resolve({ exitCode: typeof code === "number" ? code : null, stdout: stdout ?? "", stderr: stderr || error.message });
-    });
+    execFile(
+      file,
+      args,
+      { timeout: options.timeoutMs ?? 10_000, env: options.env, encoding: "utf8", maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (!error) return resolve({ exitCode: 0, stdout, stderr });
+        const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
+        resolve({
+          exitCode: typeof code === "number" ? code : null,
+          stdout: stdout ?? "",
+          stderr: stderr || error.message,
+        });
+      },
+    );
   });
 }

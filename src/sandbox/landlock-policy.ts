@@ -87,8 +87,15 @@ export const DEV_FILES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", 
 /** Pure: the host paths of one launch that are not fixed system paths: what the host pins and hands over as descriptors. */
 export function landlockHostPaths(policy: SandboxPolicy, paths: LandlockPaths): string[] {
   const all = [
-    ...paths.pythonInstall, paths.venv, ...(paths.sharedRuntimes ?? []), paths.runtimeDir, paths.extensionDir, ...policy.readonlyPaths,
-    paths.home, paths.tmpdir, ...policy.writablePaths,
+    ...paths.pythonInstall,
+    paths.venv,
+    ...(paths.sharedRuntimes ?? []),
+    paths.runtimeDir,
+    paths.extensionDir,
+    ...policy.readonlyPaths,
+    paths.home,
+    paths.tmpdir,
+    ...policy.writablePaths,
   ];
   return [...new Set(all)];
 }
@@ -96,7 +103,10 @@ export function landlockHostPaths(policy: SandboxPolicy, paths: LandlockPaths): 
 export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, arch?: string): LandlockRules {
   if (paths.pinned) {
     const missing = landlockHostPaths(policy, paths).filter((p) => paths.pinned![p] === undefined);
-    if (missing.length) throw new Error(`buildLandlockRules: ${missing.join(", ")} would be ruled by name; every host path must come pinned`);
+    if (missing.length)
+      throw new Error(
+        `buildLandlockRules: ${missing.join(", ")} would be ruled by name; every host path must come pinned`,
+      );
   }
   const readOnly = [
     ...SYSTEM_DIRS,
@@ -137,7 +147,10 @@ export function buildLandlockRules(policy: SandboxPolicy, paths: LandlockPaths, 
 }
 
 /** What every confining script reads from `LANDLOCK_ENV` (bootstrap.py and confine_exec.py), in their spelling. */
-export type ConfinementRules = Pick<LandlockRules, "readOnly" | "writable" | "network" | "unixSockets" | "socketFilter" | "pinned">;
+export type ConfinementRules = Pick<
+  LandlockRules,
+  "readOnly" | "writable" | "network" | "unixSockets" | "socketFilter" | "pinned"
+>;
 
 /**
  * `rules` as the one-line JSON of `LANDLOCK_ENV`, with the fields one script adds (`package_dir`, `cwd`). A pinned
@@ -146,8 +159,12 @@ export type ConfinementRules = Pick<LandlockRules, "readOnly" | "writable" | "ne
 export function encodeConfinementRules(rules: ConfinementRules, extra: { package_dir?: string; cwd?: string }): string {
   const byFd = (list: readonly string[]): (string | number)[] => list.map((p) => rules.pinned?.[p] ?? p);
   return JSON.stringify({
-    read_only: byFd(rules.readOnly), writable: byFd(rules.writable), network: rules.network, unix_sockets: rules.unixSockets,
-    socket_filter: rules.socketFilter, ...extra,
+    read_only: byFd(rules.readOnly),
+    writable: byFd(rules.writable),
+    network: rules.network,
+    unix_sockets: rules.unixSockets,
+    socket_filter: rules.socketFilter,
+    ...extra,
   });
 }
 

@@ -54,7 +54,10 @@ async function resolveExisting(p: string): Promise<string> {
       return path.join(await realpath(current), ...missing);
     } catch {
       // A dangling symlink still says where it points: follow it rather than trust its own name.
-      const target = await lstat(current).then((s) => (s.isSymbolicLink() ? readlink(current) : undefined), () => undefined);
+      const target = await lstat(current).then(
+        (s) => (s.isSymbolicLink() ? readlink(current) : undefined),
+        () => undefined,
+      );
       if (target !== undefined) {
         current = path.resolve(path.dirname(current), target);
         continue;
@@ -84,7 +87,11 @@ export interface GuardOptions {
  * check and proved to be the object at the checked path, so what is bound later is what was checked here.
  * Throws a ConfigError naming the first bad path.
  */
-export async function guardConfigPaths(paths: readonly string[], key: string, options: GuardOptions = {}): Promise<string[]> {
+export async function guardConfigPaths(
+  paths: readonly string[],
+  key: string,
+  options: GuardOptions = {},
+): Promise<string[]> {
   const host = options.host ?? hostDirs();
   const out: string[] = [];
   for (const raw of paths) {

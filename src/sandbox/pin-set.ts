@@ -25,7 +25,8 @@ export class PathPins {
       try {
         return pinPath(real, key);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new ConfigError(`${key}: "${real}" does not exist`, { key });
+        if ((error as NodeJS.ErrnoException).code === "ENOENT")
+          throw new ConfigError(`${key}: "${real}" does not exist`, { key });
         throw error;
       }
     });
@@ -55,7 +56,10 @@ export class PathPins {
     try {
       real = realpathSync(spelling);
     } catch (error) {
-      throw new ConfigError(`${key}: cannot resolve "${spelling}" (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { key, cause: error });
+      throw new ConfigError(
+        `${key}: cannot resolve "${spelling}" (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        { key, cause: error },
+      );
     }
     const pinned = this.pin(real, key);
     if (spelling !== real) this.spelling.set(spelling, real);

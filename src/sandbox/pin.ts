@@ -46,9 +46,11 @@ export function pinPath(real: string, key: string, at: string = real): PinnedPat
   }
   try {
     const st = fstatSync(fd);
-    if (st.isSymbolicLink()) throw new ConfigError(`${key}: "${real}" is a symlink now; it was a real path when it was checked`, { key });
+    if (st.isSymbolicLink())
+      throw new ConfigError(`${key}: "${real}" is a symlink now; it was a real path when it was checked`, { key });
     const seen = readlinkSync(`/proc/self/fd/${fd}`);
-    if (seen !== real) throw new ConfigError(`${key}: "${real}" changed after it was checked: it now leads to ${seen}`, { key });
+    if (seen !== real)
+      throw new ConfigError(`${key}: "${real}" changed after it was checked: it now leads to ${seen}`, { key });
     return { path: real, fd, dev: st.dev, ino: st.ino, directory: st.isDirectory() };
   } catch (error) {
     closeSync(fd);
@@ -74,7 +76,11 @@ export function ensureDirPinned(real: string, key: string): PinnedPath {
     try {
       mkdirSync(inParent);
     } catch (error) {
-      if (errnoOf(error) !== "EEXIST") throw new ConfigError(`${key}: cannot create "${real}" (${errnoOf(error) ?? String(error)})`, { key, cause: error });
+      if (errnoOf(error) !== "EEXIST")
+        throw new ConfigError(`${key}: cannot create "${real}" (${errnoOf(error) ?? String(error)})`, {
+          key,
+          cause: error,
+        });
     }
     const pinned = pinPath(real, key, inParent);
     if (!pinned.directory) {

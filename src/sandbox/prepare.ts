@@ -64,17 +64,29 @@ export interface PreparedSandbox {
 export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandbox> {
   const { pythonPath, systemSitePackages } = input;
   if (input.backend === "none") {
-    return { launch: { backend: "none" }, pythonPath, venv: { prefix: input.venv, systemSitePackages }, modulePath: input.modulePath };
+    return {
+      launch: { backend: "none" },
+      pythonPath,
+      venv: { prefix: input.venv, systemSitePackages },
+      modulePath: input.modulePath,
+    };
   }
   const { pins, policy } = input;
   // A writable path the host granted but that does not exist yet is made (inside its pinned parent), then pinned.
   for (const p of policy.writablePaths) pins.ensureDir(p, "sandbox.writablePaths");
   for (const p of policy.readonlyPaths) pins.pin(p, "sandbox.readonlyPaths");
   // The host's own paths: resolved here once, and pinned at once (a path already pinned keeps its first descriptor).
-  const [venv, modulePath, runtimeDir, home, tmpdir] = await Promise.all(
+  const [venv, modulePath, runtimeDir, home, tmpdir] = (await Promise.all(
     [input.venv, input.modulePath, input.runtimeDir, input.home, input.tmpdir].map((p) => realpath(p)),
-  ) as [string, string, string, string, string];
-  for (const [p, key] of [[venv, "venv"], [modulePath, "modulePath"], [runtimeDir, "runtime"], [home, "home"], [tmpdir, "tmpdir"]] as const) pins.pin(p, key);
+  )) as [string, string, string, string, string];
+  for (const [p, key] of [
+    [venv, "venv"],
+    [modulePath, "modulePath"],
+    [runtimeDir, "runtime"],
+    [home, "home"],
+    [tmpdir, "tmpdir"],
+  ] as const)
+    pins.pin(p, key);
   // From the host's record, never from the venv's pyvenv.cfg or bin/python (install code could have rewritten both);
   // bound at the spelling the interpreter uses, from the real folder pinned.
   const pythonInstall = await resolvePythonInstall({ python: pythonPath, systemSitePackages });
@@ -85,22 +97,53 @@ export async function prepareSandbox(input: PrepareInput): Promise<PreparedSandb
   const gpuDevices = policy.gpu ? await listGpuDevices() : [];
 
   if (input.backend === "landlock") {
-    const paths: LandlockPaths = { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, tmpdir, gpuDevices };
+    const paths: LandlockPaths = {
+      pythonInstall,
+      venv,
+      sharedRuntimes,
+      extensionDir: modulePath,
+      runtimeDir,
+      home,
+      tmpdir,
+      gpuDevices,
+    };
     const child = pins.forChild(landlockHostPaths(policy, paths));
     const rules = buildLandlockRules(policy, { ...paths, pinned: child.childFd });
-    if (!rules.socketFilter) input.onWarning?.(`the seccomp socket filter does not know ${process.arch}: under Landlock alone this extension can reach Unix sockets by path and send UDP (docs/sandbox.md)`);
-    return { launch: { backend: "landlock", rules: encodeLandlockRules(rules), fds: child.hostFds }, pythonPath, venv: activation, modulePath };
+    if (!rules.socketFilter)
+      input.onWarning?.(
+        `the seccomp socket filter does not know ${process.arch}: under Landlock alone this extension can reach Unix sockets by path and send UDP (docs/sandbox.md)`,
+      );
+    return {
+      launch: { backend: "landlock", rules: encodeLandlockRules(rules), fds: child.hostFds },
+      pythonPath,
+      venv: activation,
+      modulePath,
+    };
   }
   const caps = input.capabilities;
   if (!caps?.bwrap) throw new Error(`prepareSandbox: backend ${input.backend} needs detection that found bwrap`);
   // The private HOME is the manager's folder, bound writable at the same path: the same HOME as under Landlock,
   // on disk rather than in memory, and removed at stop. TMPDIR stays the sandbox's own tmpfs /tmp.
-  const paths: BwrapPaths = { pythonInstall, venv, sharedRuntimes, extensionDir: modulePath, runtimeDir, home, systemLinks: await readSystemLinks(), gpuDevices,
+  const paths: BwrapPaths = {
+    pythonInstall,
+    venv,
+    sharedRuntimes,
+    extensionDir: modulePath,
+    runtimeDir,
+    home,
+    systemLinks: await readSystemLinks(),
+    gpuDevices,
     // An older bwrap would refuse the argument and the launch: there the watchdog and RLIMIT_FSIZE stand alone.
-    tmpSizeBytes: bwrapSupportsSize(caps.bwrap.version) ? input.tmpSizeBytes : undefined };
+    tmpSizeBytes: bwrapSupportsSize(caps.bwrap.version) ? input.tmpSizeBytes : undefined,
+  };
   const binds = bwrapBinds(policy, paths);
   // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the guest.
   const child = pins.forChild([...binds.readOnly, ...binds.writable]);
   const bwrapArgs = buildBwrapArgs(policy, { ...paths, pinned: child.childFd }, caps.namespaces);
-  return { launch: { backend: input.backend, bwrapPath: caps.bwrap.path, bwrapArgs, fds: child.hostFds }, pythonPath, venv: activation, modulePath };
+  return {
+    launch: { backend: input.backend, bwrapPath: caps.bwrap.path, bwrapArgs, fds: child.hostFds },
+    pythonPath,
+    venv: activation,
+    modulePath,
+  };
 }

@@ -33,7 +33,8 @@ function sysctlRemedy(facts: KernelFacts | undefined): string[] {
 const MODEL_GAPS: Record<Exclude<RestrictionModel, "none">, (facts: KernelFacts | undefined) => SandboxGap> = {
   apparmor: () => ({
     id: "userns-apparmor",
-    problem: "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): bwrap runs without a user namespace",
+    problem:
+      "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): bwrap runs without a user namespace",
     remedy: [
       "aa-status | grep bwrap",
       "cat /sys/module/apparmor/parameters/enabled",
@@ -60,7 +61,8 @@ const MODEL_GAPS: Record<Exclude<RestrictionModel, "none">, (facts: KernelFacts 
   }),
   hardened: () => ({
     id: "userns-hardened",
-    problem: "this kernel offers no unprivileged user namespaces (built without CONFIG_USER_NS, or a hardening patch set)",
+    problem:
+      "this kernel offers no unprivileged user namespaces (built without CONFIG_USER_NS, or a hardening patch set)",
     remedy: [
       "ls /proc/self/ns/user   # absent: the kernel lacks CONFIG_USER_NS=y",
       "sudo sysctl -w kernel.unprivileged_userns_clone=1   # linux-hardened",
@@ -81,7 +83,11 @@ const MODEL_GAPS: Record<Exclude<RestrictionModel, "none">, (facts: KernelFacts 
   platform: () => ({
     id: "platform",
     problem: "this OS has no Linux namespaces: extensions would run without a sandbox",
-    remedy: ["# run the host on Linux, or on Windows inside WSL2:", "wsl --install", "uname -r   # in WSL2: 5.10 or newer"],
+    remedy: [
+      "# run the host on Linux, or on Windows inside WSL2:",
+      "wsl --install",
+      "uname -r   # in WSL2: 5.10 or newer",
+    ],
   }),
   "bwrap-missing": () => ({
     id: "bwrap-missing",

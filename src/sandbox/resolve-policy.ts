@@ -30,11 +30,20 @@ function checkFileSandbox(file: SandboxOptions, configFile: string): void {
   }
 }
 
-async function guardFromFile(paths: readonly string[], key: string, modulePath: string, configFile: string, pins?: PathPins): Promise<string[]> {
+async function guardFromFile(
+  paths: readonly string[],
+  key: string,
+  modulePath: string,
+  configFile: string,
+  pins?: PathPins,
+): Promise<string[]> {
   const real = await guardConfigPaths(paths, key, { base: modulePath, pins });
   for (const [i, p] of real.entries()) {
     if (!isAtOrUnder(p, modulePath)) {
-      throw new ConfigError(`${configFile}: ${key}: "${paths[i]}" is outside the extension folder; only load() can grant it`, { key, file: configFile });
+      throw new ConfigError(
+        `${configFile}: ${key}: "${paths[i]}" is outside the extension folder; only load() can grant it`,
+        { key, file: configFile },
+      );
     }
   }
   return real;
@@ -58,11 +67,23 @@ export async function resolveSandboxPolicy(input: ResolvePolicyInput): Promise<S
   const base = { base: input.modulePath, pins: input.pins };
   const writable = [
     ...(await guardConfigPaths(code.writablePaths ?? [], "sandbox.writablePaths", base)),
-    ...(await guardFromFile(file.writablePaths ?? [], "sandbox.writablePaths", input.modulePath, input.configFile, input.pins)),
+    ...(await guardFromFile(
+      file.writablePaths ?? [],
+      "sandbox.writablePaths",
+      input.modulePath,
+      input.configFile,
+      input.pins,
+    )),
   ];
   const readonly = [
     ...(await guardConfigPaths(code.readonlyPaths ?? [], "sandbox.readonlyPaths", base)),
-    ...(await guardFromFile(file.readonlyPaths ?? [], "sandbox.readonlyPaths", input.modulePath, input.configFile, input.pins)),
+    ...(await guardFromFile(
+      file.readonlyPaths ?? [],
+      "sandbox.readonlyPaths",
+      input.modulePath,
+      input.configFile,
+      input.pins,
+    )),
   ];
   return {
     mode: code.mode ?? file.mode ?? DEFAULT_SANDBOX_POLICY.mode,

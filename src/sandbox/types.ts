@@ -13,15 +13,7 @@
  * - `unknown`: the probe failed for a reason none of the above explains (its stderr is kept).
  */
 export type RestrictionModel =
-  | "none"
-  | "apparmor"
-  | "sysctl"
-  | "selinux"
-  | "hardened"
-  | "container"
-  | "platform"
-  | "bwrap-missing"
-  | "unknown";
+  "none" | "apparmor" | "sysctl" | "selinux" | "hardened" | "container" | "platform" | "bwrap-missing" | "unknown";
 
 export const RESTRICTION_MODELS: readonly RestrictionModel[] = [
   "none",

@@ -62,7 +62,8 @@ export class SegmentAllocator {
 
   /** A zero-filled segment of `size` bytes; `shared: false` asks for heap memory even when sharing works. */
   allocate(size: number, options: { shared?: boolean; name?: string } = {}): Segment {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`segment size must be a non-negative safe integer, got ${size}`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new RangeError(`segment size must be a non-negative safe integer, got ${size}`);
     const native = this.#native;
     if (options.shared === false || !native) {
       if (options.shared === true) throw new Error(`shared memory unavailable: ${this.#nativeReason}`);
@@ -110,18 +111,22 @@ export class SegmentAllocator {
     const native = this.#native;
     if (!native) throw new Error(`cannot import a shared segment: ${this.#nativeReason}`);
     try {
-      if (!Number.isSafeInteger(size) || size < 0) throw new ProtocolError(`segment size ${size} is not a non-negative integer`);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new ProtocolError(`segment size ${size} is not a non-negative integer`);
       let actual: number;
       try {
         actual = native.fstatSize(fd);
       } catch (error) {
         throw new ProtocolError(`received segment fd is unusable: ${(error as Error).message}`, { cause: error });
       }
-      if (actual < size) throw new ProtocolError(`received segment holds ${actual} bytes, less than the ${size} declared`);
+      if (actual < size)
+        throw new ProtocolError(`received segment holds ${actual} bytes, less than the ${size} declared`);
       const seals = native.getSeals(fd);
       if (seals === null || (seals & F_SEAL_SHRINK) === 0) {
         const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
-        throw new ProtocolError(`received segment fd is not a memfd sealed against shrinking (${found}): only sealed memfds are accepted`);
+        throw new ProtocolError(
+          `received segment fd is not a memfd sealed against shrinking (${found}): only sealed memfds are accepted`,
+        );
       }
       return new Segment("memfd", size, undefined, fd, native); // mapped on first use
     } catch (error) {

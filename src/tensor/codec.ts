@@ -50,17 +50,25 @@ export function tensorCodec(options: TensorCodecOptions): ValueKind {
     accepts: (value) => value instanceof Tensor || value instanceof CudaTensor,
     encode(value: object, context: EncodeContext): unknown {
       if (value instanceof CudaTensor) {
-        if (options.cuda === undefined) throw new TypeError(options.cudaRefusal ?? "CUDA tensors cannot cross this connection");
+        if (options.cuda === undefined)
+          throw new TypeError(options.cudaRefusal ?? "CUDA tensors cannot cross this connection");
         return options.cuda.ledger.sending(value, options.cuda.peer);
       }
       const tensor = value as Tensor;
       // A zero-size tensor has no bytes to share (and an empty file cannot be mapped): it goes as an attachment.
       const mode = transport === "shm" && tensor.numel > 0 ? "shm" : "copy";
-      const descriptor = encodeTensor(tensor, {
-        addFd: (fd) => context.addFd(fd, tensor.segment),
-        attach: (bytes) => context.attach(bytes),
-        shm: segments === undefined ? undefined : (segment) => segments.storage(segment, (fd, hold) => context.addFd(fd, hold)),
-      }, mode);
+      const descriptor = encodeTensor(
+        tensor,
+        {
+          addFd: (fd) => context.addFd(fd, tensor.segment),
+          attach: (bytes) => context.attach(bytes),
+          shm:
+            segments === undefined
+              ? undefined
+              : (segment) => segments.storage(segment, (fd, hold) => context.addFd(fd, hold)),
+        },
+        mode,
+      );
       if (descriptor.storage.kind === "shm") {
         ledger.hold(tensor.segment, holder());
         descriptor.storage.id = tensor.segment.id;
@@ -88,7 +96,8 @@ export function tensorCodec(options: TensorCodecOptions): ValueKind {
         },
       );
       if ((payload as { storage?: { kind?: unknown } } | null)?.storage?.kind === "cuda") {
-        if (options.cuda === undefined) throw new ProtocolError(options.cudaRefusal ?? "CUDA tensors cannot cross this connection");
+        if (options.cuda === undefined)
+          throw new ProtocolError(options.cudaRefusal ?? "CUDA tensors cannot cross this connection");
         return options.cuda.ledger.received(payload, options.cuda.peer);
       }
       let tensor: Tensor;

@@ -91,7 +91,8 @@ function index(value: unknown, count: number, path: string): number {
 }
 
 function count(value: unknown, path: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) fail(path, `must be a non-negative integer (got ${JSON.stringify(value)})`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+    fail(path, `must be a non-negative integer (got ${JSON.stringify(value)})`);
   return value;
 }
 
@@ -119,7 +120,10 @@ function storageOf(raw: unknown, context: DescriptorContext): { storage: TensorS
     case "cuda": {
       if (!isRecord(raw.ipc)) fail("storage.ipc", "must be an object");
       const size = count(raw.size, "storage.size");
-      return { storage: { kind: "cuda", device: count(raw.device, "storage.device"), size, ipc: raw.ipc }, capacity: size };
+      return {
+        storage: { kind: "cuda", device: count(raw.device, "storage.device"), size, ipc: raw.ipc },
+        capacity: size,
+      };
     }
     default:
       return fail("storage.kind", `must be "shm", "bytes" or "cuda" (got ${JSON.stringify(raw.kind)})`);
@@ -148,11 +152,15 @@ export function validateDescriptor(raw: unknown, context: DescriptorContext): Va
   }
   const claimed = extent.numel * dtypeInfo(dtype).itemSize;
   if (claimed > Math.max(capacity, MAX_BROADCAST_BYTES)) {
-    fail("shape", `claims ${extent.numel} elements (${claimed} bytes) over ${capacity} bytes of storage, past the limit maxBroadcastBytes = ${MAX_BROADCAST_BYTES}`);
+    fail(
+      "shape",
+      `claims ${extent.numel} elements (${claimed} bytes) over ${capacity} bytes of storage, past the limit maxBroadcastBytes = ${MAX_BROADCAST_BYTES}`,
+    );
   }
   const descriptor: TensorDescriptor = { dtype, shape, strides, offset, storage };
   if (raw.framework !== undefined) {
-    if (raw.framework !== "numpy" && raw.framework !== "torch") fail("framework", `must be "numpy" or "torch" (got ${JSON.stringify(raw.framework)})`);
+    if (raw.framework !== "numpy" && raw.framework !== "torch")
+      fail("framework", `must be "numpy" or "torch" (got ${JSON.stringify(raw.framework)})`);
     descriptor.framework = raw.framework;
   }
   if (raw.requiresGrad !== undefined) {
@@ -160,7 +168,8 @@ export function validateDescriptor(raw: unknown, context: DescriptorContext): Va
     descriptor.requiresGrad = raw.requiresGrad;
   }
   if (raw.device !== undefined) {
-    if (typeof raw.device !== "string" || !/^(cpu|cuda(:\d{1,3})?)$/.test(raw.device)) fail("device", `must be "cpu" or "cuda:N" (got ${JSON.stringify(raw.device)})`);
+    if (typeof raw.device !== "string" || !/^(cpu|cuda(:\d{1,3})?)$/.test(raw.device))
+      fail("device", `must be "cpu" or "cuda:N" (got ${JSON.stringify(raw.device)})`);
     descriptor.device = raw.device;
   }
   return { descriptor, extent };

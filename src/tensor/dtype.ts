@@ -2,21 +2,49 @@
 
 /** Every element type a Tensor can hold. */
 export const DTYPES = [
-  "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-  "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+  "bool",
+  "int8",
+  "int16",
+  "int32",
+  "int64",
+  "uint8",
+  "uint16",
+  "uint32",
+  "uint64",
+  "float16",
+  "bfloat16",
+  "float32",
+  "float64",
+  "complex64",
+  "complex128",
 ] as const;
 
 export type DType = (typeof DTYPES)[number];
 
 /** The TypedArray classes a tensor's `data` can be. */
 export type TensorData =
-  | Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
-  | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
 
 export type TensorDataConstructor =
-  | Uint8ArrayConstructor | Int8ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor
-  | Int32ArrayConstructor | Uint32ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor
-  | Float32ArrayConstructor | Float64ArrayConstructor;
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor
+  | Int16ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint32ArrayConstructor
+  | BigInt64ArrayConstructor
+  | BigUint64ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor;
 
 export interface DTypeInfo {
   readonly name: DType;
@@ -35,7 +63,14 @@ export interface DTypeInfo {
   readonly torch: string | undefined;
 }
 
-function info(name: DType, itemSize: number, array: TensorDataConstructor, lanes: 1 | 2, numpy: string | undefined, torch: string | undefined): DTypeInfo {
+function info(
+  name: DType,
+  itemSize: number,
+  array: TensorDataConstructor,
+  lanes: 1 | 2,
+  numpy: string | undefined,
+  torch: string | undefined,
+): DTypeInfo {
   return Object.freeze({ name, itemSize, array, lanes, numpy, torch });
 }
 
@@ -119,11 +154,11 @@ export function numberToHalf(value: number): number {
     const half = mantissa >> shift;
     const rest = mantissa & ((1 << shift) - 1);
     const midpoint = 1 << (shift - 1);
-    return sign | (rest > midpoint || (rest === midpoint && (half & 1)) ? half + 1 : half);
+    return sign | (rest > midpoint || (rest === midpoint && half & 1) ? half + 1 : half);
   }
   const rest = mantissa & 0x1fff;
   let half = (e << 10) | (mantissa >> 13);
-  if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) half += 1;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half += 1;
   return sign | half;
 }
 

@@ -42,12 +42,19 @@ function isCount(value: unknown): value is number {
  * integers, the offset a multiple of the item size, and the last element's last byte inside `capacity`. The
  * arithmetic is done in BigInt, so no product can overflow into a small number.
  */
-export function checkLayout(shape: readonly unknown[], strides: readonly unknown[], byteOffset: unknown,
-  itemSize: number, capacity: number): LayoutExtent {
+export function checkLayout(
+  shape: readonly unknown[],
+  strides: readonly unknown[],
+  byteOffset: unknown,
+  itemSize: number,
+  capacity: number,
+): LayoutExtent {
   if (shape.length > MAX_DIMS) throw new RangeError(`${shape.length} dimensions, more than ${MAX_DIMS}`);
   if (strides.length !== shape.length) throw new RangeError(`${strides.length} strides for ${shape.length} dimensions`);
-  if (!isCount(byteOffset)) throw new RangeError(`byte offset ${String(byteOffset)} is not a non-negative safe integer`);
-  if (byteOffset % itemSize !== 0) throw new RangeError(`byte offset ${byteOffset} is not a multiple of the item size ${itemSize}`);
+  if (!isCount(byteOffset))
+    throw new RangeError(`byte offset ${String(byteOffset)} is not a non-negative safe integer`);
+  if (byteOffset % itemSize !== 0)
+    throw new RangeError(`byte offset ${byteOffset} is not a multiple of the item size ${itemSize}`);
   let numel = 1n;
   let last = 0n;
   for (let i = 0; i < shape.length; i++) {
@@ -73,7 +80,11 @@ export function checkLayout(shape: readonly unknown[], strides: readonly unknown
 }
 
 /** Calls `visit(elementOffset, index)` for each element in C order; offsets are in elements from the first. */
-export function forEachOffset(shape: readonly number[], strides: readonly number[], visit: (offset: number, index: number) => void): void {
+export function forEachOffset(
+  shape: readonly number[],
+  strides: readonly number[],
+  visit: (offset: number, index: number) => void,
+): void {
   const dims = shape.length;
   if (shape.some((size) => size === 0)) return;
   const counter = new Array<number>(dims).fill(0);

@@ -47,23 +47,30 @@ export class TensorLink implements CudaPeer {
    * `bytesThreshold`: from this many bytes on, bytes cross as a memfd where the fd socket exists (shm).
    * `refuseCuda`: CUDA tensors cannot cross (no CUDA IPC across machines); the text says why, for the TypeError.
    */
-  constructor(option: TensorTransportOption = "auto", name = "extension",
-    limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes" | "maxFrameBytes">> = {}, bytesThreshold = DEFAULT_BYTES_MEMFD_THRESHOLD,
-    refuseCuda?: string) {
+  constructor(
+    option: TensorTransportOption = "auto",
+    name = "extension",
+    limits: Partial<Pick<ProtocolLimits, "maxSegments" | "maxSegmentBytes" | "maxFrameBytes">> = {},
+    bytesThreshold = DEFAULT_BYTES_MEMFD_THRESHOLD,
+    refuseCuda?: string,
+  ) {
     this.#holder = name;
     this.#bytesThreshold = bytesThreshold;
     this.#maxFrameBytes = limits.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
     this.#cudaRefusal = refuseCuda;
     if (option === "copy") {
       this.transport = "copy";
-      this.reason = "tensorTransport is \"copy\"";
+      this.reason = 'tensorTransport is "copy"';
       this.channel = undefined;
       this.segments = undefined;
       return;
     }
     if (!nativeStatus.available) {
       if (option === "shm") {
-        throw new ConfigError(`extension "${name}": tensorTransport "shm" needs the native addon: ${nativeStatus.reason}`, { key: "tensorTransport" });
+        throw new ConfigError(
+          `extension "${name}": tensorTransport "shm" needs the native addon: ${nativeStatus.reason}`,
+          { key: "tensorTransport" },
+        );
       }
       warnCopyFallback(nativeStatus);
       this.transport = "copy";
@@ -95,7 +102,9 @@ export class TensorLink implements CudaPeer {
   get init(): TensorInit {
     if (this.transport !== "shm") return { transport: "copy" };
     // Infinity (never) is said by leaving the field out: JSON has no Infinity.
-    return Number.isFinite(this.#bytesThreshold) ? { transport: "shm", fd: GUEST_FD_CHANNEL, bytesFd: this.#bytesThreshold } : { transport: "shm", fd: GUEST_FD_CHANNEL };
+    return Number.isFinite(this.#bytesThreshold)
+      ? { transport: "shm", fd: GUEST_FD_CHANNEL, bytesFd: this.#bytesThreshold }
+      : { transport: "shm", fd: GUEST_FD_CHANNEL };
   }
 
   /** The memfd path for bytes (shm only): what we send from the threshold on, and what we accept per frame. */
@@ -133,7 +142,8 @@ export class TensorLink implements CudaPeer {
 
   /** The extension released segments (`segs`) or freed CUDA tensors (`cuda`: host keys, once per opening). */
   released({ segs, cuda }: ReleaseMessage): void {
-    if (segs !== undefined && segs.length > 0) segmentLedger.release(this.#holder, this.segments?.released(segs) ?? segs);
+    if (segs !== undefined && segs.length > 0)
+      segmentLedger.release(this.#holder, this.segments?.released(segs) ?? segs);
     if (cuda !== undefined && cuda.length > 0) cudaLedger.released(this.#holder, cuda);
   }
 

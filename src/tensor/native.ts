@@ -53,8 +53,7 @@ export const DISABLE_NATIVE_ENV = "PYISOLATE_DISABLE_NATIVE";
 
 /** Whether the addon loaded; when not, `reason` says why (for `pyisolate doctor` and error messages). */
 export type NativeStatus =
-  | { available: true; addon: NativeAddon; path: string }
-  | { available: false; reason: string; path: string };
+  { available: true; addon: NativeAddon; path: string } | { available: false; reason: string; path: string };
 
 /** The package root: the same two levels up from src/tensor/ (tsx) and dist/tensor/. */
 function packageRoot(): string {
@@ -63,11 +62,19 @@ function packageRoot(): string {
 
 /** The paths tried, in order: the prebuilt binary for this platform, then native/build/Release/ (npm rebuild). */
 export function defaultAddonPaths(): string[] {
-  return addonCandidates(packageRoot(), process.platform, process.arch, process.platform === "linux" ? detectLibc() : "glibc");
+  return addonCandidates(
+    packageRoot(),
+    process.platform,
+    process.arch,
+    process.platform === "linux" ? detectLibc() : "glibc",
+  );
 }
 
 /** Loads the first of `paths` that loads with the expected ABI, unless `env` disables the addon; never throws. */
-export function loadNative(env: NodeJS.ProcessEnv = process.env, paths: string | readonly string[] = defaultAddonPaths()): NativeStatus {
+export function loadNative(
+  env: NodeJS.ProcessEnv = process.env,
+  paths: string | readonly string[] = defaultAddonPaths(),
+): NativeStatus {
   const candidates = typeof paths === "string" ? [paths] : paths;
   const first = candidates[0] ?? "";
   const flag = env[DISABLE_NATIVE_ENV];
@@ -77,7 +84,11 @@ export function loadNative(env: NodeJS.ProcessEnv = process.env, paths: string |
   if (process.platform === "win32") return { available: false, reason: "not supported on Windows", path: first };
   const present = candidates.filter((path) => existsSync(path));
   if (present.length === 0) {
-    return { available: false, reason: `the addon was not built (no prebuilt binary for ${process.platform}-${process.arch}, and ${candidates.at(-1)} is missing; run npm rebuild pyisolate)`, path: first };
+    return {
+      available: false,
+      reason: `the addon was not built (no prebuilt binary for ${process.platform}-${process.arch}, and ${candidates.at(-1)} is missing; run npm rebuild pyisolate)`,
+      path: first,
+    };
   }
   const failures: string[] = [];
   for (const path of present) {
@@ -92,7 +103,11 @@ function loadOne(path: string): NativeStatus {
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
     if (addon.abiVersion !== NATIVE_ABI_VERSION) {
-      return { available: false, reason: `stale build: addon ABI ${addon.abiVersion}, expected ${NATIVE_ABI_VERSION} (${path})`, path };
+      return {
+        available: false,
+        reason: `stale build: addon ABI ${addon.abiVersion}, expected ${NATIVE_ABI_VERSION} (${path})`,
+        path,
+      };
     }
     return { available: true, addon, path };
   } catch (error) {
@@ -123,7 +138,10 @@ export const warnCopyFallback = ((): ((status: NativeStatus) => boolean) => {
   return (status) => {
     if (emitted || status.available || status.reason.startsWith("disabled by")) return false;
     emitted = true;
-    process.emitWarning(`pyisolate: tensors are copied, not shared: ${status.reason}`, { code: COPY_FALLBACK_WARNING, detail: "pyisolate doctor tells what is missing; npm rebuild pyisolate builds the addon (it needs a C compiler)." });
+    process.emitWarning(`pyisolate: tensors are copied, not shared: ${status.reason}`, {
+      code: COPY_FALLBACK_WARNING,
+      detail: "pyisolate doctor tells what is missing; npm rebuild pyisolate builds the addon (it needs a C compiler).",
+    });
     return true;
   };
 })();

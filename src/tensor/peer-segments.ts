@@ -102,9 +102,15 @@ export class PeerSegments {
     if (id === undefined || this.#closed) return;
     if (!this.#entries.has(id)) {
       const { maxSegments, maxSegmentBytes } = this.#limits;
-      if (this.#entries.size >= maxSegments) throw overLimit("maxSegments", "segments held by the extension", this.#entries.size + 1, maxSegments);
+      if (this.#entries.size >= maxSegments)
+        throw overLimit("maxSegments", "segments held by the extension", this.#entries.size + 1, maxSegments);
       if (this.#bytes + segment.size > maxSegmentBytes) {
-        throw overLimit("maxSegmentBytes", "bytes of segments held by the extension", this.#bytes + segment.size, maxSegmentBytes);
+        throw overLimit(
+          "maxSegmentBytes",
+          "bytes of segments held by the extension",
+          this.#bytes + segment.size,
+          maxSegmentBytes,
+        );
       }
     }
     const entry = this.#entry(id, segment);
@@ -115,8 +121,10 @@ export class PeerSegments {
   /** The segment the extension named by `id` (with one hold for the caller); ProtocolError when it holds none. */
   resolve(id: number, size: number): Segment {
     const entry = this.#entries.get(id);
-    if (entry === undefined) throw new ProtocolError(`a tensor names segment ${id}, which this extension was never given or released`);
-    if (size > entry.size) throw new ProtocolError(`a tensor declares ${size} bytes of segment ${id}, which holds ${entry.size}`);
+    if (entry === undefined)
+      throw new ProtocolError(`a tensor names segment ${id}, which this extension was never given or released`);
+    if (size > entry.size)
+      throw new ProtocolError(`a tensor declares ${size} bytes of segment ${id}, which holds ${entry.size}`);
     const live = entry.segment?.deref();
     if (live !== undefined && !live.released) return live.retain();
     // Mapped when its data is first read; the fd was checked (sealed, large enough) when it first came.
@@ -157,7 +165,14 @@ export class PeerSegments {
   #entry(id: number, segment: Segment): Entry {
     let entry = this.#entries.get(id);
     if (entry === undefined) {
-      entry = { fd: this.#native.dupFd(segment.fd), kind: segment.kind, size: segment.size, segment: undefined, kept: false, releasedAt: 0 };
+      entry = {
+        fd: this.#native.dupFd(segment.fd),
+        kind: segment.kind,
+        size: segment.size,
+        segment: undefined,
+        kept: false,
+        releasedAt: 0,
+      };
       this.#entries.set(id, entry);
       this.#bytes += entry.size;
     }

@@ -26,7 +26,8 @@ export class Segment {
 
   /** Internal: use SegmentAllocator. Takes ownership of `fd` and of the mapping `buffer` (undefined: mapped when first used). */
   constructor(kind: SegmentKind, size: number, buffer: ArrayBuffer | undefined, fd?: number, native?: NativeAddon) {
-    if (kind !== "heap" && (fd === undefined || native === undefined)) throw new TypeError(`a ${kind} segment needs its fd`);
+    if (kind !== "heap" && (fd === undefined || native === undefined))
+      throw new TypeError(`a ${kind} segment needs its fd`);
     if (kind === "heap" && buffer === undefined) throw new TypeError("a heap segment needs its buffer");
     this.kind = kind;
     this.size = size;

@@ -1,7 +1,15 @@
 // Tensor: a typed, strided view of a segment that the host can hand to an extension without copying.
 
 import { defaultAllocator, type SegmentAllocator } from "./allocator.js";
-import { bfloat16ToNumber, dtypeInfo, dtypeOfArray, halfToNumber, type DType, type DTypeInfo, type TensorData } from "./dtype.js";
+import {
+  bfloat16ToNumber,
+  dtypeInfo,
+  dtypeOfArray,
+  halfToNumber,
+  type DType,
+  type DTypeInfo,
+  type TensorData,
+} from "./dtype.js";
 import { checkLayout, contiguousStrides, forEachOffset, isContiguousLayout } from "./layout.js";
 import type { Segment } from "./segment.js";
 
@@ -84,7 +92,13 @@ export class Tensor {
   /** A zero-filled tensor of `shape` (fresh memfd pages and ArrayBuffers are zero, so nothing is written). */
   static zeros(shape: readonly number[], dtype: DType = "float32", options: TensorOptions = {}): Tensor {
     const info = dtypeInfo(dtype);
-    const numel = checkLayout(shape, contiguousStrides(shape as number[]), 0, info.itemSize, Number.MAX_SAFE_INTEGER).numel;
+    const numel = checkLayout(
+      shape,
+      contiguousStrides(shape as number[]),
+      0,
+      info.itemSize,
+      Number.MAX_SAFE_INTEGER,
+    ).numel;
     const segment = (options.allocator ?? defaultAllocator).allocate(numel * info.itemSize, { shared: options.shared });
     try {
       return new Tensor(segment, { dtype, shape });
@@ -98,12 +112,17 @@ export class Tensor {
    * array's own (Float32Array: float32); pass it for float16/bfloat16 (Uint16Array of bits), bool (Uint8Array)
    * or complex (Float32Array/Float64Array with real and imaginary interleaved). `shape` defaults to 1-d.
    */
-  static from(array: ArrayBufferView & { length: number }, shape?: readonly number[], options: TensorOptions & { dtype?: DType } = {}): Tensor {
+  static from(
+    array: ArrayBufferView & { length: number },
+    shape?: readonly number[],
+    options: TensorOptions & { dtype?: DType } = {},
+  ): Tensor {
     const dtype = options.dtype ?? dtypeOfArray(array);
     const info = dtypeInfo(dtype);
     const fits = array instanceof info.array || (info.array === Uint8Array && array instanceof Uint8ClampedArray);
     if (!fits) throw new TypeError(`${dtype} data must be a ${info.array.name}, got ${array.constructor.name}`);
-    if (array.length % info.lanes !== 0) throw new RangeError(`${dtype} data interleaves real and imaginary parts: its length must be even`);
+    if (array.length % info.lanes !== 0)
+      throw new RangeError(`${dtype} data interleaves real and imaginary parts: its length must be even`);
     const elements = array.length / info.lanes;
     const finalShape = shape ?? [elements];
     const tensor = Tensor.empty(finalShape, dtype, options);
@@ -111,7 +130,9 @@ export class Tensor {
       tensor.release();
       throw new RangeError(`shape [${finalShape.join(", ")}] holds ${tensor.numel} elements, the array ${elements}`);
     }
-    new Uint8Array(tensor.segment.buffer, 0, tensor.nbytes).set(new Uint8Array(array.buffer, array.byteOffset, tensor.nbytes));
+    new Uint8Array(tensor.segment.buffer, 0, tensor.nbytes).set(
+      new Uint8Array(array.buffer, array.byteOffset, tensor.nbytes),
+    );
     return tensor;
   }
 
@@ -142,10 +163,12 @@ export class Tensor {
 
   /** One element: number, bigint (int64/uint64), boolean (bool) or [real, imaginary] (complex); float16/bfloat16 decoded. */
   at(...index: number[]): TensorValue {
-    if (index.length !== this.shape.length) throw new RangeError(`${index.length} indices for ${this.shape.length} dimensions`);
+    if (index.length !== this.shape.length)
+      throw new RangeError(`${index.length} indices for ${this.shape.length} dimensions`);
     let offset = 0;
     index.forEach((i, d) => {
-      if (!Number.isInteger(i) || i < 0 || i >= this.shape[d]!) throw new RangeError(`index ${i} out of range for dimension ${d} of size ${this.shape[d]}`);
+      if (!Number.isInteger(i) || i < 0 || i >= this.shape[d]!)
+        throw new RangeError(`index ${i} out of range for dimension ${d} of size ${this.shape[d]}`);
       offset += i * this.strides[d]!;
     });
     const data = this.data;
@@ -164,11 +187,15 @@ export class Tensor {
     const data = this.data;
     if (this.isContiguous) return data.slice(0, this.numel * lanes);
     const out = new this.#info.array(this.numel * lanes);
-    if (lanes === 1) forEachOffset(this.shape, this.strides, (offset, i) => { out[i] = data[offset]!; });
-    else forEachOffset(this.shape, this.strides, (offset, i) => {
-      out[2 * i] = data[2 * offset]!;
-      out[2 * i + 1] = data[2 * offset + 1]!;
-    });
+    if (lanes === 1)
+      forEachOffset(this.shape, this.strides, (offset, i) => {
+        out[i] = data[offset]!;
+      });
+    else
+      forEachOffset(this.shape, this.strides, (offset, i) => {
+        out[2 * i] = data[2 * offset]!;
+        out[2 * i + 1] = data[2 * offset + 1]!;
+      });
     return out;
   }
 
@@ -183,8 +210,13 @@ export class Tensor {
   /** The view with dimensions reordered (same memory), like torch's `permute`. */
   permute(...dims: number[]): Tensor {
     const order = dims.map((d) => this.#dim(d));
-    if (order.length !== this.shape.length || new Set(order).size !== order.length) throw new RangeError(`permute needs each of ${this.shape.length} dimensions once`);
-    return this.#view(order.map((d) => this.shape[d]!), order.map((d) => this.strides[d]!), this.byteOffset);
+    if (order.length !== this.shape.length || new Set(order).size !== order.length)
+      throw new RangeError(`permute needs each of ${this.shape.length} dimensions once`);
+    return this.#view(
+      order.map((d) => this.shape[d]!),
+      order.map((d) => this.strides[d]!),
+      this.byteOffset,
+    );
   }
 
   /** Elements `start` to `start + length` of dimension `dim` (same memory), like torch's `narrow`. */
@@ -214,7 +246,8 @@ export class Tensor {
 
   #dim(dim: number): number {
     const d = dim < 0 ? dim + this.shape.length : dim;
-    if (!Number.isInteger(d) || d < 0 || d >= this.shape.length) throw new RangeError(`dimension ${dim} out of range for ${this.shape.length} dimensions`);
+    if (!Number.isInteger(d) || d < 0 || d >= this.shape.length)
+      throw new RangeError(`dimension ${dim} out of range for ${this.shape.length} dimensions`);
     return d;
   }
 

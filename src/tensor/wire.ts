@@ -26,14 +26,24 @@ export interface TensorSink {
 export function encodeTensor(tensor: Tensor, sink: TensorSink, transport: "shm" | "copy" = "shm"): TensorDescriptor {
   if (transport === "shm" && tensor.isShared) {
     return {
-      dtype: tensor.dtype, shape: [...tensor.shape], strides: [...tensor.strides], offset: tensor.byteOffset,
-      storage: sink.shm?.(tensor.segment) ?? { kind: "shm", fd: sink.addFd(tensor.segment.fd), size: tensor.segment.size },
+      dtype: tensor.dtype,
+      shape: [...tensor.shape],
+      strides: [...tensor.strides],
+      offset: tensor.byteOffset,
+      storage: sink.shm?.(tensor.segment) ?? {
+        kind: "shm",
+        fd: sink.addFd(tensor.segment.fd),
+        size: tensor.segment.size,
+      },
     };
   }
   const elements = tensor.toArray();
   const attachment = sink.attach(new Uint8Array(elements.buffer, elements.byteOffset, elements.byteLength));
   return {
-    dtype: tensor.dtype, shape: [...tensor.shape], strides: contiguousStrides(tensor.shape), offset: 0,
+    dtype: tensor.dtype,
+    shape: [...tensor.shape],
+    strides: contiguousStrides(tensor.shape),
+    offset: 0,
     storage: { kind: "bytes", attachment },
   };
 }
@@ -58,8 +68,13 @@ export class ReceivedFrame {
    * received before): it is used instead of mapping the memory a second time. `byId(id, size)` returns (with a
    * hold for the frame) a segment named by id alone, or throws ProtocolError; without it such a name is refused.
    */
-  constructor(fds: readonly number[], attachments: readonly Uint8Array[], allocator: SegmentAllocator = defaultAllocator,
-    reuse?: (id: number) => Segment | undefined, byId?: (id: number, size: number) => Segment) {
+  constructor(
+    fds: readonly number[],
+    attachments: readonly Uint8Array[],
+    allocator: SegmentAllocator = defaultAllocator,
+    reuse?: (id: number) => Segment | undefined,
+    byId?: (id: number, size: number) => Segment,
+  ) {
     this.#fds = [...fds];
     this.#attachments = attachments;
     this.#allocator = allocator;
@@ -79,10 +94,19 @@ export class ReceivedFrame {
 
   /** Checks `raw` (see validateDescriptor) and returns a Tensor over the received memory. */
   decode(raw: unknown): Tensor {
-    const { descriptor } = validateDescriptor(raw, { fdCount: this.#fds.length, attachmentSizes: this.#attachments.map((a) => a.byteLength) });
-    const layout = { dtype: descriptor.dtype, shape: descriptor.shape, strides: descriptor.strides, byteOffset: descriptor.offset };
+    const { descriptor } = validateDescriptor(raw, {
+      fdCount: this.#fds.length,
+      attachmentSizes: this.#attachments.map((a) => a.byteLength),
+    });
+    const layout = {
+      dtype: descriptor.dtype,
+      shape: descriptor.shape,
+      strides: descriptor.strides,
+      byteOffset: descriptor.offset,
+    };
     const storage = descriptor.storage;
-    if (storage.kind === "cuda") throw new ProtocolError("a CUDA tensor cannot be read by the host; it can only be forwarded");
+    if (storage.kind === "cuda")
+      throw new ProtocolError("a CUDA tensor cannot be read by the host; it can only be forwarded");
     if (storage.kind === "bytes") {
       const bytes = this.#attachments[storage.attachment]!;
       const segment = Segment.heap(bytes.slice().buffer); // aligned copy: the attachment may sit at any offset
@@ -100,11 +124,13 @@ export class ReceivedFrame {
     const id = storage.id!;
     let segment = this.#named.get(id);
     if (segment === undefined) {
-      if (this.#byId === undefined) throw new ProtocolError(`a tensor names segment ${id} without an fd, which this connection does not allow`);
+      if (this.#byId === undefined)
+        throw new ProtocolError(`a tensor names segment ${id} without an fd, which this connection does not allow`);
       segment = this.#byId(id, storage.size);
       this.#named.set(id, segment);
     }
-    if (storage.size > segment.size) throw new ProtocolError(`segment ${id} is declared with ${storage.size} bytes, more than its ${segment.size}`);
+    if (storage.size > segment.size)
+      throw new ProtocolError(`segment ${id} is declared with ${storage.size} bytes, more than its ${segment.size}`);
     return segment;
   }
 

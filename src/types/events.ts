@@ -25,4 +25,6 @@ export type UntypedEvents = Record<string, any>;
  * The listener arguments of every event: the host's own, and one payload per extension event of `Events`
  * (`{ progress: { done: number } }` types `ext.on("progress", (p) => p.done)` and refuses `ext.on("progres", ...)`).
  */
-export type ExtensionEventMap<Events> = HostEventArgs & { [K in Exclude<keyof Events, keyof HostEventArgs>]: [payload: Events[K]] };
+export type ExtensionEventMap<Events> = HostEventArgs & {
+  [K in Exclude<keyof Events, keyof HostEventArgs>]: [payload: Events[K]];
+};

@@ -9,7 +9,15 @@ import { inspect } from "node:util";
  * method of one of these names stays callable through `ext.call(name, args)`.
  */
 const LOCAL_NAMES: ReadonlySet<string> = new Set([
-  "then", "catch", "finally", "toJSON", "inspect", "asymmetricMatch", "$$typeof", "nodeType", "prototype",
+  "then",
+  "catch",
+  "finally",
+  "toJSON",
+  "inspect",
+  "asymmetricMatch",
+  "$$typeof",
+  "nodeType",
+  "prototype",
   ...Object.getOwnPropertyNames(Object.prototype),
 ]);
 
@@ -31,21 +39,30 @@ export interface ProxyStreams {
 }
 
 export function makeRemoteProxy(
-  name: string, methods: () => readonly string[], call: (method: string, args: unknown[]) => Promise<unknown>, streaming?: ProxyStreams,
+  name: string,
+  methods: () => readonly string[],
+  call: (method: string, args: unknown[]) => Promise<unknown>,
+  streaming?: ProxyStreams,
 ): object {
   const label = `[Remote extension "${name}"]`;
-  const target: object = Object.defineProperties({}, {
-    toString: { value: () => label },
-    [Symbol.toStringTag]: { value: "Remote" },
-    [Symbol.toPrimitive]: { value: () => label },
-    // util.inspect looks through a Proxy at its target: this is what console.log(ext.proxy) prints.
-    [inspect.custom]: { value: () => `${label} { ${methods().join(", ")} }` },
-  });
+  const target: object = Object.defineProperties(
+    {},
+    {
+      toString: { value: () => label },
+      [Symbol.toStringTag]: { value: "Remote" },
+      [Symbol.toPrimitive]: { value: () => label },
+      // util.inspect looks through a Proxy at its target: this is what console.log(ext.proxy) prints.
+      [inspect.custom]: { value: () => `${label} { ${methods().join(", ")} }` },
+    },
+  );
   return new Proxy(target, {
     get(object, key) {
       if (isLocalKey(key)) return Reflect.get(object, key);
       // A generator method (the ready message's `streams`) returns an AsyncIterable instead of a Promise.
-      return (...args: unknown[]) => (streaming?.streams().includes(key as string) ? streaming.stream(key as string, args) : call(key as string, args));
+      return (...args: unknown[]) =>
+        streaming?.streams().includes(key as string)
+          ? streaming.stream(key as string, args)
+          : call(key as string, args);
     },
     has(object, key) {
       return isLocalKey(key) ? Reflect.has(object, key) : methods().includes(key as string);

@@ -13,7 +13,8 @@ export type UntypedApi = Record<string, (...args: unknown[]) => unknown>;
 export type RemoteValue<T> = T extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : T;
 
 /** Every leading part of the tuple `T` (`[]`, `[a]`, `[a, b]`, ...). */
-type Prefixes<T extends unknown[], Acc extends unknown[] = []> = Acc | (T extends [infer H, ...infer R] ? Prefixes<R, [...Acc, H]> : never);
+type Prefixes<T extends unknown[], Acc extends unknown[] = []> =
+  Acc | (T extends [infer H, ...infer R] ? Prefixes<R, [...Acc, H]> : never);
 type AppendKwargs<P> = P extends unknown[] ? [...P, Kwargs] : never;
 
 /**
@@ -22,10 +23,13 @@ type AppendKwargs<P> = P extends unknown[] ? [...P, Kwargs] : never;
  */
 export type ArgsWithKwargs<A extends unknown[]> =
   | A
-  | (number extends A["length"] ? [...A, Kwargs] : AppendKwargs<Extract<Prefixes<Required<A>>, { length: A["length"] }>>);
+  | (number extends A["length"]
+      ? [...A, Kwargs]
+      : AppendKwargs<Extract<Prefixes<Required<A>>, { length: A["length"] }>>);
 
 /** What a generator method yields: `T` of an `AsyncIterable<T>` (async generator) or `Generator<T>`; never otherwise. */
-export type Yielded<R> = R extends AsyncIterable<infer T> ? T : R extends Generator<infer T, unknown, unknown> ? T : never;
+export type Yielded<R> =
+  R extends AsyncIterable<infer T> ? T : R extends Generator<infer T, unknown, unknown> ? T : never;
 
 /**
  * One method seen from the host: same arguments (a trailing `kwargs()` marker allowed), the result promised; a
@@ -38,7 +42,9 @@ export type RemoteMethod<F> = F extends (...args: infer A) => infer R
   : never;
 
 /** The names of `Api` whose values are methods: only methods can be called across the process boundary. */
-export type MethodNames<Api> = { [K in keyof Api]-?: Api[K] extends (...args: never[]) => unknown ? K : never }[keyof Api];
+export type MethodNames<Api> = {
+  [K in keyof Api]-?: Api[K] extends (...args: never[]) => unknown ? K : never;
+}[keyof Api];
 
 /**
  * `Api` as `ext.proxy` offers it: every method returns a Promise of its (awaited) result; attributes that are not

@@ -12,9 +12,24 @@ export type TypeNode =
   | { k: "fn"; params: TypeNode[]; ret: TypeNode }
   | { k: "ref"; n: string };
 
-export interface ParamModel { name: string; type: TypeNode; optional: boolean; rest?: boolean }
-export interface MethodModel { name: string; doc: string; params: ParamModel[]; keywords: ParamModel[]; returns: TypeNode }
-export interface FieldModel { name: string; type: TypeNode; optional: boolean }
+export interface ParamModel {
+  name: string;
+  type: TypeNode;
+  optional: boolean;
+  rest?: boolean;
+}
+export interface MethodModel {
+  name: string;
+  doc: string;
+  params: ParamModel[];
+  keywords: ParamModel[];
+  returns: TypeNode;
+}
+export interface FieldModel {
+  name: string;
+  type: TypeNode;
+  optional: boolean;
+}
 export type NamedTypeModel =
   | { kind: "interface"; name: string; doc: string; fields: FieldModel[]; extends: string[] }
   | { kind: "tuple"; name: string; doc: string; items: TypeNode[]; labels: string[] };
@@ -86,19 +101,33 @@ export function checkType(value: unknown, depth = 0): TypeNode {
 
 function checkParam(value: unknown): ParamModel {
   const p = obj(value, "a parameter");
-  return { name: str(p.name, "a parameter name", 200), type: checkType(p.type), optional: p.optional === true, rest: p.rest === true };
+  return {
+    name: str(p.name, "a parameter name", 200),
+    type: checkType(p.type),
+    optional: p.optional === true,
+    rest: p.rest === true,
+  };
 }
 
 function checkNamedType(value: unknown): NamedTypeModel {
   const t = obj(value, "a named type");
   const base = { name: str(t.name, "a type name", 200), doc: str(t.doc ?? "", "a docstring") };
   if (t.kind === "tuple") {
-    return { kind: "tuple", ...base, items: list(t.items, "tuple items", (i) => checkType(i)), labels: list(t.labels, "tuple labels", (l) => str(l, "a label", 200)) };
+    return {
+      kind: "tuple",
+      ...base,
+      items: list(t.items, "tuple items", (i) => checkType(i)),
+      labels: list(t.labels, "tuple labels", (l) => str(l, "a label", 200)),
+    };
   }
   if (t.kind !== "interface") fail(`a named type of kind ${JSON.stringify(t.kind)?.slice(0, 40)}`);
   const fields = list(t.fields, "fields", (f) => {
     const field = obj(f, "a field");
-    return { name: str(field.name, "a field name", 200), type: checkType(field.type), optional: field.optional === true };
+    return {
+      name: str(field.name, "a field name", 200),
+      type: checkType(field.type),
+      optional: field.optional === true,
+    };
   });
   return { kind: "interface", ...base, fields, extends: list(t.extends, "bases", (b) => str(b, "a base name", 200)) };
 }
@@ -120,8 +149,10 @@ export function parseApiModel(json: string): ApiModel | { error: string } {
     methods: list(model.methods, "methods", (m) => {
       const method = obj(m, "a method");
       return {
-        name: str(method.name, "a method name", 200), doc: str(method.doc ?? "", "a docstring"),
-        params: list(method.params, "parameters", checkParam), keywords: list(method.keywords, "keywords", checkParam),
+        name: str(method.name, "a method name", 200),
+        doc: str(method.doc ?? "", "a docstring"),
+        params: list(method.params, "parameters", checkParam),
+        keywords: list(method.keywords, "keywords", checkParam),
         returns: checkType(method.returns),
       };
     }),

@@ -34,7 +34,10 @@ export interface TypegenResult {
   confinement: ParserConfinement;
 }
 
-interface SourceFile { path: string; text: string }
+interface SourceFile {
+  path: string;
+  text: string;
+}
 
 /** The package's .py files, as `<folder name>/<relative path>`: no symlink, dot-folder or __pycache__ entered. */
 export async function readSources(folder: string): Promise<{ files: SourceFile[]; warnings: string[] }> {
@@ -52,10 +55,13 @@ export async function readSources(folder: string): Promise<{ files: SourceFile[]
         warnings.push(`only the first ${LIMITS.files} .py files were read`);
         return;
       }
-      const bytes = await readRegularFile(path, LIMITS.fileBytes).catch((e: Error) => (warnings.push(`${rel}/${entry.name}: skipped, ${e.message}`), undefined));
+      const bytes = await readRegularFile(path, LIMITS.fileBytes).catch(
+        (e: Error) => (warnings.push(`${rel}/${entry.name}: skipped, ${e.message}`), undefined),
+      );
       if (bytes === undefined) continue;
       total += bytes.length;
-      if (total > LIMITS.totalBytes) throw new ConfigError(`the extension's .py files exceed ${LIMITS.totalBytes} bytes in all`, { file: folder });
+      if (total > LIMITS.totalBytes)
+        throw new ConfigError(`the extension's .py files exceed ${LIMITS.totalBytes} bytes in all`, { file: folder });
       files.push({ path: `${rel}/${entry.name}`, text: bytes.toString("utf8") });
     }
   };
@@ -73,11 +79,21 @@ export async function generateTypes(folder: string, options: TypegenOptions = {}
   if (files.length === 0) throw new ConfigError(`no .py file in ${root}`, { file: root });
   const request = JSON.stringify({ files, className: options.className ?? null });
   const parsed = await runConfined({
-    python: options.python ?? "python3", program: PARSER_PROGRAM, readOnly: [TOOLS_DIR], stdin: request,
-    timeoutMs: options.timeoutMs ?? 60_000, limits: options.limits, confinement: options.confinement,
+    python: options.python ?? "python3",
+    program: PARSER_PROGRAM,
+    readOnly: [TOOLS_DIR],
+    stdin: request,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    limits: options.limits,
+    confinement: options.confinement,
   });
   const model = parseApiModel(parsed.stdout);
   if ("error" in model) throw new ConfigError(`cannot type ${root}: ${model.error}`, { key: "className", file: root });
   const all = [...warnings, ...model.warnings];
-  return { dts: renderDts(model, basename(root)), className: model.className, warnings: all, confinement: parsed.confinement };
+  return {
+    dts: renderDts(model, basename(root)),
+    className: model.className,
+    warnings: all,
+    confinement: parsed.confinement,
+  };
 }

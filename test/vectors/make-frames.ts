@@ -22,10 +22,19 @@ export const VECTORS_PATH = new URL("./frames.json", import.meta.url);
  * Encodes `value` into `message[key]` as the peer does (`encodeMessage`: `x` when tagged, `f` when fds go beside
  * the frame), then frames it. The fds themselves are not part of a vector: they travel on the fd socket.
  */
-function vector(name: string, note: string, message: Record<string, unknown>, key?: string, value?: unknown,
-  kinds: readonly ValueKind[] = []): FrameVector {
+function vector(
+  name: string,
+  note: string,
+  message: Record<string, unknown>,
+  key?: string,
+  value?: unknown,
+  kinds: readonly ValueKind[] = [],
+): FrameVector {
   let nextFn = 1;
-  const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined, exportStream: () => nextFn++ }, kinds });
+  const codec = new Codec({
+    callables: { exportFn: () => nextFn++, importFn: () => () => undefined, exportStream: () => nextFn++ },
+    kinds,
+  });
   let attachments: Uint8Array[] = [];
   if (key !== undefined) {
     const encoded = codec.encode(value, key);
@@ -39,8 +48,13 @@ function vector(name: string, note: string, message: Record<string, unknown>, ke
 }
 
 /** A call with keyword arguments (`kw`): encoded with its args in one go, so that their tags share the frame's attachments. */
-function callVector(name: string, note: string, message: Record<string, unknown>, args: unknown[],
-  kw: Record<string, unknown>): FrameVector {
+function callVector(
+  name: string,
+  note: string,
+  message: Record<string, unknown>,
+  args: unknown[],
+  kw: Record<string, unknown>,
+): FrameVector {
   let nextFn = 1;
   const codec = new Codec({ callables: { exportFn: () => nextFn++, importFn: () => () => undefined } });
   const encoded = codec.encodeCall(args, kw);
@@ -48,7 +62,13 @@ function callVector(name: string, note: string, message: Record<string, unknown>
   message.kw = encoded.kw;
   if (encoded.tagged) message.x = 1;
   const hex = Buffer.concat(encodeFrame(message, encoded.attachments)).toString("hex");
-  return { name, note, hex, header: message, attachmentsHex: encoded.attachments.map((a) => Buffer.from(a).toString("hex")) };
+  return {
+    name,
+    note,
+    hex,
+    header: message,
+    attachmentsHex: encoded.attachments.map((a) => Buffer.from(a).toString("hex")),
+  };
 }
 
 /** The element values of the tensor vectors: float32 0..5 in a 2x3 C-order buffer. */
@@ -59,7 +79,12 @@ export const TENSOR_ELEMENTS = [0, 1, 2, 3, 4, 5];
  * segment, so it cannot be a vector. A 2x3 float32 view in Fortran order (strides [1, 2]) over 24 bytes.
  */
 export const SHM_DESCRIPTOR = {
-  dtype: "float32", shape: [2, 3], strides: [1, 2], offset: 0, storage: { kind: "shm", fd: 0, size: 24, id: 4242 }, framework: "numpy",
+  dtype: "float32",
+  shape: [2, 3],
+  strides: [1, 2],
+  offset: 0,
+  storage: { kind: "shm", fd: 0, size: 24, id: 4242 },
+  framework: "numpy",
 };
 /** What the generator sends in place of a live shared tensor (any class instance reaches the value kinds). */
 class ShmStandIn {}
@@ -105,62 +130,150 @@ function copyTensors(): Record<string, unknown> {
 
 export function makeVectors(): FrameVector[] {
   return [
-    vector("call_plain", "a call without tags: no x, no a", { k: "call", id: 1, target: "extension", method: "mean" },
-      "args", [[1, 2, 3, 4]]),
-    vector("result_nested", "nested dicts and lists; non-ASCII text is raw UTF-8, not \\u-escaped",
-      { k: "result", id: 1 }, "value",
-      { name: "stats", nested: { list: [1, [2, [3, {}]], []], flag: true, none: null }, text: "héllo ✓ \"q\"\n" }),
-    vector("call_bytes_two", "two bytes values travel as attachments 0 and 1, lengths in a",
-      { k: "call", id: 2, target: "blobs", method: "concat" }, "args",
-      [Buffer.from("hello"), Uint8Array.of(0, 1, 2, 0xff)]),
-    vector("result_int", "integers outside +-(2^53-1) as $int; 2^53-1 itself stays a plain number",
-      { k: "result", id: 3 }, "value", [2n ** 64n, -(2n ** 63n) - 1n, 2n ** 53n - 1n, -7]),
+    vector(
+      "call_plain",
+      "a call without tags: no x, no a",
+      { k: "call", id: 1, target: "extension", method: "mean" },
+      "args",
+      [[1, 2, 3, 4]],
+    ),
+    vector(
+      "result_nested",
+      "nested dicts and lists; non-ASCII text is raw UTF-8, not \\u-escaped",
+      { k: "result", id: 1 },
+      "value",
+      { name: "stats", nested: { list: [1, [2, [3, {}]], []], flag: true, none: null }, text: 'héllo ✓ "q"\n' },
+    ),
+    vector(
+      "call_bytes_two",
+      "two bytes values travel as attachments 0 and 1, lengths in a",
+      { k: "call", id: 2, target: "blobs", method: "concat" },
+      "args",
+      [Buffer.from("hello"), Uint8Array.of(0, 1, 2, 0xff)],
+    ),
+    vector(
+      "result_int",
+      "integers outside +-(2^53-1) as $int; 2^53-1 itself stays a plain number",
+      { k: "result", id: 3 },
+      "value",
+      [2n ** 64n, -(2n ** 63n) - 1n, 2n ** 53n - 1n, -7],
+    ),
     vector("result_float", "non-finite floats", { k: "result", id: 4 }, "value", [NaN, Infinity, -Infinity]),
-    vector("call_fn", "a callable argument, exported by the sender as id 1",
-      { k: "call", id: 5, target: "extension", method: "run" }, "args", [() => undefined]),
-    vector("call_by_fn", "calling back the callable the receiver exported as 1", { k: "call", id: 6, fn: 1 },
-      "args", [42, "x"]),
-    vector("result_map", "non-string keys, and an object whose only key starts with $",
-      { k: "result", id: 7 }, "value", [new Map([[1, "one"], [2, "two"]]), { $x: 1 }]),
+    vector(
+      "call_fn",
+      "a callable argument, exported by the sender as id 1",
+      { k: "call", id: 5, target: "extension", method: "run" },
+      "args",
+      [() => undefined],
+    ),
+    vector("call_by_fn", "calling back the callable the receiver exported as 1", { k: "call", id: 6, fn: 1 }, "args", [
+      42,
+      "x",
+    ]),
+    vector(
+      "result_map",
+      "non-string keys, and an object whose only key starts with $",
+      { k: "result", id: 7 },
+      "value",
+      [
+        new Map([
+          [1, "one"],
+          [2, "two"],
+        ]),
+        { $x: 1 },
+      ],
+    ),
     vector("error", "a Python exception", {
-      k: "error", id: 8,
+      k: "error",
+      id: 8,
       error: {
-        type: "ValueError", message: "bad input", module: "builtins",
-        traceback: "Traceback (most recent call last):\n  File \"ext.py\", line 3, in mean\nValueError: bad input\n",
+        type: "ValueError",
+        message: "bad input",
+        module: "builtins",
+        traceback: 'Traceback (most recent call last):\n  File "ext.py", line 3, in mean\nValueError: bad input\n',
       },
     }),
     vector("cancel", "the caller gave up on its call 9", { k: "cancel", id: 9 }),
-    vector("event", "a fire-and-forget event with a payload", { k: "event", name: "progress" }, "payload",
-      { done: 3, total: 10 }),
+    vector("event", "a fire-and-forget event with a payload", { k: "event", name: "progress" }, "payload", {
+      done: 3,
+      total: 10,
+    }),
     vector("release", "the sender dropped its proxies of callables 1 and 2", { k: "release", fns: [1, 2] }),
     vector("hello", "the guest's first message", { k: "hello", v: 1, runtime: "0.1.0", python: "3.11.7", pid: 1234 }),
-    vector("result_tensor_copy", "tensors in copy mode: each one's elements in C order as an attachment (a transposed float32 view, compacted; a uint8 vector)",
-      { k: "result", id: 10 }, "value", copyTensors(), [tensorCodec({ transport: "copy", holder: "frame vectors" })]),
-    vector("result_tensor_shm", "a tensor in shm mode: fd 0 of the frame (\"f\": 1 fd goes on the fd socket first), a Fortran-order 2x3 float32 view",
-      { k: "result", id: 11 }, "value", SHM_VALUE, [fixedShmTensors()]),
-    vector("result_tensor_kept", "a tensor by id alone: segment 4242, which the receiver keeps (no fd, no \"f\"), the same Fortran-order 2x3 float32 view",
-      { k: "result", id: 12 }, "value", SHM_VALUE, [fixedKeptTensors()]),
-    vector("release_segs", "the guest dropped its last mappings of segments 4242 and 4243 (inodes)", { k: "release", fns: [], segs: [4242, 4243] }),
-    callVector("call_kw_plain", "mean([1, 2, 3], axis=0, keepdims=True): kw after args; no tags, no x",
-      { k: "call", id: 13, target: "extension", method: "mean" }, [[1, 2, 3]], { axis: 0, keepdims: true }),
-    callVector("call_kw", "mean(b\"ab\", axis=0, weights=b\"xyz\", big=2**64, opts={...}): kw's bytes are attachment 1, after args' 0",
-      { k: "call", id: 14, target: "extension", method: "mean" }, [Buffer.from("ab")],
-      { axis: 0, weights: Buffer.from("xyz"), big: 2n ** 64n, opts: { names: ["a", "é"], none: null } }),
-    vector("call_stream", "generate(\"hi\") as a stream call: the callee may send 16 items before more credit",
-      { k: "call", id: 15, target: "extension", method: "generate", stream: 16 }, "args", ["hi"]),
-    vector("item", "one item of stream call 15, tagged like a result value", { k: "item", id: 15 }, "value",
-      { token: "hé", raw: Uint8Array.of(1, 2) }),
+    vector(
+      "result_tensor_copy",
+      "tensors in copy mode: each one's elements in C order as an attachment (a transposed float32 view, compacted; a uint8 vector)",
+      { k: "result", id: 10 },
+      "value",
+      copyTensors(),
+      [tensorCodec({ transport: "copy", holder: "frame vectors" })],
+    ),
+    vector(
+      "result_tensor_shm",
+      'a tensor in shm mode: fd 0 of the frame ("f": 1 fd goes on the fd socket first), a Fortran-order 2x3 float32 view',
+      { k: "result", id: 11 },
+      "value",
+      SHM_VALUE,
+      [fixedShmTensors()],
+    ),
+    vector(
+      "result_tensor_kept",
+      'a tensor by id alone: segment 4242, which the receiver keeps (no fd, no "f"), the same Fortran-order 2x3 float32 view',
+      { k: "result", id: 12 },
+      "value",
+      SHM_VALUE,
+      [fixedKeptTensors()],
+    ),
+    vector("release_segs", "the guest dropped its last mappings of segments 4242 and 4243 (inodes)", {
+      k: "release",
+      fns: [],
+      segs: [4242, 4243],
+    }),
+    callVector(
+      "call_kw_plain",
+      "mean([1, 2, 3], axis=0, keepdims=True): kw after args; no tags, no x",
+      { k: "call", id: 13, target: "extension", method: "mean" },
+      [[1, 2, 3]],
+      { axis: 0, keepdims: true },
+    ),
+    callVector(
+      "call_kw",
+      'mean(b"ab", axis=0, weights=b"xyz", big=2**64, opts={...}): kw\'s bytes are attachment 1, after args\' 0',
+      { k: "call", id: 14, target: "extension", method: "mean" },
+      [Buffer.from("ab")],
+      { axis: 0, weights: Buffer.from("xyz"), big: 2n ** 64n, opts: { names: ["a", "é"], none: null } },
+    ),
+    vector(
+      "call_stream",
+      'generate("hi") as a stream call: the callee may send 16 items before more credit',
+      { k: "call", id: 15, target: "extension", method: "generate", stream: 16 },
+      "args",
+      ["hi"],
+    ),
+    vector("item", "one item of stream call 15, tagged like a result value", { k: "item", id: 15 }, "value", {
+      token: "hé",
+      raw: Uint8Array.of(1, 2),
+    }),
     vector("credit", "the caller of stream call 15 read 8 items: 8 more may come", { k: "credit", id: 15, n: 8 }),
-    vector("call_iter", "a host async iterable as an argument: exported as stream 1, which the receiver reads with a stream call on fn 1",
-      { k: "call", id: 16, target: "extension", method: "collect" }, "args", [(async function* numbers() {
-        yield 1;
-      })()]),
+    vector(
+      "call_iter",
+      "a host async iterable as an argument: exported as stream 1, which the receiver reads with a stream call on fn 1",
+      { k: "call", id: 16, target: "extension", method: "collect" },
+      "args",
+      [
+        (async function* numbers() {
+          yield 1;
+        })(),
+      ],
+    ),
   ];
 }
 
 /** One vector per line: readable diffs, still plain JSON. */
 export function renderVectors(): string {
-  return `[\n${makeVectors().map((v) => `  ${JSON.stringify(v)}`).join(",\n")}\n]\n`;
+  return `[\n${makeVectors()
+    .map((v) => `  ${JSON.stringify(v)}`)
+    .join(",\n")}\n]\n`;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

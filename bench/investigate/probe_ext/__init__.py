@@ -56,12 +56,17 @@ class ProbeExtension(ExtensionBase):
             # asyncio's socket transport recv()s max_size (256 KiB) per read: over glibc's mmap threshold,
             # so every read maps, shrinks (mremap) and unmaps a buffer. Try a smaller one.
             from pyisolate._guest.context import current_peer
+
             current_peer()._transport.max_size = int(opts["recv_size"])
         if opts.get("stamp_writes", True):
             _wrap_writes()
         _STATE["armed"] = True
-        return {"threshold": gc.get_threshold(), "count": gc.get_count(), "frozen": gc.get_freeze_count(),
-                "isenabled": gc.isenabled()}
+        return {
+            "threshold": gc.get_threshold(),
+            "count": gc.get_count(),
+            "frozen": gc.get_freeze_count(),
+            "isenabled": gc.isenabled(),
+        }
 
     async def stop_probe(self):
         _STATE["armed"] = False
@@ -70,10 +75,14 @@ class ProbeExtension(ExtensionBase):
         gc.enable()
         ru = resource.getrusage(resource.RUSAGE_SELF)
         return {
-            "t_in": list(_T_IN), "t_out": list(_T_OUT), "csw": list(_CSW),
+            "t_in": list(_T_IN),
+            "t_out": list(_T_OUT),
+            "csw": list(_CSW),
             "gc": [list(e) for e in _GC],
-            "gc_stats": gc.get_stats(), "frozen": gc.get_freeze_count(),
-            "nivcsw": ru.ru_nivcsw, "nvcsw": ru.ru_nvcsw,
+            "gc_stats": gc.get_stats(),
+            "frozen": gc.get_freeze_count(),
+            "nivcsw": ru.ru_nivcsw,
+            "nvcsw": ru.ru_nvcsw,
         }
 
 

@@ -34,7 +34,8 @@ class EventBacklog:
                 # The loop cannot wait for itself to write: the method that emits fails, with the reason.
                 raise BufferError(
                     f"event backlog full: {waiting} bytes of events wait for the host to read, the limit is "
-                    f"{self.max_bytes}; emit from a thread (it blocks until the host reads) or emit less often")
+                    f"{self.max_bytes}; emit from a thread (it blocks until the host reads) or emit less often"
+                )
             return
         while True:
             with self._lock:

@@ -31,7 +31,12 @@ def _run_sibling(env_switch: str, module_file: str, errors: tuple, what: str) ->
 _run_sibling("PYISOLATE_SUPERVISE", "supervisor.py", (OSError,), "the supervisor could not be started")
 # The kernel's limits the host asked for (src/limits/rlimits.ts), in the extension's process only (not in the
 # supervisor, which must outlive a process that passed them), before any of its code: see rlimits.py.
-_run_sibling("PYISOLATE_RLIMITS", "rlimits.py", (OSError, ValueError), "the resource limits the host asked for could not be applied")
+_run_sibling(
+    "PYISOLATE_RLIMITS",
+    "rlimits.py",
+    (OSError, ValueError),
+    "the resource limits the host asked for could not be applied",
+)
 
 # `-I` keeps the script's folder off sys.path: put the runtime root (<pkg>/python) there ourselves.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -114,8 +119,10 @@ def main() -> int:
     try:
         sock = socket.socket(fileno=P.CHANNEL_FD)
     except OSError as e:
-        sys.stderr.write(f"pyisolate guest: fd {P.CHANNEL_FD} is not the host's socket ({e}); "
-                         f"this script is started by the pyisolate host\n")
+        sys.stderr.write(
+            f"pyisolate guest: fd {P.CHANNEL_FD} is not the host's socket ({e}); "
+            f"this script is started by the pyisolate host\n"
+        )
         return P.EXIT_NO_CHANNEL
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -43,7 +43,7 @@ def write_memfd(data) -> OwnedFd:
         size = flat.nbytes
         done = 0
         while done < size:
-            done += os.pwrite(fd, flat[done:done + _MAX_IO], done)
+            done += os.pwrite(fd, flat[done : done + _MAX_IO], done)
     fcntl.fcntl(fd, F_ADD_SEALS, _SEALS)
     return owned
 

@@ -64,7 +64,13 @@ def current():
         if r < 0:
             break  # EINVAL: past the kernel's last capability
         bounding |= r << cap
-    return join("effective"), join("permitted"), join("inheritable"), bounding, libc.prctl(_PR_GET_SECUREBITS, 0, 0, 0, 0)
+    return (
+        join("effective"),
+        join("permitted"),
+        join("inheritable"),
+        bounding,
+        libc.prctl(_PR_GET_SECUREBITS, 0, 0, 0, 0),
+    )
 
 
 def drop_all():

@@ -10,7 +10,7 @@ import sys
 from . import bytes_fd, tensor_value, tensors
 from .tensor_value import TensorValue
 
-MAX_SAFE_INT = 2 ** 53 - 1
+MAX_SAFE_INT = 2**53 - 1
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -239,8 +239,14 @@ class Decoder:
 
     def _bytes_from_fd(self, payload: dict) -> bytes:
         index, size = payload.get("fd"), payload.get("size")
-        if len(payload) != 2 or type(index) is not int or type(size) is not int or size < 0 \
-                or not 0 <= index < len(self._fds) or self._fds[index] is None:
+        if (
+            len(payload) != 2
+            or type(index) is not int
+            or type(size) is not int
+            or size < 0
+            or not 0 <= index < len(self._fds)
+            or self._fds[index] is None
+        ):
             raise ValueError(f"$bytes {payload!r} does not name one of the frame's fds and a size")
         fd, self._fds[index] = self._fds[index], None  # taken: closed here, never mapped by a tensor too
         try:

@@ -61,8 +61,10 @@ class _HostOnlyMeta(type):
 
 
 def _host_only_message(name: str) -> str:
-    return (f"pyisolate.{name} belongs to the host, which here is the Node.js package `pyisolate` "
-            f"(ExtensionManager in TypeScript); extension code cannot use it. See docs/compat.md")
+    return (
+        f"pyisolate.{name} belongs to the host, which here is the Node.js package `pyisolate` "
+        f"(ExtensionManager in TypeScript); extension code cannot use it. See docs/compat.md"
+    )
 
 
 def host_only(name: str) -> type:

@@ -97,7 +97,10 @@ def main(argv):
         if proxy_port is not None:
             _confine_to_proxy(install_net, proxy_port, seccomp)
     except OSError as e:
-        _fail(_EXIT_NOT_CONFINED, "the seccomp socket filter could not be applied (%s): refusing to run %s unconfined" % (e, command[0]))
+        _fail(
+            _EXIT_NOT_CONFINED,
+            "the seccomp socket filter could not be applied (%s): refusing to run %s unconfined" % (e, command[0]),
+        )
     if cwd:
         os.chdir(cwd)
     try:

@@ -13,8 +13,7 @@ class RemoteError(Exception):
     remote_traceback (the other side's stack, as text).
     """
 
-    def __init__(self, remote_type: str, message: str, remote_traceback: str = "",
-                 remote_module: str = "") -> None:
+    def __init__(self, remote_type: str, message: str, remote_traceback: str = "", remote_module: str = "") -> None:
         super().__init__(f"{remote_type}: {message}" if remote_type else message)
         self.remote_type = remote_type
         self.remote_module = remote_module

@@ -63,8 +63,7 @@ class FdChannel:
                 got.extend(fds)
                 if not msg:
                     raise ProtocolError(f"a frame announced {count} file descriptors but {len(got)} arrived")
-                if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC) or msg != str(len(fds)).encode() \
-                        or len(got) > count:
+                if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC) or msg != str(len(fds)).encode() or len(got) > count:
                     raise ProtocolError(f"the file descriptors sent with a frame do not match its count of {count}")
             return got
         except BaseException:
@@ -89,7 +88,7 @@ class FdChannel:
             fds = entry[0]
             try:
                 while entry[2] < len(fds):
-                    part = fds[entry[2]:entry[2] + MAX_FDS_PER_MESSAGE]
+                    part = fds[entry[2] : entry[2] + MAX_FDS_PER_MESSAGE]
                     socket.send_fds(self._sock, [str(len(part)).encode()], part)
                     entry[2] += len(part)
             except BlockingIOError:

@@ -82,13 +82,12 @@ class FrameDecoder:
             raise ProtocolError("attachment lengths ('a') must be a list of non-negative integers")
         if sum(lengths) != body_end - body_start:
             raise ProtocolError(
-                f"attachment lengths add up to {sum(lengths)} bytes but the frame carries "
-                f"{body_end - body_start}"
+                f"attachment lengths add up to {sum(lengths)} bytes but the frame carries {body_end - body_start}"
             )
         attachments = []
         at = body_start
         with memoryview(buf) as view:  # released before feed() compacts the buffer
             for n in lengths:
-                attachments.append(bytes(view[at:at + n]))  # the one copy out of the buffer
+                attachments.append(bytes(view[at : at + n]))  # the one copy out of the buffer
                 at += n
         return msg, attachments

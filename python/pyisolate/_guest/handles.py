@@ -87,8 +87,10 @@ class HandleTable:
         try:
             return self._objects[object_id]
         except (KeyError, TypeError):
-            raise KeyError(f"object handle {object_id!r} is unknown here: this extension did not give it "
-                           f"out, or flush_transport_state() has dropped it") from None
+            raise KeyError(
+                f"object handle {object_id!r} is unknown here: this extension did not give it "
+                f"out, or flush_transport_state() has dropped it"
+            ) from None
 
     def clear(self) -> int:
         """Drop every kept object; return how many there were."""

@@ -24,8 +24,9 @@ def enter(loop) -> object:
 
     mode = torch.inference_mode()
     mode.__enter__()
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
-        thread_name_prefix="pyisolate-inference", initializer=_enter_in_thread))
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(thread_name_prefix="pyisolate-inference", initializer=_enter_in_thread)
+    )
     return mode
 
 

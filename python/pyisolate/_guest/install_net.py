@@ -60,17 +60,37 @@ def _landlock_port_only(port):
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     attr = _NetRulesetAttr(handled_access_fs=_FS_REFER, handled_access_net=_NET_BIND_TCP | _NET_CONNECT_TCP)
-    fd = libc.syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
+    fd = libc.syscall(
+        ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0)
+    )
     _check(fd, "create_ruleset (TCP ports need Landlock ABI 4)")
     try:
         root = os.open("/", os.O_PATH | os.O_CLOEXEC)
         try:
             everywhere = _PathBeneathAttr(allowed_access=_FS_REFER, parent_fd=root)
-            _check(libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(everywhere), ctypes.c_uint32(0)), "add_rule (/)")
+            _check(
+                libc.syscall(
+                    ctypes.c_long(_SYS_ADD_RULE),
+                    ctypes.c_int(fd),
+                    ctypes.c_int(_RULE_PATH_BENEATH),
+                    ctypes.byref(everywhere),
+                    ctypes.c_uint32(0),
+                ),
+                "add_rule (/)",
+            )
         finally:
             os.close(root)
         rule = _NetPortAttr(allowed_access=_NET_CONNECT_TCP, port=port)
-        _check(libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(_RULE_NET_PORT), ctypes.byref(rule), ctypes.c_uint32(0)), "add_rule")
+        _check(
+            libc.syscall(
+                ctypes.c_long(_SYS_ADD_RULE),
+                ctypes.c_int(fd),
+                ctypes.c_int(_RULE_NET_PORT),
+                ctypes.byref(rule),
+                ctypes.c_uint32(0),
+            ),
+            "add_rule",
+        )
         _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
         _check(libc.syscall(ctypes.c_long(_SYS_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0)), "restrict_self")
     finally:
@@ -87,9 +107,19 @@ def tcp_only_program(seccomp, arch):
     jeq = lambda k, jt, jf=None: (seccomp._JMP_JEQ_K, k, jt, jf)  # noqa: E731
     p = [ld(seccomp._ARCH), jeq(a.audit, None, "allow"), ld(seccomp._NR), jeq(a.socket, None, "allow")]
     p += [ld(seccomp._arg(0)), jeq(_AF_UNIX, "allow"), jeq(_AF_INET, "inet"), jeq(_AF_INET6, "inet", "eacces")]
-    p += ["inet", ld(seccomp._arg(1)), (seccomp._ALU_AND_K, seccomp._SOCK_TYPE_MASK, None, None), jeq(seccomp._SOCK_STREAM, None, "eacces")]
+    p += [
+        "inet",
+        ld(seccomp._arg(1)),
+        (seccomp._ALU_AND_K, seccomp._SOCK_TYPE_MASK, None, None),
+        jeq(seccomp._SOCK_STREAM, None, "eacces"),
+    ]
     p += [ld(seccomp._arg(2)), jeq(0, "allow"), jeq(_IPPROTO_TCP, "allow", "eacces")]
-    p += ["allow", (seccomp._RET_K, seccomp.RET_ALLOW, None, None), "eacces", (seccomp._RET_K, seccomp.RET_ERRNO | errno.EACCES, None, None)]
+    p += [
+        "allow",
+        (seccomp._RET_K, seccomp.RET_ALLOW, None, None),
+        "eacces",
+        (seccomp._RET_K, seccomp.RET_ERRNO | errno.EACCES, None, None),
+    ]
     return seccomp._assemble(p)
 
 
@@ -101,7 +131,12 @@ def _install_filter(seccomp, program):
     prog = seccomp._SockFprog(len(program), ctypes.addressof(buf))
     arch = seccomp.native_arch()
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
-    _check(libc.syscall(ctypes.c_long(seccomp.ARCHES[arch].seccomp), ctypes.c_uint(1), ctypes.c_uint(1), ctypes.byref(prog)), "seccomp")
+    _check(
+        libc.syscall(
+            ctypes.c_long(seccomp.ARCHES[arch].seccomp), ctypes.c_uint(1), ctypes.c_uint(1), ctypes.byref(prog)
+        ),
+        "seccomp",
+    )
 
 
 def confine_to_port(port, seccomp):

@@ -55,7 +55,11 @@ _SCOPE_SIGNAL = 1 << 1
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -77,10 +81,15 @@ def _fail(what):
 
 def abi_version():
     """The kernel's Landlock ABI version; raises OSError when the kernel has none."""
-    r = _libc().syscall(ctypes.c_long(_SYS_CREATE_RULESET), None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    r = _libc().syscall(
+        ctypes.c_long(_SYS_CREATE_RULESET), None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)
+    )
     if r < 0:
         err = ctypes.get_errno()
-        why = {errno.ENOSYS: "the kernel was built without Landlock", errno.EOPNOTSUPP: "Landlock is disabled (add it to the lsm= boot parameter)"}
+        why = {
+            errno.ENOSYS: "the kernel was built without Landlock",
+            errno.EOPNOTSUPP: "Landlock is disabled (add it to the lsm= boot parameter)",
+        }
         raise OSError(err, "Landlock is not supported: %s" % why.get(err, os.strerror(err)))
     return int(r)
 
@@ -114,7 +123,13 @@ def _add_path(libc, ruleset_fd, path, rights):
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= _FILE_RIGHTS
         attr = _PathBeneathAttr(allowed_access=rights, parent_fd=fd)
-        r = libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(ruleset_fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(attr), ctypes.c_uint32(0))
+        r = libc.syscall(
+            ctypes.c_long(_SYS_ADD_RULE),
+            ctypes.c_int(ruleset_fd),
+            ctypes.c_int(_RULE_PATH_BENEATH),
+            ctypes.byref(attr),
+            ctypes.c_uint32(0),
+        )
         if r < 0:
             _fail("add_rule for %r" % path)
     finally:
@@ -158,7 +173,9 @@ def _confine(read_only, writable, allow_network, scope):
     if abi >= 6 and scope:
         size = 24
         attr.scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
-    ruleset_fd = libc.syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    ruleset_fd = libc.syscall(
+        ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)
+    )
     if ruleset_fd < 0:
         _fail("create_ruleset")
     try:

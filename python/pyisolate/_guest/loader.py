@@ -95,8 +95,9 @@ def _import_package(name: str, path: str):
 
 def _import_renamed(name: str, path: str):
     # A folder whose name is no identifier ("my-nodes"): loaded from its __init__.py under the mapped name.
-    spec = importlib.util.spec_from_file_location(name, os.path.join(path, "__init__.py"),
-                                                  submodule_search_locations=[path])
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(path, "__init__.py"), submodule_search_locations=[path]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -140,14 +141,17 @@ def _import_class(spec, package_name: str, import_package) -> type:
 def _discover(package) -> type:
     prefix = package.__name__
     # The package's namespace, plus the namespaces of the submodules it has already imported.
-    modules = [package] + [m for n, m in sorted(sys.modules.items())
-                           if n.startswith(prefix + ".") and m is not None]
+    modules = [package] + [m for n, m in sorted(sys.modules.items()) if n.startswith(prefix + ".") and m is not None]
     found = []
     for module in modules:
         for value in list(vars(module).values()):
-            if (isinstance(value, type) and issubclass(value, ExtensionBase)
-                    and value is not ExtensionBase and value not in found
-                    and (value.__module__ == prefix or value.__module__.startswith(prefix + "."))):
+            if (
+                isinstance(value, type)
+                and issubclass(value, ExtensionBase)
+                and value is not ExtensionBase
+                and value not in found
+                and (value.__module__ == prefix or value.__module__.startswith(prefix + "."))
+            ):
                 found.append(value)
     if len(found) == 1:
         return found[0]

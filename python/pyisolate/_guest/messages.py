@@ -75,12 +75,19 @@ def _check_call(msg: dict) -> None:
             raise ProtocolError(f"call {cid}: 'kw' must be an object of keyword arguments, got {type(kw).__name__}")
         for name in kw:
             if not name.isidentifier():
-                raise ProtocolError(f"call {cid}: keyword argument name {name[:80]!r} in 'kw' is not a Python identifier")
+                raise ProtocolError(
+                    f"call {cid}: keyword argument name {name[:80]!r} in 'kw' is not a Python identifier"
+                )
 
 
 def _check_error(cid: int, error) -> None:
-    if (type(error) is not dict or type(error.get("type")) is not str or type(error.get("message")) is not str
-            or type(error.get("traceback", "")) is not str or type(error.get("module", "")) is not str):
+    if (
+        type(error) is not dict
+        or type(error.get("type")) is not str
+        or type(error.get("message")) is not str
+        or type(error.get("traceback", "")) is not str
+        or type(error.get("module", "")) is not str
+    ):
         raise ProtocolError(f"error {cid}: 'error' must be an object with 'type' and 'message' strings")
 
 

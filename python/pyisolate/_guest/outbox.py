@@ -54,9 +54,13 @@ class Outbox:
         header = dumps(head)
         size = 4 + len(header) + sum(lengths)
         if size > self._max:
-            raise ValueError(f"message of {size} bytes exceeds the frame limit of {self._max} bytes (host limit maxFrameBytes)")
+            raise ValueError(
+                f"message of {size} bytes exceeds the frame limit of {self._max} bytes (host limit maxFrameBytes)"
+            )
         if enc.fd_bytes > self._max:
-            raise ValueError(f"bytes sent by memfd: {enc.fd_bytes} exceeds the host's limit maxFrameBytes = {self._max}")
+            raise ValueError(
+                f"bytes sent by memfd: {enc.fd_bytes} exceeds the host's limit maxFrameBytes = {self._max}"
+            )
         _check("maxHeaderBytes", "message header bytes", len(header), self._max_header)
         _check("maxAttachments", "message attachments", len(lengths), self._max_attachments)
         _check("maxFdsPerFrame", "message file descriptors", len(enc.fds), self._max_fds)

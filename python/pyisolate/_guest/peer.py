@@ -38,8 +38,7 @@ class Peer:
     an event's payload arrives decoded.
     """
 
-    def __init__(self, reader, writer, *, on_message=None,
-                 max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(self, reader, writer, *, on_message=None, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> None:
         self._reader = reader
         self._writer = writer
         self._transport = writer.transport
@@ -51,22 +50,27 @@ class Peer:
         self._out = Outbox(self._transport, max_frame_bytes)
         self._targets = Targets()
         self._call_ids = itertools.count(1)
-        self._pending = {}     # our call id -> future of its result
-        self._serving = {}     # their call id -> task running it
+        self._pending = {}  # our call id -> future of its result
+        self._serving = {}  # their call id -> task running it
         self._cancelled = set()  # their call ids they cancelled: owed no reply
         self._producers = Producers(self._loop, self._out, self._drain_writer)
-        self._consuming = {}   # our stream call id -> HostStream, until its end arrives
+        self._consuming = {}  # our stream call id -> HostStream, until its end arrives
         self._proxies = ProxyTable(self._loop, self._send_release)
         tensors_cuda.releases.bind(self._loop, self._send_cuda_release)  # CUDA handles need no fd channel
-        self._closed = None    # the reason, once closed
+        self._closed = None  # the reason, once closed
         # The host services this extension may call (init's `services`); None: not told, every singleton is remote.
         self.services = None
         self.events = EventBacklog(self._loop, self._thread, self._out.buffered, self._drained)
-        self._frame_fds = []   # fds of the frame being dispatched, until a decode takes them
-        self._handlers = {P.CALL: self._on_call, P.RESULT: self._on_result,
-                          P.ERROR: self._on_error, P.CANCEL: self._on_cancel,
-                          P.RELEASE: self._on_release, P.ITEM: self._on_item,
-                          P.CREDIT: self._on_credit}
+        self._frame_fds = []  # fds of the frame being dispatched, until a decode takes them
+        self._handlers = {
+            P.CALL: self._on_call,
+            P.RESULT: self._on_result,
+            P.ERROR: self._on_error,
+            P.CANCEL: self._on_cancel,
+            P.RELEASE: self._on_release,
+            P.ITEM: self._on_item,
+            P.CREDIT: self._on_credit,
+        }
 
     def register(self, name: str, obj: object, hidden=()) -> None:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""
@@ -426,4 +430,3 @@ class Peer:
             releases.unbind()
             self._out.fd_channel.close()
         self._transport.close()
-

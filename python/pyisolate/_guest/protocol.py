@@ -18,20 +18,20 @@ CANCEL = "cancel"
 EVENT = "event"
 RELEASE = "release"
 SHUTDOWN = "shutdown"
-ITEM = "item"        # one item of a stream call, from its callee
-CREDIT = "credit"    # the stream call's caller lets the callee send `n` more items
+ITEM = "item"  # one item of a stream call, from its callee
+CREDIT = "credit"  # the stream call's caller lets the callee send `n` more items
 
 DEFAULT_STREAM_WINDOW = 16
 MAX_STREAM_WINDOW = 65536  # the most credit one stream may hold outstanding
 
 # The guest's exit status: one code per cause (docs/protocol.md, Exit status). bootstrap.py runs before this module
 # can be imported and repeats 2, 4 and 5 by value; test_exit_codes.py holds them equal.
-EXIT_OK = 0                  # shutdown, or the host went away (EOF)
-EXIT_PARENT_GONE = 1         # the host died before the guest could ask to die with it
-EXIT_NO_CHANNEL = 2          # fd 3 is not a socket: not started by the host
-EXIT_LOAD_FAILED = 3         # the extension failed to load (a `fatal` message said why)
-EXIT_NOT_CONFINED = 4        # the sandbox, supervisor or rlimits the host asked for could not be applied
-EXIT_NO_VENV = 5             # the venv the host named could not be activated
-EXIT_PROTOCOL_ERROR = 6      # the host broke the protocol (a malformed frame, or one over a limit)
-EXIT_CONNECTION_FAILED = 7   # reading the connection failed in a way that is not a protocol error (a runtime bug)
-EXIT_NO_HOST = 8             # TCP transport: the host could not be reached, or its certificate is not the pinned one
+EXIT_OK = 0  # shutdown, or the host went away (EOF)
+EXIT_PARENT_GONE = 1  # the host died before the guest could ask to die with it
+EXIT_NO_CHANNEL = 2  # fd 3 is not a socket: not started by the host
+EXIT_LOAD_FAILED = 3  # the extension failed to load (a `fatal` message said why)
+EXIT_NOT_CONFINED = 4  # the sandbox, supervisor or rlimits the host asked for could not be applied
+EXIT_NO_VENV = 5  # the venv the host named could not be activated
+EXIT_PROTOCOL_ERROR = 6  # the host broke the protocol (a malformed frame, or one over a limit)
+EXIT_CONNECTION_FAILED = 7  # reading the connection failed in a way that is not a protocol error (a runtime bug)
+EXIT_NO_HOST = 8  # TCP transport: the host could not be reached, or its certificate is not the pinned one

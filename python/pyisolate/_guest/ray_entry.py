@@ -24,9 +24,23 @@ _WATCH_S = 0.1  # how often the parent checks on the guest and on Ray's worker
 
 SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"]
 SYSTEM_FILES = [
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
-    "/etc/pki", "/etc/crypto-policies", "/etc/localtime", "/etc/mime.types",
-    "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/proc/cpuinfo", "/sys/devices/system/cpu",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/crypto-policies",
+    "/etc/localtime",
+    "/etc/mime.types",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
 ]
 
 
@@ -68,7 +82,11 @@ def main():
         # `pyisolate doctor --ray`: the report only, nothing started.
         abi, why = landlock_abi()
         sandbox = {"backend": "landlock", "abi": abi} if abi else {"backend": "none", "reason": why}
-        print(REPORT_PREFIX + json.dumps({"pid": os.getpid(), "python": sys.version.split()[0], "sandbox": sandbox, "mode": "probe"}), flush=True)
+        print(
+            REPORT_PREFIX
+            + json.dumps({"pid": os.getpid(), "python": sys.version.split()[0], "sandbox": sandbox, "mode": "probe"}),
+            flush=True,
+        )
         return 0
     mode = os.environ.pop(MODE_ENV, "preferred")
     work_dir = os.getcwd()
@@ -84,13 +102,15 @@ def main():
         shutil.rmtree(private_dir, ignore_errors=True)
         return EXIT_NOT_CONFINED
     env = dict(os.environ)
-    env.update({
-        "PYISOLATE_MODULE_PATH": module_dir,
-        # No PID namespace on the node: the supervisor kills whatever the extension starts when it ends.
-        "PYISOLATE_SUPERVISE": "1",
-        "HOME": private_dir,
-        "TMPDIR": private_dir,
-    })
+    env.update(
+        {
+            "PYISOLATE_MODULE_PATH": module_dir,
+            # No PID namespace on the node: the supervisor kills whatever the extension starts when it ends.
+            "PYISOLATE_SUPERVISE": "1",
+            "HOME": private_dir,
+            "TMPDIR": private_dir,
+        }
+    )
     if venv:
         env["PYISOLATE_VENV"] = json.dumps({"prefix": venv, "system_site_packages": False})
     if abi:
@@ -116,6 +136,7 @@ def _report(pid, confinement, mode):
 def _wait_and_clean(child, private_dir):
     """Stay outside the guest's confinement until it ends, pass Ray's stop on to it, then remove its private folder
     (the guest cannot: it lives inside it), and end as the guest did."""
+
     def forward(signum, _frame):
         try:
             os.kill(child, signum)

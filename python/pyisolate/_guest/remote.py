@@ -12,7 +12,9 @@ import sys
 
 def main() -> None:
     if "PYISOLATE_CONNECT" not in os.environ:
-        sys.stderr.write("pyisolate guest: PYISOLATE_CONNECT is not set; this entry is started with a host's slot env\n")
+        sys.stderr.write(
+            "pyisolate guest: PYISOLATE_CONNECT is not set; this entry is started with a host's slot env\n"
+        )
         raise SystemExit(2)
     runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py"), run_name="__main__")
 

@@ -30,8 +30,11 @@ def apply(limits):
     for name, pair in limits.items():
         if name not in _KNOWN or not hasattr(resource, name):
             raise ValueError("unknown rlimit %r" % (name,))
-        if (not isinstance(pair, list) or len(pair) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)):
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)
+        ):
             raise ValueError("rlimit %s must be [soft, hard] non-negative integers" % name)
         which = getattr(resource, name)
         old_soft, old_hard = resource.getrlimit(which)

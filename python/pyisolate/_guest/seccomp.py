@@ -83,27 +83,27 @@ class Arch:
 # The generic table (asm-generic/unistd.h) that aarch64 uses, and x86_64's own.
 _NUMBERS = {
     #                      x86_64 aarch64
-    "socket":             (41, 198),
-    "socketpair":         (53, 199),
-    "io_uring_setup":     (425, 425),
-    "seccomp":            (317, 277),
-    "prlimit64":          (302, 261),
-    "setpriority":        (141, 140),
-    "sched_setparam":     (142, 118),
+    "socket": (41, 198),
+    "socketpair": (53, 199),
+    "io_uring_setup": (425, 425),
+    "seccomp": (317, 277),
+    "prlimit64": (302, 261),
+    "setpriority": (141, 140),
+    "sched_setparam": (142, 118),
     "sched_setscheduler": (144, 119),
-    "sched_setaffinity":  (203, 122),
-    "sched_setattr":      (314, 274),
-    "ioprio_set":         (251, 30),
-    "keyctl":             (250, 219),
-    "add_key":            (248, 217),
-    "request_key":        (249, 218),
-    "bpf":                (321, 280),
-    "perf_event_open":    (298, 241),
-    "syslog":             (103, 116),
-    "sethostname":        (170, 161),
-    "setdomainname":      (171, 162),
-    "mknod":              (133, None),
-    "mknodat":            (259, 33),
+    "sched_setaffinity": (203, 122),
+    "sched_setattr": (314, 274),
+    "ioprio_set": (251, 30),
+    "keyctl": (250, 219),
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "bpf": (321, 280),
+    "perf_event_open": (298, 241),
+    "syslog": (103, 116),
+    "sethostname": (170, 161),
+    "setdomainname": (171, 162),
+    "mknod": (133, None),
+    "mknodat": (259, 33),
 }
 
 ARCHES = {
@@ -116,21 +116,30 @@ ARCHES = {
 PROCESS_RULES = {
     # The kernel's keyrings hold the session's and the uid's secrets (Kerberos tickets, ecryptfs keys): readable
     # without any capability by a process of the same uid.
-    "keyctl": "deny", "add_key": "deny", "request_key": "deny",
+    "keyctl": "deny",
+    "add_key": "deny",
+    "request_key": "deny",
     # Kernel attack surface and kernel-wide observation; unprivileged BPF and perf exist on many kernels.
-    "bpf": "deny", "perf_event_open": "deny",
+    "bpf": "deny",
+    "perf_event_open": "deny",
     # The kernel log (dmesg): addresses and other processes' messages.
     "syslog": "deny",
     # The host's names, shared without a UTS namespace.
-    "sethostname": "deny", "setdomainname": "deny",
+    "sethostname": "deny",
+    "setdomainname": "deny",
     # Limits, scheduling and CPU pinning of another process (the host: RLIMIT_CPU killed it with SIGXCPU) need no
     # capability within one uid: only the caller itself, pid 0, is allowed (glibc's setrlimit and nice use 0).
-    "prlimit64": "self_arg0", "sched_setaffinity": "self_arg0", "sched_setscheduler": "self_arg0",
-    "sched_setparam": "self_arg0", "sched_setattr": "self_arg0",
+    "prlimit64": "self_arg0",
+    "sched_setaffinity": "self_arg0",
+    "sched_setscheduler": "self_arg0",
+    "sched_setparam": "self_arg0",
+    "sched_setattr": "self_arg0",
     # (which, who): PRIO_PGRP/PRIO_USER with who 0 reach the caller's group or every process of its uid.
-    "setpriority": "self_prio", "ioprio_set": "self_ioprio",
+    "setpriority": "self_prio",
+    "ioprio_set": "self_ioprio",
     # Device nodes (character or block): regular files, fifos and sockets stay allowed.
-    "mknod": "mode_arg1", "mknodat": "mode_arg2",
+    "mknod": "mode_arg1",
+    "mknodat": "mode_arg2",
 }
 
 
@@ -188,7 +197,11 @@ def build_program(arch, network, unix_sockets, sockets=True, processes=True, sel
     if sockets:
         p += [jeq(a.socket, "socket"), jeq(a.socketpair, "socketpair"), jeq(a.io_uring_setup, "eperm")]
     if processes:
-        p += [jeq(a.numbers[name], rule if rule != "deny" else "eperm") for name, rule in PROCESS_RULES.items() if a.numbers[name] is not None]
+        p += [
+            jeq(a.numbers[name], rule if rule != "deny" else "eperm")
+            for name, rule in PROCESS_RULES.items()
+            if a.numbers[name] is not None
+        ]
     p += [goto("allow")]
     if a.x32:
         p += ["high", jeq(_NO_SYSCALL, "allow", "kill")]
@@ -197,10 +210,14 @@ def build_program(arch, network, unix_sockets, sockets=True, processes=True, sel
     if processes:
         p += _process_part(ld, jeq, goto, self_pid)
     p += [
-        "allow", (_RET_K, RET_ALLOW, None, None),
-        "eacces", (_RET_K, RET_ERRNO | errno.EACCES, None, None),
-        "eperm", (_RET_K, RET_ERRNO | errno.EPERM, None, None),
-        "kill", (_RET_K, RET_KILL_PROCESS, None, None),
+        "allow",
+        (_RET_K, RET_ALLOW, None, None),
+        "eacces",
+        (_RET_K, RET_ERRNO | errno.EACCES, None, None),
+        "eperm",
+        (_RET_K, RET_ERRNO | errno.EPERM, None, None),
+        "kill",
+        (_RET_K, RET_KILL_PROCESS, None, None),
     ]
     return _assemble(p)
 
@@ -212,7 +229,13 @@ def _socket_part(network, unix_sockets, ld, jeq, goto):
         p += [goto("allow")]
     else:
         # A datagram pair could still sendto() any datagram socket by path (/dev/log, journald): refused with socket().
-        p += [ld(_arg(1)), (_ALU_AND_K, _SOCK_TYPE_MASK, None, None), jeq(_SOCK_STREAM, "allow"), jeq(_SOCK_SEQPACKET, "allow"), goto("eacces")]
+        p += [
+            ld(_arg(1)),
+            (_ALU_AND_K, _SOCK_TYPE_MASK, None, None),
+            jeq(_SOCK_STREAM, "allow"),
+            jeq(_SOCK_SEQPACKET, "allow"),
+            goto("eacces"),
+        ]
     # socket(): the family is the first argument.
     p += ["socket", ld(_arg(0)), "families"]
     if network:
@@ -227,16 +250,33 @@ def _socket_part(network, unix_sockets, ld, jeq, goto):
 def _process_part(ld, jeq, goto, self_pid):
     # Every argument checked is an int (pid_t, int, umode_t): its low 32 bits are all the kernel reads.
     def is_self():
-        return [jeq(0, "allow", None if self_pid else "eperm")] + ([jeq(self_pid, "allow", "eperm")] if self_pid else [])
+        return [jeq(0, "allow", None if self_pid else "eperm")] + (
+            [jeq(self_pid, "allow", "eperm")] if self_pid else []
+        )
 
     return [
-        "self_arg0", ld(_arg(0)), *is_self(),
-        "self_prio", ld(_arg(0)), jeq(_PRIO_PROCESS, "self_arg1", "eperm"),
-        "self_ioprio", ld(_arg(0)), jeq(_IOPRIO_WHO_PROCESS, None, "eperm"),
-        "self_arg1", ld(_arg(1)), *is_self(),
-        "mode_arg1", ld(_arg(1)), goto("mode"),
-        "mode_arg2", ld(_arg(2)),
-        "mode", (_ALU_AND_K, _S_IFMT, None, None), jeq(_S_IFCHR, "eperm"), jeq(_S_IFBLK, "eperm"), goto("allow"),
+        "self_arg0",
+        ld(_arg(0)),
+        *is_self(),
+        "self_prio",
+        ld(_arg(0)),
+        jeq(_PRIO_PROCESS, "self_arg1", "eperm"),
+        "self_ioprio",
+        ld(_arg(0)),
+        jeq(_IOPRIO_WHO_PROCESS, None, "eperm"),
+        "self_arg1",
+        ld(_arg(1)),
+        *is_self(),
+        "mode_arg1",
+        ld(_arg(1)),
+        goto("mode"),
+        "mode_arg2",
+        ld(_arg(2)),
+        "mode",
+        (_ALU_AND_K, _S_IFMT, None, None),
+        jeq(_S_IFCHR, "eperm"),
+        jeq(_S_IFBLK, "eperm"),
+        goto("allow"),
     ]
 
 
@@ -264,8 +304,12 @@ def install(network, unix_sockets, sockets=True, processes=True):
         raise OSError(err, "seccomp: prctl(PR_SET_NO_NEW_PRIVS) failed: %s" % os.strerror(err))
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(program), ctypes.addressof(buf))
-    r = libc.syscall(ctypes.c_long(ARCHES[arch].seccomp), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
-                     ctypes.c_uint(_SECCOMP_FILTER_FLAG_TSYNC), ctypes.byref(prog))
+    r = libc.syscall(
+        ctypes.c_long(ARCHES[arch].seccomp),
+        ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+        ctypes.c_uint(_SECCOMP_FILTER_FLAG_TSYNC),
+        ctypes.byref(prog),
+    )
     if r != 0:
         err = ctypes.get_errno() if r < 0 else errno.EBUSY
         why = {

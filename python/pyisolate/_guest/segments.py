@@ -14,7 +14,7 @@ F_SEAL_SHRINK = 0x0002
 F_SEAL_GROW = 0x0004
 
 _by_address = weakref.WeakValueDictionary()  # mapping start -> Segment
-_by_inode = weakref.WeakValueDictionary()    # inode -> Segment
+_by_inode = weakref.WeakValueDictionary()  # inode -> Segment
 # Segments that crossed the connection, either way, kept mapped until the host releases them (its `release`
 # with `segs`): while kept, they travel by id alone, with no fd to send and nothing to map on either side.
 _kept = {}  # inode -> Segment

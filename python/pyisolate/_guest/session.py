@@ -54,8 +54,15 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
     peer = Peer(reader, writer, on_message=on_message, max_frame_bytes=max_frame_bytes)
     set_peer(peer)
     try:
-        peer.send({"k": P.HELLO, "v": P.PROTOCOL_VERSION, "runtime": P.RUNTIME_VERSION,
-                   "python": platform.python_version(), "pid": os.getpid()})
+        peer.send(
+            {
+                "k": P.HELLO,
+                "v": P.PROTOCOL_VERSION,
+                "runtime": P.RUNTIME_VERSION,
+                "python": platform.python_version(),
+                "pid": os.getpid(),
+            }
+        )
         reading = loop.create_task(peer.run())
         if not await _until(init, reading, shutdown):
             return _ended(reading)
@@ -64,7 +71,9 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         peer.services = _services(init.result().get("services"))
         if init.result().get("inferenceMode") is True:
             inference_mode = inference.enter(loop)
-        loading = loop.create_task(_load(init.result() if module_path is None else {**init.result(), "modulePath": module_path}, peer))
+        loading = loop.create_task(
+            _load(init.result() if module_path is None else {**init.result(), "modulePath": module_path}, peer)
+        )
         if not await _until(loading, reading, shutdown):
             loading.cancel()
             return _ended(reading)
@@ -77,8 +86,14 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         # the collector's generations, so that a full collection between two calls has less to walk.
         gc.freeze()
         methods = public_methods(instance)
-        peer.send({"k": P.READY, "methods": methods, "streams": stream_methods(instance, methods),
-                   "extensionClass": class_spec(type(instance))})
+        peer.send(
+            {
+                "k": P.READY,
+                "methods": methods,
+                "streams": stream_methods(instance, methods),
+                "extensionClass": class_spec(type(instance)),
+            }
+        )
         if not await _until(shutdown, reading):
             return _ended(reading)
         await _stop(instance)
@@ -107,8 +122,10 @@ async def _load(init: dict, peer: Peer):
     # Registered before the hooks run, as pyisolate does: a hook may register it again (`register_callee(self,
     # "extension")`), and calls the hooks make to the host can be answered by calls back to it.
     instance, _module, _cls = await load_extension(
-        init.get("modulePath"), init.get("extensionClass"),
-        on_instance=lambda ext: peer.register(P.EXTENSION_TARGET, ext, FRAMEWORK_NAMES))
+        init.get("modulePath"),
+        init.get("extensionClass"),
+        on_instance=lambda ext: peer.register(P.EXTENSION_TARGET, ext, FRAMEWORK_NAMES),
+    )
     return instance
 
 

@@ -80,8 +80,11 @@ class SingletonMetaclass(type):
 
     def __new__(mcs, name, bases, namespace, **kwargs):
         for attr_name, attr in list(namespace.items()):
-            if (not attr_name.startswith("_") and isinstance(attr, types.FunctionType)
-                    and not getattr(attr, "_is_local_execution", False)):
+            if (
+                not attr_name.startswith("_")
+                and isinstance(attr, types.FunctionType)
+                and not getattr(attr, "_is_local_execution", False)
+            ):
                 namespace[attr_name] = _remote_stub(attr_name, attr)
         return super().__new__(mcs, name, bases, namespace, **kwargs)
 

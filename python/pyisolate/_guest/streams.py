@@ -79,7 +79,9 @@ class Producers:
         error = None
         sent = 0
         try:
-            if inspect.iscoroutine(result):  # an async def that returns a generator (asyncio.iscoroutine takes generators)
+            if inspect.iscoroutine(
+                result
+            ):  # an async def that returns a generator (asyncio.iscoroutine takes generators)
                 result = await result
             it, is_async = _iterator(result)
             while True:
@@ -139,7 +141,7 @@ class HostStream:
         self._cid = None
         self._queue = collections.deque()
         self._waiter = None
-        self._end = None        # None, or (error or None)
+        self._end = None  # None, or (error or None)
         self._granted = 0
         self._received = 0
         self._taken = 0

@@ -15,7 +15,9 @@ import time
 
 __all__ = ["SUPERVISE_ENV", "descendants", "fork_supervised", "from_env"]
 
-SUPERVISE_ENV = "PYISOLATE_SUPERVISE"  # "1": set by the host for Landlock and for no sandbox (bwrap has a PID namespace)
+SUPERVISE_ENV = (
+    "PYISOLATE_SUPERVISE"  # "1": set by the host for Landlock and for no sandbox (bwrap has a PID namespace)
+)
 _LANDLOCK_ENV = "PYISOLATE_LANDLOCK"
 
 _PR_SET_PDEATHSIG = 1
@@ -83,7 +85,10 @@ def _kill(pid, tree):
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return  # gone
-    except (AttributeError, OSError):  # no os.pidfd_open in this build, or a kernel before 5.3: the plain kill, with its tiny race
+    except (
+        AttributeError,
+        OSError,
+    ):  # no os.pidfd_open in this build, or a kernel before 5.3: the plain kill, with its tiny race
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -107,7 +112,7 @@ def _parents_of(pids):
         try:
             with open("/proc/%d/stat" % pid, "rb") as f:
                 stat = f.read()
-            parents[pid] = int(stat[stat.rfind(b")") + 2:].split()[1])
+            parents[pid] = int(stat[stat.rfind(b")") + 2 :].split()[1])
         except (OSError, IndexError, ValueError):
             pass
     return parents
@@ -161,7 +166,9 @@ def _sibling(name):
     # interpreter's (the extension's imports happen in the child only).
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_pyisolate_" + name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"))
+    spec = importlib.util.spec_from_file_location(
+        "_pyisolate_" + name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

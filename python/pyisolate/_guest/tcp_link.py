@@ -91,8 +91,10 @@ def _dial_heartbeat(context, address, pin: bytes, token: bytes):
     der = tls.getpeercert(binary_form=True) or b""
     if not hmac.compare_digest(hashlib.sha256(der).digest(), pin):
         tls.close()
-        raise PinMismatch(f"the server's certificate (sha256 {hashlib.sha256(der).hexdigest()}) is not the host's: "
-                          f"the token was not sent")
+        raise PinMismatch(
+            f"the server's certificate (sha256 {hashlib.sha256(der).hexdigest()}) is not the host's: "
+            f"the token was not sent"
+        )
     tls.settimeout(None)
     tls.sendall(MAGIC + token)
     return tls
@@ -101,12 +103,15 @@ def _dial_heartbeat(context, address, pin: bytes, token: bytes):
 async def open_streams(dial: Dial):
     """TLS over the dialled socket, the pin checked, the token sent: (reader, writer) for the peer."""
     reader, writer = await asyncio.open_connection(
-        sock=dial.sock, ssl=dial.context, server_hostname=_SERVER_NAME, ssl_handshake_timeout=_HANDSHAKE_TIMEOUT_S)
+        sock=dial.sock, ssl=dial.context, server_hostname=_SERVER_NAME, ssl_handshake_timeout=_HANDSHAKE_TIMEOUT_S
+    )
     der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True) or b""
     if not hmac.compare_digest(hashlib.sha256(der).digest(), dial.pin):
         writer.transport.abort()
-        raise PinMismatch(f"the server's certificate (sha256 {hashlib.sha256(der).hexdigest()}) is not the host's: "
-                          f"the token was not sent")
+        raise PinMismatch(
+            f"the server's certificate (sha256 {hashlib.sha256(der).hexdigest()}) is not the host's: "
+            f"the token was not sent"
+        )
     writer.write(MAGIC + dial.token)
     dial.token = b""
     return reader, writer

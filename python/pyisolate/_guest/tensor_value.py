@@ -12,9 +12,23 @@ import struct
 
 TYPE_NAME = "TensorValue"
 # Our dtype names -> a struct code per element; bfloat16 and the complex types are read by hand below.
-_CODES = {"bool": "?", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i", "uint32": "I",
-          "int64": "q", "uint64": "Q", "float16": "e", "float32": "f", "float64": "d", "bfloat16": "H",
-          "complex64": "ff", "complex128": "dd"}
+_CODES = {
+    "bool": "?",
+    "int8": "b",
+    "uint8": "B",
+    "int16": "h",
+    "uint16": "H",
+    "int32": "i",
+    "uint32": "I",
+    "int64": "q",
+    "uint64": "Q",
+    "float16": "e",
+    "float32": "f",
+    "float64": "d",
+    "bfloat16": "H",
+    "complex64": "ff",
+    "complex128": "dd",
+}
 
 
 class TensorValue(dict):
@@ -43,8 +57,13 @@ def from_buffer(desc: dict, buffer) -> TensorValue:
             return element(base)
         return [walk(dim + 1, base + i * strides[dim]) for i in range(shape[dim])]
 
-    return TensorValue(__type__=TYPE_NAME, dtype="torch." + name, tensor_size=list(shape),
-                       requires_grad=desc.get("requiresGrad") is True, data=walk(0, desc["offset"]))
+    return TensorValue(
+        __type__=TYPE_NAME,
+        dtype="torch." + name,
+        tensor_size=list(shape),
+        requires_grad=desc.get("requiresGrad") is True,
+        data=walk(0, desc["offset"]),
+    )
 
 
 def _item(name: str) -> int:
@@ -54,9 +73,11 @@ def _item(name: str) -> int:
 def encode(value: TensorValue, enc):
     """The `$tensor` tag for a TensorValue (the data packed contiguously, sent as bytes); TypeError if malformed."""
     dtype, shape, data = value.get("dtype"), value.get("tensor_size"), value.get("data")
-    name = dtype[len("torch."):] if isinstance(dtype, str) and dtype.startswith("torch.") else None
+    name = dtype[len("torch.") :] if isinstance(dtype, str) and dtype.startswith("torch.") else None
     if name not in _CODES or type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
-        raise TypeError(f"cannot send this TensorValue: dtype {dtype!r} and tensor_size {shape!r} do not describe a tensor")
+        raise TypeError(
+            f"cannot send this TensorValue: dtype {dtype!r} and tensor_size {shape!r} do not describe a tensor"
+        )
     flat = []
     _flatten(data, len(shape), flat)
     count = 1
@@ -74,9 +95,17 @@ def encode(value: TensorValue, enc):
     for n in reversed(shape):
         strides.insert(0, stride)
         stride *= n
-    return enc.tag("$tensor", {"dtype": name, "shape": list(shape), "strides": strides, "offset": 0,
-                               "storage": {"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
-                               "framework": "torch"})
+    return enc.tag(
+        "$tensor",
+        {
+            "dtype": name,
+            "shape": list(shape),
+            "strides": strides,
+            "offset": 0,
+            "storage": {"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
+            "framework": "torch",
+        },
+    )
 
 
 def _flatten(data, depth: int, out: list) -> None:

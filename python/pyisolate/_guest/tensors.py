@@ -13,9 +13,23 @@ from .segments import Segment
 from .tensor_layout import DTYPES, contiguous_strides, element_strides, shm_storage, span_bytes
 
 NOT_A_TENSOR = object()
-_ITEM_SIZES = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "bfloat16": 2,
-               "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8,
-               "complex64": 8, "complex128": 16}
+_ITEM_SIZES = {
+    "bool": 1,
+    "int8": 1,
+    "uint8": 1,
+    "int16": 2,
+    "uint16": 2,
+    "float16": 2,
+    "bfloat16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "float32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "float64": 8,
+    "complex64": 8,
+    "complex128": 16,
+}
 
 
 def encode(value, enc, shm: bool):
@@ -49,8 +63,10 @@ def _numpy_name(np, dtype) -> str:
     name = dtype.name
     if name == "bool" or (name in DTYPES and dtype.kind in "iufcbV"):
         return name
-    raise TypeError(f"cannot send a numpy array of dtype {dtype} to the host: only bool, integer, float "
-                    f"and complex dtypes travel as tensors")
+    raise TypeError(
+        f"cannot send a numpy array of dtype {dtype} to the host: only bool, integer, float "
+        f"and complex dtypes travel as tensors"
+    )
 
 
 def _from_numpy(np, arr, enc, shm: bool) -> dict:
@@ -83,8 +99,11 @@ def _bytes_numpy(np, arr, desc: dict, enc) -> dict:
     buf = bytearray(arr.nbytes)
     if arr.nbytes:
         np.copyto(np.ndarray(arr.shape, arr.dtype, buffer=buf), arr, casting="no")
-    desc.update(strides=contiguous_strides(arr.shape), offset=0,
-                storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))})
+    desc.update(
+        strides=contiguous_strides(arr.shape),
+        offset=0,
+        storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
+    )
     return desc
 
 
@@ -161,8 +180,12 @@ def _check(payload) -> dict:
     if dtype not in DTYPES:
         raise ValueError(f"$tensor dtype {dtype!r} is not one of {sorted(DTYPES)}")
     ints = (shape, strides)
-    if not all(type(x) is list and all(type(n) is int and n >= 0 for n in x) for x in ints) \
-            or len(shape) != len(strides) or type(offset) is not int or offset < 0:
+    if (
+        not all(type(x) is list and all(type(n) is int and n >= 0 for n in x) for x in ints)
+        or len(shape) != len(strides)
+        or type(offset) is not int
+        or offset < 0
+    ):
         raise ValueError("$tensor shape, strides and offset must be non-negative integers")
     storage = payload.get("storage")
     if type(storage) is not dict or storage.get("kind") not in ("shm", "bytes", "cuda"):
@@ -188,8 +211,9 @@ def _numpy_dtype(np, name: str):
 
         return np.dtype(ml_dtypes.bfloat16)
     except ImportError:
-        warnings.warn("numpy has no bfloat16 (install ml_dtypes for one): the array holds the raw bits as "
-                      "uint16", stacklevel=2)
+        warnings.warn(
+            "numpy has no bfloat16 (install ml_dtypes for one): the array holds the raw bits as uint16", stacklevel=2
+        )
         return np.dtype("uint16")
 
 

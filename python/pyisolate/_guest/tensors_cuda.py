@@ -40,6 +40,7 @@ def pid_namespace():
     except OSError:
         return None
 
+
 _exports: dict = {}  # export id -> storage sent from here, kept until the host releases it
 _next_export = itertools.count(1)
 _imported: dict = {}  # data_ptr of a storage opened here -> its live _Import records
@@ -58,8 +59,11 @@ class _Import:
 def encode(torch, t, name: str) -> dict:
     storage = t.untyped_storage()
     desc = {
-        "dtype": name, "shape": list(t.shape), "strides": list(t.stride()),
-        "offset": t.storage_offset() * t.element_size(), "framework": "torch",
+        "dtype": name,
+        "shape": list(t.shape),
+        "strides": list(t.stride()),
+        "offset": t.storage_offset() * t.element_size(),
+        "framework": "torch",
         "storage": _storage_of(torch, storage),
     }
     if t.requires_grad:
@@ -76,11 +80,21 @@ def _storage_of(torch, storage) -> dict:
     torch.UntypedStorage._release_ipc_counter_cuda(ref, ref_offset)
     export = next(_next_export)
     _exports[export] = storage
-    return {"kind": "cuda", "device": int(device), "size": int(size), "ipc": {
-        "handle": bytes(handle).hex(), "storageOffset": int(storage_offset),
-        "event": bytes(event).hex() if event else "", "eventSyncRequired": bool(sync),
-        "cuda": torch.version.cuda, "origin": ORIGIN, "export": export, "pidns": pid_namespace(),
-    }}
+    return {
+        "kind": "cuda",
+        "device": int(device),
+        "size": int(size),
+        "ipc": {
+            "handle": bytes(handle).hex(),
+            "storageOffset": int(storage_offset),
+            "event": bytes(event).hex() if event else "",
+            "eventSyncRequired": bool(sync),
+            "cuda": torch.version.cuda,
+            "origin": ORIGIN,
+            "export": export,
+            "pidns": pid_namespace(),
+        },
+    }
 
 
 @atexit.register
@@ -120,12 +134,15 @@ def _torch_for(desc: dict):
     if not torch.cuda.is_available():
         raise RuntimeError("a CUDA tensor arrived but this process sees no CUDA device")
     if ipc.get("cuda") != torch.version.cuda:
-        raise RuntimeError(f"a CUDA tensor from a torch built for CUDA {ipc.get('cuda')} cannot be opened by "
-                           f"this torch (CUDA {torch.version.cuda})")
+        raise RuntimeError(
+            f"a CUDA tensor from a torch built for CUDA {ipc.get('cuda')} cannot be opened by "
+            f"this torch (CUDA {torch.version.cuda})"
+        )
     device = desc["storage"]["device"]
     if device >= torch.cuda.device_count():
-        raise RuntimeError(f"a CUDA tensor on device {device} arrived, but this process sees "
-                           f"{torch.cuda.device_count()} device(s)")
+        raise RuntimeError(
+            f"a CUDA tensor on device {device} arrived, but this process sees {torch.cuda.device_count()} device(s)"
+        )
     return torch
 
 
@@ -136,8 +153,15 @@ def _open(desc: dict, key: str):
     try:
         with torch.cuda.device(device):
             shared = torch.UntypedStorage._new_shared_cuda(
-                device, bytes.fromhex(ipc["handle"]), storage["size"], ipc["storageOffset"],
-                _NO_COUNTER, 0, bytes.fromhex(ipc["event"]) if ipc["event"] else b"", bool(ipc["eventSyncRequired"]))
+                device,
+                bytes.fromhex(ipc["handle"]),
+                storage["size"],
+                ipc["storageOffset"],
+                _NO_COUNTER,
+                0,
+                bytes.fromhex(ipc["event"]) if ipc["event"] else b"",
+                bool(ipc["eventSyncRequired"]),
+            )
     except RuntimeError as e:
         hint = cross_namespace_hint(ipc)
         if hint is None:
@@ -158,10 +182,12 @@ def cross_namespace_hint(ipc: dict):
     ours = pid_namespace()
     if not theirs or not ours or theirs == ours:
         return None
-    return (f"the producing extension runs in another PID namespace ({theirs}, here {ours}): legacy CUDA "
-            "IPC handles cannot cross PID namespaces, and the bwrap sandbox gives each extension its own. Run the "
-            "extensions that share CUDA tensors with sandbox backend \"landlock\" (or without "
-            "PYISOLATE_ENABLE_CUDA_IPC, which copies through the host).")
+    return (
+        f"the producing extension runs in another PID namespace ({theirs}, here {ours}): legacy CUDA "
+        "IPC handles cannot cross PID namespaces, and the bwrap sandbox gives each extension its own. Run the "
+        'extensions that share CUDA tensors with sandbox backend "landlock" (or without '
+        "PYISOLATE_ENABLE_CUDA_IPC, which copies through the host)."
+    )
 
 
 def _freed(ptr: int, record: _Import) -> None:

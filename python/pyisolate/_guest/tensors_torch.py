@@ -26,8 +26,10 @@ def encode(torch, t, enc, shm: bool) -> dict:
     device = None
     if t.device.type == "cuda":
         if os.environ.get(_CUDA_REFUSE_ENV) == "1":
-            raise TypeError("CUDA tensors cannot cross the TCP transport (tensors travel by value, and a CUDA IPC handle "
-                            "opens only on its own machine): copy it to the CPU first (.cpu())")
+            raise TypeError(
+                "CUDA tensors cannot cross the TCP transport (tensors travel by value, and a CUDA IPC handle "
+                "opens only on its own machine): copy it to the CPU first (.cpu())"
+            )
         if os.environ.get(CUDA_IPC_ENV) == "1" and t.untyped_storage().nbytes() > 0:
             from . import tensors_cuda
 
@@ -74,8 +76,11 @@ def _bytes(torch, t, desc: dict, enc) -> dict:
     buf = bytearray(numel * t.element_size())
     if numel:
         torch.frombuffer(buf, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
-    desc.update(strides=contiguous_strides(t.shape), offset=0,
-                storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))})
+    desc.update(
+        strides=contiguous_strides(t.shape),
+        offset=0,
+        storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
+    )
     return desc
 
 
@@ -83,8 +88,11 @@ def _warn_cuda_copy() -> None:
     global _warned_cuda_copy
     if not _warned_cuda_copy:
         _warned_cuda_copy = True
-        warnings.warn(f"a CUDA tensor is copied to host memory to cross processes (set {CUDA_IPC_ENV}=1 "
-                      f"to pass CUDA IPC handles instead)", stacklevel=4)
+        warnings.warn(
+            f"a CUDA tensor is copied to host memory to cross processes (set {CUDA_IPC_ENV}=1 "
+            f"to pass CUDA IPC handles instead)",
+            stacklevel=4,
+        )
 
 
 def decode(desc: dict, buffer):
@@ -103,8 +111,7 @@ def decode(desc: dict, buffer):
         if torch.cuda.is_available():
             t = t.to(device)
         else:
-            warnings.warn(f"a tensor from {device} stays on the CPU: this process sees no CUDA device",
-                          stacklevel=2)
+            warnings.warn(f"a tensor from {device} stays on the CPU: this process sees no CUDA device", stacklevel=2)
     if desc.get("requiresGrad"):
         t.requires_grad_(True)
     return t

@@ -16,8 +16,9 @@ import sys
 from typegen_types import UNKNOWN, Generator, Module, prim, union
 
 # ExtensionLocal's and ExtensionBase's own names: never callable by the host (extension.py's FRAMEWORK_NAMES).
-FRAMEWORK = frozenset(("before_module_loaded", "on_module_loaded", "emit_event", "register_callee", "create_caller",
-                       "use_remote", "stop"))
+FRAMEWORK = frozenset(
+    ("before_module_loaded", "on_module_loaded", "emit_event", "register_callee", "create_caller", "use_remote", "stop")
+)
 BASES = frozenset(("ExtensionBase", "SealedNodeExtension"))
 
 
@@ -77,8 +78,9 @@ def lineage(gen: Generator, module: Module, node: ast.ClassDef) -> list:
 
 
 def method_model(gen: Generator, module: Module, fn) -> dict | None:
-    decorators = {(module.qualify(d.func if isinstance(d, ast.Call) else d) or "").rsplit(".", 1)[-1]
-                  for d in fn.decorator_list}
+    decorators = {
+        (module.qualify(d.func if isinstance(d, ast.Call) else d) or "").rsplit(".", 1)[-1] for d in fn.decorator_list
+    }
     if decorators & {"property", "cached_property", "setter", "getter", "deleter"}:
         return None  # an attribute, not a method
     args = fn.args
@@ -86,27 +88,48 @@ def method_model(gen: Generator, module: Module, fn) -> dict | None:
     if "staticmethod" not in decorators:
         positional = positional[1:]  # self or cls
     first_default = len(positional) - len(args.defaults)
-    params = [{"name": a.arg, "type": gen.type_of(module, a.annotation), "optional": i >= first_default, "rest": False}
-              for i, a in enumerate(positional)]
+    params = [
+        {"name": a.arg, "type": gen.type_of(module, a.annotation), "optional": i >= first_default, "rest": False}
+        for i, a in enumerate(positional)
+    ]
     if args.vararg is not None:
-        params.append({"name": args.vararg.arg, "type": gen.type_of(module, args.vararg.annotation),
-                       "optional": True, "rest": True})
-    keywords = [{"name": a.arg, "type": gen.type_of(module, a.annotation), "optional": d is not None}
-                for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+        params.append(
+            {
+                "name": args.vararg.arg,
+                "type": gen.type_of(module, args.vararg.annotation),
+                "optional": True,
+                "rest": True,
+            }
+        )
+    keywords = [
+        {"name": a.arg, "type": gen.type_of(module, a.annotation), "optional": d is not None}
+        for a, d in zip(args.kwonlyargs, args.kw_defaults)
+    ]
     returns = gen.type_of(module, fn.returns) if fn.returns is not None else UNKNOWN
     if isinstance(fn.returns, ast.Constant) and fn.returns.value is None:
         returns = prim("void")
     if isinstance(fn, ast.AsyncFunctionDef):
         returns = {"k": "promise", "of": returns}
-    return {"name": fn.name, "doc": ast.get_docstring(fn) or "", "params": params, "keywords": keywords,
-            "returns": returns}
+    return {
+        "name": fn.name,
+        "doc": ast.get_docstring(fn) or "",
+        "params": params,
+        "keywords": keywords,
+        "returns": returns,
+    }
 
 
 def events_of(gen: Generator, module: Module, node: ast.ClassDef, events: dict) -> None:
     """Adds to `events` (name -> payload types) each `self.emit_event("name", payload)` with a literal name."""
     for call in ast.walk(node):
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "emit_event"
-                and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "emit_event"
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+        ):
             payload = call.args[1] if len(call.args) > 1 else None
             events.setdefault(call.args[0].value, []).append(payload_type(gen, module, payload))
 
@@ -131,16 +154,25 @@ def generate(request: dict) -> dict:
     methods, events, seen = [], {}, set(FRAMEWORK)
     for owner_module, owner in lineage(gen, module, node):
         for fn in owner.body:
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and not fn.name.startswith("_") \
-                    and fn.name not in seen:
+            if (
+                isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and not fn.name.startswith("_")
+                and fn.name not in seen
+            ):
                 seen.add(fn.name)
                 model = method_model(gen, owner_module, fn)
                 if model is not None:
                     methods.append(model)
         events_of(gen, owner_module, owner, events)
-    return {"className": node.name, "module": module.path, "doc": ast.get_docstring(node) or "",
-            "methods": methods, "types": [t for t in gen.types.values() if t], "events": [{"name": name, "type": union(types)} for name, types in events.items()],
-            "warnings": warnings}
+    return {
+        "className": node.name,
+        "module": module.path,
+        "doc": ast.get_docstring(node) or "",
+        "methods": methods,
+        "types": [t for t in gen.types.values() if t],
+        "events": [{"name": name, "type": union(types)} for name, types in events.items()],
+        "warnings": warnings,
+    }
 
 
 def main() -> int:

@@ -10,13 +10,26 @@ from __future__ import annotations
 import ast
 
 MAX_DEPTH = 24  # nesting of one annotation; deeper is "unknown"
-PRIMS = {"int": "number", "float": "number", "complex": "unknown", "str": "string", "bool": "boolean",
-         "bytes": "Uint8Array", "bytearray": "Uint8Array", "memoryview": "Uint8Array", "None": "null",
-         "NoneType": "null", "Any": "unknown", "object": "unknown"}
+PRIMS = {
+    "int": "number",
+    "float": "number",
+    "complex": "unknown",
+    "str": "string",
+    "bool": "boolean",
+    "bytes": "Uint8Array",
+    "bytearray": "Uint8Array",
+    "memoryview": "Uint8Array",
+    "None": "null",
+    "NoneType": "null",
+    "Any": "unknown",
+    "object": "unknown",
+}
 TENSORS = frozenset(("numpy.ndarray", "numpy.typing.NDArray", "torch.Tensor", "numpy.ndarray.ndarray"))
 LISTS = frozenset(("list", "List", "Sequence", "MutableSequence", "Iterable", "Collection", "Iterator"))
 DICTS = frozenset(("dict", "Dict", "Mapping", "MutableMapping", "OrderedDict", "DefaultDict", "defaultdict"))
-WRAPPERS = frozenset(("Annotated", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly", "Awaitable", "Coroutine"))
+WRAPPERS = frozenset(
+    ("Annotated", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly", "Awaitable", "Coroutine")
+)
 TYPING_MODULES = frozenset(("typing", "typing_extensions", "collections.abc", "collections", "builtins"))
 
 
@@ -152,32 +165,52 @@ class Generator:
             return prim("number")
         if "StrEnum" in bases or bases >= {"str", "Enum"}:
             return prim("string")
-        decorators = {(module.qualify(d.func if isinstance(d, ast.Call) else d) or "").rsplit(".", 1)[-1]
-                      for d in node.decorator_list}
-        typed_dict = "TypedDict" in bases or any(b in self.types and self.types[b] and self.types[b].get("typedDict")
-                                                 for b in bases)
+        decorators = {
+            (module.qualify(d.func if isinstance(d, ast.Call) else d) or "").rsplit(".", 1)[-1]
+            for d in node.decorator_list
+        }
+        typed_dict = "TypedDict" in bases or any(
+            b in self.types and self.types[b] and self.types[b].get("typedDict") for b in bases
+        )
         if "dataclass" not in decorators and not typed_dict and "NamedTuple" not in bases:
             self.types[name] = None  # a plain class, enum, ...: its instances do not travel
             return UNKNOWN
         self.types[name] = {}  # placeholder: a field may refer back to this class
-        total = not any(k.arg == "total" and isinstance(k.value, ast.Constant) and k.value.value is False
-                        for k in node.keywords)
+        total = not any(
+            k.arg == "total" and isinstance(k.value, ast.Constant) and k.value.value is False for k in node.keywords
+        )
         fields = []
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                kind = (module.qualify(stmt.annotation.value) or "").rsplit(".", 1)[-1] \
-                    if isinstance(stmt.annotation, ast.Subscript) else ""
+                kind = (
+                    (module.qualify(stmt.annotation.value) or "").rsplit(".", 1)[-1]
+                    if isinstance(stmt.annotation, ast.Subscript)
+                    else ""
+                )
                 if kind == "ClassVar":
                     continue
                 optional = typed_dict and (kind == "NotRequired" or (not total and kind != "Required"))
-                fields.append({"name": stmt.target.id, "type": self.type_of(module, stmt.annotation), "optional": optional})
+                fields.append(
+                    {"name": stmt.target.id, "type": self.type_of(module, stmt.annotation), "optional": optional}
+                )
         if "NamedTuple" in bases:  # travels as a list
-            self.types[name] = {"name": name, "kind": "tuple", "doc": ast.get_docstring(node) or "",
-                                "items": [f["type"] for f in fields], "labels": [f["name"] for f in fields]}
+            self.types[name] = {
+                "name": name,
+                "kind": "tuple",
+                "doc": ast.get_docstring(node) or "",
+                "items": [f["type"] for f in fields],
+                "labels": [f["name"] for f in fields],
+            }
         else:
             parents = [b for b in bases if b in self.classes and self.local_class(b)["k"] == "ref"]
-            self.types[name] = {"name": name, "kind": "interface", "doc": ast.get_docstring(node) or "",
-                                "fields": fields, "extends": parents, "typedDict": typed_dict}
+            self.types[name] = {
+                "name": name,
+                "kind": "interface",
+                "doc": ast.get_docstring(node) or "",
+                "fields": fields,
+                "extends": parents,
+                "typedDict": typed_dict,
+            }
         return {"k": "ref", "n": name}
 
 
@@ -185,7 +218,7 @@ def union(members: list) -> dict:
     """A union without repeats; `unknown` absorbs the rest, one member is itself."""
     flat = []
     for m in members:
-        for x in (m["of"] if m["k"] == "union" else [m]):
+        for x in m["of"] if m["k"] == "union" else [m]:
             if x == UNKNOWN:
                 return UNKNOWN
             if x not in flat:
@@ -198,7 +231,7 @@ def literal(node) -> dict:
         value = node.operand.value
         return {"k": "literal", "v": -value} if type(value) in (int, float) else UNKNOWN
     if isinstance(node, ast.Constant) and (node.value is None or type(node.value) in (str, int, bool, float)):
-        if type(node.value) is int and abs(node.value) > 2 ** 53:
+        if type(node.value) is int and abs(node.value) > 2**53:
             return prim("bigint")
         return prim("null") if node.value is None else {"k": "literal", "v": node.value}
     return UNKNOWN

@@ -1,7 +1,13 @@
 // Pure: the sandbox for a dependency install (uv or pip running an sdist's untrusted build code) as bwrap's argv.
 
 import { ConfigError } from "../../errors.js";
-import { baseMountArgs, namespaceArgs, PRIVATE_HOME, processArgs, systemMountArgs } from "../../sandbox/bwrap-policy.js";
+import {
+  baseMountArgs,
+  namespaceArgs,
+  PRIVATE_HOME,
+  processArgs,
+  systemMountArgs,
+} from "../../sandbox/bwrap-policy.js";
 import { ALL_NAMESPACES, type NamespaceSupport } from "../../sandbox/types.js";
 
 /** A host file shown inside the sandbox at another path (a user config file moved into the private HOME). */
@@ -32,7 +38,12 @@ export interface InstallSandboxPolicy {
 }
 
 /** System-wide installer config, read in place when present: pip's global files and uv's system file. */
-export const SYSTEM_INSTALLER_CONFIG = ["/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/etc/uv/uv.toml", "/etc/xdg/uv/uv.toml"];
+export const SYSTEM_INSTALLER_CONFIG = [
+  "/etc/pip.conf",
+  "/etc/xdg/pip/pip.conf",
+  "/etc/uv/uv.toml",
+  "/etc/xdg/uv/uv.toml",
+];
 
 /** HOME inside an install sandbox (a folder in the private /tmp; the host's home is never bound). */
 export const INSTALL_HOME = PRIVATE_HOME;
@@ -62,7 +73,10 @@ export function installReadOnlyBinds(policy: Pick<InstallSandboxPolicy, "readonl
  * showed can be created; with `user: false` it is the degraded mode (filesystem isolation still on). Paths
  * must be absolute and already vetted by the caller (see src/env/install/config.ts).
  */
-export function buildInstallBwrapArgs(policy: InstallSandboxPolicy, namespaces: NamespaceSupport = ALL_NAMESPACES): string[] {
+export function buildInstallBwrapArgs(
+  policy: InstallSandboxPolicy,
+  namespaces: NamespaceSupport = ALL_NAMESPACES,
+): string[] {
   checkAbsolute(policy.buildDir, "buildDir");
   checkAbsolute(policy.cacheDir, "cacheDir");
   for (const p of policy.readonlyPaths) checkAbsolute(p, "readonly path");

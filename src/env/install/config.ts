@@ -89,7 +89,11 @@ export function sourceRoot(p: string): string {
   return path.basename(p) === "simple" && path.dirname(p) !== "/" ? path.dirname(p) : p;
 }
 
-const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+const exists = (file: string): Promise<boolean> =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 const read = (file: string): Promise<string> => readFile(file, "utf8").catch(() => "");
 
 /** Where a host file appears inside: under the private HOME when it is in the host's home, else at its own path. */
@@ -110,8 +114,13 @@ function userConfigFiles(env: NodeJS.ProcessEnv, home: string): ConfigFileSpec[]
   const configHome = env.XDG_CONFIG_HOME || path.join(home, ".config");
   const files: ConfigFileSpec[] = [];
   // PIP_CONFIG_FILE replaces the user files (pip's own rule); os.devnull means "no config".
-  if (env.PIP_CONFIG_FILE && env.PIP_CONFIG_FILE !== "/dev/null") files.push({ file: env.PIP_CONFIG_FILE, kind: "pip", envVar: "PIP_CONFIG_FILE" });
-  else if (home) files.push({ file: path.join(home, ".pip", "pip.conf"), kind: "pip" }, { file: path.join(configHome, "pip", "pip.conf"), kind: "pip" });
+  if (env.PIP_CONFIG_FILE && env.PIP_CONFIG_FILE !== "/dev/null")
+    files.push({ file: env.PIP_CONFIG_FILE, kind: "pip", envVar: "PIP_CONFIG_FILE" });
+  else if (home)
+    files.push(
+      { file: path.join(home, ".pip", "pip.conf"), kind: "pip" },
+      { file: path.join(configHome, "pip", "pip.conf"), kind: "pip" },
+    );
   if (env.UV_CONFIG_FILE) files.push({ file: env.UV_CONFIG_FILE, kind: "uv", envVar: "UV_CONFIG_FILE" });
   else if (home) files.push({ file: path.join(configHome, "uv", "uv.toml"), kind: "uv" });
   return files;

@@ -52,7 +52,13 @@ export interface InstallLandlockRules {
  * Which OS release the host runs: pip's user agent reads these through `distro`, which copes with a missing
  * file but not with a denied one (under bwrap they are simply absent). They say nothing about the user.
  */
-export const ETC_RELEASE_FILES = ["/etc/os-release", "/etc/lsb-release", "/etc/debian_version", "/etc/redhat-release", "/etc/system-release"];
+export const ETC_RELEASE_FILES = [
+  "/etc/os-release",
+  "/etc/lsb-release",
+  "/etc/debian_version",
+  "/etc/redhat-release",
+  "/etc/system-release",
+];
 
 function checkAbsolute(p: string, key: string): void {
   if (!p.startsWith("/")) throw new ConfigError(`install sandbox: ${key} "${p}" is not absolute`, { key: "sandbox" });
@@ -65,10 +71,21 @@ function checkAbsolute(p: string, key: string): void {
  * /tmp, /proc, /dev/shm and the rest of /etc get no rule, so they are denied.
  */
 export function buildInstallLandlockRules(policy: InstallLandlockPolicy): InstallLandlockRules {
-  for (const [key, p] of Object.entries({ buildDir: policy.buildDir, cacheDir: policy.cacheDir, home: policy.home, tmp: policy.tmp })) checkAbsolute(p, key);
+  for (const [key, p] of Object.entries({
+    buildDir: policy.buildDir,
+    cacheDir: policy.cacheDir,
+    home: policy.home,
+    tmp: policy.tmp,
+  }))
+    checkAbsolute(p, key);
   for (const p of policy.readonlyPaths) checkAbsolute(p, "readonly path");
-  if (policy.proxyPort !== undefined && (policy.network || !Number.isInteger(policy.proxyPort) || policy.proxyPort < 1 || policy.proxyPort > 65535))
-    throw new ConfigError(`install sandbox: proxy port ${policy.proxyPort} needs network: false and a TCP port`, { key: "sandbox.network" });
+  if (
+    policy.proxyPort !== undefined &&
+    (policy.network || !Number.isInteger(policy.proxyPort) || policy.proxyPort < 1 || policy.proxyPort > 65535)
+  )
+    throw new ConfigError(`install sandbox: proxy port ${policy.proxyPort} needs network: false and a TCP port`, {
+      key: "sandbox.network",
+    });
   const readOnly = [
     ...SYSTEM_DIRS,
     ...ETC_FOR_PYTHON,
@@ -81,9 +98,14 @@ export function buildInstallLandlockRules(policy: InstallLandlockPolicy): Instal
   ];
   const writable = [policy.buildDir, policy.cacheDir, policy.home, policy.tmp, ...DEV_FILES];
   return {
-    readOnly: [...new Set(readOnly)], writable: [...new Set(writable)], network: policy.network, unixSockets: false,
-    socketFilter: socketFilterAvailable(), cwd: policy.buildDir,
-    ...(policy.proxyPort !== undefined ? { proxyPort: policy.proxyPort } : {}), ...(policy.pinned ? { pinned: policy.pinned } : {}),
+    readOnly: [...new Set(readOnly)],
+    writable: [...new Set(writable)],
+    network: policy.network,
+    unixSockets: false,
+    socketFilter: socketFilterAvailable(),
+    cwd: policy.buildDir,
+    ...(policy.proxyPort !== undefined ? { proxyPort: policy.proxyPort } : {}),
+    ...(policy.pinned ? { pinned: policy.pinned } : {}),
   };
 }
 
@@ -101,6 +123,9 @@ export function encodeInstallLandlockRules(rules: InstallLandlockRules): string 
 export function wrapWithConfineExec(python: string, script: string, argv: readonly string[]): string[] {
   checkAbsolute(python, "python");
   checkAbsolute(script, "launcher");
-  if (!argv[0]?.startsWith("/")) throw new ConfigError(`install sandbox: the installer "${argv[0] ?? ""}" is not an absolute path`, { key: "sandbox" });
+  if (!argv[0]?.startsWith("/"))
+    throw new ConfigError(`install sandbox: the installer "${argv[0] ?? ""}" is not an absolute path`, {
+      key: "sandbox",
+    });
   return [python, "-I", "-S", script, "--", ...argv];
 }

@@ -68,15 +68,26 @@ export function planLocalDependencies(
       // The file's were made real when it was read: pinned as they are, so a link swapped in since is refused by the pin.
       real = fromFile ? target : realpathSync(target);
     } catch {
-      throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${target} does not exist`, { key: "dependencies" });
+      throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${target} does not exist`, {
+        key: "dependencies",
+      });
     }
     if (fromFile) {
       const dir = rules.extensionDir;
-      const inside = (dir !== undefined && real !== dir && isAtOrUnder(real, dir)) || (rules.roots ?? []).some((root) => isAtOrUnder(real, root));
-      if (!inside) throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${real} is outside the extension folder`, { key: "dependencies" });
+      const inside =
+        (dir !== undefined && real !== dir && isAtOrUnder(real, dir)) ||
+        (rules.roots ?? []).some((root) => isAtOrUnder(real, root));
+      if (!inside)
+        throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${real} is outside the extension folder`, {
+          key: "dependencies",
+        });
     }
     const danger = dangerReason(real, host);
-    if (danger) throw new ConfigError(`dependencies: ${JSON.stringify(requirement)}: ${real} cannot be bound into the install sandbox (${danger})`, { key: "dependencies" });
+    if (danger)
+      throw new ConfigError(
+        `dependencies: ${JSON.stringify(requirement)}: ${real} cannot be bound into the install sandbox (${danger})`,
+        { key: "dependencies" },
+      );
     const pinned = pins.pin(real, "dependencies");
     plan.binds.push(real);
     if (!pinned.directory) {

@@ -26,7 +26,8 @@ const PROXY_VARS = /^(http_proxy|https_proxy|all_proxy|no_proxy|PIP_PROXY|UV_NO_
 export function proxyEnv(env: NodeJS.ProcessEnv, url: string): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (!PROXY_VARS.test(k)) out[k] = v;
-  for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "PIP_PROXY"]) out[k] = url;
+  for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "PIP_PROXY"])
+    out[k] = url;
   return out;
 }
 
@@ -43,7 +44,11 @@ export interface InstallNet {
  * Start what `network` needs: nothing for "host" and "none"; for "proxy" the index proxy on a Unix socket in
  * a private folder (bwrap) or on 127.0.0.1 (Landlock). `log` hears every refusal.
  */
-export async function startInstallNet(network: InstallNetwork, kind: "bwrap" | "landlock", log: (line: string) => void): Promise<InstallNet> {
+export async function startInstallNet(
+  network: InstallNetwork,
+  kind: "bwrap" | "landlock",
+  log: (line: string) => void,
+): Promise<InstallNet> {
   if (network.mode !== "proxy") return { network, proxy: undefined, socketPath: undefined, close: async () => {} };
   if (kind === "landlock") {
     const proxy = await startIndexProxy(network.allow, { tcp: true }, log);
@@ -73,13 +78,29 @@ export function forwarderBinds(socketPath: string): string[] {
 
 /** Pure: the installer's argv behind the forwarder, which `python` (the host's interpreter, `-I -S`) runs first. */
 export function behindForwarder(python: string, argv: readonly string[]): string[] {
-  return [python, "-I", "-S", INSIDE_FORWARDER, "--port", String(INSIDE_PROXY_PORT), "--socket", INSIDE_PROXY_SOCKET, "--", ...argv];
+  return [
+    python,
+    "-I",
+    "-S",
+    INSIDE_FORWARDER,
+    "--port",
+    String(INSIDE_PROXY_PORT),
+    "--socket",
+    INSIDE_PROXY_SOCKET,
+    "--",
+    ...argv,
+  ];
 }
 
 /** Pure: the install's network from the load's `network`, the host's own index URLs and the spec's (split by who named them). */
-export function installNetworkFor(req: { options: Pick<InstallSandboxOptions, "network" | "trustedIndex">; index: IndexOptions }, config: Pick<InstallerConfig, "urls">): InstallNetwork {
+export function installNetworkFor(
+  req: { options: Pick<InstallSandboxOptions, "network" | "trustedIndex">; index: IndexOptions },
+  config: Pick<InstallerConfig, "urls">,
+): InstallNetwork {
   const fromExtension = new Set(extensionSources(req.index, req.options.trustedIndex).map((s) => s.value));
-  const specUrls = [req.index.indexUrl ?? "", ...req.index.extraIndexUrls, ...req.index.findLinks].filter((u) => /^https?:\/\//i.test(u));
+  const specUrls = [req.index.indexUrl ?? "", ...req.index.extraIndexUrls, ...req.index.findLinks].filter((u) =>
+    /^https?:\/\//i.test(u),
+  );
   return planInstallNetwork({
     network: req.options.network ?? true,
     hostUrls: [...config.urls, ...specUrls.filter((u) => !fromExtension.has(u))],

@@ -14,9 +14,7 @@ export interface ProxyAllowList {
 }
 
 export type InstallNetwork =
-  | { mode: "host"; why: string }
-  | { mode: "none"; why: string }
-  | { mode: "proxy"; allow: ProxyAllowList };
+  { mode: "host"; why: string } | { mode: "none"; why: string } | { mode: "proxy"; allow: ProxyAllowList };
 
 /** Pure: "host:port" of an http(s) URL (default ports filled in), or undefined for anything else. */
 export function hostPortOf(url: string): string | undefined {
@@ -50,7 +48,11 @@ export function planInstallNetwork(req: NetworkRequest): InstallNetwork {
   if (req.network) return { mode: "host", why: "sandbox.network is true" };
   const trusted = [...new Set(req.hostUrls.map(hostPortOf).filter((h): h is string => h !== undefined))];
   const publicOnly = [
-    ...new Set([...req.extensionUrls.map(hostPortOf), ...(req.defaultIndex ? DEFAULT_INDEX_HOSTS : [])].filter((h): h is string => h !== undefined)),
+    ...new Set(
+      [...req.extensionUrls.map(hostPortOf), ...(req.defaultIndex ? DEFAULT_INDEX_HOSTS : [])].filter(
+        (h): h is string => h !== undefined,
+      ),
+    ),
   ].filter((h) => !trusted.includes(h));
   if (trusted.length === 0 && publicOnly.length === 0) return { mode: "none", why: "every package source is local" };
   return { mode: "proxy", allow: { trusted, publicOnly } };
@@ -60,11 +62,28 @@ export function planInstallNetwork(req: NetworkRequest): InstallNetwork {
 function privateRanges(): BlockList {
   const list = new BlockList();
   const v4: Array<[string, number]> = [
-    ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12],
-    ["192.0.0.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["224.0.0.0", 4], ["240.0.0.0", 4],
+    ["0.0.0.0", 8],
+    ["10.0.0.0", 8],
+    ["100.64.0.0", 10],
+    ["127.0.0.0", 8],
+    ["169.254.0.0", 16],
+    ["172.16.0.0", 12],
+    ["192.0.0.0", 24],
+    ["192.168.0.0", 16],
+    ["198.18.0.0", 15],
+    ["224.0.0.0", 4],
+    ["240.0.0.0", 4],
   ];
   for (const [net, bits] of v4) list.addSubnet(net, bits, "ipv4");
-  const v6: Array<[string, number]> = [["::", 128], ["::1", 128], ["fc00::", 7], ["fe80::", 10], ["ff00::", 8], ["64:ff9b::", 96], ["2002::", 16]];
+  const v6: Array<[string, number]> = [
+    ["::", 128],
+    ["::1", 128],
+    ["fc00::", 7],
+    ["fe80::", 10],
+    ["ff00::", 8],
+    ["64:ff9b::", 96],
+    ["2002::", 16],
+  ];
   for (const [net, bits] of v6) list.addSubnet(net, bits, "ipv6");
   return list;
 }
@@ -82,6 +101,7 @@ export function isPrivateAddress(address: string): boolean {
 export function refusal(allow: ProxyAllowList, hostPort: string, address: string): string | undefined {
   if (allow.trusted.includes(hostPort)) return undefined;
   if (!allow.publicOnly.includes(hostPort)) return "not a configured package index";
-  if (isPrivateAddress(address)) return `${address} is a loopback, private or reserved address, and the host did not configure this index`;
+  if (isPrivateAddress(address))
+    return `${address} is a loopback, private or reserved address, and the host did not configure this index`;
   return undefined;
 }

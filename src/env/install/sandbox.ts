@@ -12,8 +12,22 @@ import { PathPins } from "../../sandbox/pin-set.js";
 import type { SandboxCapabilities } from "../../sandbox/types.js";
 import type { IndexOptions } from "../index-options.js";
 import { readInstallerConfig, type InstallerConfig } from "./config.js";
-import { makePrivateInstallDirs, prepareLandlockInstall, removePrivateInstallDirs, type PrivateInstallDirs } from "./landlock.js";
-import { behindForwarder, describeNet, forwarderBinds, INSIDE_PROXY_PORT, installNetworkFor, proxyEnv, startInstallNet, type InstallNet } from "./net-setup.js";
+import {
+  makePrivateInstallDirs,
+  prepareLandlockInstall,
+  removePrivateInstallDirs,
+  type PrivateInstallDirs,
+} from "./landlock.js";
+import {
+  behindForwarder,
+  describeNet,
+  forwarderBinds,
+  INSIDE_PROXY_PORT,
+  installNetworkFor,
+  proxyEnv,
+  startInstallNet,
+  type InstallNet,
+} from "./net-setup.js";
 import { chooseInstallBackend } from "./choice.js";
 import { planLocalDependencies, withStage, type LocalDependencies } from "./local-deps.js";
 import { checkExtensionSources, extensionSources } from "./sources.js";
@@ -35,9 +49,11 @@ export interface InstallSandbox {
 }
 
 /** Host variables an install keeps: locale, search path, proxies, CA bundles, and the installers' own settings. */
-const KEPT = /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|SOURCE_DATE_EPOCH|PIP_\w+|UV_\w+)$/;
+const KEPT =
+  /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|SOURCE_DATE_EPOCH|PIP_\w+|UV_\w+)$/;
 /** Installer settings that would point outside the sandbox, or that the sandbox sets itself. */
-const OVERRIDDEN = /^(PIP_CACHE_DIR|UV_CACHE_DIR|PIP_CONFIG_FILE|UV_CONFIG_FILE|UV_LINK_MODE|UV_PYTHON_INSTALL_DIR|UV_TOOL_DIR)$/;
+const OVERRIDDEN =
+  /^(PIP_CACHE_DIR|UV_CACHE_DIR|PIP_CONFIG_FILE|UV_CONFIG_FILE|UV_LINK_MODE|UV_PYTHON_INSTALL_DIR|UV_TOOL_DIR)$/;
 
 /** The per-environment package cache: venvRoot/.cache/<name>/<installer> (a dot folder: never an environment's name). */
 export function installCacheDir(venvRoot: string, name: string, installer: "uv" | "pip"): string {
@@ -56,7 +72,8 @@ export function installEnv(
   dirs: { home: string; tmp: string } = { home: INSTALL_HOME, tmp: "/tmp" },
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(host)) if (value !== undefined && KEPT.test(key) && !OVERRIDDEN.test(key)) env[key] = value;
+  for (const [key, value] of Object.entries(host))
+    if (value !== undefined && KEPT.test(key) && !OVERRIDDEN.test(key)) env[key] = value;
   env.PATH ??= "/usr/local/bin:/usr/bin:/bin";
   env.HOME = dirs.home;
   env.TMPDIR = dirs.tmp;
@@ -99,7 +116,10 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
   // Whatever the mode: an extension's yaml never names a host folder as a package source (ConfigError naming the key).
   await checkExtensionSources(extensionSources(req.index, options.trustedIndex), options.extensionDir);
   if (options.mode === "disabled") {
-    emit({ stage: "install", message: "install sandbox disabled: uv/pip and any sdist build code run with this process's rights" });
+    emit({
+      stage: "install",
+      message: "install sandbox disabled: uv/pip and any sdist build code run with this process's rights",
+    });
     return undefined;
   }
   const caps = await detectSandbox({ bwrapPath: options.bwrapPath, env: req.hostEnv });
@@ -110,8 +130,13 @@ export async function prepareInstallSandbox(req: InstallSandboxRequest): Promise
     if (best.kind !== "none") choice = { kind: best.kind, note: `${choice.reason}; using ${best.kind} instead` };
   }
   if (choice.kind === "none") {
-    if (options.mode === "required") throw new SandboxUnavailableError(req.name, choice.reason, { model: caps.model, remedy: choice.remedy });
-    emit({ stage: "install", message: `${choice.reason}; installing WITHOUT a sandbox (sandbox.mode is "preferred")`, warning: true });
+    if (options.mode === "required")
+      throw new SandboxUnavailableError(req.name, choice.reason, { model: caps.model, remedy: choice.remedy });
+    emit({
+      stage: "install",
+      message: `${choice.reason}; installing WITHOUT a sandbox (sandbox.mode is "preferred")`,
+      warning: true,
+    });
     return undefined;
   }
   if (choice.note) emit({ stage: "install", message: `install sandbox: ${choice.note}` });
@@ -134,7 +159,13 @@ async function prepareConfined(
 ): Promise<InstallSandbox> {
   const { emit } = req;
   const hostHome = req.hostEnv.HOME || homedir();
-  const config = await readInstallerConfig(req.hostEnv, req.index, hostHome, dirs?.home ?? INSTALL_HOME, SYSTEM_INSTALLER_CONFIG);
+  const config = await readInstallerConfig(
+    req.hostEnv,
+    req.index,
+    hostHome,
+    dirs?.home ?? INSTALL_HOME,
+    SYSTEM_INSTALLER_CONFIG,
+  );
   const host = { home: hostHome, tmp: "/tmp" };
   const sources: string[] = [];
   for (const p of config.localSources) {
@@ -152,12 +183,19 @@ async function prepareConfined(
   const pythonInstall = await resolvePythonInstall(req.python);
   // Pinned as they are resolved, bound at the spelling given; a read-only path that does not exist is left out.
   for (const dir of [req.buildDir, cacheDir]) pins.pinSpelling(dir, "install");
-  const rules = { trusted: req.options.trustedDependencies, extensionDir: req.options.extensionDir, roots: req.options.dependencyRoots };
+  const rules = {
+    trusted: req.options.trustedDependencies,
+    extensionDir: req.options.extensionDir,
+    roots: req.options.dependencyRoots,
+  };
   const locals = planLocalDependencies(req.dependencies ?? [], pins, dirs?.tmp ?? "/tmp", host, rules);
-  const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) => pins.pinSpellingIfExists(p, "install"));
+  const readonlyPaths = [...pythonInstall, ...(await req.tools()), ...sources].filter((p) =>
+    pins.pinSpellingIfExists(p, "install"),
+  );
   readonlyPaths.push(...locals.binds);
   const plan = installNetworkFor(req, config);
-  const refused = (line: string): void => emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
+  const refused = (line: string): void =>
+    emit({ stage: "install", message: `install proxy: refused ${line}`, warning: true });
   const net = await startInstallNet(plan, dirs ? "landlock" : "bwrap", refused);
   try {
     return await confine(req, kind, caps, dirs, pins, config, net, readonlyPaths, cacheDir, locals);
@@ -194,22 +232,45 @@ async function confine(
   if (dirs) {
     const port = net.proxy?.port;
     // The recorded base interpreter runs the launcher: nothing of the venv runs before the confinement.
-    const landlock = await prepareLandlockInstall({ ...policy, dirs, pins, python, ...(port !== undefined ? { proxyPort: port } : {}) });
+    const landlock = await prepareLandlockInstall({
+      ...policy,
+      dirs,
+      pins,
+      python,
+      ...(port !== undefined ? { proxyPort: port } : {}),
+    });
     const env = port !== undefined ? proxyEnv(base, `http://127.0.0.1:${port}`) : base;
-    emit({ stage: "install", message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}` });
+    emit({
+      stage: "install",
+      message: `install sandbox: landlock (ABI ${caps.landlockAbi}), ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}, private home and tmp in ${dirs.root}`,
+    });
     const dispose = async (): Promise<void> => {
       pins.close();
       await net.close();
       await removePrivateInstallDirs(dirs);
     };
     const wrap = (argv: readonly string[]): string[] => landlock.wrap(withStage(python, locals.copies, argv));
-    return { kind, wrap, env: { ...env, ...landlock.env }, fds: landlock.fds, cacheDir, dependencies: locals.dependencies, dispose };
+    return {
+      kind,
+      wrap,
+      env: { ...env, ...landlock.env },
+      fds: landlock.fds,
+      cacheDir,
+      dependencies: locals.dependencies,
+      dispose,
+    };
   }
   // Only what bwrap binds is handed over (it closes each after its mount): no host descriptor reaches the install.
   const child = pins.forChild([...installReadOnlyBinds(policy), req.buildDir, cacheDir]);
   const socket = net.socketPath;
-  const bwrapArgs = [...buildInstallBwrapArgs({ ...policy, pinned: child.childFd }, caps.namespaces), ...(socket ? forwarderBinds(socket) : [])];
-  emit({ stage: "install", message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}` });
+  const bwrapArgs = [
+    ...buildInstallBwrapArgs({ ...policy, pinned: child.childFd }, caps.namespaces),
+    ...(socket ? forwarderBinds(socket) : []),
+  ];
+  emit({
+    stage: "install",
+    message: `install sandbox: ${kind}, ${describeNet(net)}; writable: ${req.buildDir}, ${cacheDir}`,
+  });
   return {
     kind,
     wrap: (argv) => {

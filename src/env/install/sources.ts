@@ -43,15 +43,21 @@ function isAtOrUnder(p: string, root: string): boolean {
  * folder that leads out is refused too), and any that the path guard refuses. Throws ConfigError naming the key.
  * URLs pass: the install proxy decides what they may reach (never the host's loopback or private network).
  */
-export async function checkExtensionSources(sources: readonly ExtensionSource[], extensionDir: string | undefined): Promise<void> {
+export async function checkExtensionSources(
+  sources: readonly ExtensionSource[],
+  extensionDir: string | undefined,
+): Promise<void> {
   if (sources.length === 0) return;
   const root = extensionDir ? await realpath(extensionDir).catch(() => path.resolve(extensionDir)) : undefined;
   for (const { key, value } of sources) {
     const local = localPathOf(value);
     if (local === undefined) {
       if (/^[a-z][\w+.-]*:\/\//i.test(value) && !/^https?:\/\//i.test(value) && !/^file:\/\//i.test(value))
-        throw new ConfigError(`${key}: "${value}" is neither an http(s) URL nor a path in the extension's folder`, { key });
-      if (/^file:\/\//i.test(value)) throw new ConfigError(`${key}: "${value}" is a file:// URL on another host`, { key });
+        throw new ConfigError(`${key}: "${value}" is neither an http(s) URL nor a path in the extension's folder`, {
+          key,
+        });
+      if (/^file:\/\//i.test(value))
+        throw new ConfigError(`${key}: "${value}" is a file:// URL on another host`, { key });
       continue;
     }
     const [real] = await guardConfigPaths([local], key);
