@@ -30,6 +30,8 @@ export interface RemoteContext {
 const DEFAULT_START_TIMEOUT_MS = 120_000;
 /** A job whose connection closed has this long to end on its own before it is stopped. */
 const DISCONNECT_GRACE_MS = 2000;
+/** The grace when the connection dropped with calls of ours in flight: no shutdown closes it that way. */
+const LOST_GRACE_MS = 100;
 
 /** A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection. */
 class RemoteProcess implements SessionProcess {
@@ -151,10 +153,13 @@ async function remoteSession(
       kinds: [tensors.codec()],
       limits: resolveLimits(options.protocolLimits),
       // The connection often closes just before the job ends (a shutdown): give it the same grace as a local guest.
+      // With our calls in flight it is a loss (a node, a network): they could never be answered, and the job's end
+      // is known only by polling Ray, so the job is stopped at once and the calls fail within the 5 s.
       onDisconnect: () => {
+        const grace = (peer?.stats.pending ?? 0) > 0 ? LOST_GRACE_MS : DISCONNECT_GRACE_MS;
         setTimeout(() => {
           if (!process.hasExited) process.kill();
-        }, DISCONNECT_GRACE_MS).unref();
+        }, grace).unref();
       },
       onProtocolError: (error) => failLater(error),
       onControl: (message) => {
