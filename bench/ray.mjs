@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { compareRows, measureTransport } from "./transport-compare.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: cli } = parseArgs({
@@ -42,34 +43,7 @@ const manager = new ExtensionManager({
   forwardOutput: false,
   cluster: { ray: { address } },
 });
-const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
-
-async function measure(ext) {
-  for (let i = 0; i < 200; i++) await ext.call("ping", [i]);
-  const samples = [];
-  for (let i = 0; i < CALLS; i++) {
-    const began = process.hrtime.bigint();
-    await ext.call("ping", [i]);
-    samples.push(Number(process.hrtime.bigint() - began) / 1000);
-  }
-  const began = performance.now();
-  const replies = await Promise.all(Array.from({ length: PIPELINED }, (_, i) => ext.call("ping", [i])));
-  const perSecond = PIPELINED / ((performance.now() - began) / 1000);
-  if (replies.some((r, i) => r !== i)) throw new Error("pipelined replies out of order");
-  const mib = new Uint8Array(1 << 20);
-  const bytesTimes = [];
-  for (let i = 0; i < 10; i++) {
-    const t = performance.now();
-    await ext.call("echo", [mib]);
-    bytesTimes.push(performance.now() - t);
-  }
-  return {
-    medianUs: quantile(samples, 0.5),
-    p99Us: quantile(samples, 0.99),
-    perSecond,
-    mibRoundTripMs: quantile(bytesTimes, 0.5),
-  };
-}
+const measure = (ext) => measureTransport(ext, { calls: CALLS, pipelined: PIPELINED, warmup: 200, mibRounds: 10 });
 
 const modulePath = join(HERE, "extensions", "bench_ext");
 const extensionClass = "bench_ext:BenchExtension";
@@ -92,21 +66,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const where of ["local", "ray"]) results[where].push(await measure(exts[where]));
   }
-  const med = (rows, key) =>
-    quantile(
-      rows.map((r) => r[key]),
-      0.5,
-    );
-  const rows = ["medianUs", "p99Us", "perSecond", "mibRoundTripMs"].map((key) => {
-    const local = med(results.local, key);
-    const ray = med(results.ray, key);
-    return {
-      metric: key,
-      local: Number(local.toFixed(1)),
-      ray: Number(ray.toFixed(1)),
-      "ray/local": Number((ray / local).toFixed(2)),
-    };
-  });
+  const rows = compareRows(results, "local", "ray");
   console.table(rows);
   console.log(
     JSON.stringify({ rounds: ROUNDS, calls: CALLS, pipelined: PIPELINED, placement: exts.ray.placement, rows }),

@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { compareRows, measureTransport } from "./transport-compare.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: cli } = parseArgs({
@@ -25,34 +26,7 @@ const { ExtensionManager } = await import(pathToFileURL(join(resolve(cli.dist), 
 const WORK = join(HERE, ".work");
 mkdirSync(WORK, { recursive: true });
 const manager = new ExtensionManager({ venvRoot: join(WORK, "ours-venvs"), forwardOutput: false });
-const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
-
-async function measure(ext) {
-  for (let i = 0; i < 500; i++) await ext.call("ping", [i]);
-  const samples = [];
-  for (let i = 0; i < CALLS; i++) {
-    const began = process.hrtime.bigint();
-    await ext.call("ping", [i]);
-    samples.push(Number(process.hrtime.bigint() - began) / 1000);
-  }
-  const began = performance.now();
-  const replies = await Promise.all(Array.from({ length: PIPELINED }, (_, i) => ext.call("ping", [i])));
-  const perSecond = PIPELINED / ((performance.now() - began) / 1000);
-  if (replies.some((r, i) => r !== i)) throw new Error("pipelined replies out of order");
-  const mib = new Uint8Array(1 << 20);
-  const bytesTimes = [];
-  for (let i = 0; i < 20; i++) {
-    const t = performance.now();
-    await ext.call("echo", [mib]);
-    bytesTimes.push(performance.now() - t);
-  }
-  return {
-    medianUs: quantile(samples, 0.5),
-    p99Us: quantile(samples, 0.99),
-    perSecond,
-    mibRoundTripMs: quantile(bytesTimes, 0.5),
-  };
-}
+const measure = (ext) => measureTransport(ext, { calls: CALLS, pipelined: PIPELINED, warmup: 500, mibRounds: 20 });
 
 const exts = {};
 for (const transport of ["unix", "tcp"]) {
@@ -70,20 +44,6 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 await manager.close();
 
-const med = (rows, key) =>
-  quantile(
-    rows.map((r) => r[key]),
-    0.5,
-  );
-const rows = ["medianUs", "p99Us", "perSecond", "mibRoundTripMs"].map((key) => {
-  const unix = med(results.unix, key);
-  const tcp = med(results.tcp, key);
-  return {
-    metric: key,
-    unix: Number(unix.toFixed(1)),
-    tcp: Number(tcp.toFixed(1)),
-    "tcp/unix": Number((tcp / unix).toFixed(2)),
-  };
-});
+const rows = compareRows(results, "unix", "tcp");
 console.table(rows);
 console.log(JSON.stringify({ rounds: ROUNDS, calls: CALLS, pipelined: PIPELINED, rows }));
