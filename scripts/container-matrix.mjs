@@ -70,11 +70,6 @@ const defaultJobs = Math.max(
 const jobs = values.jobs ? Math.max(1, Number.parseInt(values.jobs, 10) || 1) : defaultJobs;
 
 function stageTree() {
-  // Every container runs the built host: without it each row would fail on its demo with ERR_MODULE_NOT_FOUND.
-  if (!existsSync(path.join(ROOT, "dist", "index.js"))) {
-    console.error("container-matrix: dist/ is not built: run `npm run build` (npm test does) first");
-    process.exit(2);
-  }
   const dir = mkdtempSync("/var/tmp/pyisolate-matrix-tree-");
   chmodSync(dir, 0o755);
   for (const entry of STAGED) {
@@ -204,6 +199,11 @@ function record(dir, config, result) {
 /** Why the matrix cannot run on this machine: printed, and the exit status stays 0. */
 class Skipped extends Error {}
 
+// Every container runs the built host: without it each row would fail on its demo with ERR_MODULE_NOT_FOUND.
+if (!existsSync(path.join(ROOT, "dist", "index.js"))) {
+  console.error("container-matrix: dist/ is not built: run `npm run build` (npm test does) first");
+  process.exit(2);
+}
 const docker = ensureDocker("/var/log/pyisolate-matrix-dockerd.log");
 if (docker.reason) console.log(`container-matrix: skipped: ${docker.reason}`);
 let tree;
