@@ -7,33 +7,8 @@ import { ExtensionManager, Tensor, type Extension } from "../src/index.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import { readEvidence } from "../src/sandbox/detect-evidence.js";
 import { nativeStatus } from "../src/tensor/native.js";
-import { plantTargets, runAttacks, succeeded } from "../test/fixtures/sandbox/attacks.js";
+import { ALL_BLOCKED, plantTargets, ROOT_ONLY, runAttacks, succeeded } from "../test/fixtures/sandbox/attacks.js";
 
-/** The attacks the sandbox must stop (test/sandbox-attack.test.ts); the two root-only ones count only as root. */
-const ALL_BLOCKED = [
-  "read_home_secret",
-  "read_etc_secret",
-  "read_outside_secret",
-  "read_etc_passwd",
-  "list_home",
-  "list_root",
-  "list_host_tmp",
-  "write_venv",
-  "write_module",
-  "write_outside",
-  "write_etc",
-  "symlink_planted",
-  "symlink_own",
-  "connect_tcp",
-  "connect_unix_abstract",
-  "connect_unix_path",
-  "send_udp",
-  "packet_socket",
-  "signal_host",
-  "read_host_environ",
-  "list_host_pids",
-];
-const ROOT_ONLY = ["write_etc", "packet_socket"];
 const GIB = 1024 * 1024 * 1024;
 
 const venvRoot = process.argv[2] ?? "/tmp/pyisolate-venvs";

@@ -12,9 +12,11 @@ import { detectSandbox } from "../src/sandbox/detect.js";
 import { findExecutable } from "../src/sandbox/host.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import {
+  ALL_BLOCKED,
   PLANTED_PTH,
   plantTargets,
   pthReadingSecret,
+  ROOT_ONLY,
   runAttacks,
   SECRET_TEXT,
   sitePackages,
@@ -28,32 +30,6 @@ const run = promisify(execFile);
 const MODULE = fixture("attack_ext");
 const PROBE_PTH = "zz_pyisolate_probe.pth";
 
-/** Attacks a sandbox must stop; the control must pull every one off. */
-const ALL_BLOCKED = [
-  "read_home_secret",
-  "read_etc_secret",
-  "read_outside_secret",
-  "read_etc_passwd",
-  "list_home",
-  "list_root",
-  "list_host_tmp",
-  "write_venv",
-  "write_module",
-  "write_outside",
-  "write_etc",
-  "symlink_planted",
-  "symlink_own",
-  "connect_tcp",
-  "connect_unix_abstract",
-  "connect_unix_path",
-  "send_udp",
-  "packet_socket",
-  "signal_host",
-  "read_host_environ",
-  "list_host_pids",
-];
-/** write_etc needs root to plant (and to pull off in the control), packet_socket needs root's CAP_NET_RAW to work at all. */
-const ROOT_ONLY = ["write_etc", "packet_socket"];
 const BLOCKED = process.getuid?.() === 0 ? ALL_BLOCKED : ALL_BLOCKED.filter((name) => !ROOT_ONLY.includes(name));
 /** What the kernel answers each attack, per backend: the mechanism that stopped it (docs/sandbox.md has the table). */
 const EXPECTED_ERRORS: Record<"bwrap" | "landlock", Record<string, string>> = {
