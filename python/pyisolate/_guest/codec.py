@@ -275,9 +275,23 @@ def _hashable(key):
 
 
 _COMPACT = {"separators": (",", ":"), "allow_nan": False, "check_circular": False}
-# Prebuilt encoders: json.dumps() with keyword arguments would build a new one for every call.
-_encode_utf8 = json.JSONEncoder(ensure_ascii=False, **_COMPACT).encode
-_encode_ascii = json.JSONEncoder(ensure_ascii=True, **_COMPACT).encode
+
+
+def _one_shot_encoder(ensure_ascii: bool):
+    """A compact JSON encoder built once. json.dumps() with keyword arguments builds a new encoder per call, and
+    JSONEncoder.encode builds a new C encoder per call too; the C encoder itself is reused here where there is one."""
+    encoder = json.JSONEncoder(ensure_ascii=ensure_ascii, **_COMPACT)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the _json accelerator
+        return encoder.encode
+    quote = json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    chunks = make(None, encoder.default, quote, None, ":", ",", False, False, False)
+    join = "".join
+    return lambda value: join(chunks(value, 0))
+
+
+_encode_utf8 = _one_shot_encoder(ensure_ascii=False)
+_encode_ascii = _one_shot_encoder(ensure_ascii=True)
 
 
 def dumps(message: dict) -> bytes:

@@ -8,6 +8,10 @@ import struct
 from .protocol import DEFAULT_MAX_FRAME_BYTES
 
 _PREFIX = struct.Struct(">II")  # frame length, header length
+# json.loads() goes through three Python layers per header; its C scanner alone does the parsing (a value and where
+# it ended). The whitespace JSON allows around a value: json.loads accepted it, so this does too.
+_scan_value = json.JSONDecoder().scan_once
+_JSON_SPACE = " \t\n\r"
 _pack_prefix = _PREFIX.pack
 _unpack_prefix = _PREFIX.unpack_from
 
@@ -66,11 +70,17 @@ class FrameDecoder:
     @staticmethod
     def _parse(buf: bytearray, start: int, body_start: int, body_end: int) -> tuple:
         try:
-            msg = json.loads(buf[start:body_start])  # json accepts the bytearray slice as is
+            text = buf[start:body_start].decode("utf-8")
+            at = 0 if text[:1] not in _JSON_SPACE else len(text) - len(text.lstrip(_JSON_SPACE))
+            msg, end = _scan_value(text, at)
+        except StopIteration:  # no JSON value where the header starts
+            raise ProtocolError("frame header is not valid JSON: no value at its start") from None
         except ValueError as e:  # also UnicodeDecodeError
             raise ProtocolError(f"frame header is not valid JSON: {e}") from None
         except RecursionError:
             raise ProtocolError("frame header nests deeper than the JSON parser's recursion limit") from None
+        if end != len(text) and text[end:].strip(_JSON_SPACE):
+            raise ProtocolError(f"frame header is not valid JSON: extra data after the value at {end}")
         if type(msg) is not dict:
             raise ProtocolError("frame header is not a JSON object")
         lengths = msg.get("a")

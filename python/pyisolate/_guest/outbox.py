@@ -5,9 +5,13 @@ from __future__ import annotations
 import itertools
 
 from . import protocol as P
-from .codec import Encoder, dumps
+from .codec import MAX_SAFE_INT, Encoder, dumps
 from .errors import error_to_wire
 from .framing import encode_frame
+
+_CORK_CHUNK_MAX = 64 * 1024  # chunks above this bypass the cork (no copy of large attachments)
+_CORK_BYTES_MAX = 256 * 1024  # a cork holding this much is flushed at once
+_SMALL_STR = 4096  # a reply string shorter than this is far below every header limit
 
 
 class Outbox:
@@ -30,6 +34,8 @@ class Outbox:
         self.closed = False
         self.fd_channel = None  # set when tensors travel as shared segments (see tensors.py)
         self.bytes_fd = None  # bytes of this many or more go as a sealed memfd (init's tensors.bytesFd)
+        self._corked = None  # while corked: small chunks waiting to leave in one write
+        self._corked_size = 0
 
     def frame(self, head: dict, field: str = None, value=None, kw=None) -> list:
         """Encode `value` into head[field] (tags, attachments) and return the frame's chunks.
@@ -95,16 +101,55 @@ class Outbox:
             self._write_now(chunks)
 
     def _write_now(self, chunks: list) -> None:
-        if not self.closed:
-            write = self._transport.write
+        if self.closed:
+            return
+        corked = self._corked
+        if corked is not None:
             for chunk in chunks:
-                write(chunk)
+                size = len(chunk)
+                if size > _CORK_CHUNK_MAX:  # a large attachment is written as it is, not copied into a join
+                    self._flush_corked()
+                    self._transport.write(chunk)
+                    continue
+                corked.append(chunk)
+                self._corked_size += size
+            if self._corked_size > _CORK_BYTES_MAX:
+                self._flush_corked()
+            return
+        write = self._transport.write
+        for chunk in chunks:
+            write(chunk)
+
+    def cork(self) -> None:
+        """Hold small writes until uncork(): a burst of replies costs one send instead of one each."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        if self._corked is not None:
+            self._flush_corked()
+            self._corked = None
+
+    def _flush_corked(self) -> None:
+        corked = self._corked
+        if corked:
+            self._corked = []
+            self._corked_size = 0
+            if not self.closed:
+                self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def send(self, head: dict, field: str = None, value=None, kw=None) -> None:
         self.write(self.frame(head, field, value, kw))
 
     def result(self, cid: int, value) -> None:
         """Answer call `cid` with `value`, or with the error that stopped it from being sent."""
+        t = type(value)
+        if t is str or t is bool or value is None or (t is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT):
+            # The commonest replies need no tag, attachment or limit check (a str over the limits is not small: it
+            # takes the general path): no Encoder.
+            if t is not str or len(value) < _SMALL_STR:
+                self.write(encode_frame(dumps({"k": P.RESULT, "id": cid, "value": value})))
+                return
         try:
             chunks = self.frame({"k": P.RESULT, "id": cid}, "value", value)
         except Exception as e:  # unencodable or too large: the caller gets the reason instead
@@ -116,8 +161,8 @@ class Outbox:
         self.write(encode_frame(dumps({"k": P.ERROR, "id": cid, "error": error_to_wire(exc)})))
 
     def buffered(self) -> int:
-        """Bytes waiting in the transport."""
-        return self._transport.get_write_buffer_size()
+        """Bytes waiting in the transport (and in the cork)."""
+        return self._transport.get_write_buffer_size() + self._corked_size
 
 
 class _WithFds(list):

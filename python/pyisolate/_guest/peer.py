@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
 import threading
 import types
 
@@ -12,9 +11,11 @@ from . import protocol as P
 from . import tensors_cuda
 from .backlog import EventBacklog
 from .codec import Decoder
+from .eager import start_task
 from .errors import error_from_wire
 from .fdchannel import FdChannel
 from .framing import FrameDecoder, ProtocolError
+from .link import Link
 from .messages import check_message
 from .outbox import Outbox
 from .proxies import ProxyTable
@@ -24,11 +25,9 @@ from .streams import HostStream, Producers, end_error
 from .targets import Targets
 from .trim import LARGE_FRAME, Trimmer
 
-_READ_CHUNK = 256 * 1024
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
 _CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.EVENT, P.SHUTDOWN))
 _NO_KW = object()  # a call without "kw"
-_EAGER_TASKS = sys.version_info >= (3, 12)  # Task(eager_start=True)
 
 
 class Peer:
@@ -39,8 +38,6 @@ class Peer:
     """
 
     def __init__(self, reader, writer, *, on_message=None, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> None:
-        self._reader = reader
-        self._writer = writer
         self._transport = writer.transport
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
@@ -62,6 +59,7 @@ class Peer:
         self.services = None
         self.events = EventBacklog(self._loop, self._thread, self._out.buffered, self._drained)
         self._frame_fds = []  # fds of the frame being dispatched, until a decode takes them
+        self._tasks_started = 0  # tasks created for calls that did not start eagerly (_on_data's cork)
         self._handlers = {
             P.CALL: self._on_call,
             P.RESULT: self._on_result,
@@ -71,6 +69,8 @@ class Peer:
             P.ITEM: self._on_item,
             P.CREDIT: self._on_credit,
         }
+        self._link = Link(self._loop, self._on_data)
+        self._link.take_over(reader, writer)  # last: bytes already read are dispatched at once
 
     def register(self, name: str, obj: object, hidden=()) -> None:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""
@@ -112,20 +112,31 @@ class Peer:
     # -- reading -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Read and dispatch until the other side closes; ProtocolError if it breaks the rules."""
+        """Wait until the other side closes; ProtocolError if it breaks the rules. Frames are dispatched as they
+        arrive (link.py), whether or not this is awaited."""
         try:
-            while True:
-                data = await self._reader.read(_READ_CHUNK)
-                if not data:
-                    return
-                for msg, attachments in self._frames.feed(data):
-                    self._dispatch_with_fds(msg, attachments)
-                msg = attachments = data = None  # the last frame's bytes must not live until the next one arrives
-                if self._frames.largest >= LARGE_FRAME:
-                    self._frames.largest = 0
-                    self._trimmer.large_frame()
+            await self._link.done
         finally:
             self.close(ConnectionError("the connection closed"))
+
+    def _on_data(self, data: bytes) -> None:
+        # Replies written while this chunk's frames are dispatched leave in one write. Tasks that cannot start
+        # eagerly (Python < 3.12) run in the loop's next pass: the writes stay corked until after them.
+        out = self._out
+        out.cork()
+        started = self._tasks_started
+        try:
+            for msg, attachments in self._frames.feed(data):
+                self._dispatch_with_fds(msg, attachments)
+            msg = attachments = data = None  # the last frame's bytes must not live until the next one arrives
+        finally:
+            if self._tasks_started == started:
+                out.uncork()
+            else:
+                self._loop.call_soon(out.uncork)
+        if self._frames.largest >= LARGE_FRAME:
+            self._frames.largest = 0
+            self._trimmer.large_frame()
 
     def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
         kind = check_message(msg)
@@ -206,14 +217,13 @@ class Peer:
         if type(result) is not types.CoroutineType and not hasattr(result, "__await__"):
             self._out.result(cid, result)  # a sync method ran inline: reply now
             return
-        if _EAGER_TASKS:
-            # Python 3.12+: the task runs at once, as the current task (asyncio.timeout and TaskGroup bind to it), up to
-            # its first wait; a call that returns without waiting is answered with no trip around the event loop.
-            task = asyncio.Task(self._serve(cid, result), loop=self._loop, eager_start=True)
-            if not task.done():
-                self._serving[cid] = task
-            return
-        self._serving[cid] = self._loop.create_task(self._serve(cid, result))
+        # The task runs at once, as the current task (asyncio.timeout and TaskGroup bind to it), up to its first wait
+        # (eager.py); a call that returns without waiting is answered with no trip around the event loop.
+        task, started = start_task(self._loop, self._serve(cid, result))
+        if not started:
+            self._tasks_started += 1  # its first step, and so its reply, come on the loop's next pass
+        if not task.done():
+            self._serving[cid] = task
 
     async def _serve(self, cid: int, awaitable) -> None:
         # The reply is written from inside the task, not from a done callback: that saves one
@@ -285,7 +295,7 @@ class Peer:
         self._pending[cid] = future
         try:
             if self._out.buffered() > _DRAIN_ABOVE:
-                await self._writer.drain()
+                await self._link.drain()
             return await future
         except asyncio.CancelledError:
             # Our caller gave up: forget the call and tell the other side to stop it.
@@ -327,7 +337,7 @@ class Peer:
             stream.finish(error)
 
     async def _drain_writer(self) -> None:
-        await self._writer.drain()
+        await self._link.drain()
 
     def _on_result(self, msg: dict, attachments: list) -> None:
         if msg["id"] in self._consuming:
@@ -381,10 +391,15 @@ class Peer:
     async def _drained(self) -> None:
         if self._closed is not None:
             raise ConnectionError("cannot emit an event: the connection is closed") from self._closed
-        await self._writer.drain()
+        await self._link.drain()
 
     def _send_release(self, ids: list) -> None:
         self._out.send({"k": P.RELEASE, "fns": ids})
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark (ConnectionError once closed)."""
+        self._out.uncork()
+        await self._link.drain()
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -423,6 +438,7 @@ class Peer:
             error.__cause__ = self._closed
             stream.finish(error)
         self._out.exports.clear()
+        self._out.uncork()  # replies already made still go out before the transport closes
         self._out.closed = True
         self._trimmer.close()
         tensors_cuda.releases.unbind()

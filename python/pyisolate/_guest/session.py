@@ -80,7 +80,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         try:
             instance = loading.result()
         except (Exception, SystemExit) as e:  # a hook's sys.exit() too: the host must hear why, not see an exit
-            await _send_fatal(peer, writer, e)
+            await _send_fatal(peer, e)
             return P.EXIT_LOAD_FAILED
         # What the import made (numpy, torch, the extension) lives for the whole process: move it out of
         # the collector's generations, so that a full collection between two calls has less to walk.
@@ -97,7 +97,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         if not await _until(shutdown, reading):
             return _ended(reading)
         await _stop(instance)
-        await _flush(writer)  # results and events sent during stop() must reach the host
+        await _flush(peer)  # results and events sent during stop() must reach the host
         return P.EXIT_OK
     finally:
         inference.leave(inference_mode)
@@ -149,15 +149,15 @@ def _ended(reading) -> int:
     return P.EXIT_CONNECTION_FAILED
 
 
-async def _send_fatal(peer: Peer, writer, exc: BaseException) -> None:
+async def _send_fatal(peer: Peer, exc: BaseException) -> None:
     log.error("pyisolate guest: the extension failed to load", exc_info=exc)
     peer.send({"k": P.FATAL, "error": error_to_wire(exc)})
-    await _flush(writer)  # the host must see why before we exit
+    await _flush(peer)  # the host must see why before we exit
 
 
-async def _flush(writer) -> None:
+async def _flush(peer: Peer) -> None:
     try:
-        await asyncio.wait_for(writer.drain(), 5)
+        await asyncio.wait_for(peer.drain(), 5)
     except (OSError, asyncio.TimeoutError):
         pass
 
