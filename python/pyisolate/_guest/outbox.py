@@ -103,15 +103,14 @@ class Outbox:
     def _write_now(self, chunks: list) -> None:
         if self.closed:
             return
-        corked = self._corked
-        if corked is not None:
+        if self._corked is not None:
             for chunk in chunks:
-                size = len(chunk)
+                size = len(chunk) if type(chunk) is bytes else memoryview(chunk).nbytes
                 if size > _CORK_CHUNK_MAX:  # a large attachment is written as it is, not copied into a join
                     self._flush_corked()
                     self._transport.write(chunk)
                     continue
-                corked.append(chunk)
+                self._corked.append(chunk)  # not a local: a flush above replaced the list
                 self._corked_size += size
             if self._corked_size > _CORK_BYTES_MAX:
                 self._flush_corked()
