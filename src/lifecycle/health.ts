@@ -51,6 +51,8 @@ export class HealthMonitor {
     private readonly name: string,
     private readonly policy: HealthPolicy,
     private readonly onFailure: (error: Error) => void,
+    /** false: only an unanswered ping counts (a liveness check: a long sync method stalls the loop, not the node). */
+    private readonly watchLoop = true,
   ) {
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     // The socket ends with the process; the exit handler reports that, not the heartbeat.
@@ -89,7 +91,7 @@ export class HealthMonitor {
       if (this.answers > this.pings)
         return this.fail(new ProtocolError(`extension "${this.name}" wrote unasked on its heartbeat socket`));
       this.pendingSince = undefined;
-      if (loopAgeMs > this.policy.timeoutMs) {
+      if (this.watchLoop && loopAgeMs > this.policy.timeoutMs) {
         return this.fail(new ExtensionUnresponsiveError(this.name, "loop-stalled", loopAgeMs, this.policy.timeoutMs));
       }
     }

@@ -21,6 +21,9 @@ import { startRayGuestJob } from "./ray-job.js";
 const DEFAULT_POLL_MS = 500;
 /** A Ray job's start includes the venv of its dependencies on the node: slower than a local start. */
 const DEFAULT_REMOTE_START_TIMEOUT_MS = 300_000;
+/** A node that leaves the ping this long unanswered is lost: with the job's stop, its calls fail within the 5 s. */
+const DEFAULT_LIVENESS_TIMEOUT_MS = 2000;
+const LIVENESS_INTERVAL_MS = 500;
 
 /** A dependency that names a path on this machine cannot be installed on a node. */
 function checkRemoteDependencies(dependencies: readonly string[]): void {
@@ -89,6 +92,10 @@ export async function loadOnRay(
     callTimeoutMs: merged.callTimeoutMs,
     startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_REMOTE_START_TIMEOUT_MS,
     restart: options.restart,
+    liveness: {
+      intervalMs: LIVENESS_INTERVAL_MS,
+      timeoutMs: cluster.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
+    },
     protocolLimits: options.protocolLimits,
     logger: options.logger,
     async launch(env, signal) {

@@ -8,6 +8,7 @@ const CLUSTER_RAY_FIELDS: Record<keyof RayClusterOptions, true> = {
   address: true,
   pipInstallOptions: true,
   pollMs: true,
+  livenessTimeoutMs: true,
 };
 const PLACEMENT_FIELDS: Record<keyof PlacementOptions, true> = { ray: true };
 const RAY_PLACEMENT_FIELDS: Record<keyof RayPlacement, true> = { numCpus: true, numGpus: true, resources: true };
@@ -50,6 +51,16 @@ export function validateRayCluster(ray: unknown): RayClusterOptions | undefined 
     throw new ConfigError(`cluster.ray.pollMs must be an integer from 50 to 10000, got ${JSON.stringify(ray.pollMs)}`, {
       key: "cluster.ray.pollMs",
     });
+  }
+  const liveness = ray.livenessTimeoutMs;
+  if (
+    liveness !== undefined &&
+    !(Number.isInteger(liveness) && (liveness as number) >= 500 && (liveness as number) <= 600_000)
+  ) {
+    throw new ConfigError(
+      `cluster.ray.livenessTimeoutMs must be an integer from 500 to 600000, got ${JSON.stringify(liveness)}`,
+      { key: "cluster.ray.livenessTimeoutMs" },
+    );
   }
   return ray as unknown as RayClusterOptions;
 }

@@ -12,6 +12,13 @@ export interface RayClusterOptions {
   pipInstallOptions?: string[];
   /** How often the job's status is read, in milliseconds (default 500). */
   pollMs?: number;
+  /**
+   * How long a placed guest may leave the host's liveness ping unanswered before its node counts as lost (default
+   * 2 000 ms): a frozen or cut-off node keeps its TCP connections open, so only an answer proves it lives. Its
+   * in-flight calls then fail with ExtensionCrashedError and its job is stopped. Raise it for extensions whose C code
+   * holds the GIL for seconds (the answering thread needs it).
+   */
+  livenessTimeoutMs?: number;
 }
 
 /** `load({ placement: { ray } })`: what the extension's job asks of its node. */

@@ -5,6 +5,7 @@ import type { TLSSocket } from "node:tls";
 import { ExtensionCrashedError, ExtensionLoadError, ProtocolError, type ExitInfo } from "../errors.js";
 import { Extension } from "../extension.js";
 import { Handshake } from "../lifecycle/handshake.js";
+import { HealthMonitor } from "../lifecycle/health.js";
 import { resolveRestartPolicy } from "../lifecycle/restart-policy.js";
 import type { GuestSession, SessionHooks, SessionProcess } from "../lifecycle/session.js";
 import type { Logger } from "../logger.js";
@@ -13,6 +14,7 @@ import { RpcPeer } from "../rpc/peer.js";
 import { PROTOCOL_VERSION } from "../rpc/protocol.js";
 import { TensorLink } from "../tensor/link.js";
 import type { ClusterListener } from "./listener.js";
+import { HEARTBEAT_TOKEN_ENV } from "./auth.js";
 import { CUDA_OVER_TCP, CUDA_REFUSE_ENV } from "./local-tcp.js";
 import type { RemoteExtensionOptions, RemoteJob } from "./remote-types.js";
 
@@ -38,13 +40,17 @@ class RemoteProcess implements SessionProcess {
   readonly pid = undefined;
   hasExited = false;
   readonly exited: Promise<ExitInfo>;
+  /** Why the host gave the guest up (its liveness check), added to how it ended. */
+  private lost: string | undefined;
   constructor(
     private readonly job: RemoteJob,
     private readonly socket: TLSSocket,
   ) {
     this.exited = job.exited.then((exit) => {
       this.hasExited = true;
-      return exit;
+      return this.lost
+        ? { ...exit, stderrTail: [...exit.stderrTail.slice(0, -1), this.lost, ...exit.stderrTail.slice(-1)] }
+        : exit;
     });
   }
   get extensionPid(): number | undefined {
@@ -52,6 +58,11 @@ class RemoteProcess implements SessionProcess {
   }
   get placement(): Readonly<Record<string, unknown>> | undefined {
     return this.job.placement;
+  }
+  /** The guest stopped answering: stop its job, and say so in how it ended. */
+  lose(reason: string): void {
+    this.lost ??= reason;
+    this.kill();
   }
   kill(): void {
     this.socket.destroy();
@@ -108,7 +119,10 @@ async function remoteSession(
   signal: AbortSignal | undefined,
 ): Promise<GuestSession> {
   const { name } = options;
-  const pending = (await context.listener()).expect(name);
+  const listener = await context.listener();
+  const pending = listener.expect(name);
+  // The liveness check's own connection (the heartbeat's, as for a local TCP guest), dialled before the main one.
+  const beat = options.liveness ? listener.expect(`${name} (heartbeat)`) : undefined;
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -116,6 +130,7 @@ async function remoteSession(
   let job: RemoteJob | undefined;
   let peer: RpcPeer | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let monitor: HealthMonitor | undefined;
   try {
     const started = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -127,7 +142,13 @@ async function remoteSession(
       });
     });
     started.catch(() => {});
-    job = await Promise.race([options.launch({ ...pending.env, [CUDA_REFUSE_ENV]: "1" }, abort.signal), started]);
+    job = await Promise.race([
+      options.launch(
+        { ...pending.env, [CUDA_REFUSE_ENV]: "1", ...(beat ? { [HEARTBEAT_TOKEN_ENV]: beat.token } : {}) },
+        abort.signal,
+      ),
+      started,
+    ]);
     const gone = job.exited.then((exit) => {
       throw new ExtensionCrashedError(name, exit);
     });
@@ -190,18 +211,41 @@ async function remoteSession(
     });
     socket.resume();
     void process.exited.then((exit) => {
+      monitor?.stop();
       tensors.ended();
       settle(new ExtensionCrashedError(name, exit));
       hooks.exit(exit);
     });
     const info = await Promise.race([ready, started]);
+    if (beat && options.liveness) {
+      // Its heartbeat connection was complete before the main one was dialled: it is here, or it never comes.
+      const beatSocket = await Promise.race([beat.accepted, started, gone]);
+      const { timeoutMs } = options.liveness;
+      monitor = new HealthMonitor(
+        beatSocket,
+        name,
+        options.liveness,
+        (error) => {
+          context.logger.warn(`[${name}] its node stopped answering, stopping its job: ${error.message}`);
+          process.lose(`pyisolate: no liveness answer within ${timeoutMs} ms: the node is lost, frozen or cut off`);
+        },
+        false,
+      );
+      beatSocket.resume();
+    }
     serving = true;
-    return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => {} };
+    return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => monitor?.stop() };
   } catch (error) {
     const cause = error as Error;
     const failure =
       cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
     pending.cancel(failure);
+    beat?.cancel(failure);
+    void beat?.accepted.then(
+      (socket) => socket.destroy(),
+      () => undefined,
+    );
+    monitor?.stop();
     peer?.close(failure);
     job?.kill();
     throw failure;

@@ -34,6 +34,12 @@ export interface RemoteExtensionOptions {
   /** The connection and the handshake together (default 120 000 ms). */
   startTimeoutMs?: number;
   restart?: RestartOptions;
+  /**
+   * A liveness check over a second authenticated connection: the guest's heartbeat thread must answer a ping every
+   * `intervalMs` within `timeoutMs`, or its job is stopped and its calls fail with ExtensionCrashedError (a frozen or
+   * cut-off node keeps its sockets open, so the connection alone never tells). Absent: no check.
+   */
+  liveness?: { intervalMs: number; timeoutMs: number };
   protocolLimits?: Partial<ProtocolLimits>;
   logger?: Logger;
 }
