@@ -1,13 +1,12 @@
 // An Extension served by a guest that runs elsewhere: each session files a token, has the launcher start the guest
 // with it, waits for its authenticated connection and walks it through the same handshake as a local guest.
 
-import type { TLSSocket } from "node:tls";
-import { ExtensionCrashedError, ExtensionLoadError, ProtocolError, type ExitInfo } from "../errors.js";
+import { ExtensionCrashedError, ExtensionLoadError } from "../errors.js";
 import { Extension } from "../extension.js";
-import { Handshake } from "../lifecycle/handshake.js";
+import { guestControl } from "../lifecycle/guest-control.js";
 import { HealthMonitor } from "../lifecycle/health.js";
 import { resolveRestartPolicy } from "../lifecycle/restart-policy.js";
-import type { GuestSession, SessionHooks, SessionProcess } from "../lifecycle/session.js";
+import type { GuestSession, SessionHooks } from "../lifecycle/session.js";
 import type { Logger } from "../logger.js";
 import { resolveLimits } from "../rpc/limits.js";
 import { RpcPeer } from "../rpc/peer.js";
@@ -16,6 +15,7 @@ import { TensorLink } from "../tensor/link.js";
 import type { ClusterListener } from "./listener.js";
 import { HEARTBEAT_TOKEN_ENV } from "./auth.js";
 import { CUDA_OVER_TCP, CUDA_REFUSE_ENV } from "./local-tcp.js";
+import { RemoteProcess } from "./remote-process.js";
 import type { RemoteExtensionOptions, RemoteJob } from "./remote-types.js";
 
 /** What a remote extension needs of its manager (ExtensionManager.remoteContext()). */
@@ -34,49 +34,6 @@ const DEFAULT_START_TIMEOUT_MS = 120_000;
 const DISCONNECT_GRACE_MS = 2000;
 /** The grace when the connection dropped with calls of ours in flight: no shutdown closes it that way. */
 const LOST_GRACE_MS = 100;
-
-/** A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection. */
-class RemoteProcess implements SessionProcess {
-  readonly pid = undefined;
-  hasExited = false;
-  readonly exited: Promise<ExitInfo>;
-  /** Why the host gave the guest up (its liveness check), added to how it ended. */
-  private lost: string | undefined;
-  constructor(
-    private readonly job: RemoteJob,
-    private readonly socket: TLSSocket,
-  ) {
-    this.exited = job.exited.then((exit) => {
-      this.hasExited = true;
-      return this.lost
-        ? { ...exit, stderrTail: [...exit.stderrTail.slice(0, -1), this.lost, ...exit.stderrTail.slice(-1)] }
-        : exit;
-    });
-  }
-  get extensionPid(): number | undefined {
-    return this.job.pid;
-  }
-  get placement(): Readonly<Record<string, unknown>> | undefined {
-    return this.job.placement;
-  }
-  /** The guest stopped answering: stop its job, and say so in how it ended. */
-  lose(reason: string): void {
-    this.lost ??= reason;
-    this.kill();
-  }
-  kill(): void {
-    this.socket.destroy();
-    this.job.kill();
-  }
-  async terminate(graceMs: number): Promise<ExitInfo> {
-    const timer = setTimeout(() => this.kill(), graceMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
 
 export async function startRemoteExtension(
   context: RemoteContext,
@@ -157,7 +114,6 @@ async function remoteSession(
     const process = new RemoteProcess(job, socket);
     // Tensors by value: there is no fd channel across machines.
     const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits), undefined, CUDA_OVER_TCP);
-    const greeting = new Handshake(name);
     let pythonVersion = "";
     let settle!: (
       error: Error | undefined,
@@ -183,14 +139,11 @@ async function remoteSession(
         }, grace).unref();
       },
       onProtocolError: (error) => failLater(error),
-      onControl: (message) => {
-        if (message.k === "event") return hooks.event(message.name, message.payload);
-        if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal")
-          return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
-        const step = greeting.accept(message as unknown as Record<string, unknown>);
-        if (step.kind === "init") {
+      onControl: guestControl(name, {
+        event: (event, payload) => hooks.event(event, payload),
+        init: (step) => {
           pythonVersion = step.python;
-          return peer!.send({
+          peer!.send({
             k: "init",
             v: PROTOCOL_VERSION,
             name,
@@ -199,15 +152,15 @@ async function remoteSession(
             tensors: tensors.init,
             services: context.serviceNames(),
           });
-        }
-        if (step.kind === "ready")
-          return settle(undefined, {
+        },
+        ready: (step) =>
+          settle(undefined, {
             methods: step.methods,
             extensionClass: step.extensionClass,
             streams: step.streams ?? [],
-          });
-        return failLater(step.error);
-      },
+          }),
+        fail: failLater,
+      }),
     });
     socket.resume();
     void process.exited.then((exit) => {
