@@ -28,6 +28,12 @@ const NODE_ARGS = [
   "127.0.0.1",
 ];
 
+/**
+ * Ray's sockets live at <temp>/session_<date>_<pid>/sockets/plasma_store (about 65 characters below <temp>) and a Unix
+ * socket's path has at most 107 bytes: a longer temp folder (the unprivileged run's) makes `ray start` fail.
+ */
+const SHORT_TEMP_CHARS = 30;
+
 export interface RayTestCluster {
   /** The Jobs API (the dashboard): http://127.0.0.1:<port>. */
   address: string;
@@ -105,8 +111,9 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /** Runs `ray start ...` in a process group of its own, which its daemons keep; resolves with that group's id. */
-async function startNode(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(RAY_BIN, ["start", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
+async function startNode(args: string[], env: NodeJS.ProcessEnv, launcher: readonly string[] = []): Promise<number> {
+  const argv = [...launcher, RAY_BIN, "start", ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -129,14 +136,19 @@ async function aliveNodes(address: string): Promise<number> {
   }
 }
 
+export interface ClusterOptions {
+  /** A command that node_b's `ray start` runs under (e.g. [python, no_landlock.py]: a node without Landlock). */
+  nodeBLauncher?: readonly string[];
+}
+
 /**
  * Starts the cluster, or returns why it cannot (ray not installable, `ray start` failing): the caller skips with it.
  * Register `stop` with `after()` at once: it is also run if the process exits first.
  */
-export async function startRayCluster(): Promise<RayTestCluster | string> {
+export async function startRayCluster(options: ClusterOptions = {}): Promise<RayTestCluster | string> {
   const missing = await ensureRay();
   if (missing) return missing;
-  const tempDir = await mkdtemp(join(tmpdir(), "ray-"));
+  const tempDir = await mkdtemp(join(tmpdir().length <= SHORT_TEMP_CHARS ? tmpdir() : "/tmp", "ray-"));
   const [gcsPort, dashboardPort, clientPort] = [await freePort(), await freePort(), await freePort()];
   const perNode = async () => [
     "--node-manager-port",
@@ -156,7 +168,14 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
   const base = 20_000 + Math.floor(Math.random() * 400) * 100;
   // The pip settings (local index, find-links) reach the runtime_env installs through the nodes' environment.
   // TMPDIR too: what Ray's processes and the guests put in the temp folder goes with the cluster's own folder.
-  const env = { ...process.env, RAY_USAGE_STATS_ENABLED: "0", TMPDIR: tempDir };
+  // PATH as an activated venv has it: a job without dependencies runs the entrypoint's `python`, Ray's own, which
+  // every user can run (an unprivileged user's PATH has no other `python`).
+  const env = {
+    ...process.env,
+    RAY_USAGE_STATS_ENABLED: "0",
+    TMPDIR: tempDir,
+    PATH: `${join(RAY_VENV, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+  };
   const groups: number[] = [];
   const address = `http://127.0.0.1:${dashboardPort}`;
   const gcs = `127.0.0.1:${gcsPort}`;
@@ -225,6 +244,7 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
           ...NODE_ARGS,
         ],
         env,
+        options.nodeBLauncher,
       ),
     );
     const deadline = Date.now() + 60_000;
