@@ -115,6 +115,10 @@ export async function loadOnRay(
         pollMs: cluster.pollMs ?? DEFAULT_POLL_MS,
         signal,
       });
+      if (job.report.sandbox.backend === "none" && sandboxMode === "preferred")
+        (options.logger ?? context.logger).warn(
+          `[${name}] runs unconfined on Ray node ${job.placement.nodeId} (${job.placement.nodeAddress}): ${job.report.sandbox.reason}`,
+        );
       return {
         placement: { ...job.placement, sandbox: job.report.sandbox },
         pid: job.pid,

@@ -116,15 +116,19 @@ export async function startRayGuestJob(
     stop();
     throw error;
   }
-  if (report.mode === "required" && report.sandbox.backend === "none") {
-    stop();
-    throw new SandboxUnavailableError(options.name, `the Ray node cannot confine the guest: ${report.sandbox.reason}`, {
-      model: "ray-node",
-      remedy: ["place it on a node whose kernel has Landlock (Linux 5.13 or newer, landlock in lsm=)"],
-    });
-  }
   const nodeId = last?.driverNodeId ?? (await client.job(jobId).catch(() => undefined))?.driverNodeId ?? "";
   const node = nodeId ? (await client.nodes().catch(() => [])).find((n) => n.nodeId === nodeId) : undefined;
+  if (report.mode === "required" && report.sandbox.backend === "none") {
+    stop();
+    throw new SandboxUnavailableError(
+      options.name,
+      `the Ray node ${nodeId || "?"} (${node?.nodeIp ?? "address unknown"}) cannot confine the guest: ${report.sandbox.reason}`,
+      {
+        model: "ray-node",
+        remedy: ["place it on a node whose kernel has Landlock (Linux 5.13 or newer, landlock in lsm=)"],
+      },
+    );
+  }
   const exited = (async (): Promise<ExitInfo> => {
     for (;;) {
       try {

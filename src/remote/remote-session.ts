@@ -1,7 +1,7 @@
 // An Extension served by a guest that runs elsewhere: each session files a token, has the launcher start the guest
 // with it, waits for its authenticated connection and walks it through the same handshake as a local guest.
 
-import { ExtensionCrashedError, ExtensionLoadError } from "../errors.js";
+import { ExtensionCrashedError, ExtensionLoadError, SandboxUnavailableError } from "../errors.js";
 import { Extension } from "../extension.js";
 import { guestControl } from "../lifecycle/guest-control.js";
 import { HealthMonitor } from "../lifecycle/health.js";
@@ -190,8 +190,11 @@ async function remoteSession(
     return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => monitor?.stop() };
   } catch (error) {
     const cause = error as Error;
+    // A node that cannot confine a "required" guest fails the load as a local host without a sandbox does.
     const failure =
-      cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+      cause instanceof ExtensionLoadError || cause instanceof SandboxUnavailableError
+        ? cause
+        : new ExtensionLoadError(name, cause.message, { cause });
     pending.cancel(failure);
     beat?.cancel(failure);
     void beat?.accepted.then(
