@@ -59,6 +59,7 @@ export async function startRemoteExtension(
       installSandbox: undefined,
       systemSitePackages: false,
     },
+    worker: options.worker,
     restart: options.restart === undefined ? undefined : resolveRestartPolicy(options.restart),
     // Runs after the constructor (a failed start, a stop), so `extension` is assigned by then.
     onFinished: async () => context.unregister(extension),

@@ -23,6 +23,8 @@ export interface RemoteExtensionOptions {
   /** The extension's folder as the guest finds it on the node (sent in init; the guest's PYISOLATE_MODULE_PATH wins). */
   modulePath: string;
   extensionClass?: string;
+  /** Its index in a pool (manager.pool()): its ExtensionCrashedError names it. */
+  worker?: number;
   /**
    * Starts one guest with `env` (the slot's dial variables; add your own) and returns its job. Called at the first
    * start and at each restart (each with a fresh token). `signal` aborts when the start is given up.
