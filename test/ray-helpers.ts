@@ -43,6 +43,8 @@ export interface RayTestCluster {
   rayBin: string;
   /** Kills node_b's raylet (SIGKILL): the node is lost as a crashed machine would be. */
   killNodeB(): void;
+  /** Starts one more node with these custom resources (as an autoscaler would add one); resolves once it is ALIVE. */
+  addNode(resources: Record<string, number>): Promise<void>;
   /** `ray status` of the cluster (its text). */
   status(): Promise<string>;
   /** Stops both nodes: SIGTERM to each node's process group, SIGKILL to what is left; removes the temp folder. */
@@ -165,7 +167,8 @@ export async function startRayCluster(options: ClusterOptions = {}): Promise<Ray
     String(await freePort()),
   ];
   // Worker ports from a range of our own, away from the defaults another run on this machine uses.
-  const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+  // Room for a third node (addNode) after the first two's hundred.
+  const base = 20_000 + Math.floor(Math.random() * 200) * 200;
   // The pip settings (local index, find-links) reach the runtime_env installs through the nodes' environment.
   // TMPDIR too: what Ray's processes and the guests put in the temp folder goes with the cluster's own folder.
   // PATH as an activated venv has it: a job without dependencies runs the entrypoint's `python`, Ray's own, which
@@ -262,6 +265,31 @@ export async function startRayCluster(options: ClusterOptions = {}): Promise<Ray
     gcs,
     rayBin: RAY_BIN,
     stop,
+    async addNode(resources) {
+      const alive = await aliveNodes(address);
+      groups.push(
+        await startNode(
+          [
+            "--address",
+            gcs,
+            "--resources",
+            JSON.stringify(resources),
+            ...(await perNode()),
+            "--min-worker-port",
+            String(base + 100),
+            "--max-worker-port",
+            String(base + 149),
+            ...NODE_ARGS,
+          ],
+          env,
+        ),
+      );
+      const deadline = Date.now() + 60_000;
+      while ((await aliveNodes(address)) <= alive) {
+        if (Date.now() > deadline) throw new Error("the added node did not report ALIVE within 60 s");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    },
     killNodeB() {
       for (const pid of groupMembers(nodeB)) {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");

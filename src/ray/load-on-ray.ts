@@ -137,6 +137,7 @@ export async function prepareRayLoad(
             name,
             pollMs: cluster.pollMs ?? DEFAULT_POLL_MS,
             signal,
+            autoscaling: cluster.autoscaling,
           });
           if (job.report.sandbox.backend === "none" && sandboxMode === "preferred")
             (options.logger ?? context.logger).warn(

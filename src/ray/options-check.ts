@@ -9,6 +9,7 @@ const CLUSTER_RAY_FIELDS: Record<keyof RayClusterOptions, true> = {
   pipInstallOptions: true,
   pollMs: true,
   livenessTimeoutMs: true,
+  autoscaling: true,
 };
 const PLACEMENT_FIELDS: Record<keyof PlacementOptions, true> = { ray: true };
 const RAY_PLACEMENT_FIELDS: Record<keyof RayPlacement, true> = { numCpus: true, numGpus: true, resources: true };
@@ -61,6 +62,11 @@ export function validateRayCluster(ray: unknown): RayClusterOptions | undefined 
       `cluster.ray.livenessTimeoutMs must be an integer from 500 to 600000, got ${JSON.stringify(liveness)}`,
       { key: "cluster.ray.livenessTimeoutMs" },
     );
+  }
+  if (ray.autoscaling !== undefined && typeof ray.autoscaling !== "boolean") {
+    throw new ConfigError(`cluster.ray.autoscaling must be true or false, got ${JSON.stringify(ray.autoscaling)}`, {
+      key: "cluster.ray.autoscaling",
+    });
   }
   return ray as unknown as RayClusterOptions;
 }

@@ -19,6 +19,12 @@ export interface RayClusterOptions {
    * holds the GIL for seconds (the answering thread needs it).
    */
   livenessTimeoutMs?: number;
+  /**
+   * Whether an autoscaler may add nodes: true submits a job that no alive node can place now (it waits, within the
+   * load's startTimeoutMs, for a node that can), false refuses it at once. Absent: asked of the cluster (its
+   * autoscaler's report; a cluster started by hand has none that launches nodes).
+   */
+  autoscaling?: boolean;
 }
 
 /** `load({ placement: { ray } })`: what the extension's job asks of its node. */
