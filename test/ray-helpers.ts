@@ -167,8 +167,9 @@ export async function startRayCluster(options: ClusterOptions = {}): Promise<Ray
     String(await freePort()),
   ];
   // Worker ports from a range of our own, away from the defaults another run on this machine uses.
-  // Room for a third node (addNode) after the first two's hundred.
-  const base = 20_000 + Math.floor(Math.random() * 200) * 200;
+  // Room for a third node (addNode) after the first two's hundred, and below Linux's ephemeral range (32768 and up),
+  // where the free ports above come from: a worker range that held one made `ray start` refuse its ports.
+  const base = 10_000 + Math.floor(Math.random() * 110) * 200;
   // The pip settings (local index, find-links) reach the runtime_env installs through the nodes' environment.
   // TMPDIR too: what Ray's processes and the guests put in the temp folder goes with the cluster's own folder.
   // PATH as an activated venv has it: a job without dependencies runs the entrypoint's `python`, Ray's own, which
