@@ -70,9 +70,15 @@ export class HealthMonitor {
   private tick(): void {
     const now = performance.now();
     if (this.pendingSince !== undefined) {
-      const waited = now - this.pendingSince;
-      if (waited > this.policy.timeoutMs)
-        this.fail(new ExtensionUnresponsiveError(this.name, "no-answer", waited, this.policy.timeoutMs));
+      const since = this.pendingSince;
+      // The verdict after this turn's I/O: a host loop that was blocked runs its timers before it reads the answer
+      // that came meanwhile, and would take its own stall for the guest's.
+      if (now - since > this.policy.timeoutMs)
+        setImmediate(() => {
+          if (this.pendingSince !== since) return;
+          const waited = performance.now() - since;
+          this.fail(new ExtensionUnresponsiveError(this.name, "no-answer", waited, this.policy.timeoutMs));
+        });
       return;
     }
     this.pendingSince = now;
