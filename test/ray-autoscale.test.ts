@@ -8,7 +8,7 @@ import { RayClusterError } from "../src/index.js";
 import { autoscalerFromStatus, waitsForNodes } from "../src/ray/autoscaler.js";
 import { RayJobsClient } from "../src/ray/jobs-client.js";
 import { fixture, makeManager } from "./helpers.js";
-import { startRayCluster, type RayTestCluster } from "./ray-helpers.js";
+import { jobsLeftAfterWait, startRayCluster, type RayTestCluster } from "./ray-helpers.js";
 
 const ON_NODE_C = { ray: { resources: { node_c: 1 } } };
 
@@ -51,8 +51,6 @@ describe("an unplaceable job on a two-node Ray cluster", { skip }, () => {
   after(async () => {
     await cluster.stop();
   });
-  const running = async () =>
-    (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING").map((j) => j.submissionId);
 
   it("is refused up front on this cluster, started by hand, whose report shows no autoscaler", async () => {
     assert.equal(autoscalerFromStatus(await client.clusterStatus()), false);
@@ -98,8 +96,6 @@ describe("an unplaceable job on a two-node Ray cluster", { skip }, () => {
     } finally {
       await manager.close();
     }
-    const end = Date.now() + 30_000;
-    while (Date.now() < end && (await running()).length) await new Promise((resolve) => setTimeout(resolve, 250));
-    assert.deepEqual(await running(), []);
+    assert.deepEqual(await jobsLeftAfterWait(client), []);
   });
 });

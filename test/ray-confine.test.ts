@@ -10,7 +10,7 @@ import { after, describe, it } from "node:test";
 import { SandboxUnavailableError } from "../src/index.js";
 import { RayJobsClient } from "../src/ray/jobs-client.js";
 import { fixture, makeManager, TEST_DIR } from "./helpers.js";
-import { startRayCluster, type RayTestCluster } from "./ray-helpers.js";
+import { jobsLeftAfterWait, startRayCluster, type RayTestCluster } from "./ray-helpers.js";
 
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 const started = await startRayCluster({
@@ -29,12 +29,6 @@ describe("a Ray node without Landlock", { skip }, () => {
     await manager.close();
     await cluster.stop();
   });
-  const running = async () =>
-    (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING").map((j) => j.submissionId);
-  const settle = async () => {
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && (await running()).length) await new Promise((resolve) => setTimeout(resolve, 250));
-  };
 
   it('fails a "required" load placed there with SandboxUnavailableError naming the node and the reason', async () => {
     const nodeB = (await client.nodes()).find((n) => n.resources.node_b === 1)!;
@@ -57,8 +51,7 @@ describe("a Ray node without Landlock", { skip }, () => {
       },
     );
     assert.equal(manager.get("ray_required"), undefined);
-    await settle();
-    assert.deepEqual(await running(), []);
+    assert.deepEqual(await jobsLeftAfterWait(client), []);
   });
 
   it('runs a "preferred" load there unconfined, says so in its placement, and warns', async () => {
@@ -78,7 +71,6 @@ describe("a Ray node without Landlock", { skip }, () => {
     // Unconfined indeed: a host file that Landlock would refuse is read.
     assert.doesNotMatch(String(await ext.call("read_file", ["/etc/hostname"])), /PermissionError/);
     await ext.stop();
-    await settle();
-    assert.deepEqual(await running(), []);
+    assert.deepEqual(await jobsLeftAfterWait(client), []);
   });
 });

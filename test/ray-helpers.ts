@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import type { RayJobsClient } from "../src/ray/jobs-client.js";
 
 const run = promisify(execFile);
 
@@ -302,4 +303,19 @@ export async function startRayCluster(options: ClusterOptions = {}): Promise<Ray
       return stdout;
     },
   };
+}
+
+/** The submission ids of the cluster's jobs that have not ended (RUNNING or PENDING). */
+export async function unendedJobs(client: RayJobsClient): Promise<string[]> {
+  return (await client.jobs())
+    .filter((j) => j.status === "RUNNING" || j.status === "PENDING")
+    .map((j) => j.submissionId);
+}
+
+/** Waits up to 30 s for every job to end (Ray takes a moment to list a stopped one as ended); returns those left. */
+export async function jobsLeftAfterWait(client: RayJobsClient): Promise<string[]> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && (await unendedJobs(client)).length)
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  return unendedJobs(client);
 }

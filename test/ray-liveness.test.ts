@@ -8,7 +8,7 @@ import { after, describe, it } from "node:test";
 import { ExtensionCrashedError } from "../src/index.js";
 import { RayJobsClient } from "../src/ray/jobs-client.js";
 import { fixture, makeManager } from "./helpers.js";
-import { startRayCluster, type RayTestCluster } from "./ray-helpers.js";
+import { jobsLeftAfterWait, startRayCluster, type RayTestCluster } from "./ray-helpers.js";
 
 const started = await startRayCluster();
 const skip = typeof started === "string" ? started : false;
@@ -59,8 +59,6 @@ describe("a frozen node on a two-node Ray cluster", { skip }, () => {
     await manager.close();
     await cluster.stop();
   });
-  const running = async () =>
-    (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING").map((j) => j.submissionId);
 
   it("rejects a call in flight within 5 s of its guest freezing, stops the job and restarts on a fresh one", async (t) => {
     const ext = await manager.load({
@@ -106,8 +104,6 @@ describe("a frozen node on a two-node Ray cluster", { skip }, () => {
     assert.ok(["STOPPED", "FAILED"].includes((await client.job(firstJob)).status));
     assert.deepEqual(frozen.filter(alive), []);
     await ext.stop();
-    const end = Date.now() + 30_000;
-    while (Date.now() < end && (await running()).length) await new Promise((resolve) => setTimeout(resolve, 250));
-    assert.deepEqual(await running(), []);
+    assert.deepEqual(await jobsLeftAfterWait(client), []);
   });
 });

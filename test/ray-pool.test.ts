@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import { ExtensionCrashedError } from "../src/index.js";
 import { RayJobsClient } from "../src/ray/jobs-client.js";
 import { fixture, makeManager } from "./helpers.js";
-import { startRayCluster, type RayTestCluster } from "./ray-helpers.js";
+import { jobsLeftAfterWait, startRayCluster, type RayTestCluster } from "./ray-helpers.js";
 
 const started = await startRayCluster();
 const skip = typeof started === "string" ? started : false;
@@ -20,7 +20,6 @@ describe("a pool placed on a two-node Ray cluster", { skip }, () => {
     await manager.close();
     await cluster.stop();
   });
-  const running = async () => (await client.jobs()).filter((j) => j.status === "RUNNING" || j.status === "PENDING");
 
   it("runs one job per worker on the requested node, and a worker's crash rejects only its own call", async () => {
     const pool = await manager.pool({
@@ -31,7 +30,7 @@ describe("a pool placed on a two-node Ray cluster", { skip }, () => {
     });
     assert.equal(manager.getPool("ray_pool"), pool);
     const nodeB = (await client.nodes()).find((n) => n.resources.node_b === 1)!;
-    const jobs = await running();
+    const jobs = (await client.jobs()).filter((j) => j.status === "RUNNING");
     assert.equal(jobs.length, 2);
     assert.deepEqual(
       jobs.map((j) => j.driverNodeId),
@@ -68,11 +67,6 @@ describe("a pool placed on a two-node Ray cluster", { skip }, () => {
     await pool.stop();
     assert.ok((await calls[0]) instanceof Error, "the first worker's call ended with the stop");
     assert.equal(manager.getPool("ray_pool"), undefined);
-    const end = Date.now() + 30_000;
-    while (Date.now() < end && (await running()).length) await new Promise((resolve) => setTimeout(resolve, 250));
-    assert.deepEqual(
-      (await running()).map((j) => j.submissionId),
-      [],
-    );
+    assert.deepEqual(await jobsLeftAfterWait(client), []);
   });
 });
