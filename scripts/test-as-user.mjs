@@ -36,6 +36,8 @@ const PATTERNS = [
   /^tidy-.*\.test\.ts$/,
   /^compat-upstream.*\.test\.ts$/,
   /^compat-yaml.*\.test\.ts$/,
+  // The Ray cluster the tests start runs as the same user, from the world-readable PYISOLATE_RAY_VENV (.ci/run).
+  /^ray-.*\.test\.ts$/,
 ];
 /** PYISOLATE_TEST_ONLY=<regex>: only the host test files whose names match, and not the guest's tests (a developer's rerun). */
 const ONLY = process.env.PYISOLATE_TEST_ONLY ? new RegExp(process.env.PYISOLATE_TEST_ONLY) : undefined;

@@ -15,7 +15,7 @@ import { buildCleanEnv } from "./process/clean-env.js";
 import type { SandboxLaunch, VenvActivation } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
 import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
-import { Handshake } from "./lifecycle/handshake.js";
+import { guestControl } from "./lifecycle/guest-control.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
@@ -150,7 +150,6 @@ export async function startSession(
   const command = pending ? tcpLaunch(built, input.sandboxLaunch.backend) : built;
 
   let pythonVersion = ""; // from hello, reported on the extension once it is ready
-  const greeting = new Handshake(name);
   let started = false;
   let settleHandshake: ((error: Error | undefined, ready?: ReadyMessage) => void) | undefined;
   const handshake = new Promise<ReadyMessage>((resolve, reject) => {
@@ -289,46 +288,39 @@ export async function startSession(
       logger.warn(`[${name}] protocol error, stopping the extension: ${error.message}`);
       failLater(error);
     },
-    onControl: (message) => {
-      if (message.k === "event") return hooks.event(message.name, message.payload);
-      if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal") {
-        return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
-      }
-      // Checked field by field (lifecycle/handshake.ts): a malformed or late one is a ProtocolError, never a throw.
-      const step = greeting.accept(message as unknown as Record<string, unknown>);
-      switch (step.kind) {
-        case "init":
-          peer!.send({
-            k: "init",
-            v: PROTOCOL_VERSION,
-            name,
-            modulePath: input.modulePath,
-            extensionClass: input.extensionClass ?? null,
-            tensors: tensors.init,
-            limits: {
-              maxFrameBytes: limits.maxFrameBytes,
-              maxHeaderBytes: limits.maxHeaderBytes,
-              maxAttachments: limits.maxAttachments,
-              maxFdsPerFrame: limits.maxFdsPerFrame,
-            },
-            services: input.serviceNames(),
-            inferenceMode: input.inferenceMode,
-          });
-          pythonVersion = step.python;
-          // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.
-          if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(step.pid);
-          return;
-        case "ready":
-          return settleHandshake?.(undefined, {
-            k: "ready",
-            methods: step.methods,
-            extensionClass: step.extensionClass,
-            streams: step.streams,
-          });
-        case "fail":
-          return failLater(step.error);
-      }
-    },
+    // Checked field by field (lifecycle/handshake.ts): a malformed or late one is a ProtocolError, never a throw.
+    onControl: guestControl(name, {
+      event: (event, payload) => hooks.event(event, payload),
+      init: (step) => {
+        peer!.send({
+          k: "init",
+          v: PROTOCOL_VERSION,
+          name,
+          modulePath: input.modulePath,
+          extensionClass: input.extensionClass ?? null,
+          tensors: tensors.init,
+          limits: {
+            maxFrameBytes: limits.maxFrameBytes,
+            maxHeaderBytes: limits.maxHeaderBytes,
+            maxAttachments: limits.maxAttachments,
+            maxFdsPerFrame: limits.maxFdsPerFrame,
+          },
+          services: input.serviceNames(),
+          inferenceMode: input.inferenceMode,
+        });
+        pythonVersion = step.python;
+        // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.
+        if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(step.pid);
+      },
+      ready: (step) =>
+        settleHandshake?.(undefined, {
+          k: "ready",
+          methods: step.methods,
+          extensionClass: step.extensionClass,
+          streams: step.streams,
+        }),
+      fail: failLater,
+    }),
   });
 
   // The listener paused the connection with the guest's first frame possibly buffered: read on, now that the peer listens.

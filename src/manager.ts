@@ -29,7 +29,8 @@ import { pruneManaged, type ManagerPruneOptions, type PruneResult } from "./prun
 import { resolveSandboxPolicy } from "./sandbox/resolve-policy.js";
 import type { SandboxCapabilities, SandboxPolicy } from "./sandbox/types.js";
 import { RUNTIME_VERSION } from "./version.js";
-import { loadOnRay } from "./ray/load-on-ray.js";
+import { loadOnRay, prepareRayLoad } from "./ray/load-on-ray.js";
+import type { RayPlacement } from "./ray/options.js";
 import { validatePlacement } from "./ray/options-check.js";
 import { ClusterListener } from "./remote/listener.js";
 import { resolveListen } from "./remote/listen-check.js";
@@ -168,6 +169,10 @@ export class ExtensionManager {
     options: PoolOptions,
   ): Promise<ExtensionPool<Api, Events>> {
     const { workers, rest } = splitPoolOptions(options);
+    // Placed on a Ray cluster: one job per worker (src/ray/load-on-ray.ts).
+    const placement = validatePlacement((rest as { placement?: unknown }).placement);
+    if (placement?.ray)
+      return (await this.poolOnRay(rest, workers, placement.ray)) as unknown as ExtensionPool<Api, Events>;
     return this.loadWith(rest, async (plan, release) => {
       // eslint-disable-next-line prefer-const -- onGone reads it, and may run before the assignment (a failed start)
       let pool: ExtensionPool | undefined;
@@ -185,6 +190,34 @@ export class ExtensionManager {
       this.pools.set(plan.name, pool);
       return { result: pool as unknown as ExtensionPool<Api, Events>, ownsPins: true };
     });
+  }
+
+  /** `workers` Ray jobs of one extension, checked and uploaded once, as a pool (the same dispatch and isolation). */
+  private async poolOnRay(options: ExtensionOptions, workers: number, placement: RayPlacement): Promise<ExtensionPool> {
+    if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
+    const prepared = await prepareRayLoad(this.remoteContext(), this.options.cluster?.ray, options, placement);
+    const { name } = prepared;
+    if (this.extensions.has(name) || this.pools.has(name) || this.loading.has(name)) {
+      throw new ConfigError(`an extension named "${name}" is already loaded`, { key: "name" });
+    }
+    this.loading.add(name);
+    try {
+      // onFinished reads it, and may run before it is set (a failed start): then it finds none.
+      const made: { pool?: ExtensionPool } = {};
+      made.pool = await startPool({
+        name,
+        workers,
+        logger: options.logger ?? this.logger,
+        launch: (index, onFinished) => prepared.start({ index, onFinished }),
+        onFinished: () => {
+          if (made.pool && this.pools.get(name) === made.pool) this.pools.delete(name);
+        },
+      });
+      this.pools.set(name, made.pool);
+      return made.pool;
+    } finally {
+      this.loading.delete(name);
+    }
   }
 
   /** The pool of this name, if any. */

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import type { RayJobsClient } from "../src/ray/jobs-client.js";
 
 const run = promisify(execFile);
 
@@ -28,6 +29,12 @@ const NODE_ARGS = [
   "127.0.0.1",
 ];
 
+/**
+ * Ray's sockets live at <temp>/session_<date>_<pid>/sockets/plasma_store (about 65 characters below <temp>) and a Unix
+ * socket's path has at most 107 bytes: a longer temp folder (the unprivileged run's) makes `ray start` fail.
+ */
+const SHORT_TEMP_CHARS = 30;
+
 export interface RayTestCluster {
   /** The Jobs API (the dashboard): http://127.0.0.1:<port>. */
   address: string;
@@ -37,6 +44,8 @@ export interface RayTestCluster {
   rayBin: string;
   /** Kills node_b's raylet (SIGKILL): the node is lost as a crashed machine would be. */
   killNodeB(): void;
+  /** Starts one more node with these custom resources (as an autoscaler would add one); resolves once it is ALIVE. */
+  addNode(resources: Record<string, number>): Promise<void>;
   /** `ray status` of the cluster (its text). */
   status(): Promise<string>;
   /** Stops both nodes: SIGTERM to each node's process group, SIGKILL to what is left; removes the temp folder. */
@@ -105,8 +114,9 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /** Runs `ray start ...` in a process group of its own, which its daemons keep; resolves with that group's id. */
-async function startNode(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(RAY_BIN, ["start", ...args], { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
+async function startNode(args: string[], env: NodeJS.ProcessEnv, launcher: readonly string[] = []): Promise<number> {
+  const argv = [...launcher, RAY_BIN, "start", ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -129,14 +139,19 @@ async function aliveNodes(address: string): Promise<number> {
   }
 }
 
+export interface ClusterOptions {
+  /** A command that node_b's `ray start` runs under (e.g. [python, no_landlock.py]: a node without Landlock). */
+  nodeBLauncher?: readonly string[];
+}
+
 /**
  * Starts the cluster, or returns why it cannot (ray not installable, `ray start` failing): the caller skips with it.
  * Register `stop` with `after()` at once: it is also run if the process exits first.
  */
-export async function startRayCluster(): Promise<RayTestCluster | string> {
+export async function startRayCluster(options: ClusterOptions = {}): Promise<RayTestCluster | string> {
   const missing = await ensureRay();
   if (missing) return missing;
-  const tempDir = await mkdtemp(join(tmpdir(), "ray-"));
+  const tempDir = await mkdtemp(join(tmpdir().length <= SHORT_TEMP_CHARS ? tmpdir() : "/tmp", "ray-"));
   const [gcsPort, dashboardPort, clientPort] = [await freePort(), await freePort(), await freePort()];
   const perNode = async () => [
     "--node-manager-port",
@@ -153,10 +168,19 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
     String(await freePort()),
   ];
   // Worker ports from a range of our own, away from the defaults another run on this machine uses.
-  const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+  // Room for a third node (addNode) after the first two's hundred, and below Linux's ephemeral range (32768 and up),
+  // where the free ports above come from: a worker range that held one made `ray start` refuse its ports.
+  const base = 10_000 + Math.floor(Math.random() * 110) * 200;
   // The pip settings (local index, find-links) reach the runtime_env installs through the nodes' environment.
   // TMPDIR too: what Ray's processes and the guests put in the temp folder goes with the cluster's own folder.
-  const env = { ...process.env, RAY_USAGE_STATS_ENABLED: "0", TMPDIR: tempDir };
+  // PATH as an activated venv has it: a job without dependencies runs the entrypoint's `python`, Ray's own, which
+  // every user can run (an unprivileged user's PATH has no other `python`).
+  const env = {
+    ...process.env,
+    RAY_USAGE_STATS_ENABLED: "0",
+    TMPDIR: tempDir,
+    PATH: `${join(RAY_VENV, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+  };
   const groups: number[] = [];
   const address = `http://127.0.0.1:${dashboardPort}`;
   const gcs = `127.0.0.1:${gcsPort}`;
@@ -225,6 +249,7 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
           ...NODE_ARGS,
         ],
         env,
+        options.nodeBLauncher,
       ),
     );
     const deadline = Date.now() + 60_000;
@@ -242,6 +267,31 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
     gcs,
     rayBin: RAY_BIN,
     stop,
+    async addNode(resources) {
+      const alive = await aliveNodes(address);
+      groups.push(
+        await startNode(
+          [
+            "--address",
+            gcs,
+            "--resources",
+            JSON.stringify(resources),
+            ...(await perNode()),
+            "--min-worker-port",
+            String(base + 100),
+            "--max-worker-port",
+            String(base + 149),
+            ...NODE_ARGS,
+          ],
+          env,
+        ),
+      );
+      const deadline = Date.now() + 60_000;
+      while ((await aliveNodes(address)) <= alive) {
+        if (Date.now() > deadline) throw new Error("the added node did not report ALIVE within 60 s");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    },
     killNodeB() {
       for (const pid of groupMembers(nodeB)) {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
@@ -253,4 +303,19 @@ export async function startRayCluster(): Promise<RayTestCluster | string> {
       return stdout;
     },
   };
+}
+
+/** The submission ids of the cluster's jobs that have not ended (RUNNING or PENDING). */
+export async function unendedJobs(client: RayJobsClient): Promise<string[]> {
+  return (await client.jobs())
+    .filter((j) => j.status === "RUNNING" || j.status === "PENDING")
+    .map((j) => j.submissionId);
+}
+
+/** Waits up to 30 s for every job to end (Ray takes a moment to list a stopped one as ended); returns those left. */
+export async function jobsLeftAfterWait(client: RayJobsClient): Promise<string[]> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && (await unendedJobs(client)).length)
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  return unendedJobs(client);
 }

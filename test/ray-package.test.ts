@@ -136,6 +136,18 @@ describe("the Ray options", () => {
       "cluster.ray.adress",
     );
     assert.equal(
+      key(() => validateRayCluster({ address: "http://h:8265", livenessTimeoutMs: 100 })),
+      "cluster.ray.livenessTimeoutMs",
+    );
+    assert.equal(
+      key(() => validateRayCluster({ address: "http://h:8265", autoscaling: "yes" })),
+      "cluster.ray.autoscaling",
+    );
+    assert.equal(
+      key(() => validateRayCluster({ address: "http://h:8265", livenessTimeoutMs: 5000, autoscaling: false })),
+      "no error",
+    );
+    assert.equal(
       key(() => validatePlacement({ ray: { numCpus: -1 } })),
       "placement.ray.numCpus",
     );

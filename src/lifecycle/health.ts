@@ -51,6 +51,8 @@ export class HealthMonitor {
     private readonly name: string,
     private readonly policy: HealthPolicy,
     private readonly onFailure: (error: Error) => void,
+    /** false: only an unanswered ping counts (a liveness check: a long sync method stalls the loop, not the node). */
+    private readonly watchLoop = true,
   ) {
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     // The socket ends with the process; the exit handler reports that, not the heartbeat.
@@ -68,9 +70,15 @@ export class HealthMonitor {
   private tick(): void {
     const now = performance.now();
     if (this.pendingSince !== undefined) {
-      const waited = now - this.pendingSince;
-      if (waited > this.policy.timeoutMs)
-        this.fail(new ExtensionUnresponsiveError(this.name, "no-answer", waited, this.policy.timeoutMs));
+      const since = this.pendingSince;
+      // The verdict after this turn's I/O: a host loop that was blocked runs its timers before it reads the answer
+      // that came meanwhile, and would take its own stall for the guest's.
+      if (now - since > this.policy.timeoutMs)
+        setImmediate(() => {
+          if (this.pendingSince !== since) return;
+          const waited = performance.now() - since;
+          this.fail(new ExtensionUnresponsiveError(this.name, "no-answer", waited, this.policy.timeoutMs));
+        });
       return;
     }
     this.pendingSince = now;
@@ -89,7 +97,7 @@ export class HealthMonitor {
       if (this.answers > this.pings)
         return this.fail(new ProtocolError(`extension "${this.name}" wrote unasked on its heartbeat socket`));
       this.pendingSince = undefined;
-      if (loopAgeMs > this.policy.timeoutMs) {
+      if (this.watchLoop && loopAgeMs > this.policy.timeoutMs) {
         return this.fail(new ExtensionUnresponsiveError(this.name, "loop-stalled", loopAgeMs, this.policy.timeoutMs));
       }
     }

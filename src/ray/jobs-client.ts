@@ -77,6 +77,11 @@ export class RayJobsClient {
     });
   }
 
+  /** The autoscaler's report as the dashboard keeps it (GET /api/cluster_status; autoscaler.ts reads it). */
+  async clusterStatus(): Promise<unknown> {
+    return this.json("GET", "/api/cluster_status");
+  }
+
   /** Submits a job; returns its submission id. */
   async submit(job: RayJobSubmission): Promise<string> {
     const body = (await this.json("POST", "/api/jobs/", job)) as { submission_id?: unknown };

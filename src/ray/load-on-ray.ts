@@ -21,6 +21,9 @@ import { startRayGuestJob } from "./ray-job.js";
 const DEFAULT_POLL_MS = 500;
 /** A Ray job's start includes the venv of its dependencies on the node: slower than a local start. */
 const DEFAULT_REMOTE_START_TIMEOUT_MS = 300_000;
+/** A node that leaves the ping this long unanswered is lost: with the job's stop, its calls fail within the issue's 5 s. */
+const DEFAULT_LIVENESS_TIMEOUT_MS = 2000;
+const LIVENESS_INTERVAL_MS = 500;
 
 /** A dependency that names a path on this machine cannot be installed on a node. */
 function checkRemoteDependencies(dependencies: readonly string[]): void {
@@ -40,6 +43,14 @@ function remoteSandboxMode(code: SandboxMode | undefined, file: SandboxMode | un
   return code ?? "required";
 }
 
+/** An extension checked and uploaded once: each start() runs one guest of it as its own Ray job. */
+export interface PreparedRayLoad {
+  /** Its name, as its options and file decided. */
+  name: string;
+  /** A plain load (registered with the manager), or a pool's worker `index` (its pool tracks it through `onFinished`). */
+  start(worker?: { index: number; onFinished: () => void }): Promise<Extension>;
+}
+
 /** Loads one extension onto the cluster; called by manager.load() when `placement.ray` is given. */
 export async function loadOnRay(
   context: RemoteContext,
@@ -47,6 +58,16 @@ export async function loadOnRay(
   options: ExtensionOptions,
   placement: RayPlacement,
 ): Promise<Extension> {
+  return (await prepareRayLoad(context, cluster, options, placement)).start();
+}
+
+/** The options checked, merged with the extension's file, and the package uploaded; nothing runs yet. */
+export async function prepareRayLoad(
+  context: RemoteContext,
+  cluster: RayClusterOptions | undefined,
+  options: ExtensionOptions,
+  placement: RayPlacement,
+): Promise<PreparedRayLoad> {
   if (!cluster) {
     throw new ConfigError(
       'placement.ray needs a cluster: new ExtensionManager({ cluster: { ray: { address: "http://127.0.0.1:8265" } } })',
@@ -76,44 +97,60 @@ export async function loadOnRay(
     resolveService: (service) => (mayCall(service) ? context.resolveService(service) : undefined),
     serviceNames: () => context.serviceNames().filter(mayCall),
   };
-  return startRemoteExtension(granted, {
-    name,
-    modulePath: moduleDirInPackage(moduleName),
-    extensionClass: merged.extensionClass,
-    // What the node gives is known once its guest reports (ext.placement.sandbox); "required" fails the load without it.
-    sandbox: {
-      backend: sandboxMode === "disabled" ? "none" : "landlock",
-      model: undefined,
-      degraded: sandboxMode === "preferred",
-    },
-    callTimeoutMs: merged.callTimeoutMs,
-    startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_REMOTE_START_TIMEOUT_MS,
-    restart: options.restart,
-    protocolLimits: options.protocolLimits,
-    logger: options.logger,
-    async launch(env, signal) {
-      if (signal.aborted) throw new ExtensionClosedError(`loading "${name}" was aborted`);
-      const submission = guestJobSubmission({
+  const start = (worker?: { index: number; onFinished: () => void }) =>
+    startRemoteExtension(
+      // A pool's worker is the pool's, not the manager's: it tells its pool when it is finished.
+      worker ? { ...granted, register: () => {}, unregister: () => worker.onFinished() } : granted,
+      {
         name,
-        packageUri: pkg.uri,
-        moduleName,
-        dependencies: merged.dependencies,
-        placement,
-        env: { ...merged.env, ...env },
-        sandboxMode,
-        pipInstallOptions: cluster.pipInstallOptions,
-      });
-      const job = await startRayGuestJob(client, submission, {
-        name,
-        pollMs: cluster.pollMs ?? DEFAULT_POLL_MS,
-        signal,
-      });
-      return {
-        placement: { ...job.placement, sandbox: job.report.sandbox },
-        pid: job.pid,
-        exited: job.exited,
-        kill: job.kill,
-      };
-    },
-  });
+        worker: worker?.index,
+        modulePath: moduleDirInPackage(moduleName),
+        extensionClass: merged.extensionClass,
+        // What the node gives is known once its guest reports (ext.placement.sandbox); "required" fails the load without it.
+        sandbox: {
+          backend: sandboxMode === "disabled" ? "none" : "landlock",
+          model: undefined,
+          degraded: sandboxMode === "preferred",
+        },
+        callTimeoutMs: merged.callTimeoutMs,
+        startTimeoutMs: merged.startTimeoutMs ?? DEFAULT_REMOTE_START_TIMEOUT_MS,
+        restart: options.restart,
+        liveness: {
+          intervalMs: LIVENESS_INTERVAL_MS,
+          timeoutMs: cluster.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
+        },
+        protocolLimits: options.protocolLimits,
+        logger: options.logger,
+        async launch(env, signal) {
+          if (signal.aborted) throw new ExtensionClosedError(`loading "${name}" was aborted`);
+          const submission = guestJobSubmission({
+            name,
+            packageUri: pkg.uri,
+            moduleName,
+            dependencies: merged.dependencies,
+            placement,
+            env: { ...merged.env, ...env },
+            sandboxMode,
+            pipInstallOptions: cluster.pipInstallOptions,
+          });
+          const job = await startRayGuestJob(client, submission, {
+            name,
+            pollMs: cluster.pollMs ?? DEFAULT_POLL_MS,
+            signal,
+            autoscaling: cluster.autoscaling,
+          });
+          if (job.report.sandbox.backend === "none" && sandboxMode === "preferred")
+            (options.logger ?? context.logger).warn(
+              `[${name}] runs unconfined on Ray node ${job.placement.nodeId} (${job.placement.nodeAddress}): ${job.report.sandbox.reason}`,
+            );
+          return {
+            placement: { ...job.placement, sandbox: job.report.sandbox },
+            pid: job.pid,
+            exited: job.exited,
+            kill: job.kill,
+          };
+        },
+      },
+    );
+  return { name, start };
 }

@@ -8,6 +8,8 @@ const CLUSTER_RAY_FIELDS: Record<keyof RayClusterOptions, true> = {
   address: true,
   pipInstallOptions: true,
   pollMs: true,
+  livenessTimeoutMs: true,
+  autoscaling: true,
 };
 const PLACEMENT_FIELDS: Record<keyof PlacementOptions, true> = { ray: true };
 const RAY_PLACEMENT_FIELDS: Record<keyof RayPlacement, true> = { numCpus: true, numGpus: true, resources: true };
@@ -49,6 +51,21 @@ export function validateRayCluster(ray: unknown): RayClusterOptions | undefined 
   ) {
     throw new ConfigError(`cluster.ray.pollMs must be an integer from 50 to 10000, got ${JSON.stringify(ray.pollMs)}`, {
       key: "cluster.ray.pollMs",
+    });
+  }
+  const liveness = ray.livenessTimeoutMs;
+  if (
+    liveness !== undefined &&
+    !(Number.isInteger(liveness) && (liveness as number) >= 500 && (liveness as number) <= 600_000)
+  ) {
+    throw new ConfigError(
+      `cluster.ray.livenessTimeoutMs must be an integer from 500 to 600000, got ${JSON.stringify(liveness)}`,
+      { key: "cluster.ray.livenessTimeoutMs" },
+    );
+  }
+  if (ray.autoscaling !== undefined && typeof ray.autoscaling !== "boolean") {
+    throw new ConfigError(`cluster.ray.autoscaling must be true or false, got ${JSON.stringify(ray.autoscaling)}`, {
+      key: "cluster.ray.autoscaling",
     });
   }
   return ray as unknown as RayClusterOptions;

@@ -12,6 +12,19 @@ export interface RayClusterOptions {
   pipInstallOptions?: string[];
   /** How often the job's status is read, in milliseconds (default 500). */
   pollMs?: number;
+  /**
+   * How long a placed guest may leave the host's liveness ping unanswered before its node counts as lost (default
+   * 2 000 ms): a frozen or cut-off node keeps its TCP connections open, so only an answer proves it lives. Its
+   * in-flight calls then fail with ExtensionCrashedError and its job is stopped. Raise it for extensions whose C code
+   * holds the GIL for seconds (the answering thread needs it).
+   */
+  livenessTimeoutMs?: number;
+  /**
+   * Whether an autoscaler may add nodes: true submits a job that no alive node can place now (it waits, within the
+   * load's startTimeoutMs, for a node that can), false refuses it at once. Absent: asked of the cluster (its
+   * autoscaler's report; a cluster started by hand has none that launches nodes).
+   */
+  autoscaling?: boolean;
 }
 
 /** `load({ placement: { ray } })`: what the extension's job asks of its node. */

@@ -3,6 +3,7 @@
 
 import type { ExitInfo } from "../errors.js";
 import { RayClusterError, SandboxUnavailableError } from "../errors.js";
+import { autoscalerFromStatus, waitsForNodes } from "./autoscaler.js";
 import { findGuestReport, REPORT_PREFIX, type GuestReport } from "./job-spec.js";
 import {
   TERMINAL_JOB_STATUSES,
@@ -76,14 +77,27 @@ export function jobExit(info: RayJobInfo | undefined, jobId: string, logs: strin
 export async function startRayGuestJob(
   client: RayJobsClient,
   submission: RayJobSubmission,
-  options: { name: string; pollMs: number; signal: AbortSignal },
+  options: {
+    name: string;
+    pollMs: number;
+    signal: AbortSignal;
+    /** `cluster.ray.autoscaling`: absent, asked of the cluster (autoscaler.ts). */
+    autoscaling?: boolean;
+  },
 ): Promise<RayGuestJob> {
-  // Ray keeps a job that no node can place PENDING (for 15 minutes by default), and cannot stop it: refuse it here.
+  // Ray keeps a job that no node can place PENDING (for 15 minutes by default), and cannot stop it before a node
+  // takes it: on a fixed cluster it is refused here; where an autoscaler may add the node, it is submitted.
   const missing = unplaceable(await client.nodes(), submission);
-  if (missing)
-    throw new RayClusterError(
-      `extension "${options.name}" cannot be placed: no alive node of the cluster at ${client.address} offers ${missing}`,
-    );
+  if (missing) {
+    const detected =
+      options.autoscaling === undefined
+        ? autoscalerFromStatus(await client.clusterStatus().catch(() => undefined))
+        : undefined;
+    if (!waitsForNodes(options.autoscaling, detected))
+      throw new RayClusterError(
+        `extension "${options.name}" cannot be placed: no alive node of the cluster at ${client.address} offers ${missing}, and no autoscaler serves it (set cluster.ray.autoscaling: true if one does)`,
+      );
+  }
   const jobId = await client.submit(submission);
   let last: RayJobInfo | undefined;
   let ended = false;
@@ -116,15 +130,19 @@ export async function startRayGuestJob(
     stop();
     throw error;
   }
-  if (report.mode === "required" && report.sandbox.backend === "none") {
-    stop();
-    throw new SandboxUnavailableError(options.name, `the Ray node cannot confine the guest: ${report.sandbox.reason}`, {
-      model: "ray-node",
-      remedy: ["place it on a node whose kernel has Landlock (Linux 5.13 or newer, landlock in lsm=)"],
-    });
-  }
   const nodeId = last?.driverNodeId ?? (await client.job(jobId).catch(() => undefined))?.driverNodeId ?? "";
   const node = nodeId ? (await client.nodes().catch(() => [])).find((n) => n.nodeId === nodeId) : undefined;
+  if (report.mode === "required" && report.sandbox.backend === "none") {
+    stop();
+    throw new SandboxUnavailableError(
+      options.name,
+      `the Ray node ${nodeId || "?"} (${node?.nodeIp ?? "address unknown"}) cannot confine the guest: ${report.sandbox.reason}`,
+      {
+        model: "ray-node",
+        remedy: ["place it on a node whose kernel has Landlock (Linux 5.13 or newer, landlock in lsm=)"],
+      },
+    );
+  }
   const exited = (async (): Promise<ExitInfo> => {
     for (;;) {
       try {

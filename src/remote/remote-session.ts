@@ -1,19 +1,21 @@
 // An Extension served by a guest that runs elsewhere: each session files a token, has the launcher start the guest
 // with it, waits for its authenticated connection and walks it through the same handshake as a local guest.
 
-import type { TLSSocket } from "node:tls";
-import { ExtensionCrashedError, ExtensionLoadError, ProtocolError, type ExitInfo } from "../errors.js";
+import { ExtensionCrashedError, ExtensionLoadError, SandboxUnavailableError } from "../errors.js";
 import { Extension } from "../extension.js";
-import { Handshake } from "../lifecycle/handshake.js";
+import { guestControl } from "../lifecycle/guest-control.js";
+import { HealthMonitor } from "../lifecycle/health.js";
 import { resolveRestartPolicy } from "../lifecycle/restart-policy.js";
-import type { GuestSession, SessionHooks, SessionProcess } from "../lifecycle/session.js";
+import type { GuestSession, SessionHooks } from "../lifecycle/session.js";
 import type { Logger } from "../logger.js";
 import { resolveLimits } from "../rpc/limits.js";
 import { RpcPeer } from "../rpc/peer.js";
 import { PROTOCOL_VERSION } from "../rpc/protocol.js";
 import { TensorLink } from "../tensor/link.js";
 import type { ClusterListener } from "./listener.js";
+import { HEARTBEAT_TOKEN_ENV } from "./auth.js";
 import { CUDA_OVER_TCP, CUDA_REFUSE_ENV } from "./local-tcp.js";
+import { RemoteProcess } from "./remote-process.js";
 import type { RemoteExtensionOptions, RemoteJob } from "./remote-types.js";
 
 /** What a remote extension needs of its manager (ExtensionManager.remoteContext()). */
@@ -32,40 +34,6 @@ const DEFAULT_START_TIMEOUT_MS = 120_000;
 const DISCONNECT_GRACE_MS = 2000;
 /** The grace when the connection dropped with calls of ours in flight: no shutdown closes it that way. */
 const LOST_GRACE_MS = 100;
-
-/** A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection. */
-class RemoteProcess implements SessionProcess {
-  readonly pid = undefined;
-  hasExited = false;
-  readonly exited: Promise<ExitInfo>;
-  constructor(
-    private readonly job: RemoteJob,
-    private readonly socket: TLSSocket,
-  ) {
-    this.exited = job.exited.then((exit) => {
-      this.hasExited = true;
-      return exit;
-    });
-  }
-  get extensionPid(): number | undefined {
-    return this.job.pid;
-  }
-  get placement(): Readonly<Record<string, unknown>> | undefined {
-    return this.job.placement;
-  }
-  kill(): void {
-    this.socket.destroy();
-    this.job.kill();
-  }
-  async terminate(graceMs: number): Promise<ExitInfo> {
-    const timer = setTimeout(() => this.kill(), graceMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
 
 export async function startRemoteExtension(
   context: RemoteContext,
@@ -91,6 +59,7 @@ export async function startRemoteExtension(
       installSandbox: undefined,
       systemSitePackages: false,
     },
+    worker: options.worker,
     restart: options.restart === undefined ? undefined : resolveRestartPolicy(options.restart),
     // Runs after the constructor (a failed start, a stop), so `extension` is assigned by then.
     onFinished: async () => context.unregister(extension),
@@ -108,7 +77,10 @@ async function remoteSession(
   signal: AbortSignal | undefined,
 ): Promise<GuestSession> {
   const { name } = options;
-  const pending = (await context.listener()).expect(name);
+  const listener = await context.listener();
+  const pending = listener.expect(name);
+  // The liveness check's own connection (the heartbeat's, as for a local TCP guest), dialled before the main one.
+  const beat = options.liveness ? listener.expect(`${name} (heartbeat)`) : undefined;
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -116,6 +88,7 @@ async function remoteSession(
   let job: RemoteJob | undefined;
   let peer: RpcPeer | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let monitor: HealthMonitor | undefined;
   try {
     const started = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -127,7 +100,13 @@ async function remoteSession(
       });
     });
     started.catch(() => {});
-    job = await Promise.race([options.launch({ ...pending.env, [CUDA_REFUSE_ENV]: "1" }, abort.signal), started]);
+    job = await Promise.race([
+      options.launch(
+        { ...pending.env, [CUDA_REFUSE_ENV]: "1", ...(beat ? { [HEARTBEAT_TOKEN_ENV]: beat.token } : {}) },
+        abort.signal,
+      ),
+      started,
+    ]);
     const gone = job.exited.then((exit) => {
       throw new ExtensionCrashedError(name, exit);
     });
@@ -136,7 +115,6 @@ async function remoteSession(
     const process = new RemoteProcess(job, socket);
     // Tensors by value: there is no fd channel across machines.
     const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits), undefined, CUDA_OVER_TCP);
-    const greeting = new Handshake(name);
     let pythonVersion = "";
     let settle!: (
       error: Error | undefined,
@@ -162,14 +140,11 @@ async function remoteSession(
         }, grace).unref();
       },
       onProtocolError: (error) => failLater(error),
-      onControl: (message) => {
-        if (message.k === "event") return hooks.event(message.name, message.payload);
-        if (message.k !== "hello" && message.k !== "ready" && message.k !== "fatal")
-          return failLater(new ProtocolError(`unexpected "${message.k}" message from extension "${name}"`));
-        const step = greeting.accept(message as unknown as Record<string, unknown>);
-        if (step.kind === "init") {
+      onControl: guestControl(name, {
+        event: (event, payload) => hooks.event(event, payload),
+        init: (step) => {
           pythonVersion = step.python;
-          return peer!.send({
+          peer!.send({
             k: "init",
             v: PROTOCOL_VERSION,
             name,
@@ -178,30 +153,56 @@ async function remoteSession(
             tensors: tensors.init,
             services: context.serviceNames(),
           });
-        }
-        if (step.kind === "ready")
-          return settle(undefined, {
+        },
+        ready: (step) =>
+          settle(undefined, {
             methods: step.methods,
             extensionClass: step.extensionClass,
             streams: step.streams ?? [],
-          });
-        return failLater(step.error);
-      },
+          }),
+        fail: failLater,
+      }),
     });
     socket.resume();
     void process.exited.then((exit) => {
+      monitor?.stop();
       tensors.ended();
       settle(new ExtensionCrashedError(name, exit));
       hooks.exit(exit);
     });
     const info = await Promise.race([ready, started]);
+    if (beat && options.liveness) {
+      // Its heartbeat connection was complete before the main one was dialled: it is here, or it never comes.
+      const beatSocket = await Promise.race([beat.accepted, started, gone]);
+      const { timeoutMs } = options.liveness;
+      monitor = new HealthMonitor(
+        beatSocket,
+        name,
+        options.liveness,
+        (error) => {
+          context.logger.warn(`[${name}] its node stopped answering, stopping its job: ${error.message}`);
+          process.lose(`pyisolate: no liveness answer within ${timeoutMs} ms: the node is lost, frozen or cut off`);
+        },
+        false,
+      );
+      beatSocket.resume();
+    }
     serving = true;
-    return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => {} };
+    return { process, peer, info: { ...info, pythonVersion }, stopHealth: () => monitor?.stop() };
   } catch (error) {
     const cause = error as Error;
+    // A node that cannot confine a "required" guest fails the load as a local host without a sandbox does.
     const failure =
-      cause instanceof ExtensionLoadError ? cause : new ExtensionLoadError(name, cause.message, { cause });
+      cause instanceof ExtensionLoadError || cause instanceof SandboxUnavailableError
+        ? cause
+        : new ExtensionLoadError(name, cause.message, { cause });
     pending.cancel(failure);
+    beat?.cancel(failure);
+    void beat?.accepted.then(
+      (socket) => socket.destroy(),
+      () => undefined,
+    );
+    monitor?.stop();
     peer?.close(failure);
     job?.kill();
     throw failure;

@@ -23,6 +23,8 @@ export interface RemoteExtensionOptions {
   /** The extension's folder as the guest finds it on the node (sent in init; the guest's PYISOLATE_MODULE_PATH wins). */
   modulePath: string;
   extensionClass?: string;
+  /** Its index in a pool (manager.pool()): its ExtensionCrashedError names it. */
+  worker?: number;
   /**
    * Starts one guest with `env` (the slot's dial variables; add your own) and returns its job. Called at the first
    * start and at each restart (each with a fresh token). `signal` aborts when the start is given up.
@@ -34,6 +36,12 @@ export interface RemoteExtensionOptions {
   /** The connection and the handshake together (default 120 000 ms). */
   startTimeoutMs?: number;
   restart?: RestartOptions;
+  /**
+   * A liveness check over a second authenticated connection: the guest's heartbeat thread must answer a ping every
+   * `intervalMs` within `timeoutMs`, or its job is stopped and its calls fail with ExtensionCrashedError (a frozen or
+   * cut-off node keeps its sockets open, so the connection alone never tells). Absent: no check.
+   */
+  liveness?: { intervalMs: number; timeoutMs: number };
   protocolLimits?: Partial<ProtocolLimits>;
   logger?: Logger;
 }
