@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 
+from . import fresh_bytes
+
 F_ADD_SEALS = 1033
 F_GET_SEALS = 1034
 F_SEAL_SEAL = 0x0001
@@ -59,10 +61,7 @@ def read_memfd(fd: int, size: int) -> bytes:
         raise ValueError(f"$bytes names an fd that is not sealed against shrinking (seals {seals:#x})")
     if os.fstat(fd).st_size < size:
         raise ValueError(f"$bytes declares {size} bytes, more than its fd holds")
-    if size <= _MAX_IO:
-        data = os.pread(fd, size, 0)
-    else:
-        data = b"".join(os.pread(fd, min(_MAX_IO, size - at), at) for at in range(0, size, _MAX_IO))
+    data = fresh_bytes.pread_bytes(fd, size)
     if len(data) != size:
         raise ValueError(f"$bytes fd ended after {len(data)} of {size} bytes")
     return data
