@@ -13,7 +13,7 @@ export const F_SEAL_WRITE = 0x0008;
 /** The seals every received bytes memfd must carry. */
 export const RECEIVED_BYTES_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 /** Bytes are sent as a memfd from this many on, by default (bench/README.md, "Bytes": measured, not guessed). */
-export const DEFAULT_BYTES_MEMFD_THRESHOLD = 1024 * 1024;
+export const DEFAULT_BYTES_MEMFD_THRESHOLD = 256 * 1024;
 
 /** The native calls the memfd path needs (the tensor addon's). */
 export interface BytesFdNative {
