@@ -3,9 +3,10 @@ by 2 MiB pages where the kernel's THP setting allows madvise."""
 
 import ctypes
 import os
+import time
 import unittest
 
-from pyisolate._guest import fresh_bytes
+from pyisolate._guest import bytes_fd, fresh_bytes
 
 MiB = 1024 * 1024
 
@@ -73,6 +74,21 @@ class FreshBytesTest(unittest.TestCase):
         addr = ctypes.cast(ctypes.c_char_p(got), ctypes.c_void_p).value
         self.assertGreaterEqual(anon_huge_kib(addr, size), 2048, "at least one 2 MiB page backs the bytes")
         self.assertEqual(got.count(1), size)
+
+    def test_a_released_memfd_is_closed_small_at_once_large_soon_after(self):
+        small, large = memfd_with(b"s"), memfd_with(b"l" * fresh_bytes.MIN_SIZE)
+        bytes_fd.release(small, 1)
+        with self.assertRaises(OSError):
+            os.fstat(small)
+        bytes_fd.release(large, fresh_bytes.MIN_SIZE)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.fstat(large)
+            except OSError:
+                return
+            time.sleep(0.01)
+        self.fail("the large memfd was still open 5 s after its release")
 
 
 if __name__ == "__main__":
