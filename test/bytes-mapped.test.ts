@@ -11,6 +11,7 @@ import { setImmediate as tick } from "node:timers/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Extension } from "../src/index.js";
+import { MAP_MIN_BYTES } from "../src/rpc/bytes-fd.js";
 import { detectSandbox } from "../src/sandbox/detect.js";
 import type { SandboxCapabilities } from "../src/sandbox/types.js";
 import { nativeStatus } from "../src/tensor/native.js";
@@ -78,6 +79,22 @@ for (const mode of SANDBOX_MODES) {
     });
   });
 }
+
+describe("small received bytes", () => {
+  it("are copied, not mapped, below MAP_MIN_BYTES: many small values cannot use up the host's mappings", async (t) => {
+    if (NO_MAP !== undefined) return t.skip(NO_MAP);
+    const ext = await manager.load({ name: "bytes_mapped_small", modulePath: MODULE, sandbox: { mode: "disabled" } });
+    try {
+      const small = await receive(ext, "small-copied", MAP_MIN_BYTES - 1);
+      assert.deepEqual(mappingsOf("small-copied"), [], "no mapping of the small memfd");
+      assert.equal(small[1000], 1000 % 256, "the copy holds what the extension wrote");
+      await receive(ext, "large-mapped", MAP_MIN_BYTES);
+      assert.equal(mappingsOf("large-mapped").length, 1, "from MAP_MIN_BYTES on it is mapped");
+    } finally {
+      await ext.stop();
+    }
+  });
+});
 
 describe("a received bytes mapping's lifetime", () => {
   it("is unmapped once the host's Uint8Array is garbage-collected", async (t) => {

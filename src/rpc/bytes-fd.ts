@@ -15,6 +15,12 @@ export const RECEIVED_BYTES_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 /** Bytes are sent as a memfd from this many on, by default (bench/README.md, "Bytes": measured, not guessed). */
 export const DEFAULT_BYTES_MEMFD_THRESHOLD = 256 * 1024;
 
+/**
+ * Received bytes are mapped from this many on and copied below: each mapping is a VMA until the array is collected,
+ * and a process has about 65,000, so a peer sending many small values must not use them up; at 1 MiB that would
+ * take 64 GiB of bytes held. A copy of less costs about what mapping it does.
+ */
+export const MAP_MIN_BYTES = 1024 * 1024;
 /** The native calls the memfd path needs (the tensor addon's). */
 export interface BytesFdNative {
   memfdCreate(name: string, size: number, sealLater?: boolean): number;
@@ -70,8 +76,9 @@ export function closeWhenSent(fd: number, native: BytesFdNative): { retain(): vo
 /**
  * `size` bytes of a received fd (the fd stays the frame's: it is closed with it). The fd must be a memfd sealed
  * against writing, shrinking and growing that holds at least `size` bytes; anything else is a ProtocolError, and
- * nothing is allocated before those checks pass. The bytes are a private mapping of the memfd (no copy: JS may write
- * to them, which copies the page and never reaches the sender), or a copy where the addon cannot map.
+ * nothing is allocated before those checks pass. From MAP_MIN_BYTES on the bytes are a private mapping of the memfd
+ * (no copy: JS may write to them, which copies the page and never reaches the sender); below it, or where the addon
+ * cannot map, a copy.
  */
 export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint8Array {
   let seals: number | null;
@@ -89,7 +96,7 @@ export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint
     );
   }
   if (actual < size) throw new ProtocolError(`received bytes fd holds ${actual} bytes, less than the ${size} declared`);
-  if (native.mapSealed === undefined) return copyMemfd(fd, size);
+  if (native.mapSealed === undefined || size < MAP_MIN_BYTES) return copyMemfd(fd, size);
   try {
     // Not populated: fault-around maps 16 pages per fault, as fast as MAP_POPULATE when every byte is read and
     // free for the bytes never read (bench/README.md, "Bytes").
