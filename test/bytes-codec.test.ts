@@ -66,7 +66,7 @@ describe("bytes by memfd in the host codec", { skip }, () => {
     try {
       assert.throws(
         () => c.decode({ $bytes: { fd: 0, size: 1 } }, [], [file]),
-        /^ProtocolError|received bytes fd is not a memfd sealed against shrinking \(a file that cannot carry seals\)/,
+        /^ProtocolError|received bytes fd is not a memfd sealed against writing, shrinking and growing \(a file that cannot carry seals\)/,
       );
     } finally {
       try {

@@ -6,6 +6,7 @@ import { readdirSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ProtocolError } from "../src/errors.js";
+import { F_SEAL_SEAL, F_SEAL_WRITE } from "../src/rpc/bytes-fd.js";
 import { Codec } from "../src/rpc/codec.js";
 import { nativeStatus } from "../src/tensor/native.js";
 import { fuzzSettings } from "./resilience-fuzz-arbitraries.js";
@@ -39,7 +40,8 @@ describe("fuzz: bytes by fd at the host's codec", { skip }, () => {
     const seen = { decoded: 0, refused: 0 };
     fc.assert(
       fc.property(payload, extra, fc.integer({ min: 0, max: 2 }), (p, key, first) => {
-        const sealed = native.memfdCreate("fuzz", 4096);
+        const sealed = native.memfdCreate("fuzz", 4096, true);
+        native.addSeals!(sealed, F_SEAL_WRITE | F_SEAL_SEAL); // immutable, as the host accepts
         const again = native.dupFd(sealed); // the same file under a second index (two values may name it)
         const [socketFd, childFd] = native.socketPair("stream"); // not a memfd: refused
         native.closeFd(childFd);

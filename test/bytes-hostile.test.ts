@@ -1,5 +1,5 @@
-// Hostile `$bytes` by fd from a real extension (raw frames on fd 3, fds on fd 4): an unsealed memfd, a pipe, a size
-// past the fd or past maxFrameBytes, an fd the frame did not bring, a frame claiming 4 GiB. Each ends the attacker with
+// Hostile `$bytes` by fd from a real extension (raw frames on fd 3, fds on fd 4): an unsealed memfd, one without the
+// write seal (the host maps what it accepts), a pipe, a size past the fd or past maxFrameBytes, an fd the frame did not bring, a frame claiming 4 GiB. Each ends the attacker with
 // a ProtocolError that leads with the reason; the sealed control is accepted, and the host and a bystander carry on.
 
 import assert from "node:assert/strict";
@@ -34,7 +34,14 @@ const ATTACKS: Attack[] = [
     method: "send_bytes_fd",
     args: ["unsealed", MiB, MiB],
     everyMode: true,
-    error: /^received bytes fd is not a memfd sealed against shrinking \(seals 0x0\)/,
+    error: /^received bytes fd is not a memfd sealed against writing, shrinking and growing \(seals 0x0\)/,
+  },
+  {
+    title: "a memfd sealed against shrinking and growing but not against writing",
+    method: "send_bytes_fd",
+    args: ["writable", MiB, MiB],
+    everyMode: true,
+    error: /^received bytes fd is not a memfd sealed against writing, shrinking and growing \(seals 0x6\)/,
   },
   {
     title: "a pipe",

@@ -29,11 +29,15 @@ napi_value pi_number(napi_env env, double value);
 napi_value pi_memfd_create(napi_env env, napi_callback_info info);
 napi_value pi_tmpfile_create(napi_env env, napi_callback_info info);
 napi_value pi_get_seals(napi_env env, napi_callback_info info);
+napi_value pi_add_seals(napi_env env, napi_callback_info info);
 napi_value pi_fstat_size(napi_env env, napi_callback_info info);
 napi_value pi_close_fd(napi_env env, napi_callback_info info);
 napi_value pi_dup_fd(napi_env env, napi_callback_info info);
 napi_value pi_mmap(napi_env env, napi_callback_info info);
 napi_value pi_munmap(napi_env env, napi_callback_info info);
+napi_value pi_map_sealed(napi_env env, napi_callback_info info);
+/* mapping.c: an external ArrayBuffer that owns [addr, addr + size) (unmapped by its finalizer or munmap()). */
+napi_value pi_wrap_mapping(napi_env env, void *addr, size_t size);
 napi_value pi_socket_pair(napi_env env, napi_callback_info info);
 napi_value pi_send_fds(napi_env env, napi_callback_info info);
 napi_value pi_recv_fds(napi_env env, napi_callback_info info);

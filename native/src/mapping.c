@@ -64,28 +64,34 @@ napi_value pi_mmap(napi_env env, napi_callback_info info) {
     return result;
   }
   if (size > (uint64_t)SIZE_MAX) return pi_throw_errno(env, "mmap", EOVERFLOW);
-  mapping *m = (mapping *)calloc(1, sizeof *m);
-  if (m == NULL) return pi_throw_errno(env, "mmap (bookkeeping)", ENOMEM);
   void *addr = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
-  if (addr == MAP_FAILED) {
-    int err = errno;
-    free(m);
-    return pi_throw_errno(env, "mmap", err);
+  if (addr == MAP_FAILED) return pi_throw_errno(env, "mmap", errno);
+  return pi_wrap_mapping(env, addr, (size_t)size);
+}
+
+/* Wraps a mapping this module's callers made in an external ArrayBuffer that owns it: the finalizer unmaps it, and
+ * munmap(buffer) finds it. On failure the range is unmapped and NULL returned with an exception pending. */
+napi_value pi_wrap_mapping(napi_env env, void *addr, size_t size) {
+  napi_value result = NULL;
+  mapping *m = (mapping *)calloc(1, sizeof *m);
+  if (m == NULL) {
+    munmap(addr, size);
+    return pi_throw_errno(env, "mmap (bookkeeping)", ENOMEM);
   }
   m->addr = addr;
-  m->len = (size_t)size;
+  m->len = size;
   m->live = 1;
   pthread_mutex_lock(&mappings_lock);
   m->next = mappings;
   if (mappings != NULL) mappings->prev = m;
   mappings = m;
   pthread_mutex_unlock(&mappings_lock);
-  napi_status status = napi_create_external_arraybuffer(env, addr, (size_t)size, finalize_mapping, m, &result);
+  napi_status status = napi_create_external_arraybuffer(env, addr, size, finalize_mapping, m, &result);
   if (status != napi_ok) {
     pthread_mutex_lock(&mappings_lock);
     unlink_mapping(m);
     pthread_mutex_unlock(&mappings_lock);
-    munmap(addr, (size_t)size);
+    munmap(addr, size);
     free(m);
     if (status == napi_no_external_buffers_allowed) {
       return pi_throw(env, "ERR_PYISOLATE_NO_EXTERNAL_BUFFERS", "mmap: this runtime forbids external ArrayBuffers");

@@ -52,12 +52,14 @@ static int size_file(napi_env env, int fd, uint64_t size, int reserve) {
   return 1;
 }
 
-/* memfdCreate(name: string, size: number) -> fd. MFD_CLOEXEC | MFD_ALLOW_SEALING, then sized and sealed
- * against shrinking and growing, so a peer holding the fd cannot make the host's mapping fault (SIGBUS). */
+/* memfdCreate(name: string, size: number, sealLater = false) -> fd. MFD_CLOEXEC | MFD_ALLOW_SEALING, then sized and
+ * sealed against shrinking and growing, so a peer holding the fd cannot make the host's mapping fault (SIGBUS), and
+ * against further seals unless `sealLater` (the caller then adds F_SEAL_WRITE with addSeals once it has written). */
 napi_value pi_memfd_create(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   char name[MEMFD_NAME_MAX + 1];
+  bool seal_later = false;
   size_t name_len = 0;
   uint64_t size = 0;
   if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
@@ -65,6 +67,9 @@ napi_value pi_memfd_create(napi_env env, napi_callback_info info) {
     return pi_throw(env, "ERR_INVALID_ARG_TYPE", "memfdCreate: name must be a string");
   }
   if (!pi_arg_size(env, argc > 1 ? argv[1] : NULL, "memfdCreate: size", &size)) return NULL;
+  if (argc > 2 && !pi_arg_is_undefined(env, argv[2]) && napi_get_value_bool(env, argv[2], &seal_later) != napi_ok) {
+    return pi_throw(env, "ERR_INVALID_ARG_TYPE", "memfdCreate: sealLater must be a boolean");
+  }
 #if defined(__linux__) && defined(SYS_memfd_create)
   int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
   if (fd < 0 && errno == EINVAL) {
@@ -73,7 +78,7 @@ napi_value pi_memfd_create(napi_env env, napi_callback_info info) {
   }
   if (fd < 0) return pi_throw_errno(env, "memfd_create", errno);
   if (!size_file(env, fd, size, 0)) return NULL;
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | (seal_later ? 0 : F_SEAL_SEAL)) != 0) {
     int err = errno;
     close(fd);
     return pi_throw_errno(env, "fcntl(F_ADD_SEALS)", err);
@@ -150,6 +155,25 @@ napi_value pi_fstat_size(napi_env env, napi_callback_info info) {
   if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE, &st) != 0) return pi_throw_errno(env, "fstat", errno);
   if (!S_ISREG(st.stx_mode)) return pi_throw_errno(env, "fstat (not a regular file)", EINVAL);
   return pi_number(env, (double)st.stx_size);
+}
+
+/* addSeals(fd, seals): fcntl(F_ADD_SEALS); throws (EPERM) where the file forbids them (F_SEAL_SEAL, a writable
+ * shared mapping for F_SEAL_WRITE) and EINVAL where it cannot carry seals. */
+napi_value pi_add_seals(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int fd = -1;
+  uint64_t seals = 0;
+  if (pi_failed(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))) return NULL;
+  if (!pi_arg_fd(env, argc > 0 ? argv[0] : NULL, "addSeals: fd", &fd)) return NULL;
+  if (!pi_arg_size(env, argc > 1 ? argv[1] : NULL, "addSeals: seals", &seals)) return NULL;
+#ifdef F_ADD_SEALS
+  if (seals > 0xffff) return pi_throw_errno(env, "fcntl(F_ADD_SEALS)", EINVAL);
+  if (fcntl(fd, F_ADD_SEALS, (int)seals) != 0) return pi_throw_errno(env, "fcntl(F_ADD_SEALS)", errno);
+  return NULL;
+#else
+  return pi_throw_errno(env, "fcntl(F_ADD_SEALS)", ENOSYS);
+#endif
 }
 
 /* closeFd(fd): EINTR counts as closed (Linux always releases the descriptor). */

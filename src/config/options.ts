@@ -113,9 +113,9 @@ export interface ExtensionOptions {
    */
   tensorTransport?: TensorTransportOption;
   /**
-   * Bytes (`Uint8Array`, Buffer, Python `bytes`) of this many or more cross as a sealed memfd beside the frame, one
-   * copy on each side, wherever tensors travel as shared memory; smaller ones ride in the frame. Default 1 MiB;
-   * `Infinity` keeps every bytes value in the frame (docs/protocol.md, Bytes).
+   * Bytes (`Uint8Array`, Buffer, Python `bytes`) of this many or more cross as a sealed memfd beside the frame (one
+   * copy by the sender; the host maps what it receives), wherever tensors travel as shared memory; smaller ones ride
+   * in the frame. Default 256 KiB; `Infinity` keeps every bytes value in the frame (docs/protocol.md, Bytes).
    */
   bytesMemfdThreshold?: number;
   /**

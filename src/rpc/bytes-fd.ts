@@ -1,19 +1,36 @@
-// Large bytes as a sealed memfd beside the frame: one copy into it by the sender, one copy out by the receiver.
+// Large bytes as a sealed memfd beside the frame: one copy into it by the sender; the receiver maps it (no copy).
 
 import { readSync, writeSync } from "node:fs";
 import { ProtocolError } from "../errors.js";
 
-/** F_SEAL_SHRINK: the sender cannot cut the file while we read it. */
+/** F_SEAL_SEAL: no seal can be added after it. */
+export const F_SEAL_SEAL = 0x0001;
+/** F_SEAL_SHRINK: the sender cannot cut the file under our mapping (a SIGBUS). */
 export const F_SEAL_SHRINK = 0x0002;
+/** F_SEAL_GROW and F_SEAL_WRITE: with F_SEAL_SHRINK, the received bytes can never change (docs/decisions.md). */
+export const F_SEAL_GROW = 0x0004;
+export const F_SEAL_WRITE = 0x0008;
+/** The seals every received bytes memfd must carry. */
+export const RECEIVED_BYTES_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 /** Bytes are sent as a memfd from this many on, by default (bench/README.md, "Bytes": measured, not guessed). */
-export const DEFAULT_BYTES_MEMFD_THRESHOLD = 1024 * 1024;
+export const DEFAULT_BYTES_MEMFD_THRESHOLD = 256 * 1024;
 
+/**
+ * Received bytes are mapped from this many on and copied below: each mapping is a VMA until the array is collected,
+ * and a process has about 65,000, so a peer sending many small values must not use them up; at 1 MiB that would
+ * take 64 GiB of bytes held. A copy of less costs about what mapping it does.
+ */
+export const MAP_MIN_BYTES = 1024 * 1024;
 /** The native calls the memfd path needs (the tensor addon's). */
 export interface BytesFdNative {
-  memfdCreate(name: string, size: number): number;
+  memfdCreate(name: string, size: number, sealLater?: boolean): number;
+  /** F_ADD_SEALS (an older prebuilt addon lacks it: our memfds then stay writable by us, as before). */
+  addSeals?(fd: number, seals: number): void;
   getSeals(fd: number): number | null;
   fstatSize(fd: number): number;
   closeFd(fd: number): void;
+  /** A copy-on-write mapping of a memfd sealed against every change (an older prebuilt addon lacks it: we copy). */
+  mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
 }
 
 /** A connection's memfd path for bytes: from `threshold` bytes on, and at most `maxBytes` received per frame. */
@@ -23,9 +40,10 @@ export interface BytesFd {
   native: BytesFdNative;
 }
 
-/** A memfd holding a copy of `bytes`, sealed against shrinking and growing; the caller owns the fd. */
+/** A memfd holding a copy of `bytes`, sealed against writing, shrinking and growing; the caller owns the fd. */
 export function writeMemfd(bytes: Uint8Array, native: BytesFdNative): number {
-  const fd = native.memfdCreate("pyisolate-bytes", bytes.byteLength);
+  const sealLater = native.addSeals !== undefined;
+  const fd = native.memfdCreate("pyisolate-bytes", bytes.byteLength, sealLater);
   try {
     let done = 0;
     while (done < bytes.byteLength) {
@@ -33,6 +51,8 @@ export function writeMemfd(bytes: Uint8Array, native: BytesFdNative): number {
       if (n <= 0) throw new Error(`writing bytes into a memfd stopped at ${done} of ${bytes.byteLength}`);
       done += n;
     }
+    // Written with pwrite, never mapped: nothing stands in the way of the write seal.
+    if (sealLater) native.addSeals!(fd, F_SEAL_WRITE | F_SEAL_SEAL);
     return fd;
   } catch (error) {
     native.closeFd(fd);
@@ -54,9 +74,11 @@ export function closeWhenSent(fd: number, native: BytesFdNative): { retain(): vo
 }
 
 /**
- * Reads `size` bytes from a received fd into a fresh buffer (the fd stays the frame's: it is closed with it). The
- * fd must be a memfd sealed against shrinking that holds at least `size` bytes; anything else, or a read that
- * comes up short, is a ProtocolError. Nothing is allocated before those checks pass.
+ * `size` bytes of a received fd (the fd stays the frame's: it is closed with it). The fd must be a memfd sealed
+ * against writing, shrinking and growing that holds at least `size` bytes; anything else is a ProtocolError, and
+ * nothing is allocated before those checks pass. From MAP_MIN_BYTES on the bytes are a private mapping of the memfd
+ * (no copy: JS may write to them, which copies the page and never reaches the sender); below it, or where the addon
+ * cannot map, a copy.
  */
 export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint8Array {
   let seals: number | null;
@@ -67,13 +89,26 @@ export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint
   } catch (error) {
     throw new ProtocolError(`received bytes fd is unusable: ${(error as Error).message}`, { cause: error });
   }
-  if (seals === null || (seals & F_SEAL_SHRINK) === 0) {
+  if (seals === null || (seals & RECEIVED_BYTES_SEALS) !== RECEIVED_BYTES_SEALS) {
     const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
     throw new ProtocolError(
-      `received bytes fd is not a memfd sealed against shrinking (${found}): only sealed memfds are accepted`,
+      `received bytes fd is not a memfd sealed against writing, shrinking and growing (${found}): only immutable memfds are accepted`,
     );
   }
   if (actual < size) throw new ProtocolError(`received bytes fd holds ${actual} bytes, less than the ${size} declared`);
+  if (native.mapSealed === undefined || size < MAP_MIN_BYTES) return copyMemfd(fd, size);
+  try {
+    // Not populated: fault-around maps 16 pages per fault, as fast as MAP_POPULATE when every byte is read and
+    // free for the bytes never read (bench/README.md, "Bytes").
+    return new Uint8Array(native.mapSealed(fd, size, false));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_PYISOLATE_NO_EXTERNAL_BUFFERS") return copyMemfd(fd, size);
+    throw new ProtocolError(`received bytes fd cannot be mapped: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A copy of the first `size` bytes of `fd` in a fresh buffer; a short read is a ProtocolError. */
+function copyMemfd(fd: number, size: number): Uint8Array {
   const out = Buffer.allocUnsafeSlow(size);
   let done = 0;
   while (done < size) {

@@ -21,8 +21,13 @@ export interface ReceivedFds {
  * ("mmap failed: ENOMEM (Cannot allocate memory)"), with `code` (the errno name), `errno` and `syscall`.
  */
 export interface NativeAddon {
-  /** An anonymous memfd of `size` bytes, close-on-exec, sealed against shrink and grow (and further seals). */
-  memfdCreate(name: string, size: number): number;
+  /**
+   * An anonymous memfd of `size` bytes, close-on-exec, sealed against shrink and grow, and against further seals
+   * unless `sealLater` (then add them with addSeals).
+   */
+  memfdCreate(name: string, size: number, sealLater?: boolean): number;
+  /** fcntl(F_ADD_SEALS); throws EPERM where the file forbids it. Missing from addons built before it. */
+  addSeals?(fd: number, seals: number): void;
   /** The fallback: an unnamed file of `size` bytes (blocks reserved) in `dir`, which must be private (0700). */
   tmpfileCreate(dir: string, size: number): number;
   /** F_GET_SEALS bits, or null when the file cannot carry seals. */
@@ -36,6 +41,8 @@ export interface NativeAddon {
   mmap(fd: number, size: number, offset?: number): ArrayBuffer;
   /** Detaches a buffer made by mmap() (its views become empty) and releases its pages; false for other buffers. */
   munmap(buffer: ArrayBuffer): boolean;
+  /** A private (copy-on-write) mapping of a memfd sealed against write, shrink and grow; EPERM for any other fd. */
+  mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
   /** A connected AF_UNIX pair, both close-on-exec: [hostFd (non-blocking), childFd (blocking)]. */
   socketPair(kind?: "seqpacket" | "stream"): [number, number];
   /** sendmsg with SCM_RIGHTS; bytes sent, or null when the socket would block (EAGAIN). */

@@ -252,7 +252,7 @@ class Decoder:
         try:
             return bytes_fd.read_memfd(fd, size)
         finally:
-            os.close(fd)
+            bytes_fd.release(fd, size)
 
     def _pair(self, pair):
         if type(pair) is not list or len(pair) != 2:
