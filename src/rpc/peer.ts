@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.j
 import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
 import { Outbox } from "./outbox.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
+import { PendingTable } from "./pending-table.js";
 import { callKeysJson, plainListJson } from "./plain-json.js";
 import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
 import { PeerStreams } from "./peer-streams.js";
@@ -85,7 +86,7 @@ export class RpcPeer {
   private readonly callables: CallableTables;
   private readonly decoder: FrameDecoder;
   private readonly limits: ProtocolLimits;
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new PendingTable<PendingCall>();
   private readonly incoming: IncomingCalls;
   private readonly streams: PeerStreams;
   private nextCallId = 1;
@@ -222,8 +223,7 @@ export class RpcPeer {
         ? cause
         : new ExtensionClosedError("the connection was closed", cause === undefined ? undefined : { cause });
     this.closedWith = error;
-    const calls = [...this.pending.values()];
-    this.pending.clear();
+    const calls = this.pending.takeAll();
     this.incoming.clear();
     this.callables.clear();
     for (const call of calls) {
@@ -304,7 +304,7 @@ export class RpcPeer {
       call.resolve = resolve;
       call.reject = reject;
     });
-    this.pending.set(id, call);
+    this.pending.add(call);
     if (signal !== undefined || options?.timeoutMs !== undefined) call.watch(signal, options?.timeoutMs);
     this.write(chunks);
     return promise;
