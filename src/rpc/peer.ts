@@ -472,13 +472,13 @@ export class RpcPeer {
 
   /** Writes a frame: its chunks, or (a plain call) its JSON header text, which the outbox frames. */
   private write(chunks: FrameChunks | string): void {
+    if (this.closedWith !== undefined || this.disconnectedWith !== undefined) {
+      if (typeof chunks !== "string") for (const hold of chunks.holds ?? []) hold.release();
+      return;
+    }
     if (typeof chunks === "string") {
       if (this.options.fdChannel?.queued) return this.options.fdChannel.submit([], [], () => this.writeNow(chunks));
       return this.writeNow(chunks);
-    }
-    if (this.closedWith !== undefined || this.disconnectedWith !== undefined) {
-      for (const hold of chunks.holds ?? []) hold.release();
-      return;
     }
     const channel = this.options.fdChannel;
     const fds = chunks.fds ?? [];
