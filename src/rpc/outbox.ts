@@ -42,7 +42,7 @@ export class Outbox {
     }
     const arena = this.reserve(8 + 3 * json.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
     const at = this.end;
-    const n = arena.write(json, at + 8, "utf8");
+    const n = arena.write(json, at + 8); // UTF-8, the default
     arena.writeUInt32BE(n + 4, at);
     arena.writeUInt32BE(n, at + 4);
     this.end = at + 8 + n;
