@@ -113,10 +113,22 @@ export class FrameDecoder {
   }
 
   private consume(chunk: Uint8Array): void {
-    const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    // A frame begun in an earlier chunk is completed from this one's head; the rest is read in place, uncopied.
-    let offset = this.buffered > 0 ? this.completePending(data) : 0;
-    if (offset < 0) return;
+    let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.buffered > 0) {
+      this.parts.push(data);
+      this.buffered += data.length;
+      if (this.needed < 0) {
+        if (this.buffered < 4) return;
+        if (this.parts[0]!.length < 4) this.parts = [Buffer.concat(this.parts, this.buffered)];
+        this.needed = 4 + this.frameLength(this.parts[0]!, 0);
+      }
+      if (this.buffered < this.needed) return;
+      data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.buffered);
+      this.parts = [];
+      this.buffered = 0;
+      this.needed = -1;
+    }
+    let offset = 0;
     while (data.length - offset >= 4) {
       const end = offset + 4 + this.frameLength(data, offset);
       // The header length is checked as soon as it is here, so an oversized header is never buffered whole.
@@ -125,7 +137,7 @@ export class FrameDecoder {
         this.needed = end - offset;
         break;
       }
-      this.onFrame(parseFrame(data, offset + 4, end, this.limits));
+      this.onFrame(parseFrame(data.subarray(offset + 4, end), this.limits));
       offset = end;
     }
     if (offset < data.length) {
@@ -135,33 +147,6 @@ export class FrameDecoder {
       this.parts.push(rest.length < 64 ? Buffer.from(rest) : rest);
       this.buffered = rest.length;
     }
-  }
-
-  /**
-   * Adds the head of `data` to the buffered frame; once it is complete, decodes it. Returns how many bytes of `data`
-   * it took, or -1 when the frame is still incomplete (all of `data` is then buffered).
-   */
-  private completePending(data: Buffer): number {
-    let taken = 0;
-    if (this.needed < 0) {
-      taken = Math.min(4 - this.buffered, data.length);
-      this.parts.push(data.subarray(0, taken));
-      this.buffered += taken;
-      if (this.buffered < 4) return -1;
-      this.parts = [Buffer.concat(this.parts, this.buffered)];
-      this.needed = 4 + this.frameLength(this.parts[0]!, 0);
-    }
-    const want = Math.min(this.needed - this.buffered, data.length - taken);
-    if (want > 0) this.parts.push(taken === 0 && want === data.length ? data : data.subarray(taken, taken + want));
-    this.buffered += want;
-    taken += want;
-    if (this.buffered < this.needed) return -1;
-    const frame = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.buffered);
-    this.parts = [];
-    this.buffered = 0;
-    this.needed = -1;
-    this.onFrame(parseFrame(frame, 4, frame.length, this.limits));
-    return taken;
   }
 
   private headerLength(data: Buffer, offset: number, room: number): void {
@@ -179,26 +164,21 @@ export class FrameDecoder {
   }
 }
 
-/** A frame without attachments shares this (frozen) list. */
-const NO_ATTACHMENTS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
-
 /**
- * Parses a frame body (`data` from `start` to `end`: everything after the frame length field) and checks its lengths
- * and limits, without copying it. Each check is O(1) but the depth walk, which only a header longer than twice the
- * depth limit can need (every level costs an opening and a closing bracket), so small frames never pay for it.
+ * Parses a frame body (everything after the frame length field) and checks its lengths and limits. Each check
+ * is O(1) but the depth walk, which only a header longer than twice the depth limit can need (every level costs
+ * an opening and a closing bracket), so small frames never pay for it.
  */
-function parseFrame(data: Buffer, start: number, end: number, limits: FrameLimits): Frame {
-  const size = end - start;
-  const headerLength = data.readUInt32BE(start);
-  if (headerLength > size - 4) {
-    throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${size - 4} remaining bytes`);
+function parseFrame(body: Buffer, limits: FrameLimits): Frame {
+  const headerLength = body.readUInt32BE(0);
+  if (headerLength > body.length - 4) {
+    throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${body.length - 4} remaining bytes`);
   }
   if (headerLength > limits.maxHeaderBytes)
     throw overLimit("maxHeaderBytes", "frame header bytes", headerLength, limits.maxHeaderBytes);
-  let offset = start + 4 + headerLength;
   let header: unknown;
   try {
-    header = JSON.parse(data.toString("utf8", start + 4, offset));
+    header = JSON.parse(body.toString("utf8", 4, 4 + headerLength));
   } catch (err) {
     throw new ProtocolError(`frame header is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
@@ -210,11 +190,12 @@ function parseFrame(data: Buffer, start: number, end: number, limits: FrameLimit
   }
   const record = header as Record<string, unknown>;
   const lengths = record.a;
+  let offset = 4 + headerLength;
   if (lengths === undefined) {
-    if (offset !== end) {
-      throw new ProtocolError(`frame has ${end - offset} bytes after its header but no attachment list "a"`);
+    if (offset !== body.length) {
+      throw new ProtocolError(`frame has ${body.length - offset} bytes after its header but no attachment list "a"`);
     }
-    return { header: record, attachments: NO_ATTACHMENTS, size };
+    return { header: record, attachments: [], size: body.length };
   }
   if (!Array.isArray(lengths)) throw new ProtocolError('attachment list "a" must be an array of lengths');
   if (lengths.length > limits.maxAttachments)
@@ -225,14 +206,14 @@ function parseFrame(data: Buffer, start: number, end: number, limits: FrameLimit
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
       throw new ProtocolError(`attachment length a[${i}] must be a non-negative integer, got ${JSON.stringify(n)}`);
     }
-    if (n > end - offset) {
+    if (n > body.length - offset) {
       throw new ProtocolError(`attachment ${i} of ${n} bytes runs past the end of the frame`);
     }
-    attachments[i] = new Uint8Array(data.buffer, data.byteOffset + offset, n);
+    attachments[i] = new Uint8Array(body.buffer, body.byteOffset + offset, n);
     offset += n;
   }
-  if (offset !== end) {
-    throw new ProtocolError(`frame length disagrees with its parts: ${end - offset} bytes left over`);
+  if (offset !== body.length) {
+    throw new ProtocolError(`frame length disagrees with its parts: ${body.length - offset} bytes left over`);
   }
-  return { header: record, attachments, size };
+  return { header: record, attachments, size: body.length };
 }
