@@ -174,11 +174,9 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     }
     // A name the ready message did not list is refused here: a typo never reaches the extension.
     if (!this.methods.includes(method)) return Promise.reject(new UnknownMethodError(this.name, method, this.methods));
-    return session.peer.call(EXTENSION_TARGET, method, args, {
-      signal: options.signal,
-      timeoutMs,
-      kwargs: options.kwargs,
-    });
+    // The caller's options go as they are unless the default timeout applies: no object per call.
+    const callOptions = timeoutMs === options.timeoutMs ? options : { ...options, timeoutMs };
+    return session.peer.call(EXTENSION_TARGET, method, args, callOptions);
   }
 
   /**

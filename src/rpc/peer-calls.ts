@@ -7,6 +7,7 @@ import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
 import { encodeMessage, type FrameChunks } from "./messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
+import { plainValueJson } from "./plain-json.js";
 import type { OutgoingStreams } from "./stream-producer.js";
 import type { AnyFunction } from "./value-kind.js";
 
@@ -17,8 +18,8 @@ export interface IncomingContext {
   readonly resolveTarget: ((target: string) => object | undefined) | undefined;
   /** Who the other side is (an extension's name): host functions learn it through callingExtension(). */
   readonly caller?: string;
-  /** Writes frame chunks; does nothing once the peer is closed. */
-  write(chunks: FrameChunks): void;
+  /** Writes frame chunks (or a frame's JSON header text); does nothing once the peer is closed. */
+  write(chunks: FrameChunks | string): void;
   /** Runs the stream calls made on us (on iterables we sent as `$iter`). */
   readonly streams: OutgoingStreams;
 }
@@ -105,6 +106,8 @@ export class IncomingCalls {
   /** Sends the `result` of call `id`; an async call's reply is dropped when it was cancelled meanwhile. */
   private replyResult(id: number, value: unknown, async: boolean): void {
     if (async && !this.running.delete(id)) return;
+    const plain = plainValueJson(value);
+    if (plain !== undefined) return this.context.write(`{"k":"result","id":${id},"value":${plain}}`);
     let chunks: FrameChunks;
     try {
       chunks = encodeMessage(this.context.codec, this.context.callables, { k: "result", id }, "value", value, "result");

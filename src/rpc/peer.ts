@@ -10,7 +10,10 @@ import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { takeKwargs } from "./kwargs.js";
 import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.js";
 import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
+import { Outbox } from "./outbox.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
+import { PendingTable } from "./pending-table.js";
+import { callKeysJson, plainListJson } from "./plain-json.js";
 import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
 import { PeerStreams } from "./peer-streams.js";
 import { failedStream, type StreamOptions } from "./stream-call.js";
@@ -83,7 +86,7 @@ export class RpcPeer {
   private readonly callables: CallableTables;
   private readonly decoder: FrameDecoder;
   private readonly limits: ProtocolLimits;
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new PendingTable<PendingCall>();
   private readonly incoming: IncomingCalls;
   private readonly streams: PeerStreams;
   private nextCallId = 1;
@@ -93,12 +96,18 @@ export class RpcPeer {
   /** Decoding time since reading last yielded (see yieldTurn). */
   private busyMs = 0;
   private yielding = false;
-  /** The stream is corked until the end of the tick (writeNow). */
-  private corked = false;
+  /** Gathers the frames of a tick into one write (writeNow). */
+  private readonly outbox: Outbox;
+  /** The last call's target and method, and their header text (a caller calls the same few methods over and over). */
+  private lastTarget: string | undefined;
+  private lastMethod: string | undefined;
+  private lastFn: number | undefined;
+  private lastCallKeys = "";
 
   constructor(stream: Duplex, options: RpcPeerOptions = {}) {
     this.stream = stream;
     this.options = options;
+    this.outbox = new Outbox(stream);
     this.callables = new CallableTables(
       (fnId, args) => this.callFn(fnId, args),
       (fns) => this.writeFrame({ k: "release", fns }),
@@ -116,7 +125,7 @@ export class RpcPeer {
       nextId: () => this.nextCallId++,
       write: (chunks) => this.write(chunks),
       writeFrame: (message) => this.writeFrame(message),
-      backlog: () => this.stream.writableLength,
+      backlog: () => this.stream.writableLength + this.outbox.pendingBytes,
     });
     this.incoming = new IncomingCalls({
       codec: this.codec,
@@ -214,8 +223,7 @@ export class RpcPeer {
         ? cause
         : new ExtensionClosedError("the connection was closed", cause === undefined ? undefined : { cause });
     this.closedWith = error;
-    const calls = [...this.pending.values()];
-    this.pending.clear();
+    const calls = this.pending.takeAll();
     this.incoming.clear();
     this.callables.clear();
     for (const call of calls) {
@@ -279,11 +287,15 @@ export class RpcPeer {
       );
     }
     const id = this.nextCallId++;
-    let chunks: FrameChunks;
+    let chunks: FrameChunks | string;
     try {
-      const message =
-        fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
-      chunks = encodeMessage(this.codec, this.callables, message, "args", args, "args", kw);
+      const plainArgs = kw === undefined ? plainListJson(args) : undefined;
+      if (plainArgs !== undefined) chunks = `{"k":"call","id":${id}${this.callKeys(target, method, fnId)}${plainArgs}}`;
+      else {
+        const message =
+          fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
+        chunks = encodeMessage(this.codec, this.callables, message, "args", args, "args", kw);
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -292,10 +304,21 @@ export class RpcPeer {
       call.resolve = resolve;
       call.reject = reject;
     });
-    this.pending.set(id, call);
+    this.pending.add(call);
     if (signal !== undefined || options?.timeoutMs !== undefined) call.watch(signal, options?.timeoutMs);
     this.write(chunks);
     return promise;
+  }
+
+  /** The header text of a call to `target.method` or callable `fnId` after its id (cached for the last one). */
+  private callKeys(target: string | undefined, method: string | undefined, fnId: number | undefined): string {
+    if (target !== this.lastTarget || method !== this.lastMethod || fnId !== this.lastFn) {
+      this.lastCallKeys = callKeysJson(target, method, fnId);
+      this.lastTarget = target;
+      this.lastMethod = method;
+      this.lastFn = fnId;
+    }
+    return this.lastCallKeys;
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -447,10 +470,15 @@ export class RpcPeer {
     if (this.closedWith === undefined) this.write(encodeFrame(message));
   }
 
-  private write(chunks: FrameChunks): void {
+  /** Writes a frame: its chunks, or (a plain call) its JSON header text, which the outbox frames. */
+  private write(chunks: FrameChunks | string): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) {
-      for (const hold of chunks.holds ?? []) hold.release();
+      if (typeof chunks !== "string") for (const hold of chunks.holds ?? []) hold.release();
       return;
+    }
+    if (typeof chunks === "string") {
+      if (this.options.fdChannel?.queued) return this.options.fdChannel.submit([], [], () => this.writeNow(chunks));
+      return this.writeNow(chunks);
     }
     const channel = this.options.fdChannel;
     const fds = chunks.fds ?? [];
@@ -466,24 +494,14 @@ export class RpcPeer {
   }
 
   /**
-   * Writes a frame's chunks. The stream stays corked until the end of this tick, so the frames of a burst of calls
-   * (or of replies) leave in one writev instead of one syscall each.
+   * Writes a frame (chunks, or a header's JSON text). The outbox holds it until the end of this tick, so the frames
+   * of a burst of calls (or of replies) leave in one write instead of one syscall each.
    */
-  private writeNow(chunks: Buffer[]): void {
+  private writeNow(chunks: Buffer[] | string): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
-    const stream = this.stream;
-    if (!this.corked) {
-      this.corked = true;
-      stream.cork();
-      process.nextTick(this.uncork);
-    }
-    for (const chunk of chunks) stream.write(chunk);
+    if (typeof chunks === "string") this.outbox.pushJson(chunks);
+    else this.outbox.push(chunks);
   }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.stream.uncork();
-  };
 }
 
 /**

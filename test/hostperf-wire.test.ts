@@ -1,0 +1,220 @@
+// The host's fast paths put the same bytes on the wire as the generic ones: plain calls and results as text, the
+// outbox's one write per tick; and the decoder still cuts every frame wherever the reads split the stream.
+
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import type { Socket } from "node:net";
+import { Writable } from "node:stream";
+import { describe, it } from "node:test";
+import { CallableTables } from "../src/rpc/callables.js";
+import { Codec } from "../src/rpc/codec.js";
+import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
+import { encodeMessage } from "../src/rpc/messages.js";
+import { Outbox } from "../src/rpc/outbox.js";
+import { RpcPeer } from "../src/rpc/peer.js";
+import { plainListJson, plainValueJson } from "../src/rpc/plain-json.js";
+import { services, unixSocketPair } from "./rpc-helpers.js";
+
+/** What the generic path writes for a call: the codec walk, then encodeFrame. */
+function genericCall(id: number, args: unknown[]): Buffer {
+  const callables = new CallableTables(
+    () => Promise.resolve(),
+    () => {},
+  );
+  const codec = new Codec({ callables });
+  const message = { k: "call" as const, id, target: "ext", method: "ping" };
+  return Buffer.concat(encodeMessage(codec, callables, message, "args", args, "args"));
+}
+
+/** Reads `count` whole frames' raw bytes from `socket`. */
+async function rawFrames(socket: Socket, count: number): Promise<Buffer[]> {
+  const frames: Buffer[] = [];
+  let data = Buffer.alloc(0);
+  while (frames.length < count) {
+    const [chunk] = (await once(socket, "data")) as [Buffer];
+    data = Buffer.concat([data, chunk]);
+    while (data.length >= 4 && data.length >= 4 + data.readUInt32BE(0)) {
+      const end = 4 + data.readUInt32BE(0);
+      frames.push(data.subarray(0, end));
+      data = data.subarray(end);
+    }
+  }
+  return frames;
+}
+
+const ARG_LISTS: unknown[][] = [
+  [],
+  [1],
+  [0, -0, 1.5, -2e300, Number.MAX_SAFE_INTEGER],
+  ["", 'quote " backslash \\ newline \n', "é ü 漢字 🐍", "lone \ud800 surrogate", "\u2028"],
+  [true, false, null],
+  ["mixed", 3, null, false],
+];
+
+const TAGGED_LISTS: unknown[][] = [
+  [undefined],
+  [Number.NaN, Infinity],
+  [2n ** 70n],
+  [{ a: 1 }],
+  [[1, 2]],
+  [new Uint8Array([1, 2, 3])],
+  [{ $x: 1 }],
+];
+
+describe("plain calls travel as text", () => {
+  it("a call whose arguments need no tag is byte for byte the frame the codec path writes", async () => {
+    const { a, b, cleanup } = await unixSocketPair();
+    const peer = new RpcPeer(a);
+    try {
+      const lists = [...ARG_LISTS, ...TAGGED_LISTS];
+      for (const args of lists) void peer.call("ext", "ping", args).catch(() => {});
+      const frames = await rawFrames(b, lists.length);
+      lists.forEach((args, i) => assert.deepEqual(frames[i], genericCall(i + 1, args), `args ${i}`));
+    } finally {
+      peer.close();
+      b.destroy();
+      cleanup();
+    }
+  });
+
+  it("only lists of strings, booleans, finite numbers and nulls count as plain", () => {
+    for (const args of ARG_LISTS) assert.equal(plainListJson(args), JSON.stringify(args));
+    for (const args of TAGGED_LISTS) assert.equal(plainListJson(args), undefined, String(args));
+    assert.equal(plainListJson(new Array(2)), undefined, "holes are undefined, which the codec sends as null");
+    assert.equal(plainValueJson(undefined), "null");
+    assert.equal(plainValueJson(Number.NaN), undefined);
+  });
+
+  it("a host function's plain result reaches the caller as the value, undefined as null", async () => {
+    const { a, b, cleanup } = await unixSocketPair();
+    const values: Record<string, unknown> = { s: "é\ud800", n: -1.25, t: true, z: null, u: undefined, o: { k: [1] } };
+    const host = new RpcPeer(a, {
+      resolveTarget: services({ svc: { get: (name: string) => values[name], later: async () => "async" } }),
+    });
+    const guest = new RpcPeer(b);
+    try {
+      for (const [name, value] of Object.entries(values)) {
+        assert.deepEqual(await guest.call("svc", "get", [name]), value === undefined ? null : value, name);
+      }
+      assert.equal(await guest.call("svc", "later", []), "async");
+    } finally {
+      host.close();
+      guest.close();
+      cleanup();
+    }
+  });
+});
+
+/** A writable that records each write as the stream hands it over (one entry per write or writev). */
+function recorder(): { stream: Writable; writes: Buffer[][] } {
+  const writes: Buffer[][] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writes.push([chunk]);
+      callback();
+    },
+    writev(chunks, callback) {
+      writes.push(chunks.map((c) => c.chunk as Buffer));
+      callback();
+    },
+  });
+  return { stream, writes };
+}
+
+describe("the outbox", () => {
+  it("writes the frames of one tick in one write, in order", async () => {
+    const { stream, writes } = recorder();
+    const outbox = new Outbox(stream);
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 500; i++) {
+      const json = JSON.stringify({ k: "call", id: i + 1, args: ["x".repeat(i % 7)] });
+      outbox.pushJson(json);
+      expected.push(encodeFrame(JSON.parse(json) as object)[0]!);
+    }
+    assert.equal(writes.length, 0, "nothing is written before the end of the tick");
+    assert.ok(outbox.pendingBytes > 0);
+    await new Promise((resolve) => process.nextTick(resolve));
+    assert.equal(writes.length, 1, "one write for the whole burst");
+    assert.deepEqual(Buffer.concat(writes[0]!), Buffer.concat(expected));
+    assert.equal(outbox.pendingBytes, 0);
+  });
+
+  it("passes large chunks through uncopied, between the small frames around them", async () => {
+    const { stream, writes } = recorder();
+    const outbox = new Outbox(stream);
+    const big = Buffer.alloc(64 * 1024, 7);
+    const before = encodeFrame({ k: "event", name: "a" });
+    const frame = encodeFrame({ k: "event", name: "b" }, [big]);
+    const after = encodeFrame({ k: "event", name: "c" });
+    outbox.push(before);
+    outbox.push(frame);
+    outbox.push(after);
+    const long = "é".repeat(5000);
+    outbox.pushJson(JSON.stringify({ k: "event", name: long })); // past the inline limit: framed on its own
+    await new Promise((resolve) => setImmediate(resolve));
+    const written = writes.flat();
+    assert.ok(
+      written.some((chunk) => chunk.buffer === big.buffer),
+      "the large attachment is the caller's own memory",
+    );
+    const frames: Frame[] = [];
+    new FrameDecoder((f) => frames.push(f)).push(Buffer.concat(written));
+    assert.deepEqual(
+      frames.map((f) => f.header.name),
+      ["a", "b", "c", long],
+    );
+    assert.deepEqual(Buffer.from(frames[1]!.attachments[0]!), big);
+  });
+
+  it("drops what it holds when the stream was destroyed before the end of the tick", async () => {
+    const { stream, writes } = recorder();
+    const outbox = new Outbox(stream);
+    outbox.pushJson('{"k":"cancel","id":1}');
+    stream.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 0);
+  });
+});
+
+describe("the decoder cuts frames wherever reads split them", () => {
+  const frames = [
+    ...Array.from({ length: 40 }, (_, i) => encodeFrame({ k: "result", id: i + 1, value: "v".repeat(i) })),
+    encodeFrame({ k: "event", name: "bytes" }, [Buffer.from("attached bytes")]),
+    encodeFrame({ k: "result", id: 99, value: null }),
+  ].map((chunks) => Buffer.concat(chunks));
+  const stream = Buffer.concat(frames);
+
+  it("decodes every frame wherever two chunks split the stream", () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const got: Frame[] = [];
+      const decoder = new FrameDecoder((f) => got.push(f));
+      decoder.push(Buffer.from(stream.subarray(0, cut)));
+      decoder.push(Buffer.from(stream.subarray(cut)));
+      assert.equal(got.length, frames.length, `cut at ${cut}`);
+      assert.equal(decoder.bufferedBytes, 0);
+      assert.deepEqual(got[40]!.header, { k: "event", name: "bytes", a: [14] });
+      assert.equal(Buffer.from(got[40]!.attachments[0]!).toString(), "attached bytes");
+      assert.equal(got[41]!.header.id, 99);
+    }
+  });
+
+  it("decodes every frame when the stream arrives a few bytes at a time", () => {
+    for (const step of [1, 3, 7, 64]) {
+      const got: Frame[] = [];
+      const decoder = new FrameDecoder((f) => got.push(f));
+      for (let at = 0; at < stream.length; at += step) decoder.push(Buffer.from(stream.subarray(at, at + step)));
+      assert.deepEqual(
+        got.map((f) => f.header.id ?? f.header.name),
+        [...Array.from({ length: 40 }, (_, i) => i + 1), "bytes", 99],
+        `step ${step}`,
+      );
+    }
+  });
+
+  it("still refuses a malformed frame that follows a split one", () => {
+    const bad = Buffer.concat([frames[0]!, Buffer.from([0, 0, 0, 7, 0, 0, 0, 2, 0x7b, 0x7d, 0]), frames[1]!]);
+    const decoder = new FrameDecoder(() => {});
+    decoder.push(Buffer.from(bad.subarray(0, 5)));
+    assert.throws(() => decoder.push(Buffer.from(bad.subarray(5))), /bytes after its header/);
+  });
+});
