@@ -15,7 +15,6 @@ F_SEAL_SHRINK = 0x0002
 F_SEAL_GROW = 0x0004
 F_SEAL_WRITE = 0x0008
 _SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL
-_MAX_IO = 0x7FFFF000  # Linux moves at most this many bytes per read or write
 
 
 class OwnedFd:
@@ -46,7 +45,7 @@ def write_memfd(data) -> OwnedFd:
         size = flat.nbytes
         done = 0
         while done < size:
-            done += os.pwrite(fd, flat[done : done + _MAX_IO], done)
+            done += os.pwrite(fd, flat[done : done + fresh_bytes.MAX_IO], done)
     fcntl.fcntl(fd, F_ADD_SEALS, _SEALS)
     return owned
 

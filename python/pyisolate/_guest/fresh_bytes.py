@@ -8,7 +8,7 @@ import os
 
 HUGE_PAGE = 2 * 1024 * 1024
 MIN_SIZE = 2 * HUGE_PAGE  # below this at most one aligned huge page fits: a plain pread costs no more
-_MAX_IO = 0x7FFFF000  # Linux moves at most this many bytes per read
+MAX_IO = 0x7FFFF000  # Linux moves at most this many bytes per read or write
 _MADV_HUGEPAGE = 14
 
 
@@ -55,7 +55,7 @@ def pread_bytes(fd: int, size: int) -> bytes:
     with memoryview((ctypes.c_char * size).from_address(addr)).cast("B") as view:
         done = 0
         while done < size:
-            n = os.preadv(fd, [view[done : done + _MAX_IO]], done)
+            n = os.preadv(fd, [view[done : done + MAX_IO]], done)
             if n <= 0:
                 return bytes(view[:done])  # the caller sees the short length
             done += n
@@ -63,6 +63,6 @@ def pread_bytes(fd: int, size: int) -> bytes:
 
 
 def _pread_plain(fd: int, size: int) -> bytes:
-    if size <= _MAX_IO:
+    if size <= MAX_IO:
         return os.pread(fd, size, 0)
-    return b"".join(os.pread(fd, min(_MAX_IO, size - at), at) for at in range(0, size, _MAX_IO))
+    return b"".join(os.pread(fd, min(MAX_IO, size - at), at) for at in range(0, size, MAX_IO))
