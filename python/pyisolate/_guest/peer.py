@@ -21,6 +21,7 @@ from .outbox import Outbox
 from .proxies import ProxyTable
 from .segments import forget as forget_segments
 from .segments import releases
+from .straight import StraightCoroutines
 from .streams import HostStream, Producers, end_error
 from .targets import Targets
 from .trim import LARGE_FRAME, Trimmer
@@ -60,6 +61,7 @@ class Peer:
         self.events = EventBacklog(self._loop, self._thread, self._out.buffered, self._drained)
         self._frame_fds = []  # fds of the frame being dispatched, until a decode takes them
         self._tasks_started = 0  # tasks created for calls that did not start eagerly (_on_data's cork)
+        self._straight = StraightCoroutines()
         self._handlers = {
             P.CALL: self._on_call,
             P.RESULT: self._on_result,
@@ -79,6 +81,10 @@ class Peer:
     def apply_limits(self, limits) -> None:
         """The host's limits on frames it reads (init's `limits`): messages past them fail here, with a ValueError."""
         self._out.apply_limits(limits)
+
+    def enable_batches(self, enabled) -> None:
+        """init's `batch`: the host reads batch frames, so replies written together may leave as one."""
+        self._out.batching = enabled is True
 
     def enable_tensors(self, config) -> str:
         """Set up tensor transport from the init message's `tensors` field; returns the mode in use."""
@@ -140,6 +146,10 @@ class Peer:
 
     def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
         kind = check_message(msg)
+        if kind == P.BATCH:  # its messages were checked with it: plain calls, results and errors
+            for inner in msg["m"]:
+                self._dispatch(inner["k"], inner, ())
+            return
         count = msg.get("f", 0)
         if count == 0:
             return self._dispatch(kind, msg, attachments)
@@ -192,29 +202,38 @@ class Peer:
 
     def _on_call(self, msg: dict, attachments: list) -> None:
         cid = msg["id"]
-        kw = msg.get("kw", _NO_KW)
+        kw = msg.get("kw")
+        if "x" not in msg:
+            args = msg["args"]  # no tags: nothing to decode (the commonest call)
+        else:
+            try:
+                if kw is None:
+                    args = self._decode(msg, attachments, msg["args"])
+                else:
+                    args, kw = self._decode(msg, attachments, msg["args"], kw)
+            except ProtocolError:
+                raise
+            except Exception as e:  # a value this process cannot take (a tensor without numpy, ...)
+                self._out.error(cid, e)
+                return
         try:
-            if kw is _NO_KW:
-                args = self._decode(msg, attachments, msg["args"])
-            else:
-                args, kw = self._decode(msg, attachments, msg["args"], kw)
-        except ProtocolError:
-            raise
-        except Exception as e:  # a value this process cannot take (a tensor without numpy, ...)
-            self._out.error(cid, e)
-            return
-        try:
-            if kw is _NO_KW or not kw:
-                result = self._resolve(msg)(*args)
-            else:
-                result = self._resolve(msg)(*args, **kw)
+            result = self._resolve(msg)(*args, **kw) if kw else self._resolve(msg)(*args)
         except Exception as e:
             self._out.error(cid, e)
             return
         if "stream" in msg:
             self._producers.start(cid, result, msg["stream"])
             return
-        if type(result) is not types.CoroutineType and not hasattr(result, "__await__"):
+        if type(result) is types.CoroutineType:
+            if self._straight.applies(result):  # an async method that cannot wait: no task (straight.py)
+                try:
+                    value = self._straight.run(result)
+                except Exception as e:
+                    self._out.error(cid, e)
+                    return
+                self._out.result(cid, value)
+                return
+        elif not hasattr(result, "__await__"):
             self._out.result(cid, result)  # a sync method ran inline: reply now
             return
         # The task runs at once, as the current task (asyncio.timeout and TaskGroup bind to it), up to its first wait
