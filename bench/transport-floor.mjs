@@ -10,7 +10,7 @@
 // all alike; each figure is the median over rounds. Results go to bench/results/transport-floor.json.
 
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -66,6 +66,7 @@ function startPeer(mode) {
     });
   return {
     exchange,
+    pid: child.pid,
     close: () => {
       socket.destroy();
       child.kill();
@@ -73,21 +74,39 @@ function startPeer(mode) {
   };
 }
 
-async function sequential(once) {
+/** Nanoseconds on a CPU of every thread of `pid` (/proc/<pid>/task/<tid>/schedstat, first field). */
+function peerCpuNs(pid) {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+  }
+  return total;
+}
+
+/** Sequential round trips: latency, and the CPU each side spent per call (less load-sensitive than latency). */
+async function sequential(once, peerPid) {
   for (let i = 0; i < WARMUP; i++) await once();
   const samples = [];
+  const hostBefore = process.cpuUsage();
+  const peerBefore = peerCpuNs(peerPid);
   for (let i = 0; i < TIMED; i++) {
     const start = process.hrtime.bigint();
     await once();
     samples.push(Number(process.hrtime.bigint() - start));
   }
-  return { median_us: median(samples) / 1e3, p99_us: percentile(samples, 99) / 1e3 };
+  const host = process.cpuUsage(hostBefore);
+  return {
+    median_us: median(samples) / 1e3,
+    p99_us: percentile(samples, 99) / 1e3,
+    host_cpu_us: (host.user + host.system) / TIMED,
+    peer_cpu_us: (peerCpuNs(peerPid) - peerBefore) / 1e3 / TIMED,
+  };
 }
 
 async function measureFloor(mode) {
   const peer = startPeer(mode);
   try {
-    const latency = await sequential(() => peer.exchange(1));
+    const latency = await sequential(() => peer.exchange(1), peer.pid);
     const start = process.hrtime.bigint();
     await peer.exchange(PIPELINED);
     const perSecond = PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
@@ -106,7 +125,7 @@ async function measureOurs(api) {
       dependencies: [],
       sandbox: { mode: "disabled" },
     });
-    const latency = await sequential(() => ext.call("ping", [1]));
+    const latency = await sequential(() => ext.call("ping", [1]), ext.pid);
     const start = process.hrtime.bigint();
     const replies = await Promise.all(Array.from({ length: PIPELINED }, (_, i) => ext.call("ping", [i])));
     const perSecond = PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
@@ -135,6 +154,8 @@ for (const name of Object.keys(runs)) {
   summary[name] = {
     median_us: med(name, "median_us"),
     p99_us: med(name, "p99_us"),
+    host_cpu_us: med(name, "host_cpu_us"),
+    peer_cpu_us: med(name, "peer_cpu_us"),
     pipelined_per_s: med(name, "pipelined_per_s"),
   };
 }
@@ -152,12 +173,17 @@ const result = {
 };
 mkdirSync(join(HERE, "results"), { recursive: true });
 writeFileSync(join(HERE, "results", "transport-floor.json"), `${JSON.stringify(result, null, 2)}\n`);
-const row = (name) =>
-  `${name.padEnd(16)} ${summary[name].median_us.toFixed(1).padStart(8)} ${summary[name].p99_us.toFixed(1).padStart(8)} ${summary[name].pipelined_per_s.toFixed(0).padStart(10)}`;
+const cell = (value, digits, width) => value.toFixed(digits).padStart(width);
+const row = (name) => {
+  const s = summary[name];
+  return `${name.padEnd(16)} ${cell(s.median_us, 1, 9)} ${cell(s.p99_us, 1, 8)} ${cell(s.host_cpu_us, 1, 12)} ${cell(s.peer_cpu_us, 1, 12)} ${cell(s.pipelined_per_s, 0, 10)}`;
+};
 console.log(
   `load average ${loadBefore.toFixed(2)} before, ${result.loadavg_after.toFixed(2)} after; ${rounds} round(s)`,
 );
-console.log(`${"".padEnd(16)} ${"median µs".padStart(8)} ${"p99 µs".padStart(8)} ${"frames/s".padStart(10)}`);
+console.log(
+  `${"".padEnd(16)} ${"median µs".padStart(9)} ${"p99 µs".padStart(8)} ${"host CPU µs".padStart(12)} ${"peer CPU µs".padStart(12)} ${"frames/s".padStart(10)}`,
+);
 for (const name of Object.keys(summary)) console.log(row(name));
 console.log(
   `small call / floor: ${result.ratios.small_call_to_blocking_floor.toFixed(2)}× (blocking), ${result.ratios.small_call_to_asyncio_floor.toFixed(2)}× (asyncio); target 1.5×`,

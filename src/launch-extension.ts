@@ -307,7 +307,9 @@ export async function startSession(
           },
           services: input.serviceNames(),
           inferenceMode: input.inferenceMode,
+          batch: true,
         });
+        if (step.batch) peer!.enableBatches();
         pythonVersion = step.python;
         // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.
         if (!input.sandboxLaunch.backend.startsWith("bwrap")) guest.adoptPythonPid(step.pid);

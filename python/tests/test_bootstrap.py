@@ -47,7 +47,8 @@ class GuestProcessTest(unittest.IsolatedAsyncioTestCase):
         return await asyncio.wait_for(self.host.messages.get(), 10)
 
     async def test_hello(self):
-        self.assertEqual(set(self.hello), {"k", "v", "runtime", "python", "pid"})
+        self.assertEqual(set(self.hello), {"k", "v", "runtime", "python", "pid", "batch"})
+        self.assertIs(self.hello["batch"], True)
         self.assertEqual(self.hello["v"], 1)
         self.assertEqual(self.hello["pid"], self.host.proc.pid)
         self.assertEqual(self.hello["python"].split(".")[:2], [str(n) for n in sys.version_info[:2]])

@@ -11,8 +11,11 @@ const MAX_TEXT_CHARS = 64 * 1024;
 
 /** What the host does with one control message of the handshake. */
 export type HandshakeStep =
-  /** hello: answer with init; `pid` is the Python process the guest says it is (checked by the caller). */
-  | { kind: "init"; python: string; pid: number | undefined }
+  /**
+   * hello: answer with init; `pid` is the Python process the guest says it is (checked by the caller); `batch`: the
+   * guest reads batch frames.
+   */
+  | { kind: "init"; python: string; pid: number | undefined; batch: boolean }
   | { kind: "ready"; methods: string[]; extensionClass: string; streams: string[] }
   /** The start failed: the typed error to reject the load with. */
   | { kind: "fail"; error: ProtocolError | ExtensionLoadError };
@@ -55,7 +58,7 @@ export class Handshake {
           typeof message.pid === "number" && Number.isSafeInteger(message.pid) && message.pid > 0
             ? message.pid
             : undefined;
-        return { kind: "init", python: message.python, pid };
+        return { kind: "init", python: message.python, pid, batch: message.batch === true };
       }
       case "ready": {
         if (this.phase !== "ready") return fail("ready before hello");

@@ -152,7 +152,9 @@ async function remoteSession(
             extensionClass: options.extensionClass ?? null,
             tensors: tensors.init,
             services: context.serviceNames(),
+            batch: true,
           });
+          if (step.batch) peer!.enableBatches();
         },
         ready: (step) =>
           settle(undefined, {

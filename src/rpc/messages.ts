@@ -6,7 +6,16 @@ import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
 import { isKeywordName } from "./kwargs.js";
 import { overLimit } from "./limits.js";
-import { MAX_STREAM_WINDOW, type CallMessage, type ControlMessage, type Message, type WireError } from "./protocol.js";
+import {
+  MAX_BATCH,
+  MAX_STREAM_WINDOW,
+  type BatchedMessage,
+  type BatchMessage,
+  type CallMessage,
+  type ControlMessage,
+  type Message,
+  type WireError,
+} from "./protocol.js";
 import type { EncodedValue, FdHold } from "./value-kind.js";
 
 /** A frame's chunks; `fds` (with the holds that keep them open) go by the fd channel just before them. */
@@ -66,10 +75,33 @@ export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message &
     case "event":
       if (typeof msg.name !== "string") throw new ProtocolError('event: "name" must be a string');
       return msg as unknown as Message;
+    case "batch":
+      return parseBatch(msg);
     default:
       if (typeof msg.k === "string" && CONTROL_KINDS.has(msg.k)) return msg as unknown as Message;
       throw new ProtocolError(`unknown message kind ${JSON.stringify(msg.k)?.slice(0, 40)}`);
   }
+}
+
+/** Every message of a batch is checked before any is dispatched: a batch is refused whole. */
+function parseBatch(msg: Record<string, unknown>): BatchMessage {
+  const messages = msg.m;
+  if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH)
+    throw new ProtocolError(`batch: "m" must be a list of 1 to ${MAX_BATCH} messages`);
+  if ((msg.f !== undefined && msg.f !== 0) || msg.a !== undefined)
+    throw new ProtocolError("batch: a batch frame carries no attachments or fds");
+  for (const inner of messages) {
+    if (typeof inner !== "object" || inner === null || Array.isArray(inner))
+      throw new ProtocolError("batch: each message must be an object");
+    const kind = (inner as Record<string, unknown>).k;
+    if (kind !== "call" && kind !== "result" && kind !== "error")
+      throw new ProtocolError(`batch: ${JSON.stringify(kind)?.slice(0, 40)} messages cannot be batched`);
+    const fields = inner as Record<string, unknown>;
+    if (fields.x !== undefined || fields.a !== undefined || fields.f !== undefined)
+      throw new ProtocolError(`batch: a batched ${kind} carries no tags, attachments or fds`);
+    parseMessage(inner, 0);
+  }
+  return msg as unknown as BatchMessage & { m: BatchedMessage[] };
 }
 
 function parseCall(msg: Record<string, unknown>): CallMessage {

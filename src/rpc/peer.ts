@@ -14,7 +14,7 @@ import { Outbox } from "./outbox.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
 import { PendingTable } from "./pending-table.js";
 import { callKeysJson, plainListJson } from "./plain-json.js";
-import type { ControlMessage, Message, ReleaseMessage } from "./protocol.js";
+import type { BatchMessage, ControlMessage, Message, ReleaseMessage } from "./protocol.js";
 import { PeerStreams } from "./peer-streams.js";
 import { failedStream, type StreamOptions } from "./stream-call.js";
 import type { ValueKind } from "./value-kind.js";
@@ -196,6 +196,11 @@ export class RpcPeer {
     return this.streams.open(target, method, args, options);
   }
 
+  /** The other side reads batch frames (its hello or init said so): plain calls and results of a tick share one. */
+  enableBatches(): void {
+    this.outbox.batching = true;
+  }
+
   /** Sends a control message (init, shutdown, ...) as is; RPC messages are the peer's own business. */
   send(message: ControlMessage, attachments: readonly Uint8Array[] = []): void {
     if (this.closedWith !== undefined) throw this.closedWith;
@@ -374,6 +379,10 @@ export class RpcPeer {
   private receive(frame: Frame): void {
     if (this.closedWith !== undefined) return;
     const msg = parseMessage(frame.header, this.limits.maxFdsPerFrame);
+    if (msg.k === "batch") {
+      for (const inner of msg.m) this.dispatch(inner, frame, []);
+      return;
+    }
     const count = msg.f ?? 0;
     if (count === 0) return this.dispatch(msg, frame, []);
     const channel = this.options.fdChannel;
@@ -387,7 +396,7 @@ export class RpcPeer {
     }
   }
 
-  private dispatch(msg: Message, frame: Frame, fds: number[]): void {
+  private dispatch(msg: Exclude<Message, BatchMessage>, frame: Frame, fds: number[]): void {
     switch (msg.k) {
       case "call": {
         if (msg.x !== 1) return this.incoming.invoke(msg, plain(msg.args, "call"), msg.kw && plain(msg.kw, "call"));
@@ -499,7 +508,7 @@ export class RpcPeer {
    */
   private writeNow(chunks: Buffer[] | string): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
-    if (typeof chunks === "string") this.outbox.pushJson(chunks);
+    if (typeof chunks === "string") this.outbox.pushPlain(chunks);
     else this.outbox.push(chunks);
   }
 }

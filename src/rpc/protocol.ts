@@ -32,6 +32,8 @@ export interface HelloMessage {
   runtime: string;
   python: string;
   pid: number;
+  /** The guest reads batch frames (docs/protocol.md, Batches). */
+  batch?: boolean;
 }
 export interface InitMessage {
   k: "init";
@@ -47,6 +49,8 @@ export interface InitMessage {
   services?: string[];
   /** Enter torch.inference_mode() for the hooks and every call (a shared torch; the `inferenceMode` option). */
   inferenceMode?: boolean;
+  /** The host reads batch frames: the guest may send its plain replies in them. */
+  batch?: boolean;
 }
 /** `streams`: the methods among `methods` that are (async) generator functions, so the proxy streams them. */
 export interface ReadyMessage {
@@ -118,7 +122,18 @@ export interface ReleaseMessage {
 /** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */
 export type ControlMessage = HelloMessage | InitMessage | ReadyMessage | FatalMessage | EventMessage | ShutdownMessage;
 
+/** The messages a batch may hold: plain ones, without tags (`x`), attachments or fds. */
+export type BatchedMessage = CallMessage | ResultMessage | ErrorMessage;
+/** Several plain calls, results and errors in one frame (docs/protocol.md, Batches), in the order they were sent. */
+export interface BatchMessage {
+  k: "batch";
+  m: BatchedMessage[];
+}
+/** The most messages one batch frame may hold. */
+export const MAX_BATCH = 4096;
+
 export type Message =
+  | BatchMessage
   | ControlMessage
   | CallMessage
   | ResultMessage

@@ -19,9 +19,8 @@ def check_message(msg: dict) -> str:
     kind = msg.get("k")
     if type(kind) is not str:  # a list or object would not even hash
         raise ProtocolError(f"message kind must be a string, got {type(kind).__name__}")
-    count = msg.get("f", 0)
-    if not _is_id(count, 0):
-        raise ProtocolError(f"'f' must be a count of file descriptors, got {count!r:.40}")
+    if "f" in msg and not _is_id(msg["f"], 0):
+        raise ProtocolError(f"'f' must be a count of file descriptors, got {msg['f']!r:.40}")
     if kind == P.CALL:
         _check_call(msg)
     elif kind in (P.RESULT, P.CANCEL, P.ITEM):
@@ -40,9 +39,29 @@ def check_message(msg: dict) -> str:
     elif kind == P.EVENT:
         if type(msg.get("name")) is not str:
             raise ProtocolError("event: 'name' must be a string")
+    elif kind == P.BATCH:
+        _check_batch(msg)
     elif kind not in _CONTROL_KINDS:
         raise ProtocolError(f"unexpected message kind {kind[:40]!r}")
     return kind
+
+
+def _check_batch(msg: dict) -> None:
+    """Every message of a batch is checked before any is dispatched: a batch is refused whole."""
+    messages = msg.get("m")
+    if type(messages) is not list or not 0 < len(messages) <= P.MAX_BATCH:
+        raise ProtocolError(f"batch: 'm' must be a list of 1 to {P.MAX_BATCH} messages")
+    if msg.get("f", 0) or "a" in msg:
+        raise ProtocolError("batch: a batch frame carries no attachments or fds")
+    for inner in messages:
+        if type(inner) is not dict:
+            raise ProtocolError(f"batch: each message must be an object, got {type(inner).__name__}")
+        kind = inner.get("k")
+        if type(kind) is not str or kind not in P.BATCHED_KINDS:
+            raise ProtocolError(f"batch: {kind!r:.40} messages cannot be batched")
+        if "x" in inner or "a" in inner or "f" in inner:
+            raise ProtocolError(f"batch: a batched {kind} carries no tags, attachments or fds")
+        check_message(inner)
 
 
 def _is_id(value, least: int) -> bool:
@@ -57,7 +76,9 @@ def _call_id(msg: dict) -> int:
 
 
 def _check_call(msg: dict) -> None:
-    cid = _call_id(msg)
+    cid = msg.get("id")
+    if type(cid) is not int or cid < 1:  # _call_id, inline: the hottest check (bool is not an int here)
+        _call_id(msg)
     if type(msg.get("args")) is not list:
         raise ProtocolError(f"call {cid}: 'args' must be a list")
     if "fn" in msg:

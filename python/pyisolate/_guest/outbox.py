@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from json.encoder import encode_basestring as _quote
 
 from . import protocol as P
 from .codec import MAX_SAFE_INT, Encoder, dumps
@@ -12,6 +13,7 @@ from .framing import encode_frame
 _CORK_CHUNK_MAX = 64 * 1024  # chunks above this bypass the cork (no copy of large attachments)
 _CORK_BYTES_MAX = 256 * 1024  # a cork holding this much is flushed at once
 _SMALL_STR = 4096  # a reply string shorter than this is far below every header limit
+_LITERALS = {True: "true", False: "false", None: "null"}
 
 
 class Outbox:
@@ -36,6 +38,8 @@ class Outbox:
         self.bytes_fd = None  # bytes of this many or more go as a sealed memfd (init's tensors.bytesFd)
         self._corked = None  # while corked: small chunks waiting to leave in one write
         self._corked_size = 0
+        self.batching = False  # the host reads batch frames (init's `batch`)
+        self._batch = None  # while corked and batching: the JSON text of plain results, to leave as one batch frame
 
     def frame(self, head: dict, field: str = None, value=None, kw=None) -> list:
         """Encode `value` into head[field] (tags, attachments) and return the frame's chunks.
@@ -103,6 +107,8 @@ class Outbox:
     def _write_now(self, chunks: list) -> None:
         if self.closed:
             return
+        if self._batch:
+            self._flush_batch()  # the replies batched so far go first: frames keep their order
         if self._corked is not None:
             for chunk in chunks:
                 size = len(chunk) if type(chunk) is bytes else memoryview(chunk).nbytes
@@ -120,14 +126,35 @@ class Outbox:
             write(chunk)
 
     def cork(self) -> None:
-        """Hold small writes until uncork(): a burst of replies costs one send instead of one each."""
+        """Hold small writes until uncork(): a burst of replies costs one send instead of one each, and their plain
+        results one batch frame when the host reads those."""
         if self._corked is None:
             self._corked = []
+            if self.batching:
+                self._batch = []
 
     def uncork(self) -> None:
         if self._corked is not None:
+            if self._batch:
+                self._flush_batch()
+            self._batch = None
             self._flush_corked()
             self._corked = None
+
+    def _batchable(self) -> bool:
+        # Not while frames wait for their fds to be sent (fdchannel.py): a reply must not overtake them.
+        channel = self.fd_channel
+        return self._batch is not None and not self.closed and (channel is None or not channel.queued)
+
+    def _flush_batch(self) -> None:
+        texts, self._batch = self._batch, []
+        if len(texts) > 1:
+            header = ('{"k":"batch","m":[' + ",".join(texts) + "]}").encode()
+            if self._max_header is None or len(header) <= self._max_header:
+                self._write_now(encode_frame(header))
+                return
+        for text in texts:  # one reply, or a batch past the host's header limit: each in a frame of its own
+            self._write_now(encode_frame(text.encode()))
 
     def _flush_corked(self) -> None:
         corked = self._corked
@@ -147,6 +174,11 @@ class Outbox:
             # The commonest replies need no tag, attachment or limit check (a str over the limits is not small: it
             # takes the general path): no Encoder.
             if t is not str or len(value) < _SMALL_STR:
+                if self._batchable() and (t is not str or value.isascii()):
+                    # The reply's JSON text, as dumps() writes it (ASCII, so the batch needs no UTF-8 pass).
+                    json = _quote(value) if t is str else repr(value) if t is int else _LITERALS[value]
+                    self._batch.append(f'{{"k":"result","id":{cid},"value":{json}}}')
+                    return
                 self.write(encode_frame(dumps({"k": P.RESULT, "id": cid, "value": value})))
                 return
         try:

@@ -20,6 +20,9 @@ RELEASE = "release"
 SHUTDOWN = "shutdown"
 ITEM = "item"  # one item of a stream call, from its callee
 CREDIT = "credit"  # the stream call's caller lets the callee send `n` more items
+BATCH = "batch"  # several plain call, result and error messages in one frame
+BATCHED_KINDS = frozenset((CALL, RESULT, ERROR))  # what a batch may hold
+MAX_BATCH = 4096  # messages per batch frame
 
 DEFAULT_STREAM_WINDOW = 16
 MAX_STREAM_WINDOW = 65536  # the most credit one stream may hold outstanding

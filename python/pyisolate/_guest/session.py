@@ -61,6 +61,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
                 "runtime": P.RUNTIME_VERSION,
                 "python": platform.python_version(),
                 "pid": os.getpid(),
+                "batch": True,  # this runtime reads batch frames
             }
         )
         reading = loop.create_task(peer.run())
@@ -68,6 +69,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
             return _ended(reading)
         peer.enable_tensors(init.result().get("tensors"))
         peer.apply_limits(init.result().get("limits"))
+        peer.enable_batches(init.result().get("batch"))
         peer.services = _services(init.result().get("services"))
         if init.result().get("inferenceMode") is True:
             inference_mode = inference.enter(loop)

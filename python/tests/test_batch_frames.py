@@ -1,0 +1,148 @@
+"""Batch frames (docs/protocol.md#batches): calls that arrive in one batch, and the replies of one read leaving in one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import unittest
+
+from pyisolate._guest.codec import dumps
+from pyisolate._guest.framing import FrameDecoder, encode_frame
+from pyisolate._guest.peer import Peer
+
+
+class _Ext:
+    async def echo(self, x):
+        return x
+
+    def add(self, a, b):
+        return a + b
+
+    async def fail(self):
+        raise KeyError("missing")
+
+
+def _call(cid: int, method: str, args: list) -> dict:
+    return {"k": "call", "id": cid, "target": "extension", "method": method, "args": args}
+
+
+def _frame(header: dict) -> bytes:
+    data = json.dumps(header).encode()
+    return struct.pack(">II", 4 + len(data), len(data)) + data
+
+
+def _recv_now(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+class BatchFramesTest(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.loop = asyncio.get_running_loop()
+        ours, self.host = socket.socketpair()
+        self.host.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        self.peer = Peer(reader, writer)
+        self.peer.register("extension", _Ext())
+        self.reading = self.loop.create_task(self.peer.run())
+
+    async def asyncTearDown(self):
+        self.peer.close()
+        await asyncio.gather(self.reading, return_exceptions=True)
+        self.host.close()
+
+    async def _exchange(self, data: bytes) -> list:
+        """Delivers `data` as one read (from a loop callback, as the transport does); the headers written back."""
+        return [header for header, _ in FrameDecoder().feed(await self._exchange_raw(data))]
+
+    async def _exchange_raw(self, data: bytes) -> bytes:
+        written = self.loop.create_future()
+
+        def deliver():
+            self.peer._link.data_received(data)
+            written.set_result(None)
+
+        self.loop.call_soon(deliver)
+        await written
+        for _ in range(3):  # tasks that did not start eagerly reply on the next passes
+            await asyncio.sleep(0)
+        return _recv_now(self.host)
+
+    @staticmethod
+    def _unbatched(headers: list) -> list:
+        out = []
+        for header in headers:
+            out.extend(header["m"] if header["k"] == "batch" else [header])
+        return out
+
+    async def test_the_calls_of_a_batch_frame_are_all_answered_in_order(self):
+        self.peer.enable_batches(True)
+        calls = [_call(i, "echo", [i]) if i % 2 else _call(i, "add", [i, 10]) for i in range(1, 101)]
+        headers = await self._exchange(_frame({"k": "batch", "m": calls}))
+        replies = self._unbatched(headers)
+        self.assertEqual([r["id"] for r in replies], list(range(1, 101)))
+        self.assertEqual([r["value"] for r in replies], [i if i % 2 else i + 10 for i in range(1, 101)])
+        self.assertEqual([h["k"] for h in headers], ["batch"], "the replies of one read leave in one batch frame")
+
+    async def test_without_the_hosts_consent_every_reply_is_a_frame_of_its_own(self):
+        headers = await self._exchange(b"".join(_frame(_call(i, "echo", [i])) for i in range(1, 6)))
+        self.assertEqual([h["k"] for h in headers], ["result"] * 5)
+
+    async def test_a_batched_reply_is_byte_for_byte_the_message_a_single_frame_holds(self):
+        self.peer.enable_batches(True)
+        values = ['quote " backslash \\ newline \n control \x01', "", 0, -7, 2**53 - 1, True, False, None]
+        calls = [_call(i + 1, "echo", [v]) for i, v in enumerate(values)]
+        raw = await self._exchange_raw(b"".join(_frame(c) for c in calls))
+        singles = [dumps({"k": "result", "id": i + 1, "value": v}) for i, v in enumerate(values)]
+        self.assertEqual(raw, b"".join(encode_frame(b'{"k":"batch","m":[' + b",".join(singles) + b"]}")))
+
+    async def test_replies_that_cannot_be_batched_keep_their_place_in_the_order(self):
+        self.peer.enable_batches(True)
+        # A non-ASCII str, an object, an error and a float go in frames of their own, between batches of two.
+        args = [1, 2, "héllo", 3, 4, {"a": [1]}, 5, 6, None, 7, 8, 1.5, 9, 10]
+        calls = [_call(i + 1, "fail", []) if a is None else _call(i + 1, "echo", [a]) for i, a in enumerate(args)]
+        headers = await self._exchange(b"".join(_frame(c) for c in calls))
+        self.assertEqual(
+            [h["k"] for h in headers],
+            ["batch", "result", "batch", "result", "batch", "error", "batch", "result", "batch"],
+        )
+        replies = self._unbatched(headers)
+        self.assertEqual([r["id"] for r in replies], list(range(1, 15)))
+        self.assertEqual(replies[8]["error"]["type"], "KeyError")
+        self.assertEqual(replies[2]["value"], "héllo")
+
+    async def test_a_batch_past_the_hosts_header_limit_leaves_as_single_frames(self):
+        self.peer.enable_batches(True)
+        self.peer.apply_limits({"maxHeaderBytes": 200})
+        headers = await self._exchange(b"".join(_frame(_call(i, "echo", ["x" * 40])) for i in range(1, 11)))
+        self.assertEqual([h["k"] for h in headers], ["result"] * 10)
+        self.assertTrue(all(len(dumps(h)) <= 200 for h in headers))
+
+    async def test_a_malformed_message_in_a_batch_ends_the_connection_before_any_of_it_runs(self):
+        self.peer.enable_batches(True)
+        batch = {"k": "batch", "m": [_call(1, "echo", [1]), {"k": "event", "name": "x", "payload": 1}]}
+        headers = await self._exchange(_frame(batch))
+        self.assertEqual(headers, [], "the valid call before the bad one was not run")
+        with self.assertRaisesRegex(Exception, "'event' messages cannot be batched"):
+            await asyncio.wait_for(self.reading, 5)
+
+
+class EncodeFrameTest(unittest.TestCase):
+    def test_a_batch_frame_is_an_ordinary_frame(self):
+        header = b'{"k":"batch","m":[{"k":"result","id":1,"value":1}]}'
+        [(msg, attachments)] = FrameDecoder().feed(b"".join(encode_frame(header)))
+        self.assertEqual(msg["m"], [{"k": "result", "id": 1, "value": 1}])
+        self.assertEqual(attachments, [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,164 @@
+// Batch frames (docs/protocol.md#batches): the plain calls and results of one tick leave in one frame, in order, and a
+// batch is checked whole before any of it runs.
+
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { ProtocolError, type Extension } from "../src/index.js";
+import { encodeFrame, FrameDecoder } from "../src/rpc/framing.js";
+import { Outbox } from "../src/rpc/outbox.js";
+import { fixture, makeManager } from "./helpers.js";
+import { peerPair, services } from "./rpc-helpers.js";
+
+/** An outbox over a stream that decodes what it is given; `headers()` waits for the tick's flush. */
+function tappedOutbox(batching: boolean): { outbox: Outbox; headers: () => Promise<Record<string, unknown>[]> } {
+  const seen: Record<string, unknown>[] = [];
+  const decoder = new FrameDecoder((frame) => seen.push(frame.header));
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      decoder.push(chunk);
+      callback();
+    },
+  });
+  const outbox = new Outbox(sink);
+  outbox.batching = batching;
+  return { outbox, headers: () => new Promise((resolve) => setImmediate(() => resolve(seen))) };
+}
+
+const result = (id: number, value: unknown): string => JSON.stringify({ k: "result", id, value });
+
+describe("the outbox with batching on", () => {
+  it("sends the plain messages of one tick as one batch frame, in order", async () => {
+    const { outbox, headers } = tappedOutbox(true);
+    for (let id = 1; id <= 5; id++) outbox.pushPlain(result(id, id * 10));
+    const written = await headers();
+    assert.deepEqual(
+      written.map((h) => h.k),
+      ["batch"],
+    );
+    assert.deepEqual(
+      written[0]!.m,
+      [1, 2, 3, 4, 5].map((id) => ({ k: "result", id, value: id * 10 })),
+    );
+  });
+
+  it("closes the batch before any other frame, so that frames keep their order", async () => {
+    const { outbox, headers } = tappedOutbox(true);
+    outbox.pushPlain(result(1, 1));
+    outbox.pushPlain(result(2, 2));
+    outbox.push(encodeFrame({ k: "event", name: "between", payload: null }));
+    outbox.pushPlain(result(3, 3));
+    outbox.pushJson(JSON.stringify({ k: "cancel", id: 9 }));
+    const written = await headers();
+    assert.deepEqual(
+      written.map((h) => (h.k === "batch" ? (h.m as { id: number }[]).map((m) => m.id) : h.k)),
+      [[1, 2], "event", "result", "cancel"],
+    );
+  });
+
+  it("sends a lone plain message, and one of 4 KiB or more, as an ordinary frame", async () => {
+    const { outbox, headers } = tappedOutbox(true);
+    outbox.pushPlain(result(1, "x".repeat(5000)));
+    await headers();
+    outbox.pushPlain(result(2, "short"));
+    const written = await headers();
+    assert.deepEqual(
+      written.map((h) => [h.k, h.id]),
+      [
+        ["result", 1],
+        ["result", 2],
+      ],
+    );
+  });
+
+  it("starts a new batch frame past 60 KiB of messages", async () => {
+    const { outbox, headers } = tappedOutbox(true);
+    for (let id = 1; id <= 100; id++) outbox.pushPlain(result(id, "y".repeat(2000)));
+    const written = await headers();
+    assert.ok(written.length >= 3, `${written.length} frames`);
+    assert.ok(written.every((h) => h.k === "batch"));
+    assert.deepEqual(
+      written.flatMap((h) => (h.m as { id: number }[]).map((m) => m.id)),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+  });
+
+  it("writes nothing as a batch while batching is off", async () => {
+    const { outbox, headers } = tappedOutbox(false);
+    for (let id = 1; id <= 3; id++) outbox.pushPlain(result(id, id));
+    assert.deepEqual(
+      (await headers()).map((h) => h.k),
+      ["result", "result", "result"],
+    );
+  });
+});
+
+describe("two peers that read batches", () => {
+  it("answer a burst of calls with batch frames both ways, each call its own value", async () => {
+    const pair = peerPair({}, { resolveTarget: services({ math: { twice: (x: number) => 2 * x } }) });
+    pair.a.enableBatches();
+    pair.b.enableBatches();
+    const values = await Promise.all(Array.from({ length: 200 }, (_, i) => pair.a.call("math", "twice", [i])));
+    assert.deepEqual(
+      values,
+      Array.from({ length: 200 }, (_, i) => 2 * i),
+    );
+    assert.ok(pair.aToB.kinds().includes("batch"), "the calls went in batch frames");
+    assert.ok(pair.bToA.kinds().includes("batch"), "the results came back in batch frames");
+    pair.a.close();
+    pair.b.close();
+  });
+
+  it("refuse a batch with one bad message before running any call in it", async () => {
+    let ran = 0;
+    const failures: ProtocolError[] = [];
+    const pair = peerPair(
+      {},
+      {
+        resolveTarget: services({ counter: { bump: () => ++ran } }),
+        onProtocolError: (error) => failures.push(error),
+      },
+    );
+    const call = { k: "call", id: 1, target: "counter", method: "bump", args: [] };
+    const frame = encodeFrame({ k: "batch", m: [call, { ...call, id: 2 }, { k: "event", name: "x", payload: 1 }] });
+    pair.streams.a.write(Buffer.concat(frame));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(ran, 0, "no call of the refused batch ran");
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]!.message, /batch: "event" messages cannot be batched/);
+    pair.a.close();
+  });
+});
+
+describe("an extension's host and guest", () => {
+  const manager = makeManager();
+  let ext: Extension;
+  before(async () => {
+    ext = await manager.load({ name: "batch_echo", modulePath: fixture("echo_ext"), sandbox: { mode: "disabled" } });
+  });
+  after(() => manager.close());
+
+  it("agree on batches and answer thousands of calls in flight, plain and not, each with its own value", async () => {
+    const values = Array.from({ length: 3000 }, (_, i) =>
+      i % 7 === 0 ? { nested: [i] } : i % 5 === 0 ? `héllo ${i}` : i % 3 === 0 ? i + 0.5 : i,
+    );
+    const replies = await Promise.all(values.map((value) => ext.call("echo", [value])));
+    assert.deepEqual(replies, values);
+  });
+
+  it("keep errors among batched results in their places", async () => {
+    const calls = Array.from({ length: 300 }, (_, i) =>
+      i % 10 === 0
+        ? ext.call("raise_value_error", [`bad ${i}`]).then(
+            () => "resolved",
+            (error: Error) => error.message,
+          )
+        : ext.call("sync_add", [i, 1]),
+    );
+    const replies = await Promise.all(calls);
+    replies.forEach((reply, i) => {
+      if (i % 10 === 0) assert.match(String(reply), new RegExp(`bad ${i}`));
+      else assert.equal(reply, i + 1);
+    });
+  });
+});
