@@ -54,6 +54,12 @@ export const METRICS = [
   { key: "ext_to_host_median_us", label: "ext→host small call, median", unit: "µs", better: "lower" },
   { key: "ext_to_host_p99_us", label: "ext→host small call, p99", unit: "µs", better: "lower" },
   { key: "pipelined_calls_per_s", label: "pipelined throughput (5000 in flight)", unit: "calls/s", better: "higher" },
+  {
+    key: "pipelined_steady_calls_per_s",
+    label: "pipelined throughput, steady state (median of 5 bursts)",
+    unit: "calls/s",
+    better: "higher",
+  },
   { key: "warm_start_median_ms", label: "warm start to first reply, median of 5", unit: "ms", better: "lower" },
   { key: "idle_rss_mib", label: "idle RSS of extension process", unit: "MiB", better: "lower" },
   {
