@@ -141,11 +141,6 @@ class Outbox:
             self._flush_corked()
             self._corked = None
 
-    def _batchable(self) -> bool:
-        # Not while frames wait for their fds to be sent (fdchannel.py): a reply must not overtake them.
-        channel = self.fd_channel
-        return self._batch is not None and not self.closed and (channel is None or not channel.queued)
-
     def _flush_batch(self) -> None:
         texts, self._batch = self._batch, []
         if len(texts) > 1:
@@ -174,7 +169,14 @@ class Outbox:
             # The commonest replies need no tag, attachment or limit check (a str over the limits is not small: it
             # takes the general path): no Encoder.
             if t is not str or len(value) < _SMALL_STR:
-                if self._batchable() and (t is not str or value.isascii()):
+                # Batched only while no frame waits for its fds to be sent (fdchannel.py): a reply must not overtake it.
+                channel = self.fd_channel
+                if (
+                    self._batch is not None
+                    and (t is not str or value.isascii())
+                    and not self.closed
+                    and (channel is None or not channel.queued)
+                ):
                     # The reply's JSON text, as dumps() writes it (ASCII, so the batch needs no UTF-8 pass).
                     json = _quote(value) if t is str else repr(value) if t is int else _LITERALS[value]
                     self._batch.append(f'{{"k":"result","id":{cid},"value":{json}}}')

@@ -36,21 +36,24 @@ def never_suspends(code) -> bool:
     return not any(instruction.opname in _SUSPENDING for instruction in dis.get_instructions(code))
 
 
+NOT_STRAIGHT = object()  # run()'s answer for a coroutine that may wait: it needs a task
+
+
 class StraightCoroutines:
     """The verdict per code object, worked out once; and the one-step run."""
 
     def __init__(self) -> None:
         self._verdicts = {}  # code object -> bool
 
-    def applies(self, coro) -> bool:
+    def run(self, coro):
+        """The coroutine's return value if it cannot wait (its exception propagates; RuntimeError if it suspended
+        after all), else NOT_STRAIGHT, with the coroutine untouched."""
         code = coro.cr_code
         verdict = self._verdicts.get(code)
         if verdict is None:
             verdict = self._verdicts[code] = never_suspends(code)
-        return verdict
-
-    def run(self, coro):
-        """The coroutine's return value (its exception propagates). RuntimeError if it suspended after all."""
+        if not verdict:
+            return NOT_STRAIGHT
         try:
             contextvars.copy_context().run(coro.send, None)
         except StopIteration as done:
