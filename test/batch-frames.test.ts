@@ -4,8 +4,10 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
+import fc from "fast-check";
 import { ProtocolError, type Extension } from "../src/index.js";
 import { encodeFrame, FrameDecoder } from "../src/rpc/framing.js";
+import { parseMessage } from "../src/rpc/messages.js";
 import { Outbox } from "../src/rpc/outbox.js";
 import { fixture, makeManager } from "./helpers.js";
 import { peerPair, services } from "./rpc-helpers.js";
@@ -127,6 +129,49 @@ describe("two peers that read batches", () => {
     assert.equal(failures.length, 1);
     assert.match(failures[0]!.message, /batch: "event" messages cannot be batched/);
     pair.a.close();
+  });
+});
+
+describe("the host's check of a batch", () => {
+  const inner = fc.oneof(
+    fc.record(
+      {
+        k: fc.constantFrom("call", "result", "error", "event", "batch", "cancel", "item"),
+        id: fc.integer({ min: -1, max: 3 }),
+        target: fc.constant("svc"),
+        method: fc.constantFrom("echo", "boom"),
+        args: fc.array(fc.jsonValue(), { maxLength: 2 }),
+        value: fc.jsonValue(),
+        error: fc.oneof(fc.record({ type: fc.string(), message: fc.string() }), fc.jsonValue()),
+        x: fc.constant(1),
+        f: fc.integer({ min: 0, max: 2 }),
+        m: fc.jsonValue(),
+      },
+      { requiredKeys: ["k"] },
+    ),
+    fc.jsonValue(),
+  );
+
+  it("accepts only batches of plain calls, results and errors, and refuses anything else as a ProtocolError", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.array(inner, { maxLength: 5 }), fc.jsonValue()), (m) => {
+        let parsed;
+        try {
+          parsed = parseMessage({ k: "batch", m });
+        } catch (err) {
+          assert.ok(err instanceof ProtocolError, String(err));
+          return;
+        }
+        assert.equal(parsed.k, "batch");
+        const messages = (parsed as { m: Record<string, unknown>[] }).m;
+        assert.ok(messages.length >= 1);
+        for (const message of messages) {
+          assert.ok(["call", "result", "error"].includes(message.k as string));
+          assert.ok(message.x === undefined && message.a === undefined && message.f === undefined);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -105,7 +105,37 @@ if st is not None:
 
     WIRE = st.recursive(LEAF, _tagged, max_leaves=6)
     FIELD = st.recursive(LEAF, _tagged, max_leaves=3)  # the many fields of a header stay small: generation is the cost
-    KINDS = ["call", "result", "error", "cancel", "release", "event", "hello", "init", "ready", "fatal", "shutdown"]
+    KINDS = [
+        "call",
+        "result",
+        "error",
+        "cancel",
+        "release",
+        "event",
+        "hello",
+        "init",
+        "ready",
+        "fatal",
+        "shutdown",
+        "batch",
+    ]
+    # Messages inside a batch: mostly near-valid plain ones, with the fields a batch must refuse mixed in.
+    BATCHED = st.one_of(
+        st.fixed_dictionaries(
+            {"k": st.sampled_from(["call", "result", "error", "event", "batch", "cancel"]), "id": st.integers(0, 3)},
+            optional={
+                "target": st.just("svc"),
+                "method": st.sampled_from(["echo", "boom"]),
+                "args": st.lists(LEAF, max_size=2),
+                "value": LEAF,
+                "error": FIELD,
+                "x": st.just(1),
+                "f": st.integers(0, 2),
+                "m": FIELD,
+            },
+        ),
+        FIELD,
+    )
     HEADER = st.one_of(
         st.fixed_dictionaries(
             {"k": st.one_of(st.sampled_from(KINDS), FIELD)},
@@ -125,7 +155,12 @@ if st is not None:
                 "fns": FIELD,
                 "segs": FIELD,
                 "cudaExports": FIELD,
+                "m": FIELD,
             },
+        ),
+        st.fixed_dictionaries(
+            {"k": st.just("batch"), "m": st.one_of(st.lists(BATCHED, max_size=4), FIELD)},
+            optional={"f": st.integers(0, 1), "a": st.just([])},
         ),
         st.fixed_dictionaries(
             {
