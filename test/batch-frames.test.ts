@@ -163,7 +163,7 @@ describe("the host's check of a batch", () => {
           return;
         }
         assert.equal(parsed.k, "batch");
-        const messages = (parsed as { m: Record<string, unknown>[] }).m;
+        const messages = (parsed as unknown as { m: Record<string, unknown>[] }).m;
         assert.ok(messages.length >= 1);
         for (const message of messages) {
           assert.ok(["call", "result", "error"].includes(message.k as string));
