@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import unittest
 
-from pyisolate._guest.straight import never_suspends
+from pyisolate._guest.straight import NOT_STRAIGHT, StraightCoroutines, never_suspends
 
 from .peers import PeerPair
 
@@ -99,6 +99,19 @@ class StraightCallsTest(unittest.IsolatedAsyncioTestCase):
                 await asyncio.gather(*(pair.host.call("extension", "waits", [i]) for i in range(50))),
                 [i + 1 for i in range(50)],
             )
+
+
+class MisjudgedTest(unittest.IsolatedAsyncioTestCase):
+    async def test_a_coroutine_judged_straight_that_suspends_fails_once_then_gets_a_task(self):
+        straight = StraightCoroutines()
+        straight._verdicts[_awaits.__code__] = True  # a wrong verdict, as a bytecode the list misses would give
+        coro = _awaits(1)
+        with self.assertRaisesRegex(RuntimeError, "suspended although its code has no suspension point"):
+            straight.run(coro)
+        self.assertIsNone(coro.cr_frame, "the suspended coroutine was closed")
+        later = _awaits(2)
+        self.assertIs(straight.run(later), NOT_STRAIGHT)
+        later.close()
 
 
 class BytecodeTest(unittest.TestCase):

@@ -60,4 +60,6 @@ class StraightCoroutines:
             return done.value
         self._verdicts[coro.cr_code] = False  # not straight after all: its next calls get a task
         coro.close()
-        raise RuntimeError(f"{coro.__qualname__} waited although its code has no suspension point; call it again")
+        raise RuntimeError(
+            f"{coro.__qualname__} suspended although its code has no suspension point; later calls get a task"
+        )
