@@ -57,6 +57,36 @@ class BytesByMemfdTest(unittest.TestCase):
         self.assertEqual(value, {"$bytes": 0})
         self.assertEqual(enc.fds, [])
 
+    def test_a_pooled_memfd_is_closed_on_the_decoding_thread_and_a_sealed_one_of_its_size_by_a_helper_thread(self):
+        # The host's pool: larger than the value, sealed against shrinking, growing and new seals, not writing. Its
+        # pages stay with the host, so closing it frees nothing and needs no thread; a sealed one's last close does.
+        size = 8 * 1024 * 1024
+        pooled = os.memfd_create("pool", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        os.ftruncate(pooled, 2 * size)
+        os.pwrite(pooled, b"\x07" * size, 0)
+        fcntl.fcntl(pooled, bytes_fd.F_ADD_SEALS, bytes_fd.F_SEAL_SHRINK | bytes_fd.F_SEAL_GROW | bytes_fd.F_SEAL_SEAL)
+        kept = os.dup(pooled)  # what the host holds
+        sealed = bytes_fd.write_memfd(b"\x09" * size)
+        started = []
+        real = bytes_fd.threading.Thread
+
+        class Recording(real):
+            def start(self):
+                started.append(self.name)
+                super().start()
+
+        bytes_fd.threading.Thread = Recording
+        try:
+            self.assertEqual(decode({"$bytes": {"fd": 0, "size": size}}, [pooled]), b"\x07" * size)
+            with self.assertRaises(OSError):  # closed already, here
+                os.fstat(pooled)
+            self.assertEqual(started, [])
+            self.assertEqual(decode({"$bytes": {"fd": 0, "size": size}}, [os.dup(sealed.fd)]), b"\x09" * size)
+            self.assertEqual(started, ["pyisolate-close"])
+        finally:
+            bytes_fd.threading.Thread = real
+            os.close(kept)
+
     def test_an_unsealed_memfd_a_pipe_a_short_one_and_a_missing_fd_are_refused(self):
         unsealed = os.memfd_create("t", os.MFD_CLOEXEC)
         os.ftruncate(unsealed, 16)

@@ -2,6 +2,7 @@
 
 import { readSync, writeSync } from "node:fs";
 import { ProtocolError } from "../errors.js";
+import { BytesPool } from "./bytes-pool.js";
 
 /** F_SEAL_SEAL: no seal can be added after it. */
 export const F_SEAL_SEAL = 0x0001;
@@ -31,6 +32,9 @@ export interface BytesFdNative {
   closeFd(fd: number): void;
   /** A copy-on-write mapping of a memfd sealed against every change (an older prebuilt addon lacks it: we copy). */
   mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
+  /** A shared read/write mapping and its release (the pool's writes). */
+  mmap?(fd: number, size: number): ArrayBuffer;
+  munmap?(buffer: ArrayBuffer): boolean;
 }
 
 /** A connection's memfd path for bytes: from `threshold` bytes on, and at most `maxBytes` received per frame. */
@@ -38,6 +42,32 @@ export interface BytesFd {
   threshold: number;
   maxBytes: number;
   native: BytesFdNative;
+  /** The connection's reusable memfds for its calls' bytes (bytes-pool.ts); absent: a fresh memfd per value. */
+  pool?: BytesPool;
+}
+
+/** `path` with a pool of its own for one connection (the pool needs `addSeals`, `mmap` and `munmap`). */
+export function withPool(path: BytesFd | undefined): BytesFd | undefined {
+  const { native } = path ?? {};
+  if (
+    path === undefined ||
+    native?.addSeals === undefined ||
+    native.mmap === undefined ||
+    native.munmap === undefined
+  ) {
+    return path;
+  }
+  const { mmap, munmap } = native;
+  return {
+    ...path,
+    pool: new BytesPool({
+      memfdCreate: (name, size, sealLater) => native.memfdCreate(name, size, sealLater),
+      addSeals: (fd, seals) => native.addSeals!(fd, seals),
+      closeFd: (fd) => native.closeFd(fd),
+      mmap: (fd, size) => mmap.call(native, fd, size),
+      munmap: (buffer) => munmap.call(native, buffer),
+    }),
+  };
 }
 
 /** A memfd holding a copy of `bytes`, sealed against writing, shrinking and growing; the caller owns the fd. */

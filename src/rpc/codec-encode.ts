@@ -30,7 +30,11 @@ class EncodeState implements EncodeContext {
   fds: number[] | undefined;
   holds: FdHold[] | undefined;
   tagged = false;
-  constructor(readonly codec: CodecParts) {}
+  /** `callId`: the frame is call `callId`, whose answer brings pooled memfds back (bytes-pool.ts). */
+  constructor(
+    readonly codec: CodecParts,
+    readonly callId?: number,
+  ) {}
 
   addFd(fd: number, hold?: FdHold): number {
     this.tagged = true;
@@ -64,13 +68,15 @@ class EncodeState implements EncodeContext {
   bytes(bytes: Uint8Array): unknown {
     const path = this.codec.bytesFd;
     if (path === undefined || bytes.byteLength < path.threshold) return { $bytes: this.attach(bytes) };
+    const lent = this.callId === undefined ? undefined : path.pool?.lend(bytes, this.callId);
+    if (lent !== undefined) return { $bytes: { fd: this.addFd(lent.fd, lent.hold), size: bytes.byteLength } };
     const fd = writeMemfd(bytes, path.native);
     return { $bytes: { fd: this.addFd(fd, closeWhenSent(fd, path.native)), size: bytes.byteLength } };
   }
 }
 
-export function encodeValue(codec: CodecParts, value: unknown, root: string): EncodedValue {
-  const state = new EncodeState(codec);
+export function encodeValue(codec: CodecParts, value: unknown, root: string, callId?: number): EncodedValue {
+  const state = new EncodeState(codec, callId);
   let encoded: unknown;
   try {
     encoded = walk(value, state, 0);
@@ -94,8 +100,9 @@ export function encodeCallValues(
   codec: CodecParts,
   args: unknown[],
   kw: Record<string, unknown>,
+  callId?: number,
 ): EncodedValue & { kw: unknown } {
-  const state = new EncodeState(codec);
+  const state = new EncodeState(codec, callId);
   let encodedArgs: unknown;
   let encodedKw: unknown;
   let root = "args";

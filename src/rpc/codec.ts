@@ -50,18 +50,19 @@ export class Codec implements CodecParts {
   /**
    * Encodes `value` for the wire. The result's `value` is `value` itself when nothing needed a change.
    * Throws TypeError naming the type and where it sits (`root` names the value itself in that path, e.g.
-   * "cannot send a Date at args[1].when").
+   * "cannot send a Date at args[1].when"). `callId`: the value is call `callId`'s arguments, so its large bytes may
+   * ride in the connection's pooled memfds until the call is answered.
    */
-  encode(value: unknown, root = "value"): EncodedValue {
-    return encodeValue(this, value, root);
+  encode(value: unknown, root = "value", callId?: number): EncodedValue {
+    return encodeValue(this, value, root, callId);
   }
 
   /**
    * Encodes a call's `args` and keyword arguments `kw` (names already checked) as one frame's values: tags in
    * either share its attachments and fds. Refusals name `args[i]...` or `kwargs.name...`.
    */
-  encodeCall(args: unknown[], kw: Record<string, unknown>): EncodedValue & { kw: unknown } {
-    return encodeCallValues(this, args, kw);
+  encodeCall(args: unknown[], kw: Record<string, unknown>, callId?: number): EncodedValue & { kw: unknown } {
+    return encodeCallValues(this, args, kw, callId);
   }
 
   /**

@@ -178,7 +178,8 @@ type ValueMessage =
 /**
  * Frames `message` with `value` encoded into its field `key` (setting `x` when tags were produced); `root` names
  * the value in refusal messages. If the value cannot be sent, the callables it exported are forgotten and the
- * TypeError is thrown. With keyword arguments `kw` (a call), args and kw are encoded as one frame's values.
+ * TypeError is thrown. With keyword arguments `kw` (a call), args and kw are encoded as one frame's values. `lendTo`:
+ * the frame is that call's, answered by a `result` or `error` (its large bytes may ride in pooled memfds).
  */
 export function encodeMessage(
   codec: Codec,
@@ -188,11 +189,12 @@ export function encodeMessage(
   value: unknown,
   root: string = key,
   kw?: Record<string, unknown>,
+  lendTo?: number,
 ): FrameChunks {
   const mark = callables.mark;
   try {
     const encoded: EncodedValue & { kw?: unknown } =
-      kw === undefined ? codec.encode(value, root) : codec.encodeCall(value as unknown[], kw);
+      kw === undefined ? codec.encode(value, root, lendTo) : codec.encodeCall(value as unknown[], kw, lendTo);
     const framed: Record<string, unknown> = { ...message, [key]: encoded.value };
     if (kw !== undefined) framed.kw = encoded.kw;
     if (encoded.tagged) framed.x = 1;

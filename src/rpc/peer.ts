@@ -2,7 +2,7 @@
 
 import type { Duplex } from "node:stream";
 import { CallAbortedError, ExtensionClosedError, ProtocolError, RemoteError } from "../errors.js";
-import type { BytesFd } from "./bytes-fd.js";
+import { withPool, type BytesFd } from "./bytes-fd.js";
 import { CallableTables } from "./callables.js";
 import { Codec, MAX_DEPTH } from "./codec.js";
 import type { FdChannel } from "./fd-channel.js";
@@ -115,7 +115,7 @@ export class RpcPeer {
     this.codec = new Codec({
       kinds: options.kinds,
       callables: this.callables,
-      bytesFd: options.fdChannel && options.bytesFd,
+      bytesFd: withPool(options.fdChannel && options.bytesFd),
     });
     for (const kind of options.kinds ?? [])
       kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
@@ -238,6 +238,7 @@ export class RpcPeer {
     this.streams.close(error);
     this.stream.destroy();
     this.options.fdChannel?.close();
+    this.codec.bytesFd?.pool?.close();
   }
 
   [Symbol.dispose](): void {
@@ -258,6 +259,7 @@ export class RpcPeer {
       : `call ${call.describe()} was aborted`;
     const cause = reason ?? new DOMException(`timed out after ${call.timeoutMs} ms`, "TimeoutError");
     call.reject(new CallAbortedError(message, { cause, timedOut }));
+    this.codec.bytesFd?.pool?.abandoned(call.id);
     this.writeFrame({ k: "cancel", id: call.id });
   };
 
@@ -299,7 +301,7 @@ export class RpcPeer {
       else {
         const message =
           fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
-        chunks = encodeMessage(this.codec, this.callables, message, "args", args, "args", kw);
+        chunks = encodeMessage(this.codec, this.callables, message, "args", args, "args", kw, id);
       }
     } catch (err) {
       return Promise.reject(err);
@@ -405,12 +407,14 @@ export class RpcPeer {
         return this.incoming.invoke(msg, args as unknown[], kw as Record<string, unknown>);
       }
       case "result": {
+        this.codec.bytesFd?.pool?.answered(msg.id);
         const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "result");
         const call = this.settle(msg.id);
         if (call === undefined) return this.streams.end(msg.id);
         return call.resolve(value === undefined ? null : value);
       }
       case "error": {
+        this.codec.bytesFd?.pool?.answered(msg.id);
         const call = this.settle(msg.id);
         if (call === undefined) return this.streams.end(msg.id, new RemoteError(msg.error));
         return call.reject(new RemoteError(msg.error));

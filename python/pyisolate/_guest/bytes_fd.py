@@ -69,14 +69,22 @@ def read_memfd(fd: int, size: int) -> bytes:
 
 def release(fd: int, size: int) -> None:
     """Closes a received memfd of `size` bytes. The last close of a large one frees its pages (about 7 ms for 50 MB):
-    a short-lived thread does that while this one carries on with the call (os.close releases the GIL)."""
-    if size >= fresh_bytes.MIN_SIZE:
+    a short-lived thread does that while this one carries on with the call (os.close releases the GIL). A memfd not
+    sealed against writing is one of the host's pool (it keeps it): closing it frees nothing."""
+    if size >= fresh_bytes.MIN_SIZE and _sealed_against_writing(fd):
         try:
             threading.Thread(target=_close_quietly, args=(fd,), name="pyisolate-close", daemon=True).start()
             return
         except RuntimeError:  # no thread to be had (a process limit): close it here
             pass
     _close_quietly(fd)
+
+
+def _sealed_against_writing(fd: int) -> bool:
+    try:
+        return bool(fcntl.fcntl(fd, F_GET_SEALS) & F_SEAL_WRITE)
+    except OSError:
+        return False
 
 
 def _close_quietly(fd: int) -> None:
