@@ -13,6 +13,7 @@ import {
   type ExtensionOptions,
 } from "../src/index.js";
 import { describe, descendants, runsMarker, usage, type Usage } from "./resilience-soak-proc.js";
+import { POOL_IDLE_MS } from "../src/rpc/bytes-pool.js";
 
 export type { Usage } from "./resilience-soak-proc.js";
 
@@ -278,6 +279,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   // Killed extensions came back by policy: each one serves again.
   const after = await Promise.allSettled(exts.map((ext) => ext.call("echo", ["after"], { timeoutMs: 30_000 })));
   report.servingAfter = after.filter((r) => r.status === "fulfilled" && r.value === "after").length;
+  // The bytes pools keep their memfds (and the host's mappings of them) until idle for POOL_IDLE_MS: held, not leaked.
+  await sleep(2 * POOL_IDLE_MS + 200);
   await quiesce();
   report.end = usage();
 
