@@ -3,14 +3,22 @@
 
 import asyncio
 import gc
+import itertools
+import json
+import os
+import types
 import unittest
 
 from pyisolate import ProxiedSingleton
 from pyisolate._guest import context
+from pyisolate._guest.outbox import Outbox
+from pyisolate._guest.peer import Peer
 from pyisolate._guest.service_stream import ServiceStream
 from pyisolate._guest.singleton import singleton_scope
 
-from .peers import PeerPair
+from .peers import CaptureTransport, PeerPair
+
+VECTORS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "vectors", "frames.json"))
 
 
 class Chat:
@@ -168,6 +176,20 @@ class ServiceStreamTest(unittest.IsolatedAsyncioTestCase):
                         await chat.ping()  # a plain method is a call: the host's Chat has no ping
             finally:
                 context.set_peer(None)
+
+
+class ServiceStreamVectorTest(unittest.TestCase):
+    def test_the_first_read_writes_the_shared_vector_bytes(self):
+        with open(VECTORS, encoding="utf-8") as f:
+            vector = next(v for v in json.load(f) if v["name"] == "call_service_stream")
+        transport = CaptureTransport()
+        peer = types.SimpleNamespace(
+            _closed=None, _call_ids=itertools.count(17), _consuming={}, _out=Outbox(transport, 1 << 30)
+        )
+        stream = object()
+        cid = Peer._open_service_stream(peer, stream, "Chat", "generate", ("hi", 3), {"upper": True}, 16)
+        self.assertEqual((cid, peer._consuming), (17, {17: stream}))
+        self.assertEqual(transport.data.hex(), vector["hex"])
 
 
 if __name__ == "__main__":
