@@ -14,7 +14,8 @@ from pyisolate._guest import context
 from pyisolate._guest.outbox import Outbox
 from pyisolate._guest.peer import Peer
 from pyisolate._guest.service_stream import ServiceStream
-from pyisolate._guest.singleton import singleton_scope
+from pyisolate._guest.singleton import RemoteObject, singleton_scope
+from pyisolate._guest.streams import HostStream
 
 from .peers import CaptureTransport, PeerPair
 
@@ -176,6 +177,34 @@ class ServiceStreamTest(unittest.IsolatedAsyncioTestCase):
                         await chat.ping()  # a plain method is a call: the host's Chat has no ping
             finally:
                 context.set_peer(None)
+
+    async def test_a_remote_object_streams_the_methods_its_type_writes_as_generators(self):
+        async with PeerPair() as pair:
+            await _served(pair)
+
+            class ChatType:
+                async def generate(self, prompt, n=None):
+                    yield prompt
+
+            context.set_peer(pair.guest)
+            try:
+                chat = RemoteObject(ChatType, "Chat")
+                self.assertEqual([x async for x in chat.generate("r", 2)], ["r-0", "r-1"])
+            finally:
+                context.set_peer(None)
+
+    async def test_a_host_stream_closed_before_its_first_read_is_released_at_once(self):
+        async with PeerPair() as pair:
+            released = []
+            pair.guest._proxies._send_release = released.extend
+            stream = HostStream(pair.guest, 5)
+            await stream.aclose()
+            await _settle()
+            self.assertEqual(released, [5], "the host may forget the iterable now, not when the stream is collected")
+            del stream
+            gc.collect()
+            await _settle()
+            self.assertEqual(released, [5], "and only once")
 
 
 class ServiceStreamVectorTest(unittest.TestCase):
