@@ -128,6 +128,13 @@ describe("a host service streams to Python", () => {
     await waitFor(() => chat.ended.get("task") === "return", 5000, "return() after the task's cancel");
   });
 
+  it("an extension method may return the stream to a host that streams it; leaving it closes the service's iterator", async () => {
+    const items: unknown[] = [];
+    for await (const item of ext.stream("relay", ["relay"], { window: 2 })) if (items.push(item) === 5) break;
+    assert.deepEqual(items, [0, 1, 2, 3, 4]);
+    await waitFor(() => chat.ended.get("relay") === "return", 5000, "return() through the extension");
+  });
+
   it("an error thrown mid-stream reaches Python after the items before it, as the same type", async () => {
     assert.deepEqual(await ext.call("failing", [2, "TypeError"]), [[0, 1], "TypeError", "bad item after 2"]);
     const [items, type, message] = (await ext.call("failing", [1, "QuotaError"])) as [number[], string, string];
