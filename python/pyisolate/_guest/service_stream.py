@@ -55,7 +55,7 @@ class ServiceStream:
     def __init__(self, peer, target: str, method: str, args, kwargs) -> None:
         self._reader = _ServiceReader(peer, target, method, args, kwargs)
         self._what = f"{target}.{method}"
-        weakref.finalize(self, _dropped, self._reader)
+        weakref.finalize(self, _dropped, self._reader).atexit = False  # at exit the connection goes anyway
 
     def __repr__(self) -> str:
         return f"<ServiceStream {self._what}>"
