@@ -70,7 +70,7 @@ export class OutgoingStreams {
     return this.running.size;
   }
 
-  /** Runs stream `id` on `source`; a promise of one (a service method's result) is awaited first, as a cancel may. */
+  /** Runs stream `id` on `source`, or on what a promise of one resolves to (a cancel meanwhile still closes that). */
   start(id: number, source: StreamSource | Promise<StreamSource>, window: number): void {
     const producer = new Producer(id, window);
     this.running.set(id, producer);

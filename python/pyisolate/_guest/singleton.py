@@ -171,11 +171,15 @@ class RemoteObject:
         if getattr(attr, "_is_local_execution", False):
             return types.MethodType(attr, self)
         object_id = self._object_id
+        if streams(attr):  # written as a generator: a stream of the host's object, read with `async for`
 
-        def method(*args, **kwargs):
-            if streams(attr):
+            def method(*args, **kwargs):
                 return ServiceStream(current_peer(), object_id, name, args, kwargs)
-            return current_peer().call(object_id, name, args, kwargs)
+
+        else:
+
+            def method(*args, **kwargs):
+                return current_peer().call(object_id, name, args, kwargs)
 
         method.__name__ = name
         return method
