@@ -30,6 +30,8 @@ const PATTERNS = [
   /^pool-.*\.test\.ts$/,
   /^bytes-.*\.test\.ts$/,
   /^stream.*\.test\.ts$/,
+  /^svcstream.*\.test\.ts$/,
+  /^init-.*\.test\.ts$/,
   /^tcp-.*\.test\.ts$/,
   /^native-output.*\.test\.ts$/,
   /^native-pkg-prune\.test\.ts$/,

@@ -14,8 +14,9 @@ import { buildLaunchCommand } from "./process/launch.js";
 import { buildCleanEnv } from "./process/clean-env.js";
 import type { SandboxLaunch, VenvActivation } from "./sandbox/prepare.js";
 import type { SandboxInfo } from "./sandbox/types.js";
-import { PROTOCOL_VERSION, type ReadyMessage } from "./rpc/protocol.js";
+import type { ReadyMessage } from "./rpc/protocol.js";
 import { guestControl } from "./lifecycle/guest-control.js";
+import { buildInit } from "./lifecycle/init-message.js";
 import { RpcPeer } from "./rpc/peer.js";
 import { resolveLimits, type ProtocolLimits } from "./rpc/limits.js";
 import { TensorLink, type TensorTransportOption } from "./tensor/link.js";
@@ -292,23 +293,17 @@ export async function startSession(
     onControl: guestControl(name, {
       event: (event, payload) => hooks.event(event, payload),
       init: (step) => {
-        peer!.send({
-          k: "init",
-          v: PROTOCOL_VERSION,
-          name,
-          modulePath: input.modulePath,
-          extensionClass: input.extensionClass ?? null,
-          tensors: tensors.init,
-          limits: {
-            maxFrameBytes: limits.maxFrameBytes,
-            maxHeaderBytes: limits.maxHeaderBytes,
-            maxAttachments: limits.maxAttachments,
-            maxFdsPerFrame: limits.maxFdsPerFrame,
-          },
-          services: input.serviceNames(),
-          inferenceMode: input.inferenceMode,
-          batch: true,
-        });
+        peer!.send(
+          buildInit({
+            name,
+            modulePath: input.modulePath,
+            extensionClass: input.extensionClass,
+            tensors: tensors.init,
+            limits,
+            services: input.serviceNames(),
+            inferenceMode: input.inferenceMode,
+          }),
+        );
         if (step.batch) peer!.enableBatches();
         pythonVersion = step.python;
         // Without a PID namespace the pid it reports is a host pid: ext.pid names the Python process, not its supervisor.

@@ -8,7 +8,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { RayJobsClient } from "../src/ray/jobs-client.js";
+import { after } from "node:test";
+import type { ExtensionManager } from "../src/index.js";
+import { RayJobsClient } from "../src/ray/jobs-client.js";
+import { makeManager } from "./helpers.js";
 
 const run = promisify(execFile);
 
@@ -318,4 +321,19 @@ export async function jobsLeftAfterWait(client: RayJobsClient): Promise<string[]
   while (Date.now() < deadline && (await unendedJobs(client)).length)
     await new Promise((resolve) => setTimeout(resolve, 250));
   return unendedJobs(client);
+}
+
+/**
+ * Inside a Ray test file's suite: a Jobs client and a manager placed on the file's cluster (`started`), closed with the
+ * cluster after the suite.
+ */
+export function onRayCluster(started: RayTestCluster | string): { client: RayJobsClient; manager: ExtensionManager } {
+  const cluster = started as RayTestCluster;
+  const client = new RayJobsClient(cluster.address);
+  const manager = makeManager({ cluster: { ray: { address: cluster.address, pollMs: 200 } } });
+  after(async () => {
+    await manager.close();
+    await cluster.stop();
+  });
+  return { client, manager };
 }

@@ -4,11 +4,10 @@
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ExtensionCrashedError } from "../src/index.js";
-import { RayJobsClient } from "../src/ray/jobs-client.js";
-import { fixture, makeManager } from "./helpers.js";
-import { jobsLeftAfterWait, startRayCluster, type RayTestCluster } from "./ray-helpers.js";
+import { fixture } from "./helpers.js";
+import { jobsLeftAfterWait, onRayCluster, startRayCluster } from "./ray-helpers.js";
 
 const started = await startRayCluster();
 const skip = typeof started === "string" ? started : false;
@@ -52,13 +51,7 @@ const alive = (pid: number) => {
 };
 
 describe("a frozen node on a two-node Ray cluster", { skip }, () => {
-  const cluster = started as RayTestCluster;
-  const client = new RayJobsClient(cluster.address);
-  const manager = makeManager({ cluster: { ray: { address: cluster.address, pollMs: 200 } } });
-  after(async () => {
-    await manager.close();
-    await cluster.stop();
-  });
+  const { client, manager } = onRayCluster(started);
 
   it("rejects a call in flight within 5 s of its guest freezing, stops the job and restarts on a fresh one", async (t) => {
     const ext = await manager.load({

@@ -3,23 +3,16 @@
 
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ExtensionCrashedError } from "../src/index.js";
-import { RayJobsClient } from "../src/ray/jobs-client.js";
-import { fixture, makeManager } from "./helpers.js";
-import { jobsLeftAfterWait, startRayCluster, type RayTestCluster } from "./ray-helpers.js";
+import { fixture } from "./helpers.js";
+import { jobsLeftAfterWait, onRayCluster, startRayCluster } from "./ray-helpers.js";
 
 const started = await startRayCluster();
 const skip = typeof started === "string" ? started : false;
 
 describe("a pool placed on a two-node Ray cluster", { skip }, () => {
-  const cluster = started as RayTestCluster;
-  const client = new RayJobsClient(cluster.address);
-  const manager = makeManager({ cluster: { ray: { address: cluster.address, pollMs: 200 } } });
-  after(async () => {
-    await manager.close();
-    await cluster.stop();
-  });
+  const { client, manager } = onRayCluster(started);
 
   it("runs one job per worker on the requested node, and a worker's crash rejects only its own call", async () => {
     const pool = await manager.pool({

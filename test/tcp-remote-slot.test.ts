@@ -1,27 +1,11 @@
 // The remote interface for the Ray side, with a "job" that is a local process: loadRemote() over a real slot.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, describe, it } from "node:test";
 import { ExtensionCrashedError, RemoteError } from "../src/index.js";
-import { RUNTIME_ROOT } from "../src/runtime-paths.js";
 import { loadRemote, type RemoteJob } from "../src/remote/slot.js";
-import { fixture, makeManager } from "./helpers.js";
-
-/** Starts `python -m pyisolate._guest.remote` here, as a Ray job would on its node. */
-function localJob(env: Record<string, string>): Promise<RemoteJob> {
-  const child = spawn(process.env.PYTHON ?? "python3", ["-m", "pyisolate._guest.remote"], {
-    cwd: RUNTIME_ROOT,
-    env: { PATH: process.env.PATH, PYTHONPATH: RUNTIME_ROOT, PYISOLATE_MODULE_PATH: fixture("echo_ext"), ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const tail: string[] = [];
-  child.stderr!.on("data", (d: Buffer) => tail.push(d.toString()));
-  const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderrTail: string[] }>(
-    (resolve) => child.once("close", (exitCode, signal) => resolve({ exitCode, signal, stderrTail: tail })),
-  );
-  return Promise.resolve({ pid: child.pid, exited, kill: () => child.kill("SIGKILL"), placement: { node: "local" } });
-}
+import { localJob } from "./remote-job.js";
+import { makeManager } from "./helpers.js";
 
 describe("loadRemote", () => {
   const manager = makeManager();

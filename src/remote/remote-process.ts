@@ -1,12 +1,14 @@
-// A remote job as an Extension's session sees a process: no local pid; killing it drops the connection and stops the
-// job; a guest given up by the liveness check says so in how it ended.
+// The SessionProcess of a remote session (remote-session.ts): the Ray job and its connection behind one interface.
 
 import type { TLSSocket } from "node:tls";
 import type { ExitInfo } from "../errors.js";
 import type { SessionProcess } from "../lifecycle/session.js";
 import type { RemoteJob } from "./remote-types.js";
 
-/** A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection. */
+/**
+ * A remote job as an Extension sees a process: no local pid; killing it stops the job and drops the connection; a
+ * guest given up by the liveness check says so in how it ended.
+ */
 export class RemoteProcess implements SessionProcess {
   readonly pid = undefined;
   hasExited = false;

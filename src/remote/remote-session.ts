@@ -4,13 +4,13 @@
 import { ExtensionCrashedError, ExtensionLoadError, SandboxUnavailableError } from "../errors.js";
 import { Extension } from "../extension.js";
 import { guestControl } from "../lifecycle/guest-control.js";
+import { buildInit } from "../lifecycle/init-message.js";
 import { HealthMonitor } from "../lifecycle/health.js";
 import { resolveRestartPolicy } from "../lifecycle/restart-policy.js";
 import type { GuestSession, SessionHooks } from "../lifecycle/session.js";
 import type { Logger } from "../logger.js";
 import { resolveLimits } from "../rpc/limits.js";
 import { RpcPeer } from "../rpc/peer.js";
-import { PROTOCOL_VERSION } from "../rpc/protocol.js";
 import { TensorLink } from "../tensor/link.js";
 import type { ClusterListener } from "./listener.js";
 import { HEARTBEAT_TOKEN_ENV } from "./auth.js";
@@ -114,7 +114,8 @@ async function remoteSession(
     const socket = await Promise.race([pending.accepted, gone, started]);
     const process = new RemoteProcess(job, socket);
     // Tensors by value: there is no fd channel across machines.
-    const tensors = new TensorLink("copy", name, resolveLimits(options.protocolLimits), undefined, CUDA_OVER_TCP);
+    const limits = resolveLimits(options.protocolLimits);
+    const tensors = new TensorLink("copy", name, limits, undefined, CUDA_OVER_TCP);
     let pythonVersion = "";
     let settle!: (
       error: Error | undefined,
@@ -129,7 +130,7 @@ async function remoteSession(
       resolveTarget: context.resolveService,
       caller: name,
       kinds: [tensors.codec()],
-      limits: resolveLimits(options.protocolLimits),
+      limits,
       // The connection often closes just before the job ends (a shutdown): give it the same grace as a local guest.
       // With our calls in flight it is a loss (a node, a network): they could never be answered, and the job's end
       // is known only by polling Ray, so the job is stopped at once and the calls fail within the 5 s.
@@ -144,16 +145,17 @@ async function remoteSession(
         event: (event, payload) => hooks.event(event, payload),
         init: (step) => {
           pythonVersion = step.python;
-          peer!.send({
-            k: "init",
-            v: PROTOCOL_VERSION,
-            name,
-            modulePath: options.modulePath,
-            extensionClass: options.extensionClass ?? null,
-            tensors: tensors.init,
-            services: context.serviceNames(),
-            batch: true,
-          });
+          peer!.send(
+            buildInit({
+              name,
+              modulePath: options.modulePath,
+              extensionClass: options.extensionClass,
+              tensors: tensors.init,
+              limits,
+              services: context.serviceNames(),
+              inferenceMode: false,
+            }),
+          );
           if (step.batch) peer!.enableBatches();
         },
         ready: (step) =>

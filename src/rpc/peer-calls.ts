@@ -8,6 +8,7 @@ import { encodeFrame } from "./framing.js";
 import { encodeMessage, type FrameChunks } from "./messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
 import { plainValueJson } from "./plain-json.js";
+import { serviceStreamSource } from "./service-stream.js";
 import type { OutgoingStreams } from "./stream-producer.js";
 import type { AnyFunction } from "./value-kind.js";
 
@@ -52,7 +53,7 @@ export class IncomingCalls {
    */
   invoke(msg: CallMessage, args: unknown[], kw?: Record<string, unknown>): void {
     const id = msg.id;
-    if (msg.stream !== undefined) return this.openStream(msg, msg.stream);
+    if (msg.stream !== undefined) return this.openStream(msg, msg.stream, args, kw);
     let result: unknown;
     try {
       let fn: AnyFunction | undefined;
@@ -92,15 +93,44 @@ export class IncomingCalls {
     }
   }
 
-  /** A stream call: only on an iterable we sent as `$iter` (once each), never on a service method or function. */
-  private openStream(msg: CallMessage, window: number): void {
-    const source = msg.fn === undefined ? undefined : this.context.callables.takeStream(msg.fn);
+  /** A stream call: on an iterable we sent as `$iter` (once each), or on a granted service's method; never on a function. */
+  private openStream(msg: CallMessage, window: number, args: unknown[], kw: Record<string, unknown> | undefined): void {
+    if (msg.fn === undefined) return this.openServiceStream(msg, window, args, kw);
+    const source = this.context.callables.takeStream(msg.fn);
     if (source !== undefined) return this.context.streams.start(msg.id, source, window);
-    const reason =
-      msg.fn === undefined
-        ? `${JSON.stringify(msg.target)}.${JSON.stringify(msg.method)} cannot be streamed: only iterables the host sent can`
-        : `no stream with id ${msg.fn} (streamed already, released, or never sent)`;
+    const reason = `no stream with id ${msg.fn} (streamed already, released, or never sent)`;
     this.replyError(msg.id, new WireRefusal("LookupError", reason), false);
+  }
+
+  /**
+   * A stream call on `target.method` (docs/streams.md, Streams from host services): the method runs as the caller's,
+   * and the items come from the async iterable or generator it returns; anything else ends the stream with a TypeError.
+   */
+  private openServiceStream(
+    msg: CallMessage,
+    window: number,
+    args: unknown[],
+    kw: Record<string, unknown> | undefined,
+  ): void {
+    let found: { self: object; fn: AnyFunction };
+    try {
+      found = serviceMethod(this.context.resolveTarget, msg.target, msg.method);
+    } catch (err) {
+      return this.replyError(msg.id, err, false);
+    }
+    if (kw !== undefined && hasOwnNames(kw)) args.push(kw);
+    const { self, fn } = found;
+    const what = `${msg.target}.${msg.method}`;
+    const start = () =>
+      this.context.streams.start(
+        msg.id,
+        serviceStreamSource(() => fn.apply(self, args), what),
+        window,
+      );
+    const caller = this.context.caller;
+    // The producer starts inside the caller's context, so the method and every step of its iterator see it.
+    if (caller === undefined) start();
+    else runAsCaller(caller, start);
   }
 
   /** Sends the `result` of call `id`; an async call's reply is dropped when it was cancelled meanwhile. */
@@ -132,6 +162,21 @@ export class WireRefusal extends Error {
   ) {
     super(message);
   }
+}
+
+/** The service `target` and its public method `name`, or a WireRefusal (LookupError, AttributeError) saying which is missing. */
+export function serviceMethod(
+  resolveTarget: ((target: string) => object | undefined) | undefined,
+  target: string | undefined,
+  name: string | undefined,
+): { self: object; fn: AnyFunction } {
+  const self = target === undefined ? undefined : resolveTarget?.(target);
+  if (self === null || (typeof self !== "object" && typeof self !== "function"))
+    throw new WireRefusal("LookupError", `no service named ${JSON.stringify(target)}`);
+  const fn = name === undefined ? undefined : lookupMethod(self, name);
+  if (fn === undefined)
+    throw new WireRefusal("AttributeError", `${JSON.stringify(target)} has no public method ${JSON.stringify(name)}`);
+  return { self, fn };
 }
 
 /** Members every object inherits; never callable remotely, even when a class overrides them. */

@@ -42,7 +42,7 @@ export interface InitMessage {
   modulePath: string;
   extensionClass: string | null;
   /** How tensors travel (absent: copies only); see docs/tensors.md. */
-  tensors?: { transport: "shm" | "copy"; fd?: number };
+  tensors?: { transport: "shm" | "copy"; fd?: number; bytesFd?: number };
   /** The host's limits on the frames it reads (docs/protocol.md, Limits), so the guest refuses first. */
   limits?: { maxFrameBytes: number; maxHeaderBytes: number; maxAttachments: number; maxFdsPerFrame: number };
   /** The host services this extension may call now: their ProxiedSingletons are remote, the others local. */

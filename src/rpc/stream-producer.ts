@@ -70,7 +70,8 @@ export class OutgoingStreams {
     return this.running.size;
   }
 
-  start(id: number, source: StreamSource, window: number): void {
+  /** Runs stream `id` on `source`, or on what a promise of one resolves to (a cancel meanwhile still closes that). */
+  start(id: number, source: StreamSource | Promise<StreamSource>, window: number): void {
     const producer = new Producer(id, window);
     this.running.set(id, producer);
     void this.run(producer, source);
@@ -106,12 +107,12 @@ export class OutgoingStreams {
     }
   }
 
-  private async run(producer: Producer, source: StreamSource): Promise<void> {
+  private async run(producer: Producer, source: StreamSource | Promise<StreamSource>): Promise<void> {
     let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined;
     let failure: unknown;
     let finished = false;
     try {
-      iterator = iteratorOf(source);
+      iterator = iteratorOf(source instanceof Promise ? await source : source);
       while (!producer.cancelled) {
         if (producer.credit === 0) {
           await producer.sleep();

@@ -255,6 +255,13 @@ export function makeVectors(): FrameVector[] {
       raw: Uint8Array.of(1, 2),
     }),
     vector("credit", "the caller of stream call 15 read 8 items: 8 more may come", { k: "credit", id: 15, n: 8 }),
+    callVector(
+      "call_service_stream",
+      'guest to host: Chat().generate("hi", 3, upper=True) on the service "Chat", read as a stream of window 16',
+      { k: "call", id: 17, target: "Chat", method: "generate", stream: 16 },
+      ["hi", 3],
+      { upper: true },
+    ),
     vector(
       "call_iter",
       "a host async iterable as an argument: exported as stream 1, which the receiver reads with a stream call on fn 1",

@@ -348,6 +348,16 @@ class Peer:
         self._out.send({"k": P.CALL, "id": cid, "fn": stream_id, "stream": window}, "args", [])
         return cid
 
+    def _open_service_stream(self, stream, target: str, method: str, args, kwargs, window: int) -> int:
+        """Ask the host for the items of its service's `target.method(*args, **kwargs)`; returns the call's id."""
+        if self._closed is not None:
+            raise ConnectionError("cannot read a service stream: the connection is closed") from self._closed
+        cid = next(self._call_ids)
+        head = {"k": P.CALL, "id": cid, "target": target, "method": method, "stream": window}
+        self._out.send(head, "args", args, kwargs)
+        self._consuming[cid] = stream  # after the send: arguments that cannot be sent leave nothing behind
+        return cid
+
     def _grant(self, cid: int, n: int) -> None:
         if self._closed is None:
             self._out.send({"k": P.CREDIT, "id": cid, "n": n})

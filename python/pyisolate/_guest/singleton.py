@@ -9,6 +9,7 @@ import types
 
 from . import context
 from .context import current_peer
+from .service_stream import ServiceStream, streams
 
 
 def local_execution(func):
@@ -21,10 +22,25 @@ _REMOTE = "_pyisolate_remote"  # set in each class's own namespace when its inst
 
 
 def _remote_stub(name: str, original):
+    if streams(original):
+        return _stream_stub(name, original)
+
     # A remote singleton's method returns the call's awaitable (no extra coroutine frame); a local one's runs as written.
     def stub(self, *args, **kwargs):
         if type(self).__dict__.get(_REMOTE, False):
             return current_peer().call(type(self).get_remote_id(), name, args, kwargs)
+        return original(self, *args, **kwargs)
+
+    functools.update_wrapper(stub, original)
+    stub._is_remote_stub = True
+    return stub
+
+
+def _stream_stub(name: str, original):
+    # A method written as a generator streams: the remote one returns a ServiceStream (read with `async for`).
+    def stub(self, *args, **kwargs):
+        if type(self).__dict__.get(_REMOTE, False):
+            return ServiceStream(current_peer(), type(self).get_remote_id(), name, args, kwargs)
         return original(self, *args, **kwargs)
 
     functools.update_wrapper(stub, original)
@@ -69,7 +85,8 @@ class SingletonMetaclass(type):
 
     When its instance is made, a class becomes a stub for the host's service named get_remote_id() if the
     host provides that service to this extension: each public function not marked @local_execution then
-    returns an awaitable RPC call, whether it was written `async def` or `def`, and each public attribute
+    returns an awaitable RPC call, whether it was written `async def` or `def` (one written as a generator,
+    `def`/`async def` with `yield`, returns a ServiceStream to read with `async for`), and each public attribute
     annotated with a ProxiedSingleton subclass is set to that class's instance. Otherwise it stays an
     ordinary local singleton whose methods run as written (pyisolate 0.10 does the same). Keyword
     arguments travel as the call's `kw`: a JavaScript service method receives them as one extra
@@ -154,9 +171,15 @@ class RemoteObject:
         if getattr(attr, "_is_local_execution", False):
             return types.MethodType(attr, self)
         object_id = self._object_id
+        if streams(attr):  # written as a generator: a stream of the host's object, read with `async for`
 
-        def method(*args, **kwargs):
-            return current_peer().call(object_id, name, args, kwargs)
+            def method(*args, **kwargs):
+                return ServiceStream(current_peer(), object_id, name, args, kwargs)
+
+        else:
+
+            def method(*args, **kwargs):
+                return current_peer().call(object_id, name, args, kwargs)
 
         method.__name__ = name
         return method

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 import weakref
 
 from . import protocol as P
 from .errors import error_from_wire
 from .framing import ProtocolError
+from .stream_reader import StreamReader
 
 _END = object()
 _DRAIN_ABOVE = 1024 * 1024  # unflushed bytes past which a producer waits for the transport to drain
@@ -125,7 +125,7 @@ async def _close(it, is_async: bool) -> None:
         pass
 
 
-class HostStream:
+class HostStream(StreamReader):
     """A host async iterable or generator as an extension receives it ({"$iter": id}): an async iterator.
 
     The first `__anext__` asks the host for the items (a stream call); at most `window` wait here unread. Read
@@ -133,95 +133,22 @@ class HostStream:
     through an exception) tells the host to stop; an iterable never read is released when collected.
     """
 
-    window = 16
-
     def __init__(self, peer, stream_id: int) -> None:
-        self._peer = peer
+        super().__init__(peer)
         self._stream_id = stream_id
-        self._cid = None
-        self._queue = collections.deque()
-        self._waiter = None
-        self._end = None  # None, or (error or None)
-        self._granted = 0
-        self._received = 0
-        self._taken = 0
-        self._closed = False
         self._unused = weakref.finalize(self, peer._proxies.forget, stream_id)
-
-    def __aiter__(self):
-        return self
 
     def __repr__(self) -> str:
         return f"<HostStream {self._stream_id}>"
 
-    async def __anext__(self):
+    def abandon(self) -> None:
         if self._cid is None:
-            self._start()
-        if self._queue:
-            return self._take()
-        if self._closed:
-            raise StopAsyncIteration
-        if self._end is not None:
-            return self._finish()
-        self._waiter = self._peer._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-        if self._queue:
-            return self._take()
-        return self._finish()
+            self._unused()  # closed before its first read: released now (a finalize runs once)
+        super().abandon()
 
-    async def aclose(self) -> None:
-        """Stop reading: the host closes its iterator."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.clear()
-        self._unused.detach()
-        if self._cid is not None and self._end is None:
-            self._peer._cancel_stream(self._cid)
-
-    def _start(self) -> None:
+    def _open(self) -> int:
         self._unused.detach()  # the host forgets an iterable once it is streamed
-        self._granted = self.window
-        self._cid = self._peer._open_stream(self, self._stream_id, self.window)
-
-    def _take(self):
-        item = self._queue.popleft()
-        self._taken += 1
-        if self._end is None and self._taken >= max(1, self.window // 2):
-            self._peer._grant(self._cid, self._taken)
-            self._granted += self._taken
-            self._taken = 0
-        return item
-
-    def _finish(self):
-        error, self._end = self._end, (None,)
-        self._closed = True
-        if error[0] is not None:
-            raise error[0]
-        raise StopAsyncIteration
-
-    # -- fed by the peer -----------------------------------------------------------------------
-
-    def accept(self, value) -> None:
-        if self._received >= self._granted:
-            raise ProtocolError(f"item {self._cid}: more items than the {self._granted} granted")
-        self._received += 1
-        if self._closed:
-            return
-        self._queue.append(value)
-        self._wake()
-
-    def finish(self, error=None) -> None:
-        if self._end is None:
-            self._end = (error,)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        return self._peer._open_stream(self, self._stream_id, self.window)
 
 
 def end_error(msg: dict):
