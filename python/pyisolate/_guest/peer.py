@@ -223,7 +223,9 @@ class Peer:
                 self._out.error(cid, e)
                 return
         try:
-            result = self._resolve(msg)(*args, **kw) if kw else self._resolve(msg)(*args)
+            # check_message saw to it that a call without "fn" names its target and method as strings.
+            fn = self._targets.method(msg["target"], msg["method"]) if "fn" not in msg else self._resolve(msg)
+            result = fn(*args, **kw) if kw else fn(*args)
         except Exception as e:
             self._out.error(cid, e)
             return
