@@ -9,6 +9,8 @@ import { ProtocolError, type Extension } from "../src/index.js";
 import { encodeFrame, FrameDecoder } from "../src/rpc/framing.js";
 import { parseMessage } from "../src/rpc/messages.js";
 import { Outbox } from "../src/rpc/outbox.js";
+import { callKeysJson } from "../src/rpc/plain-json.js";
+import type { PlainMessage } from "../src/rpc/plain-runs.js";
 import { fixture, makeManager } from "./helpers.js";
 import { peerPair, services } from "./rpc-helpers.js";
 
@@ -27,24 +29,54 @@ function tappedOutbox(batching: boolean): { outbox: Outbox; headers: () => Promi
   return { outbox, headers: () => new Promise((resolve) => setImmediate(() => resolve(seen))) };
 }
 
-const result = (id: number, value: unknown): string => JSON.stringify({ k: "result", id, value });
+const result = (id: number, value: unknown): PlainMessage => ({ id, keys: undefined, json: JSON.stringify(value) });
+const call = (id: number, method: string, args: unknown[]): PlainMessage => ({
+  id,
+  keys: callKeysJson("svc", method, undefined),
+  json: JSON.stringify(args),
+});
+/** The messages a frame carried, one by one, as [kind, id]. */
+const spread = (header: Record<string, unknown>): [unknown, unknown][] => {
+  if (header.k === "results" || header.k === "calls")
+    return (header.ids as number[]).map((id) => [header.k === "results" ? "result" : "call", id]);
+  if (header.k === "batch") return (header.m as Record<string, unknown>[]).map((m) => [m.k, m.id]);
+  return [[header.k, header.id]];
+};
 
 describe("the outbox with batching on", () => {
-  it("sends the plain messages of one tick as one batch frame, in order", async () => {
+  it("sends the plain results of one tick as one results frame, in order", async () => {
     const { outbox, headers } = tappedOutbox(true);
     for (let id = 1; id <= 5; id++) outbox.pushPlain(result(id, id * 10));
-    const written = await headers();
-    assert.deepEqual(
-      written.map((h) => h.k),
-      ["batch"],
-    );
-    assert.deepEqual(
-      written[0]!.m,
-      [1, 2, 3, 4, 5].map((id) => ({ k: "result", id, value: id * 10 })),
-    );
+    assert.deepEqual(await headers(), [{ k: "results", ids: [1, 2, 3, 4, 5], values: [10, 20, 30, 40, 50] }]);
   });
 
-  it("closes the batch before any other frame, so that frames keep their order", async () => {
+  it("sends calls of one method as one calls frame, and a mixed run as one batch", async () => {
+    const { outbox, headers } = tappedOutbox(true);
+    outbox.pushPlain(call(1, "ping", [1]));
+    outbox.pushPlain(call(2, "ping", ["two", null]));
+    await headers();
+    outbox.pushPlain(call(3, "ping", []));
+    outbox.pushPlain(call(4, "pong", [4]));
+    outbox.pushPlain(result(9, true));
+    const written = await headers();
+    assert.deepEqual(written[0], {
+      k: "calls",
+      target: "svc",
+      method: "ping",
+      ids: [1, 2],
+      args: [[1], ["two", null]],
+    });
+    assert.deepEqual(written[1], {
+      k: "batch",
+      m: [
+        { k: "call", id: 3, target: "svc", method: "ping", args: [] },
+        { k: "call", id: 4, target: "svc", method: "pong", args: [4] },
+        { k: "result", id: 9, value: true },
+      ],
+    });
+  });
+
+  it("closes the run before any other frame, so that frames keep their order", async () => {
     const { outbox, headers } = tappedOutbox(true);
     outbox.pushPlain(result(1, 1));
     outbox.pushPlain(result(2, 2));
@@ -52,9 +84,16 @@ describe("the outbox with batching on", () => {
     outbox.pushPlain(result(3, 3));
     outbox.pushJson(JSON.stringify({ k: "cancel", id: 9 }));
     const written = await headers();
+    assert.deepEqual(written.flatMap(spread), [
+      ["result", 1],
+      ["result", 2],
+      ["event", undefined],
+      ["result", 3],
+      ["cancel", 9],
+    ]);
     assert.deepEqual(
-      written.map((h) => (h.k === "batch" ? (h.m as { id: number }[]).map((m) => m.id) : h.k)),
-      [[1, 2], "event", "result", "cancel"],
+      written.map((h) => h.k),
+      ["results", "event", "result", "cancel"],
     );
   });
 
@@ -73,24 +112,25 @@ describe("the outbox with batching on", () => {
     );
   });
 
-  it("starts a new batch frame past 60 KiB of messages", async () => {
+  it("starts a new frame past 60 KiB of messages", async () => {
     const { outbox, headers } = tappedOutbox(true);
     for (let id = 1; id <= 100; id++) outbox.pushPlain(result(id, "y".repeat(2000)));
     const written = await headers();
     assert.ok(written.length >= 3, `${written.length} frames`);
-    assert.ok(written.every((h) => h.k === "batch"));
+    assert.ok(written.every((h) => h.k === "results"));
     assert.deepEqual(
-      written.flatMap((h) => (h.m as { id: number }[]).map((m) => m.id)),
+      written.flatMap((h) => h.ids as number[]),
       Array.from({ length: 100 }, (_, i) => i + 1),
     );
   });
 
-  it("writes nothing as a batch while batching is off", async () => {
+  it("writes every plain message as its own frame while batching is off", async () => {
     const { outbox, headers } = tappedOutbox(false);
     for (let id = 1; id <= 3; id++) outbox.pushPlain(result(id, id));
+    outbox.pushPlain(call(4, "ping", [1]));
     assert.deepEqual(
       (await headers()).map((h) => h.k),
-      ["result", "result", "result"],
+      ["result", "result", "result", "call"],
     );
   });
 });
@@ -105,8 +145,8 @@ describe("two peers that read batches", () => {
       values,
       Array.from({ length: 200 }, (_, i) => 2 * i),
     );
-    assert.ok(pair.aToB.kinds().includes("batch"), "the calls went in batch frames");
-    assert.ok(pair.bToA.kinds().includes("batch"), "the results came back in batch frames");
+    assert.ok(pair.aToB.kinds().includes("calls"), "the calls went in runs");
+    assert.ok(pair.bToA.kinds().includes("results"), "the results came back in runs");
     pair.a.close();
     pair.b.close();
   });
@@ -170,6 +210,50 @@ describe("the host's check of a batch", () => {
           assert.ok(message.x === undefined && message.a === undefined && message.f === undefined);
         }
       }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("the host's check of a run of calls or results", () => {
+  it("accepts runs whose ids and entries line up, and refuses anything else as a ProtocolError", () => {
+    const ids = fc.oneof(
+      fc.array(fc.oneof(fc.integer({ min: -1, max: 9 }), fc.jsonValue()), { maxLength: 4 }),
+      fc.jsonValue(),
+    );
+    const entries = fc.oneof(
+      fc.array(fc.oneof(fc.array(fc.jsonValue(), { maxLength: 2 }), fc.jsonValue()), { maxLength: 4 }),
+      fc.jsonValue(),
+    );
+    const extras = fc.record(
+      { x: fc.constant(1), f: fc.constant(0), kw: fc.constant({}), stream: fc.constant(4) },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        ids,
+        entries,
+        extras,
+        fc.constantFrom("svc", 5),
+        (asCalls, ids, entries, extras, target) => {
+          const header = asCalls
+            ? { k: "calls", target, method: "m", ids, args: entries, ...extras }
+            : { k: "results", ids, values: entries, ...extras };
+          let parsed;
+          try {
+            parsed = parseMessage(header) as unknown as Record<string, unknown[]>;
+          } catch (err) {
+            assert.ok(err instanceof ProtocolError, String(err));
+            return;
+          }
+          const list = parsed[asCalls ? "args" : "values"]!;
+          assert.ok(Array.isArray(parsed.ids) && parsed.ids.length >= 1 && parsed.ids.length === list.length);
+          assert.ok(parsed.ids.every((id) => Number.isSafeInteger(id) && (id as number) >= 1));
+          if (asCalls) assert.ok(list.every((args) => Array.isArray(args)) && typeof target === "string");
+          assert.deepEqual(Object.keys(extras), []);
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -1,4 +1,5 @@
-"""Batch frames (docs/protocol.md#batches): calls that arrive in one batch, and the replies of one read leaving in one."""
+"""Batch, calls and results frames (docs/protocol.md#batches): calls that arrive together, and the plain replies of
+one read leaving in one frame."""
 
 from __future__ import annotations
 
@@ -79,9 +80,13 @@ class BatchFramesTest(unittest.IsolatedAsyncioTestCase):
 
     @staticmethod
     def _unbatched(headers: list) -> list:
+        """The replies one by one, whatever frames carried them."""
         out = []
         for header in headers:
-            out.extend(header["m"] if header["k"] == "batch" else [header])
+            if header["k"] == "results":
+                out.extend({"k": "result", "id": i, "value": v} for i, v in zip(header["ids"], header["values"]))
+            else:
+                out.append(header)
         return out
 
     async def test_the_calls_of_a_batch_frame_are_all_answered_in_order(self):
@@ -91,19 +96,62 @@ class BatchFramesTest(unittest.IsolatedAsyncioTestCase):
         replies = self._unbatched(headers)
         self.assertEqual([r["id"] for r in replies], list(range(1, 101)))
         self.assertEqual([r["value"] for r in replies], [i if i % 2 else i + 10 for i in range(1, 101)])
-        self.assertEqual([h["k"] for h in headers], ["batch"], "the replies of one read leave in one batch frame")
+        self.assertEqual([h["k"] for h in headers], ["results"], "the replies of one read leave in one frame")
+
+    async def test_a_run_of_calls_is_answered_call_by_call_in_order(self):
+        self.peer.enable_batches(True)
+        run = {"k": "calls", "target": "extension", "method": "add", "ids": [5, 6, 7], "args": [[1, 2], [3, 4], [5]]}
+        headers = await self._exchange(_frame(run))
+        replies = self._unbatched(headers)
+        self.assertEqual([r["id"] for r in replies], [5, 6, 7])
+        self.assertEqual([r.get("value") for r in replies[:2]], [3, 7])
+        self.assertEqual(replies[2]["k"], "error", "a call of the run that fails fails alone")
+        self.assertEqual(replies[2]["error"]["type"], "TypeError")
+
+    async def test_a_run_of_calls_to_a_method_the_extension_lacks_fails_each_call(self):
+        run = {"k": "calls", "target": "extension", "method": "_hidden", "ids": [1, 2], "args": [[], []]}
+        headers = await self._exchange(_frame(run))
+        self.assertEqual(
+            [(h["k"], h["id"], h["error"]["type"]) for h in headers],
+            [("error", 1, "AttributeError"), ("error", 2, "AttributeError")],
+        )
+
+    async def test_a_read_with_more_replies_than_a_run_holds_leaves_in_several_runs(self):
+        self.peer.enable_batches(True)
+        count = 4096 + 10
+        run = {
+            "k": "calls",
+            "target": "extension",
+            "method": "add",
+            "ids": list(range(1, 4097)),
+            "args": [[i, 0] for i in range(1, 4097)],
+        }
+        tail = {
+            "k": "calls",
+            "target": "extension",
+            "method": "add",
+            "ids": list(range(4097, count + 1)),
+            "args": [[i, 0] for i in range(4097, count + 1)],
+        }
+        headers = await self._exchange(_frame(run) + _frame(tail))
+        self.assertEqual([len(h["ids"]) for h in headers], [4096, 10])
+        self.assertEqual([r["value"] for r in self._unbatched(headers)], list(range(1, count + 1)))
 
     async def test_without_the_hosts_consent_every_reply_is_a_frame_of_its_own(self):
         headers = await self._exchange(b"".join(_frame(_call(i, "echo", [i])) for i in range(1, 6)))
         self.assertEqual([h["k"] for h in headers], ["result"] * 5)
 
-    async def test_a_batched_reply_is_byte_for_byte_the_message_a_single_frame_holds(self):
+    async def test_a_run_of_replies_holds_byte_for_byte_the_values_single_frames_hold(self):
         self.peer.enable_batches(True)
         values = ['quote " backslash \\ newline \n control \x01', "", 0, -7, 2**53 - 1, True, False, None]
         calls = [_call(i + 1, "echo", [v]) for i, v in enumerate(values)]
         raw = await self._exchange_raw(b"".join(_frame(c) for c in calls))
+        ids = list(range(1, len(values) + 1))
+        self.assertEqual(raw, b"".join(encode_frame(dumps({"k": "results", "ids": ids, "values": values}))))
+        self.peer.enable_batches(False)
+        raw = await self._exchange_raw(b"".join(_frame(c) for c in calls))
         singles = [dumps({"k": "result", "id": i + 1, "value": v}) for i, v in enumerate(values)]
-        self.assertEqual(raw, b"".join(encode_frame(b'{"k":"batch","m":[' + b",".join(singles) + b"]}")))
+        self.assertEqual(raw, b"".join(b"".join(encode_frame(single)) for single in singles))
 
     async def test_replies_that_cannot_be_batched_keep_their_place_in_the_order(self):
         self.peer.enable_batches(True)
@@ -113,14 +161,14 @@ class BatchFramesTest(unittest.IsolatedAsyncioTestCase):
         headers = await self._exchange(b"".join(_frame(c) for c in calls))
         self.assertEqual(
             [h["k"] for h in headers],
-            ["batch", "result", "batch", "result", "batch", "error", "batch", "result", "batch"],
+            ["results", "result", "results", "result", "results", "error", "results", "result", "results"],
         )
         replies = self._unbatched(headers)
         self.assertEqual([r["id"] for r in replies], list(range(1, 15)))
         self.assertEqual(replies[8]["error"]["type"], "KeyError")
         self.assertEqual(replies[2]["value"], "héllo")
 
-    async def test_a_batch_past_the_hosts_header_limit_leaves_as_single_frames(self):
+    async def test_a_run_past_the_hosts_header_limit_leaves_as_single_frames(self):
         self.peer.enable_batches(True)
         self.peer.apply_limits({"maxHeaderBytes": 200})
         headers = await self._exchange(b"".join(_frame(_call(i, "echo", ["x" * 40])) for i in range(1, 11)))

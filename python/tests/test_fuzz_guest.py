@@ -118,6 +118,8 @@ if st is not None:
         "fatal",
         "shutdown",
         "batch",
+        "calls",
+        "results",
     ]
     # Messages inside a batch: mostly near-valid plain ones, with the fields a batch must refuse mixed in.
     BATCHED = st.one_of(
@@ -156,11 +158,32 @@ if st is not None:
                 "segs": FIELD,
                 "cudaExports": FIELD,
                 "m": FIELD,
+                "ids": FIELD,
+                "values": FIELD,
             },
         ),
         st.fixed_dictionaries(
             {"k": st.just("batch"), "m": st.one_of(st.lists(BATCHED, max_size=4), FIELD)},
             optional={"f": st.integers(0, 1), "a": st.just([])},
+        ),
+        # Runs of calls and results: ids and entries that mostly line up, with the fields a run must refuse mixed in.
+        st.fixed_dictionaries(
+            {
+                "k": st.just("calls"),
+                "target": st.one_of(st.just("svc"), LEAF),
+                "method": st.sampled_from(["echo", "boom", "_private"]),
+                "ids": st.one_of(st.lists(st.integers(0, 4), max_size=3), FIELD),
+                "args": st.one_of(st.lists(st.one_of(st.lists(LEAF, max_size=2), LEAF), max_size=3), FIELD),
+            },
+            optional={"x": st.just(1), "kw": FIELD, "stream": EDGE, "fn": EDGE},
+        ),
+        st.fixed_dictionaries(
+            {
+                "k": st.just("results"),
+                "ids": st.one_of(st.lists(st.integers(0, 4), max_size=3), FIELD),
+                "values": st.one_of(st.lists(LEAF, max_size=3), FIELD),
+            },
+            optional={"x": st.just(1), "f": EDGE},
         ),
         st.fixed_dictionaries(
             {

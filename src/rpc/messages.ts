@@ -12,6 +12,8 @@ import {
   type BatchedMessage,
   type BatchMessage,
   type CallMessage,
+  type CallsMessage,
+  type ResultsMessage,
   type ControlMessage,
   type Message,
   type WireError,
@@ -77,6 +79,10 @@ export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message &
       return msg as unknown as Message;
     case "batch":
       return parseBatch(msg);
+    case "calls":
+      return parseCalls(msg);
+    case "results":
+      return parseResults(msg);
     default:
       if (typeof msg.k === "string" && CONTROL_KINDS.has(msg.k)) return msg as unknown as Message;
       throw new ProtocolError(`unknown message kind ${JSON.stringify(msg.k)?.slice(0, 40)}`);
@@ -102,6 +108,44 @@ function parseBatch(msg: Record<string, unknown>): BatchMessage {
     parseMessage(inner, 0);
   }
   return msg as unknown as BatchMessage & { m: BatchedMessage[] };
+}
+
+/** A run of plain calls: `ids` and `args` side by side, no tags, attachments, fds, keywords, stream or callable. */
+function parseCalls(msg: Record<string, unknown>): CallsMessage {
+  if (typeof msg.target !== "string" || typeof msg.method !== "string")
+    throw new ProtocolError('calls: needs "target" and "method" strings');
+  plainRun(msg, "calls", "args", ["kw", "stream", "fn"]);
+  if (!(msg.args as unknown[]).every((args) => Array.isArray(args)))
+    throw new ProtocolError('calls: every entry of "args" must be a list');
+  return msg as unknown as CallsMessage;
+}
+
+/** A run of plain results: `ids` and `values` side by side, no tags, attachments or fds. */
+function parseResults(msg: Record<string, unknown>): ResultsMessage {
+  plainRun(msg, "results", "values", []);
+  return msg as unknown as ResultsMessage;
+}
+
+/** The checks a calls or results frame shares: `ids` beside the `entries` list, both of 1 to MAX_BATCH; no extras. */
+function plainRun(msg: Record<string, unknown>, kind: string, entries: string, refused: readonly string[]): void {
+  const ids = msg.ids;
+  const list = msg[entries];
+  if (
+    !Array.isArray(ids) ||
+    !Array.isArray(list) ||
+    ids.length === 0 ||
+    ids.length > MAX_BATCH ||
+    ids.length !== list.length
+  ) {
+    throw new ProtocolError(
+      `${kind}: "ids" and "${entries}" must be lists of 1 to ${MAX_BATCH} entries of the same length`,
+    );
+  }
+  if (!ids.every((id) => isId(id, 1))) throw new ProtocolError(`${kind}: every id must be a positive integer`);
+  for (const field of ["x", "a", "f", ...refused]) {
+    if (msg[field] !== undefined)
+      throw new ProtocolError(`${kind}: a run of plain messages carries no ${JSON.stringify(field)}`);
+  }
 }
 
 function parseCall(msg: Record<string, unknown>): CallMessage {

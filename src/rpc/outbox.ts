@@ -1,7 +1,7 @@
 // A peer's outgoing bytes: the frames of one tick gathered in one buffer and written to the socket in one go.
 
 import type { Writable } from "node:stream";
-import { MAX_BATCH } from "./protocol.js";
+import { PlainRun, plainMessageJson, type PlainMessage } from "./plain-runs.js";
 
 /** Size of a fresh arena; frames are written into it back to back until it is full. */
 const ARENA_BYTES = 64 * 1024;
@@ -9,8 +9,6 @@ const ARENA_BYTES = 64 * 1024;
 const COPY_BELOW = 16 * 1024;
 /** A JSON header up to this many characters is written into the arena as text (no Buffer of its own). */
 const INLINE_JSON_BELOW = 4 * 1024;
-/** A batch frame is closed once its messages' text reaches this many characters (or MAX_BATCH messages). */
-const BATCH_CHARS = 60 * 1024;
 
 /**
  * Collects frames until the end of the tick, then writes them: one `write` (one syscall) for a burst of small frames
@@ -26,38 +24,31 @@ export class Outbox {
   private readonly segments: Buffer[] = [];
   private queuedBytes = 0;
   private scheduled = false;
-  /** The other side reads batch frames: plain messages of a tick are gathered into `batch` (peer.enableBatches). */
+  /** The other side reads batch frames: plain messages of a tick are gathered into `run` (peer.enableBatches). */
   batching = false;
-  private readonly batch: string[] = [];
-  private batchChars = 0;
+  private readonly run = new PlainRun();
 
   constructor(private readonly stream: Writable) {}
 
   /** Bytes gathered and not yet handed to the socket. */
   get pendingBytes(): number {
-    return this.queuedBytes + this.end - this.start + this.batchChars;
+    return this.queuedBytes + this.end - this.start + this.run.chars;
   }
 
   /**
-   * Adds a plain call or result (header `json`, no tags, attachments or fds). With batching on, the plain messages of
-   * a tick leave in one batch frame: the other side parses one header for all of them.
+   * Adds a plain call or result (no tags, attachments or fds). With batching on, the plain messages of a tick leave
+   * in one frame (plain-runs.ts): the other side parses one header for all of them.
    */
-  pushPlain(json: string): void {
-    if (!this.batching || json.length >= INLINE_JSON_BELOW) return this.pushJson(json);
-    this.batch.push(json);
-    this.batchChars += json.length;
-    if (this.batch.length >= MAX_BATCH || this.batchChars >= BATCH_CHARS) this.closeBatch();
+  pushPlain(message: PlainMessage): void {
+    if (!this.batching || message.json.length >= INLINE_JSON_BELOW) return this.pushJson(plainMessageJson(message));
+    if (this.run.add(message)) this.closeBatch();
     else this.schedule();
   }
 
-  /** Writes the gathered plain messages: one alone as its own frame, several as a batch frame. */
+  /** Writes the gathered plain messages as one frame. */
   private closeBatch(): void {
-    const batch = this.batch;
-    if (batch.length === 0) return;
-    const json = batch.length === 1 ? batch[0]! : `{"k":"batch","m":[${batch.join(",")}]}`;
-    batch.length = 0;
-    this.batchChars = 0;
-    this.pushJson(json);
+    const json = this.run.take();
+    if (json !== undefined) this.pushJson(json);
   }
 
   /** Adds a frame with header `json` and no attachments, encoded straight into the arena. */

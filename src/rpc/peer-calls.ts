@@ -8,6 +8,7 @@ import { encodeFrame } from "./framing.js";
 import { encodeMessage, type FrameChunks } from "./messages.js";
 import type { CallMessage, WireError } from "./protocol.js";
 import { plainValueJson } from "./plain-json.js";
+import type { PlainMessage } from "./plain-runs.js";
 import { serviceStreamSource } from "./service-stream.js";
 import type { OutgoingStreams } from "./stream-producer.js";
 import type { AnyFunction } from "./value-kind.js";
@@ -19,8 +20,8 @@ export interface IncomingContext {
   readonly resolveTarget: ((target: string) => object | undefined) | undefined;
   /** Who the other side is (an extension's name): host functions learn it through callingExtension(). */
   readonly caller?: string;
-  /** Writes frame chunks (or a frame's JSON header text); does nothing once the peer is closed. */
-  write(chunks: FrameChunks | string): void;
+  /** Writes frame chunks (or a plain message); does nothing once the peer is closed. */
+  write(chunks: FrameChunks | PlainMessage): void;
   /** Runs the stream calls made on us (on iterables we sent as `$iter`). */
   readonly streams: OutgoingStreams;
 }
@@ -137,7 +138,7 @@ export class IncomingCalls {
   private replyResult(id: number, value: unknown, async: boolean): void {
     if (async && !this.running.delete(id)) return;
     const plain = plainValueJson(value);
-    if (plain !== undefined) return this.context.write(`{"k":"result","id":${id},"value":${plain}}`);
+    if (plain !== undefined) return this.context.write({ id, keys: undefined, json: plain });
     let chunks: FrameChunks;
     try {
       chunks = encodeMessage(this.context.codec, this.context.callables, { k: "result", id }, "value", value, "result");

@@ -14,7 +14,15 @@ import { Outbox } from "./outbox.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
 import { PendingTable } from "./pending-table.js";
 import { callKeysJson, plainListJson } from "./plain-json.js";
-import type { BatchMessage, ControlMessage, Message, ReleaseMessage } from "./protocol.js";
+import type { PlainMessage } from "./plain-runs.js";
+import type {
+  BatchMessage,
+  CallsMessage,
+  ControlMessage,
+  Message,
+  ReleaseMessage,
+  ResultsMessage,
+} from "./protocol.js";
 import { PeerStreams } from "./peer-streams.js";
 import { failedStream, type StreamOptions } from "./stream-call.js";
 import type { ValueKind } from "./value-kind.js";
@@ -294,10 +302,10 @@ export class RpcPeer {
       );
     }
     const id = this.nextCallId++;
-    let chunks: FrameChunks | string;
+    let chunks: FrameChunks | PlainMessage;
     try {
       const plainArgs = kw === undefined ? plainListJson(args) : undefined;
-      if (plainArgs !== undefined) chunks = `{"k":"call","id":${id}${this.callKeys(target, method, fnId)}${plainArgs}}`;
+      if (plainArgs !== undefined) chunks = { id, keys: this.callKeys(target, method, fnId), json: plainArgs };
       else {
         const message =
           fnId === undefined ? { k: "call" as const, id, target, method } : { k: "call" as const, id, fn: fnId };
@@ -385,6 +393,18 @@ export class RpcPeer {
       for (const inner of msg.m) this.dispatch(inner, frame, []);
       return;
     }
+    if (msg.k === "calls") {
+      const { target, method, ids, args } = msg;
+      for (let i = 0; i < ids.length; i++) {
+        this.incoming.invoke({ k: "call", id: ids[i]!, target, method, args: args[i]! }, plain(args[i]!, "call"));
+      }
+      return;
+    }
+    if (msg.k === "results") {
+      for (let i = 0; i < msg.ids.length; i++)
+        this.dispatch({ k: "result", id: msg.ids[i]!, value: msg.values[i] }, frame, []);
+      return;
+    }
     const count = msg.f ?? 0;
     if (count === 0) return this.dispatch(msg, frame, []);
     const channel = this.options.fdChannel;
@@ -398,7 +418,11 @@ export class RpcPeer {
     }
   }
 
-  private dispatch(msg: Exclude<Message, BatchMessage>, frame: Frame, fds: number[]): void {
+  private dispatch(
+    msg: Exclude<Message, BatchMessage | CallsMessage | ResultsMessage>,
+    frame: Frame,
+    fds: number[],
+  ): void {
     switch (msg.k) {
       case "call": {
         if (msg.x !== 1) return this.incoming.invoke(msg, plain(msg.args, "call"), msg.kw && plain(msg.kw, "call"));
@@ -484,12 +508,12 @@ export class RpcPeer {
   }
 
   /** Writes a frame: its chunks, or (a plain call) its JSON header text, which the outbox frames. */
-  private write(chunks: FrameChunks | string): void {
+  private write(chunks: FrameChunks | PlainMessage): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) {
-      if (typeof chunks !== "string") for (const hold of chunks.holds ?? []) hold.release();
+      if (Array.isArray(chunks)) for (const hold of chunks.holds ?? []) hold.release();
       return;
     }
-    if (typeof chunks === "string") {
+    if (!Array.isArray(chunks)) {
       if (this.options.fdChannel?.queued) return this.options.fdChannel.submit([], [], () => this.writeNow(chunks));
       return this.writeNow(chunks);
     }
@@ -510,9 +534,9 @@ export class RpcPeer {
    * Writes a frame (chunks, or a header's JSON text). The outbox holds it until the end of this tick, so the frames
    * of a burst of calls (or of replies) leave in one write instead of one syscall each.
    */
-  private writeNow(chunks: Buffer[] | string): void {
+  private writeNow(chunks: Buffer[] | PlainMessage): void {
     if (this.closedWith !== undefined || this.disconnectedWith !== undefined) return;
-    if (typeof chunks === "string") this.outbox.pushPlain(chunks);
+    if (!Array.isArray(chunks)) this.outbox.pushPlain(chunks);
     else this.outbox.push(chunks);
   }
 }

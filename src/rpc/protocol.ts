@@ -129,11 +129,27 @@ export interface BatchMessage {
   k: "batch";
   m: BatchedMessage[];
 }
-/** The most messages one batch frame may hold. */
+/** Plain calls of one target and method in one frame: call `ids[i]` is `target.method(...args[i])`. */
+export interface CallsMessage {
+  k: "calls";
+  target: string;
+  method: string;
+  ids: number[];
+  args: unknown[][];
+}
+/** Plain results in one frame: the call `ids[i]` returned `values[i]`. */
+export interface ResultsMessage {
+  k: "results";
+  ids: number[];
+  values: unknown[];
+}
+/** The most messages one batch, calls or results frame may hold. */
 export const MAX_BATCH = 4096;
 
 export type Message =
   | BatchMessage
+  | CallsMessage
+  | ResultsMessage
   | ControlMessage
   | CallMessage
   | ResultMessage

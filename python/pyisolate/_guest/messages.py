@@ -41,6 +41,14 @@ def check_message(msg: dict) -> str:
             raise ProtocolError("event: 'name' must be a string")
     elif kind == P.BATCH:
         _check_batch(msg)
+    elif kind == P.CALLS:
+        if type(msg.get("target")) is not str or type(msg.get("method")) is not str:
+            raise ProtocolError("calls: needs 'target' and 'method' strings")
+        _check_run(msg, "calls", "args", ("kw", "stream", "fn"))
+        if not all(type(args) is list for args in msg["args"]):
+            raise ProtocolError("calls: every entry of 'args' must be a list")
+    elif kind == P.RESULTS:
+        _check_run(msg, "results", "values", ())
     elif kind not in _CONTROL_KINDS:
         raise ProtocolError(f"unexpected message kind {kind[:40]!r}")
     return kind
@@ -62,6 +70,21 @@ def _check_batch(msg: dict) -> None:
         if "x" in inner or "a" in inner or "f" in inner:
             raise ProtocolError(f"batch: a batched {kind} carries no tags, attachments or fds")
         check_message(inner)
+
+
+def _check_run(msg: dict, kind: str, entries: str, refused: tuple) -> None:
+    """What a calls or results frame shares: `ids` beside the `entries` list, both of 1 to MAX_BATCH; no extras."""
+    ids = msg.get("ids")
+    values = msg.get(entries)
+    if type(ids) is not list or type(values) is not list or not 0 < len(ids) == len(values) <= P.MAX_BATCH:
+        raise ProtocolError(
+            f"{kind}: 'ids' and '{entries}' must be lists of 1 to {P.MAX_BATCH} entries of the same length"
+        )
+    if not all(type(cid) is int and cid >= 1 for cid in ids):
+        raise ProtocolError(f"{kind}: every id must be a positive integer")
+    for field in ("x", "a", "f", *refused):
+        if field in msg:
+            raise ProtocolError(f"{kind}: a run of plain messages carries no {field!r}")
 
 
 def _is_id(value, least: int) -> bool:

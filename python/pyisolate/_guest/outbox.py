@@ -39,7 +39,7 @@ class Outbox:
         self._corked = None  # while corked: small chunks waiting to leave in one write
         self._corked_size = 0
         self.batching = False  # the host reads batch frames (init's `batch`)
-        self._batch = None  # while corked and batching: the JSON text of plain results, to leave as one batch frame
+        self._batch = None  # while corked and batching: (call id, value JSON) of plain results, to leave as one frame
 
     def frame(self, head: dict, field: str = None, value=None, kw=None) -> list:
         """Encode `value` into head[field] (tags, attachments) and return the frame's chunks.
@@ -127,7 +127,7 @@ class Outbox:
 
     def cork(self) -> None:
         """Hold small writes until uncork(): a burst of replies costs one send instead of one each, and their plain
-        results one batch frame when the host reads those."""
+        results one `results` frame when the host reads those."""
         if self._corked is None:
             self._corked = []
             if self.batching:
@@ -142,14 +142,16 @@ class Outbox:
             self._corked = None
 
     def _flush_batch(self) -> None:
-        texts, self._batch = self._batch, []
-        if len(texts) > 1:
-            header = ('{"k":"batch","m":[' + ",".join(texts) + "]}").encode()
+        batch, self._batch = self._batch, []
+        if len(batch) > 1:
+            ids = ",".join([str(cid) for cid, _ in batch])
+            values = ",".join([value for _, value in batch])
+            header = f'{{"k":"results","ids":[{ids}],"values":[{values}]}}'.encode()
             if self._max_header is None or len(header) <= self._max_header:
                 self._write_now(encode_frame(header))
                 return
-        for text in texts:  # one reply, or a batch past the host's header limit: each in a frame of its own
-            self._write_now(encode_frame(text.encode()))
+        for cid, value in batch:  # one reply, or a run past the host's header limit: each in a frame of its own
+            self._write_now(encode_frame(f'{{"k":"result","id":{cid},"value":{value}}}'.encode()))
 
     def _flush_corked(self) -> None:
         corked = self._corked
@@ -177,9 +179,11 @@ class Outbox:
                     and not self.closed
                     and (channel is None or not channel.queued)
                 ):
-                    # The reply's JSON text, as dumps() writes it (ASCII, so the batch needs no UTF-8 pass).
+                    # The value's JSON text, as dumps() writes it (ASCII, so the run needs no UTF-8 pass).
                     json = _quote(value) if t is str else repr(value) if t is int else _LITERALS[value]
-                    self._batch.append(f'{{"k":"result","id":{cid},"value":{json}}}')
+                    self._batch.append((cid, json))
+                    if len(self._batch) >= P.MAX_BATCH:
+                        self._flush_batch()
                     return
                 self.write(encode_frame(dumps({"k": P.RESULT, "id": cid, "value": value})))
                 return

@@ -154,6 +154,12 @@ class Peer:
                 else:
                     self._dispatch(inner["k"], inner, ())
             return
+        if kind == P.CALLS:
+            return self._on_calls(msg)
+        if kind == P.RESULTS:
+            for cid, value in zip(msg["ids"], msg["values"]):
+                self._on_result({"k": P.RESULT, "id": cid, "value": value}, ())
+            return
         count = msg.get("f", 0)
         if count == 0:
             if kind == P.CALL:
@@ -232,6 +238,21 @@ class Peer:
         if "stream" in msg:
             self._producers.start(cid, result, msg["stream"])
             return
+        self._answer(cid, result)
+
+    def _on_calls(self, msg: dict) -> None:
+        """A run of plain calls of one target and method (checked): each as if it had come alone, in order."""
+        target, method, targets = msg["target"], msg["method"], self._targets
+        for cid, args in zip(msg["ids"], msg["args"]):
+            try:
+                result = targets.method(target, method)(*args)
+            except Exception as e:
+                self._out.error(cid, e)
+                continue
+            self._answer(cid, result)
+
+    def _answer(self, cid: int, result) -> None:
+        """Replies to call `cid` with what its method returned: at once, or from a task when it must wait."""
         if type(result) is types.CoroutineType:
             try:
                 value = self._straight.run(result)  # an async method that cannot wait: no task (straight.py)

@@ -22,7 +22,9 @@ ITEM = "item"  # one item of a stream call, from its callee
 CREDIT = "credit"  # the stream call's caller lets the callee send `n` more items
 BATCH = "batch"  # several plain call, result and error messages in one frame
 BATCHED_KINDS = frozenset((CALL, RESULT, ERROR))  # what a batch may hold
-MAX_BATCH = 4096  # messages per batch frame
+CALLS = "calls"  # plain calls of one target and method: ids and args side by side
+RESULTS = "results"  # plain results: ids and values side by side
+MAX_BATCH = 4096  # messages per batch, calls or results frame
 
 DEFAULT_STREAM_WINDOW = 16
 MAX_STREAM_WINDOW = 65536  # the most credit one stream may hold outstanding
