@@ -4,7 +4,10 @@ in-memory protocol tests."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import struct
+import unittest
 
 from pyisolate._guest import segments
 from pyisolate._guest.peer import Peer
@@ -58,3 +61,61 @@ class BoundReleases:
     def __exit__(self, *exc):
         segments.releases.unbind()
         self.loop.close()
+
+
+def frame_bytes(header: dict) -> bytes:
+    """One frame with `header` and no attachments, as the host writes it."""
+    data = json.dumps(header).encode()
+    return struct.pack(">II", 4 + len(data), len(data)) + data
+
+
+def recv_now(sock: socket.socket) -> bytes:
+    """Whatever a non-blocking socket holds now."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+class RawHostCase(unittest.IsolatedAsyncioTestCase):
+    """A real Peer on one end of a socketpair, serving `make_extension()` as "extension"; the test plays the host on
+    the other end, byte by byte."""
+
+    def make_extension(self):
+        raise NotImplementedError
+
+    async def asyncSetUp(self):
+        self.loop = asyncio.get_running_loop()
+        ours, self.host = socket.socketpair()
+        self.host.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        self.peer = Peer(reader, writer)
+        self.peer.register("extension", self.make_extension())
+        self.reading = self.loop.create_task(self.peer.run())
+
+    async def asyncTearDown(self):
+        self.peer.close()
+        await asyncio.gather(self.reading, return_exceptions=True)
+        self.host.close()
+
+    async def deliver(self, data: bytes, passes: int = 0) -> bytes:
+        """Hands `data` to the peer as the transport would (a loop callback, no task current) and returns what the
+        peer had written by the time that callback returned, or, with `passes`, that many loop passes later."""
+        written = self.loop.create_future()
+
+        def deliver():
+            self.peer._link.data_received(data)
+            written.set_result(recv_now(self.host) if passes == 0 else b"")
+
+        self.loop.call_soon(deliver)
+        early = await written
+        if passes == 0:
+            return early
+        for _ in range(passes):
+            await asyncio.sleep(0)
+        return recv_now(self.host)

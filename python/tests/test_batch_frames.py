@@ -4,14 +4,12 @@ one read leaving in one frame."""
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-import struct
 import unittest
 
 from pyisolate._guest.codec import dumps
 from pyisolate._guest.framing import FrameDecoder, encode_frame
-from pyisolate._guest.peer import Peer
+
+from .peers import RawHostCase, frame_bytes
 
 
 class _Ext:
@@ -29,54 +27,19 @@ def _call(cid: int, method: str, args: list) -> dict:
     return {"k": "call", "id": cid, "target": "extension", "method": method, "args": args}
 
 
-def _frame(header: dict) -> bytes:
-    data = json.dumps(header).encode()
-    return struct.pack(">II", 4 + len(data), len(data)) + data
+_frame = frame_bytes
 
 
-def _recv_now(sock: socket.socket) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except BlockingIOError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-
-
-class BatchFramesTest(unittest.IsolatedAsyncioTestCase):
-    async def asyncSetUp(self):
-        self.loop = asyncio.get_running_loop()
-        ours, self.host = socket.socketpair()
-        self.host.setblocking(False)
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
-        self.peer = Peer(reader, writer)
-        self.peer.register("extension", _Ext())
-        self.reading = self.loop.create_task(self.peer.run())
-
-    async def asyncTearDown(self):
-        self.peer.close()
-        await asyncio.gather(self.reading, return_exceptions=True)
-        self.host.close()
+class BatchFramesTest(RawHostCase):
+    def make_extension(self):
+        return _Ext()
 
     async def _exchange(self, data: bytes) -> list:
         """Delivers `data` as one read (from a loop callback, as the transport does); the headers written back."""
         return [header for header, _ in FrameDecoder().feed(await self._exchange_raw(data))]
 
     async def _exchange_raw(self, data: bytes) -> bytes:
-        written = self.loop.create_future()
-
-        def deliver():
-            self.peer._link.data_received(data)
-            written.set_result(None)
-
-        self.loop.call_soon(deliver)
-        await written
-        for _ in range(3):  # tasks that did not start eagerly reply on the next passes
-            await asyncio.sleep(0)
-        return _recv_now(self.host)
+        return await self.deliver(data, passes=3)  # tasks that did not start eagerly reply on the next passes
 
     @staticmethod
     def _unbatched(headers: list) -> list:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import struct
 import sys
 import unittest
 
-from pyisolate._guest.peer import Peer
+from .peers import RawHostCase, frame_bytes, recv_now
 
 
 class _Ext:
@@ -32,13 +31,8 @@ class _Ext:
         await asyncio.sleep(30)
 
 
-def _frame(header: dict) -> bytes:
-    data = json.dumps(header).encode()
-    return struct.pack(">II", 4 + len(data), len(data)) + data
-
-
 def _call(cid: int, method: str, args: list) -> bytes:
-    return _frame({"k": "call", "id": cid, "target": "extension", "method": method, "args": args})
+    return frame_bytes({"k": "call", "id": cid, "target": "extension", "method": method, "args": args})
 
 
 def _replies(data: bytes) -> list:
@@ -50,44 +44,12 @@ def _replies(data: bytes) -> list:
     return out
 
 
-def _recv_now(sock: socket.socket) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except BlockingIOError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-
-
-class EagerDispatchTest(unittest.IsolatedAsyncioTestCase):
-    async def asyncSetUp(self):
-        self.loop = asyncio.get_running_loop()
-        ours, self.host = socket.socketpair()
-        self.host.setblocking(False)
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
-        self.peer = Peer(reader, writer)
-        self.peer.register("extension", _Ext())
-        self.reading = self.loop.create_task(self.peer.run())
-
-    async def asyncTearDown(self):
-        self.peer.close()
-        await asyncio.gather(self.reading, return_exceptions=True)
-        self.host.close()
+class EagerDispatchTest(RawHostCase):
+    def make_extension(self):
+        return _Ext()
 
     async def _deliver_from_callback(self, data: bytes) -> bytes:
-        """Hand `data` to the peer as the transport would (a loop callback, no task current) and return what the
-        peer had written to the socket by the time that callback returned."""
-        written = self.loop.create_future()
-
-        def deliver():
-            self.peer._link.data_received(data)
-            written.set_result(_recv_now(self.host))
-
-        self.loop.call_soon(deliver)
-        return await written
+        return await self.deliver(data)
 
     async def test_a_burst_of_calls_that_do_not_wait_is_answered_inside_the_read_callback(self):
         burst = b"".join(_call(i, "echo" if i % 2 else "add", [i] if i % 2 else [i, 1]) for i in range(1, 201))
@@ -103,13 +65,13 @@ class EagerDispatchTest(unittest.IsolatedAsyncioTestCase):
     async def test_a_method_that_waits_is_answered_later_and_can_be_cancelled(self):
         self.assertEqual(await self._deliver_from_callback(_call(7, "slow", [])), b"")
         self.assertIn(7, self.peer._serving)  # started, waiting, cancellable
-        self.host.send(_frame({"k": "cancel", "id": 7}))
+        self.host.send(frame_bytes({"k": "cancel", "id": 7}))
         for _ in range(100):
             if 7 not in self.peer._serving:
                 break
             await asyncio.sleep(0.01)
         self.assertNotIn(7, self.peer._serving)
-        self.assertEqual(_recv_now(self.host), b"")  # a cancelled caller is owed no reply
+        self.assertEqual(recv_now(self.host), b"")  # a cancelled caller is owed no reply
 
     async def test_calls_delivered_while_a_task_is_current_are_answered_on_the_next_pass(self):
         self.peer._on_data(_call(3, "echo", ["x"]))  # from this test's task: no eager start on Python < 3.12
@@ -117,7 +79,7 @@ class EagerDispatchTest(unittest.IsolatedAsyncioTestCase):
 
     async def _reply(self) -> dict:
         for _ in range(200):
-            data = _recv_now(self.host)
+            data = recv_now(self.host)
             if data:
                 return _replies(data)[0]
             await asyncio.sleep(0.005)
