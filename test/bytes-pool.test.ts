@@ -41,6 +41,15 @@ function readFd(fd: number, size: number): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, size);
 }
 
+/** Lends `bytes` to call `id` and plays the peer's part (the frame went out, its hold let go); the memfd's inode. */
+function lendAndSend(p: BytesPool, bytes: Uint8Array, id: number): number {
+  const lent = p.lend(bytes, id)!;
+  const inode = fstatSync(lent.fd).ino;
+  lent.hold.sent?.();
+  lent.hold.release();
+  return inode;
+}
+
 describe("the bytes pool's rules (in process, the real addon)", () => {
   const pool = () => new BytesPool(nativeStatus.available ? nativeStatus.addon : (undefined as never));
 
@@ -63,10 +72,7 @@ describe("the bytes pool's rules (in process, the real addon)", () => {
   it("gives a memfd back when its call is answered, and writes the next call's bytes into the same one", (t) => {
     if (NO_FDS) return t.skip(NO_FDS);
     const p = pool();
-    const first = p.lend(pattern(MiB, 1), 1)!;
-    const inode = fstatSync(first.fd).ino;
-    first.hold.sent?.();
-    first.hold.release();
+    const inode = lendAndSend(p, pattern(MiB, 1), 1);
     assert.equal(p.stats.free, 0, "sent and not yet answered: still out");
     p.answered(1);
     assert.equal(p.stats.free, 1);
@@ -89,10 +95,7 @@ describe("the bytes pool's rules (in process, the real addon)", () => {
   it("closes the memfd of an abandoned call instead of lending it again", (t) => {
     if (NO_FDS) return t.skip(NO_FDS);
     const p = pool();
-    const first = p.lend(pattern(MiB, 1), 1)!;
-    const inode = fstatSync(first.fd).ino;
-    first.hold.sent?.();
-    first.hold.release();
+    const inode = lendAndSend(p, pattern(MiB, 1), 1);
     p.abandoned(1);
     p.answered(1); // a late answer changes nothing
     assert.deepEqual(p.stats, { entries: 0, bytes: 0, free: 0 });
