@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -192,6 +193,7 @@ class ModuleNameTest(unittest.TestCase):
 
     def test_a_hyphenated_folder_loads_under_the_mapped_name_and_siblings_import_absolutely(self):
         root = tempfile.mkdtemp(prefix="compat_guest_")
+        self.addCleanup(shutil.rmtree, root, True)
         folder = os.path.join(root, "my-pack")
         os.mkdir(folder)
         with open(os.path.join(folder, "__init__.py"), "w") as f:
