@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -89,6 +89,7 @@ describe("fallbacks", () => {
       assert.equal(statSync(folder).mode & 0o777, 0o700);
       assert.deepEqual(readdirSync(folder), [], "nothing in the folder can be found by name");
       t.release();
+      rmSync(root, { recursive: true, force: true });
     },
   );
 });
