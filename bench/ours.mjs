@@ -210,6 +210,7 @@ async function scenarioBytes(bench) {
     }
     out[`bytes_echo_${label}_median_ms`] = median(samples) / 1e6;
   }
+  out.bytes_rss_at_last_echo_mib = rssMiB(pid); // what a burst holds (pools, kept buffers)
   await sleep(BYTES_SETTLE_MS);
   out.bytes_rss_after_50MB_mib = rssMiB(pid);
   out.bytes_rss_growth_mib = out.bytes_rss_after_50MB_mib - out.bytes_rss_idle_mib;

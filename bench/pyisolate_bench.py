@@ -223,6 +223,7 @@ async def scenario_bytes(bench):
             await ext.echo(data)
             samples.append(clock() - start)
         out[f"bytes_echo_{case['label']}_median_ms"] = median(samples) / 1e6
+    out["bytes_rss_at_last_echo_mib"] = read_rss_mib(pid)  # what a burst holds (pools, kept buffers)
     await asyncio.sleep(settle)
     out["bytes_rss_after_50MB_mib"] = read_rss_mib(pid)
     out["bytes_rss_growth_mib"] = out["bytes_rss_after_50MB_mib"] - out["bytes_rss_idle_mib"]

@@ -20,6 +20,8 @@ static const export_entry exports_table[] = {
   { "mmap", pi_mmap },
   { "munmap", pi_munmap },
   { "mapSealed", pi_map_sealed },
+  { "copyOut", pi_copy_out },
+  { "trimCopies", pi_trim_copies },
   { "socketPair", pi_socket_pair },
   { "sendFds", pi_send_fds },
   { "recvFds", pi_recv_fds },

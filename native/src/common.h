@@ -36,6 +36,8 @@ napi_value pi_dup_fd(napi_env env, napi_callback_info info);
 napi_value pi_mmap(napi_env env, napi_callback_info info);
 napi_value pi_munmap(napi_env env, napi_callback_info info);
 napi_value pi_map_sealed(napi_env env, napi_callback_info info);
+napi_value pi_copy_out(napi_env env, napi_callback_info info);
+napi_value pi_trim_copies(napi_env env, napi_callback_info info);
 /* mapping.c: an external ArrayBuffer that owns [addr, addr + size) (unmapped by its finalizer or munmap()). */
 napi_value pi_wrap_mapping(napi_env env, void *addr, size_t size);
 napi_value pi_socket_pair(napi_env env, napi_callback_info info);

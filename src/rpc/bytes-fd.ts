@@ -32,6 +32,10 @@ export interface BytesFdNative {
   closeFd(fd: number): void;
   /** A copy-on-write mapping of a memfd sealed against every change (an older prebuilt addon lacks it: we copy). */
   mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
+  /** A copy of a file's first bytes in fresh memory advised into huge pages (an older prebuilt addon lacks it). */
+  copyOut?(fd: number, size: number): ArrayBuffer;
+  /** Frees the memory of collected copies kept this long or longer; returns the bytes still kept. */
+  trimCopies?(maxAgeMs: number): number;
   /** A shared read/write mapping and its release (the pool's writes). */
   mmap?(fd: number, size: number): ArrayBuffer;
   munmap?(buffer: ArrayBuffer): boolean;
@@ -44,6 +48,11 @@ export interface BytesFd {
   native: BytesFdNative;
   /** The connection's reusable memfds for its calls' bytes (bytes-pool.ts); absent: a fresh memfd per value. */
   pool?: BytesPool;
+  /**
+   * Takes the number of a memfd the extension lent from its own pool, once its bytes are copied out; the peer
+   * hands the numbers back (`release` with `bytes`). Absent: the extension was not told it may lend.
+   */
+  returnLent?: (lent: number) => void;
 }
 
 /** `path` with a pool of its own for one connection (the pool needs `addSeals`, `mmap` and `munmap`). */
@@ -135,6 +144,61 @@ export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint
     if ((error as { code?: unknown }).code === "ERR_PYISOLATE_NO_EXTERNAL_BUFFERS") return copyMemfd(fd, size);
     throw new ProtocolError(`received bytes fd cannot be mapped: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/**
+ * From this many bytes on, a lent memfd is copied by the addon's copyOut: into memory it keeps from collected
+ * copies for the next ones (fresh memory costs its page faults and zeroing, more than the copy itself here; large
+ * ones in huge pages). Below, into a Buffer from the heap (bench/README.md, "Bytes").
+ */
+export const COPY_OUT_MIN = 1024 * 1024;
+/** The seal every lent memfd carries: its size cannot drop under a read. */
+const LENT_BYTES_SEALS = F_SEAL_SHRINK;
+
+/**
+ * A copy of the first `size` bytes of a memfd the extension lent from its pool: it writes that memfd again once
+ * we hand it back, so it is never mapped, only read (a write racing the read changes only what we read, as any
+ * other bytes it could have sent). The fd must be a memfd sealed against shrinking that holds `size` bytes;
+ * anything else is a ProtocolError, checked before anything is allocated.
+ */
+export function readLentMemfd(fd: number, size: number, native: BytesFdNative): Uint8Array {
+  let seals: number | null;
+  let actual: number;
+  try {
+    seals = native.getSeals(fd);
+    actual = native.fstatSize(fd);
+  } catch (error) {
+    throw new ProtocolError(`received bytes fd is unusable: ${(error as Error).message}`, { cause: error });
+  }
+  if (seals === null || (seals & LENT_BYTES_SEALS) !== LENT_BYTES_SEALS) {
+    const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
+    throw new ProtocolError(`lent bytes fd is not a memfd sealed against shrinking (${found})`);
+  }
+  if (actual < size) throw new ProtocolError(`lent bytes fd holds ${actual} bytes, less than the ${size} declared`);
+  if (native.copyOut === undefined || size < COPY_OUT_MIN) return copyMemfd(fd, size);
+  try {
+    const copy = new Uint8Array(native.copyOut(fd, size));
+    trimCopiesWhenIdle(native);
+    return copy;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_PYISOLATE_NO_EXTERNAL_BUFFERS") return copyMemfd(fd, size);
+    throw new ProtocolError(`lent bytes fd cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The addon keeps the memory of collected copies for the next ones this long: a burst reuses it, an idle host
+ * holds none. */
+export const COPY_CACHE_IDLE_MS = 1000;
+let trimTimer: NodeJS.Timeout | undefined;
+
+/** Frees the addon's kept copies once none came for COPY_CACHE_IDLE_MS (checking again while any are kept). */
+function trimCopiesWhenIdle(native: BytesFdNative): void {
+  if (trimTimer !== undefined || native.trimCopies === undefined) return;
+  trimTimer = setTimeout(() => {
+    trimTimer = undefined;
+    if (native.trimCopies!(COPY_CACHE_IDLE_MS) > 0) trimCopiesWhenIdle(native);
+  }, COPY_CACHE_IDLE_MS);
+  trimTimer.unref();
 }
 
 /** A copy of the first `size` bytes of `fd` in a fresh buffer; a short read is a ProtocolError. */

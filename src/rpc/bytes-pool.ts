@@ -176,8 +176,8 @@ export class BytesPool {
     this.native.closeFd(entry.fd);
   }
 
-  /** Closes the memfds idle for POOL_IDLE_MS, checking again while any are left. */
-  private armTrim(): void {
+  /** Closes the memfds idle for POOL_IDLE_MS, checking again when the first of those left will have been. */
+  private armTrim(delay = POOL_IDLE_MS): void {
     if (this.timer !== undefined || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -185,8 +185,11 @@ export class BytesPool {
       for (let i = this.free.length - 1; i >= 0; i--) {
         if (now - this.free[i]!.idleSince >= POOL_IDLE_MS) this.discard(this.free.splice(i, 1)[0]!);
       }
-      if (this.free.length > 0) this.armTrim();
-    }, POOL_IDLE_MS);
+      if (this.free.length > 0) {
+        const oldest = Math.min(...this.free.map((entry) => entry.idleSince));
+        this.armTrim(Math.max(1, POOL_IDLE_MS - (now - oldest)));
+      }
+    }, delay);
     this.timer.unref();
   }
 }

@@ -1,7 +1,7 @@
 // Decoding walk: replaces tags in a freshly parsed header value, in place; malformed tags are protocol errors.
 
 import { ProtocolError } from "../errors.js";
-import { readMemfd } from "./bytes-fd.js";
+import { readLentMemfd, readMemfd } from "./bytes-fd.js";
 import type { CodecParts, DecodeContext } from "./value-kind.js";
 import { MAX_DEPTH, setOwn } from "./codec-encode.js";
 
@@ -75,16 +75,22 @@ class DecodeState implements DecodeContext {
     return walk(value, this, 0);
   }
 
-  /** `{"$bytes": {"fd": i, "size": n}}`: a copy of n bytes of the frame's fd i (a sealed memfd). */
+  /**
+   * `{"$bytes": {"fd": i, "size": n}}`: n bytes of the frame's fd i (a sealed memfd, mapped or copied);
+   * `{"$bytes": {"fd": i, "size": n, "lent": k}}`: a copy of n bytes of the extension's pooled memfd number k,
+   * which goes back to it once read.
+   */
   bytesFromFd(payload: object): Uint8Array {
     const path = this.codec.bytesFd;
     if (path === undefined)
       throw new ProtocolError(
         `malformed $bytes ${preview(payload)}: bytes by fd need an fd channel, which this connection has not`,
       );
-    const { fd, size, ...rest } = payload as { fd?: unknown; size?: unknown };
+    const { fd, size, lent, ...rest } = payload as { fd?: unknown; size?: unknown; lent?: unknown };
+    const lentOk = lent === undefined || (path.returnLent !== undefined && isLentNumber(lent));
     if (
       Object.keys(rest).length > 0 ||
+      !lentOk ||
       typeof fd !== "number" ||
       !Number.isInteger(fd) ||
       fd < 0 ||
@@ -93,8 +99,9 @@ class DecodeState implements DecodeContext {
       !Number.isSafeInteger(size) ||
       size < 0
     ) {
+      const lentField = path.returnLent === undefined ? "" : ', "lent"?: a pooled memfd number';
       throw new ProtocolError(
-        `malformed $bytes ${preview(payload)}: expected {"fd": one of the frame's ${this.#frameFds.length} fds, "size": bytes}`,
+        `malformed $bytes ${preview(payload)}: expected {"fd": one of the frame's ${this.#frameFds.length} fds, "size": bytes${lentField}}`,
       );
     }
     this.#fdBytes += size;
@@ -103,7 +110,10 @@ class DecodeState implements DecodeContext {
         `bytes by fd in one frame: ${this.#fdBytes} exceeds the limit maxFrameBytes = ${path.maxBytes}`,
       );
     }
-    return readMemfd(this.#frameFds[fd]!, size, path.native);
+    if (lent === undefined) return readMemfd(this.#frameFds[fd]!, size, path.native);
+    const bytes = readLentMemfd(this.#frameFds[fd]!, size, path.native);
+    path.returnLent!(lent as number);
+    return bytes;
   }
 }
 
@@ -220,6 +230,11 @@ function keyString(key: unknown): string {
   if (typeof key === "string") return key;
   if (Array.isArray(key)) return JSON.stringify(key, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
   return String(key);
+}
+
+/** A pooled memfd's number: a positive integer the extension chose (it only ever comes back to it). */
+function isLentNumber(value: unknown): boolean {
+  return typeof value === "number" && Number.isInteger(value) && value > 0 && value <= 0x7fffffff;
 }
 
 function preview(value: unknown): string {

@@ -9,6 +9,7 @@ import type { FdChannel } from "./fd-channel.js";
 import { encodeFrame, FrameDecoder, type Frame } from "./framing.js";
 import { takeKwargs } from "./kwargs.js";
 import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.js";
+import { LentReturns } from "./lent-returns.js";
 import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
 import { Outbox } from "./outbox.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
@@ -123,7 +124,7 @@ export class RpcPeer {
     this.codec = new Codec({
       kinds: options.kinds,
       callables: this.callables,
-      bytesFd: withPool(options.fdChannel && options.bytesFd),
+      bytesFd: this.withLentReturns(withPool(options.fdChannel && options.bytesFd)),
     });
     for (const kind of options.kinds ?? [])
       kind.bind?.((fields) => this.writeFrame({ k: "release", fns: [], ...fields }));
@@ -463,6 +464,13 @@ export class RpcPeer {
       default:
         return this.control(msg);
     }
+  }
+
+  /** `path` also taking the extension's lent memfds, which go back to it in `release` messages once read. */
+  private withLentReturns(path: BytesFd | undefined): BytesFd | undefined {
+    if (path === undefined) return undefined;
+    const returns = new LentReturns((bytes) => this.writeFrame({ k: "release", fns: [], bytes }));
+    return { ...path, returnLent: (lent) => returns.add(lent) };
   }
 
   /** Our call `id` answered: forgotten here and returned, or undefined for the answer to a call we abandoned. */

@@ -42,7 +42,7 @@ export interface InitMessage {
   modulePath: string;
   extensionClass: string | null;
   /** How tensors travel (absent: copies only); see docs/tensors.md. */
-  tensors?: { transport: "shm" | "copy"; fd?: number; bytesFd?: number };
+  tensors?: { transport: "shm" | "copy"; fd?: number; bytesFd?: number; bytesReturn?: true };
   /** The host's limits on the frames it reads (docs/protocol.md, Limits), so the guest refuses first. */
   limits?: { maxFrameBytes: number; maxHeaderBytes: number; maxAttachments: number; maxFdsPerFrame: number };
   /** The host services this extension may call now: their ProxiedSingletons are remote, the others local. */
@@ -117,6 +117,8 @@ export interface ReleaseMessage {
   segs?: number[];
   cuda?: string[];
   cudaExports?: number[];
+  /** Host to extension: numbers of memfds it lent from its pool for bytes, now copied out (see Bytes). */
+  bytes?: number[];
 }
 
 /** Messages the peer hands to its owner uninterpreted (events with their payload decoded). */

@@ -25,6 +25,8 @@ export interface TensorInit {
   fd?: number;
   /** Bytes of this many or more go as a sealed memfd on that socket (shm only; absent: never). */
   bytesFd?: number;
+  /** The host copies out the memfds the guest lends from its pool and hands them back (docs/protocol.md#bytes). */
+  bytesReturn?: true;
 }
 
 /** One extension's tensor link. Make it before the spawn, call `spawned()` right after. */
@@ -103,7 +105,7 @@ export class TensorLink implements CudaPeer {
     if (this.transport !== "shm") return { transport: "copy" };
     // Infinity (never) is said by leaving the field out: JSON has no Infinity.
     return Number.isFinite(this.#bytesThreshold)
-      ? { transport: "shm", fd: GUEST_FD_CHANNEL, bytesFd: this.#bytesThreshold }
+      ? { transport: "shm", fd: GUEST_FD_CHANNEL, bytesFd: this.#bytesThreshold, bytesReturn: true }
       : { transport: "shm", fd: GUEST_FD_CHANNEL };
   }
 

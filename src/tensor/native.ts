@@ -43,6 +43,11 @@ export interface NativeAddon {
   munmap(buffer: ArrayBuffer): boolean;
   /** A private (copy-on-write) mapping of a memfd sealed against write, shrink and grow; EPERM for any other fd. */
   mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
+  /** A copy of a file's first `size` bytes in fresh memory advised into huge pages, read with pread (ENODATA when
+   * the file ends first); unmapped by its finalizer. Missing from addons built before it. */
+  copyOut?(fd: number, size: number): ArrayBuffer;
+  /** Unmaps the memory copyOut kept from collected copies at least `maxAgeMs` old; returns the bytes still kept. */
+  trimCopies?(maxAgeMs: number): number;
   /** A connected AF_UNIX pair, both close-on-exec: [hostFd (non-blocking), childFd (blocking)]. */
   socketPair(kind?: "seqpacket" | "stream"): [number, number];
   /** sendmsg with SCM_RIGHTS; bytes sent, or null when the socket would block (EAGAIN). */

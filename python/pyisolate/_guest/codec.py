@@ -25,12 +25,14 @@ class Encoder:
     `shm` true, numpy arrays and torch tensors go as shared segments whose fds collect in `fds`
     (`keep` holds what keeps them open until sent); else their bytes go as attachments. With
     `bytes_fd` (a byte count), bytes of that size or more go as a sealed memfd among `fds`;
-    `fd_bytes` adds up their sizes.
+    `fd_bytes` adds up their sizes. With `pool` (bytes_pool.BytesPool) they go in a memfd lent
+    from it where it has one, and `lent` lists the numbers of those (handed back if the frame is
+    never sent).
     """
 
-    __slots__ = ("attachments", "tagged", "_export", "fds", "keep", "shm", "bytes_fd", "fd_bytes")
+    __slots__ = ("attachments", "tagged", "_export", "fds", "keep", "shm", "bytes_fd", "fd_bytes", "pool", "lent")
 
-    def __init__(self, export, shm: bool = False, bytes_fd=None) -> None:
+    def __init__(self, export, shm: bool = False, bytes_fd=None, pool=None) -> None:
         self.attachments = []
         self.tagged = False
         self._export = export
@@ -39,6 +41,8 @@ class Encoder:
         self.shm = shm
         self.bytes_fd = bytes_fd
         self.fd_bytes = 0
+        self.pool = pool
+        self.lent = None
 
     def add_fd(self, fd: int, keep) -> int:
         """Send `fd` beside the frame (once per fd); returns its index in the frame's fds."""
@@ -116,7 +120,17 @@ class Encoder:
         return self._tag("$bytes", index)
 
     def _bytes_by_fd(self, data):
-        """A sealed memfd copy of `data` as one of the frame's fds; None where no memfd can be made."""
+        """A memfd copy of `data` as one of the frame's fds (one lent from the pool, else a fresh sealed one); None
+        where no memfd can be made."""
+        if self.pool is not None:
+            with memoryview(data) as view, view.cast("B") as flat:
+                lent = self.pool.lend(flat)
+            if lent is not None:
+                fd, number = lent
+                (self.lent if self.lent is not None else self._start_lent()).append(number)
+                size = memoryview(data).nbytes
+                self.fd_bytes += size
+                return self._tag("$bytes", {"fd": self.add_fd(fd, None), "size": size, "lent": number})
         try:
             owned = bytes_fd.write_memfd(data)
         except OSError:
@@ -124,6 +138,10 @@ class Encoder:
         size = memoryview(data).nbytes
         self.fd_bytes += size
         return self._tag("$bytes", {"fd": self.add_fd(owned.fd, owned), "size": size})
+
+    def _start_lent(self) -> list:
+        self.lent = []
+        return self.lent
 
     def _other(self, v):
         # Subclasses and the less common types, off the hot path.

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from .reused_bytes import RECYCLER
+
 HUGE_PAGE = 2 * 1024 * 1024
 MIN_SIZE = 2 * HUGE_PAGE  # below this at most one aligned huge page fits: a plain pread costs no more
 MAX_IO = 0x7FFFF000  # Linux moves at most this many bytes per read or write
@@ -45,13 +47,18 @@ def pread_bytes(fd: int, size: int) -> bytes:
     """`size` bytes of `fd` from offset 0 (fewer where the file ends first) as a new `bytes`."""
     if CALLS is None or size < MIN_SIZE:
         return _pread_plain(fd, size)
-    data = CALLS.new(None, size)
-    addr = CALLS.address(data)
-    start = (addr + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
-    end = (addr + size) & ~(HUGE_PAGE - 1)
-    if end > start:
-        CALLS.madvise(start, end - start, _MADV_HUGEPAGE)  # EINVAL where THP is off or absent: 4 KiB pages then
-    # Nobody else holds `data` yet: filling it in place is what CPython's own readers do.
+    data = RECYCLER.take(size)
+    if data is None:
+        data = CALLS.new(None, size)
+        addr = CALLS.address(data)
+        start = (addr + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
+        end = (addr + size) & ~(HUGE_PAGE - 1)
+        if end > start:
+            CALLS.madvise(start, end - start, _MADV_HUGEPAGE)  # EINVAL where THP is off or absent: 4 KiB pages then
+    else:
+        addr = CALLS.address(data)
+    # Nobody else holds `data` (new, or one only the recycler held): filling it in place is what CPython's own
+    # readers do.
     with memoryview((ctypes.c_char * size).from_address(addr)).cast("B") as view:
         done = 0
         while done < size:
@@ -59,6 +66,7 @@ def pread_bytes(fd: int, size: int) -> bytes:
             if n <= 0:
                 return bytes(view[:done])  # the caller sees the short length
             done += n
+    RECYCLER.keep(data)
     return data
 
 

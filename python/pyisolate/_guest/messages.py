@@ -36,6 +36,7 @@ def check_message(msg: dict) -> str:
         _id_list(msg, "fns", "callable ids", optional=False)
         _id_list(msg, "segs", "segment ids", optional=True)
         _id_list(msg, "cudaExports", "CUDA export ids", optional=True)
+        _id_list(msg, "bytes", "pooled bytes memfd numbers", optional=True)
     elif kind == P.EVENT:
         if type(msg.get("name")) is not str:
             raise ProtocolError("event: 'name' must be a string")

@@ -36,6 +36,7 @@ class Outbox:
         self.closed = False
         self.fd_channel = None  # set when tensors travel as shared segments (see tensors.py)
         self.bytes_fd = None  # bytes of this many or more go as a sealed memfd (init's tensors.bytesFd)
+        self.bytes_pool = None  # their reusable memfds, where the host hands them back (init's tensors.bytesReturn)
         self._corked = None  # while corked: small chunks waiting to leave in one write
         self._corked_size = 0
         self.batching = False  # the host reads batch frames (init's `batch`)
@@ -50,7 +51,15 @@ class Outbox:
         if field is None:
             return encode_frame(dumps(head))
         channel = self.fd_channel is not None
-        enc = Encoder(self._export, channel, self.bytes_fd if channel else None)
+        enc = Encoder(self._export, channel, self.bytes_fd if channel else None, self.bytes_pool if channel else None)
+        try:
+            return self._frame(head, field, value, kw, enc)
+        except BaseException:
+            if enc.lent:
+                self.bytes_pool.returned(enc.lent)  # never sent: the host will not hand them back
+            raise
+
+    def _frame(self, head: dict, field: str, value, kw, enc: Encoder) -> list:
         head[field] = enc.encode(value)
         if kw:
             head["kw"] = enc.keywords(kw)

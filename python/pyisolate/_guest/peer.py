@@ -10,6 +10,7 @@ import types
 from . import protocol as P
 from . import tensors_cuda
 from .backlog import EventBacklog
+from .bytes_pool import BytesPool
 from .codec import Decoder
 from .eager import start_task
 from .errors import error_from_wire
@@ -19,6 +20,7 @@ from .link import Link
 from .messages import check_message
 from .outbox import Outbox
 from .proxies import ProxyTable
+from .reused_bytes import RECYCLER
 from .segments import forget as forget_segments
 from .segments import releases
 from .straight import NOT_STRAIGHT, StraightCoroutines
@@ -96,6 +98,9 @@ class Peer:
         self._out.fd_channel = channel
         threshold = config.get("bytesFd")
         self._out.bytes_fd = threshold if type(threshold) is int and threshold > 0 else None
+        if self._out.bytes_fd is not None and config.get("bytesReturn") is True:
+            self._out.bytes_pool = BytesPool(self._loop)
+        RECYCLER.bind(self._loop)  # large received bytes may be made again out of earlier ones (reused_bytes.py)
         releases.bind(self._loop, self._send_segment_release)
         return "shm"
 
@@ -315,6 +320,9 @@ class Peer:
         exports = msg.get("cudaExports")
         if exports:
             tensors_cuda.release_exports(exports)  # the host and every consumer let go of them
+        lent = msg.get("bytes")
+        if lent and self._out.bytes_pool is not None:
+            self._out.bytes_pool.returned(lent)  # the host copied these out: they may carry the next bytes
 
     # -- outgoing calls ------------------------------------------------------------------------
 
@@ -503,4 +511,7 @@ class Peer:
         if self._out.fd_channel is not None:
             releases.unbind()
             self._out.fd_channel.close()
+        if self._out.bytes_pool is not None:
+            self._out.bytes_pool.close()
+        RECYCLER.clear()
         self._transport.close()
