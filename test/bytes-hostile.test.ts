@@ -1,5 +1,7 @@
 // Hostile `$bytes` by fd from a real extension (raw frames on fd 3, fds on fd 4): an unsealed memfd, one without the
-// write seal (the host maps what it accepts), a pipe, a size past the fd or past maxFrameBytes, an fd the frame did not bring, a frame claiming 4 GiB. Each ends the attacker with
+// write seal (the host maps what it accepts), a pipe, a size past the fd or past maxFrameBytes, an fd the frame did not
+// bring, lent memfds (from the extension's pool) that are unsealed, a pipe, short or wrongly numbered, a frame
+// claiming 4 GiB. Each ends the attacker with
 // a ProtocolError that leads with the reason; the sealed control is accepted, and the host and a bystander carry on.
 
 import assert from "node:assert/strict";
@@ -70,6 +72,31 @@ const ATTACKS: Attack[] = [
     error: /^malformed \$bytes \{"fd":1,"size":4096\}: expected \{"fd": one of the frame's 1 fds/,
   },
   {
+    title: "a lent memfd not sealed against shrinking",
+    method: "send_bytes_fd",
+    args: ["unsealed", MiB, MiB, 0, 1],
+    everyMode: true,
+    error: /^lent bytes fd is not a memfd sealed against shrinking \(seals 0x0\)/,
+  },
+  {
+    title: "a lent pipe",
+    method: "send_bytes_fd",
+    args: ["pipe", 0, 16, 0, 1],
+    error: /^(received bytes fd is unusable|lent bytes fd is not a memfd)/,
+  },
+  {
+    title: "a lent memfd that claims more bytes than it holds",
+    method: "send_bytes_fd",
+    args: ["writable", 4096, MiB, 0, 1],
+    error: /^lent bytes fd holds 4096 bytes, less than the 1048576 declared/,
+  },
+  {
+    title: "a lent number that is not a positive integer",
+    method: "send_bytes_fd",
+    args: ["writable", 4096, 4096, 0, 0],
+    error: /^malformed \$bytes \{"fd":0,"size":4096,"lent":0\}/,
+  },
+  {
     title: "a frame whose length prefix claims 4 GiB",
     method: "send_huge_length",
     args: [0xffff_ffff],
@@ -114,6 +141,25 @@ async function attack(sandbox: SandboxOptions, a: Attack, bystander: Extension):
     await attacker.stop();
   }
 }
+
+describe("bytes an extension lends from its pool", () => {
+  it("arrive as the host's own copy: writing into the memfd afterwards changes nothing the host holds", async (t) => {
+    if (NO_FDS) return t.skip(NO_FDS);
+    const ext = await manager.load({ name: "bytes_lender", modulePath: MODULE, sandbox: { mode: "disabled" } });
+    try {
+      const arrived = once(ext, "bytes");
+      assert.equal(await ext.call("send_lent_then_scribble", [2 * MiB, 9]), "sent");
+      const [payload] = (await arrived) as [Uint8Array];
+      assert.equal(payload.byteLength, 2 * MiB);
+      assert.deepEqual([...payload.subarray(0, 4)], [0, 1, 2, 3], "the bytes as lent, not the 0xFF written after");
+      assert.equal(payload[2 * MiB - 1], 255);
+      assert.equal(payload[2 * MiB - 2], 254);
+      assert.equal(typeof (await ext.call("ping")), "number", "the extension carries on");
+    } finally {
+      await ext.stop();
+    }
+  });
+});
 
 for (const mode of SANDBOX_MODES) {
   describe(`hostile bytes by fd with ${mode.label}`, () => {

@@ -1,7 +1,7 @@
 // Shared sample frames (test/vectors/frames.json): decode each, re-encode bit-exact, check decoded values.
 
 import assert from "node:assert/strict";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { describe, test } from "node:test";
 import { ProtocolError } from "../src/errors.js";
 import { Codec } from "../src/rpc/codec.js";
@@ -162,5 +162,27 @@ describe("shared frame vectors", () => {
   test("release_segs: the segment ids a release carries", () => {
     const release = parseMessage(decode(byName("release_segs").hex).header);
     assert.deepEqual(release.k === "release" ? release.segs : undefined, [4242, 4243]);
+  });
+
+  test("result_bytes_lent: 1 fd; the host copies the lent memfd out and hands number 3 back", (t) => {
+    const frame = decode(byName("result_bytes_lent").hex);
+    assert.equal(parseMessage(frame.header).f ?? 0, 1);
+    if (!nativeStatus.available) return t.skip(`no memfds here: ${nativeStatus.reason}`);
+    const native = nativeStatus.addon;
+    // What the guest would have passed on the fd socket: its pooled memfd, sealed against resizing, not writing.
+    const fd = native.memfdCreate("vectors test", 64 * 1024);
+    writeSync(fd, Buffer.from("lent!!"), 0, 6, 0);
+    const returned: number[] = [];
+    const codec = new Codec({
+      bytesFd: { threshold: 1, maxBytes: 1 << 20, native, returnLent: (n) => returned.push(n) },
+    });
+    const value = codec.decode(frame.header.value, frame.attachments, [fd], closeSync) as Uint8Array;
+    assert.equal(Buffer.from(value).toString(), "lent!!");
+    assert.deepEqual(returned, [3]);
+  });
+
+  test("release_bytes: the pooled memfd numbers a release hands back", () => {
+    const release = parseMessage(decode(byName("release_bytes").hex).header);
+    assert.deepEqual(release.k === "release" ? release.bytes : undefined, [3, 4]);
   });
 });

@@ -7,7 +7,7 @@ from unittest import mock
 
 from pyisolate._guest import segments
 from pyisolate._guest.codec import Decoder, dumps
-from pyisolate._guest.framing import FrameDecoder, encode_frame
+from pyisolate._guest.framing import FrameDecoder, ProtocolError, encode_frame
 from pyisolate._guest.messages import check_message
 from pyisolate._guest.outbox import Outbox
 
@@ -167,6 +167,41 @@ class TensorVectorsTest(unittest.TestCase):
     def test_release_carries_segment_ids(self):
         msg, _ = _frame("release_segs")
         self.assertEqual(msg, {"k": "release", "fns": [], "segs": [4242, 4243]})
+
+
+class _Channel:
+    """An fd channel stand-in: Outbox.frame only asks whether there is one."""
+
+    queued = False
+
+
+class _OneMemfdPool:
+    """A bytes pool that lends memfd number 3 (fd 99), as the vector's guest did."""
+
+    def lend(self, flat):
+        self.data = bytes(flat)
+        return 99, 3
+
+    def returned(self, numbers):
+        raise AssertionError("the frame was sent: nothing comes back here")
+
+
+class LentBytesVectorsTest(unittest.TestCase):
+    def test_our_encoder_writes_the_lent_bytes_frame(self):
+        entry = next(e for e in _load() if e["name"] == "result_bytes_lent")
+        out = Outbox(CaptureTransport(), 1 << 30)
+        out.fd_channel, out.bytes_fd, out.bytes_pool = _Channel(), 1, _OneMemfdPool()
+        chunks = out.frame({"k": "result", "id": 16}, "value", b"lent!!")
+        self.assertEqual(b"".join(bytes(c) for c in chunks).hex(), entry["hex"])
+        self.assertEqual((chunks.fds, out.bytes_pool.data), ([99], b"lent!!"))
+
+    def test_release_hands_pooled_memfd_numbers_back_and_is_checked(self):
+        msg, _ = _frame("release_bytes")
+        check_message(msg)
+        self.assertEqual(msg["bytes"], [3, 4])
+        for bad in (["3"], [-1], 3, [True]):
+            with self.subTest(bad), self.assertRaisesRegex(ProtocolError, "'bytes' must be a list"):
+                check_message(dict(msg, bytes=bad))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ export function parseMessage(header: unknown, maxFds = MAX_FRAME_FDS): Message &
       idList(msg.fns, 'release: "fns" must be a list of callable ids', false);
       idList(msg.segs, 'release: "segs" must be a list of segment ids', true);
       idList(msg.cudaExports, 'release: "cudaExports" must be a list of CUDA export ids', true);
+      idList(msg.bytes, 'release: "bytes" must be a list of pooled memfd numbers', true);
       if (
         msg.cuda !== undefined &&
         !(Array.isArray(msg.cuda) && msg.cuda.every((key) => typeof key === "string" && key.length <= 1024))

@@ -135,12 +135,12 @@ class BytesPool:
             self._held -= entry.capacity
         _close(entry)
 
-    def _arm_trim(self, delay: float = IDLE_S) -> None:
+    def _arm_trim(self, delay: float = None) -> None:
         if threading.get_ident() != self._loop_thread:  # a frame given up on another thread: arm it on the loop's
             self._loop.call_soon_threadsafe(self._arm_trim)
             return
         if self._timer is None and not self._closed:
-            self._timer = self._loop.call_later(delay, self._trim)
+            self._timer = self._loop.call_later(IDLE_S if delay is None else delay, self._trim)
 
     def _trim(self) -> None:
         self._timer = None
