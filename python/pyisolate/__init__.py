@@ -12,6 +12,7 @@ from ._guest.errors import RemoteError
 from ._guest.extension import ExtensionBase, ExtensionLocal
 from ._guest.protocol import RUNTIME_VERSION as __version__  # noqa: F401 -- the package version, read as pyisolate.__version__
 from ._guest.sealed import SealedNodeExtension
+from ._guest.service_stream import ServiceStream
 from ._guest.singleton import ProxiedSingleton, SingletonMetaclass, local_execution, singleton_scope
 from ._guest.tensors import shared_empty
 
@@ -22,6 +23,7 @@ __all__ = [
     "SealedNodeExtension",
     # Host services
     "ProxiedSingleton",
+    "ServiceStream",
     "SingletonMetaclass",
     "local_execution",
     "singleton_scope",

@@ -9,11 +9,10 @@ import os
 import types
 import unittest
 
-from pyisolate import ProxiedSingleton
+from pyisolate import ProxiedSingleton, ServiceStream
 from pyisolate._guest import context
 from pyisolate._guest.outbox import Outbox
 from pyisolate._guest.peer import Peer
-from pyisolate._guest.service_stream import ServiceStream
 from pyisolate._guest.singleton import RemoteObject, singleton_scope
 from pyisolate._guest.streams import HostStream
 

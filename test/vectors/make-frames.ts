@@ -234,11 +234,15 @@ export function makeVectors(): FrameVector[] {
       'guest to host: 6 bytes in the guest\'s pooled memfd number 3, fd 0 of the frame ("f": 1); the host copies them out and hands 3 back',
       { k: "result", id: 16, value: { $bytes: { fd: 0, size: 6, lent: 3 } }, x: 1, f: 1 },
     ),
-    vector("release_bytes", "host to guest: the guest's pooled memfds 3 and 4 were copied out and may be written again", {
-      k: "release",
-      fns: [],
-      bytes: [3, 4],
-    }),
+    vector(
+      "release_bytes",
+      "host to guest: the guest's pooled memfds 3 and 4 were copied out and may be written again",
+      {
+        k: "release",
+        fns: [],
+        bytes: [3, 4],
+      },
+    ),
     callVector(
       "call_kw_plain",
       "mean([1, 2, 3], axis=0, keepdims=True): kw after args; no tags, no x",
