@@ -19,6 +19,7 @@ class ApiTest(unittest.TestCase):
                     "ExtensionBase",
                     "ExtensionLocal",
                     "ProxiedSingleton",
+                    "ServiceStream",
                     "SingletonMetaclass",
                     "local_execution",
                     "RemoteError",

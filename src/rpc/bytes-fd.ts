@@ -120,18 +120,10 @@ export function closeWhenSent(fd: number, native: BytesFdNative): { retain(): vo
  * cannot map, a copy.
  */
 export function readMemfd(fd: number, size: number, native: BytesFdNative): Uint8Array {
-  let seals: number | null;
-  let actual: number;
-  try {
-    seals = native.getSeals(fd);
-    actual = native.fstatSize(fd);
-  } catch (error) {
-    throw new ProtocolError(`received bytes fd is unusable: ${(error as Error).message}`, { cause: error });
-  }
+  const { seals, actual } = sealsAndSize(fd, native);
   if (seals === null || (seals & RECEIVED_BYTES_SEALS) !== RECEIVED_BYTES_SEALS) {
-    const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
     throw new ProtocolError(
-      `received bytes fd is not a memfd sealed against writing, shrinking and growing (${found}): only immutable memfds are accepted`,
+      `received bytes fd is not a memfd sealed against writing, shrinking and growing (${sealsText(seals)}): only immutable memfds are accepted`,
     );
   }
   if (actual < size) throw new ProtocolError(`received bytes fd holds ${actual} bytes, less than the ${size} declared`);
@@ -162,17 +154,9 @@ const LENT_BYTES_SEALS = F_SEAL_SHRINK;
  * anything else is a ProtocolError, checked before anything is allocated.
  */
 export function readLentMemfd(fd: number, size: number, native: BytesFdNative): Uint8Array {
-  let seals: number | null;
-  let actual: number;
-  try {
-    seals = native.getSeals(fd);
-    actual = native.fstatSize(fd);
-  } catch (error) {
-    throw new ProtocolError(`received bytes fd is unusable: ${(error as Error).message}`, { cause: error });
-  }
+  const { seals, actual } = sealsAndSize(fd, native);
   if (seals === null || (seals & LENT_BYTES_SEALS) !== LENT_BYTES_SEALS) {
-    const found = seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
-    throw new ProtocolError(`lent bytes fd is not a memfd sealed against shrinking (${found})`);
+    throw new ProtocolError(`lent bytes fd is not a memfd sealed against shrinking (${sealsText(seals)})`);
   }
   if (actual < size) throw new ProtocolError(`lent bytes fd holds ${actual} bytes, less than the ${size} declared`);
   if (native.copyOut === undefined || size < COPY_OUT_MIN) return copyMemfd(fd, size);
@@ -199,6 +183,19 @@ function trimCopiesWhenIdle(native: BytesFdNative): void {
     if (native.trimCopies!(COPY_CACHE_IDLE_MS) > 0) trimCopiesWhenIdle(native);
   }, COPY_CACHE_IDLE_MS);
   trimTimer.unref();
+}
+
+/** A received fd's seals (null: it cannot carry any) and size; a ProtocolError when it has neither (not a file). */
+function sealsAndSize(fd: number, native: BytesFdNative): { seals: number | null; actual: number } {
+  try {
+    return { seals: native.getSeals(fd), actual: native.fstatSize(fd) };
+  } catch (error) {
+    throw new ProtocolError(`received bytes fd is unusable: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function sealsText(seals: number | null): string {
+  return seals === null ? "a file that cannot carry seals" : `seals 0x${seals.toString(16)}`;
 }
 
 /** A copy of the first `size` bytes of `fd` in a fresh buffer; a short read is a ProtocolError. */
