@@ -78,6 +78,16 @@ class BytesPoolTest(unittest.TestCase):
             self.assertIsNotNone(other.lend(flat(b"a" * MiB)))
             self.assertIsNone(other.lend(flat(b"b" * (MiB + 1))), "2 MiB more would pass MAX_BYTES")
 
+    def test_a_memfd_that_cannot_be_written_or_mapped_is_given_up_not_raised(self):
+        with mock.patch.object(bytes_pool.os, "pwrite", side_effect=OSError(28, "No space left on device")):
+            self.assertIsNone(self.pool.lend(flat(b"n" * 100)), "out of memory: the caller falls back")
+        self.assertEqual(self.pool.stats["entries"], 0, "the memfd that failed is closed")
+        with mock.patch.object(bytes_pool.mmap, "mmap", side_effect=OSError(12, "Cannot allocate memory")):
+            fd, number = self.pool.lend(flat(b"a" * 100))
+        self.pool.returned([number])
+        self.assertEqual(self.pool.lend(flat(b"b" * 100)), (fd, number), "no mapping: written with pwrite again")
+        self.assertEqual(os.pread(fd, 100, 0), b"b" * 100)
+
     def test_close_closes_every_memfd(self):
         fd, _ = self.pool.lend(flat(b"z" * 10))
         self.pool.close()

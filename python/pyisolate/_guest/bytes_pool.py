@@ -26,13 +26,14 @@ _SEALS = bytes_fd.F_SEAL_SHRINK | bytes_fd.F_SEAL_GROW | bytes_fd.F_SEAL_SEAL
 
 
 class _Entry:
-    __slots__ = ("number", "fd", "capacity", "view", "busy", "idle_since")
+    __slots__ = ("number", "fd", "capacity", "view", "written", "busy", "idle_since")
 
     def __init__(self, number: int, fd: int, capacity: int) -> None:
         self.number = number
         self.fd = fd
         self.capacity = capacity
-        self.view = None  # our shared mapping, made at the second use (a first write through it faults each page)
+        self.view = None  # our shared mapping, made after the first write (a first write through it faults each page)
+        self.written = False
         self.busy = False
         self.idle_since = 0.0
 
@@ -54,14 +55,18 @@ class BytesPool:
         self._closed = False
 
     def lend(self, flat: memoryview):
-        """A memfd holding `flat` (a byte-format view), as (fd, its number), or None when the pool is full or
-        memfds cannot be made (the caller then makes a fresh sealed one or sends the bytes in the frame)."""
+        """A memfd holding `flat` (a byte-format view), as (fd, its number), or None when the pool is full or a
+        memfd cannot be made or written (out of memory: the caller then tries a fresh sealed one, else sends the
+        bytes in the frame)."""
         size = flat.nbytes
         entry = self._take(size)
         if entry is None:
             return None
         try:
             _write(entry, flat)
+        except OSError:
+            self._discard(entry)
+            return None
         except BaseException:
             self._discard(entry)
             raise
@@ -157,15 +162,21 @@ class BytesPool:
 
 def _write(entry: _Entry, flat: memoryview) -> None:
     """`flat` at offset 0: the first time with pwrite (the pages are allocated either way, and a first write through
-    a mapping faults each page in too), later through our mapping, a plain memory copy."""
+    a mapping faults each page in too), later through our mapping, a plain memory copy; with pwrite again where the
+    mapping could not be made (an address-space limit)."""
     size = flat.nbytes
-    if entry.view is None:
-        done = 0
-        while done < size:
-            done += os.pwrite(entry.fd, flat[done : done + fresh_bytes.MAX_IO], done)
-        entry.view = mmap.mmap(entry.fd, entry.capacity)
+    if entry.view is not None:
+        entry.view[:size] = flat
         return
-    entry.view[:size] = flat
+    done = 0
+    while done < size:
+        done += os.pwrite(entry.fd, flat[done : done + fresh_bytes.MAX_IO], done)
+    if not entry.written:
+        entry.written = True
+        try:
+            entry.view = mmap.mmap(entry.fd, entry.capacity)
+        except OSError:
+            pass
 
 
 def _close(entry: _Entry) -> None:

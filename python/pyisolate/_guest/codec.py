@@ -124,7 +124,7 @@ class Encoder:
         where no memfd can be made."""
         if self.pool is not None:
             with memoryview(data) as view, view.cast("B") as flat:
-                lent = self.pool.lend(flat)
+                lent = self.pool.lend(flat)  # None when full or out of memory
             if lent is not None:
                 fd, number = lent
                 (self.lent if self.lent is not None else self._start_lent()).append(number)
