@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { RayClusterError } from "../src/index.js";
 import { autoscalerFromStatus, waitsForNodes } from "../src/ray/autoscaler.js";
 import { RayJobsClient } from "../src/ray/jobs-client.js";
@@ -53,7 +54,14 @@ describe("an unplaceable job on a two-node Ray cluster", { skip }, () => {
   });
 
   it("is refused up front on this cluster, started by hand, whose report shows no autoscaler", async () => {
-    assert.equal(autoscalerFromStatus(await client.clusterStatus()), false);
+    // Ray publishes the autoscaler's report a few seconds after the head starts; until then it says nothing (and the
+    // manager would wait rather than refuse): wait for the report first, bounded.
+    let status = await client.clusterStatus();
+    for (let i = 0; i < 120 && autoscalerFromStatus(status) === undefined; i++) {
+      await sleep(250);
+      status = await client.clusterStatus();
+    }
+    assert.equal(autoscalerFromStatus(status), false);
     const manager = makeManager({ cluster: { ray: { address: cluster.address, pollMs: 200 } } });
     try {
       const before = (await client.jobs()).length;
