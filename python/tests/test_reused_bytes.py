@@ -7,7 +7,7 @@ import unittest
 from unittest import mock
 
 from pyisolate._guest import fresh_bytes, reused_bytes
-from pyisolate._guest.reused_bytes import RECYCLER
+from pyisolate._guest.fresh_bytes import RECYCLER
 
 MiB = 1024 * 1024
 SIZE = 5 * MiB  # from fresh_bytes.MIN_SIZE on

@@ -32,7 +32,7 @@ export interface BytesFdNative {
   closeFd(fd: number): void;
   /** A copy-on-write mapping of a memfd sealed against every change (an older prebuilt addon lacks it: we copy). */
   mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
-  /** A copy of a file's first bytes in fresh memory advised into huge pages (an older prebuilt addon lacks it). */
+  /** A copy of a file's first bytes, in memory kept from collected copies or fresh (an older addon lacks it). */
   copyOut?(fd: number, size: number): ArrayBuffer;
   /** Frees the memory of collected copies kept this long or longer; returns the bytes still kept. */
   trimCopies?(maxAgeMs: number): number;

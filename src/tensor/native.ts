@@ -43,8 +43,9 @@ export interface NativeAddon {
   munmap(buffer: ArrayBuffer): boolean;
   /** A private (copy-on-write) mapping of a memfd sealed against write, shrink and grow; EPERM for any other fd. */
   mapSealed?(fd: number, size: number, populate: boolean): ArrayBuffer;
-  /** A copy of a file's first `size` bytes in fresh memory advised into huge pages, read with pread (ENODATA when
-   * the file ends first); unmapped by its finalizer. Missing from addons built before it. */
+  /** A copy of a file's first `size` bytes, read with pread (ENODATA when the file ends first), in memory kept from
+   * collected copies or fresh (huge pages from 2 MiB on); its finalizer keeps it for the next copy or unmaps it.
+   * Missing from addons built before it. */
   copyOut?(fd: number, size: number): ArrayBuffer;
   /** Unmaps the memory copyOut kept from collected copies at least `maxAgeMs` old; returns the bytes still kept. */
   trimCopies?(maxAgeMs: number): number;

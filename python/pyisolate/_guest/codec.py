@@ -125,10 +125,12 @@ class Encoder:
         if self.pool is not None:
             with memoryview(data) as view, view.cast("B") as flat:
                 lent = self.pool.lend(flat)  # None when full or out of memory
+                size = flat.nbytes
             if lent is not None:
                 fd, number = lent
-                (self.lent if self.lent is not None else self._start_lent()).append(number)
-                size = memoryview(data).nbytes
+                if self.lent is None:
+                    self.lent = []
+                self.lent.append(number)
                 self.fd_bytes += size
                 return self._tag("$bytes", {"fd": self.add_fd(fd, None), "size": size, "lent": number})
         try:
@@ -138,10 +140,6 @@ class Encoder:
         size = memoryview(data).nbytes
         self.fd_bytes += size
         return self._tag("$bytes", {"fd": self.add_fd(owned.fd, owned), "size": size})
-
-    def _start_lent(self) -> list:
-        self.lent = []
-        return self.lent
 
     def _other(self, v):
         # Subclasses and the less common types, off the hot path.

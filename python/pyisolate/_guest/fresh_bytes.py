@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from .reused_bytes import RECYCLER
+from .reused_bytes import Recycler, usable_address
 
 HUGE_PAGE = 2 * 1024 * 1024
 MIN_SIZE = 2 * HUGE_PAGE  # below this at most one aligned huge page fits: a plain pread costs no more
@@ -41,6 +41,8 @@ def _load() -> _Calls | None:
 
 
 CALLS = _load()
+# Large received bytes made again out of earlier ones nobody holds (reused_bytes.py); bound to a loop by the peer.
+RECYCLER = Recycler(usable_address(CALLS.address if CALLS is not None else None))
 
 
 def pread_bytes(fd: int, size: int) -> bytes:

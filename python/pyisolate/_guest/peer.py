@@ -16,11 +16,11 @@ from .eager import start_task
 from .errors import error_from_wire
 from .fdchannel import FdChannel
 from .framing import FrameDecoder, ProtocolError
+from .fresh_bytes import RECYCLER
 from .link import Link
 from .messages import check_message
 from .outbox import Outbox
 from .proxies import ProxyTable
-from .reused_bytes import RECYCLER
 from .segments import forget as forget_segments
 from .segments import releases
 from .straight import NOT_STRAIGHT, StraightCoroutines

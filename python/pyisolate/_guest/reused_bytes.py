@@ -21,30 +21,22 @@ MAX_BYTES = 256 * 1024 * 1024
 IDLE_S = 1.0
 
 
-def _data_address():
-    """CPython's PyBytes_AsString through a library handle of our own (ctypes.pythonapi's types stay untouched)."""
-    api = ctypes.PyDLL(None).PyBytes_AsString
-    api.restype = ctypes.c_void_p
-    api.argtypes = (ctypes.py_object,)
-    return api
-
-
 def _hash_slot(address, data: bytes):
-    """The cached hash of `data`, which CPython 3.9 to 3.13 keep just before its contents (`ob_shash`)."""
+    """The cached hash of `data`, which CPython 3.9 to 3.13 keep just before its contents (`ob_shash`); `address` is
+    CPython's PyBytes_AsString."""
     return ctypes.c_ssize_t.from_address(address(data) - ctypes.sizeof(ctypes.c_ssize_t))
 
 
-def _usable_address():
-    """PyBytes_AsString where a bytes object's cached hash is where _hash_slot looks (a reused object's hash must be
-    reset), else None: then nothing is reused."""
-    if sys.implementation.name != "cpython" or sysconfig.get_config_var("Py_GIL_DISABLED"):
+def usable_address(address):
+    """`address` (PyBytes_AsString, None where there is none) if a bytes object's cached hash is where _hash_slot
+    looks (a reused object's hash must be reset), else None: then nothing is reused."""
+    if address is None or sys.implementation.name != "cpython" or sysconfig.get_config_var("Py_GIL_DISABLED"):
         return None  # free-threaded builds count references per thread: take()'s test would not hold
     try:
-        address = _data_address()
         probe = bytes(range(40))
         value = hash(probe)  # computed and cached first
         return address if _hash_slot(address, probe).value == value else None
-    except (AttributeError, OSError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
@@ -52,7 +44,7 @@ class Recycler:
     """The kept objects, their sizes and when each was last handed out; bound to the event loop that trims them."""
 
     def __init__(self, address) -> None:
-        self._address = address  # None: nothing is kept or reused
+        self._address = address  # PyBytes_AsString, checked by usable_address; None: nothing is kept or reused
         self._kept = []  # [bytes object, last handed out (monotonic)]
         self._held = 0
         self._loop = None
@@ -109,6 +101,3 @@ class Recycler:
         self._kept = fresh
         if fresh and self._loop is not None:  # again when the first of those has been idle for IDLE_S
             self._timer = self._loop.call_later(IDLE_S - (now - min(entry[1] for entry in fresh)), self._trim)
-
-
-RECYCLER = Recycler(_usable_address())
