@@ -179,11 +179,16 @@ try {
         stdio: "inherit",
         timeout: 600_000,
       });
-  const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
-    ...asUser,
-    env,
-    stdio: "inherit",
-  });
+  // spec, as `npm run test:node`: its summary ends with the failing tests, where the tail of a CI log shows them.
+  const run = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+    {
+      ...asUser,
+      env,
+      stdio: "inherit",
+    },
+  );
   process.exitCode = python.status === 0 && run.status === 0 ? 0 : 1;
 } finally {
   rmSync(work, { recursive: true, force: true });
