@@ -165,15 +165,15 @@ class Encoder:
         if isinstance(v, (list, tuple)):
             enc = self.encode
             return [enc(x) for x in v]
+        encoded = tensors.encode(v, self, self.shm)  # before the dataclass test: tensors are the common case here
+        if encoded is not tensors.NOT_A_TENSOR:
+            return encoded
         dataclasses = sys.modules.get("dataclasses")  # no dataclass exists unless its module was imported
         if dataclasses is not None and dataclasses.is_dataclass(v) and not isinstance(v, type):
             # A dataclass travels as the dict of its fields, the shape `pyisolate types` gives it on the host.
             return self._dict({f.name: getattr(v, f.name) for f in dataclasses.fields(v)})
         if callable(v) and not isinstance(v, type):
             return self._tag("$fn", self._export(v))
-        encoded = tensors.encode(v, self, self.shm)
-        if encoded is not tensors.NOT_A_TENSOR:
-            return encoded
         raise _refuse(v)
 
 

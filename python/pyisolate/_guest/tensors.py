@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from . import segments
+from . import segments, tensors_torch  # tensors_torch imports torch only when a torch tensor comes or goes
 from .segments import Segment
 from .tensor_layout import DTYPES, contiguous_strides, element_strides, shm_storage, span_bytes
 
@@ -42,8 +42,6 @@ def encode(value, enc, shm: bool):
             return enc.encode(value.item())
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
-        from . import tensors_torch
-
         return enc.tag("$tensor", _in_wire_order(tensors_torch.encode(torch, value, enc, shm)))
     return NOT_A_TENSOR
 
@@ -163,8 +161,6 @@ def decode(payload, frame: ReceivedFrame):
         # A worker without torch gets what pyisolate 0.10 gives it: a numpy array, else its plain TensorValue dict.
         framework = "numpy" if _importable("numpy") else "value"
     if framework == "torch":
-        from . import tensors_torch
-
         return tensors_torch.decode(desc, buffer)
     if framework == "value" or not _importable("numpy"):
         from . import tensor_value
@@ -237,8 +233,6 @@ def shared_empty(shape, dtype="float32", like: str = "numpy"):
     """
     shape = [int(n) for n in (shape if isinstance(shape, (list, tuple)) else (shape,))]
     if like == "torch":
-        from . import tensors_torch
-
         return tensors_torch.shared_empty(shape, dtype)
     if like != "numpy":
         raise ValueError(f'like must be "numpy" or "torch", got {like!r}')

@@ -1,4 +1,4 @@
-"""torch tensors as `$tensor` descriptors (imported only once a torch tensor is sent or asked for)."""
+"""torch tensors as `$tensor` descriptors (torch itself is imported only once a torch tensor is received)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from .tensor_layout import DTYPES, contiguous_strides, shm_storage, span_bytes
 CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC"
 _CUDA_REFUSE_ENV = "PYISOLATE_CUDA_REFUSE"  # set by the host on the TCP transport (src/remote/local-tcp.ts)
 _warned_cuda_copy = False
+# Per dtype, worked out once: a call that sends or receives a tensor otherwise pays for str(dtype), or for a
+# throwaway tensor to learn the item size, each time (measurable on a 4 KB round trip).
+_NAMES = {}
+_ITEM_SIZES = {}
 
 
 def _name(torch, dtype) -> str:
-    name = str(dtype).rpartition(".")[2]
-    if name not in DTYPES:
-        raise TypeError(f"cannot send a torch tensor of dtype {dtype} to the host")
+    name = _NAMES.get(dtype)
+    if name is None:
+        name = str(dtype).rpartition(".")[2]
+        if name not in DTYPES:
+            raise TypeError(f"cannot send a torch tensor of dtype {dtype} to the host")
+        _NAMES[dtype] = name
     return name
 
 
@@ -40,7 +47,8 @@ def encode(torch, t, enc, shm: bool) -> dict:
     elif t.device.type != "cpu":
         raise TypeError(f"cannot send a torch tensor on device {t.device}")
     requires_grad = t.requires_grad
-    t = t.detach()
+    if requires_grad:
+        t = t.detach()
     if t.is_conj():
         t = t.resolve_conj()
     if t.is_neg():
@@ -56,9 +64,7 @@ def encode(torch, t, enc, shm: bool) -> dict:
     if numel == 0 or not shm:
         return _bytes(torch, t, desc, enc)
     strides = list(t.stride())
-    storage = t.untyped_storage()
-    base = storage.data_ptr()
-    address = base + t.storage_offset() * item
+    address = t.data_ptr()  # the first element's address: the storage's plus the offset
     seg = segments.containing(address, span_bytes(t.shape, strides, item)) if all(s >= 0 for s in strides) else None
     if seg is None:  # an ordinary tensor: one copy into a fresh segment
         try:
@@ -118,7 +124,10 @@ def decode(desc: dict, buffer):
 
 
 def _item_size(torch, dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+    size = _ITEM_SIZES.get(dtype)
+    if size is None:
+        size = _ITEM_SIZES[dtype] = torch.empty((), dtype=dtype).element_size()
+    return size
 
 
 def shared_empty(shape, dtype):
