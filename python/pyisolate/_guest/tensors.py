@@ -57,9 +57,16 @@ def _in_wire_order(desc: dict) -> dict:
     return desc
 
 
+_NUMPY_NAMES = {}  # dtype -> wire name: numpy works `dtype.name` out in Python on each access
+
+
 def _numpy_name(np, dtype) -> str:
+    name = _NUMPY_NAMES.get(dtype)
+    if name is not None:
+        return name
     name = dtype.name
     if name == "bool" or (name in DTYPES and dtype.kind in "iufcbV"):
+        _NUMPY_NAMES[dtype] = name
         return name
     raise TypeError(
         f"cannot send a numpy array of dtype {dtype} to the host: only bool, integer, float "
