@@ -110,13 +110,18 @@ const smallCallPairs = (a, b) =>
     },
   );
 
-/** Imports torch and numpy in both extensions before anything is timed (the first torch call takes ~1 s). */
+/**
+ * Imports torch and numpy in both extensions (the first torch call takes ~1 s), then warms the tensor path as the
+ * small calls are warmed: `tensor_warmup` echoes of the first size, untimed, before any case.
+ */
 async function warmFrameworks(bench, a, b) {
   for (const framework of ["torch", "numpy"]) {
-    const tiny = bench.api.Tensor.zeros([1], PLAN.dtype);
-    tiny.framework = framework;
-    for (const ext of [a, b]) (await ext.call("echo", [tiny])).release();
-    tiny.release();
+    const warm = bench.api.Tensor.zeros(PLAN.sizes[0].shape, PLAN.dtype);
+    warm.framework = framework;
+    for (const ext of [a, b]) {
+      for (let i = 0; i < PLAN.tensor_warmup; i++) (await ext.call("echo", [warm])).release();
+    }
+    warm.release();
   }
 }
 

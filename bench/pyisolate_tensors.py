@@ -176,11 +176,12 @@ async def small_call_pairs(a, b):
 
 
 async def warm_frameworks(a, b):
-    """Imports torch and numpy's paths in both extensions before anything is timed."""
+    """Imports torch and numpy's paths in both extensions, then tensor_warmup echoes of the first size, untimed."""
     for framework in ("torch", "numpy"):
-        tiny = _ones([1], framework)
+        warm = _ones(PLAN["sizes"][0]["shape"], framework)
         for ext in (a, b):
-            await ext.echo(tiny)
+            for _ in range(PLAN["tensor_warmup"]):
+                await ext.echo(warm)
 
 
 def peak_keys(framework, size):
