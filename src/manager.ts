@@ -3,6 +3,7 @@
 import { realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startCallerTracking } from "./caller.js";
 import { CONFIG_FILE_NAME, mergeOptions, readConfigFile } from "./config/config-file.js";
 import { grantedServices, realRoots } from "./config/file-policy.js";
 import type { ExtensionOptions, ManagerOptions } from "./config/options.js";
@@ -106,6 +107,7 @@ export class ExtensionManager {
       throw new ConfigError(`service "${name}" must be an object with methods`, { key: "service" });
     }
     this.services.set(name, service);
+    startCallerTracking(); // now, not at the first call: see caller.ts
   }
 
   /** Removes a host service; calls to it fail with LookupError in Python. */
