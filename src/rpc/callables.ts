@@ -1,6 +1,7 @@
 // Callables across the wire: the export table (our functions by id) and proxies of the other side's.
 
 import { inspect } from "node:util";
+import { startCallerTracking } from "../caller.js";
 import type { StreamSource } from "./stream-producer.js";
 import type { AnyFunction } from "./value-kind.js";
 
@@ -40,12 +41,14 @@ export class CallableTables {
   }
 
   exportFn(fn: AnyFunction): number {
+    startCallerTracking(); // before the call back can come (caller.ts)
     const id = this.nextId++;
     this.exported.set(id, fn);
     return id;
   }
 
   exportStream(source: StreamSource): number {
+    startCallerTracking();
     const id = this.nextId++;
     this.streams.set(id, source);
     return id;
