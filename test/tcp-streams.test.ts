@@ -1,10 +1,12 @@
-// Streams over both transports: a Python generator read with credit, a host iterable read by Python, and a stream
-// left early, over the Unix sockets and over TCP+TLS (the path a guest placed on Ray takes).
+// Streams over both transports: a Python generator read with credit, a host iterable read by Python, a stream left
+// early, and a host service that streams to Python (`async for x in Chat().generate(...)`), over the Unix sockets and
+// over TCP+TLS (the path a guest placed on Ray takes).
 
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import type { Extension, ExtensionManager } from "../src/index.js";
-import { fixture, makeManager } from "./helpers.js";
+import { callingExtension, type Extension, type ExtensionManager } from "../src/index.js";
+import { fixture, makeManager, waitFor } from "./helpers.js";
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -52,6 +54,73 @@ for (const transport of ["unix", "tcp"] as const) {
       }
       assert.equal(seen.length, 3);
       assert.deepEqual(await collect(ext.stream("count", [2])), [0, 1]);
+    });
+  });
+}
+
+/** The host's "Chat" service as test/fixtures/extensions/svcstream_ext declares it, reduced to what these tests read. */
+class ChatService {
+  readonly callers = new Set<string | undefined>();
+  readonly ended = new Set<string>();
+
+  async *generate(prompt: string, n: number): AsyncGenerator<string> {
+    for (let i = 0; i < n; i++) {
+      await Promise.resolve();
+      this.callers.add(callingExtension());
+      yield `${prompt}-${i}`;
+    }
+  }
+
+  async *ticking(tag: string): AsyncGenerator<number> {
+    try {
+      for (let i = 0; ; i++) {
+        yield i;
+        await sleep(2);
+      }
+    } finally {
+      this.ended.add(tag);
+    }
+  }
+
+  async *fail_after(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+    throw new TypeError(`bad item after ${n}`);
+  }
+}
+
+for (const transport of ["unix", "tcp"] as const) {
+  describe(`a host service streaming to Python over the ${transport} transport`, () => {
+    let manager: ExtensionManager;
+    let ext: Extension;
+    const chat = new ChatService();
+    const name = `svc_stream_${transport}`;
+
+    before(async () => {
+      manager = makeManager();
+      manager.provide("Chat", chat);
+      ext = await manager.load({
+        name,
+        modulePath: fixture("svcstream_ext"),
+        sandbox: { mode: "disabled" },
+        transport,
+      });
+    });
+    after(() => manager.close());
+
+    it("delivers the items in order, as the caller's, and 200 of them through a window of 16", async () => {
+      assert.deepEqual(await ext.call("collect", ["hi", 3]), ["hi-0", "hi-1", "hi-2"]);
+      const many = (await ext.call("collect", ["n", 200])) as string[];
+      assert.deepEqual(
+        many,
+        Array.from({ length: 200 }, (_, i) => `n-${i}`),
+      );
+      assert.deepEqual([...chat.callers], [name], "callingExtension() inside the host generator");
+    });
+
+    it("closes the host's generator when Python breaks out of the loop, and raises its error typed", async () => {
+      assert.deepEqual(await ext.call("take", ["brk", 3]), [0, 1, 2]);
+      await waitFor(() => chat.ended.has("brk"), 10_000, "the host generator's finally to run");
+      assert.deepEqual(await ext.call("failing", [2, "TypeError"]), [[0, 1], "TypeError", "bad item after 2"]);
     });
   });
 }
