@@ -1,4 +1,4 @@
-"""torch tensors as `$tensor` descriptors (torch itself is imported only once a torch tensor is received)."""
+"""torch tensors as `$tensor` descriptors (torch itself is imported only when a torch tensor arrives or is made here)."""
 
 from __future__ import annotations
 
