@@ -57,29 +57,12 @@ export class IncomingCalls {
     if (msg.stream !== undefined) return this.openStream(msg, msg.stream, args, kw);
     let result: unknown;
     try {
-      let fn: AnyFunction | undefined;
-      let self: object | undefined;
-      if (msg.fn !== undefined) {
-        fn = this.context.callables.lookup(msg.fn);
-        if (fn === undefined)
-          throw new WireRefusal("LookupError", `no callable with id ${msg.fn} (released, or never sent)`);
-      } else {
-        self = this.context.resolveTarget?.(msg.target);
-        if (self === null || (typeof self !== "object" && typeof self !== "function")) {
-          throw new WireRefusal("LookupError", `no service named ${JSON.stringify(msg.target)}`);
-        }
-        fn = lookupMethod(self, msg.method);
-        if (fn === undefined) {
-          throw new WireRefusal(
-            "AttributeError",
-            `${JSON.stringify(msg.target)} has no public method ${JSON.stringify(msg.method)}`,
-          );
-        }
-      }
+      const { self, fn } =
+        msg.fn !== undefined
+          ? this.exported(msg.fn)
+          : serviceMethod(this.context.resolveTarget, msg.target, msg.method);
       if (kw !== undefined && hasOwnNames(kw)) args.push(kw);
-      const target = fn;
-      const caller = this.context.caller;
-      result = caller === undefined ? target.apply(self, args) : runAsCaller(caller, () => target.apply(self, args));
+      result = this.asCaller(() => fn.apply(self, args));
     } catch (err) {
       return this.replyError(id, err, false);
     }
@@ -128,10 +111,20 @@ export class IncomingCalls {
         serviceStreamSource(() => fn.apply(self, args), what),
         window,
       );
+    this.asCaller(start); // the producer starts as the caller's, so the method and every step of its iterator see it
+  }
+
+  /** The function we sent as `$fn` number `fnId`, called with no `this`; a LookupError once released or never sent. */
+  private exported(fnId: number): { self: undefined; fn: AnyFunction } {
+    const fn = this.context.callables.lookup(fnId);
+    if (fn === undefined) throw new WireRefusal("LookupError", `no callable with id ${fnId} (released, or never sent)`);
+    return { self: undefined, fn };
+  }
+
+  /** Runs `work` as the calling extension's (callingExtension() names it), when this peer knows who that is. */
+  private asCaller<T>(work: () => T): T {
     const caller = this.context.caller;
-    // The producer starts inside the caller's context, so the method and every step of its iterator see it.
-    if (caller === undefined) start();
-    else runAsCaller(caller, start);
+    return caller === undefined ? work() : runAsCaller(caller, work);
   }
 
   /** Sends the `result` of call `id`; an async call's reply is dropped when it was cancelled meanwhile. */
