@@ -14,6 +14,36 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** The host's "Chat" service as test/fixtures/extensions/svcstream_ext declares it, reduced to what these tests read. */
+class ChatService {
+  readonly callers = new Set<string | undefined>();
+  readonly ended = new Set<string>();
+
+  async *generate(prompt: string, n: number): AsyncGenerator<string> {
+    for (let i = 0; i < n; i++) {
+      await Promise.resolve();
+      this.callers.add(callingExtension());
+      yield `${prompt}-${i}`;
+    }
+  }
+
+  async *ticking(tag: string): AsyncGenerator<number> {
+    try {
+      for (let i = 0; ; i++) {
+        yield i;
+        await sleep(2);
+      }
+    } finally {
+      this.ended.add(tag);
+    }
+  }
+
+  async *fail_after(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+    throw new TypeError(`bad item after ${n}`);
+  }
+}
+
 for (const transport of ["unix", "tcp"] as const) {
   describe(`streams over the ${transport} transport`, () => {
     let manager: ExtensionManager;
@@ -56,39 +86,7 @@ for (const transport of ["unix", "tcp"] as const) {
       assert.deepEqual(await collect(ext.stream("count", [2])), [0, 1]);
     });
   });
-}
 
-/** The host's "Chat" service as test/fixtures/extensions/svcstream_ext declares it, reduced to what these tests read. */
-class ChatService {
-  readonly callers = new Set<string | undefined>();
-  readonly ended = new Set<string>();
-
-  async *generate(prompt: string, n: number): AsyncGenerator<string> {
-    for (let i = 0; i < n; i++) {
-      await Promise.resolve();
-      this.callers.add(callingExtension());
-      yield `${prompt}-${i}`;
-    }
-  }
-
-  async *ticking(tag: string): AsyncGenerator<number> {
-    try {
-      for (let i = 0; ; i++) {
-        yield i;
-        await sleep(2);
-      }
-    } finally {
-      this.ended.add(tag);
-    }
-  }
-
-  async *fail_after(n: number): AsyncGenerator<number> {
-    for (let i = 0; i < n; i++) yield i;
-    throw new TypeError(`bad item after ${n}`);
-  }
-}
-
-for (const transport of ["unix", "tcp"] as const) {
   describe(`a host service streaming to Python over the ${transport} transport`, () => {
     let manager: ExtensionManager;
     let ext: Extension;
