@@ -13,6 +13,7 @@ import { callKeysJson } from "../src/rpc/plain-json.js";
 import type { PlainMessage } from "../src/rpc/plain-runs.js";
 import { fixture, makeManager } from "./helpers.js";
 import { peerPair, services } from "./rpc-helpers.js";
+import { fuzzSettings } from "./resilience-fuzz-arbitraries.js";
 
 /** An outbox over a stream that decodes what it is given; `headers()` waits for the tick's flush. */
 function tappedOutbox(batching: boolean): { outbox: Outbox; headers: () => Promise<Record<string, unknown>[]> } {
@@ -210,7 +211,7 @@ describe("the host's check of a batch", () => {
           assert.ok(message.x === undefined && message.a === undefined && message.f === undefined);
         }
       }),
-      { numRuns: 2000 },
+      fuzzSettings(2000),
     );
   });
 });
@@ -260,7 +261,7 @@ describe("the host's check of a run of calls or results", () => {
         },
       ),
       // The example is a results run with a stream field, which CI once drew (seed 245213446): accepted, as it should be.
-      { numRuns: 2000, examples: [[false, [1], [[]], { stream: 4 }, "svc"]] },
+      { ...fuzzSettings(2000), examples: [[false, [1], [[]], { stream: 4 }, "svc"]] },
     );
   });
 });
