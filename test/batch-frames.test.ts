@@ -194,6 +194,7 @@ describe("the host's check of a batch", () => {
   );
 
   it("accepts only batches of plain calls, results and errors, and refuses anything else as a ProtocolError", () => {
+    const seen = { accepted: 0, refused: 0 };
     fc.assert(
       fc.property(fc.oneof(fc.array(inner, { maxLength: 5 }), fc.jsonValue()), (m) => {
         let parsed;
@@ -201,8 +202,10 @@ describe("the host's check of a batch", () => {
           parsed = parseMessage({ k: "batch", m });
         } catch (err) {
           assert.ok(err instanceof ProtocolError, String(err));
+          seen.refused++;
           return;
         }
+        seen.accepted++;
         assert.equal(parsed.k, "batch");
         const messages = (parsed as unknown as { m: Record<string, unknown>[] }).m;
         assert.ok(messages.length >= 1);
@@ -213,23 +216,31 @@ describe("the host's check of a batch", () => {
       }),
       fuzzSettings(2000),
     );
+    assert.ok(seen.accepted > 0 && seen.refused > 0, JSON.stringify(seen));
   });
 });
 
 describe("the host's check of a run of calls or results", () => {
   it("accepts runs whose ids and entries line up, and refuses anything else as a ProtocolError", () => {
+    // Mostly well-formed runs (small ids, lists of argument lists, no extras), so that both verdicts are reached.
     const ids = fc.oneof(
+      { arbitrary: fc.array(fc.integer({ min: -1, max: 9 }), { minLength: 1, maxLength: 4 }), weight: 4 },
       fc.array(fc.oneof(fc.integer({ min: -1, max: 9 }), fc.jsonValue()), { maxLength: 4 }),
       fc.jsonValue(),
     );
     const entries = fc.oneof(
+      { arbitrary: fc.array(fc.array(fc.jsonValue(), { maxLength: 2 }), { minLength: 1, maxLength: 4 }), weight: 4 },
       fc.array(fc.oneof(fc.array(fc.jsonValue(), { maxLength: 2 }), fc.jsonValue()), { maxLength: 4 }),
       fc.jsonValue(),
     );
-    const extras = fc.record(
-      { x: fc.constant(1), f: fc.constant(0), kw: fc.constant({}), stream: fc.constant(4) },
-      { requiredKeys: [] },
+    const extras = fc.oneof(
+      { arbitrary: fc.constant({}), weight: 3 },
+      fc.record(
+        { x: fc.constant(1), f: fc.constant(0), kw: fc.constant({}), stream: fc.constant(4) },
+        { requiredKeys: [] },
+      ),
     );
+    const seen = { calls: 0, results: 0, refused: 0 };
     fc.assert(
       fc.property(
         fc.boolean(),
@@ -246,8 +257,10 @@ describe("the host's check of a run of calls or results", () => {
             parsed = parseMessage(header) as unknown as Record<string, unknown[]>;
           } catch (err) {
             assert.ok(err instanceof ProtocolError, String(err));
+            seen.refused++;
             return;
           }
+          seen[asCalls ? "calls" : "results"]++;
           const list = parsed[asCalls ? "args" : "values"]!;
           assert.ok(Array.isArray(parsed.ids) && parsed.ids.length >= 1 && parsed.ids.length === list.length);
           assert.ok(parsed.ids.every((id) => Number.isSafeInteger(id) && (id as number) >= 1));
@@ -263,6 +276,7 @@ describe("the host's check of a run of calls or results", () => {
       // The example is a results run with a stream field, which CI once drew (seed 245213446): accepted, as it should be.
       { ...fuzzSettings(2000), examples: [[false, [1], [[]], { stream: 4 }, "svc"]] },
     );
+    assert.ok(seen.calls > 0 && seen.results > 0 && seen.refused > 0, JSON.stringify(seen));
   });
 });
 
