@@ -2,10 +2,11 @@
 // numpy), host -> A -> B forwarding, and peak RSS per case. Twin of pyisolate_tensors.py.
 
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { memAvailableBytes, peakRssMiB, resetPeakRss, rssMiB } from "./procfs.mjs";
 import { median } from "./stats.mjs";
-import { FORWARD_SIZES, PLAN } from "./tensor-plan.mjs";
+import { FORWARD_SIZES, PLAN, roundTripKey } from "./tensor-plan.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const EXT_PATH = join(HERE, "extensions", "bench_ext");
@@ -19,7 +20,7 @@ function tensorExtension(name) {
     modulePath: EXT_PATH,
     // pip, not uv: pip's global config finds the CPU torch wheel in /opt/wheels.
     dependencies: ["torch==2.13.0", "numpy==2.2.6"],
-    backend: "pip",
+    installer: "pip",
     // Unsandboxed, as in the other scenarios, and so that ext.pid is the Python process itself.
     sandbox: { mode: "disabled" },
   };
@@ -57,8 +58,9 @@ class Guard {
   }
 }
 
-/** One untimed first call, then up to size.reps timed calls while the case is within budget. */
+/** After settle_ms, one untimed first call, then up to size.reps timed calls while the case is within budget. */
 async function timeCase(size, call) {
+  await sleep(PLAN.settle_ms); // the previous case's tensors are freed meanwhile (2 GB takes ~0.1 s), not during this one
   const started = now();
   await call();
   const firstNs = Number(now() - started);
@@ -130,8 +132,10 @@ const peakKeys = (framework, size) =>
 
 async function roundTrips(bench, ext, guard, metrics) {
   const { Tensor } = bench.api;
-  for (const framework of PLAN.round_trip_frameworks) {
-    for (const size of PLAN.sizes) {
+  // Size-major, the frameworks side by side at each size: the machine's speed drifts over minutes, and the
+  // "numpy as fast as torch" floor compares the two at one size.
+  for (const size of PLAN.sizes) {
+    for (const framework of PLAN.round_trip_frameworks) {
       const kind = `rt_${framework}`;
       const key = `tensor_${kind}_${size.label}`;
       const skip = guard.reasonToSkip(kind, size);
@@ -162,6 +166,45 @@ async function roundTrips(bench, ext, guard, metrics) {
         [`${key}_reps`]: value.samples.length,
         ...Object.fromEntries(peakKeys(framework, size).map((metric, i) => [metric, peaks[i]])),
       });
+    }
+  }
+}
+
+/** Timed calls per size for the paired comparison: enough for a stable median, few for the large sizes. */
+const PAIRED_CALLS = 200;
+
+/**
+ * numpy against torch at each size with the calls alternating (torch, numpy, numpy, torch, ...), so both see the same
+ * moment of a machine whose speed drifts: the round-trip cases above run a framework's reps in one block, and two
+ * blocks a few seconds apart differ by 10-40% here on their own. Both tensors of a size are alive together; no peak
+ * RSS is taken. Writes `tensor_paired_numpy_over_torch_<size>`, the ratio of the two medians.
+ */
+async function numpyAgainstTorch(bench, ext, metrics) {
+  const { Tensor } = bench.api;
+  for (const size of PLAN.sizes) {
+    if (!["torch", "numpy"].every((fw) => typeof metrics[roundTripKey(fw, size.label)] === "number")) continue; // a case the guard skipped is not run here either
+    const tensors = ["torch", "numpy"].map((framework) => {
+      const tensor = Tensor.empty(size.shape, PLAN.dtype);
+      tensor.data.fill(1);
+      tensor.framework = framework;
+      return tensor;
+    });
+    const timeOne = async (tensor) => {
+      const t0 = now();
+      (await ext.call("echo", [tensor])).release();
+      return Number(now() - t0);
+    };
+    try {
+      for (const tensor of tensors) await timeOne(tensor); // each framework's first call at this size, untimed
+      const samples = [[], []];
+      const calls = Math.min(PAIRED_CALLS, size.reps);
+      for (let i = 0; i < calls; i++) {
+        const order = i % 2 === 0 ? [0, 1] : [1, 0];
+        for (const which of order) samples[which].push(await timeOne(tensors[which]));
+      }
+      metrics[`tensor_paired_numpy_over_torch_${size.label}`] = median(samples[1]) / median(samples[0]);
+    } finally {
+      for (const tensor of tensors) tensor.release();
     }
   }
 }
@@ -214,6 +257,7 @@ export async function scenarioTensors(bench) {
     await warmFrameworks(bench, a, b);
     const guard = new Guard();
     await roundTrips(bench, a, guard, metrics);
+    await numpyAgainstTorch(bench, a, metrics);
     await forwarding(bench, a, b, guard, metrics);
     return metrics;
   } finally {

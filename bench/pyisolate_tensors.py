@@ -11,6 +11,7 @@ How pyisolate 0.10.2 moves these values (its _internal/rpc_transports.py, tensor
   travels back the same way.
 """
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -108,7 +109,8 @@ class Guard:
 
 
 async def time_case(size, call):
-    """One untimed first call, then up to size.reps timed calls while the case is within budget."""
+    """After settle_ms, one untimed first call, then up to size.reps timed calls while the case is within budget."""
+    await asyncio.sleep(PLAN["settle_ms"] / 1e3)  # the previous case's tensors are freed meanwhile, not during this one
     clock = time.perf_counter_ns
     started = clock()
     await call()
@@ -190,8 +192,8 @@ def peak_keys(framework, size):
 
 async def round_trips(bench, ext, ext_pid, guard, metrics):
     returned = bench.meta.setdefault("tensor_returned_types", {})
-    for framework in PLAN["round_trip_frameworks"]:
-        for size in PLAN["sizes"]:
+    for size in PLAN["sizes"]:  # size-major, as ours_tensors.mjs: the frameworks side by side at each size
+        for framework in PLAN["round_trip_frameworks"]:
             kind = f"rt_{framework}"
             key = f"tensor_{kind}_{size['label']}"
             reason = guard.reason_to_skip(kind, size)

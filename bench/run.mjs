@@ -4,13 +4,15 @@
 //   node bench/run.mjs [--rounds N] [--only scenario,...] [--skip ours|pyisolate] [--dist DIR]
 //   npm run bench -- --rounds 3
 //
-// --rounds N alternates the sides N times and reports each metric's median over the rounds.
+// --rounds N alternates the sides N times and reports each metric's median over the rounds. A full run (no --only)
+// then runs transport-floor.mjs and pool.mjs and judges issue 13's targets from all of it (data-plane.mjs).
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { judgeDataPlane } from "./data-plane.mjs";
 import { formatFloors, judgeFloors } from "./floors.mjs";
 import { combineRounds, compare, consoleTable, markdownTable } from "./report.mjs";
 import { logTail, runLogged, runSide } from "./side-process.mjs";
@@ -92,6 +94,26 @@ function describeSide(name, result) {
   return `${name}: ran in ${result.seconds.toFixed(1)}s${failed.join("")}`;
 }
 
+/**
+ * A full run also measures what issue 13 judges against figures of its own: the transport floor (with our small call
+ * in the same rounds) and the pool scaling. Each script writes its JSON to bench/results; undefined when it failed.
+ */
+async function ownScript(script, resultFile, args) {
+  const logFile = join(WORK, script.replace(/\.mjs$/, ".log"));
+  const dist = cli.dist ? ["--dist", cli.dist] : [];
+  const run = await runLogged(["node", join(HERE, script), ...args, ...dist], {
+    cwd: ROOT,
+    logFile,
+    timeoutMs: SIDE_TIMEOUT_MS,
+  });
+  if (run.code !== 0) {
+    console.log(`${script} failed; see ${logFile}:\n${logTail(logFile)}`);
+    return undefined;
+  }
+  console.log(`${script}: ran in ${run.seconds.toFixed(1)}s`);
+  return JSON.parse(readFileSync(join(RESULTS, resultFile), "utf8"));
+}
+
 function machine() {
   return {
     cpus: cpus().length,
@@ -141,7 +163,12 @@ function markdown(report, rows) {
     ...["ours", "pyisolate"].map((name) => describeSide(name, report.sides[name])),
   ];
   const floors = formatFloors(report.floors).map((line) => `- ${line}`);
-  return `# Benchmark: ours vs pyisolate\n\n${markdownTable(rows)}\n\n## Floors of issue 4 (tensors)\n\n${floors.join("\n")}\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
+  const dataPlane = report.data_plane
+    ? `\n\n## Targets of issue 13 (data plane)\n\n${formatFloors(report.data_plane)
+        .map((line) => `- ${line}`)
+        .join("\n")}`
+    : "";
+  return `# Benchmark: ours vs pyisolate\n\n${markdownTable(rows)}\n\n## Floors of issue 4 (tensors)\n\n${floors.join("\n")}${dataPlane}\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
 }
 
 const machineInfo = machine();
@@ -167,6 +194,20 @@ for (let round = 1; round <= rounds; round++) {
 const ours = combineRounds(perRound.ours);
 const pyisolate = combineRounds(perRound.pyisolate);
 
+// Only a full run of our side: a partial one has not measured the bytes and pipelined figures these sit beside.
+const dataPlane =
+  cli.only || cli.skip === "ours"
+    ? undefined
+    : judgeDataPlane({
+        ours,
+        pyisolate,
+        floor: await ownScript("transport-floor.mjs", "transport-floor.json", [
+          "--rounds",
+          String(Math.max(3, rounds)),
+        ]),
+        pool: await ownScript("pool.mjs", "pool.json", []),
+      });
+
 const rows = compare(ours, pyisolate);
 const floors = judgeFloors(ours, pyisolate);
 const report = {
@@ -177,6 +218,7 @@ const report = {
   sides: { ours, pyisolate },
   rows,
   floors,
+  ...(dataPlane ? { data_plane: dataPlane } : {}),
 };
 writeFileSync(join(RESULTS, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(join(RESULTS, "latest.md"), markdown(report, rows));
@@ -184,4 +226,5 @@ writeFileSync(join(RESULTS, "latest.md"), markdown(report, rows));
 console.log(`\n${consoleTable(rows)}\n`);
 console.log("ratio = ours / pyisolate; see the direction column for which way is better.");
 console.log(`\nFloors of issue 4 (tensors):\n${formatFloors(floors).join("\n")}\n`);
+if (dataPlane) console.log(`Targets of issue 13 (data plane):\n${formatFloors(dataPlane).join("\n")}\n`);
 console.log(`wrote ${relative(ROOT, join(RESULTS, "latest.json"))} and ${relative(ROOT, join(RESULTS, "latest.md"))}`);
