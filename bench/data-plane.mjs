@@ -49,9 +49,10 @@ function steadyP99(ours, pyisolate) {
 
 function poolScaling(pool) {
   const name = `a pool of 2 workers at least ${TARGETS.poolOfTwo}× one extension (CPU-bound Python)`;
-  const two = pool?.ratio_to_plain?.pool2;
+  const ratios = pool?.ratio_to_one_process ?? {};
+  const two = ratios.pool2;
   if (!number(two)) return { name, verdict: "n/a", detail: "pool scaling not measured" };
-  const four = number(pool.ratio_to_plain.pool4) ? `, 4 workers ×${pool.ratio_to_plain.pool4}` : "";
+  const four = number(ratios.pool4) ? `, 4 workers ×${ratios.pool4}` : "";
   return {
     name,
     verdict: two >= TARGETS.poolOfTwo ? "PASS" : "FAIL",
