@@ -26,8 +26,8 @@ function bound(name, ours, limit, unit, { atLeast = false, pyisolate } = {}) {
 }
 
 /** Our sequential small call over each floor's median, all from transport-floor.mjs's rounds in this run. */
-function smallCallToFloor(floor, kind) {
-  const name = `small call within ${TARGETS.floorFactor}× of the ${kind} floor`;
+function smallCallToFloor(floor, kind, where = "") {
+  const name = `small call within ${TARGETS.floorFactor}× of the ${kind} floor${where}`;
   const ours = floor?.summary?.ours?.median_us;
   const base = floor?.summary?.[kind]?.median_us;
   if (!number(ours) || !number(base)) return { name, verdict: "n/a", detail: "transport floor not measured" };
@@ -61,7 +61,7 @@ function poolScaling(pool) {
 }
 
 /** [{ name, verdict: "PASS" | "FAIL" | "n/a", detail }] for issue 13's targets. */
-export function judgeDataPlane({ ours, pyisolate, floor, pool }) {
+export function judgeDataPlane({ ours, pyisolate, floor, floorOneCpu, pool }) {
   const o = ours.metrics ?? {};
   const p = pyisolate.metrics ?? {};
   return [
@@ -76,6 +76,8 @@ export function judgeDataPlane({ ours, pyisolate, floor, pool }) {
     }),
     smallCallToFloor(floor, "asyncio"),
     smallCallToFloor(floor, "blocking"),
+    smallCallToFloor(floorOneCpu, "asyncio", ", all on one CPU (no cross-CPU wake-ups)"),
+    smallCallToFloor(floorOneCpu, "blocking", ", all on one CPU"),
     bound("pipelined calls, steady state", o.pipelined_steady_calls_per_s, TARGETS.pipelinedPerS, "calls/s", {
       atLeast: true,
       pyisolate: p.pipelined_steady_calls_per_s,

@@ -98,10 +98,10 @@ function describeSide(name, result) {
  * A full run also measures what issue 13 judges against figures of its own: the transport floor (with our small call
  * in the same rounds) and the pool scaling. Each script writes its JSON to bench/results; undefined when it failed.
  */
-async function ownScript(script, resultFile, args) {
-  const logFile = join(WORK, script.replace(/\.mjs$/, ".log"));
+async function ownScript(script, resultFile, args, prefix = []) {
+  const logFile = join(WORK, resultFile.replace(/\.json$/, ".log"));
   const dist = cli.dist ? ["--dist", cli.dist] : [];
-  const run = await runLogged(["node", join(HERE, script), ...args, ...dist], {
+  const run = await runLogged([...prefix, "node", join(HERE, script), ...args, ...dist], {
     cwd: ROOT,
     logFile,
     timeoutMs: SIDE_TIMEOUT_MS,
@@ -110,7 +110,7 @@ async function ownScript(script, resultFile, args) {
     console.log(`${script} failed; see ${logFile}:\n${logTail(logFile)}`);
     return undefined;
   }
-  console.log(`${script}: ran in ${run.seconds.toFixed(1)}s`);
+  console.log(`${[...prefix, script].join(" ")}: ran in ${run.seconds.toFixed(1)}s`);
   return JSON.parse(readFileSync(join(RESULTS, resultFile), "utf8"));
 }
 
@@ -194,6 +194,7 @@ for (let round = 1; round <= rounds; round++) {
 const ours = combineRounds(perRound.ours);
 const pyisolate = combineRounds(perRound.pyisolate);
 
+const floorRounds = ["--rounds", String(Math.max(3, rounds))];
 // Only a full run of our side: a partial one has not measured the bytes and pipelined figures these sit beside.
 const dataPlane =
   cli.only || cli.skip === "ours"
@@ -201,10 +202,14 @@ const dataPlane =
     : judgeDataPlane({
         ours,
         pyisolate,
-        floor: await ownScript("transport-floor.mjs", "transport-floor.json", [
-          "--rounds",
-          String(Math.max(3, rounds)),
-        ]),
+        floor: await ownScript("transport-floor.mjs", "transport-floor.json", floorRounds),
+        // The same on one CPU: each side's own work, without the other vCPU's wake-up (transport-floor.mjs).
+        floorOneCpu: await ownScript(
+          "transport-floor.mjs",
+          "transport-floor-one-cpu.json",
+          [...floorRounds, "--out", join(RESULTS, "transport-floor-one-cpu.json")],
+          ["taskset", "-c", "0"],
+        ),
         pool: await ownScript("pool.mjs", "pool.json", []),
       });
 

@@ -1,17 +1,22 @@
 // The floor (issue 13): a bare round trip on our transport, and our small call as a ratio to it.
 //
-//   node bench/transport-floor.mjs [--rounds 3] [--dist DIR] [--python python3]
+//   node bench/transport-floor.mjs [--rounds 3] [--dist DIR] [--python python3] [--out FILE]
+//   taskset -c 0 node bench/transport-floor.mjs --out bench/results/transport-floor-one-cpu.json
 //
 // The floor is a Node process and a Python process exchanging length-prefixed frames (4-byte length, 64-byte body,
 // the size of a small call's header) on the same kind of Unix socket as an extension's fd 3, with no JSON and no
 // dispatch: `floor_peer.py` echoes each complete frame. Two Python sides: `blocking` (recv_into and sendall, the
 // least Python can do per frame) and `asyncio` (a BufferedProtocol on the event loop our guest runs on). Then our
 // host's `ping(1)` to bench_ext, unsandboxed, in the same process. Rounds interleave the three, so outside load hits
-// all alike; each figure is the median over rounds. Results go to bench/results/transport-floor.json.
+// all alike; each figure is the median over rounds. Results go to bench/results/transport-floor.json (or --out).
+//
+// Under `taskset -c 0` every process shares one CPU (children inherit the affinity): a message then wakes its
+// reader by a context switch on that CPU, not on another vCPU that may have halted, which on this VM costs 50-80 µs
+// a round trip and swings by 4x between rounds. What is left is each side's own work, steady to a microsecond.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -28,6 +33,7 @@ const { values: cli } = parseArgs({
     rounds: { type: "string", default: "3" },
     dist: { type: "string", default: join(HERE, "..", "dist") },
     python: { type: "string", default: "python3" },
+    out: { type: "string", default: join(HERE, "results", "transport-floor.json") },
   },
 });
 
@@ -162,6 +168,7 @@ for (const name of Object.keys(runs)) {
 const result = {
   date: new Date().toISOString(),
   rounds,
+  cpus: availableParallelism(), // 1 under taskset -c 0
   loadavg_before: loadBefore,
   loadavg_after: loadavg()[0],
   summary,
@@ -172,7 +179,7 @@ const result = {
   runs,
 };
 mkdirSync(join(HERE, "results"), { recursive: true });
-writeFileSync(join(HERE, "results", "transport-floor.json"), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(cli.out, `${JSON.stringify(result, null, 2)}\n`);
 const cell = (value, digits, width) => value.toFixed(digits).padStart(width);
 const row = (name) => {
   const s = summary[name];
