@@ -32,6 +32,19 @@ def encode_frame(header: bytes, attachments=(), lengths=()) -> list:
     return [prefix + header, *attachments]
 
 
+unpack_prefix = _unpack_prefix
+
+
+def parse_small_header(data: bytes):
+    """The header of a frame that is all of `data` and has no attachments, as a dict; None when it is not a
+    well-formed JSON object with nothing around it (the general decoder then says what is wrong)."""
+    try:
+        msg, end = _scan_value(data[8:].decode("utf-8"), 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return msg if type(msg) is dict and end == len(data) - 8 else None
+
+
 class FrameDecoder:
     """Feed it socket chunks; it returns the complete messages they finish.
 
@@ -43,6 +56,10 @@ class FrameDecoder:
         self._buf = bytearray()
         self._max = max_frame_bytes
         self.largest = 0  # the largest frame decoded since the reader last reset this (peer.py: trim after it)
+
+    def idle(self) -> bool:
+        """No part of a frame is waiting for the rest."""
+        return not self._buf
 
     def feed(self, data: bytes) -> list:
         buf = self._buf

@@ -203,6 +203,23 @@ class Outbox:
             return
         self.write(chunks)
 
+    def can_reply_now(self) -> bool:
+        """Nothing is corked and no frame waits for its fds: a reply written now keeps the order of frames."""
+        channel = self.fd_channel
+        return self._corked is None and not self.closed and (channel is None or not channel.queued)
+
+    def result_now(self, cid: int, value) -> None:
+        """result(), written at once when the value needs no tag and can_reply_now() held."""
+        t = type(value)
+        if t is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT or value is None or t is bool:
+            json = repr(value) if t is int else _LITERALS[value]
+        elif t is str and len(value) < _SMALL_STR and value.isascii():
+            json = _quote(value)
+        else:
+            self.result(cid, value)
+            return
+        self._transport.write(encode_frame(f'{{"k":"result","id":{cid},"value":{json}}}'.encode())[0])
+
     def error(self, cid: int, exc: BaseException) -> None:
         self.write(encode_frame(dumps({"k": P.ERROR, "id": cid, "error": error_to_wire(exc)})))
 

@@ -15,7 +15,7 @@ from .codec import Decoder
 from .eager import start_task
 from .errors import error_from_wire
 from .fdchannel import FdChannel
-from .framing import FrameDecoder, ProtocolError
+from .framing import FrameDecoder, ProtocolError, parse_small_header, unpack_prefix
 from .fresh_bytes import RECYCLER
 from .link import Link
 from .messages import check_message
@@ -31,6 +31,7 @@ from .trim import LARGE_FRAME, Trimmer
 _DRAIN_ABOVE = 1024 * 1024  # bytes buffered in the transport before a caller waits for drain
 _CONTROL_KINDS = frozenset((P.HELLO, P.INIT, P.READY, P.FATAL, P.EVENT, P.SHUTDOWN))
 _NO_KW = object()  # a call without "kw"
+LONE_CALL_MAX = 4096  # a chunk up to this size may be one plain call, answered by _lone_plain_call
 
 
 class Peer:
@@ -131,6 +132,8 @@ class Peer:
             self.close(ConnectionError("the connection closed"))
 
     def _on_data(self, data: bytes) -> None:
+        if len(data) <= LONE_CALL_MAX and self._frames.idle() and self._lone_plain_call(data):
+            return
         # Replies written while this chunk's frames are dispatched leave in one write. Tasks that cannot start
         # eagerly (Python < 3.12) run in the loop's next pass: the writes stay corked until after them.
         out = self._out
@@ -148,6 +151,48 @@ class Peer:
         if self._frames.largest >= LARGE_FRAME:
             self._frames.largest = 0
             self._trimmer.large_frame()
+
+    def _lone_plain_call(self, data: bytes) -> bool:
+        """The commonest chunk, answered in a few steps: exactly one small frame holding one call with no tags, fds,
+        keywords, stream or fn, to a method that returns without waiting. True when it was handled here; False, with
+        nothing done, for anything else (the general path then reads the chunk and checks it)."""
+        if data[8:20] != b'{"k":"call",':
+            return False
+        total, header_length = unpack_prefix(data, 0)
+        if total != len(data) - 4 or header_length != total - 4:
+            return False
+        msg = parse_small_header(data)
+        if msg is None or len(msg) != 5 or msg["k"] != "call":  # a repeated "k" key keeps its last value
+            return False
+        cid, target, method, args = msg.get("id"), msg.get("target"), msg.get("method"), msg.get("args")
+        if (
+            type(cid) is not int
+            or cid < 1
+            or type(target) is not str
+            or type(method) is not str
+            or type(args) is not list
+        ):
+            return False
+        out = self._out
+        if not out.can_reply_now():
+            return False
+        try:
+            result = self._targets.method(target, method)(*args)
+            if type(result) is types.CoroutineType:
+                value = self._straight.run(result)
+                if value is NOT_STRAIGHT:
+                    self._answer(cid, result)  # it may wait: a task, as the general path starts it
+                    return True
+            elif hasattr(result, "__await__"):
+                self._answer(cid, result)
+                return True
+            else:
+                value = result
+        except Exception as e:
+            out.error(cid, e)
+            return True
+        out.result_now(cid, value)
+        return True
 
     def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
         kind = check_message(msg)
