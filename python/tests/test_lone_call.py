@@ -118,21 +118,20 @@ class LoneCallTest(RawHostCase):
                 self.assertEqual(self.taken, [False])
                 self.assertTrue(replies and all(r["k"] == "result" for r in replies), replies)
 
+    async def _refused(self, header: bytes) -> BaseException:
+        """Delivers one frame of `header` text; asserts the lone path left it alone; what ended the connection."""
+        self.taken.clear()
+        await self.deliver(struct.pack(">II", 4 + len(header), len(header)) + header)
+        self.assertEqual(self.taken, [False])
+        with self.assertRaises(Exception) as caught:
+            await asyncio.wait_for(self.peer.run(), 5)
+        return caught.exception
+
     async def test_a_repeated_k_key_is_read_as_the_general_path_reads_it(self):
         # json keeps a repeated key's last value: this is a "calls" frame with a malformed run, not a call.
-        data = b'{"k":"call","id":1,"target":"extension","method":"same","k":"calls"}'
-        self.taken.clear()
-        await self.deliver(struct.pack(">II", 4 + len(data), len(data)) + data)
-        self.assertEqual(self.taken, [False])
-        with self.assertRaises(Exception) as caught:
-            await asyncio.wait_for(self.peer.run(), 5)
-        self.assertIn("calls", str(caught.exception))
+        error = await self._refused(b'{"k":"call","id":1,"target":"extension","method":"same","k":"calls"}')
+        self.assertIn("calls", str(error))
 
     async def test_a_frame_that_is_not_json_still_ends_the_connection(self):
-        data = b'{"k":"call","id":1,'
-        self.taken.clear()
-        await self.deliver(struct.pack(">II", 4 + len(data), len(data)) + data)
-        self.assertEqual(self.taken, [False])
-        with self.assertRaises(Exception) as caught:
-            await asyncio.wait_for(self.peer.run(), 5)
-        self.assertIn("not valid JSON", str(caught.exception))
+        error = await self._refused(b'{"k":"call","id":1,')
+        self.assertIn("not valid JSON", str(error))

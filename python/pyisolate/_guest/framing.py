@@ -32,12 +32,12 @@ def encode_frame(header: bytes, attachments=(), lengths=()) -> list:
     return [prefix + header, *attachments]
 
 
-unpack_prefix = _unpack_prefix
-
-
-def parse_small_header(data: bytes):
-    """The header of a frame that is all of `data` and has no attachments, as a dict; None when it is not a
-    well-formed JSON object with nothing around it (the general decoder then says what is wrong)."""
+def lone_frame_header(data: bytes):
+    """The header, as a dict, when `data` is exactly one frame with no attachments and its header a JSON object with
+    nothing around it; else None (the general decoder then reads `data` and says what is wrong, if anything)."""
+    total, header_length = _unpack_prefix(data, 0)
+    if total != len(data) - 4 or header_length != total - 4:
+        return None
     try:
         msg, end = _scan_value(data[8:].decode("utf-8"), 0)
     except (StopIteration, ValueError, RecursionError):

@@ -160,7 +160,7 @@ class Outbox:
                 self._write_now(encode_frame(header))
                 return
         for cid, value in batch:  # one reply, or a run past the host's header limit: each in a frame of its own
-            self._write_now(encode_frame(f'{{"k":"result","id":{cid},"value":{value}}}'.encode()))
+            self._write_now(_result_frame(cid, value))
 
     def _flush_corked(self) -> None:
         corked = self._corked
@@ -175,25 +175,19 @@ class Outbox:
 
     def result(self, cid: int, value) -> None:
         """Answer call `cid` with `value`, or with the error that stopped it from being sent."""
+        # Batched only while no frame waits for its fds to be sent (fdchannel.py): a reply must not overtake it.
+        if self._batch is not None and self._nothing_waits():
+            json = _plain_json(value)
+            if json is not None:
+                self._batch.append((cid, json))
+                if len(self._batch) >= P.MAX_BATCH:
+                    self._flush_batch()
+                return
         t = type(value)
         if t is str or t is bool or value is None or (t is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT):
             # The commonest replies need no tag, attachment or limit check (a str over the limits is not small: it
             # takes the general path): no Encoder.
             if t is not str or len(value) < _SMALL_STR:
-                # Batched only while no frame waits for its fds to be sent (fdchannel.py): a reply must not overtake it.
-                channel = self.fd_channel
-                if (
-                    self._batch is not None
-                    and (t is not str or value.isascii())
-                    and not self.closed
-                    and (channel is None or not channel.queued)
-                ):
-                    # The value's JSON text, as dumps() writes it (ASCII, so the run needs no UTF-8 pass).
-                    json = _quote(value) if t is str else repr(value) if t is int else _LITERALS[value]
-                    self._batch.append((cid, json))
-                    if len(self._batch) >= P.MAX_BATCH:
-                        self._flush_batch()
-                    return
                 self.write(encode_frame(dumps({"k": P.RESULT, "id": cid, "value": value})))
                 return
         try:
@@ -205,20 +199,19 @@ class Outbox:
 
     def can_reply_now(self) -> bool:
         """Nothing is corked and no frame waits for its fds: a reply written now keeps the order of frames."""
-        channel = self.fd_channel
-        return self._corked is None and not self.closed and (channel is None or not channel.queued)
+        return self._corked is None and self._nothing_waits()
 
     def result_now(self, cid: int, value) -> None:
         """result(), written at once when the value needs no tag and can_reply_now() held."""
-        t = type(value)
-        if t is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT or value is None or t is bool:
-            json = repr(value) if t is int else _LITERALS[value]
-        elif t is str and len(value) < _SMALL_STR and value.isascii():
-            json = _quote(value)
-        else:
+        json = _plain_json(value)
+        if json is None:
             self.result(cid, value)
-            return
-        self._transport.write(encode_frame(f'{{"k":"result","id":{cid},"value":{json}}}'.encode())[0])
+        else:
+            self._transport.write(_result_frame(cid, json)[0])
+
+    def _nothing_waits(self) -> bool:
+        channel = self.fd_channel
+        return not self.closed and (channel is None or not channel.queued)
 
     def error(self, cid: int, exc: BaseException) -> None:
         self.write(encode_frame(dumps({"k": P.ERROR, "id": cid, "error": error_to_wire(exc)})))
@@ -226,6 +219,24 @@ class Outbox:
     def buffered(self) -> int:
         """Bytes waiting in the transport (and in the cork)."""
         return self._transport.get_write_buffer_size() + self._corked_size
+
+
+def _plain_json(value):
+    """A reply value's JSON text, as dumps() writes it, when it needs no tag, limit check or UTF-8 pass: an int within
+    ±2^53-1, a bool, None or an ASCII string under _SMALL_STR characters. None for any other value."""
+    t = type(value)
+    if t is int:
+        return repr(value) if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else None
+    if t is str:
+        return _quote(value) if len(value) < _SMALL_STR and value.isascii() else None
+    if t is bool or value is None:
+        return _LITERALS[value]
+    return None
+
+
+def _result_frame(cid: int, json: str) -> list:
+    """The frame of one plain result whose value is already JSON text."""
+    return encode_frame(f'{{"k":"result","id":{cid},"value":{json}}}'.encode())
 
 
 class _WithFds(list):

@@ -15,7 +15,7 @@ from .codec import Decoder
 from .eager import start_task
 from .errors import error_from_wire
 from .fdchannel import FdChannel
-from .framing import FrameDecoder, ProtocolError, parse_small_header, unpack_prefix
+from .framing import FrameDecoder, ProtocolError, lone_frame_header
 from .fresh_bytes import RECYCLER
 from .link import Link
 from .messages import check_message
@@ -156,12 +156,9 @@ class Peer:
         """The commonest chunk, answered in a few steps: exactly one small frame holding one call with no tags, fds,
         keywords, stream or fn, to a method that returns without waiting. True when it was handled here; False, with
         nothing done, for anything else (the general path then reads the chunk and checks it)."""
-        if data[8:20] != b'{"k":"call",':
+        if data[8:20] != b'{"k":"call",':  # the bytes the host's call header starts with
             return False
-        total, header_length = unpack_prefix(data, 0)
-        if total != len(data) - 4 or header_length != total - 4:
-            return False
-        msg = parse_small_header(data)
+        msg = lone_frame_header(data)
         if msg is None or len(msg) != 5 or msg["k"] != "call":  # a repeated "k" key keeps its last value
             return False
         cid, target, method, args = msg.get("id"), msg.get("target"), msg.get("method"), msg.get("args")
