@@ -62,6 +62,16 @@ export function encodeFrame(header: object, attachments: readonly Uint8Array[] =
 /** The limits a decoder enforces (see limits.ts); missing ones take their defaults. */
 export type FrameLimits = Pick<ProtocolLimits, "maxFrameBytes" | "maxHeaderBytes" | "maxAttachments">;
 
+/** A frame that is a header alone up to this many bytes is offered to the decoder's `onLoneHeader` first. */
+export const LONE_HEADER_BYTES = 4096;
+
+/**
+ * Offered the JSON text of a small frame that is a header alone (no attachments) before it is parsed: true when it
+ * handled the frame (a shape it recognises, checked as strictly as the general path would), false to let the decoder
+ * parse it as usual. A hot path's way round building the header object; it may throw a ProtocolError as onFrame may.
+ */
+export type LoneHeaderHandler = (headerText: string) => boolean;
+
 /**
  * Incremental frame decoder: feed it stream chunks in order; it calls `onFrame` once per complete frame,
  * however the chunks split or merge frames. Attachments are views over the chunks it was given (or over one
@@ -80,7 +90,11 @@ export class FrameDecoder {
   private needed = -1;
   private failed: ProtocolError | undefined;
 
-  constructor(onFrame: (frame: Frame) => void, options: Partial<FrameLimits> = {}) {
+  constructor(
+    onFrame: (frame: Frame) => void,
+    options: Partial<FrameLimits> = {},
+    private readonly onLoneHeader?: LoneHeaderHandler,
+  ) {
     const max = options.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
     if (!Number.isSafeInteger(max) || max < 8 || max > MAX_U32) {
       throw new RangeError(`maxFrameBytes must be an integer between 8 and ${MAX_U32}, got ${max}`);
@@ -137,7 +151,9 @@ export class FrameDecoder {
         this.needed = end - offset;
         break;
       }
-      this.onFrame(parseFrame(data.subarray(offset + 4, end), this.limits));
+      const lone = this.loneHeaderText(data, offset, end);
+      if (lone === undefined || !this.onLoneHeader!(lone))
+        this.onFrame(parseFrame(data.subarray(offset + 4, end), this.limits, lone));
       offset = end;
     }
     if (offset < data.length) {
@@ -147,6 +163,14 @@ export class FrameDecoder {
       this.parts.push(rest.length < 64 ? Buffer.from(rest) : rest);
       this.buffered = rest.length;
     }
+  }
+
+  /** The header text of the frame in data[offset, end) when it is a small header alone and someone wants it first. */
+  private loneHeaderText(data: Buffer, offset: number, end: number): string | undefined {
+    if (this.onLoneHeader === undefined) return undefined;
+    const length = end - offset - 8;
+    if (length > LONE_HEADER_BYTES || data.readUInt32BE(offset + 4) !== length) return undefined;
+    return data.toString("utf8", offset + 8, end);
   }
 
   private headerLength(data: Buffer, offset: number, room: number): void {
@@ -167,9 +191,9 @@ export class FrameDecoder {
 /**
  * Parses a frame body (everything after the frame length field) and checks its lengths and limits. Each check
  * is O(1) but the depth walk, which only a header longer than twice the depth limit can need (every level costs
- * an opening and a closing bracket), so small frames never pay for it.
+ * an opening and a closing bracket), so small frames never pay for it. `text`: the header, already decoded.
  */
-function parseFrame(body: Buffer, limits: FrameLimits): Frame {
+function parseFrame(body: Buffer, limits: FrameLimits, text?: string): Frame {
   const headerLength = body.readUInt32BE(0);
   if (headerLength > body.length - 4) {
     throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${body.length - 4} remaining bytes`);
@@ -178,7 +202,7 @@ function parseFrame(body: Buffer, limits: FrameLimits): Frame {
     throw overLimit("maxHeaderBytes", "frame header bytes", headerLength, limits.maxHeaderBytes);
   let header: unknown;
   try {
-    header = JSON.parse(body.toString("utf8", 4, 4 + headerLength));
+    header = JSON.parse(text ?? body.toString("utf8", 4, 4 + headerLength));
   } catch (err) {
     throw new ProtocolError(`frame header is not valid JSON: ${(err as Error).message}`, { cause: err });
   }

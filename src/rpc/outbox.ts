@@ -114,20 +114,22 @@ export class Outbox {
 
   /** Hands everything gathered to the socket; drops it when the socket is gone (the peer closed meanwhile). */
   private readonly flush = (): void => {
+    this.closeBatch(); // still scheduled: the run's frame joins this flush instead of asking for another
     this.scheduled = false;
-    this.closeBatch();
     this.close();
     const segments = this.segments;
     const stream = this.stream;
-    if (!stream.destroyed) {
-      if (segments.length === 1) stream.write(segments[0]);
-      else {
+    if (segments.length === 1) {
+      const only = segments.pop()!; // no array length store (a runtime call) on the hot path
+      if (!stream.destroyed) stream.write(only);
+    } else {
+      if (!stream.destroyed) {
         stream.cork();
         for (const segment of segments) stream.write(segment);
         stream.uncork();
       }
+      segments.length = 0;
     }
-    segments.length = 0;
     this.queuedBytes = 0;
   };
 }

@@ -14,7 +14,7 @@ import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
 import { Outbox } from "./outbox.js";
 import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
 import { PendingTable } from "./pending-table.js";
-import { callKeysJson, plainListJson } from "./plain-json.js";
+import { callKeysJson, loneResult, plainListJson } from "./plain-json.js";
 import type { PlainMessage } from "./plain-runs.js";
 import type {
   BatchMessage,
@@ -146,7 +146,7 @@ export class RpcPeer {
     });
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     if (options.maxFrameBytes !== undefined) this.limits.maxFrameBytes = options.maxFrameBytes;
-    this.decoder = new FrameDecoder((frame) => this.receive(frame), this.limits);
+    this.decoder = new FrameDecoder((frame) => this.receive(frame), this.limits, this.receiveLoneHeader);
     stream.on("data", this.onData);
     stream.on("end", this.onEnd);
     stream.on("close", this.onEnd);
@@ -386,6 +386,19 @@ export class RpcPeer {
     this.options.onProtocolError?.(error);
   }
 
+  /**
+   * The hot reply: a frame that is one plain result is answered from its text, without the header object or the
+   * general checks (loneResult accepts only what they would). False: any other frame, which receive() handles.
+   */
+  private readonly receiveLoneHeader = (text: string): boolean => {
+    const result = loneResult(text);
+    if (result === undefined) return false;
+    if (this.closedWith !== undefined) return true;
+    this.codec.bytesFd?.pool?.answered(result.id);
+    this.answered(result.id, plain(result.value, "result"));
+    return true;
+  };
+
   /** Handles one frame; throws ProtocolError when the message is malformed (the decoder passes it up). */
   private receive(frame: Frame): void {
     if (this.closedWith !== undefined) return;
@@ -434,9 +447,7 @@ export class RpcPeer {
       case "result": {
         this.codec.bytesFd?.pool?.answered(msg.id);
         const value = msg.x === 1 ? this.decode([msg.value], frame, fds)[0] : plain(msg.value, "result");
-        const call = this.settle(msg.id);
-        if (call === undefined) return this.streams.end(msg.id);
-        return call.resolve(value === undefined ? null : value);
+        return this.answered(msg.id, value);
       }
       case "error": {
         this.codec.bytesFd?.pool?.answered(msg.id);
@@ -471,6 +482,13 @@ export class RpcPeer {
     if (path === undefined) return undefined;
     const returns = new LentReturns((bytes) => this.writeFrame({ k: "release", fns: [], bytes }));
     return { ...path, returnLent: (lent) => returns.add(lent) };
+  }
+
+  /** The result `value` of our call `id` (or the end of stream `id`): the call resolves, undefined as null. */
+  private answered(id: number, value: unknown): void {
+    const call = this.settle(id);
+    if (call === undefined) return this.streams.end(id);
+    call.resolve(value === undefined ? null : value);
   }
 
   /** Our call `id` answered: forgotten here and returned, or undefined for the answer to a call we abandoned. */

@@ -40,3 +40,33 @@ export function callKeysJson(target: string | undefined, method: string | undefi
     ? `,"target":${JSON.stringify(target)},"method":${JSON.stringify(method)},"args":`
     : `,"fn":${fnId},"args":`;
 }
+
+/** How a lone plain result's header begins, and the key between its id and its value (plain-runs.ts writes them). */
+const RESULT_HEAD = '{"k":"result","id":';
+const VALUE_KEY = ',"value":';
+/** Digits of the largest id read here: 15 stay below 2^53, so every such id is a safe integer. */
+const MAX_ID_DIGITS = 15;
+
+/**
+ * The id and value of a header that is exactly `{"k":"result","id":N,"value":V}` (a plain result, compact, no other
+ * key), else undefined, and the general parser decides: it accepts such a header with the same id and value, so
+ * nothing is accepted here that it would refuse. V parses alone only when no key follows it.
+ */
+export function loneResult(text: string): { id: number; value: unknown } | undefined {
+  if (!text.startsWith(RESULT_HEAD) || text.charCodeAt(text.length - 1) !== 125 /* } */) return undefined;
+  const first = RESULT_HEAD.length;
+  let at = first;
+  let id = 0;
+  for (; at < text.length && at - first <= MAX_ID_DIGITS; at++) {
+    const digit = text.charCodeAt(at) - 48;
+    if (digit < 0 || digit > 9) break;
+    id = id * 10 + digit;
+  }
+  if (id === 0 || at - first > MAX_ID_DIGITS || text.charCodeAt(first) === 48 || !text.startsWith(VALUE_KEY, at))
+    return undefined;
+  try {
+    return { id, value: JSON.parse(text.slice(at + VALUE_KEY.length, -1)) };
+  } catch {
+    return undefined;
+  }
+}

@@ -50,8 +50,12 @@ export class PlainRun {
   take(): string | undefined {
     const messages = this.messages;
     if (messages.length === 0) return undefined;
-    const json = messages.length === 1 ? plainMessageJson(messages[0]!) : runJson(messages);
-    messages.length = 0;
+    let json: string;
+    if (messages.length === 1) json = plainMessageJson(messages.pop()!);
+    else {
+      json = runJson(messages);
+      messages.length = 0;
+    }
     this.textChars = 0;
     return json;
   }

@@ -8,7 +8,7 @@ from json.encoder import encode_basestring as _quote
 from . import protocol as P
 from .codec import MAX_SAFE_INT, Encoder, dumps
 from .errors import error_to_wire
-from .framing import encode_frame
+from .framing import encode_frame, header_frame
 
 _CORK_CHUNK_MAX = 64 * 1024  # chunks above this bypass the cork (no copy of large attachments)
 _CORK_BYTES_MAX = 256 * 1024  # a cork holding this much is flushed at once
@@ -160,7 +160,7 @@ class Outbox:
                 self._write_now(encode_frame(header))
                 return
         for cid, value in batch:  # one reply, or a run past the host's header limit: each in a frame of its own
-            self._write_now(_result_frame(cid, value))
+            self._write_now([_result_frame(cid, value)])
 
     def _flush_corked(self) -> None:
         corked = self._corked
@@ -207,7 +207,7 @@ class Outbox:
         if json is None:
             self.result(cid, value)
         else:
-            self._transport.write(_result_frame(cid, json)[0])
+            self._transport.write(_result_frame(cid, json))
 
     def _nothing_waits(self) -> bool:
         channel = self.fd_channel
@@ -234,9 +234,9 @@ def _plain_json(value):
     return None
 
 
-def _result_frame(cid: int, json: str) -> list:
-    """The frame of one plain result whose value is already JSON text."""
-    return encode_frame(f'{{"k":"result","id":{cid},"value":{json}}}'.encode())
+def _result_frame(cid: int, json: str) -> bytes:
+    """The frame (one chunk) of one plain result whose value is already JSON text."""
+    return header_frame(f'{{"k":"result","id":{cid},"value":{json}}}'.encode())
 
 
 class _WithFds(list):
