@@ -92,9 +92,13 @@ load.after = loadavg()[0];
 await manager.close();
 
 const base = median(rates.plain);
-// One process's rate, from every single-process sample (the plain extension and the pool of one, the same work):
-// twice the samples of either. A 2-second burst here runs anywhere from 20 to 31 calls/s on one core.
+// One process's rate, from every single-process sample (the plain extension and the pool of one, the same work).
+// A 2-second burst here runs anywhere from 20 to 31 calls/s on one core as the VM's speed drifts, so each round's
+// configurations are compared with that round's single-process samples (seconds apart), and the ratios' median
+// taken: the scaling, without the drift between rounds.
 const oneProcess = median([...rates.plain, ...rates.pool1]);
+const oneProcessInRound = rates.plain.map((rate, round) => (rate + rates.pool1[round]) / 2);
+const pairedRatio = (samples) => median(samples.map((rate, round) => rate / oneProcessInRound[round]));
 const result = {
   date: new Date().toISOString(),
   cpus: cpus().length,
@@ -106,7 +110,8 @@ const result = {
   rounds: ROUNDS,
   calls_per_s: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, +median(v).toFixed(2)])),
   ratio_to_plain: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, +(median(v) / base).toFixed(2)])),
-  ratio_to_one_process: Object.fromEntries(
+  ratio_to_one_process: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, +pairedRatio(v).toFixed(2)])),
+  ratio_of_medians: Object.fromEntries(
     Object.entries(rates).map(([k, v]) => [k, +(median(v) / oneProcess).toFixed(2)]),
   ),
   calls_per_cpu_s: Object.fromEntries(

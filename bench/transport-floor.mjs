@@ -7,8 +7,8 @@
 // the size of a small call's header) on the same kind of Unix socket as an extension's fd 3, with no JSON and no
 // dispatch: `floor_peer.py` echoes each complete frame. Two Python sides: `blocking` (recv_into and sendall, the
 // least Python can do per frame) and `asyncio` (a BufferedProtocol on the event loop our guest runs on). Then our
-// host's `ping(1)` to bench_ext, unsandboxed, in the same process. Rounds interleave the three, so outside load hits
-// all alike; each figure is the median over rounds. Results go to bench/results/transport-floor.json (or --out).
+// host's `ping(1)` to bench_ext, unsandboxed, in the same process. Within a round the three take turns in blocks of
+// 200 calls, so drift and outside load hit all alike; each figure is the median over rounds. Results go to bench/results/transport-floor.json (or --out).
 //
 // Under `taskset -c 0` every process shares one CPU (children inherit the affinity): a message then wakes its
 // reader by a context switch on that CPU, not on another vCPU that may have halted, which on this VM costs 50-80 µs
@@ -25,6 +25,8 @@ import { median, percentile } from "./stats.mjs";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WARMUP = 10_000; // as the steady-state block of ours.mjs: V8 compiles the path for thousands of calls
 const TIMED = 2000;
+/** The timed calls of each side go in this many blocks, the sides taking turns. */
+const BLOCKS = 10;
 const PIPELINED = 5000;
 const BODY = Buffer.alloc(64, 0x61);
 
@@ -89,40 +91,58 @@ function peerCpuNs(pid) {
   return total;
 }
 
-/** Sequential round trips: latency, and the CPU each side spent per call (less load-sensitive than latency). */
-async function sequential(once, peerPid) {
-  for (let i = 0; i < WARMUP; i++) await once();
-  const samples = [];
-  const hostBefore = process.cpuUsage();
-  const peerBefore = peerCpuNs(peerPid);
-  for (let i = 0; i < TIMED; i++) {
-    const start = process.hrtime.bigint();
-    await once();
-    samples.push(Number(process.hrtime.bigint() - start));
+/** Round trips of one side, as sequential calls: its latency samples and the CPU each process spent on them. */
+class Side {
+  constructor(once, peerPid) {
+    this.once = once;
+    this.peerPid = peerPid;
+    this.samples = [];
+    this.hostCpuUs = 0;
+    this.peerCpuNs = 0;
   }
-  const host = process.cpuUsage(hostBefore);
-  return {
-    median_us: median(samples) / 1e3,
-    p99_us: percentile(samples, 99) / 1e3,
-    host_cpu_us: (host.user + host.system) / TIMED,
-    peer_cpu_us: (peerCpuNs(peerPid) - peerBefore) / 1e3 / TIMED,
-  };
+
+  async warm() {
+    for (let i = 0; i < WARMUP; i++) await this.once();
+  }
+
+  /** `count` timed calls, one after another. */
+  async block(count) {
+    const peerBefore = peerCpuNs(this.peerPid);
+    const hostBefore = process.cpuUsage();
+    for (let i = 0; i < count; i++) {
+      const start = process.hrtime.bigint();
+      await this.once();
+      this.samples.push(Number(process.hrtime.bigint() - start));
+    }
+    const host = process.cpuUsage(hostBefore);
+    this.hostCpuUs += host.user + host.system;
+    this.peerCpuNs += peerCpuNs(this.peerPid) - peerBefore;
+  }
+
+  summary() {
+    return {
+      median_us: median(this.samples) / 1e3,
+      p99_us: percentile(this.samples, 99) / 1e3,
+      host_cpu_us: this.hostCpuUs / this.samples.length,
+      peer_cpu_us: this.peerCpuNs / 1e3 / this.samples.length,
+    };
+  }
 }
 
-async function measureFloor(mode) {
-  const peer = startPeer(mode);
-  try {
-    const latency = await sequential(() => peer.exchange(1), peer.pid);
-    const start = process.hrtime.bigint();
-    await peer.exchange(PIPELINED);
-    const perSecond = PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
-    return { ...latency, pipelined_per_s: perSecond };
-  } finally {
-    peer.close();
-  }
+/** Calls (or frames) per second with `count` sent at once. */
+async function pipelined(sendAll) {
+  const start = process.hrtime.bigint();
+  await sendAll(PIPELINED);
+  return PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 
-async function measureOurs(api) {
+/**
+ * One round: both floors' peers and our extension, started fresh and warmed, then timed in alternating blocks of
+ * calls (BLOCKS of each), so that the machine's drift within the round (this VM's speed moves within seconds) falls
+ * on all three alike; then each one's pipelined rate.
+ */
+async function measureRound(api) {
+  const floors = { blocking: startPeer("blocking"), asyncio: startPeer("asyncio") };
   const manager = new api.ExtensionManager({ venvRoot: join(HERE, ".work", "ours-venvs") });
   try {
     const ext = await manager.load({
@@ -131,13 +151,26 @@ async function measureOurs(api) {
       dependencies: [],
       sandbox: { mode: "disabled" },
     });
-    const latency = await sequential(() => ext.call("ping", [1]), ext.pid);
-    const start = process.hrtime.bigint();
-    const replies = await Promise.all(Array.from({ length: PIPELINED }, (_, i) => ext.call("ping", [i])));
-    const perSecond = PIPELINED / (Number(process.hrtime.bigint() - start) / 1e9);
-    if (!replies.every((r, i) => r === i)) throw new Error("pipelined replies wrong");
-    return { ...latency, pipelined_per_s: perSecond };
+    const sides = {
+      blocking: new Side(() => floors.blocking.exchange(1), floors.blocking.pid),
+      asyncio: new Side(() => floors.asyncio.exchange(1), floors.asyncio.pid),
+      ours: new Side(() => ext.call("ping", [1]), ext.pid),
+    };
+    for (const side of Object.values(sides)) await side.warm();
+    for (let block = 0; block < BLOCKS; block++) {
+      for (const side of Object.values(sides)) await side.block(TIMED / BLOCKS);
+    }
+    const oursPipelined = await pipelined(async (count) => {
+      const replies = await Promise.all(Array.from({ length: count }, (_, i) => ext.call("ping", [i])));
+      if (!replies.every((r, i) => r === i)) throw new Error("pipelined replies wrong");
+    });
+    return {
+      blocking: { ...sides.blocking.summary(), pipelined_per_s: await pipelined(floors.blocking.exchange) },
+      asyncio: { ...sides.asyncio.summary(), pipelined_per_s: await pipelined(floors.asyncio.exchange) },
+      ours: { ...sides.ours.summary(), pipelined_per_s: oursPipelined },
+    };
   } finally {
+    for (const floor of Object.values(floors)) floor.close();
     await manager.close();
   }
 }
@@ -147,9 +180,8 @@ const rounds = Number(cli.rounds);
 const runs = { blocking: [], asyncio: [], ours: [] };
 const loadBefore = loadavg()[0];
 for (let round = 0; round < rounds; round++) {
-  runs.blocking.push(await measureFloor("blocking"));
-  runs.asyncio.push(await measureFloor("asyncio"));
-  runs.ours.push(await measureOurs(api));
+  const measured = await measureRound(api);
+  for (const name of Object.keys(runs)) runs[name].push(measured[name]);
   console.error(
     `round ${round + 1}/${rounds}: ${JSON.stringify(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.at(-1)])))}`,
   );

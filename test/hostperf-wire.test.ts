@@ -218,3 +218,60 @@ describe("the decoder cuts frames wherever reads split them", () => {
     assert.throws(() => decoder.push(Buffer.from(bad.subarray(5))), /bytes after its header/);
   });
 });
+
+describe("replies held for one write", () => {
+  /** Busy-waits `ms`: a host function that holds the event loop (no timer can stand in for it). */
+  function hold(ms: number): void {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  }
+
+  it("lets a slow host function's reply leave before the next call of its read runs", async () => {
+    const { a, b, cleanup } = await unixSocketPair();
+    const order: string[] = [];
+    const write = a.write.bind(a) as (chunk: Uint8Array) => boolean;
+    a.write = ((chunk: Uint8Array) => {
+      order.push("write");
+      return write(chunk);
+    }) as typeof a.write;
+    const svc = {
+      slow(i: number) {
+        order.push(`call ${i}`);
+        hold(5);
+        return i;
+      },
+      quick(i: number) {
+        order.push(`call ${i}`);
+        return i;
+      },
+    };
+    const peer = new RpcPeer(a, { resolveTarget: services({ svc }) });
+    const calls = (method: string, ids: number[]) =>
+      Buffer.concat(ids.flatMap((id) => encodeFrame({ k: "call", id, target: "svc", method, args: [id] })));
+
+    try {
+      b.write(calls("slow", [1, 2, 3])); // one write: the three calls arrive in one read
+      const slow = await rawFrames(b, 3);
+      assert.deepEqual(order, ["call 1", "write", "call 2", "write", "call 3", "write"]);
+      assert.deepEqual(
+        slow.map((f) => JSON.parse(f.subarray(8).toString()).id),
+        [1, 2, 3],
+      );
+
+      order.length = 0;
+      const run = { k: "calls", target: "svc", method: "slow", ids: [7, 8], args: [[7], [8]] };
+      b.write(Buffer.concat(encodeFrame(run))); // a run of calls to one method: one frame
+      await rawFrames(b, 2);
+      assert.deepEqual(order, ["call 7", "write", "call 8", "write"]);
+
+      order.length = 0;
+      b.write(calls("quick", [4, 5, 6]));
+      await rawFrames(b, 3);
+      assert.deepEqual(order, ["call 4", "call 5", "call 6", "write"], "quick calls' replies still leave in one write");
+    } finally {
+      peer.close();
+      b.destroy();
+      cleanup();
+    }
+  });
+});

@@ -122,7 +122,7 @@ export class Outbox {
     if (segments.length === 1) {
       const only = segments.pop()!; // no array length store (a runtime call) on the hot path
       if (!stream.destroyed) stream.write(only);
-    } else {
+    } else if (segments.length > 1) {
       if (!stream.destroyed) {
         stream.cork();
         for (const segment of segments) stream.write(segment);
@@ -132,4 +132,9 @@ export class Outbox {
     }
     this.queuedBytes = 0;
   };
+
+  /** Writes what is gathered now instead of at the end of the tick (the tick's later frames go as usual). */
+  flushNow(): void {
+    if (this.scheduled) this.flush();
+  }
 }

@@ -87,6 +87,8 @@ export interface PeerStats {
 const RPC_KINDS = new Set(["call", "result", "error", "cancel", "release", "event"]);
 /** Decoding time one connection may take before its reading yields to the rest of the event loop. */
 const TURN_BUDGET_MS = 4;
+/** The longest the replies of a read's frames are held back (for one write) while its later frames run. */
+const HOLD_REPLIES_MS = 1;
 
 export class RpcPeer {
   private readonly stream: Duplex;
@@ -105,6 +107,8 @@ export class RpcPeer {
   /** Decoding time since reading last yielded (see yieldTurn). */
   private busyMs = 0;
   private yielding = false;
+  /** When the replies gathered while this read's frames run began to be held (see releaseHeldReplies). */
+  private heldSince = 0;
   /** Gathers the frames of a tick into one write (writeNow). */
   private readonly outbox: Outbox;
   /** The last call's target and method, and their header text (a caller calls the same few methods over and over). */
@@ -146,7 +150,14 @@ export class RpcPeer {
     });
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     if (options.maxFrameBytes !== undefined) this.limits.maxFrameBytes = options.maxFrameBytes;
-    this.decoder = new FrameDecoder((frame) => this.receive(frame), this.limits, this.receiveLoneHeader);
+    this.decoder = new FrameDecoder(
+      (frame) => {
+        this.receive(frame);
+        this.releaseHeldReplies();
+      },
+      this.limits,
+      this.receiveLoneHeader,
+    );
     stream.on("data", this.onData);
     stream.on("end", this.onEnd);
     stream.on("close", this.onEnd);
@@ -340,6 +351,7 @@ export class RpcPeer {
   private readonly onData = (chunk: Buffer): void => {
     if (this.closedWith !== undefined) return;
     const started = performance.now();
+    this.heldSince = started;
     try {
       this.decoder.push(chunk);
     } catch (err) {
@@ -348,6 +360,18 @@ export class RpcPeer {
     this.busyMs += performance.now() - started;
     if (this.busyMs > TURN_BUDGET_MS) this.yieldTurn();
   };
+
+  /**
+   * The frames of one read run back to back and their replies leave together at the end of the tick; once they
+   * have run for HOLD_REPLIES_MS, what is gathered leaves now, so a slow host function's reply (and those before
+   * it) does not wait for the calls after it.
+   */
+  private releaseHeldReplies(): void {
+    const now = performance.now();
+    if (now - this.heldSince <= HOLD_REPLIES_MS) return;
+    this.outbox.flushNow();
+    this.heldSince = now;
+  }
 
   /**
    * A flood of small frames (events) arrives as many 64 KiB reads in one turn of the event loop: past
@@ -404,13 +428,17 @@ export class RpcPeer {
     if (this.closedWith !== undefined) return;
     const msg = parseMessage(frame.header, this.limits.maxFdsPerFrame);
     if (msg.k === "batch") {
-      for (const inner of msg.m) this.dispatch(inner, frame, []);
+      for (const inner of msg.m) {
+        this.dispatch(inner, frame, []);
+        this.releaseHeldReplies();
+      }
       return;
     }
     if (msg.k === "calls") {
       const { target, method, ids, args } = msg;
       for (let i = 0; i < ids.length; i++) {
         this.incoming.invoke({ k: "call", id: ids[i]!, target, method, args: args[i]! }, plain(args[i]!, "call"));
+        this.releaseHeldReplies();
       }
       return;
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from json.encoder import encode_basestring as _quote
+from time import monotonic as _monotonic
 
 from . import protocol as P
 from .codec import MAX_SAFE_INT, Encoder, dumps
@@ -12,6 +13,7 @@ from .framing import encode_frame, header_frame
 
 _CORK_CHUNK_MAX = 64 * 1024  # chunks above this bypass the cork (no copy of large attachments)
 _CORK_BYTES_MAX = 256 * 1024  # a cork holding this much is flushed at once
+HOLD_REPLIES_S = 0.001  # the longest the cork holds a read's replies back while its later calls run
 _SMALL_STR = 4096  # a reply string shorter than this is far below every header limit
 _LITERALS = {True: "true", False: "false", None: "null"}
 
@@ -39,6 +41,7 @@ class Outbox:
         self.bytes_pool = None  # their reusable memfds, where the host hands them back (init's tensors.bytesReturn)
         self._corked = None  # while corked: small chunks waiting to leave in one write
         self._corked_size = 0
+        self._held_since = 0.0  # when the cork began to hold writes (or last let them go)
         self.batching = False  # the host reads batch frames (init's `batch`)
         self._batch = None  # while corked and batching: (call id, value JSON) of plain results, to leave as one frame
 
@@ -139,8 +142,18 @@ class Outbox:
         results one `results` frame when the host reads those."""
         if self._corked is None:
             self._corked = []
+            self._held_since = _monotonic()
             if self.batching:
                 self._batch = []
+
+    def flush_if_held(self) -> None:
+        """Between the calls of one read: once the cork has held writes for HOLD_REPLIES_S, they leave now (and the
+        cork stays), so a slow call's reply, and those before it, do not wait for the calls after it."""
+        if self._corked is not None and _monotonic() - self._held_since > HOLD_REPLIES_S:
+            if self._batch:
+                self._flush_batch()
+            self._flush_corked()
+            self._held_since = _monotonic()
 
     def uncork(self) -> None:
         if self._corked is not None:

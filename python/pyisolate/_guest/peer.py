@@ -142,6 +142,7 @@ class Peer:
         try:
             for msg, attachments in self._frames.feed(data):
                 self._dispatch_with_fds(msg, attachments)
+                out.flush_if_held()
             msg = attachments = data = None  # the last frame's bytes must not live until the next one arrives
         finally:
             if self._tasks_started == started:
@@ -198,6 +199,7 @@ class Peer:
             for inner in msg["m"]:
                 if inner["k"] == P.CALL:
                     on_call(inner, ())
+                    self._out.flush_if_held()
                 else:
                     self._dispatch(inner["k"], inner, ())
             return
@@ -289,14 +291,15 @@ class Peer:
 
     def _on_calls(self, msg: dict) -> None:
         """A run of plain calls of one target and method (checked): each as if it had come alone, in order."""
-        target, method, targets = msg["target"], msg["method"], self._targets
+        target, method, targets, out = msg["target"], msg["method"], self._targets, self._out
         for cid, args in zip(msg["ids"], msg["args"]):
             try:
                 result = targets.method(target, method)(*args)
             except Exception as e:
-                self._out.error(cid, e)
+                out.error(cid, e)
                 continue
             self._answer(cid, result)
+            out.flush_if_held()
 
     def _answer(self, cid: int, result) -> None:
         """Replies to call `cid` with what its method returned: at once, or from a task when it must wait."""
