@@ -151,6 +151,11 @@ export class Extension<Api extends Shape = UntypedApi, Events extends Shape = Un
     return attempt?.session && !attempt.failure ? attempt.session.process.placement : undefined;
   }
 
+  /** @internal The timeout a call without its own `timeoutMs` gets (the load's `callTimeoutMs`). */
+  get defaultCallTimeoutMs(): number | undefined {
+    return this.parts.callTimeoutMs;
+  }
+
   /** @internal The process group the host spawned (the guest's supervisor or bwrap leads it). */
   get processGroup(): number | undefined {
     return this.current?.session?.process.pid;

@@ -170,11 +170,11 @@ export class ExtensionManager {
   async pool<Api extends Shape = UntypedApi, Events extends Shape = UntypedEvents>(
     options: PoolOptions,
   ): Promise<ExtensionPool<Api, Events>> {
-    const { workers, rest } = splitPoolOptions(options);
+    const { workers, maxInFlight, rest } = splitPoolOptions(options);
     // Placed on a Ray cluster: one job per worker (src/ray/load-on-ray.ts).
     const placement = validatePlacement((rest as { placement?: unknown }).placement);
     if (placement?.ray)
-      return (await this.poolOnRay(rest, workers, placement.ray)) as unknown as ExtensionPool<Api, Events>;
+      return (await this.poolOnRay(rest, workers, maxInFlight, placement.ray)) as unknown as ExtensionPool<Api, Events>;
     return this.loadWith(rest, async (plan, release) => {
       // eslint-disable-next-line prefer-const -- onGone reads it, and may run before the assignment (a failed start)
       let pool: ExtensionPool | undefined;
@@ -185,6 +185,7 @@ export class ExtensionManager {
       pool = (await startPool<Api, Events>({
         name: plan.name,
         workers,
+        maxInFlight,
         logger: plan.logger,
         launch: (index, onFinished) => launchWorker(plan, this.workerContext(), index, onFinished),
         onFinished: onGone,
@@ -195,7 +196,12 @@ export class ExtensionManager {
   }
 
   /** `workers` Ray jobs of one extension, checked and uploaded once, as a pool (the same dispatch and isolation). */
-  private async poolOnRay(options: ExtensionOptions, workers: number, placement: RayPlacement): Promise<ExtensionPool> {
+  private async poolOnRay(
+    options: ExtensionOptions,
+    workers: number,
+    maxInFlight: number | undefined,
+    placement: RayPlacement,
+  ): Promise<ExtensionPool> {
     if (this.closed) throw new ExtensionClosedError("this ExtensionManager is closed");
     const prepared = await prepareRayLoad(this.remoteContext(), this.options.cluster?.ray, options, placement);
     const { name } = prepared;
@@ -209,6 +215,7 @@ export class ExtensionManager {
       made.pool = await startPool({
         name,
         workers,
+        maxInFlight,
         logger: options.logger ?? this.logger,
         launch: (index, onFinished) => prepared.start({ index, onFinished }),
         onFinished: () => {

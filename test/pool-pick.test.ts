@@ -79,8 +79,19 @@ describe("pool options", () => {
     }
     assert.deepEqual(splitPoolOptions({ name: "p", modulePath: ".", workers: 4 }), {
       workers: 4,
+      maxInFlight: undefined,
       rest: { name: "p", modulePath: "." },
     });
+  });
+
+  it("takes maxInFlight apart: a whole number from 1, or absent", () => {
+    for (const maxInFlight of [0, -1, 1.5, 1e7, Number.NaN, "2" as unknown as number]) {
+      assert.throws(
+        () => splitPoolOptions({ name: "p", modulePath: ".", workers: 2, maxInFlight }),
+        (e: unknown) => e instanceof ConfigError && e.key === "maxInFlight" && /^maxInFlight must be/.test(e.message),
+      );
+    }
+    assert.equal(splitPoolOptions({ name: "p", modulePath: ".", workers: 2, maxInFlight: 3 }).maxInFlight, 3);
   });
 
   it("refuses a sticky key that is not a short non-empty string", () => {

@@ -10,6 +10,13 @@ export const MAX_POOL_WORKERS = 64;
 export interface PoolOptions extends ExtensionOptions {
   /** How many processes of the extension run on its one venv (1 to 64). */
   workers: number;
+  /**
+   * The most calls one worker is sent at a time (default: no limit). When every ready worker has this many, a call
+   * waits on the host, in order, for the first to have room; its timeout and signal count while it waits. `1` suits
+   * CPU-bound methods: each worker is sent its next call as it finishes one, so the work spreads evenly to the end.
+   * Calls with a `sticky` key and streams go to their worker at once.
+   */
+  maxInFlight?: number;
 }
 
 /** Per-call options of a pool. */
@@ -21,14 +28,32 @@ export interface PoolCallOptions extends CallOptions {
   sticky?: string;
 }
 
-/** Checks `workers` and returns it apart from the options that load() checks itself. */
-export function splitPoolOptions(options: PoolOptions): { workers: number; rest: ExtensionOptions } {
+/** The most `maxInFlight` may be (a worker's calls in flight are bounded by memory, not by this). */
+export const MAX_IN_FLIGHT = 1_000_000;
+
+/** Checks `workers` and `maxInFlight` and returns them apart from the options that load() checks itself. */
+export function splitPoolOptions(options: PoolOptions): {
+  workers: number;
+  maxInFlight: number | undefined;
+  rest: ExtensionOptions;
+} {
   if (typeof options !== "object" || options === null) throw new ConfigError("pool() needs an options object");
-  const { workers, ...rest } = options;
+  const { workers, maxInFlight, ...rest } = options;
   if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > MAX_POOL_WORKERS) {
     throw new ConfigError(`workers must be a whole number from 1 to ${MAX_POOL_WORKERS}`, { key: "workers" });
   }
-  return { workers, rest };
+  if (
+    maxInFlight !== undefined &&
+    !(
+      typeof maxInFlight === "number" &&
+      Number.isInteger(maxInFlight) &&
+      maxInFlight >= 1 &&
+      maxInFlight <= MAX_IN_FLIGHT
+    )
+  ) {
+    throw new ConfigError(`maxInFlight must be a whole number from 1 to ${MAX_IN_FLIGHT}`, { key: "maxInFlight" });
+  }
+  return { workers, maxInFlight, rest };
 }
 
 /** Checks a call's sticky key; undefined when absent. */

@@ -9,8 +9,12 @@ import type { SandboxInfo } from "../sandbox/types.js";
 import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "../types/events.js";
 import type { Remote, Shape, UntypedApi } from "../types/remote.js";
 import { makeRemoteProxy } from "../types/remote-proxy.js";
+import { ExtensionClosedError } from "../errors.js";
+import type { CallOptions } from "../config/options.js";
+import { checkCallOptions } from "../rpc/peer-calls.js";
 import { failedStream, onceDone, type StreamOptions } from "../rpc/stream-call.js";
 import { checkStickyKey, type PoolCallOptions } from "./options.js";
+import { WaitingCalls } from "./waiting-calls.js";
 
 /** Options of `pool.stream()`: a stream's, and the sticky key of `PoolCallOptions`. */
 export type PoolStreamOptions = StreamOptions & Pick<PoolCallOptions, "sticky">;
@@ -35,6 +39,8 @@ export interface PoolWorker {
 export interface PoolParts {
   name: string;
   workers: number;
+  /** The most calls one worker is sent at a time (PoolOptions.maxInFlight); undefined: no limit. */
+  maxInFlight?: number;
   logger: Logger;
   /** Starts worker `index`; `onFinished` runs once it is stopped or crashed for good. */
   launch: (index: number, onFinished: () => void) => Promise<Extension>;
@@ -58,6 +64,8 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
   private readonly members: readonly Extension[];
   private readonly inFlight: number[];
   private readonly sticky = new Map<string, number>();
+  /** Calls waiting on the host for a worker with room (only with maxInFlight). */
+  private readonly waiting = new WaitingCalls();
   private readonly forwarded = new Set<string>();
   private cursor = 0;
   private stopping: Promise<void> | undefined;
@@ -67,6 +75,7 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     name: string,
     members: readonly Extension[],
     private readonly finished: Promise<void>,
+    private readonly maxInFlight?: number,
   ) {
     super();
     this.name = name;
@@ -89,6 +98,8 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
         member.on(event, (...args: unknown[]) => this.untyped.emit(event, ...args, index));
       // A crash ends the process that held a sticky key's state: the key is bound anew at its next call.
       member.on("crash", () => this.unstick(index));
+      // A worker back from a restart has room: waiting calls go to it.
+      member.on("stateChange", () => this.admitWaiting());
     });
     // An extension event reaches a worker's listeners only: forward each name once the pool is listened to for it.
     this.untyped.on("newListener", (event: string | symbol) => {
@@ -107,6 +118,11 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     return poolState(this.members.map((m) => m.state));
   }
 
+  /** Calls waiting on the host for a worker with room (`maxInFlight`). */
+  get queued(): number {
+    return this.waiting.size;
+  }
+
   /** The methods of the extension, as its ready workers report them. */
   get methods(): readonly string[] {
     return (this.members.find((m) => m.state === "ready") ?? this.members[0]!).methods;
@@ -114,7 +130,8 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
 
   /**
    * Calls a method on the least-busy ready worker (ties in turn), or with `sticky` on the worker that key is bound to.
-   * A worker's crash rejects its calls only (ExtensionCrashedError with `worker`); the others go on.
+   * A worker's crash rejects its calls only (ExtensionCrashedError with `worker`); the others go on. With
+   * `maxInFlight`, a call that finds every ready worker full waits here, in order, for the first with room.
    */
   call(method: string, args: unknown[] = [], options: PoolCallOptions = {}): Promise<unknown> {
     let key: string | undefined;
@@ -123,12 +140,64 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     } catch (error) {
       return Promise.reject(error);
     }
-    const index = this.choose(key);
     const { sticky: _sticky, ...callOptions } = options;
+    if (key === undefined && this.mustWait()) return this.wait(method, args, callOptions);
+    return this.send(this.choose(key), method, args, callOptions);
+  }
+
+  /** Sends a call to worker `index`, counted in its `inFlight` until it settles; a settled call makes room. */
+  private send(index: number, method: string, args: unknown[], options: CallOptions): Promise<unknown> {
     this.inFlight[index]! += 1;
-    return this.members[index]!.call(method, args, callOptions).finally(() => {
+    return this.members[index]!.call(method, args, options).finally(() => {
       this.inFlight[index]! -= 1;
+      this.admitWaiting();
     });
+  }
+
+  /** Every ready worker has maxInFlight calls, or calls wait already (a new one goes behind them). */
+  private mustWait(): boolean {
+    return this.maxInFlight !== undefined && this.stopping === undefined && (this.waiting.size > 0 || !this.hasRoom());
+  }
+
+  /**
+   * A ready worker has fewer than maxInFlight calls; or none is ready, and then a call goes to a worker as without
+   * the limit (a restarting one's policy queues or rejects it; a crashed one's rejects it).
+   */
+  private hasRoom(): boolean {
+    let anyReady = false;
+    for (let i = 0; i < this.members.length; i++) {
+      if (this.members[i]!.state !== "ready") continue;
+      if (this.inFlight[i]! < this.maxInFlight!) return true;
+      anyReady = true;
+    }
+    return !anyReady;
+  }
+
+  /** Queues a call until a worker has room; its timeout (its own or the workers' default) counts from now. */
+  private wait(method: string, args: unknown[], options: CallOptions): Promise<unknown> {
+    try {
+      checkCallOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (options.signal?.aborted) return this.members[0]!.call(method, args, options); // rejects as an aborted call
+    const timeoutMs = options.timeoutMs ?? this.members[0]!.defaultCallTimeoutMs;
+    const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+    return new Promise((resolve, reject) =>
+      this.waiting.add({ method, args, options, resolve, reject, timeoutMs, deadline }),
+    );
+  }
+
+  /** Sends waiting calls, oldest first, while a worker has room; each with what is left of its timeout. */
+  private admitWaiting(): void {
+    while (this.waiting.size > 0 && this.hasRoom()) {
+      const call = this.waiting.take()!;
+      const options =
+        call.deadline === undefined
+          ? call.options
+          : { ...call.options, timeoutMs: Math.max(1, Math.ceil(call.deadline - performance.now())) };
+      this.send(this.choose(undefined), call.method, call.args, options).then(call.resolve, call.reject);
+    }
   }
 
   /**
@@ -159,6 +228,7 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.sticky.clear();
+      this.waiting.rejectAll(new ExtensionClosedError(`pool "${this.name}" is stopping`));
       await Promise.allSettled(this.members.map((member) => member.stop()));
       await this.finished;
     })();
@@ -243,5 +313,6 @@ export async function startPool<Api extends Shape, Events extends Shape>(
     parts.name,
     started.map((s) => (s as PromiseFulfilledResult<Extension>).value),
     finished,
+    parts.maxInFlight,
   );
 }
