@@ -53,10 +53,13 @@ function poolScaling(pool) {
   const two = ratios.pool2;
   if (!number(two)) return { name, verdict: "n/a", detail: "pool scaling not measured" };
   const four = number(ratios.pool4) ? `, 4 workers ×${ratios.pool4}` : "";
+  const ceiling = number(pool.machine_two_process_scaling)
+    ? `; two bare Python processes at once ran ×${pool.machine_two_process_scaling} one on this machine`
+    : "";
   return {
     name,
     verdict: two >= TARGETS.poolOfTwo ? "PASS" : "FAIL",
-    detail: `×${two}${four} (${pool.cpus} CPUs; pyisolate runs one process per extension, so it has no pool)`,
+    detail: `×${two}${four} (${pool.cpus} CPUs${ceiling}; pyisolate runs one process per extension, so it has no pool)`,
   };
 }
 

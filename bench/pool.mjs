@@ -4,6 +4,8 @@
 //   node bench/pool.mjs [--rounds 5] [--calls 40] [--target-ms 50] [--dist DIR]
 //   node bench/run.mjs --only pool        (the same, from the benchmark driver)
 
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -66,6 +68,35 @@ async function throughput(target, pids, iterations) {
   return { rate: CALLS / seconds, cores: (cpuSeconds(pids) - cpuBefore) / seconds };
 }
 
+/** The same loop as bench_pool's `spin`, `calls` times, in a bare Python process (no pyisolate at all). */
+const BARE_SPIN = [
+  "import sys",
+  "n, calls = int(sys.argv[1]), int(sys.argv[2])",
+  "for _ in range(calls):",
+  "    total = 0",
+  "    for i in range(n):",
+  "        total += i * i % 7",
+].join("\n");
+
+/**
+ * What this machine gives two CPU-bound processes at once, as a multiple of one: bare Python processes (no host, no
+ * pool) running the same loop, one alone, then two together. On this VM two busy vCPUs have delivered 1.7-2.0x one,
+ * varying by the minute: the ceiling of any pool here.
+ */
+async function machineScaling(iterations, calls = 8) {
+  const run = async (processes) => {
+    const began = performance.now();
+    const children = Array.from({ length: processes }, () =>
+      spawn("python3", ["-c", BARE_SPIN, String(iterations), String(calls)], { stdio: "ignore" }),
+    );
+    await Promise.all(children.map((child) => once(child, "exit")));
+    return (performance.now() - began) / 1000;
+  };
+  const alone = await run(1);
+  const together = await run(2);
+  return (2 * alone) / together;
+}
+
 // Disabled: the pids are then the Python processes themselves, whose CPU time /proc reports (a sandbox adds no
 // cost to a running loop; its cost is at start, measured by bench/run.mjs).
 const sandbox = { mode: "disabled" };
@@ -89,6 +120,7 @@ for (const workers of [1, 2, 4]) {
 const load = { before: loadavg()[0] };
 const rates = Object.fromEntries(configs.map(([name]) => [name, []]));
 const cores = Object.fromEntries(configs.map(([name]) => [name, []]));
+const machine = [];
 // Interleaved rounds: a burst of load from elsewhere hits every configuration alike.
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, target, pids] of configs) {
@@ -96,6 +128,7 @@ for (let round = 0; round < ROUNDS; round++) {
     rates[name].push(measured.rate);
     cores[name].push(measured.cores);
   }
+  machine.push(await machineScaling(iterations));
 }
 load.after = loadavg()[0];
 await manager.close();
@@ -128,12 +161,17 @@ const result = {
     configs.map(([name]) => [name, +(median(rates[name]) / median(cores[name])).toFixed(2)]),
   ),
   cores_used: Object.fromEntries(Object.entries(cores).map(([k, v]) => [k, +median(v).toFixed(2)])),
-  raw: { rates, cores },
+  /** Two bare Python processes running the same loop at once, as a multiple of one (the machine's ceiling). */
+  machine_two_process_scaling: +median(machine).toFixed(2),
+  raw: { rates, cores, machine },
 };
 console.log(
   `pool scaling, spin(${iterations}) ~${TARGET_MS} ms, ${CALLS} calls at once, median of ${ROUNDS} rounds, ${result.cpus} CPUs, sandbox ${result.sandbox}`,
 );
 console.log(`load average (1 min): ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after`);
+console.log(
+  `this machine: two bare Python processes at once ran x${result.machine_two_process_scaling.toFixed(2)} one (per round ${machine.map((m) => m.toFixed(2)).join(", ")})`,
+);
 for (const [name] of configs) {
   console.log(
     `  ${name.padEnd(6)} ${result.calls_per_s[name].toFixed(2).padStart(7)} calls/s  x${result.ratio_to_one_process[name].toFixed(2)}  cores used ${result.cores_used[name].toFixed(2)}  calls per CPU-second ${result.calls_per_cpu_s[name].toFixed(1)}`,
