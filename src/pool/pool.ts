@@ -9,9 +9,9 @@ import type { SandboxInfo } from "../sandbox/types.js";
 import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "../types/events.js";
 import type { Remote, Shape, UntypedApi } from "../types/remote.js";
 import { makeRemoteProxy } from "../types/remote-proxy.js";
-import { ExtensionClosedError } from "../errors.js";
+import { CallAbortedError, ExtensionClosedError } from "../errors.js";
 import type { CallOptions } from "../config/options.js";
-import { checkCallOptions } from "../rpc/peer-calls.js";
+import { checkCallOptions, isTimeoutReason } from "../rpc/peer-calls.js";
 import { failedStream, onceDone, type StreamOptions } from "../rpc/stream-call.js";
 import { checkStickyKey, type PoolCallOptions } from "./options.js";
 import { WaitingCalls } from "./waiting-calls.js";
@@ -180,7 +180,16 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     } catch (error) {
       return Promise.reject(error);
     }
-    if (options.signal?.aborted) return this.members[0]!.call(method, args, options); // rejects as an aborted call
+    const signal = options.signal;
+    if (signal?.aborted) {
+      const reason: unknown = signal.reason;
+      return Promise.reject(
+        new CallAbortedError(`call "${method}" was aborted before it was sent`, {
+          cause: reason,
+          timedOut: isTimeoutReason(reason),
+        }),
+      );
+    }
     const timeoutMs = options.timeoutMs ?? this.members[0]!.defaultCallTimeoutMs;
     const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     return new Promise((resolve, reject) =>
