@@ -62,6 +62,8 @@ export interface RpcPeerOptions {
   maxFrameBytes?: number;
   /** What the other side's frames may cost (limits.ts); missing ones take their defaults. */
   limits?: Partial<ProtocolLimits>;
+  /** The longest the replies of one read are held for one write while its later frames run (default 1 ms). */
+  holdRepliesMs?: number;
 }
 
 export interface CallOptions {
@@ -368,7 +370,7 @@ export class RpcPeer {
    */
   private releaseHeldReplies(): void {
     const now = performance.now();
-    if (now - this.heldSince <= HOLD_REPLIES_MS) return;
+    if (now - this.heldSince <= (this.options.holdRepliesMs ?? HOLD_REPLIES_MS)) return;
     this.outbox.flushNow();
     this.heldSince = now;
   }
