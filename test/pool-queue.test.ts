@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CallAbortedError, ConfigError, ExtensionClosedError, type ExtensionPool } from "../src/index.js";
+import {
+  CallAbortedError,
+  ConfigError,
+  ExtensionClosedError,
+  ExtensionCrashedError,
+  type ExtensionPool,
+} from "../src/index.js";
 import { fixture, makeManager, waitFor } from "./helpers.js";
 
 const MODULE = fixture("pool_ext");
@@ -156,6 +162,37 @@ describe("maxInFlight", () => {
         (e: unknown) => e instanceof ConfigError && e.key === "maxInFlight",
         String(bad),
       );
+    }
+  });
+});
+
+describe("a pool with maxInFlight 1 whose worker crashes", () => {
+  it("sends the waiting calls to the worker that lives, and rejects only the crashed worker's own call", async () => {
+    const pool = await manager.pool({
+      name: "pool_queue_crash",
+      modulePath: MODULE,
+      sandbox: { mode: "disabled" },
+      workers: 2,
+      maxInFlight: 1,
+    });
+    try {
+      const onA = pool.call("block", ["crash-a"], { sticky: "a", ...BLOCKED }).catch((e: unknown) => e);
+      const onB = pool.call("block", ["crash-b"], { sticky: "b", ...BLOCKED }) as Promise<string>;
+      await waitFor(() => pool.workers.every((w) => w.inFlight === 1), 5000, "both workers busy");
+      const waiting = [0, 1].map(() => pool.call("whoami", [], BLOCKED) as Promise<{ token: string }>);
+      assert.equal(pool.queued, 2);
+
+      const died = await pool.call("die", [9], { sticky: "a" }).catch((e: unknown) => e);
+      assert.ok(died instanceof ExtensionCrashedError, String(died));
+      assert.ok((await onA) instanceof ExtensionCrashedError, "the crashed worker's call rejects with its crash");
+      assert.equal(pool.queued, 2, "a crashed worker has no room: the calls still wait for the live one");
+
+      const b = (await pool.call("unblock", ["crash-b"], { sticky: "b" })) as string;
+      assert.equal(await onB, b);
+      for (const call of waiting) assert.equal((await call).token, b, "each waiting call ran on the live worker");
+      assert.equal(pool.queued, 0);
+    } finally {
+      await pool.stop();
     }
   });
 });
