@@ -150,18 +150,20 @@ class Outbox:
         """Between the calls of one read: once the cork has held writes for HOLD_REPLIES_S, they leave now (and the
         cork stays), so a slow call's reply, and those before it, do not wait for the calls after it."""
         if self._corked is not None and _monotonic() - self._held_since > HOLD_REPLIES_S:
-            if self._batch:
-                self._flush_batch()
-            self._flush_corked()
+            self._write_held()
             self._held_since = _monotonic()
 
     def uncork(self) -> None:
         if self._corked is not None:
-            if self._batch:
-                self._flush_batch()
+            self._write_held()
             self._batch = None
-            self._flush_corked()
             self._corked = None
+
+    def _write_held(self) -> None:
+        """Writes what the cork holds: the batched plain results as their frame, then every held chunk."""
+        if self._batch:
+            self._flush_batch()
+        self._flush_corked()
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, []

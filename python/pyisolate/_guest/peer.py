@@ -176,20 +176,10 @@ class Peer:
             return False
         try:
             result = self._targets.method(target, method)(*args)
-            if type(result) is types.CoroutineType:
-                value = self._straight.run(result)
-                if value is NOT_STRAIGHT:
-                    self._answer(cid, result)  # it may wait: a task, as the general path starts it
-                    return True
-            elif hasattr(result, "__await__"):
-                self._answer(cid, result)
-                return True
-            else:
-                value = result
         except Exception as e:
             out.error(cid, e)
             return True
-        out.result_now(cid, value)
+        self._answer(cid, result, out.result_now)  # an answer known at once is written straight to the transport
         return True
 
     def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
@@ -301,8 +291,11 @@ class Peer:
             self._answer(cid, result)
             out.flush_if_held()
 
-    def _answer(self, cid: int, result) -> None:
-        """Replies to call `cid` with what its method returned: at once, or from a task when it must wait."""
+    def _answer(self, cid: int, result, reply=None) -> None:
+        """Replies to call `cid` with what its method returned: at once, or from a task when it must wait. `reply`
+        writes an answer known at once (default: Outbox.result)."""
+        if reply is None:
+            reply = self._out.result
         if type(result) is types.CoroutineType:
             try:
                 value = self._straight.run(result)  # an async method that cannot wait: no task (straight.py)
@@ -310,10 +303,10 @@ class Peer:
                 self._out.error(cid, e)
                 return
             if value is not NOT_STRAIGHT:
-                self._out.result(cid, value)
+                reply(cid, value)
                 return
         elif not hasattr(result, "__await__"):
-            self._out.result(cid, result)  # a sync method ran inline: reply now
+            reply(cid, result)  # a sync method ran inline: reply now
             return
         # The task runs at once, as the current task (asyncio.timeout and TaskGroup bind to it), up to its first wait
         # (eager.py); a call that returns without waiting is answered with no trip around the event loop.
