@@ -9,9 +9,9 @@ import type { SandboxInfo } from "../sandbox/types.js";
 import type { ExtensionEventMap, ExtensionState, UntypedEvents } from "../types/events.js";
 import type { Remote, Shape, UntypedApi } from "../types/remote.js";
 import { makeRemoteProxy } from "../types/remote-proxy.js";
-import { CallAbortedError, ExtensionClosedError } from "../errors.js";
+import { ExtensionClosedError } from "../errors.js";
 import type { CallOptions } from "../config/options.js";
-import { checkCallOptions, isTimeoutReason } from "../rpc/peer-calls.js";
+import { abortedBeforeSent, checkCallOptions } from "../rpc/peer-calls.js";
 import { failedStream, onceDone, type StreamOptions } from "../rpc/stream-call.js";
 import { checkStickyKey, type PoolCallOptions } from "./options.js";
 import { WaitingCalls } from "./waiting-calls.js";
@@ -180,16 +180,7 @@ export class ExtensionPool<Api extends Shape = UntypedApi, Events extends Shape 
     } catch (error) {
       return Promise.reject(error);
     }
-    const signal = options.signal;
-    if (signal?.aborted) {
-      const reason: unknown = signal.reason;
-      return Promise.reject(
-        new CallAbortedError(`call "${method}" was aborted before it was sent`, {
-          cause: reason,
-          timedOut: isTimeoutReason(reason),
-        }),
-      );
-    }
+    if (options.signal?.aborted) return Promise.reject(abortedBeforeSent(`call "${method}"`, options.signal.reason));
     const timeoutMs = options.timeoutMs ?? this.members[0]!.defaultCallTimeoutMs;
     const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     return new Promise((resolve, reject) =>

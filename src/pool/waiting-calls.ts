@@ -20,8 +20,8 @@ export interface WaitingCall {
 
 /** A queue of calls; those that time out or are aborted while waiting leave it with a CallAbortedError. */
 export class WaitingCalls {
-  private readonly calls = new Set<WaitingCall>(); // insertion order: the oldest first
-  private readonly disarm = new Map<WaitingCall, () => void>();
+  /** Each waiting call and what disarms its timer and abort listener; insertion order: the oldest first. */
+  private readonly calls = new Map<WaitingCall, () => void>();
 
   get size(): number {
     return this.calls.size;
@@ -29,7 +29,6 @@ export class WaitingCalls {
 
   /** Queues `call`, armed with its signal and deadline (a rejection of its own while it waits). */
   add(call: WaitingCall): void {
-    this.calls.add(call);
     const { signal } = call.options;
     const timer =
       call.deadline === undefined
@@ -45,7 +44,7 @@ export class WaitingCalls {
       );
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.disarm.set(call, () => {
+    this.calls.set(call, () => {
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });
@@ -53,11 +52,10 @@ export class WaitingCalls {
 
   /** The oldest waiting call, taken out of the queue and disarmed; undefined when none waits. */
   take(): WaitingCall | undefined {
-    for (const call of this.calls) {
-      this.remove(call);
-      return call;
-    }
-    return undefined;
+    const oldest = this.calls.keys().next();
+    if (oldest.done) return undefined;
+    this.remove(oldest.value);
+    return oldest.value;
   }
 
   /** Rejects every waiting call with `error` (the pool stopped). */
@@ -77,8 +75,7 @@ export class WaitingCalls {
   }
 
   private remove(call: WaitingCall): void {
+    this.calls.get(call)?.();
     this.calls.delete(call);
-    this.disarm.get(call)?.();
-    this.disarm.delete(call);
   }
 }

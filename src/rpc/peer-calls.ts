@@ -1,7 +1,7 @@
 // Calls in flight both ways: ours awaiting an answer (PendingCall), and theirs running here (IncomingCalls).
 
 import { runAsCaller } from "../caller.js";
-import { RemoteError } from "../errors.js";
+import { CallAbortedError, RemoteError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import type { CallableTables } from "./callables.js";
 import { encodeFrame } from "./framing.js";
@@ -280,6 +280,14 @@ export class PendingCall {
 
 function onTimeout(call: PendingCall): void {
   call.abandon(call, undefined, true);
+}
+
+/** The rejection of `subject` ("call ext.mean", "stream ext.gen") whose signal fired before it was sent. */
+export function abortedBeforeSent(subject: string, reason: unknown): CallAbortedError {
+  return new CallAbortedError(`${subject} was aborted before it was sent`, {
+    cause: reason,
+    timedOut: isTimeoutReason(reason),
+  });
 }
 
 /** An AbortSignal.timeout() reason counts as a timeout too. */

@@ -1,11 +1,11 @@
 // A peer's streams both ways: its own stream calls awaiting items, and the producers answering the other side's.
 
-import { CallAbortedError, ProtocolError } from "../errors.js";
+import { ProtocolError } from "../errors.js";
 import type { CallableTables } from "./callables.js";
 import type { Codec } from "./codec.js";
 import { takeKwargs } from "./kwargs.js";
 import { encodeMessage, type FrameChunks } from "./messages.js";
-import { checkCallOptions, isTimeoutReason, toWireError } from "./peer-calls.js";
+import { abortedBeforeSent, checkCallOptions, toWireError } from "./peer-calls.js";
 import type { Message } from "./protocol.js";
 import { checkStreamOptions, failedStream, StreamCall, type StreamOptions } from "./stream-call.js";
 import { OutgoingStreams } from "./stream-producer.js";
@@ -62,12 +62,7 @@ export class PeerStreams {
       const split = takeKwargs(args, options.kwargs);
       if (split !== undefined) ({ args, kw } = split);
       const signal = options.signal;
-      if (signal?.aborted) {
-        throw new CallAbortedError(`stream ${what} was aborted before it was sent`, {
-          cause: signal.reason,
-          timedOut: isTimeoutReason(signal.reason),
-        });
-      }
+      if (signal?.aborted) throw abortedBeforeSent(`stream ${what}`, signal.reason);
       chunks = encodeMessage(
         this.wire.codec,
         this.wire.callables,

@@ -12,7 +12,7 @@ import { DEFAULT_LIMITS, nestsDeeperThan, type ProtocolLimits } from "./limits.j
 import { LentReturns } from "./lent-returns.js";
 import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
 import { Outbox } from "./outbox.js";
-import { checkCallOptions, IncomingCalls, isTimeoutReason, PendingCall } from "./peer-calls.js";
+import { abortedBeforeSent, checkCallOptions, IncomingCalls, PendingCall } from "./peer-calls.js";
 import { PendingTable } from "./pending-table.js";
 import { callKeysJson, loneResult, plainListJson } from "./plain-json.js";
 import type { PlainMessage } from "./plain-runs.js";
@@ -306,14 +306,8 @@ export class RpcPeer {
       return Promise.reject(err);
     }
     if (signal?.aborted) {
-      const reason: unknown = signal.reason;
       const what = fnId === undefined ? `${target}.${method}` : `callable #${fnId}`;
-      return Promise.reject(
-        new CallAbortedError(`call ${what} was aborted before it was sent`, {
-          cause: reason,
-          timedOut: isTimeoutReason(reason),
-        }),
-      );
+      return Promise.reject(abortedBeforeSent(`call ${what}`, signal.reason));
     }
     const id = this.nextCallId++;
     let chunks: FrameChunks | PlainMessage;
