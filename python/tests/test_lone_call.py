@@ -4,10 +4,15 @@ with the same bytes the general path writes, and anything else is left to the ge
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
+import random
 import struct
+import unittest
 
-from pyisolate._guest.framing import FrameDecoder
+from pyisolate._guest.framing import FrameDecoder, ProtocolError
+from pyisolate._guest.lone_call import MAX_KEPT, LoneCallReader
+from pyisolate._guest.messages import check_message
 
 from .peers import RawHostCase
 
@@ -135,3 +140,101 @@ class LoneCallTest(RawHostCase):
     async def test_a_frame_that_is_not_json_still_ends_the_connection(self):
         error = await self._refused(b'{"k":"call","id":1,')
         self.assertIn("not valid JSON", str(error))
+
+
+class LoneCallReaderAgreesWithTheGeneralPath(unittest.TestCase):
+    """A property over canonical and mutated call frames: whatever the reader accepts, the general path (the frame
+    decoder and check_message) reads as a plain call with the same id, target, method and args; and canonical frames
+    are accepted, so the fast path is the one taken."""
+
+    TARGETS = ("extension", "svc", "ünï", 'q"uote', "a,b", '"args":')
+    METHODS = ("ping", "same", "_private", "m\\n", "args")
+    ARGS = ([], [1], [1, "a", None, True], [[1, 2], {"x": [3]}], ["}"], [1.5, -2], ['"args":[1]'])
+    SNIPPETS = (b',"id":5', b',"id":1', b',"k":"calls"', b',"args":[9]', b',"kw":{}', b',"x":1', b',"f":0', b" ", b"}")
+    BYTES = b'",:{}[]01-9 \\kidtrue\xff'
+
+    def _general(self, data: bytes):
+        try:
+            frames = FrameDecoder().feed(data)
+            if len(frames) != 1 or frames[0][1]:
+                return "other"
+            msg = frames[0][0]
+            if check_message(msg) != "call" or set(msg) != {"k", "id", "target", "method", "args"}:
+                return "other"
+        except ProtocolError:
+            return "refused"
+        return msg["id"], msg["target"], msg["method"], msg["args"]
+
+    def _mutate(self, rng: random.Random, header: bytes) -> bytes:
+        at = rng.randrange(len(header) + 1)
+        choice = rng.randrange(4)
+        if choice == 0:
+            return header[:at] + rng.choice(self.SNIPPETS) + header[at:]
+        if choice == 1 and at < len(header):
+            return header[:at] + bytes([rng.choice(self.BYTES)]) + header[at + 1 :]
+        if choice == 2:
+            return header[:at] + header[at + 1 :]
+        return header[:at] + bytes([rng.choice(self.BYTES)]) + header[at:]
+
+    def test_what_the_reader_accepts_the_general_path_reads_alike(self):
+        rng = random.Random(1306)
+        reader = LoneCallReader()  # shared: the kept KEYS texts are part of what is checked
+        verdicts = collections.Counter()
+        for case in range(20000):
+            call = _call(
+                rng.choice((1, 7, 2**53 - 1, rng.randrange(1, 10**6))),
+                rng.choice(self.METHODS),
+                rng.choice(self.ARGS),
+            )
+            call["target"] = rng.choice(self.TARGETS)
+            header = json.dumps(call, separators=(",", ":"), ensure_ascii=False).encode()
+            mutated = case % 5 != 0
+            if mutated:
+                for _ in range(rng.randrange(1, 3)):
+                    header = self._mutate(rng, header)
+            data = struct.pack(">II", 4 + len(header), len(header)) + header
+            if mutated and rng.randrange(10) == 0:
+                data = data[: rng.randrange(len(data))]  # a chunk that ends inside the frame
+            read = reader.read(data)
+            if not mutated:
+                self.assertIsNotNone(read, data)
+            if read is not None:
+                self.assertEqual(self._general(data), read, data)
+                self.assertIs(type(read[3]), list)
+            verdicts[(mutated, read is not None)] += 1
+        self.assertGreater(verdicts[(True, True)], 100, verdicts)  # mutations the reader still takes (an id, args)
+        self.assertGreater(verdicts[(True, False)], 1000, verdicts)
+
+    def test_ids_and_keys_it_leaves_alone(self):
+        reader = LoneCallReader()
+        keys = b',"target":"extension","method":"ping","args":'
+        for head in (
+            b'{"k":"call","id":0',
+            b'{"k":"call","id":01',
+            b'{"k":"call","id":-1',
+            b'{"k":"call","id":1e3',
+            b'{"k":"call","id":' + b"9" * 17,
+            b'{"k":"call","id":1,"id":2',
+        ):
+            with self.subTest(head=head):
+                header = head + keys + b"[1]}"
+                self.assertIsNone(reader.read(struct.pack(">II", 4 + len(header), len(header)) + header))
+
+    def test_frames_it_leaves_alone(self):
+        reader = LoneCallReader()
+        early = b'{"k":"call","id":1,"target":"e","method":"m","args" :[]},"args":[1]}'  # the object closes early
+        split = b'{"k":"call","id":1,"target":"e","method":"m","args":[1'  # its end in an "attachment"
+        for data in (
+            struct.pack(">II", 4 + len(early), len(early)) + early,
+            struct.pack(">II", 4 + len(split) + 2, len(split)) + split + b"]}",
+        ):
+            with self.subTest(data=data):
+                self.assertIsNone(reader.read(data))
+                self.assertNotIsInstance(self._general(data), tuple)
+
+    def test_the_kept_keys_are_bounded(self):
+        reader = LoneCallReader()
+        for i in range(3 * MAX_KEPT):
+            header = json.dumps(_call(1, f"m{i}", []), separators=(",", ":")).encode()
+            self.assertEqual(reader.read(struct.pack(">II", 4 + len(header), len(header)) + header)[2], f"m{i}")
+        self.assertLessEqual(len(reader._kept), MAX_KEPT)

@@ -38,19 +38,6 @@ def header_frame(header: bytes) -> bytes:
     return _pack_prefix(n + 4, n) + header
 
 
-def lone_frame_header(data: bytes):
-    """The header, as a dict, when `data` is exactly one frame with no attachments and its header a JSON object with
-    nothing around it; else None (the general decoder then reads `data` and says what is wrong, if anything)."""
-    total, header_length = _unpack_prefix(data, 0)
-    if total != len(data) - 4 or header_length != total - 4:
-        return None
-    try:
-        msg, end = _scan_value(data[8:].decode("utf-8"), 0)
-    except (StopIteration, ValueError, RecursionError):
-        return None
-    return msg if type(msg) is dict and end == len(data) - 8 else None
-
-
 class FrameDecoder:
     """Feed it socket chunks; it returns the complete messages they finish.
 

@@ -15,9 +15,10 @@ from .codec import Decoder
 from .eager import start_task
 from .errors import error_from_wire
 from .fdchannel import FdChannel
-from .framing import FrameDecoder, ProtocolError, lone_frame_header
+from .framing import FrameDecoder, ProtocolError
 from .fresh_bytes import RECYCLER
 from .link import Link
+from .lone_call import LoneCallReader
 from .messages import check_message
 from .outbox import Outbox
 from .proxies import ProxyTable
@@ -46,6 +47,7 @@ class Peer:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._frames = FrameDecoder(max_frame_bytes)
+        self._lone_calls = LoneCallReader()
         self._trimmer = Trimmer(self._loop, lambda: self._out.buffered())
         self._on_message = on_message
         self._out = Outbox(self._transport, max_frame_bytes)
@@ -157,20 +159,10 @@ class Peer:
         """The commonest chunk, answered in a few steps: exactly one small frame holding one call with no tags, fds,
         keywords, stream or fn, to a method that returns without waiting. True when it was handled here; False, with
         nothing done, for anything else (the general path then reads the chunk and checks it)."""
-        if data[8:20] != b'{"k":"call",':  # the bytes the host's call header starts with
+        call = self._lone_calls.read(data)
+        if call is None:
             return False
-        msg = lone_frame_header(data)
-        if msg is None or len(msg) != 5 or msg["k"] != "call":  # a repeated "k" key keeps its last value
-            return False
-        cid, target, method, args = msg.get("id"), msg.get("target"), msg.get("method"), msg.get("args")
-        if (
-            type(cid) is not int
-            or cid < 1
-            or type(target) is not str
-            or type(method) is not str
-            or type(args) is not list
-        ):
-            return False
+        cid, target, method, args = call
         out = self._out
         if not out.can_reply_now():
             return False
