@@ -64,7 +64,7 @@ function poolScaling(pool) {
 }
 
 /** [{ name, verdict: "PASS" | "FAIL" | "n/a", detail }] for issue 13's targets. */
-export function judgeDataPlane({ ours, pyisolate, floor, floorOneCpu, pool }) {
+export function judgeDataPlane({ ours, pyisolate, floor, floorOneCpu, floorSplit, pool }) {
   const o = ours.metrics ?? {};
   const p = pyisolate.metrics ?? {};
   return [
@@ -81,6 +81,8 @@ export function judgeDataPlane({ ours, pyisolate, floor, floorOneCpu, pool }) {
     smallCallToFloor(floor, "blocking"),
     smallCallToFloor(floorOneCpu, "asyncio", ", all on one CPU (no cross-CPU wake-ups)"),
     smallCallToFloor(floorOneCpu, "blocking", ", all on one CPU"),
+    smallCallToFloor(floorSplit, "asyncio", ", every pair split across two CPUs"),
+    smallCallToFloor(floorSplit, "blocking", ", every pair split across two CPUs"),
     bound("pipelined calls, steady state", o.pipelined_steady_calls_per_s, TARGETS.pipelinedPerS, "calls/s", {
       atLeast: true,
       pyisolate: p.pipelined_steady_calls_per_s,

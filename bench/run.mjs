@@ -210,6 +210,16 @@ const dataPlane =
           [...floorRounds, "--out", join(RESULTS, "transport-floor-one-cpu.json")],
           ["taskset", "-c", "0"],
         ),
+        // Host on CPU 0, every Python process on CPU 1: each pair split alike (transport-floor.mjs, --peer-cpu).
+        floorSplit:
+          cpus().length < 2
+            ? undefined
+            : await ownScript(
+                "transport-floor.mjs",
+                "transport-floor-split.json",
+                [...floorRounds, "--peer-cpu", "1", "--out", join(RESULTS, "transport-floor-split.json")],
+                ["taskset", "-c", "0"],
+              ),
         pool: await ownScript("pool.mjs", "pool.json", []),
       });
 

@@ -2,6 +2,7 @@
 //
 //   node bench/transport-floor.mjs [--rounds 3] [--dist DIR] [--python python3] [--out FILE]
 //   taskset -c 0 node bench/transport-floor.mjs --out bench/results/transport-floor-one-cpu.json
+//   taskset -c 0 node bench/transport-floor.mjs --peer-cpu 1 --out bench/results/transport-floor-split.json
 //
 // The floor is a Node process and a Python process exchanging length-prefixed frames (4-byte length, 64-byte body,
 // the size of a small call's header) on the same kind of Unix socket as an extension's fd 3, with no JSON and no
@@ -13,8 +14,14 @@
 // Under `taskset -c 0` every process shares one CPU (children inherit the affinity): a message then wakes its
 // reader by a context switch on that CPU, not on another vCPU that may have halted, which on this VM costs 50-80 µs
 // a round trip and swings by 4x between rounds. What is left is each side's own work, steady to a microsecond.
+//
+// With `--peer-cpu N` each Python process is moved to CPU N once started (taskset -a -p), the host staying where
+// taskset put it: every pair then runs split across two CPUs, each message a cross-CPU wake-up. Left free, this VM's
+// kernel keeps a pair on one vCPU only while each side runs briefly per wake-up (bench/README.md, session 12), so
+// the floors' pairs and ours are placed differently and the default run compares placements as much as software;
+// the one-CPU and the split runs compare like with like.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -36,6 +43,7 @@ const { values: cli } = parseArgs({
     dist: { type: "string", default: join(HERE, "..", "dist") },
     python: { type: "string", default: "python3" },
     out: { type: "string", default: join(HERE, "results", "transport-floor.json") },
+    "peer-cpu": { type: "string" },
   },
 });
 
@@ -156,6 +164,11 @@ async function measureRound(api) {
       asyncio: new Side(() => floors.asyncio.exchange(1), floors.asyncio.pid),
       ours: new Side(() => ext.call("ping", [1]), ext.pid),
     };
+    if (cli["peer-cpu"] !== undefined) {
+      for (const side of Object.values(sides)) {
+        execFileSync("taskset", ["-a", "-p", "-c", cli["peer-cpu"], String(side.peerPid)], { stdio: "ignore" });
+      }
+    }
     for (const side of Object.values(sides)) await side.warm();
     for (let block = 0; block < BLOCKS; block++) {
       for (const side of Object.values(sides)) await side.block(TIMED / BLOCKS);
@@ -201,6 +214,7 @@ const result = {
   date: new Date().toISOString(),
   rounds,
   cpus: availableParallelism(), // 1 under taskset -c 0
+  peer_cpu: cli["peer-cpu"] === undefined ? null : Number(cli["peer-cpu"]),
   loadavg_before: loadBefore,
   loadavg_after: loadavg()[0],
   summary,
