@@ -70,13 +70,14 @@ def _read_keys(keys: bytes):
     """(target, method) when KEYS, between two placeholder ids and an empty args list, makes exactly a plain call."""
     try:
         text = keys.decode("utf-8")
-        first, first_end = _scan_value('{"k":"call","id":1' + text + "[]}", 0)
+        whole = '{"k":"call","id":1' + text + "[]}"
+        first, first_end = _scan_value(whole, 0)
         second, _ = _scan_value('{"k":"call","id":2' + text + "[]}", 0)
     except (StopIteration, ValueError, RecursionError):
         return None
     if (
         type(first) is not dict
-        or first_end != len(text) + 21
+        or first_end != len(whole)
         or len(first) != 5
         or first.get("k") != "call"
         or first.get("id") != 1
