@@ -27,8 +27,7 @@ class PeerPair:
 
     @staticmethod
     async def _peer(sock, on_message):
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
-        return Peer(reader, writer, on_message=on_message)
+        return Peer(sock=sock, on_message=on_message)  # the guest's own transport, as over the host's socket
 
     async def __aexit__(self, *exc):
         self.host.close()
@@ -93,8 +92,7 @@ class RawHostCase(unittest.IsolatedAsyncioTestCase):
         self.loop = asyncio.get_running_loop()
         ours, self.host = socket.socketpair()
         self.host.setblocking(False)
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
-        self.peer = Peer(reader, writer)
+        self.peer = Peer(sock=ours)
         self.peer.register("extension", self.make_extension())
         self.reading = self.loop.create_task(self.peer.run())
 

@@ -1,10 +1,10 @@
 """The peer's hold on its transport: bytes handed over as they arrive, and the writers' flow control.
 
 asyncio's StreamReader costs every read a trip around the event loop (the reader's future wakes the reading task,
-which runs in the next iteration) and a copy into its buffer. The peer takes the transport over from the streams
-it was given (`Transport.set_protocol`) and decodes each chunk inside the callback that delivered it, so a sync
-method, or an async one that returns without waiting (Python 3.12+ starts it eagerly), is answered before the loop
-polls again.
+which runs in the next iteration) and a copy into its buffer. The peer decodes each chunk inside the callback that
+delivered it, so a sync method, or an async one that returns without waiting (Python 3.12+ starts it eagerly), is
+answered before the loop polls again. On the host's Unix socket the transport is our own (`attach`, sock_transport.py);
+on the TCP+TLS link it is taken over from the streams that opened it (`take_over`, `Transport.set_protocol`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ class Link(asyncio.Protocol):
         self._waiters = collections.deque()
         self._streams = None
         self.done = loop.create_future()
+
+    def attach(self, transport) -> None:
+        """Become the protocol of `transport`, which has delivered nothing yet (a SocketTransport)."""
+        self._transport = transport
+        transport.set_protocol(self)
 
     def take_over(self, reader, writer) -> None:
         """Become the protocol of `writer`'s transport; bytes `reader` buffered already are handled first."""

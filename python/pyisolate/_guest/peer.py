@@ -24,6 +24,7 @@ from .outbox import Outbox
 from .proxies import ProxyTable
 from .segments import forget as forget_segments
 from .segments import releases
+from .sock_transport import SocketTransport
 from .straight import NOT_STRAIGHT, StraightCoroutines
 from .streams import HostStream, Producers, end_error
 from .targets import Targets
@@ -42,9 +43,12 @@ class Peer:
     an event's payload arrives decoded.
     """
 
-    def __init__(self, reader, writer, *, on_message=None, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES) -> None:
-        self._transport = writer.transport
+    def __init__(
+        self, reader=None, writer=None, *, sock=None, on_message=None, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES
+    ) -> None:
         self._loop = asyncio.get_running_loop()
+        # A connected socket (the host's Unix socket) gets our own transport; asyncio streams keep theirs.
+        self._transport = SocketTransport(self._loop, sock) if sock is not None else writer.transport
         self._thread = threading.get_ident()
         self._frames = FrameDecoder(max_frame_bytes)
         self._lone_calls = LoneCallReader()
@@ -77,7 +81,10 @@ class Peer:
             P.CREDIT: self._on_credit,
         }
         self._link = Link(self._loop, self._on_data)
-        self._link.take_over(reader, writer)  # last: bytes already read are dispatched at once
+        if sock is not None:
+            self._link.attach(self._transport)
+        else:
+            self._link.take_over(reader, writer)  # last: bytes already read are dispatched at once
 
     def register(self, name: str, obj: object, hidden=()) -> None:
         """Expose obj's public methods as call target `name`; `hidden` names are refused too."""

@@ -16,10 +16,9 @@ from .extension import FRAMEWORK_NAMES, public_methods, stream_methods
 from .framing import ProtocolError
 from .loader import class_spec, load_extension
 from .peer import Peer
+from .sock_transport import RECV_BYTES
 
 log = logging.getLogger("pyisolate.guest")
-
-_RECV_BYTES = 64 * 1024
 
 
 async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_streams=None, module_path=None) -> int:
@@ -28,16 +27,14 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
     `open_streams`: an async callable giving (reader, writer) instead of `sock` (the TCP transport). `module_path`:
     where the extension is on this machine, over init's (a remote guest's node)."""
     loop = asyncio.get_running_loop()
-    if open_streams is None:
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
-    else:
+    reader = writer = None
+    if open_streams is not None:
         reader, writer = await open_streams()
-    # asyncio's transport reads up to 256 KiB per recv() into a fresh bytes object: above glibc's mmap threshold, so
-    # every small frame cost an mmap, an mremap and a munmap (strace). 64 KiB stays on the heap: small calls measured
-    # ~10% faster (steady median 73 -> 66 µs), and a large frame only takes more reads. `max_size` is asyncio's own
-    # attribute of its socket transports; another event loop may not have it.
-    if hasattr(writer.transport, "max_size"):
-        writer.transport.max_size = _RECV_BYTES
+        # asyncio's transport reads up to 256 KiB per recv() into a fresh bytes object: above glibc's mmap threshold,
+        # so every small frame cost an mmap, an mremap and a munmap (strace). 64 KiB stays on the heap, as our Unix
+        # socket transport's reads do. `max_size` is asyncio's own attribute; another event loop may not have it.
+        if hasattr(writer.transport, "max_size"):
+            writer.transport.max_size = RECV_BYTES
     init, shutdown = loop.create_future(), loop.create_future()
     inference_mode = None
 
@@ -51,7 +48,13 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         else:
             raise ProtocolError(f"the host sent an unexpected {kind!r} message")
 
-    peer = Peer(reader, writer, on_message=on_message, max_frame_bytes=max_frame_bytes)
+    peer = Peer(
+        reader,
+        writer,
+        sock=sock if open_streams is None else None,
+        on_message=on_message,
+        max_frame_bytes=max_frame_bytes,
+    )
     set_peer(peer)
     try:
         peer.send(
