@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BYTES_CASE_BUDGET_S, BYTES_CASES, BYTES_SETTLE_MS } from "./bytes-plan.mjs";
 import { scenarioTensors } from "./ours_tensors.mjs";
-import { parentPid, pssMiB, rssMiB } from "./procfs.mjs";
+import { parentPid, peakRssMiB, pssMiB, rssMiB } from "./procfs.mjs";
 import { latencySummary, median } from "./stats.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -48,14 +48,16 @@ class Bench {
     this.ext = undefined;
   }
 
-  /** Loads the extension and waits for its first reply; returns elapsed ns. Unsandboxed unless told otherwise. */
-  async start(sandbox = { mode: "disabled" }) {
+  /** Loads the extension and waits for its first reply; returns elapsed ns. Unsandboxed unless told otherwise;
+   * `options`: more load options (tensorTransport). */
+  async start(sandbox = { mode: "disabled" }, options = {}) {
     const started = process.hrtime.bigint();
     const ext = await this.manager.load({
       name: "bench_ext",
       modulePath: EXT_PATH,
       dependencies: [],
       sandbox,
+      ...options,
     });
     await ext.call("ping", [1]);
     const elapsed = process.hrtime.bigint() - started;
@@ -190,6 +192,26 @@ async function scenarioBytes(bench) {
   const pid = await ext.call("pid", []);
   await sleep(BYTES_SETTLE_MS);
   const out = { bytes_rss_idle_mib: rssMiB(pid) };
+  for (const [label, ms] of Object.entries(await echoMedians(ext))) out[`bytes_echo_${label}_median_ms`] = ms;
+  out.bytes_rss_at_last_echo_mib = rssMiB(pid); // what a burst holds (pools, kept buffers)
+  await sleep(BYTES_SETTLE_MS);
+  out.bytes_rss_after_50MB_mib = rssMiB(pid);
+  out.bytes_rss_growth_mib = out.bytes_rss_after_50MB_mib - out.bytes_rss_idle_mib;
+  // Ours only: the same echoes where shared memory is missing or refused (tensorTransport "copy"): every byte
+  // crosses the socket, as it does for pyisolate. A fresh extension, so that its peak RSS is this pass's alone.
+  await bench.stop();
+  await bench.start(undefined, { tensorTransport: "copy" });
+  const copying = bench.ext;
+  const copyPid = await copying.call("pid", []);
+  for (const [label, ms] of Object.entries(await echoMedians(copying))) out[`bytes_copy_echo_${label}_median_ms`] = ms;
+  out.bytes_copy_peak_rss_mib = peakRssMiB(copyPid);
+  await bench.stop();
+  return out;
+}
+
+/** { label: median ms } of the bytes plan's echoes on `ext`, each checked once for what came back. */
+async function echoMedians(ext) {
+  const medians = {};
   for (const { label, size, reps } of BYTES_CASES) {
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i += 4096) data[i] = i & 0xff;
@@ -208,13 +230,9 @@ async function scenarioBytes(bench) {
       await ext.call("echo", [data]);
       samples.push(process.hrtime.bigint() - start);
     }
-    out[`bytes_echo_${label}_median_ms`] = median(samples) / 1e6;
+    medians[label] = median(samples) / 1e6;
   }
-  out.bytes_rss_at_last_echo_mib = rssMiB(pid); // what a burst holds (pools, kept buffers)
-  await sleep(BYTES_SETTLE_MS);
-  out.bytes_rss_after_50MB_mib = rssMiB(pid);
-  out.bytes_rss_growth_mib = out.bytes_rss_after_50MB_mib - out.bytes_rss_idle_mib;
-  return out;
+  return medians;
 }
 
 const SCENARIOS = {

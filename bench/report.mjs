@@ -101,6 +101,20 @@ export const METRICS = [
     better: "lower",
   },
   { key: "bytes_rss_growth_mib", label: "extension RSS growth across the bytes echoes", unit: "MiB", better: "lower" },
+  // Ours only: the same echoes with tensorTransport "copy" (no shared memory: every byte on the socket).
+  {
+    key: "bytes_copy_echo_1MB_median_ms",
+    label: "bytes echo 1 MB, copy mode (ours only)",
+    unit: "ms",
+    better: "lower",
+  },
+  {
+    key: "bytes_copy_echo_50MB_median_ms",
+    label: "bytes echo 50 MB, copy mode (ours only)",
+    unit: "ms",
+    better: "lower",
+  },
+  { key: "bytes_copy_peak_rss_mib", label: "extension peak RSS, copy mode (ours only)", unit: "MiB", better: "lower" },
   ...tensorMetrics(),
 ];
 
