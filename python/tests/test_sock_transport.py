@@ -209,6 +209,39 @@ class SocketTransportTest(unittest.IsolatedAsyncioTestCase):
         await asyncio.sleep(0.01)  # the loop goes on: nothing reads from the socket any more
         self.assertEqual(self.ours.fileno(), -1)
 
+    async def test_a_protocol_reading_in_place_gets_bytes_straight_into_its_buffer(self):
+        buffer = bytearray(300_000)
+
+        class InPlace(Recorder):
+            def __init__(self, loop):
+                super().__init__(loop)
+                self.in_place = self  # every read goes into `buffer` until it is full
+                self.filled = 0
+                self.counts = []
+
+            def read_into(self):
+                return memoryview(buffer)[self.filled :]
+
+            def bytes_read(self, n):
+                self.filled += n
+                self.counts.append(n)
+                if self.filled == len(buffer):
+                    self.in_place = None  # then chunks come as data_received again
+
+        protocol = InPlace(self.loop)
+        transport = SocketTransport(self.loop, self.ours)
+        transport.set_protocol(protocol)
+        payload = os.urandom(len(buffer))
+        await self.loop.sock_sendall(self.theirs, payload + b"tail")
+        while len(protocol.received) < 4:
+            await asyncio.sleep(0.001)
+        self.assertEqual(bytes(buffer), payload)
+        self.assertEqual(sum(protocol.counts), len(payload))
+        self.assertEqual(bytes(protocol.received), b"tail")
+        self.theirs.shutdown(socket.SHUT_WR)
+        self.assertIsNone(await asyncio.wait_for(protocol.lost, 5))
+        self.assertEqual(protocol.events, ["eof", ("lost", None)])
+
     async def test_nothing_is_read_before_a_protocol_is_set(self):
         transport = SocketTransport(self.loop, self.ours)
         self.theirs.sendall(b"early")

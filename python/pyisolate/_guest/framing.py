@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
+from .large_frame import LargeFrame
 from .protocol import DEFAULT_MAX_FRAME_BYTES
 
 _PREFIX = struct.Struct(">II")  # frame length, header length
@@ -13,6 +14,8 @@ _PREFIX = struct.Struct(">II")  # frame length, header length
 _scan_value = json.JSONDecoder().scan_once
 _JSON_SPACE = " \t\n\r"
 _pack_prefix = _PREFIX.pack
+# A frame this big has its attachments read straight from the socket into their own buffers (large_frame.py).
+IN_PLACE_MIN = 1024 * 1024
 _unpack_prefix = _PREFIX.unpack_from
 
 
@@ -49,15 +52,42 @@ class FrameDecoder:
         self._buf = bytearray()
         self._max = max_frame_bytes
         self.largest = 0  # the largest frame decoded since the reader last reset this (peer.py: trim after it)
+        self._large = None  # a LargeFrame whose attachments are being read into their own buffers
 
     def idle(self) -> bool:
         """No part of a frame is waiting for the rest."""
-        return not self._buf
+        return not self._buf and self._large is None
+
+    def reading_in_place(self) -> bool:
+        """A large frame's attachments are being read: the next bytes go into `read_into()`, told to `filled()`."""
+        return self._large is not None
+
+    def read_into(self) -> memoryview:
+        """Where the large frame's next bytes go (only while reading_in_place())."""
+        return self._large.read_into()
+
+    def filled(self, n: int) -> list:
+        """`n` more bytes were read into read_into(); the large frame's message once it is complete."""
+        if not self._large.filled(n):
+            return []
+        return [self._finish_large()]
+
+    def _finish_large(self) -> tuple:
+        large, self._large = self._large, None
+        self.largest = max(self.largest, large.total)
+        return large.message()
 
     def feed(self, data: bytes) -> list:
+        out = []
+        if self._large is not None:  # a transport that does not read in place: the chunk is copied in
+            taken = self._large.fill_from(data)
+            if self._large.complete():
+                out.append(self._finish_large())
+            if taken == len(data):
+                return out
+            data = memoryview(data)[taken:]
         buf = self._buf
         buf += data
-        out = []
         pos = 0
         end = len(buf)
         while end - pos >= 8:
@@ -67,6 +97,13 @@ class FrameDecoder:
             if hlen + 4 > total:
                 raise ProtocolError(f"header length {hlen} does not fit in a frame of {total} bytes")
             if end - pos - 4 < total:
+                if total >= IN_PLACE_MIN and end - pos >= 8 + hlen:
+                    # The header is here: the attachments are read straight into their own buffers from now on.
+                    start = pos + 8
+                    msg, lengths = self._header(buf, start, start + hlen, total - 4 - hlen)
+                    self._large = LargeFrame(total, msg, lengths)
+                    self._large.fill_from(memoryview(buf)[start + hlen : end])
+                    pos = end
                 break  # the rest of this frame has not arrived yet
             start = pos + 8
             pos += 4 + total
@@ -79,6 +116,18 @@ class FrameDecoder:
 
     @staticmethod
     def _parse(buf: bytearray, start: int, body_start: int, body_end: int) -> tuple:
+        msg, lengths = FrameDecoder._header(buf, start, body_start, body_end - body_start)
+        attachments = []
+        at = body_start
+        with memoryview(buf) as view:  # released before feed() compacts the buffer
+            for n in lengths:
+                attachments.append(bytes(view[at : at + n]))  # the one copy out of the buffer
+                at += n
+        return msg, attachments
+
+    @staticmethod
+    def _header(buf: bytearray, start: int, body_start: int, body_length: int) -> tuple:
+        """The header at buf[start:body_start], checked, and its attachments' lengths (which add up to body_length)."""
         try:
             text = buf[start:body_start].decode("utf-8")
             at = 0 if text[:1] not in _JSON_SPACE else len(text) - len(text.lstrip(_JSON_SPACE))
@@ -95,19 +144,13 @@ class FrameDecoder:
             raise ProtocolError("frame header is not a JSON object")
         lengths = msg.get("a")
         if lengths is None:
-            if body_end != body_start:
+            if body_length:
                 raise ProtocolError("frame has trailing bytes but no attachment lengths ('a')")
-            return msg, []
+            return msg, ()
         if type(lengths) is not list or not all(type(n) is int and n >= 0 for n in lengths):
             raise ProtocolError("attachment lengths ('a') must be a list of non-negative integers")
-        if sum(lengths) != body_end - body_start:
+        if sum(lengths) != body_length:
             raise ProtocolError(
-                f"attachment lengths add up to {sum(lengths)} bytes but the frame carries {body_end - body_start}"
+                f"attachment lengths add up to {sum(lengths)} bytes but the frame carries {body_length}"
             )
-        attachments = []
-        at = body_start
-        with memoryview(buf) as view:  # released before feed() compacts the buffer
-            for n in lengths:
-                attachments.append(bytes(view[at : at + n]))  # the one copy out of the buffer
-                at += n
-        return msg, attachments
+        return msg, lengths

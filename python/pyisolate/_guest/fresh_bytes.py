@@ -45,10 +45,14 @@ CALLS = _load()
 RECYCLER = Recycler(usable_address(CALLS.address if CALLS is not None else None))
 
 
-def pread_bytes(fd: int, size: int) -> bytes:
-    """`size` bytes of `fd` from offset 0 (fewer where the file ends first) as a new `bytes`."""
+def fillable_bytes(size: int):
+    """(data, view): a `bytes` of `size` bytes that nobody else holds (an earlier one only the recycler held, or a new
+    one with its big pages advised) and a writable view of its contents, to fill before `data` is handed out (and
+    given to RECYCLER.keep). None below MIN_SIZE or without CPython's bytes API: the caller makes its bytes as usual.
+
+    Filling a `bytes` nobody has seen yet is what CPython's own readers do."""
     if CALLS is None or size < MIN_SIZE:
-        return _pread_plain(fd, size)
+        return None
     data = RECYCLER.take(size)
     if data is None:
         data = CALLS.new(None, size)
@@ -59,9 +63,16 @@ def pread_bytes(fd: int, size: int) -> bytes:
             CALLS.madvise(start, end - start, _MADV_HUGEPAGE)  # EINVAL where THP is off or absent: 4 KiB pages then
     else:
         addr = CALLS.address(data)
-    # Nobody else holds `data` (new, or one only the recycler held): filling it in place is what CPython's own
-    # readers do.
-    with memoryview((ctypes.c_char * size).from_address(addr)).cast("B") as view:
+    return data, memoryview((ctypes.c_char * size).from_address(addr)).cast("B")
+
+
+def pread_bytes(fd: int, size: int) -> bytes:
+    """`size` bytes of `fd` from offset 0 (fewer where the file ends first) as a new `bytes`."""
+    made = fillable_bytes(size)
+    if made is None:
+        return _pread_plain(fd, size)
+    data, view = made
+    with view:
         done = 0
         while done < size:
             n = os.preadv(fd, [view[done : done + MAX_IO]], done)

@@ -20,9 +20,13 @@ class Link(asyncio.Protocol):
     `done` is None-valued on EOF or a clean close, and a ConnectionError when the connection was lost to an error.
     """
 
-    def __init__(self, loop, on_data) -> None:
+    def __init__(self, loop, on_data, on_filled=None) -> None:
         self._loop = loop
         self._on_data = on_data
+        self._on_filled = on_filled
+        # While a large frame is read in place: the FrameDecoder whose read_into() the transport fills, and tells
+        # filled(n) through bytes_read(); None otherwise (set by the peer after each chunk).
+        self.in_place = None
         self._transport = None
         self._paused = False
         self._waiters = collections.deque()
@@ -52,6 +56,16 @@ class Link(asyncio.Protocol):
             return  # a failed chunk closed us; the transport may still deliver what it read with it
         try:
             self._on_data(data)
+        except Exception as e:
+            self._finish(e)
+            self._transport.close()
+
+    def bytes_read(self, n: int) -> None:
+        """`n` bytes were read into `in_place.read_into()` (a SocketTransport reading a large frame)."""
+        if self.done.done():
+            return
+        try:
+            self._on_filled(n)
         except Exception as e:
             self._finish(e)
             self._transport.close()

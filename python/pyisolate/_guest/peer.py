@@ -80,7 +80,7 @@ class Peer:
             P.ITEM: self._on_item,
             P.CREDIT: self._on_credit,
         }
-        self._link = Link(self._loop, self._on_data)
+        self._link = Link(self._loop, self._on_data, self._on_filled)
         if sock is not None:
             self._link.attach(self._transport)
         else:
@@ -143,23 +143,32 @@ class Peer:
     def _on_data(self, data: bytes) -> None:
         if len(data) <= LONE_CALL_MAX and self._frames.idle() and self._lone_plain_call(data):
             return
+        self._dispatch_frames(self._frames.feed, data)
+
+    def _on_filled(self, n: int) -> None:
+        """`n` bytes were read into the large frame in progress (FrameDecoder.read_into)."""
+        self._dispatch_frames(self._frames.filled, n)
+
+    def _dispatch_frames(self, decode, arg) -> None:
         # Replies written while this chunk's frames are dispatched leave in one write. Tasks that cannot start
         # eagerly (Python < 3.12) run in the loop's next pass: the writes stay corked until after them.
         out = self._out
         out.cork()
         started = self._tasks_started
         try:
-            for msg, attachments in self._frames.feed(data):
+            for msg, attachments in decode(arg):
                 self._dispatch_with_fds(msg, attachments)
                 out.flush_if_held()
-            msg = attachments = data = None  # the last frame's bytes must not live until the next one arrives
+            msg = attachments = arg = None  # the last frame's bytes must not live until the next one arrives
         finally:
             if self._tasks_started == started:
                 out.uncork()
             else:
                 self._loop.call_soon(out.uncork)
-        if self._frames.largest >= LARGE_FRAME:
-            self._frames.largest = 0
+            frames = self._frames
+            self._link.in_place = frames if frames.reading_in_place() else None
+        if frames.largest >= LARGE_FRAME:
+            frames.largest = 0
             self._trimmer.large_frame()
 
     def _lone_plain_call(self, data: bytes) -> bool:

@@ -12,6 +12,7 @@ import collections
 import socket
 
 RECV_BYTES = 64 * 1024  # one recv's most: 64 KiB stays on glibc's heap (256 KiB would mmap every small chunk)
+READS_PER_WAKE = 16  # a full read suggests more waits: read on, up to this many times, before the loop polls again
 HIGH_WATER = 64 * 1024  # pause_writing() once more than this waits to be sent (asyncio's default)
 LOW_WATER = HIGH_WATER // 4  # resume_writing() once it is down to this
 
@@ -52,24 +53,39 @@ class SocketTransport:
     # -- reading ---------------------------------------------------------------------------------------
 
     def _read_ready(self) -> None:
-        try:
-            data = self._recv(RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:
-            self._end(e)
-            return
-        if not data:
-            self._loop.remove_reader(self._fd)
-            if not self._protocol.eof_received():
-                self.close()
-            return
-        try:
-            self._protocol.data_received(data)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as e:  # as asyncio does: a protocol that cannot take its data ends the connection
-            self._end(e)
+        protocol = self._protocol
+        for _ in range(READS_PER_WAKE):
+            target = getattr(protocol, "in_place", None)
+            try:
+                if target is None:
+                    data = self._recv(RECV_BYTES)
+                    n = len(data)
+                else:
+                    with target.read_into() as view:  # released here: its buffer is let go once the frame is whole
+                        room = view.nbytes
+                        n = self._sock.recv_into(view)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self._end(e)
+                return
+            if not n:
+                self._loop.remove_reader(self._fd)
+                if not protocol.eof_received():
+                    self.close()
+                return
+            try:
+                if target is None:
+                    protocol.data_received(data)
+                else:
+                    protocol.bytes_read(n)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as e:  # as asyncio does: a protocol that cannot take its data ends the connection
+                self._end(e)
+                return
+            if self._closing or n < (RECV_BYTES if target is None else room):
+                return  # the socket had no more: the next wake-up brings the rest
 
     # -- writing ---------------------------------------------------------------------------------------
 
