@@ -174,6 +174,63 @@ describe("FrameDecoder", () => {
     });
   }
 
+  test("large frames (gathered in one buffer) and small ones around them, split at any point, come out whole", () => {
+    let seed = 13;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const payload = (size: number, fill: number): Uint8Array => {
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i += 997) bytes[i] = (i + fill) & 0xff;
+      return bytes;
+    };
+    const sizes = [0, 5, 1 << 20, (1 << 20) - 20, 3 * (1 << 20) + 7];
+    const sent = Array.from({ length: 12 }, (_, id) => {
+      const attachments = Array.from({ length: random(3) }, () => payload(sizes[random(sizes.length)]!, id));
+      const value = attachments.map((_, i) => ({ $bytes: i }));
+      return { id, attachments, bytes: Buffer.concat(encodeFrame({ k: "result", id, value, x: 1 }, attachments)) };
+    });
+    const all = Buffer.concat(sent.map((f) => f.bytes));
+    for (const pieceSizes of [[1, 3, 5, 70_000], [65_536], [1 << 20, 3_000_000], [2, 4_000_000]]) {
+      const { decoder, frames } = collect({ maxFrameBytes: 8 << 20 });
+      for (let at = 0; at < all.length;) {
+        const n = pieceSizes[random(pieceSizes.length)]!;
+        decoder.push(all.subarray(at, at + n));
+        at += n;
+      }
+      assert.equal(frames.length, sent.length);
+      for (const [i, frame] of frames.entries()) {
+        assert.equal(frame.header.id, sent[i]!.id);
+        assert.equal(frame.attachments.length, sent[i]!.attachments.length);
+        for (const [j, attachment] of frame.attachments.entries()) {
+          assert.equal(Buffer.compare(attachment, sent[i]!.attachments[j]!), 0, `frame ${i}, attachment ${j}`);
+        }
+      }
+      assert.equal(decoder.bufferedBytes, 0);
+    }
+  });
+
+  test("a large frame reports its bytes as they arrive and fails on a bad header once whole", () => {
+    const header = Buffer.from('{"k":"result","id":1,"a":[5]}');
+    const frame = Buffer.alloc(8 + header.length + (2 << 20));
+    frame.writeUInt32BE(frame.length - 4, 0);
+    frame.writeUInt32BE(header.length, 4);
+    header.copy(frame, 8);
+    const { decoder, frames } = collect({ maxFrameBytes: 8 << 20 });
+    decoder.push(frame.subarray(0, 100_000));
+    assert.equal(decoder.bufferedBytes, 100_000);
+    decoder.push(frame.subarray(100_000, 1_500_000));
+    assert.equal(decoder.bufferedBytes, 1_500_000);
+    assert.throws(
+      () => decoder.push(frame.subarray(1_500_000)),
+      (err: unknown) => err instanceof ProtocolError && /left over/.test(err.message),
+    );
+    assert.equal(frames.length, 0);
+    assert.equal(decoder.bufferedBytes, 0);
+    assert.throws(() => decoder.push(Buffer.alloc(8)), ProtocolError); // broken for good: the stream must be dropped
+  });
+
   test("validates maxFrameBytes", () => {
     assert.throws(() => new FrameDecoder(() => {}, { maxFrameBytes: 2 ** 33 }), RangeError);
   });

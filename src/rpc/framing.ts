@@ -79,6 +79,9 @@ export type LoneHeaderHandler = (headerText: string) => boolean;
  * or one past a limit (an oversized one as soon as its length field arrives, so it is never buffered); after
  * that the decoder stays broken and the stream must be dropped.
  */
+/** A frame this long or longer is gathered into one buffer as it arrives (FrameDecoder.large). */
+const GATHER_FROM = 1024 * 1024;
+
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   private readonly limits: FrameLimits;
@@ -88,6 +91,12 @@ export class FrameDecoder {
   private buffered = 0;
   /** Byte length (prefix included) of the frame being buffered, or -1 while its prefix is incomplete. */
   private needed = -1;
+  /**
+   * A large frame (GATHER_FROM bytes or more), prefix included, copied in as its chunks arrive: no list of chunks
+   * alive beside one concatenation at its end (twice the frame's memory), and each chunk copied while still in
+   * cache. Its pages are committed only as bytes arrive, so a length announced and never sent costs no memory.
+   */
+  private large: Buffer | undefined;
   private failed: ProtocolError | undefined;
 
   constructor(
@@ -119,6 +128,7 @@ export class FrameDecoder {
       this.consume(chunk);
     } catch (err) {
       this.parts = [];
+      this.large = undefined;
       this.buffered = 0;
       this.failed =
         err instanceof ProtocolError ? err : new ProtocolError(`frame decoding failed: ${err}`, { cause: err });
@@ -128,7 +138,19 @@ export class FrameDecoder {
 
   private consume(chunk: Uint8Array): void {
     let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.buffered > 0) {
+    if (this.large !== undefined) {
+      const taken = Math.min(data.length, this.needed - this.buffered);
+      data.copy(this.large, this.buffered, 0, taken);
+      this.buffered += taken;
+      if (this.buffered < this.needed) return;
+      const frame = this.large;
+      this.large = undefined;
+      this.buffered = 0;
+      this.needed = -1;
+      this.onFrame(parseFrame(frame.subarray(4), this.limits));
+      if (taken === data.length) return;
+      data = data.subarray(taken);
+    } else if (this.buffered > 0) {
       this.parts.push(data);
       this.buffered += data.length;
       if (this.needed < 0) {
@@ -136,7 +158,7 @@ export class FrameDecoder {
         if (this.parts[0]!.length < 4) this.parts = [Buffer.concat(this.parts, this.buffered)];
         this.needed = 4 + this.frameLength(this.parts[0]!, 0);
       }
-      if (this.buffered < this.needed) return;
+      if (this.buffered < this.needed) return this.gatherIfLarge();
       data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.buffered);
       this.parts = [];
       this.buffered = 0;
@@ -162,7 +184,17 @@ export class FrameDecoder {
       const rest = data.subarray(offset);
       this.parts.push(rest.length < 64 ? Buffer.from(rest) : rest);
       this.buffered = rest.length;
+      this.gatherIfLarge();
     }
+  }
+
+  /** Once a large frame's length is known, its buffered parts move into the one buffer the rest is copied into. */
+  private gatherIfLarge(): void {
+    if (this.needed < GATHER_FROM) return;
+    this.large = Buffer.allocUnsafeSlow(this.needed);
+    let at = 0;
+    for (const part of this.parts) at += part.copy(this.large, at);
+    this.parts = [];
   }
 
   /** The header text of the frame in data[offset, end) when it is a small header alone and someone wants it first. */
