@@ -211,7 +211,7 @@ describe("FrameDecoder", () => {
     }
   });
 
-  test("a large frame reports its bytes as they arrive and fails on a bad header once whole", () => {
+  test("a large frame reports its bytes as they arrive (gathered from half on) and fails on a bad header once whole", () => {
     const header = Buffer.from('{"k":"result","id":1,"a":[5]}');
     const frame = Buffer.alloc(8 + header.length + (2 << 20));
     frame.writeUInt32BE(frame.length - 4, 0);
@@ -229,6 +229,18 @@ describe("FrameDecoder", () => {
     assert.equal(frames.length, 0);
     assert.equal(decoder.bufferedBytes, 0);
     assert.throws(() => decoder.push(Buffer.alloc(8)), ProtocolError); // broken for good: the stream must be dropped
+  });
+
+  test("a large frame's length alone, or less than half of it, reserves no buffer of that size", () => {
+    const { decoder } = collect({ maxFrameBytes: 256 << 20 });
+    const announced = Buffer.alloc(1 << 20);
+    announced.writeUInt32BE(200 << 20, 0);
+    announced.writeUInt32BE(2, 4);
+    const before = process.memoryUsage().arrayBuffers;
+    decoder.push(announced.subarray(0, 8));
+    decoder.push(announced.subarray(8));
+    assert.equal(decoder.bufferedBytes, 1 << 20);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 100 << 20, "a 200 MiB buffer was allocated for 1 MiB");
   });
 
   test("validates maxFrameBytes", () => {

@@ -92,9 +92,10 @@ export class FrameDecoder {
   /** Byte length (prefix included) of the frame being buffered, or -1 while its prefix is incomplete. */
   private needed = -1;
   /**
-   * A large frame (GATHER_FROM bytes or more), prefix included, copied in as its chunks arrive: no list of chunks
-   * alive beside one concatenation at its end (twice the frame's memory), and each chunk copied while still in
-   * cache. Its pages are committed only as bytes arrive, so a length announced and never sent costs no memory.
+   * A large frame (GATHER_FROM bytes or more), prefix included, copied in as its chunks arrive once half of it is
+   * here: the list of chunks is not kept whole beside one concatenation at its end (twice the frame's memory).
+   * Allocated only once half has arrived, so a length announced by a guest and never sent commits no more memory
+   * than the bytes it did send, twice over, as the concatenation did (strict overcommit counts allocations).
    */
   private large: Buffer | undefined;
   private failed: ProtocolError | undefined;
@@ -188,9 +189,9 @@ export class FrameDecoder {
     }
   }
 
-  /** Once a large frame's length is known, its buffered parts move into the one buffer the rest is copied into. */
+  /** Once half of a large frame is here, its buffered parts move into the one buffer the rest is copied into. */
   private gatherIfLarge(): void {
-    if (this.needed < GATHER_FROM) return;
+    if (this.needed < GATHER_FROM || this.buffered * 2 < this.needed) return;
     this.large = Buffer.allocUnsafeSlow(this.needed);
     let at = 0;
     for (const part of this.parts) at += part.copy(this.large, at);
