@@ -116,8 +116,21 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Runs `ray start ...` in a process group of its own, which its daemons keep; resolves with that group's id. */
+/**
+ * Runs `ray start ...` in a process group of its own, which its daemons keep; resolves with that group's id. Ray gives
+ * a new node a fixed 30 s to register with the GCS (ray/_private/node.py): on two busy cores that can pass, so a start
+ * that timed out so is tried once more after its group is killed.
+ */
 async function startNode(args: string[], env: NodeJS.ProcessEnv, launcher: readonly string[] = []): Promise<number> {
+  try {
+    return await startNodeOnce(args, env, launcher);
+  } catch (error) {
+    if (!/timed out during startup/.test((error as Error).message)) throw error;
+    return await startNodeOnce(args, env, launcher);
+  }
+}
+
+async function startNodeOnce(args: string[], env: NodeJS.ProcessEnv, launcher: readonly string[]): Promise<number> {
   const argv = [...launcher, RAY_BIN, "start", ...args];
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
