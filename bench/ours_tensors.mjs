@@ -58,22 +58,38 @@ class Guard {
   }
 }
 
-/** After settle_ms, one untimed first call, then up to size.reps timed calls while the case is within budget. */
-async function timeCase(size, call) {
+/**
+ * After settle_ms, one untimed first call, then up to size.reps timed calls while the case is within budget. Each
+ * timed call is preceded by a timed `baseline()` (the same calls without a tensor): on this 2-vCPU VM a pair of
+ * processes runs packed on one vCPU or split across two depending on how it started (bench/README.md, Session 13), so
+ * the small call the case is judged against is timed between its own reps, in the same placement.
+ */
+async function timeCase(size, call, baseline) {
   await sleep(PLAN.settle_ms); // the previous case's tensors are freed meanwhile (2 GB takes ~0.1 s), not during this one
   const started = now();
   await call();
   const firstNs = Number(now() - started);
   const samples = [];
+  const baselineSamples = [];
   const budgetNs = BigInt(PLAN.case_budget_s * 1e9);
   while (samples.length < size.reps && now() - started < budgetNs) {
+    const b0 = now();
+    await baseline();
+    baselineSamples.push(Number(now() - b0));
     const t0 = now();
     await call();
     samples.push(Number(now() - t0));
   }
   // The first call alone spent the budget: it is the only sample there is.
-  return { firstNs, samples: samples.length ? samples : [firstNs] };
+  return { firstNs, samples: samples.length ? samples : [firstNs], baselineSamples };
 }
+
+/** The metric of a case's baseline: the small call (or pair) timed between its reps. */
+const baselineMetric = (key) => `${key}_baseline_us`;
+
+/** `{ <key>_baseline_us: median }` when the case timed a baseline between its reps. */
+const baselineEntry = (key, value) =>
+  value.baselineSamples.length ? { [baselineMetric(key)]: median(value.baselineSamples) / 1e3 } : {};
 
 /** Runs fn with the peak RSS of every pid reset; returns fn's value and each pid's peak and growth. */
 async function withPeaks(pids, fn) {
@@ -153,7 +169,7 @@ async function roundTrips(bench, ext, guard, metrics) {
           back.release();
         };
         try {
-          return await timeCase(size, call);
+          return await timeCase(size, call, () => ext.call("ping", [1]));
         } finally {
           tensor.release();
         }
@@ -164,6 +180,7 @@ async function roundTrips(bench, ext, guard, metrics) {
         [`${key}_median_us`]: callNs / 1e3,
         [`${key}_first_us`]: value.firstNs / 1e3,
         [`${key}_reps`]: value.samples.length,
+        ...baselineEntry(key, value),
         ...Object.fromEntries(peakKeys(framework, size).map((metric, i) => [metric, peaks[i]])),
       });
     }
@@ -219,13 +236,20 @@ async function forwarding(bench, a, b, guard, metrics) {
       continue;
     }
     const { value, peaks, growthBytes } = await withPeaks([process.pid, a.pid, b.pid], () =>
-      timeCase(size, async () => {
-        // A returns the same shared tensor each time; the host hands it to B, which reads one element.
-        const tensor = await a.call("make_tensor", [size.shape, framework]);
-        const seen = await b.call("describe", [tensor]);
-        tensor.release();
-        if (seen.shape.join() !== size.shape.join()) throw new Error(`${key}: B saw shape ${seen.shape}`);
-      }),
+      timeCase(
+        size,
+        async () => {
+          // A returns the same shared tensor each time; the host hands it to B, which reads one element.
+          const tensor = await a.call("make_tensor", [size.shape, framework]);
+          const seen = await b.call("describe", [tensor]);
+          tensor.release();
+          if (seen.shape.join() !== size.shape.join()) throw new Error(`${key}: B saw shape ${seen.shape}`);
+        },
+        async () => {
+          await a.call("ping", [1]); // a forward's four messages across the same three processes, no tensor
+          await b.call("ping", [1]);
+        },
+      ),
     );
     await a.call("drop_tensors", []);
     const callNs = median(value.samples);
@@ -234,6 +258,7 @@ async function forwarding(bench, a, b, guard, metrics) {
       [`${key}_median_us`]: callNs / 1e3,
       [`${key}_first_us`]: value.firstNs / 1e3,
       [`${key}_reps`]: value.samples.length,
+      ...baselineEntry(key, value),
       [`tensor_fwd_peak_rss_host_${size.label}_mib`]: peaks[0],
       [`tensor_fwd_peak_rss_a_${size.label}_mib`]: peaks[1],
       [`tensor_fwd_peak_rss_b_${size.label}_mib`]: peaks[2],

@@ -9,8 +9,8 @@ function tensorMetrics() {
   const mib = (key, label) => ({ key, label, unit: "MiB", better: "lower" });
   const peak = PLAN.peak_rss_size;
   return [
-    us("tensor_small_call_median_us", "tensor ext: small call, median (floor base)"),
-    us("tensor_small_call_pair_median_us", "tensor ext: small call to A then to B, median (forward floor base)"),
+    us("tensor_small_call_median_us", "tensor ext: small call before the cases, median"),
+    us("tensor_small_call_pair_median_us", "tensor ext: small call to A then to B before the cases, median"),
     ...PLAN.round_trip_frameworks.flatMap((fw) =>
       PLAN.sizes.map((size) => us(roundTripKey(fw, size.label), `tensor round trip, ${fw} ${size.label}, median`)),
     ),
