@@ -72,16 +72,16 @@ export const LONE_HEADER_BYTES = 4096;
  */
 export type LoneHeaderHandler = (headerText: string) => boolean;
 
-/**
- * Incremental frame decoder: feed it stream chunks in order; it calls `onFrame` once per complete frame,
- * however the chunks split or merge frames. Attachments are views over the chunks it was given (or over one
- * concatenation of them), so chunks must not be reused by the caller. Throws ProtocolError on a malformed frame
- * or one past a limit (an oversized one as soon as its length field arrives, so it is never buffered); after
- * that the decoder stays broken and the stream must be dropped.
- */
 /** A frame this long or longer is gathered into one buffer as it arrives (FrameDecoder.large). */
 const GATHER_FROM = 1024 * 1024;
 
+/**
+ * Incremental frame decoder: feed it stream chunks in order; it calls `onFrame` once per complete frame,
+ * however the chunks split or merge frames. Attachments are views over the chunks it was given (or over one
+ * concatenation of them, or over the buffer a large frame is gathered into), so chunks must not be reused by the
+ * caller. Throws ProtocolError on a malformed frame or one past a limit (an oversized one as soon as its length
+ * field arrives, so it is never buffered); after that the decoder stays broken and the stream must be dropped.
+ */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   private readonly limits: FrameLimits;

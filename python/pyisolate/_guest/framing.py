@@ -14,9 +14,9 @@ _PREFIX = struct.Struct(">II")  # frame length, header length
 _scan_value = json.JSONDecoder().scan_once
 _JSON_SPACE = " \t\n\r"
 _pack_prefix = _PREFIX.pack
+_unpack_prefix = _PREFIX.unpack_from
 # A frame this big has its attachments read straight from the socket into their own buffers (large_frame.py).
 IN_PLACE_MIN = 1024 * 1024
-_unpack_prefix = _PREFIX.unpack_from
 
 
 class ProtocolError(Exception):
