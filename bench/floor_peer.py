@@ -1,13 +1,17 @@
 """The floor's Python side: echoes length-prefixed frames on fd 3 with no JSON and no dispatch.
 
 `python3 floor_peer.py blocking`: recv_into a fixed buffer and sendall, the least a Python process can do per frame.
-`python3 floor_peer.py asyncio`: the same over an asyncio Protocol, the event loop our guest runs on.
+`python3 floor_peer.py asyncio`: the same over an asyncio Protocol, on the event loop our guest runs on (guest_loop.py).
 """
 
 import asyncio
+import os
 import socket
 import struct
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from pyisolate._guest.guest_loop import new_event_loop  # noqa: E402
 
 FD = 3
 _LEN = struct.Struct(">I")
@@ -78,4 +82,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "blocking":
         blocking()
     else:
-        asyncio.run(run_asyncio())
+        loop = new_event_loop()
+        loop.run_until_complete(run_asyncio())

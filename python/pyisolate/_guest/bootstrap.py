@@ -77,6 +77,7 @@ import asyncio  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
 
+from pyisolate._guest import guest_loop as _guest_loop  # noqa: E402
 from pyisolate._guest import heartbeat as _heartbeat  # noqa: E402
 from pyisolate._guest.session import serve  # noqa: E402
 
@@ -124,7 +125,7 @@ def main() -> int:
             f"this script is started by the pyisolate host\n"
         )
         return P.EXIT_NO_CHANNEL
-    loop = asyncio.new_event_loop()
+    loop = _guest_loop.new_event_loop()
     asyncio.set_event_loop(loop)
     _heartbeat.start(loop)  # before the extension's code: it answers for the loop, outside it
     try:
@@ -134,7 +135,7 @@ def main() -> int:
 
 
 def _serve_tcp(dial, module_path=None) -> int:
-    loop = asyncio.new_event_loop()
+    loop = _guest_loop.new_event_loop()
     asyncio.set_event_loop(loop)
     if dial.heartbeat is not None:
         _heartbeat.start_on(dial.heartbeat, loop)
