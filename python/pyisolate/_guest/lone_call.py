@@ -15,6 +15,8 @@ nothing around it. Anything else gets None and the general path reads the chunk 
 
 from __future__ import annotations
 
+import sys
+
 from .framing import _scan_value, _unpack_prefix
 
 _HEAD = '{"k":"call","id":'  # how a call header starts (after the frame's 8-byte prefix)
@@ -102,4 +104,5 @@ def _read_keys(keys: str):
     target, method = first.get("target"), first.get("method")
     if type(target) is not str or type(method) is not str:
         return None
-    return target, method
+    # Interned: a method name that is not misses the type's attribute cache in getattr (a lookup through the MRO).
+    return sys.intern(target), sys.intern(method)
