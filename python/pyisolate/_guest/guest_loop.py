@@ -6,8 +6,8 @@ costs the guest one such turn. Here a turn reads epoll's own (fd, mask) list and
 turns follow each other inside one `_run_once` until the loop is told to stop. What runs, in which order and when, is
 asyncio's: the same ready queue, timer heap, timeouts rounded up to epoll's milliseconds, the same handles run by
 `Handle._run` (which reports their exceptions). Debug mode and a heap of more than asyncio's purge threshold of timers
-take asyncio's own turn. Measured on one CPU (decision 62): an echo over add_reader 17.6 -> 16.5 µs a round trip, a
-whole small call 1-1.5 µs faster.
+take asyncio's own turn. Measured on one CPU (decision 62): an echo over add_reader 17.4-17.7 -> 16.8-16.9 µs a round
+trip, a whole small call 1.4-2.5 µs faster (2.5 µs split across two CPUs).
 """
 
 from __future__ import annotations
