@@ -53,6 +53,8 @@ export interface LaunchExtensionInput {
   serviceNames: () => string[];
   /** Hooks and calls under torch.inference_mode() (decided by the manager: the option, or a shared runtime). */
   inferenceMode: boolean;
+  /** How long its event loop polls for a message before sleeping (the `idlePollMicros` option). */
+  idlePollMicros?: number;
   logger: Logger;
   /** Where its output lines go besides the events (never the host's stdout); undefined: events only. */
   forwardOutput: OutputForwarder | undefined;
@@ -302,6 +304,7 @@ export async function startSession(
             limits,
             services: input.serviceNames(),
             inferenceMode: input.inferenceMode,
+            idlePollMicros: input.idlePollMicros,
           }),
         );
         if (step.batch) peer!.enableBatches();

@@ -111,6 +111,7 @@ export async function launchWorker(
     signal: merged.signal,
     tensorTransport: merged.tensorTransport,
     bytesMemfdThreshold: merged.bytesMemfdThreshold,
+    idlePollMicros: merged.idlePollMicros,
     // The option, else the host's own PYISOLATE_ENABLE_CUDA_IPC=1 (pyisolate's switch), which the clean env drops.
     cudaIpc: cudaIpcWanted(checked.cudaIpc, process.env),
     limits: merged.protocolLimits,

@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { RemoteError, type Extension } from "../src/index.js";
-import { buildInit } from "../src/lifecycle/init-message.js";
+import { ConfigError, RemoteError, type Extension } from "../src/index.js";
+import { buildInit, DEFAULT_IDLE_POLL_MICROS, MAX_IDLE_POLL_MICROS } from "../src/lifecycle/init-message.js";
 import { DEFAULT_LIMITS } from "../src/rpc/limits.js";
 import { PROTOCOL_VERSION } from "../src/rpc/protocol.js";
 import { loadRemote } from "../src/remote/slot.js";
@@ -38,11 +38,49 @@ describe("buildInit", () => {
       },
       services: ["Chat"],
       inferenceMode: false,
+      idlePollUs: DEFAULT_IDLE_POLL_MICROS,
       batch: true,
     });
     const named = buildInit({ ...init, extensionClass: "pkg:Cls", limits: DEFAULT_LIMITS, inferenceMode: true });
     assert.equal(named.extensionClass, "pkg:Cls");
     assert.equal(named.inferenceMode, true);
+    assert.equal(
+      buildInit({ ...init, extensionClass: undefined, limits: DEFAULT_LIMITS, idlePollMicros: 0 }).idlePollUs,
+      0,
+    );
+  });
+});
+
+describe("idlePollMicros", () => {
+  const manager = makeManager();
+  after(() => manager.close());
+
+  it("reaches the guest's event loop, the default when not given", async () => {
+    const polls: number[] = [];
+    for (const idlePollMicros of [undefined, 0, 250]) {
+      const ext = await manager.load({
+        name: `idle_poll_${idlePollMicros ?? "default"}`,
+        modulePath: fixture("echo_ext"),
+        sandbox: { mode: "disabled" },
+        idlePollMicros,
+      });
+      polls.push(Math.round(((await ext.call("idle_poll")) as number) * 1e6));
+    }
+    assert.deepEqual(polls, [DEFAULT_IDLE_POLL_MICROS, 0, 250]);
+  });
+
+  it("is a whole number of microseconds up to MAX_IDLE_POLL_MICROS", async () => {
+    for (const idlePollMicros of [-1, 1.5, MAX_IDLE_POLL_MICROS + 1, "50", Infinity]) {
+      await assert.rejects(
+        manager.load({
+          name: "idle_poll_bad",
+          modulePath: fixture("echo_ext"),
+          idlePollMicros: idlePollMicros as number,
+        }),
+        (e: unknown) => e instanceof ConfigError && /idlePollMicros must be a whole number/.test(e.message),
+        String(idlePollMicros),
+      );
+    }
   });
 });
 

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import unittest
+from unittest import mock
 
 from pyisolate._guest import guest_loop
 
@@ -246,3 +247,133 @@ class SameAsAsyncio(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class _Clock:
+    """A monotonic clock that moves `step` seconds each time it is read (and `jump` more when asked)."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 1000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class IdlePolling(unittest.TestCase):
+    """The window before the loop sleeps (guest_loop.py, decision 63), with the clock and the yields under test."""
+
+    def setUp(self):
+        self.loop = guest_loop.GuestLoop(idle_poll=100e-6)
+        self.a, self.b = socket.socketpair()
+        self.loop.add_reader(self.a, lambda: None)
+        self.clock = _Clock(1e-6)
+        self.yields = 0
+        self.on_yield = None
+        patches = [
+            mock.patch.object(guest_loop, "_monotonic", self.clock),
+            mock.patch.object(guest_loop, "_yield", self._yield),
+        ]
+        for patch in patches:
+            patch.start()
+            self.addCleanup(patch.stop)
+
+    def tearDown(self):
+        self.loop.close()
+        self.a.close()
+        self.b.close()
+
+    def _yield(self):
+        self.yields += 1
+        if self.on_yield is not None:
+            self.on_yield(self.yields)
+
+    def wait(self, timeout=0.002):
+        """One wait of the loop's; the message it returned is read, so the next wait starts with none."""
+        events = self.loop._wait(timeout, 2)
+        if events:
+            self.a.recv(100)
+        return events
+
+    def test_a_message_caught_while_polling_leaves_the_window_open(self):
+        self.on_yield = lambda n: self.b.send(b"x") if n == 3 else None
+        self.assertTrue(self.wait(-1))
+        self.assertEqual(self.yields, 3)
+        self.assertEqual(self.loop._window, 100e-6)
+
+    def test_a_message_waiting_already_is_taken_without_a_yield(self):
+        self.b.send(b"x")
+        self.assertTrue(self.wait(-1))
+        self.assertEqual(self.yields, 0)
+
+    def test_waits_with_no_message_halve_the_window_until_it_closes(self):
+        windows = []
+        for _ in range(7):
+            self.assertEqual(self.wait(0.002), [])
+            windows.append(self.loop._window)
+        self.assertEqual(windows[:5], [50e-6, 25e-6, 12.5e-6, 6.25e-6, 3.125e-6])
+        self.assertEqual(windows[5:], [0, 0])
+        before = self.yields
+        self.wait(0.002)
+        self.assertEqual(self.yields, before, "a closed window polls no more")
+
+    def test_polling_stops_where_the_window_ends(self):
+        self.clock.step = 10e-6
+        self.wait(0.002)
+        self.assertLessEqual(self.yields, 6)  # 100 µs at 10 µs a reading, two readings a look
+
+    def test_polling_never_outlasts_a_timer_due_sooner(self):
+        self.wait(0.00003)  # a timer 30 µs away, inside the 100 µs window
+        self.assertLessEqual(self.yields, 16)  # 30 µs at 1 µs a reading, two readings a look
+
+    def test_a_message_soon_after_the_sleep_opens_the_window_again(self):
+        self.loop._window = 0
+        windows = []
+        for _ in range(3):
+            # Sent 5 ms on (real time), after the polling: the fake clock says the wait took the window and a few µs.
+            threading.Timer(0.005, self.b.send, (b"x",)).start()
+            self.assertTrue(self.wait(-1))
+            windows.append(self.loop._window)
+        self.assertEqual(windows, [25e-6, 50e-6, 100e-6])
+
+    def test_a_message_long_after_the_sleep_narrows_the_window(self):
+        def late():
+            self.clock.now += 1e-3  # the loop slept 1 ms before this came: longer than the widest window
+            self.b.send(b"x")
+
+        threading.Timer(0.005, late).start()
+        self.assertTrue(self.wait(-1))
+        self.assertEqual(self.loop._window, 50e-6)
+
+    def test_a_cpu_shared_with_another_task_closes_the_window_for_a_while(self):
+        def another_task_runs(n):
+            self.clock.now += 20e-6  # the yield let someone else run here for 20 µs
+            self.b.send(b"x")  # and the message came meanwhile
+
+        self.on_yield = another_task_runs
+        for _ in range(6):
+            self.assertTrue(self.wait(-1))
+        self.assertEqual(self.loop._window, 0)
+        before = self.yields
+        for _ in range(guest_loop._SHARED_PAUSE):
+            self.b.send(b"x")  # soon after the sleep: would open the window again, but not yet
+            self.assertTrue(self.wait(-1))
+        self.assertEqual(self.loop._window, 0, "closed on a shared CPU: the loop sleeps at once for a while")
+        self.assertEqual(self.yields, before)
+        self.b.send(b"x")
+        self.assertTrue(self.wait(-1))
+        self.assertEqual(self.loop._window, 25e-6, "then the window may open again")
+
+    def test_no_idle_poll_never_yields(self):
+        self.loop.set_idle_poll(0)
+        for _ in range(3):
+            self.assertEqual(self.wait(0.001), [])
+        self.assertEqual(self.yields, 0)
+
+    def test_the_widest_window_is_checked(self):
+        for bad in (-1e-6, 2e-3, True, "0.0001", None):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                self.loop.set_idle_poll(bad)
+        self.loop.set_idle_poll(guest_loop.MAX_IDLE_POLL)
+        self.assertEqual(self.loop.idle_poll, 1e-3)

@@ -26,6 +26,7 @@ const EXTENSION_FIELDS: Record<keyof ExtensionOptions, true> = {
   signal: true,
   tensorTransport: true,
   bytesMemfdThreshold: true,
+  idlePollMicros: true,
   cudaIpc: true,
   sharedRuntime: true,
   systemSitePackages: true,

@@ -119,6 +119,13 @@ export interface ExtensionOptions {
    */
   bytesMemfdThreshold?: number;
   /**
+   * How long, in microseconds, the extension's event loop polls for the next message before it sleeps (0 to 1000,
+   * default 100; 0: it sleeps at once). A message that comes within it skips the sleep and the wake-up, which on a VM
+   * whose idle vCPUs halt cost a call 50 µs (docs/decisions.md, 63). The window adapts: it closes for an extension
+   * whose messages come further apart, so an idle one spends nothing. A code option only.
+   */
+  idlePollMicros?: number;
+  /**
    * Let torch CUDA tensors cross as CUDA IPC handles (docs/tensors.md, CUDA tensors): the extension gets
    * `PYISOLATE_ENABLE_CUDA_IPC=1`. Default: on when the host process has `PYISOLATE_ENABLE_CUDA_IPC=1` (pyisolate's
    * switch), else off (CUDA tensors are copied through the host). Needs `sandbox.gpu` under a sandbox. A code option

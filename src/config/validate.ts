@@ -7,6 +7,7 @@ import { isPreConfinementVariable } from "./env-policy.js";
 import { resolveLimits, type ProtocolLimits } from "../rpc/limits.js";
 import { validateResourceLimits } from "../limits/types.js";
 import { resolveHealthPolicy, type HealthPolicy } from "../lifecycle/health.js";
+import { MAX_IDLE_POLL_MICROS } from "../lifecycle/init-message.js";
 import { resolveRestartPolicy, type RestartPolicy } from "../lifecycle/restart-policy.js";
 import { resolveOutputLimits, type OutputLimits } from "../output/output-limits.js";
 import type { ExtensionOptions, ManagerOptions, SharedRuntimeOptions } from "./options.js";
@@ -196,6 +197,7 @@ export function validateExtensionOptions(
   checkCudaIpc(options);
   checkOneOf(options.tensorTransport, TENSOR_TRANSPORT_OPTIONS, "tensorTransport");
   checkBytesThreshold(options.bytesMemfdThreshold);
+  checkIdlePoll(options.idlePollMicros);
   checkTransport(options);
   validatePlacement(options.placement);
   const installer = checkOneOf(
@@ -356,6 +358,17 @@ function checkBytesThreshold(value: unknown): void {
     throw new ConfigError(`bytesMemfdThreshold must be a positive integer (bytes) or Infinity, got ${String(value)}`, {
       key: "bytesMemfdThreshold",
     });
+  }
+}
+
+/** A whole number of microseconds from 0 to MAX_IDLE_POLL_MICROS. */
+function checkIdlePoll(value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_IDLE_POLL_MICROS) {
+    throw new ConfigError(
+      `idlePollMicros must be a whole number of microseconds from 0 to ${MAX_IDLE_POLL_MICROS}, got ${String(value)}`,
+      { key: "idlePollMicros" },
+    );
   }
 }
 

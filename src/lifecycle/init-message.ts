@@ -4,6 +4,10 @@
 import type { ProtocolLimits } from "../rpc/limits.js";
 import { PROTOCOL_VERSION, type InitMessage } from "../rpc/protocol.js";
 
+/** How long a guest's event loop polls for a message before it sleeps, by default and at most (idlePollMicros). */
+export const DEFAULT_IDLE_POLL_MICROS = 100;
+export const MAX_IDLE_POLL_MICROS = 1000;
+
 export interface InitInput {
   name: string;
   /** The extension's folder as the guest finds it (a remote guest's PYISOLATE_MODULE_PATH wins over it). */
@@ -17,6 +21,8 @@ export interface InitInput {
   services: string[];
   /** Hooks and calls under torch.inference_mode(). */
   inferenceMode: boolean;
+  /** The `idlePollMicros` option (default DEFAULT_IDLE_POLL_MICROS). */
+  idlePollMicros?: number;
 }
 
 /** The init message for `input`: the frame limits the guest checks before it writes, never the host-only ones. */
@@ -37,6 +43,7 @@ export function buildInit(input: InitInput): InitMessage {
     },
     services: input.services,
     inferenceMode: input.inferenceMode,
+    idlePollUs: input.idlePollMicros ?? DEFAULT_IDLE_POLL_MICROS,
     batch: true, // this host reads batch frames (docs/protocol.md#batches)
   };
 }

@@ -49,6 +49,8 @@ export interface InitMessage {
   services?: string[];
   /** Enter torch.inference_mode() for the hooks and every call (a shared torch; the `inferenceMode` option). */
   inferenceMode?: boolean;
+  /** How long the guest's event loop polls for a message before it sleeps, in µs (absent: the guest's default). */
+  idlePollUs?: number;
   /** The host reads batch frames: the guest may send its plain replies in them. */
   batch?: boolean;
 }

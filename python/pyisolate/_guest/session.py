@@ -74,6 +74,7 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         peer.apply_limits(init.result().get("limits"))
         peer.enable_batches(init.result().get("batch"))
         peer.services = _services(init.result().get("services"))
+        _idle_poll(loop, init.result().get("idlePollUs"))
         if init.result().get("inferenceMode") is True:
             inference_mode = inference.enter(loop)
         loading = loop.create_task(
@@ -108,6 +109,15 @@ async def serve(sock, max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES, open_str
         inference.leave(inference_mode)
         peer.close()
         set_peer(None)
+
+
+def _idle_poll(loop, micros) -> None:
+    """init's `idlePollUs` for the guest's loop (guest_loop.py); absent or out of range: the loop's default."""
+    if hasattr(loop, "set_idle_poll") and type(micros) in (int, float):
+        try:
+            loop.set_idle_poll(micros * 1e-6)
+        except ValueError:
+            pass  # the host checks the option; an older or odd host keeps the default
 
 
 def _services(names):
