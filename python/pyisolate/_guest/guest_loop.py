@@ -14,9 +14,9 @@ the sleep and the wake-up, which on a VM whose idle vCPUs halt cost a round trip
 vCPUs 73 -> 25 µs). The window adapts as KVM's halt polling does: a message that came after the window closed but
 within the widest window widens it (doubling, up to the widest), a longer wait halves it, down to none; so a loop
 whose messages come further apart than the widest window soon polls no more, and one answering a caller who waits
-on it keeps polling. It yields the CPU before each look; a yield during which another task ran (the host, when both
-share one CPU) counts as a miss, and a window closed that way stays closed for a while: there, sleeping costs no
-more than polling, which would only take turns with the host.
+on it keeps polling. It yields the CPU before each look; yields during which another task ran, several waits in a
+row (the host, when both share one CPU), close the window for a while: there sleeping costs no more than polling,
+which would only take turns with the host.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ DEFAULT_IDLE_POLL = 100e-6  # seconds a loop polls for a message before it sleep
 MAX_IDLE_POLL = 1e-3  # the most a host may ask for
 _SHORTEST_POLL = 2e-6  # a window halved below this is closed: the loop sleeps at once
 _OTHERS_RAN = 5e-6  # a yield that took this long let another task run on this CPU: polling on only takes turns
-_SHARED_PAUSE = 256  # waits that sleep at once after the window closed on a shared CPU (then it is tried again)
+_SHARED_IN_A_ROW = 4  # polls in a row that found another task on this CPU: it is shared, the window closes
+_SHARED_PAUSE = 64  # waits that then sleep at once (then polling is tried again)
 _monotonic = time.monotonic
 _yield = os.sched_yield
 
@@ -69,6 +70,7 @@ class GuestLoop(asyncio.SelectorEventLoop):
             raise ValueError(f"idle poll must be from 0 to {MAX_IDLE_POLL} s, got {seconds!r}")
         self.idle_poll = self._window = seconds
         self._closed_for = 0  # waits left before the window may open again (it closed on a shared CPU)
+        self._shared_in_a_row = 0  # waits in a row whose polling found another task running on this CPU
 
     def _wait(self, timeout: float, most: int):
         """epoll's events within `timeout` (-1: none), polled for first while the window is open."""
@@ -84,8 +86,13 @@ class GuestLoop(asyncio.SelectorEventLoop):
                 return events  # here already (on one CPU the host often ran first): no need to poll on
             events, shared = self._poll_for(timeout, most, start)
             if shared:
-                self._narrow(shared=True)  # polling here only takes turns with another task
+                # Another task ran here while the loop yielded: polling on would only take turns with it. Once is
+                # chance (a kernel thread); several waits in a row, the host shares this CPU.
+                self._shared_in_a_row += 1
+                if self._shared_in_a_row >= _SHARED_IN_A_ROW:
+                    self._close_for_a_while()
                 return events or self._poll(self._left(timeout, start), most)
+            self._shared_in_a_row = 0
             if events:
                 return events  # caught while polling: the window stays as it is
             timeout = self._left(timeout, start)
@@ -95,7 +102,7 @@ class GuestLoop(asyncio.SelectorEventLoop):
         if events and _monotonic() - start <= self.idle_poll:
             self._widen()
         else:
-            self._narrow(shared=False)
+            self._narrow()
         return events
 
     @staticmethod
@@ -116,14 +123,16 @@ class GuestLoop(asyncio.SelectorEventLoop):
             if events or shared or now >= end:
                 return events, shared
 
-    def _narrow(self, shared: bool) -> None:
-        """Halve the window, closing it below the shortest; closed because the CPU is shared, keep it closed a while."""
-        if not self._window:
-            return
+    def _narrow(self) -> None:
+        """Halve the window, closing it below the shortest."""
         half = self._window / 2
         self._window = half if half >= _SHORTEST_POLL else 0
-        if shared and not self._window:
-            self._closed_for = _SHARED_PAUSE
+
+    def _close_for_a_while(self) -> None:
+        """Close the window for _SHARED_PAUSE waits: this CPU is shared (then it opens as after a short sleep)."""
+        self._window = 0
+        self._closed_for = _SHARED_PAUSE
+        self._shared_in_a_row = 0
 
     def _widen(self) -> None:
         """Double the window, from a quarter of the widest, up to it."""
