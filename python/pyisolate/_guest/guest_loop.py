@@ -39,7 +39,7 @@ MAX_IDLE_POLL = 1e-3  # the most a host may ask for
 _SHORTEST_POLL = 2e-6  # a window halved below this is closed: the loop sleeps at once
 _OTHERS_RAN = 5e-6  # a yield that took this long let another task run on this CPU: polling on only takes turns
 _SHARED_IN_A_ROW = 4  # polls in a row that found another task on this CPU: it is shared, the window closes
-_SHARED_PAUSE = 64  # waits that then sleep at once (then polling is tried again)
+_SHARED_PAUSE = 256  # waits that then sleep at once (then polling is tried again)
 _monotonic = time.monotonic
 _yield = os.sched_yield
 
