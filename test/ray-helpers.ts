@@ -117,18 +117,23 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * Runs `ray start ...` in a process group of its own, which its daemons keep; resolves with that group's id. Ray gives
- * a new node a fixed 30 s to register with the GCS (ray/_private/node.py): on two busy cores that can pass, so a start
- * that timed out so is tried once more after its group is killed.
+ * Runs `ray start ...` in a process group of its own, which its daemons keep; resolves with that group's id. Tried
+ * once more after its group is killed when Ray itself tripped: it gives a new node a fixed 30 s to register with the
+ * GCS (ray/_private/node.py), which two busy cores can pass, and it picks some ports at random and refuses to start
+ * when two of its components drew the same one ("metrics_export is trying to use a port number ... used by other
+ * components", seen once in CI).
  */
 async function startNode(args: string[], env: NodeJS.ProcessEnv, launcher: readonly string[] = []): Promise<number> {
   try {
     return await startNodeOnce(args, env, launcher);
   } catch (error) {
-    if (!/timed out during startup/.test((error as Error).message)) throw error;
+    if (!RAY_OWN_TRIPS.test((error as Error).message)) throw error;
     return await startNodeOnce(args, env, launcher);
   }
 }
+
+/** What `ray start` fails with now and then on its own: a start tried again may well succeed. */
+const RAY_OWN_TRIPS = /timed out during startup|is trying to use a port number \d+ that is used by other components/;
 
 async function startNodeOnce(args: string[], env: NodeJS.ProcessEnv, launcher: readonly string[]): Promise<number> {
   const argv = [...launcher, RAY_BIN, "start", ...args];
