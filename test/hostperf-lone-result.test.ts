@@ -91,6 +91,8 @@ describe("lone result path (host)", () => {
       CANONICAL("1", '1,"x":1'),
       CANONICAL("1", "1") + " ",
       `{"k":"result","id":1,"value":1,"f":1}`,
+      `{"k":"result","id":1,"value":{"$tensor":{"dtype":"float32","shape":[2]}},"x":1,"f":1}`, // tagged: declined unparsed
+      CANONICAL("1", '"$5"'), // a plain string that starts with a dollar: the general path reads it
       `{"k":"results","ids":[1],"values":[1]}`,
       `{"k":"result","id":1}`,
     ]) {

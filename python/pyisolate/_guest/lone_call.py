@@ -24,6 +24,7 @@ _HEAD = '{"k":"call","id":'  # how a call header starts (after the frame's 8-byt
 _ID_AT = len(_HEAD)  # where its id starts in the header's text
 _ARGS_KEY = '"args":'
 _CLOSE = ord("}")
+_ARGS_END = ord("]")
 MAX_ID = 10**16 - 1  # the host's ids stay below 2^53 (16 digits); a longer one goes the general way
 MAX_KEYS_CHARS = 1024  # a longer KEYS text is read the general way and not kept
 MAX_KEPT = 64  # distinct KEYS texts kept; past it the table starts over (names sent by a flood cannot grow it)
@@ -40,7 +41,8 @@ class LoneCallReader:
         self._last = ("", None)  # the KEYS text and names of the last call read: most calls repeat them
 
     def read(self, data: bytes):
-        if len(data) <= 8 or data[-1] != _CLOSE:
+        # ARGS ends the header: a call with a key after them (tags, fds) is not read here, nor scanned first.
+        if len(data) <= 9 or data[-1] != _CLOSE or data[-2] != _ARGS_END:
             return None
         total, header_length = _unpack_prefix(data, 0)
         if total != len(data) - 4 or header_length != total - 4:
