@@ -67,7 +67,8 @@ export function loneResult(text: string): { id: number; value: unknown } | undef
   if (id === 0 || at - first > MAX_ID_DIGITS || text.charCodeAt(first) === 48 || !text.startsWith(VALUE_KEY, at))
     return undefined;
   // A tagged value (a tensor, bytes, a callable: `{"$tensor":...}`) has its flag key after it, so the value would not
-  // parse alone: JSON.parse would throw, and a thrown SyntaxError costs 6 µs. Its `"$` is never inside a plain string.
+  // parse alone: JSON.parse would throw, and a thrown SyntaxError costs 6 µs. A tag's key cannot hide in a string
+  // (its quote would be escaped there), so no tagged header gets past this; a plain string starting with `$` goes too.
   if (text.includes(TAG_MARK, at)) return undefined;
   try {
     return { id, value: JSON.parse(text.slice(at + VALUE_KEY.length, -1)) };

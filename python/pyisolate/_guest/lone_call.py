@@ -49,11 +49,13 @@ class LoneCallReader:
             return None  # another frame follows, or attachments: the general path
         try:
             text = data[8:].decode("utf-8")
-            if not text.startswith(_HEAD) or text[_ID_AT] == "0":
+            if not text.startswith(_HEAD):
                 return None
             cid, at = _scan_value(text, _ID_AT)
             if type(cid) is not int or not 0 < cid <= MAX_ID:
-                return None  # a sign, a fraction, an exponent, true: the general path says what it makes of them
+                return (
+                    None  # a sign, a fraction, an exponent, true, a leading zero (read as 0): the general path decides
+                )
             keys, names = self._last
             if not text.startswith(keys, at) or names is None:
                 keys, names = self._keys_at(text, at)
