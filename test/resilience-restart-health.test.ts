@@ -75,11 +75,15 @@ for (const mode of MODES) {
     it("finds the GIL held in C code (other threads truly stop), and restarts it", async (t) => {
       if (skip) return t.skip(skip);
       // The control first: during a C sleep that releases the GIL a Python thread runs hundreds of times; during one
-      // that holds it (ctypes.PyDLL), it does not run (a count or two at its edges on a loaded machine), so neither can a heartbeat thread.
-      const released = (await ext!.call("gil_probe", [0.3, false])) as { before: number; during: number };
-      const held = (await ext!.call("gil_probe", [0.3, true])) as { before: number; during: number };
+      // that holds it (ctypes.PyDLL) it never runs, so neither can a heartbeat thread. The probe counts only the part
+      // of the sleep it can prove was inside C (see gil_probe), so its edges on a loaded machine do not count.
+      type Probe = { before: number; during: number; covered: number };
+      const released = (await ext!.call("gil_probe", [0.3, false])) as Probe;
+      const held = (await ext!.call("gil_probe", [0.3, true])) as Probe;
       assert.ok(released.during > 20, `a thread runs while the GIL is free: ${JSON.stringify(released)}`);
-      assert.ok(held.before > 0 && held.during <= 3, `no thread runs while C holds the GIL: ${JSON.stringify(held)}`);
+      assert.ok(held.before > 0, `the counting thread ran before the sleep: ${JSON.stringify(held)}`);
+      assert.ok(held.covered > 0.1, `most of the sleep is provably inside C: ${JSON.stringify(held)}`);
+      assert.equal(held.during, 0, `no thread runs while C holds the GIL: ${JSON.stringify(held)}`);
       const pid = ext!.pid!;
       const { error, tookMs } = await hangAndWait(ext!, "hold_gil", [30]);
       assert.ok(error instanceof ExtensionUnresponsiveError, String(error));
