@@ -61,6 +61,11 @@ function childPids(): number[] {
   return children;
 }
 
+/** The private folders (HOME, tmp) of this file's extensions that exist now. */
+function privateDirCount(): number {
+  return readdirSync(tmpdir()).filter((entry) => entry.startsWith("pyisolate-res_floods_leak")).length;
+}
+
 function counts() {
   gc();
   return {
@@ -73,7 +78,7 @@ function counts() {
     children: childPids().length,
     extensions: manager.list().length,
     // Each load's private HOME and tmp, removed when it ends.
-    privateDirs: readdirSync(tmpdir()).filter((entry) => entry.startsWith("pyisolate-res_floods_leak")).length,
+    privateDirs: privateDirCount(),
   };
 }
 
@@ -138,7 +143,13 @@ for (const { label, sandbox } of BACKENDS) {
     const name = `res_floods_leak_${sandbox?.backend ?? "none"}`;
     // One round first: lazy things (the native addon, the sandbox detection, the venv) are made once per host.
     for (const mode of MODES) await crashOnce(name, sandbox, mode);
-    await waitFor(() => (gc(), liveSegments().length === 0), 10_000, "warm-up segments released");
+    // The start is taken once the warm-up (and the test before, whose folders share the prefix) has let go of its
+    // segments and private folders: a removal still under way would read as a folder this test got back.
+    await waitFor(
+      () => (gc(), liveSegments().length === 0 && privateDirCount() === 0),
+      10_000,
+      "warm-up segments and private folders released",
+    );
     const start = counts();
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       for (const mode of MODES) await crashOnce(name, sandbox, mode);

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
@@ -66,7 +66,7 @@ const EXPECTED_ERRORS: Record<"bwrap" | "landlock", Record<string, string>> = {
 interface Run {
   attacks: Record<string, Outcome>;
   /** After a restart: what a .pth planted by the first run did, and what the first run left outside. */
-  afterRestart: { planted: string | null; persisted: Outcome };
+  afterRestart: { planted: string | null; persisted: Outcome; pthFiles: string[]; pids: (number | undefined)[] };
   /** What a .pth file the test planted in the venv could read at interpreter start. */
   pthSaw: string | null;
   sandbox: unknown;
@@ -96,14 +96,22 @@ async function attackWith(sandbox: SandboxOptions): Promise<Run> {
   try {
     const attacks = await runAttacks(first, targets, MODULE);
     const info = first.sandbox;
+    const firstPid = first.pid;
     await first.stop();
     // The test plants a .pth that reads the secret: it must run only after confinement.
     writeFileSync(path.join(site, PROBE_PTH), pthReadingSecret(targets.homeSecret));
+    // What site processing will find at the next start (said in the control's message if the .pth does not run).
+    const siteAtRestart = readdirSync(site).filter((entry) => entry.endsWith(".pth"));
     const second = await manager.load({ name: "attack_ext", modulePath: MODULE, sandbox });
     const seen = (await second.call("planted")) as { planted: string | null; pth_saw: string | null };
     const persisted = (await second.call("read_file", [path.join(targets.outside, "planted.txt")])) as Outcome;
     await second.stop();
-    return { attacks, afterRestart: { planted: seen.planted, persisted }, pthSaw: seen.pth_saw, sandbox: info };
+    return {
+      attacks,
+      afterRestart: { planted: seen.planted, persisted, pthFiles: siteAtRestart, pids: [firstPid, second.pid] },
+      pthSaw: seen.pth_saw,
+      sandbox: info,
+    };
   } finally {
     for (const file of [
       ...venvFiles,
@@ -136,7 +144,11 @@ describe("control: with the sandbox disabled every attack works", () => {
     assert.equal(r.attacks.write_writable![0], "ok");
     assert.equal(r.attacks.connect_unix_path![0], "ok");
     assert.deepEqual(r.attacks.socketpair, ["ok", "ping"]);
-    assert.equal(r.afterRestart.planted, "1", "a .pth planted in the venv runs at the next start");
+    assert.equal(
+      r.afterRestart.planted,
+      "1",
+      `a .pth planted in the venv runs at the next start: ${JSON.stringify(r.afterRestart)}`,
+    );
     assert.deepEqual(r.afterRestart.persisted, ["ok", "planted by attack_ext"]);
     assert.equal(r.pthSaw, SECRET_TEXT);
     assert.deepEqual(r.sandbox, { backend: "none", model: undefined, degraded: false });
