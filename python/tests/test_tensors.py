@@ -93,8 +93,38 @@ class EncoderTest(unittest.TestCase):
         os.close(w)
 
 
+class MalformedDescriptorTest(unittest.TestCase):
+    def test_every_malformed_payload_is_a_value_error(self):
+        good = {"dtype": "float32", "shape": [2], "strides": [1], "offset": 0, "storage": {"kind": "shm", "size": 8}}
+        bad = {
+            "dtype a list (unhashable)": {"dtype": ["float32"]},
+            "dtype an object": {"dtype": {"a": 1}},
+            "dtype unknown": {"dtype": "float8"},
+            "shape not a list": {"shape": 2},
+            "a negative extent": {"shape": [-1]},
+            "a bool extent": {"shape": [True]},
+            "a float stride": {"strides": [1.0]},
+            "strides of another rank": {"strides": [1, 1]},
+            "a negative offset": {"offset": -4},
+            "a float offset": {"offset": 1.5},
+            "no storage": {"storage": None},
+            "shm without a size": {"storage": {"kind": "shm"}},
+        }
+        frame = tensors.ReceivedFrame([], [])
+        for name, change in bad.items():
+            with self.subTest(name), self.assertRaises(ValueError):
+                tensors.decode({**good, **change}, frame)
+        with self.assertRaises(ValueError):
+            tensors.decode(["not", "an", "object"], frame)
+
+
 @unittest.skipIf(numpy is None, "numpy is not installed for this interpreter (the end-to-end tests cover it)")
 class NumpyTest(unittest.TestCase):
+    def test_descriptors_are_built_in_wire_order(self):
+        wire_order = ["dtype", "shape", "strides", "offset", "storage", "framework"]
+        self.assertEqual(list(Encoder(lambda fn: 1, shm=True).encode(numpy.ones(3))["$tensor"]), wire_order)
+        self.assertEqual(list(Encoder(lambda fn: 1, shm=False).encode(numpy.ones(3))["$tensor"]), wire_order)
+
     def test_an_array_in_a_segment_goes_by_fd_an_ordinary_one_is_copied(self):
         enc = Encoder(lambda fn: 1, shm=True)
         shared = tensors.shared_empty([4, 4], "float32")

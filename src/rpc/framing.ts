@@ -32,7 +32,14 @@ export function encodeFrame(header: object, attachments: readonly Uint8Array[] =
     }
     (header as { a?: number[] }).a = lengths;
   }
-  const json = JSON.stringify(header);
+  return encodeFrameText(JSON.stringify(header), attachments, attachedBytes);
+}
+
+/**
+ * Encodes one frame whose header is already JSON text; with attachments, the text must already say their lengths
+ * (`a`), and `attachedBytes` is their sum.
+ */
+export function encodeFrameText(json: string, attachments: readonly Uint8Array[], attachedBytes: number): Buffer[] {
   const headerBytes = Buffer.byteLength(json, "utf8");
   const frameLength = 4 + headerBytes + attachedBytes;
   if (frameLength > MAX_U32) {

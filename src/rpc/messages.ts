@@ -3,7 +3,7 @@
 import { ProtocolError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import type { CallableTables } from "./callables.js";
-import { encodeFrame } from "./framing.js";
+import { encodeFrameText } from "./framing.js";
 import { isKeywordName } from "./kwargs.js";
 import { overLimit } from "./limits.js";
 import {
@@ -215,10 +215,10 @@ function wireError(value: unknown, id: number): WireError {
 
 /** The messages whose value is encoded into one field. */
 type ValueMessage =
-  | { k: "result"; id: number; value?: unknown }
-  | { k: "event"; name: string; payload?: unknown }
-  | { k: "item"; id: number; value?: unknown }
-  | { k: "call"; id: number; target?: string; method?: string; fn?: number; args?: unknown; stream?: number };
+  | { k: "result"; id: number }
+  | { k: "event"; name: string }
+  | { k: "item"; id: number }
+  | { k: "call"; id: number; target?: string; method?: string; fn?: number; stream?: number };
 
 /**
  * Frames `message` with `value` encoded into its field `key` (setting `x` when tags were produced); `root` names
@@ -226,6 +226,42 @@ type ValueMessage =
  * TypeError is thrown. With keyword arguments `kw` (a call), args and kw are encoded as one frame's values. `lendTo`:
  * the frame is that call's, answered by a `result` or `error` (its large bytes may ride in pooled memfds).
  */
+/**
+ * The frame of `message` with the encoded value in `key`, then `kw`, `x`, `f` and `a` as the other side reads them.
+ * The header is written as text, field by field: a fresh object with a computed key and fields added one by one
+ * took V8's slow paths (a runtime call for the key, a map transition per field), several µs a tensor call.
+ */
+function frameWithValue(
+  message: ValueMessage,
+  key: string,
+  encoded: EncodedValue & { kw?: unknown },
+  withKw: boolean,
+  fds: number,
+): Buffer[] {
+  let json = JSON.stringify(message).slice(0, -1); // `{"k":...` without its closing brace
+  json = withField(json, key, JSON.stringify(encoded.value));
+  if (withKw) json = withField(json, "kw", JSON.stringify(encoded.kw));
+  if (encoded.tagged) json += ',"x":1';
+  if (fds > 0) json += `,"f":${fds}`;
+  const attachments = encoded.attachments;
+  let attachedBytes = 0;
+  if (attachments.length > 0) {
+    let lengths = "";
+    for (let i = 0; i < attachments.length; i++) {
+      const n = attachments[i]!.byteLength;
+      lengths += i === 0 ? `${n}` : `,${n}`;
+      attachedBytes += n;
+    }
+    json += `,"a":[${lengths}]`;
+  }
+  return encodeFrameText(json + "}", attachments, attachedBytes);
+}
+
+/** `json` (an object's text, still open) with `"name":valueJson` added; JSON.stringify's undefined is left out. */
+function withField(json: string, name: string, valueJson: string | undefined): string {
+  return valueJson === undefined ? json : `${json},"${name}":${valueJson}`;
+}
+
 export function encodeMessage(
   codec: Codec,
   callables: CallableTables,
@@ -240,13 +276,13 @@ export function encodeMessage(
   try {
     const encoded: EncodedValue & { kw?: unknown } =
       kw === undefined ? codec.encode(value, root, lendTo) : codec.encodeCall(value as unknown[], kw, lendTo);
-    const framed: Record<string, unknown> = { ...message, [key]: encoded.value };
-    if (kw !== undefined) framed.kw = encoded.kw;
-    if (encoded.tagged) framed.x = 1;
-    if (encoded.fds.length === 0) return encodeFrame(framed, encoded.attachments);
-    framed.f = encoded.fds.length;
+    const fds = encoded.fds.length;
+    if (fds === 0) return frameWithValue(message, key, encoded, kw !== undefined, 0);
     try {
-      return Object.assign(encodeFrame(framed, encoded.attachments), { fds: encoded.fds, holds: encoded.holds });
+      return Object.assign(frameWithValue(message, key, encoded, kw !== undefined, fds), {
+        fds: encoded.fds,
+        holds: encoded.holds,
+      });
     } catch (err) {
       for (const hold of encoded.holds) hold.release();
       throw err;

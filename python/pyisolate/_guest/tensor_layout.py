@@ -45,9 +45,12 @@ def element_strides(byte_strides, item: int):
 
 def span_bytes(shape, strides, item: int) -> int:
     """Bytes from the first element to the end of the last one (strides in elements)."""
-    if any(n == 0 for n in shape):
-        return 0
-    return (sum((n - 1) * s for n, s in zip(shape, strides)) + 1) * item
+    last = 0
+    for n, s in zip(shape, strides):
+        if n == 0:
+            return 0
+        last += (n - 1) * s
+    return (last + 1) * item
 
 
 def contiguous_strides(shape) -> list:

@@ -37,7 +37,7 @@ def encode(value, enc, shm: bool):
     np = sys.modules.get("numpy")
     if np is not None:
         if isinstance(value, np.ndarray):
-            return enc.tag("$tensor", _in_wire_order(_from_numpy(np, value, enc, shm)))
+            return enc.tag("$tensor", _from_numpy(np, value, enc, shm))  # already in wire order
         if isinstance(value, np.generic):  # a numpy scalar travels as the plain number it holds
             return enc.encode(value.item())
     torch = sys.modules.get("torch")
@@ -75,41 +75,50 @@ def _numpy_name(np, dtype) -> str:
 
 
 def _from_numpy(np, arr, enc, shm: bool) -> dict:
+    """The descriptor of a numpy array, its keys in wire order (built in that order: no reordering per call)."""
     dtype = arr.dtype
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
         dtype = arr.dtype
     name = _numpy_name(np, dtype)
     item = dtype.itemsize
-    desc = {"dtype": name, "shape": list(arr.shape), "framework": "numpy"}
+    shape = list(arr.shape)
     if arr.size == 0 or not shm:
-        return _bytes_numpy(np, arr, desc, enc)
+        return _bytes_numpy(np, arr, name, shape, enc)
     strides = element_strides(arr.strides, item)
     seg = None
     if strides is not None:
         address = arr.__array_interface__["data"][0]
-        seg = segments.containing(address, span_bytes(arr.shape, strides, item))
+        seg = segments.containing(address, span_bytes(shape, strides, item))
     if seg is None:  # an ordinary array: one copy into a fresh segment
         try:
             seg = segments.allocate(arr.nbytes)
         except OSError:
-            return _bytes_numpy(np, arr, desc, enc)
+            return _bytes_numpy(np, arr, name, shape, enc)
         np.copyto(np.ndarray(arr.shape, dtype, buffer=seg), arr, casting="no")
-        strides, address = contiguous_strides(arr.shape), seg.address
-    desc.update(strides=strides, offset=address - seg.address, storage=shm_storage(seg, enc))
-    return desc
+        strides, address = contiguous_strides(shape), seg.address
+    return {
+        "dtype": name,
+        "shape": shape,
+        "strides": strides,
+        "offset": address - seg.address,
+        "storage": shm_storage(seg, enc),
+        "framework": "numpy",
+    }
 
 
-def _bytes_numpy(np, arr, desc: dict, enc) -> dict:
+def _bytes_numpy(np, arr, name: str, shape: list, enc) -> dict:
     buf = bytearray(arr.nbytes)
     if arr.nbytes:
         np.copyto(np.ndarray(arr.shape, arr.dtype, buffer=buf), arr, casting="no")
-    desc.update(
-        strides=contiguous_strides(arr.shape),
-        offset=0,
-        storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
-    )
-    return desc
+    return {
+        "dtype": name,
+        "shape": shape,
+        "strides": contiguous_strides(shape),
+        "offset": 0,
+        "storage": {"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
+        "framework": "numpy",
+    }
 
 
 class ReceivedFrame:
@@ -179,15 +188,18 @@ def decode(payload, frame: ReceivedFrame):
 def _check(payload) -> dict:
     if type(payload) is not dict:
         raise ValueError("$tensor payload must be an object")
-    dtype, shape, strides, offset = (payload.get(k) for k in ("dtype", "shape", "strides", "offset"))
-    if dtype not in DTYPES:
+    get = payload.get
+    dtype, shape, strides, offset = get("dtype"), get("shape"), get("strides"), get("offset")
+    if type(dtype) is not str or dtype not in DTYPES:  # a list or object cannot even be looked up
         raise ValueError(f"$tensor dtype {dtype!r} is not one of {sorted(DTYPES)}")
-    ints = (shape, strides)
     if (
-        not all(type(x) is list and all(type(n) is int and n >= 0 for n in x) for x in ints)
+        type(shape) is not list
+        or type(strides) is not list
         or len(shape) != len(strides)
         or type(offset) is not int
         or offset < 0
+        or not _naturals(shape)
+        or not _naturals(strides)
     ):
         raise ValueError("$tensor shape, strides and offset must be non-negative integers")
     storage = payload.get("storage")
@@ -198,6 +210,14 @@ def _check(payload) -> dict:
     return payload
 
 
+def _naturals(values: list) -> bool:
+    """Every item an int (not a bool) >= 0."""
+    for n in values:
+        if type(n) is not int or n < 0:
+            return False
+    return True
+
+
 def _importable(name: str) -> bool:
     if name in sys.modules:
         return sys.modules[name] is not None  # None: imports of it are blocked
@@ -206,9 +226,15 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+_NUMPY_DTYPES = {}  # wire name -> numpy dtype: np.dtype(name) parses the name on each call
+
+
 def _numpy_dtype(np, name: str):
     if name != "bfloat16":
-        return np.dtype(name)
+        dtype = _NUMPY_DTYPES.get(name)
+        if dtype is None:
+            dtype = _NUMPY_DTYPES[name] = np.dtype(name)
+        return dtype
     try:
         import ml_dtypes
 
@@ -224,12 +250,11 @@ def _to_numpy(desc: dict, buffer):
     import numpy as np
 
     dtype = _numpy_dtype(np, desc["dtype"])
-    item = dtype.itemsize
-    shape, offset = desc["shape"], desc["offset"]
-    if any(n == 0 for n in shape):
+    shape = desc["shape"]
+    if 0 in shape:  # ints only (_check)
         return np.empty(shape, dtype)
-    byte_strides = [s * item for s in desc["strides"]]
-    return np.ndarray(shape, dtype, buffer=buffer, offset=offset, strides=byte_strides)
+    item = dtype.itemsize
+    return np.ndarray(shape, dtype, buffer, desc["offset"], [s * item for s in desc["strides"]])
 
 
 def shared_empty(shape, dtype="float32", like: str = "numpy"):

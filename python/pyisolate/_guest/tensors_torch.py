@@ -65,7 +65,7 @@ def encode(torch, t, enc, shm: bool) -> dict:
         return _bytes(torch, t, desc, enc)
     strides = list(t.stride())
     address = t.data_ptr()  # the first element's address: the storage's plus the offset
-    seg = segments.containing(address, span_bytes(t.shape, strides, item)) if all(s >= 0 for s in strides) else None
+    seg = segments.containing(address, span_bytes(t.shape, strides, item)) if min(strides, default=0) >= 0 else None
     if seg is None:  # an ordinary tensor: one copy into a fresh segment
         try:
             seg = segments.allocate(numel * item)
@@ -107,7 +107,7 @@ def decode(desc: dict, buffer):
     dtype = getattr(torch, desc["dtype"])
     shape, strides, offset = desc["shape"], desc["strides"], desc["offset"]
     item = _item_size(torch, dtype)
-    if any(n == 0 for n in shape):
+    if 0 in shape:  # ints only (tensors._check)
         t = torch.empty(shape, dtype=dtype)
     else:
         base = torch.frombuffer(buffer, dtype=dtype, count=len(buffer) // item)
