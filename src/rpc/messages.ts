@@ -226,6 +226,37 @@ type ValueMessage =
  * TypeError is thrown. With keyword arguments `kw` (a call), args and kw are encoded as one frame's values. `lendTo`:
  * the frame is that call's, answered by a `result` or `error` (its large bytes may ride in pooled memfds).
  */
+export function encodeMessage(
+  codec: Codec,
+  callables: CallableTables,
+  message: ValueMessage,
+  key: "value" | "payload" | "args",
+  value: unknown,
+  root: string = key,
+  kw?: Record<string, unknown>,
+  lendTo?: number,
+): FrameChunks {
+  const mark = callables.mark;
+  try {
+    const encoded: EncodedValue & { kw?: unknown } =
+      kw === undefined ? codec.encode(value, root, lendTo) : codec.encodeCall(value as unknown[], kw, lendTo);
+    const fds = encoded.fds.length;
+    if (fds === 0) return frameWithValue(message, key, encoded, kw !== undefined, 0);
+    try {
+      return Object.assign(frameWithValue(message, key, encoded, kw !== undefined, fds), {
+        fds: encoded.fds,
+        holds: encoded.holds,
+      });
+    } catch (err) {
+      for (const hold of encoded.holds) hold.release();
+      throw err;
+    }
+  } catch (err) {
+    callables.rollback(mark);
+    throw err;
+  }
+}
+
 /**
  * The frame of `message` with the encoded value in `key`, then `kw`, `x`, `f` and `a` as the other side reads them.
  * The header is written as text, field by field: a fresh object with a computed key and fields added one by one
@@ -260,35 +291,4 @@ function frameWithValue(
 /** `json` (an object's text, still open) with `"name":valueJson` added; JSON.stringify's undefined is left out. */
 function withField(json: string, name: string, valueJson: string | undefined): string {
   return valueJson === undefined ? json : `${json},"${name}":${valueJson}`;
-}
-
-export function encodeMessage(
-  codec: Codec,
-  callables: CallableTables,
-  message: ValueMessage,
-  key: "value" | "payload" | "args",
-  value: unknown,
-  root: string = key,
-  kw?: Record<string, unknown>,
-  lendTo?: number,
-): FrameChunks {
-  const mark = callables.mark;
-  try {
-    const encoded: EncodedValue & { kw?: unknown } =
-      kw === undefined ? codec.encode(value, root, lendTo) : codec.encodeCall(value as unknown[], kw, lendTo);
-    const fds = encoded.fds.length;
-    if (fds === 0) return frameWithValue(message, key, encoded, kw !== undefined, 0);
-    try {
-      return Object.assign(frameWithValue(message, key, encoded, kw !== undefined, fds), {
-        fds: encoded.fds,
-        holds: encoded.holds,
-      });
-    } catch (err) {
-      for (const hold of encoded.holds) hold.release();
-      throw err;
-    }
-  } catch (err) {
-    callables.rollback(mark);
-    throw err;
-  }
 }
