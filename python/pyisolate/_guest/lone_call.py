@@ -52,10 +52,9 @@ class LoneCallReader:
             if not text.startswith(_HEAD):
                 return None
             cid, at = _scan_value(text, _ID_AT)
+            # A sign, a fraction, an exponent, true, a leading zero (read as 0): the general path decides.
             if type(cid) is not int or not 0 < cid <= MAX_ID:
-                return (
-                    None  # a sign, a fraction, an exponent, true, a leading zero (read as 0): the general path decides
-                )
+                return None
             keys, names = self._last
             if not text.startswith(keys, at) or names is None:
                 keys, names = self._keys_at(text, at)
