@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { validateDescriptor, type DescriptorContext } from "../src/tensor/descriptor.js";
+import { checkLayout } from "../src/tensor/layout.js";
 
 const context: DescriptorContext = { fdCount: 1, attachmentSizes: [48] };
 
@@ -76,6 +77,48 @@ describe("tensor descriptor validation", () => {
     refused(base({ shape: [1e300], strides: [1] }), /shape\[0\] must be a non-negative integer/);
     refused(base({ storage: { kind: "shm", fd: 0, size: 2 ** 64 } }), /storage.size must be a non-negative integer/);
     refused(base({ shape: new Array(65).fill(1), strides: new Array(65).fill(1) }), /more than 64/);
+  });
+
+  test("checkLayout's doubles agree with BigInt arithmetic around 2^53, at and beside each boundary", () => {
+    const MAX = BigInt(Number.MAX_SAFE_INTEGER);
+    /** The same rules worked out in BigInt only: the extent, or the error checkLayout must throw. */
+    function reference(shape: number[], strides: number[], offset: number, item: number, capacity: number) {
+      let numel = 1n;
+      let last = 0n;
+      shape.forEach((n, i) => {
+        numel *= BigInt(n);
+        if (n > 0) last += BigInt(n - 1) * BigInt(strides[i]!);
+      });
+      if (numel > MAX) return /too many/;
+      if (numel === 0n) return offset > capacity ? /past the end/ : { numel: 0, span: 0 };
+      const end = BigInt(offset) + (last + 1n) * BigInt(item);
+      return end > BigInt(capacity) ? /past the end/ : { numel: Number(numel), span: Number(last + 1n) };
+    }
+    let seed = 7;
+    const random = (below: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % below;
+    };
+    const near = (power: number): number => Math.max(0, 2 ** power + random(5) - 2);
+    let fallbacks = 0;
+    for (let round = 0; round < 2000; round++) {
+      const dims = 1 + random(3);
+      const shape = Array.from({ length: dims }, () => near(random(28)));
+      const strides = Array.from({ length: dims }, () => (random(4) === 0 ? 0 : near(random(54))));
+      const item = [1, 2, 4, 8][random(4)]!;
+      const offset = item * random(4);
+      const exact = reference(shape, strides, offset, item, Number.MAX_SAFE_INTEGER);
+      const end = exact instanceof RegExp ? Number.MAX_SAFE_INTEGER : offset + exact.span * item;
+      for (const capacity of [Number.MAX_SAFE_INTEGER, Math.max(0, end - 1), Math.min(end, Number.MAX_SAFE_INTEGER)]) {
+        const expected = reference(shape, strides, offset, item, capacity);
+        const what = JSON.stringify({ shape, strides, offset, item, capacity });
+        if (expected instanceof RegExp) {
+          fallbacks++;
+          assert.throws(() => checkLayout(shape, strides, offset, item, capacity), expected, what);
+        } else assert.deepEqual(checkLayout(shape, strides, offset, item, capacity), expected, what);
+      }
+    }
+    assert.ok(fallbacks > 500, `the rounds reach the refusals too (${fallbacks})`);
   });
 
   test("refuses negative, fractional and non-number entries", () => {

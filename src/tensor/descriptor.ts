@@ -99,7 +99,13 @@ function count(value: unknown, path: string): number {
 function intList(value: unknown, path: string): number[] {
   if (!Array.isArray(value)) fail(path, "must be a list");
   if (value.length > MAX_DIMS) fail(path, `has ${value.length} entries, more than ${MAX_DIMS}`);
-  return value.map((item, i) => count(item, `${path}[${i}]`));
+  const out = new Array<number>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    // The path is spelled out only for a refusal: a template per entry would cost every descriptor a string each.
+    out[i] = typeof item === "number" && Number.isSafeInteger(item) && item >= 0 ? item : count(item, `${path}[${i}]`);
+  }
+  return out;
 }
 
 function storageOf(raw: unknown, context: DescriptorContext): { storage: TensorStorage; capacity: number } {

@@ -39,8 +39,8 @@ function isCount(value: unknown): value is number {
 /**
  * Checks a layout against `capacity` bytes of memory and returns its extent; throws RangeError naming the fault.
  * Shape entries, strides (in elements; 0 is allowed, negative is not) and `byteOffset` must be non-negative safe
- * integers, the offset a multiple of the item size, and the last element's last byte inside `capacity`. The
- * arithmetic is done in BigInt, so no product can overflow into a small number.
+ * integers, the offset a multiple of the item size, and the last element's last byte inside `capacity`. No product
+ * can overflow into a small number: past 2^53 the arithmetic is redone in BigInt.
  */
 export function checkLayout(
   shape: readonly unknown[],
@@ -55,15 +55,49 @@ export function checkLayout(
     throw new RangeError(`byte offset ${String(byteOffset)} is not a non-negative safe integer`);
   if (byteOffset % itemSize !== 0)
     throw new RangeError(`byte offset ${byteOffset} is not a multiple of the item size ${itemSize}`);
-  let numel = 1n;
-  let last = 0n;
+  // In doubles first: a product or sum of non-negative safe integers is exact while it stays a safe integer, and
+  // past that it reads as larger than one (rounding cannot go below 2^53), so going past is always seen. Only then
+  // is it worked out again in BigInt (a BigInt per dimension cost every received tensor ~1 µs).
+  let numel = 1;
+  let last = 0;
+  let exact = true;
   for (let i = 0; i < shape.length; i++) {
     const size = shape[i];
     const stride = strides[i];
     if (!isCount(size)) throw new RangeError(`shape[${i}] = ${String(size)} is not a non-negative safe integer`);
     if (!isCount(stride)) throw new RangeError(`strides[${i}] = ${String(stride)} is not a non-negative safe integer`);
+    numel *= size;
+    if (size > 0) last += (size - 1) * stride;
+    if (numel > Number.MAX_SAFE_INTEGER || last > Number.MAX_SAFE_INTEGER) exact = false;
+  }
+  if (!exact) return extentInBigInts(shape as number[], strides as number[], byteOffset, itemSize, capacity);
+  if (numel === 0) {
+    if (byteOffset > capacity) throw new RangeError(`byte offset ${byteOffset} is past the end (${capacity} bytes)`);
+    return { numel: 0, span: 0 };
+  }
+  const span = last + 1;
+  const end = byteOffset + span * itemSize;
+  // An end past 2^53 may be rounded, but it is past any capacity (a safe integer) all the same.
+  if (end > capacity) {
+    throw new RangeError(`the tensor reaches byte ${end}, past the end of its ${capacity}-byte storage`);
+  }
+  return { numel, span };
+}
+
+/** checkLayout's arithmetic in BigInt, where the doubles could not be exact (entries already checked). */
+function extentInBigInts(
+  shape: readonly number[],
+  strides: readonly number[],
+  byteOffset: number,
+  itemSize: number,
+  capacity: number,
+): LayoutExtent {
+  let numel = 1n;
+  let last = 0n;
+  for (let i = 0; i < shape.length; i++) {
+    const size = shape[i]!;
     numel *= BigInt(size);
-    if (size > 0) last += BigInt(size - 1) * BigInt(stride);
+    if (size > 0) last += BigInt(size - 1) * BigInt(strides[i]!);
   }
   const limit = BigInt(Number.MAX_SAFE_INTEGER);
   if (numel > limit) throw new RangeError(`${numel} elements is too many`);
