@@ -66,7 +66,13 @@ const EXPECTED_ERRORS: Record<"bwrap" | "landlock", Record<string, string>> = {
 interface Run {
   attacks: Record<string, Outcome>;
   /** After a restart: what a .pth planted by the first run did, and what the first run left outside. */
-  afterRestart: { planted: string | null; persisted: Outcome; pthFiles: string[]; pids: (number | undefined)[] };
+  afterRestart: {
+    planted: string | null;
+    persisted: Outcome;
+    pthFiles: string[];
+    pids: (number | undefined)[];
+    reused: boolean;
+  };
   /** What a .pth file the test planted in the venv could read at interpreter start. */
   pthSaw: string | null;
   sandbox: unknown;
@@ -108,7 +114,13 @@ async function attackWith(sandbox: SandboxOptions): Promise<Run> {
     await second.stop();
     return {
       attacks,
-      afterRestart: { planted: seen.planted, persisted, pthFiles: siteAtRestart, pids: [firstPid, second.pid] },
+      afterRestart: {
+        planted: seen.planted,
+        persisted,
+        pthFiles: siteAtRestart,
+        pids: [firstPid, second.pid],
+        reused: second.environment.reused,
+      },
       pthSaw: seen.pth_saw,
       sandbox: info,
     };
