@@ -22,17 +22,22 @@ export interface Frame {
  * large attachments are passed through without a copy.
  */
 export function encodeFrame(header: object, attachments: readonly Uint8Array[] = []): Buffer[] {
-  let attachedBytes = 0;
-  if (attachments.length > 0) {
-    const lengths = new Array<number>(attachments.length);
-    for (let i = 0; i < attachments.length; i++) {
-      const n = attachments[i]!.byteLength;
-      lengths[i] = n;
-      attachedBytes += n;
-    }
-    (header as { a?: number[] }).a = lengths;
+  if (attachments.length === 0) return encodeFrameText(JSON.stringify(header), attachments, 0);
+  const { lengths, total } = attachmentLengths(attachments);
+  (header as { a?: number[] }).a = lengths;
+  return encodeFrameText(JSON.stringify(header), attachments, total);
+}
+
+/** The byte length of each attachment (a header's `a`) and their sum. */
+export function attachmentLengths(attachments: readonly Uint8Array[]): { lengths: number[]; total: number } {
+  const lengths = new Array<number>(attachments.length);
+  let total = 0;
+  for (let i = 0; i < attachments.length; i++) {
+    const n = attachments[i]!.byteLength;
+    lengths[i] = n;
+    total += n;
   }
-  return encodeFrameText(JSON.stringify(header), attachments, attachedBytes);
+  return { lengths, total };
 }
 
 /**

@@ -3,7 +3,7 @@
 import { ProtocolError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import type { CallableTables } from "./callables.js";
-import { encodeFrameText } from "./framing.js";
+import { attachmentLengths, encodeFrameText } from "./framing.js";
 import { isKeywordName } from "./kwargs.js";
 import { overLimit } from "./limits.js";
 import {
@@ -240,10 +240,9 @@ export function encodeMessage(
   try {
     const encoded: EncodedValue & { kw?: unknown } =
       kw === undefined ? codec.encode(value, root, lendTo) : codec.encodeCall(value as unknown[], kw, lendTo);
-    const fds = encoded.fds.length;
-    if (fds === 0) return frameWithValue(message, key, encoded, kw !== undefined, 0);
+    if (encoded.fds.length === 0) return frameWithValue(message, key, encoded, kw !== undefined);
     try {
-      return Object.assign(frameWithValue(message, key, encoded, kw !== undefined, fds), {
+      return Object.assign(frameWithValue(message, key, encoded, kw !== undefined), {
         fds: encoded.fds,
         holds: encoded.holds,
       });
@@ -267,25 +266,15 @@ function frameWithValue(
   key: string,
   encoded: EncodedValue & { kw?: unknown },
   withKw: boolean,
-  fds: number,
 ): Buffer[] {
   let json = JSON.stringify(message).slice(0, -1); // `{"k":...` without its closing brace
   json = withField(json, key, JSON.stringify(encoded.value));
   if (withKw) json = withField(json, "kw", JSON.stringify(encoded.kw));
   if (encoded.tagged) json += ',"x":1';
-  if (fds > 0) json += `,"f":${fds}`;
-  const attachments = encoded.attachments;
-  let attachedBytes = 0;
-  if (attachments.length > 0) {
-    let lengths = "";
-    for (let i = 0; i < attachments.length; i++) {
-      const n = attachments[i]!.byteLength;
-      lengths += i === 0 ? `${n}` : `,${n}`;
-      attachedBytes += n;
-    }
-    json += `,"a":[${lengths}]`;
-  }
-  return encodeFrameText(json + "}", attachments, attachedBytes);
+  if (encoded.fds.length > 0) json += `,"f":${encoded.fds.length}`;
+  if (encoded.attachments.length === 0) return encodeFrameText(json + "}", encoded.attachments, 0);
+  const { lengths, total } = attachmentLengths(encoded.attachments);
+  return encodeFrameText(`${json},"a":${JSON.stringify(lengths)}}`, encoded.attachments, total);
 }
 
 /** `json` (an object's text, still open) with `"name":valueJson` added; JSON.stringify's undefined is left out. */

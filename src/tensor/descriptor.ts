@@ -2,7 +2,7 @@
 
 import { ProtocolError } from "../errors.js";
 import { DTYPES, dtypeInfo, isDType, type DType } from "./dtype.js";
-import { checkLayout, MAX_DIMS, type LayoutExtent } from "./layout.js";
+import { checkLayout, isCount, MAX_DIMS, type LayoutExtent } from "./layout.js";
 
 /**
  * A shared-memory segment: passed with the frame (`fd` indexes the frame's received descriptors), or, without
@@ -91,8 +91,7 @@ function index(value: unknown, count: number, path: string): number {
 }
 
 function count(value: unknown, path: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
-    fail(path, `must be a non-negative integer (got ${JSON.stringify(value)})`);
+  if (!isCount(value)) fail(path, `must be a non-negative integer (got ${JSON.stringify(value)})`);
   return value;
 }
 
@@ -103,7 +102,7 @@ function intList(value: unknown, path: string): number[] {
   for (let i = 0; i < value.length; i++) {
     const item: unknown = value[i];
     // The path is spelled out only for a refusal: a template per entry would cost every descriptor a string each.
-    out[i] = typeof item === "number" && Number.isSafeInteger(item) && item >= 0 ? item : count(item, `${path}[${i}]`);
+    out[i] = isCount(item) ? item : count(item, `${path}[${i}]`);
   }
   return out;
 }

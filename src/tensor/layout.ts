@@ -32,7 +32,8 @@ export function isContiguousLayout(shape: readonly number[], strides: readonly n
   return true;
 }
 
-function isCount(value: unknown): value is number {
+/** A non-negative safe integer: a size, an index, a stride or an offset. */
+export function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
