@@ -14,7 +14,7 @@ from pyisolate._guest.framing import FrameDecoder, ProtocolError
 from pyisolate._guest.lone_call import MAX_KEPT, LoneCallReader
 from pyisolate._guest.messages import check_message
 
-from .peers import RawHostCase
+from .peers import RawHostCase, recv_now
 
 
 class _Ext:
@@ -94,6 +94,20 @@ class LoneCallTest(RawHostCase):
         self.assertTrue(taken)
         self.assertEqual(lone, general)
         self.assertEqual(FrameDecoder().feed(lone)[0][0], {"k": "result", "id": 5, "value": 2})
+
+    async def test_a_reply_waits_behind_what_the_outbox_holds(self):
+        # A lone call that arrives while earlier writes are held (corked) is still answered here, but its reply joins
+        # them and leaves after them, as the general path's would, never straight to the transport ahead of them.
+        out = self.peer._out
+        out.cork()
+        out.write([_compact({"k": "event", "name": "first", "payload": None})])
+        self.taken.clear()
+        self.assertEqual(await self.deliver(_compact(_call(14, "same", [5]))), b"")
+        self.assertEqual(self.taken, [True])
+        out.uncork()
+        frames = [header for header, _ in FrameDecoder().feed(recv_now(self.host))]
+        self.assertEqual([(f["k"], f.get("id")) for f in frames], [("event", None), ("result", 14)])
+        self.assertEqual(frames[1]["value"], 5)
 
     async def test_errors_are_the_general_paths_errors(self):
         for call in (_call(6, "boom", []), _call(7, "_private", []), _call(8, "same", [1, 2])):

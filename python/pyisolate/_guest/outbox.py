@@ -9,7 +9,7 @@ from time import monotonic as _monotonic
 from . import protocol as P
 from .codec import MAX_SAFE_INT, Encoder, dumps
 from .errors import error_to_wire
-from .framing import encode_frame, header_frame
+from .framing import _pack_prefix, encode_frame
 
 _CORK_CHUNK_MAX = 64 * 1024  # chunks above this bypass the cork (no copy of large attachments)
 _CORK_BYTES_MAX = 256 * 1024  # a cork holding this much is flushed at once
@@ -212,15 +212,16 @@ class Outbox:
             return
         self.write(chunks)
 
-    def can_reply_now(self) -> bool:
-        """Nothing is corked and no frame waits for its fds: a reply written now keeps the order of frames."""
-        return self._corked is None and self._nothing_waits()
-
     def result_now(self, cid: int, value) -> None:
-        """result(), written at once when the value needs no tag and can_reply_now() held."""
-        json = _plain_json(value)
-        if json is None:
-            self.result(cid, value)
+        """result(), written straight to the transport when nothing is corked or waits for its fds and the value needs
+        no tag (an int, first, in the fewest steps: the commonest reply)."""
+        if type(value) is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            json = repr(value)
+        else:
+            json = _plain_json(value)
+        channel = self.fd_channel
+        if json is None or self._corked is not None or self.closed or (channel is not None and channel.queued):
+            self.result(cid, value)  # the checks of _nothing_waits, inline: this is the hot path
         else:
             self._transport.write(_result_frame(cid, json))
 
@@ -250,8 +251,10 @@ def _plain_json(value):
 
 
 def _result_frame(cid: int, json: str) -> bytes:
-    """The frame (one chunk) of one plain result whose value is already JSON text."""
-    return header_frame(f'{{"k":"result","id":{cid},"value":{json}}}'.encode())
+    """The frame (one chunk) of one plain result whose value is already JSON text (header_frame's steps, inline)."""
+    header = f'{{"k":"result","id":{cid},"value":{json}}}'.encode()
+    n = len(header)
+    return _pack_prefix(n + 4, n) + header
 
 
 class _WithFds(list):

@@ -173,21 +173,25 @@ class Peer:
 
     def _lone_plain_call(self, data: bytes) -> bool:
         """The commonest chunk, answered in a few steps: exactly one small frame holding one call with no tags, fds,
-        keywords, stream or fn, to a method that returns without waiting. True when it was handled here; False, with
-        nothing done, for anything else (the general path then reads the chunk and checks it)."""
+        keywords, stream or fn. True when it was handled here; False, with nothing done, for anything else (the
+        general path then reads the chunk and checks it)."""
         call = self._lone_calls.read(data)
         if call is None:
             return False
         cid, target, method, args = call
         out = self._out
-        if not out.can_reply_now():
-            return False
         try:
             result = self._targets.method(target, method)(*args)
+            # The commonest method is async and cannot wait (straight.py): its value at once, not through _answer.
+            # Each Python call saved here is worth 0.2-0.3 µs on a loaded CPU (bench/README.md, session 16).
+            value = self._straight.run(result) if type(result) is types.CoroutineType else NOT_STRAIGHT
         except Exception as e:
             out.error(cid, e)
             return True
-        self._answer(cid, result, out.result_now)  # an answer known at once is written straight to the transport
+        if value is NOT_STRAIGHT:
+            self._answer(cid, result, out.result_now)  # a sync method's value, or a task for one that may wait
+        else:
+            out.result_now(cid, value)
         return True
 
     def _dispatch_with_fds(self, msg: dict, attachments: list) -> None:
