@@ -68,6 +68,12 @@ describe("torch tensors through a real extension", { skip, timeout: 900_000 }, (
     assert.equal(back.requiresGrad, true);
   });
 
+  it("torch descriptors are written in wire order, in a segment or as bytes", async () => {
+    const order = ["dtype", "shape", "strides", "offset", "storage", "framework", "requiresGrad"];
+    assert.deepEqual(await ext.call("descriptor_keys", ["torch", true]), order);
+    assert.deepEqual(await ext.call("descriptor_keys", ["torch", false]), order);
+  });
+
   it("every torch dtype round-trips, bfloat16, float16, bool and complex included", async () => {
     const made = (await ext.call("make_all_dtypes", ["torch"])) as Record<string, Tensor>;
     assert.deepEqual(Object.keys(made).sort(), [...DTYPES].sort());

@@ -42,19 +42,8 @@ def encode(value, enc, shm: bool):
             return enc.encode(value.item())
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
-        return enc.tag("$tensor", _in_wire_order(tensors_torch.encode(torch, value, enc, shm)))
+        return enc.tag("$tensor", tensors_torch.encode(torch, value, enc, shm))  # in wire order too
     return NOT_A_TENSOR
-
-
-_OPTIONAL_KEYS = ("framework", "requiresGrad", "device")
-
-
-def _in_wire_order(desc: dict) -> dict:
-    """The optional keys after the layout and storage, as the host writes them: equal tensors, equal bytes."""
-    for key in _OPTIONAL_KEYS:
-        if key in desc:
-            desc[key] = desc.pop(key)
-    return desc
 
 
 _NUMPY_NAMES = {}  # dtype -> wire name: numpy works `dtype.name` out in Python on each access

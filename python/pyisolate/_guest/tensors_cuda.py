@@ -63,8 +63,8 @@ def encode(torch, t, name: str) -> dict:
         "shape": list(t.shape),
         "strides": list(t.stride()),
         "offset": t.storage_offset() * t.element_size(),
-        "framework": "torch",
         "storage": _storage_of(torch, storage),
+        "framework": "torch",
     }
     if t.requires_grad:
         desc["requiresGrad"] = True

@@ -53,16 +53,22 @@ def encode(torch, t, enc, shm: bool) -> dict:
         t = t.resolve_conj()
     if t.is_neg():
         t = t.resolve_neg()
-    name = _name(torch, t.dtype)
-    item = t.element_size()
-    desc = {"dtype": name, "shape": list(t.shape), "framework": "torch"}
+    desc = _placed(torch, t, _name(torch, t.dtype), enc, shm)
+    # The optional keys after the layout and storage, as the host writes them: equal tensors, equal bytes.
+    desc["framework"] = "torch"
     if requires_grad:
         desc["requiresGrad"] = True
     if device is not None:
         desc["device"] = device
+    return desc
+
+
+def _placed(torch, t, name: str, enc, shm: bool) -> dict:
+    """The descriptor's layout and storage (its first keys): a segment's view or a copy into one, else bytes."""
+    item = t.element_size()
     numel = t.numel()
     if numel == 0 or not shm:
-        return _bytes(torch, t, desc, enc)
+        return _bytes(torch, t, name, enc)
     strides = list(t.stride())
     address = t.data_ptr()  # the first element's address: the storage's plus the offset
     seg = segments.containing(address, span_bytes(t.shape, strides, item)) if min(strides, default=0) >= 0 else None
@@ -70,24 +76,31 @@ def encode(torch, t, enc, shm: bool) -> dict:
         try:
             seg = segments.allocate(numel * item)
         except OSError:
-            return _bytes(torch, t, desc, enc)
+            return _bytes(torch, t, name, enc)
         torch.frombuffer(seg, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
         strides, address = contiguous_strides(t.shape), seg.address
-    desc.update(strides=strides, offset=address - seg.address, storage=shm_storage(seg, enc))
-    return desc
+    shape = list(t.shape)
+    return {
+        "dtype": name,
+        "shape": shape,
+        "strides": strides,
+        "offset": address - seg.address,
+        "storage": shm_storage(seg, enc),
+    }
 
 
-def _bytes(torch, t, desc: dict, enc) -> dict:
+def _bytes(torch, t, name: str, enc) -> dict:
     numel = t.numel()
     buf = bytearray(numel * t.element_size())
     if numel:
         torch.frombuffer(buf, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
-    desc.update(
-        strides=contiguous_strides(t.shape),
-        offset=0,
-        storage={"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
-    )
-    return desc
+    return {
+        "dtype": name,
+        "shape": list(t.shape),
+        "strides": contiguous_strides(t.shape),
+        "offset": 0,
+        "storage": {"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
+    }
 
 
 def _warn_cuda_copy() -> None:
