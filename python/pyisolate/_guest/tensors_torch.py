@@ -79,10 +79,9 @@ def _placed(torch, t, name: str, enc, shm: bool) -> dict:
             return _bytes(torch, t, name, enc)
         torch.frombuffer(seg, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
         strides, address = contiguous_strides(t.shape), seg.address
-    shape = list(t.shape)
     return {
         "dtype": name,
-        "shape": shape,
+        "shape": list(t.shape),
         "strides": strides,
         "offset": address - seg.address,
         "storage": shm_storage(seg, enc),
