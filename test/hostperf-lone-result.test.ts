@@ -1,5 +1,6 @@
-// The host's lone-result path (plain-json.ts loneResult, read from the frame's text) accepts only what the general
-// parser accepts, with the same id and value; everything else goes the general way, refusals included.
+// The host's lone-result path (lone-result.ts loneResult, read from the frame's bytes) accepts only what the general
+// parser accepts, with the same id and value, and reads nothing outside its frame; everything else goes the general
+// way, refusals included.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -8,7 +9,7 @@ import { ProtocolError } from "../src/errors.js";
 import { encodeFrame } from "../src/rpc/framing.js";
 import { parseMessage } from "../src/rpc/messages.js";
 import { RpcPeer } from "../src/rpc/peer.js";
-import { loneResult } from "../src/rpc/plain-json.js";
+import { loneResult as loneResultAt } from "../src/rpc/lone-result.js";
 import { fuzzSettings } from "./resilience-fuzz-arbitraries.js";
 import { unixSocketPair } from "./rpc-helpers.js";
 
@@ -28,6 +29,12 @@ function generalVerdict(text: string): { id: number; value: unknown } | "refused
   }
   if (msg.k !== "result" || msg.x !== undefined || msg.a !== undefined || msg.f !== undefined) return "other";
   return { id: msg.id as number, value: msg.value };
+}
+
+/** loneResult of a header given as text, alone in its buffer. */
+function loneResult(text: string) {
+  const bytes = Buffer.from(text);
+  return loneResultAt(bytes, 0, bytes.length);
 }
 
 const CANONICAL = (id: string, value: string) => `{"k":"result","id":${id},"value":${value}}`;
@@ -75,6 +82,41 @@ describe("lone result path (host)", () => {
       fuzzSettings(2000),
     );
     assert.ok(reached.lone > 100 && reached.declined > 100, `both verdicts reached: ${JSON.stringify(reached)}`);
+  });
+
+  it("reads only its own range, whatever the bytes around it", () => {
+    const around = fc.uint8Array({ maxLength: 24 });
+    fc.assert(
+      fc.property(headerText, around, around, (text, before, after) => {
+        const header = Buffer.from(text);
+        const data = Buffer.concat([before, header, after]);
+        assert.deepEqual(loneResultAt(data, before.length, before.length + header.length), loneResult(text));
+      }),
+      fuzzSettings(2000),
+    );
+    // The bytes after the range would complete these; read past it, they would be taken.
+    const cut = Buffer.from(CANONICAL("5", "12") + "3}");
+    assert.deepEqual(loneResultAt(cut, 0, cut.length - 2), { id: 5, value: 12 });
+    const openValue = Buffer.from('{"k":"result","id":5,"value":}1}');
+    assert.equal(loneResultAt(openValue, 0, openValue.length - 2), undefined);
+  });
+
+  it("reads the literals our guests write in place, and other values as JSON", () => {
+    const cases: [string, unknown][] = [
+      ["0", 0],
+      ["-7", -7],
+      ["999999999999999", 999999999999999],
+      ["-999999999999999", -999999999999999],
+      ["9007199254740993", 9007199254740992], // 16 digits: parsed as JSON, as the general path does
+      ["-0", -0],
+      ["1.5", 1.5],
+      ["true", true],
+      ["false", false],
+      ["null", null],
+    ];
+    for (const [text, value] of cases) assert.deepEqual(loneResult(CANONICAL("3", text)), { id: 3, value }, text);
+    for (const text of ["01", "-", "nul", "nulls", "truefalse", "+1", "1-"])
+      assert.equal(loneResult(CANONICAL("3", text)), undefined, text);
   });
 
   it("reads the ids and values our peers write", () => {

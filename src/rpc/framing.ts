@@ -78,11 +78,12 @@ export type FrameLimits = Pick<ProtocolLimits, "maxFrameBytes" | "maxHeaderBytes
 export const LONE_HEADER_BYTES = 4096;
 
 /**
- * Offered the JSON text of a small frame that is a header alone (no attachments) before it is parsed: true when it
- * handled the frame (a shape it recognises, checked as strictly as the general path would), false to let the decoder
- * parse it as usual. A hot path's way round building the header object; it may throw a ProtocolError as onFrame may.
+ * Offered the header bytes `data[start, end)` of a small frame that is a header alone (no attachments) before anything
+ * is decoded: true when it handled the frame (a shape it recognises, checked as strictly as the general path would),
+ * false to let the decoder parse it as usual. A hot path's way round the header's text and object; it must read
+ * nothing outside the range (other frames may share `data`), and may throw a ProtocolError as onFrame may.
  */
-export type LoneHeaderHandler = (headerText: string) => boolean;
+export type LoneHeaderHandler = (data: Buffer, start: number, end: number) => boolean;
 
 /** A frame this long or longer is gathered into one buffer as it arrives (FrameDecoder.large). */
 const GATHER_FROM = 1024 * 1024;
@@ -186,9 +187,7 @@ export class FrameDecoder {
         this.needed = end - offset;
         break;
       }
-      const lone = this.loneHeaderText(data, offset, end);
-      if (lone === undefined || !this.onLoneHeader!(lone))
-        this.onFrame(parseFrame(data.subarray(offset + 4, end), this.limits, lone));
+      if (!this.loneHeader(data, offset, end)) this.onFrame(parseFrame(data.subarray(offset + 4, end), this.limits));
       offset = end;
     }
     if (offset < data.length) {
@@ -210,12 +209,12 @@ export class FrameDecoder {
     this.parts = [];
   }
 
-  /** The header text of the frame in data[offset, end) when it is a small header alone and someone wants it first. */
-  private loneHeaderText(data: Buffer, offset: number, end: number): string | undefined {
-    if (this.onLoneHeader === undefined) return undefined;
+  /** Whether onLoneHeader took the frame in data[offset, end), offered it when it is a small header alone. */
+  private loneHeader(data: Buffer, offset: number, end: number): boolean {
+    if (this.onLoneHeader === undefined) return false;
     const length = end - offset - 8;
-    if (length > LONE_HEADER_BYTES || data.readUInt32BE(offset + 4) !== length) return undefined;
-    return data.toString("utf8", offset + 8, end);
+    if (length > LONE_HEADER_BYTES || data.readUInt32BE(offset + 4) !== length) return false;
+    return this.onLoneHeader(data, offset + 8, end);
   }
 
   private headerLength(data: Buffer, offset: number, room: number): void {
@@ -238,7 +237,7 @@ export class FrameDecoder {
  * is O(1) but the depth walk, which only a header longer than twice the depth limit can need (every level costs
  * an opening and a closing bracket), so small frames never pay for it. `text`: the header, already decoded.
  */
-function parseFrame(body: Buffer, limits: FrameLimits, text?: string): Frame {
+function parseFrame(body: Buffer, limits: FrameLimits): Frame {
   const headerLength = body.readUInt32BE(0);
   if (headerLength > body.length - 4) {
     throw new ProtocolError(`header length ${headerLength} exceeds the frame's ${body.length - 4} remaining bytes`);
@@ -247,7 +246,7 @@ function parseFrame(body: Buffer, limits: FrameLimits, text?: string): Frame {
     throw overLimit("maxHeaderBytes", "frame header bytes", headerLength, limits.maxHeaderBytes);
   let header: unknown;
   try {
-    header = JSON.parse(text ?? body.toString("utf8", 4, 4 + headerLength));
+    header = JSON.parse(body.toString("utf8", 4, 4 + headerLength));
   } catch (err) {
     throw new ProtocolError(`frame header is not valid JSON: ${(err as Error).message}`, { cause: err });
   }

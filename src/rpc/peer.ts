@@ -14,7 +14,8 @@ import { encodeMessage, parseMessage, type FrameChunks } from "./messages.js";
 import { Outbox } from "./outbox.js";
 import { abortedBeforeSent, checkCallOptions, IncomingCalls, PendingCall } from "./peer-calls.js";
 import { PendingTable } from "./pending-table.js";
-import { callKeysJson, loneResult, plainListJson } from "./plain-json.js";
+import { loneResult } from "./lone-result.js";
+import { callKeysJson, plainListJson } from "./plain-json.js";
 import type { PlainMessage } from "./plain-runs.js";
 import type {
   BatchMessage,
@@ -407,11 +408,11 @@ export class RpcPeer {
   }
 
   /**
-   * The hot reply: a frame that is one plain result is answered from its text, without the header object or the
-   * general checks (loneResult accepts only what they would). False: any other frame, which receive() handles.
+   * The hot reply: a frame that is one plain result is answered from its bytes, without the header's text and object
+   * or the general checks (loneResult accepts only what they would). False: any other frame, which receive() handles.
    */
-  private readonly receiveLoneHeader = (text: string): boolean => {
-    const result = loneResult(text);
+  private readonly receiveLoneHeader = (data: Buffer, start: number, end: number): boolean => {
+    const result = loneResult(data, start, end);
     if (result === undefined) return false;
     if (this.closedWith !== undefined) return true;
     this.codec.bytesFd?.pool?.answered(result.id);
