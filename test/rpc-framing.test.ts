@@ -243,6 +243,77 @@ describe("FrameDecoder", () => {
     assert.ok(process.memoryUsage().arrayBuffers - before < 100 << 20, "a 200 MiB buffer was allocated for 1 MiB");
   });
 
+  describe("pushLone", () => {
+    /** A decoder whose lone-header handler takes every result it is offered, and what it was offered. */
+    function taking(options?: { maxFrameBytes?: number; maxHeaderBytes?: number }) {
+      const offered: string[] = [];
+      const frames: Frame[] = [];
+      const decoder = new FrameDecoder(
+        (f) => frames.push(f),
+        options,
+        (data, start, end) => {
+          const text = data.toString("utf8", start, end);
+          offered.push(text);
+          return text.startsWith('{"k":"result"');
+        },
+      );
+      return { decoder, offered, frames };
+    }
+    const lone = Buffer.concat(encodeFrame({ k: "result", id: 7, value: 1 }));
+
+    test("offers a chunk that is exactly one small header-alone frame, and nothing else", () => {
+      const { decoder, offered } = taking();
+      assert.equal(decoder.pushLone(lone), true);
+      assert.deepEqual(offered, ['{"k":"result","id":7,"value":1}']);
+      for (const chunk of [
+        Buffer.concat([lone, lone]), // two frames
+        lone.subarray(0, lone.length - 1), // part of one
+        Buffer.concat(encodeFrame({ k: "result", id: 8, value: { $bytes: 0 }, x: 1 }, [Uint8Array.of(1)])),
+        rawFrame("x".repeat(5000)), // past the lone size
+      ]) {
+        assert.equal(decoder.pushLone(chunk), false);
+      }
+      assert.equal(offered.length, 1);
+    });
+
+    test("takes nothing while part of a frame is buffered: the chunk continues that frame", () => {
+      const { decoder, offered, frames } = taking();
+      const split = Buffer.concat(encodeFrame({ k: "cancel", id: 3 }));
+      decoder.push(split.subarray(0, 5));
+      assert.equal(decoder.pushLone(lone), false);
+      decoder.push(split.subarray(5));
+      assert.deepEqual(
+        frames.map((f) => f.header.id),
+        [3],
+      );
+      assert.equal(decoder.pushLone(lone), true);
+      assert.equal(offered.length, 2); // the cancel frame was offered too (by push), and declined
+    });
+
+    test("leaves a frame past a limit to push, which refuses it with its message", () => {
+      for (const options of [{ maxFrameBytes: 20 }, { maxHeaderBytes: 20 }]) {
+        const { decoder, offered } = taking(options);
+        assert.equal(decoder.pushLone(lone), false);
+        assert.throws(() => decoder.push(lone), /maxFrameBytes|maxHeaderBytes/);
+        assert.deepEqual(offered, []);
+      }
+    });
+
+    test("a handler's ProtocolError breaks the decoder for good, as in push", () => {
+      const refusal = new ProtocolError("refused");
+      const decoder = new FrameDecoder(
+        () => {},
+        {},
+        () => {
+          throw refusal;
+        },
+      );
+      assert.throws(() => decoder.pushLone(lone), refusal);
+      assert.equal(decoder.pushLone(lone), false);
+      assert.throws(() => decoder.push(lone), refusal);
+    });
+  });
+
   test("validates maxFrameBytes", () => {
     assert.throws(() => new FrameDecoder(() => {}, { maxFrameBytes: 2 ** 33 }), RangeError);
   });

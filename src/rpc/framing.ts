@@ -141,13 +141,37 @@ export class FrameDecoder {
     try {
       this.consume(chunk);
     } catch (err) {
-      this.parts = [];
-      this.large = undefined;
-      this.buffered = 0;
-      this.failed =
-        err instanceof ProtocolError ? err : new ProtocolError(`frame decoding failed: ${err}`, { cause: err });
-      throw this.failed;
+      throw this.fail(err);
     }
+  }
+
+  /**
+   * Offers `chunk` whole to onLoneHeader when nothing is buffered and it is exactly one small frame that is a header
+   * alone, within the limits: true when the handler took it. False, with nothing done, for any other chunk (or one
+   * the handler declined): push() it. The commonest read, one reply, in the fewest steps.
+   */
+  pushLone(chunk: Buffer): boolean {
+    if (this.failed !== undefined || this.buffered > 0 || this.large !== undefined || this.onLoneHeader === undefined)
+      return false;
+    const length = chunk.length - 8;
+    if (length < 0 || length > LONE_HEADER_BYTES || length > this.limits.maxHeaderBytes) return false;
+    if (length + 4 > this.maxFrameBytes || chunk.readUInt32BE(0) !== length + 4 || chunk.readUInt32BE(4) !== length)
+      return false; // push() refuses what is wrong, with its message
+    try {
+      return this.onLoneHeader(chunk, 8, chunk.length);
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  /** Breaks the decoder for good with `err` (as a ProtocolError), dropping what it buffered; returns that error. */
+  private fail(err: unknown): ProtocolError {
+    this.parts = [];
+    this.large = undefined;
+    this.buffered = 0;
+    this.failed =
+      err instanceof ProtocolError ? err : new ProtocolError(`frame decoding failed: ${err}`, { cause: err });
+    return this.failed;
   }
 
   private consume(chunk: Uint8Array): void {
