@@ -12,7 +12,10 @@ import { encodeFrame, FrameDecoder, type Frame } from "../src/rpc/framing.js";
 import { encodeMessage } from "../src/rpc/messages.js";
 import { Outbox } from "../src/rpc/outbox.js";
 import { RpcPeer, type RpcPeerOptions } from "../src/rpc/peer.js";
-import { plainListJson, plainValueJson } from "../src/rpc/plain-json.js";
+import { callKeysJson, plainListJson, plainValueJson } from "../src/rpc/plain-json.js";
+import { plainMessageJson, type PlainMessage } from "../src/rpc/plain-runs.js";
+import fc from "fast-check";
+import { fuzzSettings } from "./resilience-fuzz-arbitraries.js";
 import { services, unixSocketPair } from "./rpc-helpers.js";
 
 /** What the generic path writes for a call: the codec walk, then encodeFrame. */
@@ -75,6 +78,23 @@ describe("plain calls travel as text", () => {
       b.destroy();
       cleanup();
     }
+  });
+
+  it("a plain list's text is JSON.stringify's, whatever its strings and numbers hold", () => {
+    const item = fc.oneof(
+      fc.string({ maxLength: 80, unit: "binary" }), // lone surrogates, controls, quotes and all
+      fc.string({ maxLength: 80 }),
+      fc.double(),
+      fc.integer(),
+      fc.constantFrom(true, false, null, -0, Number.MAX_SAFE_INTEGER, 1e21, 5e-324),
+    );
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 6 }), (values) => {
+        const plain = values.every((v) => typeof v !== "number" || Number.isFinite(v));
+        assert.equal(plainListJson(values), plain ? JSON.stringify(values) : undefined);
+      }),
+      fuzzSettings(3000),
+    );
   });
 
   it("only lists of strings, booleans, finite numbers and nulls count as plain", () => {
@@ -164,6 +184,34 @@ describe("the outbox", () => {
       ["a", "b", "c", long],
     );
     assert.deepEqual(Buffer.from(frames[1]!.attachments[0]!), big);
+  });
+
+  it("writes a plain message's frame as the text encoder would, ASCII or not, batching on or off", async () => {
+    const message = fc.record({
+      id: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
+      keys: fc.option(
+        fc
+          .tuple(fc.string({ maxLength: 12, unit: "binary" }), fc.string({ maxLength: 12 }))
+          .map(([t, m]) => callKeysJson(t, m, undefined)),
+        { nil: undefined },
+      ),
+      json: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.string({ unit: "binary" })).map((v) => JSON.stringify(v)),
+    });
+    await fc.assert(
+      fc.asyncProperty(message, fc.boolean(), async (m: PlainMessage, batching) => {
+        const { stream, writes } = recorder();
+        const outbox = new Outbox(stream);
+        outbox.batching = batching;
+        outbox.pushPlain(m);
+        await new Promise((resolve) => process.nextTick(resolve));
+        const header = Buffer.from(plainMessageJson(m));
+        const expected = Buffer.alloc(8);
+        expected.writeUInt32BE(header.length + 4, 0);
+        expected.writeUInt32BE(header.length, 4);
+        assert.deepEqual(Buffer.concat(writes.flat()), Buffer.concat([expected, header]));
+      }),
+      fuzzSettings(1000),
+    );
   });
 
   it("drops what it holds when the stream was destroyed before the end of the tick", async () => {

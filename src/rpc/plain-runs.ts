@@ -44,19 +44,17 @@ export class PlainRun {
   }
 
   /**
-   * The header for the gathered messages, or undefined when there are none; the run is emptied. One message goes
-   * as itself; results only as one `results`; calls of one target and method as one `calls`; else a `batch`.
+   * What the run holds, taken out of it: the one message when it holds one (it goes as itself), else the header for
+   * all of them (results only as one `results`, calls of one target and method as one `calls`, else a `batch`), or
+   * undefined when it holds none.
    */
-  take(): string | undefined {
+  take(): PlainMessage | string | undefined {
     const messages = this.messages;
     if (messages.length === 0) return undefined;
-    let json: string;
-    if (messages.length === 1) json = plainMessageJson(messages.pop()!);
-    else {
-      json = runJson(messages);
-      messages.length = 0;
-    }
     this.textChars = 0;
+    if (messages.length === 1) return messages.pop()!;
+    const json = runJson(messages);
+    messages.length = 0;
     return json;
   }
 }
