@@ -134,6 +134,7 @@ describe("lone result path (host)", () => {
       CANONICAL("1", "1") + " ",
       `{"k":"result","id":1,"value":1,"f":1}`,
       `{"k":"result","id":1,"value":{"$tensor":{"dtype":"float32","shape":[2]}},"x":1,"f":1}`, // tagged: declined unparsed
+      `{"k":"result","id":1,"value":[{"$bytes":0}],"x":1}`, // tagged, its flag last: declined before any search
       CANONICAL("1", '"$5"'), // a plain string that starts with a dollar: the general path reads it
       `{"k":"results","ids":[1],"values":[1]}`,
       `{"k":"result","id":1}`,

@@ -17,6 +17,8 @@ const VALUE_KEY = Buffer.from(',"value":');
 const NULL = Buffer.from("null");
 const TRUE = Buffer.from("true");
 const FALSE = Buffer.from("false");
+/** How a header whose value holds tags ends, as both peers write it. */
+const TAGGED_TAIL = Buffer.from(',"x":1}');
 /** How every tag's key begins: a value holding it is tagged (it cannot hide in a string, its quote would be escaped). */
 const TAG_MARK = Buffer.from('"$');
 /** The most digits read here, in an id or an int value: 15 stay below 2^53, so every such number is exact. */
@@ -34,6 +36,9 @@ const NOT_LITERAL = Symbol("not a literal");
  */
 export function loneResult(data: Buffer, start: number, end: number): LoneResult | undefined {
   if (data[end - 1] !== CLOSE || !bytesAt(data, start, HEAD, end)) return undefined;
+  // A tagged value (a tensor's descriptor, ...) is flagged by an `x` key after it, last in the header as our peers
+  // write it: such a reply is declined here at once, its bytes not searched for the tag below.
+  if (end - start > TAGGED_TAIL.length && bytesAt(data, end - TAGGED_TAIL.length, TAGGED_TAIL, end)) return undefined;
   const idStart = start + HEAD.length;
   const idEnd = digitsEnd(data, idStart, Math.min(end, idStart + MAX_DIGITS + 1));
   const id = naturalOf(data, idStart, idEnd);
