@@ -259,7 +259,7 @@ export class FrameDecoder {
 /**
  * Parses a frame body (everything after the frame length field) and checks its lengths and limits. Each check
  * is O(1) but the depth walk, which only a header longer than twice the depth limit can need (every level costs
- * an opening and a closing bracket), so small frames never pay for it. `text`: the header, already decoded.
+ * an opening and a closing bracket), so small frames never pay for it.
  */
 function parseFrame(body: Buffer, limits: FrameLimits): Frame {
   const headerLength = body.readUInt32BE(0);

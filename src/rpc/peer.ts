@@ -349,7 +349,8 @@ export class RpcPeer {
     if (this.closedWith !== undefined) return;
     try {
       // The commonest read, one plain result alone: it runs none of the host's code (the caller's continuation runs
-      // later, as a microtask), so it is not timed for the turn budget: two clock reads less a call.
+      // later, as a microtask), so it is not timed for the turn budget: two clock reads less a call. A read this small
+      // did not fill libuv's buffer, so it ends this turn's reading anyway: a flood of them cannot hold the loop.
       if (this.decoder.pushLone(chunk)) return;
     } catch (err) {
       return this.protocolFailure(err);
