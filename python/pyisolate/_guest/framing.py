@@ -19,6 +19,14 @@ _unpack_prefix = _PREFIX.unpack_from
 IN_PLACE_MIN = 1024 * 1024
 
 
+def naturals(values: list) -> bool:
+    """Every item an int (not a bool) >= 0: what attachment lengths, shapes and strides must be."""
+    for n in values:
+        if type(n) is not int or n < 0:
+            return False
+    return True
+
+
 class ProtocolError(Exception):
     """A message or frame that breaks docs/protocol.md: the connection cannot continue."""
 
@@ -147,7 +155,7 @@ class FrameDecoder:
             if body_length:
                 raise ProtocolError("frame has trailing bytes but no attachment lengths ('a')")
             return msg, ()
-        if type(lengths) is not list or not all(type(n) is int and n >= 0 for n in lengths):
+        if type(lengths) is not list or not naturals(lengths):
             raise ProtocolError("attachment lengths ('a') must be a list of non-negative integers")
         if sum(lengths) != body_length:
             raise ProtocolError(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 
+from .framing import naturals
+
 TYPE_NAME = "TensorValue"
 # Our dtype names -> a struct code per element; bfloat16 and the complex types are read by hand below.
 _CODES = {
@@ -74,7 +76,7 @@ def encode(value: TensorValue, enc):
     """The `$tensor` tag for a TensorValue (the data packed contiguously, sent as bytes); TypeError if malformed."""
     dtype, shape, data = value.get("dtype"), value.get("tensor_size"), value.get("data")
     name = dtype[len("torch.") :] if isinstance(dtype, str) and dtype.startswith("torch.") else None
-    if name not in _CODES or type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
+    if name not in _CODES or type(shape) is not list or not naturals(shape):
         raise TypeError(
             f"cannot send this TensorValue: dtype {dtype!r} and tensor_size {shape!r} do not describe a tensor"
         )

@@ -9,6 +9,7 @@ import sys
 import warnings
 
 from . import segments, tensors_torch  # tensors_torch imports torch only when a torch tensor comes or goes
+from .framing import naturals
 from .segments import Segment
 from .tensor_layout import DTYPES, contiguous_strides, element_strides, shm_storage, span_bytes
 
@@ -187,8 +188,8 @@ def _check(payload) -> dict:
         or len(shape) != len(strides)
         or type(offset) is not int
         or offset < 0
-        or not _naturals(shape)
-        or not _naturals(strides)
+        or not naturals(shape)
+        or not naturals(strides)
     ):
         raise ValueError("$tensor shape, strides and offset must be non-negative integers")
     storage = payload.get("storage")
@@ -197,14 +198,6 @@ def _check(payload) -> dict:
     if storage["kind"] == "shm" and (type(storage.get("size")) is not int or storage["size"] <= 0):
         raise ValueError("$tensor shm storage needs a positive size")
     return payload
-
-
-def _naturals(values: list) -> bool:
-    """Every item an int (not a bool) >= 0."""
-    for n in values:
-        if type(n) is not int or n < 0:
-            return False
-    return True
 
 
 def _importable(name: str) -> bool:
