@@ -151,14 +151,13 @@ export class FrameDecoder {
    * the handler declined): push() it. The commonest read, one reply, in the fewest steps.
    */
   pushLone(chunk: Buffer): boolean {
-    if (this.failed !== undefined || this.buffered > 0 || this.large !== undefined || this.onLoneHeader === undefined)
-      return false;
-    const length = chunk.length - 8;
-    if (length < 0 || length > LONE_HEADER_BYTES || length > this.limits.maxHeaderBytes) return false;
-    if (length + 4 > this.maxFrameBytes || chunk.readUInt32BE(0) !== length + 4 || chunk.readUInt32BE(4) !== length)
-      return false; // push() refuses what is wrong, with its message
+    if (this.failed !== undefined || this.buffered > 0 || this.large !== undefined) return false;
+    const length = chunk.length - 4;
+    // One whole frame within the limits, or push() refuses what is wrong with its message; loneHeader checks the rest.
+    if (length < 4 || length > this.maxFrameBytes || length - 4 > this.limits.maxHeaderBytes) return false;
+    if (chunk.readUInt32BE(0) !== length) return false;
     try {
-      return this.onLoneHeader(chunk, 8, chunk.length);
+      return this.loneHeader(chunk, 0, chunk.length);
     } catch (err) {
       throw this.fail(err);
     }
