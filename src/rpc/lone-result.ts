@@ -6,14 +6,16 @@
 // bytes decoded and parsed. Nothing is accepted here that the general parser (framing.ts, messages.ts) would read
 // differently: whatever is not plainly this shape is declined, and the general path answers or refuses it.
 
+import { RESULT_HEAD, VALUE_KEY } from "./plain-runs.js";
+
 /** A lone result's call id and value. */
 export interface LoneResult {
   readonly id: number;
   readonly value: unknown;
 }
 
-const HEAD = Buffer.from('{"k":"result","id":');
-const VALUE_KEY = Buffer.from(',"value":');
+const HEAD = Buffer.from(RESULT_HEAD);
+const VALUE_KEY_BYTES = Buffer.from(VALUE_KEY);
 const NULL = Buffer.from("null");
 const TRUE = Buffer.from("true");
 const FALSE = Buffer.from("false");
@@ -43,8 +45,8 @@ export function loneResult(data: Buffer, start: number, end: number): LoneResult
   const idEnd = digitsEnd(data, idStart, Math.min(end, idStart + MAX_DIGITS + 1));
   const id = naturalOf(data, idStart, idEnd);
   // Zero, a leading zero, a sign or 16 digits and more: the general path decides.
-  if (id <= 0 || !bytesAt(data, idEnd, VALUE_KEY, end)) return undefined;
-  const valueStart = idEnd + VALUE_KEY.length;
+  if (id <= 0 || !bytesAt(data, idEnd, VALUE_KEY_BYTES, end)) return undefined;
+  const valueStart = idEnd + VALUE_KEY_BYTES.length;
   const valueEnd = end - 1;
   if (valueStart >= valueEnd) return undefined;
   const literal = literalOf(data, valueStart, valueEnd);

@@ -1,7 +1,7 @@
 // A peer's outgoing bytes: the frames of one tick gathered in one buffer and written to the socket in one go.
 
 import type { Writable } from "node:stream";
-import { PlainRun, plainMessageJson, type PlainMessage } from "./plain-runs.js";
+import { CALL_HEAD, PlainRun, plainMessageJson, RESULT_HEAD, VALUE_KEY, type PlainMessage } from "./plain-runs.js";
 
 /** Size of a fresh arena; frames are written into it back to back until it is full. */
 const ARENA_BYTES = 64 * 1024;
@@ -10,10 +10,8 @@ const COPY_BELOW = 16 * 1024;
 /** A JSON header up to this many characters is written into the arena as text (no Buffer of its own). */
 const INLINE_JSON_BELOW = 4 * 1024;
 
-/** How a plain call's and a plain result's headers begin, and what a result has between its id and its value. */
-const CALL_HEAD = Buffer.from('{"k":"call","id":');
-const RESULT_HEAD = Buffer.from('{"k":"result","id":');
-const VALUE_KEY = ',"value":';
+const CALL_HEAD_BYTES = Buffer.from(CALL_HEAD);
+const RESULT_HEAD_BYTES = Buffer.from(RESULT_HEAD);
 /** Digits of the largest id (2^53 - 1). */
 const MAX_ID_DIGITS = 16;
 const CLOSE = 0x7d; // }
@@ -88,7 +86,7 @@ export class Outbox {
    */
   private pushMessage(message: PlainMessage): void {
     const { id, keys, json } = message;
-    const head = keys === undefined ? RESULT_HEAD : CALL_HEAD;
+    const head = keys === undefined ? RESULT_HEAD_BYTES : CALL_HEAD_BYTES;
     const middle = keys ?? VALUE_KEY;
     if (json.length >= INLINE_JSON_BELOW || !Number.isSafeInteger(id) || id < 0) {
       return this.pushJson(plainMessageJson(message));

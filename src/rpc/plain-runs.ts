@@ -19,11 +19,16 @@ export interface PlainMessage {
   readonly json: string;
 }
 
+/** How a plain call's and a plain result's headers begin, and what a result has between its id and its value. */
+export const CALL_HEAD = '{"k":"call","id":';
+export const RESULT_HEAD = '{"k":"result","id":';
+export const VALUE_KEY = ',"value":';
+
 /** The header of `message` alone, the same bytes as the codec path writes. */
 export function plainMessageJson(message: PlainMessage): string {
   return message.keys === undefined
-    ? `{"k":"result","id":${message.id},"value":${message.json}}`
-    : `{"k":"call","id":${message.id}${message.keys}${message.json}}`;
+    ? `${RESULT_HEAD}${message.id}${VALUE_KEY}${message.json}}`
+    : `${CALL_HEAD}${message.id}${message.keys}${message.json}}`;
 }
 
 /** Plain messages gathered in order until `take()`. */
