@@ -7,6 +7,7 @@ import unittest
 
 from pyisolate._guest import segments, tensors
 from pyisolate._guest.codec import Encoder
+from pyisolate._guest.tensor_layout import shm_storage
 
 from .peers import BoundReleases
 
@@ -24,7 +25,7 @@ class KeptTest(unittest.TestCase):
             self.assertIs(segments.kept(got.ino), got)
             self.assertIs(tensors.ReceivedFrame.named(got.ino, 4096), got)
             enc = Encoder(lambda fn: 0, True)
-            self.assertEqual(tensors.shm_storage(got, enc), {"kind": "shm", "size": 4096, "id": got.ino})
+            self.assertEqual(shm_storage(got, enc), {"kind": "shm", "size": 4096, "id": got.ino})
             self.assertEqual(enc.fds, [], "no fd for a kept segment")
 
     def test_an_unknown_id_or_too_many_bytes_is_refused(self):

@@ -33,6 +33,18 @@ def shm_storage(seg: Segment, enc) -> dict:
     return {"kind": "shm", "fd": enc.add_fd(seg.fd, seg), "size": seg.size, "id": seg.ino}
 
 
+def segment_descriptor(name: str, shape: list, strides: list, offset: int, seg: Segment, enc) -> dict:
+    """A descriptor's layout and storage for a view of `seg`: its first keys, in wire order (the framework and any
+    flags follow them, as the host writes them: equal tensors, equal bytes)."""
+    return {"dtype": name, "shape": shape, "strides": strides, "offset": offset, "storage": shm_storage(seg, enc)}
+
+
+def bytes_descriptor(name: str, shape: list, buf, enc) -> dict:
+    """A descriptor's layout and storage for data packed in C order in `buf`, sent as an attachment."""
+    storage = {"kind": "bytes", "attachment": enc.attach(memoryview(buf))}
+    return {"dtype": name, "shape": shape, "strides": contiguous_strides(shape), "offset": 0, "storage": storage}
+
+
 def element_strides(byte_strides, item: int):
     """Strides in elements, or None when numpy's byte strides cannot be said so (negative, unaligned)."""
     out = []

@@ -11,7 +11,14 @@ import warnings
 from . import segments, tensors_torch  # tensors_torch imports torch only when a torch tensor comes or goes
 from .framing import naturals
 from .segments import Segment
-from .tensor_layout import DTYPES, contiguous_strides, element_strides, shm_storage, span_bytes
+from .tensor_layout import (
+    DTYPES,
+    bytes_descriptor,
+    contiguous_strides,
+    element_strides,
+    segment_descriptor,
+    span_bytes,
+)
 
 NOT_A_TENSOR = object()
 _ITEM_SIZES = {
@@ -66,6 +73,13 @@ def _numpy_name(np, dtype) -> str:
 
 def _from_numpy(np, arr, enc, shm: bool) -> dict:
     """The descriptor of a numpy array, its keys in wire order (built in that order: no reordering per call)."""
+    desc = _placed_numpy(np, arr, enc, shm)
+    desc["framework"] = "numpy"
+    return desc
+
+
+def _placed_numpy(np, arr, enc, shm: bool) -> dict:
+    """The descriptor's layout and storage: a segment's view or a copy into one, else bytes."""
     dtype = arr.dtype
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
@@ -87,28 +101,14 @@ def _from_numpy(np, arr, enc, shm: bool) -> dict:
             return _bytes_numpy(np, arr, name, shape, enc)
         np.copyto(np.ndarray(arr.shape, dtype, buffer=seg), arr, casting="no")
         strides, address = contiguous_strides(shape), seg.address
-    return {
-        "dtype": name,
-        "shape": shape,
-        "strides": strides,
-        "offset": address - seg.address,
-        "storage": shm_storage(seg, enc),
-        "framework": "numpy",
-    }
+    return segment_descriptor(name, shape, strides, address - seg.address, seg, enc)
 
 
 def _bytes_numpy(np, arr, name: str, shape: list, enc) -> dict:
     buf = bytearray(arr.nbytes)
     if arr.nbytes:
         np.copyto(np.ndarray(arr.shape, arr.dtype, buffer=buf), arr, casting="no")
-    return {
-        "dtype": name,
-        "shape": shape,
-        "strides": contiguous_strides(shape),
-        "offset": 0,
-        "storage": {"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
-        "framework": "numpy",
-    }
+    return bytes_descriptor(name, shape, buf, enc)
 
 
 class ReceivedFrame:

@@ -6,7 +6,7 @@ import os
 import warnings
 
 from . import segments
-from .tensor_layout import DTYPES, contiguous_strides, shm_storage, span_bytes
+from .tensor_layout import DTYPES, bytes_descriptor, contiguous_strides, segment_descriptor, span_bytes
 
 CUDA_IPC_ENV = "PYISOLATE_ENABLE_CUDA_IPC"
 _CUDA_REFUSE_ENV = "PYISOLATE_CUDA_REFUSE"  # set by the host on the TCP transport (src/remote/local-tcp.ts)
@@ -79,13 +79,7 @@ def _placed(torch, t, name: str, enc, shm: bool) -> dict:
             return _bytes(torch, t, name, enc)
         torch.frombuffer(seg, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
         strides, address = contiguous_strides(t.shape), seg.address
-    return {
-        "dtype": name,
-        "shape": list(t.shape),
-        "strides": strides,
-        "offset": address - seg.address,
-        "storage": shm_storage(seg, enc),
-    }
+    return segment_descriptor(name, list(t.shape), strides, address - seg.address, seg, enc)
 
 
 def _bytes(torch, t, name: str, enc) -> dict:
@@ -93,13 +87,7 @@ def _bytes(torch, t, name: str, enc) -> dict:
     buf = bytearray(numel * t.element_size())
     if numel:
         torch.frombuffer(buf, dtype=t.dtype, count=numel).view(t.shape).copy_(t)
-    return {
-        "dtype": name,
-        "shape": list(t.shape),
-        "strides": contiguous_strides(t.shape),
-        "offset": 0,
-        "storage": {"kind": "bytes", "attachment": enc.attach(memoryview(buf))},
-    }
+    return bytes_descriptor(name, list(t.shape), buf, enc)
 
 
 def _warn_cuda_copy() -> None:
